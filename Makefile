@@ -1,0 +1,49 @@
+# Runwire. `make serve` and `make test` each work alone on a fresh machine:
+# they create .venv/ and install the pinned tools when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+TOOLS := $(CURDIR)/.tools/bin
+GRPCURL_VERSION := v1.9.3
+GRPCURL := $(TOOLS)/grpcurl
+PYTEST_ARGS ?=
+
+.PHONY: help serve test test-fast generate check-generated lint vendor-protos clean
+
+help:
+	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
+	@echo "make test      run every test (installs what is missing first)"
+	@echo "make generate  regenerate generated/ from protos/"
+	@echo "make lint      buf lint"
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@touch $@
+
+$(GRPCURL):
+	GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+serve: $(INSTALLED)
+	$(BIN)/runwire serve
+
+test: $(INSTALLED) $(GRPCURL) lint
+	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+generate: $(INSTALLED)
+	$(BIN)/python scripts/generate.py
+
+lint: $(INSTALLED)
+	$(BIN)/buf lint
+	$(BIN)/buf build -o /dev/null
+
+# Copies the googleapis protos we import from the pinned googleapis-common-protos wheel.
+vendor-protos: $(INSTALLED)
+	$(BIN)/python scripts/vendor_protos.py
+
+clean:
+	rm -rf $(VENV) .tools data .pytest_cache

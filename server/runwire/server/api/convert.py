@@ -1,0 +1,247 @@
+"""Proto <-> domain mapping for agents, sessions and messages. Domain field names are the proto field names."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any, Mapping
+
+from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message as ProtoMessage
+
+from runwire.server.domain import names
+from runwire.server.domain.common import etag_of
+from runwire.server.domain.errors import InvalidArgument
+from runwire.server.store.models import AgentRow, MessageRow, SessionRow
+from runwire.v1 import agent_pb2, common_pb2, message_pb2, session_pb2
+
+OUTPUT_ONLY_OR_IDENTITY = frozenset(
+    {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
+)
+
+
+def fingerprint(request: ProtoMessage) -> str:
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+
+
+def mask_paths(mask: FieldMask, resource: ProtoMessage) -> list[str]:
+    """AIP-134: an empty mask means every field set in the resource."""
+    if mask.paths:
+        return list(mask.paths)
+    return [f.name for f, _ in resource.ListFields() if f.name not in OUTPUT_ONLY_OR_IDENTITY]
+
+
+# -- scalars ---------------------------------------------------------------
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value.replace(tzinfo=UTC))
+    return ts
+
+
+def to_datetime(ts: timestamp_pb2.Timestamp, field: str) -> datetime:
+    try:
+        return ts.ToDatetime(tzinfo=UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(field, "is not a valid timestamp") from None
+
+
+def seconds(d: duration_pb2.Duration) -> float:
+    return d.seconds + d.nanos / 1e9
+
+
+def duration(value: float | None) -> duration_pb2.Duration | None:
+    if not value:
+        return None
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(value * 1e9)))
+    return d
+
+
+def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(value)
+
+
+def dict_to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    if value:
+        s.update(value)
+    return s
+
+
+# -- agents ----------------------------------------------------------------
+
+
+def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
+    model, limits = agent.model, agent.limits
+    return {
+        "display_name": agent.display_name,
+        "description": agent.description,
+        "instructions": agent.instructions,
+        "model": {
+            "provider": model.provider,
+            "model": model.model,
+            "temperature": model.temperature if model.HasField("temperature") else None,
+            "max_output_tokens": model.max_output_tokens if model.HasField("max_output_tokens") else None,
+            "base_url": model.base_url,
+            "options": struct_to_dict(model.options),
+        },
+        "tools": [
+            {"name": t.name, "mcp_server": t.mcp_server, "requires_approval": t.requires_approval} for t in agent.tools
+        ],
+        "limits": {
+            "max_steps": limits.max_steps,
+            "max_run_duration": seconds(limits.max_run_duration),
+            "max_concurrent_runs": limits.max_concurrent_runs,
+            "tool_timeout": seconds(limits.tool_timeout),
+            "input_timeout": seconds(limits.input_timeout),
+        },
+        "state": agent.state,
+        "labels": dict(agent.labels),
+    }
+
+
+def agent_proto(row: AgentRow) -> agent_pb2.Agent:
+    model, limits = row.model or {}, row.limits or {}
+    return agent_pb2.Agent(
+        name=names.AGENT.format(row.id),
+        display_name=row.display_name,
+        description=row.description,
+        instructions=row.instructions,
+        model=agent_pb2.ModelConfig(
+            provider=model.get("provider") or "builtin",
+            model=model.get("model") or "",
+            temperature=model.get("temperature"),
+            max_output_tokens=model.get("max_output_tokens"),
+            base_url=model.get("base_url") or "",
+            options=dict_to_struct(model.get("options")),
+        ),
+        tools=[
+            agent_pb2.AgentTool(
+                name=t.get("name", ""), mcp_server=t.get("mcp_server", ""), requires_approval=bool(t.get("requires_approval"))
+            )
+            for t in row.tools or []
+        ],
+        limits=agent_pb2.AgentLimits(
+            max_steps=limits.get("max_steps") or 0,
+            max_run_duration=duration(limits.get("max_run_duration")),
+            max_concurrent_runs=limits.get("max_concurrent_runs") or 0,
+            tool_timeout=duration(limits.get("tool_timeout")),
+            input_timeout=duration(limits.get("input_timeout")),
+        ),
+        state=row.state,
+        labels=row.labels or {},
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        etag=etag_of("agent", row.id, row.revision),
+    )
+
+
+# -- sessions --------------------------------------------------------------
+
+
+def session_fields(session: session_pb2.Session, field: str = "session") -> dict[str, Any]:
+    which = session.WhichOneof("expiration")
+    return {
+        "agent": session.agent,
+        "display_name": session.display_name,
+        "labels": dict(session.labels),
+        "metadata": struct_to_dict(session.metadata),
+        "expire_time": to_datetime(session.expire_time, f"{field}.expire_time") if which == "expire_time" else None,
+        "ttl": timedelta(seconds=seconds(session.ttl)) if which == "ttl" else None,
+    }
+
+
+def session_proto(row: SessionRow) -> session_pb2.Session:
+    return session_pb2.Session(
+        name=names.SESSION.format(row.id),
+        agent=names.AGENT.format(row.agent_id),
+        display_name=row.display_name,
+        labels=row.labels or {},
+        metadata=dict_to_struct(row.client_metadata),
+        expire_time=timestamp(row.expire_time),
+        message_count=row.message_count,
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        etag=etag_of("session", row.id, row.revision),
+    )
+
+
+# -- messages --------------------------------------------------------------
+
+
+def part_to_dict(part: common_pb2.ContentPart) -> dict[str, Any]:
+    kind = part.WhichOneof("kind")
+    if kind is None:
+        return {}
+    if kind in ("text", "file"):
+        return {kind: getattr(part, kind)}
+    if kind == "data":
+        return {"data": struct_to_dict(part.data)}
+    if kind == "tool_call":
+        call = part.tool_call
+        return {"tool_call": {"id": call.id, "tool": call.tool, "arguments": struct_to_dict(call.arguments)}}
+    result = part.tool_result
+    return {
+        "tool_result": {
+            "tool_call_id": result.tool_call_id,
+            "output": struct_to_dict(result.output),
+            "is_error": result.is_error,
+        }
+    }
+
+
+def part_proto(part: Mapping[str, Any]) -> common_pb2.ContentPart:
+    if "text" in part:
+        return common_pb2.ContentPart(text=part["text"])
+    if "file" in part:
+        return common_pb2.ContentPart(file=part["file"])
+    if "data" in part:
+        return common_pb2.ContentPart(data=dict_to_struct(part["data"]))
+    if "tool_call" in part:
+        call = part["tool_call"]
+        return common_pb2.ContentPart(
+            tool_call=common_pb2.ToolCall(
+                id=call.get("id", ""), tool=call.get("tool", ""), arguments=dict_to_struct(call.get("arguments"))
+            )
+        )
+    result = part.get("tool_result") or {}
+    return common_pb2.ContentPart(
+        tool_result=common_pb2.ToolResult(
+            tool_call_id=result.get("tool_call_id", ""),
+            output=dict_to_struct(result.get("output")),
+            is_error=bool(result.get("is_error")),
+        )
+    )
+
+
+def message_fields(message: message_pb2.Message) -> dict[str, Any]:
+    return {
+        "role": message.role,
+        "content": [part_to_dict(p) for p in message.content],
+        "parent_message": message.parent_message,
+        "labels": dict(message.labels),
+    }
+
+
+def message_proto(row: MessageRow) -> message_pb2.Message:
+    return message_pb2.Message(
+        name=names.MESSAGE.format(row.session_id, row.id),
+        role=row.role,
+        content=[part_proto(p) for p in row.content or []],
+        parent_message=names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else "",
+        run=f"runs/{row.run_id}" if row.run_id else "",
+        labels=row.labels or {},
+        text=row.text,
+        reply_count=row.reply_count,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        etag=etag_of("message", f"{row.session_id}/{row.id}", row.revision),
+    )
+

@@ -1,0 +1,77 @@
+"""The one place where domain errors become google.rpc.Status with details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from runwire.server.domain.errors import DomainError, ErrorKind
+
+ERROR_DOMAIN = "runwire.dev"
+
+_CODES: dict[ErrorKind, tuple[grpc.StatusCode, int]] = {
+    ErrorKind.INVALID_ARGUMENT: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
+    ErrorKind.NOT_FOUND: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
+    ErrorKind.ALREADY_EXISTS: (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS),
+    ErrorKind.FAILED_PRECONDITION: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+    ErrorKind.ABORTED: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
+    ErrorKind.RESOURCE_EXHAUSTED: (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED),
+    ErrorKind.PERMISSION_DENIED: (grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED),
+    ErrorKind.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED),
+    ErrorKind.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+}
+
+
+def _pack(message) -> any_pb2.Any:  # type: ignore[no-untyped-def]
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def status_for(error: DomainError, request_id: str) -> grpc.Status:
+    _, code = _CODES[error.kind]
+    metadata = {"request_id": request_id, **error.metadata} if request_id else dict(error.metadata)
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)),
+    ]
+    if error.field_violations:
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in error.field_violations
+                    ]
+                )
+            )
+        )
+    if error.quota_violations:
+        details.append(
+            _pack(
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(subject=v.subject, description=v.description)
+                        for v in error.quota_violations
+                    ]
+                )
+            )
+        )
+    if error.retry_after_seconds is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    if request_id:
+        details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
+    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
+
+
+def internal_status(request_id: str) -> grpc.Status:
+    """No internals leave the server: the request id is what ties the reply to the log line."""
+    message = f"internal error; quote request id {request_id} when reporting it"
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"request_id": request_id})),
+        _pack(error_details_pb2.RequestInfo(request_id=request_id)),
+    ]
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=details))

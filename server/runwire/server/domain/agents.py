@@ -1,0 +1,294 @@
+"""Agents: validation, creation, updates with etags, deletion with cascade rules."""
+
+from __future__ import annotations
+
+import copy
+import enum
+from typing import Any, Mapping
+
+from sqlalchemy import select
+
+from runwire.server.domain import names
+from runwire.server.domain.common import apply_path, check_etag, check_labels, check_text, plan_update
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from runwire.server.domain.paging import Page
+from runwire.server.domain.principal import Principal
+from runwire.server.store import repositories as repo
+from runwire.server.store.models import AgentRow
+
+PROVIDERS = ("builtin", "openai")
+BUILTIN_TOOLS = ("calculator", "current_time", "session_search", "file_search", "memory")
+MAX_STEPS = 1_000
+MAX_RUN_SECONDS = 24 * 3600
+MAX_CONCURRENT_RUNS = 1_000
+MAX_TOOL_TIMEOUT_SECONDS = 3600
+MAX_INPUT_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+UPDATABLE = (
+    "display_name",
+    "description",
+    "instructions",
+    "model",
+    "model.provider",
+    "model.model",
+    "model.temperature",
+    "model.max_output_tokens",
+    "model.base_url",
+    "model.options",
+    "tools",
+    "limits",
+    "limits.max_steps",
+    "limits.max_run_duration",
+    "limits.max_concurrent_runs",
+    "limits.tool_timeout",
+    "limits.input_timeout",
+    "state",
+    "labels",
+)
+
+
+class AgentState(enum.IntEnum):
+    UNSPECIFIED = 0
+    ACTIVE = 1
+    DISABLED = 2
+
+
+def not_found(name: str) -> NotFound:
+    return NotFound(f"agent {name!r} does not exist", reason="AGENT_NOT_FOUND", metadata={"resource": name})
+
+
+class AgentService:
+    def __init__(self, ctx: DomainContext) -> None:
+        self.ctx = ctx
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate(self, fields: Mapping[str, Any], prefix: str = "agent") -> None:
+        limits = self.ctx.limits
+        v = Violations()
+        check_text(v, f"{prefix}.display_name", fields.get("display_name", ""), limits.max_display_name_chars, required=True)
+        check_text(v, f"{prefix}.description", fields.get("description", ""), limits.max_description_chars)
+        check_text(v, f"{prefix}.instructions", fields.get("instructions", ""), limits.max_instructions_chars)
+        check_labels(v, f"{prefix}.labels", fields.get("labels") or {}, limits.max_labels)
+        model = fields.get("model") or {}
+        provider = model.get("provider") or "builtin"
+        if provider not in PROVIDERS:
+            v.add(f"{prefix}.model.provider", f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+        temperature = model.get("temperature")
+        if temperature is not None and not 0 <= temperature <= 2:
+            v.add(f"{prefix}.model.temperature", "must be between 0 and 2")
+        max_tokens = model.get("max_output_tokens")
+        if max_tokens is not None and not 1 <= max_tokens <= 1_000_000:
+            v.add(f"{prefix}.model.max_output_tokens", "must be between 1 and 1,000,000")
+        base_url = model.get("base_url") or ""
+        if base_url and not base_url.startswith(("http://", "https://")):
+            v.add(f"{prefix}.model.base_url", "must be an http:// or https:// URL")
+        tools = fields.get("tools") or []
+        if len(tools) > limits.max_tools_per_agent:
+            v.add(f"{prefix}.tools", f"has {len(tools)} tools; the limit is {limits.max_tools_per_agent}")
+        seen: set[tuple[str, str]] = set()
+        for index, tool in enumerate(tools):
+            path = f"{prefix}.tools[{index}]"
+            name, server = tool.get("name", ""), tool.get("mcp_server", "")
+            if not name:
+                v.add(f"{path}.name", "is required")
+            elif server:
+                problem = names.MCP_SERVER.problem(server)
+                if problem:
+                    v.add(f"{path}.mcp_server", problem)
+            elif name not in BUILTIN_TOOLS:
+                v.add(f"{path}.name", f"unknown built-in tool {name!r}; built-in tools: {', '.join(BUILTIN_TOOLS)}")
+            if (name, server) in seen:
+                v.add(f"{path}.name", f"tool {name!r} is listed twice")
+            seen.add((name, server))
+        run_limits = fields.get("limits") or {}
+        for key, maximum, unit in (
+            ("max_steps", MAX_STEPS, ""),
+            ("max_run_duration", MAX_RUN_SECONDS, " seconds"),
+            ("max_concurrent_runs", MAX_CONCURRENT_RUNS, ""),
+            ("tool_timeout", MAX_TOOL_TIMEOUT_SECONDS, " seconds"),
+            ("input_timeout", MAX_INPUT_TIMEOUT_SECONDS, " seconds"),
+        ):
+            value = run_limits.get(key) or 0
+            if value < 0 or value > maximum:
+                v.add(f"{prefix}.limits.{key}", f"must be between 0 (server default) and {maximum:,}{unit}")
+        state = fields.get("state", 0)
+        if state not in {s.value for s in AgentState}:
+            v.add(f"{prefix}.state", f"unknown state {state}")
+        v.raise_if_any()
+
+    # -- commands -----------------------------------------------------------
+
+    async def create(
+        self,
+        caller: Principal,
+        fields: Mapping[str, Any],
+        *,
+        agent_id: str = "",
+        request_id: str = "",
+        fingerprint: str = "",
+        validate_only: bool = False,
+    ) -> AgentRow:
+        self._validate(fields)
+        agent_id = names.validate_new_id(agent_id, "agent_id")
+        self.ctx.idempotency.validate(request_id)
+        now = self.ctx.clock()
+        row = AgentRow(
+            id=agent_id,
+            owner=caller.id,
+            display_name=fields["display_name"],
+            description=fields.get("description", ""),
+            instructions=fields.get("instructions", ""),
+            model=_normalized_model(fields.get("model") or {}),
+            tools=copy.deepcopy(list(fields.get("tools") or [])),
+            limits=dict(fields.get("limits") or {}),
+            state=fields.get("state") or AgentState.ACTIVE,
+            labels=dict(fields.get("labels") or {}),
+            create_time=now,
+            update_time=now,
+            revision=1,
+        )
+        if validate_only:
+            return row
+        async with self.ctx.store.write() as db:
+            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateAgent", fingerprint)
+            if replayed is not None:
+                return await self._get_in(db, caller, replayed[0])
+            if await repo.agent_id_taken(db, agent_id):
+                raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
+            db.add(row)
+            self.ctx.idempotency.remember(db, caller, request_id, "CreateAgent", fingerprint, [names.AGENT.format(agent_id)])
+        return row
+
+    async def get(self, caller: Principal, name: str, field: str = "name") -> AgentRow:
+        (agent_id,) = names.AGENT.parse(name, field)
+        async with self.ctx.store.read() as db:
+            return await self._get_in(db, caller, name, agent_id)
+
+    async def _get_in(self, db: Any, caller: Principal, name: str, agent_id: str | None = None) -> AgentRow:
+        agent_id = agent_id or names.AGENT.parse(name, "name")[0]
+        row = await repo.get_agent(db, agent_id, None if caller.is_admin else caller.id)
+        if row is None:
+            raise not_found(name)
+        return row
+
+    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
+        base = select(AgentRow)
+        if not caller.is_admin:
+            base = base.where(AgentRow.owner == caller.id)
+        return await self.ctx.list(
+            caller,
+            "agents",
+            base,
+            repo.AGENT_LISTING,
+            page_size=page_size,
+            page_token=page_token,
+            filter_text=filter_text,
+            order_by=order_by,
+            default_order="create_time desc",
+        )
+
+    async def update(
+        self,
+        caller: Principal,
+        name: str,
+        values: Mapping[str, Any],
+        mask_paths: list[str],
+        *,
+        etag: str = "",
+        request_id: str = "",
+        fingerprint: str = "",
+        validate_only: bool = False,
+    ) -> AgentRow:
+        (agent_id,) = names.AGENT.parse(name, "agent.name")
+        plan = plan_update(mask_paths, values, UPDATABLE)
+        self.ctx.idempotency.validate(request_id)
+        async with self.ctx.store.write() as db:
+            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateAgent", fingerprint)
+            if replayed is not None:
+                return await self._get_in(db, caller, replayed[0])
+            row = await self._get_in(db, caller, name, agent_id)
+            check_etag("agent", row.id, row.revision, etag)
+            merged = _fields_of(row)
+            for path, value in plan.changes.items():
+                apply_path(merged, path, value)
+            self._validate(merged)
+            if validate_only:
+                return _row_with(row, merged)
+            _assign(row, merged)
+            row.update_time = self.ctx.clock()
+            row.revision += 1
+            self.ctx.idempotency.remember(db, caller, request_id, "UpdateAgent", fingerprint, [name])
+        return row
+
+    async def delete(
+        self,
+        caller: Principal,
+        name: str,
+        *,
+        etag: str = "",
+        force: bool = False,
+        allow_missing: bool = False,
+        request_id: str = "",
+        fingerprint: str = "",
+    ) -> None:
+        (agent_id,) = names.AGENT.parse(name, "name")
+        self.ctx.idempotency.validate(request_id)
+        async with self.ctx.store.write() as db:
+            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteAgent", fingerprint) is not None:
+                return
+            row = await repo.get_agent(db, agent_id, None if caller.is_admin else caller.id)
+            if row is None:
+                if allow_missing:
+                    return
+                raise not_found(name)
+            check_etag("agent", row.id, row.revision, etag)
+            session_ids = await repo.session_ids_of_agent(db, agent_id)
+            if session_ids and not force:
+                raise FailedPrecondition(
+                    f"agent {name!r} has {len(session_ids)} session(s); delete them first or pass force=true to delete them with their messages",
+                    reason="AGENT_HAS_SESSIONS",
+                    metadata={"resource": name, "session_count": str(len(session_ids))},
+                )
+            await repo.delete_sessions_with_messages(db, session_ids)
+            await db.delete(row)
+            self.ctx.idempotency.remember(db, caller, request_id, "DeleteAgent", fingerprint, [])
+
+
+def _normalized_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    normalized = dict(model)
+    normalized["provider"] = normalized.get("provider") or "builtin"
+    return normalized
+
+
+def _fields_of(row: AgentRow) -> dict[str, Any]:
+    return {
+        "display_name": row.display_name,
+        "description": row.description,
+        "instructions": row.instructions,
+        "model": copy.deepcopy(row.model),
+        "tools": copy.deepcopy(row.tools),
+        "limits": copy.deepcopy(row.limits),
+        "state": row.state,
+        "labels": dict(row.labels),
+    }
+
+
+def _assign(row: AgentRow, fields: Mapping[str, Any]) -> None:
+    row.display_name = fields["display_name"]
+    row.description = fields.get("description") or ""
+    row.instructions = fields.get("instructions") or ""
+    row.model = _normalized_model(fields.get("model") or {})
+    row.tools = list(fields.get("tools") or [])
+    row.limits = dict(fields.get("limits") or {})
+    row.state = fields.get("state") or AgentState.ACTIVE
+    row.labels = dict(fields.get("labels") or {})
+
+
+def _row_with(row: AgentRow, fields: Mapping[str, Any]) -> AgentRow:
+    preview = AgentRow(
+        id=row.id, owner=row.owner, create_time=row.create_time, update_time=row.update_time, revision=row.revision
+    )
+    _assign(preview, fields)
+    return preview

@@ -1,0 +1,56 @@
+"""What every domain service needs: the store, the limits, the clock, idempotency and page tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from runwire.server.config import Limits
+from runwire.server.domain.common import Clock, Idempotency, utc_now
+from runwire.server.domain.errors import InvalidArgument
+from runwire.server.domain.filtering import FilterError
+from runwire.server.domain.paging import Page, PageTokenCodec, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.domain.principal import Principal
+from runwire.server.domain.common import parse_filter_field, filter_error
+from runwire.server.store.store import Listing, Store, key_of, list_page
+
+
+@dataclass
+class DomainContext:
+    store: Store
+    limits: Limits
+    idempotency: Idempotency
+    page_tokens: PageTokenCodec
+    clock: Clock = field(default=utc_now)
+
+    async def list(
+        self,
+        caller: Principal,
+        collection: str,
+        base: Any,
+        listing: Listing,
+        *,
+        page_size: int,
+        page_token: str,
+        filter_text: str,
+        order_by: str,
+        default_order: str,
+        scope: Sequence[str] = (),
+    ) -> Page:
+        """One page of `base` (already scoped to the caller) with the AIP filter, order and token rules."""
+        expr = parse_filter_field(filter_text, self.limits.max_filter_chars)
+        order = parse_order_by(order_by, list(listing.order_columns), default_order)
+        size = resolve_page_size(page_size, self.limits.default_page_size, self.limits.max_page_size)
+        fingerprint = query_fingerprint(collection, caller.id, *scope, filter_text.strip(), order)
+        after = self.page_tokens.decode(page_token, fingerprint)
+        async with self.store.read() as db:
+            try:
+                rows, more, total = await list_page(
+                    db, base, listing, filter_expr=expr, order=order, after=after, limit=size
+                )
+            except FilterError as exc:
+                raise filter_error(exc) from None
+            except (ValueError, TypeError):
+                raise InvalidArgument.field("page_token", "does not match this query", reason="INVALID_PAGE_TOKEN") from None
+        token = self.page_tokens.encode(fingerprint, key_of(rows[-1], listing, order)) if more and rows else ""
+        return Page(items=rows, next_page_token=token, total_size=total)

@@ -1,0 +1,115 @@
+"""Domain errors: what went wrong, in the domain's words. api/errors.py maps them to gRPC status once."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ErrorKind(enum.Enum):
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    FAILED_PRECONDITION = "failed_precondition"
+    ABORTED = "aborted"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    PERMISSION_DENIED = "permission_denied"
+    UNAUTHENTICATED = "unauthenticated"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class QuotaViolation:
+    subject: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error a caller can act on. `reason` is a stable ErrorReason name."""
+
+    kind: ErrorKind = ErrorKind.FAILED_PRECONDITION
+    default_reason: str = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        field_violations: list[FieldViolation] | None = None,
+        quota_violations: list[QuotaViolation] | None = None,
+        metadata: dict[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.field_violations = field_violations or []
+        self.quota_violations = quota_violations or []
+        self.metadata = metadata or {}
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidArgument(DomainError):
+    kind = ErrorKind.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    @classmethod
+    def field(cls, field_path: str, description: str, *, reason: str | None = None) -> "InvalidArgument":
+        return cls(
+            f"invalid {field_path}: {description}",
+            reason=reason,
+            field_violations=[FieldViolation(field_path, description)],
+        )
+
+
+class NotFound(DomainError):
+    kind = ErrorKind.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    kind = ErrorKind.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    kind = ErrorKind.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(DomainError):
+    kind = ErrorKind.ABORTED
+    default_reason = "ETAG_MISMATCH"
+
+
+class ResourceExhausted(DomainError):
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    kind = ErrorKind.UNAVAILABLE
+    default_reason = "SHUTTING_DOWN"
+
+
+@dataclass
+class Violations:
+    """Collects every problem of a request so the caller sees them all at once."""
+
+    items: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, field_path: str, description: str) -> None:
+        self.items.append(FieldViolation(field_path, description))
+
+    def raise_if_any(self, summary: str = "the request has invalid fields") -> None:
+        if self.items:
+            first = self.items[0]
+            detail = f"{first.field}: {first.description}"
+            more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
+            raise InvalidArgument(f"{summary}: {detail}{more}", field_violations=list(self.items))

@@ -1,0 +1,325 @@
+"""Messages of a session: content parts, threads through parent_message, search."""
+
+from __future__ import annotations
+
+import copy
+import enum
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import select
+
+from runwire.server.domain import names
+from runwire.server.domain.common import check_etag, check_labels, plan_update
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from runwire.server.domain.paging import query_fingerprint, resolve_page_size
+from runwire.server.domain.principal import Principal
+from runwire.server.domain.sessions import not_found as session_not_found
+from runwire.server.store import repositories as repo
+from runwire.server.store.models import MessageRow, SessionRow
+
+UPDATABLE = ("content", "labels")
+PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
+FILE = names.NamePattern.of("files")
+SNIPPET_CHARS = 160
+MAX_SEARCH_RESULTS = 100
+
+
+class Role(enum.IntEnum):
+    UNSPECIFIED = 0
+    USER = 1
+    ASSISTANT = 2
+    SYSTEM = 3
+    TOOL = 4
+
+
+def not_found(name: str) -> NotFound:
+    return NotFound(f"message {name!r} does not exist", reason="MESSAGE_NOT_FOUND", metadata={"resource": name})
+
+
+def text_of(content: Sequence[Mapping[str, Any]]) -> str:
+    return "\n".join(part["text"] for part in content if "text" in part)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    message: MessageRow
+    snippet: str
+
+
+class MessageService:
+    def __init__(self, ctx: DomainContext) -> None:
+        self.ctx = ctx
+
+    def _validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
+        limits = self.ctx.limits
+        if not content:
+            v.add(field, "must hold at least one part")
+        if len(content) > limits.max_message_parts:
+            v.add(field, f"has {len(content)} parts; the limit is {limits.max_message_parts}")
+        text_bytes = 0
+        for index, part in enumerate(content):
+            kinds = [k for k in PART_KINDS if k in part]
+            if len(kinds) != 1:
+                v.add(f"{field}[{index}]", f"must set exactly one of {', '.join(PART_KINDS)}")
+                continue
+            if "text" in part:
+                text_bytes += len(part["text"].encode())
+            if "file" in part:
+                problem = FILE.problem(part["file"])
+                if problem:
+                    v.add(f"{field}[{index}].file", problem)
+            if "tool_call" in part and not (part["tool_call"].get("tool") or ""):
+                v.add(f"{field}[{index}].tool_call.tool", "is required")
+            if "tool_result" in part and not (part["tool_result"].get("tool_call_id") or ""):
+                v.add(f"{field}[{index}].tool_result.tool_call_id", "is required")
+        if text_bytes > limits.max_message_text_bytes:
+            v.add(field, f"holds {text_bytes:,} bytes of text; the limit is {limits.max_message_text_bytes:,}")
+
+    async def create(
+        self,
+        caller: Principal,
+        parent: str,
+        fields: Mapping[str, Any],
+        *,
+        message_id: str = "",
+        request_id: str = "",
+        fingerprint: str = "",
+        validate_only: bool = False,
+        run_id: str | None = None,
+    ) -> MessageRow:
+        (session_id,) = names.SESSION.parse(parent, "parent")
+        v = Violations()
+        role = fields.get("role") or 0
+        if role not in {r.value for r in Role} or role == Role.UNSPECIFIED:
+            v.add("message.role", "is required: USER, ASSISTANT, SYSTEM or TOOL")
+        content = copy.deepcopy(list(fields.get("content") or []))
+        self._validate_content(v, content, "message.content")
+        check_labels(v, "message.labels", fields.get("labels") or {}, self.ctx.limits.max_labels)
+        parent_message = fields.get("parent_message") or ""
+        parent_id: str | None = None
+        if parent_message:
+            problem = names.MESSAGE.problem(parent_message)
+            if problem:
+                v.add("message.parent_message", problem)
+            else:
+                parent_session, parent_id = parent_message.split("/")[1::2]
+                if parent_session != session_id:
+                    v.add("message.parent_message", "must be a message of the same session")
+        if message_id and not names.ID_PATTERN.match(message_id):
+            v.add("message_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
+        v.raise_if_any()
+        self.ctx.idempotency.validate(request_id)
+        message_id = message_id or names.new_id()
+        now = self.ctx.clock()
+        row = MessageRow(
+            session_id=session_id,
+            id=message_id,
+            owner=caller.id,
+            parent_id=parent_id,
+            role=role,
+            content=content,
+            text=text_of(content),
+            run_id=run_id,
+            labels=dict(fields.get("labels") or {}),
+            reply_count=0,
+            create_time=now,
+            update_time=now,
+            revision=1,
+        )
+        async with self.ctx.store.write() as db:
+            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMessage", fingerprint)
+            if replayed is not None:
+                return await self._get_in(db, caller, replayed[0])
+            session = await self._session_in(db, caller, parent, session_id)
+            row.owner = session.owner
+            if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
+                error = not_found(parent_message)
+                error.message = f"parent message {parent_message!r} does not exist"
+                raise error
+            if await repo.message_id_taken(db, session_id, message_id):
+                raise AlreadyExists(
+                    f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
+                )
+            if validate_only:
+                return row
+            db.add(row)
+            await repo.adjust_session_counts(db, session_id, +1, now)
+            if parent_id is not None:
+                await repo.adjust_reply_count(db, session_id, parent_id, +1)
+            self.ctx.idempotency.remember(
+                db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
+            )
+        return row
+
+    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> SessionRow:
+        session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
+        if session is None:
+            raise session_not_found(parent)
+        return session
+
+    async def get(self, caller: Principal, name: str) -> MessageRow:
+        names.MESSAGE.parse(name, "name")
+        async with self.ctx.store.read() as db:
+            return await self._get_in(db, caller, name)
+
+    async def _get_in(self, db: Any, caller: Principal, name: str) -> MessageRow:
+        session_id, message_id = names.MESSAGE.parse(name, "name")
+        session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
+        row = await repo.get_message(db, session_id, message_id) if session is not None else None
+        if row is None:
+            raise not_found(name)
+        return row
+
+    async def list(
+        self, caller: Principal, parent: str, *, page_size: int, page_token: str, filter_text: str, order_by: str
+    ):  # type: ignore[no-untyped-def]
+        (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
+        now = self.ctx.clock()
+        base = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
+        if not caller.is_admin:
+            base = base.where(SessionRow.owner == caller.id)
+        if session_id != "-":
+            async with self.ctx.store.read() as db:
+                await self._session_in(db, caller, parent, session_id)
+            base = base.where(MessageRow.session_id == session_id)
+        return await self.ctx.list(
+            caller,
+            "messages",
+            base,
+            repo.MESSAGE_LISTING,
+            page_size=page_size,
+            page_token=page_token,
+            filter_text=filter_text,
+            order_by=order_by,
+            default_order="create_time",
+            scope=(parent,),
+        )
+
+    async def update(
+        self,
+        caller: Principal,
+        name: str,
+        values: Mapping[str, Any],
+        mask_paths: list[str],
+        *,
+        etag: str = "",
+        request_id: str = "",
+        fingerprint: str = "",
+        validate_only: bool = False,
+    ) -> MessageRow:
+        names.MESSAGE.parse(name, "message.name")
+        plan = plan_update(mask_paths, values, UPDATABLE)
+        v = Violations()
+        if "content" in plan.changes:
+            self._validate_content(v, plan.changes["content"] or [], "message.content")
+        if "labels" in plan.changes:
+            check_labels(v, "message.labels", plan.changes["labels"] or {}, self.ctx.limits.max_labels)
+        v.raise_if_any()
+        self.ctx.idempotency.validate(request_id)
+        async with self.ctx.store.write() as db:
+            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateMessage", fingerprint)
+            if replayed is not None:
+                return await self._get_in(db, caller, replayed[0])
+            row = await self._get_in(db, caller, name)
+            check_etag("message", f"{row.session_id}/{row.id}", row.revision, etag)
+            target = _preview(row) if validate_only else row
+            if "content" in plan.changes:
+                target.content = list(plan.changes["content"])
+                target.text = text_of(target.content)
+            if "labels" in plan.changes:
+                target.labels = dict(plan.changes["labels"] or {})
+            if validate_only:
+                return target
+            now = self.ctx.clock()
+            row.update_time = now
+            row.revision += 1
+            await repo.adjust_session_counts(db, row.session_id, 0, now)
+            self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
+        return row
+
+    async def delete(
+        self,
+        caller: Principal,
+        name: str,
+        *,
+        etag: str = "",
+        force: bool = False,
+        allow_missing: bool = False,
+        request_id: str = "",
+        fingerprint: str = "",
+    ) -> None:
+        session_id, message_id = names.MESSAGE.parse(name, "name")
+        self.ctx.idempotency.validate(request_id)
+        async with self.ctx.store.write() as db:
+            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteMessage", fingerprint) is not None:
+                return
+            try:
+                row = await self._get_in(db, caller, name)
+            except NotFound:
+                if allow_missing:
+                    return
+                raise
+            check_etag("message", f"{row.session_id}/{row.id}", row.revision, etag)
+            if row.reply_count and not force:
+                raise FailedPrecondition(
+                    f"message {name!r} has {row.reply_count} repl(ies); pass force=true to delete the thread below it too",
+                    reason="MESSAGE_HAS_REPLIES",
+                    metadata={"resource": name, "reply_count": str(row.reply_count)},
+                )
+            doomed = [message_id, *await repo.thread_below(db, session_id, message_id)]
+            removed = await repo.delete_messages(db, session_id, doomed)
+            await repo.adjust_session_counts(db, session_id, -removed, self.ctx.clock())
+            if row.parent_id is not None:
+                await repo.adjust_reply_count(db, session_id, row.parent_id, -1)
+            self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])
+
+    async def search(
+        self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
+    ) -> tuple[list[SearchHit], str]:
+        (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
+        words = query.split()
+        if not words:
+            raise InvalidArgument.field("query", "is required: one or more words to look for")
+        if len(query) > self.ctx.limits.max_search_query_chars:
+            raise InvalidArgument.field(
+                "query", f"is {len(query)} characters long; the limit is {self.ctx.limits.max_search_query_chars}"
+            )
+        size = resolve_page_size(page_size, 20, MAX_SEARCH_RESULTS)
+        fingerprint = query_fingerprint("search", caller.id, parent, query)
+        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        offset = int(after[0]) if after else 0
+        async with self.ctx.store.read() as db:
+            if session_id != "-":
+                await self._session_in(db, caller, parent, session_id)
+            rows = await repo.search_messages(
+                db, caller.id, None if session_id == "-" else session_id, words, self.ctx.clock(), offset, size + 1
+            )
+        token = self.ctx.page_tokens.encode(fingerprint, [offset + size]) if len(rows) > size else ""
+        return [SearchHit(row, _snippet(row.text, words[0])) for row in rows[:size]], token
+
+
+def _snippet(text: str, word: str) -> str:
+    at = text.lower().find(word.lower())
+    start = max(0, at - SNIPPET_CHARS // 2) if at >= 0 else 0
+    excerpt = text[start : start + SNIPPET_CHARS]
+    return ("…" if start > 0 else "") + excerpt + ("…" if start + SNIPPET_CHARS < len(text) else "")
+
+
+def _preview(row: MessageRow) -> MessageRow:
+    return MessageRow(
+        session_id=row.session_id,
+        id=row.id,
+        owner=row.owner,
+        parent_id=row.parent_id,
+        role=row.role,
+        content=copy.deepcopy(row.content),
+        text=row.text,
+        run_id=row.run_id,
+        labels=dict(row.labels),
+        reply_count=row.reply_count,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        revision=row.revision,
+    )

@@ -1,0 +1,77 @@
+"""Resource names (AIP-122): parsing, validation and id generation."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from runwire.server.domain.errors import InvalidArgument
+
+# RFC 1034 style, as AIP-122 recommends for user-chosen ids.
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def new_id() -> str:
+    """A random 20-character id that satisfies ID_PATTERN (starts with a letter)."""
+    first = secrets.choice(_ID_ALPHABET[:26])
+    return first + "".join(secrets.choice(_ID_ALPHABET) for _ in range(19))
+
+
+def validate_new_id(value: str, field: str) -> str:
+    """A client-chosen id, or a generated one when empty."""
+    if not value:
+        return new_id()
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument.field(
+            field, "must be 4 to 63 characters of lower-case letters, digits and '-', start with a letter and not end with '-'"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """A pattern such as `sessions/{session}/messages/{message}`."""
+
+    collections: tuple[str, ...]
+
+    @classmethod
+    def of(cls, *collections: str) -> "NamePattern":
+        return cls(tuple(collections))
+
+    @property
+    def example(self) -> str:
+        return "/".join(f"{c}/{{{c[:-1]}}}" for c in self.collections)
+
+    def format(self, *ids: str) -> str:
+        return "/".join(f"{c}/{i}" for c, i in zip(self.collections, ids, strict=True))
+
+    def problem(self, name: str, *, allow_wildcard_parent: bool = False) -> str | None:
+        """What is wrong with `name`, or None when it matches the pattern."""
+        if not name:
+            return f"is required, in the form {self.example}"
+        parts = name.split("/")
+        if len(parts) != 2 * len(self.collections) or any(
+            parts[2 * i] != c for i, c in enumerate(self.collections)
+        ):
+            return f"{name[:300]!r} is not a resource name of the form {self.example}"
+        for index, value in enumerate(parts[1::2]):
+            if allow_wildcard_parent and value == "-" and index == 0:
+                continue
+            if not ID_PATTERN.match(value):
+                return f"{name[:300]!r} has an invalid id {value[:100]!r}"
+        return None
+
+    def parse(self, name: str, field: str, *, allow_wildcard_parent: bool = False) -> tuple[str, ...]:
+        """The ids in `name`, or INVALID_ARGUMENT naming `field` when it does not match."""
+        problem = self.problem(name, allow_wildcard_parent=allow_wildcard_parent)
+        if problem:
+            raise InvalidArgument.field(field, problem)
+        return tuple(name.split("/")[1::2])
+
+
+AGENT = NamePattern.of("agents")
+SESSION = NamePattern.of("sessions")
+MESSAGE = NamePattern.of("sessions", "messages")
+MCP_SERVER = NamePattern.of("mcpServers")

@@ -1,0 +1,102 @@
+"""Database tables. Every resource row carries its owner; every query filters on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Naive UTC everywhere: SQLite has no time zones and PostgreSQL compares the same way.
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime()}
+
+
+class ResourceRow:
+    """Columns shared by every resource: surrogate key, public id, owner, times and revision (for etags)."""
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    create_time: Mapped[datetime]
+    update_time: Mapped[datetime]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AgentRow(ResourceRow, Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tools: Mapped[list[Any]] = mapped_column(default=list)
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[int] = mapped_column(Integer, default=1)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_agents_owner_create_time", "owner", "create_time"),)
+
+
+class SessionRow(ResourceRow, Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    agent_id: Mapped[str] = mapped_column(String(63), ForeignKey("agents.id", ondelete="RESTRICT"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # `metadata` is reserved by SQLAlchemy's declarative base.
+    client_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    expire_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True, index=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_sessions_owner_create_time", "owner", "create_time"),)
+
+
+class MessageRow(ResourceRow, Base):
+    __tablename__ = "messages"
+
+    session_id: Mapped[str] = mapped_column(String(63), ForeignKey("sessions.id", ondelete="RESTRICT"))
+    id: Mapped[str] = mapped_column(String(63))
+    parent_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    role: Mapped[int] = mapped_column(Integer)
+    content: Mapped[list[Any]] = mapped_column(default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("session_id", "id", name="uq_messages_session_id_id"),
+        Index("ix_messages_session_create_time", "session_id", "create_time"),
+        Index("ix_messages_session_parent", "session_id", "parent_id"),
+    )
+
+
+class IdempotencyRecord(Base):
+    """Remembers a mutating request by its request_id so that a retry gets the first outcome."""
+
+    __tablename__ = "idempotency_records"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Resource names the request produced (JSON list); empty for deletes.
+    result: Mapped[list[Any]] = mapped_column(default=list)
+    create_time: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("owner", "request_id", name="uq_idempotency_owner_request"),)
+
+
+class ServerKey(Base):
+    """Server-wide secrets generated on first start (page-token signing key)."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,233 @@
+"""Queries for agents, sessions, messages and idempotency records. Every lookup is scoped by owner."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import String, delete, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runwire.server.store.filter_sql import FieldSpec
+from runwire.server.store.models import AgentRow, IdempotencyRecord, MessageRow, ServerKey, SessionRow
+from runwire.server.store.store import Listing
+
+def _joined(*parts: Any) -> Any:
+    """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
+    expression = None
+    for part in parts:
+        term = literal(part, String) if isinstance(part, str) else part
+        expression = term if expression is None else expression + term
+    return expression
+
+
+ROLE_VALUES = {"USER": 1, "ASSISTANT": 2, "SYSTEM": 3, "TOOL": 4}
+AGENT_STATE_VALUES = {"ACTIVE": 1, "DISABLED": 2}
+
+AGENT_LISTING = Listing(
+    filter_fields={
+        "display_name": FieldSpec(AgentRow.display_name, "string"),
+        "description": FieldSpec(AgentRow.description, "string"),
+        "state": FieldSpec(AgentRow.state, "enum", enum_values=AGENT_STATE_VALUES),
+        "model.provider": FieldSpec(AgentRow.model["provider"].as_string(), "string"),
+        "model.model": FieldSpec(AgentRow.model["model"].as_string(), "string"),
+        "labels": FieldSpec(AgentRow.labels, "map"),
+        "create_time": FieldSpec(AgentRow.create_time, "timestamp"),
+        "update_time": FieldSpec(AgentRow.update_time, "timestamp"),
+    },
+    order_columns={
+        "display_name": AgentRow.display_name,
+        "create_time": AgentRow.create_time,
+        "update_time": AgentRow.update_time,
+        "name": AgentRow.id,
+    },
+    tiebreak=AgentRow.pk,
+)
+
+SESSION_LISTING = Listing(
+    filter_fields={
+        "agent": FieldSpec(_joined("agents/", SessionRow.agent_id), "string"),
+        "display_name": FieldSpec(SessionRow.display_name, "string"),
+        "labels": FieldSpec(SessionRow.labels, "map"),
+        "message_count": FieldSpec(SessionRow.message_count, "int"),
+        "create_time": FieldSpec(SessionRow.create_time, "timestamp"),
+        "update_time": FieldSpec(SessionRow.update_time, "timestamp"),
+        "expire_time": FieldSpec(SessionRow.expire_time, "timestamp"),
+    },
+    order_columns={
+        "display_name": SessionRow.display_name,
+        "create_time": SessionRow.create_time,
+        "update_time": SessionRow.update_time,
+        "message_count": SessionRow.message_count,
+        "name": SessionRow.id,
+    },
+    tiebreak=SessionRow.pk,
+)
+
+MESSAGE_LISTING = Listing(
+    filter_fields={
+        "role": FieldSpec(MessageRow.role, "enum", enum_values=ROLE_VALUES),
+        "text": FieldSpec(MessageRow.text, "string"),
+        "parent_message": FieldSpec(
+            _joined("sessions/", MessageRow.session_id, "/messages/", MessageRow.parent_id),
+            "string",
+            nullable_empty=True,
+        ),
+        "run": FieldSpec(_joined("runs/", MessageRow.run_id), "string", nullable_empty=True),
+        "labels": FieldSpec(MessageRow.labels, "map"),
+        "create_time": FieldSpec(MessageRow.create_time, "timestamp"),
+        "update_time": FieldSpec(MessageRow.update_time, "timestamp"),
+    },
+    order_columns={
+        "create_time": MessageRow.create_time,
+        "update_time": MessageRow.update_time,
+        "name": MessageRow.id,
+    },
+    tiebreak=MessageRow.pk,
+)
+
+
+def live_sessions(now: datetime) -> Any:
+    """Sessions past their expiry are invisible even before the sweeper deletes them."""
+    return (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > now)
+
+
+async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
+    stmt = select(AgentRow).where(AgentRow.id == agent_id)
+    if owner is not None:
+        stmt = stmt.where(AgentRow.owner == owner)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def agent_id_taken(db: AsyncSession, agent_id: str) -> bool:
+    return (await db.execute(select(AgentRow.pk).where(AgentRow.id == agent_id))).first() is not None
+
+
+async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
+    stmt = select(SessionRow).where(SessionRow.id == session_id, live_sessions(now))
+    if owner is not None:
+        stmt = stmt.where(SessionRow.owner == owner)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def session_ids_taken(db: AsyncSession, session_ids: Sequence[str]) -> set[str]:
+    rows = await db.execute(select(SessionRow.id).where(SessionRow.id.in_(list(session_ids))))
+    return set(rows.scalars().all())
+
+
+async def count_sessions_of_owner(db: AsyncSession, owner: str, now: datetime) -> int:
+    stmt = select(func.count()).select_from(SessionRow).where(SessionRow.owner == owner, live_sessions(now))
+    return (await db.execute(stmt)).scalar_one()
+
+
+async def count_sessions_of_agent(db: AsyncSession, agent_id: str) -> int:
+    stmt = select(func.count()).select_from(SessionRow).where(SessionRow.agent_id == agent_id)
+    return (await db.execute(stmt)).scalar_one()
+
+
+async def delete_sessions_with_messages(db: AsyncSession, session_ids: Sequence[str]) -> int:
+    ids = list(session_ids)
+    if not ids:
+        return 0
+    await db.execute(delete(MessageRow).where(MessageRow.session_id.in_(ids)))
+    result = await db.execute(delete(SessionRow).where(SessionRow.id.in_(ids)))
+    return result.rowcount or 0
+
+
+async def session_ids_of_agent(db: AsyncSession, agent_id: str) -> list[str]:
+    rows = await db.execute(select(SessionRow.id).where(SessionRow.agent_id == agent_id))
+    return list(rows.scalars().all())
+
+
+async def expired_session_ids(db: AsyncSession, now: datetime, limit: int) -> list[str]:
+    stmt = select(SessionRow.id).where(SessionRow.expire_time <= now).order_by(SessionRow.expire_time).limit(limit)
+    return list((await db.execute(stmt)).scalars().all())
+
+
+async def get_message(db: AsyncSession, session_id: str, message_id: str) -> MessageRow | None:
+    stmt = select(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def message_id_taken(db: AsyncSession, session_id: str, message_id: str) -> bool:
+    stmt = select(MessageRow.pk).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
+    return (await db.execute(stmt)).first() is not None
+
+
+async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> list[str]:
+    """Ids of every reply below a message, breadth first."""
+    found: list[str] = []
+    frontier = [message_id]
+    while frontier:
+        stmt = select(MessageRow.id).where(MessageRow.session_id == session_id, MessageRow.parent_id.in_(frontier))
+        frontier = list((await db.execute(stmt)).scalars().all())
+        found.extend(frontier)
+    return found
+
+
+async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequence[str]) -> int:
+    result = await db.execute(
+        delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
+    )
+    return result.rowcount or 0
+
+
+async def adjust_session_counts(db: AsyncSession, session_id: str, delta: int, now: datetime) -> None:
+    await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id)
+        .values(message_count=SessionRow.message_count + delta, update_time=now)
+    )
+
+
+async def adjust_reply_count(db: AsyncSession, session_id: str, message_id: str, delta: int) -> None:
+    await db.execute(
+        update(MessageRow)
+        .where(MessageRow.session_id == session_id, MessageRow.id == message_id)
+        .values(reply_count=MessageRow.reply_count + delta)
+    )
+
+
+async def search_messages(
+    db: AsyncSession,
+    owner: str,
+    session_id: str | None,
+    words: Sequence[str],
+    now: datetime,
+    offset: int,
+    limit: int,
+) -> list[MessageRow]:
+    stmt = (
+        select(MessageRow)
+        .join(SessionRow, SessionRow.id == MessageRow.session_id)
+        .where(SessionRow.owner == owner, live_sessions(now))
+    )
+    if session_id is not None:
+        stmt = stmt.where(MessageRow.session_id == session_id)
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(MessageRow.text.ilike(f"%{escaped}%", escape="\\"))
+    stmt = stmt.order_by(MessageRow.create_time.desc(), MessageRow.pk.desc()).offset(offset).limit(limit)
+    return list((await db.execute(stmt)).scalars().all())
+
+
+async def find_idempotency_record(db: AsyncSession, owner: str, request_id: str) -> IdempotencyRecord | None:
+    stmt = select(IdempotencyRecord).where(IdempotencyRecord.owner == owner, IdempotencyRecord.request_id == request_id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def delete_idempotency_records_before(db: AsyncSession, cutoff: datetime) -> int:
+    result = await db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.create_time < cutoff))
+    return result.rowcount or 0
+
+
+async def server_key(db: AsyncSession, name: str) -> str:
+    """The named server secret, created on first use."""
+    existing = await db.get(ServerKey, name)
+    if existing is not None:
+        return existing.value
+    value = secrets.token_hex(32)
+    db.add(ServerKey(name=name, value=value))
+    await db.flush()
+    return value

@@ -1,0 +1,98 @@
+"""Transactions and keyset listing shared by every repository."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from runwire.server.domain.filtering import Expr
+from runwire.server.domain.paging import OrderKey
+from runwire.server.store.database import is_sqlite, session_factory
+from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+
+
+class Store:
+    """Owns the engine. SQLite allows one writer, so writes are serialized in-process instead of failing busy."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._write_lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as db:
+            yield db
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on any exception."""
+        if self._write_lock is None:
+            async with self._sessions() as db, db.begin():
+                yield db
+            return
+        async with self._write_lock:
+            async with self._sessions() as db, db.begin():
+                yield db
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a resource exposes to list calls: its filterable fields and orderable columns."""
+
+    filter_fields: Mapping[str, FieldSpec]
+    order_columns: Mapping[str, InstrumentedAttribute[Any]]
+    tiebreak: InstrumentedAttribute[Any]
+
+
+def key_of(row: Any, listing: Listing, order: Sequence[OrderKey]) -> list[Any]:
+    values = [getattr(row, listing.order_columns[k.field].key) for k in order]
+    values.append(getattr(row, listing.tiebreak.key))
+    return values
+
+
+async def list_page(
+    db: AsyncSession,
+    base: Select[Any],
+    listing: Listing,
+    *,
+    filter_expr: Expr | None,
+    order: Sequence[OrderKey],
+    after: Sequence[Any] | None,
+    limit: int,
+) -> tuple[list[Any], bool, int]:
+    """Rows after the `after` key, whether more follow, and the total matching the filter."""
+    clause = filter_to_sql(filter_expr, listing.filter_fields)
+    if clause is not None:
+        base = base.where(clause)
+    total = (await db.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+
+    columns = [listing.order_columns[k.field] for k in order] + [listing.tiebreak]
+    descending = [k.descending for k in order] + [order[-1].descending if order else False]
+    stmt = base
+    if after is not None:
+        if len(after) != len(columns):
+            raise ValueError("page key does not match the order")
+        stmt = stmt.where(_after_key(columns, descending, after))
+    stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in zip(columns, descending)]).limit(limit + 1)
+    rows = list((await db.execute(stmt)).scalars().all())
+    return rows[:limit], len(rows) > limit, total
+
+
+def _after_key(columns: Sequence[Any], descending: Sequence[bool], values: Sequence[Any]) -> Any:
+    # (a, b, pk) > (va, vb, vpk) with a direction per column, expanded so every database can use it.
+    alternatives = []
+    for i, (column, desc) in enumerate(zip(columns, descending)):
+        equal_prefix = [columns[j] == values[j] for j in range(i)]
+        step = column < values[i] if desc else column > values[i]
+        alternatives.append(and_(*equal_prefix, step))
+    return or_(*alternatives)
