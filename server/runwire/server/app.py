@@ -8,7 +8,7 @@ import logging
 import pkgutil
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +23,7 @@ from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
+from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import SessionService
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import create_engine, is_sqlite, migrate
@@ -60,8 +61,12 @@ def contract_services() -> list[ServiceSpec]:
 
 
 class RunwireServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, principal_for: Callable[[grpc.aio.ServicerContext], Principal] | None = None
+    ) -> None:
         self.settings = settings
+        # Who is calling; every call runs as the local principal until authentication is configured.
+        self._principal_for = principal_for
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -93,7 +98,7 @@ class RunwireServer:
         }
 
         server = self._server = grpc.aio.server(
-            interceptors=[CallInterceptor()],
+            interceptors=[CallInterceptor(self._principal_for)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", settings.max_receive_message_bytes),

@@ -41,6 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    # Alembic narrates every migration step at INFO; one line per start is enough.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         import uvloop
 

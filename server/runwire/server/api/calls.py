@@ -8,6 +8,7 @@ with the request id and answered INTERNAL without internals.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 import re
 import time
@@ -77,8 +78,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(self._wrap_unary(method, handler.stream_unary), **kwargs)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._wrap_stream(method, handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(self._wrap_stream(method, handler.stream_stream), **kwargs)
+            return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream), **kwargs)
+
+    def _wrap_streaming(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        # Streaming handlers are either async generators or coroutines that call context.write()
+        # (grpc's own health Watch); each keeps its style.
+        if inspect.isasyncgenfunction(behavior):
+            return self._wrap_stream(method, behavior)
+        return self._wrap_unary(method, behavior)
 
     async def _begin(self, method: str, context: grpc.aio.ServicerContext) -> Call:
         call = Call(method=method, request_id=_request_id(context), principal=self._principal_for(context))

@@ -1,0 +1,5 @@
+import sys
+
+from runwire.cli.main import main
+
+sys.exit(main())
