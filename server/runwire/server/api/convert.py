@@ -118,7 +118,7 @@ def agent_proto(row: AgentRow) -> agent_pb2.Agent:
             temperature=model.get("temperature"),
             max_output_tokens=model.get("max_output_tokens"),
             base_url=model.get("base_url") or "",
-            options=dict_to_struct(model.get("options")),
+            options=dict_to_struct(model["options"]) if model.get("options") else None,
         ),
         tools=[
             agent_pb2.AgentTool(

@@ -64,9 +64,9 @@ class AgentService:
 
     # -- validation ---------------------------------------------------------
 
-    def _validate(self, fields: Mapping[str, Any], prefix: str = "agent") -> None:
+    def _validate(self, fields: Mapping[str, Any], prefix: str = "agent", v: Violations | None = None) -> None:
         limits = self.ctx.limits
-        v = Violations()
+        v = v or Violations()
         check_text(v, f"{prefix}.display_name", fields.get("display_name", ""), limits.max_display_name_chars, required=True)
         check_text(v, f"{prefix}.description", fields.get("description", ""), limits.max_description_chars)
         check_text(v, f"{prefix}.instructions", fields.get("instructions", ""), limits.max_instructions_chars)
@@ -130,8 +130,11 @@ class AgentService:
         fingerprint: str = "",
         validate_only: bool = False,
     ) -> AgentRow:
-        self._validate(fields)
-        agent_id = names.validate_new_id(agent_id, "agent_id")
+        v = Violations()
+        if agent_id and not names.ID_PATTERN.match(agent_id):
+            v.add("agent_id", names.ID_RULE)
+        self._validate(fields, v=v)
+        agent_id = agent_id or names.new_id()
         self.ctx.idempotency.validate(request_id)
         now = self.ctx.clock()
         row = AgentRow(

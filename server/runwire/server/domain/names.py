@@ -19,15 +19,7 @@ def new_id() -> str:
     return first + "".join(secrets.choice(_ID_ALPHABET) for _ in range(19))
 
 
-def validate_new_id(value: str, field: str) -> str:
-    """A client-chosen id, or a generated one when empty."""
-    if not value:
-        return new_id()
-    if not ID_PATTERN.match(value):
-        raise InvalidArgument.field(
-            field, "must be 4 to 63 characters of lower-case letters, digits and '-', start with a letter and not end with '-'"
-        )
-    return value
+ID_RULE = "must be 4 to 63 characters of lower-case letters, digits and '-', start with a letter and not end with '-'"
 
 
 @dataclass(frozen=True)
