@@ -113,7 +113,7 @@ class MessageServiceServicer:
 
     def SearchMessages(self, request, context):
         """Searches message text, in one session or in all of the caller's sessions
-        (`sessions/-`), best matches first.
+        (`sessions/-`), newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -19,6 +19,8 @@ from runwire.v1 import agent_pb2, common_pb2, message_pb2, session_pb2
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
 )
+# IMMUTABLE fields may be sent back unchanged; the domain refuses a changed value.
+IMMUTABLE = frozenset({"agent", "role", "parent_message"})
 
 
 def fingerprint(request: ProtoMessage) -> str:
@@ -29,7 +31,7 @@ def mask_paths(mask: FieldMask, resource: ProtoMessage) -> list[str]:
     """AIP-134: an empty mask means every field set in the resource."""
     if mask.paths:
         return list(mask.paths)
-    return [f.name for f, _ in resource.ListFields() if f.name not in OUTPUT_ONLY_OR_IDENTITY]
+    return [f.name for f, _ in resource.ListFields() if f.name not in OUTPUT_ONLY_OR_IDENTITY | IMMUTABLE]
 
 
 # -- scalars ---------------------------------------------------------------

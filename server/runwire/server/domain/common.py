@@ -101,6 +101,12 @@ def plan_update(
     return UpdatePlan(changes)
 
 
+def check_immutable(field: str, requested: Any, current: Any) -> None:
+    """An IMMUTABLE field may be sent back as it is (or left empty), never changed."""
+    if requested and requested != current:
+        raise InvalidArgument.field(field, f"is immutable: it is {current!r} and cannot change")
+
+
 def get_path(values: Mapping[str, Any], path: str) -> Any:
     current: Any = values
     for part in path.split("."):

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import select
 
 from runwire.server.domain import names
-from runwire.server.domain.common import check_etag, check_labels, plan_update
+from runwire.server.domain.common import check_etag, check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from runwire.server.domain.paging import query_fingerprint, resolve_page_size
@@ -52,7 +52,7 @@ class MessageService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
 
-    def _validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
+    def validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
         limits = self.ctx.limits
         if not content:
             v.add(field, "must hold at least one part")
@@ -95,7 +95,7 @@ class MessageService:
         if role not in {r.value for r in Role} or role == Role.UNSPECIFIED:
             v.add("message.role", "is required: USER, ASSISTANT, SYSTEM or TOOL")
         content = copy.deepcopy(list(fields.get("content") or []))
-        self._validate_content(v, content, "message.content")
+        self.validate_content(v, content, "message.content")
         check_labels(v, "message.labels", fields.get("labels") or {}, self.ctx.limits.max_labels)
         parent_message = fields.get("parent_message") or ""
         parent_id: str | None = None
@@ -213,7 +213,7 @@ class MessageService:
         plan = plan_update(mask_paths, values, UPDATABLE)
         v = Violations()
         if "content" in plan.changes:
-            self._validate_content(v, plan.changes["content"] or [], "message.content")
+            self.validate_content(v, plan.changes["content"] or [], "message.content")
         if "labels" in plan.changes:
             check_labels(v, "message.labels", plan.changes["labels"] or {}, self.ctx.limits.max_labels)
         v.raise_if_any()
@@ -224,6 +224,9 @@ class MessageService:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name)
             check_etag("message", f"{row.session_id}/{row.id}", row.revision, etag)
+            check_immutable("message.role", values.get("role"), row.role)
+            parent = names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else ""
+            check_immutable("message.parent_message", values.get("parent_message"), parent)
             target = _preview(row) if validate_only else row
             if "content" in plan.changes:
                 target.content = list(plan.changes["content"])

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from runwire.server.domain import names
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import check_etag, check_labels, check_text, plan_update
+from runwire.server.domain.common import check_etag, check_immutable, check_labels, check_text, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import (
     AlreadyExists,
@@ -54,7 +54,7 @@ class SessionService:
         check_text(v, f"{prefix}.display_name", fields.get("display_name") or "", limits.max_display_name_chars)
         check_labels(v, f"{prefix}.labels", fields.get("labels") or {}, limits.max_labels)
         metadata = fields.get("metadata") or {}
-        size = len(json.dumps(metadata, separators=(",", ":")))
+        size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
         if size > limits.max_metadata_bytes:
             v.add(f"{prefix}.metadata", f"is {size:,} bytes serialized; the limit is {limits.max_metadata_bytes:,}")
         ttl = fields.get("ttl")
@@ -229,6 +229,9 @@ class SessionService:
     ) -> SessionRow:
         (session_id,) = names.SESSION.parse(name, "session.name")
         plan = plan_update(mask_paths, values, UPDATABLE)
+        if list(mask_paths) == ["*"]:
+            # `*` names the expiration oneof once: ttl when the request sets it, otherwise expire_time.
+            plan.changes.pop("expire_time" if plan.changes.get("ttl") is not None else "ttl")
         if "ttl" in plan.changes and "expire_time" in plan.changes:
             raise InvalidArgument.field("update_mask", "set either ttl or expire_time, not both")
         v = Violations()
@@ -241,6 +244,7 @@ class SessionService:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, session_id)
             check_etag("session", row.id, row.revision, etag)
+            check_immutable("session.agent", values.get("agent"), names.AGENT.format(row.agent_id))
             target = _preview(row) if validate_only else row
             now = self.ctx.clock()
             for path, value in plan.changes.items():

@@ -37,6 +37,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLite's lower() folds ASCII only; case-insensitive filters and search (`lower(x) LIKE lower(y)`)
+    # must fold every script, as PostgreSQL's does.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
