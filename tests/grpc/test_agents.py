@@ -385,4 +385,13 @@ async def test_oversized_request_is_refused_by_the_transport(client: Client) -> 
 async def test_request_id_is_echoed_in_metadata(client: Client) -> None:
     call = client.agents.ListAgents(agent_pb2.ListAgentsRequest(), metadata=(("x-request-id", "trace-123"),))
     await call
-    assert ("x-request-id", "trace-123") in tuple(await call.initial_metadata())
+    assert ("x-request-id", "trace-123") in tuple(await call.trailing_metadata())
+
+
+async def test_a_request_id_is_generated_when_none_is_sent(client: Client) -> None:
+    call = client.agents.ListAgents(agent_pb2.ListAgentsRequest())
+    await call
+    generated = dict(await call.trailing_metadata())["x-request-id"]
+    assert len(generated) == 32
+    failure = await rpc_error(client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/none"), metadata=(("x-request-id", "err-1"),)))
+    assert failure.metadata["request_id"] == "err-1"

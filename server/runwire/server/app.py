@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 import runwire.v1
 from runwire.server.api.calls import CallInterceptor
+from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
 from runwire.server.domain.agents import AgentService
@@ -24,9 +25,15 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
+from runwire.server.engine.builtin_provider import BuiltinProvider
+from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.openai_provider import OpenAIProvider
+from runwire.server.engine.runner import Runner
+from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.store import repositories as repo
-from runwire.server.store.database import create_engine, is_sqlite, migrate
+from runwire.server.store.database import migrate
 from runwire.server.store.store import Store
 
 log = logging.getLogger("runwire.server")
@@ -77,9 +84,8 @@ class RunwireServer:
     async def start(self) -> int:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.effective_database_url)
-        await migrate(engine)
-        store = self._store = Store(engine)
+        store = self._store = Store(settings.effective_database_url)
+        await migrate(store.engine)
         async with store.write() as db:
             token_key = await repo.server_key(db, "page_token_key")
         ctx = DomainContext(
@@ -91,10 +97,24 @@ class RunwireServer:
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
         self.messages = MessageService(ctx)
+        self.event_log = RunEventLog(
+            store,
+            lambda run_id, after, limit: load_events(store, run_id, after, limit),
+            lambda run_id: run_finished(store, run_id),
+        )
+        self.event_log.start()
+        self.tools = ToolRegistry(builtin_tools())
+        self.providers = self._providers()
+        self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
+        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
+        interrupted = await self.runs.fail_interrupted_runs()
+        if interrupted:
+            log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
+            "runwire.v1.RunService": RunServicer(self.runs),
         }
 
         server = self._server = grpc.aio.server(
@@ -128,7 +148,7 @@ class RunwireServer:
             status = health_pb2.HealthCheckResponse.SERVING if servicer else health_pb2.HealthCheckResponse.NOT_SERVING
             await self._health.set(spec_name, status)
         self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
-        backend = "sqlite" if is_sqlite(settings.effective_database_url) else engine.url.get_backend_name()
+        backend = store.backend + (" (inline)" if store.inline else "")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         log.info(
             "runwire %s listening on %s:%d (database %s, data dir %s)",
@@ -139,6 +159,14 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    def _providers(self) -> dict[str, Any]:
+        runs = self.settings.runs
+        return {
+            "builtin": BuiltinProvider(tokens_per_second=runs.builtin_tokens_per_second),
+            # Agents may name their own base_url; the server's is the default.
+            "openai": OpenAIProvider(base_url=runs.openai_base_url, api_key=runs.openai_api_key, default_model=runs.openai_model),
+        }
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -162,8 +190,18 @@ class RunwireServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        stopping = []
         if self._server is not None:
-            await self._server.stop(grace)
+            stopping.append(self._server.stop(grace))
+        if getattr(self, "runner", None) is not None:
+            # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
+            stopping.append(self.runner.shutdown(grace))
+        await asyncio.gather(*stopping)
+        if getattr(self, "event_log", None) is not None:
+            await self.event_log.close()
+        for provider in getattr(self, "providers", {}).values():
+            if hasattr(provider, "aclose"):
+                await provider.aclose()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -37,6 +37,30 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """Defaults and ceilings of run execution; agents and requests may lower the defaults."""
+
+    # Runs executing at once in the whole server, and per provider; more wait QUEUED.
+    max_concurrent_runs: int = 64
+    max_concurrent_runs_per_provider: int = 32
+    # Active (queued, running or waiting) runs one caller may have; more are refused.
+    max_active_runs_per_caller: int = 100
+    default_max_steps: int = 10
+    default_max_run_seconds: float = 600.0
+    default_tool_timeout_seconds: float = 60.0
+    default_input_timeout_seconds: float = 3600.0
+    # Session messages given to the model, newest last.
+    max_history_messages: int = 200
+    # Model calls that fail retryably (timeouts, 429, 5xx) before anything streamed.
+    provider_max_attempts: int = 3
+    provider_retry_base_seconds: float = 0.2
+    builtin_tokens_per_second: float = 100.0
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    openai_model: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
@@ -52,12 +76,13 @@ class Settings:
     sweep_interval_seconds: float = 60.0
     idempotency_window: timedelta = timedelta(hours=24)
     limits: Limits = field(default_factory=Limits)
+    runs: "RunSettings" = field(default_factory=lambda: RunSettings())
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'runwire.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'runwire.db').resolve()}"
 
     @property
     def address(self) -> str:
@@ -71,7 +96,7 @@ class Settings:
         values: dict[str, Any] = {}
         limit_values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "limits":
+            if f.name in ("limits", "runs"):
                 continue
             raw = env.get(f"RUNWIRE_{f.name.upper()}")
             if raw is not None and raw != "":
@@ -80,11 +105,18 @@ class Settings:
             raw = env.get(f"RUNWIRE_{f.name.upper()}")
             if raw is not None and raw != "":
                 limit_values[f.name] = _convert(f.name, raw, "int")
+        run_values: dict[str, Any] = {}
+        for f in dataclasses.fields(RunSettings):
+            raw = env.get(f"RUNWIRE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                run_values[f.name] = _convert(f.name, raw, f.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("data_dir"), str):
             values["data_dir"] = Path(values["data_dir"])
         if "limits" not in values:
             values["limits"] = Limits(**limit_values)
+        if "runs" not in values:
+            values["runs"] = RunSettings(**run_values)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -99,6 +131,10 @@ class Settings:
         for f in dataclasses.fields(Limits):
             if getattr(self.limits, f.name) <= 0:
                 raise SettingsError(f"{f.name} must be > 0")
+        for f in dataclasses.fields(RunSettings):
+            value = getattr(self.runs, f.name)
+            if isinstance(value, (int, float)) and value < 0:
+                raise SettingsError(f"{f.name} must be >= 0")
 
 
 def _convert(name: str, raw: str, type_name: Any) -> Any:

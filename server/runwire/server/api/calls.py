@@ -34,6 +34,7 @@ class Call:
     request_id: str
     principal: Principal
     started: float = field(default_factory=time.perf_counter)
+    headers_sent: bool = False
 
 
 _current: contextvars.ContextVar[Call] = contextvars.ContextVar("runwire_call")
@@ -47,6 +48,19 @@ def caller() -> Principal:
     """The principal of the call being served."""
     call = _current.get(None)
     return call.principal if call is not None else LOCAL_PRINCIPAL
+
+
+async def send_headers(context: grpc.aio.ServicerContext, *extra: tuple[str, str]) -> None:
+    """Send response headers once: the request id, plus what a servicer adds (e.g. the run a stream follows).
+
+    Streams send them before their first message; unary calls skip them (a separate headers
+    frame costs as much as the rest of a cheap call) and carry the request id in trailers only.
+    """
+    call = _current.get(None)
+    if call is None or call.headers_sent:
+        return
+    call.headers_sent = True
+    await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id), *extra))
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
@@ -86,19 +100,23 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         # (grpc's own health Watch); each keeps its style.
         if inspect.isasyncgenfunction(behavior):
             return self._wrap_stream(method, behavior)
-        return self._wrap_unary(method, behavior)
+        return self._wrap_unary(method, behavior, headers_first=True)
 
     async def _begin(self, method: str, context: grpc.aio.ServicerContext) -> Call:
         call = Call(method=method, request_id=_request_id(context), principal=self._principal_for(context))
         _current.set(call)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id),))
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
         return call
 
-    def _wrap_unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _wrap_unary(
+        self, method: str, behavior: Callable[..., Awaitable[Any]], *, headers_first: bool = False
+    ) -> Callable[..., Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call = await self._begin(method, context)
             code = grpc.StatusCode.OK
             try:
+                if headers_first:  # the handler writes with context.write(), which would send headers itself
+                    await send_headers(context)
                 return await behavior(request, context)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
@@ -106,7 +124,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:  # every failure leaves as a status, never a stack trace
                 status = self._status_for(call, exc)
                 code = status.code
-                await context.abort(status.code, status.details, status.trailing_metadata)
+                await context.abort(
+                    status.code, status.details, (*status.trailing_metadata, (REQUEST_ID_HEADER, call.request_id))
+                )
             finally:
                 self._log(call, code)
 
@@ -118,6 +138,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.OK
             try:
                 async for response in behavior(request, context):
+                    if not call.headers_sent:
+                        await send_headers(context)
                     yield response
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
@@ -125,7 +147,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 status = self._status_for(call, exc)
                 code = status.code
-                await context.abort(status.code, status.details, status.trailing_metadata)
+                await context.abort(
+                    status.code, status.details, (*status.trailing_metadata, (REQUEST_ID_HEADER, call.request_id))
+                )
             finally:
                 self._log(call, code)
 

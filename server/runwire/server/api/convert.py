@@ -13,8 +13,8 @@ from google.protobuf.message import Message as ProtoMessage
 from runwire.server.domain import names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, MessageRow, SessionRow
-from runwire.v1 import agent_pb2, common_pb2, message_pb2, session_pb2
+from runwire.server.store.models import AgentRow, MessageRow, RunRow, SessionRow
+from runwire.v1 import agent_pb2, common_pb2, message_pb2, run_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -247,3 +247,85 @@ def message_proto(row: MessageRow) -> message_pb2.Message:
         etag=etag_of("message", f"{row.session_id}/{row.id}", row.revision),
     )
 
+
+
+# -- runs ------------------------------------------------------------------
+
+
+def run_options_fields(options: run_pb2.RunOptions) -> dict[str, Any]:
+    return {
+        "max_steps": options.max_steps,
+        "max_duration": seconds(options.max_duration),
+        "input_timeout": seconds(options.input_timeout),
+        "additional_instructions": options.additional_instructions,
+    }
+
+
+def run_proto(row: RunRow) -> run_pb2.Run:
+    options = row.options or {}
+    run = run_pb2.Run(
+        name=f"runs/{row.id}",
+        session=names.SESSION.format(row.session_id),
+        agent=names.AGENT.format(row.agent_id),
+        status=row.status,
+        input=[part_proto(p) for p in row.input or []],
+        options=run_pb2.RunOptions(
+            max_steps=options.get("max_steps") or 0,
+            max_duration=duration(options.get("max_duration")),
+            input_timeout=duration(options.get("input_timeout")),
+            additional_instructions=options.get("additional_instructions") or "",
+        ),
+        usage=common_pb2.Usage(
+            input_tokens=row.input_tokens or 0,
+            output_tokens=row.output_tokens or 0,
+            total_tokens=(row.input_tokens or 0) + (row.output_tokens or 0),
+        ),
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        start_time=timestamp(row.start_time),
+        end_time=timestamp(row.end_time),
+        time_to_first_token=duration(row.time_to_first_token_ms / 1000 if row.time_to_first_token_ms is not None else None),
+        duration=duration(row.duration_ms / 1000 if row.duration_ms is not None else None),
+        last_seq=row.last_seq or 0,
+        labels=row.labels or {},
+        owner=row.owner,
+        request_id=row.request_id or "",
+        etag=etag_of("run", row.id, row.revision or 1),
+    )
+    if row.output:
+        json_format.ParseDict(row.output, run.output)
+    for step in row.steps or []:
+        json_format.ParseDict(step, run.steps.add())
+    if row.pending_input:
+        json_format.ParseDict(row.pending_input, run.pending_input)
+    if row.error_reason:
+        run.error.reason, run.error.message = row.error_reason, row.error_message or ""
+    return run
+
+
+def run_metrics_proto(metrics: Any) -> run_pb2.RunMetrics:
+    counts = metrics.counts
+    return run_pb2.RunMetrics(
+        run_count=sum(counts.values()),
+        queued_count=counts.get(run_pb2.Run.STATUS_QUEUED, 0),
+        running_count=counts.get(run_pb2.Run.STATUS_RUNNING, 0),
+        requires_input_count=counts.get(run_pb2.Run.STATUS_REQUIRES_INPUT, 0),
+        succeeded_count=counts.get(run_pb2.Run.STATUS_SUCCEEDED, 0),
+        failed_count=counts.get(run_pb2.Run.STATUS_FAILED, 0),
+        cancelled_count=counts.get(run_pb2.Run.STATUS_CANCELLED, 0),
+        timed_out_count=counts.get(run_pb2.Run.STATUS_TIMED_OUT, 0),
+        usage=common_pb2.Usage(
+            input_tokens=metrics.input_tokens,
+            output_tokens=metrics.output_tokens,
+            total_tokens=metrics.input_tokens + metrics.output_tokens,
+        ),
+        duration_p50=_ms(metrics.duration_p50_ms),
+        duration_p95=_ms(metrics.duration_p95_ms),
+        time_to_first_token_p50=_ms(metrics.ttft_p50_ms),
+        time_to_first_token_p95=_ms(metrics.ttft_p95_ms),
+        tool_call_count=metrics.tool_calls,
+    )
+
+
+def _ms(value: float | None) -> duration_pb2.Duration | None:
+    return duration(value / 1000) if value is not None else None

@@ -21,6 +21,9 @@ _CODES: dict[ErrorKind, tuple[grpc.StatusCode, int]] = {
     ErrorKind.PERMISSION_DENIED: (grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED),
     ErrorKind.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED),
     ErrorKind.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+    ErrorKind.OUT_OF_RANGE: (grpc.StatusCode.OUT_OF_RANGE, code_pb2.OUT_OF_RANGE),
+    ErrorKind.CANCELLED: (grpc.StatusCode.CANCELLED, code_pb2.CANCELLED),
+    ErrorKind.DEADLINE_EXCEEDED: (grpc.StatusCode.DEADLINE_EXCEEDED, code_pb2.DEADLINE_EXCEEDED),
 }
 
 

@@ -16,6 +16,9 @@ class ErrorKind(enum.Enum):
     PERMISSION_DENIED = "permission_denied"
     UNAUTHENTICATED = "unauthenticated"
     UNAVAILABLE = "unavailable"
+    OUT_OF_RANGE = "out_of_range"
+    CANCELLED = "cancelled"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,21 @@ class Aborted(DomainError):
 class ResourceExhausted(DomainError):
     kind = ErrorKind.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
+
+class OutOfRange(DomainError):
+    kind = ErrorKind.OUT_OF_RANGE
+    default_reason = "INVALID_ARGUMENT"
+
+
+class Cancelled(DomainError):
+    kind = ErrorKind.CANCELLED
+    default_reason = "RUN_CANCELLED"
+
+
+class DeadlineExceeded(DomainError):
+    kind = ErrorKind.DEADLINE_EXCEEDED
+    default_reason = "RUN_TIMED_OUT"
 
 
 class Unavailable(DomainError):

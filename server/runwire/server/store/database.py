@@ -1,40 +1,67 @@
-"""Engine creation and migrations (Alembic, applied on start)."""
+"""Engines and migrations (Alembic, applied on start).
+
+SQLite runs inline on the event loop (`sqlite:///…`, the default): it is a
+library in this process and its indexed statements take tens of
+microseconds, less than one hop to a worker thread, so a thread per call
+(aiosqlite) costs more than the work it moves off the loop. Queries stay
+bounded (indexes, page sizes) so none holds the loop for long.
+`sqlite+aiosqlite:///…` still selects the thread-per-connection driver, and
+any other URL (`postgresql+asyncpg://…`) runs fully async.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def is_sqlite(url: str) -> bool:
+def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def runs_inline(url: str | URL) -> bool:
+    """SQLite through the standard sqlite3 module, called directly from the event loop."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() in ("pysqlite", "")
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_inline_engine(url: str) -> Engine:
+    parsed = make_url(url).set(drivername="sqlite+pysqlite")
+    _prepare_sqlite_file(parsed)
+    engine = create_sync_engine(parsed, connect_args={"timeout": 5})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_file(make_url(url))
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; NORMAL is durable across process crashes in WAL mode.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     # SQLite's lower() folds ASCII only; case-insensitive filters and search (`lower(x) LIKE lower(y)`)
@@ -57,26 +84,17 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
+def _upgrade(sync_connection: Any) -> None:
+    config = alembic_config(str(sync_connection.engine.url))
+    config.attributes["connection"] = sync_connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine | Engine) -> None:
     """Bring the schema to the newest revision on the engine's own connection."""
-
-    def upgrade(sync_connection) -> None:  # type: ignore[no-untyped-def]
-        config = alembic_config(str(engine.url))
-        config.attributes["connection"] = sync_connection
-        command.upgrade(config, "head")
-
+    if isinstance(engine, Engine):
+        with engine.begin() as connection:
+            _upgrade(connection)
+        return
     async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
-
-
-def migrate_blocking(url: str) -> None:
-    """For tools and tests that are not inside an event loop."""
-
-    async def run() -> None:
-        engine = create_engine(url)
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+        await connection.run_sync(_upgrade)

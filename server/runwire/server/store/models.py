@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Naive UTC everywhere: SQLite has no time zones and PostgreSQL compares the same way.
@@ -100,3 +100,46 @@ class ServerKey(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class RunRow(ResourceRow, Base):
+    """A run: durable record of one execution. Steps, input and output are stored as proto JSON."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    session_id: Mapped[str] = mapped_column(String(63), index=True)
+    agent_id: Mapped[str] = mapped_column(String(63), index=True)
+    status: Mapped[int] = mapped_column(Integer, index=True)
+    input: Mapped[list[Any]] = mapped_column(default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    pending_input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_reason: Mapped[str] = mapped_column(String(100), default="")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    tool_call_count: Mapped[int] = mapped_column(Integer, default=0)
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    time_to_first_token_ms: Mapped[float | None] = mapped_column(nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(nullable=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (Index("ix_runs_owner_create_time", "owner", "create_time"),)
+
+
+class RunEventRow(Base):
+    """One event of a run's log: the serialized runwire.v1.RunEvent, numbered by seq within the run."""
+
+    __tablename__ = "run_events"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(63))
+    seq: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_events_run_seq"),)

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import String, delete, func, literal, select, update
+from sqlalchemy import String, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
@@ -93,22 +93,32 @@ def live_sessions(now: datetime) -> Any:
     return (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > now)
 
 
+# Hot lookups are built once: constructing a statement costs more than running it on SQLite.
+_AGENT_BY_ID = select(AgentRow).where(AgentRow.id == bindparam("id"))
+_AGENT_BY_ID_AND_OWNER = _AGENT_BY_ID.where(AgentRow.owner == bindparam("owner"))
+
+
 async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
-    stmt = select(AgentRow).where(AgentRow.id == agent_id)
-    if owner is not None:
-        stmt = stmt.where(AgentRow.owner == owner)
-    return (await db.execute(stmt)).scalar_one_or_none()
+    if owner is None:
+        return (await db.execute(_AGENT_BY_ID, {"id": agent_id})).scalar_one_or_none()
+    return (await db.execute(_AGENT_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})).scalar_one_or_none()
 
 
 async def agent_id_taken(db: AsyncSession, agent_id: str) -> bool:
     return (await db.execute(select(AgentRow.pk).where(AgentRow.id == agent_id))).first() is not None
 
 
+_LIVE_SESSION_BY_ID = select(SessionRow).where(
+    SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
+)
+_LIVE_SESSION_BY_ID_AND_OWNER = _LIVE_SESSION_BY_ID.where(SessionRow.owner == bindparam("owner"))
+
+
 async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
-    stmt = select(SessionRow).where(SessionRow.id == session_id, live_sessions(now))
-    if owner is not None:
-        stmt = stmt.where(SessionRow.owner == owner)
-    return (await db.execute(stmt)).scalar_one_or_none()
+    if owner is None:
+        return (await db.execute(_LIVE_SESSION_BY_ID, {"id": session_id, "now": now})).scalar_one_or_none()
+    params = {"id": session_id, "now": now, "owner": owner}
+    return (await db.execute(_LIVE_SESSION_BY_ID_AND_OWNER, params)).scalar_one_or_none()
 
 
 async def session_ids_taken(db: AsyncSession, session_ids: Sequence[str]) -> set[str]:
@@ -231,3 +241,16 @@ async def server_key(db: AsyncSession, name: str) -> str:
     db.add(ServerKey(name=name, value=value))
     await db.flush()
     return value
+
+
+async def recent_messages(db: AsyncSession, session_id: str, limit: int) -> list[MessageRow]:
+    """The newest `limit` messages of a session, oldest first: the conversation a model sees."""
+    stmt = (
+        select(MessageRow)
+        .where(MessageRow.session_id == session_id)
+        .order_by(MessageRow.create_time.desc(), MessageRow.pk.desc())
+        .limit(limit)
+    )
+    rows = list((await db.execute(stmt)).scalars().all())
+    rows.reverse()
+    return rows

@@ -5,44 +5,102 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import Engine, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from runwire.server.domain.filtering import Expr
 from runwire.server.domain.paging import OrderKey
-from runwire.server.store.database import is_sqlite, session_factory
+from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+
+
+class InlineSession:
+    """The AsyncSession methods repositories use, over a synchronous Session run on the loop (inline SQLite)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        return self._session.execute(statement, params, **kwargs)
+
+    async def scalar(self, statement: Any, params: Any = None) -> Any:
+        return self._session.scalar(statement, params)
+
+    async def get(self, entity: Any, ident: Any) -> Any:
+        return self._session.get(entity, ident)
+
+    async def delete(self, instance: Any) -> None:
+        self._session.delete(instance)
+
+    async def flush(self) -> None:
+        self._session.flush()
+
+    async def rollback(self) -> None:
+        self._session.rollback()
+
+    def add(self, instance: Any) -> None:
+        self._session.add(instance)
+
+    def add_all(self, instances: Iterable[Any]) -> None:
+        self._session.add_all(instances)
 
 
 class Store:
     """Owns the engine. SQLite allows one writer, so writes are serialized in-process instead of failing busy."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._sessions = session_factory(engine)
-        self._write_lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.inline = runs_inline(url)
+        self.engine: Engine | AsyncEngine
+        if self.inline:
+            self.engine = create_inline_engine(url)
+            self._inline_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        else:
+            self.engine = create_engine(url)
+            self._async_sessions = session_factory(self.engine)
+        self._write_lock = asyncio.Lock() if is_sqlite(url) else None
+
+    @property
+    def backend(self) -> str:
+        return self.engine.url.get_backend_name()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as db:
+    async def read(self) -> AsyncIterator[Any]:
+        if self.inline:
+            with self._inline_sessions() as session:
+                yield InlineSession(session)
+            return
+        async with self._async_sessions() as db:
             yield db
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self) -> AsyncIterator[Any]:
         """One transaction: committed when the block ends, rolled back on any exception."""
         if self._write_lock is None:
-            async with self._sessions() as db, db.begin():
+            async with self._transaction() as db:
                 yield db
             return
         async with self._write_lock:
-            async with self._sessions() as db, db.begin():
+            async with self._transaction() as db:
                 yield db
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        if self.inline:
+            with self._inline_sessions() as session, session.begin():
+                yield InlineSession(session)
+            return
+        async with self._async_sessions() as db, db.begin():
+            yield db
+
     async def close(self) -> None:
-        await self.engine.dispose()
+        if isinstance(self.engine, AsyncEngine):
+            await self.engine.dispose()
+        else:
+            self.engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -61,7 +119,7 @@ def key_of(row: Any, listing: Listing, order: Sequence[OrderKey]) -> list[Any]:
 
 
 async def list_page(
-    db: AsyncSession,
+    db: Any,
     base: Select[Any],
     listing: Listing,
     *,
