@@ -1,0 +1,129 @@
+"""RunService: thin mapping of run RPCs onto the domain; streams observe runs through the event log."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import grpc
+
+from runwire.server.api import convert
+from runwire.server.api.calls import caller, send_headers
+from runwire.server.domain.principal import Principal
+from runwire.server.domain.runs import RunService, token_stream_end
+from runwire.server.engine.events import coalesce, is_terminal
+from runwire.v1 import run_pb2, run_pb2_grpc
+
+RUN_HEADER = "runwire-run"
+
+
+class RunServicer(run_pb2_grpc.RunServiceServicer):
+    def __init__(self, runs: RunService) -> None:
+        self.runs = runs
+
+    async def _start(self, request, context, method: str) -> str:  # type: ignore[no-untyped-def]
+        row = await self.runs.create(
+            caller(),
+            request.session,
+            [convert.part_to_dict(p) for p in request.input],
+            options=convert.run_options_fields(request.options),
+            labels=dict(request.labels),
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            method=method,
+        )
+        name = f"runs/{row.id}"
+        await send_headers(context, (RUN_HEADER, name))
+        return name
+
+    async def _follow(
+        self, principal: Principal, name: str, after_seq: int, *, cancel_on_disconnect: bool = False
+    ) -> AsyncIterator[run_pb2.RunEvent]:
+        batches = await self.runs.events(principal, name, after_seq)
+        ended = False
+        try:
+            async for batch in batches:
+                for event in coalesce(batch):
+                    ended = ended or is_terminal(event)
+                    yield event
+        finally:
+            if cancel_on_disconnect and not ended:
+                self.runs.request_cancel(name, "the client disconnected", principal.id)
+
+    async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+        name = await self._start(request, context, "ExecuteAgent")
+        async for event in self._follow(caller(), name, 0, cancel_on_disconnect=request.cancel_on_disconnect):
+            yield event
+
+    async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context) -> AsyncIterator[run_pb2.StreamTokensResponse]:  # type: ignore[no-untyped-def]
+        name = await self._start(request, context, "StreamTokens")
+        principal = caller()
+        events = self._follow(principal, name, 0, cancel_on_disconnect=request.cancel_on_disconnect)
+        async for event in events:
+            kind = event.WhichOneof("payload")
+            if kind == "text_delta":
+                yield run_pb2.StreamTokensResponse(text=event.text_delta.text, seq=event.seq)
+            elif kind == "run_completed":
+                yield run_pb2.StreamTokensResponse(seq=event.seq, final=True)
+                return
+            else:
+                error = token_stream_end(event)
+                if error is not None:
+                    await events.aclose()  # a run waiting for a person goes on without this stream
+                    raise error
+
+    async def CreateRun(self, request: run_pb2.CreateRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+        row = await self.runs.create(
+            caller(),
+            request.run.session,
+            [convert.part_to_dict(p) for p in request.run.input],
+            options=convert.run_options_fields(request.run.options),
+            labels=dict(request.run.labels),
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            run_id=request.run_id,
+            validate_only=request.validate_only,
+            session_field="run.session",
+        )
+        return convert.run_proto(row)
+
+    async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+        batches = await self.runs.events(caller(), request.run, request.after_seq)
+        # Headers now, so a client knows the stream is open even while the run is quiet.
+        await send_headers(context)
+        async for batch in batches:
+            for event in coalesce(batch):
+                yield event
+
+    async def CancelRun(self, request: run_pb2.CancelRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+        return convert.run_proto(await self.runs.cancel(caller(), request.name, reason=request.reason, etag=request.etag))
+
+    async def GetRun(self, request: run_pb2.GetRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+        return convert.run_proto(await self.runs.get(caller(), request.name))
+
+    async def ListRuns(self, request: run_pb2.ListRunsRequest, context) -> run_pb2.ListRunsResponse:  # type: ignore[no-untyped-def]
+        page, metrics = await self.runs.list(
+            caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return run_pb2.ListRunsResponse(
+            runs=[convert.run_proto(r) for r in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+            metrics=convert.run_metrics_proto(metrics),
+        )
+
+    async def SubmitInput(self, request: run_pb2.SubmitInputRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+        which = request.WhichOneof("answer")
+        row = await self.runs.submit_input(
+            caller(),
+            request.name,
+            request.input_request_id,
+            approval=request.approval if which == "approval" else None,
+            text=request.text if which == "text" else None,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        return convert.run_proto(row)

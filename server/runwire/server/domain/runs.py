@@ -1,0 +1,503 @@
+"""Runs: creation with admission limits, reads, cancellation, answers from people, and event streams."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping
+
+from google.protobuf import json_format
+from sqlalchemy import func, select
+
+from runwire.server.api import convert
+from runwire.server.domain import names
+from runwire.server.domain.agents import AgentState
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.common import check_etag, check_labels, parse_filter_field, utc_now
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import (
+    Aborted,
+    AlreadyExists,
+    Cancelled,
+    DeadlineExceeded,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    QuotaViolation,
+    ResourceExhausted,
+    Violations,
+)
+from runwire.server.domain.messages import MessageService
+from runwire.server.domain.paging import Page
+from runwire.server.domain.principal import Principal
+from runwire.server.domain.sessions import not_found as session_not_found
+from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.runner import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Answer,
+    Runner,
+    RunPlan,
+    RunStatus,
+)
+from runwire.server.engine.tools import ToolError, ToolRegistry
+from runwire.server.store import repositories as repo
+from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+from runwire.server.store.models import RunEventRow, RunRow
+from runwire.server.store.store import Listing
+from runwire.v1 import common_pb2, run_pb2
+
+RUN = names.NamePattern.of("runs")
+MAX_ADDITIONAL_INSTRUCTIONS = 100_000
+MAX_ANSWER_CHARS = 100_000
+MAX_REASON_CHARS = 2_000
+METRICS_SAMPLE = 100_000
+
+STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED}
+
+RUN_LISTING = Listing(
+    filter_fields={
+        "agent": FieldSpec(repo._joined("agents/", RunRow.agent_id), "string"),
+        "session": FieldSpec(repo._joined("sessions/", RunRow.session_id), "string"),
+        "status": FieldSpec(RunRow.status, "enum", enum_values=STATUS_VALUES),
+        "labels": FieldSpec(RunRow.labels, "map"),
+        "create_time": FieldSpec(RunRow.create_time, "timestamp"),
+        "end_time": FieldSpec(RunRow.end_time, "timestamp"),
+        "error.reason": FieldSpec(RunRow.error_reason, "string"),
+    },
+    order_columns={"create_time": RunRow.create_time, "update_time": RunRow.update_time, "name": RunRow.id},
+    tiebreak=RunRow.pk,
+)
+
+
+def not_found(name: str) -> NotFound:
+    return NotFound(f"run {name!r} does not exist", reason="RUN_NOT_FOUND", metadata={"resource": name})
+
+
+@dataclass(frozen=True)
+class RunMetricsSummary:
+    counts: dict[int, int]
+    input_tokens: int
+    output_tokens: int
+    tool_calls: int
+    duration_p50_ms: float | None
+    duration_p95_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+
+
+class RunService:
+    def __init__(
+        self, ctx: DomainContext, runner: Runner, event_log: RunEventLog, messages: MessageService, tools: ToolRegistry
+    ) -> None:
+        self.ctx = ctx
+        self.runner = runner
+        self.event_log = event_log
+        self.messages = messages
+        self.tools = tools
+
+    # -- create ---------------------------------------------------------------
+
+    async def create(
+        self,
+        caller: Principal,
+        session_name: str,
+        input_parts: list[dict[str, Any]],
+        *,
+        options: Mapping[str, Any],
+        labels: Mapping[str, str],
+        request_id: str = "",
+        fingerprint: str = "",
+        method: str = "CreateRun",
+        run_id: str = "",
+        validate_only: bool = False,
+        session_field: str = "session",
+    ) -> RunRow:
+        v = Violations()
+        session_problem = names.SESSION.problem(session_name)
+        if session_problem:
+            v.add(session_field, session_problem)
+        self.messages.validate_content(v, input_parts, "input" if session_field == "session" else "run.input")
+        check_labels(v, "labels", labels, self.ctx.limits.max_labels)
+        if len(options.get("additional_instructions") or "") > MAX_ADDITIONAL_INSTRUCTIONS:
+            v.add("options.additional_instructions", f"is longer than {MAX_ADDITIONAL_INSTRUCTIONS:,} characters")
+        for key in ("max_steps", "max_duration", "input_timeout"):
+            if (options.get(key) or 0) < 0:
+                v.add(f"options.{key}", "must not be negative")
+        if run_id and not names.ID_PATTERN.match(run_id):
+            v.add("run_id", names.ID_RULE)
+        v.raise_if_any()
+        self.ctx.idempotency.validate(request_id)
+        session_id = session_name.split("/")[1]
+        run_id = run_id or names.new_id()
+        now = self.ctx.clock()
+
+        async with self.ctx.store.write() as db:
+            replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
+            if replayed is not None:
+                return await self._get_in(db, caller, replayed[0])
+            session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, now)
+            if session is None:
+                raise session_not_found(session_name)
+            agent = await repo.get_agent(db, session.agent_id, None)
+            if agent is None:
+                raise agent_not_found(names.AGENT.format(session.agent_id))
+            if agent.state == AgentState.DISABLED:
+                raise FailedPrecondition(
+                    f"agent {names.AGENT.format(agent.id)!r} is disabled and accepts no runs",
+                    reason="AGENT_DISABLED",
+                    metadata={"resource": names.AGENT.format(agent.id)},
+                )
+            if await repo_run_exists(db, run_id):
+                raise AlreadyExists(f"run {RUN.format(run_id)!r} already exists", reason="ALREADY_EXISTS")
+            limit = self.runner.settings.max_active_runs_per_caller
+            active = self.runner.active_runs_of(session.owner)
+            if active >= limit:
+                raise ResourceExhausted(
+                    f"the caller has {active} active run(s); the limit is {limit}; wait for one to end",
+                    reason="RUN_LIMIT_EXCEEDED",
+                    quota_violations=[QuotaViolation(f"principal:{session.owner}", f"at most {limit} active runs")],
+                    metadata={"limit": str(limit)},
+                    retry_after_seconds=1.0,
+                )
+            plan_limits = self._resolve_limits(agent.limits or {}, options)
+            row = RunRow(
+                id=run_id,
+                owner=session.owner,
+                session_id=session.id,
+                agent_id=agent.id,
+                status=RunStatus.QUEUED,
+                input=copy.deepcopy(input_parts),
+                options=dict(options),
+                output={},
+                steps=[],
+                pending_input={},
+                labels=dict(labels),
+                request_id=request_id,
+                create_time=now,
+                update_time=now,
+                revision=1,
+                last_seq=1,
+            )
+            created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
+            created.create_time.GetCurrentTime()
+            if validate_only:
+                return row
+            db.add(row)
+            db.add(RunEventRow(run_id=run_id, seq=1, payload=created.SerializeToString()))
+            self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [RUN.format(run_id)])
+            plan = RunPlan(
+                run_id=run_id,
+                owner=session.owner,
+                session_id=session.id,
+                agent_id=agent.id,
+                instructions="\n\n".join(
+                    p for p in (agent.instructions, options.get("additional_instructions") or "") if p
+                ),
+                model=copy.deepcopy(agent.model or {}),
+                tools=tuple(copy.deepcopy(agent.tools or [])),
+                max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
+                initial_seq=1,
+                **plan_limits,
+            )
+        self.event_log.open_channel(run_id, [created])
+        self.runner.launch(plan)
+        return row
+
+    def _resolve_limits(self, agent_limits: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Request options, else the agent's limits, else the server's defaults."""
+        defaults = self.runner.settings
+        return {
+            "max_steps": int(options.get("max_steps") or agent_limits.get("max_steps") or defaults.default_max_steps),
+            "max_duration": float(
+                options.get("max_duration") or agent_limits.get("max_run_duration") or defaults.default_max_run_seconds
+            ),
+            "input_timeout": float(
+                options.get("input_timeout") or agent_limits.get("input_timeout") or defaults.default_input_timeout_seconds
+            ),
+            "tool_timeout": float(agent_limits.get("tool_timeout") or defaults.default_tool_timeout_seconds),
+        }
+
+    # -- read -----------------------------------------------------------------
+
+    async def get(self, caller: Principal, name: str, field: str = "name") -> RunRow:
+        RUN.parse(name, field)
+        async with self.ctx.store.read() as db:
+            return await self._get_in(db, caller, name)
+
+    async def _get_in(self, db: Any, caller: Principal, name: str) -> RunRow:
+        (run_id,) = RUN.parse(name, "name")
+        stmt = select(RunRow).where(RunRow.id == run_id)
+        if not caller.is_admin:
+            stmt = stmt.where(RunRow.owner == caller.id)
+        row = (await db.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise not_found(name)
+        return row
+
+    async def list(
+        self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str
+    ) -> tuple[Page, RunMetricsSummary]:
+        base = select(RunRow)
+        if not caller.is_admin:
+            base = base.where(RunRow.owner == caller.id)
+        page = await self.ctx.list(
+            caller,
+            "runs",
+            base,
+            RUN_LISTING,
+            page_size=page_size,
+            page_token=page_token,
+            filter_text=filter_text,
+            order_by=order_by,
+            default_order="create_time desc",
+        )
+        return page, await self._metrics(base, filter_text)
+
+    async def _metrics(self, base: Any, filter_text: str) -> RunMetricsSummary:
+        clause = filter_to_sql(parse_filter_field(filter_text, self.ctx.limits.max_filter_chars), RUN_LISTING.filter_fields)
+        if clause is not None:
+            base = base.where(clause)
+        runs = base.subquery()
+        async with self.ctx.store.read() as db:
+            counts = dict(
+                (await db.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
+            )
+            sums = (
+                await db.execute(
+                    select(
+                        func.coalesce(func.sum(runs.c.input_tokens), 0),
+                        func.coalesce(func.sum(runs.c.output_tokens), 0),
+                        func.coalesce(func.sum(runs.c.tool_call_count), 0),
+                    )
+                )
+            ).one()
+            durations = [
+                d
+                for d in (
+                    await db.execute(select(runs.c.duration_ms).where(runs.c.duration_ms.is_not(None)).limit(METRICS_SAMPLE))
+                ).scalars()
+            ]
+            ttfts = [
+                t
+                for t in (
+                    await db.execute(
+                        select(runs.c.time_to_first_token_ms)
+                        .where(runs.c.time_to_first_token_ms.is_not(None))
+                        .limit(METRICS_SAMPLE)
+                    )
+                ).scalars()
+            ]
+        return RunMetricsSummary(
+            counts={int(k): int(v) for k, v in counts.items()},
+            input_tokens=int(sums[0]),
+            output_tokens=int(sums[1]),
+            tool_calls=int(sums[2]),
+            duration_p50_ms=_percentile(durations, 50),
+            duration_p95_ms=_percentile(durations, 95),
+            ttft_p50_ms=_percentile(ttfts, 50),
+            ttft_p95_ms=_percentile(ttfts, 95),
+        )
+
+    # -- control --------------------------------------------------------------
+
+    async def cancel(self, caller: Principal, name: str, *, reason: str = "", etag: str = "") -> RunRow:
+        row = await self.get(caller, name)
+        check_etag("run", row.id, row.revision, etag)
+        if len(reason) > MAX_REASON_CHARS:
+            raise InvalidArgument.field("reason", f"is longer than {MAX_REASON_CHARS} characters")
+        if row.status in TERMINAL_STATUSES:
+            raise self._not_active(name, row)
+        active = self.runner.request_cancel(row.id, reason or "cancelled by request", caller.id)
+        if active is not None:
+            await active.finished.wait()
+        return await self.get(caller, name)
+
+    async def submit_input(
+        self,
+        caller: Principal,
+        name: str,
+        input_request_id: str,
+        *,
+        approval: run_pb2.Approval | None,
+        text: str | None,
+        request_id: str = "",
+        fingerprint: str = "",
+    ) -> RunRow:
+        self.ctx.idempotency.validate(request_id)
+        if request_id:
+            async with self.ctx.store.read() as db:
+                replayed = await self.ctx.idempotency.replay(db, caller, request_id, "SubmitInput", fingerprint)
+            if replayed is not None:
+                return await self.get(caller, replayed[0])
+        row = await self._answer(caller, name, input_request_id, approval=approval, text=text)
+        if request_id:
+            async with self.ctx.store.write() as db:
+                self.ctx.idempotency.remember(db, caller, request_id, "SubmitInput", fingerprint, [name])
+        return row
+
+    async def _answer(
+        self, caller: Principal, name: str, input_request_id: str, *, approval: run_pb2.Approval | None, text: str | None
+    ) -> RunRow:
+        if not input_request_id:
+            raise InvalidArgument.field("input_request_id", "is required")
+        if approval is None and text is None:
+            raise InvalidArgument.field("answer", "set approval (for an approval request) or text (for a question)")
+        row = await self.get(caller, name)
+        if row.status in TERMINAL_STATUSES:
+            raise self._not_active(name, row)
+        active = self.runner.active.get(row.id)
+        if active is not None and input_request_id in active.answered:
+            raise FailedPrecondition(
+                f"input request {input_request_id} was already answered",
+                reason="INPUT_REQUEST_ALREADY_ANSWERED",
+                metadata={"resource": name},
+            )
+        pending = active.pending if active is not None else None
+        if pending is None or pending.id != input_request_id:
+            raise NotFound(
+                f"run {name!r} is not waiting for input request {input_request_id!r}",
+                reason="INPUT_REQUEST_NOT_FOUND",
+                metadata={"resource": name},
+            )
+        if pending.kind == run_pb2.InputRequest.KIND_APPROVAL:
+            if approval is None:
+                raise InvalidArgument.field("approval", "this input request is an approval: answer with approval")
+            self._check_approval(pending, approval)
+        elif text is None or not text.strip():
+            raise InvalidArgument.field("text", "this input request is a question: answer with text")
+        elif len(text) > MAX_ANSWER_CHARS:
+            raise InvalidArgument.field("text", f"is longer than {MAX_ANSWER_CHARS:,} characters")
+        await self.runner.answer(row.id, input_request_id, Answer(approval=approval, text=text or "", answered_by=caller.id))
+        return await self.get(caller, name)
+
+    def _check_approval(self, pending: run_pb2.InputRequest, approval: run_pb2.Approval) -> None:
+        if approval.decision == run_pb2.Approval.DECISION_UNSPECIFIED:
+            raise InvalidArgument.field("approval.decision", "is required: DECISION_APPROVE or DECISION_DENY")
+        if len(approval.reason) > MAX_REASON_CHARS:
+            raise InvalidArgument.field("approval.reason", f"is longer than {MAX_REASON_CHARS} characters")
+        if approval.HasField("edited_arguments"):
+            if approval.decision != run_pb2.Approval.DECISION_APPROVE:
+                raise InvalidArgument.field("approval.edited_arguments", "only goes with DECISION_APPROVE")
+            tool = self.tools.get(pending.tool_call.tool)
+            if tool is not None:
+                try:
+                    self.tools.check_arguments(tool, json_format.MessageToDict(approval.edited_arguments))
+                except ToolError as error:
+                    raise InvalidArgument.field("approval.edited_arguments", str(error)) from None
+
+    @staticmethod
+    def _not_active(name: str, row: RunRow) -> FailedPrecondition:
+        return FailedPrecondition(
+            f"run {name!r} has already ended ({RunStatus(row.status).name})",
+            reason="RUN_NOT_ACTIVE",
+            metadata={"resource": name, "status": RunStatus(row.status).name},
+        )
+
+    # -- events ---------------------------------------------------------------
+
+    async def events(self, caller: Principal, name: str, after_seq: int, field: str = "run") -> AsyncIterator[list[run_pb2.RunEvent]]:
+        row = await self.get(caller, name, field)
+        if after_seq < 0:
+            raise InvalidArgument.field("after_seq", "must not be negative")
+        if after_seq > row.last_seq and row.id not in self.runner.active:
+            raise OutOfRange(
+                f"run {name!r} has {row.last_seq} event(s); after_seq {after_seq} is beyond them",
+                reason="INVALID_ARGUMENT",
+                metadata={"last_seq": str(row.last_seq)},
+            )
+        return self.event_log.follow(row.id, after_seq)
+
+    def request_cancel(self, run_name: str, reason: str, by: str) -> None:
+        self.runner.request_cancel(run_name.split("/")[-1], reason, by)
+
+
+    # -- recovery -------------------------------------------------------------
+
+    async def fail_interrupted_runs(self) -> int:
+        """Runs left active by a crash can never finish: mark them failed, with their last event, so nothing waits forever."""
+        message = "the server restarted while the run was active"
+        async with self.ctx.store.write() as db:
+            rows = list(
+                (await db.execute(select(RunRow).where(RunRow.status.in_([int(s) for s in ACTIVE_STATUSES])))).scalars()
+            )
+            now = utc_now()
+            for row in rows:
+                seq = await _max_seq(db, row.id) + 1
+                event = run_pb2.RunEvent(
+                    run=RUN.format(row.id),
+                    seq=seq,
+                    run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SERVER_RESTARTED", message=message)),
+                )
+                event.create_time.GetCurrentTime()
+                db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
+                row.status = RunStatus.FAILED
+                row.error_reason, row.error_message = "SERVER_RESTARTED", message
+                row.pending_input = {}
+                row.end_time = now
+                row.update_time = now
+                row.last_seq = seq
+                row.revision += 1
+        return len(rows)
+
+
+def token_stream_end(event: run_pb2.RunEvent) -> DomainError | None:
+    """How StreamTokens ends on an event that stops the text: None for success, else the error to answer with."""
+    kind = event.WhichOneof("payload")
+    metadata = {"run": event.run}
+    if kind == "input_required":
+        return FailedPrecondition(
+            f"run {event.run} waits for a person (input request {event.input_required.input_request.id}); "
+            "answer with SubmitInput and follow it with StreamRunEvents",
+            reason="RUN_REQUIRES_INPUT",
+            metadata={**metadata, "input_request_id": event.input_required.input_request.id},
+        )
+    if kind == "run_failed":
+        error = event.run_failed.error
+        return Aborted(
+            f"run {event.run} failed: {error.message}",
+            reason="RUN_FAILED",
+            metadata={**metadata, "run_reason": error.reason},
+        )
+    if kind == "run_cancelled":
+        return Cancelled(f"run {event.run} was cancelled: {event.run_cancelled.reason}", reason="RUN_CANCELLED", metadata=metadata)
+    if kind == "run_timed_out":
+        return DeadlineExceeded(f"run {event.run} reached its maximum duration", reason="RUN_TIMED_OUT", metadata=metadata)
+    return None
+
+
+async def repo_run_exists(db: Any, run_id: str) -> bool:
+    return (await db.execute(select(RunRow.pk).where(RunRow.id == run_id))).first() is not None
+
+
+async def _max_seq(db: Any, run_id: str) -> int:
+    value = (await db.execute(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id))).scalar()
+    return int(value or 0)
+
+
+async def load_events(store: Any, run_id: str, after_seq: int, limit: int) -> list[run_pb2.RunEvent]:
+    async with store.read() as db:
+        rows = await db.execute(
+            select(RunEventRow.payload)
+            .where(RunEventRow.run_id == run_id, RunEventRow.seq > after_seq)
+            .order_by(RunEventRow.seq)
+            .limit(limit)
+        )
+        return [run_pb2.RunEvent.FromString(payload) for payload in rows.scalars()]
+
+
+async def run_finished(store: Any, run_id: str) -> bool:
+    async with store.read() as db:
+        status = (await db.execute(select(RunRow.status).where(RunRow.id == run_id))).scalar()
+    return status is None or status in TERMINAL_STATUSES
+
+
+def _percentile(values: list[float], percent: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=100, method="inclusive")[percent - 1])

@@ -1,0 +1,156 @@
+"""The `builtin` provider: a deterministic, offline test engine. It is not a language model.
+
+It reads directives in the latest user message, so every path of the
+platform can be exercised with no key and no network:
+
+  [[tool:NAME {"arg": 1}]]   call tool NAME with these JSON arguments (several directives: parallel calls)
+  [[ask:QUESTION]]           ask the person a free-text question and wait for the answer
+  [[tokens:N]]               answer with N numbered tokens ("t1 t2 ... tN")
+  [[sleep:SECONDS]]          wait before answering (up to 60 s; cancellation interrupts it)
+  [[error:STATUS]]           fail the model call as an HTTP STATUS would (429 and 5xx are retryable)
+  [[flaky:N]]                fail the first N attempts of each model call with a retryable error
+
+Without directives it answers `You said: <the user's text>`. After tool
+results it reports them: `calculator returned {"value": 4}.`. Text is
+streamed one token (a word with its trailing space) at a time at
+`tokens_per_second` (0 = as fast as the reader takes them), from the
+agent's `model.options.tokens_per_second` or the server's setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from typing import AsyncIterator
+
+from runwire.server.engine.providers import (
+    Chunk,
+    FinishChunk,
+    ModelMessage,
+    ModelRequest,
+    ProviderError,
+    QuestionChunk,
+    TextChunk,
+    ToolCallRequest,
+    UsageChunk,
+)
+
+_TOOL = re.compile(r"\[\[tool:([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*\]\]", re.S)
+_DIRECTIVE = re.compile(r"\[\[(ask|tokens|sleep|error|flaky):([^\]]*)\]\]")
+MAX_TOKENS_DIRECTIVE = 1_000_000
+MAX_SLEEP_SECONDS = 60.0
+
+
+class BuiltinProvider:
+    name = "builtin"
+
+    def __init__(self, tokens_per_second: float = 0.0) -> None:
+        self.tokens_per_second = tokens_per_second
+        self._attempts: dict[str, int] = {}
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        turn = _current_turn(request.messages)
+        user_text = turn[0].text if turn else ""
+        directives = {name: value.strip() for name, value in _DIRECTIVE.findall(user_text)}
+        await self._fail_if_asked(request, directives)
+        if "sleep" in directives:
+            await asyncio.sleep(min(_number(directives["sleep"], "sleep"), MAX_SLEEP_SECONDS))
+
+        input_tokens = sum(len(m.text.split()) for m in request.messages)
+        calls = self._pending_tool_calls(turn, user_text)
+        if calls:
+            for call in calls:
+                yield call
+            yield UsageChunk(input_tokens=input_tokens, output_tokens=len(calls))
+            yield FinishChunk("tool_calls")
+            return
+        if "ask" in directives and not _has_assistant_text(turn):
+            yield QuestionChunk(directives["ask"] or "Please answer:")
+            yield UsageChunk(input_tokens=input_tokens, output_tokens=1)
+            yield FinishChunk("stop")
+            return
+
+        tokens = _answer_tokens(turn, user_text, directives, request.max_output_tokens)
+        rate = float(request.options.get("tokens_per_second", self.tokens_per_second) or 0)
+        delay = 1.0 / rate if rate > 0 else 0.0
+        for token in tokens:
+            yield TextChunk(token)
+            # Even at unlimited rate, yield to the loop so other runs and streams progress.
+            await asyncio.sleep(delay)
+        yield UsageChunk(input_tokens=input_tokens, output_tokens=len(tokens))
+        limited = request.max_output_tokens is not None and len(tokens) >= request.max_output_tokens
+        yield FinishChunk("length" if limited else "stop")
+
+    async def _fail_if_asked(self, request: ModelRequest, directives: dict[str, str]) -> None:
+        if "error" in directives:
+            status = int(_number(directives["error"], "error"))
+            raise ProviderError(
+                f"builtin provider: simulated HTTP {status}", retryable=status == 429 or status >= 500, status=status
+            )
+        if "flaky" in directives:
+            key = hashlib.sha256(repr(request.messages).encode()).hexdigest()
+            attempt = self._attempts.get(key, 0) + 1
+            self._attempts[key] = attempt
+            if attempt <= int(_number(directives["flaky"], "flaky")):
+                raise ProviderError(f"builtin provider: simulated outage (attempt {attempt})", retryable=True, status=503)
+            self._attempts.pop(key, None)
+
+    @staticmethod
+    def _pending_tool_calls(turn: list[ModelMessage], user_text: str) -> list[ToolCallRequest]:
+        """Tool directives are called once, in the first model call of the turn."""
+        if any(m.role == "assistant" for m in turn):
+            return []
+        calls = []
+        for index, (name, raw_args) in enumerate(_TOOL.findall(user_text)):
+            try:
+                arguments = json.loads(raw_args) if raw_args else {}
+            except json.JSONDecodeError as exc:
+                raise ProviderError(f"builtin provider: arguments of [[tool:{name}]] are not JSON: {exc}", retryable=False)
+            if not isinstance(arguments, dict):
+                raise ProviderError(f"builtin provider: arguments of [[tool:{name}]] must be a JSON object", retryable=False)
+            calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments))
+        return calls
+
+
+def _current_turn(messages: tuple[ModelMessage, ...]) -> list[ModelMessage]:
+    """The latest user message and everything after it."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return list(messages[index:])
+    return []
+
+
+def _has_assistant_text(turn: list[ModelMessage]) -> bool:
+    return any(m.role == "assistant" and m.text for m in turn)
+
+
+def _answer_tokens(
+    turn: list[ModelMessage], user_text: str, directives: dict[str, str], max_tokens: int | None
+) -> list[str]:
+    results = [m for m in turn if m.role == "tool"]
+    if results:
+        names = {call.id: call.name for m in turn for call in m.tool_calls}
+        text = " ".join(f"{names.get(m.tool_call_id, 'tool')} returned {m.text}." for m in results)
+    elif "tokens" in directives:
+        count = min(int(_number(directives["tokens"], "tokens")), MAX_TOKENS_DIRECTIVE)
+        text = " ".join(f"t{i}" for i in range(1, count + 1))
+    else:
+        spoken = _DIRECTIVE.sub("", _TOOL.sub("", user_text)).strip()
+        text = f"You said: {spoken}" if spoken else "Hello."
+    words = text.split(" ")
+    tokens = [word + " " for word in words[:-1]] + [words[-1]]
+    tokens = [t for t in tokens if t]
+    return tokens[:max_tokens] if max_tokens else tokens
+
+
+def _number(value: str, directive: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ProviderError(f"builtin provider: [[{directive}:{value}]] needs a number", retryable=False) from None
+    if number < 0:
+        raise ProviderError(f"builtin provider: [[{directive}:{value}]] must not be negative", retryable=False)
+    return number
+

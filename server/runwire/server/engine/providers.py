@@ -1,0 +1,95 @@
+"""The model provider interface. A provider turns a conversation into a stream of chunks.
+
+Providers know nothing of runs, events or the database: the run loop in
+engine/runner.py drives them, retries them and records what they produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Literal, Protocol, Union
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter"]
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """The model asks for a tool: `arguments` is already parsed JSON (an object)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelMessage:
+    role: Role
+    text: str = ""
+    # Assistant messages that called tools.
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    # Tool messages answer one call.
+    tool_call_id: str = ""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    model: str
+    messages: tuple[ModelMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    base_url: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class QuestionChunk:
+    """The model asks the person a free-text question (the builtin provider's convention)."""
+
+    prompt: str
+
+
+@dataclass(frozen=True)
+class UsageChunk:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class FinishChunk:
+    reason: FinishReason
+
+
+Chunk = Union[TextChunk, ToolCallRequest, QuestionChunk, UsageChunk, FinishChunk]
+
+
+class ProviderError(Exception):
+    """A model call failed. `retryable` errors (timeouts, 429, 5xx) may be retried if nothing was streamed yet."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Provider(Protocol):
+    name: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """Chunks of one model call, ending with a FinishChunk. Raises ProviderError on failure."""
+        ...

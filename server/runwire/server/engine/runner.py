@@ -1,0 +1,720 @@
+"""The run loop: model -> tool calls -> tool results -> model, until a final answer or a limit.
+
+One asyncio task per run. The task owns the run while it is active: it is
+the only writer of the run's events (so `seq` needs no coordination) and of
+its row. Streams observe through the event log and never drive the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from google.protobuf import json_format, struct_pb2
+from sqlalchemy import select
+
+from runwire.server.api import convert
+from runwire.server.config import RunSettings
+from runwire.server.domain import names
+from runwire.server.domain.common import utc_now
+from runwire.server.domain.messages import MessageService, Role, text_of
+from runwire.server.domain.principal import Principal
+from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.providers import (
+    FinishChunk,
+    ModelMessage,
+    ModelRequest,
+    Provider,
+    ProviderError,
+    QuestionChunk,
+    TextChunk,
+    ToolCallRequest,
+    ToolSpec,
+    UsageChunk,
+)
+from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
+from runwire.server.store import repositories as repo
+from runwire.server.store.models import RunRow
+from runwire.server.store.store import Store
+from runwire.v1 import common_pb2, run_pb2
+
+log = logging.getLogger("runwire.runs")
+
+_FINISH = {
+    "stop": run_pb2.ModelCall.FINISH_REASON_STOP,
+    "tool_calls": run_pb2.ModelCall.FINISH_REASON_TOOL_CALLS,
+    "length": run_pb2.ModelCall.FINISH_REASON_LENGTH,
+    "content_filter": run_pb2.ModelCall.FINISH_REASON_CONTENT_FILTER,
+}
+_MODEL_ROLES = {Role.USER: "user", Role.ASSISTANT: "assistant", Role.SYSTEM: "system"}
+
+
+class RunStatus(enum.IntEnum):
+    UNSPECIFIED = 0
+    QUEUED = 1
+    RUNNING = 2
+    REQUIRES_INPUT = 3
+    SUCCEEDED = 4
+    FAILED = 5
+    CANCELLED = 6
+    TIMED_OUT = 7
+
+
+TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUIRES_INPUT})
+
+
+class RunFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, resolved when it was created."""
+
+    run_id: str
+    owner: str
+    session_id: str
+    agent_id: str
+    instructions: str
+    model: Mapping[str, Any]
+    tools: tuple[Mapping[str, Any], ...]
+    max_steps: int
+    max_duration: float
+    tool_timeout: float
+    input_timeout: float
+    max_concurrent_runs_of_agent: int
+    initial_seq: int
+
+    @property
+    def name(self) -> str:
+        return f"runs/{self.run_id}"
+
+    @property
+    def session(self) -> str:
+        return names.SESSION.format(self.session_id)
+
+    @property
+    def provider(self) -> str:
+        return str(self.model.get("provider") or "builtin")
+
+
+@dataclass
+class Answer:
+    approval: run_pb2.Approval | None
+    text: str
+    answered_by: str
+
+
+@dataclass
+class ActiveRun:
+    plan: RunPlan
+    seq: int
+    status: RunStatus = RunStatus.QUEUED
+    task: asyncio.Task[None] | None = None
+    pending: run_pb2.InputRequest | None = None
+    answer: asyncio.Future[Answer] | None = None
+    resumed: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: dict[str, Answer] = field(default_factory=dict)
+    cancel_reason: str = ""
+    cancelled_by: str = ""
+    started: float = 0.0
+    time_to_first_token: float | None = None
+    steps: list[run_pb2.RunStep] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+    # What the session would lose if the run stopped now: streamed text not yet saved, calls without results.
+    unsaved_text: list[str] = field(default_factory=list)
+    calls_without_result: list[common_pb2.ToolCall] = field(default_factory=list)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        event_log: RunEventLog,
+        messages: MessageService,
+        providers: Mapping[str, Provider],
+        tools: ToolRegistry,
+        settings: RunSettings,
+        clock: Callable[[], Any] = utc_now,
+    ) -> None:
+        self.store = store
+        self.log = event_log
+        self.messages = messages
+        self.providers = providers
+        self.tools = tools
+        self.settings = settings
+        self.clock = clock
+        self.active: dict[str, ActiveRun] = {}
+        self._global = asyncio.Semaphore(settings.max_concurrent_runs)
+        self._per_provider: dict[str, asyncio.Semaphore] = {}
+        self._per_agent: dict[str, asyncio.Semaphore] = {}
+        self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    # -- control --------------------------------------------------------------
+
+    def launch(self, plan: RunPlan) -> ActiveRun:
+        active = ActiveRun(plan=plan, seq=plan.initial_seq)
+        self.active[plan.run_id] = active
+        active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
+        return active
+
+    def active_runs_of(self, owner: str) -> int:
+        return sum(1 for a in self.active.values() if a.plan.owner == owner)
+
+    def request_cancel(self, run_id: str, reason: str, by: str) -> ActiveRun | None:
+        active = self.active.get(run_id)
+        if active is None or active.task is None or active.task.done():
+            return None
+        if not active.cancel_reason:
+            active.cancel_reason, active.cancelled_by = reason, by
+            active.task.cancel()
+        return active
+
+    async def answer(self, run_id: str, input_request_id: str, answer: Answer) -> None:
+        """Deliver a person's answer and wait until the run has recorded it."""
+        active = self.active.get(run_id)
+        assert active is not None and active.answer is not None and active.pending is not None
+        assert active.pending.id == input_request_id
+        active.resumed.clear()
+        if not active.answer.done():
+            active.answer.set_result(answer)
+        waiter = asyncio.ensure_future(active.resumed.wait())
+        await asyncio.wait({waiter, asyncio.ensure_future(active.finished.wait())}, return_when=asyncio.FIRST_COMPLETED)
+
+    async def shutdown(self, grace: float) -> None:
+        """Give active runs `grace` seconds, then stop them; each records why it ended."""
+        tasks = [a.task for a in self.active.values() if a.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for active in list(self.active.values()):
+            self.request_cancel(active.plan.run_id, "the server shut down", "server")
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def _lifecycle(self, active: ActiveRun) -> None:
+        queued_at = time.monotonic()
+        try:
+            async with AsyncExitStack() as slots:
+                await self._acquire_slots(active, slots)
+                await self._execute(active, time.monotonic() - queued_at)
+        except asyncio.CancelledError:
+            # Cancelled while still queued.
+            if not active.finished.is_set():
+                await self._finish_stopped(active)
+        except Exception:  # a bug must not leave the run active forever
+            log.exception("run %s crashed", active.plan.run_id)
+            if not active.finished.is_set():
+                await self._finish(
+                    active,
+                    RunStatus.FAILED,
+                    run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="INTERNAL", message="internal error")),
+                    error=("INTERNAL", "internal error"),
+                )
+        finally:
+            self.active.pop(active.plan.run_id, None)
+            active.finished.set()
+
+    async def _acquire_slots(self, active: ActiveRun, stack: AsyncExitStack) -> None:
+        plan = active.plan
+        lock, users = self._session_locks.get(plan.session_id, (asyncio.Lock(), 0))
+        self._session_locks[plan.session_id] = (lock, users + 1)
+        stack.callback(self._release_session, plan.session_id)
+        await stack.enter_async_context(lock)
+        await stack.enter_async_context(self._global)
+        provider_slots = self._per_provider.setdefault(
+            plan.provider, asyncio.Semaphore(self.settings.max_concurrent_runs_per_provider)
+        )
+        await stack.enter_async_context(provider_slots)
+        if plan.max_concurrent_runs_of_agent:
+            agent_slots = self._per_agent.setdefault(
+                plan.agent_id, asyncio.Semaphore(plan.max_concurrent_runs_of_agent)
+            )
+            await stack.enter_async_context(agent_slots)
+
+    def _release_session(self, session_id: str) -> None:
+        lock, users = self._session_locks[session_id]
+        if users <= 1:
+            del self._session_locks[session_id]
+        else:
+            self._session_locks[session_id] = (lock, users - 1)
+
+    async def _execute(self, active: ActiveRun, queued_seconds: float) -> None:
+        plan = active.plan
+        provider = self.providers.get(plan.provider)
+        active.started = time.monotonic()
+        active.status = RunStatus.RUNNING
+        started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
+        started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
+        await self._commit(active, [self._event(active, run_started=started)], status=RunStatus.RUNNING, start_time=self.clock())
+        try:
+            async with asyncio.timeout(plan.max_duration):
+                if provider is None:
+                    raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+                await self._append_input(active)
+                await self._loop(active, provider)
+        except TimeoutError:
+            await self._save_interrupted(active)
+            timed_out = run_pb2.RunTimedOut()
+            timed_out.max_duration.FromNanoseconds(int(plan.max_duration * 1e9))
+            await self._finish(
+                active,
+                RunStatus.TIMED_OUT,
+                run_timed_out=timed_out,
+                error=("RUN_TIMED_OUT", f"the run reached its maximum duration of {plan.max_duration:g} s"),
+            )
+        except asyncio.CancelledError:
+            await self._save_interrupted(active)
+            await self._finish_stopped(active)
+        except RunFailure as failure:
+            await self._save_interrupted(active)
+            await self._finish(
+                active,
+                RunStatus.FAILED,
+                run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason=failure.reason, message=failure.message)),
+                error=(failure.reason, failure.message),
+            )
+
+    async def _finish_stopped(self, active: ActiveRun) -> None:
+        """Cancelled by a caller, or stopped by a server shutdown."""
+        if active.cancelled_by == "server":
+            message = "the server shut down while the run was active"
+            await self._finish(
+                active,
+                RunStatus.FAILED,
+                run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SHUTTING_DOWN", message=message)),
+                error=("SHUTTING_DOWN", message),
+            )
+            return
+        await self._finish(
+            active,
+            RunStatus.CANCELLED,
+            run_cancelled=run_pb2.RunCancelled(reason=active.cancel_reason, cancelled_by=active.cancelled_by),
+            error=("RUN_CANCELLED", active.cancel_reason or "cancelled"),
+        )
+
+    # -- the loop -------------------------------------------------------------
+
+    async def _append_input(self, active: ActiveRun) -> None:
+        row = await self._read_run(active.plan.run_id)
+        await self._add_message(active, Role.USER, list(row.input))
+
+    async def _loop(self, active: ActiveRun, provider: Provider) -> None:
+        plan = active.plan
+        for step_index in range(plan.max_steps):
+            step = run_pb2.RunStep(index=step_index)
+            step.start_time.GetCurrentTime()
+            step_started = time.monotonic()
+            outcome = await self._model_call(active, provider, step_index, step)
+
+            parts: list[dict[str, Any]] = []
+            if outcome.text or not (outcome.calls or outcome.question):
+                parts.append({"text": outcome.text})
+            if outcome.question is not None:
+                parts = [{"text": outcome.question.prompt}]
+            parts += [
+                {"tool_call": {"id": c.id, "tool": c.name, "arguments": c.arguments}} for c in outcome.calls
+            ]
+            assistant = await self._add_message(active, Role.ASSISTANT, parts)
+            active.unsaved_text.clear()
+            step.model_call.message = names.MESSAGE.format(assistant.session_id, assistant.id)
+            active.calls_without_result = [
+                common_pb2.ToolCall(id=c.id, tool=c.name, arguments=_struct(c.arguments)) for c in outcome.calls
+            ]
+
+            for call in outcome.calls:
+                step.tool_calls.append(await self._run_tool(active, step_index, call))
+            active.tool_calls += len(outcome.calls)
+
+            step.end_time.GetCurrentTime()
+            step.duration.FromNanoseconds(int((time.monotonic() - step_started) * 1e9))
+            active.steps.append(step)
+            usage = common_pb2.Usage(
+                input_tokens=active.input_tokens,
+                output_tokens=active.output_tokens,
+                total_tokens=active.input_tokens + active.output_tokens,
+            )
+            await self._commit(
+                active,
+                [
+                    self._event(active, step_completed=run_pb2.StepCompleted(step=step)),
+                    self._event(active, usage_updated=run_pb2.UsageUpdated(usage=usage)),
+                ],
+                steps=[_to_json(s) for s in active.steps],
+                input_tokens=active.input_tokens,
+                output_tokens=active.output_tokens,
+                tool_call_count=active.tool_calls,
+            )
+
+            if outcome.question is not None:
+                request = run_pb2.InputRequest(kind=run_pb2.InputRequest.KIND_QUESTION, prompt=outcome.question.prompt)
+                answer = await self._ask(active, request)
+                await self._add_message(active, Role.USER, [{"text": answer.text}])
+                continue
+            if outcome.calls:
+                continue
+            output = run_pb2.RunOutput(
+                text=outcome.text, parts=[convert.part_proto(p) for p in parts], message=step.model_call.message
+            )
+            await self._finish(
+                active,
+                RunStatus.SUCCEEDED,
+                run_completed=run_pb2.RunCompleted(output=output, usage=usage),
+                output=json_format.MessageToDict(output, preserving_proto_field_name=True),
+            )
+            return
+        raise RunFailure("MAX_STEPS_EXCEEDED", f"the run reached its limit of {plan.max_steps} steps")
+
+    async def _model_call(
+        self, active: ActiveRun, provider: Provider, step_index: int, step: run_pb2.RunStep
+    ) -> "_ModelOutcome":
+        plan = active.plan
+        request = ModelRequest(
+            model=str(plan.model.get("model") or ""),
+            messages=tuple(await self._history(active)),
+            tools=tuple(self._tool_specs(plan)),
+            temperature=plan.model.get("temperature"),
+            max_output_tokens=plan.model.get("max_output_tokens"),
+            base_url=str(plan.model.get("base_url") or ""),
+            options=dict(plan.model.get("options") or {}),
+        )
+        call_started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            outcome = _ModelOutcome()
+            first_text_at: float | None = None
+            try:
+                # aclosing: an early exit (cancel, failure) closes the provider's HTTP response at once.
+                async with contextlib.aclosing(provider.stream(request)) as chunks:
+                    async for chunk in chunks:
+                        if isinstance(chunk, TextChunk):
+                            if not chunk.text:
+                                continue
+                            if first_text_at is None:
+                                first_text_at = time.monotonic()
+                                if active.time_to_first_token is None:
+                                    active.time_to_first_token = first_text_at - active.started
+                            outcome.text_parts.append(chunk.text)
+                            active.unsaved_text.append(chunk.text)
+                            await self._emit(
+                                active, self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index))
+                            )
+                        elif isinstance(chunk, ToolCallRequest):
+                            outcome.calls.append(chunk)
+                        elif isinstance(chunk, QuestionChunk):
+                            outcome.question = chunk
+                        elif isinstance(chunk, UsageChunk):
+                            outcome.input_tokens, outcome.output_tokens = chunk.input_tokens, chunk.output_tokens
+                        elif isinstance(chunk, FinishChunk):
+                            outcome.finish = chunk.reason
+                break
+            except ProviderError as error:
+                streamed = bool(outcome.text_parts)
+                if error.retryable and not streamed and attempts < self.settings.provider_max_attempts:
+                    delay = self.settings.provider_retry_base_seconds * (2 ** (attempts - 1))
+                    if error.retry_after is not None:
+                        delay = max(delay, min(error.retry_after, 30.0))
+                    log.info("run %s: retrying model call in %.2fs: %s", plan.run_id, delay, error.message)
+                    await asyncio.sleep(delay)
+                    continue
+                raise RunFailure("PROVIDER_ERROR", f"{plan.provider} provider: {error.message}") from None
+
+        active.input_tokens += outcome.input_tokens
+        active.output_tokens += outcome.output_tokens
+        model_call = step.model_call
+        model_call.provider = plan.provider
+        model_call.model = request.model
+        model_call.finish_reason = _FINISH.get(outcome.finish, run_pb2.ModelCall.FINISH_REASON_STOP)
+        model_call.text = outcome.text
+        model_call.attempts = attempts
+        model_call.duration.FromNanoseconds(int((time.monotonic() - call_started) * 1e9))
+        if first_text_at is not None:
+            model_call.time_to_first_token.FromNanoseconds(int((first_text_at - call_started) * 1e9))
+        step.usage.input_tokens = outcome.input_tokens
+        step.usage.output_tokens = outcome.output_tokens
+        step.usage.total_tokens = outcome.input_tokens + outcome.output_tokens
+        return outcome
+
+    async def _run_tool(self, active: ActiveRun, step_index: int, call: ToolCallRequest) -> run_pb2.ToolExecution:
+        plan = active.plan
+        config = next((t for t in plan.tools if t.get("name") == call.name and not t.get("mcp_server")), None)
+        proto_call = common_pb2.ToolCall(id=call.id, tool=call.name, arguments=_struct(call.arguments))
+        execution = run_pb2.ToolExecution(call=proto_call, required_approval=bool(config and config.get("requires_approval")))
+        arguments = dict(call.arguments)
+        denied_reason: str | None = None
+        if execution.required_approval:
+            execution.state = run_pb2.ToolExecution.STATE_AWAITING_APPROVAL
+            request = run_pb2.InputRequest(
+                kind=run_pb2.InputRequest.KIND_APPROVAL,
+                tool_call=proto_call,
+                prompt=f"The agent wants to call {call.name}, which needs a person's approval.",
+            )
+            answer = await self._ask(active, request)
+            execution.decided_by = answer.answered_by
+            approval = answer.approval or run_pb2.Approval(decision=run_pb2.Approval.DECISION_DENY)
+            if approval.decision == run_pb2.Approval.DECISION_DENY:
+                denied_reason = approval.reason or "no reason given"
+            elif approval.HasField("edited_arguments"):
+                execution.original_arguments.CopyFrom(proto_call.arguments)
+                arguments = json_format.MessageToDict(approval.edited_arguments)
+                execution.call.arguments.CopyFrom(approval.edited_arguments)
+
+        started = time.monotonic()
+        execution.start_time.GetCurrentTime()
+        if denied_reason is not None:
+            execution.state = run_pb2.ToolExecution.STATE_DENIED
+            output, is_error = {"error": f"the call was denied by a person: {denied_reason}"}, True
+        else:
+            await self._emit(
+                active,
+                self._event(active, tool_call_started=run_pb2.ToolCallStarted(tool_call=execution.call, step_index=step_index)),
+            )
+            output, is_error, execution.state = await self._call_tool(active, call.name, arguments, config is not None)
+        execution.end_time.GetCurrentTime()
+        execution.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
+        result = common_pb2.ToolResult(tool_call_id=call.id, output=_struct(output), is_error=is_error)
+        execution.result.CopyFrom(result)
+        completed = run_pb2.ToolCallCompleted(
+            result=result, tool=call.name, state=execution.state, duration=execution.duration, step_index=step_index
+        )
+        await self._emit(active, self._event(active, tool_call_completed=completed))
+        await self._add_message(active, Role.TOOL, [{"tool_result": _result_dict(result)}])
+        active.calls_without_result = [c for c in active.calls_without_result if c.id != call.id]
+        return execution
+
+    async def _call_tool(
+        self, active: ActiveRun, name: str, arguments: dict[str, Any], allowed: bool
+    ) -> tuple[dict[str, Any], bool, int]:
+        if not allowed:
+            return {"error": f"tool {name!r} is not available to this agent"}, True, run_pb2.ToolExecution.STATE_FAILED
+        context = ToolContext(
+            principal=Principal(id=active.plan.owner),
+            session=active.plan.session,
+            run=active.plan.name,
+            search_session=lambda query, limit: self._search_session(active, query, limit),
+        )
+        try:
+            output = await asyncio.wait_for(self.tools.call(name, arguments, context), active.plan.tool_timeout)
+            return output, False, run_pb2.ToolExecution.STATE_SUCCEEDED
+        except ToolError as error:
+            return {"error": str(error)}, True, run_pb2.ToolExecution.STATE_FAILED
+        except TimeoutError:
+            message = f"the tool did not finish within {active.plan.tool_timeout:g} s"
+            return {"error": message}, True, run_pb2.ToolExecution.STATE_TIMED_OUT
+
+    async def _search_session(self, active: ActiveRun, query: str, limit: int) -> list[dict[str, Any]]:
+        hits, _ = await self.messages.search(
+            Principal(id=active.plan.owner), active.plan.session, query, page_size=limit, page_token=""
+        )
+        return [
+            {
+                "message": names.MESSAGE.format(h.message.session_id, h.message.id),
+                "role": Role(h.message.role).name,
+                "snippet": h.snippet,
+            }
+            for h in hits
+        ]
+
+    async def _ask(self, active: ActiveRun, request: run_pb2.InputRequest) -> Answer:
+        """Pause in REQUIRES_INPUT until a person answers, or fail with INPUT_TIMEOUT."""
+        request.id = str(uuid.uuid4())
+        request.run = active.plan.name
+        request.create_time.GetCurrentTime()
+        request.expire_time.FromNanoseconds(request.create_time.ToNanoseconds() + int(active.plan.input_timeout * 1e9))
+        active.pending = request
+        active.answer = asyncio.get_running_loop().create_future()
+        active.status = RunStatus.REQUIRES_INPUT
+        await self._commit(
+            active,
+            [self._event(active, input_required=run_pb2.InputRequired(input_request=request))],
+            status=RunStatus.REQUIRES_INPUT,
+            pending_input=_to_json(request),
+        )
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(active.answer), active.plan.input_timeout)
+        except TimeoutError:
+            raise RunFailure(
+                "INPUT_TIMEOUT", f"nobody answered input request {request.id} within {active.plan.input_timeout:g} s"
+            ) from None
+        active.answered[request.id] = answer
+        active.pending, active.answer = None, None
+        active.status = RunStatus.RUNNING
+        received = run_pb2.InputReceived(input_request_id=request.id, answered_by=answer.answered_by)
+        if answer.approval is not None:
+            received.approval.CopyFrom(answer.approval)
+        else:
+            received.text = answer.text
+        await self._commit(
+            active, [self._event(active, input_received=received)], status=RunStatus.RUNNING, pending_input={}
+        )
+        active.resumed.set()
+        return answer
+
+    # -- recording ------------------------------------------------------------
+
+    def _event(self, active: ActiveRun, **payload: Any) -> run_pb2.RunEvent:
+        active.seq += 1
+        event = run_pb2.RunEvent(run=active.plan.name, seq=active.seq, **payload)
+        event.create_time.GetCurrentTime()
+        return event
+
+    async def _emit(self, active: ActiveRun, event: run_pb2.RunEvent) -> None:
+        """Queue an event without waiting for its commit, unless the writer is behind."""
+        done = self.log.append(active.plan.run_id, [event])
+        if self.log.backlogged:
+            await done
+
+    async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], **changes: Any) -> None:
+        """Record state changes with their events, and wait until they are durable."""
+        changes["update_time"] = self.clock()
+        changes["revision"] = RunRow.revision + 1
+        await self.log.append(active.plan.run_id, events, changes)
+
+    async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
+        elapsed = time.monotonic() - active.started if active.started else 0.0
+        event = self._event(active, **payload)
+        terminal = event.WhichOneof("payload")
+        body = getattr(event, terminal)
+        if terminal == "run_completed":
+            body.duration.FromNanoseconds(int(elapsed * 1e9))
+            if active.time_to_first_token is not None:
+                body.time_to_first_token.FromNanoseconds(int(active.time_to_first_token * 1e9))
+        active.status = status
+        changes: dict[str, Any] = {
+            "status": status,
+            "end_time": self.clock(),
+            "duration_ms": elapsed * 1000 if active.started else None,
+            "time_to_first_token_ms": active.time_to_first_token * 1000 if active.time_to_first_token is not None else None,
+            "pending_input": {},
+            "input_tokens": active.input_tokens,
+            "output_tokens": active.output_tokens,
+            "tool_call_count": active.tool_calls,
+        }
+        if active.steps:
+            changes["steps"] = [_to_json(s) for s in active.steps]
+        if output is not None:
+            changes["output"] = output
+        if error is not None and status != RunStatus.SUCCEEDED:
+            changes["error_reason"], changes["error_message"] = error
+        try:
+            await self._commit(active, [event], **changes)
+        finally:
+            active.finished.set()
+            active.resumed.set()
+
+    async def _save_interrupted(self, active: ActiveRun) -> None:
+        """Keep the session's history consistent when a run stops mid-step."""
+        try:
+            if active.unsaved_text:
+                text = "".join(active.unsaved_text)
+                active.unsaved_text.clear()
+                await self._add_message(active, Role.ASSISTANT, [{"text": text}], labels={"interrupted": "true"})
+            for call in active.calls_without_result:
+                result = common_pb2.ToolResult(
+                    tool_call_id=call.id, output=_struct({"error": "the run stopped before the tool finished"}), is_error=True
+                )
+                await self._add_message(active, Role.TOOL, [{"tool_result": _result_dict(result)}], labels={"interrupted": "true"})
+            active.calls_without_result = []
+        except Exception:  # the run's own end must still be recorded
+            log.exception("run %s: could not save interrupted work", active.plan.run_id)
+
+    async def _add_message(
+        self, active: ActiveRun, role: Role, content: list[dict[str, Any]], labels: dict[str, str] | None = None
+    ) -> Any:
+        row = await self.messages.create(
+            Principal(id=active.plan.owner),
+            active.plan.session,
+            {"role": role, "content": content, "labels": labels or {}},
+            run_id=active.plan.run_id,
+        )
+        await self._emit(active, self._event(active, message_created=run_pb2.MessageCreated(message=convert.message_proto(row))))
+        return row
+
+    # -- reading --------------------------------------------------------------
+
+    async def _read_run(self, run_id: str) -> RunRow:
+        async with self.store.read() as db:
+            return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
+
+    async def _history(self, active: ActiveRun) -> list[ModelMessage]:
+        plan = active.plan
+        history: list[ModelMessage] = []
+        if plan.instructions:
+            history.append(ModelMessage(role="system", text=plan.instructions))
+        async with self.store.read() as db:
+            rows = await repo.recent_messages(db, plan.session_id, self.settings.max_history_messages)
+        for row in rows:
+            content = list(row.content or [])
+            if row.role == Role.TOOL:
+                for part in content:
+                    if "tool_result" in part:
+                        result = part["tool_result"]
+                        history.append(
+                            ModelMessage(role="tool", text=json.dumps(result.get("output") or {}), tool_call_id=result.get("tool_call_id", ""))
+                        )
+                continue
+            calls = tuple(
+                ToolCallRequest(id=p["tool_call"].get("id", ""), name=p["tool_call"].get("tool", ""), arguments=p["tool_call"].get("arguments") or {})
+                for p in content
+                if "tool_call" in p
+            )
+            history.append(ModelMessage(role=_MODEL_ROLES.get(Role(row.role), "user"), text=text_of(content), tool_calls=calls))  # type: ignore[arg-type]
+        return history
+
+    def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
+        specs = []
+        for config in plan.tools:
+            tool = None if config.get("mcp_server") else self.tools.get(str(config.get("name")))
+            if tool is not None:
+                specs.append(ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters))
+        return specs
+
+
+@dataclass
+class _ModelOutcome:
+    text_parts: list[str] = field(default_factory=list)
+    calls: list[ToolCallRequest] = field(default_factory=list)
+    question: QuestionChunk | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish: str = "stop"
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(dict(value))
+    return s
+
+
+def _to_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _result_dict(result: common_pb2.ToolResult) -> dict[str, Any]:
+    return {
+        "tool_call_id": result.tool_call_id,
+        "output": json_format.MessageToDict(result.output),
+        "is_error": result.is_error,
+    }
