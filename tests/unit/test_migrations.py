@@ -1,0 +1,27 @@
+"""The Alembic migrations build exactly the schema the models declare, on an empty database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from runwire.server.store.database import create_inline_engine, migrate
+from runwire.server.store.models import Base
+
+
+async def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = create_inline_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    await migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == [], f"models and migrations differ; add a migration: {differences}"
+
+
+async def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
+    engine = create_inline_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    await migrate(engine)
+    await migrate(engine)
+    engine.dispose()
