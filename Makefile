@@ -11,13 +11,14 @@ GRPCURL_VERSION := v1.9.3
 GRPCURL := $(TOOLS)/grpcurl
 PYTEST_ARGS ?=
 
-.PHONY: help serve test test-fast generate check-generated lint vendor-protos clean
+.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
 	@echo "make test      run every test (installs what is missing first)"
 	@echo "make generate  regenerate generated/ from protos/"
 	@echo "make lint      buf lint"
+	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +32,15 @@ $(GRPCURL):
 serve: $(INSTALLED)
 	$(BIN)/runwire serve
 
-test: $(INSTALLED) $(GRPCURL) lint
+test: $(INSTALLED) $(GRPCURL) redis-server lint
 	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server (the tests start their own on a free port)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 generate: $(INSTALLED)
 	$(BIN)/python scripts/generate.py
@@ -40,6 +48,13 @@ generate: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/buf lint
 	$(BIN)/buf build -o /dev/null
+
+# A few minutes; writes bench/results/*.json and the README's table.
+bench: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py --quick
 
 # Copies the googleapis protos we import from the pinned googleapis-common-protos wheel.
 vendor-protos: $(INSTALLED)

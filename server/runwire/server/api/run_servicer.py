@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import time
+from typing import AsyncIterator, Callable
 
 import grpc
 
@@ -11,6 +12,7 @@ from runwire.server.api.calls import caller, send_headers
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
+from runwire.server.store.models import RunRow
 from runwire.v1 import run_pb2, run_pb2_grpc
 
 RUN_HEADER = "runwire-run"
@@ -36,14 +38,22 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         return name
 
     async def _follow(
-        self, principal: Principal, name: str, after_seq: int, *, cancel_on_disconnect: bool = False
+        self,
+        principal: Principal,
+        name: str,
+        after_seq: int,
+        *,
+        cancel_on_disconnect: bool = False,
+        ends_stream: Callable[[run_pb2.RunEvent], bool] = is_terminal,
     ) -> AsyncIterator[run_pb2.RunEvent]:
+        """Coalesced events of a run; with `cancel_on_disconnect`, a stream closed before
+        an event that `ends_stream` (the client went away) cancels the run."""
         batches = await self.runs.events(principal, name, after_seq)
         ended = False
         try:
             async for batch in batches:
                 for event in coalesce(batch):
-                    ended = ended or is_terminal(event)
+                    ended = ended or ends_stream(event)
                     yield event
         finally:
             if cancel_on_disconnect and not ended:
@@ -57,7 +67,14 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
     async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context) -> AsyncIterator[run_pb2.StreamTokensResponse]:  # type: ignore[no-untyped-def]
         name = await self._start(request, context, "StreamTokens")
         principal = caller()
-        events = self._follow(principal, name, 0, cancel_on_disconnect=request.cancel_on_disconnect)
+        events = self._follow(
+            principal,
+            name,
+            0,
+            cancel_on_disconnect=request.cancel_on_disconnect,
+            # The server ends this stream when the run needs a person; the run goes on.
+            ends_stream=lambda event: is_terminal(event) or event.WhichOneof("payload") == "input_required",
+        )
         async for event in events:
             kind = event.WhichOneof("payload")
             if kind == "text_delta":
@@ -84,7 +101,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             validate_only=request.validate_only,
             session_field="run.session",
         )
-        return convert.run_proto(row)
+        return _run(row)
 
     async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         batches = await self.runs.events(caller(), request.run, request.after_seq)
@@ -95,10 +112,18 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
                 yield event
 
     async def CancelRun(self, request: run_pb2.CancelRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
-        return convert.run_proto(await self.runs.cancel(caller(), request.name, reason=request.reason, etag=request.etag))
+        row = await self.runs.cancel(
+            caller(),
+            request.name,
+            reason=request.reason,
+            etag=request.etag,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        return _run(row)
 
     async def GetRun(self, request: run_pb2.GetRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
-        return convert.run_proto(await self.runs.get(caller(), request.name))
+        return _run(await self.runs.get(caller(), request.name))
 
     async def ListRuns(self, request: run_pb2.ListRunsRequest, context) -> run_pb2.ListRunsResponse:  # type: ignore[no-untyped-def]
         page, metrics = await self.runs.list(
@@ -109,7 +134,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             order_by=request.order_by,
         )
         return run_pb2.ListRunsResponse(
-            runs=[convert.run_proto(r) for r in page.items],
+            runs=[_without_steps(_run(r)) for r in page.items],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
             metrics=convert.run_metrics_proto(metrics),
@@ -126,4 +151,18 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             request_id=request.request_id,
             fingerprint=convert.fingerprint(request),
         )
-        return convert.run_proto(row)
+        return _run(row)
+
+
+def _run(row: RunRow) -> run_pb2.Run:
+    run = convert.run_proto(row)
+    if run.HasField("start_time") and not run.HasField("end_time"):
+        # A run in progress: its duration is the time elapsed so far.
+        run.duration.FromNanoseconds(max(time.time_ns() - run.start_time.ToNanoseconds(), 0))
+    return run
+
+
+def _without_steps(run: run_pb2.Run) -> run_pb2.Run:
+    """Listed runs leave out their steps; GetRun has them."""
+    run.ClearField("steps")
+    return run

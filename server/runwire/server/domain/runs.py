@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from runwire.server.api import convert
 from runwire.server.domain import names
-from runwire.server.domain.agents import AgentState
+from runwire.server.domain.agents import MAX_INPUT_TIMEOUT_SECONDS, MAX_RUN_SECONDS, MAX_STEPS, AgentState
 from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.common import check_etag, check_labels, parse_filter_field, utc_now
 from runwire.server.domain.context import DomainContext
@@ -54,6 +54,7 @@ RUN = names.NamePattern.of("runs")
 MAX_ADDITIONAL_INSTRUCTIONS = 100_000
 MAX_ANSWER_CHARS = 100_000
 MAX_REASON_CHARS = 2_000
+MAX_CANCEL_REASON_CHARS = 1_000
 METRICS_SAMPLE = 100_000
 
 STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED}
@@ -65,7 +66,9 @@ RUN_LISTING = Listing(
         "status": FieldSpec(RunRow.status, "enum", enum_values=STATUS_VALUES),
         "labels": FieldSpec(RunRow.labels, "map"),
         "create_time": FieldSpec(RunRow.create_time, "timestamp"),
+        "start_time": FieldSpec(RunRow.start_time, "timestamp"),
         "end_time": FieldSpec(RunRow.end_time, "timestamp"),
+        "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
     },
     order_columns={"create_time": RunRow.create_time, "update_time": RunRow.update_time, "name": RunRow.id},
@@ -117,16 +120,18 @@ class RunService:
         session_field: str = "session",
     ) -> RunRow:
         v = Violations()
+        # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
+        prefix = "run." if session_field == "run.session" else ""
         session_problem = names.SESSION.problem(session_name)
         if session_problem:
             v.add(session_field, session_problem)
-        self.messages.validate_content(v, input_parts, "input" if session_field == "session" else "run.input")
-        check_labels(v, "labels", labels, self.ctx.limits.max_labels)
+        self.messages.validate_content(v, input_parts, f"{prefix}input")
+        check_labels(v, f"{prefix}labels", labels, self.ctx.limits.max_labels)
         if len(options.get("additional_instructions") or "") > MAX_ADDITIONAL_INSTRUCTIONS:
-            v.add("options.additional_instructions", f"is longer than {MAX_ADDITIONAL_INSTRUCTIONS:,} characters")
+            v.add(f"{prefix}options.additional_instructions", f"is longer than {MAX_ADDITIONAL_INSTRUCTIONS:,} characters")
         for key in ("max_steps", "max_duration", "input_timeout"):
             if (options.get(key) or 0) < 0:
-                v.add(f"options.{key}", "must not be negative")
+                v.add(f"{prefix}options.{key}", "must not be negative")
         if run_id and not names.ID_PATTERN.match(run_id):
             v.add("run_id", names.ID_RULE)
         v.raise_if_any()
@@ -151,6 +156,7 @@ class RunService:
                     reason="AGENT_DISABLED",
                     metadata={"resource": names.AGENT.format(agent.id)},
                 )
+            _check_options_within_limits(agent.limits or {}, options, prefix)
             if await repo_run_exists(db, run_id):
                 raise AlreadyExists(f"run {RUN.format(run_id)!r} already exists", reason="ALREADY_EXISTS")
             limit = self.runner.settings.max_active_runs_per_caller
@@ -304,17 +310,31 @@ class RunService:
 
     # -- control --------------------------------------------------------------
 
-    async def cancel(self, caller: Principal, name: str, *, reason: str = "", etag: str = "") -> RunRow:
+    async def cancel(
+        self, caller: Principal, name: str, *, reason: str = "", etag: str = "", request_id: str = "", fingerprint: str = ""
+    ) -> RunRow:
+        self.ctx.idempotency.validate(request_id)
+        if request_id:
+            async with self.ctx.store.read() as db:
+                replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CancelRun", fingerprint)
+            if replayed is not None:
+                return await self.get(caller, replayed[0])
         row = await self.get(caller, name)
         check_etag("run", row.id, row.revision, etag)
-        if len(reason) > MAX_REASON_CHARS:
-            raise InvalidArgument.field("reason", f"is longer than {MAX_REASON_CHARS} characters")
+        if len(reason) > MAX_CANCEL_REASON_CHARS:
+            raise InvalidArgument.field("reason", f"is longer than {MAX_CANCEL_REASON_CHARS:,} characters")
         if row.status in TERMINAL_STATUSES:
             raise self._not_active(name, row)
         active = self.runner.request_cancel(row.id, reason or "cancelled by request", caller.id)
         if active is not None:
             await active.finished.wait()
-        return await self.get(caller, name)
+        cancelled = await self.get(caller, name)
+        if cancelled.status in TERMINAL_STATUSES and cancelled.status != RunStatus.CANCELLED:
+            raise self._not_active(name, cancelled)  # it ended another way while being cancelled
+        if request_id:
+            async with self.ctx.store.write() as db:
+                self.ctx.idempotency.remember(db, caller, request_id, "CancelRun", fingerprint, [name])
+        return cancelled
 
     async def submit_input(
         self,
@@ -371,7 +391,21 @@ class RunService:
             raise InvalidArgument.field("text", "this input request is a question: answer with text")
         elif len(text) > MAX_ANSWER_CHARS:
             raise InvalidArgument.field("text", f"is longer than {MAX_ANSWER_CHARS:,} characters")
-        await self.runner.answer(row.id, input_request_id, Answer(approval=approval, text=text or "", answered_by=caller.id))
+        outcome = await self.runner.answer(
+            row.id, input_request_id, Answer(approval=approval, text=text or "", answered_by=caller.id)
+        )
+        if outcome == "answered":  # a concurrent answer got there first
+            raise FailedPrecondition(
+                f"input request {input_request_id} was already answered",
+                reason="INPUT_REQUEST_ALREADY_ANSWERED",
+                metadata={"resource": name},
+            )
+        if outcome == "expired":
+            raise FailedPrecondition(
+                f"input request {input_request_id} expired before it was answered",
+                reason="INPUT_REQUEST_EXPIRED",
+                metadata={"resource": name},
+            )
         return await self.get(caller, name)
 
     def _check_approval(self, pending: run_pb2.InputRequest, approval: run_pb2.Approval) -> None:
@@ -403,7 +437,8 @@ class RunService:
         row = await self.get(caller, name, field)
         if after_seq < 0:
             raise InvalidArgument.field("after_seq", "must not be negative")
-        if after_seq > row.last_seq and row.id not in self.runner.active:
+        # Events are published only once durable, so no reader can have seen a seq above last_seq.
+        if after_seq > row.last_seq:
             raise OutOfRange(
                 f"run {name!r} has {row.last_seq} event(s); after_seq {after_seq} is beyond them",
                 reason="INVALID_ARGUMENT",
@@ -442,6 +477,22 @@ class RunService:
                 row.last_seq = seq
                 row.revision += 1
         return len(rows)
+
+
+def _check_options_within_limits(agent_limits: Mapping[str, Any], options: Mapping[str, Any], prefix: str) -> None:
+    """Run options may lower the agent's limits, never raise them, nor go above the server's maximum."""
+    v = Violations()
+    for option, limit, server_maximum in (
+        ("max_steps", "max_steps", MAX_STEPS),
+        ("max_duration", "max_run_duration", MAX_RUN_SECONDS),
+        ("input_timeout", "input_timeout", MAX_INPUT_TIMEOUT_SECONDS),
+    ):
+        value = options.get(option) or 0
+        ceiling = agent_limits.get(limit) or server_maximum
+        if value > ceiling:
+            whose = "the agent's limit" if agent_limits.get(limit) else "the server's maximum"
+            v.add(f"{prefix}options.{option}", f"is {value:g}, above {whose} of {ceiling:g}")
+    v.raise_if_any()
 
 
 def token_stream_end(event: run_pb2.RunEvent) -> DomainError | None:

@@ -138,6 +138,8 @@ class ActiveRun:
     # What the session would lose if the run stopped now: streamed text not yet saved, calls without results.
     unsaved_text: list[str] = field(default_factory=list)
     calls_without_result: list[common_pb2.ToolCall] = field(default_factory=list)
+    # Set once the run records how it ended: from then on nothing may end it another way.
+    finishing: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -180,21 +182,33 @@ class Runner:
         active = self.active.get(run_id)
         if active is None or active.task is None or active.task.done():
             return None
+        if active.finishing:
+            return active  # it is ending another way; a run ends once
         if not active.cancel_reason:
             active.cancel_reason, active.cancelled_by = reason, by
             active.task.cancel()
         return active
 
-    async def answer(self, run_id: str, input_request_id: str, answer: Answer) -> None:
-        """Deliver a person's answer and wait until the run has recorded it."""
+    async def answer(self, run_id: str, input_request_id: str, answer: Answer) -> str:
+        """Deliver a person's answer and wait until the run has recorded it.
+
+        Returns "accepted", or why not: "answered" (another answer came first) or
+        "expired" (the request timed out and the run is failing).
+        """
         active = self.active.get(run_id)
         assert active is not None and active.answer is not None and active.pending is not None
         assert active.pending.id == input_request_id
+        if active.answer.cancelled():
+            return "expired"
+        if active.answer.done():
+            return "answered"
         active.resumed.clear()
-        if not active.answer.done():
-            active.answer.set_result(answer)
-        waiter = asyncio.ensure_future(active.resumed.wait())
-        await asyncio.wait({waiter, asyncio.ensure_future(active.finished.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        active.answer.set_result(answer)
+        waiters = {asyncio.ensure_future(active.resumed.wait()), asyncio.ensure_future(active.finished.wait())}
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        return "accepted"
 
     async def shutdown(self, grace: float) -> None:
         """Give active runs `grace` seconds, then stop them; each records why it ended."""
@@ -269,7 +283,7 @@ class Runner:
                 if provider is None:
                     raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
                 await self._append_input(active)
-                await self._loop(active, provider)
+                output, usage = await self._loop(active, provider)
         except TimeoutError:
             await self._save_interrupted(active)
             timed_out = run_pb2.RunTimedOut()
@@ -290,6 +304,14 @@ class Runner:
                 RunStatus.FAILED,
                 run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason=failure.reason, message=failure.message)),
                 error=(failure.reason, failure.message),
+            )
+        else:
+            # Outside the deadline: a run that has done its work does not time out while recording it.
+            await self._finish(
+                active,
+                RunStatus.SUCCEEDED,
+                run_completed=run_pb2.RunCompleted(output=output, usage=usage),
+                output=json_format.MessageToDict(output, preserving_proto_field_name=True),
             )
 
     async def _finish_stopped(self, active: ActiveRun) -> None:
@@ -316,7 +338,8 @@ class Runner:
         row = await self._read_run(active.plan.run_id)
         await self._add_message(active, Role.USER, list(row.input))
 
-    async def _loop(self, active: ActiveRun, provider: Provider) -> None:
+    async def _loop(self, active: ActiveRun, provider: Provider) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+        """Steps until the model answers without tools: the run's output and usage."""
         plan = active.plan
         for step_index in range(plan.max_steps):
             step = run_pb2.RunStep(index=step_index)
@@ -373,13 +396,7 @@ class Runner:
             output = run_pb2.RunOutput(
                 text=outcome.text, parts=[convert.part_proto(p) for p in parts], message=step.model_call.message
             )
-            await self._finish(
-                active,
-                RunStatus.SUCCEEDED,
-                run_completed=run_pb2.RunCompleted(output=output, usage=usage),
-                output=json_format.MessageToDict(output, preserving_proto_field_name=True),
-            )
-            return
+            return output, usage
         raise RunFailure("MAX_STEPS_EXCEEDED", f"the run reached its limit of {plan.max_steps} steps")
 
     async def _model_call(
@@ -408,14 +425,23 @@ class Runner:
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
                                 continue
+                            changes: dict[str, Any] | None = None
                             if first_text_at is None:
                                 first_text_at = time.monotonic()
                                 if active.time_to_first_token is None:
                                     active.time_to_first_token = first_text_at - active.started
+                                    # Recorded with the first delta, so GetRun shows it while the run goes on.
+                                    changes = {
+                                        "time_to_first_token_ms": active.time_to_first_token * 1000,
+                                        "update_time": self.clock(),
+                                        "revision": RunRow.revision + 1,
+                                    }
                             outcome.text_parts.append(chunk.text)
                             active.unsaved_text.append(chunk.text)
                             await self._emit(
-                                active, self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index))
+                                active,
+                                self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
+                                changes,
                             )
                         elif isinstance(chunk, ToolCallRequest):
                             outcome.calls.append(chunk)
@@ -477,19 +503,20 @@ class Runner:
                 arguments = json_format.MessageToDict(approval.edited_arguments)
                 execution.call.arguments.CopyFrom(approval.edited_arguments)
 
-        started = time.monotonic()
-        execution.start_time.GetCurrentTime()
         if denied_reason is not None:
+            # The tool never ran: no start time, zero duration.
             execution.state = run_pb2.ToolExecution.STATE_DENIED
             output, is_error = {"error": f"the call was denied by a person: {denied_reason}"}, True
         else:
+            started = time.monotonic()
+            execution.start_time.GetCurrentTime()
             await self._emit(
                 active,
                 self._event(active, tool_call_started=run_pb2.ToolCallStarted(tool_call=execution.call, step_index=step_index)),
             )
             output, is_error, execution.state = await self._call_tool(active, call.name, arguments, config is not None)
+            execution.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         execution.end_time.GetCurrentTime()
-        execution.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         result = common_pb2.ToolResult(tool_call_id=call.id, output=_struct(output), is_error=is_error)
         execution.result.CopyFrom(result)
         completed = run_pb2.ToolCallCompleted(
@@ -551,6 +578,7 @@ class Runner:
         try:
             answer = await asyncio.wait_for(asyncio.shield(active.answer), active.plan.input_timeout)
         except TimeoutError:
+            active.answer.cancel()  # answers arriving from now on are told the request expired
             raise RunFailure(
                 "INPUT_TIMEOUT", f"nobody answered input request {request.id} within {active.plan.input_timeout:g} s"
             ) from None
@@ -576,9 +604,9 @@ class Runner:
         event.create_time.GetCurrentTime()
         return event
 
-    async def _emit(self, active: ActiveRun, event: run_pb2.RunEvent) -> None:
-        """Queue an event without waiting for its commit, unless the writer is behind."""
-        done = self.log.append(active.plan.run_id, [event])
+    async def _emit(self, active: ActiveRun, event: run_pb2.RunEvent, changes: dict[str, Any] | None = None) -> None:
+        """Queue an event (and row changes) without waiting for its commit, unless the writer is behind."""
+        done = self.log.append(active.plan.run_id, [event], changes)
         if self.log.backlogged:
             await done
 
@@ -589,6 +617,7 @@ class Runner:
         await self.log.append(active.plan.run_id, events, changes)
 
     async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
+        active.finishing = True
         elapsed = time.monotonic() - active.started if active.started else 0.0
         event = self._event(active, **payload)
         terminal = event.WhichOneof("payload")

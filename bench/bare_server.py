@@ -1,0 +1,64 @@
+"""The baseline: a bare grpc.aio server answering with the same message shapes as Runwire, doing no work.
+
+GetAgent returns a fixed agent; ExecuteAgent and StreamRunEvents stream
+`[[tokens:N]]` one-token text deltas as fast as the reader takes them (no
+database, no engine); StreamRunEvents on `runs/idle` stays open without
+sending anything, for the idle-stream memory figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+
+import grpc
+
+from runwire.v1 import agent_pb2, agent_pb2_grpc, run_pb2, run_pb2_grpc
+
+TOKENS = re.compile(r"\[\[tokens:(\d+)\]\]")
+AGENT = agent_pb2.Agent(
+    name="agents/bench",
+    display_name="Bench",
+    instructions="Answer briefly.",
+    model=agent_pb2.ModelConfig(provider="builtin"),
+    owner="local",
+    etag='"0123456789abcdef"',
+)
+
+
+class BareAgents(agent_pb2_grpc.AgentServiceServicer):
+    async def GetAgent(self, request, context):  # type: ignore[no-untyped-def]
+        return AGENT
+
+
+class BareRuns(run_pb2_grpc.RunServiceServicer):
+    async def ExecuteAgent(self, request, context):  # type: ignore[no-untyped-def]
+        match = TOKENS.search(request.input[0].text if request.input else "")
+        count = int(match.group(1)) if match else 1
+        for seq in range(1, count + 1):
+            yield run_pb2.RunEvent(run="runs/bench", seq=seq, text_delta=run_pb2.TextDelta(text=f"t{seq} "))
+        yield run_pb2.RunEvent(run="runs/bench", seq=count + 1, run_completed=run_pb2.RunCompleted())
+
+    async def StreamRunEvents(self, request, context):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()  # idle until the client goes away
+        yield run_pb2.RunEvent()  # pragma: no cover
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(BareAgents(), server)
+    run_pb2_grpc.add_RunServiceServicer_to_server(BareRuns(), server)
+    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    await server.start()
+    print("listening", flush=True)
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())

@@ -1,0 +1,386 @@
+"""Runwire against a bare grpc.aio server with the same message shapes, in one run.
+
+Usage: python bench/run_bench.py [--quick] [--out bench/results]
+
+Each server runs in its own process; this process is the client. Every
+figure is reported for both servers and as the ratio Runwire/bare, so the
+numbers mean something on any machine. Results go to bench/results/ as
+JSON (with the machine's description) and the README's table is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+
+from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+@dataclass
+class Scale:
+    unary_seconds: float = 5.0
+    unary_concurrency: int = 32
+    single_stream_tokens: int = 20_000
+    stream_tokens: int = 200
+    stream_counts: tuple[int, ...] = (100, 500)
+    ttft_samples: int = 200
+    idle_streams: int = 500
+
+
+QUICK = Scale(unary_seconds=1.0, single_stream_tokens=2_000, stream_tokens=50, stream_counts=(20, 50), ttft_samples=30, idle_streams=50)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+@contextmanager
+def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    log = (data_dir / f"{kind}.log").open("wb")
+    if kind == "bare":
+        command = [sys.executable, str(ROOT / "bench" / "bare_server.py"), "--port", str(port)]
+        env = dict(os.environ)
+    else:
+        command = [sys.executable, "-m", "runwire.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir / "runwire")]
+        env = {
+            **os.environ,
+            # Unlimited token rate and room for every concurrent stream the benchmark opens.
+            "RUNWIRE_BUILTIN_TOKENS_PER_SECOND": "0",
+            "RUNWIRE_MAX_CONCURRENT_RUNS": "2000",
+            "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
+            "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
+            "RUNWIRE_MAX_SESSIONS_PER_OWNER": "100000",
+        }
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} server did not start; see {log.name}")
+            time.sleep(0.05)
+    try:
+        yield address, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@dataclass
+class Target:
+    kind: str
+    channel: grpc.aio.Channel
+    pid: int
+    agents: agent_pb2_grpc.AgentServiceStub = field(init=False)
+    runs: run_pb2_grpc.RunServiceStub = field(init=False)
+    sessions: session_pb2_grpc.SessionServiceStub = field(init=False)
+    agent_name: str = "agents/bench"
+
+    def __post_init__(self) -> None:
+        self.agents = agent_pb2_grpc.AgentServiceStub(self.channel)
+        self.runs = run_pb2_grpc.RunServiceStub(self.channel)
+        self.sessions = session_pb2_grpc.SessionServiceStub(self.channel)
+
+    async def prepare(self) -> None:
+        if self.kind == "runwire":
+            agent = await self.agents.CreateAgent(
+                agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="Bench", instructions="Answer briefly."))
+            )
+            self.agent_name = agent.name
+
+    async def new_sessions(self, count: int) -> list[str]:
+        if self.kind == "bare":
+            return ["sessions/bench"] * count
+        names: list[str] = []
+        while len(names) < count:
+            batch = min(100, count - len(names))
+            response = await self.sessions.BatchCreateSessions(
+                session_pb2.BatchCreateSessionsRequest(
+                    requests=[
+                        session_pb2.CreateSessionRequest(session=session_pb2.Session(agent=self.agent_name))
+                        for _ in range(batch)
+                    ]
+                )
+            )
+            names.extend(s.name for s in response.sessions)
+        return names
+
+
+def execute(target: Target, session: str, text: str):  # type: ignore[no-untyped-def]
+    return target.runs.ExecuteAgent(
+        run_pb2.ExecuteAgentRequest(session=session, input=[common_pb2.ContentPart(text=text)])
+    )
+
+
+async def unary_qps(target: Target, scale: Scale) -> float:
+    stop = time.monotonic() + scale.unary_seconds
+    request = agent_pb2.GetAgentRequest(name=target.agent_name)
+    counts = [0] * scale.unary_concurrency
+
+    async def worker(index: int) -> None:
+        while time.monotonic() < stop:
+            await target.agents.GetAgent(request)
+            counts[index] += 1
+
+    await target.agents.GetAgent(request)  # warm up the channel
+    started = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(scale.unary_concurrency)))
+    return sum(counts) / (time.monotonic() - started)
+
+
+async def read_stream(call) -> tuple[int, int, float | None]:  # type: ignore[no-untyped-def]
+    """Messages, tokens and time to the first token of one stream."""
+    messages = tokens = 0
+    first: float | None = None
+    async for event in call:
+        if event.WhichOneof("payload") == "text_delta":
+            if first is None:
+                first = time.monotonic()
+            messages += 1
+            tokens += len(event.text_delta.text.split())
+    return messages, tokens, first
+
+
+async def single_stream(target: Target, scale: Scale) -> dict[str, float]:
+    (session,) = await target.new_sessions(1)
+    started = time.monotonic()
+    messages, tokens, _ = await read_stream(execute(target, session, f"[[tokens:{scale.single_stream_tokens}]]"))
+    elapsed = time.monotonic() - started
+    return {"messages_per_second": messages / elapsed, "tokens_per_second": tokens / elapsed, "tokens": tokens}
+
+
+async def many_streams(target: Target, count: int, scale: Scale) -> dict[str, float]:
+    sessions = await target.new_sessions(count)
+    started = time.monotonic()
+    results = await asyncio.gather(*(read_stream(execute(target, s, f"[[tokens:{scale.stream_tokens}]]")) for s in sessions))
+    elapsed = time.monotonic() - started
+    tokens = sum(r[1] for r in results)
+    expected = count * scale.stream_tokens
+    if tokens != expected:
+        raise RuntimeError(f"{target.kind}: {tokens} tokens delivered of {expected}")
+    return {
+        "streams": count,
+        "tokens_per_second": tokens / elapsed,
+        "messages_per_second": sum(r[0] for r in results) / elapsed,
+    }
+
+
+async def time_to_first_token(target: Target, scale: Scale) -> list[float]:
+    sessions = await target.new_sessions(scale.ttft_samples)
+    samples = []
+    for session in sessions:
+        started = time.monotonic()
+        _, _, first = await read_stream(execute(target, session, "[[tokens:1]]"))
+        assert first is not None
+        samples.append(first - started)
+    return samples
+
+
+async def idle_stream_memory(target: Target, scale: Scale) -> float:
+    """Resident bytes the server holds per open stream that carries nothing."""
+    if target.kind == "bare":
+        runs = ["runs/idle"] * scale.idle_streams
+    else:
+        sessions = await target.new_sessions(scale.idle_streams)
+        runs = []
+        for session in sessions:
+            run = await target.runs.CreateRun(
+                run_pb2.CreateRunRequest(
+                    run=run_pb2.Run(session=session, input=[common_pb2.ContentPart(text="[[ask:waiting]]")])
+                )
+            )
+            runs.append(run.name)
+        await asyncio.sleep(2)  # every run reaches REQUIRES_INPUT and idles
+    await asyncio.sleep(1)
+    before = rss_bytes(target.pid)
+    calls = []
+    for run in runs:
+        last_seq = 0
+        if target.kind == "runwire":
+            last_seq = (await target.runs.GetRun(run_pb2.GetRunRequest(name=run))).last_seq
+        calls.append(target.runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run, after_seq=last_seq)))
+    if target.kind == "runwire":
+        await asyncio.gather(*(call.initial_metadata() for call in calls))
+    await asyncio.sleep(2)
+    after = rss_bytes(target.pid)
+    for call in calls:
+        call.cancel()
+    return max(after - before, 0) / len(runs)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, Any]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        target = Target(kind, channel, pid)
+        await target.prepare()
+        result: dict[str, Any] = {}
+        print(f"[{kind}] unary GetAgent at concurrency {scale.unary_concurrency}", flush=True)
+        result["unary_qps"] = await unary_qps(target, scale)
+        print(f"[{kind}] one stream", flush=True)
+        result["single_stream"] = await single_stream(target, scale)
+        for count in scale.stream_counts:
+            print(f"[{kind}] {count} concurrent streams", flush=True)
+            result[f"streams_{count}"] = await many_streams(target, count, scale)
+        print(f"[{kind}] time to first token", flush=True)
+        ttft = await time_to_first_token(target, scale)
+        result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+        print(f"[{kind}] idle streams", flush=True)
+        result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
+        return result
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> list[dict[str, Any]]:
+    rows = [
+        ("Unary GetAgent QPS (concurrency 32)", bare["unary_qps"], runwire["unary_qps"], "≥ 0.7×", runwire["unary_qps"] / bare["unary_qps"] >= 0.7),
+        (
+            "One stream, messages/s",
+            bare["single_stream"]["messages_per_second"],
+            runwire["single_stream"]["messages_per_second"],
+            "≥ 0.8×",
+            runwire["single_stream"]["messages_per_second"] / bare["single_stream"]["messages_per_second"] >= 0.8,
+        ),
+    ]
+    for count in scale.stream_counts:
+        key = f"streams_{count}"
+        rows.append(
+            (
+                f"{count} streams, tokens/s (bare: one token per message)",
+                bare[key]["tokens_per_second"],
+                runwire[key]["tokens_per_second"],
+                "≥ 2× at 500" if count == 500 else "",
+                None if count != 500 else runwire[key]["tokens_per_second"] / bare[key]["messages_per_second"] >= 2,
+            )
+        )
+    added_p50 = runwire["ttft_ms"]["p50"] - bare["ttft_ms"]["p50"]
+    added_p99 = runwire["ttft_ms"]["p99"] - bare["ttft_ms"]["p99"]
+    rows.append(("Time to first token p50, ms", bare["ttft_ms"]["p50"], runwire["ttft_ms"]["p50"], f"added ≤ 2 ms (added {added_p50:.2f})", added_p50 <= 2.0))
+    rows.append(("Time to first token p99, ms", bare["ttft_ms"]["p99"], runwire["ttft_ms"]["p99"], f"added {added_p99:.2f} ms", None))
+    rows.append(
+        (
+            "Memory per idle stream, KB",
+            bare["idle_stream_bytes"] / 1000,
+            runwire["idle_stream_bytes"] / 1000,
+            "≤ 50 KB",
+            runwire["idle_stream_bytes"] / 1000 <= 50,
+        )
+    )
+    return [
+        {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
+        for m, b, r, t, met in rows
+    ]
+
+
+def table(summary: list[dict[str, Any]]) -> str:
+    lines = ["| metric | bare grpc.aio | Runwire | Runwire/bare | target |", "| --- | ---: | ---: | ---: | --- |"]
+    for row in summary:
+        verdict = "" if row["met"] is None else (" ✓" if row["met"] else " ✗")
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        lines.append(f"| {row['metric']} | {row['bare']:,.1f} | {row['runwire']:,.1f} | {ratio} | {row['target']}{verdict} |")
+    return "\n".join(lines)
+
+
+def update_readme(markdown: str, stamp: str, info: dict[str, Any]) -> None:
+    text = README.read_text()
+    block = (
+        "<!-- bench:start -->\n"
+        f"Latest `make bench` ({stamp}, {info['cores']} cores, {info['cpu']}, Python {info['python']}, grpcio {info['grpcio']}):\n\n"
+        f"{markdown}\n<!-- bench:end -->"
+    )
+    updated, count = re.subn(r"<!-- bench:start -->.*?<!-- bench:end -->", block, text, flags=re.S)
+    if count:
+        README.write_text(updated)
+
+
+async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="runwire-bench-") as tmp:
+        for kind in ("bare", "runwire"):
+            with server_process(kind, Path(tmp)) as (address, process):
+                results[kind] = await measure(kind, address, process.pid, scale)
+    summary = summarize(results["bare"], results["runwire"], scale)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    info = machine()
+    report = {"time": stamp, "machine": info, "scale": scale.__dict__, "quick": quick, "results": results, "summary": summary}
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{stamp}{'-quick' if quick else ''}.json"
+    (out / name).write_text(json.dumps(report, indent=2, default=str))
+    markdown = table(summary)
+    print(markdown)
+    if not quick:
+        (out / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+        update_readme(markdown, stamp, info)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness (README untouched)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(run(QUICK if args.quick else Scale(), args.out, args.quick))
+
+
+if __name__ == "__main__":
+    main()
