@@ -137,6 +137,7 @@ class RunService:
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)
         session_id = session_name.split("/")[1]
+        chosen_id = bool(run_id)
         run_id = run_id or names.new_id()
         now = self.ctx.clock()
 
@@ -157,7 +158,8 @@ class RunService:
                     metadata={"resource": names.AGENT.format(agent.id)},
                 )
             _check_options_within_limits(agent.limits or {}, options, prefix)
-            if await repo_run_exists(db, run_id):
+            # Generated ids do not collide; only an id the client chose needs the check.
+            if chosen_id and await repo_run_exists(db, run_id):
                 raise AlreadyExists(f"run {RUN.format(run_id)!r} already exists", reason="ALREADY_EXISTS")
             limit = self.runner.settings.max_active_runs_per_caller
             active = self.runner.active_runs_of(session.owner)
@@ -207,6 +209,7 @@ class RunService:
                 tools=tuple(copy.deepcopy(agent.tools or [])),
                 max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
                 initial_seq=1,
+                input=tuple(copy.deepcopy(input_parts)),
                 **plan_limits,
             )
         self.event_log.open_channel(run_id, [created])

@@ -15,18 +15,33 @@ behind the window reads the older part back from the database.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
 
 log = logging.getLogger("runwire.events")
+
+# Core statements on the tables: the ORM's bulk paths add work (session synchronization) we never need here.
+_RUNS = RunRow.__table__
+_INSERT_EVENT = insert(RunEventRow.__table__)
+_SET_LAST_SEQ = update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(last_seq=bindparam("seq"))
+
+@functools.lru_cache(maxsize=64)
+def _run_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE runs for one set of changed columns, built once: every change also bumps the revision (etag)."""
+    values: dict[str, Any] = {column: bindparam(column) for column in columns}
+    values["revision"] = _RUNS.c.revision + 1
+    return update(_RUNS).where(_RUNS.c.id == bindparam("_run_id")).values(**values)
+
 
 TERMINAL_PAYLOADS = frozenset({"run_completed", "run_failed", "run_cancelled", "run_timed_out"})
 
@@ -69,12 +84,43 @@ class RunChannel:
             await self._changed.wait()
 
 
-@dataclass
-class _Write:
-    run_id: str
-    events: list[run_pb2.RunEvent]
-    changes: dict[str, Any] | None
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+class Write:
+    """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
+
+    __slots__ = ("run_id", "events", "changes", "statements", "committed", "error", "_future")
+
+    def __init__(
+        self,
+        run_id: str,
+        events: Sequence[run_pb2.RunEvent],
+        changes: dict[str, Any] | None,
+        statements: Sequence[tuple[Executable, dict[str, Any] | None]],
+    ) -> None:
+        self.run_id = run_id
+        self.events = events
+        self.changes = changes
+        self.statements = statements
+        self.committed = False
+        self.error: BaseException | None = None
+        # Created only when someone waits: most token deltas are never awaited.
+        self._future: asyncio.Future[None] | None = None
+
+    async def wait(self) -> None:
+        if self.committed:
+            return
+        if self.error is not None:
+            raise self.error
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        await self._future
+
+    def _resolve(self, error: BaseException | None) -> None:
+        self.committed, self.error = error is None, error
+        if self._future is not None and not self._future.done():
+            if error is None:
+                self._future.set_result(None)
+            else:
+                self._future.set_exception(error)
 
 
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
@@ -98,7 +144,7 @@ class RunEventLog:
         self._window = window
         self._backlog_limit = backlog_limit
         self._poll_interval = poll_interval
-        self._pending: list[_Write] = []
+        self._pending: list[Write] = []
         self._pending_events = 0
         self._wake = asyncio.Event()
         self._channels: dict[str, RunChannel] = {}
@@ -128,16 +174,21 @@ class RunEventLog:
         return channel
 
     def append(
-        self, run_id: str, events: Sequence[run_pb2.RunEvent], changes: dict[str, Any] | None = None
-    ) -> asyncio.Future[None]:
-        """Queue events (and run row changes) for the next commit; the future resolves once they are durable."""
+        self,
+        run_id: str,
+        events: Sequence[run_pb2.RunEvent],
+        changes: dict[str, Any] | None = None,
+        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+    ) -> Write:
+        """Queue events, run row changes and other statements (e.g. a message insert) for the next
+        commit, all in one transaction. Returns a handle whose `wait()` returns once they are durable."""
         if self._closing and self._task is not None and self._task.done():
             raise RuntimeError("the event log is closed")
-        write = _Write(run_id, list(events), changes)
+        write = Write(run_id, events, changes, statements)
         self._pending.append(write)
-        self._pending_events += len(write.events)
+        self._pending_events += len(events)
         self._wake.set()
-        return write.done
+        return write
 
     @property
     def backlogged(self) -> bool:
@@ -154,40 +205,55 @@ class RunEventLog:
             elif self._closing:
                 return
 
-    async def _commit(self, batch: list[_Write]) -> None:
+    async def _commit(self, batch: list[Write]) -> None:
+        try:
+            await self._write(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("writing run events of %s failed", batch[0].run_id)
+                batch[0]._resolve(exc)
+                return
+            # One bad write (say, a message for a session deleted meanwhile) must not fail the
+            # other runs of the batch: retry each alone so only the bad one fails.
+            for write in batch:
+                await self._commit([write])
+            return
+        self._publish(batch)
+        for write in batch:
+            write._resolve(None)
+
+    async def _write(self, batch: list[Write]) -> None:
         rows = [
             {"run_id": w.run_id, "seq": e.seq, "payload": e.SerializeToString()} for w in batch for e in w.events
         ]
-        last_seq: dict[str, int] = {}
-        for w in batch:
-            if w.events:
-                last_seq[w.run_id] = w.events[-1].seq
-        try:
-            async with self._store.write() as db:
-                if rows:
-                    await db.execute(insert(RunEventRow), rows)
-                for w in batch:
-                    if w.changes:
-                        await db.execute(update(RunRow).where(RunRow.id == w.run_id).values(**w.changes))
-                for run_id, seq in last_seq.items():
-                    await db.execute(update(RunRow).where(RunRow.id == run_id).values(last_seq=seq))
-        except Exception as exc:  # the producers decide what a failed write means for their run
-            log.exception("writing %d run event(s) failed", len(rows))
+        last_seq = {w.run_id: w.events[-1].seq for w in batch if w.events}
+
+        def apply(session: Session) -> None:
             for w in batch:
-                if not w.done.done():
-                    w.done.set_exception(exc)
-                    # Producers that did not await this write still learn of it on their next awaited one.
-                    w.done.exception()
-            return
+                for statement, params in w.statements:
+                    session.execute(statement, params)
+            if rows:
+                session.execute(_INSERT_EVENT, rows)
+            for w in batch:
+                if w.changes:
+                    session.execute(_run_update(tuple(sorted(w.changes))), {**w.changes, "_run_id": w.run_id})
+            if last_seq:
+                session.execute(_SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
+
+        await self._store.write_batch(apply)
+
+    def _publish(self, batch: list[Write]) -> None:
+        """Wake each run's followers once per batch, with all of the run's new events."""
+        by_run: dict[str, list[run_pb2.RunEvent]] = {}
         for w in batch:
             if w.events:
-                channel = self._channels.get(w.run_id)
-                if channel is not None:
-                    channel.publish(w.events)
-                    if channel.closed:
-                        del self._channels[w.run_id]
-            if not w.done.done():
-                w.done.set_result(None)
+                by_run.setdefault(w.run_id, []).extend(w.events)
+        for run_id, events in by_run.items():
+            channel = self._channels.get(run_id)
+            if channel is not None:
+                channel.publish(events)
+                if channel.closed:
+                    del self._channels[run_id]
 
     # -- reading ------------------------------------------------------------
 

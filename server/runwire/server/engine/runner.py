@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from google.protobuf import json_format, struct_pb2
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, update
 
 from runwire.server.api import convert
 from runwire.server.config import RunSettings
@@ -42,7 +42,7 @@ from runwire.server.engine.providers import (
 )
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import RunRow
+from runwire.server.store.models import MessageRow, RunRow, SessionRow
 from runwire.server.store.store import Store
 from runwire.v1 import common_pb2, run_pb2
 
@@ -55,6 +55,17 @@ _FINISH = {
     "content_filter": run_pb2.ModelCall.FINISH_REASON_CONTENT_FILTER,
 }
 _MODEL_ROLES = {Role.USER: "user", Role.ASSISTANT: "assistant", Role.SYSTEM: "system"}
+
+
+# The engine's own writes, built once (see events.RunEventLog: they ride in the event commits).
+_MESSAGE_COLUMNS = tuple(c.key for c in MessageRow.__table__.columns if c.key != "pk")
+_INSERT_MESSAGE = insert(MessageRow.__table__)
+_SESSIONS = SessionRow.__table__
+_COUNT_MESSAGE = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("_session_id"))
+    .values(message_count=_SESSIONS.c.message_count + 1, update_time=bindparam("update_time"))
+)
 
 
 class RunStatus(enum.IntEnum):
@@ -96,6 +107,7 @@ class RunPlan:
     input_timeout: float
     max_concurrent_runs_of_agent: int
     initial_seq: int
+    input: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -141,6 +153,8 @@ class ActiveRun:
     # Set once the run records how it ended: from then on nothing may end it another way.
     finishing: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # The conversation the model sees: read when the run starts, then extended by the run itself.
+    history: list[ModelMessage] = field(default_factory=list)
 
 
 class Runner:
@@ -277,7 +291,9 @@ class Runner:
         active.status = RunStatus.RUNNING
         started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
         started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
-        await self._commit(active, [self._event(active, run_started=started)], status=RunStatus.RUNNING, start_time=self.clock())
+        await self._emit(
+            active, self._event(active, run_started=started), {"status": RunStatus.RUNNING, "start_time": self.clock()}
+        )
         try:
             async with asyncio.timeout(plan.max_duration):
                 if provider is None:
@@ -335,8 +351,8 @@ class Runner:
     # -- the loop -------------------------------------------------------------
 
     async def _append_input(self, active: ActiveRun) -> None:
-        row = await self._read_run(active.plan.run_id)
-        await self._add_message(active, Role.USER, list(row.input))
+        await self._load_history(active)
+        await self._add_message(active, Role.USER, list(active.plan.input))
 
     async def _loop(self, active: ActiveRun, provider: Provider) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         """Steps until the model answers without tools: the run's output and usage."""
@@ -374,16 +390,18 @@ class Runner:
                 output_tokens=active.output_tokens,
                 total_tokens=active.input_tokens + active.output_tokens,
             )
-            await self._commit(
+            await self._emit(
                 active,
                 [
                     self._event(active, step_completed=run_pb2.StepCompleted(step=step)),
                     self._event(active, usage_updated=run_pb2.UsageUpdated(usage=usage)),
                 ],
-                steps=[_to_json(s) for s in active.steps],
-                input_tokens=active.input_tokens,
-                output_tokens=active.output_tokens,
-                tool_call_count=active.tool_calls,
+                {
+                    "steps": [_to_json(s) for s in active.steps],
+                    "input_tokens": active.input_tokens,
+                    "output_tokens": active.output_tokens,
+                    "tool_call_count": active.tool_calls,
+                },
             )
 
             if outcome.question is not None:
@@ -405,7 +423,7 @@ class Runner:
         plan = active.plan
         request = ModelRequest(
             model=str(plan.model.get("model") or ""),
-            messages=tuple(await self._history(active)),
+            messages=tuple(active.history),
             tools=tuple(self._tool_specs(plan)),
             temperature=plan.model.get("temperature"),
             max_output_tokens=plan.model.get("max_output_tokens"),
@@ -431,11 +449,7 @@ class Runner:
                                 if active.time_to_first_token is None:
                                     active.time_to_first_token = first_text_at - active.started
                                     # Recorded with the first delta, so GetRun shows it while the run goes on.
-                                    changes = {
-                                        "time_to_first_token_ms": active.time_to_first_token * 1000,
-                                        "update_time": self.clock(),
-                                        "revision": RunRow.revision + 1,
-                                    }
+                                    changes = {"time_to_first_token_ms": active.time_to_first_token * 1000}
                             outcome.text_parts.append(chunk.text)
                             active.unsaved_text.append(chunk.text)
                             await self._emit(
@@ -604,17 +618,26 @@ class Runner:
         event.create_time.GetCurrentTime()
         return event
 
-    async def _emit(self, active: ActiveRun, event: run_pb2.RunEvent, changes: dict[str, Any] | None = None) -> None:
-        """Queue an event (and row changes) without waiting for its commit, unless the writer is behind."""
-        done = self.log.append(active.plan.run_id, [event], changes)
+    async def _emit(
+        self,
+        active: ActiveRun,
+        event: run_pb2.RunEvent | list[run_pb2.RunEvent],
+        changes: dict[str, Any] | None = None,
+        statements: tuple[Any, ...] = (),
+    ) -> None:
+        """Queue events (with row changes and statements) without waiting for the commit, unless the
+        writer is behind. Order is kept: whatever is queued later commits in the same or a later batch."""
+        events = event if isinstance(event, list) else [event]
+        if changes is not None:
+            changes = {**changes, "update_time": self.clock()}
+        write = self.log.append(active.plan.run_id, events, changes, statements)
         if self.log.backlogged:
-            await done
+            await write.wait()
 
     async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], **changes: Any) -> None:
         """Record state changes with their events, and wait until they are durable."""
         changes["update_time"] = self.clock()
-        changes["revision"] = RunRow.revision + 1
-        await self.log.append(active.plan.run_id, events, changes)
+        await self.log.append(active.plan.run_id, events, changes).wait()
 
     async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
         active.finishing = True
@@ -667,23 +690,36 @@ class Runner:
 
     async def _add_message(
         self, active: ActiveRun, role: Role, content: list[dict[str, Any]], labels: dict[str, str] | None = None
-    ) -> Any:
-        row = await self.messages.create(
-            Principal(id=active.plan.owner),
-            active.plan.session,
-            {"role": role, "content": content, "labels": labels or {}},
-            run_id=active.plan.run_id,
+    ) -> MessageRow:
+        """Append a message to the session, in the same commit as its message_created event."""
+        now = self.clock()
+        plan = active.plan
+        row = MessageRow(
+            session_id=plan.session_id,
+            id=names.new_id(),
+            owner=plan.owner,
+            parent_id=None,
+            role=int(role),
+            content=content,
+            text=text_of(content),
+            run_id=plan.run_id,
+            labels=labels or {},
+            reply_count=0,
+            create_time=now,
+            update_time=now,
+            revision=1,
         )
-        await self._emit(active, self._event(active, message_created=run_pb2.MessageCreated(message=convert.message_proto(row))))
+        values = {key: getattr(row, key) for key in _MESSAGE_COLUMNS}
+        statements = ((_INSERT_MESSAGE, values), (_COUNT_MESSAGE, {"_session_id": plan.session_id, "update_time": now}))
+        event = self._event(active, message_created=run_pb2.MessageCreated(message=convert.message_proto(row)))
+        await self._emit(active, event, statements=statements)
+        active.history.extend(model_messages(role, content))
         return row
 
     # -- reading --------------------------------------------------------------
 
-    async def _read_run(self, run_id: str) -> RunRow:
-        async with self.store.read() as db:
-            return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
-
-    async def _history(self, active: ActiveRun) -> list[ModelMessage]:
+    async def _load_history(self, active: ActiveRun) -> None:
+        """The conversation so far, read once when the run starts; the run then adds its own messages."""
         plan = active.plan
         history: list[ModelMessage] = []
         if plan.instructions:
@@ -691,22 +727,8 @@ class Runner:
         async with self.store.read() as db:
             rows = await repo.recent_messages(db, plan.session_id, self.settings.max_history_messages)
         for row in rows:
-            content = list(row.content or [])
-            if row.role == Role.TOOL:
-                for part in content:
-                    if "tool_result" in part:
-                        result = part["tool_result"]
-                        history.append(
-                            ModelMessage(role="tool", text=json.dumps(result.get("output") or {}), tool_call_id=result.get("tool_call_id", ""))
-                        )
-                continue
-            calls = tuple(
-                ToolCallRequest(id=p["tool_call"].get("id", ""), name=p["tool_call"].get("tool", ""), arguments=p["tool_call"].get("arguments") or {})
-                for p in content
-                if "tool_call" in p
-            )
-            history.append(ModelMessage(role=_MODEL_ROLES.get(Role(row.role), "user"), text=text_of(content), tool_calls=calls))  # type: ignore[arg-type]
-        return history
+            history.extend(model_messages(Role(row.role), list(row.content or [])))
+        active.history = history
 
     def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
         specs = []
@@ -729,6 +751,30 @@ class _ModelOutcome:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+
+def model_messages(role: Role, content: list[dict[str, Any]]) -> list[ModelMessage]:
+    """A stored message as the model sees it: tool messages become one message per result."""
+    if role == Role.TOOL:
+        return [
+            ModelMessage(
+                role="tool",
+                text=json.dumps(part["tool_result"].get("output") or {}),
+                tool_call_id=part["tool_result"].get("tool_call_id", ""),
+            )
+            for part in content
+            if "tool_result" in part
+        ]
+    calls = tuple(
+        ToolCallRequest(
+            id=part["tool_call"].get("id", ""),
+            name=part["tool_call"].get("tool", ""),
+            arguments=part["tool_call"].get("arguments") or {},
+        )
+        for part in content
+        if "tool_call" in part
+    )
+    return [ModelMessage(role=_MODEL_ROLES.get(role, "user"), text=text_of(content), tool_calls=calls)]  # type: ignore[arg-type]
 
 
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:

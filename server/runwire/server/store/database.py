@@ -42,7 +42,8 @@ def _prepare_sqlite_file(url: URL) -> None:
 def create_inline_engine(url: str) -> Engine:
     parsed = make_url(url).set(drivername="sqlite+pysqlite")
     _prepare_sqlite_file(parsed)
-    engine = create_sync_engine(parsed, connect_args={"timeout": 5})
+    # Connections move between the loop and the writer thread, one user at a time (the pool checks them out).
+    engine = create_sync_engine(parsed, connect_args={"timeout": 5, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

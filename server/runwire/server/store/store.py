@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from sqlalchemy import Engine, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +17,9 @@ from runwire.server.domain.filtering import Expr
 from runwire.server.domain.paging import OrderKey
 from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+
+
+T = TypeVar("T")
 
 
 class InlineSession:
@@ -58,6 +63,7 @@ class Store:
         if self.inline:
             self.engine = create_inline_engine(url)
             self._inline_sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwire-db-writer")
         else:
             self.engine = create_engine(url)
             self._async_sessions = session_factory(self.engine)
@@ -96,7 +102,25 @@ class Store:
         async with self._async_sessions() as db, db.begin():
             yield db
 
+    async def write_batch(self, work: Callable[[Session], T]) -> T:
+        """Run `work` (synchronous, Core statements) in one write transaction.
+
+        Inline SQLite runs it on a dedicated writer thread: the commit blocks that thread, not the event
+        loop, so producers keep queueing while a batch is written and the next commit carries all of it.
+        """
+        async with self._write_lock if self._write_lock is not None else contextlib.nullcontext():
+            if self.inline:
+                return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._transact, work)
+            async with self._async_sessions() as db, db.begin():
+                return await db.run_sync(work)
+
+    def _transact(self, work: Callable[[Session], T]) -> T:
+        with self._inline_sessions() as session, session.begin():
+            return work(session)
+
     async def close(self) -> None:
+        if self.inline:
+            self._writer_thread.shutdown(wait=True)
         if isinstance(self.engine, AsyncEngine):
             await self.engine.dispose()
         else:
