@@ -29,8 +29,10 @@ $(INSTALLED): pyproject.toml
 $(GRPCURL):
 	GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+# The first start prints a bootstrap admin key; `make serve SERVE_ARGS=--insecure-no-auth` turns auth off.
+SERVE_ARGS ?=
 serve: $(INSTALLED)
-	$(BIN)/runwire serve
+	$(BIN)/runwire serve $(SERVE_ARGS)
 
 test: $(INSTALLED) $(GRPCURL) redis-server lint
 	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -13,8 +13,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from runwire.server.app import RunwireServer
-from runwire.server.config import Limits, Settings
+from runwire.server.config import AuthSettings, Limits, RateLimitSettings, Settings
 from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2_grpc, session_pb2, session_pb2_grpc
+from tests.redis_support import RedisServer
 
 
 @dataclasses.dataclass
@@ -41,7 +42,11 @@ class Client:
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test server. Authentication and rate limits are off here, explicitly: the tests that use
+    these settings are about the API itself. The auth, rate-limit and attack tests pass their own."""
     limits = overrides.pop("limits", Limits())
+    auth = overrides.pop("auth", AuthSettings(insecure_no_auth=True))
+    rate_limits = overrides.pop("rate_limits", RateLimitSettings(enabled=False))
     return dataclasses.replace(
         Settings(),
         host="127.0.0.1",
@@ -49,6 +54,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         data_dir=tmp_path / "data",
         shutdown_grace_seconds=1.0,
         limits=limits,
+        auth=auth,
+        rate_limits=rate_limits,
         **overrides,
     )
 
@@ -118,3 +125,13 @@ async def rpc_error(call) -> RpcFailure:  # type: ignore[no-untyped-def]
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server on a free port of 127.0.0.1 for the whole run; tests keep apart by key prefix."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,6 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
+# The admin key every server of these tests starts with (RUNWIRE_BOOTSTRAP_ADMIN_KEY).
+ADMIN_KEY = "rw_e2eAdminKey" + "0" * 29
+assert len(ADMIN_KEY) == 43
 
 
 def _grpcurl() -> str:
@@ -34,15 +37,18 @@ def _free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None, log_name: str = "serve.log") -> None:
         self.port = _free_port()
-        self.log = data_dir.parent / "serve.log"
+        self.log = data_dir.parent / log_name
         self._log_file = self.log.open("w")
+        environment = {**os.environ, "RUNWIRE_SHUTDOWN_GRACE_SECONDS": "2", "RUNWIRE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+        environment.update(env or {})
+        environment = {k: v for k, v in environment.items() if v}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runwire.cli.main", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "runwire.cli.main", "serve", "--port", str(self.port), "--data-dir", str(data_dir), *args],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "RUNWIRE_SHUTDOWN_GRACE_SECONDS": "2"},
+            env=environment,
         )
         deadline = time.monotonic() + 30
         while "listening on" not in self.log.read_text():
@@ -71,8 +77,12 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
         process.stop()
 
 
-def grpcurl(address: str, *args: str, data: dict | None = None) -> subprocess.CompletedProcess[str]:
-    command = [_grpcurl(), "-plaintext"]
+def grpcurl(
+    address: str, *args: str, data: dict | None = None, key: str | None = ADMIN_KEY, flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    command = [_grpcurl(), "-plaintext", *flags]
+    if key:
+        command += ["-H", f"x-api-key: {key}"]
     if data is not None:
         command += ["-d", json.dumps(data)]
     return subprocess.run([*command, address, *args], capture_output=True, text=True, timeout=30)
@@ -117,7 +127,8 @@ def test_readme_grpcurl_examples_work(serve: ServeProcess) -> None:
         assert command.startswith("grpcurl ")
         command = grpcurl_bin + command[len("grpcurl") :]
         command = command.replace("127.0.0.1:50051", serve.address)
-        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+        environment = {**os.environ, "RUNWIRE_API_KEY": ADMIN_KEY}
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, env=environment)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
         outputs.append(result.stdout)
     listed_agents = json.loads(outputs[3])

@@ -7,6 +7,7 @@ import importlib
 import logging
 import pkgutil
 import signal
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,11 +16,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import runwire.v1
-from runwire.server.api.calls import CallInterceptor
+from runwire.server.api import metrics
+from runwire.server.api.admin_servicer import AdminServicer
+from runwire.server.api.auth import Authenticator
+from runwire.server.api.calls import CallInterceptor, CallPolicy
+from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
 from runwire.server.domain.agents import AgentService
+from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.messages import MessageService
@@ -30,7 +36,7 @@ from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.openai_provider import OpenAIProvider
-from runwire.server.engine.runner import Runner
+from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import migrate
@@ -80,6 +86,13 @@ class RunwireServer:
         self._store: Store | None = None
         self._background: list[asyncio.Task[None]] = []
         self.services: dict[str, Any] = {}
+        self.metrics_server: metrics.MetricsServer | None = None
+        self.rate_limiter: RateLimiter | None = None
+        self.authenticator: Authenticator | None = None
+        self.policy: CallPolicy | None = None
+        self._redis: Any = None
+        # The secret of a bootstrap admin key generated at this start, if any (shown once on stderr).
+        self.generated_admin_key: str | None = None
 
     async def start(self) -> int:
         settings = self.settings
@@ -110,24 +123,19 @@ class RunwireServer:
         interrupted = await self.runs.fail_interrupted_runs()
         if interrupted:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
+        self.api_keys = ApiKeyService(ctx)
+        self.policy = await self._call_policy()
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
+            "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
         }
 
         server = self._server = grpc.aio.server(
-            interceptors=[CallInterceptor(self._principal_for)],
-            options=[
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
-                ("grpc.max_send_message_length", settings.max_send_message_bytes),
-                ("grpc.keepalive_time_ms", 60_000),
-                ("grpc.keepalive_timeout_ms", 20_000),
-                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-            ],
+            interceptors=[CallInterceptor(self._principal_for, self.policy)],
+            options=transport_options(settings),
         )
         service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         for spec in contract_services():
@@ -148,6 +156,13 @@ class RunwireServer:
             status = health_pb2.HealthCheckResponse.SERVING if servicer else health_pb2.HealthCheckResponse.NOT_SERVING
             await self._health.set(spec_name, status)
         self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
+        self._background.append(asyncio.create_task(self._record_key_use_forever(), name="runwire-key-use"))
+        if settings.metrics_port:
+            self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
+            self._background.append(asyncio.create_task(self._refresh_gauges_forever(), name="runwire-gauges"))
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
+        if self._redis is not None:
+            self._background.append(asyncio.create_task(self._follow_revocations(), name="runwire-revocations"))
         backend = store.backend + (" (inline)" if store.inline else "")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         log.info(
@@ -159,6 +174,98 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    async def _call_policy(self) -> CallPolicy:
+        """Authentication, rate limits and deadlines for the interceptor, from the settings."""
+        settings = self.settings
+        auth = settings.auth
+        self.authenticator = Authenticator(auth, self.api_keys)
+        if auth.insecure:
+            warn_insecure()
+        else:
+            secret = await self.api_keys.ensure_bootstrap(auth.bootstrap_admin_key)
+            if secret is not None:
+                self.generated_admin_key = secret
+                announce_bootstrap_key(secret)
+        if settings.redis_url:
+            import redis.asyncio as redis_asyncio
+
+            self._redis = redis_asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+        limits = settings.rate_limits
+        if limits.enabled:
+            buckets = RedisBuckets(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else MemoryBuckets()
+            self.rate_limiter = RateLimiter(limits, buckets)
+        return CallPolicy(
+            authenticator=self.authenticator,
+            insecure=auth.insecure,
+            rate_limiter=self.rate_limiter,
+            stream_slots=StreamSlots(limits.max_streams_per_principal) if limits.enabled else None,
+            default_deadline_seconds=settings.default_deadline_seconds,
+        )
+
+    async def revoked(self, key_id: str) -> None:
+        """An API key was revoked here: forget it, close its streams, and tell the other replicas."""
+        self._forget_key(key_id)
+        if self._redis is not None:
+            try:
+                await self._redis.publish(self._revocation_channel, key_id)
+            except Exception as exc:  # the others still drop it when their cache entry ages out
+                log.error("could not publish the revocation of apiKeys/%s: %s", key_id, type(exc).__name__)
+
+    def _forget_key(self, key_id: str) -> None:
+        if self.authenticator is not None:
+            self.authenticator.forget_key(key_id)
+        if self.policy is not None:
+            closed = self.policy.streams.close_key(key_id)
+            if closed:
+                log.info("closed %d stream(s) of revoked key apiKeys/%s", closed, key_id)
+
+    @property
+    def _revocation_channel(self) -> str:
+        return f"{self.settings.redis_key_prefix}apikeys:revoked"
+
+    async def _follow_revocations(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self._revocation_channel)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        self._forget_key(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("lost the Redis revocation channel (%s); reconnecting", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _record_key_use_forever(self) -> None:
+        while True:
+            await asyncio.sleep(30.0)
+            try:
+                await self._record_key_use()
+            except Exception:
+                log.exception("recording API key use failed")
+
+    async def _record_key_use(self) -> None:
+        if self.authenticator is None or not self.authenticator.used_key_ids:
+            return
+        used, self.authenticator.used_key_ids = self.authenticator.used_key_ids, set()
+        await self.api_keys.record_use(used, self.sessions.ctx.clock())
+
+    async def _refresh_gauges_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh_gauges()
+            except Exception:
+                log.exception("refreshing metrics gauges failed")
+            await asyncio.sleep(5.0)
+
+    async def refresh_gauges(self) -> None:
+        assert self._store is not None
+        async with self._store.read() as db:
+            counts = await repo.count_runs_by_status(db, [int(s) for s in ACTIVE_STATUSES])
+        metrics.set_runs_by_status({RunStatus(s).name.lower(): counts.get(int(s), 0) for s in ACTIVE_STATUSES})
 
     def _providers(self) -> dict[str, Any]:
         runs = self.settings.runs
@@ -197,6 +304,16 @@ class RunwireServer:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
         await asyncio.gather(*stopping)
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.close)
+            self.metrics_server = None
+        if getattr(self, "api_keys", None) is not None and self._store is not None:
+            try:
+                await self._record_key_use()
+            except Exception:
+                log.exception("recording API key use failed")
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
         for provider in getattr(self, "providers", {}).values():
@@ -206,6 +323,9 @@ class RunwireServer:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -214,6 +334,57 @@ class RunwireServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+def transport_options(settings: Settings) -> list[tuple[str, Any]]:
+    """gRPC channel arguments: message and metadata sizes, HTTP/2 streams, keepalive and connection age."""
+    ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+    options: list[tuple[str, Any]] = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+        ("grpc.max_send_message_length", settings.max_send_message_bytes),
+        ("grpc.max_metadata_size", settings.max_metadata_bytes),
+        ("grpc.absolute_max_metadata_size", settings.max_metadata_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        ("grpc.keepalive_time_ms", ms(settings.keepalive_time_seconds)),
+        ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_seconds)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.keepalive_min_ping_interval_seconds)),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", ms(settings.keepalive_min_ping_interval_seconds)),
+        ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
+    ]
+    if settings.max_connection_idle_seconds:
+        options.append(("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_seconds)))
+    if settings.max_connection_age_seconds:
+        options.append(("grpc.max_connection_age_ms", ms(settings.max_connection_age_seconds)))
+        options.append(("grpc.max_connection_age_grace_ms", ms(settings.max_connection_age_grace_seconds)))
+    return options
+
+
+BANNER = "=" * 78
+
+
+def announce_bootstrap_key(secret: str) -> None:
+    """Shown once, on stderr, never through logging (log pipelines keep lines; this must not be kept)."""
+    print(
+        f"\n{BANNER}\n"
+        "RUNWIRE BOOTSTRAP ADMIN KEY (shown only this once; store it now):\n\n"
+        f"    {secret}\n\n"
+        "Send it as `x-api-key: <key>` or `authorization: Bearer <key>`, e.g.\n"
+        f"    export RUNWIRE_API_KEY={secret}\n"
+        "and create keys for people and services with AdminService/CreateApiKey.\n"
+        f"{BANNER}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def warn_insecure() -> None:
+    message = (
+        "AUTHENTICATION IS OFF (--insecure-no-auth / RUNWIRE_INSECURE_NO_AUTH): every caller is the `local` "
+        "principal and nothing is checked. For local development only; never expose this server."
+    )
+    print(f"\n{BANNER}\nWARNING: {message}\n{BANNER}\n", file=sys.stderr, flush=True)
+    log.warning(message)
 
 
 async def serve(settings: Settings) -> None:

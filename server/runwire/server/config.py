@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,8 +57,183 @@ class RunSettings:
     provider_retry_base_seconds: float = 0.2
     builtin_tokens_per_second: float = 100.0
     openai_base_url: str = ""
-    openai_api_key: str = ""
+    openai_api_key: str = field(default="", repr=False)
     openai_model: str = ""
+
+
+# -- authentication -------------------------------------------------------------
+
+AUTH_MODES = ("api_key_and_jwt", "insecure")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call. API keys always work; JWTs when a secret or a JWKS file is configured."""
+
+    # `api_key_and_jwt` (default) or `insecure`: no authentication, every call is the `local` principal.
+    auth_mode: str = "api_key_and_jwt"
+    # Shortcut for auth_mode=insecure (RUNWIRE_INSECURE_NO_AUTH=1, `runwire serve --insecure-no-auth`).
+    insecure_no_auth: bool = False
+    # Calls without credentials run as the `anonymous` principal (USER role, anonymous tier).
+    allow_anonymous: bool = False
+    # An admin key to create at start when no key with this secret exists (must look like `rw_` + 40 characters).
+    # When unset and the server has no API key at all, one is generated and printed once on stderr.
+    bootstrap_admin_key: str = field(default="", repr=False)
+    # JWT bearer tokens: HS256 with a shared secret and/or RS256 with keys from a JWKS file.
+    jwt_hs256_secret: str = field(default="", repr=False)
+    jwt_jwks_file: str = ""
+    # When set, tokens must carry this `iss` / include this `aud`.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    # Claims naming the principal, its role (`admin` or `user`) and its tier (`default` or `premium`).
+    jwt_principal_claim: str = "sub"
+    jwt_role_claim: str = "role"
+    jwt_tier_claim: str = "tier"
+    # Clock skew tolerated on `exp`, `nbf` and `iat`.
+    jwt_leeway_seconds: float = 30.0
+    # How long a verified API key is trusted from memory before the database is read again. Revoking a key
+    # clears it at once on the replica that revoked it (and on every replica when Redis is configured).
+    api_key_cache_seconds: float = 5.0
+
+    @property
+    def insecure(self) -> bool:
+        return self.insecure_no_auth or self.auth_mode == "insecure"
+
+
+# -- rate limits ------------------------------------------------------------------
+
+# Method classes of runwire.v1.RateLimitBucket.MethodClass (lower case, without the prefix).
+METHOD_CLASSES = ("read", "write", "run", "stream", "file", "admin")
+# Names the issue tracker uses for two of them.
+METHOD_CLASS_ALIASES = {"execute": "run", "upload": "file"}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: `rate` tokens per second (0 blocks every call), up to `burst` at once."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class RateLimitOverride:
+    """runwire.v1.RateLimitOverride: a bucket for one principal, one method, or both (most specific wins)."""
+
+    rate: float
+    burst: int
+    principal: str = ""
+    method: str = ""
+    method_class: str = ""
+
+
+def _buckets(read: Bucket, write: Bucket, run: Bucket, stream: Bucket, file: Bucket, admin: Bucket | None) -> dict[str, Bucket]:
+    table = {"read": read, "write": write, "run": run, "stream": stream, "file": file}
+    if admin is not None:
+        table["admin"] = admin
+    return table
+
+
+# Calls per second and burst, per tier and method class. A class missing from a tier is unlimited.
+DEFAULT_RATE_LIMIT_TIERS: dict[str, dict[str, Bucket]] = {
+    "anonymous": _buckets(Bucket(5, 20), Bucket(1, 5), Bucket(0.2, 2), Bucket(0.5, 4), Bucket(0.1, 2), None),
+    "default": _buckets(Bucket(50, 200), Bucket(20, 100), Bucket(5, 20), Bucket(5, 20), Bucket(2, 10), Bucket(10, 50)),
+    "premium": _buckets(Bucket(500, 2000), Bucket(200, 1000), Bucket(50, 200), Bucket(50, 200), Bucket(20, 100), Bucket(50, 200)),
+}
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    enabled: bool = True
+    tiers: dict[str, dict[str, Bucket]] = field(default_factory=lambda: {t: dict(b) for t, b in DEFAULT_RATE_LIMIT_TIERS.items()})
+    overrides: tuple[RateLimitOverride, ...] = ()
+    # Server-streaming and bidirectional calls one principal may have open at once, per replica.
+    max_streams_per_principal: int = 32
+
+
+def parse_rate_limit_tiers(text: str, base: dict[str, dict[str, Bucket]] | None = None) -> dict[str, dict[str, Bucket]]:
+    """RUNWIRE_RATE_LIMIT_TIERS: JSON `{"default": {"read": {"requests_per_second": 50, "burst": 200}, "run": null}}`.
+
+    Each entry replaces that tier's bucket for that class; `null` makes the class unlimited for the tier.
+    """
+    tiers = {t: dict(b) for t, b in (base if base is not None else DEFAULT_RATE_LIMIT_TIERS).items()}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError("RUNWIRE_RATE_LIMIT_TIERS must be a JSON object of tiers")
+    for tier, classes in data.items():
+        if tier not in tiers:
+            raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS: unknown tier {tier!r}; tiers: {', '.join(tiers)}")
+        if not isinstance(classes, dict):
+            raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS: {tier} must be an object of method classes")
+        for name, spec in classes.items():
+            method_class = _method_class(name, f"RUNWIRE_RATE_LIMIT_TIERS: {tier}")
+            if spec is None:
+                tiers[tier].pop(method_class, None)
+                continue
+            rate, burst = _rate_and_burst(spec, f"RUNWIRE_RATE_LIMIT_TIERS: {tier}.{name}")
+            if rate <= 0:
+                raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS: {tier}.{name}: requests_per_second must be > 0")
+            tiers[tier][method_class] = Bucket(rate, burst)
+    return tiers
+
+
+def parse_rate_limit_overrides(text: str) -> tuple[RateLimitOverride, ...]:
+    """RUNWIRE_RATE_LIMIT_OVERRIDES: a JSON list of runwire.v1.RateLimitOverride objects, for example
+    `[{"method": "/runwire.v1.RunService/ExecuteAgent", "requests_per_second": 1, "burst": 2},
+      {"principal": "svc:batch", "method_class": "run", "requests_per_second": 100, "burst": 100}]`."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"RUNWIRE_RATE_LIMIT_OVERRIDES is not JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise SettingsError("RUNWIRE_RATE_LIMIT_OVERRIDES must be a JSON list")
+    overrides = []
+    for index, item in enumerate(data):
+        where = f"RUNWIRE_RATE_LIMIT_OVERRIDES[{index}]"
+        if not isinstance(item, dict):
+            raise SettingsError(f"{where} must be an object")
+        unknown = set(item) - {"principal", "method", "method_class", "requests_per_second", "burst"}
+        if unknown:
+            raise SettingsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        principal, method = str(item.get("principal") or ""), str(item.get("method") or "")
+        method_class = _method_class(item["method_class"], where) if item.get("method_class") else ""
+        if not principal and not method:
+            raise SettingsError(f"{where}: set principal, method or both")
+        if method and not (method.startswith("/") and method.count("/") == 2):
+            raise SettingsError(f"{where}: method must be a full gRPC method name such as /runwire.v1.RunService/ExecuteAgent")
+        if not method and not method_class and not principal:
+            raise SettingsError(f"{where}: set method or method_class")
+        rate, burst = _rate_and_burst(item, where, allow_zero=True)
+        overrides.append(RateLimitOverride(rate, burst, principal, method, "" if method else method_class))
+    return tuple(overrides)
+
+
+def _method_class(name: Any, where: str) -> str:
+    text = str(name).lower().removeprefix("method_class_")
+    text = METHOD_CLASS_ALIASES.get(text, text)
+    if text not in METHOD_CLASSES:
+        raise SettingsError(f"{where}: unknown method class {name!r}; classes: {', '.join(METHOD_CLASSES)}")
+    return text
+
+
+def _rate_and_burst(spec: Any, where: str, *, allow_zero: bool = False) -> tuple[float, int]:
+    if not isinstance(spec, dict) or "requests_per_second" not in spec:
+        raise SettingsError(f"{where}: expected {{\"requests_per_second\": N, \"burst\": N}}")
+    try:
+        rate = float(spec["requests_per_second"])
+        burst = int(spec.get("burst") or 0)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{where}: requests_per_second must be a number and burst a whole number") from None
+    if rate < 0 or rate != rate or rate == float("inf"):
+        raise SettingsError(f"{where}: requests_per_second must be >= 0")
+    if rate > 0 and burst < 1:
+        raise SettingsError(f"{where}: burst must be at least 1")
+    if rate == 0 and not allow_zero:
+        raise SettingsError(f"{where}: requests_per_second must be > 0")
+    return rate, max(burst, 0)
 
 
 @dataclass(frozen=True)
@@ -77,6 +253,30 @@ class Settings:
     idempotency_window: timedelta = timedelta(hours=24)
     limits: Limits = field(default_factory=Limits)
     runs: "RunSettings" = field(default_factory=lambda: RunSettings())
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
+    log_format: str = "json"
+    # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Redis shared by replicas (rate limits, API key revocations); empty keeps everything in-process.
+    redis_url: str = field(default="", repr=False)  # may hold a password
+    redis_key_prefix: str = "runwire:"
+    # Unary calls that arrive without a deadline get this one; 0 leaves them unbounded. Streams are exempt.
+    default_deadline_seconds: float = 60.0
+    # Largest request metadata (headers) accepted, in bytes; larger calls are refused by the transport.
+    max_metadata_bytes: int = 16 * 1024
+    # Concurrent calls on one HTTP/2 connection.
+    max_concurrent_streams: int = 1000
+    # HTTP/2 keepalive and connection age (seconds; 0 = never for idle and age).
+    keepalive_time_seconds: float = 60.0
+    keepalive_timeout_seconds: float = 20.0
+    keepalive_min_ping_interval_seconds: float = 10.0
+    keepalive_permit_without_calls: bool = True
+    max_connection_idle_seconds: float = 0.0
+    max_connection_age_seconds: float = 0.0
+    max_connection_age_grace_seconds: float = 30.0
 
     @property
     def effective_database_url(self) -> str:
@@ -94,29 +294,37 @@ class Settings:
         """Defaults, then RUNWIRE_* variables, then explicit overrides (flags); None overrides are skipped."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        limit_values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name in ("limits", "runs"):
+            if f.name in _NESTED:
                 continue
             raw = env.get(f"RUNWIRE_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.name, raw, f.type)
-        for f in dataclasses.fields(Limits):
-            raw = env.get(f"RUNWIRE_{f.name.upper()}")
-            if raw is not None and raw != "":
-                limit_values[f.name] = _convert(f.name, raw, "int")
-        run_values: dict[str, Any] = {}
-        for f in dataclasses.fields(RunSettings):
-            raw = env.get(f"RUNWIRE_{f.name.upper()}")
-            if raw is not None and raw != "":
-                run_values[f.name] = _convert(f.name, raw, f.type)
+        nested: dict[str, dict[str, Any]] = {name: {} for name in _NESTED}
+        for name, kind in _NESTED.items():
+            for f in dataclasses.fields(kind):
+                if f.name in ("tiers", "overrides") and kind is RateLimitSettings:
+                    continue
+                env_name = "RUNWIRE_RATE_LIMITS_ENABLED" if (kind is RateLimitSettings and f.name == "enabled") else f"RUNWIRE_{f.name.upper()}"
+                raw = env.get(env_name)
+                if raw is not None and raw != "":
+                    nested[name][f.name] = _convert(f.name, raw, "int" if kind is Limits else f.type)
+        if env.get("RUNWIRE_RATE_LIMIT_TIERS"):
+            nested["rate_limits"]["tiers"] = parse_rate_limit_tiers(env["RUNWIRE_RATE_LIMIT_TIERS"])
+        if env.get("RUNWIRE_RATE_LIMIT_OVERRIDES"):
+            nested["rate_limits"]["overrides"] = parse_rate_limit_overrides(env["RUNWIRE_RATE_LIMIT_OVERRIDES"])
+        # Flags for nested settings arrive as overrides named after their field.
+        for name, kind in _NESTED.items():
+            names = {f.name for f in dataclasses.fields(kind)}
+            for key in list(overrides):
+                if key in names and overrides[key] is not None:
+                    nested[name][key] = overrides.pop(key)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("data_dir"), str):
             values["data_dir"] = Path(values["data_dir"])
-        if "limits" not in values:
-            values["limits"] = Limits(**limit_values)
-        if "runs" not in values:
-            values["runs"] = RunSettings(**run_values)
+        for name, kind in _NESTED.items():
+            if name not in values:
+                values[name] = kind(**nested[name])
         settings = cls(**values)
         settings.validate()
         return settings
@@ -135,10 +343,55 @@ class Settings:
             value = getattr(self.runs, f.name)
             if isinstance(value, (int, float)) and value < 0:
                 raise SettingsError(f"{f.name} must be >= 0")
+        auth = self.auth
+        if auth.auth_mode not in AUTH_MODES:
+            raise SettingsError(f"auth_mode must be one of {', '.join(AUTH_MODES)}, got {auth.auth_mode!r}")
+        if auth.bootstrap_admin_key and not _looks_like_api_key(auth.bootstrap_admin_key):
+            raise SettingsError("RUNWIRE_BOOTSTRAP_ADMIN_KEY must be `rw_` followed by 40 letters and digits")
+        if auth.jwt_jwks_file and not Path(auth.jwt_jwks_file).is_file():
+            raise SettingsError(f"RUNWIRE_JWT_JWKS_FILE {auth.jwt_jwks_file!r} is not a readable file")
+        if auth.jwt_hs256_secret and len(auth.jwt_hs256_secret.encode()) < 32:
+            raise SettingsError("RUNWIRE_JWT_HS256_SECRET must be at least 32 bytes")
+        if auth.api_key_cache_seconds < 0 or auth.jwt_leeway_seconds < 0:
+            raise SettingsError("api_key_cache_seconds and jwt_leeway_seconds must be >= 0")
+        if self.rate_limits.max_streams_per_principal < 1:
+            raise SettingsError("max_streams_per_principal must be >= 1")
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(f"log_format must be json or text, got {self.log_format!r}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics_port must be 0..65535, got {self.metrics_port}")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("redis_url must be a redis://, rediss:// or unix:// URL")
+        for name in (
+            "default_deadline_seconds",
+            "max_connection_idle_seconds",
+            "max_connection_age_seconds",
+            "max_connection_age_grace_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be >= 0")
+        for name in ("keepalive_time_seconds", "keepalive_timeout_seconds", "max_metadata_bytes", "max_concurrent_streams"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be > 0")
+
+
+_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _looks_like_api_key(text: str) -> bool:
+    return len(text) == 43 and text.startswith("rw_") and text[3:].isalnum() and text[3:].isascii()
 
 
 def _convert(name: str, raw: str, type_name: Any) -> Any:
     type_name = str(type_name)
+    if type_name == "bool":
+        if raw.strip().lower() in _TRUE:
+            return True
+        if raw.strip().lower() in _FALSE:
+            return False
+        raise SettingsError(f"RUNWIRE_{name.upper()}={raw!r}: expected 1/0, true/false, yes/no or on/off")
     try:
         if "timedelta" in type_name:
             return timedelta(seconds=float(raw))

@@ -18,6 +18,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the database and files live (RUNWIRE_DATA_DIR, default ./data)")
     serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://... (RUNWIRE_DATABASE_URL)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (RUNWIRE_LOG_LEVEL, default INFO)")
+    serve.add_argument("--log-format", choices=("json", "text"), help="log lines as JSON objects or text (RUNWIRE_LOG_FORMAT, default json)")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="turn authentication off: every caller is the `local` principal. Local development only "
+        "(RUNWIRE_INSECURE_NO_AUTH=1)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics; 0 turns them off (RUNWIRE_METRICS_PORT, default 0)",
+    )
+    serve.add_argument(
+        "--redis-url",
+        help="Redis shared by replicas for rate limits and key revocations, e.g. redis://cache:6379/0 (RUNWIRE_REDIS_URL)",
+    )
     serve.set_defaults(handler=_serve)
 
     resources.add_commands(commands)
@@ -26,23 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
+    from runwire.server import logging_setup
     from runwire.server.app import serve
     from runwire.server.config import Settings, SettingsError
 
     try:
         settings = Settings.load(
-            host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url, log_level=args.log_level
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            log_level=args.log_level,
+            log_format=args.log_format,
+            insecure_no_auth=args.insecure_no_auth,
+            metrics_port=args.metrics_port,
+            redis_url=args.redis_url,
         )
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
-    # Alembic narrates every migration step at INFO; one line per start is enough.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging_setup.configure(settings.log_level, settings.log_format)
     try:
         import uvloop
 

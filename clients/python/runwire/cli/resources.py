@@ -8,6 +8,7 @@ Every command takes the same connection and output options (--server,
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from runwire.v1 import (
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVER_ENV = "RUNWIRE_SERVER"
+API_KEY_ENV = "RUNWIRE_API_KEY"
 DEFAULT_TIMEOUT = 30.0
 TEXT_COLUMN_WIDTH = 60
 NAME_COLUMN_WIDTH = 40
@@ -165,13 +167,46 @@ def server_address(args: argparse.Namespace) -> str:
     return args.server or os.environ.get(SERVER_ENV) or DEFAULT_SERVER
 
 
+class _CallDetails(
+    collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class _Credentials(grpc.UnaryUnaryClientInterceptor):
+    """Sends the API key as `x-api-key` on every call."""
+
+    def __init__(self, api_key: str) -> None:
+        self._metadata = (("x-api-key", api_key),)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        details = client_call_details
+        metadata = tuple(details.metadata or ()) + self._metadata
+        replaced = _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+        return continuation(replaced, request)
+
+
+def _with_credentials(channel: grpc.Channel, args: argparse.Namespace) -> grpc.Channel:
+    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
+    return grpc.intercept_channel(channel, _Credentials(api_key)) if api_key else channel
+
+
 def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Callable[[argparse.Namespace], int]:
     """Open a channel, run the command, and turn a failed call into a printed error and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
         server = server_address(args)
         try:
-            with grpc.insecure_channel(server) as channel:
+            with grpc.insecure_channel(server) as plain:
+                channel = _with_credentials(plain, args)
                 api = Api(
                     agents=agent_pb2_grpc.AgentServiceStub(channel),
                     sessions=session_pb2_grpc.SessionServiceStub(channel),
@@ -559,6 +594,11 @@ def _common_options() -> argparse.ArgumentParser:
         "--server",
         metavar="HOST:PORT",
         help=f"the server to call (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"API key sent as x-api-key (default: ${API_KEY_ENV}); not needed when the server runs --insecure-no-auth",
     )
     group.add_argument(
         "--json", action="store_true", help="print the response as JSON (proto field names) instead of text"

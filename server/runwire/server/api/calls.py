@@ -1,12 +1,23 @@
-"""Per-call state (request id, caller) and the interceptor that wraps every handler with it.
+"""Per-call state and the interceptor that wraps every handler, unary and streaming alike.
 
-The interceptor is also where errors are mapped: a DomainError raised by a
-servicer, unary or streaming, becomes a rich status; anything else is logged
+In order, for every call: a request id (from `x-request-id` or generated),
+the caller (authentication, api/auth.py), its rate limit (api/ratelimit.py),
+a stream slot for streaming calls, and a deadline for unary calls that arrive
+without one. Then the handler runs, and afterwards the call is measured
+(api/metrics.py) and logged in one structured line.
+
+The interceptor is also the one place where errors leave the server: a
+DomainError raised here or by a servicer becomes a rich status (with a
+LocalizedMessage in the caller's `accept-language`); anything else is logged
 with the request id and answered INTERNAL without internals.
+
+Health and reflection stay open: they need no credentials and are not rate
+limited, so probes and `grpcurl list` work on a locked-down server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import logging
@@ -18,23 +29,51 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 
-from runwire.server.api.errors import internal_status, status_for
-from runwire.server.domain.errors import DomainError
-from runwire.server.domain.principal import LOCAL_PRINCIPAL, Principal
+from runwire.server.api import metrics
+from runwire.server.api.auth import API_KEY_HEADER, AUTHORIZATION, Authenticator, unauthenticated
+from runwire.server.api.errors import internal_status, status_for, unimplemented_status
+from runwire.server.api.i18n import ACCEPT_LANGUAGE, ENGLISH, pick_language
+from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
+from runwire.server.domain.api_keys import API_KEY
+from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind
+from runwire.server.domain.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL_PRINCIPAL, TIER_ANONYMOUS, Principal
 
 log = logging.getLogger("runwire.calls")
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Services that answer without credentials or rate limits.
+OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_DUPLICATE = object()
+# Who a call is before authentication, and for the open services: nobody in particular.
+UNKNOWN_PRINCIPAL = Principal(id="-", tier=TIER_ANONYMOUS, auth_method=AUTH_NONE)
 
 
-@dataclass
+@dataclass(slots=True, eq=False)  # compared and hashed by identity
 class Call:
     method: str
     request_id: str
     principal: Principal
     started: float = field(default_factory=time.perf_counter)
     headers_sent: bool = False
+    # When the call must be done, in time.time() seconds; None when it has no deadline (streams without one).
+    # A caller's own deadline, or the server's default for unary calls that sent none.
+    deadline: float | None = None
+    # Language of error messages, from accept-language.
+    language: str = ENGLISH
+    # x-ratelimit-* metadata of this call's bucket, returned with the response.
+    rate_headers: tuple[tuple[str, str], ...] = ()
+    # For closing a stream whose API key is revoked: its task, and whether it is handing a message to grpc
+    # (a cancellation there would end the call without a status, so the stream checks `revoked` after it).
+    task: asyncio.Task[Any] | None = None
+    revoked: bool = False
+    yielding: bool = False
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without one. Pass it on to outgoing calls."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.time())
 
 
 _current: contextvars.ContextVar[Call] = contextvars.ContextVar("runwire_call")
@@ -44,6 +83,10 @@ def current_call() -> Call:
     return _current.get()
 
 
+def current_call_or_none() -> Call | None:
+    return _current.get(None)
+
+
 def caller() -> Principal:
     """The principal of the call being served."""
     call = _current.get(None)
@@ -51,7 +94,8 @@ def caller() -> Principal:
 
 
 async def send_headers(context: grpc.aio.ServicerContext, *extra: tuple[str, str]) -> None:
-    """Send response headers once: the request id, plus what a servicer adds (e.g. the run a stream follows).
+    """Send response headers once: the request id and rate-limit state, plus what a servicer adds (e.g. the run a
+    stream follows).
 
     Streams send them before their first message; unary calls skip them (a separate headers
     frame costs as much as the rest of a cheap call) and carry the request id in trailers only.
@@ -60,19 +104,58 @@ async def send_headers(context: grpc.aio.ServicerContext, *extra: tuple[str, str
     if call is None or call.headers_sent:
         return
     call.headers_sent = True
-    await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id), *extra))
+    await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id), *call.rate_headers, *extra))
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_HEADER and isinstance(value, str) and _CLIENT_REQUEST_ID.match(value):
-            return value
-    return uuid.uuid4().hex
+class StreamRegistry:
+    """Open streaming calls by the API key they authenticated with, so revoking a key closes them."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, set[Call]] = {}
+
+    def add(self, call: Call) -> None:
+        key_id = call.principal.key_id
+        if key_id:
+            self._by_key.setdefault(key_id, set()).add(call)
+
+    def remove(self, call: Call) -> None:
+        key_id = call.principal.key_id
+        if key_id:
+            calls = self._by_key.get(key_id)
+            if calls is not None:
+                calls.discard(call)
+                if not calls:
+                    del self._by_key[key_id]
+
+    def close_key(self, key_id: str) -> int:
+        calls = self._by_key.pop(key_id, set())
+        for call in calls:
+            call.revoked = True
+            if call.task is not None and not call.yielding:
+                call.task.cancel()
+        return len(calls)
+
+
+@dataclass
+class CallPolicy:
+    """What the interceptor enforces. Everything off (the default) is the embedded, unauthenticated server."""
+
+    authenticator: Authenticator | None = None
+    insecure: bool = False
+    rate_limiter: RateLimiter | None = None
+    stream_slots: StreamSlots | None = None
+    default_deadline_seconds: float = 0.0
+    streams: StreamRegistry = field(default_factory=StreamRegistry)
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, principal_for: Callable[[grpc.aio.ServicerContext], Principal] | None = None) -> None:
-        self._principal_for = principal_for or (lambda _context: LOCAL_PRINCIPAL)
+    def __init__(
+        self,
+        principal_for: Callable[[grpc.aio.ServicerContext], Principal] | None = None,
+        policy: CallPolicy | None = None,
+    ) -> None:
+        self._principal_for = principal_for
+        self.policy = policy or CallPolicy(insecure=True)
 
     async def intercept_service(
         self,
@@ -87,83 +170,199 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
+        open_method = method.startswith(OPEN_SERVICES)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._wrap_unary(method, handler.unary_unary), **kwargs)
+            return grpc.unary_unary_rpc_method_handler(self._wrap_unary(method, handler.unary_unary, open_method), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._wrap_unary(method, handler.stream_unary), **kwargs)
+            return grpc.stream_unary_rpc_method_handler(self._wrap_unary(method, handler.stream_unary, open_method), **kwargs)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream), **kwargs)
+            return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream, open_method), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream, open_method), **kwargs)
 
-    def _wrap_streaming(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_streaming(self, method: str, behavior: Callable[..., Any], open_method: bool) -> Callable[..., Any]:
         # Streaming handlers are either async generators or coroutines that call context.write()
         # (grpc's own health Watch); each keeps its style.
         if inspect.isasyncgenfunction(behavior):
-            return self._wrap_stream(method, behavior)
-        return self._wrap_unary(method, behavior, headers_first=True)
+            return self._wrap_stream(method, behavior, open_method)
+        return self._wrap_unary(method, behavior, open_method, streaming=True)
 
-    async def _begin(self, method: str, context: grpc.aio.ServicerContext) -> Call:
-        call = Call(method=method, request_id=_request_id(context), principal=self._principal_for(context))
+    # -- what every call goes through first ---------------------------------------
+
+    def _start(self, method: str, context: grpc.aio.ServicerContext) -> tuple[Call, str | None, Any]:
+        """The call's state from its metadata (one pass), before anything that can fail."""
+        request_id = language = authorization = api_key = None
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_HEADER:
+                request_id = value
+            elif key == ACCEPT_LANGUAGE:
+                language = value
+            elif key == AUTHORIZATION:
+                authorization = value if authorization is None else _DUPLICATE
+            elif key == API_KEY_HEADER:
+                api_key = value if api_key is None else _DUPLICATE
+        if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.match(request_id)):
+            request_id = uuid.uuid4().hex
+        call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
+        if language is not None and isinstance(language, str):
+            call.language = pick_language(language)
         _current.set(call)
-        context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
-        return call
+        return call, authorization, api_key
+
+    async def _admit(
+        self,
+        call: Call,
+        context: grpc.aio.ServicerContext,
+        authorization: Any,
+        api_key: Any,
+        open_method: bool,
+        streaming: bool,
+    ) -> bool:
+        """Authenticate, rate-limit, take a stream slot. True when a stream slot was taken (release it after)."""
+        policy = self.policy
+        if self._principal_for is not None:
+            call.principal = self._principal_for(context)
+        elif open_method:
+            return False
+        elif policy.insecure:
+            call.principal = INSECURE_PRINCIPAL
+        elif policy.authenticator is not None:
+            call.principal = await policy.authenticator.authenticate(authorization, api_key)
+        principal = call.principal
+        limiter = policy.rate_limiter
+        if limiter is not None:
+            checked = await limiter.check(principal, call.method)
+            if checked is not None:
+                limit, decision = checked
+                call.rate_headers = decision.headers()
+                if not decision.allowed:
+                    metrics.rate_limited("rate", limit.method_class, principal.tier)
+                    raise rate_limited(principal, call.method, limit, decision)
+        if streaming and policy.stream_slots is not None:
+            if not policy.stream_slots.acquire(principal):
+                metrics.rate_limited("streams", "stream", principal.tier)
+                raise stream_limit_exceeded(principal, policy.stream_slots.limit)
+            return True
+        return False
+
+    def _deadline(self, call: Call, context: grpc.aio.ServicerContext, streaming: bool) -> float | None:
+        """Seconds the server itself allows the handler: the default for unary calls without a deadline."""
+        remaining = context.time_remaining()
+        if remaining is not None:
+            call.deadline = time.time() + remaining
+            return None
+        default = self.policy.default_deadline_seconds
+        if streaming or not default:
+            return None
+        call.deadline = time.time() + default
+        return default
+
+    def _trailers(self, call: Call) -> tuple[tuple[str, str], ...]:
+        return ((REQUEST_ID_HEADER, call.request_id), *call.rate_headers)
+
+    # -- the wrappers ---------------------------------------------------------------
 
     def _wrap_unary(
-        self, method: str, behavior: Callable[..., Awaitable[Any]], *, headers_first: bool = False
+        self, method: str, behavior: Callable[..., Awaitable[Any]], open_method: bool, *, streaming: bool = False
     ) -> Callable[..., Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            call = await self._begin(method, context)
+            call, authorization, api_key = self._start(method, context)
             code = grpc.StatusCode.OK
+            slot = False
+            gauge = metrics.stream_gauge(method) if streaming else None
+            if gauge is not None:
+                gauge.inc()
             try:
-                if headers_first:  # the handler writes with context.write(), which would send headers itself
+                slot = await self._admit(call, context, authorization, api_key, open_method, streaming)
+                context.set_trailing_metadata(self._trailers(call))
+                if streaming:  # the handler writes with context.write(), which would send headers itself
+                    call.task = asyncio.current_task()
+                    self.policy.streams.add(call)
                     await send_headers(context)
-                return await behavior(request, context)
+                limit = self._deadline(call, context, streaming)
+                if limit is None:
+                    return await behavior(request, context)
+                try:
+                    async with asyncio.timeout(limit):
+                        return await behavior(request, context)
+                except TimeoutError:
+                    raise _deadline_exceeded(limit) from None
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except asyncio.CancelledError:
+                if not call.revoked:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                status = self._status_for(call, _revoked(call))
+                code = status.code
+                await self._abort(call, context, status)
             except Exception as exc:  # every failure leaves as a status, never a stack trace
                 status = self._status_for(call, exc)
                 code = status.code
-                await context.abort(
-                    status.code, status.details, (*status.trailing_metadata, (REQUEST_ID_HEADER, call.request_id))
-                )
+                await self._abort(call, context, status)
             finally:
-                self._log(call, code)
+                self._finish(call, code, slot, gauge)
 
         return handle
 
-    def _wrap_stream(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def _wrap_stream(
+        self, method: str, behavior: Callable[..., AsyncIterator[Any]], open_method: bool
+    ) -> Callable[..., AsyncIterator[Any]]:
+        sent = metrics.stream_messages(method)
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            call = await self._begin(method, context)
+            call, authorization, api_key = self._start(method, context)
             code = grpc.StatusCode.OK
+            slot = False
+            gauge = metrics.stream_gauge(method)
+            gauge.inc()
             try:
+                slot = await self._admit(call, context, authorization, api_key, open_method, True)
+                context.set_trailing_metadata(self._trailers(call))
+                call.task = asyncio.current_task()
+                self.policy.streams.add(call)
+                self._deadline(call, context, True)
                 async for response in behavior(request, context):
                     if not call.headers_sent:
                         await send_headers(context)
+                    call.yielding = True
                     yield response
+                    call.yielding = False
+                    sent.inc()
+                    if call.revoked:
+                        raise _revoked(call)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except asyncio.CancelledError:
+                if not call.revoked:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                status = self._status_for(call, _revoked(call))
+                code = status.code
+                await self._abort(call, context, status)
             except Exception as exc:
                 status = self._status_for(call, exc)
                 code = status.code
-                await context.abort(
-                    status.code, status.details, (*status.trailing_metadata, (REQUEST_ID_HEADER, call.request_id))
-                )
+                await self._abort(call, context, status)
             finally:
-                self._log(call, code)
+                self._finish(call, code, slot, gauge)
 
         return handle
 
-    @staticmethod
-    def _status_for(call: Call, exc: Exception) -> grpc.Status:
-        if isinstance(exc, DomainError):
-            return status_for(exc, call.request_id)
-        log.error("unhandled error in %s request_id=%s", call.method, call.request_id, exc_info=exc)
-        return internal_status(call.request_id)
+    async def _abort(self, call: Call, context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
+        """Answer with `status` (abort raises AbortError; grpc sends the status, the wrapper's `finally` still runs)."""
+        await context.abort(status.code, status.details, (*status.trailing_metadata, *self._trailers(call)))
 
-    @staticmethod
-    def _log(call: Call, code: grpc.StatusCode) -> None:
+    def _finish(self, call: Call, code: grpc.StatusCode, slot: bool, gauge: Any) -> None:
+        if gauge is not None:
+            gauge.dec()
+            self.policy.streams.remove(call)
+            call.task = None
+        if slot and self.policy.stream_slots is not None:
+            self.policy.stream_slots.release(call.principal)
+        seconds = time.perf_counter() - call.started
+        metrics.call_finished(call.method, code.name, seconds)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s code=%s principal=%s request_id=%s duration_ms=%.2f",
@@ -171,5 +370,30 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 code.name,
                 call.principal.id,
                 call.request_id,
-                (time.perf_counter() - call.started) * 1000,
+                seconds * 1000,
+                extra={"code": code.name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id},
             )
+
+    @staticmethod
+    def _status_for(call: Call, exc: Exception) -> grpc.Status:
+        if isinstance(exc, DomainError):
+            if exc.kind is ErrorKind.UNAUTHENTICATED:
+                metrics.auth_failed(exc.reason)
+            return status_for(exc, call.request_id, call.language)
+        if isinstance(exc, NotImplementedError):
+            return unimplemented_status(call.method, call.request_id, call.language)
+        log.error("unhandled error in %s request_id=%s", call.method, call.request_id, exc_info=exc)
+        return internal_status(call.request_id, call.language)
+
+
+def _deadline_exceeded(seconds: float) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"the call did not finish within the server's default deadline of {seconds:g}s; set a deadline to choose another",
+        reason="DEADLINE_EXCEEDED",
+        metadata={"deadline_seconds": f"{seconds:g}"},
+    )
+
+
+def _revoked(call: Call) -> DomainError:
+    name = API_KEY.format(call.principal.key_id)
+    return unauthenticated(f"the API key {name} has been revoked", "API_KEY_REVOKED", api_key=name)

@@ -7,6 +7,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from runwire.server.api.i18n import ENGLISH, localize
 from runwire.server.domain.errors import DomainError, ErrorKind
 
 ERROR_DOMAIN = "runwire.dev"
@@ -33,7 +34,8 @@ def _pack(message) -> any_pb2.Any:  # type: ignore[no-untyped-def]
     return packed
 
 
-def status_for(error: DomainError, request_id: str) -> grpc.Status:
+def status_for(error: DomainError, request_id: str, language: str = ENGLISH) -> grpc.Status:
+    """The rich status of a domain error; `language` (from accept-language) picks the LocalizedMessage's."""
     _, code = _CODES[error.kind]
     metadata = {"request_id": request_id, **error.metadata} if request_id else dict(error.metadata)
     details = [
@@ -67,14 +69,32 @@ def status_for(error: DomainError, request_id: str) -> grpc.Status:
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if request_id:
         details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
+    locale, localized = localize(error.reason, language, error.message, metadata)
+    details.append(_pack(error_details_pb2.LocalizedMessage(locale=locale, message=localized)))
     return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
 
 
-def internal_status(request_id: str) -> grpc.Status:
+def internal_status(request_id: str, language: str = ENGLISH) -> grpc.Status:
     """No internals leave the server: the request id is what ties the reply to the log line."""
     message = f"internal error; quote request id {request_id} when reporting it"
+    locale, localized = localize("INTERNAL", language, message, {})
+    if locale != ENGLISH:
+        localized = f"{localized} ({request_id})"
     details = [
         _pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"request_id": request_id})),
         _pack(error_details_pb2.RequestInfo(request_id=request_id)),
+        _pack(error_details_pb2.LocalizedMessage(locale=locale, message=localized)),
     ]
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=details))
+
+
+def unimplemented_status(method: str, request_id: str, language: str = ENGLISH) -> grpc.Status:
+    """A method of the contract that is not served yet (the generated base servicer raises NotImplementedError)."""
+    message = f"{method} is not implemented yet"
+    locale, localized = localize("UNIMPLEMENTED", language, message, {})
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason="UNIMPLEMENTED", domain=ERROR_DOMAIN, metadata={"request_id": request_id})),
+        _pack(error_details_pb2.RequestInfo(request_id=request_id)),
+        _pack(error_details_pb2.LocalizedMessage(locale=locale, message=localized)),
+    ]
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.UNIMPLEMENTED, message=message, details=details))

@@ -131,3 +131,17 @@ class Violations:
             detail = f"{first.field}: {first.description}"
             more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
             raise InvalidArgument(f"{summary}: {detail}{more}", field_violations=list(self.items))
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials. The message never says whether a key exists unless it is revoked or expired."""
+
+    kind = ErrorKind.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this. Never used for another tenant's resource: that is NOT_FOUND."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Rate-limit tiers (runwire.v1.Tier without the TIER_ prefix, lower case).
+TIER_ANONYMOUS = "anonymous"
+TIER_DEFAULT = "default"
+TIER_PREMIUM = "premium"
+TIERS = (TIER_ANONYMOUS, TIER_DEFAULT, TIER_PREMIUM)
 
-@dataclass(frozen=True)
+# Roles (runwire.v1.ApiKey.Role without the ROLE_ prefix, lower case).
+ROLE_ADMIN = "admin"
+ROLE_USER = "user"
+
+# How a principal was established.
+AUTH_NONE = "none"  # tests and embedded use
+AUTH_INSECURE = "insecure"  # --insecure-no-auth: every call is the local principal
+AUTH_ANONYMOUS = "anonymous"  # no credentials, allowed by RUNWIRE_ALLOW_ANONYMOUS
+AUTH_API_KEY = "api_key"
+AUTH_JWT = "jwt"
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     id: str
     is_admin: bool = False
+    tier: str = TIER_DEFAULT
+    auth_method: str = AUTH_NONE
+    # The API key (its id, `apiKeys/{key_id}`) the call authenticated with; empty otherwise.
+    key_id: str = ""
+
+    @property
+    def role(self) -> str:
+        return ROLE_ADMIN if self.is_admin else ROLE_USER
 
     def can_see(self, owner: str) -> bool:
         return self.is_admin or owner == self.id
 
 
-# Calls run as this principal until authentication is configured.
+# Calls run as this principal when authentication is off (--insecure-no-auth) and in embedded use.
 LOCAL_PRINCIPAL = Principal(id="local")
+INSECURE_PRINCIPAL = Principal(id="local", auth_method=AUTH_INSECURE)
+ANONYMOUS_PRINCIPAL = Principal(id="anonymous", tier=TIER_ANONYMOUS, auth_method=AUTH_ANONYMOUS)

@@ -143,3 +143,27 @@ class RunEventRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_events_run_seq"),)
+
+
+class ApiKeyRow(Base):
+    """An API key. Only the SHA-256 of its secret is kept; `key_prefix` lets people recognise it."""
+
+    __tablename__ = "api_keys"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    principal: Mapped[str] = mapped_column(String(128), index=True)
+    role: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[int] = mapped_column(Integer)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    # hex SHA-256 of the whole secret; secrets are 238 random bits, so a fast hash is enough.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expire_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    revoke_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    last_use_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    create_time: Mapped[datetime]
+    update_time: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    revoked_by: Mapped[str] = mapped_column(String(128), default="")
+    revision: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,4 +1,4 @@
-"""Queries for agents, sessions, messages and idempotency records. Every lookup is scoped by owner."""
+"""Queries for agents, sessions, messages, runs, API keys and idempotency records. Every resource lookup is scoped by owner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import String, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import AgentRow, IdempotencyRecord, MessageRow, ServerKey, SessionRow
+from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
 from runwire.server.store.store import Listing
 
 def _joined(*parts: Any) -> Any:
@@ -254,3 +254,34 @@ async def recent_messages(db: AsyncSession, session_id: str, limit: int) -> list
     rows = list((await db.execute(stmt)).scalars().all())
     rows.reverse()
     return rows
+
+
+async def count_runs_by_status(db: AsyncSession, statuses: Sequence[int]) -> dict[int, int]:
+    """Runs per status among `statuses` (for the metrics gauge; the status index serves it)."""
+    stmt = select(RunRow.status, func.count()).where(RunRow.status.in_(list(statuses))).group_by(RunRow.status)
+    return {status: count for status, count in (await db.execute(stmt)).all()}
+
+
+_API_KEY_BY_HASH = select(ApiKeyRow).where(ApiKeyRow.secret_hash == bindparam("hash"))
+_API_KEY_BY_ID = select(ApiKeyRow).where(ApiKeyRow.id == bindparam("id"))
+
+
+async def get_api_key_by_hash(db: AsyncSession, secret_hash: str) -> ApiKeyRow | None:
+    return (await db.execute(_API_KEY_BY_HASH, {"hash": secret_hash})).scalar_one_or_none()
+
+
+async def get_api_key(db: AsyncSession, key_id: str) -> ApiKeyRow | None:
+    return (await db.execute(_API_KEY_BY_ID, {"id": key_id})).scalar_one_or_none()
+
+
+async def api_key_id_taken(db: AsyncSession, key_id: str) -> bool:
+    return (await db.execute(select(ApiKeyRow.pk).where(ApiKeyRow.id == key_id))).first() is not None
+
+
+async def any_api_key(db: AsyncSession) -> bool:
+    return (await db.execute(select(ApiKeyRow.pk).limit(1))).first() is not None
+
+
+async def record_api_key_use(db: AsyncSession, key_ids: Sequence[str], when: datetime) -> None:
+    stmt = update(ApiKeyRow).where(ApiKeyRow.id.in_(sorted(key_ids))).values(last_use_time=when)
+    await db.execute(stmt.execution_options(synchronize_session=False))

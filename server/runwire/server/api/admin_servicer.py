@@ -1,0 +1,88 @@
+"""AdminService: API keys (create, get, list, revoke). The other admin methods answer UNIMPLEMENTED for now."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from runwire.server.api import convert
+from runwire.server.api.calls import caller
+from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
+from runwire.server.domain.common import etag_of, utc_now
+from runwire.server.store.models import ApiKeyRow
+from runwire.v1 import admin_pb2, admin_pb2_grpc
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, keys: ApiKeyService, on_revoke: Callable[[str], Any]) -> None:
+        self.keys = keys
+        # Drops the key from authentication caches and closes its streams (here, and on other replicas).
+        self.on_revoke = on_revoke
+
+    async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context) -> admin_pb2.CreateApiKeyResponse:  # type: ignore[no-untyped-def]
+        key = request.api_key
+        created = await self.keys.create(
+            caller(),
+            {
+                "display_name": key.display_name,
+                "principal": key.principal,
+                "role": key.role,
+                "tier": key.tier,
+                "expire_time": convert.to_datetime(key.expire_time, "api_key.expire_time")
+                if key.HasField("expire_time")
+                else None,
+            },
+            api_key_id=request.api_key_id,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            validate_only=request.validate_only,
+        )
+        return admin_pb2.CreateApiKeyResponse(api_key=api_key_proto(created.row), secret=created.secret)
+
+    async def GetApiKey(self, request: admin_pb2.GetApiKeyRequest, context) -> admin_pb2.ApiKey:  # type: ignore[no-untyped-def]
+        return api_key_proto(await self.keys.get(caller(), request.name))
+
+    async def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context) -> admin_pb2.ListApiKeysResponse:  # type: ignore[no-untyped-def]
+        page = await self.keys.list(
+            caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return admin_pb2.ListApiKeysResponse(
+            api_keys=[api_key_proto(r) for r in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context) -> admin_pb2.ApiKey:  # type: ignore[no-untyped-def]
+        row, changed = await self.keys.revoke(
+            caller(),
+            request.name,
+            etag=request.etag,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        if changed:
+            await self.on_revoke(row.id)
+        return api_key_proto(row)
+
+
+def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
+    """Never the secret: only CreateApiKeyResponse.secret carries it, once."""
+    return admin_pb2.ApiKey(
+        name=API_KEY.format(row.id),
+        display_name=row.display_name,
+        principal=row.principal,
+        role=row.role,
+        tier=row.tier,
+        key_prefix=row.key_prefix,
+        state=int(state_of(row, utc_now())),
+        expire_time=convert.timestamp(row.expire_time),
+        revoke_time=convert.timestamp(row.revoke_time),
+        last_use_time=convert.timestamp(row.last_use_time),
+        create_time=convert.timestamp(row.create_time),
+        created_by=row.created_by,
+        revoked_by=row.revoked_by,
+        etag=etag_of("apiKey", row.id, row.revision),
+    )
