@@ -8,7 +8,7 @@ from typing import AsyncIterator, Callable
 import grpc
 
 from runwire.server.api import convert
-from runwire.server.api.calls import caller, send_headers
+from runwire.server.api.calls import caller, current_call, send_headers
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
@@ -32,6 +32,8 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             request_id=request.request_id,
             fingerprint=convert.fingerprint(request),
             method=method,
+            # A streaming caller's own deadline bounds the run's model calls.
+            deadline=current_call().deadline,
         )
         name = f"runs/{row.id}"
         await send_headers(context, (RUN_HEADER, name))

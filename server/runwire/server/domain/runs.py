@@ -118,6 +118,7 @@ class RunService:
         run_id: str = "",
         validate_only: bool = False,
         session_field: str = "session",
+        deadline: float | None = None,
     ) -> RunRow:
         v = Violations()
         # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
@@ -210,6 +211,7 @@ class RunService:
                 max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
                 initial_seq=1,
                 input=tuple(copy.deepcopy(input_parts)),
+                deadline=deadline,
                 **plan_limits,
             )
         self.event_log.open_channel(run_id, [created])

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
 
-from runwire.server.api import convert
+from runwire.server.api import convert, metrics
 from runwire.server.config import RunSettings
 from runwire.server.domain import names
 from runwire.server.domain.common import utc_now
@@ -108,6 +108,9 @@ class RunPlan:
     max_concurrent_runs_of_agent: int
     initial_seq: int
     input: tuple[Mapping[str, Any], ...] = ()
+    # The caller's own deadline (time.time() seconds) when a streaming call started the run: model calls
+    # must not outlive it. None for runs started by CreateRun, which outlive their call by design.
+    deadline: float | None = None
 
     @property
     def name(self) -> str:
@@ -289,6 +292,7 @@ class Runner:
         provider = self.providers.get(plan.provider)
         active.started = time.monotonic()
         active.status = RunStatus.RUNNING
+        metrics.run_started()
         started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
         started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
         await self._emit(
@@ -438,7 +442,7 @@ class Runner:
             first_text_at: float | None = None
             try:
                 # aclosing: an early exit (cancel, failure) closes the provider's HTTP response at once.
-                async with contextlib.aclosing(provider.stream(request)) as chunks:
+                async with self._caller_deadline(plan), contextlib.aclosing(provider.stream(request)) as chunks:
                     async for chunk in chunks:
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
@@ -466,6 +470,10 @@ class Runner:
                         elif isinstance(chunk, FinishChunk):
                             outcome.finish = chunk.reason
                 break
+            except TimeoutError:
+                if plan.deadline is not None and time.time() >= plan.deadline:
+                    raise RunFailure("DEADLINE_EXCEEDED", "the caller's deadline passed during a model call") from None
+                raise
             except ProviderError as error:
                 streamed = bool(outcome.text_parts)
                 if error.retryable and not streamed and attempts < self.settings.provider_max_attempts:
@@ -479,6 +487,7 @@ class Runner:
 
         active.input_tokens += outcome.input_tokens
         active.output_tokens += outcome.output_tokens
+        metrics.tokens_streamed(outcome.output_tokens)
         model_call = step.model_call
         model_call.provider = plan.provider
         model_call.model = request.model
@@ -492,6 +501,12 @@ class Runner:
         step.usage.output_tokens = outcome.output_tokens
         step.usage.total_tokens = outcome.input_tokens + outcome.output_tokens
         return outcome
+
+    @staticmethod
+    def _caller_deadline(plan: RunPlan) -> Any:
+        if plan.deadline is None:
+            return contextlib.nullcontext()
+        return asyncio.timeout(max(plan.deadline - time.time(), 0.0))
 
     async def _run_tool(self, active: ActiveRun, step_index: int, call: ToolCallRequest) -> run_pb2.ToolExecution:
         plan = active.plan
@@ -641,6 +656,7 @@ class Runner:
 
     async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
         active.finishing = True
+        metrics.run_finished(status.name)
         elapsed = time.monotonic() - active.started if active.started else 0.0
         event = self._event(active, **payload)
         terminal = event.WhichOneof("payload")
