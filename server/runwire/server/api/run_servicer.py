@@ -32,8 +32,9 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             request_id=request.request_id,
             fingerprint=convert.fingerprint(request),
             method=method,
-            # A streaming caller's own deadline bounds the run's model calls.
-            deadline=current_call().deadline,
+            # A streaming caller's own deadline bounds the run's model calls; with cancel_on_disconnect
+            # the deadline ends the stream and that cancels the run instead.
+            deadline=None if request.cancel_on_disconnect else current_call().deadline,
         )
         name = f"runs/{row.id}"
         await send_headers(context, (RUN_HEADER, name))
