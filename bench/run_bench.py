@@ -34,6 +34,11 @@ from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_g
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+API_KEY = "rw_" + "b" * 40
+
+
+# Sent on every call to both servers (the bare one ignores it), so requests are the same size.
+KEY = (("x-api-key", API_KEY),)
 
 
 @dataclass
@@ -76,6 +81,14 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             **os.environ,
             # Unlimited token rate and room for every concurrent stream the benchmark opens.
             "RUNWIRE_BUILTIN_TOKENS_PER_SECOND": "0",
+            # Authentication and rate limiting stay on, as in production; the limits are set high
+            # enough that the benchmark measures their cost, not their refusals.
+            "RUNWIRE_BOOTSTRAP_ADMIN_KEY": API_KEY,
+            "RUNWIRE_RATE_LIMIT_TIERS": json.dumps(
+                {"premium": {c: {"requests_per_second": 10_000_000, "burst": 10_000_000} for c in ("read", "write", "run", "stream")}}
+            ),
+            "RUNWIRE_MAX_STREAMS_PER_PRINCIPAL": "100000",
+            "RUNWIRE_MAX_CONCURRENT_STREAMS": "100000",
             "RUNWIRE_MAX_CONCURRENT_RUNS": "2000",
             "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
@@ -121,7 +134,8 @@ class Target:
     async def prepare(self) -> None:
         if self.kind == "runwire":
             agent = await self.agents.CreateAgent(
-                agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="Bench", instructions="Answer briefly."))
+                agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="Bench", instructions="Answer briefly.")),
+                metadata=KEY,
             )
             self.agent_name = agent.name
 
@@ -137,7 +151,8 @@ class Target:
                         session_pb2.CreateSessionRequest(session=session_pb2.Session(agent=self.agent_name))
                         for _ in range(batch)
                     ]
-                )
+                ),
+                metadata=KEY,
             )
             names.extend(s.name for s in response.sessions)
         return names
@@ -145,7 +160,7 @@ class Target:
 
 def execute(target: Target, session: str, text: str):  # type: ignore[no-untyped-def]
     return target.runs.ExecuteAgent(
-        run_pb2.ExecuteAgentRequest(session=session, input=[common_pb2.ContentPart(text=text)])
+        run_pb2.ExecuteAgentRequest(session=session, input=[common_pb2.ContentPart(text=text)]), metadata=KEY
     )
 
 
@@ -156,10 +171,10 @@ async def unary_qps(target: Target, scale: Scale) -> float:
 
     async def worker(index: int) -> None:
         while time.monotonic() < stop:
-            await target.agents.GetAgent(request)
+            await target.agents.GetAgent(request, metadata=KEY)
             counts[index] += 1
 
-    await target.agents.GetAgent(request)  # warm up the channel
+    await target.agents.GetAgent(request, metadata=KEY)  # warm up the channel
     started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(scale.unary_concurrency)))
     return sum(counts) / (time.monotonic() - started)
@@ -224,7 +239,8 @@ async def idle_stream_memory(target: Target, scale: Scale) -> float:
             run = await target.runs.CreateRun(
                 run_pb2.CreateRunRequest(
                     run=run_pb2.Run(session=session, input=[common_pb2.ContentPart(text="[[ask:waiting]]")])
-                )
+                ),
+                metadata=KEY,
             )
             runs.append(run.name)
         await asyncio.sleep(2)  # every run reaches REQUIRES_INPUT and idles
@@ -234,8 +250,8 @@ async def idle_stream_memory(target: Target, scale: Scale) -> float:
     for run in runs:
         last_seq = 0
         if target.kind == "runwire":
-            last_seq = (await target.runs.GetRun(run_pb2.GetRunRequest(name=run))).last_seq
-        calls.append(target.runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run, after_seq=last_seq)))
+            last_seq = (await target.runs.GetRun(run_pb2.GetRunRequest(name=run), metadata=KEY)).last_seq
+        calls.append(target.runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run, after_seq=last_seq), metadata=KEY))
     if target.kind == "runwire":
         await asyncio.gather(*(call.initial_metadata() for call in calls))
     await asyncio.sleep(2)
@@ -298,6 +314,13 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             runwire["single_stream"]["messages_per_second"],
             "≥ 0.8×",
             runwire["single_stream"]["messages_per_second"] / bare["single_stream"]["messages_per_second"] >= 0.8,
+        ),
+        (
+            "One stream, tokens/s (Runwire merges deltas a commit carries)",
+            bare["single_stream"]["tokens_per_second"],
+            runwire["single_stream"]["tokens_per_second"],
+            "",
+            None,
         ),
     ]
     for count in scale.stream_counts:
