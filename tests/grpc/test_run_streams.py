@@ -180,11 +180,6 @@ async def test_cancel_run_while_waiting_for_approval_records_the_unfinished_call
     assert messages[2].labels["interrupted"] == "true"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner records a step only once it completes: a call cut short by cancellation gets no "
-    "tool_call_completed(STATE_CANCELLED) event, and the interrupted step is not in Run.steps",
-)
 async def test_cancelling_a_run_that_waits_for_approval_completes_the_call_as_cancelled(runs: Runs) -> None:
     session = await runs.session(approval=["calculator"])
     call = runs.execute(session, '[[tool:calculator {"expression": "1+1"}]]')
@@ -472,3 +467,18 @@ async def test_a_reader_that_keeps_up_gets_every_token_as_its_own_event(runs: Ru
         messages = await drain(runs.stream_tokens(session, "[[tokens:100]]"))
         pieces = [(m.seq, m.text) for m in messages if not m.final]
     assert pieces == [(FIRST_DELTA_SEQ - 1 + i, f"t{i}" + (" " if i < 100 else "")) for i in range(1, 101)]
+
+
+async def test_a_step_cut_short_is_recorded_as_interrupted(runs: Runs) -> None:
+    session = await runs.session(options={"tokens_per_second": 200})
+    call = runs.execute(session, "[[tokens:2000]]")
+    seen = await read_until_kind(call, "text_delta")
+    await runs.cancel(seen[0].run)
+    rest = await drain(call)
+    assert kind(rest[-1]) == "run_cancelled"
+    assert "step_completed" in kinds(rest)
+    run = await runs.get(seen[0].run)
+    (step,) = run.steps
+    assert step.model_call.finish_reason == run_pb2.ModelCall.FINISH_REASON_INTERRUPTED
+    assert step.model_call.text.startswith("t1 ")
+    assert step.HasField("end_time")

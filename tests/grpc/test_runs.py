@@ -1061,6 +1061,9 @@ async def test_runs_left_active_by_a_crash_fail_with_server_restarted(tmp_path: 
                 assert kinds(missed) == ["run_failed"]
             late = await rpc_error(runs.approve(name, request.id))
             assert late.reason == "RUN_NOT_ACTIVE"
+            # The call the crash left waiting got an error result, so the history stays valid for a model.
+            (result,) = tool_results(await runs.messages(session))
+            assert result.is_error and result.tool_call_id == request.tool_call.id
             # The session is usable again.
             events = await runs.execute_all(session, "after the crash")
             assert kind(events[-1]) == "run_completed"

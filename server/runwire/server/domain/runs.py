@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Mapping
 
 from google.protobuf import json_format
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from runwire.server.api import convert
 from runwire.server.domain import names
@@ -30,7 +30,7 @@ from runwire.server.domain.errors import (
     ResourceExhausted,
     Violations,
 )
-from runwire.server.domain.messages import MessageService
+from runwire.server.domain.messages import MessageService, Role
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
@@ -46,7 +46,7 @@ from runwire.server.engine.runner import (
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import RunEventRow, RunRow
+from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow
 from runwire.server.store.store import Listing
 from runwire.v1 import common_pb2, run_pb2
 
@@ -474,6 +474,7 @@ class RunService:
                 )
                 event.create_time.GetCurrentTime()
                 db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
+                await _close_orphaned_tool_calls(db, row, now)
                 row.status = RunStatus.FAILED
                 row.error_reason, row.error_message = "SERVER_RESTARTED", message
                 row.pending_input = {}
@@ -482,6 +483,44 @@ class RunService:
                 row.last_seq = seq
                 row.revision += 1
         return len(rows)
+
+
+async def _close_orphaned_tool_calls(db: Any, run: RunRow, now: Any) -> None:
+    """Give every tool call the crashed run left without a result an error result, so the session's
+    history stays valid for the next model call (providers refuse a tool call with no answer)."""
+    messages = list(
+        (await db.execute(select(MessageRow).where(MessageRow.run_id == run.id).order_by(MessageRow.pk))).scalars()
+    )
+    answered = {p["tool_result"].get("tool_call_id") for m in messages for p in m.content or [] if "tool_result" in p}
+    orphaned = [p["tool_call"].get("id") for m in messages for p in m.content or [] if "tool_call" in p]
+    orphaned = [call_id for call_id in orphaned if call_id not in answered]
+    for call_id in orphaned:
+        content = [
+            {"tool_result": {"tool_call_id": call_id, "output": {"error": "the server restarted before the tool finished"}, "is_error": True}}
+        ]
+        db.add(
+            MessageRow(
+                session_id=run.session_id,
+                id=names.new_id(),
+                owner=run.owner,
+                role=Role.TOOL,
+                content=content,
+                text="",
+                run_id=run.id,
+                labels={"interrupted": "true"},
+                reply_count=0,
+                create_time=now,
+                update_time=now,
+                revision=1,
+            )
+        )
+    if orphaned:
+        sessions = SessionRow.__table__
+        await db.execute(
+            update(sessions)
+            .where(sessions.c.id == run.session_id)
+            .values(message_count=sessions.c.message_count + len(orphaned), update_time=now)
+        )
 
 
 def _check_options_within_limits(agent_limits: Mapping[str, Any], options: Mapping[str, Any], prefix: str) -> None:

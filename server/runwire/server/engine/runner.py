@@ -153,6 +153,9 @@ class ActiveRun:
     # What the session would lose if the run stopped now: streamed text not yet saved, calls without results.
     unsaved_text: list[str] = field(default_factory=list)
     calls_without_result: list[common_pb2.ToolCall] = field(default_factory=list)
+    # The step in progress, recorded as interrupted if the run stops before it completes.
+    current_step: run_pb2.RunStep | None = None
+    current_step_started: float = 0.0
     # Set once the run records how it ended: from then on nothing may end it another way.
     finishing: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -365,6 +368,10 @@ class Runner:
             step = run_pb2.RunStep(index=step_index)
             step.start_time.GetCurrentTime()
             step_started = time.monotonic()
+            active.current_step, active.current_step_started = step, step_started
+            step.model_call.provider = plan.provider
+            step.model_call.model = str(plan.model.get("model") or "")
+            step.model_call.finish_reason = run_pb2.ModelCall.FINISH_REASON_INTERRUPTED
             outcome = await self._model_call(active, provider, step_index, step)
 
             parts: list[dict[str, Any]] = []
@@ -389,6 +396,7 @@ class Runner:
             step.end_time.GetCurrentTime()
             step.duration.FromNanoseconds(int((time.monotonic() - step_started) * 1e9))
             active.steps.append(step)
+            active.current_step = None
             usage = common_pb2.Usage(
                 input_tokens=active.input_tokens,
                 output_tokens=active.output_tokens,
@@ -689,18 +697,47 @@ class Runner:
             active.resumed.set()
 
     async def _save_interrupted(self, active: ActiveRun) -> None:
-        """Keep the session's history consistent when a run stops mid-step."""
+        """Keep the session's history and the run's steps consistent when a run stops mid-step.
+
+        Streamed text is kept as an interrupted assistant message; each tool call without a result
+        is completed as CANCELLED, with an error result the next model call will see; the step in
+        progress is recorded with what it did (finish reason INTERRUPTED if the model was cut off).
+        """
+        step = active.current_step
         try:
             if active.unsaved_text:
                 text = "".join(active.unsaved_text)
                 active.unsaved_text.clear()
+                if step is not None:
+                    step.model_call.text = text
                 await self._add_message(active, Role.ASSISTANT, [{"text": text}], labels={"interrupted": "true"})
             for call in active.calls_without_result:
                 result = common_pb2.ToolResult(
                     tool_call_id=call.id, output=_struct({"error": "the run stopped before the tool finished"}), is_error=True
                 )
+                if step is not None:
+                    step_index = step.index
+                    execution = next((t for t in step.tool_calls if t.call.id == call.id), None)
+                    if execution is None:
+                        execution = step.tool_calls.add(call=call)
+                        execution.required_approval = any(
+                            t.get("name") == call.tool and t.get("requires_approval") for t in active.plan.tools
+                        )
+                    execution.state = run_pb2.ToolExecution.STATE_CANCELLED
+                    execution.result.CopyFrom(result)
+                    execution.end_time.GetCurrentTime()
+                    completed = run_pb2.ToolCallCompleted(
+                        result=result, tool=call.tool, state=execution.state, step_index=step_index
+                    )
+                    await self._emit(active, self._event(active, tool_call_completed=completed))
                 await self._add_message(active, Role.TOOL, [{"tool_result": _result_dict(result)}], labels={"interrupted": "true"})
             active.calls_without_result = []
+            if step is not None:
+                active.current_step = None
+                step.end_time.GetCurrentTime()
+                step.duration.FromNanoseconds(int((time.monotonic() - active.current_step_started) * 1e9))
+                active.steps.append(step)
+                await self._emit(active, self._event(active, step_completed=run_pb2.StepCompleted(step=step)))
         except Exception:  # the run's own end must still be recorded
             log.exception("run %s: could not save interrupted work", active.plan.run_id)
 
