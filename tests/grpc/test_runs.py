@@ -1255,6 +1255,23 @@ async def test_list_runs_filters_orders_pages_and_sums_up_the_runs(runs: Runs) -
     assert paged == names
     assert all(p.total_size == 4 and p.metrics == metrics for p in pages)
 
+    for order_by, value in (
+        ("usage.total_tokens desc", lambda r: -r.usage.total_tokens),
+        ("duration", lambda r: r.duration.ToNanoseconds()),
+        ("end_time desc", lambda r: -r.end_time.ToNanoseconds()),
+        ("start_time", lambda r: r.start_time.ToNanoseconds()),
+    ):
+        ordered, token = [], ""
+        while True:
+            page = await runs.list(page_size=1, page_token=token, order_by=order_by)
+            ordered += page.runs
+            token = page.next_page_token
+            if not token:
+                break
+        assert sorted(r.name for r in ordered) == sorted(names), order_by
+        keys = [value(r) for r in ordered]
+        assert keys == sorted(keys), order_by
+
     bad_filter = await rpc_error(runs.list(filter="status = SOMETIMES"))
     assert bad_filter.code == grpc.StatusCode.INVALID_ARGUMENT
     bad_order = await rpc_error(runs.list(order_by="colour"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import statistics
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, AsyncIterator, Mapping
 
 from google.protobuf import json_format
@@ -47,7 +48,7 @@ from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow
-from runwire.server.store.store import Listing
+from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, run_pb2
 
 RUN = names.NamePattern.of("runs")
@@ -56,6 +57,7 @@ MAX_ANSWER_CHARS = 100_000
 MAX_REASON_CHARS = 2_000
 MAX_CANCEL_REASON_CHARS = 1_000
 METRICS_SAMPLE = 100_000
+NOT_YET = datetime(9999, 12, 31)
 
 STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED}
 
@@ -71,7 +73,22 @@ RUN_LISTING = Listing(
         "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
     },
-    order_columns={"create_time": RunRow.create_time, "update_time": RunRow.update_time, "name": RunRow.id},
+    order_columns={
+        "create_time": RunRow.create_time,
+        "update_time": RunRow.update_time,
+        # Runs not started or not ended sort after all others (ascending).
+        "start_time": OrderExpression(
+            func.coalesce(RunRow.start_time, NOT_YET), lambda row: row.start_time or NOT_YET
+        ),
+        "end_time": OrderExpression(func.coalesce(RunRow.end_time, NOT_YET), lambda row: row.end_time or NOT_YET),
+        "duration": OrderExpression(
+            func.coalesce(RunRow.duration_ms, -1.0), lambda row: row.duration_ms if row.duration_ms is not None else -1.0
+        ),
+        "usage.total_tokens": OrderExpression(
+            RunRow.input_tokens + RunRow.output_tokens, lambda row: (row.input_tokens or 0) + (row.output_tokens or 0)
+        ),
+        "name": RunRow.id,
+    },
     tiebreak=RunRow.pk,
 )
 

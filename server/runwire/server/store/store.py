@@ -128,16 +128,32 @@ class Store:
 
 
 @dataclass(frozen=True)
+class OrderExpression:
+    """An orderable SQL expression and how to read its value from a loaded row (for page tokens).
+    Nullable columns are ordered through coalesce() with a sentinel, so keyset comparisons hold."""
+
+    expression: Any
+    value_of: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
 class Listing:
     """What a resource exposes to list calls: its filterable fields and orderable columns."""
 
     filter_fields: Mapping[str, FieldSpec]
-    order_columns: Mapping[str, InstrumentedAttribute[Any]]
+    order_columns: Mapping[str, InstrumentedAttribute[Any] | OrderExpression]
     tiebreak: InstrumentedAttribute[Any]
 
 
+def _sql(column: Any) -> Any:
+    return column.expression if isinstance(column, OrderExpression) else column
+
+
 def key_of(row: Any, listing: Listing, order: Sequence[OrderKey]) -> list[Any]:
-    values = [getattr(row, listing.order_columns[k.field].key) for k in order]
+    values = []
+    for key in order:
+        column = listing.order_columns[key.field]
+        values.append(column.value_of(row) if isinstance(column, OrderExpression) else getattr(row, column.key))
     values.append(getattr(row, listing.tiebreak.key))
     return values
 
@@ -158,7 +174,7 @@ async def list_page(
         base = base.where(clause)
     total = (await db.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
 
-    columns = [listing.order_columns[k.field] for k in order] + [listing.tiebreak]
+    columns = [_sql(listing.order_columns[k.field]) for k in order] + [listing.tiebreak]
     descending = [k.descending for k in order] + [order[-1].descending if order else False]
     stmt = base
     if after is not None:
