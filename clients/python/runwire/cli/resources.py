@@ -25,6 +25,7 @@ from runwire.v1 import (
     common_pb2,
     message_pb2,
     message_pb2_grpc,
+    run_pb2_grpc,
     session_pb2,
     session_pb2_grpc,
 )
@@ -161,6 +162,7 @@ class Api:
     sessions: session_pb2_grpc.SessionServiceStub
     messages: message_pb2_grpc.MessageServiceStub
     timeout: float
+    runs: run_pb2_grpc.RunServiceStub | None = None
 
 
 def server_address(args: argparse.Namespace) -> str:
@@ -212,6 +214,7 @@ def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Calla
                     sessions=session_pb2_grpc.SessionServiceStub(channel),
                     messages=message_pb2_grpc.MessageServiceStub(channel),
                     timeout=args.timeout,
+                    runs=run_pb2_grpc.RunServiceStub(channel),
                 )
                 return int(behavior(args, api) or 0)
         except grpc.RpcError as error:
@@ -839,3 +842,6 @@ def add_commands(commands: Any) -> None:
     _add_agents(commands, common)
     _add_sessions(commands, common)
     _add_messages(commands, common)
+    from runwire.cli.run_command import add_run_command  # imports this module
+
+    add_run_command(commands, common)
