@@ -38,6 +38,7 @@ from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.runner import (
     ACTIVE_STATUSES,
+    stamp_now,
     TERMINAL_STATUSES,
     Answer,
     Runner,
@@ -209,7 +210,7 @@ class RunService:
                 last_seq=1,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
-            created.create_time.GetCurrentTime()
+            stamp_now(created.create_time)
             if validate_only:
                 return row
             db.add(row)
@@ -489,7 +490,7 @@ class RunService:
                     seq=seq,
                     run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SERVER_RESTARTED", message=message)),
                 )
-                event.create_time.GetCurrentTime()
+                stamp_now(event.create_time)
                 db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
                 await _close_orphaned_tool_calls(db, row, now)
                 row.status = RunStatus.FAILED
