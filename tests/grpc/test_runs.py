@@ -20,7 +20,7 @@ import pytest
 from google.protobuf import json_format
 
 from runwire.server.app import RunwireServer
-from runwire.v1 import agent_pb2, message_pb2, run_pb2
+from runwire.v1 import agent_pb2, message_pb2, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, chunk, error, events, text_stream, tool_piece, usage_chunk
 from tests.grpc.run_support import (
@@ -1386,3 +1386,21 @@ async def test_a_deadline_reached_while_the_run_is_recording_its_end_does_not_en
     replay = await runs.follow(run.name)
     assert [k for k in kinds(replay) if k in TERMINAL_EVENTS] == ["run_completed"]
     assert replay[-1].seq == run.last_seq
+
+
+async def test_a_session_with_a_run_that_has_not_ended_cannot_be_deleted(runs: Runs) -> None:
+    session = await runs.session(approval=["calculator"])
+    _call, seen, _request = await pause_for_input(runs, session, SIX_TIMES_SEVEN)
+    name = seen[0].run
+    for call in (
+        runs.client.sessions.DeleteSession(session_pb2.DeleteSessionRequest(name=session, force=True)),
+        runs.client.sessions.BatchDeleteSessions(session_pb2.BatchDeleteSessionsRequest(names=[session], force=True)),
+    ):
+        refused = await rpc_error(call)
+        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert refused.reason == "SESSION_HAS_ACTIVE_RUNS"
+    agent = (await runs.client.sessions.GetSession(session_pb2.GetSessionRequest(name=session))).agent
+    refused = await rpc_error(runs.client.agents.DeleteAgent(agent_pb2.DeleteAgentRequest(name=agent, force=True)))
+    assert refused.reason == "SESSION_HAS_ACTIVE_RUNS"
+    await runs.cancel(name)
+    await runs.client.sessions.DeleteSession(session_pb2.DeleteSessionRequest(name=session, force=True))

@@ -293,6 +293,11 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "La llamada no terminó antes de su plazo.",
         "L'appel ne s'est pas terminé avant son échéance.",
     ),
+    "SESSION_HAS_ACTIVE_RUNS": (
+        "The session has runs that have not ended; cancel them or wait, then delete.",
+        "La sesión tiene ejecuciones que no han terminado; cancélelas o espere, y luego elimínela.",
+        "La session a des exécutions non terminées ; annulez-les ou attendez, puis supprimez-la.",
+    ),
     "UNIMPLEMENTED": (
         "This method is not implemented yet.",
         "Este método aún no está implementado.",

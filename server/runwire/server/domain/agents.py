@@ -9,7 +9,14 @@ from typing import Any, Mapping
 from sqlalchemy import select
 
 from runwire.server.domain import names
-from runwire.server.domain.common import apply_path, check_etag, check_labels, check_text, plan_update
+from runwire.server.domain.common import (
+    apply_path,
+    check_etag,
+    check_labels,
+    check_text,
+    plan_update,
+    refuse_if_runs_active,
+)
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from runwire.server.domain.paging import Page
@@ -254,6 +261,7 @@ class AgentService:
                     reason="AGENT_HAS_SESSIONS",
                     metadata={"resource": name, "session_count": str(len(session_ids))},
                 )
+            await refuse_if_runs_active(db, session_ids)
             await repo.delete_sessions_with_messages(db, session_ids)
             await db.delete(row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteAgent", fingerprint, [])

@@ -8,11 +8,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runwire.server.domain.errors import Aborted, InvalidArgument, Violations
+from runwire.server.domain.errors import Aborted, FailedPrecondition, InvalidArgument, Violations
 from runwire.server.domain.filtering import FilterError, parse_filter, Expr
 from runwire.server.domain.principal import Principal
 from runwire.server.store import repositories as repo
@@ -179,3 +179,15 @@ class Idempotency:
                     create_time=self.clock(),
                 )
             )
+
+
+async def refuse_if_runs_active(db: Any, session_ids: Sequence[str]) -> None:
+    """Deleting a session under a running run would pull its history away mid-step: refuse, even with force."""
+    busy = await repo.sessions_with_active_runs(db, session_ids)
+    if busy:
+        shown = ", ".join(f"sessions/{i}" for i in busy[:10])
+        raise FailedPrecondition(
+            f"{len(busy)} session(s) have runs that have not ended ({shown}); cancel them or wait, then delete",
+            reason="SESSION_HAS_ACTIVE_RUNS",
+            metadata={"sessions": shown},
+        )

@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from runwire.server.domain import names
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import check_etag, check_immutable, check_labels, check_text, plan_update
+from runwire.server.domain.common import (
+    check_etag,
+    check_immutable,
+    check_labels,
+    check_text,
+    plan_update,
+    refuse_if_runs_active,
+)
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import (
     AlreadyExists,
@@ -288,6 +295,7 @@ class SessionService:
                 raise not_found(name)
             check_etag("session", row.id, row.revision, etag)
             self._check_deletable(row, force)
+            await refuse_if_runs_active(db, [row.id])
             await repo.delete_sessions_with_messages(db, [row.id])
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteSession", fingerprint, [])
 
@@ -318,6 +326,7 @@ class SessionService:
                 if row is None:
                     raise not_found(name)
                 self._check_deletable(row, force)
+            await refuse_if_runs_active(db, ids)
             await repo.delete_sessions_with_messages(db, ids)
             self.ctx.idempotency.remember(db, caller, request_id, "BatchDeleteSessions", fingerprint, [])
 
@@ -337,8 +346,11 @@ class SessionService:
         while True:
             async with self.ctx.store.write() as db:
                 ids = await repo.expired_session_ids(db, self.ctx.clock(), batch)
-                removed += await repo.delete_sessions_with_messages(db, ids)
-            if len(ids) < batch:
+                # A session whose run is still going is swept once the run ends.
+                busy = set(await repo.sessions_with_active_runs(db, ids))
+                swept = await repo.delete_sessions_with_messages(db, [i for i in ids if i not in busy])
+                removed += swept
+            if len(ids) < batch or not swept:
                 return removed
 
 

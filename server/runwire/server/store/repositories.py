@@ -285,3 +285,18 @@ async def any_api_key(db: AsyncSession) -> bool:
 async def record_api_key_use(db: AsyncSession, key_ids: Sequence[str], when: datetime) -> None:
     stmt = update(ApiKeyRow).where(ApiKeyRow.id.in_(sorted(key_ids))).values(last_use_time=when)
     await db.execute(stmt.execution_options(synchronize_session=False))
+
+
+# Run statuses that have not ended: QUEUED, RUNNING, REQUIRES_INPUT (runwire.v1.Run.Status).
+_ACTIVE_RUN_STATUSES = (1, 2, 3)
+
+
+async def sessions_with_active_runs(db: AsyncSession, session_ids: Sequence[str]) -> list[str]:
+    from runwire.server.store.models import RunRow
+
+    stmt = (
+        select(RunRow.session_id)
+        .where(RunRow.session_id.in_(list(session_ids)), RunRow.status.in_(_ACTIVE_RUN_STATUSES))
+        .distinct()
+    )
+    return sorted((await db.execute(stmt)).scalars().all())
