@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -17,9 +17,11 @@ from typing import Any, AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, field_mask_pb2, json_format
+from sqlalchemy import func, select
 
 from runwire.server.app import RunwireServer
+from runwire.server.store.models import SessionRow
 from runwire.v1 import agent_pb2, message_pb2, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, chunk, error, events, text_stream, tool_piece, usage_chunk
@@ -1404,3 +1406,26 @@ async def test_a_session_with_a_run_that_has_not_ended_cannot_be_deleted(runs: R
     assert refused.reason == "SESSION_HAS_ACTIVE_RUNS"
     await runs.cancel(name)
     await runs.client.sessions.DeleteSession(session_pb2.DeleteSessionRequest(name=session, force=True))
+
+
+async def test_the_sweeper_leaves_an_expired_session_until_its_run_ends(runs: Runs) -> None:
+    session = await runs.session(approval=["calculator"])
+    _call, seen, _request = await pause_for_input(runs, session, SIX_TIMES_SEVEN)
+    await runs.client.sessions.UpdateSession(
+        session_pb2.UpdateSessionRequest(
+            session=session_pb2.Session(name=session, ttl=duration_pb2.Duration(seconds=1)),
+            update_mask=field_mask_pb2.FieldMask(paths=["ttl"]),
+        )
+    )
+    await asyncio.sleep(1.2)
+
+    async def stored() -> int:
+        async with runs.server.sessions.ctx.store.read() as db:
+            query = select(func.count()).select_from(SessionRow).where(SessionRow.id == session.split("/")[1])
+            return (await db.execute(query)).scalar_one()
+
+    await runs.server.sweep_once()
+    assert await stored() == 1
+    await runs.cancel(seen[0].run)
+    await runs.server.sweep_once()
+    assert await stored() == 0

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from runwire.server.store.database import create_inline_engine, migrate
+from runwire.server.store.database import alembic_config, create_inline_engine, migrate
 from runwire.server.store.models import Base
 
 
@@ -24,4 +25,9 @@ async def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     engine = create_inline_engine(f"sqlite:///{tmp_path / 'schema.db'}")
     await migrate(engine)
     await migrate(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        heads = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_heads()
+        assert context.get_current_heads() == tuple(heads)
+        assert compare_metadata(context, Base.metadata) == []
     engine.dispose()

@@ -316,9 +316,6 @@ class StreamSlots:
         else:
             self._open.pop(principal.id, None)
 
-    def open_streams(self, principal_id: str) -> int:
-        return self._open.get(principal_id, 0)
-
 
 def stream_limit_exceeded(principal: Principal, limit: int) -> ResourceExhausted:
     return ResourceExhausted(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import AsyncIterator, Callable
 
-import grpc
 
 from runwire.server.api import convert
 from runwire.server.api.calls import caller, current_call, send_headers

@@ -35,9 +35,6 @@ class Principal:
     def role(self) -> str:
         return ROLE_ADMIN if self.is_admin else ROLE_USER
 
-    def can_see(self, owner: str) -> bool:
-        return self.is_admin or owner == self.id
-
 
 # Calls run as this principal when authentication is off (--insecure-no-auth) and in embedded use.
 LOCAL_PRINCIPAL = Principal(id="local")

@@ -64,8 +64,8 @@ STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED
 
 RUN_LISTING = Listing(
     filter_fields={
-        "agent": FieldSpec(repo._joined("agents/", RunRow.agent_id), "string"),
-        "session": FieldSpec(repo._joined("sessions/", RunRow.session_id), "string"),
+        "agent": FieldSpec(repo.resource_name_sql("agents/", RunRow.agent_id), "string"),
+        "session": FieldSpec(repo.resource_name_sql("sessions/", RunRow.session_id), "string"),
         "status": FieldSpec(RunRow.status, "enum", enum_values=STATUS_VALUES),
         "labels": FieldSpec(RunRow.labels, "map"),
         "create_time": FieldSpec(RunRow.create_time, "timestamp"),

@@ -42,7 +42,7 @@ from runwire.server.engine.providers import (
 )
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import MessageRow, RunRow, SessionRow
+from runwire.server.store.models import MessageRow, SessionRow
 from runwire.server.store.store import Store
 from runwire.v1 import common_pb2, run_pb2
 

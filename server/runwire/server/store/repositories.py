@@ -13,7 +13,7 @@ from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
 from runwire.server.store.store import Listing
 
-def _joined(*parts: Any) -> Any:
+def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
     expression = None
     for part in parts:
@@ -47,7 +47,7 @@ AGENT_LISTING = Listing(
 
 SESSION_LISTING = Listing(
     filter_fields={
-        "agent": FieldSpec(_joined("agents/", SessionRow.agent_id), "string"),
+        "agent": FieldSpec(resource_name_sql("agents/", SessionRow.agent_id), "string"),
         "display_name": FieldSpec(SessionRow.display_name, "string"),
         "labels": FieldSpec(SessionRow.labels, "map"),
         "message_count": FieldSpec(SessionRow.message_count, "int"),
@@ -70,11 +70,11 @@ MESSAGE_LISTING = Listing(
         "role": FieldSpec(MessageRow.role, "enum", enum_values=ROLE_VALUES),
         "text": FieldSpec(MessageRow.text, "string"),
         "parent_message": FieldSpec(
-            _joined("sessions/", MessageRow.session_id, "/messages/", MessageRow.parent_id),
+            resource_name_sql("sessions/", MessageRow.session_id, "/messages/", MessageRow.parent_id),
             "string",
             nullable_empty=True,
         ),
-        "run": FieldSpec(_joined("runs/", MessageRow.run_id), "string", nullable_empty=True),
+        "run": FieldSpec(resource_name_sql("runs/", MessageRow.run_id), "string", nullable_empty=True),
         "labels": FieldSpec(MessageRow.labels, "map"),
         "create_time": FieldSpec(MessageRow.create_time, "timestamp"),
         "update_time": FieldSpec(MessageRow.update_time, "timestamp"),
@@ -128,11 +128,6 @@ async def session_ids_taken(db: AsyncSession, session_ids: Sequence[str]) -> set
 
 async def count_sessions_of_owner(db: AsyncSession, owner: str, now: datetime) -> int:
     stmt = select(func.count()).select_from(SessionRow).where(SessionRow.owner == owner, live_sessions(now))
-    return (await db.execute(stmt)).scalar_one()
-
-
-async def count_sessions_of_agent(db: AsyncSession, agent_id: str) -> int:
-    stmt = select(func.count()).select_from(SessionRow).where(SessionRow.agent_id == agent_id)
     return (await db.execute(stmt)).scalar_one()
 
 
@@ -292,8 +287,6 @@ _ACTIVE_RUN_STATUSES = (1, 2, 3)
 
 
 async def sessions_with_active_runs(db: AsyncSession, session_ids: Sequence[str]) -> list[str]:
-    from runwire.server.store.models import RunRow
-
     stmt = (
         select(RunRow.session_id)
         .where(RunRow.session_id.in_(list(session_ids)), RunRow.status.in_(_ACTIVE_RUN_STATUSES))
