@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
 	@echo "make test      run every test (installs what is missing first)"
-	@echo "make generate  regenerate generated/ from protos/"
+	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
 
@@ -34,8 +34,17 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(GRPCURL) redis-server lint
+test: $(INSTALLED) $(GRPCURL) redis-server $(TS_MODULES) lint
 	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The TypeScript client (clients/typescript): Node.js (Debian's when missing) and its pinned npm packages.
+TS_CLIENT := clients/typescript
+TS_MODULES := $(TS_CLIENT)/node_modules/.package-lock.json
+$(TS_MODULES): $(TS_CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "installing Node.js (the TypeScript client's generation and tests need it)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
 
 # The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -44,7 +53,7 @@ redis-server:
 		echo "installing redis-server (the tests start their own on a free port)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-generate: $(INSTALLED)
+generate: $(INSTALLED) $(TS_MODULES)
 	$(BIN)/python scripts/generate.py
 
 lint: $(INSTALLED)
@@ -63,4 +72,4 @@ vendor-protos: $(INSTALLED)
 	$(BIN)/python scripts/vendor_protos.py
 
 clean:
-	rm -rf $(VENV) .tools data .pytest_cache
+	rm -rf $(VENV) .tools data .pytest_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
