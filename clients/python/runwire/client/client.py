@@ -97,6 +97,11 @@ class BaseClient:
         self.messages = Messages(self)
         self.runs = Runs(self)
 
+    @property
+    def timeout(self) -> float | None:
+        """The default deadline of unary calls, in seconds."""
+        return self.defaults.timeout
+
     def _open_channel(self, target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
         raise NotImplementedError
 
