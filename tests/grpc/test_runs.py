@@ -1274,6 +1274,16 @@ async def test_list_runs_filters_orders_pages_and_sums_up_the_runs(runs: Runs) -
         keys = [value(r) for r in ordered]
         assert keys == sorted(keys), order_by
 
+    durations = {r.name: r.duration.ToNanoseconds() / 1e9 for r in details}
+    middle = sorted(durations.values())[1]
+    longer = await runs.list(filter=f'duration > "{middle:.9f}s"')
+    assert {r.name for r in longer.runs} == {n for n, d in durations.items() if d > middle}
+    assert (await runs.list(filter='duration >= "0s"')).total_size == 4
+    assert (await runs.list(filter='duration > "3600s"')).total_size == 0
+    bad_duration = await rpc_error(runs.list(filter="duration > 5"))
+    assert bad_duration.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert '"1.5s"' in bad_duration.field_violations["filter"]
+
     bad_filter = await rpc_error(runs.list(filter="status = SOMETIMES"))
     assert bad_filter.code == grpc.StatusCode.INVALID_ARGUMENT
     bad_order = await rpc_error(runs.list(order_by="colour"))

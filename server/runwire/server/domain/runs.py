@@ -71,6 +71,7 @@ RUN_LISTING = Listing(
         "create_time": FieldSpec(RunRow.create_time, "timestamp"),
         "start_time": FieldSpec(RunRow.start_time, "timestamp"),
         "end_time": FieldSpec(RunRow.end_time, "timestamp"),
+        "duration": FieldSpec(RunRow.duration_ms / 1000.0, "duration"),
         "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
     },
