@@ -117,13 +117,17 @@ class Store:
         async with self._async_sessions() as db, db.begin():
             yield db
 
-    async def write_batch(self, work: Callable[[Session], T]) -> T:
+    async def write_batch(self, work: Callable[[Session], T], *, small: bool = False) -> T:
         """Run `work` (synchronous, Core statements) in one write transaction.
 
-        Inline SQLite runs it on a dedicated writer thread: the commit blocks that thread, not the event
-        loop, so producers keep queueing while a batch is written and the next commit carries all of it.
+        Inline SQLite runs a large batch on a dedicated writer thread: the commit blocks that thread, not
+        the event loop, so producers keep queueing while it is written and the next commit carries all of
+        it. A `small` batch commits on the loop at once: a busy loop keeps the GIL for up to Python's
+        switch interval (5 ms), so a thread hop can cost more than the commit itself.
         """
         async with self._write_lock if self._write_lock is not None else contextlib.nullcontext():
+            if self.inline and small:
+                return self._transact(work)
             if self.inline:
                 return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._transact, work)
             async with self._async_sessions() as db, db.begin():
