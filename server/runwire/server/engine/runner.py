@@ -890,8 +890,7 @@ class Runner:
         history: list[ModelMessage] = []
         if plan.instructions:
             history.append(ModelMessage(role="system", text=plan.instructions))
-        async with self.store.read() as db:
-            rows = await repo.recent_messages(db, plan.session_id, self.settings.max_history_messages)
+        rows = await repo.recent_messages(self.store, plan.session_id, self.settings.max_history_messages)
         for row in rows:
             history.extend(model_messages(Role(row.role), list(row.content or [])))
         active.history = history

@@ -253,15 +253,18 @@ async def server_key(db: AsyncSession, name: str) -> str:
     return value
 
 
-async def recent_messages(db: AsyncSession, session_id: str, limit: int) -> list[MessageRow]:
-    """The newest `limit` messages of a session, oldest first: the conversation a model sees."""
-    stmt = (
-        select(MessageRow)
-        .where(MessageRow.session_id == session_id)
-        .order_by(MessageRow.create_time.desc(), MessageRow.pk.desc())
-        .limit(limit)
-    )
-    rows = list((await db.execute(stmt)).scalars().all())
+_RECENT_MESSAGES = (
+    select(MessageRow.role, MessageRow.content)
+    .where(MessageRow.session_id == bindparam("session_id"))
+    .order_by(MessageRow.create_time.desc(), MessageRow.pk.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def recent_messages(store: Store, session_id: str, limit: int) -> list[Row[Any]]:
+    """Role and content of the newest `limit` messages of a session, oldest first: the conversation a
+    model sees (read without a Session, as every run starts with it)."""
+    rows = await store.fetch_all(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit})
     rows.reverse()
     return rows
 

@@ -90,12 +90,22 @@ class Store:
         sees every commit before it), which costs a tenth of opening and closing a Session per read.
         """
         if self.inline:
-            reader = self._point_reader
-            if reader is None or reader.closed or reader.invalidated:
-                reader = self._point_reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[union-attr]
-            return reader.execute(statement, params).first()
+            return self._reader().execute(statement, params).first()
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return (await connection.execute(statement, params)).first()
+
+    async def fetch_all(self, statement: Any, params: Mapping[str, Any]) -> list[Row[Any]]:
+        """Every row of a Core `statement`, read as fetch_one() reads."""
+        if self.inline:
+            return list(self._reader().execute(statement, params).all())
+        async with self.engine.connect() as connection:  # type: ignore[union-attr]
+            return list((await connection.execute(statement, params)).all())
+
+    def _reader(self) -> Connection:
+        reader = self._point_reader
+        if reader is None or reader.closed or reader.invalidated:
+            reader = self._point_reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[union-attr]
+        return reader
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Any]:
