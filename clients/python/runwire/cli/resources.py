@@ -23,6 +23,7 @@ from runwire.v1 import (
     agent_pb2,
     agent_pb2_grpc,
     common_pb2,
+    file_pb2_grpc,
     message_pb2,
     message_pb2_grpc,
     run_pb2_grpc,
@@ -163,6 +164,7 @@ class Api:
     messages: message_pb2_grpc.MessageServiceStub
     timeout: float
     runs: run_pb2_grpc.RunServiceStub | None = None
+    files: file_pb2_grpc.FileServiceStub | None = None
 
 
 def server_address(args: argparse.Namespace) -> str:
@@ -215,6 +217,7 @@ def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Calla
                     messages=message_pb2_grpc.MessageServiceStub(channel),
                     timeout=args.timeout,
                     runs=run_pb2_grpc.RunServiceStub(channel),
+                    files=file_pb2_grpc.FileServiceStub(channel),
                 )
                 return int(behavior(args, api) or 0)
         except grpc.RpcError as error:
@@ -845,3 +848,6 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.run_command import add_run_command  # imports this module
 
     add_run_command(commands, common)
+    from runwire.cli.files_command import add_files_commands  # imports this module
+
+    add_files_commands(commands, common)

@@ -459,7 +459,14 @@ class FileService:
                 reason="INVALID_ARGUMENT",
                 metadata={"size_bytes": str(row.size_bytes)},
             )
-        return row, self.blobs.read(row.sha256, offset, limit)
+        return row, self._content(row, offset, limit)
+
+    async def _content(self, row: FileRow, offset: int, limit: int) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.blobs.read(row.sha256, offset, limit):
+                yield chunk
+        except FileNotFoundError:  # deleted since it was read
+            raise not_found(names.FILE.format(row.id)) from None
 
     async def read_content(self, caller: Principal, name: str, *, max_bytes: int | None = None) -> bytes:
         """The whole content of a file the caller may see (for example a batch's JSONL input).
