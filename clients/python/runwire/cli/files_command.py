@@ -14,7 +14,6 @@ from typing import Any, Iterator
 
 from runwire.cli import output
 from runwire.cli.resources import (
-    API_KEY_ENV,
     NAME_COLUMN_WIDTH,
     Api,
     CliError,
@@ -26,14 +25,15 @@ from runwire.cli.resources import (
     _group,
     _labels,
     _leaf,
-    _list_request,
+    _list_options,
     _more_hint,
     _page_size,
     _show,
     agent_name,
     session_name,
 )
-from runwire.v1 import file_pb2
+from runwire.client.calls import Service
+from runwire.v1 import file_pb2, file_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
 PURPOSES = {"assistants": file_pb2.File.PURPOSE_ASSISTANTS, "batch_input": file_pb2.File.PURPOSE_BATCH_INPUT}
@@ -44,10 +44,8 @@ def file_name(text: str) -> str:
     return text if "/" in text else f"files/{text}"
 
 
-def _metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    # The CLI's credentials interceptor covers unary calls; streams carry the key themselves.
-    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
-    return (("x-api-key", api_key),) if api_key else ()
+def _files(api: Api) -> Service:
+    return api.service(file_pb2_grpc.FileServiceStub)
 
 
 class Progress:
@@ -96,7 +94,6 @@ def _sha256_of(path: Path) -> str:
 
 
 def files_upload(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
     path = Path(args.path)
     if not path.is_file():
         raise CliError(f"{args.path!r} is not a readable file")
@@ -127,7 +124,7 @@ def files_upload(args: argparse.Namespace, api: Api) -> int:
                 progress.advance(len(block))
 
     # No deadline: an upload takes as long as its content does.
-    uploaded = api.files.UploadFile(requests(), metadata=_metadata(args))
+    uploaded = _files(api).UploadFile(requests(), timeout=None)
     progress.finish()
     if args.wait and uploaded.state not in TERMINAL:
         uploaded = _wait(args, api, uploaded)
@@ -136,10 +133,10 @@ def files_upload(args: argparse.Namespace, api: Api) -> int:
 
 
 def _wait(args: argparse.Namespace, api: Api, uploaded: file_pb2.File) -> file_pb2.File:
-    assert api.files is not None
     progress = Progress(f"processing {uploaded.filename}", 100, enabled=not args.no_progress)
     last = uploaded
-    for snapshot in api.files.WatchFile(file_pb2.WatchFileRequest(name=uploaded.name), metadata=_metadata(args)):
+    # No deadline: extraction ends within the server's own time limit.
+    for snapshot in _files(api).WatchFile(file_pb2.WatchFileRequest(name=uploaded.name), timeout=None):
         progress.advance(int(snapshot.progress * 100) - progress.done)
         last = snapshot
     progress.finish()
@@ -147,14 +144,13 @@ def _wait(args: argparse.Namespace, api: Api, uploaded: file_pb2.File) -> file_p
 
 
 def files_get(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
-    _show(args, api.files.GetFile(file_pb2.GetFileRequest(name=file_name(args.name)), timeout=api.timeout))
+    _show(args, _files(api).GetFile(file_pb2.GetFileRequest(name=file_name(args.name))))
     return 0
 
 
 def files_list(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
-    response = _collect_pages(args, api.files.ListFiles, _list_request(file_pb2.ListFilesRequest, args), "files", api.timeout)
+    files = _files(api)
+    response = _collect_pages(args, api.pager(files.ListFiles, file_pb2.ListFilesRequest(**_list_options(args))), "files")
     if args.json:
         output.print_json(response)
         return 0
@@ -178,8 +174,8 @@ def files_list(args: argparse.Namespace, api: Api) -> int:
 
 
 def files_download(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
-    call = api.files.DownloadFile(file_pb2.DownloadFileRequest(name=file_name(args.name)), metadata=_metadata(args))
+    # No deadline: a download takes as long as its content does.
+    call = _files(api).DownloadFile(file_pb2.DownloadFileRequest(name=file_name(args.name)), timeout=None)
     first = next(call)
     info = first.file
     if args.output == "-":
@@ -209,13 +205,12 @@ def files_download(args: argparse.Namespace, api: Api) -> int:
 
 
 def files_search(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
     request = file_pb2.SearchFilesRequest(query=args.query, page_size=args.page_size or 0, page_token=args.page_token or "")
     if args.session:
         request.session = session_name(args.session)
     elif args.agent:
         request.agent = agent_name(args.agent)
-    response = api.files.SearchFiles(request, timeout=api.timeout)
+    response = _files(api).SearchFiles(request)
     if args.json:
         output.print_json(response)
         return 0
@@ -228,9 +223,8 @@ def files_search(args: argparse.Namespace, api: Api) -> int:
 
 
 def files_delete(args: argparse.Namespace, api: Api) -> int:
-    assert api.files is not None
     name = file_name(args.name)
-    _deleted(args, name, api.files.DeleteFile(file_pb2.DeleteFileRequest(name=name, etag=args.etag or ""), timeout=api.timeout))
+    _deleted(args, name, _files(api).DeleteFile(file_pb2.DeleteFileRequest(name=name, etag=args.etag or "")))
     return 0
 
 
