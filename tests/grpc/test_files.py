@@ -376,6 +376,19 @@ async def test_delete_removes_the_bytes_unless_another_file_shares_them(files: F
     assert list(found.results) == []
 
 
+async def test_a_file_another_service_needs_cannot_be_deleted(files: Files) -> None:
+    needed = await files.upload(b'{"custom_id": "a"}\n', "tasks.jsonl", purpose=BATCH_INPUT)
+
+    async def batch_reads(db: Any, file_id: str) -> str | None:
+        return "batches/nightly has not ended" if f"files/{file_id}" == needed.name else None
+
+    files.server.files.refuse_deletion_while(batch_reads)
+    refused = await rpc_error(files.stub.DeleteFile(file_pb2.DeleteFileRequest(name=needed.name)))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FILE_IN_USE")
+    assert "batches/nightly" in refused.message
+    assert await files.names() == [needed.name] and len(files.stored_blobs()) == 1
+
+
 async def test_files_are_private_to_their_owner(files: Files) -> None:
     mine = await files.upload(b"private words")
     stranger = Principal(id="someone-else")

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from sqlalchemy import and_, or_, select
 
@@ -150,6 +150,11 @@ def too_large(size: int, limit: int) -> ResourceExhausted:
     )
 
 
+# Registered by services that need files to stay (a batch and its input file): given the open write
+# transaction and a file id, why the file cannot be deleted now, or None.
+InUseCheck = Callable[[Any, str], Awaitable["str | None"]]
+
+
 class FileService:
     def __init__(
         self,
@@ -169,6 +174,11 @@ class FileService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._changes: dict[str, asyncio.Event] = {}
         self._stopping = False
+        self._in_use_checks: list[InUseCheck] = []
+
+    def refuse_deletion_while(self, check: InUseCheck) -> None:
+        """DeleteFile fails with FAILED_PRECONDITION `FILE_IN_USE` while `check` gives a reason."""
+        self._in_use_checks.append(check)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -490,6 +500,7 @@ class FileService:
                 last = (row.state, row.progress)
                 yield row
             if row.state in TERMINAL_STATES:
+                self._changes.pop(row.id, None)  # nothing will change any more
                 return
             try:
                 await asyncio.wait_for(changed.wait(), WATCH_POLL_SECONDS)
@@ -540,6 +551,12 @@ class FileService:
                         return
                     raise not_found(name)
                 check_etag("file", row.id, row.revision, etag)
+                for check in self._in_use_checks:
+                    why = await check(db, row.id)
+                    if why:
+                        raise FailedPrecondition(
+                            f"file {name!r} is in use: {why}", reason="FILE_IN_USE", metadata={"resource": name}
+                        )
                 sha256 = row.sha256
                 await files_repo.delete_chunks(db, row.id, self.full_text_index)
                 await db.delete(row)
