@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -29,7 +30,17 @@ from typing import Any, Iterator
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    file_pb2,
+    file_pb2_grpc,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -49,9 +60,21 @@ class Scale:
     stream_counts: tuple[int, ...] = (100, 500)
     ttft_samples: int = 200
     idle_streams: int = 500
+    upload_mib: int = 256
+    upload_repeats: int = 3
 
 
-QUICK = Scale(unary_seconds=1.0, single_stream_tokens=2_000, stream_tokens=50, stream_counts=(20, 50), ttft_samples=30, idle_streams=50)
+QUICK = Scale(
+    unary_seconds=1.0,
+    single_stream_tokens=2_000,
+    stream_tokens=50,
+    stream_counts=(20, 50),
+    ttft_samples=30,
+    idle_streams=50,
+    upload_mib=8,
+    upload_repeats=1,
+)
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 def free_port() -> int:
@@ -84,7 +107,12 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             # enough that the benchmark measures their cost, not their refusals.
             "RUNWIRE_BOOTSTRAP_ADMIN_KEY": API_KEY,
             "RUNWIRE_RATE_LIMIT_TIERS": json.dumps(
-                {"premium": {c: {"requests_per_second": 10_000_000, "burst": 10_000_000} for c in ("read", "write", "run", "stream")}}
+                {
+                    "premium": {
+                        c: {"requests_per_second": 10_000_000, "burst": 10_000_000}
+                        for c in ("read", "write", "run", "stream", "file")
+                    }
+                }
             ),
             "RUNWIRE_MAX_STREAMS_PER_PRINCIPAL": "100000",
             "RUNWIRE_MAX_CONCURRENT_STREAMS": "100000",
@@ -92,6 +120,7 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
             "RUNWIRE_MAX_SESSIONS_PER_OWNER": "100000",
+            "RUNWIRE_MAX_UPLOAD_BYTES": str(2**40),
         }
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     address = f"127.0.0.1:{port}"
@@ -129,6 +158,7 @@ class Target:
         self.agents = agent_pb2_grpc.AgentServiceStub(self.channel)
         self.runs = run_pb2_grpc.RunServiceStub(self.channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self.channel)
+        self.files = file_pb2_grpc.FileServiceStub(self.channel)
 
     async def prepare(self) -> None:
         if self.kind == "runwire":
@@ -179,25 +209,36 @@ async def unary_qps(target: Target, scale: Scale) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-async def read_stream(call) -> tuple[int, int, float | None]:  # type: ignore[no-untyped-def]
-    """Messages, tokens and time to the first token of one stream."""
-    messages = tokens = 0
+async def read_stream(call) -> tuple[int, int, float | None, int]:  # type: ignore[no-untyped-def]
+    """Messages, tokens, time to the first token and the last `seq` of one stream.
+
+    The last `seq` counts the run's events the reader has learnt of: a message that merges deltas carries
+    the `seq` of the last event it holds, so events are counted whether or not they were merged.
+    """
+    messages = tokens = last_seq = 0
     first: float | None = None
     async for event in call:
+        last_seq = event.seq
         if event.WhichOneof("payload") == "text_delta":
             if first is None:
                 first = time.monotonic()
             messages += 1
             tokens += len(event.text_delta.text.split())
-    return messages, tokens, first
+    return messages, tokens, first, last_seq
 
 
 async def single_stream(target: Target, scale: Scale) -> dict[str, float]:
     (session,) = await target.new_sessions(1)
     started = time.monotonic()
-    messages, tokens, _ = await read_stream(execute(target, session, f"[[tokens:{scale.single_stream_tokens}]]"))
+    messages, tokens, _, events = await read_stream(execute(target, session, f"[[tokens:{scale.single_stream_tokens}]]"))
     elapsed = time.monotonic() - started
-    return {"messages_per_second": messages / elapsed, "tokens_per_second": tokens / elapsed, "tokens": tokens}
+    return {
+        "events_per_second": events / elapsed,
+        "messages_per_second": messages / elapsed,
+        "tokens_per_second": tokens / elapsed,
+        "tokens": tokens,
+        "events": events,
+    }
 
 
 async def many_streams(target: Target, count: int, scale: Scale) -> dict[str, float]:
@@ -221,7 +262,7 @@ async def time_to_first_token(target: Target, scale: Scale) -> list[float]:
     samples = []
     for session in sessions:
         started = time.monotonic()
-        _, _, first = await read_stream(execute(target, session, "[[tokens:1]]"))
+        _, _, first, _ = await read_stream(execute(target, session, "[[tokens:1]]"))
         assert first is not None
         samples.append(first - started)
     return samples
@@ -260,6 +301,45 @@ async def idle_stream_memory(target: Target, scale: Scale) -> float:
     return max(after - before, 0) / len(runs)
 
 
+def upload_content(scale: Scale) -> tuple[list[bytes], str]:
+    """JSONL lines (batch input: stored and checked, no text extraction), in 1 MiB chunks, and their SHA-256."""
+    line = b'{"agent": "agents/bench", "input": "' + b"x" * 90 + b'"}\n'
+    chunk = (line * (UPLOAD_CHUNK_BYTES // len(line) + 1))[:UPLOAD_CHUNK_BYTES]
+    chunk = chunk[: chunk.rindex(b"\n") + 1].ljust(UPLOAD_CHUNK_BYTES - 1) + b"\n"
+    chunks = [chunk] * scale.upload_mib
+    digest = hashlib.sha256()
+    for piece in chunks:
+        digest.update(piece)
+    return chunks, digest.hexdigest()
+
+
+async def upload_throughput(target: Target, scale: Scale) -> float:
+    """MB/s of one client-streaming upload at a time, best of the repeats."""
+    chunks, sha256 = upload_content(scale)
+    size = sum(len(c) for c in chunks)
+    best = 0.0
+    for _ in range(scale.upload_repeats):
+
+        async def requests():  # type: ignore[no-untyped-def]
+            yield file_pb2.UploadFileRequest(
+                metadata=file_pb2.UploadFileMetadata(
+                    filename="bench.jsonl", purpose=file_pb2.File.PURPOSE_BATCH_INPUT, size_bytes=size, sha256=sha256
+                )
+            )
+            for piece in chunks:
+                yield file_pb2.UploadFileRequest(chunk=piece)
+
+        started = time.monotonic()
+        stored = await target.files.UploadFile(requests(), metadata=KEY)
+        elapsed = time.monotonic() - started
+        if stored.size_bytes != size:
+            raise RuntimeError(f"{target.kind}: {stored.size_bytes} bytes stored of {size}")
+        best = max(best, size / elapsed / 1e6)
+        if target.kind == "runwire":
+            await target.files.DeleteFile(file_pb2.DeleteFileRequest(name=stored.name), metadata=KEY)
+    return best
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -280,6 +360,8 @@ async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, 
         print(f"[{kind}] time to first token", flush=True)
         ttft = await time_to_first_token(target, scale)
         result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+        print(f"[{kind}] upload of {scale.upload_mib} MiB", flush=True)
+        result["upload_mb_per_second"] = await upload_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
         result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
         return result
@@ -308,14 +390,21 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
     rows = [
         ("Unary GetAgent QPS (concurrency 32)", bare["unary_qps"], runwire["unary_qps"], "≥ 0.7×", runwire["unary_qps"] / bare["unary_qps"] >= 0.7),
         (
-            "One stream, messages/s",
-            bare["single_stream"]["messages_per_second"],
-            runwire["single_stream"]["messages_per_second"],
+            "One stream, events/s (by `seq`; bare: one event per message)",
+            bare["single_stream"]["events_per_second"],
+            runwire["single_stream"]["events_per_second"],
             "≥ 0.8×",
-            runwire["single_stream"]["messages_per_second"] / bare["single_stream"]["messages_per_second"] >= 0.8,
+            runwire["single_stream"]["events_per_second"] / bare["single_stream"]["events_per_second"] >= 0.8,
         ),
         (
-            "One stream, tokens/s (Runwire merges deltas a commit carries)",
+            "One stream, messages/s (Runwire merges the deltas one commit carries)",
+            bare["single_stream"]["messages_per_second"],
+            runwire["single_stream"]["messages_per_second"],
+            "",
+            None,
+        ),
+        (
+            "One stream, tokens/s",
             bare["single_stream"]["tokens_per_second"],
             runwire["single_stream"]["tokens_per_second"],
             "",
@@ -344,6 +433,15 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             runwire["idle_stream_bytes"] / 1000,
             "≤ 50 KB",
             runwire["idle_stream_bytes"] / 1000 <= 50,
+        )
+    )
+    rows.append(
+        (
+            f"Upload throughput, MB/s ({scale.upload_mib} MiB in 1 MiB chunks; Runwire also hashes, checks and fsyncs)",
+            bare["upload_mb_per_second"],
+            runwire["upload_mb_per_second"],
+            "",
+            None,
         )
     )
     return [

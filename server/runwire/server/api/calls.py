@@ -156,6 +156,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self._principal_for = principal_for
         self.policy = policy or CallPolicy(insecure=True)
+        # The wrapped handler of each method, built on its first call: wrapping costs more than a lookup.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -166,6 +168,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None  # type: ignore[return-value]
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap_handler(method, handler)
+        self._wrapped[method] = (handler, wrapped)  # one entry per served method
+        return wrapped
+
+    def _wrap_handler(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -174,7 +184,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(self._wrap_unary(method, handler.unary_unary, open_method), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._wrap_unary(method, handler.stream_unary, open_method), **kwargs)
+            # Client-streaming calls (uploads) last as long as their content takes: no default deadline.
+            behavior = self._wrap_unary(method, handler.stream_unary, open_method, client_streaming=True)
+            return grpc.stream_unary_rpc_method_handler(behavior, **kwargs)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream, open_method), **kwargs)
         return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream, open_method), **kwargs)
@@ -262,7 +274,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     # -- the wrappers ---------------------------------------------------------------
 
     def _wrap_unary(
-        self, method: str, behavior: Callable[..., Awaitable[Any]], open_method: bool, *, streaming: bool = False
+        self,
+        method: str,
+        behavior: Callable[..., Awaitable[Any]],
+        open_method: bool,
+        *,
+        streaming: bool = False,
+        client_streaming: bool = False,
     ) -> Callable[..., Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, authorization, api_key = self._start(method, context)
@@ -278,7 +296,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     call.task = asyncio.current_task()
                     self.policy.streams.add(call)
                     await send_headers(context)
-                limit = self._deadline(call, context, streaming)
+                limit = self._deadline(call, context, streaming or client_streaming)
                 if limit is None:
                     return await behavior(request, context)
                 try:
