@@ -300,8 +300,8 @@ export type UploadFileRequest = Message<"runwire.v1.UploadFileRequest"> & {
   } | {
     /**
      * The next piece of the content, 1 byte to 1 MiB (1,048,576 bytes).
-     * Chunks are concatenated in the order sent. No chunk at all makes an
-     * empty file.
+     * Chunks are concatenated in the order sent. An upload without content
+     * fails with INVALID_ARGUMENT `FILE_EMPTY`.
      *
      * @generated from field: bytes chunk = 2;
      */
@@ -1080,7 +1080,9 @@ export const FileService: GenService<{
    * `FILE_TOO_LARGE` (over the server's upload limit; sent as soon as it is
    * exceeded), INVALID_ARGUMENT `UPLOAD_SIZE_MISMATCH` or `CHECKSUM_MISMATCH`
    * (the content does not match the expected size or SHA-256),
-   * INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
+   * INVALID_ARGUMENT `FILE_EMPTY`, INVALID_ARGUMENT
+   * `UNSUPPORTED_CONTENT_TYPE`, INVALID_ARGUMENT `CONTENT_TYPE_MISMATCH`
+   * (the content's magic bytes contradict the declared type).
    *
    * @generated from rpc runwire.v1.FileService.UploadFile
    */
