@@ -117,6 +117,7 @@ export class RunwireClient {
       0n,
       this.resume,
       options?.timeoutMs,
+      options?.signal,
     );
   }
 
@@ -128,6 +129,7 @@ export class RunwireClient {
       afterSeq,
       this.resume,
       options?.timeoutMs,
+      options?.signal,
     );
   }
 

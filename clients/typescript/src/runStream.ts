@@ -1,5 +1,6 @@
-// A run's events that survive dropped connections: after UNAVAILABLE, or an end before the
-// terminal event, the stream asks for the rest with StreamRunEvents(after_seq = last seq received).
+// A run's events that survive dropped connections: after UNAVAILABLE, a stream reset the caller did
+// not ask for, or an end before the terminal event, the stream asks for the rest with
+// StreamRunEvents(after_seq = last seq received).
 import { Code, type CallOptions } from "@connectrpc/connect";
 
 import { RunwireError, toRunwireError } from "./errors.js";
@@ -51,6 +52,7 @@ export class RunStream implements AsyncIterable<RunEvent> {
     afterSeq: bigint,
     private readonly resume: ResumeOptions = {},
     timeoutMs?: number,
+    private readonly signal?: AbortSignal,
   ) {
     this.progress = new Progress(run, afterSeq, timeoutMs);
   }
@@ -93,7 +95,9 @@ export class RunStream implements AsyncIterable<RunEvent> {
         }
       } catch (reason) {
         error = toRunwireError(reason);
-        if (error.code !== Code.Unavailable) {
+        // Node reports a broken connection as UNAVAILABLE, or as a stream reset (CANCELED) that this caller never asked for.
+        const dropped = error.code === Code.Unavailable || (error.code === Code.Canceled && !this.signal?.aborted);
+        if (!dropped) {
           throw error;
         }
       }

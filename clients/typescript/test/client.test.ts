@@ -103,11 +103,16 @@ test("agents are created, read and listed; failures carry their details", async 
   assert.ok(fields.includes("agent.display_name") && fields.includes("agent_id"), fields.join(","));
 });
 
-test("calls without credentials are refused", async () => {
+test("credentials go as x-api-key or as a bearer token; calls without are refused", async () => {
   const anonymous = new RunwireClient({ address: server, timeoutMs: 30_000 });
   const refused = await failure(anonymous.agents.listAgents({}));
   assert.equal(refused.code, Code.Unauthenticated);
   assert.equal(refused.reason, "UNAUTHENTICATED");
+  let asked = 0;
+  const bearer = new RunwireClient({ address: server, timeoutMs: 30_000, bearerToken: () => (asked++, apiKey) });
+  await bearer.agents.listAgents({});
+  await bearer.agents.listAgents({});
+  assert.equal(asked, 2, "a fresh token for each call");
 });
 
 test("paginate follows page tokens", async () => {
