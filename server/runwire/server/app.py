@@ -21,6 +21,7 @@ from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
@@ -28,6 +29,7 @@ from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
@@ -35,6 +37,7 @@ from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -116,7 +119,8 @@ class RunwireServer:
             lambda run_id: run_finished(store, run_id),
         )
         self.event_log.start()
-        self.tools = ToolRegistry(builtin_tools())
+        self.memories = MemoryService(ctx)
+        self.tools = ToolRegistry([*builtin_tools(), MemoryTool(self.memories)])
         self.providers = self._providers()
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
@@ -131,6 +135,7 @@ class RunwireServer:
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
+            "runwire.v1.MemoryService": MemoryServicer(self.memories),
         }
 
         server = self._server = grpc.aio.server(
@@ -285,6 +290,9 @@ class RunwireServer:
 
     async def sweep_once(self) -> None:
         removed = await self.sessions.sweep_expired()
+        forgotten = await self.memories.sweep_expired()
+        if forgotten:
+            log.info("sweeper deleted %d expired memories", forgotten)
         assert self._store is not None
         async with self._store.write() as db:
             cutoff = self.sessions.ctx.clock() - self.settings.idempotency_window

@@ -574,6 +574,7 @@ class Runner:
             session=active.plan.session,
             run=active.plan.name,
             search_session=lambda query, limit: self._search_session(active, query, limit),
+            agent=names.AGENT.format(active.plan.agent_id),
         )
         try:
             output = await asyncio.wait_for(self.tools.call(name, arguments, context), active.plan.tool_timeout)
