@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import pkgutil
@@ -21,6 +22,7 @@ from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
@@ -33,6 +35,7 @@ from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
@@ -94,6 +97,9 @@ class RunwireServer:
         self.authenticator: Authenticator | None = None
         self.policy: CallPolicy | None = None
         self._redis: Any = None
+        # Token buckets and stream slots outlive changes of the rate-limit settings (ConfigService).
+        self._buckets: Any = None
+        self._stream_slots: StreamSlots | None = None
         # The secret of a bootstrap admin key generated at this start, if any (shown once on stderr).
         self.generated_admin_key: str | None = None
 
@@ -104,7 +110,7 @@ class RunwireServer:
         await migrate(store.engine)
         async with store.write() as db:
             token_key = await repo.server_key(db, "page_token_key")
-        ctx = DomainContext(
+        ctx = self.ctx = DomainContext(
             store=store,
             limits=settings.limits,
             idempotency=Idempotency(settings.idempotency_window),
@@ -129,6 +135,7 @@ class RunwireServer:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
+        self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
@@ -136,6 +143,7 @@ class RunwireServer:
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
+            "runwire.v1.ConfigService": ConfigServicer(self.config),
         }
 
         server = self._server = grpc.aio.server(
@@ -197,16 +205,49 @@ class RunwireServer:
 
             self._redis = redis_asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
         limits = settings.rate_limits
+        self._stream_slots = StreamSlots(limits.max_streams_per_principal)
         if limits.enabled:
-            buckets = RedisBuckets(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else MemoryBuckets()
-            self.rate_limiter = RateLimiter(limits, buckets)
+            self.rate_limiter = RateLimiter(limits, self._token_buckets())
         return CallPolicy(
             authenticator=self.authenticator,
             insecure=auth.insecure,
             rate_limiter=self.rate_limiter,
-            stream_slots=StreamSlots(limits.max_streams_per_principal) if limits.enabled else None,
+            stream_slots=self._stream_slots if limits.enabled else None,
             default_deadline_seconds=settings.default_deadline_seconds,
         )
+
+    def _token_buckets(self) -> Any:
+        if self._buckets is None:
+            settings = self.settings
+            self._buckets = RedisBuckets(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else MemoryBuckets()
+        return self._buckets
+
+    def _apply_settings(self, new: Settings) -> None:
+        """Make the running server use `new` (ConfigService checked it; restart-only fields are unchanged).
+
+        Calls already admitted finish under the old values; the next call, run or page sees the new ones."""
+        self.settings = new
+        self.ctx.limits = new.limits
+        self.ctx.idempotency.window = new.idempotency_window
+        self.runner.settings = new.runs
+        builtin = self.providers.get("builtin")
+        if isinstance(builtin, BuiltinProvider):
+            builtin.tokens_per_second = new.runs.builtin_tokens_per_second
+        openai = self.providers.get("openai")
+        if isinstance(openai, OpenAIProvider):
+            openai.configure(base_url=new.runs.openai_base_url, api_key=new.runs.openai_api_key, default_model=new.runs.openai_model)
+        if self.authenticator is not None:
+            self.authenticator.settings = dataclasses.replace(self.authenticator.settings, allow_anonymous=new.auth.allow_anonymous)
+        policy, limits = self.policy, new.rate_limits
+        assert policy is not None and self._stream_slots is not None
+        self._stream_slots.limit = limits.max_streams_per_principal
+        if limits.enabled:
+            self.rate_limiter = RateLimiter(limits, self._token_buckets())
+            policy.rate_limiter, policy.stream_slots = self.rate_limiter, self._stream_slots
+        else:
+            self.rate_limiter = None
+            policy.rate_limiter, policy.stream_slots = None, None
+        log.info("configuration applied (revision %d)", self.config.revision + 1)
 
     async def revoked(self, key_id: str) -> None:
         """An API key was revoked here: forget it, close its streams, and tell the other replicas."""
@@ -320,8 +361,9 @@ class RunwireServer:
                 await self._record_key_use()
             except Exception:
                 log.exception("recording API key use failed")
-        if self.rate_limiter is not None:
-            await self.rate_limiter.close()
+        if self._buckets is not None:
+            await self._buckets.close()
+            self._buckets = None
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
         for provider in getattr(self, "providers", {}).values():
