@@ -10,6 +10,7 @@ import pkgutil
 import signal
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 import grpc
@@ -27,9 +28,10 @@ from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
+from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
-from runwire.server.domain.common import Idempotency
+from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.messages import MessageService
@@ -51,6 +53,7 @@ from runwire.server.store.store import Store
 log = logging.getLogger("runwire.server")
 
 VERSION = "0.1.0"
+CONNECT_METHOD = "/runwire.v1.EventService/Connect"
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,13 @@ class RunwireServer:
         self._stream_slots: StreamSlots | None = None
         # The secret of a bootstrap admin key generated at this start, if any (shown once on stderr).
         self.generated_admin_key: str | None = None
+        # Backends AdminService reports; the event bus and file store are in-process and local by default.
+        self.event_bus_backend = "memory"
+        self.file_store_backend = "local"
 
     async def start(self) -> int:
         settings = self.settings
+        self.start_time = utc_now()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = self._store = Store(settings.effective_database_url)
         await migrate(store.engine)
@@ -136,12 +143,13 @@ class RunwireServer:
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
+        self.admin = AdminService(ctx, self._facts())
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
-            "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
+            "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
         }
@@ -215,6 +223,72 @@ class RunwireServer:
             stream_slots=self._stream_slots if limits.enabled else None,
             default_deadline_seconds=settings.default_deadline_seconds,
         )
+
+    def _facts(self) -> ServerFacts:
+        from google.protobuf.internal import api_implementation
+
+        return ServerFacts(
+            version=VERSION,
+            start_time=self.start_time,
+            workers=1,
+            backends=lambda: Backends(
+                database=self._store.backend if self._store is not None else "",
+                event_bus=self.event_bus_backend,
+                rate_limiter=self._buckets.name if self.rate_limiter is not None and self._buckets is not None else "disabled",
+                file_store=self.file_store_backend,
+            ),
+            providers=self._provider_views,
+            config_revision=lambda: self.config.revision,
+            streams=self._stream_views,
+            connections=self._connection_views,
+            grpc_version=grpc.__version__,
+            protobuf_backend=api_implementation.Type(),
+        )
+
+    def _provider_views(self) -> list[ProviderView]:
+        runs = self.settings.runs
+        return [
+            ProviderView(name="builtin", is_default=True, default_model="", base_url=""),
+            ProviderView(name="openai", is_default=False, default_model=runs.openai_model, base_url=runs.openai_base_url),
+        ]
+
+    def _open_calls(self) -> list[Any]:
+        return list(self.policy.streams.open.values()) if self.policy is not None else []
+
+    def _stream_views(self) -> list[StreamView]:
+        return [
+            StreamView(
+                id=call.stream_id,
+                method=call.method,
+                principal=call.principal.id,
+                peer=call.peer,
+                replica=REPLICA,
+                follows=call.follows,
+                start_time=_utc(call.start_time),
+                deadline=_utc(call.deadline) if call.deadline is not None else None,
+                messages_sent=call.messages_sent,
+                last_send_time=_utc(call.last_send_time) if call.last_send_time is not None else None,
+                user_agent=call.user_agent,
+            )
+            for call in self._open_calls()
+        ]
+
+    def _connection_views(self) -> list[ConnectionView]:
+        """Open `Connect` streams, from the generic registry of streaming calls."""
+        return [
+            ConnectionView(
+                id=call.stream_id,
+                principal=call.principal.id,
+                peer=call.peer,
+                replica=REPLICA,
+                user_agent=call.user_agent,
+                connect_time=_utc(call.start_time),
+                last_activity_time=_utc(call.last_send_time or call.start_time),
+                messages_sent=call.messages_sent,
+            )
+            for call in self._open_calls()
+            if call.method == CONNECT_METHOD
+        ]
 
     def _token_buckets(self) -> Any:
         if self._buckets is None:
@@ -408,6 +482,11 @@ def transport_options(settings: Settings) -> list[tuple[str, Any]]:
         options.append(("grpc.max_connection_age_ms", ms(settings.max_connection_age_seconds)))
         options.append(("grpc.max_connection_age_grace_ms", ms(settings.max_connection_age_grace_seconds)))
     return options
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    """time.time() seconds as the naive UTC datetime the domain uses."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).replace(tzinfo=None)
 
 
 BANNER = "=" * 78
