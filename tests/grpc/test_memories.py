@@ -13,6 +13,7 @@ from google.protobuf import field_mask_pb2
 
 from runwire.v1 import memory_pb2, memory_pb2_grpc, run_pb2
 from tests.conftest import Client, new_request_id, rpc_error
+from tests.fakes.openai_server import FakeOpenAIServer, text_stream
 from tests.grpc.run_support import Runs, as_dict, kind, serving
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings, seconds, timestamp_in
 
@@ -251,3 +252,22 @@ async def test_an_agent_saves_and_recalls_memories_with_the_memory_tool(tmp_path
         failed = await runs_.execute_all(second_session, '[[tool:memory {"action": "save"}]]')
         completed = next(e.tool_call_completed for e in failed if kind(e) == "tool_call_completed")
         assert completed.result.is_error and "content" in as_dict(completed.result.output)["error"]
+
+
+async def test_profile_memories_reach_the_model_at_the_start_of_a_run(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs, FakeOpenAIServer() as fake:
+        fake.script(text_stream("ok"))
+        agent = await runs.agent(provider="openai", model="test-model", base_url=fake.base_url, instructions="Be brief.")
+        other_agent = await runs.agent()
+        stub = memory_pb2_grpc.MemoryServiceStub(runs.client.channel)
+        await remember(stub, "Name is Ada", PROFILE)
+        await remember(stub, "Works nights", PROFILE, agent=agent)
+        await remember(stub, "Only for the other agent", PROFILE, agent=other_agent)
+        await remember(stub, "A fact, recalled on demand only", FACT)
+        events = await runs.execute_all(await runs.session(agent), "Hi")
+        assert kind(events[-1]) == "run_completed"
+        system = fake.requests[0].json()["messages"][0]
+        assert system == {
+            "role": "system",
+            "content": "Be brief.\n\nWhat you know about the user, from memory:\n- Name is Ada\n- Works nights",
+        }

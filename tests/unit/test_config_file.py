@@ -107,3 +107,11 @@ def test_every_field_of_the_table_is_a_field_of_runtime_config() -> None:
             assert part in descriptor.fields_by_name, f"{field.path}: no field {part!r} in {descriptor.full_name}"
             proto_field = descriptor.fields_by_name[part]
             descriptor = proto_field.message_type
+
+
+def test_docs_list_every_field_with_whether_it_changes_live() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    for field in config_fields.FIELDS:
+        rows = [line for line in text.splitlines() if line.startswith(f"| `{field.path}`")]
+        assert len(rows) == 1, f"docs/config.md has no row for {field.path}"
+        assert ("| live |" in rows[0]) == field.live, f"docs/config.md says otherwise about {field.path}"

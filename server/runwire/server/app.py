@@ -136,6 +136,7 @@ class RunwireServer:
         self.tools = ToolRegistry([*builtin_tools(), MemoryTool(self.memories)])
         self.providers = self._providers()
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
+        self.runner.profile_memories = self.memories.profile_for
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted = await self.runs.fail_interrupted_runs()
         if interrupted:

@@ -16,7 +16,7 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
@@ -186,6 +186,8 @@ class Runner:
         self._per_provider: dict[str, asyncio.Semaphore] = {}
         self._per_agent: dict[str, asyncio.Semaphore] = {}
         self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # (owner, agent id) -> the owner's PROFILE memories the agent is given at the start of a run.
+        self.profile_memories: Callable[[str, str], Awaitable[list[str]]] | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -776,8 +778,14 @@ class Runner:
         """The conversation so far, read once when the run starts; the run then adds its own messages."""
         plan = active.plan
         history: list[ModelMessage] = []
-        if plan.instructions:
-            history.append(ModelMessage(role="system", text=plan.instructions))
+        instructions = plan.instructions
+        if self.profile_memories is not None:
+            profile = await self.profile_memories(plan.owner, plan.agent_id)
+            if profile:
+                known = "What you know about the user, from memory:\n" + "\n".join(f"- {line}" for line in profile)
+                instructions = f"{instructions}\n\n{known}" if instructions else known
+        if instructions:
+            history.append(ModelMessage(role="system", text=instructions))
         async with self.store.read() as db:
             rows = await repo.recent_messages(db, plan.session_id, self.settings.max_history_messages)
         for row in rows:
