@@ -17,7 +17,6 @@ from typing import Any, Callable, Mapping, Sequence
 from runwire.server.domain.api_keys import require_admin
 from runwire.server.domain.common import filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import InvalidArgument
 from runwire.server.domain.filtering import And, Comparison, Expr, FilterError, Not, Or
 from runwire.server.domain.paging import Page, parse_order_by, query_fingerprint, resolve_page_size
 from runwire.server.domain.principal import Principal
@@ -258,5 +257,5 @@ def _timestamp(text: str, cmp: Comparison) -> datetime:
     except ValueError:
         raise FilterError(f"{text!r} is not an RFC 3339 time such as 2026-01-31T12:00:00Z", cmp.position) from None
     if value.tzinfo is None:
-        raise InvalidArgument.field("filter", f"{text!r} needs a time zone, such as Z", reason="INVALID_FILTER")
+        raise FilterError(f"{text!r} needs a time zone, such as Z", cmp.position)
     return value.astimezone(UTC).replace(tzinfo=None)
