@@ -9,6 +9,7 @@ import logging
 import pkgutil
 import signal
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable
@@ -25,6 +26,7 @@ from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
 from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
+from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
@@ -34,6 +36,7 @@ from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.memories import MemoryService
+from runwire.server.domain.files import FileService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
@@ -41,11 +44,13 @@ from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
+from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
+from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import migrate
 from runwire.server.store.store import Store
@@ -133,8 +138,12 @@ class RunwireServer:
         )
         self.event_log.start()
         self.memories = MemoryService(ctx)
-        self.tools = ToolRegistry([*builtin_tools(), MemoryTool(self.memories)])
         self.providers = self._providers()
+        files = settings.files
+        blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
+        self.files = FileService(ctx, blobs, files, self.providers)
+        await self.files.start()
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
@@ -150,6 +159,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
+            "runwire.v1.FileService": FileServicer(self.files),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
@@ -427,6 +437,8 @@ class RunwireServer:
         if getattr(self, "runner", None) is not None:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
+        if getattr(self, "files", None) is not None:
+            stopping.append(self.files.stop())
         await asyncio.gather(*stopping)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
