@@ -24,7 +24,7 @@ from runwire.cli.resources import (
     _group,
     _labels,
     _leaf,
-    _list_request,
+    _list_options,
     _more_hint,
     _positive_float,
     _show,
@@ -53,8 +53,8 @@ def memory_name(text: str) -> str:
     return text if text.startswith("memories/") else f"memories/{text}"
 
 
-def _memories(api: Api) -> memory_pb2_grpc.MemoryServiceStub:
-    return memory_pb2_grpc.MemoryServiceStub(api.channel)
+def _memories(api: Api) -> Any:
+    return api.service(memory_pb2_grpc.MemoryServiceStub)
 
 
 def _memory_rows(memories: Any) -> list[list[str]]:
@@ -82,18 +82,18 @@ def memory_create(args: argparse.Namespace, api: Api) -> int:
     request = memory_pb2.CreateMemoryRequest(
         memory=memory, memory_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
     )
-    _show(args, _memories(api).CreateMemory(request, timeout=api.timeout))
+    _show(args, _memories(api).CreateMemory(request))
     return 0
 
 
 def memory_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _memories(api).GetMemory(memory_pb2.GetMemoryRequest(name=memory_name(args.name)), timeout=api.timeout))
+    _show(args, _memories(api).GetMemory(memory_pb2.GetMemoryRequest(name=memory_name(args.name))))
     return 0
 
 
 def memory_list(args: argparse.Namespace, api: Api) -> int:
-    request = _list_request(memory_pb2.ListMemoriesRequest, args)
-    response = _collect_pages(args, _memories(api).ListMemories, request, "memories", api.timeout)
+    request = memory_pb2.ListMemoriesRequest(**_list_options(args))
+    response = _collect_pages(args, api.pager(_memories(api).ListMemories, request, "memories"), "memories")
     if args.json:
         output.print_json(response)
     else:
@@ -110,7 +110,7 @@ def memory_search(args: argparse.Namespace, api: Api) -> int:
         page_size=args.page_size or 0,
         page_token=args.page_token or "",
     )
-    response = _collect_pages(args, _memories(api).SearchMemories, request, "results", api.timeout)
+    response = _collect_pages(args, api.pager(_memories(api).SearchMemories, request, "results"), "results")
     if args.json:
         output.print_json(response)
     else:
@@ -127,7 +127,7 @@ def memory_search(args: argparse.Namespace, api: Api) -> int:
 
 def memory_delete(args: argparse.Namespace, api: Api) -> int:
     name = memory_name(args.name)
-    response = _memories(api).DeleteMemory(memory_pb2.DeleteMemoryRequest(name=name, etag=args.etag or ""), timeout=api.timeout)
+    response = _memories(api).DeleteMemory(memory_pb2.DeleteMemoryRequest(name=name, etag=args.etag or ""))
     _deleted(args, name, response)
     return 0
 
@@ -140,7 +140,7 @@ def memory_clear(args: argparse.Namespace, api: Api) -> int:
         request.agent = agent_name(args.agent)
     if args.older_than is not None:
         request.older_than.CopyFrom(_duration(args.older_than))
-    response = _memories(api).ClearMemories(request, timeout=api.timeout)
+    response = _memories(api).ClearMemories(request)
     if args.json:
         output.print_json(response)
     else:
@@ -209,8 +209,8 @@ def _add_memory(commands: Any, common: argparse.ArgumentParser) -> None:
 # -- config ------------------------------------------------------------------------
 
 
-def _config(api: Api) -> config_pb2_grpc.ConfigServiceStub:
-    return config_pb2_grpc.ConfigServiceStub(api.channel)
+def _config(api: Api) -> Any:
+    return api.service(config_pb2_grpc.ConfigServiceStub)
 
 
 def _field_at(path: str) -> FieldDescriptor:
@@ -279,7 +279,7 @@ def _assignments(pairs: list[str]) -> tuple[config_pb2.RuntimeConfig, list[str]]
 
 
 def config_get(args: argparse.Namespace, api: Api) -> int:
-    config = _config(api).GetConfig(config_pb2.GetConfigRequest(), timeout=api.timeout)
+    config = _config(api).GetConfig(config_pb2.GetConfigRequest())
     if args.field:
         _field_at(args.field)
         value: Any = json_format.MessageToDict(config, preserving_proto_field_name=True)
@@ -297,7 +297,7 @@ def config_set(args: argparse.Namespace, api: Api) -> int:
     request = config_pb2.UpdateConfigRequest(
         config=config, update_mask=field_mask_pb2.FieldMask(paths=paths), validate_only=args.validate_only, request_id=args.request_id or ""
     )
-    updated = _config(api).UpdateConfig(request, timeout=api.timeout)
+    updated = _config(api).UpdateConfig(request)
     if args.json:
         output.print_json(updated)
     else:
@@ -309,7 +309,7 @@ def config_set(args: argparse.Namespace, api: Api) -> int:
 def config_validate(args: argparse.Namespace, api: Api) -> int:
     config, paths = _assignments(args.assignments)
     request = config_pb2.ValidateConfigRequest(config=config, update_mask=field_mask_pb2.FieldMask(paths=paths))
-    response = _config(api).ValidateConfig(request, timeout=api.timeout)
+    response = _config(api).ValidateConfig(request)
     if args.json:
         output.print_json(response)
     elif response.valid:
@@ -321,9 +321,7 @@ def config_validate(args: argparse.Namespace, api: Api) -> int:
 
 
 def config_reload(args: argparse.Namespace, api: Api) -> int:
-    config = _config(api).ReloadConfig(
-        config_pb2.ReloadConfigRequest(validate_only=args.validate_only, request_id=args.request_id or ""), timeout=api.timeout
-    )
+    config = _config(api).ReloadConfig(config_pb2.ReloadConfigRequest(validate_only=args.validate_only, request_id=args.request_id or ""))
     if args.json:
         output.print_json(config)
     else:
@@ -366,17 +364,18 @@ def _add_config(commands: Any, common: argparse.ArgumentParser) -> None:
 # -- admin -------------------------------------------------------------------------
 
 
-def _admin(api: Api) -> admin_pb2_grpc.AdminServiceStub:
-    return admin_pb2_grpc.AdminServiceStub(api.channel)
+def _admin(api: Api) -> Any:
+    return api.service(admin_pb2_grpc.AdminServiceStub)
 
 
 def admin_info(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _admin(api).GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=api.timeout))
+    _show(args, _admin(api).GetServerInfo(admin_pb2.GetServerInfoRequest()))
     return 0
 
 
 def admin_streams(args: argparse.Namespace, api: Api) -> int:
-    response = _collect_pages(args, _admin(api).ListStreams, _list_request(admin_pb2.ListStreamsRequest, args), "streams", api.timeout)
+    request = admin_pb2.ListStreamsRequest(**_list_options(args))
+    response = _collect_pages(args, api.pager(_admin(api).ListStreams, request, "streams"), "streams")
     if args.json:
         output.print_json(response)
     else:
@@ -392,8 +391,8 @@ def admin_streams(args: argparse.Namespace, api: Api) -> int:
 
 
 def admin_connections(args: argparse.Namespace, api: Api) -> int:
-    request = _list_request(admin_pb2.ListConnectionsRequest, args)
-    response = _collect_pages(args, _admin(api).ListConnections, request, "connections", api.timeout)
+    request = admin_pb2.ListConnectionsRequest(**_list_options(args))
+    response = _collect_pages(args, api.pager(_admin(api).ListConnections, request, "connections"), "connections")
     if args.json:
         output.print_json(response)
     else:
