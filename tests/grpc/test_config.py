@@ -211,3 +211,16 @@ async def test_reload_without_a_file_is_a_failed_precondition(tmp_path: Path) ->
         failure = await fails(stub.ReloadConfig(config_pb2.ReloadConfigRequest()))
         assert failure.code == grpc.StatusCode.FAILED_PRECONDITION and failure.reason == "CONFIG_SOURCE_MISSING"
         assert (await stub.GetConfig(config_pb2.GetConfigRequest())).source == ""
+
+
+async def test_file_limits_change_live_and_storage_stays_until_restart(admin: Admin) -> None:
+    changed = await update(
+        admin,
+        RuntimeConfig(limits=config_pb2.LimitsConfig(max_upload_bytes=1024), files=config_pb2.FilesConfig(chunk_chars=500)),
+        "limits.max_upload_bytes",
+        "files.chunk_chars",
+    )
+    assert changed.limits.max_upload_bytes == 1024 and changed.files.chunk_chars == 500
+    assert admin.server.files.settings.max_upload_bytes == 1024 and admin.server.files.settings.file_chunk_chars == 500
+    refused = await rpc_error(update(admin, RuntimeConfig(files=config_pb2.FilesConfig(storage_dir="/elsewhere")), "files.storage_dir"))
+    assert "config.files.storage_dir" in refused.field_violations

@@ -315,6 +315,7 @@ class RunwireServer:
         self.ctx.limits = new.limits
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
+        self.files.settings = new.files
         builtin = self.providers.get("builtin")
         if isinstance(builtin, BuiltinProvider):
             builtin.tokens_per_second = new.runs.builtin_tokens_per_second

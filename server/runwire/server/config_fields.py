@@ -117,6 +117,12 @@ FIELDS: tuple[ConfigField, ...] = (
     _f("redis.url", "redis_url", "secret_url"),
     _f("redis.key_prefix", "redis_key_prefix", "str"),
     _f("auth.allow_anonymous", "auth.allow_anonymous", "bool", live=True),
+    _f("limits.max_upload_bytes", "files.max_upload_bytes", "int", 1, 1024 * 1024 * MIB, live=True),
+    _f("files.storage_dir", "files.file_storage_dir", "str"),
+    _f("files.extraction_workers", "files.file_processing_concurrency", "int", 1, 64),
+    _f("files.extraction_timeout", "files.file_processing_timeout_seconds", "seconds", 1, DAY, live=True),
+    _f("files.max_extracted_chars", "files.max_extracted_text_chars", "int", 1, 1_000_000_000, live=True),
+    _f("files.chunk_chars", "files.file_chunk_chars", "int", 100, 100_000, live=True),
 )
 BY_PATH = {f.path: f for f in FIELDS}
 SECTIONS = tuple(dict.fromkeys(f.section for f in FIELDS))

@@ -69,6 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
+        for path, problem in getattr(exc, "violations", ()):  # a configuration file: every invalid field
+            print(f"  {path}: {problem}", file=sys.stderr)
         return 2
     logging_setup.configure(settings.log_level, settings.log_format)
     try:
