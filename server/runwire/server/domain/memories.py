@@ -338,9 +338,7 @@ class MemoryService:
 
     async def profile_for(self, owner: str, agent_id: str, limit: int = 50) -> list[str]:
         """The PROFILE memories given to an agent at the start of a run."""
-        async with self.ctx.store.read() as db:
-            rows = await memory_repo.profile_memories(db, owner, agent_id, self.ctx.clock(), limit)
-        return [row.content for row in rows]
+        return await memory_repo.profile_memories(self.ctx.store, owner, agent_id, self.ctx.clock(), limit)
 
     async def sweep_expired(self) -> int:
         async with self.ctx.store.write() as db:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import MemoryRow
 from runwire.server.store.repositories import resource_name_sql
-from runwire.server.store.store import Listing
+from runwire.server.store.store import Listing, Store
 
 MEMORY_TYPE_VALUES = {"PROFILE": 1, "FACT": 2, "CONVERSATION": 3}
 
@@ -81,20 +81,24 @@ async def search_memories(
     return list((await db.execute(stmt)).scalars().all())
 
 
-async def profile_memories(db: AsyncSession, owner: str, agent_id: str, now: datetime, limit: int) -> list[MemoryRow]:
-    """The PROFILE memories an agent is given at the start of a run, oldest first."""
-    stmt = (
-        select(MemoryRow)
-        .where(
-            MemoryRow.owner == owner,
-            MemoryRow.type == MEMORY_TYPE_VALUES["PROFILE"],
-            or_(MemoryRow.agent_id.is_(None), MemoryRow.agent_id == agent_id),
-            live_memories(now),
-        )
-        .order_by(MemoryRow.create_time, MemoryRow.pk)
-        .limit(limit)
+_PROFILE_CONTENT = (
+    select(MemoryRow.content)
+    .where(
+        MemoryRow.owner == bindparam("owner"),
+        MemoryRow.type == MEMORY_TYPE_VALUES["PROFILE"],
+        or_(MemoryRow.agent_id.is_(None), MemoryRow.agent_id == bindparam("agent_id")),
+        live_memories(bindparam("now")),
     )
-    return list((await db.execute(stmt)).scalars().all())
+    .order_by(MemoryRow.create_time, MemoryRow.pk)
+    .limit(bindparam("limit"))
+)
+
+
+async def profile_memories(store: Store, owner: str, agent_id: str, now: datetime, limit: int) -> list[str]:
+    """The content of the PROFILE memories an agent is given at the start of a run, oldest first (read without a
+    Session, as every run starts with it)."""
+    rows = await store.fetch_all(_PROFILE_CONTENT, {"owner": owner, "agent_id": agent_id, "now": now, "limit": limit})
+    return [row[0] for row in rows]
 
 
 def _clear_criteria(owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None) -> list[Any]:
