@@ -1966,9 +1966,9 @@ const file_runwire_v1_file_proto_rawDesc = "" +
 	"pageNumber2\xe6\a\n" +
 	"\vFileService\x12\\\n" +
 	"\n" +
-	"UploadFile\x12\x1d.runwire.v1.UploadFileRequest\x1a\x10.runwire.v1.File\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/files:upload(\x01\x12\x7f\n" +
-	"\fDownloadFile\x12\x1f.runwire.v1.DownloadFileRequest\x1a .runwire.v1.DownloadFileResponse\"*\xdaA\x04name\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=files/*}:download0\x01\x12Z\n" +
-	"\aGetFile\x12\x1a.runwire.v1.GetFileRequest\x1a\x10.runwire.v1.File\"!\xdaA\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=files/*}\x12[\n" +
+	"UploadFile\x12\x1d.runwire.v1.UploadFileRequest\x1a\x10.runwire.v1.File\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/files:upload(\x01\x12Z\n" +
+	"\aGetFile\x12\x1a.runwire.v1.GetFileRequest\x1a\x10.runwire.v1.File\"!\xdaA\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=files/*}\x12\x7f\n" +
+	"\fDownloadFile\x12\x1f.runwire.v1.DownloadFileRequest\x1a .runwire.v1.DownloadFileResponse\"*\xdaA\x04name\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=files/*}:download0\x01\x12[\n" +
 	"\tListFiles\x12\x1c.runwire.v1.ListFilesRequest\x1a\x1d.runwire.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x12f\n" +
 	"\n" +
 	"DeleteFile\x12\x1d.runwire.v1.DeleteFileRequest\x1a\x16.google.protobuf.Empty\"!\xdaA\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=files/*}\x12f\n" +
@@ -2039,8 +2039,8 @@ var file_runwire_v1_file_proto_depIdxs = []int32{
 	25, // 15: runwire.v1.AnalyzeFileResponse.duration:type_name -> google.protobuf.Duration
 	19, // 16: runwire.v1.SearchFilesResponse.results:type_name -> runwire.v1.FileSearchResult
 	4,  // 17: runwire.v1.FileService.UploadFile:input_type -> runwire.v1.UploadFileRequest
-	6,  // 18: runwire.v1.FileService.DownloadFile:input_type -> runwire.v1.DownloadFileRequest
-	8,  // 19: runwire.v1.FileService.GetFile:input_type -> runwire.v1.GetFileRequest
+	8,  // 18: runwire.v1.FileService.GetFile:input_type -> runwire.v1.GetFileRequest
+	6,  // 19: runwire.v1.FileService.DownloadFile:input_type -> runwire.v1.DownloadFileRequest
 	9,  // 20: runwire.v1.FileService.ListFiles:input_type -> runwire.v1.ListFilesRequest
 	11, // 21: runwire.v1.FileService.DeleteFile:input_type -> runwire.v1.DeleteFileRequest
 	12, // 22: runwire.v1.FileService.WatchFile:input_type -> runwire.v1.WatchFileRequest
@@ -2048,8 +2048,8 @@ var file_runwire_v1_file_proto_depIdxs = []int32{
 	15, // 24: runwire.v1.FileService.AnalyzeFile:input_type -> runwire.v1.AnalyzeFileRequest
 	17, // 25: runwire.v1.FileService.SearchFiles:input_type -> runwire.v1.SearchFilesRequest
 	3,  // 26: runwire.v1.FileService.UploadFile:output_type -> runwire.v1.File
-	7,  // 27: runwire.v1.FileService.DownloadFile:output_type -> runwire.v1.DownloadFileResponse
-	3,  // 28: runwire.v1.FileService.GetFile:output_type -> runwire.v1.File
+	3,  // 27: runwire.v1.FileService.GetFile:output_type -> runwire.v1.File
+	7,  // 28: runwire.v1.FileService.DownloadFile:output_type -> runwire.v1.DownloadFileResponse
 	10, // 29: runwire.v1.FileService.ListFiles:output_type -> runwire.v1.ListFilesResponse
 	26, // 30: runwire.v1.FileService.DeleteFile:output_type -> google.protobuf.Empty
 	3,  // 31: runwire.v1.FileService.WatchFile:output_type -> runwire.v1.File

@@ -21,8 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	FileService_UploadFile_FullMethodName   = "/runwire.v1.FileService/UploadFile"
-	FileService_DownloadFile_FullMethodName = "/runwire.v1.FileService/DownloadFile"
 	FileService_GetFile_FullMethodName      = "/runwire.v1.FileService/GetFile"
+	FileService_DownloadFile_FullMethodName = "/runwire.v1.FileService/DownloadFile"
 	FileService_ListFiles_FullMethodName    = "/runwire.v1.FileService/ListFiles"
 	FileService_DeleteFile_FullMethodName   = "/runwire.v1.FileService/DeleteFile"
 	FileService_WatchFile_FullMethodName    = "/runwire.v1.FileService/WatchFile"
@@ -52,13 +52,13 @@ type FileServiceClient interface {
 	// (the content does not match the expected size or SHA-256),
 	// INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
 	UploadFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadFileRequest, File], error)
+	// Gets a file's metadata and processing status.
+	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error)
 	// Downloads a file's content: the first message carries the `File`, the
 	// following ones the content in chunks of at most 1 MiB, in order. A byte
 	// range can be asked for; a range starting beyond the end fails with
 	// OUT_OF_RANGE.
 	DownloadFile(ctx context.Context, in *DownloadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadFileResponse], error)
-	// Gets a file's metadata and processing status.
-	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error)
 	// Lists the caller's files, with filter and order.
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
 	// Deletes a file, its content and its extracted text. A file that is the
@@ -106,6 +106,16 @@ func (c *fileServiceClient) UploadFile(ctx context.Context, opts ...grpc.CallOpt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FileService_UploadFileClient = grpc.ClientStreamingClient[UploadFileRequest, File]
 
+func (c *fileServiceClient) GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(File)
+	err := c.cc.Invoke(ctx, FileService_GetFile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fileServiceClient) DownloadFile(ctx context.Context, in *DownloadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadFileResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[1], FileService_DownloadFile_FullMethodName, cOpts...)
@@ -124,16 +134,6 @@ func (c *fileServiceClient) DownloadFile(ctx context.Context, in *DownloadFileRe
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FileService_DownloadFileClient = grpc.ServerStreamingClient[DownloadFileResponse]
-
-func (c *fileServiceClient) GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(File)
-	err := c.cc.Invoke(ctx, FileService_GetFile_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
 
 func (c *fileServiceClient) ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -225,13 +225,13 @@ type FileServiceServer interface {
 	// (the content does not match the expected size or SHA-256),
 	// INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
 	UploadFile(grpc.ClientStreamingServer[UploadFileRequest, File]) error
+	// Gets a file's metadata and processing status.
+	GetFile(context.Context, *GetFileRequest) (*File, error)
 	// Downloads a file's content: the first message carries the `File`, the
 	// following ones the content in chunks of at most 1 MiB, in order. A byte
 	// range can be asked for; a range starting beyond the end fails with
 	// OUT_OF_RANGE.
 	DownloadFile(*DownloadFileRequest, grpc.ServerStreamingServer[DownloadFileResponse]) error
-	// Gets a file's metadata and processing status.
-	GetFile(context.Context, *GetFileRequest) (*File, error)
 	// Lists the caller's files, with filter and order.
 	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
 	// Deletes a file, its content and its extracted text. A file that is the
@@ -269,11 +269,11 @@ type UnimplementedFileServiceServer struct{}
 func (UnimplementedFileServiceServer) UploadFile(grpc.ClientStreamingServer[UploadFileRequest, File]) error {
 	return status.Error(codes.Unimplemented, "method UploadFile not implemented")
 }
-func (UnimplementedFileServiceServer) DownloadFile(*DownloadFileRequest, grpc.ServerStreamingServer[DownloadFileResponse]) error {
-	return status.Error(codes.Unimplemented, "method DownloadFile not implemented")
-}
 func (UnimplementedFileServiceServer) GetFile(context.Context, *GetFileRequest) (*File, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetFile not implemented")
+}
+func (UnimplementedFileServiceServer) DownloadFile(*DownloadFileRequest, grpc.ServerStreamingServer[DownloadFileResponse]) error {
+	return status.Error(codes.Unimplemented, "method DownloadFile not implemented")
 }
 func (UnimplementedFileServiceServer) ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListFiles not implemented")
@@ -321,17 +321,6 @@ func _FileService_UploadFile_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FileService_UploadFileServer = grpc.ClientStreamingServer[UploadFileRequest, File]
 
-func _FileService_DownloadFile_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(DownloadFileRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(FileServiceServer).DownloadFile(m, &grpc.GenericServerStream[DownloadFileRequest, DownloadFileResponse]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type FileService_DownloadFileServer = grpc.ServerStreamingServer[DownloadFileResponse]
-
 func _FileService_GetFile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetFileRequest)
 	if err := dec(in); err != nil {
@@ -349,6 +338,17 @@ func _FileService_GetFile_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _FileService_DownloadFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).DownloadFile(m, &grpc.GenericServerStream[DownloadFileRequest, DownloadFileResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_DownloadFileServer = grpc.ServerStreamingServer[DownloadFileResponse]
 
 func _FileService_ListFiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListFilesRequest)

@@ -3625,10 +3625,10 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"RunService\x12\x84\x01\n" +
 	"\fExecuteAgent\x12\x1f.runwire.v1.ExecuteAgentRequest\x1a\x14.runwire.v1.RunEvent\";\xdaA\rsession,input\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{session=sessions/*}:execute0\x01\x12\x95\x01\n" +
 	"\fStreamTokens\x12\x1f.runwire.v1.StreamTokensRequest\x1a .runwire.v1.StreamTokensResponse\"@\xdaA\rsession,input\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{session=sessions/*}:streamTokens0\x01\x12W\n" +
-	"\tCreateRun\x12\x1c.runwire.v1.CreateRunRequest\x1a\x0f.runwire.v1.Run\"\x1b\xdaA\x03run\x82\xd3\xe4\x93\x02\x0f:\x03run\"\b/v1/runs\x12\x84\x01\n" +
+	"\tCreateRun\x12\x1c.runwire.v1.CreateRunRequest\x1a\x0f.runwire.v1.Run\"\x1b\xdaA\x03run\x82\xd3\xe4\x93\x02\x0f:\x03run\"\b/v1/runs\x12V\n" +
+	"\x06GetRun\x12\x19.runwire.v1.GetRunRequest\x1a\x0f.runwire.v1.Run\" \xdaA\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=runs/*}\x12\x84\x01\n" +
 	"\x0fStreamRunEvents\x12\".runwire.v1.StreamRunEventsRequest\x1a\x14.runwire.v1.RunEvent\"5\xdaA\rrun,after_seq\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{run=runs/*}:streamEvents0\x01\x12f\n" +
-	"\tCancelRun\x12\x1c.runwire.v1.CancelRunRequest\x1a\x0f.runwire.v1.Run\"*\xdaA\x04name\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=runs/*}:cancel\x12V\n" +
-	"\x06GetRun\x12\x19.runwire.v1.GetRunRequest\x1a\x0f.runwire.v1.Run\" \xdaA\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=runs/*}\x12W\n" +
+	"\tCancelRun\x12\x1c.runwire.v1.CancelRunRequest\x1a\x0f.runwire.v1.Run\"*\xdaA\x04name\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=runs/*}:cancel\x12W\n" +
 	"\bListRuns\x12\x1b.runwire.v1.ListRunsRequest\x1a\x1c.runwire.v1.ListRunsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/runs\x12\x80\x01\n" +
 	"\vSubmitInput\x12\x1e.runwire.v1.SubmitInputRequest\x1a\x0f.runwire.v1.Run\"@\xdaA\x15name,input_request_id\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=runs/*}:submitInputB>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3"
@@ -3791,17 +3791,17 @@ var file_runwire_v1_run_proto_depIdxs = []int32{
 	13, // 87: runwire.v1.RunService.ExecuteAgent:input_type -> runwire.v1.ExecuteAgentRequest
 	14, // 88: runwire.v1.RunService.StreamTokens:input_type -> runwire.v1.StreamTokensRequest
 	16, // 89: runwire.v1.RunService.CreateRun:input_type -> runwire.v1.CreateRunRequest
-	17, // 90: runwire.v1.RunService.StreamRunEvents:input_type -> runwire.v1.StreamRunEventsRequest
-	18, // 91: runwire.v1.RunService.CancelRun:input_type -> runwire.v1.CancelRunRequest
-	19, // 92: runwire.v1.RunService.GetRun:input_type -> runwire.v1.GetRunRequest
+	19, // 90: runwire.v1.RunService.GetRun:input_type -> runwire.v1.GetRunRequest
+	17, // 91: runwire.v1.RunService.StreamRunEvents:input_type -> runwire.v1.StreamRunEventsRequest
+	18, // 92: runwire.v1.RunService.CancelRun:input_type -> runwire.v1.CancelRunRequest
 	20, // 93: runwire.v1.RunService.ListRuns:input_type -> runwire.v1.ListRunsRequest
 	23, // 94: runwire.v1.RunService.SubmitInput:input_type -> runwire.v1.SubmitInputRequest
 	24, // 95: runwire.v1.RunService.ExecuteAgent:output_type -> runwire.v1.RunEvent
 	15, // 96: runwire.v1.RunService.StreamTokens:output_type -> runwire.v1.StreamTokensResponse
 	5,  // 97: runwire.v1.RunService.CreateRun:output_type -> runwire.v1.Run
-	24, // 98: runwire.v1.RunService.StreamRunEvents:output_type -> runwire.v1.RunEvent
-	5,  // 99: runwire.v1.RunService.CancelRun:output_type -> runwire.v1.Run
-	5,  // 100: runwire.v1.RunService.GetRun:output_type -> runwire.v1.Run
+	5,  // 98: runwire.v1.RunService.GetRun:output_type -> runwire.v1.Run
+	24, // 99: runwire.v1.RunService.StreamRunEvents:output_type -> runwire.v1.RunEvent
+	5,  // 100: runwire.v1.RunService.CancelRun:output_type -> runwire.v1.Run
 	21, // 101: runwire.v1.RunService.ListRuns:output_type -> runwire.v1.ListRunsResponse
 	5,  // 102: runwire.v1.RunService.SubmitInput:output_type -> runwire.v1.Run
 	95, // [95:103] is the sub-list for method output_type

@@ -22,9 +22,9 @@ const (
 	RunService_ExecuteAgent_FullMethodName    = "/runwire.v1.RunService/ExecuteAgent"
 	RunService_StreamTokens_FullMethodName    = "/runwire.v1.RunService/StreamTokens"
 	RunService_CreateRun_FullMethodName       = "/runwire.v1.RunService/CreateRun"
+	RunService_GetRun_FullMethodName          = "/runwire.v1.RunService/GetRun"
 	RunService_StreamRunEvents_FullMethodName = "/runwire.v1.RunService/StreamRunEvents"
 	RunService_CancelRun_FullMethodName       = "/runwire.v1.RunService/CancelRun"
-	RunService_GetRun_FullMethodName          = "/runwire.v1.RunService/GetRun"
 	RunService_ListRuns_FullMethodName        = "/runwire.v1.RunService/ListRuns"
 	RunService_SubmitInput_FullMethodName     = "/runwire.v1.RunService/SubmitInput"
 )
@@ -74,6 +74,8 @@ type RunServiceClient interface {
 	// Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
 	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
 	CreateRun(ctx context.Context, in *CreateRunRequest, opts ...grpc.CallOption) (*Run, error)
+	// Gets a run, with its steps.
+	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Streams a run's events with `seq` > `after_seq`: first those already
 	// recorded (replay), then new ones as they happen, until the run's terminal
 	// event, after which the call ends with OK. For a run that has already
@@ -86,8 +88,6 @@ type RunServiceClient interface {
 	// the run once it is `CANCELLED`. A run that has already ended fails with
 	// FAILED_PRECONDITION `RUN_NOT_ACTIVE`.
 	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*Run, error)
-	// Gets a run, with its steps.
-	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Lists the caller's runs, with filter and order, and aggregate metrics of
 	// every run that matches the filter.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
@@ -158,6 +158,16 @@ func (c *runServiceClient) CreateRun(ctx context.Context, in *CreateRunRequest, 
 	return out, nil
 }
 
+func (c *runServiceClient) GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Run)
+	err := c.cc.Invoke(ctx, RunService_GetRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *runServiceClient) StreamRunEvents(ctx context.Context, in *StreamRunEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RunService_ServiceDesc.Streams[2], RunService_StreamRunEvents_FullMethodName, cOpts...)
@@ -181,16 +191,6 @@ func (c *runServiceClient) CancelRun(ctx context.Context, in *CancelRunRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Run)
 	err := c.cc.Invoke(ctx, RunService_CancelRun_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *runServiceClient) GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Run)
-	err := c.cc.Invoke(ctx, RunService_GetRun_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +262,8 @@ type RunServiceServer interface {
 	// Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
 	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
 	CreateRun(context.Context, *CreateRunRequest) (*Run, error)
+	// Gets a run, with its steps.
+	GetRun(context.Context, *GetRunRequest) (*Run, error)
 	// Streams a run's events with `seq` > `after_seq`: first those already
 	// recorded (replay), then new ones as they happen, until the run's terminal
 	// event, after which the call ends with OK. For a run that has already
@@ -274,8 +276,6 @@ type RunServiceServer interface {
 	// the run once it is `CANCELLED`. A run that has already ended fails with
 	// FAILED_PRECONDITION `RUN_NOT_ACTIVE`.
 	CancelRun(context.Context, *CancelRunRequest) (*Run, error)
-	// Gets a run, with its steps.
-	GetRun(context.Context, *GetRunRequest) (*Run, error)
 	// Lists the caller's runs, with filter and order, and aggregate metrics of
 	// every run that matches the filter.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
@@ -307,14 +307,14 @@ func (UnimplementedRunServiceServer) StreamTokens(*StreamTokensRequest, grpc.Ser
 func (UnimplementedRunServiceServer) CreateRun(context.Context, *CreateRunRequest) (*Run, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateRun not implemented")
 }
+func (UnimplementedRunServiceServer) GetRun(context.Context, *GetRunRequest) (*Run, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
+}
 func (UnimplementedRunServiceServer) StreamRunEvents(*StreamRunEventsRequest, grpc.ServerStreamingServer[RunEvent]) error {
 	return status.Error(codes.Unimplemented, "method StreamRunEvents not implemented")
 }
 func (UnimplementedRunServiceServer) CancelRun(context.Context, *CancelRunRequest) (*Run, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelRun not implemented")
-}
-func (UnimplementedRunServiceServer) GetRun(context.Context, *GetRunRequest) (*Run, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
 }
 func (UnimplementedRunServiceServer) ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRuns not implemented")
@@ -383,6 +383,24 @@ func _RunService_CreateRun_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RunService_GetRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).GetRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_GetRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).GetRun(ctx, req.(*GetRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RunService_StreamRunEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(StreamRunEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -408,24 +426,6 @@ func _RunService_CancelRun_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RunServiceServer).CancelRun(ctx, req.(*CancelRunRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _RunService_GetRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetRunRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(RunServiceServer).GetRun(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: RunService_GetRun_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RunServiceServer).GetRun(ctx, req.(*GetRunRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -478,12 +478,12 @@ var RunService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RunService_CreateRun_Handler,
 		},
 		{
-			MethodName: "CancelRun",
-			Handler:    _RunService_CancelRun_Handler,
-		},
-		{
 			MethodName: "GetRun",
 			Handler:    _RunService_GetRun_Handler,
+		},
+		{
+			MethodName: "CancelRun",
+			Handler:    _RunService_CancelRun_Handler,
 		},
 		{
 			MethodName: "ListRuns",
