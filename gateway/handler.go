@@ -72,7 +72,7 @@ func newHandler(ctx context.Context, conn *grpc.ClientConn, readyTimeout time.Du
 	root.HandleFunc("GET /healthz", health.live)
 	root.HandleFunc("GET /readyz", health.ready)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
-	root.Handle("/", withRequestID(api))
+	root.Handle("/", withRequestID(withProtoFieldMask(api)))
 	return root, nil
 }
 
