@@ -8,19 +8,22 @@ import (
 	"net/textproto"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	// Registers the google.rpc error detail types so error bodies render their details.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	runwirev1 "github.com/runwire/runwire/generated/go/runwire/v1"
 	"github.com/runwire/runwire/generated/openapi"
 )
 
-const requestIDHeader = "x-request-id"
+const (
+	requestIDHeader = "x-request-id"
+	rateLimitPrefix = "x-ratelimit-"
+)
 
 // forwardedHeaders pass to the server under their own (lower-case) names:
 // the API key, the caller's request id and language. runtime.AnnotateContext
@@ -53,7 +56,7 @@ var jsonMarshaler = &runtime.JSONPb{
 }
 
 // newHandler routes the REST API, the OpenAPI document and the health endpoints.
-func newHandler(ctx context.Context, conn *grpc.ClientConn, readyTimeout time.Duration) (http.Handler, error) {
+func newHandler(ctx context.Context, conn *grpc.ClientConn, cfg config) (http.Handler, error) {
 	api := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithMarshalerOption(eventStreamMIME, &eventStreamMarshaler{json: jsonMarshaler}),
@@ -61,19 +64,20 @@ func newHandler(ctx context.Context, conn *grpc.ClientConn, readyTimeout time.Du
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
 		runtime.WithErrorHandler(writeError),
+		runtime.WithForwardResponseOption(promoteRateLimitTrailers),
 	)
 	for _, register := range registrations {
 		if err := register(ctx, api, conn); err != nil {
 			return nil, err
 		}
 	}
-	health := newHealth(conn, readyTimeout)
+	health := newHealth(conn, cfg.readyTimeout)
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", health.live)
 	root.HandleFunc("GET /readyz", health.ready)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
 	root.Handle("/", withRequestID(withProtoFieldMask(api)))
-	return root, nil
+	return withAccessLog(withCORS(cfg.corsOrigins, root)), nil
 }
 
 func incomingHeader(key string) (string, bool) {
@@ -94,7 +98,7 @@ func outgoingHeader(key string) (string, bool) {
 	switch {
 	case key == requestIDHeader || key == "content-type" || strings.HasPrefix(key, "grpc-"):
 		return "", false
-	case strings.HasPrefix(key, "x-ratelimit-"):
+	case strings.HasPrefix(key, rateLimitPrefix):
 		return textproto.CanonicalMIMEHeaderKey(key), true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
@@ -105,6 +109,25 @@ func outgoingTrailer(key string) (string, bool) {
 		return "", false
 	}
 	return runtime.MetadataTrailerPrefix + key, true
+}
+
+// promoteRateLimitTrailers returns the x-ratelimit-* trailers of a unary
+// call (the server sends them there) as headers, which HTTP clients read.
+func promoteRateLimitTrailers(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
+	copyRateLimitTrailers(ctx, w.Header())
+	return nil
+}
+
+func copyRateLimitTrailers(ctx context.Context, header http.Header) {
+	md, ok := runtime.ServerMetadataFromContext(ctx)
+	if !ok {
+		return
+	}
+	for key, values := range md.TrailerMD {
+		if strings.HasPrefix(key, rateLimitPrefix) && len(values) > 0 && header.Get(key) == "" {
+			header.Set(key, values[0])
+		}
+	}
 }
 
 // withRequestID gives every request an id before it is proxied: the
@@ -138,6 +161,7 @@ func writeError(ctx context.Context, mux *runtime.ServeMux, marshaler runtime.Ma
 		marshaler = jsonMarshaler
 	}
 	fixed := &beforeHeaders{ResponseWriter: w, fix: func(header http.Header) {
+		copyRateLimitTrailers(ctx, header) // so a 429 says when to retry
 		// The default handler puts the status message there; RFC 9110 wants a scheme.
 		if header.Get("WWW-Authenticate") != "" {
 			header.Set("WWW-Authenticate", `Bearer realm="runwire"`)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,10 +25,11 @@ import (
 )
 
 type config struct {
-	listen      string
-	upstream    string
-	upstreamCA  string
-	readyTimout time.Duration
+	listen       string
+	upstream     string
+	upstreamCA   string
+	readyTimeout time.Duration
+	corsOrigins  []string
 }
 
 // envOr returns the environment variable name, or fallback when it is unset.
@@ -47,9 +49,16 @@ func parseConfig(args []string) (config, error) {
 		"gRPC address of the Runwire server (env RUNWIRE_GATEWAY_UPSTREAM)")
 	flags.StringVar(&cfg.upstreamCA, "upstream-ca", envOr("RUNWIRE_GATEWAY_UPSTREAM_CA", ""),
 		"PEM CA bundle: dial the server with TLS verified against it; plaintext when empty (env RUNWIRE_GATEWAY_UPSTREAM_CA)")
-	flags.DurationVar(&cfg.readyTimout, "ready-timeout", 2*time.Second, "deadline of the /readyz health check")
+	flags.DurationVar(&cfg.readyTimeout, "ready-timeout", 2*time.Second, "deadline of the /readyz health check")
+	cors := flags.String("cors-origins", envOr("RUNWIRE_GATEWAY_CORS_ORIGINS", ""),
+		"comma-separated origins browsers may call from, or * for any; none when empty (env RUNWIRE_GATEWAY_CORS_ORIGINS)")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
+	}
+	for _, origin := range strings.Split(*cors, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			cfg.corsOrigins = append(cfg.corsOrigins, origin)
+		}
 	}
 	if flags.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", flags.Args())
@@ -75,7 +84,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer conn.Close()
-	handler, err := newHandler(ctx, conn, cfg.readyTimout)
+	handler, err := newHandler(ctx, conn, cfg)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from gateway_stack import ADMIN_KEY, Process, Stack, free_port, gateway_binary
+from gateway_stack import ADMIN_KEY, WEB_ORIGIN, Process, Stack, free_port, gateway_binary
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         server.wait_for("listening on")
         grpc_address = f"127.0.0.1:{port}"
         gateway = Process(
-            [str(binary), "--listen", "127.0.0.1:0", "--upstream", grpc_address], root / "gateway.log", dict(os.environ)
+            [str(binary), "--listen", "127.0.0.1:0", "--upstream", grpc_address, "--cors-origins", WEB_ORIGIN], root / "gateway.log", dict(os.environ)
         )
         base_url = gateway.wait_for(r"listening on (http://\S+),").group(1)
         yield Stack(grpc_address=grpc_address, base_url=base_url, admin_key=ADMIN_KEY)

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "rw_gatewayAdminKey" + "0" * 25
 assert len(ADMIN_KEY) == 43
 START_TIMEOUT_S = 60
+# The one origin the gateway of these tests lets browsers call from (--cors-origins).
+WEB_ORIGIN = "http://app.example"
 
 
 def go_binary() -> str:

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from gateway_stack import ROOT, Stack, details_by_type
+from gateway_stack import ROOT, WEB_ORIGIN, Stack, details_by_type
 
 
 def _label() -> str:
@@ -158,3 +158,31 @@ def test_the_request_id_goes_both_ways(rest: httpx.Client) -> None:
         assert details_by_type(response.json())["RequestInfo"]["requestId"] == generated
     assert rest.get("/v1/agents").headers["x-request-id"]
 
+
+
+def test_unary_responses_carry_the_rate_limit_headers(rest: httpx.Client) -> None:
+    response = rest.get("/v1/agents", params={"pageSize": 1})
+    assert int(response.headers["x-ratelimit-limit"]) > 0
+    assert int(response.headers["x-ratelimit-remaining"]) < int(response.headers["x-ratelimit-limit"])
+
+
+def test_browsers_on_the_allowed_origin_may_call(rest: httpx.Client) -> None:
+    preflight = rest.options(
+        "/v1/agents",
+        headers={
+            "origin": WEB_ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-api-key, content-type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == WEB_ORIGIN
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "X-API-Key" in preflight.headers["access-control-allow-headers"]
+
+    listed = rest.get("/v1/agents", headers={"origin": WEB_ORIGIN})
+    assert listed.headers["access-control-allow-origin"] == WEB_ORIGIN
+    assert "X-Request-Id" in listed.headers["access-control-expose-headers"]
+
+    elsewhere = rest.get("/v1/agents", headers={"origin": "http://elsewhere.example"})
+    assert elsewhere.status_code == 200 and "access-control-allow-origin" not in elsewhere.headers
