@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from gateway_stack import ROOT, Stack, go_binary
 
+# A cold Go build cache compiles gRPC and protobuf first: minutes on a small machine.
 GO_TIMEOUT_S = 600
+pytestmark = pytest.mark.timeout(GO_TIMEOUT_S + 30)
 
 
 def _go(stack: Stack, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
