@@ -19,7 +19,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server go-tools gateway serve-gateway
+.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -43,7 +43,7 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(GRPCURL) redis-server lint go-tools $(GATEWAY)
+test: $(INSTALLED) $(GRPCURL) redis-server tesseract lint go-tools $(GATEWAY)
 	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
@@ -52,6 +52,12 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (the tests start their own on a free port)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+# Text of uploaded images is read by Tesseract OCR (the server and its tests); install Debian's when missing.
+tesseract:
+	@command -v tesseract >/dev/null || { \
+		echo "installing tesseract-ocr (OCR of uploaded images)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr >/dev/null; }
 
 generate: $(INSTALLED) go-tools
 	$(BIN)/python scripts/generate.py

@@ -2,6 +2,11 @@
 #   docker build -f server.Dockerfile -t runwire-server .
 FROM python:3.11-slim
 
+# Tesseract reads the text of uploaded images.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tesseract-ocr \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY generated/python generated/python

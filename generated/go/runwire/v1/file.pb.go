@@ -533,8 +533,8 @@ type UploadFileRequest_Metadata struct {
 
 type UploadFileRequest_Chunk struct {
 	// The next piece of the content, 1 byte to 1 MiB (1,048,576 bytes).
-	// Chunks are concatenated in the order sent. No chunk at all makes an
-	// empty file.
+	// Chunks are concatenated in the order sent. An upload without content
+	// fails with INVALID_ARGUMENT `FILE_EMPTY`.
 	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
 }
 

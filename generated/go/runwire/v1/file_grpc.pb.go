@@ -50,7 +50,9 @@ type FileServiceClient interface {
 	// `FILE_TOO_LARGE` (over the server's upload limit; sent as soon as it is
 	// exceeded), INVALID_ARGUMENT `UPLOAD_SIZE_MISMATCH` or `CHECKSUM_MISMATCH`
 	// (the content does not match the expected size or SHA-256),
-	// INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
+	// INVALID_ARGUMENT `FILE_EMPTY`, INVALID_ARGUMENT
+	// `UNSUPPORTED_CONTENT_TYPE`, INVALID_ARGUMENT `CONTENT_TYPE_MISMATCH`
+	// (the content's magic bytes contradict the declared type).
 	UploadFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadFileRequest, File], error)
 	// Gets a file's metadata and processing status.
 	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error)
@@ -223,7 +225,9 @@ type FileServiceServer interface {
 	// `FILE_TOO_LARGE` (over the server's upload limit; sent as soon as it is
 	// exceeded), INVALID_ARGUMENT `UPLOAD_SIZE_MISMATCH` or `CHECKSUM_MISMATCH`
 	// (the content does not match the expected size or SHA-256),
-	// INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
+	// INVALID_ARGUMENT `FILE_EMPTY`, INVALID_ARGUMENT
+	// `UNSUPPORTED_CONTENT_TYPE`, INVALID_ARGUMENT `CONTENT_TYPE_MISMATCH`
+	// (the content's magic bytes contradict the declared type).
 	UploadFile(grpc.ClientStreamingServer[UploadFileRequest, File]) error
 	// Gets a file's metadata and processing status.
 	GetFile(context.Context, *GetFileRequest) (*File, error)
