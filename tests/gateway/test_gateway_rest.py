@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from gateway_stack import ROOT, WEB_ORIGIN, Stack, details_by_type
+from gateway_stack import RATE_LIMITED_PATH, ROOT, WEB_ORIGIN, Stack, details_by_type
 
 
 def _label() -> str:
@@ -164,6 +164,17 @@ def test_unary_responses_carry_the_rate_limit_headers(rest: httpx.Client) -> Non
     response = rest.get("/v1/agents", params={"pageSize": 1})
     assert int(response.headers["x-ratelimit-limit"]) > 0
     assert int(response.headers["x-ratelimit-remaining"]) < int(response.headers["x-ratelimit-limit"])
+
+
+def test_a_rate_limited_call_is_429_with_when_to_retry(rest: httpx.Client) -> None:
+    response = rest.get(RATE_LIMITED_PATH)
+    assert response.status_code == 429
+    details = details_by_type(response.json())
+    assert response.json()["code"] == 8
+    assert details["ErrorInfo"]["reason"] == "RATE_LIMITED"
+    assert "retryDelay" in details["RetryInfo"] and details["QuotaFailure"]["violations"]
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert int(response.headers["retry-after"]) >= 1
 
 
 def test_browsers_on_the_allowed_origin_may_call(rest: httpx.Client) -> None:
