@@ -197,3 +197,10 @@ def test_browsers_on_the_allowed_origin_may_call(rest: httpx.Client) -> None:
 
     elsewhere = rest.get("/v1/agents", headers={"origin": "http://elsewhere.example"})
     assert elsewhere.status_code == 200 and "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_grpc_timeout_sets_the_call_deadline(rest: httpx.Client) -> None:
+    # A deadline already over when the call is made: 504 DEADLINE_EXCEEDED, with the status body.
+    response = rest.get("/v1/agents", headers={"grpc-timeout": "1n"})
+    assert response.status_code == 504
+    assert response.json()["code"] == 4
