@@ -289,14 +289,14 @@ export type ServerCounts = Message<"runwire.v1.ServerCounts"> & {
   mcpServersReady: bigint;
 
   /**
-   * Open `Connect` streams, all replicas.
+   * Open `Connect` streams of this replica.
    *
    * @generated from field: int64 connections = 10;
    */
   connections: bigint;
 
   /**
-   * Open server-streaming calls, all replicas.
+   * Open streaming calls of this replica, `Connect` included.
    *
    * @generated from field: int64 streams = 11;
    */
@@ -646,7 +646,7 @@ export const ListStreamsResponseSchema: GenMessage<ListStreamsResponse> = /*@__P
   messageDesc(file_runwire_v1_admin, 10);
 
 /**
- * An open server-streaming call.
+ * An open streaming call.
  *
  * @generated from message runwire.v1.StreamInfo
  */
@@ -1156,7 +1156,8 @@ export const AdminService: GenService<{
     output: typeof ServerInfoSchema;
   },
   /**
-   * Lists the open `EventService.Connect` streams of every replica.
+   * Lists the open `EventService.Connect` streams of the replica that serves
+   * the call.
    *
    * @generated from rpc runwire.v1.AdminService.ListConnections
    */
@@ -1166,9 +1167,9 @@ export const AdminService: GenService<{
     output: typeof ListConnectionsResponseSchema;
   },
   /**
-   * Lists the open server-streaming calls of every replica
+   * Lists the open streaming calls of the replica that serves the call
    * (`ExecuteAgent`, `StreamTokens`, `StreamRunEvents`, `WatchFile`,
-   * `WatchBatch`, `DownloadFile`, `Subscribe`).
+   * `WatchBatch`, `DownloadFile`, `Subscribe`, `Connect`...).
    *
    * @generated from rpc runwire.v1.AdminService.ListStreams
    */

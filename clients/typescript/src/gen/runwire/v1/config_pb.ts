@@ -19,13 +19,15 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runwire/v1/config.proto.
  */
 export const file_runwire_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("ChdydW53aXJlL3YxL2NvbmZpZy5wcm90bxIKcnVud2lyZS52MSK3BQoNUnVudGltZUNvbmZpZxIuCgZzZXJ2ZXIYASABKAsyGC5ydW53aXJlLnYxLlNlcnZlckNvbmZpZ0IE4kEBARIyCghkYXRhYmFzZRgCIAEoCzIaLnJ1bndpcmUudjEuRGF0YWJhc2VDb25maWdCBOJBAQESLgoGbGltaXRzGAMgASgLMhgucnVud2lyZS52MS5MaW1pdHNDb25maWdCBOJBAQESNAoJcHJvdmlkZXJzGAQgASgLMhsucnVud2lyZS52MS5Qcm92aWRlcnNDb25maWdCBOJBAQESNwoLcmF0ZV9saW1pdHMYBSABKAsyHC5ydW53aXJlLnYxLlJhdGVMaW1pdHNDb25maWdCBOJBAQESLgoGZXZlbnRzGAYgASgLMhgucnVud2lyZS52MS5FdmVudHNDb25maWdCBOJBAQESMgoIc2Vzc2lvbnMYByABKAsyGi5ydW53aXJlLnYxLlNlc3Npb25zQ29uZmlnQgTiQQEBEiwKBWZpbGVzGAggASgLMhcucnVud2lyZS52MS5GaWxlc0NvbmZpZ0IE4kEBARIsCgVyZWRpcxgJIAEoCzIXLnJ1bndpcmUudjEuUmVkaXNDb25maWdCBOJBAQESKgoEYXV0aBgKIAEoCzIWLnJ1bndpcmUudjEuQXV0aENvbmZpZ0IE4kEBARIUCgZzb3VyY2UYFCABKAlCBOJBAQMSFgoIcmV2aXNpb24YFSABKANCBOJBAQMSEgoEZXRhZxgWIAEoCUIE4kEBARI1Cgt1cGRhdGVfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoKdXBkYXRlZF9ieRgYIAEoCUIE4kEBAxIkChZwZW5kaW5nX3Jlc3RhcnRfZmllbGRzGBkgAygJQgTiQQEDIu0CCgxTZXJ2ZXJDb25maWcSEgoEaG9zdBgBIAEoCUIE4kEBARIXCgRwb3J0GAIgASgFQgTiQQEBSACIAQESFQoHd29ya2VycxgDIAEoBUIE4kEBARInChltYXhfcmVjZWl2ZV9tZXNzYWdlX2J5dGVzGAQgASgDQgTiQQEBEiQKFm1heF9zZW5kX21lc3NhZ2VfYnl0ZXMYBSABKANCBOJBAQESJAoWbWF4X2NvbmN1cnJlbnRfc3RyZWFtcxgGIAEoBUIE4kEBARI0CglrZWVwYWxpdmUYByABKAsyGy5ydW53aXJlLnYxLktlZXBhbGl2ZUNvbmZpZ0IE4kEBARI3Cg5zaHV0ZG93bl9ncmFjZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIdCgpyZWZsZWN0aW9uGAkgASgIQgTiQQEBSAGIAQFCBwoFX3BvcnRCDQoLX3JlZmxlY3Rpb24irgMKD0tlZXBhbGl2ZUNvbmZpZxItCgR0aW1lGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjAKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESJwoUcGVybWl0X3dpdGhvdXRfY2FsbHMYAyABKAhCBOJBAQFIAIgBARI6ChFtaW5fcGluZ19pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI8ChNtYXhfY29ubmVjdGlvbl9pZGxlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEm1heF9jb25uZWN0aW9uX2FnZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARJBChhtYXhfY29ubmVjdGlvbl9hZ2VfZ3JhY2UYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQFCFwoVX3Blcm1pdF93aXRob3V0X2NhbGxzItgBCg5EYXRhYmFzZUNvbmZpZxIRCgN1cmwYASABKAlCBOJBAQESFwoJcG9vbF9zaXplGAIgASgFQgTiQQEBEjUKDGJ1c3lfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI9ChRldmVudF9mbHVzaF9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIkChZldmVudF9mbHVzaF9tYXhfZXZlbnRzGAUgASgFQgTiQQEBIoQGCgxMaW1pdHNDb25maWcSHwoRZGVmYXVsdF9wYWdlX3NpemUYASABKAVCBOJBAQESGwoNbWF4X3BhZ2Vfc2l6ZRgCIAEoBUIE4kEBARIfChFtYXhfbWVzc2FnZV9ieXRlcxgDIAEoA0IE4kEBARIeChBtYXhfdXBsb2FkX2J5dGVzGAQgASgDQgTiQQEBEh0KD21heF9iYXRjaF90YXNrcxgFIAEoBUIE4kEBARIjChVtYXhfYmF0Y2hfY29uY3VycmVuY3kYBiABKAVCBOJBAQESJAoWbWF4X3Nlc3Npb25zX3Blcl9vd25lchgHIAEoBUIE4kEBARIfChFkZWZhdWx0X3J1bl9zdGVwcxgIIAEoBUIE4kEBARIbCg1tYXhfcnVuX3N0ZXBzGAkgASgFQgTiQQEBEj0KFGRlZmF1bHRfcnVuX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjkKEG1heF9ydW5fZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPQoUZGVmYXVsdF90b29sX3RpbWVvdXQYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPgoVZGVmYXVsdF9pbnB1dF90aW1lb3V0GA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiEKE21heF9jb25jdXJyZW50X3J1bnMYDiABKAVCBOJBAQESKwodbWF4X2NvbmN1cnJlbnRfcnVuc19wZXJfb3duZXIYDyABKAVCBOJBAQESJwoZbWF4X3N0cmVhbXNfcGVyX3ByaW5jaXBhbBgQIAEoBUIE4kEBARIrCh1tYXhfY29ubmVjdGlvbnNfcGVyX3ByaW5jaXBhbBgRIAEoBUIE4kEBARIuCiBtYXhfc3Vic2NyaXB0aW9uc19wZXJfY29ubmVjdGlvbhgSIAEoBUIE4kEBASLTAQoPUHJvdmlkZXJzQ29uZmlnEh4KEGRlZmF1bHRfcHJvdmlkZXIYASABKAlCBOJBAQESOAoHYnVpbHRpbhgCIAEoCzIhLnJ1bndpcmUudjEuQnVpbHRpblByb3ZpZGVyQ29uZmlnQgTiQQEBEjYKBm9wZW5haRgDIAEoCzIgLnJ1bndpcmUudjEuT3BlbkFpUHJvdmlkZXJDb25maWdCBOJBAQESLgoHcmV0cmllcxgEIAEoCzIXLnJ1bndpcmUudjEuUmV0cnlDb25maWdCBOJBAQEiUwoVQnVpbHRpblByb3ZpZGVyQ29uZmlnEiQKEXRva2Vuc19wZXJfc2Vjb25kGAEgASgBQgTiQQEBSACIAQFCFAoSX3Rva2Vuc19wZXJfc2Vjb25kIpQBChRPcGVuQWlQcm92aWRlckNvbmZpZxIWCghiYXNlX3VybBgBIAEoCUIE4kEBARITCgVtb2RlbBgCIAEoCUIE4kEBARIVCgdhcGlfa2V5GAMgASgJQgTiQQEBEjgKD3JlcXVlc3RfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBASK7AQoLUmV0cnlDb25maWcSGgoMbWF4X2F0dGVtcHRzGAEgASgFQgTiQQEBEjgKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI0CgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIgChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAFCBOJBAQEiogEKEFJhdGVMaW1pdHNDb25maWcSGgoHZW5hYmxlZBgBIAEoCEIE4kEBAUgAiAEBEi4KBXRpZXJzGAIgAygLMhkucnVud2lyZS52MS5SYXRlTGltaXRUaWVyQgTiQQEBEjYKCW92ZXJyaWRlcxgDIAMoCzIdLnJ1bndpcmUudjEuUmF0ZUxpbWl0T3ZlcnJpZGVCBOJBAQFCCgoIX2VuYWJsZWQiaQoNUmF0ZUxpbWl0VGllchIkCgR0aWVyGAEgASgOMhAucnVud2lyZS52MS5UaWVyQgTiQQECEjIKB2J1Y2tldHMYAiADKAsyGy5ydW53aXJlLnYxLlJhdGVMaW1pdEJ1Y2tldEIE4kEBASLJAgoPUmF0ZUxpbWl0QnVja2V0EkMKDG1ldGhvZF9jbGFzcxgBIAEoDjInLnJ1bndpcmUudjEuUmF0ZUxpbWl0QnVja2V0Lk1ldGhvZENsYXNzQgTiQQECEiEKE3JlcXVlc3RzX3Blcl9zZWNvbmQYAiABKAFCBOJBAQISEwoFYnVyc3QYAyABKAVCBOJBAQIiuAEKC01ldGhvZENsYXNzEhwKGE1FVEhPRF9DTEFTU19VTlNQRUNJRklFRBAAEhUKEU1FVEhPRF9DTEFTU19SRUFEEAESFgoSTUVUSE9EX0NMQVNTX1dSSVRFEAISFAoQTUVUSE9EX0NMQVNTX1JVThADEhcKE01FVEhPRF9DTEFTU19TVFJFQU0QBBIVChFNRVRIT0RfQ0xBU1NfRklMRRAFEhYKEk1FVEhPRF9DTEFTU19BRE1JThAGIr8BChFSYXRlTGltaXRPdmVycmlkZRIXCglwcmluY2lwYWwYASABKAlCBOJBAQESFAoGbWV0aG9kGAIgASgJQgTiQQEBEkMKDG1ldGhvZF9jbGFzcxgDIAEoDjInLnJ1bndpcmUudjEuUmF0ZUxpbWl0QnVja2V0Lk1ldGhvZENsYXNzQgTiQQEBEiEKE3JlcXVlc3RzX3Blcl9zZWNvbmQYBCABKAFCBOJBAQISEwoFYnVyc3QYBSABKAVCBOJBAQIi3QEKDEV2ZW50c0NvbmZpZxIyCglyZXRlbnRpb24YASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESOwoSaGVhcnRiZWF0X2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiEKE21heF9idWZmZXJlZF9ldmVudHMYAyABKAVCBOJBAQESOQoQc3Vic2NyaXB0aW9uX3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBASK+AQoOU2Vzc2lvbnNDb25maWcSOQoQc3dlZXBlcl9pbnRlcnZhbBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI7ChJpZGVtcG90ZW5jeV93aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESNAoLZGVmYXVsdF90dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQEixQEKC0ZpbGVzQ29uZmlnEhkKC3N0b3JhZ2VfZGlyGAEgASgJQgTiQQEBEiAKEmV4dHJhY3Rpb25fd29ya2VycxgCIAEoBUIE4kEBARI7ChJleHRyYWN0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESIQoTbWF4X2V4dHJhY3RlZF9jaGFycxgEIAEoA0IE4kEBARIZCgtjaHVua19jaGFycxgFIAEoBUIE4kEBASI6CgtSZWRpc0NvbmZpZxIRCgN1cmwYASABKAlCBOJBAQESGAoKa2V5X3ByZWZpeBgCIAEoCUIE4kEBASIrCgpBdXRoQ29uZmlnEh0KD2FsbG93X2Fub255bW91cxgBIAEoCEIE4kEBASISChBHZXRDb25maWdSZXF1ZXN0IrQBChNVcGRhdGVDb25maWdSZXF1ZXN0Ei8KBmNvbmZpZxgBIAEoCzIZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZ0IE4kEBAhI1Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBOJBAQISGwoNdmFsaWRhdGVfb25seRgDIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQEBIn8KFVZhbGlkYXRlQ29uZmlnUmVxdWVzdBIvCgZjb25maWcYASABKAsyGS5ydW53aXJlLnYxLlJ1bnRpbWVDb25maWdCBOJBAQISNQoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQgTiQQEBIp8BChZWYWxpZGF0ZUNvbmZpZ1Jlc3BvbnNlEhMKBXZhbGlkGAEgASgIQgTiQQEDEj8KCnZpb2xhdGlvbnMYAiADKAsyJS5nb29nbGUucnBjLkJhZFJlcXVlc3QuRmllbGRWaW9sYXRpb25CBOJBAQMSLwoGY29uZmlnGAMgASgLMhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnQgTiQQEDIkwKE1JlbG9hZENvbmZpZ1JlcXVlc3QSGwoNdmFsaWRhdGVfb25seRgBIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAIgASgJQgTiQQEBMskDCg1Db25maWdTZXJ2aWNlElgKCUdldENvbmZpZxIcLnJ1bndpcmUudjEuR2V0Q29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyISgtPkkwIMEgovdjEvY29uZmlnEnsKDFVwZGF0ZUNvbmZpZxIfLnJ1bndpcmUudjEuVXBkYXRlQ29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyIv2kESY29uZmlnLHVwZGF0ZV9tYXNrgtPkkwIUMgovdjEvY29uZmlnOgZjb25maWcSdwoOVmFsaWRhdGVDb25maWcSIS5ydW53aXJlLnYxLlZhbGlkYXRlQ29uZmlnUmVxdWVzdBoiLnJ1bndpcmUudjEuVmFsaWRhdGVDb25maWdSZXNwb25zZSIegtPkkwIYIhMvdjEvY29uZmlnOnZhbGlkYXRlOgEqEmgKDFJlbG9hZENvbmZpZxIfLnJ1bndpcmUudjEuUmVsb2FkQ29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyIcgtPkkwIWIhEvdjEvY29uZmlnOnJlbG9hZDoBKkI+WjxnaXRodWIuY29tL3J1bndpcmUvcnVud2lyZS9nZW5lcmF0ZWQvZ28vcnVud2lyZS92MTtydW53aXJldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_rpc_error_details, file_runwire_v1_common]);
+  fileDesc("ChdydW53aXJlL3YxL2NvbmZpZy5wcm90bxIKcnVud2lyZS52MSK3BQoNUnVudGltZUNvbmZpZxIuCgZzZXJ2ZXIYASABKAsyGC5ydW53aXJlLnYxLlNlcnZlckNvbmZpZ0IE4kEBARIyCghkYXRhYmFzZRgCIAEoCzIaLnJ1bndpcmUudjEuRGF0YWJhc2VDb25maWdCBOJBAQESLgoGbGltaXRzGAMgASgLMhgucnVud2lyZS52MS5MaW1pdHNDb25maWdCBOJBAQESNAoJcHJvdmlkZXJzGAQgASgLMhsucnVud2lyZS52MS5Qcm92aWRlcnNDb25maWdCBOJBAQESNwoLcmF0ZV9saW1pdHMYBSABKAsyHC5ydW53aXJlLnYxLlJhdGVMaW1pdHNDb25maWdCBOJBAQESLgoGZXZlbnRzGAYgASgLMhgucnVud2lyZS52MS5FdmVudHNDb25maWdCBOJBAQESMgoIc2Vzc2lvbnMYByABKAsyGi5ydW53aXJlLnYxLlNlc3Npb25zQ29uZmlnQgTiQQEBEiwKBWZpbGVzGAggASgLMhcucnVud2lyZS52MS5GaWxlc0NvbmZpZ0IE4kEBARIsCgVyZWRpcxgJIAEoCzIXLnJ1bndpcmUudjEuUmVkaXNDb25maWdCBOJBAQESKgoEYXV0aBgKIAEoCzIWLnJ1bndpcmUudjEuQXV0aENvbmZpZ0IE4kEBARIUCgZzb3VyY2UYFCABKAlCBOJBAQMSFgoIcmV2aXNpb24YFSABKANCBOJBAQMSEgoEZXRhZxgWIAEoCUIE4kEBARI1Cgt1cGRhdGVfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoKdXBkYXRlZF9ieRgYIAEoCUIE4kEBAxIkChZwZW5kaW5nX3Jlc3RhcnRfZmllbGRzGBkgAygJQgTiQQEDIu0CCgxTZXJ2ZXJDb25maWcSEgoEaG9zdBgBIAEoCUIE4kEBARIXCgRwb3J0GAIgASgFQgTiQQEBSACIAQESFQoHd29ya2VycxgDIAEoBUIE4kEBARInChltYXhfcmVjZWl2ZV9tZXNzYWdlX2J5dGVzGAQgASgDQgTiQQEBEiQKFm1heF9zZW5kX21lc3NhZ2VfYnl0ZXMYBSABKANCBOJBAQESJAoWbWF4X2NvbmN1cnJlbnRfc3RyZWFtcxgGIAEoBUIE4kEBARI0CglrZWVwYWxpdmUYByABKAsyGy5ydW53aXJlLnYxLktlZXBhbGl2ZUNvbmZpZ0IE4kEBARI3Cg5zaHV0ZG93bl9ncmFjZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIdCgpyZWZsZWN0aW9uGAkgASgIQgTiQQEBSAGIAQFCBwoFX3BvcnRCDQoLX3JlZmxlY3Rpb24irgMKD0tlZXBhbGl2ZUNvbmZpZxItCgR0aW1lGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjAKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESJwoUcGVybWl0X3dpdGhvdXRfY2FsbHMYAyABKAhCBOJBAQFIAIgBARI6ChFtaW5fcGluZ19pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI8ChNtYXhfY29ubmVjdGlvbl9pZGxlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEm1heF9jb25uZWN0aW9uX2FnZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARJBChhtYXhfY29ubmVjdGlvbl9hZ2VfZ3JhY2UYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQFCFwoVX3Blcm1pdF93aXRob3V0X2NhbGxzItgBCg5EYXRhYmFzZUNvbmZpZxIRCgN1cmwYASABKAlCBOJBAQESFwoJcG9vbF9zaXplGAIgASgFQgTiQQEBEjUKDGJ1c3lfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI9ChRldmVudF9mbHVzaF9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIkChZldmVudF9mbHVzaF9tYXhfZXZlbnRzGAUgASgFQgTiQQEBIoAGCgxMaW1pdHNDb25maWcSHwoRZGVmYXVsdF9wYWdlX3NpemUYASABKAVCBOJBAQESGwoNbWF4X3BhZ2Vfc2l6ZRgCIAEoBUIE4kEBARIfChFtYXhfbWVzc2FnZV9ieXRlcxgDIAEoA0IE4kEBARIeChBtYXhfdXBsb2FkX2J5dGVzGAQgASgDQgTiQQEBEh0KD21heF9iYXRjaF90YXNrcxgFIAEoBUIE4kEBARIjChVtYXhfYmF0Y2hfY29uY3VycmVuY3kYBiABKAVCBOJBAQESJAoWbWF4X3Nlc3Npb25zX3Blcl9vd25lchgHIAEoBUIE4kEBARIfChFkZWZhdWx0X3J1bl9zdGVwcxgIIAEoBUIE4kEBARIbCg1tYXhfcnVuX3N0ZXBzGAkgASgFQgTiQQEBEj0KFGRlZmF1bHRfcnVuX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjkKEG1heF9ydW5fZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPQoUZGVmYXVsdF90b29sX3RpbWVvdXQYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPgoVZGVmYXVsdF9pbnB1dF90aW1lb3V0GA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiEKE21heF9jb25jdXJyZW50X3J1bnMYDiABKAVCBOJBAQESJwoZbWF4X2FjdGl2ZV9ydW5zX3Blcl9vd25lchgPIAEoBUIE4kEBARInChltYXhfc3RyZWFtc19wZXJfcHJpbmNpcGFsGBAgASgFQgTiQQEBEisKHW1heF9jb25uZWN0aW9uc19wZXJfcHJpbmNpcGFsGBEgASgFQgTiQQEBEi4KIG1heF9zdWJzY3JpcHRpb25zX3Blcl9jb25uZWN0aW9uGBIgASgFQgTiQQEBItMBCg9Qcm92aWRlcnNDb25maWcSHgoQZGVmYXVsdF9wcm92aWRlchgBIAEoCUIE4kEBARI4CgdidWlsdGluGAIgASgLMiEucnVud2lyZS52MS5CdWlsdGluUHJvdmlkZXJDb25maWdCBOJBAQESNgoGb3BlbmFpGAMgASgLMiAucnVud2lyZS52MS5PcGVuQWlQcm92aWRlckNvbmZpZ0IE4kEBARIuCgdyZXRyaWVzGAQgASgLMhcucnVud2lyZS52MS5SZXRyeUNvbmZpZ0IE4kEBASJTChVCdWlsdGluUHJvdmlkZXJDb25maWcSJAoRdG9rZW5zX3Blcl9zZWNvbmQYASABKAFCBOJBAQFIAIgBAUIUChJfdG9rZW5zX3Blcl9zZWNvbmQilAEKFE9wZW5BaVByb3ZpZGVyQ29uZmlnEhYKCGJhc2VfdXJsGAEgASgJQgTiQQEBEhMKBW1vZGVsGAIgASgJQgTiQQEBEhUKB2FwaV9rZXkYAyABKAlCBOJBAQESOAoPcmVxdWVzdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIrsBCgtSZXRyeUNvbmZpZxIaCgxtYXhfYXR0ZW1wdHMYASABKAVCBOJBAQESOAoPaW5pdGlhbF9iYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjQKC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiAKEmJhY2tvZmZfbXVsdGlwbGllchgEIAEoAUIE4kEBASKiAQoQUmF0ZUxpbWl0c0NvbmZpZxIaCgdlbmFibGVkGAEgASgIQgTiQQEBSACIAQESLgoFdGllcnMYAiADKAsyGS5ydW53aXJlLnYxLlJhdGVMaW1pdFRpZXJCBOJBAQESNgoJb3ZlcnJpZGVzGAMgAygLMh0ucnVud2lyZS52MS5SYXRlTGltaXRPdmVycmlkZUIE4kEBAUIKCghfZW5hYmxlZCJpCg1SYXRlTGltaXRUaWVyEiQKBHRpZXIYASABKA4yEC5ydW53aXJlLnYxLlRpZXJCBOJBAQISMgoHYnVja2V0cxgCIAMoCzIbLnJ1bndpcmUudjEuUmF0ZUxpbWl0QnVja2V0QgTiQQEBIskCCg9SYXRlTGltaXRCdWNrZXQSQwoMbWV0aG9kX2NsYXNzGAEgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQISIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgCIAEoAUIE4kEBAhITCgVidXJzdBgDIAEoBUIE4kEBAiK4AQoLTWV0aG9kQ2xhc3MSHAoYTUVUSE9EX0NMQVNTX1VOU1BFQ0lGSUVEEAASFQoRTUVUSE9EX0NMQVNTX1JFQUQQARIWChJNRVRIT0RfQ0xBU1NfV1JJVEUQAhIUChBNRVRIT0RfQ0xBU1NfUlVOEAMSFwoTTUVUSE9EX0NMQVNTX1NUUkVBTRAEEhUKEU1FVEhPRF9DTEFTU19GSUxFEAUSFgoSTUVUSE9EX0NMQVNTX0FETUlOEAYivwEKEVJhdGVMaW1pdE92ZXJyaWRlEhcKCXByaW5jaXBhbBgBIAEoCUIE4kEBARIUCgZtZXRob2QYAiABKAlCBOJBAQESQwoMbWV0aG9kX2NsYXNzGAMgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQESIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgEIAEoAUIE4kEBAhITCgVidXJzdBgFIAEoBUIE4kEBAiLdAQoMRXZlbnRzQ29uZmlnEjIKCXJldGVudGlvbhgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI7ChJoZWFydGJlYXRfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESIQoTbWF4X2J1ZmZlcmVkX2V2ZW50cxgDIAEoBUIE4kEBARI5ChBzdWJzY3JpcHRpb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIr4BCg5TZXNzaW9uc0NvbmZpZxI5ChBzd2VlcGVyX2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEmlkZW1wb3RlbmN5X3dpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI0CgtkZWZhdWx0X3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBASLFAQoLRmlsZXNDb25maWcSGQoLc3RvcmFnZV9kaXIYASABKAlCBOJBAQESIAoSZXh0cmFjdGlvbl93b3JrZXJzGAIgASgFQgTiQQEBEjsKEmV4dHJhY3Rpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIhChNtYXhfZXh0cmFjdGVkX2NoYXJzGAQgASgDQgTiQQEBEhkKC2NodW5rX2NoYXJzGAUgASgFQgTiQQEBIjoKC1JlZGlzQ29uZmlnEhEKA3VybBgBIAEoCUIE4kEBARIYCgprZXlfcHJlZml4GAIgASgJQgTiQQEBIisKCkF1dGhDb25maWcSHQoPYWxsb3dfYW5vbnltb3VzGAEgASgIQgTiQQEBIhIKEEdldENvbmZpZ1JlcXVlc3QitAEKE1VwZGF0ZUNvbmZpZ1JlcXVlc3QSLwoGY29uZmlnGAEgASgLMhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnQgTiQQECEjUKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IE4kEBAhIbCg12YWxpZGF0ZV9vbmx5GAMgASgIQgTiQQEBEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQEifwoVVmFsaWRhdGVDb25maWdSZXF1ZXN0Ei8KBmNvbmZpZxgBIAEoCzIZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZ0IE4kEBAhI1Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBOJBAQEinwEKFlZhbGlkYXRlQ29uZmlnUmVzcG9uc2USEwoFdmFsaWQYASABKAhCBOJBAQMSPwoKdmlvbGF0aW9ucxgCIAMoCzIlLmdvb2dsZS5ycGMuQmFkUmVxdWVzdC5GaWVsZFZpb2xhdGlvbkIE4kEBAxIvCgZjb25maWcYAyABKAsyGS5ydW53aXJlLnYxLlJ1bnRpbWVDb25maWdCBOJBAQMiTAoTUmVsb2FkQ29uZmlnUmVxdWVzdBIbCg12YWxpZGF0ZV9vbmx5GAEgASgIQgTiQQEBEhgKCnJlcXVlc3RfaWQYAiABKAlCBOJBAQEyyQMKDUNvbmZpZ1NlcnZpY2USWAoJR2V0Q29uZmlnEhwucnVud2lyZS52MS5HZXRDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIhKC0+STAgwSCi92MS9jb25maWcSewoMVXBkYXRlQ29uZmlnEh8ucnVud2lyZS52MS5VcGRhdGVDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIi/aQRJjb25maWcsdXBkYXRlX21hc2uC0+STAhQyCi92MS9jb25maWc6BmNvbmZpZxJ3Cg5WYWxpZGF0ZUNvbmZpZxIhLnJ1bndpcmUudjEuVmFsaWRhdGVDb25maWdSZXF1ZXN0GiIucnVud2lyZS52MS5WYWxpZGF0ZUNvbmZpZ1Jlc3BvbnNlIh6C0+STAhgiEy92MS9jb25maWc6dmFsaWRhdGU6ASoSaAoMUmVsb2FkQ29uZmlnEh8ucnVud2lyZS52MS5SZWxvYWRDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIhyC0+STAhYiES92MS9jb25maWc6cmVsb2FkOgEqQj5aPGdpdGh1Yi5jb20vcnVud2lyZS9ydW53aXJlL2dlbmVyYXRlZC9nby9ydW53aXJlL3YxO3J1bndpcmV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_rpc_error_details, file_runwire_v1_common]);
 
 /**
  * The server's configuration, by section. A singleton. Reads return every
  * field with its effective value. Where a configuration is read as a whole
  * (the file, `ValidateConfig` without a mask), a field left at zero, or
  * unset for fields with presence, takes the default its comment gives.
+ * Fields marked "Not supported yet" are left unset by reads and rejected,
+ * with a field violation, by updates and in the file.
  *
  * @generated from message runwire.v1.RuntimeConfig
  */
@@ -179,7 +181,7 @@ export type ServerConfig = Message<"runwire.v1.ServerConfig"> & {
 
   /**
    * Worker processes sharing the port (SO_REUSEPORT), 1 to 64. Default 1.
-   * Restart only.
+   * Restart only. Not supported yet.
    *
    * @generated from field: int32 workers = 3;
    */
@@ -187,7 +189,9 @@ export type ServerConfig = Message<"runwire.v1.ServerConfig"> & {
 
   /**
    * Largest message the server accepts, in bytes, 1 MiB to 256 MiB.
-   * Default 16 MiB. Restart only.
+   * Default 8 MiB: files travel in chunks and message text is limited to
+   * `limits.max_message_bytes`, so nothing legitimate comes near it. Restart
+   * only.
    *
    * @generated from field: int64 max_receive_message_bytes = 4;
    */
@@ -195,7 +199,7 @@ export type ServerConfig = Message<"runwire.v1.ServerConfig"> & {
 
   /**
    * Largest message the server sends, in bytes, 1 MiB to 256 MiB. Default
-   * 16 MiB. Restart only.
+   * 8 MiB. Restart only.
    *
    * @generated from field: int64 max_send_message_bytes = 5;
    */
@@ -218,14 +222,15 @@ export type ServerConfig = Message<"runwire.v1.ServerConfig"> & {
 
   /**
    * Time given to calls in progress on shutdown before they are cancelled,
-   * 0 to 10 minutes. Default 30 seconds.
+   * up to 10 minutes. Default 10 seconds.
    *
    * @generated from field: google.protobuf.Duration shutdown_grace = 8;
    */
   shutdownGrace?: Duration | undefined;
 
   /**
-   * Serve gRPC server reflection. Default true. Restart only.
+   * Serve gRPC server reflection. Default true. Restart only. Not supported
+   * yet.
    *
    * @generated from field: optional bool reflection = 9;
    */
@@ -248,7 +253,8 @@ export const ServerConfigSchema: GenMessage<ServerConfig> = /*@__PURE__*/
 export type KeepaliveConfig = Message<"runwire.v1.KeepaliveConfig"> & {
   /**
    * Interval of the server's keepalive pings, 10 seconds to 2 hours.
-   * Default 2 hours.
+   * Default 60 seconds, not gRPC's 2 hours: streams stay open for long, and
+   * a client that vanished must free its stream slots within minutes.
    *
    * @generated from field: google.protobuf.Duration time = 1;
    */
@@ -324,7 +330,8 @@ export type DatabaseConfig = Message<"runwire.v1.DatabaseConfig"> & {
   url: string;
 
   /**
-   * Connections in the pool, 1 to 1,000. Default 10. Restart only.
+   * Connections in the pool, 1 to 1,000. Default 10. Restart only. Not
+   * supported yet.
    *
    * @generated from field: int32 pool_size = 2;
    */
@@ -332,7 +339,7 @@ export type DatabaseConfig = Message<"runwire.v1.DatabaseConfig"> & {
 
   /**
    * SQLite only: how long a writer waits for the lock. Default 5 seconds.
-   * Restart only.
+   * Restart only. Not supported yet.
    *
    * @generated from field: google.protobuf.Duration busy_timeout = 3;
    */
@@ -340,7 +347,8 @@ export type DatabaseConfig = Message<"runwire.v1.DatabaseConfig"> & {
 
   /**
    * Run events are written in batches: at most this long after the first
-   * pending event, 1 to 1,000 milliseconds. Default 50 milliseconds.
+   * pending event, 1 to 1,000 milliseconds. Default 50 milliseconds. Not
+   * supported yet.
    *
    * @generated from field: google.protobuf.Duration event_flush_interval = 4;
    */
@@ -348,7 +356,7 @@ export type DatabaseConfig = Message<"runwire.v1.DatabaseConfig"> & {
 
   /**
    * ... or as soon as this many events are pending, 1 to 10,000. Default
-   * 256.
+   * 256. Not supported yet.
    *
    * @generated from field: int32 event_flush_max_events = 5;
    */
@@ -400,14 +408,14 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
   maxUploadBytes: bigint;
 
   /**
-   * Most tasks in one batch. Default 10,000.
+   * Most tasks in one batch. Default 10,000. Not supported yet.
    *
    * @generated from field: int32 max_batch_tasks = 5;
    */
   maxBatchTasks: number;
 
   /**
-   * Largest `BatchOptions.max_concurrency`. Default 32.
+   * Largest `BatchOptions.max_concurrency`. Default 32. Not supported yet.
    *
    * @generated from field: int32 max_batch_concurrency = 6;
    */
@@ -428,7 +436,7 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
   defaultRunSteps: number;
 
   /**
-   * Most steps any run may take. Default 100.
+   * Most steps any run may take. Default 100. Not supported yet.
    *
    * @generated from field: int32 max_run_steps = 9;
    */
@@ -443,7 +451,7 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
   defaultRunDuration?: Duration | undefined;
 
   /**
-   * Longest duration any run may have. Default 24 hours.
+   * Longest duration any run may have. Default 24 hours. Not supported yet.
    *
    * @generated from field: google.protobuf.Duration max_run_duration = 11;
    */
@@ -467,18 +475,20 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
 
   /**
    * Runs executing at once on the whole server; more wait `QUEUED`.
-   * Default 64.
+   * Default 64. Restart only.
    *
    * @generated from field: int32 max_concurrent_runs = 14;
    */
   maxConcurrentRuns: number;
 
   /**
-   * Runs executing at once per principal; more wait `QUEUED`. Default 8.
+   * Runs one principal may have active (queued, running or waiting for
+   * input) at once; more are refused with RESOURCE_EXHAUSTED
+   * `RUN_LIMIT_EXCEEDED`. Default 100.
    *
-   * @generated from field: int32 max_concurrent_runs_per_owner = 15;
+   * @generated from field: int32 max_active_runs_per_owner = 15;
    */
-  maxConcurrentRunsPerOwner: number;
+  maxActiveRunsPerOwner: number;
 
   /**
    * Server-streaming and bidirectional calls one principal may have open at
@@ -491,14 +501,14 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
 
   /**
    * `EventService.Connect` streams one principal may have open at once.
-   * Default 8.
+   * Default 8. Not supported yet.
    *
    * @generated from field: int32 max_connections_per_principal = 17;
    */
   maxConnectionsPerPrincipal: number;
 
   /**
-   * Subscriptions on one `Connect` stream. Default 16.
+   * Subscriptions on one `Connect` stream. Default 16. Not supported yet.
    *
    * @generated from field: int32 max_subscriptions_per_connection = 18;
    */
@@ -520,7 +530,7 @@ export const LimitsConfigSchema: GenMessage<LimitsConfig> = /*@__PURE__*/
 export type ProvidersConfig = Message<"runwire.v1.ProvidersConfig"> & {
   /**
    * Provider of agents that do not name one: `builtin` or `openai`.
-   * Default `builtin`.
+   * Default `builtin`. Not supported yet.
    *
    * @generated from field: string default_provider = 1;
    */
@@ -563,7 +573,7 @@ export const ProvidersConfigSchema: GenMessage<ProvidersConfig> = /*@__PURE__*/
 export type BuiltinProviderConfig = Message<"runwire.v1.BuiltinProviderConfig"> & {
   /**
    * Tokens streamed per second, 0 to 100,000; 0 sends them without delay.
-   * Default 50.
+   * Default 100.
    *
    * @generated from field: optional double tokens_per_second = 1;
    */
@@ -608,6 +618,7 @@ export type OpenAiProviderConfig = Message<"runwire.v1.OpenAiProviderConfig"> & 
 
   /**
    * Maximum time of one request, 1 second to 1 hour. Default 10 minutes.
+   * Not supported yet.
    *
    * @generated from field: google.protobuf.Duration request_timeout = 4;
    */
@@ -635,21 +646,24 @@ export type RetryConfig = Message<"runwire.v1.RetryConfig"> & {
   maxAttempts: number;
 
   /**
-   * Wait before the first retry. Default 500 milliseconds.
+   * Wait before the first retry, 1 millisecond to 60 seconds. Default 200
+   * milliseconds.
    *
    * @generated from field: google.protobuf.Duration initial_backoff = 2;
    */
   initialBackoff?: Duration | undefined;
 
   /**
-   * Longest wait between two attempts. Default 30 seconds.
+   * Longest wait between two attempts. Default 30 seconds. Not supported
+   * yet.
    *
    * @generated from field: google.protobuf.Duration max_backoff = 3;
    */
   maxBackoff?: Duration | undefined;
 
   /**
-   * Factor applied to the wait after each attempt, 1 to 10. Default 2.
+   * Factor applied to the wait after each attempt, 1 to 10. Default 2. Not
+   * supported yet.
    *
    * @generated from field: double backoff_multiplier = 4;
    */
@@ -881,7 +895,7 @@ export const RateLimitOverrideSchema: GenMessage<RateLimitOverride> = /*@__PURE_
   messageDesc(file_runwire_v1_config, 12);
 
 /**
- * The event log and live streams.
+ * The event log and live streams. Not supported yet.
  *
  * @generated from message runwire.v1.EventsConfig
  */
@@ -951,7 +965,7 @@ export type SessionsConfig = Message<"runwire.v1.SessionsConfig"> & {
 
   /**
    * Time to live of sessions created without an expiration; 0 (the
-   * default) keeps them until deleted.
+   * default) keeps them until deleted. Not supported yet.
    *
    * @generated from field: google.protobuf.Duration default_ttl = 3;
    */
@@ -988,8 +1002,8 @@ export type FilesConfig = Message<"runwire.v1.FilesConfig"> & {
   extractionWorkers: number;
 
   /**
-   * Maximum time to extract one file's text; the file then `FAILED`.
-   * Default 5 minutes.
+   * Maximum time to extract one file's text, 1 second to 1 day; the file
+   * then `FAILED`. Default 5 minutes.
    *
    * @generated from field: google.protobuf.Duration extraction_timeout = 3;
    */
@@ -1004,7 +1018,7 @@ export type FilesConfig = Message<"runwire.v1.FilesConfig"> & {
   maxExtractedChars: bigint;
 
   /**
-   * Size of search chunks, in characters, 100 to 100,000. Default 2,000.
+   * Size of search chunks, in characters, 100 to 100,000. Default 1,000.
    *
    * @generated from field: int32 chunk_chars = 5;
    */
@@ -1234,12 +1248,15 @@ export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__P
  * Reads and changes the server's runtime configuration. Admins only: every
  * method fails with PERMISSION_DENIED for callers without the ADMIN role.
  *
- * The configuration comes from a file (`RuntimeConfig.source`) and
- * environment variables at start. `UpdateConfig` changes the running
- * configuration of every replica but does not write the file: `ReloadConfig`
- * or a restart returns to the file's values, so lasting changes belong in the
- * file. Fields marked "Restart only" are read at start and cannot be changed
- * by `UpdateConfig`.
+ * The configuration comes from defaults, overridden by a TOML file
+ * (`RuntimeConfig.source`, same sections and field names as these messages),
+ * then by `RUNWIRE_*` environment variables, then by command-line flags.
+ * `UpdateConfig` changes the running configuration of the replica that
+ * serves the call but does not write the file: `ReloadConfig` or a restart
+ * returns to the file's values (with environment variables and flags still
+ * on top), so lasting changes, and changes meant for every replica, belong in
+ * the file. Fields marked "Restart only" are read at start and cannot be
+ * changed by `UpdateConfig`.
  *
  * Secrets (`database.url`'s password, `providers.openai.api_key`,
  * `redis.url`'s password) are never returned: reads show `********` in their
