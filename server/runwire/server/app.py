@@ -21,16 +21,19 @@ from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency
+from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
@@ -101,11 +104,14 @@ class RunwireServer:
         await migrate(store.engine)
         async with store.write() as db:
             token_key = await repo.server_key(db, "page_token_key")
+        self.resource_events = ResourceEvents(store, settings.events)
+        await self.resource_events.start()
         ctx = DomainContext(
             store=store,
             limits=settings.limits,
             idempotency=Idempotency(settings.idempotency_window),
             page_tokens=PageTokenCodec(bytes.fromhex(token_key)),
+            events=self.resource_events,
         )
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
@@ -114,6 +120,7 @@ class RunwireServer:
             store,
             lambda run_id, after, limit: load_events(store, run_id, after, limit),
             lambda run_id: run_finished(store, run_id),
+            resource_events=self.resource_events,
         )
         self.event_log.start()
         self.tools = ToolRegistry(builtin_tools())
@@ -123,6 +130,8 @@ class RunwireServer:
         interrupted = await self.runs.fail_interrupted_runs()
         if interrupted:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
+        # Live Connect streams; AdminService lists them from `self.connections.registry`.
+        self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         implemented = {
@@ -131,6 +140,7 @@ class RunwireServer:
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
+            "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
         }
 
         server = self._server = grpc.aio.server(
@@ -291,12 +301,18 @@ class RunwireServer:
             await repo.delete_idempotency_records_before(db, cutoff)
         if removed:
             log.info("sweeper deleted %d expired session(s)", removed)
+        events, subscriptions = await self.resource_events.sweep()
+        if events or subscriptions:
+            log.info("sweeper deleted %d resource event(s) past retention, %d unused subscription(s)", events, subscriptions)
 
     async def stop(self, grace: float | None = None) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace` seconds."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if getattr(self, "connections", None) is not None:
+            # Connect clients learn where to resume before their streams end.
+            await self.connections.shutdown()
         stopping = []
         if self._server is not None:
             stopping.append(self._server.stop(grace))
@@ -316,6 +332,8 @@ class RunwireServer:
             await self.rate_limiter.close()
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
+        if getattr(self, "resource_events", None) is not None:
+            await self.resource_events.close()
         for provider in getattr(self, "providers", {}).values():
             if hasattr(provider, "aclose"):
                 await provider.aclose()

@@ -215,6 +215,7 @@ class RunService:
                 return row
             db.add(row)
             db.add(RunEventRow(run_id=run_id, seq=1, payload=created.SerializeToString()))
+            await self.ctx.events.record(db, "run.created", RUN.format(run_id), row.owner, created.run_created.run)
             self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [RUN.format(run_id)])
             plan = RunPlan(
                 run_id=run_id,
@@ -446,6 +447,22 @@ class RunService:
                 except ToolError as error:
                     raise InvalidArgument.field("approval.edited_arguments", str(error)) from None
 
+    async def pending_input_requests(self, caller: Principal) -> list[tuple[str, run_pb2.InputRequest]]:
+        """The caller's runs waiting for a person, with what each asks, oldest first."""
+        async with self.ctx.store.read() as db:
+            rows = (
+                await db.execute(
+                    select(RunRow.id, RunRow.pending_input)
+                    .where(RunRow.owner == caller.id, RunRow.status == int(RunStatus.REQUIRES_INPUT))
+                    .order_by(RunRow.pk)
+                )
+            ).all()
+        pending = []
+        for run_id, request in rows:
+            if request:
+                pending.append((RUN.format(run_id), json_format.ParseDict(request, run_pb2.InputRequest())))
+        return pending
+
     @staticmethod
     def _not_active(name: str, row: RunRow) -> FailedPrecondition:
         return FailedPrecondition(
@@ -500,6 +517,9 @@ class RunService:
                 row.update_time = now
                 row.last_seq = seq
                 row.revision += 1
+                run = convert.run_proto(row)
+                run.ClearField("steps")
+                await self.ctx.events.record(db, "run.failed", run.name, row.owner, run)
         return len(rows)
 
 
