@@ -136,6 +136,9 @@ class Write:
                 self._future.set_exception(error)
 
 
+# Batches up to this many rows commit on the event loop, larger ones on the writer thread (see Store.write_batch).
+SMALL_BATCH_STATEMENTS = 16
+
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
 
@@ -261,7 +264,8 @@ class RunEventLog:
             if self._resource_events is not None:
                 self._resource_events.insert_sync(session, _resource_events_of(session, batch))
 
-        await self._store.write_batch(apply)
+        statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
+        await self._store.write_batch(apply, small=statements <= SMALL_BATCH_STATEMENTS)
         if self._resource_events is not None and any(w.resource_events or w.run_change for w in batch):
             self._resource_events.notify()
 
