@@ -185,6 +185,7 @@ class RunwireServer:
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
         if self._redis is not None:
             self._background.append(asyncio.create_task(self._follow_revocations(), name="runwire-revocations"))
+            self.resource_events.use_redis(self._redis, f"{settings.redis_key_prefix}events:committed")
         backend = store.backend + (" (inline)" if store.inline else "")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         log.info(

@@ -136,6 +136,13 @@ class ConnectService:
         )
         return ConnectSession(self, principal, info, error_status)
 
+    def notify(self, principal_id: str, level: int, text: str, resource: str = "") -> int:
+        """Send a notification to every connection of `principal_id`; returns how many got it."""
+        sessions = [s for s in self._live.values() if s.principal.id == principal_id]
+        for session in sessions:
+            session.notify(level, text, resource)
+        return len(sessions)
+
     async def shutdown(self) -> None:
         """Tell every connection to reconnect elsewhere, with where each subscription stopped."""
         self.shutting_down = True
@@ -258,6 +265,11 @@ class ConnectSession:
 
     def _slow(self) -> None:
         self.close(GoingAway.REASON_SLOW_CONSUMER, "the client read too slowly; reconnect and resume from these cursors")
+
+    def notify(self, level: int, text: str, resource: str = "") -> None:
+        notification = event_pb2.Notification(level=level, text=text, resource=resource)  # type: ignore[arg-type]
+        notification.create_time.GetCurrentTime()
+        self._send(event_pb2.ConnectResponse(notification=notification))
 
     def _error(self, correlation_id: str, error: DomainError) -> None:
         self._send(event_pb2.ConnectResponse(correlation_id=correlation_id, error=self._error_status(error)))
@@ -444,6 +456,12 @@ class ConnectSession:
                     else:
                         outcome = Resolved.OUTCOME_WITHDRAWN
                     self._resolve(request_id, outcome)
+                    if outcome == Resolved.OUTCOME_EXPIRED:
+                        self.notify(
+                            event_pb2.Notification.LEVEL_WARNING,
+                            f"{run.name} failed: nobody answered its input request in time",
+                            run.name,
+                        )
 
     async def _offer(self, run_name: str, request: run_pb2.InputRequest) -> None:
         if request.id in self._requests:

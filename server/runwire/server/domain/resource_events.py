@@ -200,6 +200,12 @@ class ResourceEvents:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        # Redis pub/sub, when replicas share one: a commit here wakes the tailers of the others at once.
+        self._redis: Any = None
+        self._redis_channel = ""
+        self._redis_task: asyncio.Task[None] | None = None
+        self._publishing = False
+        self._publish_again = False
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -211,14 +217,20 @@ class ResourceEvents:
         self.head = self._floor = await self._last_position()
         self._task = asyncio.create_task(self._tail_forever(), name="runwire-resource-events")
 
+    def use_redis(self, redis: Any, channel: str) -> None:
+        """Announce local commits on `channel` and read the log whenever another replica announces one."""
+        self._redis, self._redis_channel = redis, channel
+        self._redis_task = asyncio.create_task(self._follow_redis(), name="runwire-resource-events-redis")
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        for task in (self._task, self._redis_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._redis_task = None
 
     # -- writing --------------------------------------------------------------------
 
@@ -267,9 +279,47 @@ class ResourceEvents:
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake.set()
+            self._committed()
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._committed)
+
+    def _committed(self) -> None:
+        self._wake.set()
+        if self._redis is None:
+            return
+        # One publish in flight at most; commits meanwhile are announced by one more.
+        if self._publishing:
+            self._publish_again = True
+        else:
+            self._publishing = True
+            asyncio.ensure_future(self._publish())
+
+    async def _publish(self) -> None:
+        try:
+            while True:
+                self._publish_again = False
+                try:
+                    await self._redis.publish(self._redis_channel, b"1")
+                except Exception as exc:  # the others still poll the log
+                    log.warning("could not announce new resource events on Redis: %s", type(exc).__name__)
+                if not self._publish_again:
+                    return
+        finally:
+            self._publishing = False
+
+    async def _follow_redis(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self._redis_channel)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("lost the Redis resource event channel (%s); reconnecting", type(exc).__name__)
+                await asyncio.sleep(1.0)
 
     # -- cursors --------------------------------------------------------------------
 
