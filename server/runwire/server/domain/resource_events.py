@@ -238,7 +238,8 @@ class ResourceEvents:
         """Add the event to the transaction `db` (from `store.write()`); it is published when that commits."""
         if self._postgres:
             await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        db.add(ResourceEventRow(**self._values(type, resource, principal, payload)))
+        # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
+        await db.execute(_INSERT, self._values(type, resource, principal, payload))
         sync_session = getattr(db, "sync_session", None)
         if sync_session is not None and not sync_session.info.get("runwire_events"):
             sync_session.info["runwire_events"] = True
