@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import EventSettings
-from runwire.v1 import agent_pb2, event_pb2, event_pb2_grpc, run_pb2
+from runwire.v1 import admin_pb2, agent_pb2, event_pb2, event_pb2_grpc, run_pb2
 from tests.conftest import Client, make_settings
 from tests.grpc.run_support import APPROVE, STREAM_TIMEOUT, SUCCEEDED, connected, run_settings
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings
@@ -338,3 +338,33 @@ async def test_connect_serves_only_the_callers_events_and_requests(tmp_path: Pat
             still = await alice.runs.GetRun(run_pb2.GetRunRequest(name=alice_run))
             assert still.status == run_pb2.Run.STATUS_REQUIRES_INPUT
             bob_connection.call.cancel()
+
+
+async def test_admins_list_live_connections_with_what_they_follow(tmp_path: Path) -> None:
+    async with running(secure_settings(tmp_path)) as server, caller(server, api_key(ADMIN_KEY)) as admin:
+        alice_key = await create_key(admin, "alice")
+        async with caller(server, api_key(alice_key.secret)) as alice:
+            connection = Connection(alice.channel, alice.metadata)
+            await connection.send(hello=event_pb2.ConnectHello(client_name="board", client_version="2.0", accept_input_requests=True))
+            greeting = await connection.next("connected")
+            subscription = await connection.subscribe(
+                subscription_name="feed", topics=[event_pb2.EVENT_TOPIC_AGENTS], from_now=True
+            )
+            agent = await alice.agent()
+            [event] = await connection.events(1)
+            listed = await admin.admin.ListConnections(admin_pb2.ListConnectionsRequest(filter='principal = "alice"'))
+            [info] = listed.connections
+            assert (info.id, info.principal, info.client_name, info.client_version) == (
+                greeting.connected.connection_id,
+                "alice",
+                "board",
+                "2.0",
+            )
+            assert info.accept_input_requests and info.messages_received >= 2 and info.HasField("connect_time")
+            [followed] = info.subscriptions
+            assert (followed.id, followed.subscription_name, list(followed.topics)) == (subscription, "feed", [event_pb2.EVENT_TOPIC_AGENTS])
+            assert (followed.last_cursor, followed.events_sent) == (event.event.cursor, 1)
+            assert event.event.resource == agent.name
+            connection.call.cancel()
+            await asyncio.wait_for(_until(lambda: len(server.connections.registry) == 0), STREAM_TIMEOUT)
+            assert (await admin.admin.ListConnections(admin_pb2.ListConnectionsRequest())).total_size == 0
