@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 import runwire.v1
 from runwire.server.api import metrics
 from runwire.server.api.admin_servicer import AdminServicer
+from runwire.server.api.batch_servicer import BatchServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
@@ -26,6 +27,8 @@ from runwire.server.api.servicers import AgentServicer, MessageServicer, Session
 from runwire.server.config import Settings
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
+from runwire.server.domain.batch_executor import BatchExecutor
+from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.messages import MessageService
@@ -123,6 +126,12 @@ class RunwireServer:
         interrupted = await self.runs.fail_interrupted_runs()
         if interrupted:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
+        # Batches: after the runs, so the runs of tasks a previous process started have all ended.
+        self.batch_executor = BatchExecutor(ctx, self.runs, self.sessions)
+        self.batches = BatchService(ctx, self.messages, self.batch_executor)
+        resumed = await self.batch_executor.resume_after_restart()
+        if resumed:
+            log.info("resumed %d batch(es) left active by a previous process", resumed)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         implemented = {
@@ -130,6 +139,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
+            "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
         }
 
@@ -298,12 +308,17 @@ class RunwireServer:
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         stopping = []
+        if getattr(self, "batch_executor", None) is not None:
+            # No new batch task starts; the running ones end with their runs and resume at the next start.
+            self.batch_executor.close()
         if self._server is not None:
             stopping.append(self._server.stop(grace))
         if getattr(self, "runner", None) is not None:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
         await asyncio.gather(*stopping)
+        if getattr(self, "batch_executor", None) is not None:
+            await self.batch_executor.wait_closed(timeout=5.0)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
             self.metrics_server = None

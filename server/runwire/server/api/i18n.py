@@ -298,6 +298,16 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "La sesión tiene ejecuciones que no han terminado; cancélelas o espere, y luego elimínela.",
         "La session a des exécutions non terminées ; annulez-les ou attendez, puis supprimez-la.",
     ),
+    "BATCH_CANCELLED": (
+        "The task did not end because its batch was cancelled.",
+        "La tarea no terminó porque su lote fue cancelado.",
+        "La tâche n'est pas terminée car son lot a été annulé.",
+    ),
+    "BATCH_TIMED_OUT": (
+        "The task did not end before its batch's time limit.",
+        "La tarea no terminó antes del límite de tiempo de su lote.",
+        "La tâche ne s'est pas terminée avant la limite de temps de son lot.",
+    ),
     "UNIMPLEMENTED": (
         "This method is not implemented yet.",
         "Este método aún no está implementado.",
