@@ -163,6 +163,8 @@ class Api:
     messages: message_pb2_grpc.MessageServiceStub
     timeout: float
     runs: run_pb2_grpc.RunServiceStub | None = None
+    # The channel itself, for the stubs of other command groups.
+    channel: grpc.Channel | None = None
 
 
 def server_address(args: argparse.Namespace) -> str:
@@ -215,6 +217,7 @@ def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Calla
                     messages=message_pb2_grpc.MessageServiceStub(channel),
                     timeout=args.timeout,
                     runs=run_pb2_grpc.RunServiceStub(channel),
+                    channel=channel,
                 )
                 return int(behavior(args, api) or 0)
         except grpc.RpcError as error:
@@ -845,3 +848,6 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.run_command import add_run_command  # imports this module
 
     add_run_command(commands, common)
+    from runwire.cli.batch_commands import add_batch_commands  # imports this module
+
+    add_batch_commands(commands, common)
