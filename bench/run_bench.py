@@ -29,7 +29,17 @@ from typing import Any, Iterator
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    batch_pb2,
+    batch_pb2_grpc,
+    common_pb2,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -49,9 +59,19 @@ class Scale:
     stream_counts: tuple[int, ...] = (100, 500)
     ttft_samples: int = 200
     idle_streams: int = 500
+    batch_tasks: int = 1_000
+    batch_concurrency: int = 64
 
 
-QUICK = Scale(unary_seconds=1.0, single_stream_tokens=2_000, stream_tokens=50, stream_counts=(20, 50), ttft_samples=30, idle_streams=50)
+QUICK = Scale(
+    unary_seconds=1.0,
+    single_stream_tokens=2_000,
+    stream_tokens=50,
+    stream_counts=(20, 50),
+    ttft_samples=30,
+    idle_streams=50,
+    batch_tasks=50,
+)
 
 
 def free_port() -> int:
@@ -227,6 +247,42 @@ async def time_to_first_token(target: Target, scale: Scale) -> list[float]:
     return samples
 
 
+async def batch_throughput(target: Target, scale: Scale) -> dict[str, float]:
+    """Tasks per second through one batch; the bare server has no batches, so it gets the same tasks as
+    ExecuteAgent calls from the client at the batch's concurrency (what a client without batches would do)."""
+    texts = [f"task {i}" for i in range(scale.batch_tasks)]
+    started = time.monotonic()
+    if target.kind == "bare":
+        slots = asyncio.Semaphore(scale.batch_concurrency)
+
+        async def one(text: str) -> None:
+            async with slots:
+                await read_stream(execute(target, "sessions/bench", text))
+
+        await asyncio.gather(*(one(t) for t in texts))
+        return {"tasks": len(texts), "tasks_per_second": len(texts) / (time.monotonic() - started)}
+    batches = batch_pb2_grpc.BatchServiceStub(target.channel)
+    tasks = [batch_pb2.BatchTaskInput(agent=target.agent_name, text=t) for t in texts]
+    created = await batches.CreateBatch(
+        batch_pb2.CreateBatchRequest(
+            batch=batch_pb2.Batch(
+                inline_tasks=batch_pb2.BatchInlineTasks(tasks=tasks),
+                options=batch_pb2.BatchOptions(max_concurrency=scale.batch_concurrency),
+            )
+        ),
+        metadata=KEY,
+    )
+    last = None
+    watch = batch_pb2.WatchBatchRequest(name=created.name)
+    watch.min_interval.FromMilliseconds(100)  # the end is seen within 0.1 s
+    async for update in batches.WatchBatch(watch, metadata=KEY):
+        last = update.batch
+    elapsed = time.monotonic() - started
+    if last is None or last.counts.succeeded != len(texts):
+        raise RuntimeError(f"runwire: the batch ended {last}")
+    return {"tasks": len(texts), "tasks_per_second": len(texts) / elapsed}
+
+
 async def idle_stream_memory(target: Target, scale: Scale) -> float:
     """Resident bytes the server holds per open stream that carries nothing."""
     if target.kind == "bare":
@@ -280,6 +336,8 @@ async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, 
         print(f"[{kind}] time to first token", flush=True)
         ttft = await time_to_first_token(target, scale)
         result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+        print(f"[{kind}] batch of {scale.batch_tasks} tasks", flush=True)
+        result["batch"] = await batch_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
         result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
         return result
@@ -346,6 +404,16 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             runwire["idle_stream_bytes"] / 1000 <= 50,
         )
     )
+    if "batch" in bare and "batch" in runwire:
+        rows.append(
+            (
+                f"Batch of {scale.batch_tasks:,} tasks, tasks/s (bare: ExecuteAgent calls at concurrency {scale.batch_concurrency})",
+                bare["batch"]["tasks_per_second"],
+                runwire["batch"]["tasks_per_second"],
+                "",
+                None,
+            )
+        )
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows

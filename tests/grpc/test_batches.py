@@ -296,3 +296,14 @@ async def test_a_batch_interrupted_by_a_restart_completes_with_every_task_run_on
                 assert all(r.error.reason == "SHUTTING_DOWN" for r in runs if r.status != SUCCEEDED)
     finally:
         await server.stop(grace=0.5)
+
+
+async def test_tasks_without_a_session_must_fit_in_the_owners_session_limit(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path, limits=Limits(max_sessions_per_owner=4)) as batches:
+        agent = await batches.runs.agent()
+        session = await batches.runs.session(agent)
+        failure = await rpc_error(batches.create_call([task(agent, f"t{i}") for i in range(4)]))
+        assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED and failure.reason == "SESSION_QUOTA_EXCEEDED"
+        # Tasks in an existing session need none.
+        created = await batches.create([task(session=session, text=f"t{i}") for i in range(4)] + [task(agent, "own")])
+        assert (await batches.watch_to_end(created.name))[-1].batch.state == Batch.STATE_SUCCEEDED

@@ -127,7 +127,7 @@ class RunwireServer:
         if interrupted:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
         # Batches: after the runs, so the runs of tasks a previous process started have all ended.
-        self.batch_executor = BatchExecutor(ctx, self.runs, self.sessions)
+        self.batch_executor = BatchExecutor(ctx, self.runs)
         self.batches = BatchService(ctx, self.messages, self.batch_executor)
         resumed = await self.batch_executor.resume_after_restart()
         if resumed:

@@ -31,12 +31,13 @@ from runwire.server.domain.batches import (
     task_name,
 )
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, DomainError, ResourceExhausted
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.errors import DomainError, ResourceExhausted
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService
-from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
+from runwire.server.store import repositories as repo
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
 
 log = logging.getLogger("runwire.batches")
@@ -101,10 +102,9 @@ class _Ending:
 
 
 class BatchExecutor:
-    def __init__(self, ctx: DomainContext, runs: RunService, sessions: SessionService) -> None:
+    def __init__(self, ctx: DomainContext, runs: RunService) -> None:
         self.ctx = ctx
         self.runs = runs
-        self.sessions = sessions
         self.changes = ChangeSignals()
         self.write_output: WriteOutput | None = None
         self.state_listener: StateListener | None = None
@@ -346,14 +346,29 @@ class BatchExecutor:
             return
 
     async def _ensure_session(self, owner: Principal, batch: BatchRow, task: BatchTaskRow) -> None:
-        try:
-            await self.sessions.create(
-                owner,
-                {"agent": names.AGENT.format(task.agent_id), "labels": {"batch": batch.id}},
-                session_id=task.session_id,
+        """The task's own session, created at its first start (the owner's session quota was checked with the batch)."""
+        now = self.ctx.clock()
+        async with self.ctx.store.write() as db:
+            if await repo.session_ids_taken(db, [task.session_id]):
+                return  # created by an earlier attempt
+            if await repo.get_agent(db, task.agent_id, None) is None:
+                raise agent_not_found(names.AGENT.format(task.agent_id))
+            await store.insert_session(
+                db,
+                {
+                    "id": task.session_id,
+                    "owner": batch.owner,
+                    "agent_id": task.agent_id,
+                    "display_name": "",
+                    "labels": {"batch": batch.id},
+                    "metadata": {},
+                    "expire_time": None,
+                    "message_count": 0,
+                    "create_time": now,
+                    "update_time": now,
+                    "revision": 1,
+                },
             )
-        except AlreadyExists:
-            pass  # created by an earlier attempt
 
     async def _start_run(self, owner: Principal, control: _Control, task: BatchTaskRow, expected: TaskStatus) -> RunRow:
         batch = control.batch

@@ -22,7 +22,16 @@ from runwire.server.domain import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.domain.common import check_etag, check_labels, check_text
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
+from runwire.server.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    QuotaViolation,
+    ResourceExhausted,
+    Violations,
+)
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
@@ -166,6 +175,7 @@ class BatchService:
             drafts = await self._check_file(caller, input_file)
         async with self.ctx.store.read() as db:
             await self._check_references(db, caller, drafts, options)
+            await self._check_session_quota(db, caller, drafts)
 
         batch_id = batch_id or names.new_id()
         now = self.ctx.clock()
@@ -359,6 +369,22 @@ class BatchService:
                     f"({agent.limits['max_run_duration']:g} s)",
                 )
         _raise_violations(v)
+
+    async def _check_session_quota(self, db: Any, caller: Principal, drafts: Sequence[_TaskDraft]) -> None:
+        """Tasks without a session each get one when they start: they must fit in the owner's session limit now."""
+        needed = sum(1 for d in drafts if not d.session_id)
+        if not needed:
+            return
+        existing = await repo.count_sessions_of_owner(db, caller.id, self.ctx.clock())
+        cap = self.ctx.limits.max_sessions_per_owner
+        if existing + needed > cap:
+            raise ResourceExhausted(
+                f"the caller has {existing} session(s); the batch's {needed} task(s) without a session would pass "
+                f"the limit of {cap}",
+                reason="SESSION_QUOTA_EXCEEDED",
+                quota_violations=[QuotaViolation(f"principal:{caller.id}", f"at most {cap} sessions per owner")],
+                metadata={"limit": str(cap), "current": str(existing)},
+            )
 
     @staticmethod
     def _task_values(batch_id: str, draft: _TaskDraft, now: Any) -> dict[str, Any]:

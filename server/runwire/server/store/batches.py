@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
+from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
 from runwire.server.store.repositories import resource_name_sql
 from runwire.server.store.store import Listing, OrderExpression
 
@@ -115,38 +116,61 @@ async def insert_tasks(db: Any, tasks: Sequence[Mapping[str, Any]]) -> None:
         await db.execute(insert(BatchTaskRow.__table__), list(tasks))
 
 
-async def bump_version(db: Any, batch_id: str, now: datetime, **changes: Any) -> int:
-    """Count one change of the batch (and apply `changes` to its row); the new version."""
-    table = BatchRow.__table__
-    values: dict[str, Any] = {"version": table.c.version + 1, "update_time": now, **changes}
-    if changes:
-        values["revision"] = table.c.revision + 1
-    await db.execute(update(table).where(table.c.id == batch_id).values(**values))
-    return int((await db.execute(select(table.c.version).where(table.c.id == batch_id))).scalar_one())
+# Statements run once or more per task are built once per shape: building one costs more than running it.
+_BATCHES = BatchRow.__table__
+_TASKS = BatchTaskRow.__table__
+_BUMP_VERSION = (
+    update(_BATCHES)
+    .where(_BATCHES.c.id == bindparam("_batch_id"))
+    .values(version=_BATCHES.c.version + 1, update_time=bindparam("update_time"))
+    .returning(_BATCHES.c.version)
+)
+_INSERT_SESSION = insert(SessionRow.__table__)
+
+
+@functools.lru_cache(maxsize=64)
+def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
+    return (
+        update(_BATCHES)
+        .where(_BATCHES.c.id == bindparam("_batch_id"), _BATCHES.c.state.in_(states_from))
+        .values(version=_BATCHES.c.version + 1, revision=_BATCHES.c.revision + 1, **{c: bindparam(c) for c in columns})
+        .returning(_BATCHES.c.version)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
+    return (
+        update(_TASKS)
+        .where(_TASKS.c.pk == bindparam("_pk"), _TASKS.c.status.in_(statuses_from))
+        .values(**{c: bindparam(c) for c in columns})
+    )
+
+
+async def bump_version(db: Any, batch_id: str, now: datetime) -> int:
+    """Count one change of the batch or of one of its tasks; the new version."""
+    return int((await db.execute(_BUMP_VERSION, {"_batch_id": batch_id, "update_time": now})).scalar_one())
 
 
 async def set_batch_state(
     db: Any, batch_id: str, now: datetime, states_from: Iterable[int], **changes: Any
 ) -> int | None:
     """Move the batch to a new state only from one of `states_from`; the new version, or None when it was elsewhere."""
-    table = BatchRow.__table__
-    result = await db.execute(
-        update(table)
-        .where(table.c.id == batch_id, table.c.state.in_([int(s) for s in states_from]))
-        .values(version=table.c.version + 1, revision=table.c.revision + 1, update_time=now, **changes)
-    )
-    if result.rowcount == 0:
-        return None
-    return int((await db.execute(select(table.c.version).where(table.c.id == batch_id))).scalar_one())
+    values = {"update_time": now, **changes}
+    statement = _set_state(tuple(sorted(int(s) for s in states_from)), tuple(sorted(values)))
+    version = (await db.execute(statement, {"_batch_id": batch_id, **values})).scalar_one_or_none()
+    return None if version is None else int(version)
 
 
 async def update_task(db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]) -> bool:
     """Change a task only while it is in one of `statuses_from`; whether it was."""
-    table = BatchTaskRow.__table__
-    result = await db.execute(
-        update(table).where(table.c.pk == pk, table.c.status.in_([int(s) for s in statuses_from])).values(**values)
-    )
+    statement = _update_task(tuple(sorted(int(s) for s in statuses_from)), tuple(sorted(values)))
+    result = await db.execute(statement, {"_pk": pk, **values})
     return bool(result.rowcount)
+
+
+async def insert_session(db: Any, values: Mapping[str, Any]) -> None:
+    await db.execute(_INSERT_SESSION, dict(values))
 
 
 async def end_tasks(db: Any, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:
