@@ -9,16 +9,13 @@ file already uploaded to the server (`--input-file files/ID`), or from
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, TextIO
 
-import grpc
 from google.protobuf import json_format
 
 from runwire.cli import output
 from runwire.cli.resources import (
-    API_KEY_ENV,
     NAME_COLUMN_WIDTH,
     TEXT_COLUMN_WIDTH,
     Api,
@@ -30,12 +27,14 @@ from runwire.cli.resources import (
     _group,
     _labels,
     _leaf,
-    _list_request,
+    _list_options,
     _more_hint,
     _positive_float,
     _show,
     agent_name,
 )
+from runwire.client import RunwireError
+from runwire.client.calls import Service
 from runwire.v1 import batch_pb2, batch_pb2_grpc
 
 EXIT_BATCH_NOT_SUCCEEDED = 1
@@ -55,15 +54,8 @@ def batch_name(text: str) -> str:
     return text if "/" in text else f"batches/{text}"
 
 
-def _stub(api: Api) -> batch_pb2_grpc.BatchServiceStub:
-    assert api.channel is not None
-    return batch_pb2_grpc.BatchServiceStub(api.channel)
-
-
-def _metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    # The CLI's credentials interceptor covers unary calls; streams carry the key themselves.
-    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
-    return (("x-api-key", api_key),) if api_key else ()
+def _stub(api: Api) -> Service:
+    return api.service(batch_pb2_grpc.BatchServiceStub)
 
 
 def read_tasks_file(path: str) -> list[batch_pb2.BatchTaskInput]:
@@ -107,8 +99,7 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
     if args.task_timeout:
         options.task_timeout.CopyFrom(_duration(args.task_timeout))
     created = _stub(api).CreateBatch(
-        batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only),
-        timeout=api.timeout,
+        batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only)
     )
     if args.validate_only:
         _show(args, created)
@@ -123,13 +114,13 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def batches_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name)), timeout=api.timeout))
+    _show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
     return 0
 
 
 def batches_list(args: argparse.Namespace, api: Api) -> int:
     stub = _stub(api)
-    response = _collect_pages(args, stub.ListBatches, _list_request(batch_pb2.ListBatchesRequest, args), "batches", api.timeout)
+    response = _collect_pages(args, api.pager(stub.ListBatches, batch_pb2.ListBatchesRequest(**_list_options(args))), "batches")
     if args.json:
         output.print_json(response)
     else:
@@ -153,8 +144,8 @@ def batches_list(args: argparse.Namespace, api: Api) -> int:
 
 def batches_tasks(args: argparse.Namespace, api: Api) -> int:
     stub = _stub(api)
-    request = _list_request(batch_pb2.ListBatchTasksRequest, args, parent=batch_name(args.name))
-    response = _collect_pages(args, stub.ListBatchTasks, request, "tasks", api.timeout)
+    request = batch_pb2.ListBatchTasksRequest(parent=batch_name(args.name), **_list_options(args))
+    response = _collect_pages(args, api.pager(stub.ListBatchTasks, request), "tasks")
     if args.json:
         output.print_json(response)
     else:
@@ -176,7 +167,7 @@ def batches_tasks(args: argparse.Namespace, api: Api) -> int:
 
 
 def batches_cancel(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name)), timeout=api.timeout))
+    _show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
     return 0
 
 
@@ -186,14 +177,15 @@ def batches_watch(args: argparse.Namespace, api: Api) -> int:
 
 def _watch(args: argparse.Namespace, api: Api, name: str) -> int:
     """Follow a batch to its end: a progress line on stderr, the final batch on stdout."""
-    call = _stub(api).WatchBatch(batch_pb2.WatchBatchRequest(name=name), metadata=_metadata(args))
+    # A batch can take hours: the watch has no deadline.
+    call = _stub(api).WatchBatch(batch_pb2.WatchBatchRequest(name=name), timeout=None)
     last: batch_pb2.Batch | None = None
     try:
         for message in call:
             last = message.batch
             if not args.json:
                 _progress(last, sys.stderr)
-    except grpc.RpcError:
+    except RunwireError:
         if not args.json:
             sys.stderr.write("\n")
         raise
