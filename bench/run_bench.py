@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -35,6 +36,8 @@ from runwire.v1 import (
     batch_pb2,
     batch_pb2_grpc,
     common_pb2,
+    file_pb2,
+    file_pb2_grpc,
     run_pb2,
     run_pb2_grpc,
     session_pb2,
@@ -59,6 +62,8 @@ class Scale:
     stream_counts: tuple[int, ...] = (100, 500)
     ttft_samples: int = 200
     idle_streams: int = 500
+    upload_mib: int = 256
+    upload_repeats: int = 3
     batch_tasks: int = 1_000
     batch_concurrency: int = 64
 
@@ -70,8 +75,11 @@ QUICK = Scale(
     stream_counts=(20, 50),
     ttft_samples=30,
     idle_streams=50,
+    upload_mib=8,
+    upload_repeats=1,
     batch_tasks=50,
 )
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 def free_port() -> int:
@@ -104,7 +112,12 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             # enough that the benchmark measures their cost, not their refusals.
             "RUNWIRE_BOOTSTRAP_ADMIN_KEY": API_KEY,
             "RUNWIRE_RATE_LIMIT_TIERS": json.dumps(
-                {"premium": {c: {"requests_per_second": 10_000_000, "burst": 10_000_000} for c in ("read", "write", "run", "stream")}}
+                {
+                    "premium": {
+                        c: {"requests_per_second": 10_000_000, "burst": 10_000_000}
+                        for c in ("read", "write", "run", "stream", "file")
+                    }
+                }
             ),
             "RUNWIRE_MAX_STREAMS_PER_PRINCIPAL": "100000",
             "RUNWIRE_MAX_CONCURRENT_STREAMS": "100000",
@@ -112,6 +125,7 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
             "RUNWIRE_MAX_SESSIONS_PER_OWNER": "100000",
+            "RUNWIRE_MAX_UPLOAD_BYTES": str(2**40),
         }
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     address = f"127.0.0.1:{port}"
@@ -149,6 +163,7 @@ class Target:
         self.agents = agent_pb2_grpc.AgentServiceStub(self.channel)
         self.runs = run_pb2_grpc.RunServiceStub(self.channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self.channel)
+        self.files = file_pb2_grpc.FileServiceStub(self.channel)
 
     async def prepare(self) -> None:
         if self.kind == "runwire":
@@ -316,6 +331,45 @@ async def idle_stream_memory(target: Target, scale: Scale) -> float:
     return max(after - before, 0) / len(runs)
 
 
+def upload_content(scale: Scale) -> tuple[list[bytes], str]:
+    """JSONL lines (batch input: stored and checked, no text extraction), in 1 MiB chunks, and their SHA-256."""
+    line = b'{"agent": "agents/bench", "input": "' + b"x" * 90 + b'"}\n'
+    chunk = (line * (UPLOAD_CHUNK_BYTES // len(line) + 1))[:UPLOAD_CHUNK_BYTES]
+    chunk = chunk[: chunk.rindex(b"\n") + 1].ljust(UPLOAD_CHUNK_BYTES - 1) + b"\n"
+    chunks = [chunk] * scale.upload_mib
+    digest = hashlib.sha256()
+    for piece in chunks:
+        digest.update(piece)
+    return chunks, digest.hexdigest()
+
+
+async def upload_throughput(target: Target, scale: Scale) -> float:
+    """MB/s of one client-streaming upload at a time, best of the repeats."""
+    chunks, sha256 = upload_content(scale)
+    size = sum(len(c) for c in chunks)
+    best = 0.0
+    for _ in range(scale.upload_repeats):
+
+        async def requests():  # type: ignore[no-untyped-def]
+            yield file_pb2.UploadFileRequest(
+                metadata=file_pb2.UploadFileMetadata(
+                    filename="bench.jsonl", purpose=file_pb2.File.PURPOSE_BATCH_INPUT, size_bytes=size, sha256=sha256
+                )
+            )
+            for piece in chunks:
+                yield file_pb2.UploadFileRequest(chunk=piece)
+
+        started = time.monotonic()
+        stored = await target.files.UploadFile(requests(), metadata=KEY)
+        elapsed = time.monotonic() - started
+        if stored.size_bytes != size:
+            raise RuntimeError(f"{target.kind}: {stored.size_bytes} bytes stored of {size}")
+        best = max(best, size / elapsed / 1e6)
+        if target.kind == "runwire":
+            await target.files.DeleteFile(file_pb2.DeleteFileRequest(name=stored.name), metadata=KEY)
+    return best
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -336,6 +390,8 @@ async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, 
         print(f"[{kind}] time to first token", flush=True)
         ttft = await time_to_first_token(target, scale)
         result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+        print(f"[{kind}] upload of {scale.upload_mib} MiB", flush=True)
+        result["upload_mb_per_second"] = await upload_throughput(target, scale)
         print(f"[{kind}] batch of {scale.batch_tasks} tasks", flush=True)
         result["batch"] = await batch_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
@@ -402,6 +458,15 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             runwire["idle_stream_bytes"] / 1000,
             "≤ 50 KB",
             runwire["idle_stream_bytes"] / 1000 <= 50,
+        )
+    )
+    rows.append(
+        (
+            f"Upload throughput, MB/s ({scale.upload_mib} MiB in 1 MiB chunks; Runwire also hashes, checks and fsyncs)",
+            bare["upload_mb_per_second"],
+            runwire["upload_mb_per_second"],
+            "",
+            None,
         )
     )
     if "batch" in bare and "batch" in runwire:

@@ -8,6 +8,7 @@ import logging
 import pkgutil
 import signal
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ from runwire.server.api.batch_servicer import BatchServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
@@ -31,16 +33,19 @@ from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files import FileService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
+from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
+from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import migrate
 from runwire.server.store.store import Store
@@ -119,8 +124,12 @@ class RunwireServer:
             lambda run_id: run_finished(store, run_id),
         )
         self.event_log.start()
-        self.tools = ToolRegistry(builtin_tools())
         self.providers = self._providers()
+        files = settings.files
+        blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
+        self.files = FileService(ctx, blobs, files, self.providers)
+        await self.files.start()
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files)])
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted = await self.runs.fail_interrupted_runs()
@@ -139,6 +148,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
+            "runwire.v1.FileService": FileServicer(self.files),
             "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
         }
@@ -316,6 +326,8 @@ class RunwireServer:
         if getattr(self, "runner", None) is not None:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
+        if getattr(self, "files", None) is not None:
+            stopping.append(self.files.stop())
         await asyncio.gather(*stopping)
         if getattr(self, "batch_executor", None) is not None:
             await self.batch_executor.wait_closed(timeout=5.0)

@@ -758,6 +758,9 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.run_command import add_run_command  # imports this module
 
     add_run_command(commands, common)
+    from runwire.cli.files_command import add_files_commands  # imports this module
+
+    add_files_commands(commands, common)
     from runwire.cli.batch_commands import add_batch_commands  # imports this module
 
     add_batch_commands(commands, common)
