@@ -12,7 +12,7 @@ import grpc
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import Limits, Settings
-from runwire.v1 import batch_pb2, batch_pb2_grpc, run_pb2
+from runwire.v1 import batch_pb2, batch_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2
 from tests.grpc.run_support import STREAM_TIMEOUT, Runs, connected, run_settings, seconds
 
 Batch = batch_pb2.Batch
@@ -132,6 +132,17 @@ class Batches:
 
     async def wait_end(self, name: str) -> Batch:
         return await self.wait_for(name, lambda b: b.state in TERMINAL_STATES)
+
+    async def upload(self, data: bytes, filename: str = "tasks.jsonl", purpose: int = file_pb2.File.PURPOSE_BATCH_INPUT) -> str:
+        """Upload `data` as a file; its name."""
+        stub = file_pb2_grpc.FileServiceStub(self.runs.client.channel)
+        first = file_pb2.UploadFileRequest(metadata=file_pb2.UploadFileMetadata(filename=filename, purpose=purpose))
+        uploaded = await stub.UploadFile(iter([first, file_pb2.UploadFileRequest(chunk=data)]))
+        return uploaded.name
+
+    async def download(self, name: str) -> bytes:
+        stub = file_pb2_grpc.FileServiceStub(self.runs.client.channel)
+        return b"".join([m.chunk async for m in stub.DownloadFile(file_pb2.DownloadFileRequest(name=name))])
 
     async def runs_of(self, task_name: str) -> list[run_pb2.Run]:
         listed = await self.runs.list(filter=f'batch_task = "{task_name}"', page_size=100)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import grpc
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import Limits
-from runwire.v1 import batch_pb2, run_pb2, session_pb2
+from runwire.v1 import batch_pb2, file_pb2, file_pb2_grpc, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error
 from tests.grpc.batch_support import (
     Batch,
@@ -307,3 +308,67 @@ async def test_tasks_without_a_session_must_fit_in_the_owners_session_limit(tmp_
         # Tasks in an existing session need none.
         created = await batches.create([task(session=session, text=f"t{i}") for i in range(4)] + [task(agent, "own")])
         assert (await batches.watch_to_end(created.name))[-1].batch.state == Batch.STATE_SUCCEEDED
+
+
+async def test_tasks_from_an_uploaded_jsonl_file_and_results_written_to_a_file(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        lines = [json.dumps({"custom_id": f"line-{i}", "agent": agent, "text": f"hello {i}"}) for i in range(1, 4)]
+        lines.insert(1, "")  # blank lines are skipped, and line numbers still count them
+        input_file = await batches.upload(("\n".join(lines) + "\n").encode())
+        created = await batches.create(input_file=input_file, write_output_file=True)
+        assert created.input_file == input_file and created.counts.total == 3
+        final = (await batches.watch_to_end(created.name))[-1].batch
+        assert final.state == Batch.STATE_SUCCEEDED and final.output_file.startswith("files/")
+        tasks = await batches.tasks(created.name)
+        assert [(t.custom_id, t.index, t.line_number) for t in tasks] == [("line-1", 1, 1), ("line-2", 2, 3), ("line-3", 3, 4)]
+
+        results = [json.loads(line) for line in (await batches.download(final.output_file)).decode().splitlines()]
+        assert [r["custom_id"] for r in results] == ["line-1", "line-2", "line-3"]
+        assert [r["output"]["text"] for r in results] == ["You said: hello 1", "You said: hello 2", "You said: hello 3"]
+        assert all(r["status"] == "STATUS_SUCCEEDED" for r in results)
+        files = file_pb2_grpc.FileServiceStub(batches.runs.client.channel)
+        output = await files.GetFile(file_pb2.GetFileRequest(name=final.output_file))
+        assert output.purpose == file_pb2.File.PURPOSE_BATCH_OUTPUT
+
+
+async def test_bad_lines_of_an_input_file_are_all_reported_by_line_number(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        lines = [
+            json.dumps({"agent": agent, "text": "fine"}),
+            "{not json",
+            json.dumps({"agent": agent, "text": "unknown field", "colour": "blue"}),
+            "[1, 2]",
+            "",
+            json.dumps({"text": "no agent"}),
+            json.dumps({"agent": "agents/does-not-exist", "text": "missing"}),
+        ]
+        input_file = await batches.upload("\n".join(lines).encode())
+        failure = await rpc_error(batches.create_call(input_file=input_file))
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(failure.field_violations) == {"lines[2]", "lines[3]", "lines[4]", "lines[6].agent"}
+        assert "not JSON" in failure.field_violations["lines[2]"] and "colour" in failure.field_violations["lines[3]"]
+        fixed = await batches.upload("\n".join(lines[:1] + lines[6:]).encode())
+        failure = await rpc_error(batches.create_call(input_file=fixed))
+        assert set(failure.field_violations) == {"lines[2].agent"}
+
+        wrong_purpose = await batches.upload(b"hello", filename="notes.txt", purpose=file_pb2.File.PURPOSE_ASSISTANTS)
+        failure = await rpc_error(batches.create_call(input_file=wrong_purpose))
+        assert "batch.input_file" in failure.field_violations
+        missing = await rpc_error(batches.create_call(input_file="files/nope-nope"))
+        assert missing.code == grpc.StatusCode.NOT_FOUND and missing.reason == "FILE_NOT_FOUND"
+        assert (await batches.stub.ListBatches(batch_pb2.ListBatchesRequest())).total_size == 0
+
+
+async def test_the_input_file_of_a_running_batch_cannot_be_deleted(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        input_file = await batches.upload(json.dumps({"agent": agent, "text": "[[sleep:30]]"}).encode())
+        created = await batches.create(input_file=input_file)
+        files = file_pb2_grpc.FileServiceStub(batches.runs.client.channel)
+        failure = await rpc_error(files.DeleteFile(file_pb2.DeleteFileRequest(name=input_file)))
+        assert failure.code == grpc.StatusCode.FAILED_PRECONDITION and failure.reason == "FILE_IN_USE"
+        await batches.cancel(created.name)
+        await batches.wait_end(created.name)
+        await files.DeleteFile(file_pb2.DeleteFileRequest(name=input_file))

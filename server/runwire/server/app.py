@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 import runwire.v1
 from runwire.server.api import metrics
 from runwire.server.api.admin_servicer import AdminServicer
-from runwire.server.api.batch_servicer import BatchServicer
+from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
@@ -137,7 +137,9 @@ class RunwireServer:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
         # Batches: after the runs, so the runs of tasks a previous process started have all ended.
         self.batch_executor = BatchExecutor(ctx, self.runs)
-        self.batches = BatchService(ctx, self.messages, self.batch_executor)
+        self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
+        file_service = self.files
+        self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
         resumed = await self.batch_executor.resume_after_restart()
         if resumed:
             log.info("resumed %d batch(es) left active by a previous process", resumed)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
 from google.protobuf import json_format
 
@@ -11,7 +12,9 @@ from runwire.server.api import convert
 from runwire.server.api.calls import caller, send_headers
 from runwire.server.domain.batches import BatchOptions, BatchService, BatchView, TaskStatus, task_input_fields, task_name
 from runwire.server.domain.common import etag_of
-from runwire.server.store.models import BatchTaskRow
+from runwire.server.domain.files import FileService, Purpose
+from runwire.server.domain.principal import Principal
+from runwire.server.store.models import BatchRow, BatchTaskRow
 from runwire.v1 import batch_pb2, batch_pb2_grpc, common_pb2
 
 Batch = batch_pb2.Batch
@@ -92,6 +95,28 @@ def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
         assert started is not None
         task.duration.FromNanoseconds(max(time.time_ns() - started.ToNanoseconds(), 0))
     return task
+
+
+def results_jsonl(tasks: Sequence[BatchTaskRow]) -> bytes:
+    """A batch's results file: one line per task in input order, each the proto3 JSON of its BatchTask."""
+    lines = [
+        json.dumps(json_format.MessageToDict(task_proto(t), preserving_proto_field_name=True), separators=(",", ":"))
+        for t in sorted(tasks, key=lambda t: t.index)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def write_results_file(files: FileService, batch: BatchRow, tasks: Sequence[BatchTaskRow]) -> str:
+    """Store the results as a BATCH_OUTPUT file of the batch's owner; its name."""
+    row = await files.create_from_bytes(
+        Principal(id=batch.owner),
+        filename=f"{batch.id}-results.jsonl",
+        data=results_jsonl(tasks),
+        purpose=int(Purpose.BATCH_OUTPUT),
+        content_type="application/jsonl",
+        labels={"batch": batch.id},
+    )
+    return f"files/{row.id}"
 
 
 class BatchServicer(batch_pb2_grpc.BatchServiceServicer):

@@ -12,7 +12,7 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from google.protobuf import json_format
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from runwire.server.domain import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.domain.common import check_etag, check_labels, check_text
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files import FileService, FileState, Purpose
 from runwire.server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -126,17 +127,15 @@ class WatchUpdate:
     changed_tasks: list[BatchTaskRow] = field(default_factory=list)
 
 
-# Reads the bytes of a `files/{file}` of purpose BATCH_INPUT that the caller may read.
-ReadInputFile = Callable[[Principal, str], Awaitable[bytes]]
-
-
 class BatchService:
-    def __init__(self, ctx: DomainContext, messages: MessageService, executor: Any) -> None:
+    def __init__(self, ctx: DomainContext, messages: MessageService, executor: Any, files: FileService | None = None) -> None:
         self.ctx = ctx
         self.messages = messages
         self.executor = executor
-        # Set when a file service can hand over the bytes of an input file.
-        self.read_input_file: ReadInputFile | None = None
+        # Where input files come from; without it only inline input is accepted.
+        self.files = files
+        if files is not None:
+            files.refuse_deletion_while(self._input_of_active_batch)
 
     # -- create ---------------------------------------------------------------
 
@@ -228,7 +227,7 @@ class BatchService:
             v.add("batch.options.task_timeout", f"must be between 0 and {MAX_RUN_SECONDS:g} s")
         if not 0 <= options.max_attempts <= MAX_ATTEMPTS:
             v.add("batch.options.max_attempts", f"must be between 1 and {MAX_ATTEMPTS} (0 means 1)")
-        if options.write_output_file and self.executor.write_output is None:
+        if options.write_output_file and self.files is None:
             v.add("batch.options.write_output_file", "this server has no file service to write an output file to")
 
     def _check_size(self, count: int, field_path: str) -> None:
@@ -254,10 +253,26 @@ class BatchService:
         return drafts
 
     async def _check_file(self, caller: Principal, input_file: str) -> list[_TaskDraft]:
-        if self.read_input_file is None:
+        if self.files is None:
             raise InvalidArgument.field("batch.input_file", "this server has no file service; give inline_tasks")
-        content = await self.read_input_file(caller, input_file)
+        row = await self.files.get(caller, input_file, "batch.input_file")
+        if row.purpose != Purpose.BATCH_INPUT:
+            raise InvalidArgument.field(
+                "batch.input_file", f"is a file of purpose {Purpose(row.purpose).name}; a batch reads a BATCH_INPUT file"
+            )
+        if row.state != FileState.COMPLETED:
+            raise FailedPrecondition(
+                f"file {input_file!r} is {FileState(row.state).name}, not COMPLETED",
+                reason="FILE_NOT_READY",
+                metadata={"resource": input_file},
+            )
+        content = await self.files.read_content(caller, input_file)
         return await asyncio.to_thread(self._parse_jsonl, content)
+
+    async def _input_of_active_batch(self, db: Any, file_id: str) -> str | None:
+        """Why a file cannot be deleted: a batch that has not ended reads it."""
+        batch_id = await store.active_batch_reading(db, f"files/{file_id}", ACTIVE_BATCH_STATES)
+        return f"it is the input of {BATCH.format(batch_id)}, which has not ended" if batch_id else None
 
     def _parse_jsonl(self, content: bytes) -> list[_TaskDraft]:
         try:

@@ -255,3 +255,13 @@ async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
 
 async def get_run(db: Any, run_id: str) -> RunRow | None:
     return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
+
+
+async def active_batch_reading(db: Any, file_name: str, states: Iterable[int]) -> str | None:
+    """The id of a batch in one of `states` whose input is `file_name`, if any."""
+    stmt = (
+        select(BatchRow.id)
+        .where(BatchRow.input_file == file_name, BatchRow.state.in_([int(s) for s in states]))
+        .limit(1)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
