@@ -372,3 +372,32 @@ async def test_the_input_file_of_a_running_batch_cannot_be_deleted(tmp_path: Pat
         await batches.cancel(created.name)
         await batches.wait_end(created.name)
         await files.DeleteFile(file_pb2.DeleteFileRequest(name=input_file))
+
+
+async def test_a_task_waiting_for_a_person_waits_on_across_a_restart(tmp_path: Path) -> None:
+    settings = batch_settings(tmp_path)
+    server = RunwireServer(settings)
+    await server.start()
+    try:
+        async with connected_batches(server) as batches:
+            agent = await batches.runs.agent()
+            created = await batches.create([task(agent, "[[ask:Which colour?]]"), task(agent, "plain")])
+            await batches.wait_for(created.name, lambda b: b.counts.requires_input == 1 and b.counts.succeeded == 1)
+    finally:
+        await server.stop(grace=0)
+
+    server = RunwireServer(settings)
+    await server.start()
+    try:
+        async with connected_batches(server) as batches:
+            waiting = (await batches.tasks(created.name))[0]
+            assert waiting.status == Task.STATUS_REQUIRES_INPUT
+            run = await batches.runs.get(waiting.run)
+            await batches.runs.submit_call(run.name, run.pending_input.id, text="blue")
+            final = (await batches.watch_to_end(created.name))[-1].batch
+            assert final.state == Batch.STATE_SUCCEEDED
+            answered = (await batches.tasks(created.name))[0]
+            assert answered.run == waiting.run and answered.attempts == 1
+            assert [r.name for r in await batches.runs_of(answered.name)] == [waiting.run]
+    finally:
+        await server.stop(grace=0.5)

@@ -35,6 +35,7 @@ from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.errors import DomainError, ResourceExhausted
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService
+from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
@@ -151,14 +152,19 @@ class BatchExecutor:
             control.stopped.set()
 
     async def wait_closed(self, timeout: float) -> None:
+        """Wait for the drivers; then stop what still follows a run (a run left waiting for a person is
+        detached by the shutdown and never ends here: the next start follows it again)."""
         tasks = [c.driver for c in self._controls.values() if c.driver is not None]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
+        leftovers = set(pending)
+        for control in list(self._controls.values()):
+            leftovers |= control.workers
+        for task in leftovers:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=5)
 
     # -- driving a batch ------------------------------------------------------
 
@@ -167,8 +173,10 @@ class BatchExecutor:
         loop = asyncio.get_running_loop()
         remaining = (batch.deadline - self.ctx.clock()).total_seconds()
         timer = loop.call_later(max(remaining, 0.0), lambda: asyncio.ensure_future(self._stop(control, "timed_out")))
+        per_batch = asyncio.Semaphore(batch.max_concurrency)
         try:
-            await self._feed(control)
+            await self._follow_started(control, per_batch)
+            await self._feed(control, per_batch)
             while control.workers:
                 await asyncio.wait(set(control.workers))
             if not self._closing:
@@ -182,9 +190,25 @@ class BatchExecutor:
             control.done.set()
             self._controls.pop(batch.id, None)
 
-    async def _feed(self, control: _Control) -> None:
+    async def _follow_started(self, control: _Control, per_batch: asyncio.Semaphore) -> None:
+        """Tasks whose run a previous process left waiting for a person (it waits on): follow them again."""
+        async with self.ctx.store.read() as db:
+            started = await store.tasks_with_status(db, control.batch.id, STARTED_TASK_STATUSES)
+        for task in started:
+            if not await self._acquire(per_batch, control):
+                return
+            if not await self._acquire(self._slots, control):
+                per_batch.release()
+                return
+            self._spawn(control, task, per_batch)
+
+    def _spawn(self, control: _Control, task: BatchTaskRow, per_batch: asyncio.Semaphore) -> None:
+        worker = asyncio.create_task(self._work(control, task, per_batch), name=f"batch-task-{control.batch.id}-{task.index}")
+        control.workers.add(worker)
+        worker.add_done_callback(control.workers.discard)
+
+    async def _feed(self, control: _Control, per_batch: asyncio.Semaphore) -> None:
         batch = control.batch
-        per_batch = asyncio.Semaphore(batch.max_concurrency)
         after = 0
         while not control.stopped.is_set():
             async with self.ctx.store.read() as db:
@@ -198,9 +222,7 @@ class BatchExecutor:
                 if not await self._acquire(self._slots, control):
                     per_batch.release()
                     return
-                worker = asyncio.create_task(self._work(control, task, per_batch), name=f"batch-task-{batch.id}-{task.index}")
-                control.workers.add(worker)
-                worker.add_done_callback(control.workers.discard)
+                self._spawn(control, task, per_batch)
 
     @staticmethod
     async def _acquire(slots: asyncio.Semaphore, control: _Control) -> bool:
@@ -300,6 +322,20 @@ class BatchExecutor:
         owner = Principal(id=batch.owner, is_admin=True)  # access was checked when the batch was created
         expected = TaskStatus(task.status)  # QUEUED; RUNNING between attempts
         tokens = (0, 0)
+        if expected in STARTED_TASK_STATUSES:
+            # Its run, resumed after a restart, goes on: follow it instead of starting another.
+            ended = await self._follow_run(control, task, task.run_id)
+            tokens = (ended.input_tokens or 0, ended.output_tokens or 0)
+            ending = decide(ended, task.attempts, batch.max_attempts, control.stop_reason)
+            if ending is None or (ending.status is None and self._closing):
+                return
+            if ending.status is not None or control.stopped.is_set():
+                if ending.status is None:
+                    reason, message, status, _ = STOP_REASONS[control.stop_reason]
+                    ending = _Ending(status, reason, message)
+                await self._record_end(control, task, TaskStatus.RUNNING, ending, tokens)
+                return
+            expected = TaskStatus.RUNNING
         while True:
             if control.stopped.is_set():
                 if expected != TaskStatus.QUEUED:  # stopped between two attempts
@@ -326,13 +362,7 @@ class BatchExecutor:
                 return
             expected = TaskStatus.RUNNING
             task.attempts += 1
-            control.runs[task.pk] = run.id
-            if control.stopped.is_set():
-                self.runs.runner.request_cancel(run.id, STOP_REASONS.get(control.stop_reason, STOP_REASONS["cancelled"])[1], "batch")
-            try:
-                ended = await self._await_run(control, task, run.id)
-            finally:
-                control.runs.pop(task.pk, None)
+            ended = await self._follow_run(control, task, run.id)
             tokens = (tokens[0] + (ended.input_tokens or 0), tokens[1] + (ended.output_tokens or 0))
             ending = decide(ended, task.attempts, batch.max_attempts, control.stop_reason)
             if ending is None or (ending.status is None and self._closing):
@@ -407,6 +437,16 @@ class BatchExecutor:
                 await self._announce(await store.get_batch(db, batch.id, None))
         return run
 
+    async def _follow_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
+        """The task's run once it has ended; a stop of the batch cancels it."""
+        control.runs[task.pk] = run_id
+        if control.stopped.is_set() and control.stop_reason:
+            self.runs.runner.request_cancel(run_id, STOP_REASONS[control.stop_reason][1], "batch")
+        try:
+            return await self._await_run(control, task, run_id)
+        finally:
+            control.runs.pop(task.pk, None)
+
     async def _await_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
         """Follow the run to its end, showing on the task when it waits for a person."""
         async for events in self.runs.event_log.follow(run_id, 0):
@@ -461,6 +501,8 @@ class BatchExecutor:
             version = await store.bump_version(db, batch.id, now)
             for task in started:
                 run = await store.get_run(db, task.run_id) if task.run_id else None
+                if run is not None and run.status in ACTIVE_RUN_STATUSES:
+                    continue  # its run waits for a person and resumes: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
                 await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values)
