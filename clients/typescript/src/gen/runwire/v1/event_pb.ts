@@ -251,7 +251,8 @@ export type SubscribeRequest = Message<"runwire.v1.SubscribeRequest"> & {
    * Name of a durable subscription of the caller, 1 to 63 characters of
    * `[a-z0-9-]` starting with a letter. The server keeps its acknowledged
    * cursor (see `AcknowledgeEvents`); it is created on first use and deleted
-   * after `events.subscription_ttl` without use. The filters are not stored:
+   * after `RUNWIRE_EVENT_SUBSCRIPTION_TTL` (30 days) without a subscribe or
+   * an acknowledgement. The filters are not stored:
    * send them on every subscribe.
    *
    * @generated from field: string subscription_name = 7;
@@ -303,7 +304,7 @@ export type SubscribeResponse = Message<"runwire.v1.SubscribeResponse"> & {
     case: "caughtUp";
   } | {
     /**
-     * Sent after `events.heartbeat_interval` without an event.
+     * Sent after `RUNWIRE_EVENT_HEARTBEAT_SECONDS` without an event.
      *
      * @generated from field: runwire.v1.Heartbeat heartbeat = 3;
      */
@@ -1370,9 +1371,9 @@ export enum EventTopic {
   RUNS = 4,
 
   /**
-   * Every `RunEvent` of every run, text deltas included:
-   * `run_event.{payload}`, for example `run_event.text_delta`; payload
-   * `run_event`. Usually combined with a `resources` filter.
+   * Reserved for every `RunEvent` of every run. Not in the resource log, so
+   * token streams stay cheap: subscribing to it is INVALID_ARGUMENT; follow
+   * a run's events with `RunService.StreamRunEvents`.
    *
    * @generated from enum value: EVENT_TOPIC_RUN_EVENTS = 5;
    */
@@ -1420,8 +1421,10 @@ export const EventTopicSchema: GenEnum<EventTopic> = /*@__PURE__*/
  * Delivers what happens to the caller's resources, from a durable, ordered
  * event log. Every event has a cursor; a client that goes offline resumes
  * from its last cursor and misses nothing, at any age within the retention
- * (`events.retention`, 7 days by default). Callers see only events of the
- * resources they own; admins may ask for every principal's.
+ * (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+ * resources they own; admins may ask for every principal's. A `*.deleted`
+ * event of a resource also stands for the resources deleted with it (the
+ * sessions of a force-deleted agent, the replies of a force-deleted message).
  *
  * Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
  * is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -1429,7 +1432,8 @@ export const EventTopicSchema: GenEnum<EventTopic> = /*@__PURE__*/
  * malformed cursor or one from another server, RESOURCE_EXHAUSTED
  * `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
  * ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
- * buffer fills (resume from the last cursor received).
+ * buffer fills (resume from the last cursor received, also given as
+ * `ErrorInfo.metadata["cursor"]`).
  *
  * @generated from service runwire.v1.EventService
  */
