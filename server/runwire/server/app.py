@@ -23,18 +23,22 @@ from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
+from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
 from runwire.server.config import Settings
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
+from runwire.server.domain.tools import ToolService
 from runwire.server.engine.builtin_provider import BuiltinProvider
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -117,6 +121,13 @@ class RunwireServer:
         )
         self.event_log.start()
         self.tools = ToolRegistry(builtin_tools())
+        # MCP servers: their tools join the registry; connections come back in the background after start.
+        self.mcp_manager = McpManager(
+            settings.mcp, settings.data_dir / "mcp", lambda server_id, status: self.mcp_servers.record_status(server_id, status)
+        )
+        self.tools.add_source(self.mcp_manager)
+        self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
+        self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
         self.providers = self._providers()
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
@@ -131,6 +142,8 @@ class RunwireServer:
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
+            "runwire.v1.ToolService": ToolServicer(self.tool_service),
+            "runwire.v1.McpServerService": McpServerServicer(self.mcp_servers),
         }
 
         server = self._server = grpc.aio.server(
@@ -157,6 +170,7 @@ class RunwireServer:
             await self._health.set(spec_name, status)
         self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
         self._background.append(asyncio.create_task(self._record_key_use_forever(), name="runwire-key-use"))
+        self._background.append(asyncio.create_task(self._connect_mcp_servers(), name="runwire-mcp-connect"))
         if settings.metrics_port:
             self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
             self._background.append(asyncio.create_task(self._refresh_gauges_forever(), name="runwire-gauges"))
@@ -174,6 +188,15 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    async def _agent_tools(self, caller: Principal, agent: str) -> list[Any]:
+        return list((await self.agents.get(caller, agent, "agent")).tools or [])
+
+    async def _connect_mcp_servers(self) -> None:
+        try:
+            await self.mcp_servers.connect_all()
+        except Exception:  # the servers stay registered; RefreshMcpServer reconnects one
+            log.exception("reconnecting the registered MCP servers failed")
 
     async def _call_policy(self) -> CallPolicy:
         """Authentication, rate limits and deadlines for the interceptor, from the settings."""
@@ -304,6 +327,9 @@ class RunwireServer:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
         await asyncio.gather(*stopping)
+        if getattr(self, "mcp_manager", None) is not None:
+            # After the runs: a run's last tool call may still need its server.
+            await self.mcp_manager.close()
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
             self.metrics_server = None

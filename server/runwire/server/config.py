@@ -61,6 +61,17 @@ class RunSettings:
     openai_model: str = ""
 
 
+@dataclass(frozen=True)
+class McpSettings:
+    """How the server keeps registered MCP servers connected."""
+
+    # After a failure, reconnect (restart the process, for stdio) after this delay, doubled per failure up to the max.
+    mcp_restart_backoff_seconds: float = 0.5
+    mcp_restart_backoff_max_seconds: float = 60.0
+    # A connected server is pinged this often, so a dead one is noticed even when no tool is called.
+    mcp_health_check_seconds: float = 15.0
+
+
 # -- authentication -------------------------------------------------------------
 
 AUTH_MODES = ("api_key_and_jwt", "insecure")
@@ -255,6 +266,7 @@ class Settings:
     runs: "RunSettings" = field(default_factory=lambda: RunSettings())
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
     log_format: str = "json"
     # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.
@@ -375,7 +387,7 @@ class Settings:
                 raise SettingsError(f"{name} must be > 0")
 
 
-_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings}
+_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings, "mcp": McpSettings}
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

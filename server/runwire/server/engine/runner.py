@@ -40,6 +40,7 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
+from runwire.server.engine.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
@@ -518,9 +519,13 @@ class Runner:
 
     async def _run_tool(self, active: ActiveRun, step_index: int, call: ToolCallRequest) -> run_pb2.ToolExecution:
         plan = active.plan
-        config = next((t for t in plan.tools if t.get("name") == call.name and not t.get("mcp_server")), None)
+        config = next((t for t in plan.tools if agent_tool_call_name(t) == call.name), None)
         proto_call = common_pb2.ToolCall(id=call.id, tool=call.name, arguments=_struct(call.arguments))
-        execution = run_pb2.ToolExecution(call=proto_call, required_approval=bool(config and config.get("requires_approval")))
+        tool = self.tools.get(call.name) if config is not None else None
+        execution = run_pb2.ToolExecution(
+            call=proto_call,
+            required_approval=bool(config and (config.get("requires_approval") or getattr(tool, "requires_approval", False))),
+        )
         arguments = dict(call.arguments)
         denied_reason: str | None = None
         if execution.required_approval:
@@ -721,7 +726,7 @@ class Runner:
                     if execution is None:
                         execution = step.tool_calls.add(call=call)
                         execution.required_approval = any(
-                            t.get("name") == call.tool and t.get("requires_approval") for t in active.plan.tools
+                            agent_tool_call_name(t) == call.tool and t.get("requires_approval") for t in active.plan.tools
                         )
                     execution.state = run_pb2.ToolExecution.STATE_CANCELLED
                     execution.result.CopyFrom(result)
@@ -786,7 +791,8 @@ class Runner:
     def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
         specs = []
         for config in plan.tools:
-            tool = None if config.get("mcp_server") else self.tools.get(str(config.get("name")))
+            # An MCP tool whose server is away is left out: the model cannot call what is not there.
+            tool = self.tools.get(agent_tool_call_name(config))
             if tool is not None:
                 specs.append(ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters))
         return specs
