@@ -1,4 +1,4 @@
-"""The client commands of `runwire`: agents, sessions and messages over a synchronous gRPC channel.
+"""The client commands of `runwire`: agents, sessions and messages, called through `runwire.client.Client`.
 
 Every command takes the same connection and output options (--server,
 --json, --timeout) after its own name, for example
@@ -8,27 +8,16 @@ Every command takes the same connection and output options (--server,
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable
 
-import grpc
-from google.protobuf import duration_pb2, field_mask_pb2
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message as ProtoMessage
 
 from runwire.cli import errors, output
-from runwire.v1 import (
-    agent_pb2,
-    agent_pb2_grpc,
-    common_pb2,
-    message_pb2,
-    message_pb2_grpc,
-    run_pb2_grpc,
-    session_pb2,
-    session_pb2_grpc,
-)
+from runwire.client import Client, PageTokenLoop, Pager, RunwireError
+from runwire.v1 import agent_pb2, common_pb2, message_pb2, session_pb2
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVER_ENV = "RUNWIRE_SERVER"
@@ -154,72 +143,29 @@ class CliError(Exception):
     """A failure found by the CLI itself (not a failed call): printed as `error: ...`, exit code 1."""
 
 
-@dataclass
-class Api:
-    """Stubs over one channel, and the per-call deadline."""
-
-    agents: agent_pb2_grpc.AgentServiceStub
-    sessions: session_pb2_grpc.SessionServiceStub
-    messages: message_pb2_grpc.MessageServiceStub
-    timeout: float
-    runs: run_pb2_grpc.RunServiceStub | None = None
+# The commands call the server through the sync client (credentials, deadline, typed errors, pagers).
+Api = Client
 
 
 def server_address(args: argparse.Namespace) -> str:
     return args.server or os.environ.get(SERVER_ENV) or DEFAULT_SERVER
 
 
-class _CallDetails(
-    collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
-    grpc.ClientCallDetails,
-):
-    pass
-
-
-class _Credentials(grpc.UnaryUnaryClientInterceptor):
-    """Sends the API key as `x-api-key` on every call."""
-
-    def __init__(self, api_key: str) -> None:
-        self._metadata = (("x-api-key", api_key),)
-
-    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
-        details = client_call_details
-        metadata = tuple(details.metadata or ()) + self._metadata
-        replaced = _CallDetails(
-            details.method,
-            details.timeout,
-            metadata,
-            details.credentials,
-            getattr(details, "wait_for_ready", None),
-            getattr(details, "compression", None),
-        )
-        return continuation(replaced, request)
-
-
-def _with_credentials(channel: grpc.Channel, args: argparse.Namespace) -> grpc.Channel:
-    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
-    return grpc.intercept_channel(channel, _Credentials(api_key)) if api_key else channel
+def api_key(args: argparse.Namespace) -> str | None:
+    return getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
 
 
 def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Callable[[argparse.Namespace], int]:
-    """Open a channel, run the command, and turn a failed call into a printed error and exit code 1."""
+    """Open a client, run the command, and turn a failed call into a printed error and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
         server = server_address(args)
         try:
-            with grpc.insecure_channel(server) as plain:
-                channel = _with_credentials(plain, args)
-                api = Api(
-                    agents=agent_pb2_grpc.AgentServiceStub(channel),
-                    sessions=session_pb2_grpc.SessionServiceStub(channel),
-                    messages=message_pb2_grpc.MessageServiceStub(channel),
-                    timeout=args.timeout,
-                    runs=run_pb2_grpc.RunServiceStub(channel),
-                )
+            with Client(server, api_key=api_key(args), timeout=args.timeout, stream_timeout=args.timeout) as api:
                 return int(behavior(args, api) or 0)
-        except grpc.RpcError as error:
+        except RunwireError as error:
             return errors.report(error, server, args.timeout)
-        except CliError as exc:
+        except (CliError, PageTokenLoop) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return errors.EXIT_FAILURE
         except KeyboardInterrupt:
@@ -247,26 +193,19 @@ def _labels(pairs: list[tuple[str, str]] | None) -> dict[str, str]:
     return dict(pairs or [])
 
 
-def _collect_pages(
-    args: argparse.Namespace, call: Callable[..., Any], request: ProtoMessage, items: str, timeout: float
-) -> Any:
+def _collect_pages(args: argparse.Namespace, pager: Pager[Any], items: str) -> Any:
     """One page, or with --all every page merged into one response (next_page_token empty)."""
-    response = call(request, timeout=timeout)
+    pages = pager.pages()
+    response = next(pages)
     if not getattr(args, "all", False) or not response.next_page_token:
         return response
     merged = type(response)()
     merged.CopyFrom(response)
-    seen = {response.next_page_token}
-    while response.next_page_token:
-        request.page_token = response.next_page_token  # type: ignore[attr-defined]
-        response = call(request, timeout=timeout)
+    for response in pages:
         getattr(merged, items).extend(getattr(response, items))
-        if response.next_page_token in seen:
-            raise CliError(f"the server returned the page token {response.next_page_token!r} twice; stopping")
-        seen.add(response.next_page_token)
     merged.next_page_token = ""
     if "total_size" in type(response).DESCRIPTOR.fields_by_name:
-        merged.total_size = response.total_size  # type: ignore[attr-defined]
+        merged.total_size = response.total_size
     return merged
 
 
@@ -275,14 +214,13 @@ def _more_hint(args: argparse.Namespace, response: Any) -> None:
         print(f"more results: pass --all, or --page-token {response.next_page_token}", file=sys.stderr)
 
 
-def _list_request(kind: type, args: argparse.Namespace, **extra: Any) -> Any:
-    return kind(
-        page_size=args.page_size or 0,
-        page_token=args.page_token or "",
-        filter=args.filter or "",
-        order_by=args.order_by or "",
-        **extra,
-    )
+def _list_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "page_size": args.page_size or 0,
+        "page_token": args.page_token or "",
+        "filter": args.filter or "",
+        "order_by": args.order_by or "",
+    }
 
 
 def _nothing_to_update(args: argparse.Namespace, flags: str) -> None:
@@ -329,10 +267,9 @@ def agents_create(args: argparse.Namespace, api: Api) -> int:
         agent.model.CopyFrom(model)
     if args.state is not None:
         agent.state = args.state
-    request = agent_pb2.CreateAgentRequest(
-        agent=agent, agent_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
+    created = api.agents.create(
+        agent, agent_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
     )
-    created = api.agents.CreateAgent(request, timeout=api.timeout)
     _show(args, created)
     if args.validate_only and not args.json:
         print("validate only: the request is valid; nothing was created", file=sys.stderr)
@@ -340,12 +277,12 @@ def agents_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def agents_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, api.agents.GetAgent(agent_pb2.GetAgentRequest(name=agent_name(args.name)), timeout=api.timeout))
+    _show(args, api.agents.get(agent_name(args.name)))
     return 0
 
 
 def agents_list(args: argparse.Namespace, api: Api) -> int:
-    response = _collect_pages(args, api.agents.ListAgents, _list_request(agent_pb2.ListAgentsRequest, args), "agents", api.timeout)
+    response = _collect_pages(args, api.agents.list(**_list_options(args)), "agents")
     if args.json:
         output.print_json(response)
     else:
@@ -381,17 +318,13 @@ def agents_update(args: argparse.Namespace, api: Api) -> int:
             "--display-name, --description, --instructions, --provider, --model, --temperature, --tool, --clear-tools, "
             "--state, --label, --clear-labels",
         )
-    request = agent_pb2.UpdateAgentRequest(
-        agent=agent, update_mask=field_mask_pb2.FieldMask(paths=paths), validate_only=args.validate_only
-    )
-    _show(args, api.agents.UpdateAgent(request, timeout=api.timeout))
+    _show(args, api.agents.update(agent, paths, validate_only=args.validate_only))
     return 0
 
 
 def agents_delete(args: argparse.Namespace, api: Api) -> int:
     name = agent_name(args.name)
-    request = agent_pb2.DeleteAgentRequest(name=name, force=args.force, etag=args.etag or "")
-    _deleted(args, name, api.agents.DeleteAgent(request, timeout=api.timeout))
+    _deleted(args, name, api.agents.delete(name, force=args.force, etag=args.etag or ""))
     return 0
 
 
@@ -410,24 +343,22 @@ def sessions_create(args: argparse.Namespace, api: Api) -> int:
     )
     if args.ttl is not None:
         session.ttl.CopyFrom(_duration(args.ttl))
-    request = session_pb2.CreateSessionRequest(
-        session=session, session_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
+    created = api.sessions.create(
+        session, session_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
     )
-    _show(args, api.sessions.CreateSession(request, timeout=api.timeout))
+    _show(args, created)
     if args.validate_only and not args.json:
         print("validate only: the request is valid; nothing was created", file=sys.stderr)
     return 0
 
 
 def sessions_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, api.sessions.GetSession(session_pb2.GetSessionRequest(name=session_name(args.name)), timeout=api.timeout))
+    _show(args, api.sessions.get(session_name(args.name)))
     return 0
 
 
 def sessions_list(args: argparse.Namespace, api: Api) -> int:
-    response = _collect_pages(
-        args, api.sessions.ListSessions, _list_request(session_pb2.ListSessionsRequest, args), "sessions", api.timeout
-    )
+    response = _collect_pages(args, api.sessions.list(**_list_options(args)), "sessions")
     if args.json:
         output.print_json(response)
     else:
@@ -462,17 +393,13 @@ def sessions_update(args: argparse.Namespace, api: Api) -> int:
         paths.append("labels")
     if not paths:
         _nothing_to_update(args, "--display-name, --ttl, --label, --clear-labels")
-    request = session_pb2.UpdateSessionRequest(
-        session=session, update_mask=field_mask_pb2.FieldMask(paths=paths), validate_only=args.validate_only
-    )
-    _show(args, api.sessions.UpdateSession(request, timeout=api.timeout))
+    _show(args, api.sessions.update(session, paths, validate_only=args.validate_only))
     return 0
 
 
 def sessions_delete(args: argparse.Namespace, api: Api) -> int:
     name = session_name(args.name)
-    request = session_pb2.DeleteSessionRequest(name=name, force=args.force, etag=args.etag or "")
-    _deleted(args, name, api.sessions.DeleteSession(request, timeout=api.timeout))
+    _deleted(args, name, api.sessions.delete(name, force=args.force, etag=args.etag or ""))
     return 0
 
 
@@ -495,21 +422,17 @@ def messages_create(args: argparse.Namespace, api: Api) -> int:
             message.parent_message = message_name(args.parent, parent)
         except argparse.ArgumentTypeError as exc:
             args.parser.error(f"argument --parent: {exc}")
-    request = message_pb2.CreateMessageRequest(
-        parent=parent,
-        message=message,
-        message_id=args.id or "",
-        request_id=args.request_id or "",
-        validate_only=args.validate_only,
+    created = api.messages.create(
+        parent, message, message_id=args.id or "", request_id=args.request_id or "", validate_only=args.validate_only
     )
-    _show(args, api.messages.CreateMessage(request, timeout=api.timeout))
+    _show(args, created)
     if args.validate_only and not args.json:
         print("validate only: the request is valid; nothing was created", file=sys.stderr)
     return 0
 
 
 def messages_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, api.messages.GetMessage(message_pb2.GetMessageRequest(name=args.name), timeout=api.timeout))
+    _show(args, api.messages.get(args.name))
     return 0
 
 
@@ -518,14 +441,8 @@ def messages_list(args: argparse.Namespace, api: Api) -> int:
     if args.role is not None:
         role = f"role = {_role_text(args.role)}"
         filter_text = f"{role} AND ({filter_text})" if filter_text else role
-    request = message_pb2.ListMessagesRequest(
-        parent=session_name(args.session),
-        page_size=args.page_size or 0,
-        page_token=args.page_token or "",
-        filter=filter_text,
-        order_by=args.order_by or "",
-    )
-    response = _collect_pages(args, api.messages.ListMessages, request, "messages", api.timeout)
+    pager = api.messages.list(session_name(args.session), **{**_list_options(args), "filter": filter_text})
+    response = _collect_pages(args, pager, "messages")
     if args.json:
         output.print_json(response)
     else:
@@ -541,10 +458,10 @@ def messages_list(args: argparse.Namespace, api: Api) -> int:
 
 
 def messages_search(args: argparse.Namespace, api: Api) -> int:
-    request = message_pb2.SearchMessagesRequest(
-        parent=session_name(args.session), query=args.query, page_size=args.page_size or 0, page_token=args.page_token or ""
+    pager = api.messages.search(
+        session_name(args.session), args.query, page_size=args.page_size or 0, page_token=args.page_token or ""
     )
-    response = _collect_pages(args, api.messages.SearchMessages, request, "results", api.timeout)
+    response = _collect_pages(args, pager, "results")
     if args.json:
         output.print_json(response)
     else:
@@ -567,16 +484,12 @@ def messages_update(args: argparse.Namespace, api: Api) -> int:
         paths.append("labels")
     if not paths:
         _nothing_to_update(args, "--text, --label, --clear-labels")
-    request = message_pb2.UpdateMessageRequest(
-        message=message, update_mask=field_mask_pb2.FieldMask(paths=paths), validate_only=args.validate_only
-    )
-    _show(args, api.messages.UpdateMessage(request, timeout=api.timeout))
+    _show(args, api.messages.update(message, paths, validate_only=args.validate_only))
     return 0
 
 
 def messages_delete(args: argparse.Namespace, api: Api) -> int:
-    request = message_pb2.DeleteMessageRequest(name=args.name, force=args.force, etag=args.etag or "")
-    _deleted(args, args.name, api.messages.DeleteMessage(request, timeout=api.timeout))
+    _deleted(args, args.name, api.messages.delete(args.name, force=args.force, etag=args.etag or ""))
     return 0
 
 

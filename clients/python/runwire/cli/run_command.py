@@ -8,14 +8,13 @@ question from the agent is answered with --answer or at the terminal.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from google.protobuf import json_format
 
-from runwire.cli.resources import API_KEY_ENV, Api, CliError, _command, agent_name, session_name
-from runwire.v1 import common_pb2, run_pb2, run_pb2_grpc, session_pb2
+from runwire.cli.resources import Api, CliError, _command, agent_name, session_name
+from runwire.v1 import run_pb2, session_pb2
 
 EXIT_RUN_FAILED = 1
 EXIT_NEEDS_INPUT = 3
@@ -39,31 +38,15 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_command(run_agent))
 
 
-def _metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    # The CLI's credentials interceptor covers unary calls; streams carry the key themselves.
-    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
-    return (("x-api-key", api_key),) if api_key else ()
-
-
 def run_agent(args: argparse.Namespace, api: Api) -> int:
-    runs = api.runs
-    assert runs is not None
     if args.session:
         session = session_name(args.session)
     else:
-        created = api.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(session=session_pb2.Session(agent=agent_name(args.agent))),
-            timeout=api.timeout,
-        )
-        session = created.name
+        session = api.sessions.create(session_pb2.Session(agent=agent_name(args.agent))).name
         print(f"session: {session}", file=sys.stderr)
-    call = runs.ExecuteAgent(
-        run_pb2.ExecuteAgentRequest(session=session, input=[common_pb2.ContentPart(text=args.text)]),
-        metadata=_metadata(args),
-        timeout=api.timeout,
-    )
+    # The stream resumes where it stopped if the connection drops while the run goes on.
     wrote_text = False
-    for event in call:
+    for event in api.runs.execute(session, args.text):
         kind = event.WhichOneof("payload")
         if kind == "text_delta":
             sys.stdout.write(event.text_delta.text)
@@ -77,7 +60,7 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
             outcome = "error" if done.result.is_error else "result"
             print(f"[{done.tool} {outcome}: {json_format.MessageToJson(done.result.output, indent=None)}]", file=sys.stderr)
         elif kind == "input_required":
-            _answer(args, runs, event.input_required.input_request, api.timeout)
+            _answer(args, api, event.input_required.input_request)
         elif kind == "run_completed":
             if wrote_text:
                 sys.stdout.write("\n")
@@ -99,8 +82,8 @@ def _ending(event: run_pb2.RunEvent) -> str:
     return "TIMED_OUT"
 
 
-def _answer(args: argparse.Namespace, runs: run_pb2_grpc.RunServiceStub, request: run_pb2.InputRequest, timeout: float) -> None:
-    submit = run_pb2.SubmitInputRequest(name=request.run, input_request_id=request.id)
+def _answer(args: argparse.Namespace, api: Api, request: run_pb2.InputRequest) -> None:
+    answer: dict[str, Any] = {}
     interactive = sys.stdin.isatty()
     if request.kind == run_pb2.InputRequest.KIND_APPROVAL:
         call = request.tool_call
@@ -115,13 +98,13 @@ def _answer(args: argparse.Namespace, runs: run_pb2_grpc.RunServiceStub, request
                 f"the agent wants to call {call.tool} {arguments} and needs approval; rerun with --approve or --deny"
             )
         decision = run_pb2.Approval.DECISION_APPROVE if approve else run_pb2.Approval.DECISION_DENY
-        submit.approval.CopyFrom(run_pb2.Approval(decision=decision, reason="" if approve else "denied at the command line"))
+        answer["approval"] = run_pb2.Approval(decision=decision, reason="" if approve else "denied at the command line")
         print(f"[{'approved' if approve else 'denied'} {call.tool}]", file=sys.stderr)
     else:
         if args.answer is not None:
-            submit.text = args.answer
+            answer["text"] = args.answer
         elif interactive:
-            submit.text = input(f"{request.prompt} ")
+            answer["text"] = input(f"{request.prompt} ")
         else:
             raise CliError(f"the agent asks: {request.prompt!r}; rerun with --answer TEXT")
-    runs.SubmitInput(submit, timeout=timeout)
+    api.runs.submit_input(request.run, request.id, **answer)
