@@ -16,8 +16,6 @@ import grpc
 import pytest
 
 from runwire.server.app import RunwireServer
-from runwire.server.config import McpSettings, RunSettings
-from runwire.server.domain.principal import Principal
 from runwire.v1 import (
     agent_pb2,
     mcp_server_pb2,
@@ -26,7 +24,19 @@ from runwire.v1 import (
     tool_pb2,
     tool_pb2_grpc,
 )
-from tests.conftest import make_settings, rpc_error
+from tests.conftest import rpc_error
+from tests.grpc.mcp_support import (
+    CONNECTING,
+    DISABLED,
+    ERROR,
+    READY,
+    REPO,
+    WAIT,
+    McpServer,
+    fake_stdio,
+    mcp_settings,
+    principal_for,
+)
 from tests.grpc.run_support import (
     TOOL_STATE,
     Runs,
@@ -37,26 +47,6 @@ from tests.grpc.run_support import (
     seconds,
     text_of,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-McpServer = mcp_server_pb2.McpServer
-READY, ERROR, CONNECTING, DISABLED = McpServer.STATE_READY, McpServer.STATE_ERROR, McpServer.STATE_CONNECTING, McpServer.STATE_DISABLED
-WAIT = 30.0
-
-
-def fake_stdio(**env: str) -> mcp_server_pb2.StdioTransport:
-    """The fake MCP server as a stdio command."""
-    return mcp_server_pb2.StdioTransport(
-        command=sys.executable, args=["-m", "tests.fakes.mcp_tools_server"], cwd=str(REPO), env=env
-    )
-
-
-def principal_for(context: Any) -> Principal:
-    """Callers are the admin unless they send `x-test-principal`, which makes them that ordinary user."""
-    metadata = dict(context.invocation_metadata() or ())
-    user = metadata.get("x-test-principal")
-    return Principal(id=user) if user else Principal(id="admin", is_admin=True)
-
 
 @dataclasses.dataclass
 class Mcp:
@@ -95,15 +85,6 @@ class Mcp:
 
     async def list_tools(self, **request: Any) -> tool_pb2.ListToolsResponse:
         return await self.tools.ListTools(tool_pb2.ListToolsRequest(**request))
-
-
-def mcp_settings(tmp_path: Path) -> Any:
-    settings = make_settings(tmp_path)
-    return dataclasses.replace(
-        settings,
-        runs=RunSettings(builtin_tokens_per_second=0, provider_retry_base_seconds=0.01),
-        mcp=McpSettings(mcp_restart_backoff_seconds=0.05, mcp_restart_backoff_max_seconds=0.5, mcp_health_check_seconds=1.0),
-    )
 
 
 @asynccontextmanager

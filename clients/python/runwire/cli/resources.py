@@ -756,5 +756,7 @@ def add_commands(commands: Any) -> None:
     _add_sessions(commands, common)
     _add_messages(commands, common)
     from runwire.cli.run_command import add_run_command  # imports this module
+    from runwire.cli.tool_commands import add_tool_commands  # imports this module
 
     add_run_command(commands, common)
+    add_tool_commands(commands, common)
