@@ -355,6 +355,9 @@ class Settings:
             value = getattr(self.runs, f.name)
             if isinstance(value, (int, float)) and value < 0:
                 raise SettingsError(f"{f.name} must be >= 0")
+        for f in dataclasses.fields(McpSettings):
+            if getattr(self.mcp, f.name) <= 0:
+                raise SettingsError(f"{f.name} must be > 0")
         auth = self.auth
         if auth.auth_mode not in AUTH_MODES:
             raise SettingsError(f"auth_mode must be one of {', '.join(AUTH_MODES)}, got {auth.auth_mode!r}")
