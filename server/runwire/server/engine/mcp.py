@@ -283,6 +283,8 @@ class McpConnection:
 
         http = transport["http"]
         client = create_mcp_http_client(headers=dict(http.get("headers") or {}))
+        # A client passed in is not closed by the transport; the stack closes it after the session.
+        stack.push_async_callback(client.aclose)
         return streamable_http_client(http["url"], http_client=client)
 
     def _stderr_log(self, stack: AsyncExitStack) -> TextIO:

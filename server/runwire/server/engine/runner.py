@@ -791,7 +791,7 @@ class Runner:
     def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
         specs = []
         for config in plan.tools:
-            # An MCP tool whose server is away is left out: the model cannot call what is not there.
+            # An MCP tool its server has not reported (not connected yet, or deleted) is left out.
             tool = self.tools.get(agent_tool_call_name(config))
             if tool is not None:
                 specs.append(ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters))
