@@ -11,7 +11,7 @@ GRPCURL_VERSION := v1.9.3
 GRPCURL := $(TOOLS)/grpcurl
 PYTEST_ARGS ?=
 
-.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server
+.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -34,7 +34,7 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(GRPCURL) redis-server lint
+test: $(INSTALLED) $(GRPCURL) redis-server tesseract lint
 	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
@@ -43,6 +43,12 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (the tests start their own on a free port)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+# Text of uploaded images is read by Tesseract OCR (the server and its tests); install Debian's when missing.
+tesseract:
+	@command -v tesseract >/dev/null || { \
+		echo "installing tesseract-ocr (OCR of uploaded images)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr >/dev/null; }
 
 generate: $(INSTALLED)
 	$(BIN)/python scripts/generate.py

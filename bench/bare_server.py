@@ -3,18 +3,22 @@
 GetAgent returns a fixed agent; ExecuteAgent and StreamRunEvents stream
 `[[tokens:N]]` one-token text deltas as fast as the reader takes them (no
 database, no engine); StreamRunEvents on `runs/idle` stays open without
-sending anything, for the idle-stream memory figure.
+sending anything, for the idle-stream memory figure. UploadFile writes the
+chunks it receives to a temporary file, as they come, and answers with their
+count of bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
+import tempfile
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, run_pb2, run_pb2_grpc
+from runwire.v1 import agent_pb2, agent_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2, run_pb2_grpc
 
 TOKENS = re.compile(r"\[\[tokens:(\d+)\]\]")
 AGENT = agent_pb2.Agent(
@@ -45,6 +49,21 @@ class BareRuns(run_pb2_grpc.RunServiceServicer):
         yield run_pb2.RunEvent()  # pragma: no cover
 
 
+class BareFiles(file_pb2_grpc.FileServiceServicer):
+    async def UploadFile(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        size = 0
+        handle, path = tempfile.mkstemp(prefix="bare-upload-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                async for request in request_iterator:
+                    if request.WhichOneof("data") == "chunk":
+                        out.write(request.chunk)
+                        size += len(request.chunk)
+        finally:
+            os.unlink(path)
+        return file_pb2.File(name="files/bench", size_bytes=size)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -52,6 +71,7 @@ async def main() -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     agent_pb2_grpc.add_AgentServiceServicer_to_server(BareAgents(), server)
     run_pb2_grpc.add_RunServiceServicer_to_server(BareRuns(), server)
+    file_pb2_grpc.add_FileServiceServicer_to_server(BareFiles(), server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
     print("listening", flush=True)

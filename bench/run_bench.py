@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -29,7 +30,17 @@ from typing import Any, Iterator
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    file_pb2,
+    file_pb2_grpc,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -49,9 +60,21 @@ class Scale:
     stream_counts: tuple[int, ...] = (100, 500)
     ttft_samples: int = 200
     idle_streams: int = 500
+    upload_mib: int = 256
+    upload_repeats: int = 3
 
 
-QUICK = Scale(unary_seconds=1.0, single_stream_tokens=2_000, stream_tokens=50, stream_counts=(20, 50), ttft_samples=30, idle_streams=50)
+QUICK = Scale(
+    unary_seconds=1.0,
+    single_stream_tokens=2_000,
+    stream_tokens=50,
+    stream_counts=(20, 50),
+    ttft_samples=30,
+    idle_streams=50,
+    upload_mib=8,
+    upload_repeats=1,
+)
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 def free_port() -> int:
@@ -84,7 +107,12 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             # enough that the benchmark measures their cost, not their refusals.
             "RUNWIRE_BOOTSTRAP_ADMIN_KEY": API_KEY,
             "RUNWIRE_RATE_LIMIT_TIERS": json.dumps(
-                {"premium": {c: {"requests_per_second": 10_000_000, "burst": 10_000_000} for c in ("read", "write", "run", "stream")}}
+                {
+                    "premium": {
+                        c: {"requests_per_second": 10_000_000, "burst": 10_000_000}
+                        for c in ("read", "write", "run", "stream", "file")
+                    }
+                }
             ),
             "RUNWIRE_MAX_STREAMS_PER_PRINCIPAL": "100000",
             "RUNWIRE_MAX_CONCURRENT_STREAMS": "100000",
@@ -92,6 +120,7 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
             "RUNWIRE_MAX_SESSIONS_PER_OWNER": "100000",
+            "RUNWIRE_MAX_UPLOAD_BYTES": str(2**40),
         }
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     address = f"127.0.0.1:{port}"
@@ -129,6 +158,7 @@ class Target:
         self.agents = agent_pb2_grpc.AgentServiceStub(self.channel)
         self.runs = run_pb2_grpc.RunServiceStub(self.channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self.channel)
+        self.files = file_pb2_grpc.FileServiceStub(self.channel)
 
     async def prepare(self) -> None:
         if self.kind == "runwire":
@@ -260,6 +290,45 @@ async def idle_stream_memory(target: Target, scale: Scale) -> float:
     return max(after - before, 0) / len(runs)
 
 
+def upload_content(scale: Scale) -> tuple[list[bytes], str]:
+    """JSONL lines (batch input: stored and checked, no text extraction), in 1 MiB chunks, and their SHA-256."""
+    line = b'{"agent": "agents/bench", "input": "' + b"x" * 90 + b'"}\n'
+    chunk = (line * (UPLOAD_CHUNK_BYTES // len(line) + 1))[:UPLOAD_CHUNK_BYTES]
+    chunk = chunk[: chunk.rindex(b"\n") + 1].ljust(UPLOAD_CHUNK_BYTES - 1) + b"\n"
+    chunks = [chunk] * scale.upload_mib
+    digest = hashlib.sha256()
+    for piece in chunks:
+        digest.update(piece)
+    return chunks, digest.hexdigest()
+
+
+async def upload_throughput(target: Target, scale: Scale) -> float:
+    """MB/s of one client-streaming upload at a time, best of the repeats."""
+    chunks, sha256 = upload_content(scale)
+    size = sum(len(c) for c in chunks)
+    best = 0.0
+    for _ in range(scale.upload_repeats):
+
+        async def requests():  # type: ignore[no-untyped-def]
+            yield file_pb2.UploadFileRequest(
+                metadata=file_pb2.UploadFileMetadata(
+                    filename="bench.jsonl", purpose=file_pb2.File.PURPOSE_BATCH_INPUT, size_bytes=size, sha256=sha256
+                )
+            )
+            for piece in chunks:
+                yield file_pb2.UploadFileRequest(chunk=piece)
+
+        started = time.monotonic()
+        stored = await target.files.UploadFile(requests(), metadata=KEY)
+        elapsed = time.monotonic() - started
+        if stored.size_bytes != size:
+            raise RuntimeError(f"{target.kind}: {stored.size_bytes} bytes stored of {size}")
+        best = max(best, size / elapsed / 1e6)
+        if target.kind == "runwire":
+            await target.files.DeleteFile(file_pb2.DeleteFileRequest(name=stored.name), metadata=KEY)
+    return best
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -280,6 +349,8 @@ async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, 
         print(f"[{kind}] time to first token", flush=True)
         ttft = await time_to_first_token(target, scale)
         result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+        print(f"[{kind}] upload of {scale.upload_mib} MiB", flush=True)
+        result["upload_mb_per_second"] = await upload_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
         result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
         return result
@@ -344,6 +415,15 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             runwire["idle_stream_bytes"] / 1000,
             "≤ 50 KB",
             runwire["idle_stream_bytes"] / 1000 <= 50,
+        )
+    )
+    rows.append(
+        (
+            f"Upload throughput, MB/s ({scale.upload_mib} MiB in 1 MiB chunks; Runwire also hashes, checks and fsyncs)",
+            bare["upload_mb_per_second"],
+            runwire["upload_mb_per_second"],
+            "",
+            None,
         )
     )
     return [

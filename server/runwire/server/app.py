@@ -8,6 +8,7 @@ import logging
 import pkgutil
 import signal
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
@@ -29,6 +31,7 @@ from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.common import Idempotency
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
@@ -37,11 +40,13 @@ from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.domain.tools import ToolService
 from runwire.server.engine.builtin_provider import BuiltinProvider
+from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
+from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import migrate
 from runwire.server.store.store import Store
@@ -120,7 +125,12 @@ class RunwireServer:
             lambda run_id: run_finished(store, run_id),
         )
         self.event_log.start()
-        self.tools = ToolRegistry(builtin_tools())
+        self.providers = self._providers()
+        files = settings.files
+        blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
+        self.files = FileService(ctx, blobs, files, self.providers)
+        await self.files.start()
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
         self.mcp_manager = McpManager(
             settings.mcp, settings.data_dir / "mcp", lambda server_id, status: self.mcp_servers.record_status(server_id, status)
@@ -128,7 +138,6 @@ class RunwireServer:
         self.tools.add_source(self.mcp_manager)
         self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
         self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
-        self.providers = self._providers()
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted = await self.runs.fail_interrupted_runs()
@@ -141,6 +150,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
+            "runwire.v1.FileService": FileServicer(self.files),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
             "runwire.v1.ToolService": ToolServicer(self.tool_service),
             "runwire.v1.McpServerService": McpServerServicer(self.mcp_servers),
@@ -326,6 +336,8 @@ class RunwireServer:
         if getattr(self, "runner", None) is not None:
             # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
             stopping.append(self.runner.shutdown(grace))
+        if getattr(self, "files", None) is not None:
+            stopping.append(self.files.stop())
         await asyncio.gather(*stopping)
         if getattr(self, "mcp_manager", None) is not None:
             # After the runs: a run's last tool call may still need its server.

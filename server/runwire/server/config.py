@@ -72,6 +72,31 @@ class McpSettings:
     mcp_health_check_seconds: float = 15.0
 
 
+@dataclass(frozen=True)
+class FileSettings:
+    """Uploads, storage and text extraction of files."""
+
+    # Largest upload accepted, in bytes.
+    max_upload_bytes: int = 100 * MIB
+    # Where file contents live (content-addressed); empty means {data_dir}/files.
+    file_storage_dir: str = ""
+    # Files whose text is extracted at once; each extraction runs in its own worker process.
+    file_processing_concurrency: int = 2
+    # One extraction may take this long and address this much memory before it is stopped.
+    file_processing_timeout_seconds: float = 300.0
+    file_processing_memory_bytes: int = 2048 * MIB
+    # Refused before decoding: images over this many pixels, PDFs over this many pages.
+    max_image_pixels: int = 40_000_000
+    max_pdf_pages: int = 2_000
+    # Zip-based formats (DOCX): the most their parts may expand to, and the largest expansion ratio.
+    max_unzipped_bytes: int = 200 * MIB
+    max_unzip_ratio: int = 200
+    # Extracted text kept per file; the rest is cut.
+    max_extracted_text_chars: int = 10_000_000
+    # Size of the search chunks the text is split into.
+    file_chunk_chars: int = 1_000
+
+
 # -- authentication -------------------------------------------------------------
 
 AUTH_MODES = ("api_key_and_jwt", "insecure")
@@ -264,6 +289,7 @@ class Settings:
     idempotency_window: timedelta = timedelta(hours=24)
     limits: Limits = field(default_factory=Limits)
     runs: "RunSettings" = field(default_factory=lambda: RunSettings())
+    files: FileSettings = field(default_factory=FileSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
@@ -369,6 +395,10 @@ class Settings:
             raise SettingsError("RUNWIRE_JWT_HS256_SECRET must be at least 32 bytes")
         if auth.api_key_cache_seconds < 0 or auth.jwt_leeway_seconds < 0:
             raise SettingsError("api_key_cache_seconds and jwt_leeway_seconds must be >= 0")
+        for f in dataclasses.fields(FileSettings):
+            value = getattr(self.files, f.name)
+            if isinstance(value, (int, float)) and value <= 0:
+                raise SettingsError(f"{f.name} must be > 0")
         if self.rate_limits.max_streams_per_principal < 1:
             raise SettingsError("max_streams_per_principal must be >= 1")
         if self.log_format not in ("json", "text"):
@@ -390,7 +420,9 @@ class Settings:
                 raise SettingsError(f"{name} must be > 0")
 
 
-_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings, "mcp": McpSettings}
+_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings}
+_NESTED["files"] = FileSettings
+_NESTED["mcp"] = McpSettings
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

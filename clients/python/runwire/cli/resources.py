@@ -760,3 +760,6 @@ def add_commands(commands: Any) -> None:
 
     add_run_command(commands, common)
     add_tool_commands(commands, common)
+    from runwire.cli.files_command import add_files_commands  # imports this module
+
+    add_files_commands(commands, common)

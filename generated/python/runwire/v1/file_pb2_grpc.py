@@ -105,7 +105,9 @@ class FileServiceServicer:
         `FILE_TOO_LARGE` (over the server's upload limit; sent as soon as it is
         exceeded), INVALID_ARGUMENT `UPLOAD_SIZE_MISMATCH` or `CHECKSUM_MISMATCH`
         (the content does not match the expected size or SHA-256),
-        INVALID_ARGUMENT `UNSUPPORTED_CONTENT_TYPE`.
+        INVALID_ARGUMENT `FILE_EMPTY`, INVALID_ARGUMENT
+        `UNSUPPORTED_CONTENT_TYPE`, INVALID_ARGUMENT `CONTENT_TYPE_MISMATCH`
+        (the content's magic bytes contradict the declared type).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

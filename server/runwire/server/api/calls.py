@@ -174,7 +174,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(self._wrap_unary(method, handler.unary_unary, open_method), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._wrap_unary(method, handler.stream_unary, open_method), **kwargs)
+            # Client-streaming calls (uploads) last as long as their content takes: no default deadline.
+            behavior = self._wrap_unary(method, handler.stream_unary, open_method, client_streaming=True)
+            return grpc.stream_unary_rpc_method_handler(behavior, **kwargs)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream, open_method), **kwargs)
         return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream, open_method), **kwargs)
@@ -262,7 +264,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     # -- the wrappers ---------------------------------------------------------------
 
     def _wrap_unary(
-        self, method: str, behavior: Callable[..., Awaitable[Any]], open_method: bool, *, streaming: bool = False
+        self,
+        method: str,
+        behavior: Callable[..., Awaitable[Any]],
+        open_method: bool,
+        *,
+        streaming: bool = False,
+        client_streaming: bool = False,
     ) -> Callable[..., Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, authorization, api_key = self._start(method, context)
@@ -278,7 +286,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     call.task = asyncio.current_task()
                     self.policy.streams.add(call)
                     await send_headers(context)
-                limit = self._deadline(call, context, streaming)
+                limit = self._deadline(call, context, streaming or client_streaming)
                 if limit is None:
                     return await behavior(request, context)
                 try:

@@ -298,6 +298,42 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "La sesión tiene ejecuciones que no han terminado; cancélelas o espere, y luego elimínela.",
         "La session a des exécutions non terminées ; annulez-les ou attendez, puis supprimez-la.",
     ),
+    # Files.
+    "FILE_EMPTY": (
+        "The upload has no content.",
+        "La subida no tiene contenido.",
+        "Le téléversement n'a aucun contenu.",
+    ),
+    "CONTENT_TYPE_MISMATCH": (
+        "The content is not of the declared content type.",
+        "El contenido no es del tipo declarado.",
+        "Le contenu n'est pas du type déclaré.",
+    ),
+    "EXTRACTION_FAILED": (
+        "The file's content is damaged or not valid for its type.",
+        "El contenido del archivo está dañado o no es válido para su tipo.",
+        "Le contenu du fichier est endommagé ou non valide pour son type.",
+    ),
+    "DECOMPRESSION_LIMIT_EXCEEDED": (
+        "The archive expands beyond the server's limits.",
+        "El archivo comprimido se expande más allá de los límites del servidor.",
+        "L'archive se décompresse au-delà des limites du serveur.",
+    ),
+    "FILE_TOO_COMPLEX": (
+        "The file has more pixels or pages than the server processes.",
+        "El archivo tiene más píxeles o páginas de los que procesa el servidor.",
+        "Le fichier a plus de pixels ou de pages que le serveur n'en traite.",
+    ),
+    "OCR_UNAVAILABLE": (
+        "The server has no OCR engine.",
+        "El servidor no tiene motor de OCR.",
+        "Le serveur n'a pas de moteur d'OCR.",
+    ),
+    "PROCESSING_LIMIT_EXCEEDED": (
+        "Processing the file took more time or memory than allowed.",
+        "Procesar el archivo requirió más tiempo o memoria de lo permitido.",
+        "Le traitement du fichier a demandé plus de temps ou de mémoire que permis.",
+    ),
     "UNIMPLEMENTED": (
         "This method is not implemented yet.",
         "Este método aún no está implementado.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Naive UTC everywhere: SQLite has no time zones and PostgreSQL compares the same way.
@@ -167,6 +167,54 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     revoked_by: Mapped[str] = mapped_column(String(128), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# -- files ----------------------------------------------------------------------
+
+
+class FileRow(ResourceRow, Base):
+    """An uploaded file. Its content is a blob keyed by `sha256` in the file store; equal contents share one blob."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[int] = mapped_column(Integer, index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error_reason: Mapped[str] = mapped_column(String(100), default="")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    # At most one of the two: the session or agent whose runs may search the file.
+    session_id: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    text_chars: Mapped[int] = mapped_column(BigInteger, default=0)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_files_owner_create_time", "owner", "create_time"),)
+
+
+class FileChunkRow(Base):
+    """A slice of a file's extracted text; the slices of a file, in order, are its whole text.
+
+    On SQLite each chunk is also in the FTS5 table `file_chunks_fts` under rowid = pk (see migration 0004).
+    """
+
+    __tablename__ = "file_chunks"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(String(63))
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    text_offset: Mapped[int] = mapped_column(BigInteger)
+    page_number: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("file_id", "chunk_index", name="uq_file_chunks_file_index"),)
 
 
 # -- MCP servers ------------------------------------------------------------------
