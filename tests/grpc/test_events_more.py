@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from runwire.server.config import EventSettings
-from runwire.v1 import event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2
+from runwire.v1 import event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, memory_pb2, memory_pb2_grpc, run_pb2
 from tests.grpc.run_support import connected, run_settings, seconds, serving
 from tests.grpc.secure_support import running
 from tests.grpc.test_connect import Connection, Resolved
@@ -89,3 +89,25 @@ async def test_an_unanswered_request_expires_with_a_notice_on_connect(tmp_path: 
         ended = await runs.wait_end(run.name)
         assert ended.status == run_pb2.Run.STATUS_FAILED and ended.error.reason == "INPUT_TIMEOUT"
         connection.call.cancel()
+
+
+async def test_memories_announce_their_changes_and_each_memory_a_clear_removes(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        channel = runs.client.channel
+        stub = event_pb2_grpc.EventServiceStub(channel)
+        memories = memory_pb2_grpc.MemoryServiceStub(channel)
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_MEMORIES])
+        fact = memory_pb2.Memory(type=memory_pb2.Memory.TYPE_FACT, content="likes tea")
+        first = await memories.CreateMemory(memory_pb2.CreateMemoryRequest(memory=fact))
+        second = await memories.CreateMemory(memory_pb2.CreateMemoryRequest(memory=fact))
+        await memories.DeleteMemory(memory_pb2.DeleteMemoryRequest(name=first.name))
+        await memories.ClearMemories(memory_pb2.ClearMemoriesRequest(all=True))
+        events = await read_events(call, 4)
+        call.cancel()
+    assert [(e.type, e.resource) for e in events] == [
+        ("memory.created", first.name),
+        ("memory.created", second.name),
+        ("memory.deleted", first.name),
+        ("memory.deleted", second.name),
+    ]
+    assert events[0].memory.content == "likes tea"

@@ -53,7 +53,9 @@ const (
 	// `batch.created`, `batch.updated` (state or counts); payload `batch`.
 	// `batch_task.updated`; payload `batch_task`.
 	EventTopic_EVENT_TOPIC_BATCHES EventTopic = 7
-	// `memory.created`, `memory.updated`, `memory.deleted`; payload `memory`.
+	// `memory.created`, `memory.updated`, `memory.deleted` (also for each
+	// memory a ClearMemories removes), `memory.expired` (removed by the
+	// sweeper); payload `memory`.
 	EventTopic_EVENT_TOPIC_MEMORIES EventTopic = 8
 	// `mcp_server.created`, `mcp_server.updated` (including state changes),
 	// `mcp_server.deleted`; payload `mcp_server`.

@@ -13,9 +13,9 @@ from google.protobuf.message import Message as ProtoMessage
 from runwire.server.domain import names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, FileRow, MessageRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, FileRow, MemoryRow, MessageRow, RunRow, SessionRow
 from runwire.server.store.repositories import AgentRecord
-from runwire.v1 import agent_pb2, common_pb2, file_pb2, message_pb2, run_pb2, session_pb2
+from runwire.v1 import agent_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -360,3 +360,20 @@ def file_proto(row: FileRow) -> file_pb2.File:
     elif row.agent_id:
         message.agent = f"agents/{row.agent_id}"
     return message
+
+
+def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
+    return memory_pb2.Memory(
+        name=f"memories/{row.id}",
+        type=row.type,
+        content=row.content,
+        agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
+        session=names.SESSION.format(row.session_id) if row.session_id else "",
+        labels=row.labels or {},
+        metadata=dict_to_struct(row.client_metadata),
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        expire_time=timestamp(row.expire_time),
+        etag=etag_of("memory", row.id, row.revision),
+    )
