@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from runwire.server.config import EventSettings
-from runwire.v1 import event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, memory_pb2, memory_pb2_grpc, run_pb2
+from runwire.v1 import batch_pb2, batch_pb2_grpc, event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, memory_pb2, memory_pb2_grpc, run_pb2
 from tests.grpc.run_support import connected, run_settings, seconds, serving
 from tests.grpc.secure_support import running
 from tests.grpc.test_connect import Connection, Resolved
@@ -111,3 +111,36 @@ async def test_memories_announce_their_changes_and_each_memory_a_clear_removes(t
         ("memory.deleted", second.name),
     ]
     assert events[0].memory.content == "likes tea"
+
+
+async def test_a_batch_announces_its_states_and_each_task_change(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        channel = runs.client.channel
+        stub = event_pb2_grpc.EventServiceStub(channel)
+        agent = await runs.agent()
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_BATCHES])
+        batch = await batch_pb2_grpc.BatchServiceStub(channel).CreateBatch(
+            batch_pb2.CreateBatchRequest(
+                batch=batch_pb2.Batch(
+                    inline_tasks=batch_pb2.BatchInlineTasks(
+                        tasks=[batch_pb2.BatchTaskInput(agent=agent, text=f"task {i}") for i in range(2)]
+                    )
+                )
+            )
+        )
+        events = []
+        while not (events and events[-1].type == "batch.updated" and events[-1].batch.state == batch_pb2.Batch.STATE_SUCCEEDED):
+            events.extend(await read_events(call, 1))
+        call.cancel()
+    assert (events[0].type, events[0].resource, events[0].batch.counts.total) == ("batch.created", batch.name, 2)
+    assert [e.batch.state for e in events if e.type == "batch.updated"] == [
+        batch_pb2.Batch.STATE_RUNNING,
+        batch_pb2.Batch.STATE_SUCCEEDED,
+    ]
+    assert events[-1].batch.counts.succeeded == 2
+    task_changes = [(e.resource, e.batch_task.status) for e in events if e.type == "batch_task.updated"]
+    tasks = sorted({resource for resource, _ in task_changes})
+    assert len(tasks) == 2 and all(t.startswith(f"{batch.name}/tasks/") for t in tasks)
+    for name in tasks:
+        mine = [status for resource, status in task_changes if resource == name]
+        assert mine == [batch_pb2.BatchTask.STATUS_RUNNING, batch_pb2.BatchTask.STATUS_SUCCEEDED]
