@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from runwire.server.config import EventSettings
-from runwire.v1 import batch_pb2, batch_pb2_grpc, event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, memory_pb2, memory_pb2_grpc, run_pb2
+from runwire.v1 import batch_pb2, batch_pb2_grpc, event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, mcp_server_pb2, memory_pb2, memory_pb2_grpc, run_pb2
 from tests.grpc.run_support import connected, run_settings, seconds, serving
 from tests.grpc.secure_support import running
 from tests.grpc.test_connect import Connection, Resolved
@@ -144,3 +144,25 @@ async def test_a_batch_announces_its_states_and_each_task_change(tmp_path: Path)
     for name in tasks:
         mine = [status for resource, status in task_changes if resource == name]
         assert mine == [batch_pb2.BatchTask.STATUS_RUNNING, batch_pb2.BatchTask.STATUS_SUCCEEDED]
+
+
+async def test_an_mcp_server_announces_its_registration_connection_and_removal(tmp_path: Path) -> None:
+    from tests.grpc.test_mcp_servers import mcp_serving
+    from tests.grpc.mcp_support import READY
+
+    async with mcp_serving(tmp_path) as mcp:
+        stub = event_pb2_grpc.EventServiceStub(mcp.runs.client.channel)
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_MCP_SERVERS])
+        server = await mcp.register()
+        await mcp.wait_for(server.name, lambda s: s.state == READY)
+        events = await read_events(call, 1)
+        while events[-1].mcp_server.state != READY:
+            events.extend(await read_events(call, 1))
+        await mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name))
+        events.extend(await read_events(call, 1))
+        call.cancel()
+    assert (events[0].type, events[0].resource) == ("mcp_server.created", server.name)
+    assert {e.type for e in events[1:-1]} == {"mcp_server.updated"}
+    assert events[-2].mcp_server.tools, "the ready server's tools are in the payload"
+    assert (events[-1].type, events[-1].resource) == ("mcp_server.deleted", server.name)
+    assert all(e.principal == events[0].principal for e in events)

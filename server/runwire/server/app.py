@@ -32,7 +32,7 @@ from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
-from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
+from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer, mcp_server_proto
 from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
@@ -164,6 +164,7 @@ class RunwireServer:
         )
         self.tools.add_source(self.mcp_manager)
         self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
+        self.mcp_servers.payload_of = mcp_server_proto
         self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for

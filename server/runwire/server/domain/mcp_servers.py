@@ -13,9 +13,10 @@ import copy
 import logging
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from google.protobuf.message import Message
 from sqlalchemy import select
 
 from runwire.server.config import McpSettings
@@ -64,6 +65,8 @@ class McpServerService:
         self.ctx = ctx
         self.settings = settings
         self.manager = manager
+        # Builds the McpServer of resource events (api/tool_servicers.mcp_server_proto); set by the server.
+        self.payload_of: Callable[[McpServerRow], Message] | None = None
 
     # -- validation ---------------------------------------------------------
 
@@ -156,6 +159,7 @@ class McpServerService:
             if await mcp_repo.get_mcp_server(db, server_id) is not None:
                 raise AlreadyExists(f"MCP server {names.MCP_SERVER.format(server_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
+            await self._record(db, "mcp_server.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMcpServer", fingerprint, [names.MCP_SERVER.format(server_id)]
             )
@@ -235,6 +239,7 @@ class McpServerService:
                 _reset_connection_report(row, now)
             row.update_time = now
             row.revision += 1
+            await self._record(db, "mcp_server.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMcpServer", fingerprint, [name])
         if reconnect:
             await self._connect(row, wait_seconds)
@@ -271,6 +276,7 @@ class McpServerService:
                     reason="MCP_SERVER_IN_USE",
                     metadata={"resource": name, "agent_count": str(count), "agents": shown},
                 )
+            await self._record(db, "mcp_server.deleted", row)
             await mcp_repo.delete_mcp_server(db, server_id)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMcpServer", fingerprint, [])
         await self.manager.remove(server_id)
@@ -292,6 +298,7 @@ class McpServerService:
                     metadata={"resource": name},
                 )
             _reset_connection_report(row, self.ctx.clock())
+            await self._record(db, "mcp_server.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "RefreshMcpServer", fingerprint, [name])
         await self._connect(row, wait_seconds)
         return await self.get(caller, name)
@@ -324,6 +331,14 @@ class McpServerService:
             values["last_error_time"] = status.last_error_time
         async with self.ctx.store.write() as db:
             await mcp_repo.record_connection(db, server_id, values)
+            row = await mcp_repo.get_mcp_server(db, server_id)
+            if row is not None:
+                await self._record(db, "mcp_server.updated", row)
+
+    async def _record(self, db: Any, type: str, row: McpServerRow) -> None:
+        """A resource event with the registration as this transaction leaves it (secrets hidden by the payload)."""
+        if self.payload_of is not None:
+            await self.ctx.events.record(db, type, names.MCP_SERVER.format(row.id), row.owner, self.payload_of(row))
 
     async def _connect(self, row: McpServerRow, wait_seconds: float | None) -> None:
         target = self._target(row)
