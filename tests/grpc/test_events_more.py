@@ -166,3 +166,16 @@ async def test_an_mcp_server_announces_its_registration_connection_and_removal(t
     assert events[-2].mcp_server.tools, "the ready server's tools are in the payload"
     assert (events[-1].type, events[-1].resource) == ("mcp_server.deleted", server.name)
     assert all(e.principal == events[0].principal for e in events)
+
+
+async def test_events_flow_over_the_async_database_driver_too(tmp_path: Path) -> None:
+    settings = dataclasses.replace(run_settings(tmp_path), database_url=f"sqlite+aiosqlite:///{tmp_path / 'async.db'}")
+    async with running(settings) as server, connected(server) as runs:
+        assert not server.agents.ctx.store.inline
+        call = await live(event_pb2_grpc.EventServiceStub(runs.client.channel), from_now=True)
+        session = await runs.session()
+        run = await runs.create(session, "hello")
+        await runs.wait_end(run.name)
+        events = await read_events(call, 5)
+        call.cancel()
+    assert [e.type for e in events] == ["agent.created", "session.created", "run.created", "run.started", "message.created"]
