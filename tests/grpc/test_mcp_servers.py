@@ -453,25 +453,3 @@ async def test_a_streamable_http_server_serves_tools_to_a_run(mcp: Mcp, http_mcp
     assert as_dict(completed[0].result.output) == {"sum": 7.0}
 
 
-
-# -- resource events ---------------------------------------------------------------------------
-
-
-async def test_registration_state_changes_and_deletion_are_resource_events(mcp: Mcp) -> None:
-    from runwire.v1 import event_pb2, event_pb2_grpc
-    from tests.grpc.test_events import live, read_events
-
-    stub = event_pb2_grpc.EventServiceStub(mcp.runs.client.channel)
-    call = await live(stub, from_now=True, topics=[event_pb2.EventTopic.EVENT_TOPIC_MCP_SERVERS])
-    server = await mcp.register()
-    events = await read_events(call, 1)
-    while events[-1].mcp_server.state != READY:
-        events += await read_events(call, 1)
-    await mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name))
-    deleted = (await read_events(call, 1))[0]
-    call.cancel()
-
-    assert events[0].type == "mcp_server.created" and events[0].resource == server.name
-    assert {e.type for e in events[1:]} == {"mcp_server.updated"}
-    assert events[-1].mcp_server.tools and events[-1].mcp_server.stdio.env == server.stdio.env
-    assert (deleted.type, deleted.resource) == ("mcp_server.deleted", server.name)
