@@ -1388,15 +1388,19 @@ export enum EventTopic {
   FILES = 6,
 
   /**
-   * `batch.created`, `batch.updated` (state or counts); payload `batch`.
-   * `batch_task.updated`; payload `batch_task`.
+   * `batch.created`, `batch.updated` (each state change, with the task
+   * counts of that moment); payload `batch`. `batch_task.updated` (each
+   * status change of a task, which is also how counts move); payload
+   * `batch_task`.
    *
    * @generated from enum value: EVENT_TOPIC_BATCHES = 7;
    */
   BATCHES = 7,
 
   /**
-   * `memory.created`, `memory.updated`, `memory.deleted`; payload `memory`.
+   * `memory.created`, `memory.updated`, `memory.deleted` (also for each
+   * memory a ClearMemories removes), `memory.expired` (removed by the
+   * sweeper); payload `memory`.
    *
    * @generated from enum value: EVENT_TOPIC_MEMORIES = 8;
    */
