@@ -10,8 +10,16 @@ TOOLS := $(CURDIR)/.tools/bin
 GRPCURL_VERSION := v1.9.3
 GRPCURL := $(TOOLS)/grpcurl
 PYTEST_ARGS ?=
+# The protoc plugins that generate generated/go and generated/openapi; versions match go.mod.
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION := v2.33.0
+GO_PLUGINS := $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
+GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
+GATEWAY := gateway/bin/runwire-gateway
+GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract
+.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -19,6 +27,7 @@ help:
 	@echo "make generate  regenerate generated/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
+	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +43,8 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(GRPCURL) redis-server tesseract lint
-	RUNWIRE_GRPCURL=$(GRPCURL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(INSTALLED) $(GRPCURL) redis-server tesseract lint go-tools $(GATEWAY)
+	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -50,7 +59,7 @@ tesseract:
 		echo "installing tesseract-ocr (OCR of uploaded images)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr >/dev/null; }
 
-generate: $(INSTALLED)
+generate: $(INSTALLED) go-tools
 	$(BIN)/python scripts/generate.py
 
 lint: $(INSTALLED)
@@ -69,4 +78,24 @@ vendor-protos: $(INSTALLED)
 	$(BIN)/python scripts/vendor_protos.py
 
 clean:
-	rm -rf $(VENV) .tools data .pytest_cache
+	rm -rf $(VENV) .tools data .pytest_cache gateway/bin
+
+# REST/JSON gateway and Go client (variables at the top).
+go-tools: $(GO_PLUGINS)
+$(TOOLS)/protoc-gen-go:
+	$(GO_INSTALL) google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	$(GO_INSTALL) google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(TOOLS)/protoc-gen-grpc-gateway:
+	$(GO_INSTALL) github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+$(TOOLS)/protoc-gen-openapiv2:
+	$(GO_INSTALL) github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
+gateway: $(GATEWAY)
+$(GATEWAY): $(GATEWAY_SOURCES)
+	$(GO) build -o $@ ./gateway
+
+# The REST/JSON gateway on 127.0.0.1:8080 in front of `make serve`.
+GATEWAY_ARGS ?=
+serve-gateway: $(GATEWAY)
+	$(GATEWAY) $(GATEWAY_ARGS)

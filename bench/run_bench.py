@@ -209,25 +209,36 @@ async def unary_qps(target: Target, scale: Scale) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-async def read_stream(call) -> tuple[int, int, float | None]:  # type: ignore[no-untyped-def]
-    """Messages, tokens and time to the first token of one stream."""
-    messages = tokens = 0
+async def read_stream(call) -> tuple[int, int, float | None, int]:  # type: ignore[no-untyped-def]
+    """Messages, tokens, time to the first token and the last `seq` of one stream.
+
+    The last `seq` counts the run's events the reader has learnt of: a message that merges deltas carries
+    the `seq` of the last event it holds, so events are counted whether or not they were merged.
+    """
+    messages = tokens = last_seq = 0
     first: float | None = None
     async for event in call:
+        last_seq = event.seq
         if event.WhichOneof("payload") == "text_delta":
             if first is None:
                 first = time.monotonic()
             messages += 1
             tokens += len(event.text_delta.text.split())
-    return messages, tokens, first
+    return messages, tokens, first, last_seq
 
 
 async def single_stream(target: Target, scale: Scale) -> dict[str, float]:
     (session,) = await target.new_sessions(1)
     started = time.monotonic()
-    messages, tokens, _ = await read_stream(execute(target, session, f"[[tokens:{scale.single_stream_tokens}]]"))
+    messages, tokens, _, events = await read_stream(execute(target, session, f"[[tokens:{scale.single_stream_tokens}]]"))
     elapsed = time.monotonic() - started
-    return {"messages_per_second": messages / elapsed, "tokens_per_second": tokens / elapsed, "tokens": tokens}
+    return {
+        "events_per_second": events / elapsed,
+        "messages_per_second": messages / elapsed,
+        "tokens_per_second": tokens / elapsed,
+        "tokens": tokens,
+        "events": events,
+    }
 
 
 async def many_streams(target: Target, count: int, scale: Scale) -> dict[str, float]:
@@ -251,7 +262,7 @@ async def time_to_first_token(target: Target, scale: Scale) -> list[float]:
     samples = []
     for session in sessions:
         started = time.monotonic()
-        _, _, first = await read_stream(execute(target, session, "[[tokens:1]]"))
+        _, _, first, _ = await read_stream(execute(target, session, "[[tokens:1]]"))
         assert first is not None
         samples.append(first - started)
     return samples
@@ -379,14 +390,21 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
     rows = [
         ("Unary GetAgent QPS (concurrency 32)", bare["unary_qps"], runwire["unary_qps"], "≥ 0.7×", runwire["unary_qps"] / bare["unary_qps"] >= 0.7),
         (
-            "One stream, messages/s",
-            bare["single_stream"]["messages_per_second"],
-            runwire["single_stream"]["messages_per_second"],
+            "One stream, events/s (by `seq`; bare: one event per message)",
+            bare["single_stream"]["events_per_second"],
+            runwire["single_stream"]["events_per_second"],
             "≥ 0.8×",
-            runwire["single_stream"]["messages_per_second"] / bare["single_stream"]["messages_per_second"] >= 0.8,
+            runwire["single_stream"]["events_per_second"] / bare["single_stream"]["events_per_second"] >= 0.8,
         ),
         (
-            "One stream, tokens/s (Runwire merges deltas a commit carries)",
+            "One stream, messages/s (Runwire merges the deltas one commit carries)",
+            bare["single_stream"]["messages_per_second"],
+            runwire["single_stream"]["messages_per_second"],
+            "",
+            None,
+        ),
+        (
+            "One stream, tokens/s",
             bare["single_stream"]["tokens_per_second"],
             runwire["single_stream"]["tokens_per_second"],
             "",

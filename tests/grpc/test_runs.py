@@ -980,15 +980,22 @@ async def test_openai_provider_http_errors_fail_or_retry_as_their_status_says(
 # -- Restarts -------------------------------------------------------------
 
 
-async def test_a_run_active_at_shutdown_fails_and_stays_readable_after_restart(tmp_path: Path) -> None:
-    settings = run_settings(tmp_path)
+def assert_ordered_to(replay: list[run_pb2.RunEvent], last_seq: int) -> None:
+    """A full replay: strictly increasing seq (merged deltas skip values) ending at the run's last event."""
+    seqs = [e.seq for e in replay]
+    assert seqs == sorted(set(seqs)) and seqs[0] == 1 and seqs[-1] == last_seq, seqs
+
+
+async def test_a_running_run_fails_at_shutdown_and_stays_readable_after_restart(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path, builtin_tokens_per_second=50)
     first = RunwireServer(settings)
     await first.start()
     stopped = False
     try:
         async with connected(first) as runs:
-            session = await runs.session(approval=["calculator"])
-            call, seen, request = await pause_for_input(runs, session, SIX_TIMES_SEVEN)
+            session = await runs.session()
+            call = runs.execute(session, "[[tokens:400]]")
+            seen = await read_until_kind(call, "text_delta")
             name = seen[0].run
             await first.stop(grace=0.2)
             stopped = True
@@ -1009,19 +1016,131 @@ async def test_a_run_active_at_shutdown_fails_and_stays_readable_after_restart(t
             assert run.error.reason == "SHUTTING_DOWN"
             assert run.HasField("end_time") and not run.HasField("pending_input")
             replay = await runs.follow(name)
-            assert [e.seq for e in replay] == list(range(1, run.last_seq + 1))
+            # Merged deltas skip seq values; the order holds and the replay ends at the last event.
+            seqs = [e.seq for e in replay]
+            assert seqs == sorted(set(seqs)) and seqs[-1] == run.last_seq
             assert kind(replay[-1]) == "run_failed"
             assert replay[-1].run_failed.error.reason == run.error.reason
             assert await runs.follow(name, run.last_seq) == []
-            (result,) = tool_results(await runs.messages(session))
-            assert result.is_error and result.tool_call_id == request.tool_call.id
-            answer = await rpc_error(runs.approve(name, request.id))
-            assert answer.reason == "RUN_NOT_ACTIVE"
+            # The streamed text was kept as an interrupted message.
+            (partial,) = [m for m in await runs.messages(session) if m.role == ASSISTANT]
+            assert partial.labels["interrupted"] == "true" and partial.content[0].text
     finally:
         await again.stop(grace=0.5)
 
 
-async def test_runs_left_active_by_a_crash_fail_with_server_restarted(tmp_path: Path) -> None:
+async def test_a_run_waiting_for_approval_waits_on_across_a_graceful_restart(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    first = RunwireServer(settings)
+    await first.start()
+    try:
+        async with connected(first) as runs:
+            session = await runs.session(tools=["current_time"], approval=["calculator"])
+            # Two calls in one step: the first runs at once, the second waits for approval.
+            call, seen, request = await pause_for_input(runs, session, "[[tool:current_time {}]]", SIX_TIMES_SEVEN)
+            name = seen[0].run
+            before = await runs.get(name)
+            await first.stop(grace=0.2)
+            # The stream is cut off by the shutdown; the run itself is not over.
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await drain(call, timeout=10)
+    finally:
+        await first.stop(grace=0)
+
+    again = RunwireServer(settings)
+    await again.start()
+    try:
+        async with connected(again) as runs:
+            waiting = await runs.get(name)
+            assert waiting.status == REQUIRES_INPUT
+            assert waiting.pending_input == request and waiting.last_seq == before.last_seq
+            follower = runs.stream_events(name, before.last_seq)
+            approved = await runs.approve(name, request.id)
+            assert approved.status in (RUNNING, SUCCEEDED)
+            rest = await drain(follower)
+            assert kinds(rest)[0] == "input_received" and kind(rest[-1]) == "run_completed"
+            assert "42" in rest[-1].run_completed.output.text
+            run = await runs.wait_end(name)
+            assert run.status == SUCCEEDED
+            (step_with_tool, final) = run.steps
+            # The step was rebuilt from what the run recorded before the restart, then completed.
+            clock, execution = step_with_tool.tool_calls
+            assert clock.call.tool == "current_time" and clock.state == run_pb2.ToolExecution.STATE_SUCCEEDED
+            assert not clock.result.is_error and not clock.required_approval
+            assert execution.call.tool == "calculator" and execution.required_approval
+            assert execution.state == run_pb2.ToolExecution.STATE_SUCCEEDED
+            assert as_dict(execution.result.output)["value"] == 42
+            assert step_with_tool.model_call.message and final.index == 1
+            replay = await runs.follow(name)
+            assert_ordered_to(replay, run.last_seq)
+            results = tool_results(await runs.messages(session))
+            assert [r.tool_call_id for r in results] == [clock.call.id, request.tool_call.id]
+            assert not any(r.is_error for r in results)
+            late = await rpc_error(runs.approve(name, request.id))
+            assert late.reason == "RUN_NOT_ACTIVE"
+    finally:
+        await again.stop(grace=0.5)
+
+
+async def test_a_question_asked_before_a_restart_is_answered_after_it(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    first = RunwireServer(settings)
+    await first.start()
+    try:
+        async with connected(first) as runs:
+            session = await runs.session()
+            _call, seen, request = await pause_for_input(runs, session, "[[ask:Which colour?]]")
+            name = seen[0].run
+    finally:
+        await first.stop(grace=0.2)
+
+    again = RunwireServer(settings)
+    await again.start()
+    try:
+        async with connected(again) as runs:
+            assert (await runs.get(name)).pending_input.kind == run_pb2.InputRequest.KIND_QUESTION
+            answered = await runs.submit_call(name, request.id, text="green")
+            assert answered.name == name
+            run = await runs.wait_end(name)
+            assert run.status == SUCCEEDED and len(run.steps) == 2
+            replay = await runs.follow(name)
+            assert_ordered_to(replay, run.last_seq)
+            received = [e for e in replay if kind(e) == "input_received"]
+            assert [e.input_received.text for e in received] == ["green"]
+            users = [m for m in await runs.messages(session) if m.role == USER]
+            assert [m.content[0].text for m in users][-1] == "green"
+    finally:
+        await again.stop(grace=0.5)
+
+
+async def test_a_restored_request_still_expires_at_its_time(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    first = RunwireServer(settings)
+    await first.start()
+    try:
+        async with connected(first) as runs:
+            session = await runs.session(approval=["calculator"])
+            _call, seen, request = await pause_for_input(runs, session, SIX_TIMES_SEVEN, options=run_pb2.RunOptions(input_timeout=seconds(1.5)))
+            name = seen[0].run
+    finally:
+        await first.stop(grace=0)
+
+    again = RunwireServer(settings)
+    await again.start()
+    try:
+        async with connected(again) as runs:
+            run = await runs.wait_end(name)
+            assert run.status == FAILED and run.error.reason == "INPUT_TIMEOUT"
+            # The call that never got its approval has an error result: the history stays valid.
+            (result,) = tool_results(await runs.messages(session))
+            assert result.is_error and result.tool_call_id == request.tool_call.id
+            replay = await runs.follow(name)
+            assert_ordered_to(replay, run.last_seq)
+    finally:
+        await again.stop(grace=0.5)
+
+
+async def test_after_a_crash_a_waiting_run_waits_on_and_a_queued_one_fails_with_server_restarted(tmp_path: Path) -> None:
     settings = run_settings(tmp_path)
     crashed_dir = tmp_path / "crashed"
     crashed_dir.mkdir()
@@ -1050,22 +1169,25 @@ async def test_runs_left_active_by_a_crash_fail_with_server_restarted(tmp_path: 
     await restarted.start()
     try:
         async with connected(restarted) as runs:
-            for run_name, last_seq in ((name, before.last_seq), (queued.name, 1)):
-                run = await runs.get(run_name)
-                assert run.status == FAILED and run.error.reason == "SERVER_RESTARTED"
-                assert run.HasField("end_time") and not run.HasField("pending_input")
-                assert run.last_seq == last_seq + 1
-                replay = await runs.follow(run_name)
-                assert [e.seq for e in replay] == list(range(1, run.last_seq + 1))
-                assert kind(replay[-1]) == "run_failed"
-                assert replay[-1].run_failed.error.reason == "SERVER_RESTARTED"
-                missed = await runs.follow(run_name, last_seq)
-                assert kinds(missed) == ["run_failed"]
-            late = await rpc_error(runs.approve(name, request.id))
-            assert late.reason == "RUN_NOT_ACTIVE"
-            # The call the crash left waiting got an error result, so the history stays valid for a model.
+            run = await runs.get(queued.name)
+            assert run.status == FAILED and run.error.reason == "SERVER_RESTARTED"
+            assert run.HasField("end_time") and not run.HasField("pending_input")
+            assert run.last_seq == 2
+            replay = await runs.follow(queued.name)
+            assert [e.seq for e in replay] == [1, 2]
+            assert replay[-1].run_failed.error.reason == "SERVER_RESTARTED"
+            assert kinds(await runs.follow(queued.name, 1)) == ["run_failed"]
+
+            waiting = await runs.get(name)
+            assert waiting.status == REQUIRES_INPUT and waiting.pending_input == request
+            assert waiting.last_seq == before.last_seq
+            await runs.approve(name, request.id)
+            run = await runs.wait_end(name)
+            assert run.status == SUCCEEDED and "42" in run.output.text
+            replay = await runs.follow(name)
+            assert_ordered_to(replay, run.last_seq)
             (result,) = tool_results(await runs.messages(session))
-            assert result.is_error and result.tool_call_id == request.tool_call.id
+            assert not result.is_error and result.tool_call_id == request.tool_call.id
             # The session is usable again.
             events = await runs.execute_all(session, "after the crash")
             assert kind(events[-1]) == "run_completed"
@@ -1273,6 +1395,17 @@ async def test_list_runs_filters_orders_pages_and_sums_up_the_runs(runs: Runs) -
         assert sorted(r.name for r in ordered) == sorted(names), order_by
         keys = [value(r) for r in ordered]
         assert keys == sorted(keys), order_by
+
+    durations = {r.name: r.duration.ToNanoseconds() / 1e9 for r in details}
+    ordered = sorted(durations.values())
+    middle = (ordered[1] + ordered[2]) / 2  # between two runs, clear of rounding
+    longer = await runs.list(filter=f'duration > "{middle:.9f}s"')
+    assert {r.name for r in longer.runs} == {n for n, d in durations.items() if d > middle}
+    assert (await runs.list(filter='duration >= "0s"')).total_size == 4
+    assert (await runs.list(filter='duration > "3600s"')).total_size == 0
+    bad_duration = await rpc_error(runs.list(filter="duration > 5"))
+    assert bad_duration.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert '"1.5s"' in bad_duration.field_violations["filter"]
 
     bad_filter = await rpc_error(runs.list(filter="status = SOMETIMES"))
     assert bad_filter.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -7,16 +7,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+# Every generated tree and the folder scripts/generate.py writes it to.
+TREES = {"python": "--out", "go": "--go-out", "openapi": "--openapi-out"}
 
 
 def _files(root: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
-def test_generated_python_matches_the_protos(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), "--out", str(tmp_path)], check=True)
-    fresh, committed = _files(tmp_path), _files(ROOT / "generated" / "python")
-    assert sorted(fresh) == sorted(committed), "generated/python has missing or extra files: run `make generate`"
-    stale = [name for name in fresh if not filecmp.cmp(fresh[name], committed[name], shallow=False)]
-    assert not stale, f"generated/python is out of date ({', '.join(stale)}): run `make generate`"
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of scripts/generate.py into a temporary folder (the Go plugins come from `make go-tools`)."""
+    out = tmp_path_factory.mktemp("generated")
+    options = [arg for tree, flag in TREES.items() for arg in (flag, str(out / tree))]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), *options], check=True)
+    return out
+
+
+@pytest.mark.parametrize("tree", sorted(TREES))
+def test_generated_code_matches_the_protos(fresh: Path, tree: str) -> None:
+    new, committed = _files(fresh / tree), _files(ROOT / "generated" / tree)
+    assert sorted(new) == sorted(committed), f"generated/{tree} has missing or extra files: run `make generate`"
+    stale = [name for name in new if not filecmp.cmp(new[name], committed[name], shallow=False)]
+    assert not stale, f"generated/{tree} is out of date ({', '.join(stale)}): run `make generate`"

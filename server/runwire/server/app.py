@@ -129,9 +129,11 @@ class RunwireServer:
         self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files)])
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
-        interrupted = await self.runs.fail_interrupted_runs()
+        interrupted, resumed = await self.runs.recover_runs()
         if interrupted:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
+        if resumed:
+            log.info("%d run(s) left waiting for input by a previous process wait on", resumed)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         implemented = {

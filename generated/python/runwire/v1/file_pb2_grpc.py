@@ -45,15 +45,15 @@ class FileServiceStub:
                 request_serializer=runwire_dot_v1_dot_file__pb2.UploadFileRequest.SerializeToString,
                 response_deserializer=runwire_dot_v1_dot_file__pb2.File.FromString,
                 _registered_method=True)
-        self.DownloadFile = channel.unary_stream(
-                '/runwire.v1.FileService/DownloadFile',
-                request_serializer=runwire_dot_v1_dot_file__pb2.DownloadFileRequest.SerializeToString,
-                response_deserializer=runwire_dot_v1_dot_file__pb2.DownloadFileResponse.FromString,
-                _registered_method=True)
         self.GetFile = channel.unary_unary(
                 '/runwire.v1.FileService/GetFile',
                 request_serializer=runwire_dot_v1_dot_file__pb2.GetFileRequest.SerializeToString,
                 response_deserializer=runwire_dot_v1_dot_file__pb2.File.FromString,
+                _registered_method=True)
+        self.DownloadFile = channel.unary_stream(
+                '/runwire.v1.FileService/DownloadFile',
+                request_serializer=runwire_dot_v1_dot_file__pb2.DownloadFileRequest.SerializeToString,
+                response_deserializer=runwire_dot_v1_dot_file__pb2.DownloadFileResponse.FromString,
                 _registered_method=True)
         self.ListFiles = channel.unary_unary(
                 '/runwire.v1.FileService/ListFiles',
@@ -113,18 +113,18 @@ class FileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def DownloadFile(self, request, context):
-        """Downloads a file's content: the first message carries the `File`, the
-        following ones the content in chunks of at most 1 MiB, in order. A byte
-        range can be asked for; a range starting beyond the end fails with
-        OUT_OF_RANGE.
+    def GetFile(self, request, context):
+        """Gets a file's metadata and processing status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetFile(self, request, context):
-        """Gets a file's metadata and processing status.
+    def DownloadFile(self, request, context):
+        """Downloads a file's content: the first message carries the `File`, the
+        following ones the content in chunks of at most 1 MiB, in order. A byte
+        range can be asked for; a range starting beyond the end fails with
+        OUT_OF_RANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,15 +192,15 @@ def add_FileServiceServicer_to_server(servicer, server):
                     request_deserializer=runwire_dot_v1_dot_file__pb2.UploadFileRequest.FromString,
                     response_serializer=runwire_dot_v1_dot_file__pb2.File.SerializeToString,
             ),
-            'DownloadFile': grpc.unary_stream_rpc_method_handler(
-                    servicer.DownloadFile,
-                    request_deserializer=runwire_dot_v1_dot_file__pb2.DownloadFileRequest.FromString,
-                    response_serializer=runwire_dot_v1_dot_file__pb2.DownloadFileResponse.SerializeToString,
-            ),
             'GetFile': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFile,
                     request_deserializer=runwire_dot_v1_dot_file__pb2.GetFileRequest.FromString,
                     response_serializer=runwire_dot_v1_dot_file__pb2.File.SerializeToString,
+            ),
+            'DownloadFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadFile,
+                    request_deserializer=runwire_dot_v1_dot_file__pb2.DownloadFileRequest.FromString,
+                    response_serializer=runwire_dot_v1_dot_file__pb2.DownloadFileResponse.SerializeToString,
             ),
             'ListFiles': grpc.unary_unary_rpc_method_handler(
                     servicer.ListFiles,
@@ -276,33 +276,6 @@ class FileService:
             _registered_method=True)
 
     @staticmethod
-    def DownloadFile(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/runwire.v1.FileService/DownloadFile',
-            runwire_dot_v1_dot_file__pb2.DownloadFileRequest.SerializeToString,
-            runwire_dot_v1_dot_file__pb2.DownloadFileResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def GetFile(request,
             target,
             options=(),
@@ -319,6 +292,33 @@ class FileService:
             '/runwire.v1.FileService/GetFile',
             runwire_dot_v1_dot_file__pb2.GetFileRequest.SerializeToString,
             runwire_dot_v1_dot_file__pb2.File.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runwire.v1.FileService/DownloadFile',
+            runwire_dot_v1_dot_file__pb2.DownloadFileRequest.SerializeToString,
+            runwire_dot_v1_dot_file__pb2.DownloadFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,11 @@ class RunServiceStub:
                 request_serializer=runwire_dot_v1_dot_run__pb2.CreateRunRequest.SerializeToString,
                 response_deserializer=runwire_dot_v1_dot_run__pb2.Run.FromString,
                 _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/runwire.v1.RunService/GetRun',
+                request_serializer=runwire_dot_v1_dot_run__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=runwire_dot_v1_dot_run__pb2.Run.FromString,
+                _registered_method=True)
         self.StreamRunEvents = channel.unary_stream(
                 '/runwire.v1.RunService/StreamRunEvents',
                 request_serializer=runwire_dot_v1_dot_run__pb2.StreamRunEventsRequest.SerializeToString,
@@ -69,11 +74,6 @@ class RunServiceStub:
         self.CancelRun = channel.unary_unary(
                 '/runwire.v1.RunService/CancelRun',
                 request_serializer=runwire_dot_v1_dot_run__pb2.CancelRunRequest.SerializeToString,
-                response_deserializer=runwire_dot_v1_dot_run__pb2.Run.FromString,
-                _registered_method=True)
-        self.GetRun = channel.unary_unary(
-                '/runwire.v1.RunService/GetRun',
-                request_serializer=runwire_dot_v1_dot_run__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=runwire_dot_v1_dot_run__pb2.Run.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
@@ -146,6 +146,13 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRun(self, request, context):
+        """Gets a run, with its steps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamRunEvents(self, request, context):
         """Streams a run's events with `seq` > `after_seq`: first those already
         recorded (replay), then new ones as they happen, until the run's terminal
@@ -163,13 +170,6 @@ class RunServiceServicer:
         and running tools; the session keeps the messages written so far. Returns
         the run once it is `CANCELLED`. A run that has already ended fails with
         FAILED_PRECONDITION `RUN_NOT_ACTIVE`.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetRun(self, request, context):
-        """Gets a run, with its steps.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,6 +215,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     request_deserializer=runwire_dot_v1_dot_run__pb2.CreateRunRequest.FromString,
                     response_serializer=runwire_dot_v1_dot_run__pb2.Run.SerializeToString,
             ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=runwire_dot_v1_dot_run__pb2.GetRunRequest.FromString,
+                    response_serializer=runwire_dot_v1_dot_run__pb2.Run.SerializeToString,
+            ),
             'StreamRunEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamRunEvents,
                     request_deserializer=runwire_dot_v1_dot_run__pb2.StreamRunEventsRequest.FromString,
@@ -223,11 +228,6 @@ def add_RunServiceServicer_to_server(servicer, server):
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
                     request_deserializer=runwire_dot_v1_dot_run__pb2.CancelRunRequest.FromString,
-                    response_serializer=runwire_dot_v1_dot_run__pb2.Run.SerializeToString,
-            ),
-            'GetRun': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetRun,
-                    request_deserializer=runwire_dot_v1_dot_run__pb2.GetRunRequest.FromString,
                     response_serializer=runwire_dot_v1_dot_run__pb2.Run.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
@@ -345,6 +345,33 @@ class RunService:
             _registered_method=True)
 
     @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runwire.v1.RunService/GetRun',
+            runwire_dot_v1_dot_run__pb2.GetRunRequest.SerializeToString,
+            runwire_dot_v1_dot_run__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def StreamRunEvents(request,
             target,
             options=(),
@@ -387,33 +414,6 @@ class RunService:
             target,
             '/runwire.v1.RunService/CancelRun',
             runwire_dot_v1_dot_run__pb2.CancelRunRequest.SerializeToString,
-            runwire_dot_v1_dot_run__pb2.Run.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetRun(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/runwire.v1.RunService/GetRun',
-            runwire_dot_v1_dot_run__pb2.GetRunRequest.SerializeToString,
             runwire_dot_v1_dot_run__pb2.Run.FromString,
             options,
             channel_credentials,

@@ -156,6 +156,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self._principal_for = principal_for
         self.policy = policy or CallPolicy(insecure=True)
+        # The wrapped handler of each method, built on its first call: wrapping costs more than a lookup.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -166,6 +168,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None  # type: ignore[return-value]
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap_handler(method, handler)
+        self._wrapped[method] = (handler, wrapped)  # one entry per served method
+        return wrapped
+
+    def _wrap_handler(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,

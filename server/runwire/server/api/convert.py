@@ -14,6 +14,7 @@ from runwire.server.domain import names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.store.models import AgentRow, MessageRow, RunRow, SessionRow
+from runwire.server.store.repositories import AgentRecord
 from runwire.v1 import agent_pb2, common_pb2, message_pb2, run_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
@@ -107,7 +108,7 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
     }
 
 
-def agent_proto(row: AgentRow) -> agent_pb2.Agent:
+def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
     model, limits = row.model or {}, row.limits or {}
     return agent_pb2.Agent(
         name=names.AGENT.format(row.id),

@@ -23,6 +23,7 @@ from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import AgentRow
+from runwire.server.store.repositories import AgentRecord
 
 PROVIDERS = ("builtin", "openai")
 BUILTIN_TOOLS = ("calculator", "current_time", "session_search", "file_search", "memory")
@@ -171,10 +172,13 @@ class AgentService:
             self.ctx.idempotency.remember(db, caller, request_id, "CreateAgent", fingerprint, [names.AGENT.format(agent_id)])
         return row
 
-    async def get(self, caller: Principal, name: str, field: str = "name") -> AgentRow:
+    async def get(self, caller: Principal, name: str, field: str = "name") -> AgentRecord:
+        """The agent as a read-only record (the columns of AgentRow); change agents through update()."""
         (agent_id,) = names.AGENT.parse(name, field)
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name, agent_id)
+        record = await repo.find_agent_record(self.ctx.store, agent_id, None if caller.is_admin else caller.id)
+        if record is None:
+            raise not_found(name)
+        return record
 
     async def _get_in(self, db: Any, caller: Principal, name: str, agent_id: str | None = None) -> AgentRow:
         agent_id = agent_id or names.AGENT.parse(name, "name")[0]

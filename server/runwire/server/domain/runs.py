@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Mapping
 
 from google.protobuf import json_format
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from runwire.server.api import convert
 from runwire.server.domain import names
@@ -36,11 +36,13 @@ from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.providers import ToolCallRequest
 from runwire.server.engine.runner import (
     ACTIVE_STATUSES,
     stamp_now,
     TERMINAL_STATUSES,
     Answer,
+    RestoredWait,
     Runner,
     RunPlan,
     RunStatus,
@@ -62,6 +64,10 @@ NOT_YET = datetime(9999, 12, 31)
 
 STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED}
 
+_RUN_COLUMNS = tuple(c.key for c in RunRow.__table__.columns if c.key != "pk")
+_INSERT_RUN = insert(RunRow.__table__)
+_INSERT_RUN_EVENT = insert(RunEventRow.__table__)
+
 RUN_LISTING = Listing(
     filter_fields={
         "agent": FieldSpec(repo.resource_name_sql("agents/", RunRow.agent_id), "string"),
@@ -71,6 +77,7 @@ RUN_LISTING = Listing(
         "create_time": FieldSpec(RunRow.create_time, "timestamp"),
         "start_time": FieldSpec(RunRow.start_time, "timestamp"),
         "end_time": FieldSpec(RunRow.end_time, "timestamp"),
+        "duration": FieldSpec(RunRow.duration_ms / 1000.0, "duration"),
         "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
     },
@@ -204,6 +211,11 @@ class RunService:
                 pending_input={},
                 labels=dict(labels),
                 request_id=request_id,
+                error_reason="",
+                error_message="",
+                input_tokens=0,
+                output_tokens=0,
+                tool_call_count=0,
                 create_time=now,
                 update_time=now,
                 revision=1,
@@ -213,8 +225,9 @@ class RunService:
             stamp_now(created.create_time)
             if validate_only:
                 return row
-            db.add(row)
-            db.add(RunEventRow(run_id=run_id, seq=1, payload=created.SerializeToString()))
+            # Core inserts: a run starts on every ExecuteAgent, and the ORM's flush costs more than the SQL.
+            await db.execute(_INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
+            await db.execute(_INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
             self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [RUN.format(run_id)])
             plan = RunPlan(
                 run_id=run_id,
@@ -475,32 +488,139 @@ class RunService:
 
     # -- recovery -------------------------------------------------------------
 
-    async def fail_interrupted_runs(self) -> int:
-        """Runs left active by a crash can never finish: mark them failed, with their last event, so nothing waits forever."""
-        message = "the server restarted while the run was active"
+    async def recover_runs(self) -> tuple[int, int]:
+        """After a start: (failed, resumed). A run a previous process left waiting for a person waits on
+        and resumes when answered; any other run it left active can never finish, so it fails with
+        SERVER_RESTARTED and its last event, and nothing waits for it forever."""
+        restorable: list[tuple[RunRow, RunPlan, RestoredWait]] = []
         async with self.ctx.store.write() as db:
             rows = list(
                 (await db.execute(select(RunRow).where(RunRow.status.in_([int(s) for s in ACTIVE_STATUSES])))).scalars()
             )
             now = utc_now()
+            failed = 0
             for row in rows:
-                seq = await _max_seq(db, row.id) + 1
-                event = run_pb2.RunEvent(
-                    run=RUN.format(row.id),
-                    seq=seq,
-                    run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SERVER_RESTARTED", message=message)),
-                )
-                stamp_now(event.create_time)
-                db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
-                await _close_orphaned_tool_calls(db, row, now)
-                row.status = RunStatus.FAILED
-                row.error_reason, row.error_message = "SERVER_RESTARTED", message
-                row.pending_input = {}
-                row.end_time = now
-                row.update_time = now
-                row.last_seq = seq
-                row.revision += 1
-        return len(rows)
+                waiting = await self._waiting_state(db, row, now) if row.status == RunStatus.REQUIRES_INPUT else None
+                if waiting is not None:
+                    restorable.append((row, *waiting))
+                    continue
+                await _fail_restarted(db, row, now)
+                failed += 1
+        for row, plan, waiting in restorable:
+            self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
+            self.runner.restore(plan, waiting)
+        return failed, len(restorable)
+
+    async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
+        """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""
+        if not row.pending_input:
+            return None
+        agent = await repo.get_agent(db, row.agent_id, None)
+        if agent is None:
+            return None
+        request = json_format.ParseDict(row.pending_input, run_pb2.InputRequest(), ignore_unknown_fields=True)
+        steps = tuple(json_format.ParseDict(s, run_pb2.RunStep(), ignore_unknown_fields=True) for s in row.steps or [])
+        options = row.options or {}
+        plan = RunPlan(
+            run_id=row.id,
+            owner=row.owner,
+            session_id=row.session_id,
+            agent_id=agent.id,
+            # The agent as it is now: a restart is when a changed configuration takes effect.
+            instructions="\n\n".join(p for p in (agent.instructions, options.get("additional_instructions") or "") if p),
+            model=copy.deepcopy(agent.model or {}),
+            tools=tuple(copy.deepcopy(agent.tools or [])),
+            max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
+            initial_seq=row.last_seq,
+            input=tuple(copy.deepcopy(row.input or [])),
+            **self._resolve_limits(agent.limits or {}, options),
+        )
+        open_step, calls = None, ()
+        if request.kind == run_pb2.InputRequest.KIND_APPROVAL:
+            opened = await self._open_step(db, row, request, len(steps), plan)
+            if opened is None:
+                return None
+            open_step, calls = opened
+        waiting = RestoredWait(
+            request=request,
+            steps=steps,
+            input_tokens=row.input_tokens or 0,
+            output_tokens=row.output_tokens or 0,
+            tool_calls=row.tool_call_count or 0,
+            elapsed_seconds=(now - row.start_time).total_seconds() if row.start_time else 0.0,
+            time_to_first_token=row.time_to_first_token_ms / 1000 if row.time_to_first_token_ms is not None else None,
+            open_step=open_step,
+            calls_without_result=calls,
+        )
+        return plan, waiting
+
+    async def _open_step(
+        self, db: Any, row: RunRow, request: run_pb2.InputRequest, index: int, plan: RunPlan
+    ) -> tuple[run_pb2.RunStep, tuple[ToolCallRequest, ...]] | None:
+        """The step whose tool call awaits approval, rebuilt from the run's messages and events: the calls
+        of its assistant message still without a result (the pending one first) and those already done."""
+        messages = list(
+            (await db.execute(select(MessageRow).where(MessageRow.run_id == row.id).order_by(MessageRow.pk))).scalars()
+        )
+        pending_id = request.tool_call.id
+        assistant = next(
+            (m for m in reversed(messages) if any(p.get("tool_call", {}).get("id") == pending_id for p in m.content or [])),
+            None,
+        )
+        if assistant is None:
+            return None
+        answered = {p["tool_result"].get("tool_call_id") for m in messages for p in m.content or [] if "tool_result" in p}
+        made = [p["tool_call"] for p in assistant.content or [] if "tool_call" in p]
+        calls = tuple(
+            ToolCallRequest(id=c.get("id", ""), name=c.get("tool", ""), arguments=dict(c.get("arguments") or {}))
+            for c in made
+            if c.get("id") not in answered
+        )
+        if not calls or calls[0].id != pending_id:
+            return None
+        step = run_pb2.RunStep(index=index)
+        step.model_call.provider = plan.provider
+        step.model_call.model = str(plan.model.get("model") or "")
+        step.model_call.message = names.MESSAGE.format(assistant.session_id, assistant.id)
+        step.model_call.text = assistant.text or ""
+        step.model_call.finish_reason = run_pb2.ModelCall.FINISH_REASON_TOOL_CALLS
+        done = {c.get("id"): c for c in made if c.get("id") in answered}
+        for event in await _events_of(db, row.id):
+            completed = event.tool_call_completed
+            if event.WhichOneof("payload") != "tool_call_completed" or completed.step_index != index:
+                continue
+            call = done.get(completed.result.tool_call_id)
+            if call is None:
+                continue
+            execution = step.tool_calls.add(state=completed.state, result=completed.result, duration=completed.duration)
+            execution.call.id, execution.call.tool = call.get("id", ""), call.get("tool", "")
+            execution.call.arguments.update(call.get("arguments") or {})
+        return step, calls
+
+
+async def _fail_restarted(db: Any, row: RunRow, now: datetime) -> None:
+    message = "the server restarted while the run was active"
+    seq = await _max_seq(db, row.id) + 1
+    event = run_pb2.RunEvent(
+        run=RUN.format(row.id),
+        seq=seq,
+        run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SERVER_RESTARTED", message=message)),
+    )
+    stamp_now(event.create_time)
+    db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
+    await _close_orphaned_tool_calls(db, row, now)
+    row.status = RunStatus.FAILED
+    row.error_reason, row.error_message = "SERVER_RESTARTED", message
+    row.pending_input = {}
+    row.end_time = now
+    row.update_time = now
+    row.last_seq = seq
+    row.revision += 1
+
+
+async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:
+    rows = await db.execute(select(RunEventRow.payload).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq))
+    return [run_pb2.RunEvent.FromString(payload) for payload in rows.scalars()]
 
 
 async def _close_orphaned_tool_calls(db: Any, run: RunRow, now: Any) -> None:

@@ -123,6 +123,9 @@ class Write:
                 self._future.set_exception(error)
 
 
+# Batches up to this many rows commit on the event loop, larger ones on the writer thread (see Store.write_batch).
+SMALL_BATCH_STATEMENTS = 16
+
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
 
@@ -240,7 +243,8 @@ class RunEventLog:
             if last_seq:
                 session.execute(_SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
 
-        await self._store.write_batch(apply)
+        statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
+        await self._store.write_batch(apply, small=statements <= SMALL_BATCH_STATEMENTS)
 
     def _publish(self, batch: list[Write]) -> None:
         """Wake each run's followers once per batch, with all of the run's new events."""

@@ -16,7 +16,7 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
@@ -125,6 +125,24 @@ class RunPlan:
         return str(self.model.get("provider") or "builtin")
 
 
+@dataclass(frozen=True)
+class RestoredWait:
+    """A run a previous process left waiting for input, as the database holds it, so a new one can resume it."""
+
+    request: run_pb2.InputRequest
+    steps: tuple[run_pb2.RunStep, ...]
+    input_tokens: int
+    output_tokens: int
+    tool_calls: int
+    # Seconds the run had been going (from its start time) and the time to its first token, if any.
+    elapsed_seconds: float
+    time_to_first_token: float | None
+    # For an approval: the step whose tool calls were running (rebuilt from its events), the assistant
+    # message that made the calls, and the calls still without a result, the pending one first.
+    open_step: run_pb2.RunStep | None = None
+    calls_without_result: tuple[ToolCallRequest, ...] = ()
+
+
 @dataclass
 class Answer:
     approval: run_pb2.Approval | None
@@ -158,6 +176,8 @@ class ActiveRun:
     current_step_started: float = 0.0
     # Set once the run records how it ended: from then on nothing may end it another way.
     finishing: bool = False
+    # Set when a shutdown leaves the run waiting for input: it stops here and the next start resumes it.
+    detached: bool = False
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     # The conversation the model sees: read when the run starts, then extended by the run itself.
     history: list[ModelMessage] = field(default_factory=list)
@@ -193,6 +213,20 @@ class Runner:
         active = ActiveRun(plan=plan, seq=plan.initial_seq)
         self.active[plan.run_id] = active
         active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
+        return active
+
+    def restore(self, plan: RunPlan, waiting: RestoredWait) -> ActiveRun:
+        """Take back a run that waits for input after a restart: it waits on, then carries on when answered."""
+        active = ActiveRun(plan=plan, seq=plan.initial_seq, status=RunStatus.REQUIRES_INPUT)
+        active.steps = [copy_step(s) for s in waiting.steps]
+        active.input_tokens, active.output_tokens = waiting.input_tokens, waiting.output_tokens
+        active.tool_calls = waiting.tool_calls
+        active.time_to_first_token = waiting.time_to_first_token
+        active.started = time.monotonic() - waiting.elapsed_seconds
+        active.pending = waiting.request
+        active.answer = asyncio.get_running_loop().create_future()
+        self.active[plan.run_id] = active
+        active.task = asyncio.create_task(self._resume_lifecycle(active, waiting), name=f"run-{plan.run_id}")
         return active
 
     def active_runs_of(self, owner: str) -> int:
@@ -232,26 +266,45 @@ class Runner:
 
     async def shutdown(self, grace: float) -> None:
         """Give active runs `grace` seconds, then stop them; each records why it ended."""
+        for active in list(self.active.values()):
+            self._detach_if_waiting(active)
         tasks = [a.task for a in self.active.values() if a.task is not None]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for active in list(self.active.values()):
-            self.request_cancel(active.plan.run_id, "the server shut down", "server")
+            if not self._detach_if_waiting(active):
+                self.request_cancel(active.plan.run_id, "the server shut down", "server")
         if pending:
             await asyncio.wait(pending, timeout=5)
 
+    @staticmethod
+    def _detach_if_waiting(active: ActiveRun) -> bool:
+        """A run waiting for a person stays waiting in the database; the next start resumes it."""
+        waiting = active.pending is not None and active.answer is not None and not active.answer.done()
+        if not waiting or active.finishing or active.task is None or active.task.done():
+            return False
+        active.detached = True
+        active.task.cancel()
+        return True
+
     # -- lifecycle ------------------------------------------------------------
 
-    async def _lifecycle(self, active: ActiveRun) -> None:
+    async def _resume_lifecycle(self, active: ActiveRun, waiting: RestoredWait) -> None:
+        await self._lifecycle(active, waiting)
+
+    async def _lifecycle(self, active: ActiveRun, restored: RestoredWait | None = None) -> None:
         queued_at = time.monotonic()
         try:
             async with AsyncExitStack() as slots:
                 await self._acquire_slots(active, slots)
-                await self._execute(active, time.monotonic() - queued_at)
+                if restored is None:
+                    await self._execute(active, time.monotonic() - queued_at)
+                else:
+                    await self._resume(active, restored)
         except asyncio.CancelledError:
             # Cancelled while still queued.
-            if not active.finished.is_set():
+            if not active.finished.is_set() and not active.detached:
                 await self._finish_stopped(active)
         except Exception:  # a bug must not leave the run active forever
             log.exception("run %s crashed", active.plan.run_id)
@@ -301,12 +354,51 @@ class Runner:
         await self._emit(
             active, self._event(active, run_started=started), {"status": RunStatus.RUNNING, "start_time": self.clock()}
         )
+
+        async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+            if provider is None:
+                raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._append_input(active)
+            return await self._loop(active, provider)
+
+        await self._run_to_end(active, work, plan.max_duration)
+
+    async def _resume(self, active: ActiveRun, waiting: RestoredWait) -> None:
+        """Wait on for the answer a previous process was waiting for, then carry on as the run would have."""
+        plan = active.plan
+        provider = self.providers.get(plan.provider)
+
+        async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+            if provider is None:
+                raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._load_history(active)
+            if waiting.open_step is None:  # a question, asked after its step completed
+                answer = await self._wait_for_answer(active, waiting.request)
+                await self._add_message(active, Role.USER, [{"text": answer.text}])
+                return await self._loop(active, provider, first_step=len(active.steps))
+            # As before the restart: the step is in progress and its calls lack results until they run.
+            step = copy_step(waiting.open_step)
+            active.current_step, active.current_step_started = step, time.monotonic()
+            active.calls_without_result = [
+                common_pb2.ToolCall(id=c.id, tool=c.name, arguments=_struct(c.arguments)) for c in waiting.calls_without_result
+            ]
+            answer = await self._wait_for_answer(active, waiting.request)
+            for index, call in enumerate(waiting.calls_without_result):
+                step.tool_calls.append(await self._run_tool(active, step.index, call, answer if index == 0 else None))
+            active.tool_calls += len(step.tool_calls)
+            await self._complete_step(active, step)
+            return await self._loop(active, provider, first_step=step.index + 1)
+
+        await self._run_to_end(active, work, max(plan.max_duration - (time.monotonic() - active.started), 0.0))
+
+    async def _run_to_end(
+        self, active: ActiveRun, work: Callable[[], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]], time_left: float
+    ) -> None:
+        """Run `work` within the run's remaining time and record how the run ended."""
+        plan = active.plan
         try:
-            async with asyncio.timeout(plan.max_duration):
-                if provider is None:
-                    raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
-                await self._append_input(active)
-                output, usage = await self._loop(active, provider)
+            async with asyncio.timeout(time_left):
+                output, usage = await work()
         except TimeoutError:
             await self._save_interrupted(active)
             timed_out = run_pb2.RunTimedOut()
@@ -318,6 +410,8 @@ class Runner:
                 error=("RUN_TIMED_OUT", f"the run reached its maximum duration of {plan.max_duration:g} s"),
             )
         except asyncio.CancelledError:
+            if active.detached:
+                return
             await self._save_interrupted(active)
             await self._finish_stopped(active)
         except RunFailure as failure:
@@ -361,10 +455,12 @@ class Runner:
         await self._load_history(active)
         await self._add_message(active, Role.USER, list(active.plan.input))
 
-    async def _loop(self, active: ActiveRun, provider: Provider) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+    async def _loop(
+        self, active: ActiveRun, provider: Provider, first_step: int = 0
+    ) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         """Steps until the model answers without tools: the run's output and usage."""
         plan = active.plan
-        for step_index in range(plan.max_steps):
+        for step_index in range(first_step, plan.max_steps):
             step = run_pb2.RunStep(index=step_index)
             stamp_now(step.start_time)
             step_started = time.monotonic()
@@ -392,29 +488,7 @@ class Runner:
             for call in outcome.calls:
                 step.tool_calls.append(await self._run_tool(active, step_index, call))
             active.tool_calls += len(outcome.calls)
-
-            stamp_now(step.end_time)
-            step.duration.FromNanoseconds(int((time.monotonic() - step_started) * 1e9))
-            active.steps.append(step)
-            active.current_step = None
-            usage = common_pb2.Usage(
-                input_tokens=active.input_tokens,
-                output_tokens=active.output_tokens,
-                total_tokens=active.input_tokens + active.output_tokens,
-            )
-            await self._emit(
-                active,
-                [
-                    self._event(active, step_completed=run_pb2.StepCompleted(step=step)),
-                    self._event(active, usage_updated=run_pb2.UsageUpdated(usage=usage)),
-                ],
-                {
-                    "steps": [_to_json(s) for s in active.steps],
-                    "input_tokens": active.input_tokens,
-                    "output_tokens": active.output_tokens,
-                    "tool_call_count": active.tool_calls,
-                },
-            )
+            usage = await self._complete_step(active, step)
 
             if outcome.question is not None:
                 request = run_pb2.InputRequest(kind=run_pb2.InputRequest.KIND_QUESTION, prompt=outcome.question.prompt)
@@ -428,6 +502,32 @@ class Runner:
             )
             return output, usage
         raise RunFailure("MAX_STEPS_EXCEEDED", f"the run reached its limit of {plan.max_steps} steps")
+
+    async def _complete_step(self, active: ActiveRun, step: run_pb2.RunStep) -> common_pb2.Usage:
+        """Record the step in progress as done, with the run's usage so far."""
+        stamp_now(step.end_time)
+        step.duration.FromNanoseconds(int((time.monotonic() - active.current_step_started) * 1e9))
+        active.steps.append(step)
+        active.current_step = None
+        usage = common_pb2.Usage(
+            input_tokens=active.input_tokens,
+            output_tokens=active.output_tokens,
+            total_tokens=active.input_tokens + active.output_tokens,
+        )
+        await self._emit(
+            active,
+            [
+                self._event(active, step_completed=run_pb2.StepCompleted(step=step)),
+                self._event(active, usage_updated=run_pb2.UsageUpdated(usage=usage)),
+            ],
+            {
+                "steps": [_to_json(s) for s in active.steps],
+                "input_tokens": active.input_tokens,
+                "output_tokens": active.output_tokens,
+                "tool_call_count": active.tool_calls,
+            },
+        )
+        return usage
 
     async def _model_call(
         self, active: ActiveRun, provider: Provider, step_index: int, step: run_pb2.RunStep
@@ -516,21 +616,28 @@ class Runner:
             return contextlib.nullcontext()
         return asyncio.timeout(max(plan.deadline - time.time(), 0.0))
 
-    async def _run_tool(self, active: ActiveRun, step_index: int, call: ToolCallRequest) -> run_pb2.ToolExecution:
+    async def _run_tool(
+        self, active: ActiveRun, step_index: int, call: ToolCallRequest, approved: Answer | None = None
+    ) -> run_pb2.ToolExecution:
+        """Run one tool call; `approved` is the answer to its approval request when that was asked already."""
         plan = active.plan
         config = next((t for t in plan.tools if t.get("name") == call.name and not t.get("mcp_server")), None)
         proto_call = common_pb2.ToolCall(id=call.id, tool=call.name, arguments=_struct(call.arguments))
-        execution = run_pb2.ToolExecution(call=proto_call, required_approval=bool(config and config.get("requires_approval")))
+        execution = run_pb2.ToolExecution(
+            call=proto_call, required_approval=approved is not None or bool(config and config.get("requires_approval"))
+        )
         arguments = dict(call.arguments)
         denied_reason: str | None = None
         if execution.required_approval:
             execution.state = run_pb2.ToolExecution.STATE_AWAITING_APPROVAL
-            request = run_pb2.InputRequest(
-                kind=run_pb2.InputRequest.KIND_APPROVAL,
-                tool_call=proto_call,
-                prompt=f"The agent wants to call {call.name}, which needs a person's approval.",
-            )
-            answer = await self._ask(active, request)
+            answer = approved
+            if answer is None:
+                request = run_pb2.InputRequest(
+                    kind=run_pb2.InputRequest.KIND_APPROVAL,
+                    tool_call=proto_call,
+                    prompt=f"The agent wants to call {call.name}, which needs a person's approval.",
+                )
+                answer = await self._ask(active, request)
             execution.decided_by = answer.answered_by
             approval = answer.approval or run_pb2.Approval(decision=run_pb2.Approval.DECISION_DENY)
             if approval.decision == run_pb2.Approval.DECISION_DENY:
@@ -612,8 +719,14 @@ class Runner:
             status=RunStatus.REQUIRES_INPUT,
             pending_input=_to_json(request),
         )
+        return await self._wait_for_answer(active, request)
+
+    async def _wait_for_answer(self, active: ActiveRun, request: run_pb2.InputRequest) -> Answer:
+        """The answer to the pending `request` (recorded as received), or INPUT_TIMEOUT at its expire time."""
+        assert active.answer is not None
+        time_left = max(request.expire_time.ToNanoseconds() / 1e9 - time.time(), 0.0)
         try:
-            answer = await asyncio.wait_for(asyncio.shield(active.answer), active.plan.input_timeout)
+            answer = await asyncio.wait_for(asyncio.shield(active.answer), time_left)
         except TimeoutError:
             active.answer.cancel()  # answers arriving from now on are told the request expired
             raise RunFailure(
@@ -777,8 +890,7 @@ class Runner:
         history: list[ModelMessage] = []
         if plan.instructions:
             history.append(ModelMessage(role="system", text=plan.instructions))
-        async with self.store.read() as db:
-            rows = await repo.recent_messages(db, plan.session_id, self.settings.max_history_messages)
+        rows = await repo.recent_messages(self.store, plan.session_id, self.settings.max_history_messages)
         for row in rows:
             history.extend(model_messages(Role(row.role), list(row.content or [])))
         active.history = history
@@ -804,6 +916,12 @@ class _ModelOutcome:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+
+def copy_step(step: run_pb2.RunStep) -> run_pb2.RunStep:
+    copied = run_pb2.RunStep()
+    copied.CopyFrom(step)
+    return copied
 
 
 def stamp_now(timestamp: Any) -> None:

@@ -12,6 +12,8 @@ Semantics (the same on SQLite and PostgreSQL):
   numbers are taken as their text.
 * ``int``: integer literals only. ``timestamp``: RFC 3339 strings with a
   ``Z`` or numeric offset, compared as naive UTC (how the tables store them).
+* ``duration``: seconds with an ``s`` suffix, as protobuf's JSON writes a
+  Duration: ``duration > "1.5s"`` (the column holds seconds).
 * ``bool``: ``true`` / ``false``. ``enum``: a name from `FieldSpec.enum_values`.
 * ``map`` (a JSON object of strings, e.g. labels): ``labels:env`` and
   ``labels.env:*`` test that the key is present, ``labels.env = "prod"`` /
@@ -42,13 +44,14 @@ from runwire.server.domain.filtering import And, Comparison, Expr, FilterError, 
 
 __all__ = ["FieldSpec", "FieldType", "filter_to_sql", "parse_timestamp"]
 
-FieldType: TypeAlias = Literal["string", "int", "bool", "timestamp", "enum", "map"]
+FieldType: TypeAlias = Literal["string", "int", "bool", "timestamp", "duration", "enum", "map"]
 
 _ORDERED = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _DEFAULT_OPS: dict[str, frozenset[str]] = {
     "string": _ORDERED | {":"},
     "int": _ORDERED,
     "timestamp": _ORDERED,
+    "duration": _ORDERED,
     "bool": frozenset({"=", "!="}),
     "enum": frozenset({"=", "!="}),
     "map": frozenset({":", "=", "!="}),
@@ -266,6 +269,8 @@ def _convert(cmp: Comparison, spec: FieldSpec) -> Any:
         return _bool(cmp)
     if spec.type == "timestamp":
         return _timestamp(cmp)
+    if spec.type == "duration":
+        return _duration(cmp)
     return _enum(cmp, spec)
 
 
@@ -287,6 +292,16 @@ def _timestamp(cmp: Comparison) -> datetime:
     if parsed is None:
         raise _wrong_value(cmp, 'an RFC 3339 timestamp with a time zone, such as "2026-01-01T00:00:00Z"')
     return parsed
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d{1,9})?)s")
+
+
+def _duration(cmp: Comparison) -> float:
+    match = _DURATION.fullmatch(cmp.value.text) if cmp.value.kind in ("string", "word") else None
+    if match is None:
+        raise _wrong_value(cmp, 'a duration in seconds with an "s" suffix, such as "1.5s"')
+    return float(match.group(1))
 
 
 def _enum(cmp: Comparison, spec: FieldSpec) -> Any:

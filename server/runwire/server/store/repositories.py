@@ -6,12 +6,12 @@ import secrets
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import String, bindparam, delete, func, literal, select, update
+from sqlalchemy import Row, String, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
-from runwire.server.store.store import Listing
+from runwire.server.store.store import Listing, Store
 
 def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
@@ -96,6 +96,21 @@ def live_sessions(now: datetime) -> Any:
 # Hot lookups are built once: constructing a statement costs more than running it on SQLite.
 _AGENT_BY_ID = select(AgentRow).where(AgentRow.id == bindparam("id"))
 _AGENT_BY_ID_AND_OWNER = _AGENT_BY_ID.where(AgentRow.owner == bindparam("owner"))
+
+
+# The columns of AgentRow by attribute, read-only.
+AgentRecord = Row[Any]
+
+# Columns, not entities: a read-only record for callers that only look (GetAgent), fetched without a Session.
+_AGENT_RECORD_BY_ID = select(*AgentRow.__table__.c).where(AgentRow.id == bindparam("id"))
+_AGENT_RECORD_BY_ID_AND_OWNER = _AGENT_RECORD_BY_ID.where(AgentRow.owner == bindparam("owner"))
+
+
+async def find_agent_record(store: Store, agent_id: str, owner: str | None) -> AgentRecord | None:
+    """The agent's columns by attribute (as on AgentRow), or None; for reads that change nothing."""
+    if owner is None:
+        return await store.fetch_one(_AGENT_RECORD_BY_ID, {"id": agent_id})
+    return await store.fetch_one(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
 
 
 async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
@@ -238,15 +253,18 @@ async def server_key(db: AsyncSession, name: str) -> str:
     return value
 
 
-async def recent_messages(db: AsyncSession, session_id: str, limit: int) -> list[MessageRow]:
-    """The newest `limit` messages of a session, oldest first: the conversation a model sees."""
-    stmt = (
-        select(MessageRow)
-        .where(MessageRow.session_id == session_id)
-        .order_by(MessageRow.create_time.desc(), MessageRow.pk.desc())
-        .limit(limit)
-    )
-    rows = list((await db.execute(stmt)).scalars().all())
+_RECENT_MESSAGES = (
+    select(MessageRow.role, MessageRow.content)
+    .where(MessageRow.session_id == bindparam("session_id"))
+    .order_by(MessageRow.create_time.desc(), MessageRow.pk.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def recent_messages(store: Store, session_id: str, limit: int) -> list[Row[Any]]:
+    """Role and content of the newest `limit` messages of a session, oldest first: the conversation a
+    model sees (read without a Session, as every run starts with it)."""
+    rows = await store.fetch_all(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit})
     rows.reverse()
     return rows
 

@@ -1,0 +1,132 @@
+// Command runwire-gateway serves the Runwire gRPC API as REST/JSON.
+//
+// Routes come from the google.api.http annotations of protos/runwire;
+// server-streaming RPCs answer newline-delimited JSON, or Server-Sent Events
+// when the client sends "Accept: text/event-stream".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+type config struct {
+	listen       string
+	upstream     string
+	upstreamCA   string
+	readyTimeout time.Duration
+	corsOrigins  []string
+}
+
+// envOr returns the environment variable name, or fallback when it is unset.
+func envOr(name, fallback string) string {
+	if value, ok := os.LookupEnv(name); ok {
+		return value
+	}
+	return fallback
+}
+
+func parseConfig(args []string) (config, error) {
+	var cfg config
+	flags := flag.NewFlagSet("runwire-gateway", flag.ContinueOnError)
+	flags.StringVar(&cfg.listen, "listen", envOr("RUNWIRE_GATEWAY_LISTEN", "127.0.0.1:8080"),
+		"HTTP listen address (env RUNWIRE_GATEWAY_LISTEN)")
+	flags.StringVar(&cfg.upstream, "upstream", envOr("RUNWIRE_GATEWAY_UPSTREAM", "127.0.0.1:50051"),
+		"gRPC address of the Runwire server (env RUNWIRE_GATEWAY_UPSTREAM)")
+	flags.StringVar(&cfg.upstreamCA, "upstream-ca", envOr("RUNWIRE_GATEWAY_UPSTREAM_CA", ""),
+		"PEM CA bundle: dial the server with TLS verified against it; plaintext when empty (env RUNWIRE_GATEWAY_UPSTREAM_CA)")
+	flags.DurationVar(&cfg.readyTimeout, "ready-timeout", 2*time.Second, "deadline of the /readyz health check")
+	cors := flags.String("cors-origins", envOr("RUNWIRE_GATEWAY_CORS_ORIGINS", ""),
+		"comma-separated origins browsers may call from, or * for any; none when empty (env RUNWIRE_GATEWAY_CORS_ORIGINS)")
+	if err := flags.Parse(args); err != nil {
+		return cfg, err
+	}
+	for _, origin := range strings.Split(*cors, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			cfg.corsOrigins = append(cfg.corsOrigins, origin)
+		}
+	}
+	if flags.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", flags.Args())
+	}
+	return cfg, nil
+}
+
+func dial(cfg config) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if cfg.upstreamCA != "" {
+		tlsCreds, err := credentials.NewClientTLSFromFile(cfg.upstreamCA, "")
+		if err != nil {
+			return nil, fmt.Errorf("upstream CA: %w", err)
+		}
+		creds = tlsCreds
+	}
+	return grpc.NewClient(cfg.upstream, grpc.WithTransportCredentials(creds))
+}
+
+func run(ctx context.Context, cfg config) error {
+	conn, err := dial(cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	handler, err := newHandler(ctx, conn, cfg)
+	if err != nil {
+		return err
+	}
+	listener, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// The tests and scripts read the bound address from this line (port 0 picks a free one).
+	log.Printf("runwire-gateway listening on http://%s, upstream %s", listener.Addr(), cfg.upstream)
+
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// Streams may be long: give them a moment, then close what is left.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		server.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func main() {
+	log.SetFlags(log.LstdFlags | log.LUTC)
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		log.Fatal(err)
+	}
+}

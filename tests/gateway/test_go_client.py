@@ -1,0 +1,53 @@
+"""The Go client's own tests (`go test`) and its example program, against the live server of this session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from gateway_stack import ROOT, Stack, go_binary
+
+# A cold Go build cache compiles gRPC and protobuf first: minutes on a small machine.
+GO_TIMEOUT_S = 600
+pytestmark = pytest.mark.timeout(GO_TIMEOUT_S + 30)
+
+
+def _go(stack: Stack, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [go_binary(), *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=GO_TIMEOUT_S,
+    )
+
+
+def test_go_client_tests_pass_against_the_server(stack: Stack) -> None:
+    result = _go(
+        stack,
+        "test",
+        "-count=1",
+        "-v",
+        "./clients/go/...",
+        "./gateway/...",
+        env={"RUNWIRE_TEST_ADDRESS": stack.grpc_address, "RUNWIRE_TEST_API_KEY": stack.admin_key},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--- SKIP" not in result.stdout, result.stdout
+    assert "--- PASS: TestStreamTokensDeliversTheWholeReply" in result.stdout
+
+
+def test_go_example_program_chats(stack: Stack) -> None:
+    # The command clients/go/README.md gives.
+    result = _go(
+        stack,
+        "run",
+        "./clients/go/examples/chat",
+        "Hello from Go!",
+        env={"RUNWIRE_ADDRESS": stack.grpc_address, "RUNWIRE_API_KEY": stack.admin_key},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Hello from Go!" in result.stdout
