@@ -360,6 +360,7 @@ async def test_delete_removes_the_bytes_unless_another_file_shares_them(files: F
     second = await files.upload(b"shared bytes", "two.txt")
     assert len(files.stored_blobs()) == 1
     await files.settled(first.name)
+    await files.settled(second.name)  # processing changes the etag; it must be over before the etag is read
     await files.stub.DeleteFile(file_pb2.DeleteFileRequest(name=first.name))
     assert len(files.stored_blobs()) == 1
     _, content = await files.download(second.name)
