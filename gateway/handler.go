@@ -21,8 +21,9 @@ import (
 )
 
 const (
-	requestIDHeader = "x-request-id"
-	rateLimitPrefix = "x-ratelimit-"
+	requestIDHeader  = "x-request-id"
+	rateLimitPrefix  = "x-ratelimit-"
+	retryAfterHeader = "retry-after"
 )
 
 // forwardedHeaders pass to the server under their own (lower-case) names:
@@ -91,14 +92,19 @@ func incomingHeader(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// outgoingHeader returns the x-ratelimit-* headers as they are and other
+// isRateLimitKey: x-ratelimit-* and retry-after, which HTTP clients read as headers.
+func isRateLimitKey(key string) bool {
+	return strings.HasPrefix(key, rateLimitPrefix) || key == retryAfterHeader
+}
+
+// outgoingHeader returns the rate-limit headers as they are and other
 // response metadata with the Grpc-Metadata- prefix. The request id is set by
 // withRequestID already, and the transport's own keys mean nothing over HTTP.
 func outgoingHeader(key string) (string, bool) {
 	switch {
 	case key == requestIDHeader || key == "content-type" || strings.HasPrefix(key, "grpc-"):
 		return "", false
-	case strings.HasPrefix(key, rateLimitPrefix):
+	case isRateLimitKey(key):
 		return textproto.CanonicalMIMEHeaderKey(key), true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
@@ -111,8 +117,8 @@ func outgoingTrailer(key string) (string, bool) {
 	return runtime.MetadataTrailerPrefix + key, true
 }
 
-// promoteRateLimitTrailers returns the x-ratelimit-* trailers of a unary
-// call (the server sends them there) as headers, which HTTP clients read.
+// promoteRateLimitTrailers returns the rate-limit trailers of a unary call
+// (the server sends them there) as headers, which HTTP clients read.
 func promoteRateLimitTrailers(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
 	copyRateLimitTrailers(ctx, w.Header())
 	return nil
@@ -124,7 +130,7 @@ func copyRateLimitTrailers(ctx context.Context, header http.Header) {
 		return
 	}
 	for key, values := range md.TrailerMD {
-		if strings.HasPrefix(key, rateLimitPrefix) && len(values) > 0 && header.Get(key) == "" {
+		if isRateLimitKey(key) && len(values) > 0 && header.Get(key) == "" {
 			header.Set(key, values[0])
 		}
 	}

@@ -30,7 +30,12 @@ type config struct {
 	upstreamCA   string
 	readyTimeout time.Duration
 	corsOrigins  []string
+	maxMessage   int
 }
+
+// defaultMaxMessageBytes matches the server's default message limits
+// (RUNWIRE_MAX_SEND_MESSAGE_BYTES and _RECEIVE_), above gRPC's 4 MiB.
+const defaultMaxMessageBytes = 8 << 20
 
 // envOr returns the environment variable name, or fallback when it is unset.
 func envOr(name, fallback string) string {
@@ -50,6 +55,8 @@ func parseConfig(args []string) (config, error) {
 	flags.StringVar(&cfg.upstreamCA, "upstream-ca", envOr("RUNWIRE_GATEWAY_UPSTREAM_CA", ""),
 		"PEM CA bundle: dial the server with TLS verified against it; plaintext when empty (env RUNWIRE_GATEWAY_UPSTREAM_CA)")
 	flags.DurationVar(&cfg.readyTimeout, "ready-timeout", 2*time.Second, "deadline of the /readyz health check")
+	flags.IntVar(&cfg.maxMessage, "max-message-bytes", defaultMaxMessageBytes,
+		"largest gRPC message sent to or accepted from the server")
 	cors := flags.String("cors-origins", envOr("RUNWIRE_GATEWAY_CORS_ORIGINS", ""),
 		"comma-separated origins browsers may call from, or * for any; none when empty (env RUNWIRE_GATEWAY_CORS_ORIGINS)")
 	if err := flags.Parse(args); err != nil {
@@ -75,7 +82,10 @@ func dial(cfg config) (*grpc.ClientConn, error) {
 		}
 		creds = tlsCreds
 	}
-	return grpc.NewClient(cfg.upstream, grpc.WithTransportCredentials(creds))
+	return grpc.NewClient(cfg.upstream,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxMessage), grpc.MaxCallSendMsgSize(cfg.maxMessage)),
+	)
 }
 
 func run(ctx context.Context, cfg config) error {

@@ -7,6 +7,7 @@ its own resources, so tests stay independent. The gateway binary is the one
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Iterator
@@ -14,7 +15,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from gateway_stack import ADMIN_KEY, WEB_ORIGIN, Process, Stack, free_port, gateway_binary
+from gateway_stack import ADMIN_KEY, RATE_LIMITED_METHOD, WEB_ORIGIN, Process, Stack, free_port, gateway_binary
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     binary = gateway_binary()
     root = tmp_path_factory.mktemp("gateway")
     port = free_port()
-    env = {**os.environ, "RUNWIRE_SHUTDOWN_GRACE_SECONDS": "2", "RUNWIRE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+    closed = [{"method": RATE_LIMITED_METHOD, "requests_per_second": 0, "burst": 0}]
+    env = {
+        **os.environ,
+        "RUNWIRE_SHUTDOWN_GRACE_SECONDS": "2",
+        "RUNWIRE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "RUNWIRE_RATE_LIMIT_OVERRIDES": json.dumps(closed),
+    }
     server = Process(
         [sys.executable, "-m", "runwire.cli.main", "serve", "--port", str(port), "--data-dir", str(root / "data")],
         root / "serve.log",

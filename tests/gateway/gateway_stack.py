@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "rw_gatewayAdminKey" + "0" * 25
 assert len(ADMIN_KEY) == 43
 START_TIMEOUT_S = 60
+# A method the server of these tests refuses every time, to see a rate-limited call (429) through the gateway.
+RATE_LIMITED_METHOD = "/runwire.v1.ToolService/ListTools"
+RATE_LIMITED_PATH = "/v1/tools"
 # The one origin the gateway of these tests lets browsers call from (--cors-origins).
 WEB_ORIGIN = "http://app.example"
 

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from gateway_stack import ROOT, WEB_ORIGIN, Stack, details_by_type
+from gateway_stack import RATE_LIMITED_PATH, ROOT, WEB_ORIGIN, Stack, details_by_type
 
 
 def _label() -> str:
@@ -166,6 +166,17 @@ def test_unary_responses_carry_the_rate_limit_headers(rest: httpx.Client) -> Non
     assert int(response.headers["x-ratelimit-remaining"]) < int(response.headers["x-ratelimit-limit"])
 
 
+def test_a_rate_limited_call_is_429_with_when_to_retry(rest: httpx.Client) -> None:
+    response = rest.get(RATE_LIMITED_PATH)
+    assert response.status_code == 429
+    details = details_by_type(response.json())
+    assert response.json()["code"] == 8
+    assert details["ErrorInfo"]["reason"] == "RATE_LIMITED"
+    assert "retryDelay" in details["RetryInfo"] and details["QuotaFailure"]["violations"]
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert int(response.headers["retry-after"]) >= 1
+
+
 def test_browsers_on_the_allowed_origin_may_call(rest: httpx.Client) -> None:
     preflight = rest.options(
         "/v1/agents",
@@ -186,3 +197,10 @@ def test_browsers_on_the_allowed_origin_may_call(rest: httpx.Client) -> None:
 
     elsewhere = rest.get("/v1/agents", headers={"origin": "http://elsewhere.example"})
     assert elsewhere.status_code == 200 and "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_grpc_timeout_sets_the_call_deadline(rest: httpx.Client) -> None:
+    # A deadline already over when the call is made: 504 DEADLINE_EXCEEDED, with the status body.
+    response = rest.get("/v1/agents", headers={"grpc-timeout": "1n"})
+    assert response.status_code == 504
+    assert response.json()["code"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -51,3 +52,10 @@ def test_go_example_program_chats(stack: Stack) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Hello from Go!" in result.stdout
+
+
+def test_go_code_is_gofmt_clean() -> None:
+    gofmt = shutil.which("gofmt") or os.path.join(os.path.dirname(go_binary()), "gofmt")
+    result = subprocess.run([gofmt, "-l", "gateway", "clients/go"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "", f"run gofmt -w on: {result.stdout}"

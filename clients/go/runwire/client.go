@@ -24,6 +24,10 @@ import (
 // DefaultTimeout bounds a unary call whose context has no deadline.
 const DefaultTimeout = 30 * time.Second
 
+// MaxMessageBytes is the largest message the client sends or accepts: the
+// server's default limit, above gRPC's 4 MiB.
+const MaxMessageBytes = 8 << 20
+
 // Client holds one connection and a stub per service. It is safe for
 // concurrent use; Close it when done.
 type Client struct {
@@ -90,7 +94,10 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		}
 		transport = credentials.NewTLS(config)
 	}
-	dialOptions := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	dialOptions := []grpc.DialOption{
+		grpc.WithTransportCredentials(transport),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	}
 	if o.apiKey != "" {
 		dialOptions = append(dialOptions, grpc.WithPerRPCCredentials(apiKey{key: o.apiKey, secure: !o.plaintext}))
 	}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import pkgutil
@@ -10,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 import grpc
@@ -22,23 +24,29 @@ from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.config_servicer import ConfigServicer
+from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.config import Settings
+from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
-from runwire.server.domain.common import Idempotency
+from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.files import FileService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.engine.builtin_provider import BuiltinProvider
 from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -50,6 +58,7 @@ from runwire.server.store.store import Store
 log = logging.getLogger("runwire.server")
 
 VERSION = "0.1.0"
+CONNECT_METHOD = "/runwire.v1.EventService/Connect"
 
 
 @dataclass(frozen=True)
@@ -96,17 +105,24 @@ class RunwireServer:
         self.authenticator: Authenticator | None = None
         self.policy: CallPolicy | None = None
         self._redis: Any = None
+        # Token buckets and stream slots outlive changes of the rate-limit settings (ConfigService).
+        self._buckets: Any = None
+        self._stream_slots: StreamSlots | None = None
         # The secret of a bootstrap admin key generated at this start, if any (shown once on stderr).
         self.generated_admin_key: str | None = None
+        # Backends AdminService reports; the event bus and file store are in-process and local by default.
+        self.event_bus_backend = "memory"
+        self.file_store_backend = "local"
 
     async def start(self) -> int:
         settings = self.settings
+        self.start_time = utc_now()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = self._store = Store(settings.effective_database_url)
         await migrate(store.engine)
         async with store.write() as db:
             token_key = await repo.server_key(db, "page_token_key")
-        ctx = DomainContext(
+        ctx = self.ctx = DomainContext(
             store=store,
             limits=settings.limits,
             idempotency=Idempotency(settings.idempotency_window),
@@ -121,13 +137,15 @@ class RunwireServer:
             lambda run_id: run_finished(store, run_id),
         )
         self.event_log.start()
+        self.memories = MemoryService(ctx)
         self.providers = self._providers()
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
         self.files = FileService(ctx, blobs, files, self.providers)
         await self.files.start()
-        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files)])
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
+        self.runner.profile_memories = self.memories.profile_for
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted, resumed = await self.runs.recover_runs()
         if interrupted:
@@ -136,13 +154,17 @@ class RunwireServer:
             log.info("%d run(s) left waiting for input by a previous process wait on", resumed)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
+        self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
+        self.admin = AdminService(ctx, self._facts())
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.FileService": FileServicer(self.files),
-            "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked),
+            "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
+            "runwire.v1.MemoryService": MemoryServicer(self.memories),
+            "runwire.v1.ConfigService": ConfigServicer(self.config),
         }
 
         server = self._server = grpc.aio.server(
@@ -204,16 +226,116 @@ class RunwireServer:
 
             self._redis = redis_asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
         limits = settings.rate_limits
+        self._stream_slots = StreamSlots(limits.max_streams_per_principal)
         if limits.enabled:
-            buckets = RedisBuckets(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else MemoryBuckets()
-            self.rate_limiter = RateLimiter(limits, buckets)
+            self.rate_limiter = RateLimiter(limits, self._token_buckets())
         return CallPolicy(
             authenticator=self.authenticator,
             insecure=auth.insecure,
             rate_limiter=self.rate_limiter,
-            stream_slots=StreamSlots(limits.max_streams_per_principal) if limits.enabled else None,
+            stream_slots=self._stream_slots if limits.enabled else None,
             default_deadline_seconds=settings.default_deadline_seconds,
         )
+
+    def _facts(self) -> ServerFacts:
+        from google.protobuf.internal import api_implementation
+
+        return ServerFacts(
+            version=VERSION,
+            start_time=self.start_time,
+            workers=1,
+            backends=lambda: Backends(
+                database=self._store.backend if self._store is not None else "",
+                event_bus=self.event_bus_backend,
+                rate_limiter=self._buckets.name if self.rate_limiter is not None and self._buckets is not None else "disabled",
+                file_store=self.file_store_backend,
+            ),
+            providers=self._provider_views,
+            config_revision=lambda: self.config.revision,
+            streams=self._stream_views,
+            connections=self._connection_views,
+            grpc_version=grpc.__version__,
+            protobuf_backend=api_implementation.Type(),
+        )
+
+    def _provider_views(self) -> list[ProviderView]:
+        runs = self.settings.runs
+        return [
+            ProviderView(name="builtin", is_default=True, default_model="", base_url=""),
+            ProviderView(name="openai", is_default=False, default_model=runs.openai_model, base_url=runs.openai_base_url),
+        ]
+
+    def _open_calls(self) -> list[Any]:
+        return list(self.policy.streams.open.values()) if self.policy is not None else []
+
+    def _stream_views(self) -> list[StreamView]:
+        return [
+            StreamView(
+                id=call.stream_id,
+                method=call.method,
+                principal=call.principal.id,
+                peer=call.peer,
+                replica=REPLICA,
+                follows=call.follows,
+                start_time=_utc(call.start_time),
+                deadline=_utc(call.deadline) if call.deadline is not None else None,
+                messages_sent=call.messages_sent,
+                last_send_time=_utc(call.last_send_time) if call.last_send_time is not None else None,
+                user_agent=call.user_agent,
+            )
+            for call in self._open_calls()
+        ]
+
+    def _connection_views(self) -> list[ConnectionView]:
+        """Open `Connect` streams, from the generic registry of streaming calls."""
+        return [
+            ConnectionView(
+                id=call.stream_id,
+                principal=call.principal.id,
+                peer=call.peer,
+                replica=REPLICA,
+                user_agent=call.user_agent,
+                connect_time=_utc(call.start_time),
+                last_activity_time=_utc(call.last_send_time or call.start_time),
+                messages_sent=call.messages_sent,
+            )
+            for call in self._open_calls()
+            if call.method == CONNECT_METHOD
+        ]
+
+    def _token_buckets(self) -> Any:
+        if self._buckets is None:
+            settings = self.settings
+            self._buckets = RedisBuckets(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else MemoryBuckets()
+        return self._buckets
+
+    def _apply_settings(self, new: Settings) -> None:
+        """Make the running server use `new` (ConfigService checked it; restart-only fields are unchanged).
+
+        Calls already admitted finish under the old values; the next call, run or page sees the new ones."""
+        self.settings = new
+        self.ctx.limits = new.limits
+        self.ctx.idempotency.window = new.idempotency_window
+        self.runner.settings = new.runs
+        self.files.settings = new.files
+        builtin = self.providers.get("builtin")
+        if isinstance(builtin, BuiltinProvider):
+            builtin.tokens_per_second = new.runs.builtin_tokens_per_second
+        openai = self.providers.get("openai")
+        if isinstance(openai, OpenAIProvider):
+            openai.configure(base_url=new.runs.openai_base_url, api_key=new.runs.openai_api_key, default_model=new.runs.openai_model)
+        if self.authenticator is not None:
+            self.authenticator.settings = dataclasses.replace(self.authenticator.settings, allow_anonymous=new.auth.allow_anonymous)
+        policy, limits = self.policy, new.rate_limits
+        assert policy is not None and self._stream_slots is not None
+        self._stream_slots.limit = limits.max_streams_per_principal
+        if limits.enabled:
+            self.rate_limiter = RateLimiter(limits, self._token_buckets())
+            policy.rate_limiter, policy.stream_slots = self.rate_limiter, self._stream_slots
+        else:
+            self.rate_limiter = None
+            policy.rate_limiter, policy.stream_slots = None, None
+        log.info("configuration applied (revision %d)", self.config.revision + 1)
 
     async def revoked(self, key_id: str) -> None:
         """An API key was revoked here: forget it, close its streams, and tell the other replicas."""
@@ -297,6 +419,9 @@ class RunwireServer:
 
     async def sweep_once(self) -> None:
         removed = await self.sessions.sweep_expired()
+        forgotten = await self.memories.sweep_expired()
+        if forgotten:
+            log.info("sweeper deleted %d expired memories", forgotten)
         assert self._store is not None
         async with self._store.write() as db:
             cutoff = self.sessions.ctx.clock() - self.settings.idempotency_window
@@ -326,8 +451,9 @@ class RunwireServer:
                 await self._record_key_use()
             except Exception:
                 log.exception("recording API key use failed")
-        if self.rate_limiter is not None:
-            await self.rate_limiter.close()
+        if self._buckets is not None:
+            await self._buckets.close()
+            self._buckets = None
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
         for provider in getattr(self, "providers", {}).values():
@@ -372,6 +498,11 @@ def transport_options(settings: Settings) -> list[tuple[str, Any]]:
         options.append(("grpc.max_connection_age_ms", ms(settings.max_connection_age_seconds)))
         options.append(("grpc.max_connection_age_grace_ms", ms(settings.max_connection_age_grace_seconds)))
     return options
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    """time.time() seconds as the naive UTC datetime the domain uses."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).replace(tzinfo=None)
 
 
 BANNER = "=" * 78

@@ -1,4 +1,5 @@
-"""Server settings: defaults that embed everything, overridden by RUNWIRE_* environment variables and flags."""
+"""Server settings: defaults that embed everything, overridden by a TOML configuration file, then by RUNWIRE_*
+environment variables, then by flags (config_fields.py maps the file's fields onto these settings)."""
 
 from __future__ import annotations
 
@@ -303,6 +304,10 @@ class Settings:
     max_connection_idle_seconds: float = 0.0
     max_connection_age_seconds: float = 0.0
     max_connection_age_grace_seconds: float = 30.0
+    # The TOML configuration file read at start (--config, RUNWIRE_CONFIG_FILE); empty without one.
+    config_file: str = ""
+    # The flags given at start, applied again over the file when the configuration is reloaded.
+    flag_overrides: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def effective_database_url(self) -> str:
@@ -316,12 +321,21 @@ class Settings:
         return f"{host}:{self.port}"
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Defaults, then RUNWIRE_* variables, then explicit overrides (flags); None overrides are skipped."""
+    def load(cls, env: Mapping[str, str] | None = None, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then the configuration file, then RUNWIRE_* variables, then explicit overrides (flags); None
+        overrides are skipped. The file is `config_file`, or RUNWIRE_CONFIG_FILE when that is None."""
         env = os.environ if env is None else env
+        flags = {k: v for k, v in overrides.items() if v is not None}
+        if config_file is None:
+            config_file = env.get("RUNWIRE_CONFIG_FILE") or ""
+        base = cls()
+        if config_file:
+            from runwire.server.config_fields import settings_from_file
+
+            base = settings_from_file(Path(config_file))
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name in _NESTED:
+            if f.name in _NESTED or f.name in ("config_file", "flag_overrides"):
                 continue
             raw = env.get(f"RUNWIRE_{f.name.upper()}")
             if raw is not None and raw != "":
@@ -336,7 +350,7 @@ class Settings:
                 if raw is not None and raw != "":
                     nested[name][f.name] = _convert(f.name, raw, "int" if kind is Limits else f.type)
         if env.get("RUNWIRE_RATE_LIMIT_TIERS"):
-            nested["rate_limits"]["tiers"] = parse_rate_limit_tiers(env["RUNWIRE_RATE_LIMIT_TIERS"])
+            nested["rate_limits"]["tiers"] = parse_rate_limit_tiers(env["RUNWIRE_RATE_LIMIT_TIERS"], base.rate_limits.tiers)
         if env.get("RUNWIRE_RATE_LIMIT_OVERRIDES"):
             nested["rate_limits"]["overrides"] = parse_rate_limit_overrides(env["RUNWIRE_RATE_LIMIT_OVERRIDES"])
         # Flags for nested settings arrive as overrides named after their field.
@@ -348,10 +362,10 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("data_dir"), str):
             values["data_dir"] = Path(values["data_dir"])
-        for name, kind in _NESTED.items():
+        for name in _NESTED:
             if name not in values:
-                values[name] = kind(**nested[name])
-        settings = cls(**values)
+                values[name] = dataclasses.replace(getattr(base, name), **nested[name])
+        settings = dataclasses.replace(base, **values, config_file=str(config_file), flag_overrides=flags)
         settings.validate()
         return settings
 

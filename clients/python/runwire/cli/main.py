@@ -13,6 +13,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server (embedded defaults: SQLite under --data-dir)")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration file, sections as in config.proto; environment variables and flags override it "
+        "(RUNWIRE_CONFIG_FILE)",
+    )
     serve.add_argument("--host", help="address to listen on (RUNWIRE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on, 0 for any free port (RUNWIRE_PORT, default 50051)")
     serve.add_argument("--data-dir", help="where the database and files live (RUNWIRE_DATA_DIR, default ./data)")
@@ -50,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.load(
+            config_file=args.config,
             host=args.host,
             port=args.port,
             data_dir=args.data_dir,
@@ -62,6 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
+        for path, problem in getattr(exc, "violations", ()):  # a configuration file: every invalid field
+            print(f"  {path}: {problem}", file=sys.stderr)
         return 2
     logging_setup.configure(settings.log_level, settings.log_format)
     try:

@@ -750,7 +750,7 @@ def _add_messages(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands: Any) -> None:
-    """Add the `agents`, `sessions` and `messages` command groups to the `runwire` subparsers."""
+    """Add the client command groups (agents, sessions, messages, run, memory, config, admin) to `runwire`."""
     common = _common_options()
     _add_agents(commands, common)
     _add_sessions(commands, common)
@@ -761,3 +761,7 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.files_command import add_files_commands  # imports this module
 
     add_files_commands(commands, common)
+
+    from runwire.cli.admin_commands import add_admin_commands  # imports this module
+
+    add_admin_commands(commands, common)

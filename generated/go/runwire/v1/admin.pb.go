@@ -484,9 +484,9 @@ type ServerCounts struct {
 	McpServers int64 `protobuf:"varint,8,opt,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
 	// MCP servers `READY`.
 	McpServersReady int64 `protobuf:"varint,9,opt,name=mcp_servers_ready,json=mcpServersReady,proto3" json:"mcp_servers_ready,omitempty"`
-	// Open `Connect` streams, all replicas.
+	// Open `Connect` streams of this replica.
 	Connections int64 `protobuf:"varint,10,opt,name=connections,proto3" json:"connections,omitempty"`
-	// Open server-streaming calls, all replicas.
+	// Open streaming calls of this replica, `Connect` included.
 	Streams int64 `protobuf:"varint,11,opt,name=streams,proto3" json:"streams,omitempty"`
 	// API keys neither revoked nor expired.
 	ActiveApiKeys int64 `protobuf:"varint,12,opt,name=active_api_keys,json=activeApiKeys,proto3" json:"active_api_keys,omitempty"`
@@ -1142,7 +1142,7 @@ func (x *ListStreamsResponse) GetTotalSize() int32 {
 	return 0
 }
 
-// An open server-streaming call.
+// An open streaming call.
 type StreamInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stream's identifier.

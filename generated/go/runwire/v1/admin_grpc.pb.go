@@ -38,11 +38,12 @@ const (
 type AdminServiceClient interface {
 	// Describes the server: version, uptime, backends, providers and counts.
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*ServerInfo, error)
-	// Lists the open `EventService.Connect` streams of every replica.
+	// Lists the open `EventService.Connect` streams of the replica that serves
+	// the call.
 	ListConnections(ctx context.Context, in *ListConnectionsRequest, opts ...grpc.CallOption) (*ListConnectionsResponse, error)
-	// Lists the open server-streaming calls of every replica
+	// Lists the open streaming calls of the replica that serves the call
 	// (`ExecuteAgent`, `StreamTokens`, `StreamRunEvents`, `WatchFile`,
-	// `WatchBatch`, `DownloadFile`, `Subscribe`).
+	// `WatchBatch`, `DownloadFile`, `Subscribe`, `Connect`...).
 	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
 	// Creates an API key. The response carries the secret; it is shown this
 	// once and only a hash is kept.
@@ -145,11 +146,12 @@ func (c *adminServiceClient) RevokeApiKey(ctx context.Context, in *RevokeApiKeyR
 type AdminServiceServer interface {
 	// Describes the server: version, uptime, backends, providers and counts.
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*ServerInfo, error)
-	// Lists the open `EventService.Connect` streams of every replica.
+	// Lists the open `EventService.Connect` streams of the replica that serves
+	// the call.
 	ListConnections(context.Context, *ListConnectionsRequest) (*ListConnectionsResponse, error)
-	// Lists the open server-streaming calls of every replica
+	// Lists the open streaming calls of the replica that serves the call
 	// (`ExecuteAgent`, `StreamTokens`, `StreamRunEvents`, `WatchFile`,
-	// `WatchBatch`, `DownloadFile`, `Subscribe`).
+	// `WatchBatch`, `DownloadFile`, `Subscribe`, `Connect`...).
 	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
 	// Creates an API key. The response carries the secret; it is shown this
 	// once and only a hash is kept.

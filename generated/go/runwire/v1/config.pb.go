@@ -101,6 +101,8 @@ func (RateLimitBucket_MethodClass) EnumDescriptor() ([]byte, []int) {
 // field with its effective value. Where a configuration is read as a whole
 // (the file, `ValidateConfig` without a mask), a field left at zero, or
 // unset for fields with presence, takes the default its comment gives.
+// Fields marked "Not supported yet" are left unset by reads and rejected,
+// with a field violation, by updates and in the file.
 type RuntimeConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC server itself.
@@ -296,13 +298,15 @@ type ServerConfig struct {
 	// Restart only.
 	Port *int32 `protobuf:"varint,2,opt,name=port,proto3,oneof" json:"port,omitempty"`
 	// Worker processes sharing the port (SO_REUSEPORT), 1 to 64. Default 1.
-	// Restart only.
+	// Restart only. Not supported yet.
 	Workers int32 `protobuf:"varint,3,opt,name=workers,proto3" json:"workers,omitempty"`
 	// Largest message the server accepts, in bytes, 1 MiB to 256 MiB.
-	// Default 16 MiB. Restart only.
+	// Default 8 MiB: files travel in chunks and message text is limited to
+	// `limits.max_message_bytes`, so nothing legitimate comes near it. Restart
+	// only.
 	MaxReceiveMessageBytes int64 `protobuf:"varint,4,opt,name=max_receive_message_bytes,json=maxReceiveMessageBytes,proto3" json:"max_receive_message_bytes,omitempty"`
 	// Largest message the server sends, in bytes, 1 MiB to 256 MiB. Default
-	// 16 MiB. Restart only.
+	// 8 MiB. Restart only.
 	MaxSendMessageBytes int64 `protobuf:"varint,5,opt,name=max_send_message_bytes,json=maxSendMessageBytes,proto3" json:"max_send_message_bytes,omitempty"`
 	// Maximum concurrent calls on one HTTP/2 connection, 1 to 10,000. Default
 	// 1,000. Restart only.
@@ -310,9 +314,10 @@ type ServerConfig struct {
 	// HTTP/2 keepalive. Restart only.
 	Keepalive *KeepaliveConfig `protobuf:"bytes,7,opt,name=keepalive,proto3" json:"keepalive,omitempty"`
 	// Time given to calls in progress on shutdown before they are cancelled,
-	// 0 to 10 minutes. Default 30 seconds.
+	// up to 10 minutes. Default 10 seconds.
 	ShutdownGrace *durationpb.Duration `protobuf:"bytes,8,opt,name=shutdown_grace,json=shutdownGrace,proto3" json:"shutdown_grace,omitempty"`
-	// Serve gRPC server reflection. Default true. Restart only.
+	// Serve gRPC server reflection. Default true. Restart only. Not supported
+	// yet.
 	Reflection    *bool `protobuf:"varint,9,opt,name=reflection,proto3,oneof" json:"reflection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -416,7 +421,8 @@ func (x *ServerConfig) GetReflection() bool {
 type KeepaliveConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Interval of the server's keepalive pings, 10 seconds to 2 hours.
-	// Default 2 hours.
+	// Default 60 seconds, not gRPC's 2 hours: streams stay open for long, and
+	// a client that vanished must free its stream slots within minutes.
 	Time *durationpb.Duration `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// Time to wait for a ping's acknowledgement before closing the
 	// connection, 1 second to 10 minutes. Default 20 seconds.
@@ -524,16 +530,18 @@ type DatabaseConfig struct {
 	// `postgresql://runwire:********@db/runwire`. The password is a secret.
 	// Restart only.
 	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
-	// Connections in the pool, 1 to 1,000. Default 10. Restart only.
+	// Connections in the pool, 1 to 1,000. Default 10. Restart only. Not
+	// supported yet.
 	PoolSize int32 `protobuf:"varint,2,opt,name=pool_size,json=poolSize,proto3" json:"pool_size,omitempty"`
 	// SQLite only: how long a writer waits for the lock. Default 5 seconds.
-	// Restart only.
+	// Restart only. Not supported yet.
 	BusyTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=busy_timeout,json=busyTimeout,proto3" json:"busy_timeout,omitempty"`
 	// Run events are written in batches: at most this long after the first
-	// pending event, 1 to 1,000 milliseconds. Default 50 milliseconds.
+	// pending event, 1 to 1,000 milliseconds. Default 50 milliseconds. Not
+	// supported yet.
 	EventFlushInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=event_flush_interval,json=eventFlushInterval,proto3" json:"event_flush_interval,omitempty"`
 	// ... or as soon as this many events are pending, 1 to 10,000. Default
-	// 256.
+	// 256. Not supported yet.
 	EventFlushMaxEvents int32 `protobuf:"varint,5,opt,name=event_flush_max_events,json=eventFlushMaxEvents,proto3" json:"event_flush_max_events,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
@@ -618,20 +626,20 @@ type LimitsConfig struct {
 	MaxMessageBytes int64 `protobuf:"varint,3,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
 	// Largest uploaded file, in bytes. Default 100 MiB.
 	MaxUploadBytes int64 `protobuf:"varint,4,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
-	// Most tasks in one batch. Default 10,000.
+	// Most tasks in one batch. Default 10,000. Not supported yet.
 	MaxBatchTasks int32 `protobuf:"varint,5,opt,name=max_batch_tasks,json=maxBatchTasks,proto3" json:"max_batch_tasks,omitempty"`
-	// Largest `BatchOptions.max_concurrency`. Default 32.
+	// Largest `BatchOptions.max_concurrency`. Default 32. Not supported yet.
 	MaxBatchConcurrency int32 `protobuf:"varint,6,opt,name=max_batch_concurrency,json=maxBatchConcurrency,proto3" json:"max_batch_concurrency,omitempty"`
 	// Most sessions one principal may own. Default 10,000.
 	MaxSessionsPerOwner int32 `protobuf:"varint,7,opt,name=max_sessions_per_owner,json=maxSessionsPerOwner,proto3" json:"max_sessions_per_owner,omitempty"`
 	// Steps of a run when neither the agent nor the run sets them. Default 10.
 	DefaultRunSteps int32 `protobuf:"varint,8,opt,name=default_run_steps,json=defaultRunSteps,proto3" json:"default_run_steps,omitempty"`
-	// Most steps any run may take. Default 100.
+	// Most steps any run may take. Default 100. Not supported yet.
 	MaxRunSteps int32 `protobuf:"varint,9,opt,name=max_run_steps,json=maxRunSteps,proto3" json:"max_run_steps,omitempty"`
 	// Duration of a run when neither the agent nor the run sets it. Default
 	// 10 minutes.
 	DefaultRunDuration *durationpb.Duration `protobuf:"bytes,10,opt,name=default_run_duration,json=defaultRunDuration,proto3" json:"default_run_duration,omitempty"`
-	// Longest duration any run may have. Default 24 hours.
+	// Longest duration any run may have. Default 24 hours. Not supported yet.
 	MaxRunDuration *durationpb.Duration `protobuf:"bytes,11,opt,name=max_run_duration,json=maxRunDuration,proto3" json:"max_run_duration,omitempty"`
 	// Time a tool call may take when the agent does not say. Default 60
 	// seconds.
@@ -640,18 +648,20 @@ type LimitsConfig struct {
 	// hour.
 	DefaultInputTimeout *durationpb.Duration `protobuf:"bytes,13,opt,name=default_input_timeout,json=defaultInputTimeout,proto3" json:"default_input_timeout,omitempty"`
 	// Runs executing at once on the whole server; more wait `QUEUED`.
-	// Default 64.
+	// Default 64. Restart only.
 	MaxConcurrentRuns int32 `protobuf:"varint,14,opt,name=max_concurrent_runs,json=maxConcurrentRuns,proto3" json:"max_concurrent_runs,omitempty"`
-	// Runs executing at once per principal; more wait `QUEUED`. Default 8.
-	MaxConcurrentRunsPerOwner int32 `protobuf:"varint,15,opt,name=max_concurrent_runs_per_owner,json=maxConcurrentRunsPerOwner,proto3" json:"max_concurrent_runs_per_owner,omitempty"`
+	// Runs one principal may have active (queued, running or waiting for
+	// input) at once; more are refused with RESOURCE_EXHAUSTED
+	// `RUN_LIMIT_EXCEEDED`. Default 100.
+	MaxActiveRunsPerOwner int32 `protobuf:"varint,15,opt,name=max_active_runs_per_owner,json=maxActiveRunsPerOwner,proto3" json:"max_active_runs_per_owner,omitempty"`
 	// Server-streaming and bidirectional calls one principal may have open at
 	// once; more fail with RESOURCE_EXHAUSTED `STREAM_LIMIT_EXCEEDED`.
 	// Default 32.
 	MaxStreamsPerPrincipal int32 `protobuf:"varint,16,opt,name=max_streams_per_principal,json=maxStreamsPerPrincipal,proto3" json:"max_streams_per_principal,omitempty"`
 	// `EventService.Connect` streams one principal may have open at once.
-	// Default 8.
+	// Default 8. Not supported yet.
 	MaxConnectionsPerPrincipal int32 `protobuf:"varint,17,opt,name=max_connections_per_principal,json=maxConnectionsPerPrincipal,proto3" json:"max_connections_per_principal,omitempty"`
-	// Subscriptions on one `Connect` stream. Default 16.
+	// Subscriptions on one `Connect` stream. Default 16. Not supported yet.
 	MaxSubscriptionsPerConnection int32 `protobuf:"varint,18,opt,name=max_subscriptions_per_connection,json=maxSubscriptionsPerConnection,proto3" json:"max_subscriptions_per_connection,omitempty"`
 	unknownFields                 protoimpl.UnknownFields
 	sizeCache                     protoimpl.SizeCache
@@ -785,9 +795,9 @@ func (x *LimitsConfig) GetMaxConcurrentRuns() int32 {
 	return 0
 }
 
-func (x *LimitsConfig) GetMaxConcurrentRunsPerOwner() int32 {
+func (x *LimitsConfig) GetMaxActiveRunsPerOwner() int32 {
 	if x != nil {
-		return x.MaxConcurrentRunsPerOwner
+		return x.MaxActiveRunsPerOwner
 	}
 	return 0
 }
@@ -817,7 +827,7 @@ func (x *LimitsConfig) GetMaxSubscriptionsPerConnection() int32 {
 type ProvidersConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Provider of agents that do not name one: `builtin` or `openai`.
-	// Default `builtin`.
+	// Default `builtin`. Not supported yet.
 	DefaultProvider string `protobuf:"bytes,1,opt,name=default_provider,json=defaultProvider,proto3" json:"default_provider,omitempty"`
 	// The built-in deterministic provider.
 	Builtin *BuiltinProviderConfig `protobuf:"bytes,2,opt,name=builtin,proto3" json:"builtin,omitempty"`
@@ -891,7 +901,7 @@ func (x *ProvidersConfig) GetRetries() *RetryConfig {
 type BuiltinProviderConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Tokens streamed per second, 0 to 100,000; 0 sends them without delay.
-	// Default 50.
+	// Default 100.
 	TokensPerSecond *float64 `protobuf:"fixed64,1,opt,name=tokens_per_second,json=tokensPerSecond,proto3,oneof" json:"tokens_per_second,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -946,6 +956,7 @@ type OpenAiProviderConfig struct {
 	// API key sent as a bearer token. A secret: returned as `********`.
 	ApiKey string `protobuf:"bytes,3,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
 	// Maximum time of one request, 1 second to 1 hour. Default 10 minutes.
+	// Not supported yet.
 	RequestTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=request_timeout,json=requestTimeout,proto3" json:"request_timeout,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -1014,11 +1025,14 @@ type RetryConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Attempts in all, including the first, 1 to 10. Default 3.
 	MaxAttempts int32 `protobuf:"varint,1,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
-	// Wait before the first retry. Default 500 milliseconds.
+	// Wait before the first retry, 1 millisecond to 60 seconds. Default 200
+	// milliseconds.
 	InitialBackoff *durationpb.Duration `protobuf:"bytes,2,opt,name=initial_backoff,json=initialBackoff,proto3" json:"initial_backoff,omitempty"`
-	// Longest wait between two attempts. Default 30 seconds.
+	// Longest wait between two attempts. Default 30 seconds. Not supported
+	// yet.
 	MaxBackoff *durationpb.Duration `protobuf:"bytes,3,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`
-	// Factor applied to the wait after each attempt, 1 to 10. Default 2.
+	// Factor applied to the wait after each attempt, 1 to 10. Default 2. Not
+	// supported yet.
 	BackoffMultiplier float64 `protobuf:"fixed64,4,opt,name=backoff_multiplier,json=backoffMultiplier,proto3" json:"backoff_multiplier,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -1353,7 +1367,7 @@ func (x *RateLimitOverride) GetBurst() int32 {
 	return 0
 }
 
-// The event log and live streams.
+// The event log and live streams. Not supported yet.
 type EventsConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long events stay in the log for `Subscribe` and `Connect`. Older
@@ -1441,7 +1455,7 @@ type SessionsConfig struct {
 	// first response. 1 minute to 7 days. Default 24 hours.
 	IdempotencyWindow *durationpb.Duration `protobuf:"bytes,2,opt,name=idempotency_window,json=idempotencyWindow,proto3" json:"idempotency_window,omitempty"`
 	// Time to live of sessions created without an expiration; 0 (the
-	// default) keeps them until deleted.
+	// default) keeps them until deleted. Not supported yet.
 	DefaultTtl    *durationpb.Duration `protobuf:"bytes,3,opt,name=default_ttl,json=defaultTtl,proto3" json:"default_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1507,13 +1521,13 @@ type FilesConfig struct {
 	// Processes extracting text in parallel, 1 to 64. Default 2. Restart
 	// only.
 	ExtractionWorkers int32 `protobuf:"varint,2,opt,name=extraction_workers,json=extractionWorkers,proto3" json:"extraction_workers,omitempty"`
-	// Maximum time to extract one file's text; the file then `FAILED`.
-	// Default 5 minutes.
+	// Maximum time to extract one file's text, 1 second to 1 day; the file
+	// then `FAILED`. Default 5 minutes.
 	ExtractionTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=extraction_timeout,json=extractionTimeout,proto3" json:"extraction_timeout,omitempty"`
 	// Extracted text kept per file, in characters; the rest is dropped.
 	// Default 10,000,000.
 	MaxExtractedChars int64 `protobuf:"varint,4,opt,name=max_extracted_chars,json=maxExtractedChars,proto3" json:"max_extracted_chars,omitempty"`
-	// Size of search chunks, in characters, 100 to 100,000. Default 2,000.
+	// Size of search chunks, in characters, 100 to 100,000. Default 1,000.
 	ChunkChars    int32 `protobuf:"varint,5,opt,name=chunk_chars,json=chunkChars,proto3" json:"chunk_chars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2039,7 +2053,7 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\tpool_size\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\bpoolSize\x12B\n" +
 	"\fbusy_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\vbusyTimeout\x12Q\n" +
 	"\x14event_flush_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x12eventFlushInterval\x129\n" +
-	"\x16event_flush_max_events\x18\x05 \x01(\x05B\x04\xe2A\x01\x01R\x13eventFlushMaxEvents\"\xe8\b\n" +
+	"\x16event_flush_max_events\x18\x05 \x01(\x05B\x04\xe2A\x01\x01R\x13eventFlushMaxEvents\"\xe0\b\n" +
 	"\fLimitsConfig\x120\n" +
 	"\x11default_page_size\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x0fdefaultPageSize\x12(\n" +
 	"\rmax_page_size\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\vmaxPageSize\x120\n" +
@@ -2055,8 +2069,8 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\x10max_run_duration\x18\v \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x0emaxRunDuration\x12Q\n" +
 	"\x14default_tool_timeout\x18\f \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x12defaultToolTimeout\x12S\n" +
 	"\x15default_input_timeout\x18\r \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x13defaultInputTimeout\x124\n" +
-	"\x13max_concurrent_runs\x18\x0e \x01(\x05B\x04\xe2A\x01\x01R\x11maxConcurrentRuns\x12F\n" +
-	"\x1dmax_concurrent_runs_per_owner\x18\x0f \x01(\x05B\x04\xe2A\x01\x01R\x19maxConcurrentRunsPerOwner\x12?\n" +
+	"\x13max_concurrent_runs\x18\x0e \x01(\x05B\x04\xe2A\x01\x01R\x11maxConcurrentRuns\x12>\n" +
+	"\x19max_active_runs_per_owner\x18\x0f \x01(\x05B\x04\xe2A\x01\x01R\x15maxActiveRunsPerOwner\x12?\n" +
 	"\x19max_streams_per_principal\x18\x10 \x01(\x05B\x04\xe2A\x01\x01R\x16maxStreamsPerPrincipal\x12G\n" +
 	"\x1dmax_connections_per_principal\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\x1amaxConnectionsPerPrincipal\x12M\n" +
 	" max_subscriptions_per_connection\x18\x12 \x01(\x05B\x04\xe2A\x01\x01R\x1dmaxSubscriptionsPerConnection\"\xfe\x01\n" +

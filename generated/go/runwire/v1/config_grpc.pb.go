@@ -32,12 +32,15 @@ const (
 // Reads and changes the server's runtime configuration. Admins only: every
 // method fails with PERMISSION_DENIED for callers without the ADMIN role.
 //
-// The configuration comes from a file (`RuntimeConfig.source`) and
-// environment variables at start. `UpdateConfig` changes the running
-// configuration of every replica but does not write the file: `ReloadConfig`
-// or a restart returns to the file's values, so lasting changes belong in the
-// file. Fields marked "Restart only" are read at start and cannot be changed
-// by `UpdateConfig`.
+// The configuration comes from defaults, overridden by a TOML file
+// (`RuntimeConfig.source`, same sections and field names as these messages),
+// then by `RUNWIRE_*` environment variables, then by command-line flags.
+// `UpdateConfig` changes the running configuration of the replica that
+// serves the call but does not write the file: `ReloadConfig` or a restart
+// returns to the file's values (with environment variables and flags still
+// on top), so lasting changes, and changes meant for every replica, belong in
+// the file. Fields marked "Restart only" are read at start and cannot be
+// changed by `UpdateConfig`.
 //
 // Secrets (`database.url`'s password, `providers.openai.api_key`,
 // `redis.url`'s password) are never returned: reads show `********` in their
@@ -119,12 +122,15 @@ func (c *configServiceClient) ReloadConfig(ctx context.Context, in *ReloadConfig
 // Reads and changes the server's runtime configuration. Admins only: every
 // method fails with PERMISSION_DENIED for callers without the ADMIN role.
 //
-// The configuration comes from a file (`RuntimeConfig.source`) and
-// environment variables at start. `UpdateConfig` changes the running
-// configuration of every replica but does not write the file: `ReloadConfig`
-// or a restart returns to the file's values, so lasting changes belong in the
-// file. Fields marked "Restart only" are read at start and cannot be changed
-// by `UpdateConfig`.
+// The configuration comes from defaults, overridden by a TOML file
+// (`RuntimeConfig.source`, same sections and field names as these messages),
+// then by `RUNWIRE_*` environment variables, then by command-line flags.
+// `UpdateConfig` changes the running configuration of the replica that
+// serves the call but does not write the file: `ReloadConfig` or a restart
+// returns to the file's values (with environment variables and flags still
+// on top), so lasting changes, and changes meant for every replica, belong in
+// the file. Fields marked "Restart only" are read at start and cannot be
+// changed by `UpdateConfig`.
 //
 // Secrets (`database.url`'s password, `providers.openai.api_key`,
 // `redis.url`'s password) are never returned: reads show `********` in their

@@ -88,16 +88,17 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListConnections(self, request, context):
-        """Lists the open `EventService.Connect` streams of every replica.
+        """Lists the open `EventService.Connect` streams of the replica that serves
+        the call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """Lists the open server-streaming calls of every replica
+        """Lists the open streaming calls of the replica that serves the call
         (`ExecuteAgent`, `StreamTokens`, `StreamRunEvents`, `WatchFile`,
-        `WatchBatch`, `DownloadFile`, `Subscribe`).
+        `WatchBatch`, `DownloadFile`, `Subscribe`, `Connect`...).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

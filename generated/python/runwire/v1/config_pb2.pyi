@@ -108,7 +108,7 @@ class DatabaseConfig(_message.Message):
     def __init__(self, url: _Optional[str] = ..., pool_size: _Optional[int] = ..., busy_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_max_events: _Optional[int] = ...) -> None: ...
 
 class LimitsConfig(_message.Message):
-    __slots__ = ("default_page_size", "max_page_size", "max_message_bytes", "max_upload_bytes", "max_batch_tasks", "max_batch_concurrency", "max_sessions_per_owner", "default_run_steps", "max_run_steps", "default_run_duration", "max_run_duration", "default_tool_timeout", "default_input_timeout", "max_concurrent_runs", "max_concurrent_runs_per_owner", "max_streams_per_principal", "max_connections_per_principal", "max_subscriptions_per_connection")
+    __slots__ = ("default_page_size", "max_page_size", "max_message_bytes", "max_upload_bytes", "max_batch_tasks", "max_batch_concurrency", "max_sessions_per_owner", "default_run_steps", "max_run_steps", "default_run_duration", "max_run_duration", "default_tool_timeout", "default_input_timeout", "max_concurrent_runs", "max_active_runs_per_owner", "max_streams_per_principal", "max_connections_per_principal", "max_subscriptions_per_connection")
     DEFAULT_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -123,7 +123,7 @@ class LimitsConfig(_message.Message):
     DEFAULT_TOOL_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_INPUT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_RUNS_FIELD_NUMBER: _ClassVar[int]
-    MAX_CONCURRENT_RUNS_PER_OWNER_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_RUNS_PER_OWNER_FIELD_NUMBER: _ClassVar[int]
     MAX_STREAMS_PER_PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     MAX_CONNECTIONS_PER_PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     MAX_SUBSCRIPTIONS_PER_CONNECTION_FIELD_NUMBER: _ClassVar[int]
@@ -141,11 +141,11 @@ class LimitsConfig(_message.Message):
     default_tool_timeout: _duration_pb2.Duration
     default_input_timeout: _duration_pb2.Duration
     max_concurrent_runs: int
-    max_concurrent_runs_per_owner: int
+    max_active_runs_per_owner: int
     max_streams_per_principal: int
     max_connections_per_principal: int
     max_subscriptions_per_connection: int
-    def __init__(self, default_page_size: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_batch_tasks: _Optional[int] = ..., max_batch_concurrency: _Optional[int] = ..., max_sessions_per_owner: _Optional[int] = ..., default_run_steps: _Optional[int] = ..., max_run_steps: _Optional[int] = ..., default_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_tool_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_input_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ..., max_concurrent_runs_per_owner: _Optional[int] = ..., max_streams_per_principal: _Optional[int] = ..., max_connections_per_principal: _Optional[int] = ..., max_subscriptions_per_connection: _Optional[int] = ...) -> None: ...
+    def __init__(self, default_page_size: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_batch_tasks: _Optional[int] = ..., max_batch_concurrency: _Optional[int] = ..., max_sessions_per_owner: _Optional[int] = ..., default_run_steps: _Optional[int] = ..., max_run_steps: _Optional[int] = ..., default_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_tool_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_input_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ..., max_active_runs_per_owner: _Optional[int] = ..., max_streams_per_principal: _Optional[int] = ..., max_connections_per_principal: _Optional[int] = ..., max_subscriptions_per_connection: _Optional[int] = ...) -> None: ...
 
 class ProvidersConfig(_message.Message):
     __slots__ = ("default_provider", "builtin", "openai", "retries")

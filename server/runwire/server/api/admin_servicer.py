@@ -1,4 +1,4 @@
-"""AdminService: API keys (create, get, list, revoke). The other admin methods answer UNIMPLEMENTED for now."""
+"""AdminService: server info, open streams and connections, and API keys (create, get, list, revoke)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from runwire.server.api import convert
 from runwire.server.api.calls import caller
+from runwire.server.domain.admin import AdminService, ConnectionView, ServerInfo, StreamView
 from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
 from runwire.server.domain.common import etag_of, utc_now
 from runwire.server.store.models import ApiKeyRow
@@ -13,10 +14,30 @@ from runwire.v1 import admin_pb2, admin_pb2_grpc
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, keys: ApiKeyService, on_revoke: Callable[[str], Any]) -> None:
+    def __init__(self, keys: ApiKeyService, on_revoke: Callable[[str], Any], admin: AdminService) -> None:
         self.keys = keys
         # Drops the key from authentication caches and closes its streams (here, and on other replicas).
         self.on_revoke = on_revoke
+        self.admin = admin
+
+    async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context) -> admin_pb2.ServerInfo:  # type: ignore[no-untyped-def]
+        return server_info_proto(await self.admin.server_info(caller()))
+
+    async def ListStreams(self, request: admin_pb2.ListStreamsRequest, context) -> admin_pb2.ListStreamsResponse:  # type: ignore[no-untyped-def]
+        page = self.admin.list_streams(
+            caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
+        )
+        return admin_pb2.ListStreamsResponse(
+            streams=[stream_proto(s) for s in page.items], next_page_token=page.next_page_token, total_size=page.total_size
+        )
+
+    async def ListConnections(self, request: admin_pb2.ListConnectionsRequest, context) -> admin_pb2.ListConnectionsResponse:  # type: ignore[no-untyped-def]
+        page = self.admin.list_connections(
+            caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
+        )
+        return admin_pb2.ListConnectionsResponse(
+            connections=[connection_proto(c) for c in page.items], next_page_token=page.next_page_token, total_size=page.total_size
+        )
 
     async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context) -> admin_pb2.CreateApiKeyResponse:  # type: ignore[no-untyped-def]
         key = request.api_key
@@ -85,4 +106,62 @@ def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
         created_by=row.created_by,
         revoked_by=row.revoked_by,
         etag=etag_of("apiKey", row.id, row.revision),
+    )
+
+
+def server_info_proto(info: ServerInfo) -> admin_pb2.ServerInfo:
+    return admin_pb2.ServerInfo(
+        version=info.version,
+        replica=info.replica,
+        start_time=convert.timestamp(info.start_time),
+        uptime=convert.duration(info.uptime_seconds),
+        workers=info.workers,
+        backends=admin_pb2.ServerBackends(
+            database=info.backends.database,
+            event_bus=info.backends.event_bus,
+            rate_limiter=info.backends.rate_limiter,
+            file_store=info.backends.file_store,
+        ),
+        providers=[
+            admin_pb2.ProviderInfo(name=p.name, is_default=p.is_default, default_model=p.default_model, base_url=p.base_url)
+            for p in info.providers
+        ],
+        counts=admin_pb2.ServerCounts(**{k: v for k, v in info.counts.items() if k in admin_pb2.ServerCounts.DESCRIPTOR.fields_by_name}),
+        config_revision=info.config_revision,
+        python_version=info.python_version,
+        grpc_version=info.grpc_version,
+        protobuf_backend=info.protobuf_backend,
+    )
+
+
+def stream_proto(stream: StreamView) -> admin_pb2.StreamInfo:
+    return admin_pb2.StreamInfo(
+        id=stream.id,
+        method=stream.method,
+        principal=stream.principal,
+        peer=stream.peer,
+        replica=stream.replica,
+        follows=stream.follows,
+        start_time=convert.timestamp(stream.start_time),
+        deadline=convert.timestamp(stream.deadline),
+        messages_sent=stream.messages_sent,
+        last_send_time=convert.timestamp(stream.last_send_time),
+    )
+
+
+def connection_proto(connection: ConnectionView) -> admin_pb2.ConnectionInfo:
+    return admin_pb2.ConnectionInfo(
+        id=connection.id,
+        principal=connection.principal,
+        peer=connection.peer,
+        replica=connection.replica,
+        client_name=connection.client_name,
+        client_version=connection.client_version,
+        user_agent=connection.user_agent,
+        accept_input_requests=connection.accept_input_requests,
+        connect_time=convert.timestamp(connection.connect_time),
+        last_activity_time=convert.timestamp(connection.last_activity_time),
+        subscriptions=connection.subscriptions,
+        messages_sent=connection.messages_sent,
+        messages_received=connection.messages_received,
     )

@@ -41,6 +41,7 @@ from runwire.server.domain.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL
 log = logging.getLogger("runwire.calls")
 
 REQUEST_ID_HEADER = "x-request-id"
+USER_AGENT = "user-agent"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Services that answer without credentials or rate limits.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -68,6 +69,14 @@ class Call:
     task: asyncio.Task[Any] | None = None
     revoked: bool = False
     yielding: bool = False
+    # Streams only, for AdminService.ListStreams: identity, origin, what the stream follows, and its traffic.
+    stream_id: str = ""
+    user_agent: str = ""
+    peer: str = ""
+    start_time: float = 0.0
+    follows: str = ""
+    messages_sent: int = 0
+    last_send_time: float | None = None
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one. Pass it on to outgoing calls."""
@@ -107,18 +116,47 @@ async def send_headers(context: grpc.aio.ServicerContext, *extra: tuple[str, str
     await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id), *call.rate_headers, *extra))
 
 
+# Request fields that name what a stream follows, in order of preference (StreamRunEvents.run, WatchFile.name...).
+_FOLLOWED_FIELDS = ("run", "name", "batch", "file", "session")
+
+
+def _followed(request: Any) -> str:
+    """The resource a streaming request names; empty for client streams and requests that name none."""
+    descriptor = getattr(request, "DESCRIPTOR", None)
+    if descriptor is None:
+        return ""
+    for name in _FOLLOWED_FIELDS:
+        field = descriptor.fields_by_name.get(name)
+        if field is not None and field.type == field.TYPE_STRING:
+            value = getattr(request, name)
+            if value:
+                return value
+    return ""
+
+
 class StreamRegistry:
-    """Open streaming calls by the API key they authenticated with, so revoking a key closes them."""
+    """Open streaming calls: every one by its id (AdminService.ListStreams), and by the API key they authenticated
+    with, so revoking a key closes them."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, set[Call]] = {}
+        self.open: dict[str, Call] = {}
 
-    def add(self, call: Call) -> None:
+    def add(self, call: Call, context: Any = None, request: Any = None) -> None:
+        if not call.stream_id:
+            call.stream_id = uuid.uuid4().hex[:16]
+            call.start_time = time.time()
+            if context is not None:
+                call.peer = context.peer() or ""
+            if not call.follows:
+                call.follows = _followed(request)
+        self.open[call.stream_id] = call
         key_id = call.principal.key_id
         if key_id:
             self._by_key.setdefault(key_id, set()).add(call)
 
     def remove(self, call: Call) -> None:
+        self.open.pop(call.stream_id, None)
         key_id = call.principal.key_id
         if key_id:
             calls = self._by_key.get(key_id)
@@ -202,7 +240,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     def _start(self, method: str, context: grpc.aio.ServicerContext) -> tuple[Call, str | None, Any]:
         """The call's state from its metadata (one pass), before anything that can fail."""
-        request_id = language = authorization = api_key = None
+        request_id = language = authorization = api_key = user_agent = None
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_HEADER:
                 request_id = value
@@ -212,9 +250,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 authorization = value if authorization is None else _DUPLICATE
             elif key == API_KEY_HEADER:
                 api_key = value if api_key is None else _DUPLICATE
+            elif key == USER_AGENT:
+                user_agent = value
         if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.match(request_id)):
             request_id = uuid.uuid4().hex
         call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
+        if isinstance(user_agent, str):
+            call.user_agent = user_agent
         if language is not None and isinstance(language, str):
             call.language = pick_language(language)
         _current.set(call)
@@ -294,7 +336,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 context.set_trailing_metadata(self._trailers(call))
                 if streaming:  # the handler writes with context.write(), which would send headers itself
                     call.task = asyncio.current_task()
-                    self.policy.streams.add(call)
+                    self.policy.streams.add(call, context, request)
                     await send_headers(context)
                 limit = self._deadline(call, context, streaming or client_streaming)
                 if limit is None:
@@ -338,7 +380,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 slot = await self._admit(call, context, authorization, api_key, open_method, True)
                 context.set_trailing_metadata(self._trailers(call))
                 call.task = asyncio.current_task()
-                self.policy.streams.add(call)
+                self.policy.streams.add(call, context, request)
                 self._deadline(call, context, True)
                 async for response in behavior(request, context):
                     if not call.headers_sent:
@@ -346,6 +388,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     call.yielding = True
                     yield response
                     call.yielding = False
+                    call.messages_sent += 1
+                    call.last_send_time = time.time()
                     sent.inc()
                     if call.revoked:
                         raise _revoked(call)

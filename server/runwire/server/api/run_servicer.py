@@ -36,6 +36,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             deadline=None if request.cancel_on_disconnect else current_call().deadline,
         )
         name = f"runs/{row.id}"
+        current_call().follows = name
         await send_headers(context, (RUN_HEADER, name))
         return name
 

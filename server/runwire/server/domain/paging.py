@@ -53,7 +53,7 @@ def resolve_page_size(requested: int, default: int, maximum: int, field: str = "
     if requested < 0:
         raise InvalidArgument.field(field, "must not be negative")
     if requested == 0:
-        return default
+        return min(default, maximum)  # a lowered maximum (ConfigService) bounds the default too
     return min(requested, maximum)
 
 

@@ -78,6 +78,10 @@ class OpenAIProvider:
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=self._timeout)
 
+    def configure(self, *, base_url: str, api_key: str, default_model: str) -> None:
+        """New server-wide defaults (ConfigService); calls already streaming keep the ones they started with."""
+        self._base_url, self._api_key, self._default_model = base_url, api_key, default_model
+
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it; an injected client belongs to its owner."""
         if self._owns_client:

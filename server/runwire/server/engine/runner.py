@@ -206,6 +206,8 @@ class Runner:
         self._per_provider: dict[str, asyncio.Semaphore] = {}
         self._per_agent: dict[str, asyncio.Semaphore] = {}
         self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # (owner, agent id) -> the owner's PROFILE memories the agent is given at the start of a run.
+        self.profile_memories: Callable[[str, str], Awaitable[list[str]]] | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -681,6 +683,7 @@ class Runner:
             session=active.plan.session,
             run=active.plan.name,
             search_session=lambda query, limit: self._search_session(active, query, limit),
+            agent=names.AGENT.format(active.plan.agent_id),
         )
         try:
             output = await asyncio.wait_for(self.tools.call(name, arguments, context), active.plan.tool_timeout)
@@ -888,8 +891,14 @@ class Runner:
         """The conversation so far, read once when the run starts; the run then adds its own messages."""
         plan = active.plan
         history: list[ModelMessage] = []
-        if plan.instructions:
-            history.append(ModelMessage(role="system", text=plan.instructions))
+        instructions = plan.instructions
+        if self.profile_memories is not None:
+            profile = await self.profile_memories(plan.owner, plan.agent_id)
+            if profile:
+                known = "What you know about the user, from memory:\n" + "\n".join(f"- {line}" for line in profile)
+                instructions = f"{instructions}\n\n{known}" if instructions else known
+        if instructions:
+            history.append(ModelMessage(role="system", text=instructions))
         rows = await repo.recent_messages(self.store, plan.session_id, self.settings.max_history_messages)
         for row in rows:
             history.extend(model_messages(Role(row.role), list(row.content or [])))

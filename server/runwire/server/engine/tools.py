@@ -31,6 +31,8 @@ class ToolContext:
     run: str
     # Searches the run's session: (query, limit) -> [{"message", "role", "snippet"}].
     search_session: Callable[[str, int], Awaitable[list[dict[str, Any]]]]
+    # The run's agent, `agents/{agent}`.
+    agent: str = ""
 
 
 class Tool(Protocol):

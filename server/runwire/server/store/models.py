@@ -215,3 +215,28 @@ class FileChunkRow(Base):
     text: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("file_id", "chunk_index", name="uq_file_chunks_file_index"),)
+
+
+# -- memory -----------------------------------------------------------------------
+
+
+class MemoryRow(ResourceRow, Base):
+    """A long-term memory of a principal, optionally scoped to one of its agents."""
+
+    __tablename__ = "memories"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    # runwire.v1.Memory.Type: 1 profile, 2 fact, 3 conversation.
+    type: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    # Without a foreign key: a memory outlives the agent or session it names.
+    agent_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    client_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    expire_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True, index=True)
+
+    __table_args__ = (
+        Index("ix_memories_owner_create_time", "owner", "create_time"),
+        Index("ix_memories_owner_agent", "owner", "agent_id"),
+    )

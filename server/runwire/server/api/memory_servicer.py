@@ -1,0 +1,144 @@
+"""MemoryService: proto <-> domain for memories, nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from google.protobuf import empty_pb2
+
+from runwire.server.api import convert
+from runwire.server.api.calls import caller
+from runwire.server.domain import names
+from runwire.server.domain.common import etag_of
+from runwire.server.domain.memories import MEMORY, MemoryService
+from runwire.server.store.models import MemoryRow
+from runwire.v1 import memory_pb2, memory_pb2_grpc
+
+EMPTY = empty_pb2.Empty()
+
+
+class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
+    def __init__(self, memories: MemoryService) -> None:
+        self.memories = memories
+
+    async def CreateMemory(self, request: memory_pb2.CreateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+        row = await self.memories.create(
+            caller(),
+            memory_fields(request.memory),
+            memory_id=request.memory_id,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            validate_only=request.validate_only,
+        )
+        return memory_proto(row)
+
+    async def GetMemory(self, request: memory_pb2.GetMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+        return memory_proto(await self.memories.get(caller(), request.name))
+
+    async def ListMemories(self, request: memory_pb2.ListMemoriesRequest, context) -> memory_pb2.ListMemoriesResponse:  # type: ignore[no-untyped-def]
+        page = await self.memories.list(
+            caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return memory_pb2.ListMemoriesResponse(
+            memories=[memory_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
+        )
+
+    async def UpdateMemory(self, request: memory_pb2.UpdateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+        row = await self.memories.update(
+            caller(),
+            request.memory.name,
+            memory_fields(request.memory),
+            _mask_paths(request),
+            etag=request.memory.etag,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            validate_only=request.validate_only,
+        )
+        return memory_proto(row)
+
+    async def DeleteMemory(self, request: memory_pb2.DeleteMemoryRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+        await self.memories.delete(
+            caller(),
+            request.name,
+            etag=request.etag,
+            allow_missing=request.allow_missing,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        return EMPTY
+
+    async def SearchMemories(self, request: memory_pb2.SearchMemoriesRequest, context) -> memory_pb2.SearchMemoriesResponse:  # type: ignore[no-untyped-def]
+        hits, token = await self.memories.search(
+            caller(),
+            request.query,
+            types=list(request.types),
+            agent=request.agent,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return memory_pb2.SearchMemoriesResponse(
+            results=[memory_pb2.MemorySearchResult(memory=memory_proto(h.memory), snippet=h.snippet, score=h.score) for h in hits],
+            next_page_token=token,
+        )
+
+    async def ClearMemories(self, request: memory_pb2.ClearMemoriesRequest, context) -> memory_pb2.ClearMemoriesResponse:  # type: ignore[no-untyped-def]
+        age = request.WhichOneof("age")
+        deleted = await self.memories.clear(
+            caller(),
+            types=list(request.types),
+            agent=request.agent,
+            older_than=timedelta(seconds=convert.seconds(request.older_than)) if age == "older_than" else None,
+            before=convert.to_datetime(request.before, "before") if age == "before" else None,
+            all_memories=request.all,
+            validate_only=request.validate_only,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        return memory_pb2.ClearMemoriesResponse(deleted_count=deleted)
+
+
+# Sent back from a read, these never name a change: identity, output-only and the immutable source session.
+_NOT_UPDATED = frozenset({"name", "etag", "owner", "create_time", "update_time", "session"})
+
+
+def _mask_paths(request: memory_pb2.UpdateMemoryRequest) -> list[str]:
+    """AIP-134: an empty mask means every field set in the memory."""
+    if request.update_mask.paths:
+        return list(request.update_mask.paths)
+    return [f.name for f, _ in request.memory.ListFields() if f.name not in _NOT_UPDATED]
+
+
+def memory_fields(memory: memory_pb2.Memory) -> dict[str, Any]:
+    which = memory.WhichOneof("expiration")
+    return {
+        "type": memory.type,
+        "content": memory.content,
+        "agent": memory.agent,
+        "session": memory.session,
+        "labels": dict(memory.labels),
+        "metadata": convert.struct_to_dict(memory.metadata),
+        "expire_time": convert.to_datetime(memory.expire_time, "memory.expire_time") if which == "expire_time" else None,
+        "ttl": timedelta(seconds=convert.seconds(memory.ttl)) if which == "ttl" else None,
+    }
+
+
+def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
+    return memory_pb2.Memory(
+        name=MEMORY.format(row.id),
+        type=row.type,
+        content=row.content,
+        agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
+        session=names.SESSION.format(row.session_id) if row.session_id else "",
+        labels=row.labels or {},
+        metadata=convert.dict_to_struct(row.client_metadata),
+        owner=row.owner,
+        create_time=convert.timestamp(row.create_time),
+        update_time=convert.timestamp(row.update_time),
+        expire_time=convert.timestamp(row.expire_time),
+        etag=etag_of("memory", row.id, row.revision),
+    )

@@ -1,0 +1,206 @@
+"""The running configuration: read it, change it, check it, reload it from the file. Admins only.
+
+Every change is all or nothing: the candidate configuration is built and
+checked in full, and only a valid one is handed to `apply`, which makes the
+running server use it (app.py). Restart-only fields are never applied live:
+an update that would change one is refused; a reload lists them in
+`pending_restart_fields` and keeps the running values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from runwire.server import config_fields as cf
+from runwire.server.config import Settings, SettingsError
+from runwire.server.domain.api_keys import require_admin
+from runwire.server.domain.common import check_etag, etag_of
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from runwire.server.domain.principal import Principal
+
+PREFIX = "config."
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """A configuration as ConfigService returns it: values in the proto's JSON form, secrets redacted."""
+
+    values: dict[str, Any]
+    source: str
+    revision: int
+    etag: str
+    update_time: datetime
+    updated_by: str
+    pending_restart_fields: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Validation:
+    violations: list[FieldViolation]
+    snapshot: ConfigSnapshot | None
+
+
+def config_invalid(violations: Sequence[tuple[str, str]], summary: str = "the configuration is invalid") -> InvalidArgument:
+    first = f"{violations[0][0]}: {violations[0][1]}"
+    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    return InvalidArgument(
+        f"{summary}: {first}{more}",
+        reason="CONFIG_INVALID",
+        field_violations=[FieldViolation(path, problem) for path, problem in violations],
+    )
+
+
+class RuntimeConfigService:
+    def __init__(self, ctx: DomainContext, settings: Settings, apply: Callable[[Settings], None]) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self._apply = apply
+        self.revision = 1
+        self.update_time = ctx.clock()
+        self.updated_by = ""
+        self.pending_restart_fields: list[str] = []
+        # One change at a time: each is checked against the configuration it replaces.
+        self._lock = asyncio.Lock()
+
+    @property
+    def etag(self) -> str:
+        return etag_of("config", "runtime", self.revision)
+
+    def _snapshot(self, settings: Settings, revision: int | None = None, pending: list[str] | None = None) -> ConfigSnapshot:
+        revision = self.revision if revision is None else revision
+        return ConfigSnapshot(
+            values=cf.to_values(settings),
+            source=settings.config_file,
+            revision=revision,
+            etag=etag_of("config", "runtime", revision),
+            update_time=self.update_time,
+            updated_by=self.updated_by,
+            pending_restart_fields=list(self.pending_restart_fields if pending is None else pending),
+        )
+
+    def get(self, caller: Principal) -> ConfigSnapshot:
+        require_admin(caller)
+        return self._snapshot(self.settings)
+
+    # -- building candidates -----------------------------------------------------
+
+    def _masked(self, values: Mapping[str, Any], mask: Sequence[str]) -> tuple[Settings, list[tuple[str, str]]]:
+        """The running configuration with the masked fields replaced, and every problem."""
+        violations: list[tuple[str, str]] = []
+        if not mask:
+            violations.append(("update_mask", "is required: name the sections or fields to change, such as limits.max_page_size"))
+        chosen: list[cf.ConfigField] = []
+        for path in mask:
+            if path == "*":
+                violations.append(("update_mask", "`*` is not accepted; name the sections or fields to change"))
+                continue
+            fields = cf.fields_under(path)
+            if not fields:
+                violations.append(("update_mask", f"{path!r} is not a configuration field this server supports"))
+            chosen.extend(f for f in fields if f not in chosen)
+        candidate = cf.apply_fields(self.settings, values, chosen, violations, PREFIX)
+        for config_field in chosen:
+            if not config_field.live and cf.get_value(candidate, config_field) != cf.get_value(self.settings, config_field):
+                violations.append(
+                    (PREFIX + config_field.path, "is read only at start: change it in the configuration file and restart")
+                )
+        if not violations:
+            cf.cross_checks(candidate, violations, PREFIX)
+        return candidate, violations
+
+    def _whole(self, values: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
+        """`values` as a complete configuration (unset fields take their defaults), as if read from a file."""
+        return cf.settings_from_values(values, base=self.settings, prefix=PREFIX)
+
+    # -- commands -------------------------------------------------------------------
+
+    def validate(self, caller: Principal, values: Mapping[str, Any], mask: Sequence[str]) -> Validation:
+        require_admin(caller)
+        candidate, violations = self._masked(values, mask) if mask else self._whole(values)
+        if violations:
+            return Validation([FieldViolation(p, d) for p, d in violations], None)
+        return Validation([], self._snapshot(candidate))
+
+    async def update(
+        self,
+        caller: Principal,
+        values: Mapping[str, Any],
+        mask: Sequence[str],
+        *,
+        etag: str = "",
+        validate_only: bool = False,
+        request_id: str = "",
+        fingerprint: str = "",
+    ) -> ConfigSnapshot:
+        require_admin(caller)
+        self.ctx.idempotency.validate(request_id)
+        async with self._lock:
+            if request_id and not validate_only and await self._replayed(caller, request_id, "UpdateConfig", fingerprint):
+                return self._snapshot(self.settings)
+            check_etag("config", "runtime", self.revision, etag)
+            candidate, violations = self._masked(values, mask)
+            if violations:
+                raise config_invalid(violations)
+            if validate_only:
+                return self._snapshot(candidate, self.revision + 1)
+            self._install(caller, candidate, self.pending_restart_fields)
+            await self._remember(caller, request_id, "UpdateConfig", fingerprint)
+            return self._snapshot(self.settings)
+
+    async def reload(self, caller: Principal, *, validate_only: bool = False, request_id: str = "", fingerprint: str = "") -> ConfigSnapshot:
+        """Reads the file again (with environment variables and flags on top) and applies its live fields."""
+        require_admin(caller)
+        self.ctx.idempotency.validate(request_id)
+        source = self.settings.config_file
+        if not source:
+            raise FailedPrecondition(
+                "the server was started without a configuration file (--config or RUNWIRE_CONFIG_FILE); there is nothing to reload",
+                reason="CONFIG_SOURCE_MISSING",
+            )
+        async with self._lock:
+            if request_id and not validate_only and await self._replayed(caller, request_id, "ReloadConfig", fingerprint):
+                return self._snapshot(self.settings)
+            try:
+                loaded = await asyncio.to_thread(
+                    Settings.load, None, source, **dict(self.settings.flag_overrides)
+                )
+            except cf.ConfigError as exc:
+                raise config_invalid(exc.violations, f"the configuration file {source} is invalid") from None
+            except SettingsError as exc:
+                if not Path(source).is_file():
+                    raise FailedPrecondition(str(exc), reason="CONFIG_SOURCE_MISSING", metadata={"source": source}) from None
+                raise config_invalid([("config", str(exc))], f"the configuration in {source} is invalid") from None
+            candidate, pending = self.settings, []
+            for config_field in cf.FIELDS:
+                value = cf.get_value(loaded, config_field)
+                if config_field.live:
+                    candidate = cf.with_value(candidate, config_field, value)
+                elif value != cf.get_value(self.settings, config_field):
+                    pending.append(config_field.path)
+            if validate_only:
+                return self._snapshot(candidate, self.revision + 1, pending)
+            self._install(caller, candidate, pending)
+            await self._remember(caller, request_id, "ReloadConfig", fingerprint)
+            return self._snapshot(self.settings)
+
+    def _install(self, caller: Principal, candidate: Settings, pending: list[str]) -> None:
+        self._apply(candidate)
+        self.settings = candidate
+        self.revision += 1
+        self.update_time = self.ctx.clock()
+        self.updated_by = caller.id
+        self.pending_restart_fields = list(pending)
+
+    async def _replayed(self, caller: Principal, request_id: str, method: str, fingerprint: str) -> bool:
+        async with self.ctx.store.write() as db:
+            return await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint) is not None
+
+    async def _remember(self, caller: Principal, request_id: str, method: str, fingerprint: str) -> None:
+        if request_id:
+            async with self.ctx.store.write() as db:
+                self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [f"config@{self.revision}"])

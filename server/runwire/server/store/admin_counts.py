@@ -1,0 +1,34 @@
+"""Counts over every principal, for AdminService.GetServerInfo."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runwire.server.store.models import AgentRow, ApiKeyRow, RunRow, SessionRow
+from runwire.server.store.repositories import live_sessions
+
+# runwire.v1.Run.Status values of the runs counted by state.
+_RUN_STATES = {"runs_queued": 1, "runs_running": 2, "runs_requires_input": 3}
+
+
+async def resource_counts(db: AsyncSession, now: datetime) -> dict[str, int]:
+    counts = {
+        "agents": (await db.execute(select(func.count()).select_from(AgentRow))).scalar_one(),
+        "sessions": (await db.execute(select(func.count()).select_from(SessionRow).where(live_sessions(now)))).scalar_one(),
+        "active_api_keys": (
+            await db.execute(
+                select(func.count())
+                .select_from(ApiKeyRow)
+                .where(ApiKeyRow.revoke_time.is_(None), (ApiKeyRow.expire_time.is_(None)) | (ApiKeyRow.expire_time > now))
+            )
+        ).scalar_one(),
+    }
+    by_status = dict(
+        (await db.execute(select(RunRow.status, func.count()).where(RunRow.status.in_(list(_RUN_STATES.values()))).group_by(RunRow.status))).all()
+    )
+    for name, status in _RUN_STATES.items():
+        counts[name] = by_status.get(status, 0)
+    return counts
