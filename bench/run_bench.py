@@ -33,6 +33,8 @@ import grpc
 from runwire.v1 import (
     agent_pb2,
     agent_pb2_grpc,
+    batch_pb2,
+    batch_pb2_grpc,
     common_pb2,
     file_pb2,
     file_pb2_grpc,
@@ -62,6 +64,8 @@ class Scale:
     idle_streams: int = 500
     upload_mib: int = 256
     upload_repeats: int = 3
+    batch_tasks: int = 1_000
+    batch_concurrency: int = 64
 
 
 QUICK = Scale(
@@ -73,6 +77,7 @@ QUICK = Scale(
     idle_streams=50,
     upload_mib=8,
     upload_repeats=1,
+    batch_tasks=50,
 )
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 
@@ -268,6 +273,42 @@ async def time_to_first_token(target: Target, scale: Scale) -> list[float]:
     return samples
 
 
+async def batch_throughput(target: Target, scale: Scale) -> dict[str, float]:
+    """Tasks per second through one batch; the bare server has no batches, so it gets the same tasks as
+    ExecuteAgent calls from the client at the batch's concurrency (what a client without batches would do)."""
+    texts = [f"task {i}" for i in range(scale.batch_tasks)]
+    started = time.monotonic()
+    if target.kind == "bare":
+        slots = asyncio.Semaphore(scale.batch_concurrency)
+
+        async def one(text: str) -> None:
+            async with slots:
+                await read_stream(execute(target, "sessions/bench", text))
+
+        await asyncio.gather(*(one(t) for t in texts))
+        return {"tasks": len(texts), "tasks_per_second": len(texts) / (time.monotonic() - started)}
+    batches = batch_pb2_grpc.BatchServiceStub(target.channel)
+    tasks = [batch_pb2.BatchTaskInput(agent=target.agent_name, text=t) for t in texts]
+    created = await batches.CreateBatch(
+        batch_pb2.CreateBatchRequest(
+            batch=batch_pb2.Batch(
+                inline_tasks=batch_pb2.BatchInlineTasks(tasks=tasks),
+                options=batch_pb2.BatchOptions(max_concurrency=scale.batch_concurrency),
+            )
+        ),
+        metadata=KEY,
+    )
+    last = None
+    watch = batch_pb2.WatchBatchRequest(name=created.name)
+    watch.min_interval.FromMilliseconds(100)  # the end is seen within 0.1 s
+    async for update in batches.WatchBatch(watch, metadata=KEY):
+        last = update.batch
+    elapsed = time.monotonic() - started
+    if last is None or last.counts.succeeded != len(texts):
+        raise RuntimeError(f"runwire: the batch ended {last}")
+    return {"tasks": len(texts), "tasks_per_second": len(texts) / elapsed}
+
+
 async def idle_stream_memory(target: Target, scale: Scale) -> float:
     """Resident bytes the server holds per open stream that carries nothing."""
     if target.kind == "bare":
@@ -362,6 +403,8 @@ async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, 
         result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
         print(f"[{kind}] upload of {scale.upload_mib} MiB", flush=True)
         result["upload_mb_per_second"] = await upload_throughput(target, scale)
+        print(f"[{kind}] batch of {scale.batch_tasks} tasks", flush=True)
+        result["batch"] = await batch_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
         result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
         return result
@@ -444,6 +487,16 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
             None,
         )
     )
+    if "batch" in bare and "batch" in runwire:
+        rows.append(
+            (
+                f"Batch of {scale.batch_tasks:,} tasks, tasks/s (bare: ExecuteAgent calls at concurrency {scale.batch_concurrency})",
+                bare["batch"]["tasks_per_second"],
+                runwire["batch"]["tasks_per_second"],
+                "",
+                None,
+            )
+        )
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows

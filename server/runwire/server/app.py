@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 import runwire.v1
 from runwire.server.api import metrics
 from runwire.server.api.admin_servicer import AdminServicer
+from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
@@ -33,6 +34,8 @@ from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.api_keys import ApiKeyService
+from runwire.server.domain.batch_executor import BatchExecutor
+from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.memories import MemoryService
@@ -152,6 +155,14 @@ class RunwireServer:
             log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
         if resumed:
             log.info("%d run(s) left waiting for input by a previous process wait on", resumed)
+        # Batches: after the runs, so the run of each task a previous process started has ended or waits on.
+        self.batch_executor = BatchExecutor(ctx, self.runs)
+        self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
+        file_service = self.files
+        self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
+        resumed_batches = await self.batch_executor.resume_after_restart()
+        if resumed_batches:
+            log.info("resumed %d batch(es) left active by a previous process", resumed_batches)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
@@ -162,6 +173,7 @@ class RunwireServer:
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
             "runwire.v1.FileService": FileServicer(self.files),
+            "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
@@ -435,6 +447,9 @@ class RunwireServer:
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         stopping = []
+        if getattr(self, "batch_executor", None) is not None:
+            # No new batch task starts; the running ones end with their runs and resume at the next start.
+            self.batch_executor.close()
         if self._server is not None:
             stopping.append(self._server.stop(grace))
         if getattr(self, "runner", None) is not None:
@@ -443,6 +458,8 @@ class RunwireServer:
         if getattr(self, "files", None) is not None:
             stopping.append(self.files.stop())
         await asyncio.gather(*stopping)
+        if getattr(self, "batch_executor", None) is not None:
+            await self.batch_executor.wait_closed(timeout=2.0)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
             self.metrics_server = None

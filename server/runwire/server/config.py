@@ -36,6 +36,10 @@ class Limits:
     max_metadata_bytes: int = 64 * 1024
     max_filter_chars: int = 2_000
     max_search_query_chars: int = 1_000
+    # Batches: tasks per batch, tasks of one batch executing at once, and batch tasks executing in all.
+    max_batch_tasks: int = 10_000
+    max_batch_concurrency: int = 64
+    max_concurrent_batch_tasks: int = 64
 
 
 @dataclass(frozen=True)

@@ -765,3 +765,6 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.admin_commands import add_admin_commands  # imports this module
 
     add_admin_commands(commands, common)
+    from runwire.cli.batch_commands import add_batch_commands  # imports this module
+
+    add_batch_commands(commands, common)

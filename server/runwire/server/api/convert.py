@@ -291,6 +291,7 @@ def run_proto(row: RunRow) -> run_pb2.Run:
         labels=row.labels or {},
         owner=row.owner,
         request_id=row.request_id or "",
+        batch_task=row.batch_task or "",
         etag=etag_of("run", row.id, row.revision or 1),
     )
     if row.output:

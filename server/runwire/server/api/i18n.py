@@ -334,6 +334,16 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "Procesar el archivo requirió más tiempo o memoria de lo permitido.",
         "Le traitement du fichier a demandé plus de temps ou de mémoire que permis.",
     ),
+    "BATCH_CANCELLED": (
+        "The task did not end because its batch was cancelled.",
+        "La tarea no terminó porque su lote fue cancelado.",
+        "La tâche n'est pas terminée car son lot a été annulé.",
+    ),
+    "BATCH_TIMED_OUT": (
+        "The task did not end before its batch's time limit.",
+        "La tarea no terminó antes del límite de tiempo de su lote.",
+        "La tâche ne s'est pas terminée avant la limite de temps de son lot.",
+    ),
     "UNIMPLEMENTED": (
         "This method is not implemented yet.",
         "Este método aún no está implementado.",

@@ -6,7 +6,7 @@ import copy
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format
 from sqlalchemy import func, insert, select, update
@@ -80,6 +80,7 @@ RUN_LISTING = Listing(
         "duration": FieldSpec(RunRow.duration_ms / 1000.0, "duration"),
         "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
+        "batch_task": FieldSpec(RunRow.batch_task, "string"),
     },
     order_columns={
         "create_time": RunRow.create_time,
@@ -144,7 +145,11 @@ class RunService:
         validate_only: bool = False,
         session_field: str = "session",
         deadline: float | None = None,
+        batch_task: str = "",
+        within: Callable[[Any, RunRow], Awaitable[None]] | None = None,
     ) -> RunRow:
+        """Create a run and start it. `within` runs in the creating transaction, so what it writes
+        commits with the run or not at all (a batch marks its task started this way)."""
         v = Violations()
         # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
         prefix = "run." if session_field == "run.session" else ""
@@ -216,6 +221,7 @@ class RunService:
                 input_tokens=0,
                 output_tokens=0,
                 tool_call_count=0,
+                batch_task=batch_task,
                 create_time=now,
                 update_time=now,
                 revision=1,
@@ -228,6 +234,8 @@ class RunService:
             # Core inserts: a run starts on every ExecuteAgent, and the ORM's flush costs more than the SQL.
             await db.execute(_INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
             await db.execute(_INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
+            if within is not None:
+                await within(db, row)
             self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [RUN.format(run_id)])
             plan = RunPlan(
                 run_id=run_id,

@@ -128,6 +128,8 @@ class RunRow(ResourceRow, Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[str] = mapped_column(String(64), default="")
+    # `batches/{batch}/tasks/{index}` when a batch task started the run; empty otherwise.
+    batch_task: Mapped[str] = mapped_column(String(140), default="", server_default="", index=True)
 
     __table_args__ = (Index("ix_runs_owner_create_time", "owner", "create_time"),)
 
@@ -239,4 +241,74 @@ class MemoryRow(ResourceRow, Base):
     __table_args__ = (
         Index("ix_memories_owner_create_time", "owner", "create_time"),
         Index("ix_memories_owner_agent", "owner", "agent_id"),
+    )
+
+
+# -- batches ------------------------------------------------------------------
+
+
+class BatchRow(ResourceRow, Base):
+    """A batch of agent tasks. Options are stored as given; counts are derived from its tasks."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[int] = mapped_column(Integer, index=True)
+    input_file: Mapped[str] = mapped_column(String(140), default="")
+    max_concurrency: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    task_timeout_seconds: Mapped[float] = mapped_column(default=0.0)
+    timeout_seconds: Mapped[float] = mapped_column()
+    deadline: Mapped[datetime]
+    write_output_file: Mapped[int] = mapped_column(Integer, default=0)
+    output_file: Mapped[str] = mapped_column(String(140), default="")
+    error_reason: Mapped[str] = mapped_column(String(100), default="")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    # Bumped by every change of the batch or one of its tasks; tasks record the value of their last change,
+    # so a watcher asks for exactly the tasks changed since the version it saw.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_batches_owner_create_time", "owner", "create_time"),)
+
+
+class BatchTaskRow(Base):
+    """One task of a batch: its input, the run of its latest attempt and its result."""
+
+    __tablename__ = "batch_tasks"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(63), ForeignKey("batches.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    custom_id: Mapped[str] = mapped_column(String(64))
+    line_number: Mapped[int] = mapped_column(Integer, default=0)
+    agent_id: Mapped[str] = mapped_column(String(63))
+    session_id: Mapped[str] = mapped_column(String(63))
+    # True when the task runs in a session of its own, created when it first starts.
+    own_session: Mapped[int] = mapped_column(Integer, default=0)
+    input: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(63), default="")
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_reason: Mapped[str] = mapped_column(String(100), default="")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts cut short by a server restart; one is replaced by a new attempt, a second fails the task.
+    interruptions: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(nullable=True)
+    update_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("batch_id", "index", name="uq_batch_tasks_batch_index"),
+        Index("ix_batch_tasks_batch_status", "batch_id", "status"),
+        Index("ix_batch_tasks_batch_version", "batch_id", "version"),
     )

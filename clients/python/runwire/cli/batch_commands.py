@@ -1,0 +1,275 @@
+"""`runwire batches ...`: create batches of agent tasks, follow them with a progress bar, read their results.
+
+Tasks come from a local JSONL file (one task per line, for example
+`{"custom_id": "q1", "agent": "agents/support", "text": "Hello"}`), from a
+file already uploaded to the server (`--input-file files/ID`), or from
+`--agent` with one `--text` per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from google.protobuf import json_format
+
+from runwire.cli import output
+from runwire.cli.resources import (
+    NAME_COLUMN_WIDTH,
+    TEXT_COLUMN_WIDTH,
+    Api,
+    CliError,
+    _add_label_option,
+    _add_list_options,
+    _collect_pages,
+    _duration,
+    _group,
+    _labels,
+    _leaf,
+    _list_options,
+    _more_hint,
+    _positive_float,
+    _show,
+    agent_name,
+)
+from runwire.client import RunwireError
+from runwire.client.calls import Service
+from runwire.v1 import batch_pb2, batch_pb2_grpc
+
+EXIT_BATCH_NOT_SUCCEEDED = 1
+TERMINAL = {
+    batch_pb2.Batch.STATE_SUCCEEDED,
+    batch_pb2.Batch.STATE_PARTIALLY_SUCCEEDED,
+    batch_pb2.Batch.STATE_FAILED,
+    batch_pb2.Batch.STATE_CANCELLED,
+    batch_pb2.Batch.STATE_TIMED_OUT,
+}
+BAR_WIDTH = 30
+STATE_FIELD = batch_pb2.Batch.DESCRIPTOR.fields_by_name["state"]
+STATUS_FIELD = batch_pb2.BatchTask.DESCRIPTOR.fields_by_name["status"]
+
+
+def batch_name(text: str) -> str:
+    return text if "/" in text else f"batches/{text}"
+
+
+def _stub(api: Api) -> Service:
+    return api.service(batch_pb2_grpc.BatchServiceStub)
+
+
+def read_tasks_file(path: str) -> list[batch_pb2.BatchTaskInput]:
+    """Tasks of a local JSONL file; a bad line stops here, named by its number."""
+    try:
+        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        with handle:
+            lines = handle.read().split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path!r}: {exc}") from None
+    tasks = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            tasks.append(json_format.Parse(line, batch_pb2.BatchTaskInput()))
+        except json_format.ParseError as exc:
+            raise CliError(f"{path}, line {number}: not a task: {exc}") from None
+    return tasks
+
+
+def batches_create(args: argparse.Namespace, api: Api) -> int:
+    batch = batch_pb2.Batch(display_name=args.display_name or "", labels=_labels(args.label))
+    if args.input_file:
+        batch.input_file = args.input_file if "/" in args.input_file else f"files/{args.input_file}"
+    else:
+        tasks = read_tasks_file(args.tasks_file) if args.tasks_file else []
+        if args.text:
+            if not args.agent:
+                args.parser.error("--text needs --agent")
+            tasks += [batch_pb2.BatchTaskInput(agent=agent_name(args.agent), text=t) for t in args.text]
+        if not tasks:
+            args.parser.error("give the tasks: --tasks-file PATH, --input-file FILE, or --agent AGENT --text TEXT ...")
+        batch.inline_tasks.tasks.extend(tasks)
+    options = batch.options
+    options.max_concurrency = args.max_concurrency or 0
+    options.max_attempts = args.max_attempts or 0
+    options.write_output_file = bool(args.write_output_file)
+    if args.batch_timeout:
+        options.timeout.CopyFrom(_duration(args.batch_timeout))
+    if args.task_timeout:
+        options.task_timeout.CopyFrom(_duration(args.task_timeout))
+    created = _stub(api).CreateBatch(
+        batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only)
+    )
+    if args.validate_only:
+        _show(args, created)
+        if not args.json:
+            print(f"validate only: {created.counts.total} task(s) are valid; nothing was created", file=sys.stderr)
+        return 0
+    if not args.watch:
+        _show(args, created)
+        return 0
+    print(f"batch: {created.name}", file=sys.stderr)
+    return _watch(args, api, created.name)
+
+
+def batches_get(args: argparse.Namespace, api: Api) -> int:
+    _show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
+    return 0
+
+
+def batches_list(args: argparse.Namespace, api: Api) -> int:
+    stub = _stub(api)
+    response = _collect_pages(args, api.pager(stub.ListBatches, batch_pb2.ListBatchesRequest(**_list_options(args))), "batches")
+    if args.json:
+        output.print_json(response)
+    else:
+        output.print_table(
+            ["NAME", "DISPLAY NAME", "STATE", "DONE", "SUCCEEDED", "CREATED"],
+            [
+                [
+                    b.name,
+                    output.cell(b.display_name, NAME_COLUMN_WIDTH),
+                    output.enum_label(STATE_FIELD, b.state),
+                    f"{_done(b)}/{b.counts.total}",
+                    str(b.counts.succeeded),
+                    output.timestamp_text(b, "create_time"),
+                ]
+                for b in response.batches
+            ],
+        )
+        _more_hint(args, response)
+    return 0
+
+
+def batches_tasks(args: argparse.Namespace, api: Api) -> int:
+    stub = _stub(api)
+    request = batch_pb2.ListBatchTasksRequest(parent=batch_name(args.name), **_list_options(args))
+    response = _collect_pages(args, api.pager(stub.ListBatchTasks, request), "tasks")
+    if args.json:
+        output.print_json(response)
+    else:
+        output.print_table(
+            ["TASK", "CUSTOM ID", "STATUS", "RUN", "RESULT"],
+            [
+                [
+                    str(t.index),
+                    output.cell(t.custom_id, 24),
+                    output.enum_label(STATUS_FIELD, t.status),
+                    t.run,
+                    output.cell(t.output.text if t.HasField("output") else f"{t.error.reason}: {t.error.message}".strip(": "), TEXT_COLUMN_WIDTH),
+                ]
+                for t in response.tasks
+            ],
+        )
+        _more_hint(args, response)
+    return 0
+
+
+def batches_cancel(args: argparse.Namespace, api: Api) -> int:
+    _show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
+    return 0
+
+
+def batches_watch(args: argparse.Namespace, api: Api) -> int:
+    return _watch(args, api, batch_name(args.name))
+
+
+def _watch(args: argparse.Namespace, api: Api, name: str) -> int:
+    """Follow a batch to its end: a progress line on stderr, the final batch on stdout."""
+    # A batch can take hours: the watch has no deadline.
+    call = _stub(api).WatchBatch(batch_pb2.WatchBatchRequest(name=name), timeout=None)
+    last: batch_pb2.Batch | None = None
+    try:
+        for message in call:
+            last = message.batch
+            if not args.json:
+                _progress(last, sys.stderr)
+    except RunwireError:
+        if not args.json:
+            sys.stderr.write("\n")
+        raise
+    if not args.json:
+        sys.stderr.write("\n")
+    if last is None:
+        raise CliError(f"the server ended the watch of {name} without sending the batch")
+    _show(args, last)
+    return 0 if last.state == batch_pb2.Batch.STATE_SUCCEEDED else EXIT_BATCH_NOT_SUCCEEDED
+
+
+def _done(batch: batch_pb2.Batch) -> int:
+    c = batch.counts
+    return c.succeeded + c.failed + c.cancelled + c.timed_out
+
+
+def _progress(batch: batch_pb2.Batch, out: TextIO) -> None:
+    total, done = batch.counts.total, _done(batch)
+    filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    c = batch.counts
+    state = output.enum_label(STATE_FIELD, batch.state)
+    line = (
+        f"[{bar}] {done}/{total} {state} succeeded {c.succeeded} failed {c.failed} "
+        f"running {c.running + c.requires_input} queued {c.queued}"
+    )
+    if c.cancelled or c.timed_out:
+        line += f" cancelled {c.cancelled} timed out {c.timed_out}"
+    # A terminal rewrites the line in place; a pipe or file gets one line per update.
+    out.write(f"\r{line}\x1b[K" if out.isatty() else f"{line}\n")
+    out.flush()
+
+
+def add_batch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(commands, "batches", "run many agent tasks as a batch and follow it", "Manage batches.")
+
+    create = _leaf(
+        group,
+        "create",
+        "create a batch of agent tasks",
+        batches_create,
+        common,
+        epilog="examples:\n"
+        "  runwire batches create --tasks-file questions.jsonl --max-concurrency 8 --watch\n"
+        "  runwire batches create --agent support --text 'Hello' --text 'Bonjour'\n\n"
+        'a tasks file has one task per line: {"custom_id": "q1", "agent": "agents/support", "text": "Hello"}',
+    )
+    source = create.add_mutually_exclusive_group()
+    source.add_argument("--tasks-file", metavar="PATH", help="a local JSONL file of tasks, one per line (- for stdin)")
+    source.add_argument("--input-file", metavar="FILE", help="a JSONL file uploaded to the server, files/ID or ID")
+    create.add_argument("--agent", metavar="AGENT", help="the agent of the --text tasks, agents/ID or ID")
+    create.add_argument("--text", action="append", metavar="TEXT", help="one task's input, repeatable (with --agent)")
+    create.add_argument("--display-name", metavar="NAME", help="human-readable name")
+    create.add_argument("--id", metavar="ID", help="the batch id (generated when omitted)")
+    create.add_argument("--max-concurrency", type=int, metavar="N", help="tasks executing at once (server default 4)")
+    create.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task, 1 to 5 (default 1)")
+    create.add_argument("--batch-timeout", type=_positive_float, metavar="SECONDS", help="time limit of the whole batch (default 24 h)")
+    create.add_argument("--task-timeout", type=_positive_float, metavar="SECONDS", help="time limit of each task's run")
+    create.add_argument("--write-output-file", action="store_true", help="write the results to a JSONL file when the batch ends")
+    create.add_argument("--validate-only", action="store_true", help="check the tasks without creating the batch")
+    create.add_argument("--watch", action="store_true", help="then follow the batch with a progress bar until it ends")
+    _add_label_option(create)
+
+    get = _leaf(group, "get", "show a batch with its counts", batches_get, common)
+    get.add_argument("name", help="the batch, batches/ID or ID")
+
+    listing = _leaf(group, "list", "list batches", batches_list, common)
+    _add_list_options(listing, filter_help="AIP-160 filter, for example 'state = RUNNING'")
+
+    tasks = _leaf(group, "tasks", "list the tasks of a batch with their results", batches_tasks, common)
+    tasks.add_argument("name", help="the batch, batches/ID or ID")
+    _add_list_options(tasks, filter_help="AIP-160 filter, for example 'status = FAILED'")
+
+    watch = _leaf(
+        group,
+        "watch",
+        "follow a batch with a progress bar until it ends (exit code 0 only when every task succeeded)",
+        batches_watch,
+        common,
+    )
+    watch.add_argument("name", help="the batch, batches/ID or ID")
+
+    cancel = _leaf(group, "cancel", "cancel a batch: running tasks are stopped, queued ones never start", batches_cancel, common)
+    cancel.add_argument("name", help="the batch, batches/ID or ID")
+
+
+__all__ = ["add_batch_commands", "read_tasks_file"]

@@ -1,0 +1,201 @@
+"""BatchService: thin mapping of batch RPCs onto the domain, and batch protos from rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import AsyncIterator, Sequence
+
+from google.protobuf import json_format
+
+from runwire.server.api import convert
+from runwire.server.api.calls import caller, send_headers
+from runwire.server.domain.batches import BatchOptions, BatchService, BatchView, TaskStatus, task_input_fields, task_name
+from runwire.server.domain.common import etag_of
+from runwire.server.domain.files import FileService, Purpose
+from runwire.server.domain.principal import Principal
+from runwire.server.store.models import BatchRow, BatchTaskRow
+from runwire.v1 import batch_pb2, batch_pb2_grpc, common_pb2
+
+Batch = batch_pb2.Batch
+
+
+def batch_proto(view: BatchView) -> batch_pb2.Batch:
+    row, counts = view.row, view.counts
+    batch = Batch(
+        name=f"batches/{row.id}",
+        display_name=row.display_name,
+        state=row.state,
+        input_file=row.input_file,
+        options=batch_pb2.BatchOptions(
+            max_concurrency=row.max_concurrency,
+            timeout=convert.duration(row.timeout_seconds),
+            task_timeout=convert.duration(row.task_timeout_seconds),
+            max_attempts=row.max_attempts,
+            write_output_file=bool(row.write_output_file),
+        ),
+        counts=batch_pb2.BatchCounts(
+            total=counts.total,
+            queued=counts.of(TaskStatus.QUEUED),
+            running=counts.of(TaskStatus.RUNNING),
+            requires_input=counts.of(TaskStatus.REQUIRES_INPUT),
+            succeeded=counts.of(TaskStatus.SUCCEEDED),
+            failed=counts.of(TaskStatus.FAILED),
+            cancelled=counts.of(TaskStatus.CANCELLED),
+            timed_out=counts.of(TaskStatus.TIMED_OUT),
+        ),
+        output_file=row.output_file,
+        usage=common_pb2.Usage(
+            input_tokens=counts.input_tokens,
+            output_tokens=counts.output_tokens,
+            total_tokens=counts.input_tokens + counts.output_tokens,
+        ),
+        create_time=convert.timestamp(row.create_time),
+        start_time=convert.timestamp(row.start_time),
+        end_time=convert.timestamp(row.end_time),
+        update_time=convert.timestamp(row.update_time),
+        labels=row.labels or {},
+        owner=row.owner,
+        etag=etag_of("batch", row.id, row.revision or 1),
+    )
+    if row.error_reason:
+        batch.error.reason, batch.error.message = row.error_reason, row.error_message
+    return batch
+
+
+def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
+    task = batch_pb2.BatchTask(
+        name=task_name(row.batch_id, row.index),
+        custom_id=row.custom_id,
+        index=row.index,
+        line_number=row.line_number,
+        agent=f"agents/{row.agent_id}",
+        session=f"sessions/{row.session_id}" if row.run_id or not row.own_session else "",
+        status=row.status,
+        run=f"runs/{row.run_id}" if row.run_id else "",
+        attempts=row.attempts,
+        usage=common_pb2.Usage(
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            total_tokens=row.input_tokens + row.output_tokens,
+        ),
+        start_time=convert.timestamp(row.start_time),
+        end_time=convert.timestamp(row.end_time),
+        update_time=convert.timestamp(row.update_time),
+    )
+    if row.output:
+        json_format.ParseDict(row.output, task.output, ignore_unknown_fields=True)
+    if row.error_reason:
+        task.error.reason, task.error.message = row.error_reason, row.error_message
+    if row.duration_ms is not None:
+        task.duration.FromNanoseconds(int(row.duration_ms * 1e6))
+    elif row.start_time is not None:
+        # A task in progress: its duration is the time elapsed so far.
+        started = convert.timestamp(row.start_time)
+        assert started is not None
+        task.duration.FromNanoseconds(max(time.time_ns() - started.ToNanoseconds(), 0))
+    return task
+
+
+def results_jsonl(tasks: Sequence[BatchTaskRow]) -> bytes:
+    """A batch's results file: one line per task in input order, each the proto3 JSON of its BatchTask."""
+    lines = [
+        json.dumps(json_format.MessageToDict(task_proto(t), preserving_proto_field_name=True), separators=(",", ":"))
+        for t in sorted(tasks, key=lambda t: t.index)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def write_results_file(files: FileService, batch: BatchRow, tasks: Sequence[BatchTaskRow]) -> str:
+    """Store the results as a BATCH_OUTPUT file of the batch's owner; its name."""
+    row = await files.create_from_bytes(
+        Principal(id=batch.owner),
+        filename=f"{batch.id}-results.jsonl",
+        data=results_jsonl(tasks),
+        purpose=int(Purpose.BATCH_OUTPUT),
+        content_type="application/jsonl",
+        labels={"batch": batch.id},
+    )
+    return f"files/{row.id}"
+
+
+class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
+    def __init__(self, batches: BatchService) -> None:
+        self.batches = batches
+
+    async def CreateBatch(self, request: batch_pb2.CreateBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+        batch = request.batch
+        options = batch.options
+        which = batch.WhichOneof("input")
+        view = await self.batches.create(
+            caller(),
+            {"display_name": batch.display_name, "labels": dict(batch.labels)},
+            inline_tasks=[task_input_fields(t) for t in batch.inline_tasks.tasks] if which == "inline_tasks" else None,
+            input_file=batch.input_file if which == "input_file" else "",
+            options=BatchOptions(
+                max_concurrency=options.max_concurrency,
+                timeout=convert.seconds(options.timeout),
+                task_timeout=convert.seconds(options.task_timeout),
+                max_attempts=options.max_attempts,
+                write_output_file=options.write_output_file,
+            ),
+            batch_id=request.batch_id,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+            validate_only=request.validate_only,
+        )
+        return batch_proto(view)
+
+    async def GetBatch(self, request: batch_pb2.GetBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+        return batch_proto(await self.batches.get(caller(), request.name))
+
+    async def ListBatches(self, request: batch_pb2.ListBatchesRequest, context) -> batch_pb2.ListBatchesResponse:  # type: ignore[no-untyped-def]
+        views, page = await self.batches.list(
+            caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return batch_pb2.ListBatchesResponse(
+            batches=[batch_proto(v) for v in views], next_page_token=page.next_page_token, total_size=page.total_size
+        )
+
+    async def CancelBatch(self, request: batch_pb2.CancelBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+        view = await self.batches.cancel(
+            caller(),
+            request.name,
+            etag=request.etag,
+            request_id=request.request_id,
+            fingerprint=convert.fingerprint(request),
+        )
+        return batch_proto(view)
+
+    async def ListBatchTasks(self, request: batch_pb2.ListBatchTasksRequest, context) -> batch_pb2.ListBatchTasksResponse:  # type: ignore[no-untyped-def]
+        page = await self.batches.list_tasks(
+            caller(),
+            request.parent,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return batch_pb2.ListBatchTasksResponse(
+            tasks=[task_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
+        )
+
+    async def GetBatchTask(self, request: batch_pb2.GetBatchTaskRequest, context) -> batch_pb2.BatchTask:  # type: ignore[no-untyped-def]
+        return task_proto(await self.batches.get_task(caller(), request.name))
+
+    async def WatchBatch(self, request: batch_pb2.WatchBatchRequest, context) -> AsyncIterator[batch_pb2.WatchBatchResponse]:  # type: ignore[no-untyped-def]
+        updates = await self.batches.watch(
+            caller(),
+            request.name,
+            include_tasks=request.include_tasks,
+            min_interval=convert.seconds(request.min_interval),
+        )
+        await send_headers(context)
+        async for update in updates:
+            yield batch_pb2.WatchBatchResponse(
+                batch=batch_proto(update.batch), changed_tasks=[task_proto(t) for t in update.changed_tasks]
+            )

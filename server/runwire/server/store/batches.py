@@ -1,0 +1,267 @@
+"""Queries for batches and their tasks. Every batch lookup is scoped by owner unless the caller is an admin."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from runwire.server.store.filter_sql import FieldSpec
+from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
+from runwire.server.store.repositories import resource_name_sql
+from runwire.server.store.store import Listing, OrderExpression
+
+NOT_YET = datetime(9999, 12, 31)
+
+BATCH_STATE_VALUES = {
+    "QUEUED": 1,
+    "RUNNING": 2,
+    "CANCELLING": 3,
+    "SUCCEEDED": 4,
+    "PARTIALLY_SUCCEEDED": 5,
+    "FAILED": 6,
+    "CANCELLED": 7,
+    "TIMED_OUT": 8,
+}
+TASK_STATUS_VALUES = {
+    "QUEUED": 1,
+    "RUNNING": 2,
+    "REQUIRES_INPUT": 3,
+    "SUCCEEDED": 4,
+    "FAILED": 5,
+    "CANCELLED": 6,
+    "TIMED_OUT": 7,
+}
+
+
+def _nullable_time(column: Any, attribute: str) -> OrderExpression:
+    # Not started or not ended sorts after everything else (ascending).
+    return OrderExpression(func.coalesce(column, NOT_YET), lambda row: getattr(row, attribute) or NOT_YET)
+
+
+BATCH_LISTING = Listing(
+    filter_fields={
+        "state": FieldSpec(BatchRow.state, "enum", enum_values=BATCH_STATE_VALUES),
+        "display_name": FieldSpec(BatchRow.display_name, "string"),
+        "input_file": FieldSpec(BatchRow.input_file, "string"),
+        "labels": FieldSpec(BatchRow.labels, "map"),
+        "create_time": FieldSpec(BatchRow.create_time, "timestamp"),
+        "start_time": FieldSpec(BatchRow.start_time, "timestamp"),
+        "end_time": FieldSpec(BatchRow.end_time, "timestamp"),
+    },
+    order_columns={
+        "create_time": BatchRow.create_time,
+        "start_time": _nullable_time(BatchRow.start_time, "start_time"),
+        "end_time": _nullable_time(BatchRow.end_time, "end_time"),
+        "display_name": BatchRow.display_name,
+        "name": BatchRow.id,
+    },
+    tiebreak=BatchRow.pk,
+)
+
+TASK_LISTING = Listing(
+    filter_fields={
+        "status": FieldSpec(BatchTaskRow.status, "enum", enum_values=TASK_STATUS_VALUES),
+        "custom_id": FieldSpec(BatchTaskRow.custom_id, "string"),
+        "agent": FieldSpec(resource_name_sql("agents/", BatchTaskRow.agent_id), "string"),
+        "session": FieldSpec(resource_name_sql("sessions/", BatchTaskRow.session_id), "string"),
+        "line_number": FieldSpec(BatchTaskRow.line_number, "int"),
+        "attempts": FieldSpec(BatchTaskRow.attempts, "int"),
+        "error.reason": FieldSpec(BatchTaskRow.error_reason, "string"),
+    },
+    order_columns={
+        "index": BatchTaskRow.index,
+        "start_time": _nullable_time(BatchTaskRow.start_time, "start_time"),
+        "end_time": _nullable_time(BatchTaskRow.end_time, "end_time"),
+        "duration": OrderExpression(
+            func.coalesce(BatchTaskRow.duration_ms, -1.0),
+            lambda row: row.duration_ms if row.duration_ms is not None else -1.0,
+        ),
+    },
+    tiebreak=BatchTaskRow.pk,
+)
+
+
+@dataclass
+class TaskCounts:
+    by_status: dict[int, int] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    def of(self, status: int) -> int:
+        return self.by_status.get(int(status), 0)
+
+
+async def get_batch(db: Any, batch_id: str, owner: str | None) -> BatchRow | None:
+    stmt = select(BatchRow).where(BatchRow.id == batch_id)
+    if owner is not None:
+        stmt = stmt.where(BatchRow.owner == owner)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def batch_id_taken(db: Any, batch_id: str) -> bool:
+    return (await db.execute(select(BatchRow.pk).where(BatchRow.id == batch_id))).first() is not None
+
+
+async def insert_tasks(db: Any, tasks: Sequence[Mapping[str, Any]]) -> None:
+    """Core bulk insert: a batch of 10,000 tasks is one statement, not 10,000 ORM objects."""
+    if tasks:
+        await db.execute(insert(BatchTaskRow.__table__), list(tasks))
+
+
+# Statements run once or more per task are built once per shape: building one costs more than running it.
+_BATCHES = BatchRow.__table__
+_TASKS = BatchTaskRow.__table__
+_BUMP_VERSION = (
+    update(_BATCHES)
+    .where(_BATCHES.c.id == bindparam("_batch_id"))
+    .values(version=_BATCHES.c.version + 1, update_time=bindparam("update_time"))
+    .returning(_BATCHES.c.version)
+)
+_INSERT_SESSION = insert(SessionRow.__table__)
+
+
+@functools.lru_cache(maxsize=64)
+def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
+    return (
+        update(_BATCHES)
+        .where(_BATCHES.c.id == bindparam("_batch_id"), _BATCHES.c.state.in_(states_from))
+        .values(version=_BATCHES.c.version + 1, revision=_BATCHES.c.revision + 1, **{c: bindparam(c) for c in columns})
+        .returning(_BATCHES.c.version)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
+    return (
+        update(_TASKS)
+        .where(_TASKS.c.pk == bindparam("_pk"), _TASKS.c.status.in_(statuses_from))
+        .values(**{c: bindparam(c) for c in columns})
+    )
+
+
+async def bump_version(db: Any, batch_id: str, now: datetime) -> int:
+    """Count one change of the batch or of one of its tasks; the new version."""
+    return int((await db.execute(_BUMP_VERSION, {"_batch_id": batch_id, "update_time": now})).scalar_one())
+
+
+async def set_batch_state(
+    db: Any, batch_id: str, now: datetime, states_from: Iterable[int], **changes: Any
+) -> int | None:
+    """Move the batch to a new state only from one of `states_from`; the new version, or None when it was elsewhere."""
+    values = {"update_time": now, **changes}
+    statement = _set_state(tuple(sorted(int(s) for s in states_from)), tuple(sorted(values)))
+    version = (await db.execute(statement, {"_batch_id": batch_id, **values})).scalar_one_or_none()
+    return None if version is None else int(version)
+
+
+async def update_task(db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]) -> bool:
+    """Change a task only while it is in one of `statuses_from`; whether it was."""
+    statement = _update_task(tuple(sorted(int(s) for s in statuses_from)), tuple(sorted(values)))
+    result = await db.execute(statement, {"_pk": pk, **values})
+    return bool(result.rowcount)
+
+
+async def insert_session(db: Any, values: Mapping[str, Any]) -> None:
+    await db.execute(_INSERT_SESSION, dict(values))
+
+
+async def end_tasks(db: Any, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:
+    table = BatchTaskRow.__table__
+    result = await db.execute(
+        update(table)
+        .where(table.c.batch_id == batch_id, table.c.status.in_([int(s) for s in statuses_from]))
+        .values(**values)
+    )
+    return int(result.rowcount or 0)
+
+
+async def get_task(db: Any, batch_id: str, index: int) -> BatchTaskRow | None:
+    stmt = select(BatchTaskRow).where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.index == index)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def tasks_with_status(
+    db: Any, batch_id: str, statuses: Iterable[int], *, after_index: int = 0, limit: int | None = None
+) -> list[BatchTaskRow]:
+    stmt = (
+        select(BatchTaskRow)
+        .where(
+            BatchTaskRow.batch_id == batch_id,
+            BatchTaskRow.status.in_([int(s) for s in statuses]),
+            BatchTaskRow.index > after_index,
+        )
+        .order_by(BatchTaskRow.index)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def tasks_changed_after(db: Any, batch_id: str, version: int, limit: int) -> list[BatchTaskRow]:
+    stmt = (
+        select(BatchTaskRow)
+        .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.version > version)
+        .order_by(BatchTaskRow.version, BatchTaskRow.index)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def started_tasks(db: Any, batch_id: str, limit: int) -> list[BatchTaskRow]:
+    stmt = (
+        select(BatchTaskRow)
+        .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.status != 1)
+        .order_by(BatchTaskRow.version, BatchTaskRow.index)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def task_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, TaskCounts]:
+    counts = {batch_id: TaskCounts() for batch_id in batch_ids}
+    if not batch_ids:
+        return counts
+    rows = await db.execute(
+        select(
+            BatchTaskRow.batch_id,
+            BatchTaskRow.status,
+            func.count(),
+            func.coalesce(func.sum(BatchTaskRow.input_tokens), 0),
+            func.coalesce(func.sum(BatchTaskRow.output_tokens), 0),
+        )
+        .where(BatchTaskRow.batch_id.in_(list(batch_ids)))
+        .group_by(BatchTaskRow.batch_id, BatchTaskRow.status)
+    )
+    for batch_id, status, count, input_tokens, output_tokens in rows.all():
+        entry = counts[batch_id]
+        entry.by_status[int(status)] = int(count)
+        entry.input_tokens += int(input_tokens)
+        entry.output_tokens += int(output_tokens)
+    return counts
+
+
+async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
+    stmt = select(BatchRow).where(BatchRow.state.in_([int(s) for s in states])).order_by(BatchRow.pk)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def get_run(db: Any, run_id: str) -> RunRow | None:
+    return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
+
+
+async def active_batch_reading(db: Any, file_name: str, states: Iterable[int]) -> str | None:
+    """The id of a batch in one of `states` whose input is `file_name`, if any."""
+    stmt = (
+        select(BatchRow.id)
+        .where(BatchRow.input_file == file_name, BatchRow.state.in_([int(s) for s in states]))
+        .limit(1)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
