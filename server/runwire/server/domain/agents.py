@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.common import (
     apply_path,
@@ -18,6 +19,7 @@ from runwire.server.domain.common import (
     refuse_if_runs_active,
 )
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.mcp_servers import check_agent_mcp_tools
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
@@ -126,6 +128,18 @@ class AgentService:
             v.add(f"{prefix}.state", f"unknown state {state}")
         v.raise_if_any()
 
+    async def _check_mcp_tools(self, tools: list[Any], db: Any = None) -> None:
+        """MCP tools must name a registered server (and one of its tools, once their list is known)."""
+        if not any(t.get("mcp_server") for t in tools):
+            return
+        v = Violations()
+        if db is None:
+            async with self.ctx.store.read() as db:
+                await check_agent_mcp_tools(db, tools, "agent.tools", v)
+        else:
+            await check_agent_mcp_tools(db, tools, "agent.tools", v)
+        v.raise_if_any()
+
     # -- commands -----------------------------------------------------------
 
     async def create(
@@ -160,6 +174,7 @@ class AgentService:
             update_time=now,
             revision=1,
         )
+        await self._check_mcp_tools(row.tools)
         if validate_only:
             return row
         async with self.ctx.store.write() as db:
@@ -169,6 +184,7 @@ class AgentService:
             if await repo.agent_id_taken(db, agent_id):
                 raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
+            await self._record(db, "agent.created", row)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateAgent", fingerprint, [names.AGENT.format(agent_id)])
         return row
 
@@ -228,11 +244,14 @@ class AgentService:
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
             self._validate(merged)
+            if merged["tools"] != row.tools:
+                await self._check_mcp_tools(merged["tools"], db)
             if validate_only:
                 return _row_with(row, merged)
             _assign(row, merged)
             row.update_time = self.ctx.clock()
             row.revision += 1
+            await self._record(db, "agent.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateAgent", fingerprint, [name])
         return row
 
@@ -268,7 +287,12 @@ class AgentService:
             await refuse_if_runs_active(db, session_ids)
             await repo.delete_sessions_with_messages(db, session_ids)
             await db.delete(row)
+            # Sessions deleted with their agent (force) are announced by the agent's event alone.
+            await self._record(db, "agent.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteAgent", fingerprint, [])
+
+    async def _record(self, db: Any, type: str, row: AgentRow) -> None:
+        await self.ctx.events.record(db, type, names.AGENT.format(row.id), row.owner, convert.agent_proto(row))
 
 
 def _normalized_model(model: Mapping[str, Any]) -> dict[str, Any]:

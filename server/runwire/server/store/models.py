@@ -171,6 +171,49 @@ class ApiKeyRow(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
 
+# -- resource events ----------------------------------------------------------------
+
+
+class ResourceEventRow(Base):
+    """One entry of the global resource event log: a serialized runwire.v1.Event (without its cursor).
+
+    `pk` is the log position. AUTOINCREMENT on SQLite so a position is never reused, even after the
+    retention sweep has emptied the table; PostgreSQL sequences never reuse values anyway.
+    """
+
+    __tablename__ = "resource_events"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(300))
+    create_time: Mapped[datetime] = mapped_column(index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_resource_events_principal_pk", "principal", "pk"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class EventSubscriptionRow(Base):
+    """A named, durable subscription: the last cursor its owner acknowledged."""
+
+    __tablename__ = "event_subscriptions"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(63))
+    # Log position acknowledged (0: nothing yet).
+    acked_pk: Mapped[int] = mapped_column(Integer, default=0)
+    create_time: Mapped[datetime]
+    # Last subscribe or acknowledgement; unused subscriptions are deleted after the subscription TTL.
+    use_time: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_event_subscriptions_owner_name"),)
+
+
 # -- files ----------------------------------------------------------------------
 
 
@@ -217,6 +260,38 @@ class FileChunkRow(Base):
     text: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("file_id", "chunk_index", name="uq_file_chunks_file_index"),)
+
+
+# -- MCP servers ------------------------------------------------------------------
+
+
+class McpServerRow(ResourceRow, Base):
+    """A registered MCP server. `transport` is {"stdio": {...}} or {"http": {...}} with secrets in clear:
+    they are needed to connect, and only reads through the API redact them. The connection columns
+    (state .. server_version) are what this process last saw, kept so listings filter on them and
+    tools stay listed while the server is away."""
+
+    __tablename__ = "mcp_servers"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    transport: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    transport_kind: Mapped[str] = mapped_column(String(10))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    call_timeout_seconds: Mapped[float] = mapped_column(default=0.0)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[int] = mapped_column(Integer, default=1)
+    last_error: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_error_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    ready_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    tools: Mapped[list[Any]] = mapped_column(default=list)
+    tools_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    protocol_version: Mapped[str] = mapped_column(String(40), default="")
+    server_version: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (Index("ix_mcp_servers_create_time", "create_time"),)
 
 
 # -- memory -----------------------------------------------------------------------
