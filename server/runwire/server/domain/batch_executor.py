@@ -23,6 +23,8 @@ from typing import Any, Awaitable, Callable
 
 from runwire.server.domain import names
 from runwire.server.domain.batches import (
+    record_batch,
+    record_tasks,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
@@ -255,12 +257,16 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             version = await store.bump_version(db, batch_id, now)
-            await store.end_tasks(
+            ended = await store.end_tasks(
                 db,
                 batch_id,
                 (TaskStatus.QUEUED,),
                 {"status": int(status), "error_reason": reason, "error_message": message, "end_time": now, "update_time": now, "version": version},
             )
+            if ended:
+                batch = await store.get_batch(db, batch_id, None)
+                changed = await store.tasks_changed_after(db, batch_id, version - 1, self.ctx.limits.max_batch_tasks)
+                await record_tasks(self.ctx, db, batch.owner if batch is not None else "", changed)
         self.changes.changed(batch_id)
 
     async def _finish(self, control: _Control) -> None:
@@ -291,9 +297,11 @@ class BatchExecutor:
                 log.exception("batch %s: writing the output file failed", batch_id)
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            await store.set_batch_state(
+            moved = await store.set_batch_state(
                 db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
             )
+            if moved is not None:
+                await record_batch(self.ctx, db, "batch.updated", batch_id)
             batch = await store.get_batch(db, batch_id, None)
         self.changes.changed(batch_id)
         await self._announce(batch)
@@ -406,7 +414,9 @@ class BatchExecutor:
         async def mark_started(db: Any, run: RunRow) -> None:
             now = self.ctx.clock()
             version = await store.set_batch_state(db, batch.id, now, (BatchState.QUEUED,), state=int(BatchState.RUNNING), start_time=now)
-            if version is None:
+            if version is not None:
+                await record_batch(self.ctx, db, "batch.updated", batch.id)
+            else:
                 version = await store.bump_version(db, batch.id, now)
             values: dict[str, Any] = {
                 "status": int(TaskStatus.RUNNING),
@@ -419,6 +429,7 @@ class BatchExecutor:
                 values["start_time"] = task.start_time = now
             if not await store.update_task(db, task.pk, (expected,), values):
                 raise _TaskTaken()
+            await record_tasks(self.ctx, db, batch.owner, [task])
 
         options = {"max_duration": batch.task_timeout_seconds} if batch.task_timeout_seconds else {}
         run = await self.runs.create(
@@ -465,7 +476,8 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             version = await store.bump_version(db, control.batch.id, now)
-            await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version})
+            if await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
+                await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
     async def _record_end(
@@ -486,7 +498,8 @@ class BatchExecutor:
         }
         async with self.ctx.store.write() as db:
             values["version"] = await store.bump_version(db, control.batch.id, now)
-            await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values)
+            if await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
+                await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
     # -- after a restart ------------------------------------------------------
@@ -505,7 +518,8 @@ class BatchExecutor:
                     continue  # its run waits for a person and resumes: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
-                await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values)
+                if await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values):
+                    await record_tasks(self.ctx, db, batch.owner, [task])
 
     async def _settle_without_driver(self, batch_id: str, why: str) -> None:
         reason, message, status, state = STOP_REASONS[why]

@@ -91,6 +91,30 @@ def task_name(batch_id: str, index: int) -> str:
     return f"batches/{batch_id}/tasks/{index}"
 
 
+async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) -> None:
+    """Record `batch.{verb}` with the batch as this transaction leaves it, its task counts included."""
+    stmt = select(BatchRow).where(BatchRow.id == batch_id).execution_options(populate_existing=True)
+    row = (await db.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return
+    counts = (await store.task_counts(db, [batch_id]))[batch_id]
+    await ctx.events.record(db, type, BATCH.format(batch_id), row.owner, convert.batch_proto(BatchView(row, counts)))
+
+
+async def record_tasks(ctx: DomainContext, db: Any, owner: str, tasks: Sequence[Any]) -> None:
+    """Record `batch_task.updated` for each task (rows, or (batch id, index) pairs) as this transaction leaves it."""
+    for task in tasks:
+        batch_id, index = (task.batch_id, task.index) if hasattr(task, "batch_id") else task
+        stmt = (
+            select(BatchTaskRow)
+            .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.index == index)
+            .execution_options(populate_existing=True)
+        )
+        row = (await db.execute(stmt)).scalar_one_or_none()
+        if row is not None:
+            await ctx.events.record(db, "batch_task.updated", task_name(batch_id, index), owner, convert.task_proto(row))
+
+
 @dataclass
 class BatchView:
     """A batch with what is derived from its tasks."""
@@ -213,6 +237,7 @@ class BatchService:
             db.add(row)
             await db.flush()
             await store.insert_tasks(db, [self._task_values(batch_id, d, now) for d in drafts])
+            await record_batch(self.ctx, db, "batch.created", batch_id)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateBatch", fingerprint, [BATCH.format(batch_id)])
         self.executor.start(row)
         return BatchView(row, counts)
@@ -521,6 +546,8 @@ class BatchService:
                     reason="BATCH_NOT_ACTIVE",
                     metadata={"resource": name, "state": BatchState(row.state).name},
                 )
+            if moved is not None:
+                await record_batch(self.ctx, db, "batch.updated", row.id)
             self.ctx.idempotency.remember(db, caller, request_id, "CancelBatch", fingerprint, [name])
         await self.executor.cancel(row.id, caller.id)
         return await self.get(caller, name)
