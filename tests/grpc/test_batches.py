@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import grpc
 
@@ -399,3 +401,28 @@ async def test_a_task_waiting_for_a_person_waits_on_across_a_restart(tmp_path: P
             assert [r.name for r in await batches.runs_of(answered.name)] == [waiting.run]
     finally:
         await server.stop(grace=0.5)
+
+
+async def test_the_server_wide_limit_bounds_tasks_of_all_batches_together(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path, limits=Limits(max_concurrent_batch_tasks=2)) as batches:
+        agent = await batches.runs.agent()
+        first = await batches.create([task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=3)
+        second = await batches.create([task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=3)
+
+        async def running() -> int:
+            return sum([(await batches.get(b.name)).counts.running for b in (first, second)])
+
+        loop_batches = [first, second]
+        await asyncio.wait_for(_until(lambda: running(), 2), 30)
+        # Nothing ends (every task sleeps): the two slots stay taken and the four other tasks wait.
+        counts = [(await batches.get(b.name)).counts for b in loop_batches]
+        assert sum(c.running for c in counts) == 2 and sum(c.queued for c in counts) == 4
+        for b in loop_batches:
+            await batches.cancel(b.name)
+        for b in loop_batches:
+            assert (await batches.wait_end(b.name)).state == Batch.STATE_CANCELLED
+
+
+async def _until(value: Callable[[], Awaitable[int]], wanted: int) -> None:
+    while await value() != wanted:
+        await asyncio.sleep(0.02)
