@@ -25,7 +25,6 @@ from runwire.server.domain import names
 from runwire.server.domain.batches import (
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
-    TERMINAL_TASK_STATUSES,
     BatchState,
     TaskStatus,
     task_name,
@@ -569,5 +568,3 @@ def _settled(task: BatchTaskRow, run: RunRow | None, max_attempts: int, now: Any
         **tokens,
     }
 
-
-__all__ = ["BatchExecutor", "ChangeSignals", "TERMINAL_TASK_STATUSES", "decide"]
