@@ -15,7 +15,13 @@ from runwire.server.domain.principal import Principal
 from runwire.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_pb2_grpc
 from tests.conftest import Client, make_settings, rpc_error
 
-IMPLEMENTED = {"runwire.v1.AgentService", "runwire.v1.SessionService", "runwire.v1.MessageService", "runwire.v1.AdminService"}
+IMPLEMENTED = {
+    "runwire.v1.AgentService",
+    "runwire.v1.SessionService",
+    "runwire.v1.MessageService",
+    "runwire.v1.AdminService",
+    "runwire.v1.EventService",
+}
 
 
 async def _reflected_services(channel: grpc.aio.Channel) -> set[str]:

@@ -19,12 +19,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import runwire.v1
+from runwire.v1 import admin_pb2
 from runwire.server.api import metrics
 from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
 from runwire.server.api.calls import CallInterceptor, CallPolicy
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
+from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.file_servicer import FileServicer
@@ -37,12 +39,14 @@ from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency, utc_now
+from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.files import FileService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
@@ -61,7 +65,6 @@ from runwire.server.store.store import Store
 log = logging.getLogger("runwire.server")
 
 VERSION = "0.1.0"
-CONNECT_METHOD = "/runwire.v1.EventService/Connect"
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,14 @@ class RunwireServer:
         await migrate(store.engine)
         async with store.write() as db:
             token_key = await repo.server_key(db, "page_token_key")
+        self.resource_events = ResourceEvents(store, settings.events)
+        await self.resource_events.start()
         ctx = self.ctx = DomainContext(
             store=store,
             limits=settings.limits,
             idempotency=Idempotency(settings.idempotency_window),
             page_tokens=PageTokenCodec(bytes.fromhex(token_key)),
+            events=self.resource_events,
         )
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
@@ -138,6 +144,7 @@ class RunwireServer:
             store,
             lambda run_id, after, limit: load_events(store, run_id, after, limit),
             lambda run_id: run_finished(store, run_id),
+            resource_events=self.resource_events,
         )
         self.event_log.start()
         self.memories = MemoryService(ctx)
@@ -163,6 +170,8 @@ class RunwireServer:
         resumed_batches = await self.batch_executor.resume_after_restart()
         if resumed_batches:
             log.info("resumed %d batch(es) left active by a previous process", resumed_batches)
+        # Live Connect streams; AdminService lists them from `self.connections.registry`.
+        self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
@@ -177,6 +186,7 @@ class RunwireServer:
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
+            "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
         }
 
         server = self._server = grpc.aio.server(
@@ -209,6 +219,8 @@ class RunwireServer:
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
         if self._redis is not None:
             self._background.append(asyncio.create_task(self._follow_revocations(), name="runwire-revocations"))
+            self.resource_events.use_redis(self._redis, f"{settings.redis_key_prefix}events:committed")
+            self.event_bus_backend = "redis"
         backend = store.backend + (" (inline)" if store.inline else "")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         log.info(
@@ -299,20 +311,38 @@ class RunwireServer:
         ]
 
     def _connection_views(self) -> list[ConnectionView]:
-        """Open `Connect` streams, from the generic registry of streaming calls."""
+        """Open `Connect` streams, from the registry the Connect sessions keep."""
+        if getattr(self, "connections", None) is None:
+            return []
+        cursor = self.resource_events.cursor
         return [
             ConnectionView(
-                id=call.stream_id,
-                principal=call.principal.id,
-                peer=call.peer,
+                id=connection.id,
+                principal=connection.principal,
+                peer=connection.peer,
                 replica=REPLICA,
-                user_agent=call.user_agent,
-                connect_time=_utc(call.start_time),
-                last_activity_time=_utc(call.last_send_time or call.start_time),
-                messages_sent=call.messages_sent,
+                user_agent=connection.user_agent,
+                connect_time=connection.connect_time,
+                last_activity_time=connection.last_activity_time,
+                messages_sent=connection.messages_sent,
+                messages_received=connection.messages_received,
+                client_name=connection.client_name,
+                client_version=connection.client_version,
+                accept_input_requests=connection.accept_input_requests,
+                subscriptions=[
+                    admin_pb2.ConnectionSubscription(
+                        id=subscription.id,
+                        subscription_name=subscription.name,
+                        topics=subscription.topics,
+                        resources=subscription.resources,
+                        types=subscription.types,
+                        last_cursor=cursor(subscription.last_pk) if subscription.last_pk is not None else "",
+                        events_sent=subscription.events_sent,
+                    )
+                    for subscription in list(connection.subscriptions.values())
+                ],
             )
-            for call in self._open_calls()
-            if call.method == CONNECT_METHOD
+            for connection in self.connections.registry.list()
         ]
 
     def _token_buckets(self) -> Any:
@@ -440,12 +470,18 @@ class RunwireServer:
             await repo.delete_idempotency_records_before(db, cutoff)
         if removed:
             log.info("sweeper deleted %d expired session(s)", removed)
+        events, subscriptions = await self.resource_events.sweep()
+        if events or subscriptions:
+            log.info("sweeper deleted %d resource event(s) past retention, %d unused subscription(s)", events, subscriptions)
 
     async def stop(self, grace: float | None = None) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace` seconds."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if getattr(self, "connections", None) is not None:
+            # Connect clients learn where to resume before their streams end.
+            await self.connections.shutdown()
         stopping = []
         if getattr(self, "batch_executor", None) is not None:
             # No new batch task starts; the running ones end with their runs and resume at the next start.
@@ -473,6 +509,8 @@ class RunwireServer:
             self._buckets = None
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
+        if getattr(self, "resource_events", None) is not None:
+            await self.resource_events.close()
         for provider in getattr(self, "providers", {}).values():
             if hasattr(provider, "aclose"):
                 await provider.aclose()

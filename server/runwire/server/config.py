@@ -66,6 +66,31 @@ class RunSettings:
     openai_model: str = ""
 
 
+# -- resource events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """The resource event log (EventService): retention, live delivery and Connect streams."""
+
+    # Events older than this are deleted by the sweeper; a cursor before them gets CURSOR_EXPIRED.
+    event_retention: timedelta = timedelta(days=7)
+    # Named subscriptions unused (no subscribe, no acknowledgement) for this long are deleted.
+    event_subscription_ttl: timedelta = timedelta(days=30)
+    # Newest events kept in memory for live subscribers (all principals together). A live subscriber
+    # that falls further behind is a slow consumer: told (SLOW_CONSUMER) and disconnected.
+    event_live_buffer: int = 10_000
+    # Quiet Subscribe streams get a heartbeat, and Connect streams a ping, this often; a Connect client
+    # silent for two intervals (no pong, no message) is dropped.
+    event_heartbeat_seconds: float = 15.0
+    # Messages waiting to be written to one Connect stream; a stream that stays full is a slow consumer.
+    event_connect_buffer: int = 256
+    # Subscriptions open at once on one Connect stream.
+    event_max_subscriptions: int = 16
+    # How often the log is read for events written by other processes or replicas.
+    event_poll_seconds: float = 1.0
+
+
 @dataclass(frozen=True)
 class FileSettings:
     """Uploads, storage and text extraction of files."""
@@ -286,6 +311,7 @@ class Settings:
     files: FileSettings = field(default_factory=FileSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    events: EventSettings = field(default_factory=EventSettings)
     # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
     log_format: str = "json"
     # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.
@@ -404,6 +430,12 @@ class Settings:
                 raise SettingsError(f"{f.name} must be > 0")
         if self.rate_limits.max_streams_per_principal < 1:
             raise SettingsError("max_streams_per_principal must be >= 1")
+        events = self.events
+        if events.event_retention.total_seconds() <= 0 or events.event_subscription_ttl.total_seconds() <= 0:
+            raise SettingsError("event_retention and event_subscription_ttl must be > 0")
+        for name in ("event_live_buffer", "event_heartbeat_seconds", "event_connect_buffer", "event_max_subscriptions", "event_poll_seconds"):
+            if getattr(events, name) <= 0:
+                raise SettingsError(f"{name} must be > 0")
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"log_format must be json or text, got {self.log_format!r}")
         if not 0 <= self.metrics_port <= 65535:
@@ -423,7 +455,13 @@ class Settings:
                 raise SettingsError(f"{name} must be > 0")
 
 
-_NESTED: dict[str, type] = {"limits": Limits, "runs": RunSettings, "auth": AuthSettings, "rate_limits": RateLimitSettings}
+_NESTED: dict[str, type] = {
+    "limits": Limits,
+    "runs": RunSettings,
+    "auth": AuthSettings,
+    "rate_limits": RateLimitSettings,
+    "events": EventSettings,
+}
 _NESTED["files"] = FileSettings
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

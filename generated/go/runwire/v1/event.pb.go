@@ -43,9 +43,9 @@ const (
 	// `run.resumed`, `run.succeeded`, `run.failed`, `run.cancelled`,
 	// `run.timed_out`; payload `run` (without `steps`).
 	EventTopic_EVENT_TOPIC_RUNS EventTopic = 4
-	// Every `RunEvent` of every run, text deltas included:
-	// `run_event.{payload}`, for example `run_event.text_delta`; payload
-	// `run_event`. Usually combined with a `resources` filter.
+	// Reserved for every `RunEvent` of every run. Not in the resource log, so
+	// token streams stay cheap: subscribing to it is INVALID_ARGUMENT; follow
+	// a run's events with `RunService.StreamRunEvents`.
 	EventTopic_EVENT_TOPIC_RUN_EVENTS EventTopic = 5
 	// `file.created`, `file.updated` (state or progress), `file.deleted`;
 	// payload `file`.
@@ -599,7 +599,8 @@ type SubscribeRequest struct {
 	// Name of a durable subscription of the caller, 1 to 63 characters of
 	// `[a-z0-9-]` starting with a letter. The server keeps its acknowledged
 	// cursor (see `AcknowledgeEvents`); it is created on first use and deleted
-	// after `events.subscription_ttl` without use. The filters are not stored:
+	// after `RUNWIRE_EVENT_SUBSCRIPTION_TTL` (30 days) without a subscribe or
+	// an acknowledgement. The filters are not stored:
 	// send them on every subscribe.
 	SubscriptionName string `protobuf:"bytes,7,opt,name=subscription_name,json=subscriptionName,proto3" json:"subscription_name,omitempty"`
 	// Receive the events of every principal. ADMIN only; PERMISSION_DENIED
@@ -827,7 +828,7 @@ type SubscribeResponse_CaughtUp struct {
 }
 
 type SubscribeResponse_Heartbeat struct {
-	// Sent after `events.heartbeat_interval` without an event.
+	// Sent after `RUNWIRE_EVENT_HEARTBEAT_SECONDS` without an event.
 	Heartbeat *Heartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
 }
 

@@ -31,8 +31,10 @@ const (
 // Delivers what happens to the caller's resources, from a durable, ordered
 // event log. Every event has a cursor; a client that goes offline resumes
 // from its last cursor and misses nothing, at any age within the retention
-// (`events.retention`, 7 days by default). Callers see only events of the
-// resources they own; admins may ask for every principal's.
+// (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+// resources they own; admins may ask for every principal's. A `*.deleted`
+// event of a resource also stands for the resources deleted with it (the
+// sessions of a force-deleted agent, the replies of a force-deleted message).
 //
 // Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
 // is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -40,7 +42,8 @@ const (
 // malformed cursor or one from another server, RESOURCE_EXHAUSTED
 // `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
 // ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
-// buffer fills (resume from the last cursor received).
+// buffer fills (resume from the last cursor received, also given as
+// `ErrorInfo.metadata["cursor"]`).
 type EventServiceClient interface {
 	// Streams the events that match the request, in log order: first those
 	// after the start position (replay), then `caught_up`, then new events as
@@ -120,8 +123,10 @@ func (c *eventServiceClient) AcknowledgeEvents(ctx context.Context, in *Acknowle
 // Delivers what happens to the caller's resources, from a durable, ordered
 // event log. Every event has a cursor; a client that goes offline resumes
 // from its last cursor and misses nothing, at any age within the retention
-// (`events.retention`, 7 days by default). Callers see only events of the
-// resources they own; admins may ask for every principal's.
+// (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+// resources they own; admins may ask for every principal's. A `*.deleted`
+// event of a resource also stands for the resources deleted with it (the
+// sessions of a force-deleted agent, the replies of a force-deleted message).
 //
 // Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
 // is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -129,7 +134,8 @@ func (c *eventServiceClient) AcknowledgeEvents(ctx context.Context, in *Acknowle
 // malformed cursor or one from another server, RESOURCE_EXHAUSTED
 // `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
 // ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
-// buffer fills (resume from the last cursor received).
+// buffer fills (resume from the last cursor received, also given as
+// `ErrorInfo.metadata["cursor"]`).
 type EventServiceServer interface {
 	// Streams the events that match the request, in log order: first those
 	// after the start position (replay), then `caught_up`, then new events as

@@ -29,8 +29,10 @@ class EventServiceStub:
     """Delivers what happens to the caller's resources, from a durable, ordered
     event log. Every event has a cursor; a client that goes offline resumes
     from its last cursor and misses nothing, at any age within the retention
-    (`events.retention`, 7 days by default). Callers see only events of the
-    resources they own; admins may ask for every principal's.
+    (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+    resources they own; admins may ask for every principal's. A `*.deleted`
+    event of a resource also stands for the resources deleted with it (the
+    sessions of a force-deleted agent, the replies of a force-deleted message).
 
     Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
     is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -38,7 +40,8 @@ class EventServiceStub:
     malformed cursor or one from another server, RESOURCE_EXHAUSTED
     `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
     ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
-    buffer fills (resume from the last cursor received).
+    buffer fills (resume from the last cursor received, also given as
+    `ErrorInfo.metadata["cursor"]`).
     """
 
     def __init__(self, channel):
@@ -68,8 +71,10 @@ class EventServiceServicer:
     """Delivers what happens to the caller's resources, from a durable, ordered
     event log. Every event has a cursor; a client that goes offline resumes
     from its last cursor and misses nothing, at any age within the retention
-    (`events.retention`, 7 days by default). Callers see only events of the
-    resources they own; admins may ask for every principal's.
+    (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+    resources they own; admins may ask for every principal's. A `*.deleted`
+    event of a resource also stands for the resources deleted with it (the
+    sessions of a force-deleted agent, the replies of a force-deleted message).
 
     Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
     is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -77,7 +82,8 @@ class EventServiceServicer:
     malformed cursor or one from another server, RESOURCE_EXHAUSTED
     `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
     ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
-    buffer fills (resume from the last cursor received).
+    buffer fills (resume from the last cursor received, also given as
+    `ErrorInfo.metadata["cursor"]`).
     """
 
     def Subscribe(self, request, context):
@@ -144,8 +150,10 @@ class EventService:
     """Delivers what happens to the caller's resources, from a durable, ordered
     event log. Every event has a cursor; a client that goes offline resumes
     from its last cursor and misses nothing, at any age within the retention
-    (`events.retention`, 7 days by default). Callers see only events of the
-    resources they own; admins may ask for every principal's.
+    (`RUNWIRE_EVENT_RETENTION`, 7 days by default). Callers see only events of the
+    resources they own; admins may ask for every principal's. A `*.deleted`
+    event of a resource also stands for the resources deleted with it (the
+    sessions of a force-deleted agent, the replies of a force-deleted message).
 
     Errors of both streams: FAILED_PRECONDITION `CURSOR_EXPIRED` when a cursor
     is older than the retention (`ErrorInfo.metadata["oldest_cursor"]` holds
@@ -153,7 +161,8 @@ class EventService:
     malformed cursor or one from another server, RESOURCE_EXHAUSTED
     `STREAM_LIMIT_EXCEEDED` when the caller has too many streams open, and
     ABORTED `SLOW_CONSUMER` when the client reads too slowly and the server's
-    buffer fills (resume from the last cursor received).
+    buffer fills (resume from the last cursor received, also given as
+    `ErrorInfo.metadata["cursor"]`).
     """
 
     @staticmethod

@@ -13,9 +13,9 @@ from google.protobuf.message import Message as ProtoMessage
 from runwire.server.domain import names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, MessageRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, FileRow, MessageRow, RunRow, SessionRow
 from runwire.server.store.repositories import AgentRecord
-from runwire.v1 import agent_pb2, common_pb2, message_pb2, run_pb2, session_pb2
+from runwire.v1 import agent_pb2, common_pb2, file_pb2, message_pb2, run_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -331,3 +331,32 @@ def run_metrics_proto(metrics: Any) -> run_pb2.RunMetrics:
 
 def _ms(value: float | None) -> duration_pb2.Duration | None:
     return duration(value / 1000) if value is not None else None
+
+
+def file_proto(row: FileRow) -> file_pb2.File:
+    message = file_pb2.File(
+        name=f"files/{row.id}",
+        display_name=row.display_name,
+        filename=row.filename,
+        content_type=row.content_type,
+        purpose=row.purpose,  # type: ignore[arg-type]
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        state=row.state,  # type: ignore[arg-type]
+        progress=row.progress,
+        text_chars=row.text_chars,
+        page_count=row.page_count,
+        chunk_count=row.chunk_count,
+        labels=dict(row.labels),
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        etag=etag_of("file", row.id, row.revision),
+    )
+    if row.error_reason:
+        message.error.CopyFrom(common_pb2.Failure(reason=row.error_reason, message=row.error_message))
+    if row.session_id:
+        message.session = f"sessions/{row.session_id}"
+    elif row.agent_id:
+        message.agent = f"agents/{row.agent_id}"
+    return message

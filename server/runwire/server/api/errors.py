@@ -36,6 +36,11 @@ def _pack(message) -> any_pb2.Any:  # type: ignore[no-untyped-def]
 
 def status_for(error: DomainError, request_id: str, language: str = ENGLISH) -> grpc.Status:
     """The rich status of a domain error; `language` (from accept-language) picks the LocalizedMessage's."""
+    return rpc_status.to_status(status_proto(error, request_id, language))
+
+
+def status_proto(error: DomainError, request_id: str, language: str = ENGLISH) -> status_pb2.Status:
+    """The google.rpc.Status of a domain error, for calls and for errors carried inside a stream (Connect)."""
     _, code = _CODES[error.kind]
     metadata = {"request_id": request_id, **error.metadata} if request_id else dict(error.metadata)
     details = [
@@ -71,7 +76,7 @@ def status_for(error: DomainError, request_id: str, language: str = ENGLISH) -> 
         details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
     locale, localized = localize(error.reason, language, error.message, metadata)
     details.append(_pack(error_details_pb2.LocalizedMessage(locale=locale, message=localized)))
-    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
+    return status_pb2.Status(code=code, message=error.message, details=details)
 
 
 def internal_status(request_id: str, language: str = ENGLISH) -> grpc.Status:

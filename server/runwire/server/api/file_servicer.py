@@ -7,41 +7,12 @@ from typing import Any, AsyncIterator
 from google.protobuf import empty_pb2
 
 from runwire.server.api import convert
+from runwire.server.api.convert import file_proto
 from runwire.server.api.calls import caller
 from runwire.server.domain.files import Analysis, FileService, SearchHit, UploadMetadata
-from runwire.server.store.models import FileRow
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc
 
 EMPTY = empty_pb2.Empty()
-
-
-def file_proto(row: FileRow) -> file_pb2.File:
-    message = file_pb2.File(
-        name=f"files/{row.id}",
-        display_name=row.display_name,
-        filename=row.filename,
-        content_type=row.content_type,
-        purpose=row.purpose,  # type: ignore[arg-type]
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        state=row.state,  # type: ignore[arg-type]
-        progress=row.progress,
-        text_chars=row.text_chars,
-        page_count=row.page_count,
-        chunk_count=row.chunk_count,
-        labels=dict(row.labels),
-        owner=row.owner,
-        create_time=convert.timestamp(row.create_time),
-        update_time=convert.timestamp(row.update_time),
-        etag=convert.etag_of("file", row.id, row.revision),
-    )
-    if row.error_reason:
-        message.error.CopyFrom(common_pb2.Failure(reason=row.error_reason, message=row.error_message))
-    if row.session_id:
-        message.session = f"sessions/{row.session_id}"
-    elif row.agent_id:
-        message.agent = f"agents/{row.agent_id}"
-    return message
 
 
 def upload_metadata(metadata: file_pb2.UploadFileMetadata) -> UploadMetadata:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.common import (
     apply_path,
@@ -169,6 +170,7 @@ class AgentService:
             if await repo.agent_id_taken(db, agent_id):
                 raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
+            await self._record(db, "agent.created", row)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateAgent", fingerprint, [names.AGENT.format(agent_id)])
         return row
 
@@ -233,6 +235,7 @@ class AgentService:
             _assign(row, merged)
             row.update_time = self.ctx.clock()
             row.revision += 1
+            await self._record(db, "agent.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateAgent", fingerprint, [name])
         return row
 
@@ -268,7 +271,12 @@ class AgentService:
             await refuse_if_runs_active(db, session_ids)
             await repo.delete_sessions_with_messages(db, session_ids)
             await db.delete(row)
+            # Sessions deleted with their agent (force) are announced by the agent's event alone.
+            await self._record(db, "agent.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteAgent", fingerprint, [])
+
+    async def _record(self, db: Any, type: str, row: AgentRow) -> None:
+        await self.ctx.events.record(db, type, names.AGENT.format(row.id), row.owner, convert.agent_proto(row))
 
 
 def _normalized_model(model: Mapping[str, Any]) -> dict[str, Any]:

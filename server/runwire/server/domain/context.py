@@ -1,4 +1,4 @@
-"""What every domain service needs: the store, the limits, the clock, idempotency and page tokens."""
+"""What every domain service needs: the store, the limits, the clock, idempotency, page tokens and the event log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from runwire.server.domain.errors import InvalidArgument
 from runwire.server.domain.filtering import FilterError
 from runwire.server.domain.paging import Page, PageTokenCodec, parse_order_by, query_fingerprint, resolve_page_size
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.common import parse_filter_field, filter_error
 from runwire.server.store.store import Listing, Store, key_of, list_page
 
@@ -21,6 +22,8 @@ class DomainContext:
     limits: Limits
     idempotency: Idempotency
     page_tokens: PageTokenCodec
+    # Record a resource's state changes here, in the transaction that changes it.
+    events: ResourceEvents
     clock: Clock = field(default=utc_now)
 
     async def list(

@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from sqlalchemy import and_, or_, select
 
 from runwire.server.config import FileSettings
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.common import check_etag, check_labels, check_text, filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
@@ -389,6 +390,7 @@ class FileService:
                         raise AlreadyExists(f"file {names.FILE.format(row.id)!r} already exists", reason="ALREADY_EXISTS")
                     created = await self.blobs.commit(temp, row.sha256)
                     db.add(row)
+                    await self._record(db, "file.created", row)
                     self.ctx.idempotency.remember(db, caller, request_id, "UploadFile", fingerprint, [names.FILE.format(row.id)])
             except BaseException:
                 if created:
@@ -559,6 +561,7 @@ class FileService:
                         )
                 sha256 = row.sha256
                 await files_repo.delete_chunks(db, row.id, self.full_text_index)
+                await self._record(db, "file.deleted", row)
                 await db.delete(row)
                 await db.flush()
                 blob_still_used = await files_repo.blob_in_use(db, sha256)
@@ -588,6 +591,8 @@ class FileService:
             async with self.ctx.store.write() as db:
                 claimed = await files_repo.claim_for_processing(db, file_id, claimable, FileState.PROCESSING, self.ctx.clock())
                 row = await files_repo.get_file(db, file_id, None) if claimed else None
+                if row is not None:
+                    await self._record(db, "file.updated", row)
             if row is None:
                 return
             self._notify(file_id)
@@ -623,6 +628,7 @@ class FileService:
                     if stored is not None and stored.state == FileState.PROCESSING:
                         stored.progress = fraction
                         stored.update_time = self.ctx.clock()
+                        await self._record(db, "file.updated", stored)
                 self._notify(row.id)
 
         async with self.blobs.local_copy(row.sha256) as path:
@@ -650,7 +656,11 @@ class FileService:
             row.text_chars, row.page_count, row.chunk_count = text_chars, page_count, len(chunks or [])
             row.update_time = self.ctx.clock()
             row.revision += 1
+            await self._record(db, "file.updated", row)
         self._notify(file_id)
+
+    async def _record(self, db: Any, type: str, row: FileRow) -> None:
+        await self.ctx.events.record(db, type, names.FILE.format(row.id), row.owner, convert.file_proto(row))
 
     def _notify(self, file_id: str) -> None:
         changed = self._changes.pop(file_id, None)
@@ -774,6 +784,7 @@ class FileService:
             stored.state, stored.progress = FileState.PENDING, 0.0
             stored.update_time = self.ctx.clock()
             stored.revision += 1
+            await self._record(db, "file.updated", stored)
         self._notify(row.id)
         # Shielded: a caller that gives up does not leave the file half-processed; the extraction finishes.
         await asyncio.shield(self._schedule(row.id))

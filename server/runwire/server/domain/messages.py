@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.common import check_etag, check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
@@ -148,10 +149,15 @@ class MessageService:
             await repo.adjust_session_counts(db, session_id, +1, now)
             if parent_id is not None:
                 await repo.adjust_reply_count(db, session_id, parent_id, +1)
+            await self._record(db, "message.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
             )
         return row
+
+    async def _record(self, db: Any, type: str, row: MessageRow) -> None:
+        name = names.MESSAGE.format(row.session_id, row.id)
+        await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
 
     async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> SessionRow:
         session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
@@ -239,6 +245,7 @@ class MessageService:
             row.update_time = now
             row.revision += 1
             await repo.adjust_session_counts(db, row.session_id, 0, now)
+            await self._record(db, "message.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
         return row
 
@@ -276,6 +283,8 @@ class MessageService:
             await repo.adjust_session_counts(db, session_id, -removed, self.ctx.clock())
             if row.parent_id is not None:
                 await repo.adjust_reply_count(db, session_id, row.parent_id, -1)
+            # The replies deleted with it (force) are announced by this event alone.
+            await self._record(db, "message.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])
 
     async def search(

@@ -34,6 +34,7 @@ from runwire.server.domain.errors import (
 from runwire.server.domain.messages import MessageService, Role
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
@@ -234,6 +235,7 @@ class RunService:
             # Core inserts: a run starts on every ExecuteAgent, and the ORM's flush costs more than the SQL.
             await db.execute(_INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
             await db.execute(_INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
+            await self.ctx.events.record(db, "run.created", RUN.format(run_id), row.owner, created.run_created.run)
             if within is not None:
                 await within(db, row)
             self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [RUN.format(run_id)])
@@ -467,6 +469,22 @@ class RunService:
                 except ToolError as error:
                     raise InvalidArgument.field("approval.edited_arguments", str(error)) from None
 
+    async def pending_input_requests(self, caller: Principal) -> list[tuple[str, run_pb2.InputRequest]]:
+        """The caller's runs waiting for a person, with what each asks, oldest first."""
+        async with self.ctx.store.read() as db:
+            rows = (
+                await db.execute(
+                    select(RunRow.id, RunRow.pending_input)
+                    .where(RunRow.owner == caller.id, RunRow.status == int(RunStatus.REQUIRES_INPUT))
+                    .order_by(RunRow.pk)
+                )
+            ).all()
+        pending = []
+        for run_id, request in rows:
+            if request:
+                pending.append((RUN.format(run_id), json_format.ParseDict(request, run_pb2.InputRequest())))
+        return pending
+
     @staticmethod
     def _not_active(name: str, row: RunRow) -> FailedPrecondition:
         return FailedPrecondition(
@@ -512,7 +530,7 @@ class RunService:
                 if waiting is not None:
                     restorable.append((row, *waiting))
                     continue
-                await _fail_restarted(db, row, now)
+                await _fail_restarted(db, row, now, self.ctx.events)
                 failed += 1
         for row, plan, waiting in restorable:
             self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
@@ -606,7 +624,7 @@ class RunService:
         return step, calls
 
 
-async def _fail_restarted(db: Any, row: RunRow, now: datetime) -> None:
+async def _fail_restarted(db: Any, row: RunRow, now: datetime, events: ResourceEvents) -> None:
     message = "the server restarted while the run was active"
     seq = await _max_seq(db, row.id) + 1
     event = run_pb2.RunEvent(
@@ -624,6 +642,9 @@ async def _fail_restarted(db: Any, row: RunRow, now: datetime) -> None:
     row.update_time = now
     row.last_seq = seq
     row.revision += 1
+    run = convert.run_proto(row)
+    run.ClearField("steps")
+    await events.record(db, "run.failed", run.name, row.owner, run)
 
 
 async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:

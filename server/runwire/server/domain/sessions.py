@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.common import (
@@ -189,6 +190,8 @@ class SessionService:
             if validate_only:
                 return rows
             db.add_all(rows)
+            for row in rows:
+                await self._record(db, "session.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, method, fingerprint, [names.SESSION.format(r.id) for r in rows]
             )
@@ -269,6 +272,7 @@ class SessionService:
                 return target
             row.update_time = now
             row.revision += 1
+            await self._record(db, "session.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateSession", fingerprint, [name])
         return row
 
@@ -297,6 +301,7 @@ class SessionService:
             self._check_deletable(row, force)
             await refuse_if_runs_active(db, [row.id])
             await repo.delete_sessions_with_messages(db, [row.id])
+            await self._record(db, "session.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteSession", fingerprint, [])
 
     async def batch_delete(
@@ -321,14 +326,21 @@ class SessionService:
         async with self.ctx.store.write() as db:
             if await self.ctx.idempotency.replay(db, caller, request_id, "BatchDeleteSessions", fingerprint) is not None:
                 return
+            deleted = []
             for name, session_id in zip(session_names, ids):
                 row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
                 if row is None:
                     raise not_found(name)
                 self._check_deletable(row, force)
+                deleted.append(row)
             await refuse_if_runs_active(db, ids)
             await repo.delete_sessions_with_messages(db, ids)
+            for row in deleted:
+                await self._record(db, "session.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "BatchDeleteSessions", fingerprint, [])
+
+    async def _record(self, db: Any, type: str, row: SessionRow) -> None:
+        await self.ctx.events.record(db, type, names.SESSION.format(row.id), row.owner, convert.session_proto(row))
 
     @staticmethod
     def _check_deletable(row: SessionRow, force: bool) -> None:
@@ -348,7 +360,11 @@ class SessionService:
                 ids = await repo.expired_session_ids(db, self.ctx.clock(), batch)
                 # A session whose run is still going is swept once the run ends.
                 busy = set(await repo.sessions_with_active_runs(db, ids))
-                swept = await repo.delete_sessions_with_messages(db, [i for i in ids if i not in busy])
+                going = [i for i in ids if i not in busy]
+                if going:
+                    for row in (await db.execute(select(SessionRow).where(SessionRow.id.in_(going)))).scalars().all():
+                        await self._record(db, "session.expired", row)
+                swept = await repo.delete_sessions_with_messages(db, going)
                 removed += swept
             if len(ids) < batch or not swept:
                 return removed

@@ -20,10 +20,13 @@ import logging
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
-from sqlalchemy import bindparam, insert, update
+from google.protobuf.message import Message
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from runwire.server.api import convert
+from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
@@ -84,10 +87,14 @@ class RunChannel:
             await self._changed.wait()
 
 
+# A resource event to record with a write: (type, resource name, owner, payload).
+ResourceEvent = tuple[str, str, str, Message]
+
+
 class Write:
     """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
 
-    __slots__ = ("run_id", "events", "changes", "statements", "committed", "error", "_future")
+    __slots__ = ("run_id", "events", "changes", "statements", "resource_events", "run_change", "committed", "error", "_future")
 
     def __init__(
         self,
@@ -95,11 +102,17 @@ class Write:
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None,
         statements: Sequence[tuple[Executable, dict[str, Any] | None]],
+        resource_events: Sequence[ResourceEvent] = (),
+        run_change: str = "",
     ) -> None:
         self.run_id = run_id
         self.events = events
         self.changes = changes
         self.statements = statements
+        # Resource events (e.g. `message.created`), and `run_change`: the type of a `run.*` resource
+        # event whose payload is the run as this write leaves it.
+        self.resource_events = resource_events
+        self.run_change = run_change
         self.committed = False
         self.error: BaseException | None = None
         # Created only when someone waits: most token deltas are never awaited.
@@ -140,8 +153,10 @@ class RunEventLog:
         window: int = 1024,
         backlog_limit: int = 50_000,
         poll_interval: float = 0.25,
+        resource_events: ResourceEvents | None = None,
     ) -> None:
         self._store = store
+        self._resource_events = resource_events
         self._load_events = load_events
         self._run_finished = run_finished
         self._window = window
@@ -182,12 +197,16 @@ class RunEventLog:
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
         statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        *,
+        resource_events: Sequence[ResourceEvent] = (),
+        run_change: str = "",
     ) -> Write:
         """Queue events, run row changes and other statements (e.g. a message insert) for the next
-        commit, all in one transaction. Returns a handle whose `wait()` returns once they are durable."""
+        commit, all in one transaction, with the resource events they cause. Returns a handle whose
+        `wait()` returns once they are durable."""
         if self._closing and self._task is not None and self._task.done():
             raise RuntimeError("the event log is closed")
-        write = Write(run_id, events, changes, statements)
+        write = Write(run_id, events, changes, statements, resource_events, run_change)
         self._pending.append(write)
         self._pending_events += len(events)
         self._wake.set()
@@ -242,9 +261,13 @@ class RunEventLog:
                     session.execute(_run_update(tuple(sorted(w.changes))), {**w.changes, "_run_id": w.run_id})
             if last_seq:
                 session.execute(_SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
+            if self._resource_events is not None:
+                self._resource_events.insert_sync(session, _resource_events_of(session, batch))
 
         statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
         await self._store.write_batch(apply, small=statements <= SMALL_BATCH_STATEMENTS)
+        if self._resource_events is not None and any(w.resource_events or w.run_change for w in batch):
+            self._resource_events.notify()
 
     def _publish(self, batch: list[Write]) -> None:
         """Wake each run's followers once per batch, with all of the run's new events."""
@@ -286,6 +309,19 @@ class RunEventLog:
             yield batch
             if is_terminal(batch[-1]):
                 return
+
+
+def _resource_events_of(session: Session, batch: list[Write]) -> list[ResourceEvent]:
+    """The batch's resource events in write order; a run's payload is read back as the write left it."""
+    recorded: list[ResourceEvent] = []
+    for w in batch:
+        recorded.extend(w.resource_events)
+        if w.run_change:
+            row = session.execute(select(RunRow).where(RunRow.id == w.run_id)).scalar_one()
+            run = convert.run_proto(row)
+            run.ClearField("steps")
+            recorded.append((w.run_change, run.name, row.owner, run))
+    return recorded
 
 
 def coalesce(events: Sequence[run_pb2.RunEvent]) -> list[run_pb2.RunEvent]:

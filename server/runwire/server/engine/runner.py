@@ -79,6 +79,13 @@ class RunStatus(enum.IntEnum):
     TIMED_OUT = 7
 
 
+# The verb of the `run.*` resource event of each final status.
+_RUN_CHANGE = {
+    RunStatus.SUCCEEDED: "succeeded",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELLED: "cancelled",
+    RunStatus.TIMED_OUT: "timed_out",
+}
 TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
 ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUIRES_INPUT})
 
@@ -354,7 +361,10 @@ class Runner:
         started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
         started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
         await self._emit(
-            active, self._event(active, run_started=started), {"status": RunStatus.RUNNING, "start_time": self.clock()}
+            active,
+            self._event(active, run_started=started),
+            {"status": RunStatus.RUNNING, "start_time": self.clock()},
+            run_change="run.started",
         )
 
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
@@ -719,6 +729,7 @@ class Runner:
         await self._commit(
             active,
             [self._event(active, input_required=run_pb2.InputRequired(input_request=request))],
+            run_change="run.requires_input",
             status=RunStatus.REQUIRES_INPUT,
             pending_input=_to_json(request),
         )
@@ -744,7 +755,11 @@ class Runner:
         else:
             received.text = answer.text
         await self._commit(
-            active, [self._event(active, input_received=received)], status=RunStatus.RUNNING, pending_input={}
+            active,
+            [self._event(active, input_received=received)],
+            run_change="run.resumed",
+            status=RunStatus.RUNNING,
+            pending_input={},
         )
         active.resumed.set()
         return answer
@@ -763,20 +778,26 @@ class Runner:
         event: run_pb2.RunEvent | list[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
         statements: tuple[Any, ...] = (),
+        *,
+        resource_events: tuple[Any, ...] = (),
+        run_change: str = "",
     ) -> None:
         """Queue events (with row changes and statements) without waiting for the commit, unless the
-        writer is behind. Order is kept: whatever is queued later commits in the same or a later batch."""
+        writer is behind. Order is kept: whatever is queued later commits in the same or a later batch.
+        `run_change` names the `run.*` resource event of a status change; tokens never have one."""
         events = event if isinstance(event, list) else [event]
         if changes is not None:
             changes = {**changes, "update_time": self.clock()}
-        write = self.log.append(active.plan.run_id, events, changes, statements)
+        write = self.log.append(
+            active.plan.run_id, events, changes, statements, resource_events=resource_events, run_change=run_change
+        )
         if self.log.backlogged:
             await write.wait()
 
-    async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], **changes: Any) -> None:
-        """Record state changes with their events, and wait until they are durable."""
+    async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], run_change: str, **changes: Any) -> None:
+        """Record a status change with its events and its `run_change` resource event; wait until durable."""
         changes["update_time"] = self.clock()
-        await self.log.append(active.plan.run_id, events, changes).wait()
+        await self.log.append(active.plan.run_id, events, changes, run_change=run_change).wait()
 
     async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
         active.finishing = True
@@ -807,7 +828,7 @@ class Runner:
         if error is not None and status != RunStatus.SUCCEEDED:
             changes["error_reason"], changes["error_message"] = error
         try:
-            await self._commit(active, [event], **changes)
+            await self._commit(active, [event], f"run.{_RUN_CHANGE[status]}", **changes)
         finally:
             active.finished.set()
             active.resumed.set()
@@ -880,8 +901,11 @@ class Runner:
         )
         values = {key: getattr(row, key) for key in _MESSAGE_COLUMNS}
         statements = ((_INSERT_MESSAGE, values), (_COUNT_MESSAGE, {"_session_id": plan.session_id, "update_time": now}))
-        event = self._event(active, message_created=run_pb2.MessageCreated(message=convert.message_proto(row)))
-        await self._emit(active, event, statements=statements)
+        message = convert.message_proto(row)
+        event = self._event(active, message_created=run_pb2.MessageCreated(message=message))
+        await self._emit(
+            active, event, statements=statements, resource_events=(("message.created", message.name, plan.owner, message),)
+        )
         active.history.extend(model_messages(role, content))
         return row
 

@@ -171,6 +171,49 @@ class ApiKeyRow(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
 
+# -- resource events ----------------------------------------------------------------
+
+
+class ResourceEventRow(Base):
+    """One entry of the global resource event log: a serialized runwire.v1.Event (without its cursor).
+
+    `pk` is the log position. AUTOINCREMENT on SQLite so a position is never reused, even after the
+    retention sweep has emptied the table; PostgreSQL sequences never reuse values anyway.
+    """
+
+    __tablename__ = "resource_events"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(300))
+    create_time: Mapped[datetime] = mapped_column(index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_resource_events_principal_pk", "principal", "pk"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class EventSubscriptionRow(Base):
+    """A named, durable subscription: the last cursor its owner acknowledged."""
+
+    __tablename__ = "event_subscriptions"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(63))
+    # Log position acknowledged (0: nothing yet).
+    acked_pk: Mapped[int] = mapped_column(Integer, default=0)
+    create_time: Mapped[datetime]
+    # Last subscribe or acknowledgement; unused subscriptions are deleted after the subscription TTL.
+    use_time: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_event_subscriptions_owner_name"),)
+
+
 # -- files ----------------------------------------------------------------------
 
 

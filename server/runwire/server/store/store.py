@@ -28,6 +28,11 @@ class InlineSession:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    @property
+    def sync_session(self) -> Session:
+        """The underlying Session, as AsyncSession.sync_session (for session events such as after_commit)."""
+        return self._session
+
     async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
         return self._session.execute(statement, params, **kwargs)
 
