@@ -11,7 +11,7 @@ import grpc
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import Limits
-from runwire.v1 import batch_pb2, file_pb2, file_pb2_grpc, run_pb2, session_pb2
+from runwire.v1 import batch_pb2, event_pb2, file_pb2, file_pb2_grpc, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error
 from tests.grpc.batch_support import (
     Batch,
@@ -22,6 +22,7 @@ from tests.grpc.batch_support import (
     task,
 )
 from tests.grpc.run_support import SUCCEEDED
+from tests.grpc.test_events import events_stub, live, read_events
 
 
 async def test_a_batch_of_200_tasks_runs_each_task_once_and_keeps_per_task_results(tmp_path: Path) -> None:
@@ -426,3 +427,29 @@ async def test_the_server_wide_limit_bounds_tasks_of_all_batches_together(tmp_pa
 async def _until(value: Callable[[], Awaitable[int]], wanted: int) -> None:
     while await value() != wanted:
         await asyncio.sleep(0.02)
+
+
+async def test_batch_and_task_changes_are_resource_events(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        stub = events_stub(batches.runs.client)
+        call = await live(stub, from_now=True, topics=[event_pb2.EventTopic.EVENT_TOPIC_BATCHES])
+        created = await batches.create([task(agent, "one"), task(agent, "two [[error:400]]")], max_concurrency=1)
+        await batches.watch_to_end(created.name)
+        # created; each task started and ended; the batch running, then ended.
+        events = await read_events(call, 7)
+        call.cancel()
+    batch_events = [(e.type, e.batch.state) for e in events if e.resource == created.name]
+    assert batch_events == [
+        ("batch.created", Batch.STATE_QUEUED),
+        ("batch.updated", Batch.STATE_RUNNING),
+        ("batch.updated", Batch.STATE_PARTIALLY_SUCCEEDED),
+    ]
+    assert events[-1].batch.counts.succeeded == 1 and events[-1].batch.counts.failed == 1
+    task_events = [(e.resource, e.batch_task.status) for e in events if e.type == "batch_task.updated"]
+    assert task_events == [
+        (f"{created.name}/tasks/1", Task.STATUS_RUNNING),
+        (f"{created.name}/tasks/1", Task.STATUS_SUCCEEDED),
+        (f"{created.name}/tasks/2", Task.STATUS_RUNNING),
+        (f"{created.name}/tasks/2", Task.STATUS_FAILED),
+    ]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
+from runwire.server.api.batch_convert import batch_proto, task_proto
 from runwire.server.domain import names
 from runwire.server.domain.batches import (
     ACTIVE_BATCH_STATES,
@@ -55,8 +56,6 @@ RUN_LIMIT_RETRY_SECONDS = 0.5
 
 # Writes a batch's results file when it ends; returns the `files/{file}` name.
 WriteOutput = Callable[[BatchRow, list[BatchTaskRow]], Awaitable[str]]
-# Told of every state change of a batch (resource events).
-StateListener = Callable[[BatchRow], Awaitable[None]]
 
 
 class ChangeSignals:
@@ -107,7 +106,6 @@ class BatchExecutor:
         self.runs = runs
         self.changes = ChangeSignals()
         self.write_output: WriteOutput | None = None
-        self.state_listener: StateListener | None = None
         self._controls: dict[str, _Control] = {}
         self._slots = asyncio.Semaphore(ctx.limits.max_concurrent_batch_tasks)
         self._closing = False
@@ -254,12 +252,14 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             version = await store.bump_version(db, batch_id, now)
-            await store.end_tasks(
+            ended = await store.end_tasks(
                 db,
                 batch_id,
                 (TaskStatus.QUEUED,),
                 {"status": int(status), "error_reason": reason, "error_message": message, "end_time": now, "update_time": now, "version": version},
             )
+            if ended:
+                await record_task_events(self.ctx, db, await store.tasks_of_version(db, batch_id, version))
         self.changes.changed(batch_id)
 
     async def _finish(self, control: _Control) -> None:
@@ -290,19 +290,12 @@ class BatchExecutor:
                 log.exception("batch %s: writing the output file failed", batch_id)
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            await store.set_batch_state(
+            moved = await store.set_batch_state(
                 db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
             )
-            batch = await store.get_batch(db, batch_id, None)
+            if moved is not None:
+                await record_batch_event(self.ctx, db, batch_id, "batch.updated")
         self.changes.changed(batch_id)
-        await self._announce(batch)
-
-    async def _announce(self, batch: BatchRow | None) -> None:
-        if batch is not None and self.state_listener is not None:
-            try:
-                await self.state_listener(batch)
-            except Exception:
-                log.exception("batch %s: recording its state change failed", batch.id)
 
     # -- one task -------------------------------------------------------------
 
@@ -418,6 +411,9 @@ class BatchExecutor:
                 values["start_time"] = task.start_time = now
             if not await store.update_task(db, task.pk, (expected,), values):
                 raise _TaskTaken()
+            await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
+            if batch.state == BatchState.QUEUED:
+                await record_batch_event(self.ctx, db, batch.id, "batch.updated")
 
         options = {"max_duration": batch.task_timeout_seconds} if batch.task_timeout_seconds else {}
         run = await self.runs.create(
@@ -430,10 +426,7 @@ class BatchExecutor:
             within=mark_started,
         )
         self.changes.changed(batch.id)
-        if batch.state == BatchState.QUEUED:
-            batch.state = BatchState.RUNNING
-            async with self.ctx.store.read() as db:
-                await self._announce(await store.get_batch(db, batch.id, None))
+        batch.state = BatchState.RUNNING
         return run
 
     async def _follow_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
@@ -464,7 +457,8 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             version = await store.bump_version(db, control.batch.id, now)
-            await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version})
+            if await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
+                await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
         self.changes.changed(control.batch.id)
 
     async def _record_end(
@@ -485,7 +479,8 @@ class BatchExecutor:
         }
         async with self.ctx.store.write() as db:
             values["version"] = await store.bump_version(db, control.batch.id, now)
-            await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values)
+            if await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
+                await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
         self.changes.changed(control.batch.id)
 
     # -- after a restart ------------------------------------------------------
@@ -504,7 +499,8 @@ class BatchExecutor:
                     continue  # its run waits for a person and resumes: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
-                await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values)
+                if await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values):
+                    await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
 
     async def _settle_without_driver(self, batch_id: str, why: str) -> None:
         reason, message, status, state = STOP_REASONS[why]
@@ -515,6 +511,25 @@ class BatchExecutor:
             self.runs.runner.request_cancel(task.run_id, message, "batch")
         if not started:
             await self._end_batch(batch_id, state)
+
+
+async def record_batch_event(ctx: DomainContext, db: Any, batch_id: str, type: str) -> None:
+    """A batch's change as a resource event, in the transaction that makes it."""
+    batch = await store.get_batch(db, batch_id, None, fresh=True)
+    if batch is not None:
+        counts = (await store.task_counts(db, [batch_id]))[batch_id]
+        await ctx.events.record(db, type, f"batches/{batch_id}", batch.owner, batch_proto(batch, counts))
+
+
+async def record_task_events(ctx: DomainContext, db: Any, tasks: Sequence[BatchTaskRow | None]) -> None:
+    owner = ""
+    for task in tasks:
+        if task is None:
+            continue
+        if not owner:
+            batch = await store.get_batch(db, task.batch_id, None)
+            owner = batch.owner if batch is not None else ""
+        await ctx.events.record(db, "batch_task.updated", task_name(task.batch_id, task.index), owner, task_proto(task))
 
 
 class _TaskTaken(Exception):

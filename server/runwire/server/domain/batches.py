@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from sqlalchemy import select
 
 from runwire.server.api import convert
+from runwire.server.api.batch_convert import batch_proto
 from runwire.server.domain import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.domain.common import check_etag, check_labels, check_text
@@ -214,6 +215,7 @@ class BatchService:
             await db.flush()
             await store.insert_tasks(db, [self._task_values(batch_id, d, now) for d in drafts])
             self.ctx.idempotency.remember(db, caller, request_id, "CreateBatch", fingerprint, [BATCH.format(batch_id)])
+            await self.ctx.events.record(db, "batch.created", BATCH.format(batch_id), caller.id, batch_proto(row, counts))
         self.executor.start(row)
         return BatchView(row, counts)
 
@@ -521,6 +523,11 @@ class BatchService:
                     reason="BATCH_NOT_ACTIVE",
                     metadata={"resource": name, "state": BatchState(row.state).name},
                 )
+            if moved is not None:
+                fresh = await store.get_batch(db, row.id, None, fresh=True)
+                assert fresh is not None
+                counts = (await store.task_counts(db, [row.id]))[row.id]
+                await self.ctx.events.record(db, "batch.updated", name, fresh.owner, batch_proto(fresh, counts))
             self.ctx.idempotency.remember(db, caller, request_id, "CancelBatch", fingerprint, [name])
         await self.executor.cancel(row.id, caller.id)
         return await self.get(caller, name)
