@@ -45,7 +45,7 @@ async def test_server_info_describes_version_backends_providers_and_counts(serve
     assert info.backends.database == "sqlite" and info.backends.rate_limiter == "disabled"
     assert info.backends.event_bus == "memory" and info.backends.file_store == "local"
     assert [(p.name, p.is_default) for p in info.providers] == [("builtin", True), ("openai", False)]
-    assert info.counts.agents == 1 and info.counts.sessions == 1 and session.name
+    assert info.counts.agents == 1 and info.counts.sessions == 1 and session.name and info.counts.files == 0
     assert info.counts.active_api_keys == 2  # the bootstrap admin key and dave's
     assert info.counts.streams == 0 and info.config_revision == 1
     assert info.grpc_version == grpc.__version__ and info.protobuf_backend in ("upb", "cpp", "python")

@@ -13,7 +13,7 @@ from google.protobuf import field_mask_pb2
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import RunSettings
-from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc
+from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc, file_pb2, file_pb2_grpc
 from tests.conftest import new_request_id, rpc_error
 from tests.grpc.secure_support import ADMIN_KEY, Caller, api_key, caller, create_key, fails, running, secure_settings
 
@@ -221,6 +221,16 @@ async def test_file_limits_change_live_and_storage_stays_until_restart(admin: Ad
         "files.chunk_chars",
     )
     assert changed.limits.max_upload_bytes == 1024 and changed.files.chunk_chars == 500
-    assert admin.server.files.settings.max_upload_bytes == 1024 and admin.server.files.settings.file_chunk_chars == 500
+    assert admin.server.files.settings.file_chunk_chars == 500
+    files = file_pb2_grpc.FileServiceStub(admin.caller.channel)
+
+    def upload(size: int) -> Any:
+        metadata = file_pb2.UploadFileMetadata(filename="notes.txt", purpose=file_pb2.File.PURPOSE_ASSISTANTS)
+        requests = [file_pb2.UploadFileRequest(metadata=metadata), file_pb2.UploadFileRequest(chunk=b"x" * size)]
+        return files.UploadFile(iter(requests), metadata=(("x-api-key", ADMIN_KEY),), timeout=30)
+
+    too_large = await rpc_error(upload(2048))
+    assert too_large.code == grpc.StatusCode.RESOURCE_EXHAUSTED and too_large.reason == "FILE_TOO_LARGE"
+    assert (await upload(512)).size_bytes == 512
     refused = await rpc_error(update(admin, RuntimeConfig(files=config_pb2.FilesConfig(storage_dir="/elsewhere")), "files.storage_dir"))
     assert "config.files.storage_dir" in refused.field_violations

@@ -555,3 +555,38 @@ async def test_aclose_closes_an_owned_client(server: FakeOpenAIServer) -> None:
     # Using a closed provider is a programming error, not a model failure.
     with pytest.raises(RuntimeError, match="closed"):
         await collect(provider, ask())
+
+
+async def test_tool_names_openai_refuses_travel_as_aliases_and_come_back(server: FakeOpenAIServer, provider: OpenAIProvider) -> None:
+    # MCP tools are called `mcp.{server}.{tool}`; OpenAI only takes [A-Za-z0-9_-]{1,64} as function names.
+    server.script(
+        events(
+            [
+                chunk(tool_calls=[tool_piece(0, id="call_1", name="mcp_fake-tools_add", arguments='{"a": 1, "b": 2}')]),
+                chunk(finish_reason="tool_calls"),
+            ]
+        )
+    )
+    long_name = "mcp.fake-tools." + "x" * 80
+    request = ModelRequest(
+        model="",
+        messages=(
+            ModelMessage("user", "Add"),
+            ModelMessage("assistant", "", tool_calls=(ToolCallRequest(id="call_0", name="mcp.fake-tools.add", arguments={}),)),
+            ModelMessage("tool", "{}", tool_call_id="call_0"),
+        ),
+        tools=(
+            ToolSpec(name="mcp.fake-tools.add", description="Adds.", parameters={"type": "object"}),
+            ToolSpec(name=long_name, description="Long.", parameters={"type": "object"}),
+            ToolSpec(name="calculator", description="Calculates.", parameters={"type": "object"}),
+        ),
+    )
+
+    chunks = await collect(provider, request)
+
+    assert chunks[0] == ToolCallRequest(id="call_1", name="mcp.fake-tools.add", arguments={"a": 1, "b": 2})
+    sent = server.requests[0].json()
+    names = [t["function"]["name"] for t in sent["tools"]]
+    assert names[0] == "mcp_fake-tools_add" and names[2] == "calculator"
+    assert len(names[1]) == 64 and names[1].startswith("mcp_fake-tools_xxx")
+    assert sent["messages"][1]["tool_calls"][0]["function"]["name"] == "mcp_fake-tools_add"

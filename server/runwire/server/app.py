@@ -32,6 +32,7 @@ from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
+from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
 from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
@@ -43,6 +44,7 @@ from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.files import FileService
+from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
@@ -50,9 +52,11 @@ from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
+from runwire.server.domain.tools import ToolService
 from runwire.server.engine.builtin_provider import BuiltinProvider
 from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
@@ -154,6 +158,13 @@ class RunwireServer:
         self.files = FileService(ctx, blobs, files, self.providers)
         await self.files.start()
         self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
+        # MCP servers: their tools join the registry; connections come back in the background after start.
+        self.mcp_manager = McpManager(
+            settings.mcp, settings.data_dir / "mcp", lambda server_id, status: self.mcp_servers.record_status(server_id, status)
+        )
+        self.tools.add_source(self.mcp_manager)
+        self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
+        self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
@@ -187,6 +198,8 @@ class RunwireServer:
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
             "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
+            "runwire.v1.ToolService": ToolServicer(self.tool_service),
+            "runwire.v1.McpServerService": McpServerServicer(self.mcp_servers),
         }
 
         server = self._server = grpc.aio.server(
@@ -213,6 +226,7 @@ class RunwireServer:
             await self._health.set(spec_name, status)
         self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
         self._background.append(asyncio.create_task(self._record_key_use_forever(), name="runwire-key-use"))
+        self._background.append(asyncio.create_task(self._connect_mcp_servers(), name="runwire-mcp-connect"))
         if settings.metrics_port:
             self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
             self._background.append(asyncio.create_task(self._refresh_gauges_forever(), name="runwire-gauges"))
@@ -232,6 +246,15 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    async def _agent_tools(self, caller: Principal, agent: str) -> list[Any]:
+        return list((await self.agents.get(caller, agent, "agent")).tools or [])
+
+    async def _connect_mcp_servers(self) -> None:
+        try:
+            await self.mcp_servers.connect_all()
+        except Exception:  # the servers stay registered; RefreshMcpServer reconnects one
+            log.exception("reconnecting the registered MCP servers failed")
 
     async def _call_policy(self) -> CallPolicy:
         """Authentication, rate limits and deadlines for the interceptor, from the settings."""
@@ -496,6 +519,9 @@ class RunwireServer:
         await asyncio.gather(*stopping)
         if getattr(self, "batch_executor", None) is not None:
             await self.batch_executor.wait_closed(timeout=2.0)
+        if getattr(self, "mcp_manager", None) is not None:
+            # After the runs: a run's last tool call may still need its server.
+            await self.mcp_manager.close()
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
             self.metrics_server = None

@@ -92,6 +92,17 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class McpSettings:
+    """How the server keeps registered MCP servers connected."""
+
+    # After a failure, reconnect (restart the process, for stdio) after this delay, doubled per failure up to the max.
+    mcp_restart_backoff_seconds: float = 0.5
+    mcp_restart_backoff_max_seconds: float = 60.0
+    # A connected server is pinged this often, so a dead one is noticed even when no tool is called.
+    mcp_health_check_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class FileSettings:
     """Uploads, storage and text extraction of files."""
 
@@ -312,6 +323,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
     log_format: str = "json"
     # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.
@@ -413,6 +425,9 @@ class Settings:
             value = getattr(self.runs, f.name)
             if isinstance(value, (int, float)) and value < 0:
                 raise SettingsError(f"{f.name} must be >= 0")
+        for f in dataclasses.fields(McpSettings):
+            if getattr(self.mcp, f.name) <= 0:
+                raise SettingsError(f"{f.name} must be > 0")
         auth = self.auth
         if auth.auth_mode not in AUTH_MODES:
             raise SettingsError(f"auth_mode must be one of {', '.join(AUTH_MODES)}, got {auth.auth_mode!r}")
@@ -463,6 +478,7 @@ _NESTED: dict[str, type] = {
     "events": EventSettings,
 }
 _NESTED["files"] = FileSettings
+_NESTED["mcp"] = McpSettings
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

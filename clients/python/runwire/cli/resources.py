@@ -756,8 +756,10 @@ def add_commands(commands: Any) -> None:
     _add_sessions(commands, common)
     _add_messages(commands, common)
     from runwire.cli.run_command import add_run_command  # imports this module
+    from runwire.cli.tool_commands import add_tool_commands  # imports this module
 
     add_run_command(commands, common)
+    add_tool_commands(commands, common)
     from runwire.cli.files_command import add_files_commands  # imports this module
 
     add_files_commands(commands, common)

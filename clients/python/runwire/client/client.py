@@ -16,6 +16,7 @@ import grpc
 from runwire.client.calls import CallDefaults, Method, Service
 from runwire.client.pagers import AsyncPager, Pager
 from runwire.client.resources import Agents, Messages, Runs, Sessions
+from runwire.client.tools import McpServers, Tools
 from runwire.client.run_stream import AsyncRunStream, Opener, ResumePolicy, RunStream, _Progress
 from runwire.client.service_config import RetryPolicy, service_config
 
@@ -96,6 +97,8 @@ class BaseClient:
         self.sessions = Sessions(self)
         self.messages = Messages(self)
         self.runs = Runs(self)
+        self.tools = Tools(self)
+        self.mcp_servers = McpServers(self)
 
     def _open_channel(self, target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
         raise NotImplementedError

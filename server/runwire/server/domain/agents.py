@@ -19,6 +19,7 @@ from runwire.server.domain.common import (
     refuse_if_runs_active,
 )
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.mcp_servers import check_agent_mcp_tools
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
@@ -127,6 +128,18 @@ class AgentService:
             v.add(f"{prefix}.state", f"unknown state {state}")
         v.raise_if_any()
 
+    async def _check_mcp_tools(self, tools: list[Any], db: Any = None) -> None:
+        """MCP tools must name a registered server (and one of its tools, once their list is known)."""
+        if not any(t.get("mcp_server") for t in tools):
+            return
+        v = Violations()
+        if db is None:
+            async with self.ctx.store.read() as db:
+                await check_agent_mcp_tools(db, tools, "agent.tools", v)
+        else:
+            await check_agent_mcp_tools(db, tools, "agent.tools", v)
+        v.raise_if_any()
+
     # -- commands -----------------------------------------------------------
 
     async def create(
@@ -161,6 +174,7 @@ class AgentService:
             update_time=now,
             revision=1,
         )
+        await self._check_mcp_tools(row.tools)
         if validate_only:
             return row
         async with self.ctx.store.write() as db:
@@ -230,6 +244,8 @@ class AgentService:
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
             self._validate(merged)
+            if merged["tools"] != row.tools:
+                await self._check_mcp_tools(merged["tools"], db)
             if validate_only:
                 return _row_with(row, merged)
             _assign(row, merged)

@@ -11,9 +11,12 @@ or `http://localhost:11434/v1`; nothing is guessed or appended but
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
@@ -95,6 +98,7 @@ class OpenAIProvider:
         """
         url = _endpoint(request.base_url or self._base_url)
         body = build_body(request, self._resolve_model(request))
+        aliases = {wire_tool_name(t.name): t.name for t in request.tools}
         headers = {"Accept": "text/event-stream"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -109,6 +113,8 @@ class OpenAIProvider:
                 async with aclosing(_read_completion(response)) as chunks:
                     async for chunk in chunks:
                         streamed = True
+                        if isinstance(chunk, ToolCallRequest) and chunk.name in aliases:
+                            chunk = dataclasses.replace(chunk, name=aliases[chunk.name])
                         yield chunk
         except ProviderError as exc:
             raise self._redacted(exc) from None
@@ -177,7 +183,7 @@ def _message(message: ModelMessage) -> dict[str, Any]:
                 {
                     "id": call.id,
                     "type": "function",
-                    "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)},
+                    "function": {"name": wire_tool_name(call.name), "arguments": json.dumps(call.arguments, ensure_ascii=False)},
                 }
                 for call in message.tool_calls
             ],
@@ -188,8 +194,22 @@ def _message(message: ModelMessage) -> dict[str, Any]:
 def _tool(tool: ToolSpec) -> dict[str, Any]:
     return {
         "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
+        "function": {"name": wire_tool_name(tool.name), "description": tool.description, "parameters": tool.parameters},
     }
+
+
+_WIRE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def wire_tool_name(name: str) -> str:
+    """OpenAI accepts function names of 1-64 `[A-Za-z0-9_-]`; other names (MCP tools are `mcp.{server}.{tool}`)
+    are sent as a stable alias and mapped back when the model calls them."""
+    if _WIRE_NAME.match(name):
+        return name
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name) or "tool"
+    if len(safe) <= 64:
+        return safe
+    return safe[:55] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def _safe_options(options: dict[str, Any]) -> dict[str, Any]:

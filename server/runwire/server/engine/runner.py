@@ -40,6 +40,7 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
+from runwire.server.engine.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
@@ -633,10 +634,13 @@ class Runner:
     ) -> run_pb2.ToolExecution:
         """Run one tool call; `approved` is the answer to its approval request when that was asked already."""
         plan = active.plan
-        config = next((t for t in plan.tools if t.get("name") == call.name and not t.get("mcp_server")), None)
+        config = next((t for t in plan.tools if agent_tool_call_name(t) == call.name), None)
         proto_call = common_pb2.ToolCall(id=call.id, tool=call.name, arguments=_struct(call.arguments))
+        tool = self.tools.get(call.name) if config is not None else None
         execution = run_pb2.ToolExecution(
-            call=proto_call, required_approval=approved is not None or bool(config and config.get("requires_approval"))
+            call=proto_call,
+            required_approval=approved is not None
+            or bool(config and (config.get("requires_approval") or getattr(tool, "requires_approval", False))),
         )
         arguments = dict(call.arguments)
         denied_reason: str | None = None
@@ -858,7 +862,7 @@ class Runner:
                     if execution is None:
                         execution = step.tool_calls.add(call=call)
                         execution.required_approval = any(
-                            t.get("name") == call.tool and t.get("requires_approval") for t in active.plan.tools
+                            agent_tool_call_name(t) == call.tool and t.get("requires_approval") for t in active.plan.tools
                         )
                     execution.state = run_pb2.ToolExecution.STATE_CANCELLED
                     execution.result.CopyFrom(result)
@@ -931,7 +935,8 @@ class Runner:
     def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
         specs = []
         for config in plan.tools:
-            tool = None if config.get("mcp_server") else self.tools.get(str(config.get("name")))
+            # An MCP tool its server has not reported (not connected yet, or deleted) is left out.
+            tool = self.tools.get(agent_tool_call_name(config))
             if tool is not None:
                 specs.append(ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters))
         return specs

@@ -43,15 +43,38 @@ class Tool(Protocol):
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]: ...
 
 
+class ToolSource(Protocol):
+    """Tools that come and go at run time (the tools of MCP servers), looked up by call name."""
+
+    def tool(self, name: str) -> Tool | None: ...
+
+
 class ToolRegistry:
     def __init__(self, tools: list[Tool]) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self._sources: list[ToolSource] = []
+
+    def register(self, tool: Tool) -> None:
+        self._tools[tool.name] = tool
+
+    def add_source(self, source: ToolSource) -> None:
+        self._sources.append(source)
 
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        tool = self._tools.get(name)
+        if tool is None:
+            for source in self._sources:
+                tool = source.tool(name)
+                if tool is not None:
+                    break
+        return tool
 
     def names(self) -> list[str]:
+        """The built-in tools (those registered, not those of a source)."""
         return sorted(self._tools)
+
+    def builtins(self) -> list[Tool]:
+        return [self._tools[name] for name in sorted(self._tools)]
 
     @staticmethod
     def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
@@ -60,6 +83,8 @@ class ToolRegistry:
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
             raise ToolError(f"invalid arguments for {tool.name} at {where}: {exc.message}") from None
+        except jsonschema.SchemaError:
+            pass  # a schema declared by an MCP server that is not valid JSON Schema: the server checks its own input
 
     async def call(self, name: str, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         tool = self.get(name)

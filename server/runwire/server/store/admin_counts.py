@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runwire.server.store.models import AgentRow, ApiKeyRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, ApiKeyRow, FileRow, RunRow, SessionRow
 from runwire.server.store.repositories import live_sessions
 
 # runwire.v1.Run.Status values of the runs counted by state.
@@ -18,6 +18,7 @@ async def resource_counts(db: AsyncSession, now: datetime) -> dict[str, int]:
     counts = {
         "agents": (await db.execute(select(func.count()).select_from(AgentRow))).scalar_one(),
         "sessions": (await db.execute(select(func.count()).select_from(SessionRow).where(live_sessions(now)))).scalar_one(),
+        "files": (await db.execute(select(func.count()).select_from(FileRow))).scalar_one(),
         "active_api_keys": (
             await db.execute(
                 select(func.count())

@@ -262,6 +262,38 @@ class FileChunkRow(Base):
     __table_args__ = (UniqueConstraint("file_id", "chunk_index", name="uq_file_chunks_file_index"),)
 
 
+# -- MCP servers ------------------------------------------------------------------
+
+
+class McpServerRow(ResourceRow, Base):
+    """A registered MCP server. `transport` is {"stdio": {...}} or {"http": {...}} with secrets in clear:
+    they are needed to connect, and only reads through the API redact them. The connection columns
+    (state .. server_version) are what this process last saw, kept so listings filter on them and
+    tools stay listed while the server is away."""
+
+    __tablename__ = "mcp_servers"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    transport: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    transport_kind: Mapped[str] = mapped_column(String(10))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    call_timeout_seconds: Mapped[float] = mapped_column(default=0.0)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[int] = mapped_column(Integer, default=1)
+    last_error: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_error_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    ready_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    tools: Mapped[list[Any]] = mapped_column(default=list)
+    tools_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    protocol_version: Mapped[str] = mapped_column(String(40), default="")
+    server_version: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (Index("ix_mcp_servers_create_time", "create_time"),)
+
+
 # -- memory -----------------------------------------------------------------------
 
 

@@ -1,0 +1,503 @@
+"""Connections to MCP servers, and their tools as tools agents can call.
+
+Each registered server gets one `McpConnection`: a supervisor task that
+connects with the official `mcp` SDK (a local process over stdio, or
+Streamable HTTP), reads the tool list, pings while idle, and after any
+failure reconnects (restarting the process, for stdio) with exponential
+backoff. The SDK's transports are entered and left in that one task, as
+anyio requires. Tool calls from runs go through the live client; whatever
+goes wrong becomes a ToolError (or TimeoutError) for the run loop, never an
+exception that reaches the run or the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping, TextIO
+
+from runwire.server.config import McpSettings
+from runwire.server.domain.common import utc_now
+from runwire.server.engine.tools import ToolContext, ToolError
+
+log = logging.getLogger("runwire.mcp")
+
+CALL_NAME_PREFIX = "mcp."
+DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
+# Text kept of an error or of a tool's error output.
+MAX_ERROR_CHARS = 2_000
+
+
+class McpState(enum.IntEnum):
+    UNSPECIFIED = 0
+    CONNECTING = 1
+    READY = 2
+    ERROR = 3
+    DISABLED = 4
+
+
+def call_name(server_id: str, tool: str) -> str:
+    """The name models call an MCP tool by: `mcp.{server}.{tool}` (server ids have no dots)."""
+    return f"{CALL_NAME_PREFIX}{server_id}.{tool}"
+
+
+def agent_tool_call_name(config: Mapping[str, Any]) -> str:
+    """The call name of an agent's tool entry ({"name", "mcp_server"}): a built-in's name or `mcp.{server}.{tool}`."""
+    server = str(config.get("mcp_server") or "")
+    name = str(config.get("name") or "")
+    return call_name(server.rpartition("/")[2], name) if server else name
+
+
+def parse_call_name(name: str) -> tuple[str, str] | None:
+    """(server id, tool name) of an MCP call name, or None for any other name."""
+    if not name.startswith(CALL_NAME_PREFIX):
+        return None
+    server_id, dot, tool = name[len(CALL_NAME_PREFIX) :].partition(".")
+    if not server_id or not dot or not tool:
+        return None
+    return server_id, tool
+
+
+@dataclass(frozen=True)
+class McpTarget:
+    """What to connect to, from the server's registration."""
+
+    server_id: str
+    transport: Mapping[str, Any]
+    call_timeout: float
+    disabled: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"mcpServers/{self.server_id}"
+
+
+@dataclass(frozen=True)
+class McpToolInfo:
+    name: str
+    title: str
+    description: str
+    input_schema: Mapping[str, Any]
+    output_schema: Mapping[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "input_schema": dict(self.input_schema),
+            "output_schema": dict(self.output_schema) if self.output_schema is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "McpToolInfo":
+        return cls(
+            name=str(data.get("name", "")),
+            title=str(data.get("title") or ""),
+            description=str(data.get("description") or ""),
+            input_schema=dict(data.get("input_schema") or {"type": "object"}),
+            output_schema=data.get("output_schema"),
+        )
+
+
+@dataclass
+class McpStatus:
+    """What a connection last saw; persisted with the registration after every change."""
+
+    state: McpState = McpState.CONNECTING
+    last_error: str = ""
+    last_error_time: datetime | None = None
+    restart_count: int = 0
+    ready_time: datetime | None = None
+    tools: tuple[McpToolInfo, ...] = ()
+    tools_time: datetime | None = None
+    protocol_version: str = ""
+    server_version: str = ""
+
+
+Reporter = Callable[[str, McpStatus], Awaitable[None]]
+
+
+class McpConnection:
+    def __init__(
+        self,
+        target: McpTarget,
+        settings: McpSettings,
+        report: Reporter,
+        log_dir: Path,
+        status: McpStatus | None = None,
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self._report = report
+        self._log_dir = log_dir
+        # Starts from what was persisted (tools stay known while reconnecting after a restart).
+        self.status = status or McpStatus()
+        self._client: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._broken = asyncio.Event()
+        self._wake = asyncio.Event()
+        # Set whenever the connection is not CONNECTING: waiters for an attempt's outcome use it.
+        self._settled = asyncio.Event()
+        self._stopping = False
+
+    # -- control --------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.target.disabled:
+            self.status.state = McpState.DISABLED
+            self._settled.set()
+            self._spawn(self._report_now())
+            return
+        self._task = asyncio.create_task(self._supervise(), name=f"mcp-{self.target.server_id}")
+
+    async def stop(self) -> None:
+        """Disconnect (and stop the process, for stdio); waits for the transport to close."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._settled.set()
+
+    async def wait_settled(self, timeout: float) -> None:
+        """Wait until the current attempt has an outcome (READY or ERROR), at most `timeout` seconds."""
+        if timeout <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+
+    def tool(self, name: str) -> McpToolInfo | None:
+        return next((t for t in self.status.tools if t.name == name), None)
+
+    # -- calls ----------------------------------------------------------------
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Call a tool of the server: its output, or ToolError / TimeoutError."""
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        client = self._client
+        state = self.status.state
+        if client is None or state != McpState.READY:
+            why = f": {self.status.last_error}" if self.status.last_error and state != McpState.DISABLED else ""
+            raise ToolError(f"MCP server {self.target.name} is not connected (state {state.name}){why}")
+        timeout = self.target.call_timeout
+        try:
+            async with asyncio.timeout(timeout + 1.0):
+                result = await client.call_tool(tool, arguments, read_timeout_seconds=timeout)
+        except MCPError as error:
+            if error.code == REQUEST_TIMEOUT:
+                raise TimeoutError(f"{self.target.name} did not answer within {timeout:g} s") from None
+            if error.code == CONNECTION_CLOSED:
+                self._broken.set()
+                raise ToolError(
+                    f"MCP server {self.target.name} closed the connection during the call (it is being restarted)"
+                ) from None
+            raise ToolError(f"MCP server {self.target.name}: {_clip(error.message)}") from None
+        except (TimeoutError, asyncio.CancelledError):
+            raise
+        except Exception as error:  # a malformed answer, a transport failure: the run sees a tool error
+            if _is_connection_failure(error):
+                self._broken.set()
+            raise ToolError(f"MCP server {self.target.name}: {_describe(error)}") from None
+        return _tool_output(result)
+
+    # -- supervision ----------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping:
+            await self._set_state(McpState.CONNECTING)
+            try:
+                async with AsyncExitStack() as stack:
+                    await self._connect(stack, recovering=failures > 0)
+                    failures = 0
+                    await self._watch()
+                    reason = self._broken_reason or "the connection was lost"
+                    self._client = None
+                # The transport is closed (for stdio, the process is gone) before the failure is reported.
+                await self._fail(reason)
+            except asyncio.CancelledError:
+                self._client = None
+                raise
+            except Exception as error:
+                self._client = None
+                await self._fail(_describe(error))
+            failures += 1
+            delay = min(
+                self.settings.mcp_restart_backoff_seconds * (2 ** min(failures - 1, 30)),
+                self.settings.mcp_restart_backoff_max_seconds,
+            )
+            log.warning("MCP server %s failed (%s); reconnecting in %.2fs", self.target.name, self.status.last_error, delay)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    _broken_reason: str = ""
+
+    async def _connect(self, stack: AsyncExitStack, *, recovering: bool) -> None:
+        from mcp import Client
+
+        self._broken.clear()
+        self._broken_reason = ""
+        async with asyncio.timeout(self.target.call_timeout):
+            client = await stack.enter_async_context(Client(self._transport(stack), read_timeout_seconds=self.target.call_timeout))
+            tools = await _list_tools(client)
+        info = client.server_info
+        now = utc_now()
+        status = self.status
+        status.tools, status.tools_time = tools, now
+        status.protocol_version = str(client.protocol_version or "")
+        status.server_version = f"{info.name} {info.version}".strip() if info is not None else ""
+        status.ready_time = now
+        if recovering:
+            status.restart_count += 1
+        self._client = client
+        await self._set_state(McpState.READY)
+        log.info("MCP server %s ready with %d tool(s)", self.target.name, len(tools))
+
+    def _transport(self, stack: AsyncExitStack) -> Any:
+        transport = self.target.transport
+        if "stdio" in transport:
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
+            stdio = transport["stdio"]
+            params = StdioServerParameters(
+                command=stdio["command"],
+                args=list(stdio.get("args") or []),
+                env=dict(stdio.get("env") or {}) or None,
+                cwd=stdio.get("cwd") or None,
+            )
+            return stdio_client(params, errlog=self._stderr_log(stack))
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        http = transport["http"]
+        client = create_mcp_http_client(headers=dict(http.get("headers") or {}))
+        # A client passed in is not closed by the transport; the stack closes it after the session.
+        stack.push_async_callback(client.aclose)
+        return streamable_http_client(http["url"], http_client=client)
+
+    def _stderr_log(self, stack: AsyncExitStack) -> TextIO:
+        """The process's stderr goes to {data_dir}/mcp/{server}.stderr.log, where people can read why it failed."""
+        try:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+            return stack.enter_context(open(self._log_dir / f"{self.target.server_id}.stderr.log", "a", encoding="utf-8"))
+        except OSError:
+            return stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+
+    async def _watch(self) -> None:
+        """Until the connection breaks: wait for a failed call to report it, and ping while idle."""
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._broken.wait(), self.settings.mcp_health_check_seconds)
+                self._broken_reason = self._broken_reason or "the connection closed (the server stopped or crashed)"
+                return
+            except TimeoutError:
+                pass
+            client = self._client
+            try:
+                async with asyncio.timeout(self.target.call_timeout):
+                    await client.session.send_ping()
+            except MCPError as error:
+                # Any answer, even "method not found" from servers of protocol versions without ping, means alive.
+                if error.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
+                    self._broken_reason = f"the server did not answer a ping: {_describe(error)}"
+                    return
+            except Exception as error:
+                self._broken_reason = f"the server did not answer a ping: {_describe(error)}"
+                return
+
+    async def _fail(self, message: str) -> None:
+        status = self.status
+        status.last_error = _clip(message)
+        status.last_error_time = utc_now()
+        await self._set_state(McpState.ERROR)
+
+    async def _set_state(self, state: McpState) -> None:
+        self.status.state = state
+        if state == McpState.CONNECTING:
+            self._settled.clear()
+        await self._report_now()
+        if state != McpState.CONNECTING:
+            self._settled.set()
+
+    async def _report_now(self) -> None:
+        try:
+            await self._report(self.target.server_id, self.status)
+        except Exception:  # losing one status write must not stop the connection
+            log.exception("could not record the state of MCP server %s", self.target.name)
+
+    def _spawn(self, awaitable: Awaitable[None]) -> None:
+        self._task = asyncio.ensure_future(awaitable)  # type: ignore[assignment]
+
+    def wake(self) -> None:
+        """Skip the rest of a backoff delay."""
+        self._wake.set()
+
+
+class McpTool:
+    """One tool of an MCP server, as the run loop calls it."""
+
+    requires_approval = False
+
+    def __init__(self, manager: "McpManager", server_id: str, info: McpToolInfo) -> None:
+        self._manager = manager
+        self.server_id = server_id
+        self.tool_name = info.name
+        self.name = call_name(server_id, info.name)
+        self.description = info.description or info.title or info.name
+        self.parameters = dict(info.input_schema)
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        connection = self._manager.get(self.server_id)
+        if connection is None:
+            raise ToolError(f"MCP server mcpServers/{self.server_id} does not exist (MCP_SERVER_NOT_FOUND)")
+        return await connection.call(self.tool_name, arguments)
+
+
+class McpManager:
+    """Every connection of this process, by server id; also the registry's source of MCP tools."""
+
+    def __init__(self, settings: McpSettings, log_dir: Path, report: Reporter) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self._report = report
+        self._connections: dict[str, McpConnection] = {}
+        self._closing = False
+
+    def get(self, server_id: str) -> McpConnection | None:
+        return self._connections.get(server_id)
+
+    async def apply(self, target: McpTarget, status: McpStatus | None = None) -> McpConnection:
+        """(Re)connect a server with this registration, replacing any connection it had."""
+        old = self._connections.pop(target.server_id, None)
+        if old is not None:
+            status = status or old.status
+            await old.stop()
+        fresh = McpStatus(
+            restart_count=status.restart_count if status else 0,
+            tools=status.tools if status else (),
+            tools_time=status.tools_time if status else None,
+            protocol_version=status.protocol_version if status else "",
+            server_version=status.server_version if status else "",
+            ready_time=status.ready_time if status else None,
+        )
+        connection = McpConnection(target, self.settings, self._report, self.log_dir, fresh)
+        if not self._closing:
+            self._connections[target.server_id] = connection
+            connection.start()
+        return connection
+
+    async def remove(self, server_id: str) -> None:
+        connection = self._connections.pop(server_id, None)
+        if connection is not None:
+            await connection.stop()
+
+    async def close(self) -> None:
+        self._closing = True
+        connections = list(self._connections.values())
+        self._connections.clear()
+        await asyncio.gather(*(c.stop() for c in connections), return_exceptions=True)
+
+    # -- the tool registry's view ------------------------------------------------
+
+    def tool(self, name: str) -> McpTool | None:
+        parsed = parse_call_name(name)
+        if parsed is None:
+            return None
+        server_id, tool_name = parsed
+        connection = self._connections.get(server_id)
+        if connection is None:
+            return None
+        info = connection.tool(tool_name)
+        return McpTool(self, server_id, info) if info is not None else None
+
+
+async def _list_tools(client: Any) -> tuple[McpToolInfo, ...]:
+    tools: list[McpToolInfo] = []
+    cursor: str | None = None
+    from mcp_types import PaginatedRequestParams
+
+    for _ in range(100):  # a server that pages forever is cut off
+        result = await client.session.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
+        for tool in result.tools:
+            tools.append(
+                McpToolInfo(
+                    name=tool.name,
+                    title=tool.title or (tool.annotations.title if tool.annotations and tool.annotations.title else "") or "",
+                    description=tool.description or "",
+                    input_schema=dict(tool.input_schema or {"type": "object"}),
+                    output_schema=dict(tool.output_schema) if tool.output_schema else None,
+                )
+            )
+        cursor = result.next_cursor
+        if not cursor:
+            break
+    return tuple(tools)
+
+
+def _tool_output(result: Any) -> dict[str, Any]:
+    """A CallToolResult as the model sees it: structured content when there is some, else the content blocks."""
+    blocks = [block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in (result.content or [])]
+    text = "\n".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    if getattr(result, "is_error", False):
+        raise ToolError(_clip(text) or "the tool reported an error")
+    structured = getattr(result, "structured_content", None)
+    if isinstance(structured, dict):
+        return structured
+    if blocks and all(b.get("type") == "text" for b in blocks):
+        return {"text": text}
+    return {"content": blocks}
+
+
+def _is_connection_failure(error: BaseException) -> bool:
+    import anyio
+
+    return isinstance(error, (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError))
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line explanation, unwrapping exception groups from anyio task groups."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if isinstance(error, FileNotFoundError):
+        return f"cannot start the command: {error.strerror or error}: {error.filename or ''}".rstrip(": ")
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    text = str(error) or type(error).__name__
+    return _clip(f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def stdio_command_problem(command: str) -> str | None:
+    """Why a stdio command cannot be run on this host, or None."""
+    import shutil
+
+    if os.path.isabs(command):
+        if not os.path.isfile(command):
+            return f"{command!r} does not exist on the server"
+        if not os.access(command, os.X_OK):
+            return f"{command!r} is not executable"
+        return None
+    if "/" in command or os.sep in command:
+        return "must be an absolute path or a command name found on the server's PATH"
+    if shutil.which(command) is None:
+        return f"{command!r} is not found on the server's PATH"
+    return None
+

@@ -1,0 +1,47 @@
+"""The MCP pieces that need no server: call names, result mapping, command checks, settings."""
+
+from __future__ import annotations
+
+import sys
+
+import mcp_types
+import pytest
+
+from runwire.server.config import Settings, SettingsError
+from runwire.server.engine.mcp import _tool_output, agent_tool_call_name, call_name, parse_call_name, stdio_command_problem
+from runwire.server.engine.tools import ToolError
+
+
+def test_call_names_round_trip() -> None:
+    assert call_name("github", "create_issue") == "mcp.github.create_issue"
+    assert parse_call_name("mcp.github.create_issue") == ("github", "create_issue")
+    assert parse_call_name("mcp.files.read.text") == ("files", "read.text"), "tool names may hold dots; server ids never do"
+    assert parse_call_name("calculator") is None
+    assert parse_call_name("mcp.github") is None
+    assert agent_tool_call_name({"name": "add", "mcp_server": "mcpServers/calc"}) == "mcp.calc.add"
+    assert agent_tool_call_name({"name": "calculator", "mcp_server": ""}) == "calculator"
+
+
+def test_results_become_what_the_model_sees() -> None:
+    text = mcp_types.TextContent(type="text", text="hello")
+    assert _tool_output(mcp_types.CallToolResult(content=[text], structured_content={"n": 1})) == {"n": 1}
+    assert _tool_output(mcp_types.CallToolResult(content=[text])) == {"text": "hello"}
+    image = mcp_types.ImageContent(type="image", data="aGk=", mime_type="image/png")
+    assert _tool_output(mcp_types.CallToolResult(content=[text, image]))["content"][1]["mimeType"] == "image/png"
+    with pytest.raises(ToolError, match="it broke"):
+        _tool_output(mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text="it broke")], is_error=True))
+
+
+def test_stdio_commands_must_exist_on_the_host() -> None:
+    assert stdio_command_problem(sys.executable) is None
+    assert stdio_command_problem("python3") is None
+    assert "not found" in (stdio_command_problem("no-such-command-anywhere") or "")
+    assert "does not exist" in (stdio_command_problem("/no/such/file") or "")
+    assert "absolute path" in (stdio_command_problem("bin/tool") or "")
+
+
+def test_mcp_settings_come_from_the_environment_and_must_be_positive() -> None:
+    settings = Settings.load({"RUNWIRE_MCP_RESTART_BACKOFF_SECONDS": "2", "RUNWIRE_MCP_HEALTH_CHECK_SECONDS": "5"})
+    assert settings.mcp.mcp_restart_backoff_seconds == 2.0 and settings.mcp.mcp_health_check_seconds == 5.0
+    with pytest.raises(SettingsError, match="mcp_health_check_seconds"):
+        Settings.load({"RUNWIRE_MCP_HEALTH_CHECK_SECONDS": "0"})
