@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from runwire.server.config import EventSettings
-from runwire.v1 import event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2
+from runwire.v1 import batch_pb2, batch_pb2_grpc, event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, mcp_server_pb2, memory_pb2, memory_pb2_grpc, run_pb2
 from tests.grpc.run_support import connected, run_settings, seconds, serving
 from tests.grpc.secure_support import running
 from tests.grpc.test_connect import Connection, Resolved
@@ -89,3 +89,93 @@ async def test_an_unanswered_request_expires_with_a_notice_on_connect(tmp_path: 
         ended = await runs.wait_end(run.name)
         assert ended.status == run_pb2.Run.STATUS_FAILED and ended.error.reason == "INPUT_TIMEOUT"
         connection.call.cancel()
+
+
+async def test_memories_announce_their_changes_and_each_memory_a_clear_removes(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        channel = runs.client.channel
+        stub = event_pb2_grpc.EventServiceStub(channel)
+        memories = memory_pb2_grpc.MemoryServiceStub(channel)
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_MEMORIES])
+        fact = memory_pb2.Memory(type=memory_pb2.Memory.TYPE_FACT, content="likes tea")
+        first = await memories.CreateMemory(memory_pb2.CreateMemoryRequest(memory=fact))
+        second = await memories.CreateMemory(memory_pb2.CreateMemoryRequest(memory=fact))
+        await memories.DeleteMemory(memory_pb2.DeleteMemoryRequest(name=first.name))
+        await memories.ClearMemories(memory_pb2.ClearMemoriesRequest(all=True))
+        events = await read_events(call, 4)
+        call.cancel()
+    assert [(e.type, e.resource) for e in events] == [
+        ("memory.created", first.name),
+        ("memory.created", second.name),
+        ("memory.deleted", first.name),
+        ("memory.deleted", second.name),
+    ]
+    assert events[0].memory.content == "likes tea"
+
+
+async def test_a_batch_announces_its_states_and_each_task_change(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        channel = runs.client.channel
+        stub = event_pb2_grpc.EventServiceStub(channel)
+        agent = await runs.agent()
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_BATCHES])
+        batch = await batch_pb2_grpc.BatchServiceStub(channel).CreateBatch(
+            batch_pb2.CreateBatchRequest(
+                batch=batch_pb2.Batch(
+                    inline_tasks=batch_pb2.BatchInlineTasks(
+                        tasks=[batch_pb2.BatchTaskInput(agent=agent, text=f"task {i}") for i in range(2)]
+                    )
+                )
+            )
+        )
+        events = []
+        while not (events and events[-1].type == "batch.updated" and events[-1].batch.state == batch_pb2.Batch.STATE_SUCCEEDED):
+            events.extend(await read_events(call, 1))
+        call.cancel()
+    assert (events[0].type, events[0].resource, events[0].batch.counts.total) == ("batch.created", batch.name, 2)
+    assert [e.batch.state for e in events if e.type == "batch.updated"] == [
+        batch_pb2.Batch.STATE_RUNNING,
+        batch_pb2.Batch.STATE_SUCCEEDED,
+    ]
+    assert events[-1].batch.counts.succeeded == 2
+    task_changes = [(e.resource, e.batch_task.status) for e in events if e.type == "batch_task.updated"]
+    tasks = sorted({resource for resource, _ in task_changes})
+    assert len(tasks) == 2 and all(t.startswith(f"{batch.name}/tasks/") for t in tasks)
+    for name in tasks:
+        mine = [status for resource, status in task_changes if resource == name]
+        assert mine == [batch_pb2.BatchTask.STATUS_RUNNING, batch_pb2.BatchTask.STATUS_SUCCEEDED]
+
+
+async def test_an_mcp_server_announces_its_registration_connection_and_removal(tmp_path: Path) -> None:
+    from tests.grpc.test_mcp_servers import mcp_serving
+    from tests.grpc.mcp_support import READY
+
+    async with mcp_serving(tmp_path) as mcp:
+        stub = event_pb2_grpc.EventServiceStub(mcp.runs.client.channel)
+        call = await live(stub, from_now=True, topics=[Topic.EVENT_TOPIC_MCP_SERVERS])
+        server = await mcp.register()
+        await mcp.wait_for(server.name, lambda s: s.state == READY)
+        events = await read_events(call, 1)
+        while events[-1].mcp_server.state != READY:
+            events.extend(await read_events(call, 1))
+        await mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name))
+        events.extend(await read_events(call, 1))
+        call.cancel()
+    assert (events[0].type, events[0].resource) == ("mcp_server.created", server.name)
+    assert {e.type for e in events[1:-1]} == {"mcp_server.updated"}
+    assert events[-2].mcp_server.tools, "the ready server's tools are in the payload"
+    assert (events[-1].type, events[-1].resource) == ("mcp_server.deleted", server.name)
+    assert all(e.principal == events[0].principal for e in events)
+
+
+async def test_events_flow_over_the_async_database_driver_too(tmp_path: Path) -> None:
+    settings = dataclasses.replace(run_settings(tmp_path), database_url=f"sqlite+aiosqlite:///{tmp_path / 'async.db'}")
+    async with running(settings) as server, connected(server) as runs:
+        assert not server.agents.ctx.store.inline
+        call = await live(event_pb2_grpc.EventServiceStub(runs.client.channel), from_now=True)
+        session = await runs.session()
+        run = await runs.create(session, "hello")
+        await runs.wait_end(run.name)
+        events = await read_events(call, 5)
+        call.cancel()
+    assert [e.type for e in events] == ["agent.created", "session.created", "run.created", "run.started", "message.created"]

@@ -452,3 +452,4 @@ async def test_a_streamable_http_server_serves_tools_to_a_run(mcp: Mcp, http_mcp
     completed = [e.tool_call_completed for e in events if kind(e) == "tool_call_completed"]
     assert as_dict(completed[0].result.output) == {"sum": 7.0}
 
+

@@ -459,15 +459,16 @@ async def test_a_slow_stream_tokens_reader_gets_merged_text_with_the_seq_of_the_
 
 @pytest.mark.parametrize("method", ["ExecuteAgent", "StreamTokens"])
 async def test_a_reader_that_keeps_up_gets_every_token_as_its_own_event(runs: Runs, method: str) -> None:
-    # 20 ms between tokens: a reader on a busy machine still keeps up, so nothing is merged.
-    session = await runs.session(options={"tokens_per_second": 50})
+    # Deltas committed together are sent together, so only tokens further apart than any stall of a
+    # busy machine are certain to be committed, and sent, one by one: 100 ms apart here.
+    session = await runs.session(options={"tokens_per_second": 10})
     if method == "ExecuteAgent":
-        events = await runs.execute_all(session, "[[tokens:100]]")
+        events = await runs.execute_all(session, "[[tokens:20]]")
         pieces = [(e.seq, e.text_delta.text) for e in events if kind(e) == "text_delta"]
     else:
-        messages = await drain(runs.stream_tokens(session, "[[tokens:100]]"))
+        messages = await drain(runs.stream_tokens(session, "[[tokens:20]]"))
         pieces = [(m.seq, m.text) for m in messages if not m.final]
-    assert pieces == [(FIRST_DELTA_SEQ - 1 + i, f"t{i}" + (" " if i < 100 else "")) for i in range(1, 101)]
+    assert pieces == [(FIRST_DELTA_SEQ - 1 + i, f"t{i}" + (" " if i < 20 else "")) for i in range(1, 21)]
 
 
 async def test_a_step_cut_short_is_recorded_as_interrupted(runs: Runs) -> None:

@@ -50,10 +50,14 @@ const (
 	// `file.created`, `file.updated` (state or progress), `file.deleted`;
 	// payload `file`.
 	EventTopic_EVENT_TOPIC_FILES EventTopic = 6
-	// `batch.created`, `batch.updated` (state or counts); payload `batch`.
-	// `batch_task.updated`; payload `batch_task`.
+	// `batch.created`, `batch.updated` (each state change, with the task
+	// counts of that moment); payload `batch`. `batch_task.updated` (each
+	// status change of a task, which is also how counts move); payload
+	// `batch_task`.
 	EventTopic_EVENT_TOPIC_BATCHES EventTopic = 7
-	// `memory.created`, `memory.updated`, `memory.deleted`; payload `memory`.
+	// `memory.created`, `memory.updated`, `memory.deleted` (also for each
+	// memory a ClearMemories removes), `memory.expired` (removed by the
+	// sweeper); payload `memory`.
 	EventTopic_EVENT_TOPIC_MEMORIES EventTopic = 8
 	// `mcp_server.created`, `mcp_server.updated` (including state changes),
 	// `mcp_server.deleted`; payload `mcp_server`.

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from typing import AsyncIterator, Sequence
 
+from google.protobuf import json_format
+
 from runwire.server.api import convert
-from runwire.server.api.batch_convert import results_jsonl, task_proto
-from runwire.server.api.batch_convert import batch_proto as _batch_proto
+from runwire.server.api.convert import batch_proto, task_proto
 from runwire.server.api.calls import caller, send_headers
-from runwire.server.domain.batches import BatchOptions, BatchService, BatchView, task_input_fields
+from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files import FileService, Purpose
 from runwire.server.domain.principal import Principal
 from runwire.server.store.models import BatchRow, BatchTaskRow
-from runwire.v1 import batch_pb2, batch_pb2_grpc
+from runwire.v1 import batch_pb2, batch_pb2_grpc, common_pb2
+
+Batch = batch_pb2.Batch
 
 
-def batch_proto(view: BatchView) -> batch_pb2.Batch:
-    return _batch_proto(view.row, view.counts)
+def results_jsonl(tasks: Sequence[BatchTaskRow]) -> bytes:
+    """A batch's results file: one line per task in input order, each the proto3 JSON of its BatchTask."""
+    lines = [
+        json.dumps(json_format.MessageToDict(task_proto(t), preserving_proto_field_name=True), separators=(",", ":"))
+        for t in sorted(tasks, key=lambda t: t.index)
+    ]
+    return ("\n".join(lines) + "\n").encode()
 
 
 async def write_results_file(files: FileService, batch: BatchRow, tasks: Sequence[BatchTaskRow]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Mapping
 
@@ -13,9 +14,9 @@ from google.protobuf.message import Message as ProtoMessage
 from runwire.server.domain import names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, FileRow, MessageRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SessionRow
 from runwire.server.store.repositories import AgentRecord
-from runwire.v1 import agent_pb2, common_pb2, file_pb2, message_pb2, run_pb2, session_pb2
+from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -360,3 +361,98 @@ def file_proto(row: FileRow) -> file_pb2.File:
     elif row.agent_id:
         message.agent = f"agents/{row.agent_id}"
     return message
+
+
+def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
+    return memory_pb2.Memory(
+        name=f"memories/{row.id}",
+        type=row.type,
+        content=row.content,
+        agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
+        session=names.SESSION.format(row.session_id) if row.session_id else "",
+        labels=row.labels or {},
+        metadata=dict_to_struct(row.client_metadata),
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        expire_time=timestamp(row.expire_time),
+        etag=etag_of("memory", row.id, row.revision),
+    )
+
+
+def batch_proto(view: Any) -> batch_pb2.Batch:
+    """A batch from a domain BatchView (its row and task counts)."""
+    row, counts = view.row, view.counts
+    batch = batch_pb2.Batch(
+        name=f"batches/{row.id}",
+        display_name=row.display_name,
+        state=row.state,
+        input_file=row.input_file,
+        options=batch_pb2.BatchOptions(
+            max_concurrency=row.max_concurrency,
+            timeout=duration(row.timeout_seconds),
+            task_timeout=duration(row.task_timeout_seconds),
+            max_attempts=row.max_attempts,
+            write_output_file=bool(row.write_output_file),
+        ),
+        counts=batch_pb2.BatchCounts(
+            total=counts.total,
+            queued=counts.of(batch_pb2.BatchTask.STATUS_QUEUED),
+            running=counts.of(batch_pb2.BatchTask.STATUS_RUNNING),
+            requires_input=counts.of(batch_pb2.BatchTask.STATUS_REQUIRES_INPUT),
+            succeeded=counts.of(batch_pb2.BatchTask.STATUS_SUCCEEDED),
+            failed=counts.of(batch_pb2.BatchTask.STATUS_FAILED),
+            cancelled=counts.of(batch_pb2.BatchTask.STATUS_CANCELLED),
+            timed_out=counts.of(batch_pb2.BatchTask.STATUS_TIMED_OUT),
+        ),
+        output_file=row.output_file,
+        usage=common_pb2.Usage(
+            input_tokens=counts.input_tokens,
+            output_tokens=counts.output_tokens,
+            total_tokens=counts.input_tokens + counts.output_tokens,
+        ),
+        create_time=timestamp(row.create_time),
+        start_time=timestamp(row.start_time),
+        end_time=timestamp(row.end_time),
+        update_time=timestamp(row.update_time),
+        labels=row.labels or {},
+        owner=row.owner,
+        etag=etag_of("batch", row.id, row.revision or 1),
+    )
+    if row.error_reason:
+        batch.error.reason, batch.error.message = row.error_reason, row.error_message
+    return batch
+
+
+def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
+    task = batch_pb2.BatchTask(
+        name=f"batches/{row.batch_id}/tasks/{row.index}",
+        custom_id=row.custom_id,
+        index=row.index,
+        line_number=row.line_number,
+        agent=f"agents/{row.agent_id}",
+        session=f"sessions/{row.session_id}" if row.run_id or not row.own_session else "",
+        status=row.status,
+        run=f"runs/{row.run_id}" if row.run_id else "",
+        attempts=row.attempts,
+        usage=common_pb2.Usage(
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            total_tokens=row.input_tokens + row.output_tokens,
+        ),
+        start_time=timestamp(row.start_time),
+        end_time=timestamp(row.end_time),
+        update_time=timestamp(row.update_time),
+    )
+    if row.output:
+        json_format.ParseDict(row.output, task.output, ignore_unknown_fields=True)
+    if row.error_reason:
+        task.error.reason, task.error.message = row.error_reason, row.error_message
+    if row.duration_ms is not None:
+        task.duration.FromNanoseconds(int(row.duration_ms * 1e6))
+    elif row.start_time is not None:
+        # A task in progress: its duration is the time elapsed so far.
+        started = timestamp(row.start_time)
+        assert started is not None
+        task.duration.FromNanoseconds(max(time.time_ns() - started.ToNanoseconds(), 0))
+    return task

@@ -8,11 +8,9 @@ from typing import Any
 from google.protobuf import empty_pb2
 
 from runwire.server.api import convert
+from runwire.server.api.convert import memory_proto
 from runwire.server.api.calls import caller
-from runwire.server.domain import names
-from runwire.server.domain.common import etag_of
 from runwire.server.domain.memories import MEMORY, MemoryService
-from runwire.server.store.models import MemoryRow
 from runwire.v1 import memory_pb2, memory_pb2_grpc
 
 EMPTY = empty_pb2.Empty()
@@ -125,20 +123,3 @@ def memory_fields(memory: memory_pb2.Memory) -> dict[str, Any]:
         "expire_time": convert.to_datetime(memory.expire_time, "memory.expire_time") if which == "expire_time" else None,
         "ttl": timedelta(seconds=convert.seconds(memory.ttl)) if which == "ttl" else None,
     }
-
-
-def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
-    return memory_pb2.Memory(
-        name=MEMORY.format(row.id),
-        type=row.type,
-        content=row.content,
-        agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
-        session=names.SESSION.format(row.session_id) if row.session_id else "",
-        labels=row.labels or {},
-        metadata=convert.dict_to_struct(row.client_metadata),
-        owner=row.owner,
-        create_time=convert.timestamp(row.create_time),
-        update_time=convert.timestamp(row.update_time),
-        expire_time=convert.timestamp(row.expire_time),
-        etag=etag_of("memory", row.id, row.revision),
-    )

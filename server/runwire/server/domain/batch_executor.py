@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable
 
-from runwire.server.api.batch_convert import batch_proto, task_proto
 from runwire.server.domain import names
 from runwire.server.domain.batches import (
+    record_batch,
+    record_tasks,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
     BatchState,
@@ -259,7 +260,9 @@ class BatchExecutor:
                 {"status": int(status), "error_reason": reason, "error_message": message, "end_time": now, "update_time": now, "version": version},
             )
             if ended:
-                await record_task_events(self.ctx, db, await store.tasks_of_version(db, batch_id, version))
+                batch = await store.get_batch(db, batch_id, None)
+                changed = await store.tasks_changed_after(db, batch_id, version - 1, self.ctx.limits.max_batch_tasks)
+                await record_tasks(self.ctx, db, batch.owner if batch is not None else "", changed)
         self.changes.changed(batch_id)
 
     async def _finish(self, control: _Control) -> None:
@@ -294,7 +297,7 @@ class BatchExecutor:
                 db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
             )
             if moved is not None:
-                await record_batch_event(self.ctx, db, batch_id, "batch.updated")
+                await record_batch(self.ctx, db, "batch.updated", batch_id)
         self.changes.changed(batch_id)
 
     # -- one task -------------------------------------------------------------
@@ -398,7 +401,9 @@ class BatchExecutor:
         async def mark_started(db: Any, run: RunRow) -> None:
             now = self.ctx.clock()
             version = await store.set_batch_state(db, batch.id, now, (BatchState.QUEUED,), state=int(BatchState.RUNNING), start_time=now)
-            if version is None:
+            if version is not None:
+                await record_batch(self.ctx, db, "batch.updated", batch.id)
+            else:
                 version = await store.bump_version(db, batch.id, now)
             values: dict[str, Any] = {
                 "status": int(TaskStatus.RUNNING),
@@ -411,9 +416,7 @@ class BatchExecutor:
                 values["start_time"] = task.start_time = now
             if not await store.update_task(db, task.pk, (expected,), values):
                 raise _TaskTaken()
-            await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
-            if batch.state == BatchState.QUEUED:
-                await record_batch_event(self.ctx, db, batch.id, "batch.updated")
+            await record_tasks(self.ctx, db, batch.owner, [task])
 
         options = {"max_duration": batch.task_timeout_seconds} if batch.task_timeout_seconds else {}
         run = await self.runs.create(
@@ -458,7 +461,7 @@ class BatchExecutor:
         async with self.ctx.store.write() as db:
             version = await store.bump_version(db, control.batch.id, now)
             if await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
-                await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
+                await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
     async def _record_end(
@@ -480,7 +483,7 @@ class BatchExecutor:
         async with self.ctx.store.write() as db:
             values["version"] = await store.bump_version(db, control.batch.id, now)
             if await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
-                await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
+                await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
     # -- after a restart ------------------------------------------------------
@@ -500,7 +503,7 @@ class BatchExecutor:
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
                 if await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values):
-                    await record_task_events(self.ctx, db, [await store.task_by_pk(db, task.pk)])
+                    await record_tasks(self.ctx, db, batch.owner, [task])
 
     async def _settle_without_driver(self, batch_id: str, why: str) -> None:
         reason, message, status, state = STOP_REASONS[why]
@@ -511,25 +514,6 @@ class BatchExecutor:
             self.runs.runner.request_cancel(task.run_id, message, "batch")
         if not started:
             await self._end_batch(batch_id, state)
-
-
-async def record_batch_event(ctx: DomainContext, db: Any, batch_id: str, type: str) -> None:
-    """A batch's change as a resource event, in the transaction that makes it."""
-    batch = await store.get_batch(db, batch_id, None, fresh=True)
-    if batch is not None:
-        counts = (await store.task_counts(db, [batch_id]))[batch_id]
-        await ctx.events.record(db, type, f"batches/{batch_id}", batch.owner, batch_proto(batch, counts))
-
-
-async def record_task_events(ctx: DomainContext, db: Any, tasks: Sequence[BatchTaskRow | None]) -> None:
-    owner = ""
-    for task in tasks:
-        if task is None:
-            continue
-        if not owner:
-            batch = await store.get_batch(db, task.batch_id, None)
-            owner = batch.owner if batch is not None else ""
-        await ctx.events.record(db, "batch_task.updated", task_name(task.batch_id, task.index), owner, task_proto(task))
 
 
 class _TaskTaken(Exception):

@@ -18,7 +18,6 @@ from google.protobuf import json_format
 from sqlalchemy import select
 
 from runwire.server.api import convert
-from runwire.server.api.batch_convert import batch_proto
 from runwire.server.domain import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.domain.common import check_etag, check_labels, check_text
@@ -90,6 +89,30 @@ def not_found(name: str) -> NotFound:
 
 def task_name(batch_id: str, index: int) -> str:
     return f"batches/{batch_id}/tasks/{index}"
+
+
+async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) -> None:
+    """Record `batch.{verb}` with the batch as this transaction leaves it, its task counts included."""
+    stmt = select(BatchRow).where(BatchRow.id == batch_id).execution_options(populate_existing=True)
+    row = (await db.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return
+    counts = (await store.task_counts(db, [batch_id]))[batch_id]
+    await ctx.events.record(db, type, BATCH.format(batch_id), row.owner, convert.batch_proto(BatchView(row, counts)))
+
+
+async def record_tasks(ctx: DomainContext, db: Any, owner: str, tasks: Sequence[Any]) -> None:
+    """Record `batch_task.updated` for each task (rows, or (batch id, index) pairs) as this transaction leaves it."""
+    for task in tasks:
+        batch_id, index = (task.batch_id, task.index) if hasattr(task, "batch_id") else task
+        stmt = (
+            select(BatchTaskRow)
+            .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.index == index)
+            .execution_options(populate_existing=True)
+        )
+        row = (await db.execute(stmt)).scalar_one_or_none()
+        if row is not None:
+            await ctx.events.record(db, "batch_task.updated", task_name(batch_id, index), owner, convert.task_proto(row))
 
 
 @dataclass
@@ -214,8 +237,8 @@ class BatchService:
             db.add(row)
             await db.flush()
             await store.insert_tasks(db, [self._task_values(batch_id, d, now) for d in drafts])
+            await record_batch(self.ctx, db, "batch.created", batch_id)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateBatch", fingerprint, [BATCH.format(batch_id)])
-            await self.ctx.events.record(db, "batch.created", BATCH.format(batch_id), caller.id, batch_proto(row, counts))
         self.executor.start(row)
         return BatchView(row, counts)
 
@@ -524,10 +547,7 @@ class BatchService:
                     metadata={"resource": name, "state": BatchState(row.state).name},
                 )
             if moved is not None:
-                fresh = await store.get_batch(db, row.id, None, fresh=True)
-                assert fresh is not None
-                counts = (await store.task_counts(db, [row.id]))[row.id]
-                await self.ctx.events.record(db, "batch.updated", name, fresh.owner, batch_proto(fresh, counts))
+                await record_batch(self.ctx, db, "batch.updated", row.id)
             self.ctx.idempotency.remember(db, caller, request_id, "CancelBatch", fingerprint, [name])
         await self.executor.cancel(row.id, caller.id)
         return await self.get(caller, name)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from runwire.server.api.tool_convert import mcp_server_proto
 from runwire.server.config import McpSettings
 from runwire.server.domain import names
 from runwire.server.domain.common import apply_path, check_etag, check_labels, check_text, plan_update
@@ -27,6 +28,7 @@ from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
 from runwire.server.engine.mcp import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
+    SECRET_PLACEHOLDER,
     McpManager,
     McpState,
     McpStatus,
@@ -39,7 +41,6 @@ from runwire.server.store.models import McpServerRow
 
 log = logging.getLogger("runwire.mcp")
 
-SECRET_PLACEHOLDER = "********"
 MAX_ARGS = 256
 MAX_ARG_CHARS = 4_096
 MAX_ENV = 64
@@ -159,6 +160,7 @@ class McpServerService:
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMcpServer", fingerprint, [names.MCP_SERVER.format(server_id)]
             )
+            await self._record(db, "mcp_server.created", row)
         await self._connect(row, wait_seconds)
         return await self.get(caller, names.MCP_SERVER.format(server_id))
 
@@ -236,6 +238,7 @@ class McpServerService:
             row.update_time = now
             row.revision += 1
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMcpServer", fingerprint, [name])
+            await self._record(db, "mcp_server.updated", row)
         if reconnect:
             await self._connect(row, wait_seconds)
         return await self.get(caller, name)
@@ -271,6 +274,7 @@ class McpServerService:
                     reason="MCP_SERVER_IN_USE",
                     metadata={"resource": name, "agent_count": str(count), "agents": shown},
                 )
+            await self._record(db, "mcp_server.deleted", row)
             await mcp_repo.delete_mcp_server(db, server_id)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMcpServer", fingerprint, [])
         await self.manager.remove(server_id)
@@ -293,8 +297,13 @@ class McpServerService:
                 )
             _reset_connection_report(row, self.ctx.clock())
             self.ctx.idempotency.remember(db, caller, request_id, "RefreshMcpServer", fingerprint, [name])
+            await self._record(db, "mcp_server.updated", row)
         await self._connect(row, wait_seconds)
         return await self.get(caller, name)
+
+    async def _record(self, db: Any, type: str, row: McpServerRow) -> None:
+        """The change as a resource event, in the transaction that makes it."""
+        await self.ctx.events.record(db, type, names.MCP_SERVER.format(row.id), row.owner, mcp_server_proto(row))
 
     # -- connections --------------------------------------------------------
 
@@ -323,7 +332,12 @@ class McpServerService:
             values["last_error"] = {"reason": "MCP_SERVER_UNAVAILABLE", "message": status.last_error}
             values["last_error_time"] = status.last_error_time
         async with self.ctx.store.write() as db:
-            await mcp_repo.record_connection(db, server_id, values)
+            row = await mcp_repo.get_mcp_server(db, server_id)
+            if row is None:
+                return  # deleted meanwhile
+            for key, value in values.items():
+                setattr(row, key, value)
+            await self._record(db, "mcp_server.updated", row)
 
     async def _connect(self, row: McpServerRow, wait_seconds: float | None) -> None:
         target = self._target(row)

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
+from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.common import check_etag, check_immutable, check_labels, check_text, plan_update
@@ -151,6 +152,7 @@ class MemoryService:
             if await memory_repo.memory_id_taken(db, memory_id):
                 raise AlreadyExists(f"memory {MEMORY.format(memory_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
+            await self._record(db, "memory.created", row)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateMemory", fingerprint, [MEMORY.format(memory_id)])
         return row
 
@@ -232,6 +234,7 @@ class MemoryService:
                 return target
             row.update_time = now
             row.revision += 1
+            await self._record(db, "memory.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMemory", fingerprint, [name])
         return row
 
@@ -256,6 +259,7 @@ class MemoryService:
                     return
                 raise not_found(name)
             check_etag("memory", row.id, row.revision, etag)
+            await self._record(db, "memory.deleted", row)
             await db.delete(row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMemory", fingerprint, [])
 
@@ -332,6 +336,8 @@ class MemoryService:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, "ClearMemories", fingerprint)
             if replayed is not None:
                 return int(replayed[0])
+            for row in await memory_repo.memories_matching(db, caller.id, types, agent_id, cutoff, now):
+                await self._record(db, "memory.deleted", row)
             deleted = await memory_repo.delete_memories_matching(db, caller.id, types, agent_id, cutoff, now)
             self.ctx.idempotency.remember(db, caller, request_id, "ClearMemories", fingerprint, [str(deleted)])
         return deleted
@@ -342,7 +348,13 @@ class MemoryService:
 
     async def sweep_expired(self) -> int:
         async with self.ctx.store.write() as db:
-            return await memory_repo.delete_expired_memories(db, self.ctx.clock())
+            now = self.ctx.clock()
+            for row in await memory_repo.expired_memories(db, now):
+                await self._record(db, "memory.expired", row)
+            return await memory_repo.delete_expired_memories(db, now)
+
+    async def _record(self, db: Any, type: str, row: MemoryRow) -> None:
+        await self.ctx.events.record(db, type, MEMORY.format(row.id), row.owner, convert.memory_proto(row))
 
 
 def _check_types(v: Violations, types: Sequence[int], field: str) -> None:

@@ -31,6 +31,8 @@ log = logging.getLogger("runwire.mcp")
 
 CALL_NAME_PREFIX = "mcp."
 DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
+# Reads show this in place of secret values (stdio env, HTTP headers); updates sending it keep the stored value.
+SECRET_PLACEHOLDER = "********"
 # Text kept of an error or of a tool's error output.
 MAX_ERROR_CHARS = 2_000
 

@@ -99,29 +99,11 @@ class TaskCounts:
         return self.by_status.get(int(status), 0)
 
 
-async def get_batch(db: Any, batch_id: str, owner: str | None, *, fresh: bool = False) -> BatchRow | None:
-    """`fresh`: reload a row this transaction already holds (after a Core update changed it)."""
+async def get_batch(db: Any, batch_id: str, owner: str | None) -> BatchRow | None:
     stmt = select(BatchRow).where(BatchRow.id == batch_id)
     if owner is not None:
         stmt = stmt.where(BatchRow.owner == owner)
-    if fresh:
-        stmt = stmt.execution_options(populate_existing=True)
     return (await db.execute(stmt)).scalar_one_or_none()
-
-
-async def task_by_pk(db: Any, pk: int) -> BatchTaskRow | None:
-    stmt = select(BatchTaskRow).where(BatchTaskRow.pk == pk).execution_options(populate_existing=True)
-    return (await db.execute(stmt)).scalar_one_or_none()
-
-
-async def tasks_of_version(db: Any, batch_id: str, version: int) -> list[BatchTaskRow]:
-    stmt = (
-        select(BatchTaskRow)
-        .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.version == version)
-        .order_by(BatchTaskRow.index)
-        .execution_options(populate_existing=True)
-    )
-    return list((await db.execute(stmt)).scalars())
 
 
 async def batch_id_taken(db: Any, batch_id: str) -> bool:

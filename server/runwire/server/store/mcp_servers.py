@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, McpServerRow
@@ -40,11 +40,6 @@ async def get_mcp_server(db: Any, server_id: str) -> McpServerRow | None:
 
 async def all_mcp_servers(db: Any) -> list[McpServerRow]:
     return list((await db.execute(select(McpServerRow).order_by(McpServerRow.id))).scalars())
-
-
-async def record_connection(db: Any, server_id: str, values: Mapping[str, Any]) -> None:
-    """Connection state changes; a server deleted meanwhile is left deleted."""
-    await db.execute(update(McpServerRow).where(McpServerRow.id == server_id).values(**values))
 
 
 async def delete_mcp_server(db: Any, server_id: str) -> None:

@@ -119,6 +119,18 @@ async def count_memories_matching(
     return (await db.execute(stmt)).scalar_one()
 
 
+async def memories_matching(
+    db: AsyncSession, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
+) -> list[MemoryRow]:
+    """The live memories a clear with these criteria deletes."""
+    stmt = select(MemoryRow).where(*_clear_criteria(owner, types, agent_id, before), live_memories(now))
+    return list((await db.execute(stmt)).scalars().all())
+
+
+async def expired_memories(db: AsyncSession, now: datetime) -> list[MemoryRow]:
+    return list((await db.execute(select(MemoryRow).where(MemoryRow.expire_time <= now))).scalars().all())
+
+
 async def delete_memories_matching(
     db: AsyncSession, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
 ) -> int:
