@@ -360,6 +360,7 @@ async def test_delete_removes_the_bytes_unless_another_file_shares_them(files: F
     second = await files.upload(b"shared bytes", "two.txt")
     assert len(files.stored_blobs()) == 1
     await files.settled(first.name)
+    await files.settled(second.name)  # processing changes the etag; it must be over before the etag is read
     await files.stub.DeleteFile(file_pb2.DeleteFileRequest(name=first.name))
     assert len(files.stored_blobs()) == 1
     _, content = await files.download(second.name)
@@ -497,3 +498,31 @@ async def test_a_run_finds_text_of_an_attached_pdf_with_file_search(files: Files
     run = await runs.get(events[0].run)
     assert "lynx-7742" in run.output.text
 
+
+
+async def test_search_without_the_full_text_index_matches_every_word(files: Files) -> None:
+    # How databases other than SQLite search (PostgreSQL): LIKE on every word, ranked by occurrences.
+    files.server.files.full_text_index = False
+    one = await files.upload(b"Owls hunt at night; the owl is quiet.", "a.txt")
+    two = await files.upload(b"owl", "b.txt")
+    for uploaded in (one, two):
+        assert (await files.settled(uploaded.name))[-1].state == COMPLETED
+    found = await files.stub.SearchFiles(file_pb2.SearchFilesRequest(query="OWL"))
+    assert [r.file for r in found.results] == [one.name, two.name]
+    both = await files.stub.SearchFiles(file_pb2.SearchFilesRequest(query="owl night"))
+    assert [r.file for r in both.results] == [one.name]
+    await files.stub.DeleteFile(file_pb2.DeleteFileRequest(name=one.name))
+    after = await files.stub.SearchFiles(file_pb2.SearchFilesRequest(query="owl"))
+    assert [r.file for r in after.results] == [two.name]
+
+
+async def test_extraction_left_unfinished_is_taken_up_at_the_next_start(tmp_path: Path) -> None:
+    async with serving(tmp_path) as files:
+        files.server.files._stopping = True  # as if the process died before extracting anything
+        uploaded = await files.upload(file_samples.pdf("Resumed after a restart"), "late.pdf")
+        assert (await files.stub.GetFile(file_pb2.GetFileRequest(name=uploaded.name))).state == File.STATE_PENDING
+    async with serving(tmp_path) as files:
+        final = (await files.settled(uploaded.name))[-1]
+        assert final.state == COMPLETED
+        text = await files.stub.GetFileText(file_pb2.GetFileTextRequest(name=uploaded.name))
+        assert "Resumed after a restart" in text.text

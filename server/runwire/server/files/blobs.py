@@ -72,9 +72,14 @@ class LocalTempBlob:
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
         self._file: BinaryIO | None = None
+        # The write in flight in a worker thread: the next chunk is received while this one is written.
+        self._pending: asyncio.Future[None] | None = None
 
     async def write(self, data: bytes) -> None:
         self.size += len(data)
+        if not self._buffer and len(data) >= WRITE_BUFFER_BYTES:
+            await self._write(data)  # a full chunk goes as it is, without a copy
+            return
         self._buffer += data
         if len(self._buffer) >= WRITE_BUFFER_BYTES:
             await self._flush()
@@ -83,10 +88,15 @@ class LocalTempBlob:
         if not self._buffer:
             return
         data, self._buffer = bytes(self._buffer), bytearray()
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         if self._file is None:
             # Opened here, not in the worker thread: once discard() ran, no late write can create the file again.
             self._file = open(self.path, "wb")
-        await asyncio.to_thread(self._write_sync, self._file, data)
+        if self._pending is not None:
+            await self._pending  # one write at a time, in order (the hash must see the bytes in order)
+        self._pending = asyncio.get_running_loop().run_in_executor(None, self._write_sync, self._file, data)
 
     def _write_sync(self, handle: BinaryIO, data: bytes) -> None:
         handle.write(data)
@@ -94,6 +104,8 @@ class LocalTempBlob:
 
     async def finish(self) -> str:
         await self._flush()
+        if self._pending is not None:
+            await self._pending
         await asyncio.to_thread(self._close_sync, True)
         return self._hash.hexdigest()
 
@@ -110,6 +122,9 @@ class LocalTempBlob:
 
     def discard(self) -> None:
         self._buffer = bytearray()
+        if self._pending is not None:
+            # Its outcome no longer matters; retrieving it keeps asyncio from logging it.
+            self._pending.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._close_sync(False)
         self.path.unlink(missing_ok=True)
 
