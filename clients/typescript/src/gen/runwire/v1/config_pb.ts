@@ -408,14 +408,14 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
   maxUploadBytes: bigint;
 
   /**
-   * Most tasks in one batch. Default 10,000. Not supported yet.
+   * Most tasks in one batch. Default 10,000.
    *
    * @generated from field: int32 max_batch_tasks = 5;
    */
   maxBatchTasks: number;
 
   /**
-   * Largest `BatchOptions.max_concurrency`. Default 32. Not supported yet.
+   * Largest `BatchOptions.max_concurrency`. Default 64.
    *
    * @generated from field: int32 max_batch_concurrency = 6;
    */
@@ -508,7 +508,7 @@ export type LimitsConfig = Message<"runwire.v1.LimitsConfig"> & {
   maxConnectionsPerPrincipal: number;
 
   /**
-   * Subscriptions on one `Connect` stream. Default 16. Not supported yet.
+   * Subscriptions on one `Connect` stream. Default 16. Restart only.
    *
    * @generated from field: int32 max_subscriptions_per_connection = 18;
    */
@@ -895,23 +895,25 @@ export const RateLimitOverrideSchema: GenMessage<RateLimitOverride> = /*@__PURE_
   messageDesc(file_runwire_v1_config, 12);
 
 /**
- * The event log and live streams. Not supported yet.
+ * The event log and live streams.
  *
  * @generated from message runwire.v1.EventsConfig
  */
 export type EventsConfig = Message<"runwire.v1.EventsConfig"> & {
   /**
-   * How long events stay in the log for `Subscribe` and `Connect`. Older
-   * cursors fail with `CURSOR_EXPIRED`. Run events replayed by
-   * `StreamRunEvents` are kept with their run regardless. Default 7 days.
+   * How long events stay in the log for `Subscribe` and `Connect`, 1 minute
+   * to 10 years. Older cursors fail with `CURSOR_EXPIRED`. Run events
+   * replayed by `StreamRunEvents` are kept with their run regardless.
+   * Default 7 days. Restart only.
    *
    * @generated from field: google.protobuf.Duration retention = 1;
    */
   retention?: Duration | undefined;
 
   /**
-   * Interval of the server's pings on `Connect` streams, 1 second to 10
-   * minutes. Default 30 seconds.
+   * Interval of the server's pings on `Connect` streams (and heartbeats on
+   * quiet `Subscribe` streams), 1 second to 10 minutes. Default 15 seconds.
+   * Restart only.
    *
    * @generated from field: google.protobuf.Duration heartbeat_interval = 2;
    */
@@ -920,14 +922,15 @@ export type EventsConfig = Message<"runwire.v1.EventsConfig"> & {
   /**
    * Events queued for one slow subscriber before its stream is ended
    * (`SLOW_CONSUMER`; it resumes from its last cursor). Default 10,000.
+   * Not supported yet.
    *
    * @generated from field: int32 max_buffered_events = 3;
    */
   maxBufferedEvents: number;
 
   /**
-   * Named durable subscriptions unused this long are deleted. Default 30
-   * days.
+   * Named durable subscriptions unused this long are deleted, 1 minute to
+   * 10 years. Default 30 days. Restart only.
    *
    * @generated from field: google.protobuf.Duration subscription_ttl = 4;
    */
