@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
@@ -136,8 +137,10 @@ class Write:
                 self._future.set_exception(error)
 
 
-# Batches up to this many rows commit on the event loop, larger ones on the writer thread (see Store.write_batch).
+# Batches up to this many rows, after the log was idle this long, commit on the event loop; the others on
+# the writer thread (see Store.write_batch).
 SMALL_BATCH_STATEMENTS = 16
+IDLE_SECONDS = 0.005
 
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
@@ -168,6 +171,7 @@ class RunEventLog:
         self._channels: dict[str, RunChannel] = {}
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._last_commit = 0.0
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -265,7 +269,11 @@ class RunEventLog:
                 self._resource_events.insert_sync(session, _resource_events_of(session, batch))
 
         statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
-        await self._store.write_batch(apply, small=statements <= SMALL_BATCH_STATEMENTS)
+        # After a pause, a small batch (a run's first events) commits at once on the loop; under sustained
+        # writing, batches go to the writer thread so producers keep going and the next commit takes more.
+        idle = time.monotonic() - self._last_commit > IDLE_SECONDS
+        await self._store.write_batch(apply, small=idle and statements <= SMALL_BATCH_STATEMENTS)
+        self._last_commit = time.monotonic()
         if self._resource_events is not None and any(w.resource_events or w.run_change for w in batch):
             self._resource_events.notify()
 
