@@ -5,7 +5,8 @@
 
 Tools: `add` (two numbers), `echo` (text back, optionally failing as a tool
 error), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
-exits at once, mid-call, as a crashing server would). With
+exits at once, mid-call, as a crashing server would), `exit_soon` (the
+process exits just after answering, as a server dying while idle would). With
 `MCP_FAKE_CRASH_MARKER` set, `crash` only exits while that file does not
 exist, creating it first, so the restarted process answers normally.
 """
@@ -50,6 +51,12 @@ def crash() -> str:
     if marker:
         Path(marker).write_text("crashed once\n")
     os._exit(3)
+
+
+@server.tool(description="Answers, then makes the server process exit a moment later, while idle.")
+async def exit_soon() -> str:
+    asyncio.get_running_loop().call_later(0.2, os._exit, 4)
+    return "exiting"
 
 
 def main() -> None:

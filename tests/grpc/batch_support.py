@@ -13,7 +13,7 @@ import grpc
 from runwire.server.app import RunwireServer
 from runwire.server.config import Limits, Settings
 from runwire.v1 import batch_pb2, batch_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2
-from tests.grpc.run_support import STREAM_TIMEOUT, Runs, connected, run_settings, seconds
+from tests.grpc.run_support import Runs, connected, run_settings, seconds
 
 Batch = batch_pb2.Batch
 Task = batch_pb2.BatchTask
@@ -165,5 +165,3 @@ async def serving_batches(tmp_path: Path, limits: Limits | None = None, **runs: 
     finally:
         await server.stop(grace=0.5)
 
-
-__all__ = ["STREAM_TIMEOUT"]

@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from runwire.server.app import VERSION, RunwireServer
-from runwire.v1 import admin_pb2, run_pb2
+from runwire.v1 import admin_pb2, batch_pb2, batch_pb2_grpc, mcp_server_pb2, mcp_server_pb2_grpc, run_pb2
 from tests.conftest import rpc_error
+from tests.grpc.mcp_support import fake_stdio
 from tests.grpc.secure_support import ADMIN_KEY, STREAM_TIMEOUT, api_key, caller, create_key, fails, running, secure_settings
 
 
@@ -105,3 +106,38 @@ async def test_streams_are_paged_and_bad_filters_refused(server: RunwireServer) 
             call.cancel()
         for run in runs:
             await admin.runs.CancelRun(run_pb2.CancelRunRequest(name=run))
+
+
+async def test_server_info_counts_active_batches_and_ready_mcp_servers(server: RunwireServer) -> None:
+    async with caller(server, api_key(ADMIN_KEY)) as admin:
+        agent = await admin.agent()
+        mcp = mcp_server_pb2_grpc.McpServerServiceStub(admin.channel)
+        await mcp.CreateMcpServer(
+            mcp_server_pb2.CreateMcpServerRequest(
+                mcp_server=mcp_server_pb2.McpServer(display_name="Fake tools", stdio=fake_stdio()), mcp_server_id="fake-tools"
+            ),
+            timeout=30,
+        )
+        batches = batch_pb2_grpc.BatchServiceStub(admin.channel)
+        batch = batch_pb2.Batch()
+        batch.inline_tasks.tasks.append(batch_pb2.BatchTaskInput(agent=agent.name, text="[[ask:Which one?]]"))
+        created = await batches.CreateBatch(batch_pb2.CreateBatchRequest(batch=batch))
+
+        deadline = time.monotonic() + 30
+        while True:
+            counts = (await admin.admin.GetServerInfo(admin_pb2.GetServerInfoRequest())).counts
+            if counts.mcp_servers_ready == 1 and counts.runs_requires_input == 1:
+                break
+            assert time.monotonic() < deadline, counts
+            await asyncio.sleep(0.1)
+        assert counts.mcp_servers == 1 and counts.batches_active == 1
+
+        await batches.CancelBatch(batch_pb2.CancelBatchRequest(name=created.name))
+        await mcp.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name="mcpServers/fake-tools", force=True))
+        while True:
+            counts = (await admin.admin.GetServerInfo(admin_pb2.GetServerInfoRequest())).counts
+            if counts.batches_active == 0:
+                break
+            assert time.monotonic() < deadline, counts
+            await asyncio.sleep(0.1)
+        assert counts.mcp_servers == 0 and counts.mcp_servers_ready == 0

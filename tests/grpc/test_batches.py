@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import grpc
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import Limits
-from runwire.v1 import batch_pb2, file_pb2, file_pb2_grpc, run_pb2, session_pb2
+from runwire.v1 import batch_pb2, event_pb2, file_pb2, file_pb2_grpc, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error
 from tests.grpc.batch_support import (
     Batch,
@@ -20,6 +22,7 @@ from tests.grpc.batch_support import (
     task,
 )
 from tests.grpc.run_support import SUCCEEDED
+from tests.grpc.test_events import events_stub, live, read_events
 
 
 async def test_a_batch_of_200_tasks_runs_each_task_once_and_keeps_per_task_results(tmp_path: Path) -> None:
@@ -142,26 +145,24 @@ async def test_cancel_stops_running_tasks_and_queued_tasks_never_start(tmp_path:
 async def test_the_batch_timeout_ends_it_timed_out(tmp_path: Path) -> None:
     async with serving_batches(tmp_path) as batches:
         agent = await batches.runs.agent()
-        created = await batches.create(
-            [task(agent, "quick")] + [task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=1, timeout=1.0
-        )
+        created = await batches.create([task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=1, timeout=1.0)
         final = (await batches.watch_to_end(created.name))[-1].batch
-        assert final.state == Batch.STATE_TIMED_OUT
-        quick, *slow = await batches.tasks(created.name)
-        assert quick.status == Task.STATUS_SUCCEEDED
-        assert [t.status for t in slow] == [Task.STATUS_CANCELLED] * 3
-        assert {t.error.reason for t in slow} == {"BATCH_TIMED_OUT"}
+        assert final.state == Batch.STATE_TIMED_OUT and final.counts.cancelled == 3
+        first, *never_started = await batches.tasks(created.name)
+        assert {t.error.reason for t in [first, *never_started]} == {"BATCH_TIMED_OUT"}
+        assert (await batches.runs.get(first.run)).status == run_pb2.Run.STATUS_CANCELLED
+        assert all(not t.run and t.attempts == 0 for t in never_started)
 
 
 async def test_the_task_timeout_bounds_each_run(tmp_path: Path) -> None:
     async with serving_batches(tmp_path) as batches:
         agent = await batches.runs.agent()
-        created = await batches.create([task(agent, "[[sleep:30]]"), task(agent, "quick")], task_timeout=0.5)
+        created = await batches.create([task(agent, "[[sleep:30]]"), task(agent, "quick")], task_timeout=5)
         final = (await batches.watch_to_end(created.name))[-1].batch
         assert (final.state, final.counts.timed_out, final.counts.succeeded) == (Batch.STATE_PARTIALLY_SUCCEEDED, 1, 1)
         slow = (await batches.tasks(created.name))[0]
         assert slow.status == Task.STATUS_TIMED_OUT and slow.error.reason == "RUN_TIMED_OUT"
-        assert (await batches.runs.get(slow.run)).options.max_duration.ToMilliseconds() == 500
+        assert (await batches.runs.get(slow.run)).options.max_duration.seconds == 5
 
 
 async def test_a_task_waiting_for_a_person_shows_it_and_goes_on_when_answered(tmp_path: Path) -> None:
@@ -401,3 +402,54 @@ async def test_a_task_waiting_for_a_person_waits_on_across_a_restart(tmp_path: P
             assert [r.name for r in await batches.runs_of(answered.name)] == [waiting.run]
     finally:
         await server.stop(grace=0.5)
+
+
+async def test_the_server_wide_limit_bounds_tasks_of_all_batches_together(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path, limits=Limits(max_concurrent_batch_tasks=2)) as batches:
+        agent = await batches.runs.agent()
+        first = await batches.create([task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=3)
+        second = await batches.create([task(agent, "[[sleep:30]]") for _ in range(3)], max_concurrency=3)
+
+        async def running() -> int:
+            return sum([(await batches.get(b.name)).counts.running for b in (first, second)])
+
+        loop_batches = [first, second]
+        await asyncio.wait_for(_until(lambda: running(), 2), 30)
+        # Nothing ends (every task sleeps): the two slots stay taken and the four other tasks wait.
+        counts = [(await batches.get(b.name)).counts for b in loop_batches]
+        assert sum(c.running for c in counts) == 2 and sum(c.queued for c in counts) == 4
+        for b in loop_batches:
+            await batches.cancel(b.name)
+        for b in loop_batches:
+            assert (await batches.wait_end(b.name)).state == Batch.STATE_CANCELLED
+
+
+async def _until(value: Callable[[], Awaitable[int]], wanted: int) -> None:
+    while await value() != wanted:
+        await asyncio.sleep(0.02)
+
+
+async def test_batch_and_task_changes_are_resource_events(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        stub = events_stub(batches.runs.client)
+        call = await live(stub, from_now=True, topics=[event_pb2.EventTopic.EVENT_TOPIC_BATCHES])
+        created = await batches.create([task(agent, "one"), task(agent, "two [[error:400]]")], max_concurrency=1)
+        await batches.watch_to_end(created.name)
+        # created; each task started and ended; the batch running, then ended.
+        events = await read_events(call, 7)
+        call.cancel()
+    batch_events = [(e.type, e.batch.state) for e in events if e.resource == created.name]
+    assert batch_events == [
+        ("batch.created", Batch.STATE_QUEUED),
+        ("batch.updated", Batch.STATE_RUNNING),
+        ("batch.updated", Batch.STATE_PARTIALLY_SUCCEEDED),
+    ]
+    assert events[-1].batch.counts.succeeded == 1 and events[-1].batch.counts.failed == 1
+    task_events = [(e.resource, e.batch_task.status) for e in events if e.type == "batch_task.updated"]
+    assert task_events == [
+        (f"{created.name}/tasks/1", Task.STATUS_RUNNING),
+        (f"{created.name}/tasks/1", Task.STATUS_SUCCEEDED),
+        (f"{created.name}/tasks/2", Task.STATUS_RUNNING),
+        (f"{created.name}/tasks/2", Task.STATUS_FAILED),
+    ]

@@ -115,7 +115,7 @@ async def test_bad_values_are_refused_with_every_problem_and_nothing_changes(adm
 
     restart_only = await rpc_error(update(admin, RuntimeConfig(server=config_pb2.ServerConfig(port=9999)), "server.port"))
     assert restart_only.code == grpc.StatusCode.INVALID_ARGUMENT and "config.server.port" in failure_details(restart_only)
-    unknown = await rpc_error(update(admin, RuntimeConfig(), "events.retention"))
+    unknown = await rpc_error(update(admin, RuntimeConfig(), "events.max_buffered_events"))
     assert "update_mask" in failure_details(unknown)
     everything = await rpc_error(update(admin, RuntimeConfig(), "*"))
     assert "update_mask" in failure_details(everything)

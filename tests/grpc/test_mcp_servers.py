@@ -118,7 +118,7 @@ async def test_a_registered_stdio_server_is_ready_with_its_tools(mcp: Mcp) -> No
     assert server.HasField("ready_time")
     assert server.stdio.env == {"TOKEN": "********"}, "secrets are never returned"
     tools = {t.call_name: t for t in server.tools}
-    assert set(tools) == {"mcp.fake-tools.add", "mcp.fake-tools.echo", "mcp.fake-tools.wait", "mcp.fake-tools.crash"}
+    assert set(tools) == {f"mcp.fake-tools.{t}" for t in ("add", "echo", "wait", "crash", "exit_soon")}
     add = tools["mcp.fake-tools.add"]
     assert add.name == "mcpServers/fake-tools/tools/add"
     assert add.display_name == "Add numbers"
@@ -242,6 +242,18 @@ async def test_a_server_that_dies_mid_call_is_a_tool_error_and_is_restarted(mcp:
     assert refreshed.state == READY and refreshed.restart_count == 0 and not refreshed.HasField("last_error")
 
 
+async def test_a_server_that_dies_while_idle_is_noticed_and_restarted(mcp: Mcp) -> None:
+    server = await mcp.register()
+    session = await mcp.session(agent_pb2.AgentTool(name="exit_soon", mcp_server=server.name))
+
+    events = await mcp.runs.execute_all(session, "[[tool:mcp.fake-tools.exit_soon]]")
+
+    result = [e.tool_call_completed for e in events if kind(e) == "tool_call_completed"][0]
+    assert result.state == TOOL_STATE.STATE_SUCCEEDED, "the call itself answered before the process exited"
+    restarted = await mcp.wait_for(server.name, lambda s: s.state == READY and s.restart_count == 1)
+    assert "ping" in restarted.last_error.message or "closed" in restarted.last_error.message, restarted.last_error
+
+
 async def test_a_command_that_fails_is_reported_and_retried(mcp: Mcp) -> None:
     failing = mcp_server_pb2.StdioTransport(command=sys.executable, args=["-c", "import sys; sys.exit(5)"])
 
@@ -262,7 +274,7 @@ async def test_registrations_survive_a_restart_and_reconnect(tmp_path: Path) -> 
         await mcp.register()
     async with mcp_serving(tmp_path) as mcp:
         server = await mcp.wait_for("mcpServers/fake-tools", lambda s: s.state == READY)
-        assert len(server.tools) == 4
+        assert len(server.tools) == 5
         session = await mcp.session(agent_pb2.AgentTool(name="add", mcp_server=server.name))
         events = await mcp.runs.execute_all(session, '[[tool:mcp.fake-tools.add {"a": 1, "b": 1}]]')
         completed = [e.tool_call_completed for e in events if kind(e) == "tool_call_completed"]

@@ -123,6 +123,12 @@ FIELDS: tuple[ConfigField, ...] = (
     _f("files.extraction_timeout", "files.file_processing_timeout_seconds", "seconds", 1, DAY, live=True),
     _f("files.max_extracted_chars", "files.max_extracted_text_chars", "int", 1, 1_000_000_000, live=True),
     _f("files.chunk_chars", "files.file_chunk_chars", "int", 100, 100_000, live=True),
+    _f("limits.max_batch_tasks", "limits.max_batch_tasks", "int", 1, 1_000_000, live=True),
+    _f("limits.max_batch_concurrency", "limits.max_batch_concurrency", "int", 1, 10_000, live=True),
+    _f("limits.max_subscriptions_per_connection", "events.event_max_subscriptions", "int", 1, 1_000),
+    _f("events.retention", "events.event_retention", "seconds", 60, 3650 * DAY, timedelta=True),
+    _f("events.heartbeat_interval", "events.event_heartbeat_seconds", "seconds", 1, 600),
+    _f("events.subscription_ttl", "events.event_subscription_ttl", "seconds", 60, 3650 * DAY, timedelta=True),
 )
 BY_PATH = {f.path: f for f in FIELDS}
 SECTIONS = tuple(dict.fromkeys(f.section for f in FIELDS))

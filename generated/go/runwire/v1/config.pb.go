@@ -626,9 +626,9 @@ type LimitsConfig struct {
 	MaxMessageBytes int64 `protobuf:"varint,3,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
 	// Largest uploaded file, in bytes. Default 100 MiB.
 	MaxUploadBytes int64 `protobuf:"varint,4,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
-	// Most tasks in one batch. Default 10,000. Not supported yet.
+	// Most tasks in one batch. Default 10,000.
 	MaxBatchTasks int32 `protobuf:"varint,5,opt,name=max_batch_tasks,json=maxBatchTasks,proto3" json:"max_batch_tasks,omitempty"`
-	// Largest `BatchOptions.max_concurrency`. Default 32. Not supported yet.
+	// Largest `BatchOptions.max_concurrency`. Default 64.
 	MaxBatchConcurrency int32 `protobuf:"varint,6,opt,name=max_batch_concurrency,json=maxBatchConcurrency,proto3" json:"max_batch_concurrency,omitempty"`
 	// Most sessions one principal may own. Default 10,000.
 	MaxSessionsPerOwner int32 `protobuf:"varint,7,opt,name=max_sessions_per_owner,json=maxSessionsPerOwner,proto3" json:"max_sessions_per_owner,omitempty"`
@@ -661,7 +661,7 @@ type LimitsConfig struct {
 	// `EventService.Connect` streams one principal may have open at once.
 	// Default 8. Not supported yet.
 	MaxConnectionsPerPrincipal int32 `protobuf:"varint,17,opt,name=max_connections_per_principal,json=maxConnectionsPerPrincipal,proto3" json:"max_connections_per_principal,omitempty"`
-	// Subscriptions on one `Connect` stream. Default 16. Not supported yet.
+	// Subscriptions on one `Connect` stream. Default 16. Restart only.
 	MaxSubscriptionsPerConnection int32 `protobuf:"varint,18,opt,name=max_subscriptions_per_connection,json=maxSubscriptionsPerConnection,proto3" json:"max_subscriptions_per_connection,omitempty"`
 	unknownFields                 protoimpl.UnknownFields
 	sizeCache                     protoimpl.SizeCache
@@ -1367,21 +1367,24 @@ func (x *RateLimitOverride) GetBurst() int32 {
 	return 0
 }
 
-// The event log and live streams. Not supported yet.
+// The event log and live streams.
 type EventsConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// How long events stay in the log for `Subscribe` and `Connect`. Older
-	// cursors fail with `CURSOR_EXPIRED`. Run events replayed by
-	// `StreamRunEvents` are kept with their run regardless. Default 7 days.
+	// How long events stay in the log for `Subscribe` and `Connect`, 1 minute
+	// to 10 years. Older cursors fail with `CURSOR_EXPIRED`. Run events
+	// replayed by `StreamRunEvents` are kept with their run regardless.
+	// Default 7 days. Restart only.
 	Retention *durationpb.Duration `protobuf:"bytes,1,opt,name=retention,proto3" json:"retention,omitempty"`
-	// Interval of the server's pings on `Connect` streams, 1 second to 10
-	// minutes. Default 30 seconds.
+	// Interval of the server's pings on `Connect` streams (and heartbeats on
+	// quiet `Subscribe` streams), 1 second to 10 minutes. Default 15 seconds.
+	// Restart only.
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,2,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	// Events queued for one slow subscriber before its stream is ended
 	// (`SLOW_CONSUMER`; it resumes from its last cursor). Default 10,000.
+	// Not supported yet.
 	MaxBufferedEvents int32 `protobuf:"varint,3,opt,name=max_buffered_events,json=maxBufferedEvents,proto3" json:"max_buffered_events,omitempty"`
-	// Named durable subscriptions unused this long are deleted. Default 30
-	// days.
+	// Named durable subscriptions unused this long are deleted, 1 minute to
+	// 10 years. Default 30 days. Restart only.
 	SubscriptionTtl *durationpb.Duration `protobuf:"bytes,4,opt,name=subscription_ttl,json=subscriptionTtl,proto3" json:"subscription_ttl,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

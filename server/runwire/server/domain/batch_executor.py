@@ -27,7 +27,6 @@ from runwire.server.domain.batches import (
     record_tasks,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
-    TERMINAL_TASK_STATUSES,
     BatchState,
     TaskStatus,
     task_name,
@@ -58,8 +57,6 @@ RUN_LIMIT_RETRY_SECONDS = 0.5
 
 # Writes a batch's results file when it ends; returns the `files/{file}` name.
 WriteOutput = Callable[[BatchRow, list[BatchTaskRow]], Awaitable[str]]
-# Told of every state change of a batch (resource events).
-StateListener = Callable[[BatchRow], Awaitable[None]]
 
 
 class ChangeSignals:
@@ -110,7 +107,6 @@ class BatchExecutor:
         self.runs = runs
         self.changes = ChangeSignals()
         self.write_output: WriteOutput | None = None
-        self.state_listener: StateListener | None = None
         self._controls: dict[str, _Control] = {}
         self._slots = asyncio.Semaphore(ctx.limits.max_concurrent_batch_tasks)
         self._closing = False
@@ -302,16 +298,7 @@ class BatchExecutor:
             )
             if moved is not None:
                 await record_batch(self.ctx, db, "batch.updated", batch_id)
-            batch = await store.get_batch(db, batch_id, None)
         self.changes.changed(batch_id)
-        await self._announce(batch)
-
-    async def _announce(self, batch: BatchRow | None) -> None:
-        if batch is not None and self.state_listener is not None:
-            try:
-                await self.state_listener(batch)
-            except Exception:
-                log.exception("batch %s: recording its state change failed", batch.id)
 
     # -- one task -------------------------------------------------------------
 
@@ -442,10 +429,7 @@ class BatchExecutor:
             within=mark_started,
         )
         self.changes.changed(batch.id)
-        if batch.state == BatchState.QUEUED:
-            batch.state = BatchState.RUNNING
-            async with self.ctx.store.read() as db:
-                await self._announce(await store.get_batch(db, batch.id, None))
+        batch.state = BatchState.RUNNING
         return run
 
     async def _follow_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
@@ -583,5 +567,3 @@ def _settled(task: BatchTaskRow, run: RunRow | None, max_attempts: int, now: Any
         **tokens,
     }
 
-
-__all__ = ["BatchExecutor", "ChangeSignals", "TERMINAL_TASK_STATUSES", "decide"]

@@ -7,11 +7,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runwire.server.store.models import AgentRow, ApiKeyRow, FileRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, ApiKeyRow, BatchRow, FileRow, McpServerRow, RunRow, SessionRow
 from runwire.server.store.repositories import live_sessions
 
 # runwire.v1.Run.Status values of the runs counted by state.
 _RUN_STATES = {"runs_queued": 1, "runs_running": 2, "runs_requires_input": 3}
+# runwire.v1.Batch.State QUEUED, RUNNING and CANCELLING; runwire.v1.McpServer.State READY.
+_ACTIVE_BATCH_STATES = (1, 2, 3)
+_MCP_READY = 2
 
 
 async def resource_counts(db: AsyncSession, now: datetime) -> dict[str, int]:
@@ -19,6 +22,13 @@ async def resource_counts(db: AsyncSession, now: datetime) -> dict[str, int]:
         "agents": (await db.execute(select(func.count()).select_from(AgentRow))).scalar_one(),
         "sessions": (await db.execute(select(func.count()).select_from(SessionRow).where(live_sessions(now)))).scalar_one(),
         "files": (await db.execute(select(func.count()).select_from(FileRow))).scalar_one(),
+        "batches_active": (
+            await db.execute(select(func.count()).select_from(BatchRow).where(BatchRow.state.in_(_ACTIVE_BATCH_STATES)))
+        ).scalar_one(),
+        "mcp_servers": (await db.execute(select(func.count()).select_from(McpServerRow))).scalar_one(),
+        "mcp_servers_ready": (
+            await db.execute(select(func.count()).select_from(McpServerRow).where(McpServerRow.state == _MCP_READY))
+        ).scalar_one(),
         "active_api_keys": (
             await db.execute(
                 select(func.count())
