@@ -24,7 +24,7 @@ GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
 	@echo "make test      run every test (installs what is missing first)"
-	@echo "make generate  regenerate generated/ from protos/"
+	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
@@ -54,8 +54,17 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract lint go-tools $(GATEWAY)
+test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract $(TS_MODULES) lint go-tools $(GATEWAY)
 	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The TypeScript client (clients/typescript): Node.js (Debian's when missing) and its pinned npm packages.
+TS_CLIENT := clients/typescript
+TS_MODULES := $(TS_CLIENT)/node_modules/.package-lock.json
+$(TS_MODULES): $(TS_CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "installing Node.js (the TypeScript client's generation and tests need it)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
 
 # The rate-limit tests start their own redis-server on a free port; install Debian's when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -70,7 +79,7 @@ tesseract:
 		echo "installing tesseract-ocr (OCR of uploaded images)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr >/dev/null; }
 
-generate: $(INSTALLED) go-tools
+generate: $(INSTALLED) go-tools $(TS_MODULES)
 	$(BIN)/python scripts/generate.py
 
 lint: $(INSTALLED)
@@ -89,7 +98,7 @@ vendor-protos: $(INSTALLED)
 	$(BIN)/python scripts/vendor_protos.py
 
 clean:
-	rm -rf $(VENV) .tools data .pytest_cache gateway/bin
+	rm -rf $(VENV) .tools data .pytest_cache gateway/bin $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
 
 # REST/JSON gateway and Go client (variables at the top).
 go-tools: $(GO_PLUGINS)

@@ -1,19 +1,24 @@
 """Regenerate generated/ from protos/ with the pinned grpcio-tools.
 
-Usage: python scripts/generate.py [--out DIR] [--go-out DIR] [--openapi-out DIR]
+Usage: python scripts/generate.py [--out DIR] [--go-out DIR] [--openapi-out DIR] [--typescript-out DIR]
 
 Writes `_pb2.py`, `.pyi` and `_pb2_grpc.py` for every proto under
 protos/runwire into generated/python; the Go messages, gRPC stubs and
-grpc-gateway handlers into generated/go; and one merged OpenAPI v2 document
-into generated/openapi. The Go plugins are the pinned ones `make go-tools`
-installs into .tools/bin. The drift test runs this into a temporary
-directory and compares the result with the committed tree.
+grpc-gateway handlers into generated/go; one merged OpenAPI v2 document
+into generated/openapi; and the TypeScript of the Node client into
+clients/typescript/src/gen. The Go plugins are the pinned ones `make
+go-tools` installs into .tools/bin; the TypeScript plugin is the npm
+package pinned in clients/typescript. With no option every tree is written;
+with options, only the trees named (Go and OpenAPI come from one run). The
+drift tests run this into a temporary directory and compare the result with
+the committed tree.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,16 +123,60 @@ def generate_go_and_openapi(go_out: Path, openapi_out: Path, tools: Path = GO_TO
     (openapi_out / "openapi.go").write_text(OPENAPI_EMBED)
 
 
+TYPESCRIPT_CLIENT = ROOT / "clients" / "typescript"
+DEFAULT_TYPESCRIPT_OUT = TYPESCRIPT_CLIENT / "src" / "gen"
+
+
+def typescript_proto_files() -> list[str]:
+    """The contracts, and the googleapis protos they import (the error details among them)."""
+    third_party = sorted(str(p.relative_to(THIRD_PARTY)) for p in THIRD_PARTY.rglob("*.proto"))
+    return proto_files() + third_party
+
+
+def generate_typescript(out: Path) -> None:
+    """TypeScript messages and service descriptors (protoc-gen-es, pinned in clients/typescript/package-lock.json)."""
+    plugin = TYPESCRIPT_CLIENT / "node_modules" / ".bin" / "protoc-gen-es"
+    if not plugin.exists():
+        # The plugin is an npm package: install the pinned versions first.
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TYPESCRIPT_CLIENT, check=True)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    _run_protoc(
+        [
+            f"-I{PROTOS}",
+            f"-I{THIRD_PARTY}",
+            f"-I{_well_known()}",
+            f"--plugin=protoc-gen-es={plugin}",
+            f"--es_out={out}",
+            # ES modules for Node: relative imports need the .js extension.
+            "--es_opt=target=ts,import_extension=js",
+            *typescript_proto_files(),
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Python output")
-    parser.add_argument("--go-out", type=Path, default=DEFAULT_GO_OUT)
-    parser.add_argument("--openapi-out", type=Path, default=DEFAULT_OPENAPI_OUT)
+    parser.add_argument("--out", type=Path, help=f"Python output (default {DEFAULT_OUT})")
+    parser.add_argument("--go-out", type=Path, help=f"Go output (default {DEFAULT_GO_OUT})")
+    parser.add_argument("--openapi-out", type=Path, help=f"OpenAPI output (default {DEFAULT_OPENAPI_OUT})")
+    parser.add_argument("--typescript-out", type=Path, help=f"TypeScript output (default {DEFAULT_TYPESCRIPT_OUT})")
     args = parser.parse_args(argv)
-    generate(args.out)
-    print(f"generated {len(proto_files())} protos into {args.out}", file=sys.stderr)
-    generate_go_and_openapi(args.go_out, args.openapi_out)
-    print(f"generated Go into {args.go_out} and OpenAPI into {args.openapi_out}", file=sys.stderr)
+    # No option: every tree, in the repository. Options: only the trees named.
+    everything = all(option is None for option in (args.out, args.go_out, args.openapi_out, args.typescript_out))
+    if everything or args.out is not None:
+        python_out = args.out or DEFAULT_OUT
+        generate(python_out)
+        print(f"generated {len(proto_files())} protos into {python_out}", file=sys.stderr)
+    if everything or args.go_out is not None or args.openapi_out is not None:
+        go_out, openapi_out = args.go_out or DEFAULT_GO_OUT, args.openapi_out or DEFAULT_OPENAPI_OUT
+        generate_go_and_openapi(go_out, openapi_out)
+        print(f"generated Go into {go_out} and OpenAPI into {openapi_out}", file=sys.stderr)
+    if everything or args.typescript_out is not None:
+        typescript_out = args.typescript_out or DEFAULT_TYPESCRIPT_OUT
+        generate_typescript(typescript_out)
+        print(f"generated TypeScript into {typescript_out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,12 @@ async def test_a_pager_stops_when_the_server_repeats_a_page_token(server: Runwir
             async for agent in pager:
                 seen.append(agent.name)
         assert seen == ["agents/x", "agents/x"]
+
+
+async def test_the_rpcs_are_reachable_by_their_own_names_with_the_same_defaults(server: RunwireServer) -> None:
+    async with AsyncClient(address(server)) as client:
+        created = await client.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="raw")))
+        listed = await client.agents.ListAgents(agent_pb2.ListAgentsRequest(page_size=5))
+        assert [a.name for a in listed.agents] == [created.name]
+        with pytest.raises(NotFound):
+            await client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/none"))

@@ -132,6 +132,21 @@ async def test_following_an_existing_run_from_a_sequence_number(server: RunwireS
     assert_exactly_the_run(received, [e for e in recorded if e.seq > 2])
 
 
+async def test_a_drop_before_the_first_event_starts_no_second_run(server: RunwireServer, proxy: Proxy) -> None:
+    session = await new_session(server)
+    # The connection breaks as soon as the server says anything: before any event of the run.
+    proxy.cut_after(downstream_bytes=0)
+    async with AsyncClient(proxy.address, stream_timeout=WAIT) as client:
+        stream = client.runs.execute(session, "hello")
+        received = [event async for event in stream]
+    assert proxy.cuts == 1 and stream.resumes >= 1
+    assert text_of(received) == "You said: hello"
+    async with AsyncClient(direct(server)) as helper:
+        runs = [run async for run in helper.runs.list(filter=f'session = "{session}"')]
+    assert [run.name for run in runs] == [stream.run]
+    assert_exactly_the_run(received, await recorded_events(server, stream.run))
+
+
 async def test_a_stream_gives_up_when_the_server_stays_away(server: RunwireServer, proxy: Proxy) -> None:
     session = await new_session(server)
     policy = ResumePolicy(timeout=0.3)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 import jwt
@@ -226,21 +226,29 @@ async def test_hs256_tokens_name_the_principal_role_and_tier(server: RunwireServ
 
 
 @pytest.mark.parametrize(
-    "token, why",
+    "make_token, why",
     [
-        (hs256_token(expires_in=-120), "expired"),
-        (hs256_token(secret="another-secret-that-is-32-bytes-long"), "signature"),
-        (hs256_token(aud="someone-else"), "audience"),
-        (hs256_token(iss="https://evil.test"), "issuer"),
-        (hs256_token(exp=None), "exp"),
-        (hs256_token(sub="has spaces"), "principal"),
-        (jwt.encode({"sub": "x", "exp": int(time.time()) + 60, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}, None, algorithm="none"), "algorithm"),
-        ("not.a.jwt", "well-formed"),
+        (lambda: hs256_token(expires_in=-120), "expired"),
+        (lambda: hs256_token(secret="another-secret-that-is-32-bytes-long"), "signature"),
+        (lambda: hs256_token(aud="someone-else"), "audience"),
+        (lambda: hs256_token(iss="https://evil.test"), "issuer"),
+        (lambda: hs256_token(exp=None), "exp"),
+        (lambda: hs256_token(sub="has spaces"), "principal"),
+        (
+            lambda: jwt.encode(
+                {"sub": "x", "exp": int(time.time()) + 60, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}, None, algorithm="none"
+            ),
+            "algorithm",
+        ),
+        (lambda: "not.a.jwt", "well-formed"),
     ],
     ids=["expired", "forged", "wrong-audience", "wrong-issuer", "no-expiry", "bad-subject", "alg-none", "garbage"],
 )
-async def test_bad_tokens_are_unauthenticated_unary_and_streaming(server: RunwireServer, token: str, why: str) -> None:
-    async with caller(server, bearer(token)) as someone:
+async def test_bad_tokens_are_unauthenticated_unary_and_streaming(
+    server: RunwireServer, make_token: Callable[[], str], why: str
+) -> None:
+    # Made when the test runs, not when tests are collected: a valid expiry must not lapse meanwhile.
+    async with caller(server, bearer(make_token())) as someone:
         for call in (someone.agents.ListAgents(agent_pb2.ListAgentsRequest()), someone.follow("runs/abcd")):
             failure = await fails(call)
             assert (failure.code, failure.reason) == (UNAUTHENTICATED, "UNAUTHENTICATED")

@@ -100,6 +100,11 @@ class BaseClient:
         self.tools = Tools(self)
         self.mcp_servers = McpServers(self)
 
+    @property
+    def timeout(self) -> float | None:
+        """The default deadline of unary calls, in seconds."""
+        return self.defaults.timeout
+
     def _open_channel(self, target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
         raise NotImplementedError
 

@@ -60,6 +60,12 @@ class _Resource:
         self._client = client
         self.stub: Service = client.service(self.stub_class)
 
+    def __getattr__(self, name: str) -> Any:
+        """The service's RPCs by their own names too (`client.agents.ListAgents(request)`), with the client's defaults."""
+        if name.startswith("_") or name == "stub":
+            raise AttributeError(name)
+        return getattr(self.stub, name)
+
     def _call(self, method: str, request: Any, options: dict[str, Any]) -> Any:
         return getattr(self.stub, method)(request, **options)
 

@@ -140,10 +140,11 @@ class RunStream:
                 if self._call is not None and not progress.finished:
                     self._call.cancel()
             time.sleep(progress.after_drop(error))
+            ready = grpc.channel_ready_future(self._channel)
             try:
-                grpc.channel_ready_future(self._channel).result(timeout=progress.wait_limit())
+                ready.result(timeout=progress.wait_limit())
             except grpc.FutureTimeoutError:
-                pass  # the next attempt fails fast and counts against the policy's timeout
+                ready.cancel()  # the next attempt fails fast and counts against the policy's timeout
             opener = self._resume
 
 

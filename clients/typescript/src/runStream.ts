@@ -1,0 +1,114 @@
+// A run's events that survive dropped connections: after UNAVAILABLE, a stream reset the caller did
+// not ask for, or an end before the terminal event, the stream asks for the rest with
+// StreamRunEvents(after_seq = last seq received).
+import { Code, type CallOptions } from "@connectrpc/connect";
+
+import { RunwireError, toRunwireError } from "./errors.js";
+import type { RunEvent } from "./gen/runwire/v1/run_pb.js";
+
+export interface ResumeOptions {
+  /** Give up after this many milliseconds of reconnecting without an event (default 30000). */
+  timeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+const TERMINAL = new Set(["runCompleted", "runFailed", "runCancelled", "runTimedOut"]);
+
+export function isTerminal(event: RunEvent): boolean {
+  return TERMINAL.has(event.payload.case ?? "");
+}
+
+/** Where a run stream is. The opener reads it to send the right request. */
+export class Progress {
+  finished = false;
+  resumes = 0;
+  private readonly deadline: number | undefined;
+
+  constructor(
+    public run: string,
+    public lastSeq: bigint,
+    timeoutMs: number | undefined,
+  ) {
+    this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  }
+
+  /** The caller's options, with what is left of the whole stream's deadline. */
+  callOptions(options: CallOptions | undefined): CallOptions {
+    return this.deadline === undefined ? { ...options } : { ...options, timeoutMs: Math.max(1, this.deadline - Date.now()) };
+  }
+
+  expired(): boolean {
+    return this.deadline !== undefined && Date.now() >= this.deadline;
+  }
+}
+
+export class RunStream implements AsyncIterable<RunEvent> {
+  private readonly progress: Progress;
+
+  constructor(
+    private readonly open: (progress: Progress) => AsyncIterable<RunEvent>,
+    run: string,
+    afterSeq: bigint,
+    private readonly resume: ResumeOptions = {},
+    timeoutMs?: number,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.progress = new Progress(run, afterSeq, timeoutMs);
+  }
+
+  /** The run's name; empty until the first event. */
+  get run(): string {
+    return this.progress.run;
+  }
+
+  get lastSeq(): bigint {
+    return this.progress.lastSeq;
+  }
+
+  /** How many times the stream reconnected. */
+  get resumes(): number {
+    return this.progress.resumes;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
+    const progress = this.progress;
+    const patience = this.resume.timeoutMs ?? 30_000;
+    let droppedAt: number | undefined;
+    let failures = 0;
+    while (!progress.finished) {
+      let error: RunwireError | undefined;
+      try {
+        for await (const event of this.open(progress)) {
+          if (event.seq <= progress.lastSeq) {
+            continue; // a repeated ExecuteAgent replays from seq 1
+          }
+          progress.run = event.run || progress.run;
+          progress.lastSeq = event.seq;
+          progress.finished = isTerminal(event);
+          droppedAt = undefined;
+          failures = 0;
+          yield event;
+          if (progress.finished) {
+            return;
+          }
+        }
+      } catch (reason) {
+        error = toRunwireError(reason);
+        // Node reports a broken connection as UNAVAILABLE, or as a stream reset (CANCELED) that this caller never asked for.
+        const dropped = error.code === Code.Unavailable || (error.code === Code.Canceled && !this.signal?.aborted);
+        if (!dropped) {
+          throw error;
+        }
+      }
+      droppedAt ??= Date.now();
+      if (Date.now() - droppedAt >= patience || progress.expired()) {
+        throw error ?? new Error(`the stream of ${progress.run || "the run"} ended before the run did`);
+      }
+      const backoff = Math.min(this.resume.maxBackoffMs ?? 2000, (this.resume.initialBackoffMs ?? 50) * 2 ** failures);
+      failures += 1;
+      progress.resumes += 1;
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
+}
