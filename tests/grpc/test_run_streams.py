@@ -401,11 +401,15 @@ async def test_stream_run_events_refuses_a_seq_beyond_the_log_or_below_zero(runs
 
 async def test_stream_run_events_of_a_queued_run_follows_it_live_to_the_end(runs: Runs) -> None:
     session = await runs.session()
-    first = await runs.create(session, "[[sleep:0.3]] first")
+    # The first run holds the session until it is answered, however slow the machine.
+    first = await runs.create(session, "[[ask:Go on?]] first")
+    waiting = await runs.wait_status(first.name, REQUIRES_INPUT)
     second = await runs.create(session, "second")
     assert (await runs.get(second.name)).status == QUEUED
 
-    events = await runs.follow(second.name)
+    following = asyncio.ensure_future(runs.follow(second.name))
+    await runs.submit_call(first.name, waiting.pending_input.id, text="yes")
+    events = await following
     assert kinds(events)[:3] == ["run_created", "run_started", "message_created"]
     assert kind(events[-1]) == "run_completed"
     assert text_of(events) == "You said: second"
