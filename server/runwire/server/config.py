@@ -125,6 +125,9 @@ class FileSettings:
     max_extracted_text_chars: int = 10_000_000
     # Size of the search chunks the text is split into.
     file_chunk_chars: int = 1_000
+    # Semantic search: chunks get sentence embeddings (all-MiniLM-L6-v2, run locally) when this is on and the
+    # `semantic` extra and the model package are installed.
+    file_semantic_search: bool = False
 
 
 # -- authentication -------------------------------------------------------------
@@ -441,7 +444,7 @@ class Settings:
             raise SettingsError("api_key_cache_seconds and jwt_leeway_seconds must be >= 0")
         for f in dataclasses.fields(FileSettings):
             value = getattr(self.files, f.name)
-            if isinstance(value, (int, float)) and value <= 0:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
                 raise SettingsError(f"{f.name} must be > 0")
         if self.rate_limits.max_streams_per_principal < 1:
             raise SettingsError("max_streams_per_principal must be >= 1")

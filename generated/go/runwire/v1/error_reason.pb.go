@@ -183,6 +183,9 @@ const (
 	// File processing took longer, or needed more memory, than the server
 	// allows.
 	ErrorReason_ERROR_REASON_PROCESSING_LIMIT_EXCEEDED ErrorReason = 106
+	// Semantic file search is not enabled on this server
+	// (`RUNWIRE_FILE_SEMANTIC_SEARCH`), or its optional packages are missing.
+	ErrorReason_ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE ErrorReason = 107
 	// Batches (120-139).
 	// The task did not end because its batch was cancelled.
 	ErrorReason_ERROR_REASON_BATCH_CANCELLED ErrorReason = 120
@@ -263,6 +266,7 @@ var (
 		104: "ERROR_REASON_FILE_TOO_COMPLEX",
 		105: "ERROR_REASON_OCR_UNAVAILABLE",
 		106: "ERROR_REASON_PROCESSING_LIMIT_EXCEEDED",
+		107: "ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE",
 		120: "ERROR_REASON_BATCH_CANCELLED",
 		121: "ERROR_REASON_BATCH_TIMED_OUT",
 	}
@@ -337,6 +341,7 @@ var (
 		"ERROR_REASON_FILE_TOO_COMPLEX":               104,
 		"ERROR_REASON_OCR_UNAVAILABLE":                105,
 		"ERROR_REASON_PROCESSING_LIMIT_EXCEEDED":      106,
+		"ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE":    107,
 		"ERROR_REASON_BATCH_CANCELLED":                120,
 		"ERROR_REASON_BATCH_TIMED_OUT":                121,
 	}
@@ -374,7 +379,7 @@ var File_runwire_v1_error_reason_proto protoreflect.FileDescriptor
 const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1drunwire/v1/error_reason.proto\x12\n" +
-	"runwire.v1*\x8c\x14\n" +
+	"runwire.v1*\xba\x14\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12 \n" +
@@ -446,7 +451,8 @@ const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	")ERROR_REASON_DECOMPRESSION_LIMIT_EXCEEDED\x10g\x12!\n" +
 	"\x1dERROR_REASON_FILE_TOO_COMPLEX\x10h\x12 \n" +
 	"\x1cERROR_REASON_OCR_UNAVAILABLE\x10i\x12*\n" +
-	"&ERROR_REASON_PROCESSING_LIMIT_EXCEEDED\x10j\x12 \n" +
+	"&ERROR_REASON_PROCESSING_LIMIT_EXCEEDED\x10j\x12,\n" +
+	"(ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE\x10k\x12 \n" +
 	"\x1cERROR_REASON_BATCH_CANCELLED\x10x\x12 \n" +
 	"\x1cERROR_REASON_BATCH_TIMED_OUT\x10yB>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3"
 

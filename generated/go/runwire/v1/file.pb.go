@@ -200,6 +200,62 @@ func (AnalyzeFileRequest_Mode) EnumDescriptor() ([]byte, []int) {
 	return file_runwire_v1_file_proto_rawDescGZIP(), []int{12, 0}
 }
 
+// How chunks are matched.
+type SearchFilesRequest_Mode int32
+
+const (
+	// `MODE_FULL_TEXT`.
+	SearchFilesRequest_MODE_UNSPECIFIED SearchFilesRequest_Mode = 0
+	// Chunks that contain every word of the query, ranked by relevance.
+	SearchFilesRequest_MODE_FULL_TEXT SearchFilesRequest_Mode = 1
+	// Chunks closest in meaning to the query (cosine similarity of
+	// sentence embeddings), whether or not they share its words. Every
+	// searched chunk is ranked. Needs a server with semantic search enabled;
+	// otherwise `FAILED_PRECONDITION` `SEMANTIC_SEARCH_UNAVAILABLE`.
+	SearchFilesRequest_MODE_SEMANTIC SearchFilesRequest_Mode = 2
+)
+
+// Enum value maps for SearchFilesRequest_Mode.
+var (
+	SearchFilesRequest_Mode_name = map[int32]string{
+		0: "MODE_UNSPECIFIED",
+		1: "MODE_FULL_TEXT",
+		2: "MODE_SEMANTIC",
+	}
+	SearchFilesRequest_Mode_value = map[string]int32{
+		"MODE_UNSPECIFIED": 0,
+		"MODE_FULL_TEXT":   1,
+		"MODE_SEMANTIC":    2,
+	}
+)
+
+func (x SearchFilesRequest_Mode) Enum() *SearchFilesRequest_Mode {
+	p := new(SearchFilesRequest_Mode)
+	*p = x
+	return p
+}
+
+func (x SearchFilesRequest_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SearchFilesRequest_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_runwire_v1_file_proto_enumTypes[3].Descriptor()
+}
+
+func (SearchFilesRequest_Mode) Type() protoreflect.EnumType {
+	return &file_runwire_v1_file_proto_enumTypes[3]
+}
+
+func (x SearchFilesRequest_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SearchFilesRequest_Mode.Descriptor instead.
+func (SearchFilesRequest_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_runwire_v1_file_proto_rawDescGZIP(), []int{14, 0}
+}
+
 // An uploaded file.
 type File struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1502,8 +1558,8 @@ func (x *AnalyzeFileResponse) GetDuration() *durationpb.Duration {
 // Request for FileService.SearchFiles.
 type SearchFilesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Words to look for, 1 to 1,000 characters. A chunk matches when it
-	// contains every word, case-insensitively.
+	// Words to look for, 1 to 1,000 characters. In full-text mode a chunk
+	// matches when it contains every word, case-insensitively.
 	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// Limit the search to the files attached to one session or agent. Unset
 	// searches all the caller's files.
@@ -1520,7 +1576,9 @@ type SearchFilesRequest struct {
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// `next_page_token` of a previous call with the same query, scope and
 	// filter.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Full-text (the default) or semantic search.
+	Mode          SearchFilesRequest_Mode `protobuf:"varint,7,opt,name=mode,proto3,enum=runwire.v1.SearchFilesRequest_Mode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1608,6 +1666,13 @@ func (x *SearchFilesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *SearchFilesRequest) GetMode() SearchFilesRequest_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return SearchFilesRequest_MODE_UNSPECIFIED
+}
+
 type isSearchFilesRequest_Scope interface {
 	isSearchFilesRequest_Scope()
 }
@@ -1692,7 +1757,8 @@ type FileSearchResult struct {
 	ChunkIndex int32 `protobuf:"varint,3,opt,name=chunk_index,json=chunkIndex,proto3" json:"chunk_index,omitempty"`
 	// A short excerpt around the best match, up to 300 characters.
 	Snippet string `protobuf:"bytes,4,opt,name=snippet,proto3" json:"snippet,omitempty"`
-	// Relevance; higher is better. Comparable only within one search.
+	// Relevance; higher is better. Comparable only within one search. In
+	// semantic mode, the cosine similarity, from -1 to 1.
 	Score float32 `protobuf:"fixed32,5,opt,name=score,proto3" json:"score,omitempty"`
 	// Character offset of the chunk in the extracted text, for
 	// `GetFileText`.
@@ -1935,7 +2001,7 @@ const file_runwire_v1_file_proto_rawDesc = "" +
 	"\x04text\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x04text\x12\"\n" +
 	"\ttruncated\x18\x04 \x01(\bB\x04\xe2A\x01\x03R\ttruncated\x12-\n" +
 	"\x05usage\x18\x05 \x01(\v2\x11.runwire.v1.UsageB\x04\xe2A\x01\x03R\x05usage\x12;\n" +
-	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\bduration\"\x8d\x02\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\bduration\"\x91\x03\n" +
 	"\x12SearchFilesRequest\x12\x1a\n" +
 	"\x05query\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05query\x128\n" +
 	"\asession\x18\x02 \x01(\tB\x1c\xe2A\x01\x01\xfaA\x15\n" +
@@ -1945,7 +2011,12 @@ const file_runwire_v1_file_proto_rawDesc = "" +
 	"\x06filter\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\x06filter\x12!\n" +
 	"\tpage_size\x18\x05 \x01(\x05B\x04\xe2A\x01\x01R\bpageSize\x12#\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\tpageTokenB\a\n" +
+	"page_token\x18\x06 \x01(\tB\x04\xe2A\x01\x01R\tpageToken\x12=\n" +
+	"\x04mode\x18\a \x01(\x0e2#.runwire.v1.SearchFilesRequest.ModeB\x04\xe2A\x01\x01R\x04mode\"C\n" +
+	"\x04Mode\x12\x14\n" +
+	"\x10MODE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eMODE_FULL_TEXT\x10\x01\x12\x11\n" +
+	"\rMODE_SEMANTIC\x10\x02B\a\n" +
 	"\x05scope\"\x81\x01\n" +
 	"\x13SearchFilesResponse\x12<\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.runwire.v1.FileSearchResultB\x04\xe2A\x01\x03R\aresults\x12,\n" +
@@ -1989,78 +2060,80 @@ func file_runwire_v1_file_proto_rawDescGZIP() []byte {
 	return file_runwire_v1_file_proto_rawDescData
 }
 
-var file_runwire_v1_file_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_runwire_v1_file_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_runwire_v1_file_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_runwire_v1_file_proto_goTypes = []any{
 	(File_Purpose)(0),             // 0: runwire.v1.File.Purpose
 	(File_State)(0),               // 1: runwire.v1.File.State
 	(AnalyzeFileRequest_Mode)(0),  // 2: runwire.v1.AnalyzeFileRequest.Mode
-	(*File)(nil),                  // 3: runwire.v1.File
-	(*UploadFileRequest)(nil),     // 4: runwire.v1.UploadFileRequest
-	(*UploadFileMetadata)(nil),    // 5: runwire.v1.UploadFileMetadata
-	(*DownloadFileRequest)(nil),   // 6: runwire.v1.DownloadFileRequest
-	(*DownloadFileResponse)(nil),  // 7: runwire.v1.DownloadFileResponse
-	(*GetFileRequest)(nil),        // 8: runwire.v1.GetFileRequest
-	(*ListFilesRequest)(nil),      // 9: runwire.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),     // 10: runwire.v1.ListFilesResponse
-	(*DeleteFileRequest)(nil),     // 11: runwire.v1.DeleteFileRequest
-	(*WatchFileRequest)(nil),      // 12: runwire.v1.WatchFileRequest
-	(*GetFileTextRequest)(nil),    // 13: runwire.v1.GetFileTextRequest
-	(*GetFileTextResponse)(nil),   // 14: runwire.v1.GetFileTextResponse
-	(*AnalyzeFileRequest)(nil),    // 15: runwire.v1.AnalyzeFileRequest
-	(*AnalyzeFileResponse)(nil),   // 16: runwire.v1.AnalyzeFileResponse
-	(*SearchFilesRequest)(nil),    // 17: runwire.v1.SearchFilesRequest
-	(*SearchFilesResponse)(nil),   // 18: runwire.v1.SearchFilesResponse
-	(*FileSearchResult)(nil),      // 19: runwire.v1.FileSearchResult
-	nil,                           // 20: runwire.v1.File.LabelsEntry
-	nil,                           // 21: runwire.v1.UploadFileMetadata.LabelsEntry
-	(*Failure)(nil),               // 22: runwire.v1.Failure
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 24: runwire.v1.Usage
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
-	(*emptypb.Empty)(nil),         // 26: google.protobuf.Empty
+	(SearchFilesRequest_Mode)(0),  // 3: runwire.v1.SearchFilesRequest.Mode
+	(*File)(nil),                  // 4: runwire.v1.File
+	(*UploadFileRequest)(nil),     // 5: runwire.v1.UploadFileRequest
+	(*UploadFileMetadata)(nil),    // 6: runwire.v1.UploadFileMetadata
+	(*DownloadFileRequest)(nil),   // 7: runwire.v1.DownloadFileRequest
+	(*DownloadFileResponse)(nil),  // 8: runwire.v1.DownloadFileResponse
+	(*GetFileRequest)(nil),        // 9: runwire.v1.GetFileRequest
+	(*ListFilesRequest)(nil),      // 10: runwire.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),     // 11: runwire.v1.ListFilesResponse
+	(*DeleteFileRequest)(nil),     // 12: runwire.v1.DeleteFileRequest
+	(*WatchFileRequest)(nil),      // 13: runwire.v1.WatchFileRequest
+	(*GetFileTextRequest)(nil),    // 14: runwire.v1.GetFileTextRequest
+	(*GetFileTextResponse)(nil),   // 15: runwire.v1.GetFileTextResponse
+	(*AnalyzeFileRequest)(nil),    // 16: runwire.v1.AnalyzeFileRequest
+	(*AnalyzeFileResponse)(nil),   // 17: runwire.v1.AnalyzeFileResponse
+	(*SearchFilesRequest)(nil),    // 18: runwire.v1.SearchFilesRequest
+	(*SearchFilesResponse)(nil),   // 19: runwire.v1.SearchFilesResponse
+	(*FileSearchResult)(nil),      // 20: runwire.v1.FileSearchResult
+	nil,                           // 21: runwire.v1.File.LabelsEntry
+	nil,                           // 22: runwire.v1.UploadFileMetadata.LabelsEntry
+	(*Failure)(nil),               // 23: runwire.v1.Failure
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 25: runwire.v1.Usage
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*emptypb.Empty)(nil),         // 27: google.protobuf.Empty
 }
 var file_runwire_v1_file_proto_depIdxs = []int32{
 	0,  // 0: runwire.v1.File.purpose:type_name -> runwire.v1.File.Purpose
 	1,  // 1: runwire.v1.File.state:type_name -> runwire.v1.File.State
-	22, // 2: runwire.v1.File.error:type_name -> runwire.v1.Failure
-	20, // 3: runwire.v1.File.labels:type_name -> runwire.v1.File.LabelsEntry
-	23, // 4: runwire.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	23, // 5: runwire.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 6: runwire.v1.UploadFileRequest.metadata:type_name -> runwire.v1.UploadFileMetadata
+	23, // 2: runwire.v1.File.error:type_name -> runwire.v1.Failure
+	21, // 3: runwire.v1.File.labels:type_name -> runwire.v1.File.LabelsEntry
+	24, // 4: runwire.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	24, // 5: runwire.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 6: runwire.v1.UploadFileRequest.metadata:type_name -> runwire.v1.UploadFileMetadata
 	0,  // 7: runwire.v1.UploadFileMetadata.purpose:type_name -> runwire.v1.File.Purpose
-	21, // 8: runwire.v1.UploadFileMetadata.labels:type_name -> runwire.v1.UploadFileMetadata.LabelsEntry
-	3,  // 9: runwire.v1.DownloadFileResponse.file:type_name -> runwire.v1.File
-	3,  // 10: runwire.v1.ListFilesResponse.files:type_name -> runwire.v1.File
+	22, // 8: runwire.v1.UploadFileMetadata.labels:type_name -> runwire.v1.UploadFileMetadata.LabelsEntry
+	4,  // 9: runwire.v1.DownloadFileResponse.file:type_name -> runwire.v1.File
+	4,  // 10: runwire.v1.ListFilesResponse.files:type_name -> runwire.v1.File
 	2,  // 11: runwire.v1.AnalyzeFileRequest.mode:type_name -> runwire.v1.AnalyzeFileRequest.Mode
-	3,  // 12: runwire.v1.AnalyzeFileResponse.file:type_name -> runwire.v1.File
+	4,  // 12: runwire.v1.AnalyzeFileResponse.file:type_name -> runwire.v1.File
 	2,  // 13: runwire.v1.AnalyzeFileResponse.mode:type_name -> runwire.v1.AnalyzeFileRequest.Mode
-	24, // 14: runwire.v1.AnalyzeFileResponse.usage:type_name -> runwire.v1.Usage
-	25, // 15: runwire.v1.AnalyzeFileResponse.duration:type_name -> google.protobuf.Duration
-	19, // 16: runwire.v1.SearchFilesResponse.results:type_name -> runwire.v1.FileSearchResult
-	4,  // 17: runwire.v1.FileService.UploadFile:input_type -> runwire.v1.UploadFileRequest
-	8,  // 18: runwire.v1.FileService.GetFile:input_type -> runwire.v1.GetFileRequest
-	6,  // 19: runwire.v1.FileService.DownloadFile:input_type -> runwire.v1.DownloadFileRequest
-	9,  // 20: runwire.v1.FileService.ListFiles:input_type -> runwire.v1.ListFilesRequest
-	11, // 21: runwire.v1.FileService.DeleteFile:input_type -> runwire.v1.DeleteFileRequest
-	12, // 22: runwire.v1.FileService.WatchFile:input_type -> runwire.v1.WatchFileRequest
-	13, // 23: runwire.v1.FileService.GetFileText:input_type -> runwire.v1.GetFileTextRequest
-	15, // 24: runwire.v1.FileService.AnalyzeFile:input_type -> runwire.v1.AnalyzeFileRequest
-	17, // 25: runwire.v1.FileService.SearchFiles:input_type -> runwire.v1.SearchFilesRequest
-	3,  // 26: runwire.v1.FileService.UploadFile:output_type -> runwire.v1.File
-	3,  // 27: runwire.v1.FileService.GetFile:output_type -> runwire.v1.File
-	7,  // 28: runwire.v1.FileService.DownloadFile:output_type -> runwire.v1.DownloadFileResponse
-	10, // 29: runwire.v1.FileService.ListFiles:output_type -> runwire.v1.ListFilesResponse
-	26, // 30: runwire.v1.FileService.DeleteFile:output_type -> google.protobuf.Empty
-	3,  // 31: runwire.v1.FileService.WatchFile:output_type -> runwire.v1.File
-	14, // 32: runwire.v1.FileService.GetFileText:output_type -> runwire.v1.GetFileTextResponse
-	16, // 33: runwire.v1.FileService.AnalyzeFile:output_type -> runwire.v1.AnalyzeFileResponse
-	18, // 34: runwire.v1.FileService.SearchFiles:output_type -> runwire.v1.SearchFilesResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	25, // 14: runwire.v1.AnalyzeFileResponse.usage:type_name -> runwire.v1.Usage
+	26, // 15: runwire.v1.AnalyzeFileResponse.duration:type_name -> google.protobuf.Duration
+	3,  // 16: runwire.v1.SearchFilesRequest.mode:type_name -> runwire.v1.SearchFilesRequest.Mode
+	20, // 17: runwire.v1.SearchFilesResponse.results:type_name -> runwire.v1.FileSearchResult
+	5,  // 18: runwire.v1.FileService.UploadFile:input_type -> runwire.v1.UploadFileRequest
+	9,  // 19: runwire.v1.FileService.GetFile:input_type -> runwire.v1.GetFileRequest
+	7,  // 20: runwire.v1.FileService.DownloadFile:input_type -> runwire.v1.DownloadFileRequest
+	10, // 21: runwire.v1.FileService.ListFiles:input_type -> runwire.v1.ListFilesRequest
+	12, // 22: runwire.v1.FileService.DeleteFile:input_type -> runwire.v1.DeleteFileRequest
+	13, // 23: runwire.v1.FileService.WatchFile:input_type -> runwire.v1.WatchFileRequest
+	14, // 24: runwire.v1.FileService.GetFileText:input_type -> runwire.v1.GetFileTextRequest
+	16, // 25: runwire.v1.FileService.AnalyzeFile:input_type -> runwire.v1.AnalyzeFileRequest
+	18, // 26: runwire.v1.FileService.SearchFiles:input_type -> runwire.v1.SearchFilesRequest
+	4,  // 27: runwire.v1.FileService.UploadFile:output_type -> runwire.v1.File
+	4,  // 28: runwire.v1.FileService.GetFile:output_type -> runwire.v1.File
+	8,  // 29: runwire.v1.FileService.DownloadFile:output_type -> runwire.v1.DownloadFileResponse
+	11, // 30: runwire.v1.FileService.ListFiles:output_type -> runwire.v1.ListFilesResponse
+	27, // 31: runwire.v1.FileService.DeleteFile:output_type -> google.protobuf.Empty
+	4,  // 32: runwire.v1.FileService.WatchFile:output_type -> runwire.v1.File
+	15, // 33: runwire.v1.FileService.GetFileText:output_type -> runwire.v1.GetFileTextResponse
+	17, // 34: runwire.v1.FileService.AnalyzeFile:output_type -> runwire.v1.AnalyzeFileResponse
+	19, // 35: runwire.v1.FileService.SearchFiles:output_type -> runwire.v1.SearchFilesResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_file_proto_init() }
@@ -2094,7 +2167,7 @@ func file_runwire_v1_file_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_file_proto_rawDesc), len(file_runwire_v1_file_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,

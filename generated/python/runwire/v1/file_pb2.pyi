@@ -258,20 +258,30 @@ class AnalyzeFileResponse(_message.Message):
     def __init__(self, file: _Optional[_Union[File, _Mapping]] = ..., mode: _Optional[_Union[AnalyzeFileRequest.Mode, str]] = ..., text: _Optional[str] = ..., truncated: _Optional[bool] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SearchFilesRequest(_message.Message):
-    __slots__ = ("query", "session", "agent", "filter", "page_size", "page_token")
+    __slots__ = ("query", "session", "agent", "filter", "page_size", "page_token", "mode")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_UNSPECIFIED: _ClassVar[SearchFilesRequest.Mode]
+        MODE_FULL_TEXT: _ClassVar[SearchFilesRequest.Mode]
+        MODE_SEMANTIC: _ClassVar[SearchFilesRequest.Mode]
+    MODE_UNSPECIFIED: SearchFilesRequest.Mode
+    MODE_FULL_TEXT: SearchFilesRequest.Mode
+    MODE_SEMANTIC: SearchFilesRequest.Mode
     QUERY_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     query: str
     session: str
     agent: str
     filter: str
     page_size: int
     page_token: str
-    def __init__(self, query: _Optional[str] = ..., session: _Optional[str] = ..., agent: _Optional[str] = ..., filter: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    mode: SearchFilesRequest.Mode
+    def __init__(self, query: _Optional[str] = ..., session: _Optional[str] = ..., agent: _Optional[str] = ..., filter: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., mode: _Optional[_Union[SearchFilesRequest.Mode, str]] = ...) -> None: ...
 
 class SearchFilesResponse(_message.Message):
     __slots__ = ("results", "next_page_token")

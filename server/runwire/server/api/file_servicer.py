@@ -136,5 +136,6 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             filter_text=request.filter,
             page_size=request.page_size,
             page_token=request.page_token,
+            mode=request.mode,
         )
         return file_pb2.SearchFilesResponse(results=[_search_result(h) for h in hits], next_page_token=token)

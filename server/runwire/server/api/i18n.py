@@ -334,6 +334,11 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "Procesar el archivo requirió más tiempo o memoria de lo permitido.",
         "Le traitement du fichier a demandé plus de temps ou de mémoire que permis.",
     ),
+    "SEMANTIC_SEARCH_UNAVAILABLE": (
+        "Semantic search is not enabled on this server.",
+        "La búsqueda semántica no está activada en este servidor.",
+        "La recherche sémantique n'est pas activée sur ce serveur.",
+    ),
     "BATCH_CANCELLED": (
         "The task did not end because its batch was cancelled.",
         "La tarea no terminó porque su lote fue cancelado.",

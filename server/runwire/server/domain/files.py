@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from sqlalchemy import and_, or_, select
@@ -42,7 +42,7 @@ from runwire.server.domain.filtering import FilterError
 from runwire.server.domain.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.domain.principal import Principal
 from runwire.server.engine.providers import ModelMessage, ModelRequest, ProviderError, TextChunk, UsageChunk
-from runwire.server.files import sniff
+from runwire.server.files import embeddings, sniff
 from runwire.server.files.blobs import BlobStore, TempBlob
 from runwire.server.files.extract import ExtractionError, Page as TextPage
 from runwire.server.files.processing import extract_in_worker, split_into_chunks
@@ -85,6 +85,12 @@ class Purpose(enum.IntEnum):
     ASSISTANTS = 1
     BATCH_INPUT = 2
     BATCH_OUTPUT = 3
+
+
+class SearchMode(enum.IntEnum):
+    UNSPECIFIED = 0
+    FULL_TEXT = 1
+    SEMANTIC = 2
 
 
 class AnalyzeMode(enum.IntEnum):
@@ -176,6 +182,9 @@ class FileService:
         self._changes: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._in_use_checks: list[InUseCheck] = []
+        # Set by start() when semantic search is on and its model loads; otherwise why it is unavailable.
+        self._embedder: embeddings.Embedder | None = None
+        self._semantic_unavailable = "semantic search is off on this server (RUNWIRE_FILE_SEMANTIC_SEARCH)"
 
     def refuse_deletion_while(self, check: InUseCheck) -> None:
         """DeleteFile fails with FAILED_PRECONDITION `FILE_IN_USE` while `check` gives a reason."""
@@ -186,6 +195,12 @@ class FileService:
     async def start(self) -> None:
         """Prepare the store and take up the processing an earlier process left unfinished."""
         await self.blobs.start()
+        if self.settings.file_semantic_search:
+            try:
+                self._embedder = await asyncio.to_thread(embeddings.shared)
+            except embeddings.EmbeddingsUnavailable as exc:
+                self._semantic_unavailable = f"semantic search is unavailable on this server: {exc}"
+                log.warning("RUNWIRE_FILE_SEMANTIC_SEARCH is on but %s; full-text search only", exc)
         async with self.ctx.store.read() as db:
             unfinished = await files_repo.file_ids_in_states(db, [FileState.PENDING, FileState.PROCESSING])
         for file_id in unfinished:
@@ -599,10 +614,12 @@ class FileService:
             try:
                 pages = await self._extract(row)
                 chunks = split_into_chunks(pages, self.settings.file_chunk_chars)
+                vectors = await self._embed_chunks(chunks)
                 await self._finish(
                     file_id,
                     FileState.COMPLETED,
                     chunks=chunks,
+                    vectors=vectors,
                     text_chars=sum(len(c.text) for c in chunks),
                     page_count=max((p.number for p in pages), default=0),
                 )
@@ -614,6 +631,14 @@ class FileService:
             except Exception:
                 log.exception("text extraction of files/%s failed unexpectedly", file_id)
                 await self._finish(file_id, FileState.FAILED, reason="INTERNAL", message="text extraction failed unexpectedly")
+
+    async def _embed_chunks(self, chunks: list[Any]) -> list[bytes] | None:
+        """One float32 vector per chunk when semantic search is on; computed in a thread, off the event loop."""
+        embedder = self._embedder
+        if embedder is None or not chunks:
+            return None
+        vectors = await asyncio.to_thread(embedder.embed, [c.text for c in chunks])
+        return [row.astype("<f4").tobytes() for row in vectors]
 
     async def _extract(self, row: FileRow) -> list[TextPage]:
         last = [0.0]
@@ -640,6 +665,7 @@ class FileService:
         state: FileState,
         *,
         chunks: list[Any] | None = None,
+        vectors: list[bytes] | None = None,
         text_chars: int = 0,
         page_count: int = 0,
         reason: str = "",
@@ -649,7 +675,9 @@ class FileService:
             row = await files_repo.get_file(db, file_id, None)
             if row is None:  # deleted meanwhile
                 return
-            await files_repo.replace_chunks(db, file_id, chunks or [], self.full_text_index)
+            await files_repo.replace_chunks(
+                db, file_id, chunks or [], self.full_text_index, vectors, embeddings.MODEL_NAME
+            )
             row.state = state
             row.progress = 1.0 if state == FileState.COMPLETED else row.progress
             row.error_reason, row.error_message = reason, message
@@ -679,15 +707,19 @@ class FileService:
         filter_text: str = "",
         page_size: int = 0,
         page_token: str = "",
+        mode: int = SearchMode.UNSPECIFIED,
     ) -> tuple[list[SearchHit], str]:
         words = _query_words(query, self.ctx.limits.max_search_query_chars)
+        semantic = self._semantic_mode(mode)
         size = resolve_page_size(page_size, 10, MAX_SEARCH_RESULTS)
         expr = parse_filter_field(filter_text, self.ctx.limits.max_filter_chars)
         try:
             filter_clause = filter_to_sql(expr, files_repo.SEARCH_FILTER_FIELDS)
         except FilterError as exc:
             raise filter_error(exc) from None
-        fingerprint = query_fingerprint("files:search", caller.id, query, session, agent, filter_text.strip())
+        fingerprint = query_fingerprint(
+            "files:search", caller.id, query, session, agent, filter_text.strip(), str(int(semantic))
+        )
         after = self.ctx.page_tokens.decode(page_token, fingerprint)
         offset = int(after[0]) if after else 0
         owner = None if caller.is_admin else caller.id
@@ -707,15 +739,24 @@ class FileService:
                 if await repo.get_agent(db, agent_id, owner) is None:
                     raise NotFound(f"agent {agent!r} does not exist", reason="AGENT_NOT_FOUND", metadata={"resource": agent})
                 conditions.append(FileRow.agent_id == agent_id)
-            hits = await files_repo.search_chunks(
-                db, words=words, file_scope=and_(*conditions), full_text_index=self.full_text_index, offset=offset, limit=size + 1
-            )
+            if semantic:
+                candidates = await files_repo.chunks_with_embeddings(db, file_scope=and_(*conditions), model=embeddings.MODEL_NAME)
+            else:
+                hits = await files_repo.search_chunks(
+                    db, words=words, file_scope=and_(*conditions), full_text_index=self.full_text_index, offset=offset, limit=size + 1
+                )
+        if semantic:
+            hits = (await self._rank_semantically(query, candidates))[offset : offset + size + 1]
         token = self.ctx.page_tokens.encode(fingerprint, [offset + size]) if len(hits) > size else ""
         return [_hit(h, words) for h in hits[:size]], token
 
-    async def search_for_run(self, principal: Principal, session: str, query: str, limit: int) -> list[SearchHit]:
+    async def search_for_run(
+        self, principal: Principal, session: str, query: str, limit: int, *, semantic: bool = False
+    ) -> list[SearchHit]:
         """What the `file_search` tool sees: the owner's COMPLETED files attached to the run's session or its agent."""
         words = _query_words(query, self.ctx.limits.max_search_query_chars)
+        if semantic:
+            self._semantic_mode(SearchMode.SEMANTIC)
         (session_id,) = names.SESSION.parse(session, "session")
         async with self.ctx.store.read() as db:
             row = await db.execute(select(SessionRow.agent_id).where(SessionRow.id == session_id))
@@ -724,10 +765,45 @@ class FileService:
             if agent_id is not None:
                 attached = or_(attached, FileRow.agent_id == agent_id)
             scope = and_(FileRow.owner == principal.id, FileRow.state == FileState.COMPLETED, attached)
-            hits = await files_repo.search_chunks(
-                db, words=words, file_scope=scope, full_text_index=self.full_text_index, offset=0, limit=limit
-            )
+            if semantic:
+                candidates = await files_repo.chunks_with_embeddings(db, file_scope=scope, model=embeddings.MODEL_NAME)
+            else:
+                hits = await files_repo.search_chunks(
+                    db, words=words, file_scope=scope, full_text_index=self.full_text_index, offset=0, limit=limit
+                )
+        if semantic:
+            hits = (await self._rank_semantically(query, candidates))[:limit]
         return [_hit(h, words) for h in hits]
+
+    def _semantic_mode(self, mode: int) -> bool:
+        """Whether `mode` asks for semantic search; FAILED_PRECONDITION when this server cannot do it."""
+        if mode not in tuple(SearchMode):
+            raise InvalidArgument.field("mode", f"is {mode}, not a known search mode")
+        if mode != SearchMode.SEMANTIC:
+            return False
+        if self._embedder is None:
+            raise FailedPrecondition(self._semantic_unavailable, reason="SEMANTIC_SEARCH_UNAVAILABLE")
+        return True
+
+    async def _rank_semantically(
+        self, query: str, candidates: list[tuple[files_repo.ChunkHit, bytes]]
+    ) -> list[files_repo.ChunkHit]:
+        """All candidates, most similar in meaning to the query first (cosine similarity; vectors are unit length)."""
+        embedder = self._embedder
+        assert embedder is not None
+        if not candidates:
+            return []
+
+        def rank() -> list[files_repo.ChunkHit]:
+            import numpy as np
+
+            target = embedder.embed([query])[0]
+            matrix = np.frombuffer(b"".join(v for _, v in candidates), dtype="<f4").reshape(len(candidates), -1)
+            scores = matrix @ target
+            order = np.argsort(-scores, kind="stable")
+            return [replace(candidates[i][0], score=float(scores[i])) for i in order]
+
+        return await asyncio.to_thread(rank)
 
     # -- analysis -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The built-in `file_search` tool: full-text search over the files attached to the run's session or its agent."""
+"""The built-in `file_search` tool: full-text (or semantic) search over the files attached to the run's session or its agent."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class FileSearch:
         "properties": {
             "query": {"type": "string", "minLength": 1, "maxLength": 1000},
             "limit": {"type": "integer", "minimum": 1, "maximum": 20},
+            # `semantic` finds passages close in meaning without shared words, where the server enables it.
+            "mode": {"type": "string", "enum": ["full_text", "semantic"]},
         },
         "required": ["query"],
         "additionalProperties": False,
@@ -31,7 +33,11 @@ class FileSearch:
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         try:
             hits = await self.files.search_for_run(
-                context.principal, context.session, arguments["query"], int(arguments.get("limit", 5))
+                context.principal,
+                context.session,
+                arguments["query"],
+                int(arguments.get("limit", 5)),
+                semantic=arguments.get("mode") == "semantic",
             )
         except DomainError as error:
             raise ToolError(error.message) from None

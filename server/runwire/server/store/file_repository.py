@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, table, text, update
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import FileChunkRow, FileRow
+from runwire.server.store.models import FileChunkEmbeddingRow, FileChunkRow, FileRow
 from runwire.server.store.repositories import resource_name_sql
 from runwire.server.store.store import Listing
 
@@ -81,8 +81,21 @@ async def claim_for_processing(db: Any, file_id: str, from_states: Sequence[int]
     return (result.rowcount or 0) == 1
 
 
-async def replace_chunks(db: Any, file_id: str, chunks: Sequence[Any], full_text_index: bool) -> None:
+async def replace_chunks(
+    db: Any,
+    file_id: str,
+    chunks: Sequence[Any],
+    full_text_index: bool,
+    embeddings: Sequence[bytes] | None = None,
+    model: str = "",
+) -> None:
+    """The file's chunks become `chunks`; `embeddings`, when given, has one vector per chunk, in order."""
     await delete_chunks(db, file_id, full_text_index)
+    if chunks and embeddings:
+        await db.execute(
+            insert(FileChunkEmbeddingRow),
+            [{"file_id": file_id, "chunk_index": c.index, "model": model, "vector": v} for c, v in zip(chunks, embeddings)],
+        )
     if not chunks:
         return
     await db.execute(
@@ -116,6 +129,7 @@ async def delete_chunks(db: Any, file_id: str, full_text_index: bool) -> None:
             {"id": file_id},
         )
     await db.execute(delete(FileChunkRow).where(FileChunkRow.file_id == file_id))
+    await db.execute(delete(FileChunkEmbeddingRow).where(FileChunkEmbeddingRow.file_id == file_id))
 
 
 async def text_slice(db: Any, file_id: str, offset: int, max_chars: int) -> str:
@@ -194,3 +208,31 @@ async def search_chunks(
     rows = (await db.execute(stmt)).all()
     hits = [ChunkHit(*row, score=float(sum(row[5].lower().count(w.lower()) for w in words))) for row in rows]
     return sorted(hits, key=lambda h: -h.score)
+
+
+async def chunks_with_embeddings(db: Any, *, file_scope: Any, model: str) -> list[tuple[ChunkHit, bytes]]:
+    """Every chunk embedded with `model` among files matching `file_scope`, with its vector (score 0).
+
+    Semantic search ranks them all in memory: the cost grows with the number of chunks searched.
+    """
+    stmt = (
+        select(
+            FileChunkRow.file_id,
+            FileRow.filename,
+            FileChunkRow.chunk_index,
+            FileChunkRow.text_offset,
+            FileChunkRow.page_number,
+            FileChunkRow.text,
+            FileChunkEmbeddingRow.vector,
+        )
+        .join(FileRow, FileRow.id == FileChunkRow.file_id)
+        .join(
+            FileChunkEmbeddingRow,
+            (FileChunkEmbeddingRow.file_id == FileChunkRow.file_id)
+            & (FileChunkEmbeddingRow.chunk_index == FileChunkRow.chunk_index),
+        )
+        .where(file_scope, FileChunkEmbeddingRow.model == model)
+        .order_by(FileChunkRow.pk)
+    )
+    rows = (await db.execute(stmt)).all()
+    return [(ChunkHit(*row[:6], score=0.0), bytes(row[6])) for row in rows]

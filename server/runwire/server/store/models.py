@@ -262,6 +262,17 @@ class FileChunkRow(Base):
     __table_args__ = (UniqueConstraint("file_id", "chunk_index", name="uq_file_chunks_file_index"),)
 
 
+class FileChunkEmbeddingRow(Base):
+    """The embedding of a file chunk for semantic search: `vector` is float32, little-endian, unit length."""
+
+    __tablename__ = "file_chunk_embeddings"
+
+    file_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # -- MCP servers ------------------------------------------------------------------
 
 
