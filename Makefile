@@ -10,6 +10,9 @@ TOOLS := $(CURDIR)/.tools/bin
 GRPCURL_VERSION := v1.9.3
 GRPCURL := $(TOOLS)/grpcurl
 PYTEST_ARGS ?=
+# The TypeScript client and its npm packages (defined before the rules that need them).
+TS_CLIENT := clients/typescript
+TS_MODULES := $(TS_CLIENT)/node_modules/.package-lock.json
 # The protoc plugins that generate generated/go and generated/openapi; versions match go.mod.
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
@@ -58,8 +61,6 @@ test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract $(TS_MODULES) l
 	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript client (clients/typescript): Node.js (Debian's when missing) and its pinned npm packages.
-TS_CLIENT := clients/typescript
-TS_MODULES := $(TS_CLIENT)/node_modules/.package-lock.json
 $(TS_MODULES): $(TS_CLIENT)/package-lock.json
 	@command -v npm >/dev/null || { \
 		echo "installing Node.js (the TypeScript client's generation and tests need it)"; \
