@@ -145,8 +145,8 @@ class RestoredWait:
     # Seconds the run had been going (from its start time) and the time to its first token, if any.
     elapsed_seconds: float
     time_to_first_token: float | None
-    # For an approval: the step whose tool calls were running (rebuilt from its events), the assistant
-    # message that made the calls, and the calls still without a result, the pending one first.
+    # For an approval: the step whose tool calls were running (rebuilt from the run's messages and events)
+    # and its calls still without a result, the pending one first.
     open_step: run_pb2.RunStep | None = None
     calls_without_result: tuple[ToolCallRequest, ...] = ()
 
@@ -236,7 +236,7 @@ class Runner:
         active.pending = waiting.request
         active.answer = asyncio.get_running_loop().create_future()
         self.active[plan.run_id] = active
-        active.task = asyncio.create_task(self._resume_lifecycle(active, waiting), name=f"run-{plan.run_id}")
+        active.task = asyncio.create_task(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
         return active
 
     def active_runs_of(self, owner: str) -> int:
@@ -299,9 +299,6 @@ class Runner:
         return True
 
     # -- lifecycle ------------------------------------------------------------
-
-    async def _resume_lifecycle(self, active: ActiveRun, waiting: RestoredWait) -> None:
-        await self._lifecycle(active, waiting)
 
     async def _lifecycle(self, active: ActiveRun, restored: RestoredWait | None = None) -> None:
         queued_at = time.monotonic()
