@@ -39,9 +39,9 @@ from tests.grpc.run_support import (
 USER = message_pb2.Message.ROLE_USER
 ASSISTANT = message_pb2.Message.ROLE_ASSISTANT
 TOOL = message_pb2.Message.ROLE_TOOL
-# `[[tokens:N]]` answers "t1 t2 ... tN", one token per text delta. Before the first
-# delta come run_created (1), run_started (2) and the input's message_created (3),
-# so token i is the delta with seq 3 + i.
+# `[[tokens:N]]` answers "t1 t2 ... tN". Before the first delta come run_created (1), run_started (2)
+# and the input's message_created (3). With an idle writer each token is its own event, so token i is
+# the delta with seq 3 + i; under load the log merges a run's waiting tokens into fewer events.
 FIRST_DELTA_SEQ = 4
 TOKEN_NUMBER = re.compile(r"t(\d+)\s*$")
 
@@ -52,10 +52,19 @@ async def runs(tmp_path: Path) -> AsyncIterator[Runs]:
         yield instance
 
 
-def tokens_text(count: int, after_seq: int = 0) -> str:
-    """The text `[[tokens:count]]` streams after event `after_seq`."""
-    first = max(after_seq - FIRST_DELTA_SEQ + 2, 1)
-    return "".join(f"t{i}" + (" " if i < count else "") for i in range(first, count + 1))
+def tokens_text(count: int) -> str:
+    """The text `[[tokens:count]]` streams."""
+    return "".join(f"t{i}" + (" " if i < count else "") for i in range(1, count + 1))
+
+
+async def assert_each_seq_marks_the_text_so_far(runs: Runs, name: str, pieces: list[tuple[int, str]]) -> None:
+    """Each (seq, text) received says "the run's text through event seq ends here": what was received up
+    to it, then a replay after it, is the whole text. (A merged message carries its last event's seq.)"""
+    whole = text_of(await runs.follow(name, 0))
+    received = ""
+    for seq, piece in pieces:
+        received += piece
+        assert received + text_of(await runs.follow(name, seq)) == whole, seq
 
 
 def last_token(delta_text: str) -> int:
@@ -301,11 +310,13 @@ CUTS = [
 RATES = [pytest.param(1000, id="live"), pytest.param(0, id="unlimited")]
 
 
-async def uninterrupted(runs: Runs, rate: float, tokens: int) -> tuple[str, list[tuple[int, str]]]:
+async def uninterrupted(runs: Runs, rate: float, tokens: int) -> tuple[str, list[str]]:
+    """The text and the kinds of the other events of the same run read without a break. (Their `seq`s
+    depend on how many deltas the log merged, so they are compared within one run, not across two.)"""
     session = await runs.session(options={"tokens_per_second": rate})
     events = await runs.execute_all(session, f"[[tokens:{tokens}]]")
     assert kind(events[-1]) == "run_completed"
-    return text_of(events), non_delta(events)
+    return text_of(events), [k for _, k in non_delta(events)]
 
 
 async def read_with_cut(call: Any, cut: Callable[[list[run_pb2.RunEvent], run_pb2.RunEvent], bool]) -> list[run_pb2.RunEvent]:
@@ -337,7 +348,11 @@ async def test_a_stream_resumed_with_the_last_seq_seen_misses_nothing_and_repeat
     events = before + after
     assert_strictly_increasing([e.seq for e in events])
     assert text_of(events) == reference_text
-    assert non_delta(events) == reference_events
+    assert [k for _, k in non_delta(events)] == reference_events
+    # The same run replayed whole afterwards: the same events, at the same seqs.
+    replay = await runs.follow(name, 0)
+    assert text_of(replay) == reference_text
+    assert non_delta(events) == non_delta(replay)
     assert events[-1].seq == (await runs.get(name)).last_seq
 
 
@@ -367,15 +382,27 @@ async def test_a_finished_run_replays_exactly_from_any_seq(runs: Runs) -> None:
     full = await runs.execute_all(session, "[[tokens:300]]")
     name = full[0].run
     last_seq = (await runs.get(name)).last_seq
-    assert last_seq == FIRST_DELTA_SEQ + 300 + 3  # deltas, then message_created, step_completed, usage_updated, run_completed
+    # At most one event per token: deltas, then message_created, step_completed, usage_updated, run_completed.
+    assert FIRST_DELTA_SEQ + 4 <= last_seq <= FIRST_DELTA_SEQ + 300 + 3
+    assert text_of(full) == tokens_text(300)
 
-    for after_seq in (0, 1, 2, 3, 4, 150, 303, 304, last_seq - 1):
+    # A replay after every seq: each is the one after it plus exactly one event (some text, or one other
+    # event), so the stored events are read back one by one and together make the whole run. (A replay
+    # merges neighbouring deltas into one message carrying the last one's seq.)
+    later = await runs.follow(name, last_seq - 1)
+    assert [(e.seq, kind(e)) for e in later] == [(last_seq, "run_completed")]
+    for after_seq in range(last_seq - 2, -1, -1):
         replay = await runs.follow(name, after_seq)
         assert replay[0].seq > after_seq, after_seq
         assert_strictly_increasing([e.seq for e in replay])
         assert replay[-1].seq == last_seq and kind(replay[-1]) == "run_completed"
-        assert text_of(replay) == tokens_text(300, after_seq), after_seq
+        assert text_of(replay).endswith(text_of(later)), after_seq
         assert non_delta(replay) == [(s, k) for s, k in non_delta(full) if s > after_seq]
+        more_text = len(text_of(replay)) > len(text_of(later))
+        more_events = len(non_delta(replay)) - len(non_delta(later))
+        assert (more_text, more_events) in ((True, 0), (False, 1)), after_seq
+        later = replay
+    assert text_of(later) == tokens_text(300)
     assert await runs.follow(name, last_seq) == []
 
 
@@ -440,10 +467,9 @@ async def test_a_slow_reader_gets_text_deltas_merged_with_the_seq_of_the_last_on
     assert len(deltas) < 3000
     assert text_of(events) == tokens_text(3000)
     assert_strictly_increasing([e.seq for e in events])
-    for delta in deltas:
-        assert delta.seq == FIRST_DELTA_SEQ - 1 + last_token(delta.text_delta.text)
-        assert delta.text_delta.step_index == 0
+    assert all(delta.text_delta.step_index == 0 for delta in deltas)
     assert events[-1].seq == (await runs.get(events[0].run)).last_seq
+    await assert_each_seq_marks_the_text_so_far(runs, events[0].run, [(d.seq, d.text_delta.text) for d in deltas])
 
 
 async def test_a_slow_stream_tokens_reader_gets_merged_text_with_the_seq_of_the_last_delta(runs: Runs) -> None:
@@ -456,9 +482,9 @@ async def test_a_slow_stream_tokens_reader_gets_merged_text_with_the_seq_of_the_
     *texts, final = messages
     assert final.final and len(texts) < 3000
     assert "".join(m.text for m in messages) == tokens_text(3000)
-    for message in texts:
-        assert message.seq == FIRST_DELTA_SEQ - 1 + last_token(message.text)
     assert_strictly_increasing([m.seq for m in messages])
+    name = await run_name_of(call)
+    await assert_each_seq_marks_the_text_so_far(runs, name, [(m.seq, m.text) for m in texts])
 
 
 @pytest.mark.parametrize("method", ["ExecuteAgent", "StreamTokens"])

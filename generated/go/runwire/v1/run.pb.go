@@ -2188,6 +2188,12 @@ func (*SubmitInputRequest_Text) isSubmitInputRequest_Answer() {}
 // gaps, in the order they happened; the log is durable and replayable with
 // `StreamRunEvents`.
 //
+// A `text_delta` event holds one or more tokens: tokens a run produces while
+// the server is still storing its previous delta join that delta, so under
+// load the log holds fewer, larger deltas. The number of events of a run is
+// therefore not fixed by its text, and two runs with the same text may
+// number their events differently.
+//
 // A stream whose reader falls behind receives consecutive `text_delta`
 // events of one step merged into one, carrying the `seq` of the last event
 // merged; so a stream may skip `seq` values, but resuming with the last

@@ -19,6 +19,7 @@ import functools
 import logging
 import time
 from collections import deque
+from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from google.protobuf.message import Message
@@ -37,6 +38,8 @@ log = logging.getLogger("runwire.events")
 # Core statements on the tables: the ORM's bulk paths add work (session synchronization) we never need here.
 _RUNS = RunRow.__table__
 _INSERT_EVENT = insert(RunEventRow.__table__)
+# A run.* resource event carries the run without its steps (they can be large; GetRun has them).
+_SELECT_RUN_WITHOUT_STEPS = select(*(c for c in _RUNS.c if c.name != "steps")).where(_RUNS.c.id == bindparam("run_id"))
 _SET_LAST_SEQ = update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(last_seq=bindparam("seq"))
 
 @functools.lru_cache(maxsize=64)
@@ -95,7 +98,10 @@ ResourceEvent = tuple[str, str, str, Message]
 class Write:
     """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
 
-    __slots__ = ("run_id", "events", "changes", "statements", "resource_events", "run_change", "committed", "error", "_future")
+    __slots__ = (
+        "run_id", "events", "changes", "statements", "resource_events", "run_change", "delta_parts", "delta_bytes",
+        "committed", "error", "_future",
+    )
 
     def __init__(
         self,
@@ -114,6 +120,9 @@ class Write:
         # event whose payload is the run as this write leaves it.
         self.resource_events = resource_events
         self.run_change = run_change
+        # Text of later deltas merged into this write's last event while it waited for the writer.
+        self.delta_parts: list[str] | None = None
+        self.delta_bytes = 0
         self.committed = False
         self.error: BaseException | None = None
         # Created only when someone waits: most token deltas are never awaited.
@@ -128,6 +137,13 @@ class Write:
             self._future = asyncio.get_running_loop().create_future()
         await self._future
 
+    def _seal(self) -> None:
+        """Fold the merged text into the last event, once the writer has taken this write."""
+        if self.delta_parts is not None:
+            delta = self.events[-1].text_delta
+            delta.text = delta.text + "".join(self.delta_parts)
+            self.delta_parts = None
+
     def _resolve(self, error: BaseException | None) -> None:
         self.committed, self.error = error is None, error
         if self._future is not None and not self._future.done():
@@ -141,6 +157,9 @@ class Write:
 # the writer thread (see Store.write_batch).
 SMALL_BATCH_STATEMENTS = 16
 IDLE_SECONDS = 0.005
+# A text delta waiting for the writer takes in the run's next tokens up to this size (bytes of UTF-8 at
+# most; counted in characters), so a busy writer stores and sends fewer, larger deltas.
+MAX_MERGED_DELTA_CHARS = 16 * 1024
 
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
@@ -167,6 +186,8 @@ class RunEventLog:
         self._poll_interval = poll_interval
         self._pending: list[Write] = []
         self._pending_events = 0
+        # Each run's newest write not yet taken by the writer: where its next token may merge.
+        self._tails: dict[str, Write] = {}
         self._wake = asyncio.Event()
         self._channels: dict[str, RunChannel] = {}
         self._task: asyncio.Task[None] | None = None
@@ -213,8 +234,30 @@ class RunEventLog:
         write = Write(run_id, events, changes, statements, resource_events, run_change)
         self._pending.append(write)
         self._pending_events += len(events)
+        self._tails[run_id] = write
         self._wake.set()
         return write
+
+    def merge_delta(self, run_id: str, text: str, step_index: int) -> bool:
+        """Add `text` to the run's last queued text delta of the same step, if the writer has not taken it yet.
+
+        Under load (the writer busy committing) a run's tokens then travel as one event instead of one
+        each: one row, one serialization and one message per follower. With an idle writer every token is
+        taken at once and nothing merges. Returns False when the caller must queue a new event."""
+        write = self._tails.get(run_id)
+        if write is None or not write.events or write.statements or write.resource_events or write.run_change:
+            return False
+        event = write.events[-1]
+        if event.WhichOneof("payload") != "text_delta" or event.text_delta.step_index != step_index:
+            return False
+        if write.delta_bytes + len(text) > MAX_MERGED_DELTA_CHARS:
+            return False
+        if write.delta_parts is None:
+            write.delta_parts = []
+            write.delta_bytes = len(event.text_delta.text)
+        write.delta_parts.append(text)
+        write.delta_bytes += len(text)
+        return True
 
     @property
     def backlogged(self) -> bool:
@@ -227,6 +270,9 @@ class RunEventLog:
             self._wake.clear()
             if self._pending:
                 batch, self._pending, self._pending_events = self._pending, [], 0
+                self._tails.clear()
+                for write in batch:
+                    write._seal()
                 await self._commit(batch)
             elif self._closing:
                 return
@@ -292,11 +338,19 @@ class RunEventLog:
 
     # -- reading ------------------------------------------------------------
 
-    async def follow(self, run_id: str, after_seq: int) -> AsyncIterator[list[run_pb2.RunEvent]]:
-        """Batches of events with seq > after_seq: stored ones first, then live ones, until the terminal event."""
+    def channel(self, run_id: str) -> RunChannel | None:
+        return self._channels.get(run_id)
+
+    async def follow(
+        self, run_id: str, after_seq: int, pinned: RunChannel | None = None
+    ) -> AsyncIterator[list[run_pb2.RunEvent]]:
+        """Batches of events with seq > after_seq: stored ones first, then live ones, until the terminal event.
+
+        `pinned`, the channel of a run the caller just started, keeps serving after the run ends and the
+        log lets go of it, so a short run's own stream reads nothing back from the database."""
         cursor = after_seq
         while True:
-            channel = self._channels.get(run_id)
+            channel = self._channels.get(run_id) or pinned
             if channel is not None and cursor >= channel.first_seq - 1:
                 batch = channel.after(cursor)
                 if not batch:
@@ -325,9 +379,8 @@ def _resource_events_of(session: Session, batch: list[Write]) -> list[ResourceEv
     for w in batch:
         recorded.extend(w.resource_events)
         if w.run_change:
-            row = session.execute(select(RunRow).where(RunRow.id == w.run_id)).scalar_one()
-            run = convert.run_proto(row)
-            run.ClearField("steps")
+            row = session.execute(_SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id}).one()
+            run = convert.run_proto(SimpleNamespace(**row._mapping, steps=()))
             recorded.append((w.run_change, run.name, row.owner, run))
     return recorded
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format, struct_pb2
@@ -574,6 +575,8 @@ class Runner:
                                     changes = {"time_to_first_token_ms": active.time_to_first_token * 1000}
                             outcome.text_parts.append(chunk.text)
                             active.unsaved_text.append(chunk.text)
+                            if changes is None and self.log.merge_delta(plan.run_id, chunk.text, step_index):
+                                continue  # the writer is busy: the token joins the delta still waiting for it
                             await self._emit(
                                 active,
                                 self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
@@ -881,11 +884,12 @@ class Runner:
 
     async def _add_message(
         self, active: ActiveRun, role: Role, content: list[dict[str, Any]], labels: dict[str, str] | None = None
-    ) -> MessageRow:
-        """Append a message to the session, in the same commit as its message_created event."""
+    ) -> SimpleNamespace:
+        """Append a message to the session, in the same commit as its message_created event.
+        Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
         now = self.clock()
         plan = active.plan
-        row = MessageRow(
+        row = SimpleNamespace(
             session_id=plan.session_id,
             id=names.new_id(),
             owner=plan.owner,
