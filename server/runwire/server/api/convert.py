@@ -12,7 +12,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message as ProtoMessage
 
 from runwire.server.domain import names
-from runwire.server.domain.common import etag_of
+from runwire.server.domain.common import etag_of, set_timestamp
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SessionRow
 from runwire.server.store.repositories import AgentRecord
@@ -43,7 +43,7 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.replace(tzinfo=UTC))
+    set_timestamp(ts, value)
     return ts
 
 

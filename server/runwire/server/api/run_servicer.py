@@ -47,11 +47,16 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         after_seq: int,
         *,
         cancel_on_disconnect: bool = False,
+        started: bool = False,
         ends_stream: Callable[[run_pb2.RunEvent], bool] = is_terminal,
     ) -> AsyncIterator[run_pb2.RunEvent]:
         """Coalesced events of a run; with `cancel_on_disconnect`, a stream closed before
-        an event that `ends_stream` (the client went away) cancels the run."""
-        batches = await self.runs.events(principal, name, after_seq)
+        an event that `ends_stream` (the client went away) cancels the run. `started`: the caller's own
+        new run, followed from its first event."""
+        if started:
+            batches = self.runs.follow_started(name.split("/", 1)[1])
+        else:
+            batches = await self.runs.events(principal, name, after_seq)
         ended = False
         try:
             async for batch in batches:
@@ -64,7 +69,9 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
 
     async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         name = await self._start(request, context, "ExecuteAgent")
-        async for event in self._follow(caller(), name, 0, cancel_on_disconnect=request.cancel_on_disconnect):
+        async for event in self._follow(
+            caller(), name, 0, cancel_on_disconnect=request.cancel_on_disconnect, started=True
+        ):
             yield event
 
     async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context) -> AsyncIterator[run_pb2.StreamTokensResponse]:  # type: ignore[no-untyped-def]
@@ -75,6 +82,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             name,
             0,
             cancel_on_disconnect=request.cancel_on_disconnect,
+            started=True,
             # The server ends this stream when the run needs a person; the run goes on.
             ends_stream=lambda event: is_terminal(event) or event.WhichOneof("payload") == "input_required",
         )

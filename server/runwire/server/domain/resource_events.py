@@ -31,7 +31,7 @@ from sqlalchemy import delete, event as sa_event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from runwire.server.config import EventSettings
-from runwire.server.domain.common import Clock, utc_now
+from runwire.server.domain.common import Clock, set_timestamp, utc_now
 from runwire.server.domain.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violations
 from runwire.server.domain.principal import Principal
 from runwire.server.store import repositories as repo
@@ -198,6 +198,10 @@ class ResourceEvents:
         self._floor = 0
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
+        # The log is read into memory only while someone follows it; commits meanwhile leave it stale.
+        self._followers = 0
+        self._stale = False
+        self._reading = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         # Redis pub/sub, when replicas share one: a commit here wakes the tailers of the others at once.
@@ -259,7 +263,7 @@ class ResourceEvents:
         topic = TOPIC_OF_PAYLOAD[field]
         now = self.clock()
         event = event_pb2.Event(topic=topic, type=type, resource=resource, principal=principal)
-        event.create_time.FromDatetime(now)
+        set_timestamp(event.create_time, now)
         getattr(event, field).CopyFrom(payload)
         return {
             "principal": principal,
@@ -475,8 +479,12 @@ class ResourceEvents:
             except TimeoutError:
                 pass
             self._wake.clear()
+            if not self._followers:
+                self._stale = True
+                continue
             try:
-                await self._load_new()
+                async with self._reading:
+                    await self._load_new()
             except Exception:  # read again on the next wake or poll
                 log.exception("reading new resource events failed")
                 await asyncio.sleep(self.settings.event_poll_seconds)
@@ -504,6 +512,21 @@ class ResourceEvents:
             if len(rows) < TAIL_BATCH:
                 return
 
+    async def _skip_ahead(self) -> None:
+        """Start the in-memory window at the log's end after a time without followers: what was committed
+        meanwhile is read from the database by whoever needs it, instead of all into memory."""
+        async with self._reading:
+            if not self._stale:
+                return
+            last = await self._last_position()
+            if last > self.head:
+                self._window.clear()
+                self._window_pks.clear()
+                self.head = self._floor = last
+                waiter, self._changed = self._changed, asyncio.Event()
+                waiter.set()
+            self._stale = False  # only now: a follower arriving meanwhile waits for the new head
+
     def _logged(self, row: ResourceEventRow) -> LoggedEvent:
         event = event_pb2.Event.FromString(row.payload)
         event.cursor = self.cursor(row.pk)
@@ -528,6 +551,16 @@ class ResourceEvents:
         `caught_up`, then live ones as they are committed, with a `heartbeat` after `heartbeat`
         quiet seconds. Raises SLOW_CONSUMER when, once live, the follower falls out of the buffer,
         and CURSOR_EXPIRED when a replay is overtaken by the retention sweep."""
+        self._followers += 1
+        try:
+            if self._stale:
+                await self._skip_ahead()
+            async for item in self._follow(flt, after, heartbeat):
+                yield item
+        finally:
+            self._followers -= 1
+
+    async def _follow(self, flt: EventFilter, after: int, heartbeat: float | None) -> AsyncIterator[FollowItem]:
         position = after
         live = False
         while True:

@@ -508,6 +508,10 @@ class RunService:
             )
         return self.event_log.follow(row.id, after_seq)
 
+    def follow_started(self, run_id: str) -> AsyncIterator[list[run_pb2.RunEvent]]:
+        """Every event of a run `create` just returned to this caller (so no read or check again)."""
+        return self.event_log.follow(run_id, 0, self.event_log.channel(run_id))
+
     def request_cancel(self, run_name: str, reason: str, by: str) -> None:
         self.runner.request_cancel(run_name.split("/")[-1], reason, by)
 
