@@ -181,6 +181,22 @@ def _slow_consumer(cursor: str) -> Aborted:
     )
 
 
+# Session.info key: the ResourceEvents to notify once the session's transaction commits.
+_NOTIFY_AFTER_COMMIT = "runwire_resource_events"
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _notify_after_commit(session: Session) -> None:
+    events = session.info.pop(_NOTIFY_AFTER_COMMIT, None)
+    if events is not None:
+        events.notify()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_NOTIFY_AFTER_COMMIT, None)
+
+
 class ResourceEvents:
     """Records resource events and delivers them to followers. One per process."""
 
@@ -245,9 +261,8 @@ class ResourceEvents:
         # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
         await db.execute(_INSERT, self._values(type, resource, principal, payload))
         sync_session = getattr(db, "sync_session", None)
-        if sync_session is not None and not sync_session.info.get("runwire_events"):
-            sync_session.info["runwire_events"] = True
-            sa_event.listen(sync_session, "after_commit", lambda _session: self.notify(), once=True)
+        if sync_session is not None:
+            sync_session.info[_NOTIFY_AFTER_COMMIT] = self
 
     def insert_sync(self, session: Session, rows: Iterable[tuple[str, str, str, Message]]) -> None:
         """Insert events within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -177,10 +178,10 @@ class RunService:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
-            session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, now)
-            if session is None:
+            found = await repo.get_session_with_agent(db, session_id, None if caller.is_admin else caller.id, now)
+            if found is None:
                 raise session_not_found(session_name)
-            agent = await repo.get_agent(db, session.agent_id, None)
+            session, agent = found
             if agent is None:
                 raise agent_not_found(names.AGENT.format(session.agent_id))
             if agent.state == AgentState.DISABLED:
@@ -204,7 +205,9 @@ class RunService:
                     retry_after_seconds=1.0,
                 )
             plan_limits = self._resolve_limits(agent.limits or {}, options)
-            row = RunRow(
+            # The run's columns as a plain object (convert.run_proto reads it like a RunRow): an ORM
+            # instance costs more to build than the Core insert below.
+            row = SimpleNamespace(
                 id=run_id,
                 owner=session.owner,
                 session_id=session.id,
@@ -222,6 +225,10 @@ class RunService:
                 input_tokens=0,
                 output_tokens=0,
                 tool_call_count=0,
+                start_time=None,
+                end_time=None,
+                time_to_first_token_ms=None,
+                duration_ms=None,
                 batch_task=batch_task,
                 create_time=now,
                 update_time=now,

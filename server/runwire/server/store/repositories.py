@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 from sqlalchemy import Row, String, bindparam, delete, func, literal, select, update
@@ -134,6 +135,43 @@ async def get_session(db: AsyncSession, session_id: str, owner: str | None, now:
         return (await db.execute(_LIVE_SESSION_BY_ID, {"id": session_id, "now": now})).scalar_one_or_none()
     params = {"id": session_id, "now": now, "owner": owner}
     return (await db.execute(_LIVE_SESSION_BY_ID_AND_OWNER, params)).scalar_one_or_none()
+
+
+_S, _A = SessionRow.__table__.c, AgentRow.__table__.c
+# Core columns (no ORM entities): a run starts on every ExecuteAgent, and loading two entities cost more
+# than the statement. The agent is outer-joined so a session whose agent is gone still reads.
+_LIVE_SESSION_WITH_AGENT = (
+    select(
+        _S.id, _S.owner, _S.agent_id,
+        _A.id.label("agent_found"), _A.state, _A.limits, _A.instructions, _A.model, _A.tools,
+    )
+    .select_from(SessionRow.__table__.outerjoin(AgentRow.__table__, _A.id == _S.agent_id))
+    .where(_S.id == bindparam("id"), (_S.expire_time.is_(None)) | (_S.expire_time > bindparam("now")))
+)
+_LIVE_SESSION_WITH_AGENT_AND_OWNER = _LIVE_SESSION_WITH_AGENT.where(_S.owner == bindparam("owner"))
+
+
+async def get_session_with_agent(
+    db: AsyncSession, session_id: str, owner: str | None, now: datetime
+) -> tuple[SimpleNamespace, SimpleNamespace | None] | None:
+    """A live session's id, owner and agent_id, and its agent's id, state, limits, instructions, model
+    and tools (None when the agent is gone); None when there is no such live session."""
+    params: dict[str, Any] = {"id": session_id, "now": now}
+    statement = _LIVE_SESSION_WITH_AGENT
+    if owner is not None:
+        params["owner"] = owner
+        statement = _LIVE_SESSION_WITH_AGENT_AND_OWNER
+    row = (await db.execute(statement, params)).first()
+    if row is None:
+        return None
+    session = SimpleNamespace(id=row.id, owner=row.owner, agent_id=row.agent_id)
+    if row.agent_found is None:
+        return session, None
+    agent = SimpleNamespace(
+        id=row.agent_found, state=row.state, limits=row.limits, instructions=row.instructions, model=row.model,
+        tools=row.tools,
+    )
+    return session, agent
 
 
 async def session_ids_taken(db: AsyncSession, session_ids: Sequence[str]) -> set[str]:
