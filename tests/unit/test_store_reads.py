@@ -1,0 +1,64 @@
+"""The inline SQLite point reads (Store.fetch_one / fetch_all) return what SQLAlchemy itself would."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
+
+from runwire.server.store.store import Store
+
+METADATA = MetaData()
+THINGS = Table(
+    "things",
+    METADATA,
+    Column("pk", Integer, primary_key=True),
+    Column("name", String(20)),
+    Column("payload", JSON),
+    Column("seen", DateTime(), nullable=True),
+)
+ROWS = [
+    {"name": "a", "payload": {"x": [1, 2], "y": None}, "seen": datetime(2026, 11, 22, 20, 1, 2, 345678)},
+    {"name": "b", "payload": [], "seen": None},
+    {"name": "c", "payload": {"nested": {"z": "é"}}, "seen": datetime(2026, 11, 22, 20, 1, 2)},
+]
+BY_NAME = select(THINGS.c.name, THINGS.c.payload, THINGS.c.seen).where(THINGS.c.name == bindparam("name"))
+SEEN_BEFORE = (
+    select(THINGS.c.name, THINGS.c.seen.label("when"))
+    .where(THINGS.c.seen < bindparam("before"))
+    .order_by(THINGS.c.pk)
+    .limit(bindparam("limit"))
+)
+ALL_BUT_ONE = select(THINGS.c.name).where(THINGS.c.name != "b").order_by(THINGS.c.pk.desc()).limit(5)
+
+
+async def test_point_reads_match_sqlalchemy_results_with_their_types(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'reads.db'}")
+    try:
+        with store.engine.begin() as connection:  # type: ignore[union-attr]
+            METADATA.create_all(connection)
+            connection.execute(insert(THINGS), ROWS)
+
+        def expected(statement, params):  # type: ignore[no-untyped-def]
+            with store.engine.connect() as connection:  # type: ignore[union-attr]
+                return [tuple(row) for row in connection.execute(statement, params)]
+
+        for name in ("a", "b", "c", "missing"):
+            row = await store.fetch_one(BY_NAME, {"name": name})
+            want = expected(BY_NAME, {"name": name})
+            assert (None if row is None else tuple(row)) == (want[0] if want else None)
+        row = await store.fetch_one(BY_NAME, {"name": "a"})
+        assert row is not None
+        assert row.payload == {"x": [1, 2], "y": None} and row.seen == datetime(2026, 11, 22, 20, 1, 2, 345678)
+
+        params = {"before": datetime(2026, 11, 22, 20, 1, 2, 1), "limit": 10}
+        rows = await store.fetch_all(SEEN_BEFORE, params)
+        assert [tuple(r) for r in rows] == expected(SEEN_BEFORE, params) == [("c", datetime(2026, 11, 22, 20, 1, 2))]
+        assert rows[0].when == datetime(2026, 11, 22, 20, 1, 2)
+
+        # A literal parameter compiled into the statement, and the same statement read again (cached).
+        for _ in range(2):
+            assert [tuple(r) for r in await store.fetch_all(ALL_BUT_ONE, {})] == [("c",), ("a",)]
+    finally:
+        await store.close()
