@@ -1195,6 +1195,168 @@ async def test_after_a_crash_a_waiting_run_waits_on_and_a_queued_one_fails_with_
         await restarted.stop(grace=0.5)
 
 
+async def leave_waiting_for_approval(settings: Any) -> tuple[str, str, run_pb2.InputRequest, run_pb2.Run]:
+    """Start a server, leave a run waiting for approval of SIX_TIMES_SEVEN, and stop the server gracefully.
+
+    Returns the session, the run's name, its input request and the run as it was before the stop."""
+    first = RunwireServer(settings)
+    await first.start()
+    try:
+        async with connected(first) as runs:
+            session = await runs.session(approval=["calculator"])
+            call, seen, request = await pause_for_input(runs, session, SIX_TIMES_SEVEN)
+            name = seen[0].run
+            before = await runs.get(name)
+            assert before.status == REQUIRES_INPUT
+            await first.stop(grace=0.2)
+            # The stream is cut off by the shutdown; the run itself is not over.
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await drain(call, timeout=10)
+    finally:
+        await first.stop(grace=0)
+    return session, name, request, before
+
+
+@contextlib.asynccontextmanager
+async def restarted(settings: Any) -> AsyncIterator[Runs]:
+    """A new server on the same data directory, and stubs on a channel to it."""
+    server = RunwireServer(settings)
+    await server.start()
+    try:
+        async with connected(server) as runs:
+            yield runs
+    finally:
+        await server.stop(grace=0.5)
+
+
+async def test_an_approval_pending_at_a_restart_is_denied_after_it_and_the_model_is_told_why(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    session, name, request, before = await leave_waiting_for_approval(settings)
+
+    async with restarted(settings) as runs:
+        assert (await runs.get(name)).pending_input == request
+        follower = runs.stream_events(name, before.last_seq)
+        denied = await runs.deny(name, request.id, reason="not after a restart")
+        assert denied.status != REQUIRES_INPUT and not denied.HasField("pending_input")
+        rest = await drain(follower)
+
+        assert kinds(rest)[0] == "input_received" and kind(rest[-1]) == "run_completed"
+        received = rest[0].input_received
+        assert received.input_request_id == request.id
+        assert received.approval.decision == run_pb2.Approval.DECISION_DENY
+        assert received.approval.reason == "not after a restart"
+        # The tool never ran; the model got the denial as the call's result and reported it.
+        assert "tool_call_started" not in kinds(rest)
+        (completed,) = [e.tool_call_completed for e in only(rest, "tool_call_completed")]
+        assert completed.state == TOOL_STATE.STATE_DENIED and completed.result.is_error
+        assert completed.result.tool_call_id == request.tool_call.id
+        assert "not after a restart" in as_dict(completed.result.output)["error"]
+        assert "not after a restart" in rest[-1].run_completed.output.text
+
+        run = await runs.wait_end(name)
+        assert run.status == SUCCEEDED and "not after a restart" in run.output.text
+        step_with_tool, final = run.steps
+        (execution,) = step_with_tool.tool_calls
+        assert execution.call.id == request.tool_call.id and execution.required_approval
+        assert execution.state == TOOL_STATE.STATE_DENIED and execution.decided_by == "local"
+        assert not execution.HasField("start_time") and execution.duration.ToNanoseconds() == 0
+        assert final.index == 1
+        assert_ordered_to(await runs.follow(name), run.last_seq)
+
+        history = await runs.messages(session)
+        (result,) = tool_results(history)
+        assert result.tool_call_id == request.tool_call.id and result.is_error
+        assert "denied" in as_dict(result.output)["error"] and "not after a restart" in as_dict(result.output)["error"]
+        assert history[-1].role == ASSISTANT and "not after a restart" in history[-1].content[0].text
+        assert (await rpc_error(runs.approve(name, request.id))).reason == "RUN_NOT_ACTIVE"
+
+
+async def test_an_approval_pending_at_a_restart_runs_the_edited_call_after_it(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    session, name, request, before = await leave_waiting_for_approval(settings)
+
+    async with restarted(settings) as runs:
+        follower = runs.stream_events(name, before.last_seq)
+        await runs.approve(name, request.id, edited={"expression": "2+3"})
+        rest = await drain(follower)
+
+        assert kinds(rest)[0] == "input_received" and kind(rest[-1]) == "run_completed"
+        assert as_dict(rest[0].input_received.approval.edited_arguments) == {"expression": "2+3"}
+        (started,) = [e.tool_call_started for e in only(rest, "tool_call_started")]
+        assert started.tool_call.id == request.tool_call.id
+        assert as_dict(started.tool_call.arguments) == {"expression": "2+3"}
+        (completed,) = [e.tool_call_completed for e in only(rest, "tool_call_completed")]
+        assert completed.state == TOOL_STATE.STATE_SUCCEEDED and not completed.result.is_error
+        assert as_dict(completed.result.output)["value"] == 5
+
+        run = await runs.wait_end(name)
+        assert run.status == SUCCEEDED
+        assert "5" in run.output.text and "42" not in run.output.text
+        (execution,) = run.steps[0].tool_calls
+        assert execution.required_approval and execution.decided_by == "local"
+        assert as_dict(execution.call.arguments) == {"expression": "2+3"}
+        assert as_dict(execution.original_arguments) == {"expression": "6*7"}
+        assert as_dict(execution.result.output)["value"] == 5
+        assert_ordered_to(await runs.follow(name), run.last_seq)
+        (result,) = tool_results(await runs.messages(session))
+        assert result.tool_call_id == request.tool_call.id and not result.is_error
+        assert as_dict(result.output)["value"] == 5
+
+
+def change_database(settings: Any, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Change the stopped server's database directly, as something outside the server would."""
+    db = sqlite3.connect(settings.data_dir / "runwire.db")
+    try:
+        with db:
+            for sql, parameters in statements:
+                assert db.execute(sql, parameters).rowcount == 1, sql
+    finally:
+        db.close()
+
+
+async def assert_failed_at_start(runs: Runs, name: str, before: run_pb2.Run, request: run_pb2.InputRequest) -> run_pb2.Run:
+    """The run the server could not resume failed at its start with SERVER_RESTARTED, as its last event says."""
+    run = await runs.get(name)
+    assert run.status == FAILED and run.error.reason == "SERVER_RESTARTED"
+    assert run.HasField("end_time") and not run.HasField("pending_input")
+    assert run.last_seq == before.last_seq + 1
+    assert kinds(await runs.follow(name, before.last_seq)) == ["run_failed"]
+    replay = await runs.follow(name)
+    assert_ordered_to(replay, run.last_seq)
+    assert kind(replay[-1]) == "run_failed"
+    assert replay[-1].run_failed.error.reason == "SERVER_RESTARTED"
+    assert (await rpc_error(runs.approve(name, request.id))).reason == "RUN_NOT_ACTIVE"
+    return run
+
+
+async def test_a_waiting_run_whose_agent_was_deleted_while_the_server_was_down_fails_at_start(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    session, name, request, before = await leave_waiting_for_approval(settings)
+    agent = before.agent.rsplit("/", 1)[-1]
+    change_database(settings, ("DELETE FROM agents WHERE id = ?", (agent,)))
+
+    async with restarted(settings) as runs:
+        await assert_failed_at_start(runs, name, before, request)
+        # The call that never got its approval has an error result: the history stays valid.
+        (result,) = tool_results(await runs.messages(session))
+        assert result.tool_call_id == request.tool_call.id and result.is_error
+
+
+async def test_a_waiting_run_whose_pending_tool_call_message_is_gone_fails_at_start(tmp_path: Path) -> None:
+    settings = run_settings(tmp_path)
+    session, name, request, before = await leave_waiting_for_approval(settings)
+    run_id = name.rsplit("/", 1)[-1]
+    change_database(settings, ("DELETE FROM messages WHERE run_id = ? AND role = ?", (run_id, ASSISTANT)))
+
+    async with restarted(settings) as runs:
+        await assert_failed_at_start(runs, name, before, request)
+        assert tool_results(await runs.messages(session)) == []
+        # The session is usable again.
+        events = await runs.execute_all(session, "after the restart")
+        assert kind(events[-1]) == "run_completed"
+        assert "You said: after the restart" in text_of(events)
+
+
 # -- CreateRun, validation, ListRuns, StreamTokens --------------------------
 
 
