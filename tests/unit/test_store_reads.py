@@ -62,3 +62,41 @@ async def test_point_reads_match_sqlalchemy_results_with_their_types(tmp_path: P
             assert [tuple(r) for r in await store.fetch_all(ALL_BUT_ONE, {})] == [("c",), ("a",)]
     finally:
         await store.close()
+
+
+async def test_statements_in_a_batch_commit_and_roll_back_with_it(tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    store = Store(f"sqlite:///{tmp_path / 'writes.db'}")
+    try:
+        with store.engine.begin() as connection:  # type: ignore[union-attr]
+            METADATA.create_all(connection)
+        rename = update(THINGS).where(THINGS.c.name == bindparam("old")).values(name=bindparam("new"))
+
+        def write(session):  # type: ignore[no-untyped-def]
+            store.execute_in(session, insert(THINGS), ROWS)  # executemany
+            store.execute_in(session, rename, {"old": "b", "new": "bee"})
+            return store.rows_in(session, BY_NAME, {"name": "bee"})
+
+        (inside,) = await store.write_batch(write, small=True)
+        assert tuple(inside) == ("bee", [], None)
+        assert [tuple(r) for r in await store.fetch_all(select(THINGS.c.pk, THINGS.c.name).order_by(THINGS.c.pk), {})] == [
+            (1, "a"),
+            (2, "bee"),
+            (3, "c"),
+        ]
+        row = await store.fetch_one(BY_NAME, {"name": "a"})
+        assert row is not None and row.seen == ROWS[0]["seen"] and row.payload == ROWS[0]["payload"]
+
+        def fail(session):  # type: ignore[no-untyped-def]
+            store.execute_in(session, rename, {"old": "a", "new": "gone"})
+            raise RuntimeError("abandon the batch")
+
+        try:
+            await store.write_batch(fail)  # on the writer thread
+        except RuntimeError:
+            pass
+        assert await store.fetch_one(BY_NAME, {"name": "a"}) is not None
+        assert await store.fetch_one(BY_NAME, {"name": "gone"}) is None
+    finally:
+        await store.close()

@@ -271,7 +271,7 @@ class ResourceEvents:
             return
         if self._postgres:
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        session.execute(_INSERT, values)
+        self.store.execute_in(session, _INSERT, values)
 
     def _values(self, type: str, resource: str, principal: str, payload: Message) -> dict[str, Any]:
         field = _PAYLOAD_FIELDS[payload.DESCRIPTOR.full_name]

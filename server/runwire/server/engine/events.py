@@ -300,19 +300,21 @@ class RunEventLog:
         ]
         last_seq = {w.run_id: w.events[-1].seq for w in batch if w.events}
 
+        execute = self._store.execute_in
+
         def apply(session: Session) -> None:
             for w in batch:
                 for statement, params in w.statements:
-                    session.execute(statement, params)
+                    execute(session, statement, params)
             if rows:
-                session.execute(_INSERT_EVENT, rows)
+                execute(session, _INSERT_EVENT, rows)
             for w in batch:
                 if w.changes:
-                    session.execute(_run_update(tuple(sorted(w.changes))), {**w.changes, "_run_id": w.run_id})
+                    execute(session, _run_update(tuple(sorted(w.changes))), {**w.changes, "_run_id": w.run_id})
             if last_seq:
-                session.execute(_SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
+                execute(session, _SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
             if self._resource_events is not None:
-                self._resource_events.insert_sync(session, _resource_events_of(session, batch))
+                self._resource_events.insert_sync(session, _resource_events_of(self._store, session, batch))
 
         statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
         # After a pause, a small batch (a run's first events) commits at once on the loop; under sustained
@@ -373,14 +375,14 @@ class RunEventLog:
                 return
 
 
-def _resource_events_of(session: Session, batch: list[Write]) -> list[ResourceEvent]:
+def _resource_events_of(store: Store, session: Session, batch: list[Write]) -> list[ResourceEvent]:
     """The batch's resource events in write order; a run's payload is read back as the write left it."""
     recorded: list[ResourceEvent] = []
     for w in batch:
         recorded.extend(w.resource_events)
         if w.run_change:
-            row = session.execute(_SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id}).one()
-            run = convert.run_proto(SimpleNamespace(**row._mapping, steps=()))
+            (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
+            run = convert.run_proto(SimpleNamespace(**row._asdict(), steps=()))
             recorded.append((w.run_change, run.name, row.owner, run))
     return recorded
 

@@ -59,38 +59,43 @@ class InlineSession:
         self._session.add_all(instances)
 
 
-class _CompiledRead:
-    """A Core SELECT compiled once for the inline SQLite reader's DBAPI connection.
+class _Compiled:
+    """A Core statement compiled once for an inline SQLite DBAPI connection.
 
     Executing through SQLAlchemy's Connection costs about 60 µs per statement (execution context, result
-    wrapper); the statement itself about 10. The hottest point reads (GetAgent, the history every run
-    starts with) run the compiled SQL on the sqlite3 connection and apply the same bind and result
-    processors SQLAlchemy would, into a named tuple with the columns' keys as attributes.
+    wrapper, parameter processing per row); the statement itself about 10. The hottest statements (the
+    point reads every call or run starts with, and the event writer's inserts and updates) run their
+    compiled SQL on the sqlite3 connection with the same bind and result processors SQLAlchemy would
+    apply (taken from the dialect's types); rows come back as named tuples with the columns' keys.
     """
 
     __slots__ = ("sql", "compiled", "names", "bind_processors", "result_processors", "record")
 
-    def __init__(self, statement: Any, dialect: Any) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         if compiled.positiontup is None:
             raise ValueError("positional parameters only")
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+            raise ValueError("Python-side column defaults need SQLAlchemy's execution context")
         self.sql = compiled.string
         self.compiled = compiled
         self.names = tuple(compiled.positiontup)
         self.bind_processors = tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names
         )
-        columns = list(statement.selected_columns)
+        columns = list(statement.selected_columns) if statement.is_select else []
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        self.record = collections.namedtuple("Record", [c.key for c in columns])  # type: ignore[misc]
+        self.record = collections.namedtuple("Record", [c.key for c in columns]) if columns else None  # type: ignore[misc]
 
-    def run(self, connection: Any, params: Mapping[str, Any], first_only: bool) -> list[Any]:
+    def _args(self, params: Mapping[str, Any]) -> list[Any]:
         values = self.compiled.construct_params(params)
-        args = [
+        return [
             value if process is None else process(value)
             for value, process in zip((values[name] for name in self.names), self.bind_processors)
         ]
-        cursor = connection.execute(self.sql, args)
+
+    def rows(self, connection: Any, params: Mapping[str, Any], first_only: bool) -> list[Any]:
+        cursor = connection.execute(self.sql, self._args(params))
         raw = [cursor.fetchone()] if first_only else cursor.fetchall()
         cursor.close()
         processors = self.result_processors
@@ -99,6 +104,12 @@ class _CompiledRead:
             for row in raw
             if row is not None
         ]
+
+    def execute(self, connection: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        if isinstance(params, Mapping):
+            connection.execute(self.sql, self._args(params)).close()
+        else:
+            connection.executemany(self.sql, [self._args(p) for p in params]).close()
 
 
 class Store:
@@ -117,8 +128,9 @@ class Store:
             self._async_sessions = session_factory(self.engine)
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._point_reader: Connection | None = None
-        # Hot read statements (module constants) compiled for the raw connection, by identity.
-        self._compiled_reads: dict[Any, _CompiledRead] = {}
+        # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
+        # the inline connections.
+        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled] = {}
 
     @property
     def backend(self) -> str:
@@ -140,7 +152,7 @@ class Store:
         sees every commit before it), which costs a tenth of opening and closing a Session per read.
         """
         if self.inline:
-            rows = self._compiled(statement).run(self._raw_reader(), params, first_only=True)
+            rows = self._compiled(statement).rows(self._raw_reader(), params, first_only=True)
             return rows[0] if rows else None
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return (await connection.execute(statement, params)).first()
@@ -148,15 +160,41 @@ class Store:
     async def fetch_all(self, statement: Any, params: Mapping[str, Any]) -> list[Row[Any]]:
         """Every row of a Core `statement`, read as fetch_one() reads."""
         if self.inline:
-            return self._compiled(statement).run(self._raw_reader(), params, first_only=False)
+            return self._compiled(statement).rows(self._raw_reader(), params, first_only=False)
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return list((await connection.execute(statement, params)).all())
 
-    def _compiled(self, statement: Any) -> _CompiledRead:
-        compiled = self._compiled_reads.get(statement)
+    def _compiled(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Compiled:
+        compiled = self._compiled_statements.get((statement, keys))
         if compiled is None:
-            compiled = self._compiled_reads[statement] = _CompiledRead(statement, self.engine.dialect)
+            compiled = self._compiled_statements[(statement, keys)] = _Compiled(statement, self.engine.dialect, keys)
         return compiled
+
+    def execute_in(
+        self, session: Session, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Execute a Core INSERT/UPDATE/DELETE in `session`'s transaction (a list of parameter sets runs as
+        executemany). On inline SQLite the compiled SQL runs on the session's own sqlite3 connection, so
+        it commits or rolls back with everything else in the transaction."""
+        if not self.inline:
+            session.execute(statement, params)
+            return
+        first = params if isinstance(params, Mapping) else (params[0] if params else None)
+        if first is None:
+            return
+        keys = tuple(first) if getattr(statement, "is_insert", False) else None
+        try:
+            compiled = self._compiled(statement, keys)
+        except ValueError:  # not a plain statement: SQLAlchemy executes it
+            session.execute(statement, params)
+            return
+        compiled.execute(session.connection().connection.dbapi_connection, params)
+
+    def rows_in(self, session: Session, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a Core SELECT read in `session`'s transaction (see execute_in)."""
+        if not self.inline:
+            return list(session.execute(statement, params).all())
+        return self._compiled(statement).rows(session.connection().connection.dbapi_connection, params, first_only=False)
 
     def _raw_reader(self) -> Any:
         """The sqlite3 connection under the point reader (autocommit: each SELECT sees every commit before it)."""
