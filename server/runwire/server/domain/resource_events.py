@@ -259,7 +259,7 @@ class ResourceEvents:
         if self._postgres:
             await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
-        await db.execute(_INSERT, self._values(type, resource, principal, payload))
+        await self.store.execute_on(db, _INSERT, self._values(type, resource, principal, payload))
         sync_session = getattr(db, "sync_session", None)
         if sync_session is not None:
             sync_session.info[_NOTIFY_AFTER_COMMIT] = self

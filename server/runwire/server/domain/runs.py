@@ -178,7 +178,9 @@ class RunService:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
-            found = await repo.get_session_with_agent(db, session_id, None if caller.is_admin else caller.id, now)
+            found = await repo.get_session_with_agent(
+                self.ctx.store, db, session_id, None if caller.is_admin else caller.id, now
+            )
             if found is None:
                 raise session_not_found(session_name)
             session, agent = found
@@ -240,8 +242,9 @@ class RunService:
             if validate_only:
                 return row
             # Core inserts: a run starts on every ExecuteAgent, and the ORM's flush costs more than the SQL.
-            await db.execute(_INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
-            await db.execute(_INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
+            store = self.ctx.store
+            await store.execute_on(db, _INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
+            await store.execute_on(db, _INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
             await self.ctx.events.record(db, "run.created", RUN.format(run_id), row.owner, created.run_created.run)
             if within is not None:
                 await within(db, row)

@@ -152,7 +152,7 @@ _LIVE_SESSION_WITH_AGENT_AND_OWNER = _LIVE_SESSION_WITH_AGENT.where(_S.owner == 
 
 
 async def get_session_with_agent(
-    db: AsyncSession, session_id: str, owner: str | None, now: datetime
+    store: Store, db: AsyncSession, session_id: str, owner: str | None, now: datetime
 ) -> tuple[SimpleNamespace, SimpleNamespace | None] | None:
     """A live session's id, owner and agent_id, and its agent's id, state, limits, instructions, model
     and tools (None when the agent is gone); None when there is no such live session."""
@@ -161,9 +161,10 @@ async def get_session_with_agent(
     if owner is not None:
         params["owner"] = owner
         statement = _LIVE_SESSION_WITH_AGENT_AND_OWNER
-    row = (await db.execute(statement, params)).first()
-    if row is None:
+    rows = await store.rows_on(db, statement, params)
+    if not rows:
         return None
+    row = rows[0]
     session = SimpleNamespace(id=row.id, owner=row.owner, agent_id=row.agent_id)
     if row.agent_found is None:
         return session, None

@@ -190,6 +190,21 @@ class Store:
             return
         compiled.execute(session.connection().connection.dbapi_connection, params)
 
+    async def execute_on(
+        self, db: Any, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """execute_in for a transaction from `write()` (an InlineSession, or an AsyncSession elsewhere)."""
+        if self.inline:
+            self.execute_in(db.sync_session, statement, params)
+        else:
+            await db.execute(statement, params)
+
+    async def rows_on(self, db: Any, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+        """rows_in for a transaction from `write()`."""
+        if self.inline:
+            return self.rows_in(db.sync_session, statement, params)
+        return list((await db.execute(statement, params)).all())
+
     def rows_in(self, session: Session, statement: Any, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a Core SELECT read in `session`'s transaction (see execute_in)."""
         if not self.inline:
