@@ -69,7 +69,7 @@ class _Compiled:
     apply (taken from the dialect's types); rows come back as named tuples with the columns' keys.
     """
 
-    __slots__ = ("sql", "compiled", "names", "bind_processors", "result_processors", "record")
+    __slots__ = ("sql", "sources", "bind_processors", "result_processors", "record")
 
     def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
@@ -77,22 +77,26 @@ class _Compiled:
             raise ValueError("positional parameters only")
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
             raise ValueError("Python-side column defaults need SQLAlchemy's execution context")
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("expanding parameters are rendered per execution")
+        binds = [compiled.binds[name] for name in compiled.positiontup]
+        if any(bind.callable is not None for bind in binds):
+            raise ValueError("parameters computed at execution")
         self.sql = compiled.string
-        self.compiled = compiled
-        self.names = tuple(compiled.positiontup)
-        self.bind_processors = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names
-        )
+        # Each position's value: the parameter of the bind's key, else the value compiled into it (a literal
+        # LIMIT, or None for an INTEGER PRIMARY KEY that SQLite assigns).
+        self.sources = tuple((bind.key, bind.value) for bind in binds)
+        self.bind_processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
         columns = list(statement.selected_columns) if statement.is_select else []
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         self.record = collections.namedtuple("Record", [c.key for c in columns]) if columns else None  # type: ignore[misc]
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(params)
-        return [
-            value if process is None else process(value)
-            for value, process in zip((values[name] for name in self.names), self.bind_processors)
-        ]
+        args = []
+        for (key, compiled_value), process in zip(self.sources, self.bind_processors):
+            value = params[key] if key in params else compiled_value
+            args.append(value if process is None else process(value))
+        return args
 
     def rows(self, connection: Any, params: Mapping[str, Any], first_only: bool) -> list[Any]:
         cursor = connection.execute(self.sql, self._args(params))
