@@ -99,8 +99,8 @@ class Write:
     """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
 
     __slots__ = (
-        "run_id", "events", "changes", "statements", "resource_events", "run_change", "delta_parts", "delta_bytes",
-        "committed", "error", "_future",
+        "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_parts",
+        "delta_bytes", "committed", "error", "_future",
     )
 
     def __init__(
@@ -120,6 +120,9 @@ class Write:
         # event whose payload is the run as this write leaves it.
         self.resource_events = resource_events
         self.run_change = run_change
+        # Anything but a text delta (a status change, a message, a tool call): readers act on these, and
+        # a run has few, so a small batch holding one commits at once instead of on the writer thread.
+        self.urgent = any(e.WhichOneof("payload") != "text_delta" for e in events)
         # Text of later deltas merged into this write's last event while it waited for the writer.
         self.delta_parts: list[str] | None = None
         self.delta_bytes = 0
@@ -317,10 +320,12 @@ class RunEventLog:
                 self._resource_events.insert_sync(session, _resource_events_of(self._store, session, batch))
 
         statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
-        # After a pause, a small batch (a run's first events) commits at once on the loop; under sustained
-        # writing, batches go to the writer thread so producers keep going and the next commit takes more.
+        # After a pause, or holding events other than text, a small batch commits at once on the loop (a hop
+        # to the writer thread waits for the GIL); under sustained writing of text, batches go to the
+        # writer thread so producers keep going and the next commit takes more.
         idle = time.monotonic() - self._last_commit > IDLE_SECONDS
-        await self._store.write_batch(apply, small=idle and statements <= SMALL_BATCH_STATEMENTS)
+        small = statements <= SMALL_BATCH_STATEMENTS and (idle or any(w.urgent for w in batch))
+        await self._store.write_batch(apply, small=small)
         self._last_commit = time.monotonic()
         if self._resource_events is not None and any(w.resource_events or w.run_change for w in batch):
             self._resource_events.notify()
