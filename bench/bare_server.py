@@ -1,7 +1,7 @@
 """The baseline: a bare grpc.aio server answering with the same message shapes as Runwire, doing no work.
 
-GetAgent returns a fixed agent; ExecuteAgent and StreamRunEvents stream
-`[[tokens:N]]` one-token text deltas as fast as the reader takes them (no
+GetAgent returns a fixed agent; ExecuteAgent, StreamTokens and StreamRunEvents
+stream `[[tokens:N]]` one-token text deltas as fast as the reader takes them (no
 database, no engine); StreamRunEvents on `runs/idle` stays open without
 sending anything, for the idle-stream memory figure. UploadFile writes the
 chunks it receives to a temporary file, as they come, and answers with their
@@ -43,6 +43,13 @@ class BareRuns(run_pb2_grpc.RunServiceServicer):
         for seq in range(1, count + 1):
             yield run_pb2.RunEvent(run="runs/bench", seq=seq, text_delta=run_pb2.TextDelta(text=f"t{seq} "))
         yield run_pb2.RunEvent(run="runs/bench", seq=count + 1, run_completed=run_pb2.RunCompleted())
+
+    async def StreamTokens(self, request, context):  # type: ignore[no-untyped-def]
+        match = TOKENS.search(request.input[0].text if request.input else "")
+        count = int(match.group(1)) if match else 1
+        for seq in range(1, count + 1):
+            yield run_pb2.StreamTokensResponse(text=f"t{seq} ", seq=seq)
+        yield run_pb2.StreamTokensResponse(seq=count + 1, final=True)
 
     async def StreamRunEvents(self, request, context):  # type: ignore[no-untyped-def]
         await asyncio.Event().wait()  # idle until the client goes away
