@@ -8,6 +8,7 @@ its row. Streams observe through the event log and never drive the run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import json
@@ -211,6 +212,8 @@ class Runner:
         self.settings = settings
         self.clock = clock
         self.active: dict[str, ActiveRun] = {}
+        # Active runs per owner, kept with `active`: the per-caller limit is checked on every run start.
+        self._active_per_owner: collections.Counter[str] = collections.Counter()
         self._global = asyncio.Semaphore(settings.max_concurrent_runs)
         self._per_provider: dict[str, asyncio.Semaphore] = {}
         self._per_agent: dict[str, asyncio.Semaphore] = {}
@@ -222,7 +225,7 @@ class Runner:
 
     def launch(self, plan: RunPlan) -> ActiveRun:
         active = ActiveRun(plan=plan, seq=plan.initial_seq)
-        self.active[plan.run_id] = active
+        self._add_active(active)
         active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
         return active
 
@@ -236,12 +239,24 @@ class Runner:
         active.started = time.monotonic() - waiting.elapsed_seconds
         active.pending = waiting.request
         active.answer = asyncio.get_running_loop().create_future()
-        self.active[plan.run_id] = active
+        self._add_active(active)
         active.task = asyncio.create_task(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
         return active
 
     def active_runs_of(self, owner: str) -> int:
-        return sum(1 for a in self.active.values() if a.plan.owner == owner)
+        return self._active_per_owner[owner]
+
+    def _add_active(self, active: ActiveRun) -> None:
+        if active.plan.run_id not in self.active:
+            self._active_per_owner[active.plan.owner] += 1
+        self.active[active.plan.run_id] = active
+
+    def _remove_active(self, active: ActiveRun) -> None:
+        if self.active.pop(active.plan.run_id, None) is not None:
+            owner = active.plan.owner
+            self._active_per_owner[owner] -= 1
+            if self._active_per_owner[owner] <= 0:
+                del self._active_per_owner[owner]
 
     def request_cancel(self, run_id: str, reason: str, by: str) -> ActiveRun | None:
         active = self.active.get(run_id)
@@ -324,7 +339,7 @@ class Runner:
                     error=("INTERNAL", "internal error"),
                 )
         finally:
-            self.active.pop(active.plan.run_id, None)
+            self._remove_active(active)
             active.finished.set()
 
     async def _acquire_slots(self, active: ActiveRun, stack: AsyncExitStack) -> None:
