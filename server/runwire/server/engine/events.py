@@ -42,9 +42,10 @@ _INSERT_EVENT = insert(RunEventRow.__table__)
 _SELECT_RUN_WITHOUT_STEPS = select(*(c for c in _RUNS.c if c.name != "steps")).where(_RUNS.c.id == bindparam("run_id"))
 _SET_LAST_SEQ = update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(last_seq=bindparam("seq"))
 
-@functools.lru_cache(maxsize=64)
+@functools.cache
 def _run_update(columns: tuple[str, ...]) -> Any:
-    """UPDATE runs for one set of changed columns, built once: every change also bumps the revision (etag)."""
+    """UPDATE runs for one set of changed columns, built once (the runner changes a few fixed sets, and the
+    store compiles each statement once): every change also bumps the revision (etag)."""
     values: dict[str, Any] = {column: bindparam(column) for column in columns}
     values["revision"] = _RUNS.c.revision + 1
     return update(_RUNS).where(_RUNS.c.id == bindparam("_run_id")).values(**values)
@@ -302,6 +303,14 @@ class RunEventLog:
             {"run_id": w.run_id, "seq": e.seq, "payload": e.SerializeToString()} for w in batch for e in w.events
         ]
         last_seq = {w.run_id: w.events[-1].seq for w in batch if w.events}
+        # One UPDATE per run and batch: its writes' changes in order (later ones win), with its last seq.
+        run_changes: dict[str, dict[str, Any]] = {}
+        for w in batch:
+            if w.changes:
+                run_changes.setdefault(w.run_id, {}).update(w.changes)
+        for run_id, changes in run_changes.items():
+            if run_id in last_seq:
+                changes["last_seq"] = last_seq.pop(run_id)
 
         execute = self._store.execute_in
 
@@ -311,15 +320,14 @@ class RunEventLog:
                     execute(session, statement, params)
             if rows:
                 execute(session, _INSERT_EVENT, rows)
-            for w in batch:
-                if w.changes:
-                    execute(session, _run_update(tuple(sorted(w.changes))), {**w.changes, "_run_id": w.run_id})
+            for run_id, changes in run_changes.items():
+                execute(session, _run_update(tuple(sorted(changes))), {**changes, "_run_id": run_id})
             if last_seq:
                 execute(session, _SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
             if self._resource_events is not None:
                 self._resource_events.insert_sync(session, _resource_events_of(self._store, session, batch))
 
-        statements = len(rows) + sum(len(w.statements) + bool(w.changes) for w in batch)
+        statements = len(rows) + len(run_changes) + sum(len(w.statements) for w in batch)
         # After a pause, or holding events other than text, a small batch commits at once on the loop (a hop
         # to the writer thread waits for the GIL); under sustained writing of text, batches go to the
         # writer thread so producers keep going and the next commit takes more.
