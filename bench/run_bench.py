@@ -2,9 +2,10 @@
 
 Usage: python bench/run_bench.py [--quick] [--out bench/results]
 
-Each server runs in its own process; this process is the client. Every
-figure is reported for both servers and as the ratio Runwire/bare, so the
-numbers mean something on any machine. Results go to bench/results/ as
+Each server runs in its own process, both at once; this process is the
+client, and measures them in turns (the median of three rounds, alternating
+bare and Runwire). Every figure is reported for both servers and as the
+ratio Runwire/bare, so the numbers mean something on any machine. Results go to bench/results/ as
 JSON (with the machine's description) and the README's table is rewritten.
 """
 
@@ -18,6 +19,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +68,7 @@ class Scale:
     upload_repeats: int = 3
     batch_tasks: int = 1_000
     batch_concurrency: int = 64
+    rounds: int = 3
 
 
 QUICK = Scale(
@@ -78,6 +81,7 @@ QUICK = Scale(
     upload_mib=8,
     upload_repeats=1,
     batch_tasks=50,
+    rounds=1,
 )
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 
@@ -395,30 +399,65 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
-async def measure(kind: str, address: str, pid: int, scale: Scale) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        target = Target(kind, channel, pid)
-        await target.prepare()
-        result: dict[str, Any] = {}
-        print(f"[{kind}] unary GetAgent at concurrency {scale.unary_concurrency}", flush=True)
-        result["unary_qps"] = await unary_qps(target, scale)
-        print(f"[{kind}] one stream", flush=True)
-        result["single_stream"] = await single_stream(target, scale)
-        for count in scale.stream_counts:
-            print(f"[{kind}] {count} concurrent streams", flush=True)
-            result[f"streams_{count}"] = await many_streams(target, count, scale)
-        print(f"[{kind}] time to first token", flush=True)
-        ttft = await time_to_first_token(target, scale)
-        result["ttft_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
-        ttft = await time_to_first_token(target, scale, "StreamTokens")
-        result["ttft_stream_tokens_ms"] = {"p50": percentile(ttft, 50) * 1000, "p99": percentile(ttft, 99) * 1000}
+def _median_by(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The round whose `key` is the median (for a dict of figures from one measurement, kept together)."""
+    ordered = sorted(results, key=lambda r: r[key])
+    return ordered[len(ordered) // 2]
+
+
+def _ttft(samples: list[float]) -> dict[str, float]:
+    return {"p50": percentile(samples, 50) * 1000, "p99": percentile(samples, 99) * 1000}
+
+
+async def measure(targets: dict[str, Target], scale: Scale) -> dict[str, dict[str, Any]]:
+    """Every figure for both servers, the two taking turns: each timed figure is measured `scale.rounds`
+    times, alternating bare and Runwire, and the median round is kept, so a slow spell of a shared
+    machine affects both sides instead of one."""
+    results: dict[str, dict[str, Any]] = {kind: {} for kind in targets}
+
+    async def rounds(label: str, key: str, measure_one: Any, pick: Any) -> None:
+        samples: dict[str, list[Any]] = {kind: [] for kind in targets}
+        for round_number in range(scale.rounds):
+            for kind, target in targets.items():
+                print(f"[{kind}] {label} (round {round_number + 1} of {scale.rounds})", flush=True)
+                samples[kind].append(await measure_one(target))
+        for kind in targets:
+            results[kind][key] = pick(samples[kind])
+
+    await rounds(
+        f"unary GetAgent at concurrency {scale.unary_concurrency}",
+        "unary_qps",
+        lambda t: unary_qps(t, scale),
+        statistics.median,
+    )
+    await rounds("one stream", "single_stream", lambda t: single_stream(t, scale), lambda r: _median_by(r, "tokens_per_second"))
+    for count in scale.stream_counts:
+        await rounds(
+            f"{count} concurrent streams",
+            f"streams_{count}",
+            lambda t, count=count: many_streams(t, count, scale),
+            lambda r: _median_by(r, "tokens_per_second"),
+        )
+    await rounds(
+        "time to first token (ExecuteAgent)",
+        "ttft_ms",
+        lambda t: time_to_first_token(t, scale),
+        lambda r: _median_by([_ttft(samples) for samples in r], "p50"),
+    )
+    await rounds(
+        "time to first token (StreamTokens)",
+        "ttft_stream_tokens_ms",
+        lambda t: time_to_first_token(t, scale, "StreamTokens"),
+        lambda r: _median_by([_ttft(samples) for samples in r], "p50"),
+    )
+    for kind, target in targets.items():
         print(f"[{kind}] upload of {scale.upload_mib} MiB", flush=True)
-        result["upload_mb_per_second"] = await upload_throughput(target, scale)
+        results[kind]["upload_mb_per_second"] = await upload_throughput(target, scale)
         print(f"[{kind}] batch of {scale.batch_tasks} tasks", flush=True)
-        result["batch"] = await batch_throughput(target, scale)
+        results[kind]["batch"] = await batch_throughput(target, scale)
         print(f"[{kind}] idle streams", flush=True)
-        result["idle_stream_bytes"] = await idle_stream_memory(target, scale)
-        return result
+        results[kind]["idle_stream_bytes"] = await idle_stream_memory(target, scale)
+    return results
 
 
 def machine() -> dict[str, Any]:
@@ -539,11 +578,20 @@ def update_readme(markdown: str, stamp: str, info: dict[str, Any]) -> None:
 
 
 async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="runwire-bench-") as tmp:
-        for kind in ("bare", "runwire"):
-            with server_process(kind, Path(tmp)) as (address, process):
-                results[kind] = await measure(kind, address, process.pid, scale)
+        with server_process("bare", Path(tmp)) as (bare_address, bare), server_process(
+            "runwire", Path(tmp)
+        ) as (runwire_address, runwire):
+            async with grpc.aio.insecure_channel(bare_address) as bare_channel, grpc.aio.insecure_channel(
+                runwire_address
+            ) as runwire_channel:
+                targets = {
+                    "bare": Target("bare", bare_channel, bare.pid),
+                    "runwire": Target("runwire", runwire_channel, runwire.pid),
+                }
+                for target in targets.values():
+                    await target.prepare()
+                results = await measure(targets, scale)
     summary = summarize(results["bare"], results["runwire"], scale)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     info = machine()
