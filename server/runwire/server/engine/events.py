@@ -101,7 +101,7 @@ class Write:
 
     __slots__ = (
         "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_parts",
-        "delta_bytes", "committed", "error", "_future",
+        "delta_chars", "committed", "error", "_future",
     )
 
     def __init__(
@@ -126,7 +126,7 @@ class Write:
         self.urgent = any(e.WhichOneof("payload") != "text_delta" for e in events)
         # Text of later deltas merged into this write's last event while it waited for the writer.
         self.delta_parts: list[str] | None = None
-        self.delta_bytes = 0
+        self.delta_chars = 0
         self.committed = False
         self.error: BaseException | None = None
         # Created only when someone waits: most token deltas are never awaited.
@@ -161,8 +161,8 @@ class Write:
 # the writer thread (see Store.write_batch).
 SMALL_BATCH_STATEMENTS = 16
 IDLE_SECONDS = 0.005
-# A text delta waiting for the writer takes in the run's next tokens up to this size (bytes of UTF-8 at
-# most; counted in characters), so a busy writer stores and sends fewer, larger deltas.
+# A text delta waiting for the writer takes in the run's next tokens up to this many characters, so a busy
+# writer stores and sends fewer, larger deltas.
 MAX_MERGED_DELTA_CHARS = 16 * 1024
 
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
@@ -254,13 +254,13 @@ class RunEventLog:
         event = write.events[-1]
         if event.WhichOneof("payload") != "text_delta" or event.text_delta.step_index != step_index:
             return False
-        if write.delta_bytes + len(text) > MAX_MERGED_DELTA_CHARS:
+        if write.delta_chars + len(text) > MAX_MERGED_DELTA_CHARS:
             return False
         if write.delta_parts is None:
             write.delta_parts = []
-            write.delta_bytes = len(event.text_delta.text)
+            write.delta_chars = len(event.text_delta.text)
         write.delta_parts.append(text)
-        write.delta_bytes += len(text)
+        write.delta_chars += len(text)
         return True
 
     @property
