@@ -157,8 +157,8 @@ class Write:
                 self._future.set_exception(error)
 
 
-# Batches up to this many rows, after the log was idle this long, commit on the event loop; the others on
-# the writer thread (see Store.write_batch).
+# Batches of up to this many statements commit on the event loop when the log was idle this long before,
+# or when they hold anything but text deltas; the others on the writer thread (see Store.write_batch).
 SMALL_BATCH_STATEMENTS = 16
 IDLE_SECONDS = 0.005
 # A text delta waiting for the writer takes in the run's next tokens up to this many characters, so a busy
