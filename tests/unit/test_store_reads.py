@@ -100,3 +100,29 @@ async def test_statements_in_a_batch_commit_and_roll_back_with_it(tmp_path: Path
         assert await store.fetch_one(BY_NAME, {"name": "gone"}) is None
     finally:
         await store.close()
+
+
+async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'fallback.db'}")
+    try:
+        with store.engine.begin() as connection:  # type: ignore[union-attr]
+            METADATA.create_all(connection)
+            connection.execute(insert(THINGS), ROWS)
+        # An expanding IN is rendered per execution: SQLAlchemy executes it, with the same result.
+        names_in = select(THINGS.c.name).where(THINGS.c.name.in_(bindparam("names", expanding=True))).order_by(THINGS.c.pk)
+        assert [tuple(r) for r in await store.fetch_all(names_in, {"names": ["a", "c"]})] == [("a",), ("c",)]
+        assert [tuple(r) for r in await store.fetch_all(names_in, {"names": ["b"]})] == [("b",)]
+        row = await store.fetch_one(names_in, {"names": ["c"]})
+        assert row is not None and row.name == "c"
+
+        def rename_many(session):  # type: ignore[no-untyped-def]
+            from sqlalchemy import update
+
+            store.execute_in(
+                session, update(THINGS).where(THINGS.c.name.in_(bindparam("names", expanding=True))).values(name="z"), {"names": ["a", "b"]}
+            )
+
+        await store.write_batch(rename_many, small=True)
+        assert [tuple(r) for r in await store.fetch_all(select(THINGS.c.name).order_by(THINGS.c.pk), {})] == [("z",), ("z",), ("c",)]
+    finally:
+        await store.close()

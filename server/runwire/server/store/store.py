@@ -59,6 +59,10 @@ class InlineSession:
         self._session.add_all(instances)
 
 
+# Distinct statements compiled for inline SQLite at most; the hot ones are a few dozen module constants.
+MAX_COMPILED_STATEMENTS = 1024
+
+
 class _Compiled:
     """A Core statement compiled once for an inline SQLite DBAPI connection.
 
@@ -134,7 +138,7 @@ class Store:
         self._point_reader: Connection | None = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
-        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled] = {}
+        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
 
     @property
     def backend(self) -> str:
@@ -156,7 +160,10 @@ class Store:
         sees every commit before it), which costs a tenth of opening and closing a Session per read.
         """
         if self.inline:
-            rows = self._compiled(statement).rows(self._raw_reader(), params, first_only=True)
+            compiled = self._compiled(statement)
+            if compiled is None:
+                return self._reader().execute(statement, params).first()
+            rows = compiled.rows(self._raw_reader(), params, first_only=True)
             return rows[0] if rows else None
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return (await connection.execute(statement, params)).first()
@@ -164,14 +171,26 @@ class Store:
     async def fetch_all(self, statement: Any, params: Mapping[str, Any]) -> list[Row[Any]]:
         """Every row of a Core `statement`, read as fetch_one() reads."""
         if self.inline:
-            return self._compiled(statement).rows(self._raw_reader(), params, first_only=False)
+            compiled = self._compiled(statement)
+            if compiled is None:
+                return list(self._reader().execute(statement, params).all())
+            return compiled.rows(self._raw_reader(), params, first_only=False)
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return list((await connection.execute(statement, params)).all())
 
-    def _compiled(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Compiled:
-        compiled = self._compiled_statements.get((statement, keys))
-        if compiled is None:
-            compiled = self._compiled_statements[(statement, keys)] = _Compiled(statement, self.engine.dialect, keys)
+    def _compiled(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Compiled | None:
+        """The statement compiled for the inline connections, or None: SQLAlchemy must execute it (see
+        _Compiled), or the cache is full (statements are meant to be module constants, not built per call)."""
+        key = (statement, keys)
+        if key in self._compiled_statements:
+            return self._compiled_statements[key]
+        if len(self._compiled_statements) >= MAX_COMPILED_STATEMENTS:
+            return None
+        try:
+            compiled: _Compiled | None = _Compiled(statement, self.engine.dialect, keys)
+        except ValueError:
+            compiled = None
+        self._compiled_statements[key] = compiled
         return compiled
 
     def execute_in(
@@ -187,9 +206,8 @@ class Store:
         if first is None:
             return
         keys = tuple(first) if getattr(statement, "is_insert", False) else None
-        try:
-            compiled = self._compiled(statement, keys)
-        except ValueError:  # not a plain statement: SQLAlchemy executes it
+        compiled = self._compiled(statement, keys)
+        if compiled is None:
             session.execute(statement, params)
             return
         compiled.execute(session.connection().connection.dbapi_connection, params)
@@ -211,9 +229,10 @@ class Store:
 
     def rows_in(self, session: Session, statement: Any, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a Core SELECT read in `session`'s transaction (see execute_in)."""
-        if not self.inline:
+        compiled = self._compiled(statement) if self.inline else None
+        if compiled is None:
             return list(session.execute(statement, params).all())
-        return self._compiled(statement).rows(session.connection().connection.dbapi_connection, params, first_only=False)
+        return compiled.rows(session.connection().connection.dbapi_connection, params, first_only=False)
 
     def _raw_reader(self) -> Any:
         """The sqlite3 connection under the point reader (autocommit: each SELECT sees every commit before it)."""
