@@ -100,8 +100,8 @@ class Write:
     """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
 
     __slots__ = (
-        "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_parts",
-        "delta_chars", "committed", "error", "_future",
+        "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_step",
+        "delta_parts", "delta_chars", "committed", "error", "_future",
     )
 
     def __init__(
@@ -121,12 +121,18 @@ class Write:
         # event whose payload is the run as this write leaves it.
         self.resource_events = resource_events
         self.run_change = run_change
+        kinds = [e.WhichOneof("payload") for e in events]
         # Anything but a text delta (a status change, a message, a tool call): readers act on these, and
         # a run has few, so a small batch holding one commits at once instead of on the writer thread.
-        self.urgent = any(e.WhichOneof("payload") != "text_delta" for e in events)
-        # Text of later deltas merged into this write's last event while it waited for the writer.
+        self.urgent = any(kind != "text_delta" for kind in kinds)
+        # The step of the text delta later tokens may merge into (a write of that delta alone, with no
+        # statements or resource events), else None; worked out once, not per token.
+        self.delta_step: int | None = None
+        if kinds == ["text_delta"] and not statements and not resource_events and not run_change:
+            self.delta_step = events[0].text_delta.step_index
+        # Text of later deltas merged into this write's event while it waited for the writer.
         self.delta_parts: list[str] | None = None
-        self.delta_chars = 0
+        self.delta_chars = len(events[0].text_delta.text) if self.delta_step is not None else 0
         self.committed = False
         self.error: BaseException | None = None
         # Created only when someone waits: most token deltas are never awaited.
@@ -249,16 +255,10 @@ class RunEventLog:
         each: one row, one serialization and one message per follower. With an idle writer every token is
         taken at once and nothing merges. Returns False when the caller must queue a new event."""
         write = self._tails.get(run_id)
-        if write is None or not write.events or write.statements or write.resource_events or write.run_change:
-            return False
-        event = write.events[-1]
-        if event.WhichOneof("payload") != "text_delta" or event.text_delta.step_index != step_index:
-            return False
-        if write.delta_chars + len(text) > MAX_MERGED_DELTA_CHARS:
+        if write is None or write.delta_step != step_index or write.delta_chars + len(text) > MAX_MERGED_DELTA_CHARS:
             return False
         if write.delta_parts is None:
             write.delta_parts = []
-            write.delta_chars = len(event.text_delta.text)
         write.delta_parts.append(text)
         write.delta_chars += len(text)
         return True
