@@ -124,5 +124,26 @@ async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_pa
 
         await store.write_batch(rename_many, small=True)
         assert [tuple(r) for r in await store.fetch_all(select(THINGS.c.name).order_by(THINGS.c.pk), {})] == [("z",), ("z",), ("c",)]
+
+        # A batch mixing both kinds rolls back whole: SQLAlchemy's transaction and the compiled statements
+        # share one sqlite3 connection, and the next batch on it starts clean.
+        def mixed_then_fail(session):  # type: ignore[no-untyped-def]
+            from sqlalchemy import update
+
+            store.execute_in(session, insert(THINGS), {"name": "d", "payload": {}, "seen": None})
+            store.execute_in(
+                session, update(THINGS).where(THINGS.c.name.in_(bindparam("names", expanding=True))).values(name="y"), {"names": ["z"]}
+            )
+            raise RuntimeError("abandon the batch")
+
+        for small in (True, False):
+            try:
+                await store.write_batch(mixed_then_fail, small=small)
+            except RuntimeError:
+                pass
+            assert [tuple(r) for r in await store.fetch_all(select(THINGS.c.name).order_by(THINGS.c.pk), {})] == [("z",), ("z",), ("c",)]
+        await store.write_batch(lambda session: store.execute_in(session, insert(THINGS), {"name": "e", "payload": {}, "seen": None}))
+        names = [tuple(r) for r in await store.fetch_all(select(THINGS.c.name).order_by(THINGS.c.pk), {})]
+        assert names == [("z",), ("z",), ("c",), ("e",)]
     finally:
         await store.close()

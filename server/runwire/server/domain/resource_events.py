@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable, Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy import delete, event as sa_event, func, insert, select, text
+from sqlalchemy import Connection, delete, event as sa_event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from runwire.server.config import EventSettings
@@ -264,7 +264,7 @@ class ResourceEvents:
         if sync_session is not None:
             sync_session.info[_NOTIFY_AFTER_COMMIT] = self
 
-    def insert_sync(self, session: Session, rows: Iterable[tuple[str, str, str, Message]]) -> None:
+    def insert_sync(self, session: Session | Connection, rows: Iterable[tuple[str, str, str, Message]]) -> None:
         """Insert events within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""
         values = [self._values(*row) for row in rows]
         if not values:

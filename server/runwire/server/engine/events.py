@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -314,7 +314,7 @@ class RunEventLog:
 
         execute = self._store.execute_in
 
-        def apply(session: Session) -> None:
+        def apply(session: Session | Connection) -> None:
             for w in batch:
                 for statement, params in w.statements:
                     execute(session, statement, params)
@@ -388,7 +388,7 @@ class RunEventLog:
                 return
 
 
-def _resource_events_of(store: Store, session: Session, batch: list[Write]) -> list[ResourceEvent]:
+def _resource_events_of(store: Store, session: Session | Connection, batch: list[Write]) -> list[ResourceEvent]:
     """The batch's resource events in write order; a run's payload is read back as the write left it."""
     recorded: list[ResourceEvent] = []
     for w in batch:

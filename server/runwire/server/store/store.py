@@ -136,6 +136,7 @@ class Store:
             self._async_sessions = session_factory(self.engine)
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._point_reader: Connection | None = None
+        self._batch_connection: Connection | None = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
         self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
@@ -194,7 +195,7 @@ class Store:
         return compiled
 
     def execute_in(
-        self, session: Session, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+        self, session: Session | Connection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> None:
         """Execute a Core INSERT/UPDATE/DELETE in `session`'s transaction (a list of parameter sets runs as
         executemany). On inline SQLite the compiled SQL runs on the session's own sqlite3 connection, so
@@ -210,7 +211,7 @@ class Store:
         if compiled is None:
             session.execute(statement, params)
             return
-        compiled.execute(session.connection().connection.dbapi_connection, params)
+        compiled.execute(_dbapi_connection_of(session), params)
 
     async def execute_on(
         self, db: Any, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -227,12 +228,12 @@ class Store:
             return self.rows_in(db.sync_session, statement, params)
         return list((await db.execute(statement, params)).all())
 
-    def rows_in(self, session: Session, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+    def rows_in(self, session: Session | Connection, statement: Any, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a Core SELECT read in `session`'s transaction (see execute_in)."""
         compiled = self._compiled(statement) if self.inline else None
         if compiled is None:
             return list(session.execute(statement, params).all())
-        return compiled.rows(session.connection().connection.dbapi_connection, params, first_only=False)
+        return compiled.rows(_dbapi_connection_of(session), params, first_only=False)
 
     def _raw_reader(self) -> Any:
         """The sqlite3 connection under the point reader (autocommit: each SELECT sees every commit before it)."""
@@ -264,8 +265,8 @@ class Store:
         async with self._async_sessions() as db, db.begin():
             yield db
 
-    async def write_batch(self, work: Callable[[Session], T], *, small: bool = False) -> T:
-        """Run `work` (synchronous, Core statements) in one write transaction.
+    async def write_batch(self, work: Callable[[Session | Connection], T], *, small: bool = False) -> T:
+        """Run `work` (synchronous, Core statements through execute_in and rows_in) in one write transaction.
 
         Inline SQLite runs a large batch on a dedicated writer thread: the commit blocks that thread, not
         the event loop, so producers keep queueing while it is written and the next commit carries all of
@@ -280,9 +281,32 @@ class Store:
             async with self._async_sessions() as db, db.begin():
                 return await db.run_sync(work)
 
-    def _transact(self, work: Callable[[Session], T]) -> T:
-        with self._inline_sessions() as session, session.begin():
-            return work(session)
+    def _transact(self, work: Callable[[Session | Connection], T]) -> T:
+        """One batch on the long-lived batch connection, without a Session: opening, committing and closing
+        a Session (and checking its connection in and out of the pool) cost more than the batch's SQL.
+
+        Compiled statements run on the sqlite3 connection, which opens its transaction at the first
+        write; a statement SQLAlchemy must execute begins the Connection's own transaction on the same
+        sqlite3 connection. Either way one commit, or one rollback, ends the batch.
+        """
+        connection = self._batch_connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self._batch_connection = self.engine.connect()  # type: ignore[assignment]
+        assert connection is not None
+        dbapi = connection.connection.dbapi_connection
+        try:
+            result = work(connection)
+        except BaseException:
+            if connection.in_transaction():
+                connection.rollback()
+            else:
+                dbapi.rollback()
+            raise
+        if connection.in_transaction():
+            connection.commit()
+        else:
+            dbapi.commit()
+        return result
 
     async def close(self) -> None:
         if self._point_reader is not None:
@@ -290,10 +314,20 @@ class Store:
             self._point_reader = None
         if self.inline:
             self._writer_thread.shutdown(wait=True)
+        if self._batch_connection is not None:
+            self._batch_connection.close()
+            self._batch_connection = None
         if isinstance(self.engine, AsyncEngine):
             await self.engine.dispose()
         else:
             self.engine.dispose()
+
+
+def _dbapi_connection_of(target: Session | Connection) -> Any:
+    """The sqlite3 connection under a Session's transaction or a Connection."""
+    if isinstance(target, Session):
+        return target.connection().connection.dbapi_connection
+    return target.connection.dbapi_connection
 
 
 @dataclass(frozen=True)
