@@ -147,3 +147,37 @@ async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_pa
         assert names == [("z",), ("z",), ("c",), ("e",)]
     finally:
         await store.close()
+
+
+async def test_after_commit_callbacks_run_once_after_the_commit_and_never_after_a_rollback(tmp_path: Path) -> None:
+    import pytest
+    from sqlalchemy import func
+
+    store = Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    try:
+        with store.engine.begin() as connection:  # type: ignore[union-attr]
+            METADATA.create_all(connection)
+        counted: list[int] = []
+
+        def count_committed() -> None:
+            with store.engine.connect() as connection:  # type: ignore[union-attr]
+                counted.append(connection.execute(select(func.count()).select_from(THINGS)).scalar_one())
+
+        # write_core() runs without an ORM Session; write() with one: both honour the same contract.
+        for number, open_transaction in enumerate((store.write_core, store.write), start=1):
+            async with open_transaction() as db:
+                await store.execute_on(db, insert(THINGS), {"name": f"n{number}", "payload": {}, "seen": None})
+                store.after_commit(db, count_committed)
+                store.after_commit(db, count_committed)  # asked twice, called once
+                assert len(counted) == number - 1
+            assert counted[-1] == number and len(counted) == number
+
+            with pytest.raises(RuntimeError):
+                async with open_transaction() as db:
+                    await store.execute_on(db, insert(THINGS), {"name": "lost", "payload": {}, "seen": None})
+                    store.after_commit(db, count_committed)
+                    raise RuntimeError("abandon the transaction")
+            assert len(counted) == number
+            assert await store.fetch_one(BY_NAME, {"name": "lost"}) is None
+    finally:
+        await store.close()

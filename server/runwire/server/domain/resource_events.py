@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable, Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, delete, event as sa_event, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from runwire.server.config import EventSettings
@@ -181,22 +181,6 @@ def _slow_consumer(cursor: str) -> Aborted:
     )
 
 
-# Session.info key: the ResourceEvents to notify once the session's transaction commits.
-_NOTIFY_AFTER_COMMIT = "runwire_resource_events"
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _notify_after_commit(session: Session) -> None:
-    events = session.info.pop(_NOTIFY_AFTER_COMMIT, None)
-    if events is not None:
-        events.notify()
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_NOTIFY_AFTER_COMMIT, None)
-
-
 class ResourceEvents:
     """Records resource events and delivers them to followers. One per process."""
 
@@ -255,14 +239,13 @@ class ResourceEvents:
     # -- writing --------------------------------------------------------------------
 
     async def record(self, db: Any, type: str, resource: str, principal: str, payload: Message) -> None:
-        """Add the event to the transaction `db` (from `store.write()`); it is published when that commits."""
+        """Add the event to the transaction `db` (from `store.write()` or `write_core()`); it is published
+        when that commits."""
         if self._postgres:
             await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
         await self.store.execute_on(db, _INSERT, self._values(type, resource, principal, payload))
-        sync_session = getattr(db, "sync_session", None)
-        if sync_session is not None:
-            sync_session.info[_NOTIFY_AFTER_COMMIT] = self
+        self.store.after_commit(db, self.notify)
 
     def insert_sync(self, session: Session | Connection, rows: Iterable[tuple[str, str, str, Message]]) -> None:
         """Insert events within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from runwire.server.api import convert
 from runwire.server.domain import names
@@ -69,6 +69,7 @@ STATUS_VALUES = {s.name: int(s) for s in RunStatus if s != RunStatus.UNSPECIFIED
 _RUN_COLUMNS = tuple(c.key for c in RunRow.__table__.columns if c.key != "pk")
 _INSERT_RUN = insert(RunRow.__table__)
 _INSERT_RUN_EVENT = insert(RunEventRow.__table__)
+_RUN_EXISTS = select(RunRow.pk).where(RunRow.id == bindparam("run_id"))
 
 RUN_LISTING = Listing(
     filter_fields={
@@ -174,7 +175,10 @@ class RunService:
         run_id = run_id or names.new_id()
         now = self.ctx.clock()
 
-        async with self.ctx.store.write() as db:
+        # Without a request_id or a batch's own writes, a run's creation is Core statements only, and its
+        # transaction needs no ORM Session (see Store.write_core).
+        store = self.ctx.store
+        async with store.write_core() if not request_id and within is None else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
@@ -194,7 +198,7 @@ class RunService:
                 )
             _check_options_within_limits(agent.limits or {}, options, prefix)
             # Generated ids do not collide; only an id the client chose needs the check.
-            if chosen_id and await repo_run_exists(db, run_id):
+            if chosen_id and await store.rows_on(db, _RUN_EXISTS, {"run_id": run_id}):
                 raise AlreadyExists(f"run {RUN.format(run_id)!r} already exists", reason="ALREADY_EXISTS")
             limit = self.runner.settings.max_active_runs_per_caller
             active = self.runner.active_runs_of(session.owner)
@@ -242,7 +246,6 @@ class RunService:
             if validate_only:
                 return row
             # Core inserts: a run starts on every ExecuteAgent, and the ORM's flush costs more than the SQL.
-            store = self.ctx.store
             await store.execute_on(db, _INSERT_RUN, {key: getattr(row, key) for key in _RUN_COLUMNS})
             await store.execute_on(db, _INSERT_RUN_EVENT, {"run_id": run_id, "seq": 1, "payload": created.SerializeToString()})
             await self.ctx.events.record(db, "run.created", RUN.format(run_id), row.owner, created.run_created.run)
@@ -743,10 +746,6 @@ def token_stream_end(event: run_pb2.RunEvent) -> DomainError | None:
     if kind == "run_timed_out":
         return DeadlineExceeded(f"run {event.run} reached its maximum duration", reason="RUN_TIMED_OUT", metadata=metadata)
     return None
-
-
-async def repo_run_exists(db: Any, run_id: str) -> bool:
-    return (await db.execute(select(RunRow.pk).where(RunRow.id == run_id))).first() is not None
 
 
 async def _max_seq(db: Any, run_id: str) -> int:

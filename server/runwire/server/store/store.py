@@ -8,9 +8,9 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, func, or_, select
+from sqlalchemy import Connection, Engine, Row, Select, and_, event, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -57,6 +57,31 @@ class InlineSession:
 
     def add_all(self, instances: Iterable[Any]) -> None:
         self._session.add_all(instances)
+
+
+class CoreWrite:
+    """A write transaction of Core statements only, from `Store.write_core()` on inline SQLite."""
+
+    __slots__ = ("connection", "on_commit")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.on_commit: dict[Callable[[], None], None] = {}
+
+
+# Session.info key: what to call once the session's transaction commits (see Store.after_commit).
+_AFTER_COMMIT = "runwire_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _call_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, {}):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 # Distinct statements compiled for inline SQLite at most; the hot ones are a few dozen module constants.
@@ -136,7 +161,7 @@ class Store:
             self._async_sessions = session_factory(self.engine)
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._point_reader: Connection | None = None
-        self._batch_connection: Connection | None = None
+        self._write_connection: Connection | None = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
         self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
@@ -216,14 +241,19 @@ class Store:
     async def execute_on(
         self, db: Any, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> None:
-        """execute_in for a transaction from `write()` (an InlineSession, or an AsyncSession elsewhere)."""
-        if self.inline:
+        """execute_in for a transaction from `write()` (an InlineSession, or an AsyncSession elsewhere) or
+        from `write_core()`."""
+        if isinstance(db, CoreWrite):
+            self.execute_in(db.connection, statement, params)
+        elif self.inline:
             self.execute_in(db.sync_session, statement, params)
         else:
             await db.execute(statement, params)
 
     async def rows_on(self, db: Any, statement: Any, params: Mapping[str, Any]) -> list[Any]:
-        """rows_in for a transaction from `write()`."""
+        """rows_in for a transaction from `write()` or `write_core()`."""
+        if isinstance(db, CoreWrite):
+            return self.rows_in(db.connection, statement, params)
         if self.inline:
             return self.rows_in(db.sync_session, statement, params)
         return list((await db.execute(statement, params)).all())
@@ -257,6 +287,33 @@ class Store:
                 yield db
 
     @asynccontextmanager
+    async def write_core(self) -> AsyncIterator[Any]:
+        """A write transaction for Core statements only (execute_on, rows_on, after_commit; no ORM).
+
+        On inline SQLite it runs on the write connection without an ORM Session, whose opening,
+        committing and closing cost more than a run's creation SQL; elsewhere it is `write()`.
+        """
+        if not self.inline:
+            async with self.write() as db:
+                yield db
+            return
+        assert self._write_lock is not None  # inline is SQLite
+        async with self._write_lock:
+            with self._writing() as connection:
+                transaction = CoreWrite(connection)
+                yield transaction
+        for callback in transaction.on_commit:
+            callback()
+
+    def after_commit(self, db: Any, callback: Callable[[], None]) -> None:
+        """Call `callback` once the transaction `db` (from write() or write_core()) commits, once however
+        often it is asked for; never after a rollback."""
+        if isinstance(db, CoreWrite):
+            db.on_commit[callback] = None
+        else:
+            db.sync_session.info.setdefault(_AFTER_COMMIT, {})[callback] = None
+
+    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Any]:
         if self.inline:
             with self._inline_sessions() as session, session.begin():
@@ -282,20 +339,26 @@ class Store:
                 return await db.run_sync(work)
 
     def _transact(self, work: Callable[[Session | Connection], T]) -> T:
-        """One batch on the long-lived batch connection, without a Session: opening, committing and closing
-        a Session (and checking its connection in and out of the pool) cost more than the batch's SQL.
+        with self._writing() as connection:
+            return work(connection)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One inline transaction on the write connection, without a Session: opening, committing and
+        closing a Session (and checking its connection in and out of the pool) cost more than a batch's SQL.
+        The write lock keeps these transactions one at a time.
 
         Compiled statements run on the sqlite3 connection, which opens its transaction at the first
         write; a statement SQLAlchemy must execute begins the Connection's own transaction on the same
-        sqlite3 connection. Either way one commit, or one rollback, ends the batch.
+        sqlite3 connection. Either way one commit, or one rollback, ends it.
         """
-        connection = self._batch_connection
+        connection = self._write_connection
         if connection is None or connection.closed or connection.invalidated:
-            connection = self._batch_connection = self.engine.connect()  # type: ignore[assignment]
+            connection = self._write_connection = self.engine.connect()  # type: ignore[assignment]
         assert connection is not None
         dbapi = connection.connection.dbapi_connection
         try:
-            result = work(connection)
+            yield connection
         except BaseException:
             if connection.in_transaction():
                 connection.rollback()
@@ -306,7 +369,6 @@ class Store:
             connection.commit()
         else:
             dbapi.commit()
-        return result
 
     async def close(self) -> None:
         if self._point_reader is not None:
@@ -314,9 +376,9 @@ class Store:
             self._point_reader = None
         if self.inline:
             self._writer_thread.shutdown(wait=True)
-        if self._batch_connection is not None:
-            self._batch_connection.close()
-            self._batch_connection = None
+        if self._write_connection is not None:
+            self._write_connection.close()
+            self._write_connection = None
         if isinstance(self.engine, AsyncEngine):
             await self.engine.dispose()
         else:
