@@ -181,3 +181,36 @@ async def test_after_commit_callbacks_run_once_after_the_commit_and_never_after_
             assert await store.fetch_one(BY_NAME, {"name": "lost"}) is None
     finally:
         await store.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from runwire.server.store import store as store_module
+
+    big_rows = [{"name": f"r{i}", "payload": {"text": "x" * 4000}, "seen": None} for i in range(1_500)]  # > 1,000 pages
+
+    def write_big(session):  # type: ignore[no-untyped-def]
+        store.execute_in(session, insert(THINGS), big_rows)
+
+    for interval, checkpointed in ((3600.0, False), (0.05, True)):
+        monkeypatch.setattr(store_module, "CHECKPOINT_INTERVAL_SECONDS", interval)
+        path = tmp_path / f"wal-{interval}.db"
+        store = Store(f"sqlite:///{path}")
+        try:
+            with store.engine.begin() as connection:  # type: ignore[union-attr]
+                METADATA.create_all(connection)
+            before = path.stat().st_size
+            await store.write_batch(write_big, small=True)  # a commit on the loop
+            if not checkpointed:
+                # SQLite's automatic checkpoint would have copied the pages at that commit.
+                assert path.stat().st_size == before
+            else:
+                for _ in range(200):  # the background checkpoint copies them within a few intervals
+                    if path.stat().st_size > 4_000_000:
+                        break
+                    await asyncio.sleep(0.05)
+                assert path.stat().st_size > 4_000_000
+            assert len(await store.fetch_all(select(THINGS.c.name), {})) == len(big_rows)
+        finally:
+            await store.close()

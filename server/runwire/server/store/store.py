@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from runwire.server.domain.paging import OrderKey
 from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -83,6 +85,9 @@ def _call_after_commit(session: Session) -> None:
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
+
+# How often inline SQLite checkpoints its WAL, when anything was committed since the last time.
+CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 # Distinct statements compiled for inline SQLite at most; the hot ones are a few dozen module constants.
 MAX_COMPILED_STATEMENTS = 1024
@@ -156,12 +161,16 @@ class Store:
             self.engine = create_inline_engine(url)
             self._inline_sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwire-db-writer")
+            self._checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwire-db-checkpoint")
         else:
             self.engine = create_engine(url)
             self._async_sessions = session_factory(self.engine)
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._point_reader: Connection | None = None
         self._write_connection: Connection | None = None
+        self._commits_since_checkpoint = 0
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpoint_connection: Any = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
         self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
@@ -278,6 +287,7 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Any]:
         """One transaction: committed when the block ends, rolled back on any exception."""
+        self._ensure_checkpointer()
         if self._write_lock is None:
             async with self._transaction() as db:
                 yield db
@@ -298,6 +308,7 @@ class Store:
                 yield db
             return
         assert self._write_lock is not None  # inline is SQLite
+        self._ensure_checkpointer()
         async with self._write_lock:
             with self._writing() as connection:
                 transaction = CoreWrite(connection)
@@ -318,6 +329,7 @@ class Store:
         if self.inline:
             with self._inline_sessions() as session, session.begin():
                 yield InlineSession(session)
+            self._commits_since_checkpoint += 1
             return
         async with self._async_sessions() as db, db.begin():
             yield db
@@ -330,6 +342,7 @@ class Store:
         it. A `small` batch commits on the loop at once: a busy loop keeps the GIL for up to Python's
         switch interval (5 ms), so a thread hop can cost more than the commit itself.
         """
+        self._ensure_checkpointer()
         async with self._write_lock if self._write_lock is not None else contextlib.nullcontext():
             if self.inline and small:
                 return self._transact(work)
@@ -369,13 +382,48 @@ class Store:
             connection.commit()
         else:
             dbapi.commit()
+        self._commits_since_checkpoint += 1
+
+    def _ensure_checkpointer(self) -> None:
+        if self.inline and self._checkpointer is None:
+            self._checkpointer = asyncio.get_running_loop().create_task(
+                self._checkpoint_forever(), name="runwire-db-checkpoint"
+            )
+
+    async def _checkpoint_forever(self) -> None:
+        """Copy committed WAL pages into the database file off the loop (see database.py): PASSIVE never
+        waits for readers or writers, and what it leaves is taken next time."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+            if self._commits_since_checkpoint:
+                self._commits_since_checkpoint = 0
+                try:
+                    await loop.run_in_executor(self._checkpoint_thread, self._checkpoint)
+                except Exception:  # the next round tries again
+                    log.exception("checkpointing the SQLite WAL failed")
+
+    def _checkpoint(self) -> None:
+        """On the checkpoint thread, with a connection of its own (closed by close() once the thread is done)."""
+        if self._checkpoint_connection is None:
+            self._checkpoint_connection = self.engine.raw_connection()  # type: ignore[union-attr]
+        self._checkpoint_connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         if self._point_reader is not None:
             self._point_reader.close()
             self._point_reader = None
         if self.inline:
             self._writer_thread.shutdown(wait=True)
+            self._checkpoint_thread.shutdown(wait=True)
+            if self._checkpoint_connection is not None:
+                self._checkpoint_connection.close()
+                self._checkpoint_connection = None
         if self._write_connection is not None:
             self._write_connection.close()
             self._write_connection = None
