@@ -389,14 +389,18 @@ class RunEventLog:
 
 
 def _resource_events_of(store: Store, session: Session | Connection, batch: list[Write]) -> list[ResourceEvent]:
-    """The batch's resource events in write order; a run's payload is read back as the write left it."""
+    """The batch's resource events in write order. A run's payload is read back as the batch left it (its
+    writes in a batch become one UPDATE), once per run: a short run's started and ended events share it."""
     recorded: list[ResourceEvent] = []
+    runs: dict[str, tuple[str, run_pb2.Run]] = {}
     for w in batch:
         recorded.extend(w.resource_events)
         if w.run_change:
-            (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
-            run = convert.run_proto(SimpleNamespace(**row._asdict(), steps=()))
-            recorded.append((w.run_change, run.name, row.owner, run))
+            if w.run_id not in runs:
+                (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
+                runs[w.run_id] = (row.owner, convert.run_proto(SimpleNamespace(**row._asdict(), steps=())))
+            owner, run = runs[w.run_id]
+            recorded.append((w.run_change, run.name, owner, run))
     return recorded
 
 
