@@ -149,7 +149,7 @@ async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_pa
         await store.close()
 
 
-async def test_after_commit_callbacks_run_once_after_the_commit_and_never_after_a_rollback(tmp_path: Path) -> None:
+async def test_commit_hooks_run_once_in_order_and_never_after_a_rollback(tmp_path: Path) -> None:
     import pytest
     from sqlalchemy import func
 
@@ -165,19 +165,29 @@ async def test_after_commit_callbacks_run_once_after_the_commit_and_never_after_
 
         # write_core() runs without an ORM Session; write() with one: both honour the same contract.
         for number, open_transaction in enumerate((store.write_core, store.write), start=1):
+            last_work_done: list[str] = []
+
+            async def last_work(db) -> None:  # type: ignore[no-untyped-def]
+                last_work_done.append("done")
+                await store.execute_on(db, insert(THINGS), {"name": f"last{number}", "payload": {}, "seen": None})
+
             async with open_transaction() as db:
+                store.before_commit(db, last_work)
+                store.before_commit(db, last_work)  # asked twice, done once
                 await store.execute_on(db, insert(THINGS), {"name": f"n{number}", "payload": {}, "seen": None})
                 store.after_commit(db, count_committed)
                 store.after_commit(db, count_committed)  # asked twice, called once
-                assert len(counted) == number - 1
-            assert counted[-1] == number and len(counted) == number
+                assert len(counted) == number - 1 and not last_work_done
+            assert last_work_done == ["done"]
+            assert counted[-1] == 2 * number and len(counted) == number  # the last work committed with it
 
             with pytest.raises(RuntimeError):
                 async with open_transaction() as db:
                     await store.execute_on(db, insert(THINGS), {"name": "lost", "payload": {}, "seen": None})
+                    store.before_commit(db, last_work)
                     store.after_commit(db, count_committed)
                     raise RuntimeError("abandon the transaction")
-            assert len(counted) == number
+            assert len(counted) == number and last_work_done == ["done"]
             assert await store.fetch_one(BY_NAME, {"name": "lost"}) is None
     finally:
         await store.close()

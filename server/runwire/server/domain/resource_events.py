@@ -4,9 +4,9 @@ Writing. A domain service records an event in the same transaction as the change
 (`await ctx.events.record(db, "agent.updated", name, owner, agent_proto)`), so an event exists if
 and only if its change was committed: nothing lost, nothing phantom. Writers that commit through
 `Store.write_batch` (the run engine) use `insert_sync` inside their transaction instead. The log
-position is the row's autoincrement key; on PostgreSQL writers of events take a transaction-level
-advisory lock first, so positions become visible in order (a reader never skips a position that
-commits later).
+position is the row's autoincrement key; on PostgreSQL a transaction inserts its events as its last
+work, under a transaction-level advisory lock, so positions become visible in order (a reader never
+skips a position that commits later).
 
 Reading. One tailer task reads new rows after each commit of this process (woken by the commit)
 and every `event_poll_seconds` (for other processes and replicas), and keeps the newest
@@ -71,6 +71,8 @@ _PRUNED_KEY = "event_log_pruned_through"
 _CURSOR_PREFIX = "rwc1"
 # PostgreSQL advisory lock key of event writers ("rwevents" as an integer).
 _PG_LOCK = 0x72776576656E7473 & 0x7FFFFFFFFFFFFFFF
+# Session.info key, PostgreSQL: the transaction's events, inserted as its last work.
+_HELD_EVENTS = "runwire_held_events"
 _INSERT = insert(ResourceEventRow.__table__)
 
 
@@ -241,11 +243,28 @@ class ResourceEvents:
     async def record(self, db: Any, type: str, resource: str, principal: str, payload: Message) -> None:
         """Add the event to the transaction `db` (from `store.write()` or `write_core()`); it is published
         when that commits."""
+        values = self._values(type, resource, principal, payload)
         if self._postgres:
-            await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
-        await self.store.execute_on(db, _INSERT, self._values(type, resource, principal, payload))
+            # Inserted as the transaction's last work, under the lock (see _insert_held_events).
+            info = db.sync_session.info
+            if _HELD_EVENTS not in info:
+                info[_HELD_EVENTS] = []
+                self.store.before_commit(db, self._insert_held_events)
+            info[_HELD_EVENTS].append(values)
+        else:
+            # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
+            await self.store.execute_on(db, _INSERT, values)
         self.store.after_commit(db, self.notify)
+
+    async def _insert_held_events(self, db: Any) -> None:
+        """PostgreSQL: take the log's lock and insert the transaction's events at its very end.
+
+        The lock makes positions visible in commit order. Taken in the middle of a transaction, it
+        deadlocked against row locks: one transaction held a row (a batch's) and waited for the lock, while
+        the lock's holder waited for that row. At the end, its holder waits for nothing but its commit."""
+        values = db.sync_session.info.pop(_HELD_EVENTS)
+        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+        await self.store.execute_on(db, _INSERT, values)
 
     def insert_sync(self, session: Session | Connection, rows: Iterable[tuple[str, str, str, Message]]) -> None:
         """Insert events within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""

@@ -9,7 +9,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, event, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,15 +64,18 @@ class InlineSession:
 class CoreWrite:
     """A write transaction of Core statements only, from `Store.write_core()` on inline SQLite."""
 
-    __slots__ = ("connection", "on_commit")
+    __slots__ = ("connection", "on_commit", "before_commit")
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.on_commit: dict[Callable[[], None], None] = {}
+        self.before_commit: dict[Callable[[Any], Awaitable[None]], None] = {}
 
 
-# Session.info key: what to call once the session's transaction commits (see Store.after_commit).
+# Session.info keys: what to call once the session's transaction commits, and what to await as its
+# last work (see Store.after_commit and Store.before_commit).
 _AFTER_COMMIT = "runwire_after_commit"
+_BEFORE_COMMIT = "runwire_before_commit"
 
 
 @event.listens_for(Session, "after_commit")
@@ -84,6 +87,7 @@ def _call_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
+    session.info.pop(_BEFORE_COMMIT, None)
 
 
 # How often inline SQLite checkpoints its WAL, when anything was committed since the last time.
@@ -313,8 +317,19 @@ class Store:
             with self._writing() as connection:
                 transaction = CoreWrite(connection)
                 yield transaction
+                for last_work in transaction.before_commit:
+                    await last_work(transaction)
         for callback in transaction.on_commit:
             callback()
+
+    def before_commit(self, db: Any, last_work: Callable[[Any], Awaitable[None]]) -> None:
+        """Await `last_work(db)` once, after everything else in the transaction `db` (from write() or
+        write_core()) and before it commits: for work that takes a lock every writer needs, which must come
+        after the transaction's row locks so that two transactions never wait on each other."""
+        if isinstance(db, CoreWrite):
+            db.before_commit[last_work] = None
+        else:
+            db.sync_session.info.setdefault(_BEFORE_COMMIT, {})[last_work] = None
 
     def after_commit(self, db: Any, callback: Callable[[], None]) -> None:
         """Call `callback` once the transaction `db` (from write() or write_core()) commits, once however
@@ -328,11 +343,14 @@ class Store:
     async def _transaction(self) -> AsyncIterator[Any]:
         if self.inline:
             with self._inline_sessions() as session, session.begin():
-                yield InlineSession(session)
+                inline = InlineSession(session)
+                yield inline
+                await _before_commit(inline)
             self._commits_since_checkpoint += 1
             return
         async with self._async_sessions() as db, db.begin():
             yield db
+            await _before_commit(db)
 
     async def write_batch(self, work: Callable[[Session | Connection], T], *, small: bool = False) -> T:
         """Run `work` (synchronous, Core statements through execute_in and rows_in) in one write transaction.
@@ -431,6 +449,11 @@ class Store:
             await self.engine.dispose()
         else:
             self.engine.dispose()
+
+
+async def _before_commit(db: Any) -> None:
+    for last_work in db.sync_session.info.pop(_BEFORE_COMMIT, {}):
+        await last_work(db)
 
 
 def _dbapi_connection_of(target: Session | Connection) -> Any:
