@@ -220,6 +220,8 @@ class RunwireServer:
         self.port = server.add_insecure_port(settings.address)
         if self.port == 0:
             raise OSError(f"cannot listen on {settings.address}")
+        # Before serving: no call may see a registration still READY from the previous process.
+        await self._connect_mcp_servers()
         await server.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for spec_name, servicer in self.services.items():
@@ -227,7 +229,6 @@ class RunwireServer:
             await self._health.set(spec_name, status)
         self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
         self._background.append(asyncio.create_task(self._record_key_use_forever(), name="runwire-key-use"))
-        self._background.append(asyncio.create_task(self._connect_mcp_servers(), name="runwire-mcp-connect"))
         if settings.metrics_port:
             self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
             self._background.append(asyncio.create_task(self._refresh_gauges_forever(), name="runwire-gauges"))

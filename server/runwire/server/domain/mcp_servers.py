@@ -312,7 +312,12 @@ class McpServerService:
         async with self.ctx.store.read() as db:
             rows = await mcp_repo.all_mcp_servers(db)
         for row in rows:
-            await self.manager.apply(self._target(row), _status_of(row))
+            status = _status_of(row)
+            if status.state == McpState.READY:
+                # READY was the previous process's connection: until this one connects, say CONNECTING.
+                status.state = McpState.CONNECTING
+                await self.record_status(row.id, status)
+            await self.manager.apply(self._target(row), status)
         if rows:
             log.info("reconnecting %d registered MCP server(s)", len(rows))
 
