@@ -22,11 +22,11 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick clean redis-server tesseract go-tools gateway serve-gateway
+.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick clean redis-server postgresql tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
-	@echo "make test      run every test (installs what is missing first)"
+	@echo "make test      run every test, then the API tests on PostgreSQL (installs what is missing first)"
 	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
@@ -57,8 +57,13 @@ SERVE_ARGS ?=
 serve: $(INSTALLED)
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
-test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract $(TS_MODULES) lint go-tools $(GATEWAY)
-	RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO) $(BIN)/python -m pytest $(PYTEST_ARGS)
+# Every test on the default SQLite, then the API's tests again with their servers on PostgreSQL (a
+# throwaway cluster the tests start on a free port; see tests/postgres_support.py).
+POSTGRES_TESTS ?= tests/grpc tests/client tests/cli
+TEST_ENV = RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO)
+test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract postgresql $(TS_MODULES) lint go-tools $(GATEWAY)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) RUNWIRE_TEST_DATABASE=postgres $(BIN)/python -m pytest $(POSTGRES_TESTS)
 
 # The TypeScript client (clients/typescript): Node.js (Debian's when missing) and its pinned npm packages.
 $(TS_MODULES): $(TS_CLIENT)/package-lock.json
@@ -73,6 +78,12 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (the tests start their own on a free port)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+# The tests run their servers on PostgreSQL too, in a cluster of their own; install Debian's when missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		echo "installing postgresql (the tests start their own cluster on a free port)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
 # Text of uploaded images is read by Tesseract OCR (the server and its tests); install Debian's when missing.
 tesseract:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -15,7 +16,13 @@ from grpc_status import rpc_status
 from runwire.server.app import RunwireServer
 from runwire.server.config import AuthSettings, Limits, RateLimitSettings, Settings
 from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2_grpc, session_pb2, session_pb2_grpc
+from tests.postgres_support import PostgresServer
 from tests.redis_support import RedisServer
+
+# RUNWIRE_TEST_DATABASE=postgres runs the servers of the tests on a real PostgreSQL (a fresh database
+# each); `make test` runs the suites about runs, events and the core resources that way too.
+ON_POSTGRES = os.environ.get("RUNWIRE_TEST_DATABASE", "sqlite") == "postgres"
+_postgres: PostgresServer | None = None
 
 
 @dataclasses.dataclass
@@ -44,6 +51,8 @@ class Client:
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for a test server. Authentication and rate limits are off here, explicitly: the tests that use
     these settings are about the API itself. The auth, rate-limit and attack tests pass their own."""
+    if _postgres is not None and "database_url" not in overrides:
+        overrides["database_url"] = _postgres.database_for(str(tmp_path))
     limits = overrides.pop("limits", Limits())
     auth = overrides.pop("auth", AuthSettings(insecure_no_auth=True))
     rate_limits = overrides.pop("rate_limits", RateLimitSettings(enabled=False))
@@ -58,6 +67,25 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         rate_limits=rate_limits,
         **overrides,
     )
+
+
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="the test edits or times the SQLite database itself")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_backend() -> Iterator[str]:
+    """The database the test servers use: SQLite under each test's directory, or one PostgreSQL cluster
+    for the whole run (RUNWIRE_TEST_DATABASE=postgres)."""
+    global _postgres
+    if not ON_POSTGRES:
+        yield "sqlite"
+        return
+    _postgres = PostgresServer()
+    try:
+        yield "postgresql"
+    finally:
+        _postgres.stop()
+        _postgres = None
 
 
 @pytest.fixture

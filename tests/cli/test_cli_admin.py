@@ -71,9 +71,9 @@ async def test_the_configuration_is_read_changed_validated_and_reloaded(cli, ser
     assert server.settings.limits.max_page_size == 25
 
 
-async def test_admin_info_shows_the_server(cli) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_info_shows_the_server(cli, database_backend: str) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = await cli("admin", "info", "--json")
     info = json.loads(out)
-    assert code == 0 and info["backends"]["database"] == "sqlite" and info["config_revision"] == "1"
+    assert code == 0 and info["backends"]["database"] == database_backend and info["config_revision"] == "1"
     code, out, _ = await cli("admin", "streams")
     assert code == 0 and out.splitlines()[0].split() == ["ID", "METHOD", "PRINCIPAL", "FOLLOWS", "STARTED", "SENT"]

@@ -36,14 +36,14 @@ async def test_only_admins_see_the_server_streams_and_connections(server: Runwir
             assert failure.code == grpc.StatusCode.PERMISSION_DENIED and failure.reason == "PERMISSION_DENIED"
 
 
-async def test_server_info_describes_version_backends_providers_and_counts(server: RunwireServer) -> None:
+async def test_server_info_describes_version_backends_providers_and_counts(server: RunwireServer, database_backend: str) -> None:
     async with caller(server, api_key(ADMIN_KEY)) as admin:
         await create_key(admin, "dave")
         session = await admin.session()
         info = await admin.admin.GetServerInfo(admin_pb2.GetServerInfoRequest())
     assert info.version == VERSION and info.replica.endswith(f":{__import__('os').getpid()}")
     assert info.start_time.seconds <= time.time() and info.workers == 1
-    assert info.backends.database == "sqlite" and info.backends.rate_limiter == "disabled"
+    assert info.backends.database == database_backend and info.backends.rate_limiter == "disabled"
     assert info.backends.event_bus == "memory" and info.backends.file_store == "local"
     assert [(p.name, p.is_default) for p in info.providers] == [("builtin", True), ("openai", False)]
     assert info.counts.agents == 1 and info.counts.sessions == 1 and session.name and info.counts.files == 0

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from runwire.server.app import RunwireServer
 from runwire.server.store.models import SessionRow
 from runwire.v1 import agent_pb2, message_pb2, run_pb2, session_pb2
-from tests.conftest import new_request_id, rpc_error
+from tests.conftest import new_request_id, rpc_error, sqlite_only
 from tests.fakes.openai_server import FakeOpenAIServer, chunk, error, events, text_stream, tool_piece, usage_chunk
 from tests.grpc.run_support import (
     CANCELLED,
@@ -1140,6 +1140,7 @@ async def test_a_restored_request_still_expires_at_its_time(tmp_path: Path) -> N
         await again.stop(grace=0.5)
 
 
+@sqlite_only
 async def test_after_a_crash_a_waiting_run_waits_on_and_a_queued_one_fails_with_server_restarted(tmp_path: Path) -> None:
     settings = run_settings(tmp_path)
     crashed_dir = tmp_path / "crashed"
@@ -1329,6 +1330,7 @@ async def assert_failed_at_start(runs: Runs, name: str, before: run_pb2.Run, req
     return run
 
 
+@sqlite_only
 async def test_a_waiting_run_whose_agent_was_deleted_while_the_server_was_down_fails_at_start(tmp_path: Path) -> None:
     settings = run_settings(tmp_path)
     session, name, request, before = await leave_waiting_for_approval(settings)
@@ -1342,6 +1344,7 @@ async def test_a_waiting_run_whose_agent_was_deleted_while_the_server_was_down_f
         assert result.tool_call_id == request.tool_call.id and result.is_error
 
 
+@sqlite_only
 async def test_a_waiting_run_whose_pending_tool_call_message_is_gone_fails_at_start(tmp_path: Path) -> None:
     settings = run_settings(tmp_path)
     session, name, request, before = await leave_waiting_for_approval(settings)
