@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import AsyncIterator
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
 
@@ -33,12 +35,22 @@ SEEN_BEFORE = (
 ALL_BUT_ONE = select(THINGS.c.name).where(THINGS.c.name != "b").order_by(THINGS.c.pk.desc()).limit(5)
 
 
-async def test_point_reads_match_sqlalchemy_results_with_their_types(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'reads.db'}")
+@asynccontextmanager
+async def things_store(path: Path, *, with_rows: bool = False) -> AsyncIterator[Store]:
+    """An inline SQLite Store over a new database holding THINGS (and ROWS in it, when asked); closed after."""
+    store = Store(f"sqlite:///{path}")
     try:
         with store.engine.begin() as connection:  # type: ignore[union-attr]
             METADATA.create_all(connection)
-            connection.execute(insert(THINGS), ROWS)
+            if with_rows:
+                connection.execute(insert(THINGS), ROWS)
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_point_reads_match_sqlalchemy_results_with_their_types(tmp_path: Path) -> None:
+    async with things_store(tmp_path / "reads.db", with_rows=True) as store:
 
         def expected(statement, params):  # type: ignore[no-untyped-def]
             with store.engine.connect() as connection:  # type: ignore[union-attr]
@@ -60,17 +72,12 @@ async def test_point_reads_match_sqlalchemy_results_with_their_types(tmp_path: P
         # A literal parameter compiled into the statement, and the same statement read again (cached).
         for _ in range(2):
             assert [tuple(r) for r in await store.fetch_all(ALL_BUT_ONE, {})] == [("c",), ("a",)]
-    finally:
-        await store.close()
 
 
 async def test_statements_in_a_batch_commit_and_roll_back_with_it(tmp_path: Path) -> None:
     from sqlalchemy import update
 
-    store = Store(f"sqlite:///{tmp_path / 'writes.db'}")
-    try:
-        with store.engine.begin() as connection:  # type: ignore[union-attr]
-            METADATA.create_all(connection)
+    async with things_store(tmp_path / "writes.db") as store:
         rename = update(THINGS).where(THINGS.c.name == bindparam("old")).values(name=bindparam("new"))
 
         def write(session):  # type: ignore[no-untyped-def]
@@ -98,16 +105,10 @@ async def test_statements_in_a_batch_commit_and_roll_back_with_it(tmp_path: Path
             pass
         assert await store.fetch_one(BY_NAME, {"name": "a"}) is not None
         assert await store.fetch_one(BY_NAME, {"name": "gone"}) is None
-    finally:
-        await store.close()
 
 
 async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'fallback.db'}")
-    try:
-        with store.engine.begin() as connection:  # type: ignore[union-attr]
-            METADATA.create_all(connection)
-            connection.execute(insert(THINGS), ROWS)
+    async with things_store(tmp_path / "fallback.db", with_rows=True) as store:
         # An expanding IN is rendered per execution: SQLAlchemy executes it, with the same result.
         names_in = select(THINGS.c.name).where(THINGS.c.name.in_(bindparam("names", expanding=True))).order_by(THINGS.c.pk)
         assert [tuple(r) for r in await store.fetch_all(names_in, {"names": ["a", "c"]})] == [("a",), ("c",)]
@@ -145,18 +146,13 @@ async def test_statements_the_compiler_cannot_serve_go_through_sqlalchemy(tmp_pa
         await store.write_batch(lambda session: store.execute_in(session, insert(THINGS), {"name": "e", "payload": {}, "seen": None}))
         names = [tuple(r) for r in await store.fetch_all(select(THINGS.c.name).order_by(THINGS.c.pk), {})]
         assert names == [("z",), ("z",), ("c",), ("e",)]
-    finally:
-        await store.close()
 
 
 async def test_commit_hooks_run_once_in_order_and_never_after_a_rollback(tmp_path: Path) -> None:
     import pytest
     from sqlalchemy import func
 
-    store = Store(f"sqlite:///{tmp_path / 'hooks.db'}")
-    try:
-        with store.engine.begin() as connection:  # type: ignore[union-attr]
-            METADATA.create_all(connection)
+    async with things_store(tmp_path / "hooks.db") as store:
         counted: list[int] = []
 
         def count_committed() -> None:
@@ -189,8 +185,6 @@ async def test_commit_hooks_run_once_in_order_and_never_after_a_rollback(tmp_pat
                     raise RuntimeError("abandon the transaction")
             assert len(counted) == number and last_work_done == ["done"]
             assert await store.fetch_one(BY_NAME, {"name": "lost"}) is None
-    finally:
-        await store.close()
 
 
 async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -206,10 +200,7 @@ async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: P
     for interval, checkpointed in ((3600.0, False), (0.05, True)):
         monkeypatch.setattr(store_module, "CHECKPOINT_INTERVAL_SECONDS", interval)
         path = tmp_path / f"wal-{interval}.db"
-        store = Store(f"sqlite:///{path}")
-        try:
-            with store.engine.begin() as connection:  # type: ignore[union-attr]
-                METADATA.create_all(connection)
+        async with things_store(path) as store:
             before = path.stat().st_size
             await store.write_batch(write_big, small=True)  # a commit on the loop
             if not checkpointed:
@@ -222,5 +213,3 @@ async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: P
                     await asyncio.sleep(0.05)
                 assert path.stat().st_size > 4_000_000
             assert len(await store.fetch_all(select(THINGS.c.name), {})) == len(big_rows)
-        finally:
-            await store.close()
