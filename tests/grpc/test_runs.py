@@ -1674,6 +1674,22 @@ async def test_cancel_run_while_the_run_is_recording_its_end_does_not_end_it_twi
     assert events[-1].seq == run.last_seq
 
 
+async def test_a_run_cancelled_before_its_task_first_runs_still_ends_cancelled(runs: Runs) -> None:
+    # A batch stopped while it starts a task cancels the new run at once, before the run's task has had a
+    # turn of the loop; asyncio then never runs the task's coroutine, which must not leave the run queued.
+    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+
+    session = await runs.session()
+    row = await runs.server.runs.create(INSECURE_PRINCIPAL, session, [{"text": "[[sleep:30]]"}], options={}, labels={})
+    assert runs.server.runner.request_cancel(row.id, "stopped at once", "batch") is not None  # no await between
+
+    ended = await runs.wait_end(f"runs/{row.id}")
+    assert ended.status == CANCELLED and ended.error.reason == "RUN_CANCELLED"
+    events = await runs.follow(ended.name)
+    assert kinds(events)[-1] == "run_cancelled" and events[-1].run_cancelled.cancelled_by == "batch"
+    assert runs.server.runner.active_runs_of(row.owner) == 0
+
+
 async def test_a_deadline_reached_while_the_run_is_recording_its_end_does_not_end_it_twice(
     runs: Runs, slow_terminal_commits: asyncio.Event
 ) -> None:

@@ -166,6 +166,9 @@ class ActiveRun:
     seq: int
     status: RunStatus = RunStatus.QUEUED
     task: asyncio.Task[None] | None = None
+    # Whether the task has begun its lifecycle. A task cancelled before its first step never runs its
+    # coroutine (no except, no finally): a cancel that early is left for the lifecycle to act on.
+    lifecycle_started: bool = False
     pending: run_pb2.InputRequest | None = None
     answer: asyncio.Future[Answer] | None = None
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -268,7 +271,8 @@ class Runner:
             return active  # it is ending another way; a run ends once
         if not active.cancel_reason:
             active.cancel_reason, active.cancelled_by = reason, by
-            active.task.cancel()
+            if active.lifecycle_started:
+                active.task.cancel()
         return active
 
     async def answer(self, run_id: str, input_request_id: str, answer: Answer) -> str:
@@ -321,6 +325,9 @@ class Runner:
     async def _lifecycle(self, active: ActiveRun, restored: RestoredWait | None = None) -> None:
         queued_at = time.monotonic()
         try:
+            active.lifecycle_started = True
+            if active.cancel_reason:  # cancelled before this task first ran
+                raise asyncio.CancelledError
             async with AsyncExitStack() as slots:
                 await self._acquire_slots(active, slots)
                 if restored is None:
