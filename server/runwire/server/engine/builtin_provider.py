@@ -14,7 +14,9 @@ Without directives it answers `You said: <the user's text>`. After tool
 results it reports them: `calculator returned {"value": 4}.`. Text is
 streamed one token (a word with its trailing space) at a time at
 `tokens_per_second` (0 = as fast as the reader takes them), from the
-agent's `model.options.tokens_per_second` or the server's setting.
+agent's `model.options.tokens_per_second` or the server's setting. At
+unlimited rate it hands the event loop back every `UNLIMITED_BURST_TOKENS`
+tokens, as a network read delivering several chunks at once would.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ _TOOL = re.compile(r"\[\[tool:([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*\]\]", re.S)
 _DIRECTIVE = re.compile(r"\[\[(ask|tokens|sleep|error|flaky):([^\]]*)\]\]")
 MAX_TOKENS_DIRECTIVE = 1_000_000
 MAX_SLEEP_SECONDS = 60.0
+# At unlimited rate, tokens come in bursts of this many between turns of the event loop: one turn per
+# token would spend more on the loop than on the run, and a burst still takes only microseconds.
+UNLIMITED_BURST_TOKENS = 16
 
 
 class BuiltinProvider:
@@ -74,11 +79,17 @@ class BuiltinProvider:
 
         tokens = _answer_tokens(turn, user_text, directives, request.max_output_tokens)
         rate = float(request.options.get("tokens_per_second", self.tokens_per_second) or 0)
-        delay = 1.0 / rate if rate > 0 else 0.0
-        for token in tokens:
-            yield TextChunk(token)
-            # Even at unlimited rate, yield to the loop so other runs and streams progress.
-            await asyncio.sleep(delay)
+        if rate > 0:
+            delay = 1.0 / rate
+            for token in tokens:
+                yield TextChunk(token)
+                await asyncio.sleep(delay)
+        else:
+            for index, token in enumerate(tokens, 1):
+                yield TextChunk(token)
+                if index % UNLIMITED_BURST_TOKENS == 0 or index == len(tokens):
+                    # Even at unlimited rate, let other runs and streams progress.
+                    await asyncio.sleep(0)
         yield UsageChunk(input_tokens=input_tokens, output_tokens=len(tokens))
         limited = request.max_output_tokens is not None and len(tokens) >= request.max_output_tokens
         yield FinishChunk("length" if limited else "stop")
@@ -135,7 +146,9 @@ def _answer_tokens(
         text = " ".join(f"{names.get(m.tool_call_id, 'tool')} returned {m.text}." for m in results)
     elif "tokens" in directives:
         count = min(int(_number(directives["tokens"], "tokens")), MAX_TOKENS_DIRECTIVE)
-        text = " ".join(f"t{i}" for i in range(1, count + 1))
+        # Built directly: the same tokens as splitting "t1 t2 ... tN", without the string in between.
+        tokens = [f"t{i} " for i in range(1, count)] + [f"t{count}"] if count > 0 else []
+        return tokens[:max_tokens] if max_tokens else tokens
     else:
         spoken = _DIRECTIVE.sub("", _TOOL.sub("", user_text)).strip()
         text = f"You said: {spoken}" if spoken else "Hello."
