@@ -22,6 +22,11 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         self.runs = runs
 
     async def _start(self, request, context, method: str) -> str:  # type: ignore[no-untyped-def]
+        async def open_stream(row: RunRow) -> None:
+            name = f"runs/{row.id}"
+            current_call().follows = name
+            await send_headers(context, (RUN_HEADER, name))
+
         row = await self.runs.create(
             caller(),
             request.session,
@@ -34,11 +39,11 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             # A streaming caller's own deadline bounds the run's model calls; with cancel_on_disconnect
             # the deadline ends the stream and that cancels the run instead.
             deadline=None if request.cancel_on_disconnect else current_call().deadline,
+            # Headers first: sent while the run's first steps run, their completion would wait for them.
+            before_start=open_stream,
         )
-        name = f"runs/{row.id}"
-        current_call().follows = name
-        await send_headers(context, (RUN_HEADER, name))
-        return name
+        await open_stream(row)  # a replayed request_id starts no run, so nothing has opened the stream yet
+        return f"runs/{row.id}"
 
     async def _follow(
         self,

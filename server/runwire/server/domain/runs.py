@@ -150,9 +150,12 @@ class RunService:
         deadline: float | None = None,
         batch_task: str = "",
         within: Callable[[Any, RunRow], Awaitable[None]] | None = None,
+        before_start: Callable[[RunRow], Awaitable[None]] | None = None,
     ) -> RunRow:
         """Create a run and start it. `within` runs in the creating transaction, so what it writes
-        commits with the run or not at all (a batch marks its task started this way)."""
+        commits with the run or not at all (a batch marks its task started this way). `before_start`
+        runs after the commit and before the run starts, which it does whatever `before_start` does: a
+        stream opens itself there, so its headers are not queued behind the run's first steps."""
         v = Violations()
         # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
         prefix = "run." if session_field == "run.session" else ""
@@ -269,7 +272,13 @@ class RunService:
                 **plan_limits,
             )
         self.event_log.open_channel(run_id, [created])
-        self.runner.launch(plan)
+        if before_start is None:
+            self.runner.launch(plan)
+            return row
+        try:
+            await before_start(row)
+        finally:
+            self.runner.launch(plan)
         return row
 
     def _resolve_limits(self, agent_limits: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
