@@ -67,6 +67,9 @@ class RunChannel:
         self.last_seq = 0
         self.closed = False
         self._changed = asyncio.Event()
+        # Followers holding events of this channel they have not finished sending.
+        self.delivering = 0
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def first_seq(self) -> int:
@@ -90,6 +93,20 @@ class RunChannel:
     async def wait_beyond(self, seq: int) -> None:
         while self.last_seq <= seq and not self.closed:
             await self._changed.wait()
+
+    def _delivered(self) -> None:
+        self.delivering -= 1
+        if self.delivering == 0 and self._drained is not None:
+            if not self._drained.done():
+                self._drained.set_result(None)
+            self._drained = None
+
+    async def drained(self) -> None:
+        """Return once no follower holds events it has not sent."""
+        if self.delivering:
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
 
 
 # A resource event to record with a write: (type, resource name, owner, payload).
@@ -170,6 +187,9 @@ IDLE_SECONDS = 0.005
 # A text delta waiting for the writer takes in the run's next tokens up to this many characters, so a busy
 # writer stores and sends fewer, larger deltas.
 MAX_MERGED_DELTA_CHARS = 16 * 1024
+# Before a small commit, the writer waits up to this long for the runs' followers to send what they hold: a
+# commit on the loop would hold their sends back (the first token behind a short run's last events).
+FOLLOWER_GRACE_SECONDS = 0.002
 
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
@@ -185,9 +205,11 @@ class RunEventLog:
         window: int = 1024,
         backlog_limit: int = 50_000,
         poll_interval: float = 0.25,
+        follower_grace: float = FOLLOWER_GRACE_SECONDS,
         resource_events: ResourceEvents | None = None,
     ) -> None:
         self._store = store
+        self._follower_grace = follower_grace
         self._resource_events = resource_events
         self._load_events = load_events
         self._run_finished = run_finished
@@ -273,6 +295,7 @@ class RunEventLog:
             await self._wake.wait()
             self._wake.clear()
             if self._pending:
+                await self._let_followers_catch_up()
                 batch, self._pending, self._pending_events = self._pending, [], 0
                 self._tails.clear()
                 for write in batch:
@@ -280,6 +303,25 @@ class RunEventLog:
                 await self._commit(batch)
             elif self._closing:
                 return
+
+    async def _let_followers_catch_up(self) -> None:
+        """Deliver before committing more, briefly: only for a few writes (under load batches are large,
+        followers always hold something, and waiting would only delay), and at most `follower_grace`."""
+        if self._pending_events > SMALL_BATCH_STATEMENTS or self._closing:
+            return
+        behind = {
+            channel
+            for w in self._pending
+            if (channel := self._channels.get(w.run_id)) is not None and channel.delivering
+        }
+        if not behind:
+            return
+        try:
+            async with asyncio.timeout(self._follower_grace):
+                for channel in behind:
+                    await channel.drained()
+        except TimeoutError:
+            pass
 
     async def _commit(self, batch: list[Write]) -> None:
         try:
@@ -383,7 +425,15 @@ class RunEventLog:
                         await asyncio.sleep(self._poll_interval)
                     continue
             cursor = batch[-1].seq
-            yield batch
+            if channel is None:
+                yield batch
+            else:
+                # Counted while the caller sends the batch, so the writer can let it finish first.
+                channel.delivering += 1
+                try:
+                    yield batch
+                finally:
+                    channel._delivered()
             if is_terminal(batch[-1]):
                 return
 
