@@ -605,6 +605,7 @@ class Runner:
                                 active,
                                 self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
                                 changes,
+                                durable=changes is not None and "time_to_first_token_ms" in changes,
                             )
                         elif isinstance(chunk, ToolCallRequest):
                             outcome.calls.append(chunk)
@@ -809,17 +810,19 @@ class Runner:
         *,
         resource_events: tuple[Any, ...] = (),
         run_change: str = "",
+        durable: bool = False,
     ) -> None:
         """Queue events (with row changes and statements) without waiting for the commit, unless the
-        writer is behind. Order is kept: whatever is queued later commits in the same or a later batch.
-        `run_change` names the `run.*` resource event of a status change; tokens never have one."""
+        writer is behind or `durable` asks to. Order is kept: whatever is queued later commits in the same
+        or a later batch. `run_change` names the `run.*` resource event of a status change; tokens never
+        have one."""
         events = event if isinstance(event, list) else [event]
         if changes is not None:
             changes = {**changes, "update_time": self.clock()}
         write = self.log.append(
             active.plan.run_id, events, changes, statements, resource_events=resource_events, run_change=run_change
         )
-        if self.log.backlogged:
+        if durable or self.log.backlogged:
             await write.wait()
 
     async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], run_change: str, **changes: Any) -> None:
