@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
+from typing import AsyncIterator
 
 from runwire.server.engine.events import RunEventLog
 from runwire.server.store.models import Base
@@ -15,13 +17,6 @@ def event(seq: int, text: str) -> run_pb2.RunEvent:
     return run_pb2.RunEvent(run="runs/r1", seq=seq, text_delta=run_pb2.TextDelta(text=text))
 
 
-def store_at(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'events.db'}")
-    with store.engine.begin() as connection:  # type: ignore[union-attr]
-        Base.metadata.create_all(connection)
-    return store
-
-
 async def no_events(run_id: str, after: int, limit: int) -> list[run_pb2.RunEvent]:
     return []
 
@@ -30,11 +25,22 @@ async def finished(run_id: str) -> bool:
     return True
 
 
-async def test_a_small_commit_waits_for_the_follower_to_send_what_it_holds(tmp_path: Path) -> None:
-    store = store_at(tmp_path)
-    log = RunEventLog(store, no_events, finished, follower_grace=60.0)
+@contextlib.asynccontextmanager
+async def running_log(tmp_path: Path, follower_grace: float) -> AsyncIterator[RunEventLog]:
+    store = Store(f"sqlite:///{tmp_path / 'events.db'}")
+    with store.engine.begin() as connection:  # type: ignore[union-attr]
+        Base.metadata.create_all(connection)
+    log = RunEventLog(store, no_events, finished, follower_grace=follower_grace)
     log.start()
     try:
+        yield log
+    finally:
+        await log.close()
+        await store.close()
+
+
+async def test_a_small_commit_waits_for_the_follower_to_send_what_it_holds(tmp_path: Path) -> None:
+    async with running_log(tmp_path, follower_grace=60.0) as log:
         channel = log.open_channel("r1", [event(1, "a")])
         follower = log.follow("r1", 0, channel)
         assert [e.seq for e in await anext(follower)] == [1]  # the follower now holds event 1
@@ -49,16 +55,10 @@ async def test_a_small_commit_waits_for_the_follower_to_send_what_it_holds(tmp_p
         assert second.committed
         await follower.aclose()
         assert channel.delivering == 0
-    finally:
-        await log.close()
-        await store.close()
 
 
 async def test_a_follower_that_does_not_come_back_delays_a_commit_only_for_the_grace(tmp_path: Path) -> None:
-    store = store_at(tmp_path)
-    log = RunEventLog(store, no_events, finished, follower_grace=0.05)
-    log.start()
-    try:
+    async with running_log(tmp_path, follower_grace=0.05) as log:
         channel = log.open_channel("r1", [event(1, "a")])
         follower = log.follow("r1", 0, channel)
         await anext(follower)
@@ -67,6 +67,3 @@ async def test_a_follower_that_does_not_come_back_delays_a_commit_only_for_the_g
         assert asyncio.get_running_loop().time() - started >= 0.04
         assert channel.last_seq == 2
         await follower.aclose()
-    finally:
-        await log.close()
-        await store.close()

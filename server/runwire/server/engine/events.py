@@ -94,7 +94,8 @@ class RunChannel:
         while self.last_seq <= seq and not self.closed:
             await self._changed.wait()
 
-    def _delivered(self) -> None:
+    def delivered(self) -> None:
+        """A follower has sent the events it took."""
         self.delivering -= 1
         if self.delivering == 0 and self._drained is not None:
             if not self._drained.done():
@@ -433,7 +434,7 @@ class RunEventLog:
                 try:
                     yield batch
                 finally:
-                    channel._delivered()
+                    channel.delivered()
             if is_terminal(batch[-1]):
                 return
 
