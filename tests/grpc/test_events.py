@@ -142,10 +142,14 @@ async def test_runs_announce_their_status_changes_not_their_tokens(tmp_path: Pat
         await runs.wait_end(run.name)
         events = await read_events(call, 3)
         call.cancel()
+        ended = await runs.get(run.name)
     assert [e.type for e in events] == ["run.created", "run.started", "run.succeeded"]
     assert {e.resource for e in events} == {run.name}
     assert events[-1].run.status == run.STATUS_SUCCEEDED and not events[-1].run.steps
     assert events[-1].run.output.text
+    # The run as its last change left it: same revision (etag), same last event.
+    assert (events[-1].run.etag, events[-1].run.last_seq) == (ended.etag, ended.last_seq)
+    assert events[1].run.status == run.STATUS_RUNNING and events[1].run.etag != ended.etag
 
 
 async def test_filters_by_topic_resource_and_type(client: Client) -> None:

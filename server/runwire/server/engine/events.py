@@ -39,16 +39,19 @@ log = logging.getLogger("runwire.events")
 _RUNS = RunRow.__table__
 _INSERT_EVENT = insert(RunEventRow.__table__)
 # A run.* resource event carries the run without its steps (they can be large; GetRun has them).
-_SELECT_RUN_WITHOUT_STEPS = select(*(c for c in _RUNS.c if c.name != "steps")).where(_RUNS.c.id == bindparam("run_id"))
+_RUN_COLUMNS_BUT_STEPS = tuple(c for c in _RUNS.c if c.name != "steps")
+_SELECT_RUN_WITHOUT_STEPS = select(*_RUN_COLUMNS_BUT_STEPS).where(_RUNS.c.id == bindparam("run_id"))
 _SET_LAST_SEQ = update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(last_seq=bindparam("seq"))
 
 @functools.cache
-def _run_update(columns: tuple[str, ...]) -> Any:
+def _run_update(columns: tuple[str, ...], returning: bool = False) -> Any:
     """UPDATE runs for one set of changed columns, built once (the runner changes a few fixed sets, and the
-    store compiles each statement once): every change also bumps the revision (etag)."""
+    store compiles each statement once): every change also bumps the revision (etag). `returning`: the
+    run's columns come back as the update left them (but its steps), for its `run.*` resource event."""
     values: dict[str, Any] = {column: bindparam(column) for column in columns}
     values["revision"] = _RUNS.c.revision + 1
-    return update(_RUNS).where(_RUNS.c.id == bindparam("_run_id")).values(**values)
+    statement = update(_RUNS).where(_RUNS.c.id == bindparam("_run_id")).values(**values)
+    return statement.returning(*_RUN_COLUMNS_BUT_STEPS) if returning else statement
 
 
 TERMINAL_PAYLOADS = frozenset({"run_completed", "run_failed", "run_cancelled", "run_timed_out"})
@@ -355,7 +358,10 @@ class RunEventLog:
             if run_id in last_seq:
                 changes["last_seq"] = last_seq.pop(run_id)
 
-        execute = self._store.execute_in
+        store = self._store
+        execute = store.execute_in
+        # Runs whose resource event carries the run as this batch leaves it: their UPDATE returns it.
+        changed = {w.run_id for w in batch if w.run_change} if self._resource_events is not None else set()
 
         def apply(session: Session | Connection) -> None:
             for w in batch:
@@ -363,12 +369,18 @@ class RunEventLog:
                     execute(session, statement, params)
             if rows:
                 execute(session, _INSERT_EVENT, rows)
+            updated: dict[str, Any] = {}
             for run_id, changes in run_changes.items():
-                execute(session, _run_update(tuple(sorted(changes))), {**changes, "_run_id": run_id})
+                statement = _run_update(tuple(sorted(changes)), returning=run_id in changed)
+                params = {**changes, "_run_id": run_id}
+                if run_id in changed:
+                    updated[run_id] = next(iter(store.rows_in(session, statement, params)), None)
+                else:
+                    execute(session, statement, params)
             if last_seq:
                 execute(session, _SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
             if self._resource_events is not None:
-                self._resource_events.insert_sync(session, _resource_events_of(self._store, session, batch))
+                self._resource_events.insert_sync(session, _resource_events_of(store, session, batch, updated))
 
         statements = len(rows) + len(run_changes) + sum(len(w.statements) for w in batch)
         # After a pause, or holding events other than text, a small batch commits at once on the loop (a hop
@@ -439,16 +451,21 @@ class RunEventLog:
                 return
 
 
-def _resource_events_of(store: Store, session: Session | Connection, batch: list[Write]) -> list[ResourceEvent]:
-    """The batch's resource events in write order. A run's payload is read back as the batch left it (its
-    writes in a batch become one UPDATE), once per run: a short run's started and ended events share it."""
+def _resource_events_of(
+    store: Store, session: Session | Connection, batch: list[Write], updated: dict[str, Any]
+) -> list[ResourceEvent]:
+    """The batch's resource events in write order. A run's payload is the run as the batch left it (its
+    writes in a batch become one UPDATE, which returns it in `updated`; else it is read back), once per
+    run: a short run's started and ended events share it."""
     recorded: list[ResourceEvent] = []
     runs: dict[str, tuple[str, run_pb2.Run]] = {}
     for w in batch:
         recorded.extend(w.resource_events)
         if w.run_change:
             if w.run_id not in runs:
-                (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
+                row = updated.get(w.run_id)
+                if row is None:
+                    (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
                 runs[w.run_id] = (row.owner, convert.run_proto(SimpleNamespace(**row._asdict(), steps=())))
             owner, run = runs[w.run_id]
             recorded.append((w.run_change, run.name, owner, run))

@@ -125,7 +125,8 @@ class _Compiled:
         # LIMIT, or None for an INTEGER PRIMARY KEY that SQLite assigns).
         self.sources = tuple((bind.key, bind.value) for bind in binds)
         self.bind_processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
-        columns = list(statement.selected_columns) if statement.is_select else []
+        # A SELECT's columns, or what an INSERT/UPDATE/DELETE returns (RETURNING); none otherwise.
+        columns = list(statement.exported_columns)
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         self.record = collections.namedtuple("Record", [c.key for c in columns]) if columns else None  # type: ignore[misc]
 
@@ -272,7 +273,8 @@ class Store:
         return list((await db.execute(statement, params)).all())
 
     def rows_in(self, session: Session | Connection, statement: Any, params: Mapping[str, Any]) -> list[Any]:
-        """The rows of a Core SELECT read in `session`'s transaction (see execute_in)."""
+        """The rows of a Core SELECT, or of a statement with RETURNING, in `session`'s transaction (see
+        execute_in)."""
         compiled = self._compiled(statement) if self.inline else None
         if compiled is None:
             return list(session.execute(statement, params).all())
