@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -313,11 +313,11 @@ class RunEventLog:
         followers always hold something, and waiting would only delay), and at most `follower_grace`."""
         if self._pending_events > SMALL_BATCH_STATEMENTS or self._closing:
             return
-        behind = {
-            channel
-            for w in self._pending
-            if (channel := self._channels.get(w.run_id)) is not None and channel.delivering
-        }
+        await self.followers_caught_up({w.run_id for w in self._pending})
+
+    async def followers_caught_up(self, run_ids: Iterable[str]) -> None:
+        """Return once the runs' followers have sent the events they hold, or after `follower_grace`."""
+        behind = [c for run_id in run_ids if (c := self._channels.get(run_id)) is not None and c.delivering]
         if not behind:
             return
         try:

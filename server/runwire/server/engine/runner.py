@@ -813,7 +813,7 @@ class Runner:
         durable: bool = False,
     ) -> None:
         """Queue events (with row changes and statements) without waiting for the commit, unless the
-        writer is behind or `durable` asks to. Order is kept: whatever is queued later commits in the same
+        writer is behind or `durable` asks to (then also for the run's followers to send them). Order is kept: whatever is queued later commits in the same
         or a later batch. `run_change` names the `run.*` resource event of a status change; tokens never
         have one."""
         events = event if isinstance(event, list) else [event]
@@ -822,7 +822,11 @@ class Runner:
         write = self.log.append(
             active.plan.run_id, events, changes, statements, resource_events=resource_events, run_change=run_change
         )
-        if durable or self.log.backlogged:
+        if durable:
+            await write.wait()
+            # Its stream sends it (and what came before) before the run takes the loop again.
+            await self.log.followers_caught_up((active.plan.run_id,))
+        elif self.log.backlogged:
             await write.wait()
 
     async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], run_change: str, **changes: Any) -> None:
