@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
-import secrets
 from dataclasses import dataclass
 
 from runwire.server.domain.errors import InvalidArgument
@@ -17,9 +17,10 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def new_id() -> str:
     """A random 20-character id that satisfies ID_PATTERN: a letter, then 19 of base32 (a-z, 2-7); ~100 bits.
 
-    One call for all the randomness: ids are made on every run and message, and a draw per character cost
-    more than the rest of a message insert."""
-    return _LETTERS[secrets.randbelow(26)] + base64.b32encode(secrets.token_bytes(12)).decode("ascii")[:19].lower()
+    One read of the system's randomness for the whole id: ids are made on every run and message, and each
+    read is a system call. (The letter's draw favours a-v over w-z by 10 to 9; the other 95 bits are even.)"""
+    raw = os.urandom(13)
+    return _LETTERS[raw[0] % 26] + base64.b32encode(raw[1:]).decode("ascii")[:19].lower()
 
 
 ID_RULE = "must be 4 to 63 characters of lower-case letters, digits and '-', start with a letter and not end with '-'"
