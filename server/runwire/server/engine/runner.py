@@ -1038,8 +1038,52 @@ def _steps_json(active: ActiveRun) -> list[dict[str, Any]]:
     """The steps column, converting only the steps completed since the last time (the conversion is
     the slowest part of recording a step)."""
     for step in active.steps[len(active.step_dicts) :]:
-        active.step_dicts.append(_to_json(step))
+        active.step_dicts.append(step_json(step))
     return list(active.step_dicts)
+
+
+def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
+    """`step` as json_format.MessageToDict(preserving_proto_field_name=True) gives it. A step without tool
+    calls (most of them) is built directly: json_format costs about as much as the rest of recording a
+    step. tests/unit/test_step_json.py fails when a field of RunStep, ModelCall or Usage is added."""
+    if step.tool_calls:
+        return _to_json(step)
+    out: dict[str, Any] = {}
+    if step.index:
+        out["index"] = step.index
+    if step.HasField("model_call"):
+        call = step.model_call
+        model_call: dict[str, Any] = {}
+        for name in ("provider", "model"):
+            if value := getattr(call, name):
+                model_call[name] = value
+        if call.finish_reason:
+            model_call["finish_reason"] = run_pb2.ModelCall.FinishReason.Name(call.finish_reason)
+        for name in ("text", "message"):
+            if value := getattr(call, name):
+                model_call[name] = value
+        for name in ("time_to_first_token", "duration"):
+            if call.HasField(name):
+                model_call[name] = getattr(call, name).ToJsonString()
+        if call.attempts:
+            model_call["attempts"] = call.attempts
+        out["model_call"] = model_call
+    if step.HasField("usage"):
+        usage = step.usage
+        # int64 fields are strings in JSON.
+        out["usage"] = {
+            name: str(value)
+            for name, value in (
+                ("input_tokens", usage.input_tokens),
+                ("output_tokens", usage.output_tokens),
+                ("total_tokens", usage.total_tokens),
+            )
+            if value
+        }
+    for name in ("start_time", "end_time", "duration"):
+        if step.HasField(name):
+            out[name] = getattr(step, name).ToJsonString()
+    return out
 
 
 def _result_dict(result: common_pb2.ToolResult) -> dict[str, Any]:
