@@ -1690,6 +1690,24 @@ async def test_a_run_cancelled_before_its_task_first_runs_still_ends_cancelled(r
     assert runs.server.runner.active_runs_of(row.owner) == 0
 
 
+async def test_a_run_starts_even_when_its_stream_fails_to_open(runs: Runs) -> None:
+    # ExecuteAgent opens its stream (sends headers) between the commit and the start; a client gone by then
+    # must not leave a committed run queued forever.
+    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+
+    async def client_gone(row: Any) -> None:
+        raise ConnectionResetError("the client went away")
+
+    session = await runs.session()
+    with pytest.raises(ConnectionResetError):
+        await runs.server.runs.create(
+            INSECURE_PRINCIPAL, session, [{"text": "[[tokens:3]]"}], options={}, labels={}, before_start=client_gone
+        )
+    (created,) = (await runs.list()).runs
+    ended = await runs.wait_end(created.name)
+    assert ended.status == SUCCEEDED and ended.output.text == "t1 t2 t3"
+
+
 async def test_a_deadline_reached_while_the_run_is_recording_its_end_does_not_end_it_twice(
     runs: Runs, slow_terminal_commits: asyncio.Event
 ) -> None:

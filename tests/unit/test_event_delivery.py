@@ -66,4 +66,6 @@ async def test_a_follower_that_does_not_come_back_delays_a_commit_only_for_the_g
         await asyncio.wait_for(log.append("r1", [event(2, "b")]).wait(), 5)
         assert asyncio.get_running_loop().time() - started >= 0.04
         assert channel.last_seq == 2
+        # A follower that goes away (its client disconnected) while holding events stops counting.
         await follower.aclose()
+        assert channel.delivering == 0

@@ -605,7 +605,7 @@ class Runner:
                                 active,
                                 self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
                                 changes,
-                                durable=changes is not None and "time_to_first_token_ms" in changes,
+                                durable=changes is not None,  # the run's first token
                             )
                         elif isinstance(chunk, ToolCallRequest):
                             outcome.calls.append(chunk)
@@ -813,9 +813,9 @@ class Runner:
         durable: bool = False,
     ) -> None:
         """Queue events (with row changes and statements) without waiting for the commit, unless the
-        writer is behind or `durable` asks to (then also for the run's followers to send them). Order is kept: whatever is queued later commits in the same
-        or a later batch. `run_change` names the `run.*` resource event of a status change; tokens never
-        have one."""
+        writer is behind or `durable` asks to (then also for the run's followers to send them). Order is
+        kept: whatever is queued later commits in the same or a later batch. `run_change` names the `run.*`
+        resource event of a status change; tokens never have one."""
         events = event if isinstance(event, list) else [event]
         if changes is not None:
             changes = {**changes, "update_time": self.clock()}
