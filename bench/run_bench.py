@@ -100,14 +100,21 @@ def rss_bytes(pid: int) -> int:
 
 
 @contextmanager
-def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server_process(
+    kind: str, data_dir: Path, *, entry: list[str] | None = None, env_overrides: dict[str, str] | None = None, label: str = ""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A bare or Runwire server on a free port. For Runwire, `entry` replaces `-m runwire.cli.main` (a
+    script taking the same arguments) and `env_overrides` adds to its environment; `label` names its
+    log and data directory when several run at once."""
     port = free_port()
-    log = (data_dir / f"{kind}.log").open("wb")
+    label = label or kind
+    log = (data_dir / f"{label}.log").open("wb")
     if kind == "bare":
         command = [sys.executable, str(ROOT / "bench" / "bare_server.py"), "--port", str(port)]
         env = dict(os.environ)
     else:
-        command = [sys.executable, "-m", "runwire.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir / "runwire")]
+        main_module = entry or ["-m", "runwire.cli.main"]
+        command = [sys.executable, *main_module, "serve", "--port", str(port), "--data-dir", str(data_dir / label)]
         env = {
             **os.environ,
             # Unlimited token rate and room for every concurrent stream the benchmark opens.
@@ -130,6 +137,7 @@ def server_process(kind: str, data_dir: Path) -> Iterator[tuple[str, subprocess.
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
             "RUNWIRE_MAX_SESSIONS_PER_OWNER": "100000",
             "RUNWIRE_MAX_UPLOAD_BYTES": str(2**40),
+            **(env_overrides or {}),
         }
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     address = f"127.0.0.1:{port}"
