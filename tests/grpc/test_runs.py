@@ -1708,6 +1708,39 @@ async def test_a_run_starts_even_when_its_stream_fails_to_open(runs: Runs) -> No
     assert ended.status == SUCCEEDED and ended.output.text == "t1 t2 t3"
 
 
+@pytest.mark.parametrize("fails", [False, True], ids=["commits", "fails"])
+async def test_what_within_writes_commits_with_the_run_or_not_at_all(runs: Runs, fails: bool) -> None:
+    # A batch marks its task started in the transaction that creates the task's run (`within`), through
+    # Core statements; a task taken meanwhile raises there, and neither the run nor the mark may remain.
+    from sqlalchemy import update
+
+    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+
+    session = await runs.session()
+    store = runs.server.runs.ctx.store
+
+    async def mark(db: Any, row: Any) -> None:
+        statement = update(SessionRow).where(SessionRow.id == session.split("/")[1]).values(display_name=f"run {row.id}")
+        await store.execute_on(db, statement, {})
+        if fails:
+            raise LookupError("the task was taken meanwhile")
+
+    create = runs.server.runs.create(
+        INSECURE_PRINCIPAL, session, [{"text": "[[tokens:2]]"}], options={}, labels={}, within=mark
+    )
+    if fails:
+        with pytest.raises(LookupError):
+            await create
+        assert not (await runs.list()).runs
+        got = await runs.client.sessions.GetSession(session_pb2.GetSessionRequest(name=session))
+        assert got.display_name == ""
+        return
+    row = await create
+    got = await runs.client.sessions.GetSession(session_pb2.GetSessionRequest(name=session))
+    assert got.display_name == f"run {row.id}"
+    assert (await runs.wait_end(f"runs/{row.id}")).status == SUCCEEDED
+
+
 async def test_a_deadline_reached_while_the_run_is_recording_its_end_does_not_end_it_twice(
     runs: Runs, slow_terminal_commits: asyncio.Event
 ) -> None:

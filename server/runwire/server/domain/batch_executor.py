@@ -39,7 +39,6 @@ from runwire.server.domain.runs import RunService
 from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
-from runwire.server.store import repositories as repo
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
 
 log = logging.getLogger("runwire.batches")
@@ -252,7 +251,7 @@ class BatchExecutor:
     async def _end_queued(self, batch_id: str, status: TaskStatus, reason: str, message: str) -> None:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            version = await store.bump_version(db, batch_id, now)
+            version = await store.bump_version(self.ctx.store, db, batch_id, now)
             ended = await store.end_tasks(
                 db,
                 batch_id,
@@ -294,7 +293,7 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             moved = await store.set_batch_state(
-                db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
+                self.ctx.store, db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
             )
             if moved is not None:
                 await record_batch(self.ctx, db, "batch.updated", batch_id)
@@ -374,11 +373,12 @@ class BatchExecutor:
         """The task's own session, created at its first start (the owner's session quota was checked with the batch)."""
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            if await repo.session_ids_taken(db, [task.session_id]):
+            if await store.session_exists(self.ctx.store, db, task.session_id):
                 return  # created by an earlier attempt
-            if await repo.get_agent(db, task.agent_id, None) is None:
+            if not await store.agent_exists(self.ctx.store, db, task.agent_id):
                 raise agent_not_found(names.AGENT.format(task.agent_id))
             await store.insert_session(
+                self.ctx.store,
                 db,
                 {
                     "id": task.session_id,
@@ -400,11 +400,11 @@ class BatchExecutor:
 
         async def mark_started(db: Any, run: RunRow) -> None:
             now = self.ctx.clock()
-            version = await store.set_batch_state(db, batch.id, now, (BatchState.QUEUED,), state=int(BatchState.RUNNING), start_time=now)
+            version = await store.set_batch_state(self.ctx.store, db, batch.id, now, (BatchState.QUEUED,), state=int(BatchState.RUNNING), start_time=now)
             if version is not None:
                 await record_batch(self.ctx, db, "batch.updated", batch.id)
             else:
-                version = await store.bump_version(db, batch.id, now)
+                version = await store.bump_version(self.ctx.store, db, batch.id, now)
             values: dict[str, Any] = {
                 "status": int(TaskStatus.RUNNING),
                 "run_id": run.id,
@@ -414,7 +414,7 @@ class BatchExecutor:
             }
             if task.start_time is None:
                 values["start_time"] = task.start_time = now
-            if not await store.update_task(db, task.pk, (expected,), values):
+            if not await store.update_task(self.ctx.store, db, task.pk, (expected,), values):
                 raise _TaskTaken()
             await record_tasks(self.ctx, db, batch.owner, [task])
 
@@ -432,7 +432,7 @@ class BatchExecutor:
         batch.state = BatchState.RUNNING
         return run
 
-    async def _follow_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
+    async def _follow_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> store.RunRecord:
         """The task's run once it has ended; a stop of the batch cancels it."""
         control.runs[task.pk] = run_id
         if control.stopped.is_set() and control.stop_reason:
@@ -442,25 +442,26 @@ class BatchExecutor:
         finally:
             control.runs.pop(task.pk, None)
 
-    async def _await_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> RunRow:
+    async def _await_run(self, control: _Control, task: BatchTaskRow, run_id: str) -> store.RunRecord:
         """Follow the run to its end, showing on the task when it waits for a person."""
-        async for events in self.runs.event_log.follow(run_id, 0):
+        # A run this process runs is followed from its channel even once it has ended (no read back).
+        event_log = self.runs.event_log
+        async for events in event_log.follow(run_id, 0, event_log.channel(run_id)):
             for event in events:
                 kind = event.WhichOneof("payload")
                 if kind == "input_required":
                     await self._set_status(control, task, TaskStatus.RUNNING, TaskStatus.REQUIRES_INPUT)
                 elif kind == "input_received":
                     await self._set_status(control, task, TaskStatus.REQUIRES_INPUT, TaskStatus.RUNNING)
-        async with self.ctx.store.read() as db:
-            run = await store.get_run(db, run_id)
+        run = await self.ctx.store.fetch_one(store.RUN_RECORD_BY_ID, {"id": run_id})
         assert run is not None
         return run
 
     async def _set_status(self, control: _Control, task: BatchTaskRow, before: TaskStatus, after: TaskStatus) -> None:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            version = await store.bump_version(db, control.batch.id, now)
-            if await store.update_task(db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
+            version = await store.bump_version(self.ctx.store, db, control.batch.id, now)
+            if await store.update_task(self.ctx.store, db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
                 await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
@@ -481,8 +482,8 @@ class BatchExecutor:
             "update_time": now,
         }
         async with self.ctx.store.write() as db:
-            values["version"] = await store.bump_version(db, control.batch.id, now)
-            if await store.update_task(db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
+            values["version"] = await store.bump_version(self.ctx.store, db, control.batch.id, now)
+            if await store.update_task(self.ctx.store, db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
                 await record_tasks(self.ctx, db, control.batch.owner, [task])
         self.changes.changed(control.batch.id)
 
@@ -495,14 +496,14 @@ class BatchExecutor:
             if not started:
                 return
             now = self.ctx.clock()
-            version = await store.bump_version(db, batch.id, now)
+            version = await store.bump_version(self.ctx.store, db, batch.id, now)
             for task in started:
                 run = await store.get_run(db, task.run_id) if task.run_id else None
                 if run is not None and run.status in ACTIVE_RUN_STATUSES:
                     continue  # its run waits for a person and resumes: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
-                if await store.update_task(db, task.pk, STARTED_TASK_STATUSES, values):
+                if await store.update_task(self.ctx.store, db, task.pk, STARTED_TASK_STATUSES, values):
                     await record_tasks(self.ctx, db, batch.owner, [task])
 
     async def _settle_without_driver(self, batch_id: str, why: str) -> None:
@@ -520,7 +521,7 @@ class _TaskTaken(Exception):
     """The task was no longer in the status expected when its run was to be created (the batch was stopped)."""
 
 
-def decide(run: RunRow, attempts: int, max_attempts: int, stop_reason: str) -> _Ending | None:
+def decide(run: RunRow | store.RunRecord, attempts: int, max_attempts: int, stop_reason: str) -> _Ending | None:
     """How a task ends after its run ended; `_Ending(None)` for another attempt, None when the server is going away."""
     status = RunStatus(run.status)
     if status == RunStatus.SUCCEEDED:

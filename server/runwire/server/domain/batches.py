@@ -93,11 +93,10 @@ def task_name(batch_id: str, index: int) -> str:
 
 async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) -> None:
     """Record `batch.{verb}` with the batch as this transaction leaves it, its task counts included."""
-    stmt = select(BatchRow).where(BatchRow.id == batch_id).execution_options(populate_existing=True)
-    row = (await db.execute(stmt)).scalar_one_or_none()
-    if row is None:
+    rows = await ctx.store.rows_on(db, store.BATCH_RECORD_BY_ID, {"id": batch_id})
+    if not rows:
         return
-    counts = (await store.task_counts(db, [batch_id]))[batch_id]
+    row, counts = rows[0], await store.task_counts_of(ctx.store, db, batch_id)
     await ctx.events.record(db, type, BATCH.format(batch_id), row.owner, convert.batch_proto(BatchView(row, counts)))
 
 
@@ -105,14 +104,9 @@ async def record_tasks(ctx: DomainContext, db: Any, owner: str, tasks: Sequence[
     """Record `batch_task.updated` for each task (rows, or (batch id, index) pairs) as this transaction leaves it."""
     for task in tasks:
         batch_id, index = (task.batch_id, task.index) if hasattr(task, "batch_id") else task
-        stmt = (
-            select(BatchTaskRow)
-            .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.index == index)
-            .execution_options(populate_existing=True)
-        )
-        row = (await db.execute(stmt)).scalar_one_or_none()
-        if row is not None:
-            await ctx.events.record(db, "batch_task.updated", task_name(batch_id, index), owner, convert.task_proto(row))
+        rows = await ctx.store.rows_on(db, store.TASK_RECORD_BY_INDEX, {"batch_id": batch_id, "index": index})
+        if rows:
+            await ctx.events.record(db, "batch_task.updated", task_name(batch_id, index), owner, convert.task_proto(rows[0]))
 
 
 @dataclass
@@ -538,7 +532,7 @@ class BatchService:
             row = await self._row_in(db, caller, name)
             check_etag("batch", row.id, row.revision, etag)
             moved = await store.set_batch_state(
-                db, row.id, self.ctx.clock(), (BatchState.QUEUED, BatchState.RUNNING), state=int(BatchState.CANCELLING)
+                self.ctx.store, db, row.id, self.ctx.clock(), (BatchState.QUEUED, BatchState.RUNNING), state=int(BatchState.CANCELLING)
             )
             if moved is None and row.state != BatchState.CANCELLING:
                 raise FailedPrecondition(

@@ -153,7 +153,8 @@ class RunService:
         before_start: Callable[[RunRow], Awaitable[None]] | None = None,
     ) -> RunRow:
         """Create a run and start it. `within` runs in the creating transaction, so what it writes
-        commits with the run or not at all (a batch marks its task started this way). `before_start`
+        commits with the run or not at all (a batch marks its task started this way); it writes through
+        `store.execute_on` and `store.rows_on` only, as the transaction may have no ORM Session. `before_start`
         runs after the commit and before the run starts, which it does whatever `before_start` does: a
         stream opens itself there, so its headers are not queued behind the run's first steps."""
         v = Violations()
@@ -178,10 +179,10 @@ class RunService:
         run_id = run_id or names.new_id()
         now = self.ctx.clock()
 
-        # Without a request_id or a batch's own writes, a run's creation is Core statements only, and its
+        # Without a request_id (whose record is ORM), a run's creation is Core statements only, and its
         # transaction needs no ORM Session (see Store.write_core).
         store = self.ctx.store
-        async with store.write_core() if not request_id and within is None else store.write() as db:
+        async with store.write_core() if not request_id else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])

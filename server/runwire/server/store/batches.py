@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, BatchRow, BatchTaskRow, RunRow, SessionRow
 from runwire.server.store.repositories import resource_name_sql
-from runwire.server.store.store import Listing, OrderExpression
+from runwire.server.store.store import Listing, OrderExpression, Store
 
 NOT_YET = datetime(9999, 12, 31)
 
@@ -128,11 +128,17 @@ _BUMP_VERSION = (
 _INSERT_SESSION = insert(SessionRow.__table__)
 
 
+def _one_of(column: Any, values: tuple[int, ...]) -> Any:
+    """`column` equal to one of `values`, spelled with one bound value each instead of an expanding IN,
+    so the statement compiles once for inline SQLite (store._Compiled)."""
+    return or_(*(column == value for value in values))
+
+
 @functools.lru_cache(maxsize=64)
 def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
     return (
         update(_BATCHES)
-        .where(_BATCHES.c.id == bindparam("_batch_id"), _BATCHES.c.state.in_(states_from))
+        .where(_BATCHES.c.id == bindparam("_batch_id"), _one_of(_BATCHES.c.state, states_from))
         .values(version=_BATCHES.c.version + 1, revision=_BATCHES.c.revision + 1, **{c: bindparam(c) for c in columns})
         .returning(_BATCHES.c.version)
     )
@@ -142,35 +148,52 @@ def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
 def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
     return (
         update(_TASKS)
-        .where(_TASKS.c.pk == bindparam("_pk"), _TASKS.c.status.in_(statuses_from))
+        .where(_TASKS.c.pk == bindparam("_pk"), _one_of(_TASKS.c.status, statuses_from))
         .values(**{c: bindparam(c) for c in columns})
+        .returning(_TASKS.c.pk)
     )
 
 
-async def bump_version(db: Any, batch_id: str, now: datetime) -> int:
+# The statements below run on `store.rows_on`/`execute_on`, so inline SQLite executes them compiled
+# (a batch changes its tasks several times each, and SQLAlchemy's execution costs more than the SQL).
+
+
+async def bump_version(store: Store, db: Any, batch_id: str, now: datetime) -> int:
     """Count one change of the batch or of one of its tasks; the new version."""
-    return int((await db.execute(_BUMP_VERSION, {"_batch_id": batch_id, "update_time": now})).scalar_one())
+    (row,) = await store.rows_on(db, _BUMP_VERSION, {"_batch_id": batch_id, "update_time": now})
+    return int(row.version)
 
 
 async def set_batch_state(
-    db: Any, batch_id: str, now: datetime, states_from: Iterable[int], **changes: Any
+    store: Store, db: Any, batch_id: str, now: datetime, states_from: Iterable[int], **changes: Any
 ) -> int | None:
     """Move the batch to a new state only from one of `states_from`; the new version, or None when it was elsewhere."""
     values = {"update_time": now, **changes}
     statement = _set_state(tuple(sorted(int(s) for s in states_from)), tuple(sorted(values)))
-    version = (await db.execute(statement, {"_batch_id": batch_id, **values})).scalar_one_or_none()
-    return None if version is None else int(version)
+    rows = await store.rows_on(db, statement, {"_batch_id": batch_id, **values})
+    return int(rows[0].version) if rows else None
 
 
-async def update_task(db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]) -> bool:
+async def update_task(store: Store, db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]) -> bool:
     """Change a task only while it is in one of `statuses_from`; whether it was."""
     statement = _update_task(tuple(sorted(int(s) for s in statuses_from)), tuple(sorted(values)))
-    result = await db.execute(statement, {"_pk": pk, **values})
-    return bool(result.rowcount)
+    return bool(await store.rows_on(db, statement, {"_pk": pk, **values}))
 
 
-async def insert_session(db: Any, values: Mapping[str, Any]) -> None:
-    await db.execute(_INSERT_SESSION, dict(values))
+async def insert_session(store: Store, db: Any, values: Mapping[str, Any]) -> None:
+    await store.execute_on(db, _INSERT_SESSION, dict(values))
+
+
+_SESSION_EXISTS = select(SessionRow.pk).where(SessionRow.id == bindparam("id"))
+_AGENT_EXISTS = select(AgentRow.pk).where(AgentRow.id == bindparam("id"))
+
+
+async def session_exists(store: Store, db: Any, session_id: str) -> bool:
+    return bool(await store.rows_on(db, _SESSION_EXISTS, {"id": session_id}))
+
+
+async def agent_exists(store: Store, db: Any, agent_id: str) -> bool:
+    return bool(await store.rows_on(db, _AGENT_EXISTS, {"id": agent_id}))
 
 
 async def end_tasks(db: Any, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:
@@ -248,6 +271,29 @@ async def task_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, TaskCounts
     return counts
 
 
+BATCH_RECORD_BY_ID = select(*_BATCHES.c).where(_BATCHES.c.id == bindparam("id"))
+_COUNTS_OF_BATCH = (
+    select(
+        _TASKS.c.status,
+        func.count().label("count"),
+        func.coalesce(func.sum(_TASKS.c.input_tokens), 0).label("input_tokens"),
+        func.coalesce(func.sum(_TASKS.c.output_tokens), 0).label("output_tokens"),
+    )
+    .where(_TASKS.c.batch_id == bindparam("batch_id"))
+    .group_by(_TASKS.c.status)
+)
+
+
+async def task_counts_of(store: Store, db: Any, batch_id: str) -> TaskCounts:
+    """task_counts() of one batch, in any transaction (`store.rows_on`)."""
+    counts = TaskCounts()
+    for row in await store.rows_on(db, _COUNTS_OF_BATCH, {"batch_id": batch_id}):
+        counts.by_status[int(row.status)] = int(row.count)
+        counts.input_tokens += int(row.input_tokens)
+        counts.output_tokens += int(row.output_tokens)
+    return counts
+
+
 async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
     stmt = select(BatchRow).where(BatchRow.state.in_([int(s) for s in states])).order_by(BatchRow.pk)
     return list((await db.execute(stmt)).scalars())
@@ -255,6 +301,15 @@ async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
 
 async def get_run(db: Any, run_id: str) -> RunRow | None:
     return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
+
+
+# Point reads as records (attributes as on the ORM rows) for the executor's hot path: built once, so
+# inline SQLite runs them compiled (store._Compiled), without an ORM Session's identity map.
+TASK_RECORD_BY_INDEX = select(*_TASKS.c).where(_TASKS.c.batch_id == bindparam("batch_id"), _TASKS.c.index == bindparam("index"))
+_RUNS = RunRow.__table__
+# A run's columns by attribute, as on RunRow (read-only).
+RunRecord = Row[Any]
+RUN_RECORD_BY_ID = select(*_RUNS.c).where(_RUNS.c.id == bindparam("id"))
 
 
 async def active_batch_reading(db: Any, file_name: str, states: Iterable[int]) -> str | None:
