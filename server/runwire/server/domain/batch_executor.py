@@ -372,7 +372,7 @@ class BatchExecutor:
     async def _ensure_session(self, owner: Principal, batch: BatchRow, task: BatchTaskRow) -> None:
         """The task's own session, created at its first start (the owner's session quota was checked with the batch)."""
         now = self.ctx.clock()
-        async with self.ctx.store.write() as db:
+        async with self.ctx.store.write_core() as db:
             if await store.session_exists(self.ctx.store, db, task.session_id):
                 return  # created by an earlier attempt
             if not await store.agent_exists(self.ctx.store, db, task.agent_id):
@@ -459,7 +459,7 @@ class BatchExecutor:
 
     async def _set_status(self, control: _Control, task: BatchTaskRow, before: TaskStatus, after: TaskStatus) -> None:
         now = self.ctx.clock()
-        async with self.ctx.store.write() as db:
+        async with self.ctx.store.write_core() as db:
             version = await store.bump_version(self.ctx.store, db, control.batch.id, now)
             if await store.update_task(self.ctx.store, db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
                 await record_tasks(self.ctx, db, control.batch.owner, [task])
@@ -481,7 +481,7 @@ class BatchExecutor:
             "duration_ms": (now - task.start_time).total_seconds() * 1000 if task.start_time else None,
             "update_time": now,
         }
-        async with self.ctx.store.write() as db:
+        async with self.ctx.store.write_core() as db:
             values["version"] = await store.bump_version(self.ctx.store, db, control.batch.id, now)
             if await store.update_task(self.ctx.store, db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
                 await record_tasks(self.ctx, db, control.batch.owner, [task])
