@@ -213,3 +213,31 @@ async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: P
                     await asyncio.sleep(0.05)
                 assert path.stat().st_size > 4_000_000
             assert len(await store.fetch_all(select(THINGS.c.name), {})) == len(big_rows)
+
+
+async def test_compiled_writes_store_datetimes_as_sqlalchemy_does(tmp_path: Path) -> None:
+    # The compiled path formats naive datetimes itself (isoformat); the stored text must be SQLAlchemy's,
+    # or ordering and comparisons against rows SQLAlchemy wrote would break.
+    from datetime import date, timezone, timedelta
+
+    from sqlalchemy import text
+
+    values = [
+        datetime(2026, 11, 23, 3, 40),  # no microseconds: isoformat would drop them unless told not to
+        datetime(2026, 11, 23, 3, 40, 0, 5),
+        datetime(1, 1, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))),  # aware: SQLAlchemy drops the offset
+        date(2020, 1, 2),
+    ]
+    async with things_store(tmp_path / "datetimes.db") as store:
+        def write(session):  # type: ignore[no-untyped-def]
+            store.execute_in(session, insert(THINGS), [{"name": f"c{i}", "payload": {}, "seen": v} for i, v in enumerate(values)])
+
+        await store.write_batch(write, small=True)
+        with store.engine.begin() as connection:  # type: ignore[union-attr]
+            connection.execute(insert(THINGS), [{"name": f"s{i}", "payload": {}, "seen": v} for i, v in enumerate(values)])
+            stored = dict(connection.execute(text("SELECT name, seen FROM things")).all())
+        for i in range(len(values)):
+            assert stored[f"c{i}"] == stored[f"s{i}"], values[i]
+        assert stored["c0"] == "2026-11-23 03:40:00.000000"
