@@ -11,20 +11,10 @@ import sys
 
 from runwire.cli.main import main
 from runwire.server.api.servicers import AgentServicer
-from runwire.v1 import agent_pb2
-
-FIXED_AGENT = agent_pb2.Agent(
-    name="agents/bench",
-    display_name="Bench",
-    instructions="Answer briefly.",
-    model=agent_pb2.ModelConfig(provider="builtin"),
-    owner="local",
-    etag='"0123456789abcdef"',
-)
-
+from bare_server import AGENT  # bench/ is this script's directory, so first on sys.path
 
 async def fixed_get_agent(self, request, context):  # type: ignore[no-untyped-def]
-    return FIXED_AGENT
+    return AGENT  # the bare server's agent: the same message on the wire
 
 
 AgentServicer.GetAgent = fixed_get_agent  # type: ignore[method-assign]
