@@ -125,7 +125,8 @@ class _Compiled:
     wrapper, parameter processing per row); the statement itself about 10. The hottest statements (the
     point reads every call or run starts with, and the event writer's inserts and updates) run their
     compiled SQL on the sqlite3 connection with the same bind and result processors SQLAlchemy would
-    apply (taken from the dialect's types); rows come back as named tuples with the columns' keys.
+    apply (taken from the dialect's types; naive datetimes through a faster equivalent, see
+    _bind_processor); rows come back as named tuples with the columns' keys.
     """
 
     __slots__ = ("sql", "sources", "bind_processors", "result_processors", "record")
