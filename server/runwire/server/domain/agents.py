@@ -181,7 +181,7 @@ class AgentService:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateAgent", fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
-            if await repo.agent_id_taken(db, agent_id):
+            if await repo.agent_exists(self.ctx.store, db, agent_id):
                 raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
             await self._record(db, "agent.created", row)

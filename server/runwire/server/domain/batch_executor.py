@@ -39,6 +39,7 @@ from runwire.server.domain.runs import RunService
 from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
+from runwire.server.store import repositories as repo
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
 
 log = logging.getLogger("runwire.batches")
@@ -373,9 +374,9 @@ class BatchExecutor:
         """The task's own session, created at its first start (the owner's session quota was checked with the batch)."""
         now = self.ctx.clock()
         async with self.ctx.store.write_core() as db:
-            if await store.session_exists(self.ctx.store, db, task.session_id):
+            if await repo.session_exists(self.ctx.store, db, task.session_id):
                 return  # created by an earlier attempt
-            if not await store.agent_exists(self.ctx.store, db, task.agent_id):
+            if not await repo.agent_exists(self.ctx.store, db, task.agent_id):
                 raise agent_not_found(names.AGENT.format(task.agent_id))
             await store.insert_session(
                 self.ctx.store,

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import AgentRow, BatchRow, BatchTaskRow, RunRow, SessionRow
+from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
 from runwire.server.store.repositories import resource_name_sql
 from runwire.server.store.store import Listing, OrderExpression, Store
 
@@ -182,18 +182,6 @@ async def update_task(store: Store, db: Any, pk: int, statuses_from: Iterable[in
 
 async def insert_session(store: Store, db: Any, values: Mapping[str, Any]) -> None:
     await store.execute_on(db, _INSERT_SESSION, dict(values))
-
-
-_SESSION_EXISTS = select(SessionRow.pk).where(SessionRow.id == bindparam("id"))
-_AGENT_EXISTS = select(AgentRow.pk).where(AgentRow.id == bindparam("id"))
-
-
-async def session_exists(store: Store, db: Any, session_id: str) -> bool:
-    return bool(await store.rows_on(db, _SESSION_EXISTS, {"id": session_id}))
-
-
-async def agent_exists(store: Store, db: Any, agent_id: str) -> bool:
-    return bool(await store.rows_on(db, _AGENT_EXISTS, {"id": agent_id}))
 
 
 async def end_tasks(db: Any, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:

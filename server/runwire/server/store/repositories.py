@@ -120,8 +120,18 @@ async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> Agent
     return (await db.execute(_AGENT_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})).scalar_one_or_none()
 
 
-async def agent_id_taken(db: AsyncSession, agent_id: str) -> bool:
-    return (await db.execute(select(AgentRow.pk).where(AgentRow.id == agent_id))).first() is not None
+_AGENT_EXISTS = select(AgentRow.pk).where(AgentRow.id == bindparam("id"))
+_SESSION_EXISTS = select(SessionRow.pk).where(SessionRow.id == bindparam("id"))
+
+
+async def agent_exists(store: Store, db: Any, agent_id: str) -> bool:
+    """Whether any owner's agent has this id, in the transaction `db` (from write() or write_core())."""
+    return bool(await store.rows_on(db, _AGENT_EXISTS, {"id": agent_id}))
+
+
+async def session_exists(store: Store, db: Any, session_id: str) -> bool:
+    """Whether any owner's session has this id, in the transaction `db` (from write() or write_core())."""
+    return bool(await store.rows_on(db, _SESSION_EXISTS, {"id": session_id}))
 
 
 _LIVE_SESSION_BY_ID = select(SessionRow).where(
