@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 from runwire.server.domain import names
 from runwire.server.domain.batches import (
     record_batch,
+    record_task,
     record_tasks,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
@@ -415,9 +416,10 @@ class BatchExecutor:
             }
             if task.start_time is None:
                 values["start_time"] = task.start_time = now
-            if not await store.update_task(self.ctx.store, db, task.pk, (expected,), values):
+            changed = await store.update_task(self.ctx.store, db, task.pk, (expected,), values)
+            if changed is None:
                 raise _TaskTaken()
-            await record_tasks(self.ctx, db, batch.owner, [task])
+            await record_task(self.ctx, db, batch.owner, changed)
 
         options = {"max_duration": batch.task_timeout_seconds} if batch.task_timeout_seconds else {}
         run = await self.runs.create(
@@ -462,8 +464,10 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write_core() as db:
             version = await store.bump_version(self.ctx.store, db, control.batch.id, now)
-            if await store.update_task(self.ctx.store, db, task.pk, (before,), {"status": int(after), "update_time": now, "version": version}):
-                await record_tasks(self.ctx, db, control.batch.owner, [task])
+            values = {"status": int(after), "update_time": now, "version": version}
+            changed = await store.update_task(self.ctx.store, db, task.pk, (before,), values)
+            if changed is not None:
+                await record_task(self.ctx, db, control.batch.owner, changed)
         self.changes.changed(control.batch.id)
 
     async def _record_end(
@@ -484,8 +488,9 @@ class BatchExecutor:
         }
         async with self.ctx.store.write_core() as db:
             values["version"] = await store.bump_version(self.ctx.store, db, control.batch.id, now)
-            if await store.update_task(self.ctx.store, db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values):
-                await record_tasks(self.ctx, db, control.batch.owner, [task])
+            changed = await store.update_task(self.ctx.store, db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values)
+            if changed is not None:
+                await record_task(self.ctx, db, control.batch.owner, changed)
         self.changes.changed(control.batch.id)
 
     # -- after a restart ------------------------------------------------------
@@ -504,8 +509,9 @@ class BatchExecutor:
                     continue  # its run waits for a person and resumes: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
-                if await store.update_task(self.ctx.store, db, task.pk, STARTED_TASK_STATUSES, values):
-                    await record_tasks(self.ctx, db, batch.owner, [task])
+                changed = await store.update_task(self.ctx.store, db, task.pk, STARTED_TASK_STATUSES, values)
+                if changed is not None:
+                    await record_task(self.ctx, db, batch.owner, changed)
 
     async def _settle_without_driver(self, batch_id: str, why: str) -> None:
         reason, message, status, state = STOP_REASONS[why]

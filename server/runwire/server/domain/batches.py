@@ -106,7 +106,12 @@ async def record_tasks(ctx: DomainContext, db: Any, owner: str, tasks: Sequence[
         batch_id, index = (task.batch_id, task.index) if hasattr(task, "batch_id") else task
         rows = await ctx.store.rows_on(db, store.TASK_RECORD_BY_INDEX, {"batch_id": batch_id, "index": index})
         if rows:
-            await ctx.events.record(db, "batch_task.updated", task_name(batch_id, index), owner, convert.task_proto(rows[0]))
+            await record_task(ctx, db, owner, rows[0])
+
+
+async def record_task(ctx: DomainContext, db: Any, owner: str, task: store.TaskRecord) -> None:
+    """Record `batch_task.updated` for `task` as read in this transaction after its change (or returned by it)."""
+    await ctx.events.record(db, "batch_task.updated", task_name(task.batch_id, task.index), owner, convert.task_proto(task))
 
 
 @dataclass

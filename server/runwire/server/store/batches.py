@@ -126,6 +126,13 @@ _BUMP_VERSION = (
     .returning(_BATCHES.c.version)
 )
 _INSERT_SESSION = insert(SessionRow.__table__)
+# Records: a row's columns by attribute, as on the ORM rows (read-only), from compiled Core statements
+# (store._Compiled on inline SQLite) for the executor's hot path, without an ORM Session's identity map.
+TaskRecord = Row[Any]
+RunRecord = Row[Any]
+TASK_RECORD_BY_INDEX = select(*_TASKS.c).where(_TASKS.c.batch_id == bindparam("batch_id"), _TASKS.c.index == bindparam("index"))
+_RUNS = RunRow.__table__
+RUN_RECORD_BY_ID = select(*_RUNS.c).where(_RUNS.c.id == bindparam("id"))
 
 
 def _one_of(column: Any, values: tuple[int, ...]) -> Any:
@@ -150,7 +157,7 @@ def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> An
         update(_TASKS)
         .where(_TASKS.c.pk == bindparam("_pk"), _one_of(_TASKS.c.status, statuses_from))
         .values(**{c: bindparam(c) for c in columns})
-        .returning(_TASKS.c.pk)
+        .returning(*_TASKS.c)
     )
 
 
@@ -174,10 +181,13 @@ async def set_batch_state(
     return int(rows[0].version) if rows else None
 
 
-async def update_task(store: Store, db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]) -> bool:
-    """Change a task only while it is in one of `statuses_from`; whether it was."""
+async def update_task(
+    store: Store, db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]
+) -> TaskRecord | None:
+    """Change a task only while it is in one of `statuses_from`: the task as changed, or None when it was elsewhere."""
     statement = _update_task(tuple(sorted(int(s) for s in statuses_from)), tuple(sorted(values)))
-    return bool(await store.rows_on(db, statement, {"_pk": pk, **values}))
+    rows = await store.rows_on(db, statement, {"_pk": pk, **values})
+    return rows[0] if rows else None
 
 
 async def insert_session(store: Store, db: Any, values: Mapping[str, Any]) -> None:
@@ -289,15 +299,6 @@ async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
 
 async def get_run(db: Any, run_id: str) -> RunRow | None:
     return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
-
-
-# Point reads as records (attributes as on the ORM rows) for the executor's hot path: built once, so
-# inline SQLite runs them compiled (store._Compiled), without an ORM Session's identity map.
-TASK_RECORD_BY_INDEX = select(*_TASKS.c).where(_TASKS.c.batch_id == bindparam("batch_id"), _TASKS.c.index == bindparam("index"))
-_RUNS = RunRow.__table__
-# A run's columns by attribute, as on RunRow (read-only).
-RunRecord = Row[Any]
-RUN_RECORD_BY_ID = select(*_RUNS.c).where(_RUNS.c.id == bindparam("id"))
 
 
 async def active_batch_reading(db: Any, file_name: str, states: Iterable[int]) -> str | None:
