@@ -26,3 +26,13 @@ def test_stored_output_round_trips(output: run_pb2.RunOutput) -> None:
     converted = run_pb2.RunOutput()
     set_run_output(converted, stored)
     assert converted == output
+
+
+def test_a_batch_task_output_ignores_fields_it_no_longer_knows() -> None:
+    # A task's output is stored by an older server too; a field since removed must not fail its reads.
+    stored = {"text": "x", "parts": [{"file": "files/f1"}], "retired_field": 1}
+    converted = run_pb2.RunOutput()
+    set_run_output(converted, stored, ignore_unknown_fields=True)
+    assert converted == run_pb2.RunOutput(text="x", parts=[common_pb2.ContentPart(file="files/f1")])
+    with pytest.raises(json_format.ParseError):
+        set_run_output(run_pb2.RunOutput(), stored)

@@ -306,16 +306,17 @@ def run_proto(row: RunRow) -> run_pb2.Run:
     return run
 
 
-def set_run_output(target: run_pb2.RunOutput, stored: Mapping[str, Any]) -> None:
+def set_run_output(target: run_pb2.RunOutput, stored: Mapping[str, Any], *, ignore_unknown_fields: bool = False) -> None:
     """The stored output (RunOutput as JSON) into `target`. The common shape, text parts only, is set
-    directly: every run.* resource event and GetRun converts it, and json_format costs ten times more."""
+    directly: every run.* and batch_task.updated resource event and GetRun converts it, and json_format
+    costs ten times more."""
     parts = stored.get("parts") or []
     if stored.keys() <= _RUN_OUTPUT_KEYS and all(part.keys() == {"text"} for part in parts):
         target.text = stored.get("text", "")
         target.message = stored.get("message", "")
         target.parts.extend(common_pb2.ContentPart(text=part["text"]) for part in parts)
         return
-    json_format.ParseDict(stored, target)
+    json_format.ParseDict(stored, target, ignore_unknown_fields=ignore_unknown_fields)
 
 
 _RUN_OUTPUT_KEYS = frozenset({"text", "parts", "message"})
@@ -460,7 +461,7 @@ def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
         update_time=timestamp(row.update_time),
     )
     if row.output:
-        json_format.ParseDict(row.output, task.output, ignore_unknown_fields=True)
+        set_run_output(task.output, row.output, ignore_unknown_fields=True)
     if row.error_reason:
         task.error.reason, task.error.message = row.error_reason, row.error_message
     if row.duration_ms is not None:
