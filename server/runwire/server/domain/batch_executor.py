@@ -228,6 +228,9 @@ class BatchExecutor:
         """A slot, or False when the batch stops first."""
         if control.stopped.is_set():
             return False
+        if not slots.locked():  # a free slot is taken without waiting: no race with the stop to set up
+            await slots.acquire()
+            return True
         acquire = asyncio.ensure_future(slots.acquire())
         stopped = asyncio.ensure_future(control.stopped.wait())
         await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
