@@ -453,3 +453,25 @@ async def test_batch_and_task_changes_are_resource_events(tmp_path: Path) -> Non
         (f"{created.name}/tasks/2", Task.STATUS_RUNNING),
         (f"{created.name}/tasks/2", Task.STATUS_FAILED),
     ]
+
+
+async def test_queued_tasks_a_cancel_ends_are_announced_as_cancelled(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        created = await batches.create([task(agent, "[[sleep:30]]") for _ in range(4)], max_concurrency=1)
+        await batches.wait_for(created.name, lambda b: b.counts.running == 1)
+        stub = events_stub(batches.runs.client)
+        call = await live(stub, from_now=True, topics=[event_pb2.EventTopic.EVENT_TOPIC_BATCHES])
+        await batches.cancel(created.name)
+        await batches.watch_to_end(created.name)
+        # batch.updated (cancelling), three queued tasks ended, the running one ended, batch.updated (cancelled).
+        events = await read_events(call, 6)
+        call.cancel()
+    ended_queued = [
+        (e.resource, e.batch_task.status, e.batch_task.error.reason, e.batch_task.run)
+        for e in events
+        if e.type == "batch_task.updated" and not e.batch_task.run
+    ]
+    assert ended_queued == [
+        (f"{created.name}/tasks/{index}", Task.STATUS_CANCELLED, "BATCH_CANCELLED", "") for index in (2, 3, 4)
+    ]

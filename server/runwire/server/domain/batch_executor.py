@@ -25,7 +25,6 @@ from runwire.server.domain import names
 from runwire.server.domain.batches import (
     record_batch,
     record_task,
-    record_tasks,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
     BatchState,
@@ -266,7 +265,8 @@ class BatchExecutor:
             if ended:
                 batch = await store.get_batch(db, batch_id, None)
                 changed = await store.tasks_changed_after(db, batch_id, version - 1, self.ctx.limits.max_batch_tasks)
-                await record_tasks(self.ctx, db, batch.owner if batch is not None else "", changed)
+                for task in changed:  # read after the change: as this transaction leaves them
+                    await record_task(self.ctx, db, batch.owner if batch is not None else "", task)
         self.changes.changed(batch_id)
 
     async def _finish(self, control: _Control) -> None:

@@ -100,17 +100,8 @@ async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) ->
     await ctx.events.record(db, type, BATCH.format(batch_id), row.owner, convert.batch_proto(BatchView(row, counts)))
 
 
-async def record_tasks(ctx: DomainContext, db: Any, owner: str, tasks: Sequence[Any]) -> None:
-    """Record `batch_task.updated` for each task (rows, or (batch id, index) pairs) as this transaction leaves it."""
-    for task in tasks:
-        batch_id, index = (task.batch_id, task.index) if hasattr(task, "batch_id") else task
-        rows = await ctx.store.rows_on(db, store.TASK_RECORD_BY_INDEX, {"batch_id": batch_id, "index": index})
-        if rows:
-            await record_task(ctx, db, owner, rows[0])
-
-
-async def record_task(ctx: DomainContext, db: Any, owner: str, task: store.TaskRecord) -> None:
-    """Record `batch_task.updated` for `task` as read in this transaction after its change (or returned by it)."""
+async def record_task(ctx: DomainContext, db: Any, owner: str, task: BatchTaskRow | store.TaskRecord) -> None:
+    """Record `batch_task.updated` for `task` as this transaction leaves it: returned by its change, or read after it."""
     await ctx.events.record(db, "batch_task.updated", task_name(task.batch_id, task.index), owner, convert.task_proto(task))
 
 

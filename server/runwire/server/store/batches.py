@@ -130,7 +130,6 @@ _INSERT_SESSION = insert(SessionRow.__table__)
 # (store._Compiled on inline SQLite) for the executor's hot path, without an ORM Session's identity map.
 TaskRecord = Row[Any]
 RunRecord = Row[Any]
-TASK_RECORD_BY_INDEX = select(*_TASKS.c).where(_TASKS.c.batch_id == bindparam("batch_id"), _TASKS.c.index == bindparam("index"))
 _RUNS = RunRow.__table__
 RUN_RECORD_BY_ID = select(*_RUNS.c).where(_RUNS.c.id == bindparam("id"))
 

@@ -6,10 +6,10 @@ import asyncio
 import collections
 import contextlib
 import logging
-from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, event, func, or_, select
@@ -107,7 +107,8 @@ def _bind_processor(impl: Any, dialect: Any) -> Callable[[Any], Any] | None:
     """The type's bind processor; for SQLite DATETIME in the default format, one that gives the same text
     through datetime.isoformat (C) instead of %-formatting seven fields: runs bind several times per change."""
     process = impl.bind_processor(dialect)
-    if process is None or not isinstance(impl, SQLITE_DATETIME) or impl._storage_format != _SQLITE_DATETIME_FORMAT:
+    # `_storage_format` is SQLAlchemy's own attribute: if it ever goes, the faster path quietly does too.
+    if process is None or not isinstance(impl, SQLITE_DATETIME) or getattr(impl, "_storage_format", None) != _SQLITE_DATETIME_FORMAT:
         return process
 
     def naive_datetime_as_text(value: Any) -> Any:
