@@ -162,6 +162,25 @@ const (
 	// The session (or a session of the agent) has a run that has not ended;
 	// cancel it or wait for it, then delete.
 	ErrorReason_ERROR_REASON_SESSION_HAS_ACTIVE_RUNS ErrorReason = 62
+	// The request body is not a valid message of the method's request type
+	// (bytes that do not decode, invalid UTF-8 in a string, nesting past the
+	// decoder's limit).
+	ErrorReason_ERROR_REASON_MALFORMED_REQUEST ErrorReason = 63
+	// The bearer token (JWT) has expired; get a new one.
+	ErrorReason_ERROR_REASON_TOKEN_EXPIRED ErrorReason = 64
+	// The secret does not exist or is not visible to the caller.
+	ErrorReason_ERROR_REASON_SECRET_NOT_FOUND ErrorReason = 65
+	// The agent names a provider endpoint that the configuration does not
+	// define.
+	ErrorReason_ERROR_REASON_PROVIDER_ENDPOINT_NOT_FOUND ErrorReason = 66
+	// The provider endpoint does not allow the model the agent names.
+	ErrorReason_ERROR_REASON_MODEL_NOT_ALLOWED ErrorReason = 67
+	// An outgoing request would reach an address that the server's egress
+	// rules refuse (loopback, link-local or private unless an admin allows it).
+	ErrorReason_ERROR_REASON_DESTINATION_NOT_ALLOWED ErrorReason = 68
+	// The bearer token (JWT) is not valid: bad signature, issuer, audience or
+	// form.
+	ErrorReason_ERROR_REASON_TOKEN_INVALID ErrorReason = 69
 	// Files (100-119).
 	// The upload has no content; files must have at least one byte.
 	ErrorReason_ERROR_REASON_FILE_EMPTY ErrorReason = 100
@@ -259,6 +278,13 @@ var (
 		60:  "ERROR_REASON_DEADLINE_EXCEEDED",
 		61:  "ERROR_REASON_UNIMPLEMENTED",
 		62:  "ERROR_REASON_SESSION_HAS_ACTIVE_RUNS",
+		63:  "ERROR_REASON_MALFORMED_REQUEST",
+		64:  "ERROR_REASON_TOKEN_EXPIRED",
+		65:  "ERROR_REASON_SECRET_NOT_FOUND",
+		66:  "ERROR_REASON_PROVIDER_ENDPOINT_NOT_FOUND",
+		67:  "ERROR_REASON_MODEL_NOT_ALLOWED",
+		68:  "ERROR_REASON_DESTINATION_NOT_ALLOWED",
+		69:  "ERROR_REASON_TOKEN_INVALID",
 		100: "ERROR_REASON_FILE_EMPTY",
 		101: "ERROR_REASON_CONTENT_TYPE_MISMATCH",
 		102: "ERROR_REASON_EXTRACTION_FAILED",
@@ -334,6 +360,13 @@ var (
 		"ERROR_REASON_DEADLINE_EXCEEDED":              60,
 		"ERROR_REASON_UNIMPLEMENTED":                  61,
 		"ERROR_REASON_SESSION_HAS_ACTIVE_RUNS":        62,
+		"ERROR_REASON_MALFORMED_REQUEST":              63,
+		"ERROR_REASON_TOKEN_EXPIRED":                  64,
+		"ERROR_REASON_SECRET_NOT_FOUND":               65,
+		"ERROR_REASON_PROVIDER_ENDPOINT_NOT_FOUND":    66,
+		"ERROR_REASON_MODEL_NOT_ALLOWED":              67,
+		"ERROR_REASON_DESTINATION_NOT_ALLOWED":        68,
+		"ERROR_REASON_TOKEN_INVALID":                  69,
 		"ERROR_REASON_FILE_EMPTY":                     100,
 		"ERROR_REASON_CONTENT_TYPE_MISMATCH":          101,
 		"ERROR_REASON_EXTRACTION_FAILED":              102,
@@ -379,7 +412,7 @@ var File_runwire_v1_error_reason_proto protoreflect.FileDescriptor
 const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1drunwire/v1/error_reason.proto\x12\n" +
-	"runwire.v1*\xba\x14\n" +
+	"runwire.v1*\xbd\x16\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12 \n" +
@@ -444,7 +477,14 @@ const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\x1fERROR_REASON_RUN_LIMIT_EXCEEDED\x10;\x12\"\n" +
 	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10<\x12\x1e\n" +
 	"\x1aERROR_REASON_UNIMPLEMENTED\x10=\x12(\n" +
-	"$ERROR_REASON_SESSION_HAS_ACTIVE_RUNS\x10>\x12\x1b\n" +
+	"$ERROR_REASON_SESSION_HAS_ACTIVE_RUNS\x10>\x12\"\n" +
+	"\x1eERROR_REASON_MALFORMED_REQUEST\x10?\x12\x1e\n" +
+	"\x1aERROR_REASON_TOKEN_EXPIRED\x10@\x12!\n" +
+	"\x1dERROR_REASON_SECRET_NOT_FOUND\x10A\x12,\n" +
+	"(ERROR_REASON_PROVIDER_ENDPOINT_NOT_FOUND\x10B\x12\"\n" +
+	"\x1eERROR_REASON_MODEL_NOT_ALLOWED\x10C\x12(\n" +
+	"$ERROR_REASON_DESTINATION_NOT_ALLOWED\x10D\x12\x1e\n" +
+	"\x1aERROR_REASON_TOKEN_INVALID\x10E\x12\x1b\n" +
 	"\x17ERROR_REASON_FILE_EMPTY\x10d\x12&\n" +
 	"\"ERROR_REASON_CONTENT_TYPE_MISMATCH\x10e\x12\"\n" +
 	"\x1eERROR_REASON_EXTRACTION_FAILED\x10f\x12-\n" +

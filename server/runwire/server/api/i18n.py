@@ -298,6 +298,41 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "La sesión tiene ejecuciones que no han terminado; cancélelas o espere, y luego elimínela.",
         "La session a des exécutions non terminées ; annulez-les ou attendez, puis supprimez-la.",
     ),
+    "MALFORMED_REQUEST": (
+        "The request is not a valid message for this method.",
+        "La solicitud no es un mensaje válido para este método.",
+        "La requête n'est pas un message valide pour cette méthode.",
+    ),
+    "TOKEN_EXPIRED": (
+        "The bearer token has expired; get a new one.",
+        "El token de portador ha caducado; obtenga uno nuevo.",
+        "Le jeton porteur a expiré ; obtenez-en un nouveau.",
+    ),
+    "TOKEN_INVALID": (
+        "The bearer token is not valid.",
+        "El token de portador no es válido.",
+        "Le jeton porteur n'est pas valide.",
+    ),
+    "SECRET_NOT_FOUND": (
+        "The secret does not exist.",
+        "El secreto no existe.",
+        "Le secret n'existe pas.",
+    ),
+    "PROVIDER_ENDPOINT_NOT_FOUND": (
+        "The provider endpoint is not defined in the server's configuration.",
+        "El endpoint del proveedor no está definido en la configuración del servidor.",
+        "Le point d'accès du fournisseur n'est pas défini dans la configuration du serveur.",
+    ),
+    "MODEL_NOT_ALLOWED": (
+        "The provider endpoint does not allow this model.",
+        "El endpoint del proveedor no permite este modelo.",
+        "Le point d'accès du fournisseur n'autorise pas ce modèle.",
+    ),
+    "DESTINATION_NOT_ALLOWED": (
+        "The server does not send requests to this address.",
+        "El servidor no envía solicitudes a esta dirección.",
+        "Le serveur n'envoie pas de requêtes à cette adresse.",
+    ),
     # Files.
     "FILE_EMPTY": (
         "The upload has no content.",
