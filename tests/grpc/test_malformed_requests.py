@@ -159,3 +159,17 @@ async def test_the_health_service_still_serves_after_malformed_requests(channel:
         await unary_failure(channel, GET_AGENT, body)
     answer = await channel.unary_unary(HEALTH_CHECK)(health_pb2.HealthCheckRequest().SerializeToString(), timeout=TIMEOUT)
     assert health_pb2.HealthCheckResponse.FromString(answer).status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_grpc_refuses_an_oversized_request_itself_and_an_unknown_method_is_unimplemented(
+    server: RunwireServer, channel: grpc.aio.Channel
+) -> None:
+    limit = server.settings.max_receive_message_bytes
+    with pytest.raises(grpc.aio.AioRpcError) as oversized:
+        await channel.unary_unary(GET_AGENT)(length_delimited(1, b"a" * limit), metadata=ADMIN, timeout=TIMEOUT)
+    assert oversized.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await channel.unary_unary("/runwire.v1.AgentService/NoSuchMethod")(b"", metadata=ADMIN, timeout=TIMEOUT)
+    assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    for error in (oversized.value, unknown.value):
+        assert "<class" not in (error.details() or "") and "Traceback" not in (error.details() or "")
