@@ -173,3 +173,11 @@ async def test_grpc_refuses_an_oversized_request_itself_and_an_unknown_method_is
     assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
     for error in (oversized.value, unknown.value):
         assert "<class" not in (error.details() or "") and "Traceback" not in (error.details() or "")
+
+
+async def test_the_reflection_stream_answers_malformed_too(channel: grpc.aio.Channel) -> None:
+    stream = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")(iter([CORRUPT]), timeout=TIMEOUT)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stream:
+            pass
+    assert_malformed(failure_of(caught.value), "grpc.reflection.v1alpha.ServerReflectionRequest")
