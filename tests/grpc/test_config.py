@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import RunSettings
@@ -236,3 +236,39 @@ async def test_file_limits_change_live_and_storage_stays_until_restart(admin: Ad
     assert (await upload(512)).size_bytes == 512
     refused = await rpc_error(update(admin, RuntimeConfig(files=config_pb2.FilesConfig(storage_dir="/elsewhere")), "files.storage_dir"))
     assert "config.files.storage_dir" in refused.field_violations
+
+
+def duration(seconds: int, nanos: int = 0) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=seconds, nanos=nanos)
+
+
+async def test_durations_outside_protobufs_range_are_invalid_values_not_internal_errors(admin: Admin) -> None:
+    config = RuntimeConfig(
+        server=config_pb2.ServerConfig(shutdown_grace=duration(2**40)),
+        events=config_pb2.EventsConfig(retention=duration(1, -5), heartbeat_interval=duration(0, 2**31 - 1)),
+    )
+    failure = await rpc_error(update(admin, config, "server.shutdown_grace", "events"))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT and failure.reason == "CONFIG_INVALID"
+    assert failure_details(failure) == {"config.server.shutdown_grace", "config.events.retention", "config.events.heartbeat_interval"}
+    assert "Duration is not valid" not in failure.message
+
+    checked = await admin.config.ValidateConfig(config_pb2.ValidateConfigRequest(config=config))
+    assert not checked.valid and {v.field for v in checked.violations} == failure_details(failure)
+    assert (await admin.config.GetConfig(config_pb2.GetConfigRequest())).revision == 1
+
+    # update_time is output only: even a timestamp that cannot exist is ignored.
+    ignored = RuntimeConfig(limits=config_pb2.LimitsConfig(max_page_size=9))
+    ignored.update_time.seconds = -(2**40)
+    assert (await update(admin, ignored, "limits.max_page_size")).limits.max_page_size == 9
+
+
+async def test_a_non_admin_learns_nothing_about_the_values_it_sent(admin: Admin) -> None:
+    secret = (await create_key(admin.caller, "alice")).secret
+    async with caller(admin.server, api_key(secret)) as alice:
+        stub = config_pb2_grpc.ConfigServiceStub(alice.channel)
+        bad = RuntimeConfig(server=config_pb2.ServerConfig(shutdown_grace=duration(2**40)))
+        for call in (
+            stub.UpdateConfig(config_pb2.UpdateConfigRequest(config=bad, update_mask=mask("server.shutdown_grace"))),
+            stub.ValidateConfig(config_pb2.ValidateConfigRequest(config=bad)),
+        ):
+            assert (await fails(call)).code == grpc.StatusCode.PERMISSION_DENIED

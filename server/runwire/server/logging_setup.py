@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 # Extra attributes that the JSON formatter copies from a record when present.
-FIELDS = ("request_id", "method", "principal", "code", "duration_ms", "tier", "auth", "peer")
+FIELDS = ("request_id", "method", "principal", "code", "reason", "duration_ms", "tier", "auth", "peer")
 
 _SECRETS = re.compile(
     r"rw_[A-Za-z0-9]{20,}"  # API keys

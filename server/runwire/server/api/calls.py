@@ -11,6 +11,14 @@ DomainError raised here or by a servicer becomes a rich status (with a
 LocalizedMessage in the caller's `accept-language`); anything else is logged
 with the request id and answered INTERNAL without internals.
 
+A request body that does not decode as its method's message (garbage bytes,
+invalid UTF-8 in a string, nesting past the decoder's depth limit) never
+reaches a servicer: the wrapped deserializer turns it into an `Undecodable`
+marker, and the call, once authenticated and rate limited like any other,
+answers INVALID_ARGUMENT with reason MALFORMED_REQUEST. For client streams
+the marker is met when the handler reads that message, and ends the call the
+same way.
+
 Health and reflection stay open: they need no credentials and are not rate
 limited, so probes and `grpcurl list` work on a locked-down server.
 """
@@ -35,7 +43,7 @@ from runwire.server.api.errors import internal_status, status_for, unimplemented
 from runwire.server.api.i18n import ACCEPT_LANGUAGE, ENGLISH, pick_language
 from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
 from runwire.server.domain.api_keys import API_KEY
-from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind
+from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument
 from runwire.server.domain.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL_PRINCIPAL, TIER_ANONYMOUS, Principal
 
 log = logging.getLogger("runwire.calls")
@@ -48,6 +56,53 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DUPLICATE = object()
 # Who a call is before authentication, and for the open services: nobody in particular.
 UNKNOWN_PRINCIPAL = Principal(id="-", tier=TIER_ANONYMOUS, auth_method=AUTH_NONE)
+
+
+class Undecodable:
+    """A request message that failed to decode: what the wrapped deserializer hands grpc instead of raising
+    (grpc would answer UNKNOWN with the exception's class and log a traceback for each one)."""
+
+    __slots__ = ("message_type",)
+
+    def __init__(self, message_type: str) -> None:
+        self.message_type = message_type
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer`, answering an `Undecodable` where it would raise."""
+    if deserializer is None:
+        return None
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    message_type = getattr(descriptor, "full_name", "")
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, or a recursion limit of another protobuf backend: the bytes are at fault
+            return Undecodable(message_type)
+
+    return deserialize
+
+
+def malformed_request(request: Undecodable) -> InvalidArgument:
+    what = f"a valid {request.message_type} message" if request.message_type else "a valid message for this method"
+    metadata = {"message_type": request.message_type} if request.message_type else {}
+    return InvalidArgument(f"the request is not {what}", reason="MALFORMED_REQUEST", metadata=metadata)
+
+
+def _decoded(request: Any) -> Any:
+    """The request of a unary-request call, or the error of one that did not decode."""
+    if isinstance(request, Undecodable):
+        raise malformed_request(request)
+    return request
+
+
+async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The messages of a client stream; one that did not decode ends the call as MALFORMED_REQUEST."""
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise malformed_request(request)
+        yield request
 
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity
@@ -77,6 +132,8 @@ class Call:
     follows: str = ""
     messages_sent: int = 0
     last_send_time: float | None = None
+    # The ErrorReason the call failed with, for its access line; empty when it succeeded or failed otherwise.
+    reason: str = ""
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one. Pass it on to outgoing calls."""
@@ -215,7 +272,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_handler(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         open_method = method.startswith(OPEN_SERVICES)
@@ -223,18 +280,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(self._wrap_unary(method, handler.unary_unary, open_method), **kwargs)
         if handler.stream_unary:
             # Client-streaming calls (uploads) last as long as their content takes: no default deadline.
-            behavior = self._wrap_unary(method, handler.stream_unary, open_method, client_streaming=True)
+            behavior = self._wrap_unary(method, handler.stream_unary, open_method, client_streaming=True, decode=_decoded_stream)
             return grpc.stream_unary_rpc_method_handler(behavior, **kwargs)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._wrap_streaming(method, handler.unary_stream, open_method), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(self._wrap_streaming(method, handler.stream_stream, open_method), **kwargs)
+            behavior = self._wrap_streaming(method, handler.unary_stream, open_method, _decoded)
+            return grpc.unary_stream_rpc_method_handler(behavior, **kwargs)
+        behavior = self._wrap_streaming(method, handler.stream_stream, open_method, _decoded_stream)
+        return grpc.stream_stream_rpc_method_handler(behavior, **kwargs)
 
-    def _wrap_streaming(self, method: str, behavior: Callable[..., Any], open_method: bool) -> Callable[..., Any]:
+    def _wrap_streaming(
+        self, method: str, behavior: Callable[..., Any], open_method: bool, decode: Callable[[Any], Any]
+    ) -> Callable[..., Any]:
         # Streaming handlers are either async generators or coroutines that call context.write()
         # (grpc's own health Watch); each keeps its style.
         if inspect.isasyncgenfunction(behavior):
-            return self._wrap_stream(method, behavior, open_method)
-        return self._wrap_unary(method, behavior, open_method, streaming=True)
+            return self._wrap_stream(method, behavior, open_method, decode)
+        return self._wrap_unary(method, behavior, open_method, streaming=True, decode=decode)
 
     # -- what every call goes through first ---------------------------------------
 
@@ -323,7 +384,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         *,
         streaming: bool = False,
         client_streaming: bool = False,
+        decode: Callable[[Any], Any] = _decoded,
     ) -> Callable[..., Awaitable[Any]]:
+        """`decode` checks the request (or wraps the request stream) once the caller is admitted: a caller who
+        may not call learns nothing about its bytes."""
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, authorization, api_key = self._start(method, context)
             code = grpc.StatusCode.OK
@@ -334,6 +399,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             try:
                 slot = await self._admit(call, context, authorization, api_key, open_method, streaming)
                 context.set_trailing_metadata(self._trailers(call))
+                request = decode(request)
                 if streaming:  # the handler writes with context.write(), which would send headers itself
                     call.task = asyncio.current_task()
                     self.policy.streams.add(call, context, request)
@@ -366,7 +432,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         return handle
 
     def _wrap_stream(
-        self, method: str, behavior: Callable[..., AsyncIterator[Any]], open_method: bool
+        self, method: str, behavior: Callable[..., AsyncIterator[Any]], open_method: bool, decode: Callable[[Any], Any]
     ) -> Callable[..., AsyncIterator[Any]]:
         sent = metrics.stream_messages(method)
 
@@ -379,6 +445,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             try:
                 slot = await self._admit(call, context, authorization, api_key, open_method, True)
                 context.set_trailing_metadata(self._trailers(call))
+                request = decode(request)
                 call.task = asyncio.current_task()
                 self.policy.streams.add(call, context, request)
                 self._deadline(call, context, True)
@@ -426,19 +493,24 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         seconds = time.perf_counter() - call.started
         metrics.call_finished(call.method, code.name, seconds)
         if log.isEnabledFor(logging.INFO):
+            extra = {"code": code.name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id}
+            if call.reason:
+                extra["reason"] = call.reason
             log.info(
-                "%s code=%s principal=%s request_id=%s duration_ms=%.2f",
+                "%s code=%s%s principal=%s request_id=%s duration_ms=%.2f",
                 call.method,
                 code.name,
+                f" reason={call.reason}" if call.reason else "",
                 call.principal.id,
                 call.request_id,
                 seconds * 1000,
-                extra={"code": code.name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id},
+                extra=extra,
             )
 
     @staticmethod
     def _status_for(call: Call, exc: Exception) -> grpc.Status:
         if isinstance(exc, DomainError):
+            call.reason = exc.reason
             if exc.kind is ErrorKind.UNAUTHENTICATED:
                 metrics.auth_failed(exc.reason)
             return status_for(exc, call.request_id, call.language)

@@ -9,7 +9,8 @@ from google.rpc import error_details_pb2
 
 from runwire.server.api import convert
 from runwire.server.api.calls import caller
-from runwire.server.domain.runtime_config import ConfigSnapshot, RuntimeConfigService
+from runwire.server.domain.errors import InvalidArgument
+from runwire.server.domain.runtime_config import ConfigSnapshot, RuntimeConfigService, config_invalid
 from runwire.v1 import config_pb2, config_pb2_grpc
 
 
@@ -21,6 +22,7 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
         return config_proto(self.config.get(caller()))
 
     async def UpdateConfig(self, request: config_pb2.UpdateConfigRequest, context) -> config_pb2.RuntimeConfig:  # type: ignore[no-untyped-def]
+        self.config.authorize(caller())
         snapshot = await self.config.update(
             caller(),
             config_values(request.config),
@@ -33,7 +35,15 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
         return config_proto(snapshot)
 
     async def ValidateConfig(self, request: config_pb2.ValidateConfigRequest, context) -> config_pb2.ValidateConfigResponse:  # type: ignore[no-untyped-def]
-        result = self.config.validate(caller(), config_values(request.config), list(request.update_mask.paths))
+        self.config.authorize(caller())
+        try:
+            values = config_values(request.config)
+        except InvalidArgument as invalid:  # values that have no JSON form are reported like any other bad value
+            return config_pb2.ValidateConfigResponse(
+                valid=False,
+                violations=[error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in invalid.field_violations],
+            )
+        result = self.config.validate(caller(), values, list(request.update_mask.paths))
         return config_pb2.ValidateConfigResponse(
             valid=not result.violations,
             violations=[error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in result.violations],
@@ -48,7 +58,15 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
 
 
 def config_values(config: config_pb2.RuntimeConfig) -> dict[str, Any]:
-    return json_format.MessageToDict(config, preserving_proto_field_name=True)
+    """The settings a request sends, its durations checked first (out of range, they have no JSON form); its
+    output-only update_time is ignored (AIP-203)."""
+    sent = config_pb2.RuntimeConfig()
+    sent.CopyFrom(config)
+    sent.ClearField("update_time")
+    violations = convert.time_violations(sent, "config.")
+    if violations:
+        raise config_invalid(violations)
+    return json_format.MessageToDict(sent, preserving_proto_field_name=True)
 
 
 def config_proto(snapshot: ConfigSnapshot) -> config_pb2.RuntimeConfig:

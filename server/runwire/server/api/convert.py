@@ -66,6 +66,50 @@ def duration(value: float | None) -> duration_pb2.Duration | None:
     return d
 
 
+# The ranges protobuf defines for its time types (google/protobuf/duration.proto, timestamp.proto); the JSON
+# mapping refuses values outside them, so a request carrying one must be refused before it is converted.
+MAX_DURATION_SECONDS = 315_576_000_000
+TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+
+
+def time_violations(message: ProtoMessage, prefix: str) -> list[tuple[str, str]]:
+    """(field path, problem) for every Duration and Timestamp in `message`, recursively, outside protobuf's range."""
+    violations: list[tuple[str, str]] = []
+    _time_violations(message, prefix, violations)
+    return violations
+
+
+def _time_violations(message: ProtoMessage, path: str, violations: list[tuple[str, str]]) -> None:
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        field_path = f"{path}{field.name}"
+        if field.is_repeated:
+            if field.message_type.GetOptions().map_entry:
+                if field.message_type.fields_by_name["value"].message_type is not None:
+                    for key, item in value.items():
+                        _check_time(item, f"{field_path}[{key!r}]", violations)
+            else:
+                for index, item in enumerate(value):
+                    _check_time(item, f"{field_path}[{index}]", violations)
+        else:
+            _check_time(value, field_path, violations)
+
+
+def _check_time(message: ProtoMessage, path: str, violations: list[tuple[str, str]]) -> None:
+    kind = message.DESCRIPTOR.full_name
+    if kind == "google.protobuf.Duration":
+        seconds, nanos = message.seconds, message.nanos  # type: ignore[attr-defined]
+        if abs(seconds) > MAX_DURATION_SECONDS or abs(nanos) > 999_999_999 or seconds * nanos < 0:
+            violations.append((path, f"is not a valid duration; durations are at most {MAX_DURATION_SECONDS} seconds either way"))
+    elif kind == "google.protobuf.Timestamp":
+        seconds, nanos = message.seconds, message.nanos  # type: ignore[attr-defined]
+        if not TIMESTAMP_SECONDS[0] <= seconds <= TIMESTAMP_SECONDS[1] or not 0 <= nanos <= 999_999_999:
+            violations.append((path, "is not a valid timestamp; timestamps are from year 1 to year 9999"))
+    elif not kind.startswith("google.protobuf."):
+        _time_violations(message, f"{path}.", violations)
+
+
 def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(value)
 

@@ -173,6 +173,8 @@ class ConnectSession:
         self._resolved: set[str] = set()
         self._answering: set[str] = set()
         self.done: asyncio.Event | None = None
+        # Why the client's half of the stream failed (a message that does not decode): the call ends with it.
+        self._failure: DomainError | None = None
 
     # -- the stream -----------------------------------------------------------------
 
@@ -199,6 +201,8 @@ class ConnectSession:
             while True:
                 item = await self._queue.get()
                 if item is _CLOSE:
+                    if self._failure is not None:
+                        raise self._failure
                     return
                 message, subscription, pk = item
                 if subscription is not None:
@@ -292,6 +296,8 @@ class ConnectSession:
                     self._error(correlation, error)
         except asyncio.CancelledError:
             raise
+        except DomainError as error:  # raised by the stream itself, not by a message's handling
+            self._failure = error
         except Exception:
             log.exception("connection %s failed", self.info.id)
         self._end()

@@ -83,6 +83,10 @@ class RuntimeConfigService:
             pending_restart_fields=list(self.pending_restart_fields if pending is None else pending),
         )
 
+    def authorize(self, caller: Principal) -> None:
+        """Admins only; checked before a request's values are even converted, so nobody else learns about them."""
+        require_admin(caller)
+
     def get(self, caller: Principal) -> ConfigSnapshot:
         require_admin(caller)
         return self._snapshot(self.settings)
