@@ -36,8 +36,8 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             request_id=request.request_id,
             fingerprint=convert.fingerprint(request),
             method=method,
-            # A streaming caller's own deadline bounds the run's model calls; with cancel_on_disconnect
-            # the deadline ends the stream and that cancels the run instead.
+            # The caller's deadline bounds the model calls made while it waits (docs/runs.md, Deadlines);
+            # with cancel_on_disconnect the deadline ends the stream and that cancels the run instead.
             deadline=None if request.cancel_on_disconnect else current_call().deadline,
             # Headers first: sent while the run's first steps run, their completion would wait for them.
             before_start=open_stream,
@@ -71,6 +71,8 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         finally:
             if cancel_on_disconnect and not ended:
                 self.runs.request_cancel(name, "the client disconnected", principal.id)
+            elif started and not ended:
+                self.runs.caller_gone(name)
 
     async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         name = await self._start(request, context, "ExecuteAgent")

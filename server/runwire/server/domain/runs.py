@@ -538,6 +538,11 @@ class RunService:
     def request_cancel(self, run_name: str, reason: str, by: str) -> None:
         self.runner.request_cancel(run_name.split("/")[-1], reason, by)
 
+    def caller_gone(self, run_name: str) -> None:
+        """The stream of the call that started the run ended before the run did (and did not cancel it):
+        the caller's deadline bounds the run no more, only the run's own limits do."""
+        self.runner.release_caller(run_name.split("/")[-1])
+
 
     # -- recovery -------------------------------------------------------------
 
