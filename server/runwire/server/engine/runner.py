@@ -123,6 +123,25 @@ class RunPlan:
     # which outlive their call by design.
     deadline: float | None = None
 
+    @classmethod
+    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
+        """Just enough of a plan to record what a run that no longer executes left behind."""
+        return cls(
+            run_id=run_id,
+            owner=owner,
+            session_id=session_id,
+            agent_id=agent_id,
+            instructions="",
+            model={},
+            tools=(),
+            max_steps=0,
+            max_duration=0.0,
+            tool_timeout=0.0,
+            input_timeout=0.0,
+            max_concurrent_runs_of_agent=0,
+            initial_seq=last_seq,
+        )
+
     @property
     def name(self) -> str:
         return f"runs/{self.run_id}"
@@ -268,6 +287,14 @@ class Runner:
             self._active_per_owner[owner] -= 1
             if self._active_per_owner[owner] <= 0:
                 del self._active_per_owner[owner]
+
+    async def keep_text_of_ended(self, plan: RunPlan, text: str) -> None:
+        """Keep the text a run had streamed when its process died, the way a cancelled run keeps it:
+        as an interrupted assistant message, written by the same code. Returns once it is durable."""
+        active = ActiveRun(plan=plan, seq=plan.initial_seq)
+        active.unsaved_text.append(text)
+        await self._save_interrupted(active)
+        await self.log.append(plan.run_id, []).wait()
 
     def request_cancel(self, run_id: str, reason: str, by: str) -> ActiveRun | None:
         active = self.active.get(run_id)
