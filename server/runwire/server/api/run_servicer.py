@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 
 from runwire.server.api import convert
@@ -62,6 +62,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             batches = self.runs.follow_started(name.split("/", 1)[1])
         else:
             batches = await self.runs.events(principal, name, after_seq)
+        current_call().resume_point = resume_run(name, after_seq)
         ended = False
         try:
             async for batch in batches:
@@ -123,6 +124,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
 
     async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         batches = await self.runs.events(caller(), request.run, request.after_seq)
+        current_call().resume_point = resume_run(request.run, request.after_seq)
         # Headers now, so a client knows the stream is open even while the run is quiet.
         await send_headers(context)
         async for batch in batches:
@@ -170,6 +172,11 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             fingerprint=convert.fingerprint(request),
         )
         return _run(row)
+
+
+def resume_run(name: str, after_seq: int) -> Callable[[Any], dict[str, str]]:
+    """Where a run stream's client resumes (StreamRunEvents after_seq): the seq of the last message it got."""
+    return lambda last: {"run": name, "last_seq": str(last.seq if last is not None else after_seq)}
 
 
 def _run(row: RunRow) -> run_pb2.Run:
