@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -113,3 +114,20 @@ async def test_tokens_are_printed_as_they_arrive(server: RunwireServer) -> None:
     rest = await asyncio.wait_for(process.stdout.read(), 30)
     assert await process.wait() == 0
     assert (first + rest).decode().split() == [f"t{i}" for i in range(1, 61)]
+
+
+async def test_an_approval_at_the_prompt_after_the_timeout_still_completes_the_run(
+    server: RunwireServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = await _agent(server, agent_pb2.AgentTool(name="calculator", requires_approval=True))
+
+    def slow_person(prompt: str) -> str:
+        time.sleep(1.5)  # longer than --timeout: the person answers after every call deadline has passed
+        return "y"
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", slow_person)
+    code, out, err = await _run(server, capsys, agent, '[[tool:calculator {"expression": "6*7"}]]', "--timeout", "1")
+    assert code == 0, err
+    assert "calculator returned" in out and "42" in out
+    assert "[approved calculator]" in err

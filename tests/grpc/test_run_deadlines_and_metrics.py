@@ -1,17 +1,46 @@
-"""A streaming caller's deadline bounds the run's model calls; runs and tokens are counted in the metrics."""
+"""A streaming caller's deadline bounds the run's model calls while the caller waits, not a run paused for a
+person nor one whose caller has gone; runs and tokens are counted in the metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from runwire.server.api.metrics import REGISTRY
 from runwire.server.app import RunwireServer
-from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
-from tests.grpc.run_support import run_settings
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    event_pb2,
+    event_pb2_grpc,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
+from tests.grpc.run_support import (
+    APPROVE,
+    FAILED,
+    STREAM_TIMEOUT,
+    SUCCEEDED,
+    TIMED_OUT,
+    Runs,
+    drain,
+    kinds,
+    read_until,
+    read_until_kind,
+    run_name_of,
+    run_settings,
+    seconds,
+    serving,
+    text,
+)
 
 
 async def _session(channel: grpc.aio.Channel) -> str:
@@ -93,3 +122,108 @@ async def test_runs_and_tokens_are_counted(tmp_path: Path) -> None:
     assert sample("runwire_runs_started_total") == started + 1
     assert sample("runwire_runs_finished_total", {"status": "succeeded"}) == succeeded + 1
     assert sample("runwire_tokens_streamed_total") == tokens + 7
+
+
+# -- a run that waits for a person outlives its caller's deadline --------------------------------------------
+
+APPROVAL_DIRECTIVE = '[[tool:calculator {"expression": "6*7"}]] then [[sleep:0.2]]'
+SHORT_DEADLINE = 1.0
+
+
+async def _paused_past_the_deadline(runs: Runs, session: str, **options: Any) -> tuple[str, str]:
+    """ExecuteAgent with a short deadline: the run pauses for approval, the deadline ends the stream.
+    Returns the run's name and the id of its input request."""
+    call = runs.stub.ExecuteAgent(
+        run_pb2.ExecuteAgentRequest(session=session, input=[text(APPROVAL_DIRECTIVE)], options=run_pb2.RunOptions(**options)),
+        timeout=SHORT_DEADLINE,
+    )
+    seen = await read_until_kind(call, "input_required")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await drain(call)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    return seen[-1].run, seen[-1].input_required.input_request.id
+
+
+def _after_the_approval(events: list[run_pb2.RunEvent]) -> list[str]:
+    names = kinds(events)
+    return names[names.index("input_received") :]
+
+
+async def test_a_run_approved_after_its_callers_deadline_completes(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session(approval=["calculator"])
+        name, request_id = await _paused_past_the_deadline(runs, session)
+        await runs.approve(name, request_id)
+        done = await runs.wait_end(name)
+        assert done.status == SUCCEEDED, done.error
+        assert "42" in done.output.text
+        after = _after_the_approval(await runs.follow(name))
+        assert after[:3] == ["input_received", "tool_call_started", "tool_call_completed"]
+        assert after[-1] == "run_completed" and "run_failed" not in after
+
+
+async def test_a_run_approved_on_connect_after_its_callers_deadline_completes(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session(approval=["calculator"])
+        name, request_id = await _paused_past_the_deadline(runs, session)
+        connect = event_pb2_grpc.EventServiceStub(runs.client.channel).Connect(timeout=STREAM_TIMEOUT)
+        await connect.write(event_pb2.ConnectRequest(hello=event_pb2.ConnectHello(client_name="approver", accept_input_requests=True)))
+        request = (await read_until(connect, lambda r: r.WhichOneof("message") == "request"))[-1].request
+        assert request.input_request.run == name and request.id == request_id
+        await connect.write(
+            event_pb2.ConnectRequest(
+                response=event_pb2.ServerRequestAnswer(server_request_id=request.id, approval=run_pb2.Approval(decision=APPROVE))
+            )
+        )
+        await read_until(connect, lambda r: r.WhichOneof("message") == "request_resolved")
+        connect.cancel()
+        done = await runs.wait_end(name)
+        assert done.status == SUCCEEDED, done.error
+        assert _after_the_approval(await runs.follow(name))[-1] == "run_completed"
+
+
+async def test_stream_tokens_leaves_a_run_that_outlives_its_deadline(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session(approval=["calculator"])
+        deadline = time.time() + SHORT_DEADLINE
+        call = runs.stub.StreamTokens(
+            run_pb2.StreamTokensRequest(session=session, input=[text(APPROVAL_DIRECTIVE)]), timeout=SHORT_DEADLINE
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await drain(call)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # RUN_REQUIRES_INPUT
+        name = await run_name_of(call)
+        run = await runs.get(name)
+        # Answered only once the caller's deadline has passed.
+        await asyncio.sleep(max(deadline - time.time(), 0) + 0.2)
+        await runs.approve(name, run.pending_input.id)
+        done = await runs.wait_end(name)
+        assert done.status == SUCCEEDED, done.error
+
+
+async def test_a_caller_gone_before_its_deadline_no_longer_bounds_the_run(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session()
+        call = runs.stub.ExecuteAgent(
+            run_pb2.ExecuteAgentRequest(session=session, input=[text("[[sleep:2]] done")]), timeout=1.5
+        )
+        name = (await read_until_kind(call, "run_started"))[-1].run
+        call.cancel()  # gone, without cancel_on_disconnect: the run goes on, within its own limits only
+        done = await runs.wait_end(name)
+        assert done.status == SUCCEEDED, done.error
+
+
+async def test_the_runs_own_input_timeout_still_ends_it_after_the_callers_deadline(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session(approval=["calculator"])
+        name, _ = await _paused_past_the_deadline(runs, session, input_timeout=seconds(1.5))
+        done = await runs.wait_end(name)
+        assert done.status == FAILED and done.error.reason == "INPUT_TIMEOUT"
+
+
+async def test_the_runs_own_time_limit_still_ends_it_after_the_callers_deadline(tmp_path: Path) -> None:
+    async with serving(tmp_path) as runs:
+        session = await runs.session(approval=["calculator"])
+        name, _ = await _paused_past_the_deadline(runs, session, max_duration=seconds(1.5))
+        done = await runs.wait_end(name)
+        assert done.status == TIMED_OUT and done.error.reason == "RUN_TIMED_OUT"

@@ -14,7 +14,8 @@ from typing import Any, AsyncIterator, Callable
 import grpc
 import pytest
 
-from runwire.v1 import message_pb2, run_pb2
+from runwire.server.app import RunwireServer
+from runwire.v1 import event_pb2, event_pb2_grpc, message_pb2, run_pb2
 from tests.conftest import new_request_id, rpc_error, sqlite_only
 from tests.fakes.openai_server import FakeOpenAIServer, slow_stream
 from tests.grpc.run_support import (
@@ -22,8 +23,10 @@ from tests.grpc.run_support import (
     QUEUED,
     REQUIRES_INPUT,
     RUNNING,
+    STREAM_TIMEOUT,
     SUCCEEDED,
     Runs,
+    connected,
     drain,
     kind,
     kinds,
@@ -31,6 +34,7 @@ from tests.grpc.run_support import (
     read_until,
     read_until_kind,
     run_name_of,
+    run_settings,
     serving,
     text,
     text_of,
@@ -516,3 +520,47 @@ async def test_a_step_cut_short_is_recorded_as_interrupted(runs: Runs) -> None:
     assert step.model_call.finish_reason == run_pb2.ModelCall.FINISH_REASON_INTERRUPTED
     assert step.model_call.text.startswith("t1 ")
     assert step.HasField("end_time")
+
+
+async def test_at_shutdown_every_run_stream_ends_unavailable_with_the_run_and_its_last_seq(tmp_path: Path) -> None:
+    server = RunwireServer(run_settings(tmp_path, builtin_tokens_per_second=20))
+    await server.start()
+    stopping = None
+    try:
+        async with connected(server) as runs:
+            waiting = await runs.create(await runs.session(approval=["calculator"]), '[[tool:calculator {"expression": "1+1"}]]')
+            await runs.wait_status(waiting.name, REQUIRES_INPUT)
+            following = runs.stream_events(waiting.name, 1)
+            followed = await read_until_kind(following, "input_required")
+            tokens = runs.stream_tokens(await runs.session(), "[[tokens:400]]")
+            streamed = [await tokens.read() for _ in range(3)]
+            connect = event_pb2_grpc.EventServiceStub(runs.client.channel).Connect(timeout=STREAM_TIMEOUT)
+            await connect.write(event_pb2.ConnectRequest(hello=event_pb2.ConnectHello(client_name="watcher")))
+            assert (await connect.read()).WhichOneof("message") == "connected"
+
+            stopping = asyncio.ensure_future(server.stop(grace=1.0))
+            following_rest = []
+            ended = await rpc_error(_read_all(following, following_rest))
+            assert (ended.code, ended.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+            assert (ended.metadata["run"], ended.metadata["last_seq"]) == (waiting.name, str(followed[-1].seq))
+            assert following_rest == []
+
+            tokens_rest: list[Any] = []
+            ended = await rpc_error(_read_all(tokens, tokens_rest))
+            assert (ended.code, ended.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+            last = (streamed + tokens_rest)[-1]
+            assert (ended.metadata["run"], ended.metadata["last_seq"]) == (await run_name_of(tokens), str(last.seq))
+
+            connect_rest: list[Any] = []
+            ended = await rpc_error(_read_all(connect, connect_rest))
+            assert (ended.code, ended.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+            assert connect_rest[-1].WhichOneof("message") == "going_away"
+            await stopping
+    finally:
+        if stopping is None:
+            await server.stop(grace=0)
+
+
+async def _read_all(call: Any, into: list[Any]) -> None:
+    while (message := await call.read()) is not grpc.aio.EOF:
+        into.append(message)

@@ -10,6 +10,7 @@ import logging
 import pkgutil
 import signal
 import sys
+import time
 from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from runwire.server.api import metrics
 from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
-from runwire.server.api.calls import CallInterceptor, CallPolicy
+from runwire.server.api.calls import CallInterceptor, CallPolicy, StreamRegistry
 from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
 from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
@@ -502,8 +503,12 @@ class RunwireServer:
     async def stop(self, grace: float | None = None) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace` seconds."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        began = time.monotonic()
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        streams = self.policy.streams if self.policy is not None else None
+        if streams is not None:
+            streams.begin_shutdown()
         if getattr(self, "connections", None) is not None:
             # Connect clients learn where to resume before their streams end.
             await self.connections.shutdown()
@@ -514,8 +519,7 @@ class RunwireServer:
         if self._server is not None:
             stopping.append(self._server.stop(grace))
         if getattr(self, "runner", None) is not None:
-            # Runs get the same grace; those still active then end FAILED with SHUTTING_DOWN.
-            stopping.append(self.runner.shutdown(grace))
+            stopping.append(self._stop_runs_and_streams(grace - (time.monotonic() - began), streams))
         if getattr(self, "files", None) is not None:
             stopping.append(self.files.stop())
         await asyncio.gather(*stopping)
@@ -554,9 +558,32 @@ class RunwireServer:
             self._store = None
         log.info("runwire stopped")
 
+    async def _stop_runs_and_streams(self, grace: float, streams: StreamRegistry | None) -> None:
+        """Within `grace`: runs still active near its end stop (FAILED SHUTTING_DOWN; a run waiting for a
+        person waits on for the next start), their streams send their last events, and then every stream
+        still open ends UNAVAILABLE SHUTTING_DOWN with where to resume, before grpc cuts off what is left."""
+        began = time.monotonic()
+        runs_stop, streams_close = shutdown_schedule(max(grace, 0.0))
+        runs = asyncio.ensure_future(self.runner.shutdown(runs_stop))
+        await asyncio.wait([runs], timeout=streams_close)
+        if streams is not None:
+            # The streams of runs that ended send their last events and end by themselves meanwhile.
+            await streams.wait_none_open(max(streams_close - (time.monotonic() - began), 0.0))
+            closed = streams.close_for_shutdown()
+            if closed:
+                log.info("ended %d stream(s) with SHUTTING_DOWN", closed)
+        await runs
+
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+def shutdown_schedule(grace: float) -> tuple[float, float]:
+    """Seconds into a shutdown's grace period when active runs stop, and when the server ends the streams
+    still open: close enough to its end to leave calls their time, early enough that runs record their end
+    and streams send their last events and status before grpc cancels what is left."""
+    return grace - min(1.0, grace * 0.25), grace - min(0.5, grace * 0.1)
 
 
 def transport_options(settings: Settings) -> list[tuple[str, Any]]:

@@ -44,9 +44,10 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
     else:
         session = api.sessions.create(session_pb2.Session(agent=agent_name(args.agent))).name
         print(f"session: {session}", file=sys.stderr)
-    # The stream resumes where it stopped if the connection drops while the run goes on.
+    # The stream resumes where it stopped if the connection drops while the run goes on. No deadline: the
+    # run's own limits bound it, and a person may take any time at the approval or question prompt.
     wrote_text = False
-    for event in api.runs.execute(session, args.text):
+    for event in api.runs.execute(session, args.text, timeout=None):
         kind = event.WhichOneof("payload")
         if kind == "text_delta":
             sys.stdout.write(event.text_delta.text)

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from runwire.server.api import convert
 from runwire.server.api.convert import batch_proto, task_proto
-from runwire.server.api.calls import caller, send_headers
+from runwire.server.api.calls import caller, current_call, send_headers
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files import FileService, Purpose
 from runwire.server.domain.principal import Principal
@@ -116,6 +116,8 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             include_tasks=request.include_tasks,
             min_interval=convert.seconds(request.min_interval),
         )
+        # Watching again starts with the batch as it is then: its name is all a client needs to resume.
+        current_call().resume_point = lambda last: {"resource": request.name}
         await send_headers(context)
         async for update in updates:
             yield batch_pb2.WatchBatchResponse(

@@ -26,6 +26,7 @@ limited, so probes and `grpcurl list` work on a locked-down server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -43,7 +44,7 @@ from runwire.server.api.errors import internal_status, status_for, unimplemented
 from runwire.server.api.i18n import ACCEPT_LANGUAGE, ENGLISH, pick_language
 from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
 from runwire.server.domain.api_keys import API_KEY
-from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument
+from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument, Unavailable
 from runwire.server.domain.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL_PRINCIPAL, TIER_ANONYMOUS, Principal
 
 log = logging.getLogger("runwire.calls")
@@ -134,6 +135,13 @@ class Call:
     last_send_time: float | None = None
     # The ErrorReason the call failed with, for its access line; empty when it succeeded or failed otherwise.
     reason: str = ""
+    # Graceful shutdown: where a stream's client resumes, as ErrorInfo metadata made from the last message
+    # sent (None before any), set by the servicer once the stream is going; `shutting_down` once the server
+    # stops (the stream's end becomes UNAVAILABLE SHUTTING_DOWN); `closing` when the server ends it.
+    resume_point: Callable[[Any], dict[str, str]] | None = None
+    last_sent: Any = None
+    shutting_down: bool = False
+    closing: bool = False
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one. Pass it on to outgoing calls."""
@@ -198,6 +206,8 @@ class StreamRegistry:
     def __init__(self) -> None:
         self._by_key: dict[str, set[Call]] = {}
         self.open: dict[str, Call] = {}
+        self.shutting_down = False
+        self._none_open: asyncio.Event | None = None
 
     def add(self, call: Call, context: Any = None, request: Any = None) -> None:
         if not call.stream_id:
@@ -208,12 +218,15 @@ class StreamRegistry:
             if not call.follows:
                 call.follows = _followed(request)
         self.open[call.stream_id] = call
+        call.shutting_down = self.shutting_down
         key_id = call.principal.key_id
         if key_id:
             self._by_key.setdefault(key_id, set()).add(call)
 
     def remove(self, call: Call) -> None:
         self.open.pop(call.stream_id, None)
+        if not self.open and self._none_open is not None:
+            self._none_open.set()
         key_id = call.principal.key_id
         if key_id:
             calls = self._by_key.get(key_id)
@@ -221,6 +234,30 @@ class StreamRegistry:
                 calls.discard(call)
                 if not calls:
                     del self._by_key[key_id]
+
+    def begin_shutdown(self) -> None:
+        """From now on a stream that ends, ends UNAVAILABLE SHUTTING_DOWN with where to resume."""
+        self.shutting_down = True
+        for call in self.open.values():
+            call.shutting_down = True
+
+    async def wait_none_open(self, timeout: float) -> None:
+        """Return once no stream is open, or after `timeout` seconds."""
+        if not self.open:
+            return
+        self._none_open = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_open.wait(), timeout)
+
+    def close_for_shutdown(self) -> int:
+        """End every open stream with UNAVAILABLE SHUTTING_DOWN and where to resume, before grpc's own
+        end of the grace period would cut it off with a bare status."""
+        calls = list(self.open.values())
+        for call in calls:
+            call.shutting_down = call.closing = True
+            if call.task is not None and not call.yielding:
+                call.task.cancel()
+        return len(calls)
 
     def close_key(self, key_id: str) -> int:
         calls = self._by_key.pop(key_id, set())
@@ -455,22 +492,30 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     call.yielding = True
                     yield response
                     call.yielding = False
+                    call.last_sent = response
                     call.messages_sent += 1
                     call.last_send_time = time.time()
                     sent.inc()
                     if call.revoked:
                         raise _revoked(call)
+                    if call.closing:
+                        raise _shutting_down(call)
+                if call.shutting_down and call.resume_point is not None:
+                    raise _shutting_down(call)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except asyncio.CancelledError:
-                if not call.revoked:
+                if not (call.revoked or call.closing):
                     code = grpc.StatusCode.CANCELLED
                     raise
-                status = self._status_for(call, _revoked(call))
+                status = self._status_for(call, _revoked(call) if call.revoked else _shutting_down(call))
                 code = status.code
                 await self._abort(call, context, status)
             except Exception as exc:
+                if call.shutting_down and call.resume_point is not None and not _is_shutting_down(exc):
+                    # Whatever ended a stream the shutdown cut short, its client resumes from here.
+                    exc = _shutting_down(call)
                 status = self._status_for(call, exc)
                 code = status.code
                 await self._abort(call, context, status)
@@ -526,6 +571,23 @@ def _deadline_exceeded(seconds: float) -> DeadlineExceeded:
         reason="DEADLINE_EXCEEDED",
         metadata={"deadline_seconds": f"{seconds:g}"},
     )
+
+
+SHUTDOWN_RETRY_SECONDS = 1.0
+
+
+def _shutting_down(call: Call) -> DomainError:
+    metadata = call.resume_point(call.last_sent) if call.resume_point is not None else {}
+    return Unavailable(
+        "the server is shutting down; call again (another replica, or this one after its restart) to resume",
+        reason="SHUTTING_DOWN",
+        metadata=metadata,
+        retry_after_seconds=SHUTDOWN_RETRY_SECONDS,
+    )
+
+
+def _is_shutting_down(exc: Exception) -> bool:
+    return isinstance(exc, DomainError) and exc.reason == "SHUTTING_DOWN"
 
 
 def _revoked(call: Call) -> DomainError:

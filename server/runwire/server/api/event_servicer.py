@@ -34,6 +34,8 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
             from_beginning=start == "from_beginning_of_retention",
             subscription_name=request.subscription_name,
         )
+        start_cursor = self.events.cursor(after)
+        current_call().resume_point = lambda last: {"cursor": _cursor_of(last) or start_cursor}
         # Headers now, so a client knows the stream is open even when nothing has happened yet.
         await send_headers(context)
         async for item in self.events.follow(flt, after, heartbeat=self.events.settings.event_heartbeat_seconds):
@@ -56,6 +58,8 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
             user_agent=str(metadata.get("user-agent", "")),
             error_status=lambda error: status_proto(error, call.request_id, call.language),
         )
+        # Its going_away message holds each subscription's cursor; the status says why the stream ended.
+        call.resume_point = lambda last: {"connection": connection.info.id}
         await send_headers(context)
         async for message in connection.run(request_iterator):
             yield message
@@ -66,3 +70,13 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
         return event_pb2.AcknowledgeEventsResponse(
             subscription_name=request.subscription_name, cursor=self.events.cursor(acked)
         )
+
+
+def _cursor_of(response: event_pb2.SubscribeResponse | None) -> str:
+    """The log position a Subscribe message carries: an event's cursor, or a caught-up or heartbeat mark."""
+    if response is None:
+        return ""
+    kind = response.WhichOneof("message")
+    if kind == "event":
+        return response.event.cursor
+    return getattr(response, kind).cursor if kind else ""

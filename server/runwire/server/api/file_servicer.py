@@ -8,7 +8,7 @@ from google.protobuf import empty_pb2
 
 from runwire.server.api import convert
 from runwire.server.api.convert import file_proto
-from runwire.server.api.calls import caller
+from runwire.server.api.calls import caller, current_call
 from runwire.server.domain.files import Analysis, FileService, SearchHit, UploadMetadata
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc
 
@@ -92,6 +92,8 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
 
     async def WatchFile(self, request: file_pb2.WatchFileRequest, context: Any) -> AsyncIterator[file_pb2.File]:
         async for row in self.files.watch(caller(), request.name):
+            # Watching again starts with the file as it is then: its name is all a client needs to resume.
+            current_call().resume_point = lambda last: {"resource": request.name}
             yield file_proto(row)
 
     async def GetFileText(self, request: file_pb2.GetFileTextRequest, context: Any) -> file_pb2.GetFileTextResponse:

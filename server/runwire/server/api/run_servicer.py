@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 
 from runwire.server.api import convert
@@ -36,8 +36,8 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             request_id=request.request_id,
             fingerprint=convert.fingerprint(request),
             method=method,
-            # A streaming caller's own deadline bounds the run's model calls; with cancel_on_disconnect
-            # the deadline ends the stream and that cancels the run instead.
+            # The caller's deadline bounds the model calls made while it waits (docs/runs.md, Deadlines);
+            # with cancel_on_disconnect the deadline ends the stream and that cancels the run instead.
             deadline=None if request.cancel_on_disconnect else current_call().deadline,
             # Headers first: sent while the run's first steps run, their completion would wait for them.
             before_start=open_stream,
@@ -62,6 +62,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             batches = self.runs.follow_started(name.split("/", 1)[1])
         else:
             batches = await self.runs.events(principal, name, after_seq)
+        current_call().resume_point = resume_run(name, after_seq)
         ended = False
         try:
             async for batch in batches:
@@ -71,6 +72,8 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         finally:
             if cancel_on_disconnect and not ended:
                 self.runs.request_cancel(name, "the client disconnected", principal.id)
+            elif started and not ended:
+                self.runs.caller_gone(name)
 
     async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         name = await self._start(request, context, "ExecuteAgent")
@@ -121,6 +124,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
 
     async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
         batches = await self.runs.events(caller(), request.run, request.after_seq)
+        current_call().resume_point = resume_run(request.run, request.after_seq)
         # Headers now, so a client knows the stream is open even while the run is quiet.
         await send_headers(context)
         async for batch in batches:
@@ -168,6 +172,11 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             fingerprint=convert.fingerprint(request),
         )
         return _run(row)
+
+
+def resume_run(name: str, after_seq: int) -> Callable[[Any], dict[str, str]]:
+    """Where a run stream's client resumes (StreamRunEvents after_seq): the seq of the last message it got."""
+    return lambda last: {"run": name, "last_seq": str(last.seq if last is not None else after_seq)}
 
 
 def _run(row: RunRow) -> run_pb2.Run:

@@ -54,7 +54,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow
 from runwire.server.store.store import Listing, OrderExpression
-from runwire.v1 import common_pb2, run_pb2
+from runwire.v1 import common_pb2, message_pb2, run_pb2
 
 RUN = names.NamePattern.of("runs")
 MAX_ADDITIONAL_INSTRUCTIONS = 100_000
@@ -538,6 +538,11 @@ class RunService:
     def request_cancel(self, run_name: str, reason: str, by: str) -> None:
         self.runner.request_cancel(run_name.split("/")[-1], reason, by)
 
+    def caller_gone(self, run_name: str) -> None:
+        """The stream of the call that started the run ended before the run did (and did not cancel it):
+        the caller's deadline bounds the run no more, only the run's own limits do."""
+        self.runner.release_caller(run_name.split("/")[-1])
+
 
     # -- recovery -------------------------------------------------------------
 
@@ -546,6 +551,7 @@ class RunService:
         and resumes when answered; any other run it left active can never finish, so it fails with
         SERVER_RESTARTED and its last event, and nothing waits for it forever."""
         restorable: list[tuple[RunRow, RunPlan, RestoredWait]] = []
+        await self._keep_text_of_crashed_runs()
         async with self.ctx.store.write() as db:
             rows = list(
                 (await db.execute(select(RunRow).where(RunRow.status.in_([int(s) for s in ACTIVE_STATUSES])))).scalars()
@@ -563,6 +569,23 @@ class RunService:
             self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
             self.runner.restore(plan, waiting)
         return failed, len(restorable)
+
+    async def _keep_text_of_crashed_runs(self) -> None:
+        """Before they are failed: the text each run left executing by a previous process had streamed
+        and committed since its last assistant message becomes an interrupted assistant message."""
+        async with self.ctx.store.read() as db:
+            rows = list(
+                (
+                    await db.execute(
+                        select(RunRow).where(RunRow.status.in_([int(RunStatus.QUEUED), int(RunStatus.RUNNING)]))
+                    )
+                ).scalars()
+            )
+            unsaved = [(row, _text_since_last_assistant_message(await _events_of(db, row.id))) for row in rows]
+        for row, text in unsaved:
+            if text:
+                plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
+                await self.runner.keep_text_of_ended(plan, text)
 
     async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
         """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""
@@ -672,6 +695,18 @@ async def _fail_restarted(db: Any, row: RunRow, now: datetime, events: ResourceE
     run = convert.run_proto(row)
     run.ClearField("steps")
     await events.record(db, "run.failed", run.name, row.owner, run)
+
+
+def _text_since_last_assistant_message(events: list[run_pb2.RunEvent]) -> str:
+    """The text deltas a run streamed after its last assistant message: the model call cut off."""
+    parts: list[str] = []
+    for event in events:
+        kind = event.WhichOneof("payload")
+        if kind == "text_delta":
+            parts.append(event.text_delta.text)
+        elif kind == "message_created" and event.message_created.message.role == message_pb2.Message.ROLE_ASSISTANT:
+            parts.clear()
+    return "".join(parts)
 
 
 async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:

@@ -118,9 +118,29 @@ class RunPlan:
     max_concurrent_runs_of_agent: int
     initial_seq: int
     input: tuple[Mapping[str, Any], ...] = ()
-    # The caller's own deadline (time.time() seconds) when a streaming call started the run: model calls
-    # must not outlive it. None for runs started by CreateRun, which outlive their call by design.
+    # The deadline (time.time() seconds) of the streaming call that started the run: it bounds the model
+    # calls made while that caller waits (see ActiveRun.caller_deadline). None for runs started by CreateRun,
+    # which outlive their call by design.
     deadline: float | None = None
+
+    @classmethod
+    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
+        """Just enough of a plan to record what a run that no longer executes left behind."""
+        return cls(
+            run_id=run_id,
+            owner=owner,
+            session_id=session_id,
+            agent_id=agent_id,
+            instructions="",
+            model={},
+            tools=(),
+            max_steps=0,
+            max_duration=0.0,
+            tool_timeout=0.0,
+            input_timeout=0.0,
+            max_concurrent_runs_of_agent=0,
+            initial_seq=last_seq,
+        )
 
     @property
     def name(self) -> str:
@@ -196,6 +216,11 @@ class ActiveRun:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     # The conversation the model sees: read when the run starts, then extended by the run itself.
     history: list[ModelMessage] = field(default_factory=list)
+    # The starting caller's deadline while that caller still waits for the run; None once the run has
+    # paused for a person or the caller has gone, when only the run's own limits govern it.
+    caller_deadline: float | None = None
+    # The timer of the model call the caller's deadline bounds right now, so releasing the caller stops it.
+    caller_deadline_timer: asyncio.Timeout | None = None
 
 
 class Runner:
@@ -229,7 +254,7 @@ class Runner:
     # -- control --------------------------------------------------------------
 
     def launch(self, plan: RunPlan) -> ActiveRun:
-        active = ActiveRun(plan=plan, seq=plan.initial_seq)
+        active = ActiveRun(plan=plan, seq=plan.initial_seq, caller_deadline=plan.deadline)
         self._add_active(active)
         active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
         return active
@@ -263,6 +288,14 @@ class Runner:
             if self._active_per_owner[owner] <= 0:
                 del self._active_per_owner[owner]
 
+    async def keep_text_of_ended(self, plan: RunPlan, text: str) -> None:
+        """Keep the text a run had streamed when its process died, the way a cancelled run keeps it:
+        as an interrupted assistant message, written by the same code. Returns once it is durable."""
+        active = ActiveRun(plan=plan, seq=plan.initial_seq)
+        active.unsaved_text.append(text)
+        await self._save_interrupted(active)
+        await self.log.append(plan.run_id, []).wait()
+
     def request_cancel(self, run_id: str, reason: str, by: str) -> ActiveRun | None:
         active = self.active.get(run_id)
         if active is None or active.task is None or active.task.done():
@@ -274,6 +307,13 @@ class Runner:
             if active.lifecycle_started:
                 active.task.cancel()
         return active
+
+    def release_caller(self, run_id: str) -> None:
+        """The caller that started the run has gone before its deadline: from now on only the run's own
+        limits bound it. A deadline that has passed already stays in force for the model call it cut off."""
+        active = self.active.get(run_id)
+        if active is not None and active.caller_deadline is not None and time.time() < active.caller_deadline:
+            _drop_caller_deadline(active)
 
     async def answer(self, run_id: str, input_request_id: str, answer: Answer) -> str:
         """Deliver a person's answer and wait until the run has recorded it.
@@ -585,7 +625,7 @@ class Runner:
             first_text_at: float | None = None
             try:
                 # aclosing: an early exit (cancel, failure) closes the provider's HTTP response at once.
-                async with self._caller_deadline(plan), contextlib.aclosing(provider.stream(request)) as chunks:
+                async with self._caller_deadline(active), contextlib.aclosing(provider.stream(request)) as chunks:
                     async for chunk in chunks:
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
@@ -617,7 +657,8 @@ class Runner:
                             outcome.finish = chunk.reason
                 break
             except TimeoutError:
-                if plan.deadline is not None and time.time() >= plan.deadline:
+                deadline = active.caller_deadline
+                if deadline is not None and time.time() >= deadline:
                     raise RunFailure("DEADLINE_EXCEEDED", "the caller's deadline passed during a model call") from None
                 raise
             except ProviderError as error:
@@ -630,6 +671,8 @@ class Runner:
                     await asyncio.sleep(delay)
                     continue
                 raise RunFailure("PROVIDER_ERROR", f"{plan.provider} provider: {error.message}") from None
+            finally:
+                active.caller_deadline_timer = None
 
         active.input_tokens += outcome.input_tokens
         active.output_tokens += outcome.output_tokens
@@ -649,10 +692,12 @@ class Runner:
         return outcome
 
     @staticmethod
-    def _caller_deadline(plan: RunPlan) -> Any:
-        if plan.deadline is None:
+    def _caller_deadline(active: ActiveRun) -> Any:
+        """A model call's bound by the caller's deadline, while the caller waits for the run."""
+        if active.caller_deadline is None:
             return contextlib.nullcontext()
-        return asyncio.timeout(max(plan.deadline - time.time(), 0.0))
+        timer = active.caller_deadline_timer = asyncio.timeout(max(active.caller_deadline - time.time(), 0.0))
+        return timer
 
     async def _run_tool(
         self, active: ActiveRun, step_index: int, call: ToolCallRequest, approved: Answer | None = None
@@ -755,6 +800,8 @@ class Runner:
         active.pending = request
         active.answer = asyncio.get_running_loop().create_future()
         active.status = RunStatus.REQUIRES_INPUT
+        # A run that waits for a person is durable: its caller's deadline no longer bounds it.
+        _drop_caller_deadline(active)
         await self._commit(
             active,
             [self._event(active, input_required=run_pb2.InputRequired(input_request=request))],
@@ -986,6 +1033,12 @@ class _ModelOutcome:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+
+def _drop_caller_deadline(active: ActiveRun) -> None:
+    active.caller_deadline = None
+    if active.caller_deadline_timer is not None:
+        active.caller_deadline_timer.reschedule(None)
 
 
 def copy_step(step: run_pb2.RunStep) -> run_pb2.RunStep:
