@@ -59,6 +59,7 @@ from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.memory_tool import MemoryTool
+from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -141,6 +142,7 @@ class RunwireServer:
             idempotency=Idempotency(settings.idempotency_window),
             page_tokens=PageTokenCodec(bytes.fromhex(token_key)),
             events=self.resource_events,
+            egress=self._egress_policy(settings),
         )
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
@@ -161,7 +163,10 @@ class RunwireServer:
         self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
         self.mcp_manager = McpManager(
-            settings.mcp, settings.data_dir / "mcp", lambda server_id, status: self.mcp_servers.record_status(server_id, status)
+            settings.mcp,
+            settings.data_dir / "mcp",
+            lambda server_id, status: self.mcp_servers.record_status(server_id, status),
+            ctx.egress,
         )
         self.tools.add_source(self.mcp_manager)
         self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
@@ -382,6 +387,7 @@ class RunwireServer:
         Calls already admitted finish under the old values; the next call, run or page sees the new ones."""
         self.settings = new
         self.ctx.limits = new.limits
+        self.ctx.egress.configure(new.network.egress_allow_private, new.network.egress_allowed_destinations)
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
         self.files.settings = new.files
@@ -468,12 +474,23 @@ class RunwireServer:
             counts = await repo.count_runs_by_status(db, [int(s) for s in ACTIVE_STATUSES])
         metrics.set_runs_by_status({RunStatus(s).name.lower(): counts.get(int(s), 0) for s in ACTIVE_STATUSES})
 
+    @staticmethod
+    def _egress_policy(settings: Settings) -> EgressPolicy:
+        policy = EgressPolicy()
+        policy.configure(settings.network.egress_allow_private, settings.network.egress_allowed_destinations)
+        return policy
+
     def _providers(self) -> dict[str, Any]:
         runs = self.settings.runs
         return {
             "builtin": BuiltinProvider(tokens_per_second=runs.builtin_tokens_per_second),
-            # Agents may name their own base_url; the server's is the default.
-            "openai": OpenAIProvider(base_url=runs.openai_base_url, api_key=runs.openai_api_key, default_model=runs.openai_model),
+            # Agents may name their own base_url (with their owner's key, under the egress policy); the server's is the default.
+            "openai": OpenAIProvider(
+                base_url=runs.openai_base_url,
+                api_key=runs.openai_api_key,
+                default_model=runs.openai_model,
+                egress=self.ctx.egress,
+            ),
         }
 
     async def _sweep_forever(self) -> None:

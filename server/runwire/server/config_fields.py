@@ -32,6 +32,7 @@ from runwire.server.config import (
     Settings,
     SettingsError,
     _method_class,
+    parse_allowed_destinations,
 )
 
 REDACTED = "********"
@@ -58,7 +59,7 @@ class ConfigField:
     path: str
     # Attribute path in Settings, e.g. `limits.max_page_size` or `keepalive_time_seconds`.
     attr: str
-    kind: str  # int | seconds | bool | str | url | secret | secret_url | tiers | overrides
+    kind: str  # int | seconds | bool | str | url | secret | secret_url | tiers | overrides | destinations
     minimum: float | None = None
     maximum: float | None = None
     live: bool = False
@@ -109,6 +110,8 @@ FIELDS: tuple[ConfigField, ...] = (
     _f("providers.openai.api_key", "runs.openai_api_key", "secret", live=True),
     _f("providers.retries.max_attempts", "runs.provider_max_attempts", "int", 1, 10, live=True),
     _f("providers.retries.initial_backoff", "runs.provider_retry_base_seconds", "seconds", 0.001, 60, live=True),
+    _f("network.egress.allow_private", "network.egress_allow_private", "bool", live=True, presence=True),
+    _f("network.egress.allowed_destinations", "network.egress_allowed_destinations", "destinations", live=True),
     _f("rate_limits.enabled", "rate_limits.enabled", "bool", live=True, presence=True),
     _f("rate_limits.tiers", "rate_limits.tiers", "tiers", live=True),
     _f("rate_limits.overrides", "rate_limits.overrides", "overrides", live=True),
@@ -185,6 +188,8 @@ def parse_value(field: ConfigField, raw: Any, current: Any) -> Any:
         if not isinstance(raw, bool):
             raise _Problem("must be true or false")
         return raw
+    if kind == "destinations":
+        return _destinations(raw)
     if not isinstance(raw, (str, list, dict)) or (kind not in ("tiers", "overrides") and not isinstance(raw, str)):
         raise _Problem("must be a string" if kind not in ("tiers", "overrides") else "must be a list")
     if kind in ("secret", "secret_url") and raw == REDACTED:
@@ -297,6 +302,19 @@ def _overrides(raw: Any) -> tuple[RateLimitOverride, ...]:
     return tuple(overrides)
 
 
+def _destinations(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise _Problem("must be a list")
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, str):
+            raise _Problem(f"[{index}]: must be a string")
+        try:
+            parse_allowed_destinations([entry])
+        except ValueError as exc:
+            raise _Problem(f"[{index}]: {exc}") from None
+    return tuple(entry.strip() for entry in raw)
+
+
 def _class_name(raw: Any) -> str:
     try:
         return _method_class(raw, "method_class")
@@ -317,6 +335,8 @@ def _is_zero(field: ConfigField, raw: Any) -> bool:
         return True
     if field.presence or field.kind in ("tiers", "overrides"):
         return False
+    if field.kind == "destinations":
+        return isinstance(raw, list) and not raw
     if isinstance(raw, bool):
         return raw is False
     if isinstance(raw, (int, float)):
@@ -439,6 +459,8 @@ def _shown(field: ConfigField, value: Any) -> Any:
         return int(value)
     if kind == "secret":
         return REDACTED if value else ""
+    if kind == "destinations":
+        return list(value)
     if kind == "secret_url":
         return redact_url(value)
     if kind == "tiers":

@@ -250,8 +250,14 @@ type ModelConfig struct {
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
 	// Maximum tokens the model may produce per model call, 1 to 1,000,000.
 	MaxOutputTokens *int32 `protobuf:"varint,4,opt,name=max_output_tokens,json=maxOutputTokens,proto3,oneof" json:"max_output_tokens,omitempty"`
-	// Base URL of the provider's endpoint, overriding the server's configuration
-	// (for `openai`: for example `http://localhost:11434/v1`).
+	// Base URL of the agent's own model server, for example
+	// `https://models.example.com/v1` (for `openai`). The server's configured
+	// key is never sent there. The destination must pass the egress policy
+	// (`network.egress` in the configuration): loopback, private and
+	// link-local addresses are refused with INVALID_ARGUMENT
+	// `DESTINATION_NOT_ALLOWED` unless an admin allows them, and a refused
+	// connection fails the run with that reason. Empty: the endpoint the
+	// admin configured.
 	BaseUrl string `protobuf:"bytes,5,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
 	// Provider-specific options, passed through unchanged.
 	Options       *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`

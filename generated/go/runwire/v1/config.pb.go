@@ -125,6 +125,8 @@ type RuntimeConfig struct {
 	Redis *RedisConfig `protobuf:"bytes,9,opt,name=redis,proto3" json:"redis,omitempty"`
 	// Authentication.
 	Auth *AuthConfig `protobuf:"bytes,10,opt,name=auth,proto3" json:"auth,omitempty"`
+	// Outgoing requests.
+	Network *NetworkConfig `protobuf:"bytes,11,opt,name=network,proto3" json:"network,omitempty"`
 	// Path of the configuration file read at start; empty when the server was
 	// started without one.
 	Source string `protobuf:"bytes,20,opt,name=source,proto3" json:"source,omitempty"`
@@ -242,6 +244,13 @@ func (x *RuntimeConfig) GetRedis() *RedisConfig {
 func (x *RuntimeConfig) GetAuth() *AuthConfig {
 	if x != nil {
 		return x.Auth
+	}
+	return nil
+}
+
+func (x *RuntimeConfig) GetNetwork() *NetworkConfig {
+	if x != nil {
+		return x.Network
 	}
 	return nil
 }
@@ -1706,6 +1715,120 @@ func (x *AuthConfig) GetAllowAnonymous() bool {
 	return false
 }
 
+// Outgoing requests.
+type NetworkConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where requests that users aim may go.
+	Egress        *EgressConfig `protobuf:"bytes,1,opt,name=egress,proto3" json:"egress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkConfig) Reset() {
+	*x = NetworkConfig{}
+	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkConfig) ProtoMessage() {}
+
+func (x *NetworkConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkConfig.ProtoReflect.Descriptor instead.
+func (*NetworkConfig) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *NetworkConfig) GetEgress() *EgressConfig {
+	if x != nil {
+		return x.Egress
+	}
+	return nil
+}
+
+// The egress policy of requests whose destination a user chooses: an
+// agent's `model.base_url` and an HTTP MCP server's `url`. The host is
+// resolved and every address it resolves to is checked; the connection goes
+// to the checked address (no DNS rebinding) and redirects are not followed.
+// Loopback, private (RFC 1918, `fc00::/7`), shared (`100.64.0.0/10`),
+// link-local (including `169.254.169.254`), unspecified, multicast and
+// reserved addresses, and their IPv4-mapped, 6to4, Teredo and NAT64 forms,
+// are refused with `DESTINATION_NOT_ALLOWED`. Endpoints an admin configured
+// (`providers.openai`) are trusted and not checked.
+type EgressConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also allow loopback, private, shared and link-local destinations (for a
+	// model server or MCP server on the same machine or network). Unspecified,
+	// multicast and reserved addresses stay refused unless listed in
+	// `allowed_destinations`. Default false.
+	AllowPrivate *bool `protobuf:"varint,1,opt,name=allow_private,json=allowPrivate,proto3,oneof" json:"allow_private,omitempty"`
+	// Destinations always allowed: host names (exact match, for example
+	// `models.internal`) and addresses or CIDR networks (`10.0.8.0/24`,
+	// `fd00::/8`). Default empty.
+	AllowedDestinations []string `protobuf:"bytes,2,rep,name=allowed_destinations,json=allowedDestinations,proto3" json:"allowed_destinations,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EgressConfig) Reset() {
+	*x = EgressConfig{}
+	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EgressConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EgressConfig) ProtoMessage() {}
+
+func (x *EgressConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EgressConfig.ProtoReflect.Descriptor instead.
+func (*EgressConfig) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *EgressConfig) GetAllowPrivate() bool {
+	if x != nil && x.AllowPrivate != nil {
+		return *x.AllowPrivate
+	}
+	return false
+}
+
+func (x *EgressConfig) GetAllowedDestinations() []string {
+	if x != nil {
+		return x.AllowedDestinations
+	}
+	return nil
+}
+
 // Request for ConfigService.GetConfig.
 type GetConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1715,7 +1838,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	mi := &file_runwire_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1850,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	mi := &file_runwire_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1863,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 // Request for ConfigService.UpdateConfig.
@@ -1765,7 +1888,7 @@ type UpdateConfigRequest struct {
 
 func (x *UpdateConfigRequest) Reset() {
 	*x = UpdateConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	mi := &file_runwire_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1900,7 @@ func (x *UpdateConfigRequest) String() string {
 func (*UpdateConfigRequest) ProtoMessage() {}
 
 func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	mi := &file_runwire_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1913,7 @@ func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfigRequest.ProtoReflect.Descriptor instead.
 func (*UpdateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateConfigRequest) GetConfig() *RuntimeConfig {
@@ -1837,7 +1960,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	mi := &file_runwire_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1972,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	mi := &file_runwire_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1985,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ValidateConfigRequest) GetConfig() *RuntimeConfig {
@@ -1896,7 +2019,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_runwire_v1_config_proto_msgTypes[21]
+	mi := &file_runwire_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2031,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[21]
+	mi := &file_runwire_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2044,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -1959,7 +2082,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[22]
+	mi := &file_runwire_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2094,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[22]
+	mi := &file_runwire_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2107,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReloadConfigRequest) GetValidateOnly() bool {
@@ -2006,7 +2129,7 @@ var File_runwire_v1_config_proto protoreflect.FileDescriptor
 const file_runwire_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"\x17runwire/v1/config.proto\x12\n" +
-	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/rpc/error_details.proto\x1a\x17runwire/v1/common.proto\"\xd3\x06\n" +
+	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/rpc/error_details.proto\x1a\x17runwire/v1/common.proto\"\x8e\a\n" +
 	"\rRuntimeConfig\x126\n" +
 	"\x06server\x18\x01 \x01(\v2\x18.runwire.v1.ServerConfigB\x04\xe2A\x01\x01R\x06server\x12<\n" +
 	"\bdatabase\x18\x02 \x01(\v2\x1a.runwire.v1.DatabaseConfigB\x04\xe2A\x01\x01R\bdatabase\x126\n" +
@@ -2019,7 +2142,8 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\x05files\x18\b \x01(\v2\x17.runwire.v1.FilesConfigB\x04\xe2A\x01\x01R\x05files\x123\n" +
 	"\x05redis\x18\t \x01(\v2\x17.runwire.v1.RedisConfigB\x04\xe2A\x01\x01R\x05redis\x120\n" +
 	"\x04auth\x18\n" +
-	" \x01(\v2\x16.runwire.v1.AuthConfigB\x04\xe2A\x01\x01R\x04auth\x12\x1c\n" +
+	" \x01(\v2\x16.runwire.v1.AuthConfigB\x04\xe2A\x01\x01R\x04auth\x129\n" +
+	"\anetwork\x18\v \x01(\v2\x19.runwire.v1.NetworkConfigB\x04\xe2A\x01\x01R\anetwork\x12\x1c\n" +
 	"\x06source\x18\x14 \x01(\tB\x04\xe2A\x01\x03R\x06source\x12 \n" +
 	"\brevision\x18\x15 \x01(\x03B\x04\xe2A\x01\x03R\brevision\x12\x18\n" +
 	"\x04etag\x18\x16 \x01(\tB\x04\xe2A\x01\x01R\x04etag\x12A\n" +
@@ -2147,7 +2271,13 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"key_prefix\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\tkeyPrefix\";\n" +
 	"\n" +
 	"AuthConfig\x12-\n" +
-	"\x0fallow_anonymous\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\x0eallowAnonymous\"\x12\n" +
+	"\x0fallow_anonymous\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\x0eallowAnonymous\"G\n" +
+	"\rNetworkConfig\x126\n" +
+	"\x06egress\x18\x01 \x01(\v2\x18.runwire.v1.EgressConfigB\x04\xe2A\x01\x01R\x06egress\"\x89\x01\n" +
+	"\fEgressConfig\x12.\n" +
+	"\rallow_private\x18\x01 \x01(\bB\x04\xe2A\x01\x01H\x00R\fallowPrivate\x88\x01\x01\x127\n" +
+	"\x14allowed_destinations\x18\x02 \x03(\tB\x04\xe2A\x01\x01R\x13allowedDestinationsB\x10\n" +
+	"\x0e_allow_private\"\x12\n" +
 	"\x10GetConfigRequest\"\xe1\x01\n" +
 	"\x13UpdateConfigRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x19.runwire.v1.RuntimeConfigB\x04\xe2A\x01\x02R\x06config\x12A\n" +
@@ -2191,7 +2321,7 @@ func file_runwire_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_runwire_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_runwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_runwire_v1_config_proto_goTypes = []any{
 	(RateLimitBucket_MethodClass)(0),             // 0: runwire.v1.RateLimitBucket.MethodClass
 	(*RuntimeConfig)(nil),                        // 1: runwire.v1.RuntimeConfig
@@ -2212,16 +2342,18 @@ var file_runwire_v1_config_proto_goTypes = []any{
 	(*FilesConfig)(nil),                          // 16: runwire.v1.FilesConfig
 	(*RedisConfig)(nil),                          // 17: runwire.v1.RedisConfig
 	(*AuthConfig)(nil),                           // 18: runwire.v1.AuthConfig
-	(*GetConfigRequest)(nil),                     // 19: runwire.v1.GetConfigRequest
-	(*UpdateConfigRequest)(nil),                  // 20: runwire.v1.UpdateConfigRequest
-	(*ValidateConfigRequest)(nil),                // 21: runwire.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil),               // 22: runwire.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),                  // 23: runwire.v1.ReloadConfigRequest
-	(*timestamppb.Timestamp)(nil),                // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                  // 25: google.protobuf.Duration
-	(Tier)(0),                                    // 26: runwire.v1.Tier
-	(*fieldmaskpb.FieldMask)(nil),                // 27: google.protobuf.FieldMask
-	(*errdetails.BadRequest_FieldViolation)(nil), // 28: google.rpc.BadRequest.FieldViolation
+	(*NetworkConfig)(nil),                        // 19: runwire.v1.NetworkConfig
+	(*EgressConfig)(nil),                         // 20: runwire.v1.EgressConfig
+	(*GetConfigRequest)(nil),                     // 21: runwire.v1.GetConfigRequest
+	(*UpdateConfigRequest)(nil),                  // 22: runwire.v1.UpdateConfigRequest
+	(*ValidateConfigRequest)(nil),                // 23: runwire.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),               // 24: runwire.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),                  // 25: runwire.v1.ReloadConfigRequest
+	(*timestamppb.Timestamp)(nil),                // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                  // 27: google.protobuf.Duration
+	(Tier)(0),                                    // 28: runwire.v1.Tier
+	(*fieldmaskpb.FieldMask)(nil),                // 29: google.protobuf.FieldMask
+	(*errdetails.BadRequest_FieldViolation)(nil), // 30: google.rpc.BadRequest.FieldViolation
 }
 var file_runwire_v1_config_proto_depIdxs = []int32{
 	2,  // 0: runwire.v1.RuntimeConfig.server:type_name -> runwire.v1.ServerConfig
@@ -2234,59 +2366,61 @@ var file_runwire_v1_config_proto_depIdxs = []int32{
 	16, // 7: runwire.v1.RuntimeConfig.files:type_name -> runwire.v1.FilesConfig
 	17, // 8: runwire.v1.RuntimeConfig.redis:type_name -> runwire.v1.RedisConfig
 	18, // 9: runwire.v1.RuntimeConfig.auth:type_name -> runwire.v1.AuthConfig
-	24, // 10: runwire.v1.RuntimeConfig.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 11: runwire.v1.ServerConfig.keepalive:type_name -> runwire.v1.KeepaliveConfig
-	25, // 12: runwire.v1.ServerConfig.shutdown_grace:type_name -> google.protobuf.Duration
-	25, // 13: runwire.v1.KeepaliveConfig.time:type_name -> google.protobuf.Duration
-	25, // 14: runwire.v1.KeepaliveConfig.timeout:type_name -> google.protobuf.Duration
-	25, // 15: runwire.v1.KeepaliveConfig.min_ping_interval:type_name -> google.protobuf.Duration
-	25, // 16: runwire.v1.KeepaliveConfig.max_connection_idle:type_name -> google.protobuf.Duration
-	25, // 17: runwire.v1.KeepaliveConfig.max_connection_age:type_name -> google.protobuf.Duration
-	25, // 18: runwire.v1.KeepaliveConfig.max_connection_age_grace:type_name -> google.protobuf.Duration
-	25, // 19: runwire.v1.DatabaseConfig.busy_timeout:type_name -> google.protobuf.Duration
-	25, // 20: runwire.v1.DatabaseConfig.event_flush_interval:type_name -> google.protobuf.Duration
-	25, // 21: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
-	25, // 22: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
-	25, // 23: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
-	25, // 24: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
-	7,  // 25: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
-	8,  // 26: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
-	9,  // 27: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
-	25, // 28: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
-	25, // 29: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
-	25, // 30: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
-	11, // 31: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
-	13, // 32: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
-	26, // 33: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
-	12, // 34: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
-	0,  // 35: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	0,  // 36: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	25, // 37: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
-	25, // 38: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	25, // 39: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
-	25, // 40: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
-	25, // 41: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
-	25, // 42: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
-	25, // 43: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
-	1,  // 44: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	27, // 45: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 46: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	27, // 47: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	28, // 48: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
-	1,  // 49: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
-	19, // 50: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
-	20, // 51: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
-	21, // 52: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
-	23, // 53: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
-	1,  // 54: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
-	1,  // 55: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
-	22, // 56: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
-	1,  // 57: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
-	54, // [54:58] is the sub-list for method output_type
-	50, // [50:54] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	19, // 10: runwire.v1.RuntimeConfig.network:type_name -> runwire.v1.NetworkConfig
+	26, // 11: runwire.v1.RuntimeConfig.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 12: runwire.v1.ServerConfig.keepalive:type_name -> runwire.v1.KeepaliveConfig
+	27, // 13: runwire.v1.ServerConfig.shutdown_grace:type_name -> google.protobuf.Duration
+	27, // 14: runwire.v1.KeepaliveConfig.time:type_name -> google.protobuf.Duration
+	27, // 15: runwire.v1.KeepaliveConfig.timeout:type_name -> google.protobuf.Duration
+	27, // 16: runwire.v1.KeepaliveConfig.min_ping_interval:type_name -> google.protobuf.Duration
+	27, // 17: runwire.v1.KeepaliveConfig.max_connection_idle:type_name -> google.protobuf.Duration
+	27, // 18: runwire.v1.KeepaliveConfig.max_connection_age:type_name -> google.protobuf.Duration
+	27, // 19: runwire.v1.KeepaliveConfig.max_connection_age_grace:type_name -> google.protobuf.Duration
+	27, // 20: runwire.v1.DatabaseConfig.busy_timeout:type_name -> google.protobuf.Duration
+	27, // 21: runwire.v1.DatabaseConfig.event_flush_interval:type_name -> google.protobuf.Duration
+	27, // 22: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
+	27, // 23: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
+	27, // 24: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
+	27, // 25: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
+	7,  // 26: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
+	8,  // 27: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
+	9,  // 28: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
+	27, // 29: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
+	27, // 30: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
+	27, // 31: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
+	11, // 32: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
+	13, // 33: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
+	28, // 34: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
+	12, // 35: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
+	0,  // 36: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	0,  // 37: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	27, // 38: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
+	27, // 39: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	27, // 40: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
+	27, // 41: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
+	27, // 42: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
+	27, // 43: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
+	27, // 44: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
+	20, // 45: runwire.v1.NetworkConfig.egress:type_name -> runwire.v1.EgressConfig
+	1,  // 46: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	29, // 47: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 48: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	29, // 49: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	30, // 50: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
+	1,  // 51: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
+	21, // 52: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
+	22, // 53: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
+	23, // 54: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
+	25, // 55: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
+	1,  // 56: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
+	1,  // 57: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
+	24, // 58: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
+	1,  // 59: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
+	56, // [56:60] is the sub-list for method output_type
+	52, // [52:56] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_config_proto_init() }
@@ -2299,13 +2433,14 @@ func file_runwire_v1_config_proto_init() {
 	file_runwire_v1_config_proto_msgTypes[2].OneofWrappers = []any{}
 	file_runwire_v1_config_proto_msgTypes[6].OneofWrappers = []any{}
 	file_runwire_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
+	file_runwire_v1_config_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_config_proto_rawDesc), len(file_runwire_v1_config_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

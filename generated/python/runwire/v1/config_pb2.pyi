@@ -18,7 +18,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RuntimeConfig(_message.Message):
-    __slots__ = ("server", "database", "limits", "providers", "rate_limits", "events", "sessions", "files", "redis", "auth", "source", "revision", "etag", "update_time", "updated_by", "pending_restart_fields")
+    __slots__ = ("server", "database", "limits", "providers", "rate_limits", "events", "sessions", "files", "redis", "auth", "network", "source", "revision", "etag", "update_time", "updated_by", "pending_restart_fields")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class RuntimeConfig(_message.Message):
     FILES_FIELD_NUMBER: _ClassVar[int]
     REDIS_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
@@ -45,13 +46,14 @@ class RuntimeConfig(_message.Message):
     files: FilesConfig
     redis: RedisConfig
     auth: AuthConfig
+    network: NetworkConfig
     source: str
     revision: int
     etag: str
     update_time: _timestamp_pb2.Timestamp
     updated_by: str
     pending_restart_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server: _Optional[_Union[ServerConfig, _Mapping]] = ..., database: _Optional[_Union[DatabaseConfig, _Mapping]] = ..., limits: _Optional[_Union[LimitsConfig, _Mapping]] = ..., providers: _Optional[_Union[ProvidersConfig, _Mapping]] = ..., rate_limits: _Optional[_Union[RateLimitsConfig, _Mapping]] = ..., events: _Optional[_Union[EventsConfig, _Mapping]] = ..., sessions: _Optional[_Union[SessionsConfig, _Mapping]] = ..., files: _Optional[_Union[FilesConfig, _Mapping]] = ..., redis: _Optional[_Union[RedisConfig, _Mapping]] = ..., auth: _Optional[_Union[AuthConfig, _Mapping]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., pending_restart_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, server: _Optional[_Union[ServerConfig, _Mapping]] = ..., database: _Optional[_Union[DatabaseConfig, _Mapping]] = ..., limits: _Optional[_Union[LimitsConfig, _Mapping]] = ..., providers: _Optional[_Union[ProvidersConfig, _Mapping]] = ..., rate_limits: _Optional[_Union[RateLimitsConfig, _Mapping]] = ..., events: _Optional[_Union[EventsConfig, _Mapping]] = ..., sessions: _Optional[_Union[SessionsConfig, _Mapping]] = ..., files: _Optional[_Union[FilesConfig, _Mapping]] = ..., redis: _Optional[_Union[RedisConfig, _Mapping]] = ..., auth: _Optional[_Union[AuthConfig, _Mapping]] = ..., network: _Optional[_Union[NetworkConfig, _Mapping]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., pending_restart_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServerConfig(_message.Message):
     __slots__ = ("host", "port", "workers", "max_receive_message_bytes", "max_send_message_bytes", "max_concurrent_streams", "keepalive", "shutdown_grace", "reflection")
@@ -296,6 +298,20 @@ class AuthConfig(_message.Message):
     ALLOW_ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
     allow_anonymous: bool
     def __init__(self, allow_anonymous: _Optional[bool] = ...) -> None: ...
+
+class NetworkConfig(_message.Message):
+    __slots__ = ("egress",)
+    EGRESS_FIELD_NUMBER: _ClassVar[int]
+    egress: EgressConfig
+    def __init__(self, egress: _Optional[_Union[EgressConfig, _Mapping]] = ...) -> None: ...
+
+class EgressConfig(_message.Message):
+    __slots__ = ("allow_private", "allowed_destinations")
+    ALLOW_PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_DESTINATIONS_FIELD_NUMBER: _ClassVar[int]
+    allow_private: bool
+    allowed_destinations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, allow_private: _Optional[bool] = ..., allowed_destinations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetConfigRequest(_message.Message):
     __slots__ = ()

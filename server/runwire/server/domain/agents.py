@@ -94,6 +94,8 @@ class AgentService:
         base_url = model.get("base_url") or ""
         if base_url and not base_url.startswith(("http://", "https://")):
             v.add(f"{prefix}.model.base_url", "must be an http:// or https:// URL")
+        elif base_url and (refused := self.ctx.egress.literal_problem(base_url)):
+            v.add(f"{prefix}.model.base_url", f"is not an allowed destination: {refused}", reason="DESTINATION_NOT_ALLOWED")
         tools = fields.get("tools") or []
         if len(tools) > limits.max_tools_per_agent:
             v.add(f"{prefix}.tools", f"has {len(tools)} tools; the limit is {limits.max_tools_per_agent}")

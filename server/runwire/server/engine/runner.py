@@ -629,7 +629,7 @@ class Runner:
                     log.info("run %s: retrying model call in %.2fs: %s", plan.run_id, delay, error.message)
                     await asyncio.sleep(delay)
                     continue
-                raise RunFailure("PROVIDER_ERROR", f"{plan.provider} provider: {error.message}") from None
+                raise RunFailure(error.reason, f"{plan.provider} provider: {error.message}") from None
 
         active.input_tokens += outcome.input_tokens
         active.output_tokens += outcome.output_tokens

@@ -197,8 +197,14 @@ export type ModelConfig = Message<"runwire.v1.ModelConfig"> & {
   maxOutputTokens?: number | undefined;
 
   /**
-   * Base URL of the provider's endpoint, overriding the server's configuration
-   * (for `openai`: for example `http://localhost:11434/v1`).
+   * Base URL of the agent's own model server, for example
+   * `https://models.example.com/v1` (for `openai`). The server's configured
+   * key is never sent there. The destination must pass the egress policy
+   * (`network.egress` in the configuration): loopback, private and
+   * link-local addresses are refused with INVALID_ARGUMENT
+   * `DESTINATION_NOT_ALLOWED` unless an admin allows them, and a refused
+   * connection fails the run with that reason. Empty: the endpoint the
+   * admin configured.
    *
    * @generated from field: string base_url = 5;
    */
