@@ -30,6 +30,7 @@ from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBucket
 from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
+from runwire.server.api.secret_servicer import SecretServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
@@ -43,7 +44,10 @@ from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import DomainError
 from runwire.server.domain.memories import MemoryService
+from runwire.server.domain.secrets import SecretService
+from runwire.server.store.secrets import SecretBox
 from runwire.server.domain.files import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
@@ -61,7 +65,7 @@ from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.openai_provider import OpenAIProvider
-from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
+from runwire.server.engine.runner import ACTIVE_STATUSES, RunFailure, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
@@ -155,6 +159,7 @@ class RunwireServer:
         )
         self.event_log.start()
         self.memories = MemoryService(ctx)
+        self.secrets = SecretService(ctx, SecretBox.load(settings.secrets_key, settings.data_dir))
         self.providers = self._providers()
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
@@ -173,6 +178,7 @@ class RunwireServer:
         self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for
+        self.runner.secret_value = self._secret_for_run
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted, resumed = await self.runs.recover_runs()
         if interrupted:
@@ -202,6 +208,7 @@ class RunwireServer:
             "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
+            "runwire.v1.SecretService": SecretServicer(self.secrets),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
             "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
             "runwire.v1.ToolService": ToolServicer(self.tool_service),
@@ -473,6 +480,12 @@ class RunwireServer:
         async with self._store.read() as db:
             counts = await repo.count_runs_by_status(db, [int(s) for s in ACTIVE_STATUSES])
         metrics.set_runs_by_status({RunStatus(s).name.lower(): counts.get(int(s), 0) for s in ACTIVE_STATUSES})
+
+    async def _secret_for_run(self, owner: str, name: str) -> str:
+        try:
+            return await self.secrets.value_for(owner, name)
+        except DomainError as error:
+            raise RunFailure(error.reason, error.message) from None
 
     @staticmethod
     def _egress_policy(settings: Settings) -> EgressPolicy:

@@ -363,6 +363,8 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
+    # Key of secrets at rest (SecretService): 32 bytes, base64. Empty: {data_dir}/secrets.key, created at first start.
+    secrets_key: str = field(default="", repr=False)
     # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
     log_format: str = "json"
     # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.

@@ -259,6 +259,12 @@ type ModelConfig struct {
 	// connection fails the run with that reason. Empty: the endpoint the
 	// admin configured.
 	BaseUrl string `protobuf:"bytes,5,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// The key sent as a bearer token to `base_url`: a secret of the agent's
+	// owner, `secrets/{secret}` (see SecretService). Requires `base_url`; the
+	// secret is sent nowhere else. A secret that does not exist or belongs to
+	// someone else is NOT_FOUND `SECRET_NOT_FOUND`; one deleted later fails
+	// the run with that reason.
+	ApiKeySecret string `protobuf:"bytes,7,opt,name=api_key_secret,json=apiKeySecret,proto3" json:"api_key_secret,omitempty"`
 	// Provider-specific options, passed through unchanged.
 	Options       *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -326,6 +332,13 @@ func (x *ModelConfig) GetMaxOutputTokens() int32 {
 func (x *ModelConfig) GetBaseUrl() string {
 	if x != nil {
 		return x.BaseUrl
+	}
+	return ""
+}
+
+func (x *ModelConfig) GetApiKeySecret() string {
+	if x != nil {
+		return x.ApiKeySecret
 	}
 	return ""
 }
@@ -940,13 +953,15 @@ const file_runwire_v1_agent_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x12\n" +
 	"\x0eSTATE_DISABLED\x10\x02:5\xeaA2\n" +
-	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\xaf\x02\n" +
+	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\xf2\x02\n" +
 	"\vModelConfig\x12 \n" +
 	"\bprovider\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\bprovider\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12+\n" +
 	"\vtemperature\x18\x03 \x01(\x01B\x04\xe2A\x01\x01H\x00R\vtemperature\x88\x01\x01\x125\n" +
 	"\x11max_output_tokens\x18\x04 \x01(\x05B\x04\xe2A\x01\x01H\x01R\x0fmaxOutputTokens\x88\x01\x01\x12\x1f\n" +
-	"\bbase_url\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\abaseUrl\x127\n" +
+	"\bbase_url\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\abaseUrl\x12A\n" +
+	"\x0eapi_key_secret\x18\a \x01(\tB\x1b\xe2A\x01\x01\xfaA\x14\n" +
+	"\x12runwire.dev/SecretR\fapiKeySecret\x127\n" +
 	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptionsB\x0e\n" +
 	"\f_temperatureB\x14\n" +
 	"\x12_max_output_tokens\"\x97\x01\n" +

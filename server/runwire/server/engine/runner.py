@@ -174,6 +174,8 @@ class ActiveRun:
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
     answered: dict[str, Answer] = field(default_factory=dict)
     cancel_reason: str = ""
+    # The agent owner's key for its own base_url (from `model.api_key_secret`), read when the run starts.
+    model_api_key: str = field(default="", repr=False)
     cancelled_by: str = ""
     started: float = 0.0
     time_to_first_token: float | None = None
@@ -225,6 +227,8 @@ class Runner:
         self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         # (owner, agent id) -> the owner's PROFILE memories the agent is given at the start of a run.
         self.profile_memories: Callable[[str, str], Awaitable[list[str]]] | None = None
+        # (owner, `secrets/...`) -> the value; raises RunFailure when the secret cannot be used.
+        self.secret_value: Callable[[str, str], Awaitable[str]] | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -393,6 +397,7 @@ class Runner:
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._read_model_key(active)
             await self._append_input(active)
             return await self._loop(active, provider)
 
@@ -406,6 +411,7 @@ class Runner:
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._read_model_key(active)
             await self._load_history(active)
             if waiting.open_step is None:  # a question, asked after its step completed
                 answer = await self._wait_for_answer(active, waiting.request)
@@ -425,6 +431,15 @@ class Runner:
             return await self._loop(active, provider, first_step=step.index + 1)
 
         await self._run_to_end(active, work, max(plan.max_duration - (time.monotonic() - active.started), 0.0))
+
+    async def _read_model_key(self, active: ActiveRun) -> None:
+        """The owner's secret named by the agent, read at each start: a deleted or changed secret counts now."""
+        name = str(active.plan.model.get("api_key_secret") or "")
+        if not name:
+            return
+        if self.secret_value is None:
+            raise RunFailure("SECRET_NOT_FOUND", f"secret {name!r} cannot be read by this server")
+        active.model_api_key = await self.secret_value(active.plan.owner, name)
 
     async def _run_to_end(
         self, active: ActiveRun, work: Callable[[], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]], time_left: float
@@ -575,6 +590,7 @@ class Runner:
             temperature=plan.model.get("temperature"),
             max_output_tokens=plan.model.get("max_output_tokens"),
             base_url=str(plan.model.get("base_url") or ""),
+            api_key=active.model_api_key,
             options=dict(plan.model.get("options") or {}),
         )
         call_started = time.monotonic()
