@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from runwire.server.app import RunwireServer
-from runwire.server.config import NetworkSettings, RunSettings, Settings
+from runwire.server.config import NetworkSettings, ProviderEndpoint, RunSettings, Settings
 from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc, mcp_server_pb2, mcp_server_pb2_grpc
 from tests.conftest import make_settings, rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, text_stream
@@ -202,3 +202,62 @@ async def test_the_egress_rules_are_read_and_validated_by_the_config_service(tmp
         )
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert list(failure.field_violations) == ["config.network.egress.allowed_destinations[0]"]
+
+
+# -- named endpoints an admin configured -----------------------------------------------------------
+
+
+def endpoint_settings(tmp_path: Path, base_url: str) -> Settings:
+    vllm = ProviderEndpoint("vllm", base_url, "sk-vllm-endpoint-key", ("small-model",))
+    settings = egress_settings(tmp_path, NetworkSettings())  # loopback refused: admin endpoints are trusted anyway
+    return dataclasses.replace(settings, runs=dataclasses.replace(settings.runs, provider_endpoints=(vllm,)))
+
+
+async def test_a_named_endpoint_gets_its_own_key_and_only_its_allowed_models(tmp_path: Path) -> None:
+    async with FakeOpenAIServer() as fake, serving(endpoint_settings(tmp_path, fake.base_url)) as runs:
+        config = await config_pb2_grpc.ConfigServiceStub(runs.client.channel).GetConfig(config_pb2.GetConfigRequest())
+        assert [(e.name, e.api_key, list(e.allowed_models)) for e in config.providers.endpoints] == [
+            ("vllm", "********", ["small-model"])
+        ]
+
+        fake.script(text_stream("from vllm"))
+        model = agent_pb2.ModelConfig(provider="openai", model="small-model", endpoint="vllm")
+        agent = await runs.client.agent(model=model)
+        assert agent.model.endpoint == "vllm"
+        events = await runs.execute_all((await runs.client.session(agent.name)).name, "Hi")
+        assert kind(events[-1]) == "run_completed"
+        assert fake.requests[0].headers["authorization"] == "Bearer sk-vllm-endpoint-key"
+        assert fake.requests[0].json()["model"] == "small-model"
+
+        cases = [
+            (agent_pb2.ModelConfig(provider="openai", model="big-model", endpoint="vllm"), "MODEL_NOT_ALLOWED", "agent.model.model"),
+            (agent_pb2.ModelConfig(provider="openai", model="m", endpoint="nope"), "PROVIDER_ENDPOINT_NOT_FOUND", "agent.model.endpoint"),
+            (
+                agent_pb2.ModelConfig(provider="openai", model="m", endpoint="vllm", base_url="https://models.example.com/v1"),
+                "INVALID_ARGUMENT",
+                "agent.model.endpoint",
+            ),
+        ]
+        for bad, reason, field in cases:
+            failure = await rpc_error(runs.client.agent(model=bad))
+            assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+            assert list(failure.field_violations) == [field]
+            assert "sk-vllm" not in failure.message
+
+
+async def test_a_run_fails_with_a_clear_reason_when_its_endpoint_is_removed(tmp_path: Path) -> None:
+    async with FakeOpenAIServer() as fake, serving(endpoint_settings(tmp_path, fake.base_url)) as runs:
+        model = agent_pb2.ModelConfig(provider="openai", model="small-model", endpoint="vllm")
+        session = (await runs.client.session((await runs.client.agent(model=model)).name)).name
+
+        stub = config_pb2_grpc.ConfigServiceStub(runs.client.channel)
+        await stub.UpdateConfig(
+            config_pb2.UpdateConfigRequest(
+                config=config_pb2.RuntimeConfig(providers=config_pb2.ProvidersConfig()),
+                update_mask=field_mask_pb2.FieldMask(paths=["providers.endpoints"]),
+            )
+        )
+        events = await runs.execute_all(session, "Hi")
+
+    assert events[-1].run_failed.error.reason == "PROVIDER_ENDPOINT_NOT_FOUND"
+    assert fake.requests == []

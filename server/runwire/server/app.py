@@ -64,6 +64,7 @@ from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import ACTIVE_STATUSES, RunFailure, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -147,6 +148,7 @@ class RunwireServer:
             page_tokens=PageTokenCodec(bytes.fromhex(token_key)),
             events=self.resource_events,
             egress=self._egress_policy(settings),
+            endpoints=self._provider_endpoints(settings),
         )
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
@@ -179,6 +181,7 @@ class RunwireServer:
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for
         self.runner.secret_value = self._secret_for_run
+        self.runner.endpoints = ctx.endpoints
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted, resumed = await self.runs.recover_runs()
         if interrupted:
@@ -395,6 +398,7 @@ class RunwireServer:
         self.settings = new
         self.ctx.limits = new.limits
         self.ctx.egress.configure(new.network.egress_allow_private, new.network.egress_allowed_destinations)
+        self.ctx.endpoints.configure(new.runs.openai_base_url, new.runs.openai_api_key, new.runs.provider_endpoints)
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
         self.files.settings = new.files
@@ -488,6 +492,13 @@ class RunwireServer:
             raise RunFailure(error.reason, error.message) from None
 
     @staticmethod
+    def _provider_endpoints(settings: Settings) -> ProviderEndpoints:
+        endpoints = ProviderEndpoints()
+        runs = settings.runs
+        endpoints.configure(runs.openai_base_url, runs.openai_api_key, runs.provider_endpoints)
+        return endpoints
+
+    @staticmethod
     def _egress_policy(settings: Settings) -> EgressPolicy:
         policy = EgressPolicy()
         policy.configure(settings.network.egress_allow_private, settings.network.egress_allowed_destinations)
@@ -503,6 +514,7 @@ class RunwireServer:
                 api_key=runs.openai_api_key,
                 default_model=runs.openai_model,
                 egress=self.ctx.egress,
+                endpoints=self.ctx.endpoints,
             ),
         }
 

@@ -44,6 +44,17 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ProviderEndpoint:
+    """A named OpenAI-compatible endpoint an admin configured (`providers.endpoints`)."""
+
+    name: str
+    base_url: str
+    api_key: str = field(default="", repr=False)
+    # Models agents may use here; empty allows any.
+    allowed_models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Defaults and ceilings of run execution; agents and requests may lower the defaults."""
 
@@ -65,6 +76,8 @@ class RunSettings:
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     openai_model: str = ""
+    # More named endpoints; `openai` (the fields above) is the default one.
+    provider_endpoints: tuple[ProviderEndpoint, ...] = ()
 
 
 # -- resource events ---------------------------------------------------------------
@@ -427,6 +440,8 @@ class Settings:
         for name, kind in _NESTED.items():
             for f in dataclasses.fields(kind):
                 if f.name in ("tiers", "overrides") and kind is RateLimitSettings:
+                    continue
+                if f.name == "provider_endpoints":  # the file and ConfigService only
                     continue
                 env_name = "RUNWIRE_RATE_LIMITS_ENABLED" if (kind is RateLimitSettings and f.name == "enabled") else f"RUNWIRE_{f.name.upper()}"
                 raw = env.get(env_name)

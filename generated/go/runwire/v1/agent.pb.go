@@ -266,7 +266,14 @@ type ModelConfig struct {
 	// the run with that reason.
 	ApiKeySecret string `protobuf:"bytes,7,opt,name=api_key_secret,json=apiKeySecret,proto3" json:"api_key_secret,omitempty"`
 	// Provider-specific options, passed through unchanged.
-	Options       *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	Options *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	// A named endpoint the admin configured (`providers.endpoints`, or
+	// `openai`), for provider `openai`; its key is used. Empty: `openai`.
+	// Exclusive with `base_url`. An unknown name is INVALID_ARGUMENT
+	// `PROVIDER_ENDPOINT_NOT_FOUND`, a model the endpoint does not allow
+	// INVALID_ARGUMENT `MODEL_NOT_ALLOWED`; both are checked again when a run
+	// starts, which then fails with that reason.
+	Endpoint      string `protobuf:"bytes,8,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +355,13 @@ func (x *ModelConfig) GetOptions() *structpb.Struct {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ModelConfig) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
 }
 
 // A tool an agent may call.
@@ -953,7 +967,7 @@ const file_runwire_v1_agent_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x12\n" +
 	"\x0eSTATE_DISABLED\x10\x02:5\xeaA2\n" +
-	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\xf2\x02\n" +
+	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\x94\x03\n" +
 	"\vModelConfig\x12 \n" +
 	"\bprovider\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\bprovider\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12+\n" +
@@ -962,7 +976,8 @@ const file_runwire_v1_agent_proto_rawDesc = "" +
 	"\bbase_url\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\abaseUrl\x12A\n" +
 	"\x0eapi_key_secret\x18\a \x01(\tB\x1b\xe2A\x01\x01\xfaA\x14\n" +
 	"\x12runwire.dev/SecretR\fapiKeySecret\x127\n" +
-	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptionsB\x0e\n" +
+	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptions\x12 \n" +
+	"\bendpoint\x18\b \x01(\tB\x04\xe2A\x01\x01R\bendpointB\x0e\n" +
 	"\f_temperatureB\x14\n" +
 	"\x12_max_output_tokens\"\x97\x01\n" +
 	"\tAgentTool\x12\x18\n" +

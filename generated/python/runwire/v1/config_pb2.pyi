@@ -150,16 +150,30 @@ class LimitsConfig(_message.Message):
     def __init__(self, default_page_size: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_batch_tasks: _Optional[int] = ..., max_batch_concurrency: _Optional[int] = ..., max_sessions_per_owner: _Optional[int] = ..., default_run_steps: _Optional[int] = ..., max_run_steps: _Optional[int] = ..., default_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_tool_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_input_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ..., max_active_runs_per_owner: _Optional[int] = ..., max_streams_per_principal: _Optional[int] = ..., max_connections_per_principal: _Optional[int] = ..., max_subscriptions_per_connection: _Optional[int] = ...) -> None: ...
 
 class ProvidersConfig(_message.Message):
-    __slots__ = ("default_provider", "builtin", "openai", "retries")
+    __slots__ = ("default_provider", "builtin", "openai", "retries", "endpoints")
     DEFAULT_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BUILTIN_FIELD_NUMBER: _ClassVar[int]
     OPENAI_FIELD_NUMBER: _ClassVar[int]
     RETRIES_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     default_provider: str
     builtin: BuiltinProviderConfig
     openai: OpenAiProviderConfig
     retries: RetryConfig
-    def __init__(self, default_provider: _Optional[str] = ..., builtin: _Optional[_Union[BuiltinProviderConfig, _Mapping]] = ..., openai: _Optional[_Union[OpenAiProviderConfig, _Mapping]] = ..., retries: _Optional[_Union[RetryConfig, _Mapping]] = ...) -> None: ...
+    endpoints: _containers.RepeatedCompositeFieldContainer[ProviderEndpoint]
+    def __init__(self, default_provider: _Optional[str] = ..., builtin: _Optional[_Union[BuiltinProviderConfig, _Mapping]] = ..., openai: _Optional[_Union[OpenAiProviderConfig, _Mapping]] = ..., retries: _Optional[_Union[RetryConfig, _Mapping]] = ..., endpoints: _Optional[_Iterable[_Union[ProviderEndpoint, _Mapping]]] = ...) -> None: ...
+
+class ProviderEndpoint(_message.Message):
+    __slots__ = ("name", "base_url", "api_key", "allowed_models")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    base_url: str
+    api_key: str
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BuiltinProviderConfig(_message.Message):
     __slots__ = ("tokens_per_second",)

@@ -93,6 +93,7 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
             "max_output_tokens": model.max_output_tokens if model.HasField("max_output_tokens") else None,
             "base_url": model.base_url,
             "api_key_secret": model.api_key_secret,
+            "endpoint": model.endpoint,
             "options": struct_to_dict(model.options),
         },
         "tools": [
@@ -124,6 +125,7 @@ def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
             max_output_tokens=model.get("max_output_tokens"),
             base_url=model.get("base_url") or "",
             api_key_secret=model.get("api_key_secret") or "",
+            endpoint=model.get("endpoint") or "",
             options=dict_to_struct(model["options"]) if model.get("options") else None,
         ),
         tools=[

@@ -49,6 +49,7 @@ UPDATABLE = (
     "model.max_output_tokens",
     "model.base_url",
     "model.api_key_secret",
+    "model.endpoint",
     "model.options",
     "tools",
     "limits",
@@ -100,6 +101,15 @@ class AgentService:
             v.add(f"{prefix}.model.base_url", "must be an http:// or https:// URL")
         elif base_url and (refused := self.ctx.egress.literal_problem(base_url)):
             v.add(f"{prefix}.model.base_url", f"is not an allowed destination: {refused}", reason="DESTINATION_NOT_ALLOWED")
+        endpoint = model.get("endpoint") or ""
+        if endpoint and base_url:
+            v.add(f"{prefix}.model.endpoint", "set either endpoint (configured by an admin) or base_url (your own), not both")
+        elif endpoint and provider != "openai":
+            v.add(f"{prefix}.model.endpoint", "is for provider openai")
+        elif provider == "openai" and not base_url:
+            problem = self.ctx.endpoints.problem(endpoint, model.get("model") or "")
+            if problem is not None:
+                v.add(f"{prefix}.model.{problem.field}", problem.message, reason=problem.reason)
         api_key_secret = model.get("api_key_secret") or ""
         if api_key_secret:
             problem = SECRET.problem(api_key_secret)

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from runwire.server.engine.egress import DestinationRefused, EgressPolicy, guarded_transport
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.providers import (
     Chunk,
     FinishChunk,
@@ -78,10 +79,13 @@ class OpenAIProvider:
         connect_timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
         egress: EgressPolicy | None = None,
+        endpoints: ProviderEndpoints | None = None,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
         self._default_model = default_model
+        # Named endpoints an admin configured (`providers.endpoints`); `openai` is base_url/api_key above.
+        self._endpoints = endpoints or ProviderEndpoints()
         # `timeout` bounds each read (the gap between streamed bytes), not the
         # whole answer: a long generation is fine as long as it keeps coming.
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
@@ -113,6 +117,15 @@ class OpenAIProvider:
         """
         if request.base_url:  # a user's endpoint: its own key only
             url, api_key, client = _endpoint(request.base_url), request.api_key, self._user_client
+        elif request.endpoint and request.endpoint != "openai":  # a named endpoint: trusted, with its own key
+            named = self._endpoints.get(request.endpoint)
+            if named is None:
+                raise ProviderError(
+                    f"no provider endpoint named {request.endpoint!r} is configured",
+                    retryable=False,
+                    reason="PROVIDER_ENDPOINT_NOT_FOUND",
+                )
+            url, api_key, client = _endpoint(named.base_url), named.api_key, self._client
         else:
             url, api_key, client = _endpoint(self._base_url), self._api_key, self._client
         body = build_body(request, self._resolve_model(request))

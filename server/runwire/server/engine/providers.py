@@ -49,6 +49,8 @@ class ModelRequest:
     # The agent's own model server and the key to send there (never the server's key): a user's endpoint.
     base_url: str = ""
     api_key: str = field(default="", repr=False)
+    # A named endpoint the admin configured (exclusive with base_url); empty: the provider's default.
+    endpoint: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
 

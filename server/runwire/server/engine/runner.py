@@ -30,6 +30,7 @@ from runwire.server.domain.common import utc_now
 from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.domain.principal import Principal
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.providers import (
     FinishChunk,
     ModelMessage,
@@ -229,6 +230,8 @@ class Runner:
         self.profile_memories: Callable[[str, str], Awaitable[list[str]]] | None = None
         # (owner, `secrets/...`) -> the value; raises RunFailure when the secret cannot be used.
         self.secret_value: Callable[[str, str], Awaitable[str]] | None = None
+        # The admin-configured endpoints, checked again at each start: the configuration may have changed.
+        self.endpoints: ProviderEndpoints | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -433,8 +436,14 @@ class Runner:
         await self._run_to_end(active, work, max(plan.max_duration - (time.monotonic() - active.started), 0.0))
 
     async def _read_model_key(self, active: ActiveRun) -> None:
-        """The owner's secret named by the agent, read at each start: a deleted or changed secret counts now."""
-        name = str(active.plan.model.get("api_key_secret") or "")
+        """The endpoint the agent names, and the owner's secret it names, checked at each start: a changed
+        configuration or a deleted or rotated secret counts now."""
+        model = active.plan.model
+        if active.plan.provider == "openai" and not model.get("base_url") and self.endpoints is not None:
+            problem = self.endpoints.problem(str(model.get("endpoint") or ""), str(model.get("model") or ""))
+            if problem is not None:
+                raise RunFailure(problem.reason, problem.message)
+        name = str(model.get("api_key_secret") or "")
         if not name:
             return
         if self.secret_value is None:
@@ -591,6 +600,7 @@ class Runner:
             max_output_tokens=plan.model.get("max_output_tokens"),
             base_url=str(plan.model.get("base_url") or ""),
             api_key=active.model_api_key,
+            endpoint=str(plan.model.get("endpoint") or ""),
             options=dict(plan.model.get("options") or {}),
         )
         call_started = time.monotonic()
