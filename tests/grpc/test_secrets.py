@@ -204,3 +204,24 @@ async def test_a_create_with_a_request_id_is_replayed_not_repeated(secrets: Secr
     first = await secrets.stub.CreateSecret(request)
     again = await secrets.stub.CreateSecret(request)
     assert again.name == first.name and again.etag == first.etag
+
+
+async def test_analyze_file_with_an_agents_own_endpoint_sends_its_secret_not_the_servers_key(secrets: Secrets) -> None:
+    from runwire.v1 import file_pb2, file_pb2_grpc
+
+    files = file_pb2_grpc.FileServiceStub(secrets.runs.client.channel)
+    metadata = file_pb2.UploadFileMetadata(filename="notes.txt", purpose=file_pb2.File.PURPOSE_ASSISTANTS)
+    uploaded = await files.UploadFile(
+        iter([file_pb2.UploadFileRequest(metadata=metadata), file_pb2.UploadFileRequest(chunk=b"Minutes of the gecko committee")])
+    )
+    async for snapshot in files.WatchFile(file_pb2.WatchFileRequest(name=uploaded.name), timeout=30):
+        if snapshot.state == file_pb2.File.STATE_COMPLETED:
+            break
+    async with FakeOpenAIServer() as fake:
+        await secrets.create("model-key", USER_KEY)
+        agent = await secrets.agent(fake.base_url, "secrets/model-key")
+        fake.script(text_stream("a summary"))
+        Mode = file_pb2.AnalyzeFileRequest
+        summary = await files.AnalyzeFile(Mode(name=uploaded.name, mode=Mode.MODE_SUMMARIZE, agent=agent.name))
+    assert summary.text == "a summary"
+    assert fake.requests[0].headers["authorization"] == f"Bearer {USER_KEY}"

@@ -166,6 +166,7 @@ class RunwireServer:
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
         self.files = FileService(ctx, blobs, files, self.providers)
+        self.files.secrets = self.secrets
         await self.files.start()
         self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
