@@ -46,6 +46,7 @@ var registrations = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn)
 	runwirev1.RegisterMemoryServiceHandler,
 	runwirev1.RegisterMessageServiceHandler,
 	runwirev1.RegisterRunServiceHandler,
+	runwirev1.RegisterSecretServiceHandler,
 	runwirev1.RegisterSessionServiceHandler,
 	runwirev1.RegisterToolServiceHandler,
 }

@@ -102,3 +102,22 @@ async def test_the_rpcs_are_reachable_by_their_own_names_with_the_same_defaults(
         assert [a.name for a in listed.agents] == [created.name]
         with pytest.raises(NotFound):
             await client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/none"))
+
+
+async def test_both_clients_manage_secrets_without_ever_reading_a_value(server: RunwireServer) -> None:
+    from runwire.v1 import secret_pb2
+
+    async with AsyncClient(address(server)) as client:
+        created = await client.secrets.create(secret_pb2.Secret(value="sk-async", display_name="Key"), secret_id="async-key")
+        rotated = await client.secrets.update(secret_pb2.Secret(name=created.name, value="sk-rotated"), ["value"])
+        assert rotated.value == "" and rotated.etag != created.etag
+        assert [s.name async for s in client.secrets.list()] == ["secrets/async-key"]
+
+    def with_the_sync_client() -> None:  # in a thread: the server shares this test's event loop
+        with Client(address(server)) as client:
+            assert client.secrets.get("secrets/async-key").display_name == "Key"
+            client.secrets.delete("secrets/async-key")
+            with pytest.raises(NotFound):
+                client.secrets.get("secrets/async-key")
+
+    await asyncio.to_thread(with_the_sync_client)

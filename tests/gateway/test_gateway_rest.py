@@ -57,6 +57,20 @@ def test_agent_crud_with_an_update_mask(rest: httpx.Client) -> None:
     assert info["reason"] == "AGENT_NOT_FOUND" and info["metadata"]["resource"] == agent["name"]
 
 
+def test_secrets_are_served_and_their_values_never_come_back(rest: httpx.Client) -> None:
+    secret_id = _label()
+    created = rest.post(f"/v1/secrets?secretId={secret_id}", json={"displayName": "Key", "value": "sk-through-rest"})
+    assert created.status_code == 200, created.text
+    assert created.json()["name"] == f"secrets/{secret_id}" and created.json()["value"] == ""
+
+    rotated = rest.patch(f"/v1/secrets/{secret_id}?updateMask=value", json={"value": "sk-rotated"})
+    assert rotated.status_code == 200, rotated.text
+    listed = rest.get("/v1/secrets").text
+    assert secret_id in listed and "sk-through-rest" not in listed and "sk-rotated" not in listed
+    assert rest.delete(f"/v1/secrets/{secret_id}").status_code == 200
+    assert rest.get(f"/v1/secrets/{secret_id}").status_code == 404
+
+
 def test_session_crud_with_an_update_mask(rest: httpx.Client) -> None:
     agent = rest.post("/v1/agents", json={"displayName": "Session owner"}).json()
     created = rest.post("/v1/sessions", json={"agent": agent["name"], "displayName": "first", "labels": {"k": "v"}})

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runwire.server.config import McpSettings, RunSettings, Settings
+from runwire.server.config import McpSettings, NetworkSettings, RunSettings, Settings
 from runwire.server.domain.principal import Principal
 from runwire.v1 import mcp_server_pb2
 from tests.conftest import make_settings
@@ -38,4 +38,6 @@ def mcp_settings(tmp_path: Path) -> Settings:
         settings,
         runs=RunSettings(builtin_tokens_per_second=0, provider_retry_base_seconds=0.01),
         mcp=McpSettings(mcp_restart_backoff_seconds=0.05, mcp_restart_backoff_max_seconds=0.5, mcp_health_check_seconds=1.0),
+        # The HTTP fake listens on loopback, which the egress policy refuses unless allowed.
+        network=NetworkSettings(egress_allowed_destinations=("127.0.0.1",)),
     )

@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import duration_pb2, json_format, struct_pb2
 
 from runwire.server.app import RunwireServer
-from runwire.server.config import RunSettings, Settings
+from runwire.server.config import NetworkSettings, RunSettings, Settings
 from runwire.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -43,10 +43,14 @@ STREAM_TIMEOUT = 30.0
 RUN_HEADER = "runwire-run"
 
 
+# The fake model and MCP servers listen on loopback, which the egress policy refuses unless allowed.
+FAKES_ALLOWED = NetworkSettings(egress_allowed_destinations=("127.0.0.1",))
+
+
 def run_settings(tmp_path: Path, **runs: Any) -> Settings:
-    """Test settings: tokens as fast as the reader takes them, quick provider retries."""
+    """Test settings: tokens as fast as the reader takes them, quick provider retries, the fake servers reachable."""
     base = RunSettings(builtin_tokens_per_second=0, provider_retry_base_seconds=0.01)
-    return dataclasses.replace(make_settings(tmp_path), runs=dataclasses.replace(base, **runs))
+    return dataclasses.replace(make_settings(tmp_path), runs=dataclasses.replace(base, **runs), network=FAKES_ALLOWED)
 
 
 def kind(event: run_pb2.RunEvent) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runwire.server.engine.egress import EgressPolicy, EgressRules
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.providers import (
     Chunk,
@@ -261,7 +262,10 @@ async def test_multi_line_data_is_joined(server: FakeOpenAIServer, provider: Ope
 
 async def test_request_body_maps_messages_tools_and_settings(server: FakeOpenAIServer) -> None:
     server.script(text_stream("ok"))
-    provider = OpenAIProvider(base_url="http://127.0.0.1:1/unused", default_model="default-model")
+    # The request's base_url is a user's endpoint on loopback: allowed here, refused by default.
+    provider = OpenAIProvider(
+        base_url="http://127.0.0.1:1/unused", default_model="default-model", egress=EgressPolicy(EgressRules(allow_private=True))
+    )
     request = ModelRequest(
         model="agent-model",
         base_url=server.base_url + "/",

@@ -31,6 +31,7 @@ from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBucket
 from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
+from runwire.server.api.secret_servicer import SecretServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
@@ -44,7 +45,10 @@ from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.errors import DomainError
 from runwire.server.domain.memories import MemoryService
+from runwire.server.domain.secrets import SecretService
+from runwire.server.store.secrets import SecretBox
 from runwire.server.domain.files import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
@@ -60,8 +64,10 @@ from runwire.server.engine.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.memory_tool import MemoryTool
+from runwire.server.engine.egress import EgressPolicy
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.openai_provider import OpenAIProvider
-from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
+from runwire.server.engine.runner import ACTIVE_STATUSES, RunFailure, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
@@ -142,6 +148,8 @@ class RunwireServer:
             idempotency=Idempotency(settings.idempotency_window),
             page_tokens=PageTokenCodec(bytes.fromhex(token_key)),
             events=self.resource_events,
+            egress=self._egress_policy(settings),
+            endpoints=self._provider_endpoints(settings),
         )
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
@@ -154,21 +162,28 @@ class RunwireServer:
         )
         self.event_log.start()
         self.memories = MemoryService(ctx)
+        self.secrets = SecretService(ctx, SecretBox.load(settings.secrets_key, settings.data_dir))
         self.providers = self._providers()
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
         self.files = FileService(ctx, blobs, files, self.providers)
+        self.files.secrets = self.secrets
         await self.files.start()
         self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
         self.mcp_manager = McpManager(
-            settings.mcp, settings.data_dir / "mcp", lambda server_id, status: self.mcp_servers.record_status(server_id, status)
+            settings.mcp,
+            settings.data_dir / "mcp",
+            lambda server_id, status: self.mcp_servers.record_status(server_id, status),
+            ctx.egress,
         )
         self.tools.add_source(self.mcp_manager)
         self.mcp_servers = McpServerService(ctx, settings.mcp, self.mcp_manager)
         self.tool_service = ToolService(ctx, self.tools, self.mcp_manager, self._agent_tools)
         self.runner = Runner(store, self.event_log, self.messages, self.providers, self.tools, settings.runs)
         self.runner.profile_memories = self.memories.profile_for
+        self.runner.secret_value = self._secret_for_run
+        self.runner.endpoints = ctx.endpoints
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
         interrupted, resumed = await self.runs.recover_runs()
         if interrupted:
@@ -198,6 +213,7 @@ class RunwireServer:
             "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
+            "runwire.v1.SecretService": SecretServicer(self.secrets),
             "runwire.v1.ConfigService": ConfigServicer(self.config),
             "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
             "runwire.v1.ToolService": ToolServicer(self.tool_service),
@@ -383,6 +399,8 @@ class RunwireServer:
         Calls already admitted finish under the old values; the next call, run or page sees the new ones."""
         self.settings = new
         self.ctx.limits = new.limits
+        self.ctx.egress.configure(new.network.egress_allow_private, new.network.egress_allowed_destinations)
+        self.ctx.endpoints.configure(new.runs.openai_base_url, new.runs.openai_api_key, new.runs.provider_endpoints)
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
         self.files.settings = new.files
@@ -469,12 +487,37 @@ class RunwireServer:
             counts = await repo.count_runs_by_status(db, [int(s) for s in ACTIVE_STATUSES])
         metrics.set_runs_by_status({RunStatus(s).name.lower(): counts.get(int(s), 0) for s in ACTIVE_STATUSES})
 
+    async def _secret_for_run(self, owner: str, name: str) -> str:
+        try:
+            return await self.secrets.value_for(owner, name)
+        except DomainError as error:
+            raise RunFailure(error.reason, error.message) from None
+
+    @staticmethod
+    def _provider_endpoints(settings: Settings) -> ProviderEndpoints:
+        endpoints = ProviderEndpoints()
+        runs = settings.runs
+        endpoints.configure(runs.openai_base_url, runs.openai_api_key, runs.provider_endpoints)
+        return endpoints
+
+    @staticmethod
+    def _egress_policy(settings: Settings) -> EgressPolicy:
+        policy = EgressPolicy()
+        policy.configure(settings.network.egress_allow_private, settings.network.egress_allowed_destinations)
+        return policy
+
     def _providers(self) -> dict[str, Any]:
         runs = self.settings.runs
         return {
             "builtin": BuiltinProvider(tokens_per_second=runs.builtin_tokens_per_second),
-            # Agents may name their own base_url; the server's is the default.
-            "openai": OpenAIProvider(base_url=runs.openai_base_url, api_key=runs.openai_api_key, default_model=runs.openai_model),
+            # Agents may name their own base_url (with their owner's key, under the egress policy); the server's is the default.
+            "openai": OpenAIProvider(
+                base_url=runs.openai_base_url,
+                api_key=runs.openai_api_key,
+                default_model=runs.openai_model,
+                egress=self.ctx.egress,
+                endpoints=self.ctx.endpoints,
+            ),
         }
 
     async def _sweep_forever(self) -> None:

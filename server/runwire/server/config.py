@@ -4,12 +4,13 @@ environment variables, then by flags (config_fields.py maps the file's fields on
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 MIB = 1024 * 1024
 
@@ -43,6 +44,17 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ProviderEndpoint:
+    """A named OpenAI-compatible endpoint an admin configured (`providers.endpoints`)."""
+
+    name: str
+    base_url: str
+    api_key: str = field(default="", repr=False)
+    # Models agents may use here; empty allows any.
+    allowed_models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Defaults and ceilings of run execution; agents and requests may lower the defaults."""
 
@@ -64,6 +76,8 @@ class RunSettings:
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     openai_model: str = ""
+    # More named endpoints; `openai` (the fields above) is the default one.
+    provider_endpoints: tuple[ProviderEndpoint, ...] = ()
 
 
 # -- resource events ---------------------------------------------------------------
@@ -100,6 +114,40 @@ class McpSettings:
     mcp_restart_backoff_max_seconds: float = 60.0
     # A connected server is pinged this often, so a dead one is noticed even when no tool is called.
     mcp_health_check_seconds: float = 15.0
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_allowed_destinations(entries: Iterable[str]) -> tuple[frozenset[str], tuple[IPNetwork, ...]]:
+    """Host names and networks of an allow-list; ValueError names the first entry that is neither."""
+    hosts: set[str] = set()
+    networks: list[IPNetwork] = []
+    for entry in entries:
+        text = entry.strip()
+        if not text:
+            raise ValueError("an entry is empty")
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = text.lower().rstrip(".")
+        if "/" in name or ":" in name or " " in name or not name:
+            raise ValueError(f"{entry!r} is neither a host name nor an address or CIDR network")
+        hosts.add(name)
+    return frozenset(hosts), tuple(networks)
+
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Where outgoing requests that users aim (their agents' `model.base_url`, HTTP MCP servers) may go."""
+
+    # Allow loopback, private (RFC 1918, fc00::/7), shared and link-local destinations, which are refused by default.
+    egress_allow_private: bool = False
+    # Host names and addresses or CIDR networks always allowed, e.g. ("models.internal", "10.0.8.0/24").
+    egress_allowed_destinations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -327,6 +375,9 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     events: EventSettings = field(default_factory=EventSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    # Key of secrets at rest (SecretService): 32 bytes, base64. Empty: {data_dir}/secrets.key, created at first start.
+    secrets_key: str = field(default="", repr=False)
     # `json` (one object per line: time, level, logger, message, request_id, method, principal...) or `text`.
     log_format: str = "json"
     # Prometheus metrics over HTTP at http://{metrics_host}:{metrics_port}/metrics; 0 turns them off.
@@ -390,6 +441,8 @@ class Settings:
             for f in dataclasses.fields(kind):
                 if f.name in ("tiers", "overrides") and kind is RateLimitSettings:
                     continue
+                if f.name == "provider_endpoints":  # the file and ConfigService only
+                    continue
                 env_name = "RUNWIRE_RATE_LIMITS_ENABLED" if (kind is RateLimitSettings and f.name == "enabled") else f"RUNWIRE_{f.name.upper()}"
                 raw = env.get(env_name)
                 if raw is not None and raw != "":
@@ -415,6 +468,10 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        try:
+            parse_allowed_destinations(self.network.egress_allowed_destinations)
+        except ValueError as exc:
+            raise SettingsError(f"egress_allowed_destinations: {exc}") from None
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.shutdown_grace_seconds < 0:
@@ -482,6 +539,7 @@ _NESTED: dict[str, type] = {
 }
 _NESTED["files"] = FileSettings
 _NESTED["mcp"] = McpSettings
+_NESTED["network"] = NetworkSettings
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -498,6 +556,8 @@ def _convert(name: str, raw: str, type_name: Any) -> Any:
         if raw.strip().lower() in _FALSE:
             return False
         raise SettingsError(f"RUNWIRE_{name.upper()}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+    if "tuple" in type_name:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
     try:
         if "timedelta" in type_name:
             return timedelta(seconds=float(raw))

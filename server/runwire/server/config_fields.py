@@ -31,7 +31,9 @@ from runwire.server.config import (
     RateLimitOverride,
     Settings,
     SettingsError,
+    ProviderEndpoint,
     _method_class,
+    parse_allowed_destinations,
 )
 
 REDACTED = "********"
@@ -58,7 +60,7 @@ class ConfigField:
     path: str
     # Attribute path in Settings, e.g. `limits.max_page_size` or `keepalive_time_seconds`.
     attr: str
-    kind: str  # int | seconds | bool | str | url | secret | secret_url | tiers | overrides
+    kind: str  # int | seconds | bool | str | url | secret | secret_url | tiers | overrides | destinations | endpoints
     minimum: float | None = None
     maximum: float | None = None
     live: bool = False
@@ -107,8 +109,11 @@ FIELDS: tuple[ConfigField, ...] = (
     _f("providers.openai.base_url", "runs.openai_base_url", "url", live=True),
     _f("providers.openai.model", "runs.openai_model", "str", live=True),
     _f("providers.openai.api_key", "runs.openai_api_key", "secret", live=True),
+    _f("providers.endpoints", "runs.provider_endpoints", "endpoints", live=True),
     _f("providers.retries.max_attempts", "runs.provider_max_attempts", "int", 1, 10, live=True),
     _f("providers.retries.initial_backoff", "runs.provider_retry_base_seconds", "seconds", 0.001, 60, live=True),
+    _f("network.egress.allow_private", "network.egress_allow_private", "bool", live=True, presence=True),
+    _f("network.egress.allowed_destinations", "network.egress_allowed_destinations", "destinations", live=True),
     _f("rate_limits.enabled", "rate_limits.enabled", "bool", live=True, presence=True),
     _f("rate_limits.tiers", "rate_limits.tiers", "tiers", live=True),
     _f("rate_limits.overrides", "rate_limits.overrides", "overrides", live=True),
@@ -185,6 +190,10 @@ def parse_value(field: ConfigField, raw: Any, current: Any) -> Any:
         if not isinstance(raw, bool):
             raise _Problem("must be true or false")
         return raw
+    if kind == "destinations":
+        return _destinations(raw)
+    if kind == "endpoints":
+        return _endpoints(raw, current)
     if not isinstance(raw, (str, list, dict)) or (kind not in ("tiers", "overrides") and not isinstance(raw, str)):
         raise _Problem("must be a string" if kind not in ("tiers", "overrides") else "must be a list")
     if kind in ("secret", "secret_url") and raw == REDACTED:
@@ -297,6 +306,54 @@ def _overrides(raw: Any) -> tuple[RateLimitOverride, ...]:
     return tuple(overrides)
 
 
+_ENDPOINT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+MAX_ENDPOINTS = 100
+
+
+def _endpoints(raw: Any, current: tuple[ProviderEndpoint, ...]) -> tuple[ProviderEndpoint, ...]:
+    if not isinstance(raw, list):
+        raise _Problem("must be a list")
+    if len(raw) > MAX_ENDPOINTS:
+        raise _Problem(f"has {len(raw)} endpoints; the limit is {MAX_ENDPOINTS}")
+    keys = {e.name: e.api_key for e in current}
+    endpoints: list[ProviderEndpoint] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise _Problem(f"[{index}]: must be an object with name, base_url, api_key and allowed_models")
+        unknown = set(item) - {"name", "base_url", "api_key", "allowed_models"}
+        if unknown:
+            raise _Problem(f"[{index}].{sorted(unknown)[0]}: is not a field of an endpoint")
+        name, base_url, api_key = item.get("name"), item.get("base_url"), item.get("api_key", "")
+        models = item.get("allowed_models", [])
+        if not isinstance(name, str) or not _ENDPOINT_NAME.match(name):
+            raise _Problem(f"[{index}].name: must be 1 to 63 characters of [a-z0-9-] starting with a letter")
+        if name == "openai" or any(e.name == name for e in endpoints):
+            raise _Problem(f"[{index}].name: {name!r} is taken (`openai` is providers.openai)")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise _Problem(f"[{index}].base_url: must be an http:// or https:// URL")
+        if not isinstance(api_key, str):
+            raise _Problem(f"[{index}].api_key: must be a string")
+        if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+            raise _Problem(f"[{index}].allowed_models: must be a list of model names")
+        if api_key == REDACTED:
+            api_key = keys.get(name, "")
+        endpoints.append(ProviderEndpoint(name, base_url, api_key, tuple(m.strip() for m in models)))
+    return tuple(endpoints)
+
+
+def _destinations(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise _Problem("must be a list")
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, str):
+            raise _Problem(f"[{index}]: must be a string")
+        try:
+            parse_allowed_destinations([entry])
+        except ValueError as exc:
+            raise _Problem(f"[{index}]: {exc}") from None
+    return tuple(entry.strip() for entry in raw)
+
+
 def _class_name(raw: Any) -> str:
     try:
         return _method_class(raw, "method_class")
@@ -317,6 +374,8 @@ def _is_zero(field: ConfigField, raw: Any) -> bool:
         return True
     if field.presence or field.kind in ("tiers", "overrides"):
         return False
+    if field.kind in ("destinations", "endpoints"):
+        return isinstance(raw, list) and not raw
     if isinstance(raw, bool):
         return raw is False
     if isinstance(raw, (int, float)):
@@ -439,6 +498,13 @@ def _shown(field: ConfigField, value: Any) -> Any:
         return int(value)
     if kind == "secret":
         return REDACTED if value else ""
+    if kind == "destinations":
+        return list(value)
+    if kind == "endpoints":
+        return [
+            {"name": e.name, "base_url": e.base_url, "api_key": REDACTED if e.api_key else "", "allowed_models": list(e.allowed_models)}
+            for e in value
+        ]
     if kind == "secret_url":
         return redact_url(value)
     if kind == "tiers":

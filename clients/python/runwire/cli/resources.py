@@ -750,7 +750,7 @@ def _add_messages(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands: Any) -> None:
-    """Add the client command groups (agents, sessions, messages, run, memory, config, admin) to `runwire`."""
+    """Add the client command groups (agents, sessions, messages, run, memory, config, admin, secrets) to `runwire`."""
     common = _common_options()
     _add_agents(commands, common)
     _add_sessions(commands, common)
@@ -770,3 +770,6 @@ def add_commands(commands: Any) -> None:
     from runwire.cli.batch_commands import add_batch_commands  # imports this module
 
     add_batch_commands(commands, common)
+    from runwire.cli.secret_commands import add_secret_commands  # imports this module
+
+    add_secret_commands(commands, common)

@@ -15,7 +15,7 @@ import grpc
 
 from runwire.client.calls import CallDefaults, Method, Service
 from runwire.client.pagers import AsyncPager, Pager
-from runwire.client.resources import Agents, Messages, Runs, Sessions
+from runwire.client.resources import Agents, Messages, Runs, Secrets, Sessions
 from runwire.client.tools import McpServers, Tools
 from runwire.client.run_stream import AsyncRunStream, Opener, ResumePolicy, RunStream, _Progress
 from runwire.client.service_config import RetryPolicy, service_config
@@ -99,6 +99,7 @@ class BaseClient:
         self.runs = Runs(self)
         self.tools = Tools(self)
         self.mcp_servers = McpServers(self)
+        self.secrets = Secrets(self)
 
     @property
     def timeout(self) -> float | None:

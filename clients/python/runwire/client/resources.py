@@ -24,6 +24,8 @@ from runwire.v1 import (
     message_pb2_grpc,
     run_pb2,
     run_pb2_grpc,
+    secret_pb2,
+    secret_pb2_grpc,
     session_pb2,
     session_pb2_grpc,
 )
@@ -98,6 +100,36 @@ class Agents(_Resource):
         """DeleteAgent; `force=`, `etag=` among the fields."""
         fields, options = _split(fields)
         return self._call("DeleteAgent", agent_pb2.DeleteAgentRequest(name=name, **fields), options)
+
+
+class Secrets(_Resource):
+    """The caller's secrets. Values go in (create, rotate) and never come back."""
+
+    stub_class = secret_pb2_grpc.SecretServiceStub
+
+    def create(self, secret: secret_pb2.Secret, **fields: Any) -> Any:
+        """CreateSecret; `secret_id=`, `request_id=`, `validate_only=` among the fields."""
+        fields, options = _split(fields)
+        return self._call("CreateSecret", secret_pb2.CreateSecretRequest(secret=secret, **fields), options)
+
+    def get(self, name: str, **options: Any) -> Any:
+        return self._call("GetSecret", secret_pb2.GetSecretRequest(name=name), options)
+
+    def list(self, **fields: Any) -> Any:
+        """A pager over ListSecrets; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
+        fields, options = _split(fields)
+        return self._pages("ListSecrets", secret_pb2.ListSecretsRequest(**fields), options)
+
+    def update(self, secret: secret_pb2.Secret, update_mask: Sequence[str] | field_mask_pb2.FieldMask, **fields: Any) -> Any:
+        """UpdateSecret; `value` in the mask rotates the value."""
+        fields, options = _split(fields)
+        request = secret_pb2.UpdateSecretRequest(secret=secret, update_mask=_mask(update_mask), **fields)
+        return self._call("UpdateSecret", request, options)
+
+    def delete(self, name: str, **fields: Any) -> Any:
+        """DeleteSecret; `etag=`, `allow_missing=` among the fields."""
+        fields, options = _split(fields)
+        return self._call("DeleteSecret", secret_pb2.DeleteSecretRequest(name=name, **fields), options)
 
 
 class Sessions(_Resource):

@@ -250,11 +250,30 @@ type ModelConfig struct {
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
 	// Maximum tokens the model may produce per model call, 1 to 1,000,000.
 	MaxOutputTokens *int32 `protobuf:"varint,4,opt,name=max_output_tokens,json=maxOutputTokens,proto3,oneof" json:"max_output_tokens,omitempty"`
-	// Base URL of the provider's endpoint, overriding the server's configuration
-	// (for `openai`: for example `http://localhost:11434/v1`).
+	// Base URL of the agent's own model server, for example
+	// `https://models.example.com/v1` (for `openai`). The server's configured
+	// key is never sent there. The destination must pass the egress policy
+	// (`network.egress` in the configuration): loopback, private and
+	// link-local addresses are refused with INVALID_ARGUMENT
+	// `DESTINATION_NOT_ALLOWED` unless an admin allows them, and a refused
+	// connection fails the run with that reason. Empty: the endpoint the
+	// admin configured.
 	BaseUrl string `protobuf:"bytes,5,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// The key sent as a bearer token to `base_url`: a secret of the agent's
+	// owner, `secrets/{secret}` (see SecretService). Requires `base_url`; the
+	// secret is sent nowhere else. A secret that does not exist or belongs to
+	// someone else is NOT_FOUND `SECRET_NOT_FOUND`; one deleted later fails
+	// the run with that reason.
+	ApiKeySecret string `protobuf:"bytes,7,opt,name=api_key_secret,json=apiKeySecret,proto3" json:"api_key_secret,omitempty"`
 	// Provider-specific options, passed through unchanged.
-	Options       *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	Options *structpb.Struct `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	// A named endpoint the admin configured (`providers.endpoints`, or
+	// `openai`), for provider `openai`; its key is used. Empty: `openai`.
+	// Exclusive with `base_url`. An unknown name is INVALID_ARGUMENT
+	// `PROVIDER_ENDPOINT_NOT_FOUND`, a model the endpoint does not allow
+	// INVALID_ARGUMENT `MODEL_NOT_ALLOWED`; both are checked again when a run
+	// starts, which then fails with that reason.
+	Endpoint      string `protobuf:"bytes,8,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,11 +343,25 @@ func (x *ModelConfig) GetBaseUrl() string {
 	return ""
 }
 
+func (x *ModelConfig) GetApiKeySecret() string {
+	if x != nil {
+		return x.ApiKeySecret
+	}
+	return ""
+}
+
 func (x *ModelConfig) GetOptions() *structpb.Struct {
 	if x != nil {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ModelConfig) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
 }
 
 // A tool an agent may call.
@@ -934,14 +967,17 @@ const file_runwire_v1_agent_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x12\n" +
 	"\x0eSTATE_DISABLED\x10\x02:5\xeaA2\n" +
-	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\xaf\x02\n" +
+	"\x11runwire.dev/Agent\x12\x0eagents/{agent}*\x06agents2\x05agent\"\x94\x03\n" +
 	"\vModelConfig\x12 \n" +
 	"\bprovider\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\bprovider\x12\x1a\n" +
 	"\x05model\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x05model\x12+\n" +
 	"\vtemperature\x18\x03 \x01(\x01B\x04\xe2A\x01\x01H\x00R\vtemperature\x88\x01\x01\x125\n" +
 	"\x11max_output_tokens\x18\x04 \x01(\x05B\x04\xe2A\x01\x01H\x01R\x0fmaxOutputTokens\x88\x01\x01\x12\x1f\n" +
-	"\bbase_url\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\abaseUrl\x127\n" +
-	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptionsB\x0e\n" +
+	"\bbase_url\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\abaseUrl\x12A\n" +
+	"\x0eapi_key_secret\x18\a \x01(\tB\x1b\xe2A\x01\x01\xfaA\x14\n" +
+	"\x12runwire.dev/SecretR\fapiKeySecret\x127\n" +
+	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptions\x12 \n" +
+	"\bendpoint\x18\b \x01(\tB\x04\xe2A\x01\x01R\bendpointB\x0e\n" +
 	"\f_temperatureB\x14\n" +
 	"\x12_max_output_tokens\"\x97\x01\n" +
 	"\tAgentTool\x12\x18\n" +

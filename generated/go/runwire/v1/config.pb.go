@@ -94,7 +94,7 @@ func (x RateLimitBucket_MethodClass) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RateLimitBucket_MethodClass.Descriptor instead.
 func (RateLimitBucket_MethodClass) EnumDescriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{11, 0}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{12, 0}
 }
 
 // The server's configuration, by section. A singleton. Reads return every
@@ -125,6 +125,8 @@ type RuntimeConfig struct {
 	Redis *RedisConfig `protobuf:"bytes,9,opt,name=redis,proto3" json:"redis,omitempty"`
 	// Authentication.
 	Auth *AuthConfig `protobuf:"bytes,10,opt,name=auth,proto3" json:"auth,omitempty"`
+	// Outgoing requests.
+	Network *NetworkConfig `protobuf:"bytes,11,opt,name=network,proto3" json:"network,omitempty"`
 	// Path of the configuration file read at start; empty when the server was
 	// started without one.
 	Source string `protobuf:"bytes,20,opt,name=source,proto3" json:"source,omitempty"`
@@ -242,6 +244,13 @@ func (x *RuntimeConfig) GetRedis() *RedisConfig {
 func (x *RuntimeConfig) GetAuth() *AuthConfig {
 	if x != nil {
 		return x.Auth
+	}
+	return nil
+}
+
+func (x *RuntimeConfig) GetNetwork() *NetworkConfig {
+	if x != nil {
+		return x.Network
 	}
 	return nil
 }
@@ -834,7 +843,13 @@ type ProvidersConfig struct {
 	// The OpenAI-compatible provider.
 	Openai *OpenAiProviderConfig `protobuf:"bytes,3,opt,name=openai,proto3" json:"openai,omitempty"`
 	// Retries of failed provider calls (connection errors, HTTP 429 and 5xx).
-	Retries       *RetryConfig `protobuf:"bytes,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	Retries *RetryConfig `protobuf:"bytes,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	// More OpenAI-compatible endpoints, which agents name in
+	// `ModelConfig.endpoint`. `openai` above is the endpoint named `openai`,
+	// used by agents of provider `openai` that name none. Replaced whole on
+	// update; an `api_key` of `********` keeps the key of the endpoint with
+	// the same name. At most 100.
+	Endpoints     []*ProviderEndpoint `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +912,90 @@ func (x *ProvidersConfig) GetRetries() *RetryConfig {
 	return nil
 }
 
+func (x *ProvidersConfig) GetEndpoints() []*ProviderEndpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+// A named OpenAI-compatible endpoint an admin configured. Trusted: its key
+// is sent only to its `base_url`, and the egress policy does not apply.
+type ProviderEndpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name agents use, 1 to 63 characters of `[a-z0-9-]` starting with a
+	// letter; unique, and not `openai`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Base URL of the API, `http://` or `https://`, for example
+	// `http://vllm.internal:8000/v1`.
+	BaseUrl string `protobuf:"bytes,2,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// API key sent as a bearer token. A secret: returned as `********`.
+	ApiKey string `protobuf:"bytes,3,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// Models agents may use with this endpoint; an agent must then name one.
+	// Empty allows any model.
+	AllowedModels []string `protobuf:"bytes,4,rep,name=allowed_models,json=allowedModels,proto3" json:"allowed_models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProviderEndpoint) Reset() {
+	*x = ProviderEndpoint{}
+	mi := &file_runwire_v1_config_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProviderEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProviderEndpoint) ProtoMessage() {}
+
+func (x *ProviderEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_config_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProviderEndpoint.ProtoReflect.Descriptor instead.
+func (*ProviderEndpoint) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProviderEndpoint) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProviderEndpoint) GetBaseUrl() string {
+	if x != nil {
+		return x.BaseUrl
+	}
+	return ""
+}
+
+func (x *ProviderEndpoint) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *ProviderEndpoint) GetAllowedModels() []string {
+	if x != nil {
+		return x.AllowedModels
+	}
+	return nil
+}
+
 // The built-in provider: deterministic and offline, for tests and demos.
 type BuiltinProviderConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -909,7 +1008,7 @@ type BuiltinProviderConfig struct {
 
 func (x *BuiltinProviderConfig) Reset() {
 	*x = BuiltinProviderConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[6]
+	mi := &file_runwire_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1020,7 @@ func (x *BuiltinProviderConfig) String() string {
 func (*BuiltinProviderConfig) ProtoMessage() {}
 
 func (x *BuiltinProviderConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[6]
+	mi := &file_runwire_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1033,7 @@ func (x *BuiltinProviderConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuiltinProviderConfig.ProtoReflect.Descriptor instead.
 func (*BuiltinProviderConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BuiltinProviderConfig) GetTokensPerSecond() float64 {
@@ -964,7 +1063,7 @@ type OpenAiProviderConfig struct {
 
 func (x *OpenAiProviderConfig) Reset() {
 	*x = OpenAiProviderConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[7]
+	mi := &file_runwire_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1075,7 @@ func (x *OpenAiProviderConfig) String() string {
 func (*OpenAiProviderConfig) ProtoMessage() {}
 
 func (x *OpenAiProviderConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[7]
+	mi := &file_runwire_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1088,7 @@ func (x *OpenAiProviderConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAiProviderConfig.ProtoReflect.Descriptor instead.
 func (*OpenAiProviderConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OpenAiProviderConfig) GetBaseUrl() string {
@@ -1040,7 +1139,7 @@ type RetryConfig struct {
 
 func (x *RetryConfig) Reset() {
 	*x = RetryConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[8]
+	mi := &file_runwire_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1151,7 @@ func (x *RetryConfig) String() string {
 func (*RetryConfig) ProtoMessage() {}
 
 func (x *RetryConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[8]
+	mi := &file_runwire_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1164,7 @@ func (x *RetryConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryConfig.ProtoReflect.Descriptor instead.
 func (*RetryConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetryConfig) GetMaxAttempts() int32 {
@@ -1115,7 +1214,7 @@ type RateLimitsConfig struct {
 
 func (x *RateLimitsConfig) Reset() {
 	*x = RateLimitsConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[9]
+	mi := &file_runwire_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1226,7 @@ func (x *RateLimitsConfig) String() string {
 func (*RateLimitsConfig) ProtoMessage() {}
 
 func (x *RateLimitsConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[9]
+	mi := &file_runwire_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1239,7 @@ func (x *RateLimitsConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitsConfig.ProtoReflect.Descriptor instead.
 func (*RateLimitsConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RateLimitsConfig) GetEnabled() bool {
@@ -1177,7 +1276,7 @@ type RateLimitTier struct {
 
 func (x *RateLimitTier) Reset() {
 	*x = RateLimitTier{}
-	mi := &file_runwire_v1_config_proto_msgTypes[10]
+	mi := &file_runwire_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1288,7 @@ func (x *RateLimitTier) String() string {
 func (*RateLimitTier) ProtoMessage() {}
 
 func (x *RateLimitTier) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[10]
+	mi := &file_runwire_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1301,7 @@ func (x *RateLimitTier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitTier.ProtoReflect.Descriptor instead.
 func (*RateLimitTier) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RateLimitTier) GetTier() Tier {
@@ -1234,7 +1333,7 @@ type RateLimitBucket struct {
 
 func (x *RateLimitBucket) Reset() {
 	*x = RateLimitBucket{}
-	mi := &file_runwire_v1_config_proto_msgTypes[11]
+	mi := &file_runwire_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1345,7 @@ func (x *RateLimitBucket) String() string {
 func (*RateLimitBucket) ProtoMessage() {}
 
 func (x *RateLimitBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[11]
+	mi := &file_runwire_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1358,7 @@ func (x *RateLimitBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitBucket.ProtoReflect.Descriptor instead.
 func (*RateLimitBucket) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RateLimitBucket) GetMethodClass() RateLimitBucket_MethodClass {
@@ -1304,7 +1403,7 @@ type RateLimitOverride struct {
 
 func (x *RateLimitOverride) Reset() {
 	*x = RateLimitOverride{}
-	mi := &file_runwire_v1_config_proto_msgTypes[12]
+	mi := &file_runwire_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1415,7 @@ func (x *RateLimitOverride) String() string {
 func (*RateLimitOverride) ProtoMessage() {}
 
 func (x *RateLimitOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[12]
+	mi := &file_runwire_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1428,7 @@ func (x *RateLimitOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitOverride.ProtoReflect.Descriptor instead.
 func (*RateLimitOverride) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RateLimitOverride) GetPrincipal() string {
@@ -1392,7 +1491,7 @@ type EventsConfig struct {
 
 func (x *EventsConfig) Reset() {
 	*x = EventsConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[13]
+	mi := &file_runwire_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1503,7 @@ func (x *EventsConfig) String() string {
 func (*EventsConfig) ProtoMessage() {}
 
 func (x *EventsConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[13]
+	mi := &file_runwire_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1516,7 @@ func (x *EventsConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsConfig.ProtoReflect.Descriptor instead.
 func (*EventsConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EventsConfig) GetRetention() *durationpb.Duration {
@@ -1466,7 +1565,7 @@ type SessionsConfig struct {
 
 func (x *SessionsConfig) Reset() {
 	*x = SessionsConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[14]
+	mi := &file_runwire_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1577,7 @@ func (x *SessionsConfig) String() string {
 func (*SessionsConfig) ProtoMessage() {}
 
 func (x *SessionsConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[14]
+	mi := &file_runwire_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1590,7 @@ func (x *SessionsConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsConfig.ProtoReflect.Descriptor instead.
 func (*SessionsConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionsConfig) GetSweeperInterval() *durationpb.Duration {
@@ -1538,7 +1637,7 @@ type FilesConfig struct {
 
 func (x *FilesConfig) Reset() {
 	*x = FilesConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[15]
+	mi := &file_runwire_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1649,7 @@ func (x *FilesConfig) String() string {
 func (*FilesConfig) ProtoMessage() {}
 
 func (x *FilesConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[15]
+	mi := &file_runwire_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1662,7 @@ func (x *FilesConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilesConfig.ProtoReflect.Descriptor instead.
 func (*FilesConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FilesConfig) GetStorageDir() string {
@@ -1617,7 +1716,7 @@ type RedisConfig struct {
 
 func (x *RedisConfig) Reset() {
 	*x = RedisConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[16]
+	mi := &file_runwire_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1728,7 @@ func (x *RedisConfig) String() string {
 func (*RedisConfig) ProtoMessage() {}
 
 func (x *RedisConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[16]
+	mi := &file_runwire_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1741,7 @@ func (x *RedisConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedisConfig.ProtoReflect.Descriptor instead.
 func (*RedisConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RedisConfig) GetUrl() string {
@@ -1671,7 +1770,7 @@ type AuthConfig struct {
 
 func (x *AuthConfig) Reset() {
 	*x = AuthConfig{}
-	mi := &file_runwire_v1_config_proto_msgTypes[17]
+	mi := &file_runwire_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1782,7 @@ func (x *AuthConfig) String() string {
 func (*AuthConfig) ProtoMessage() {}
 
 func (x *AuthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[17]
+	mi := &file_runwire_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1795,7 @@ func (x *AuthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthConfig.ProtoReflect.Descriptor instead.
 func (*AuthConfig) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthConfig) GetAllowAnonymous() bool {
@@ -1704,6 +1803,120 @@ func (x *AuthConfig) GetAllowAnonymous() bool {
 		return x.AllowAnonymous
 	}
 	return false
+}
+
+// Outgoing requests.
+type NetworkConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where requests that users aim may go.
+	Egress        *EgressConfig `protobuf:"bytes,1,opt,name=egress,proto3" json:"egress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkConfig) Reset() {
+	*x = NetworkConfig{}
+	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkConfig) ProtoMessage() {}
+
+func (x *NetworkConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkConfig.ProtoReflect.Descriptor instead.
+func (*NetworkConfig) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *NetworkConfig) GetEgress() *EgressConfig {
+	if x != nil {
+		return x.Egress
+	}
+	return nil
+}
+
+// The egress policy of requests whose destination a user chooses: an
+// agent's `model.base_url` and an HTTP MCP server's `url`. The host is
+// resolved and every address it resolves to is checked; the connection goes
+// to the checked address (no DNS rebinding) and redirects are not followed.
+// Loopback, private (RFC 1918, `fc00::/7`), shared (`100.64.0.0/10`),
+// link-local (including `169.254.169.254`), unspecified, multicast and
+// reserved addresses, and their IPv4-mapped, 6to4, Teredo and NAT64 forms,
+// are refused with `DESTINATION_NOT_ALLOWED`. Endpoints an admin configured
+// (`providers.openai`) are trusted and not checked.
+type EgressConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also allow loopback, private, shared and link-local destinations (for a
+	// model server or MCP server on the same machine or network). Unspecified,
+	// multicast and reserved addresses stay refused unless listed in
+	// `allowed_destinations`. Default false.
+	AllowPrivate *bool `protobuf:"varint,1,opt,name=allow_private,json=allowPrivate,proto3,oneof" json:"allow_private,omitempty"`
+	// Destinations always allowed: host names (exact match, for example
+	// `models.internal`) and addresses or CIDR networks (`10.0.8.0/24`,
+	// `fd00::/8`). Default empty.
+	AllowedDestinations []string `protobuf:"bytes,2,rep,name=allowed_destinations,json=allowedDestinations,proto3" json:"allowed_destinations,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EgressConfig) Reset() {
+	*x = EgressConfig{}
+	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EgressConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EgressConfig) ProtoMessage() {}
+
+func (x *EgressConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EgressConfig.ProtoReflect.Descriptor instead.
+func (*EgressConfig) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EgressConfig) GetAllowPrivate() bool {
+	if x != nil && x.AllowPrivate != nil {
+		return *x.AllowPrivate
+	}
+	return false
+}
+
+func (x *EgressConfig) GetAllowedDestinations() []string {
+	if x != nil {
+		return x.AllowedDestinations
+	}
+	return nil
 }
 
 // Request for ConfigService.GetConfig.
@@ -1715,7 +1928,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	mi := &file_runwire_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1940,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[18]
+	mi := &file_runwire_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1953,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 // Request for ConfigService.UpdateConfig.
@@ -1765,7 +1978,7 @@ type UpdateConfigRequest struct {
 
 func (x *UpdateConfigRequest) Reset() {
 	*x = UpdateConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	mi := &file_runwire_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1990,7 @@ func (x *UpdateConfigRequest) String() string {
 func (*UpdateConfigRequest) ProtoMessage() {}
 
 func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[19]
+	mi := &file_runwire_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2003,7 @@ func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfigRequest.ProtoReflect.Descriptor instead.
 func (*UpdateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateConfigRequest) GetConfig() *RuntimeConfig {
@@ -1837,7 +2050,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	mi := &file_runwire_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2062,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[20]
+	mi := &file_runwire_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2075,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ValidateConfigRequest) GetConfig() *RuntimeConfig {
@@ -1896,7 +2109,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_runwire_v1_config_proto_msgTypes[21]
+	mi := &file_runwire_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2121,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[21]
+	mi := &file_runwire_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2134,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -1959,7 +2172,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_runwire_v1_config_proto_msgTypes[22]
+	mi := &file_runwire_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2184,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_config_proto_msgTypes[22]
+	mi := &file_runwire_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2197,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_runwire_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReloadConfigRequest) GetValidateOnly() bool {
@@ -2006,7 +2219,7 @@ var File_runwire_v1_config_proto protoreflect.FileDescriptor
 const file_runwire_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"\x17runwire/v1/config.proto\x12\n" +
-	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/rpc/error_details.proto\x1a\x17runwire/v1/common.proto\"\xd3\x06\n" +
+	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/rpc/error_details.proto\x1a\x17runwire/v1/common.proto\"\x8e\a\n" +
 	"\rRuntimeConfig\x126\n" +
 	"\x06server\x18\x01 \x01(\v2\x18.runwire.v1.ServerConfigB\x04\xe2A\x01\x01R\x06server\x12<\n" +
 	"\bdatabase\x18\x02 \x01(\v2\x1a.runwire.v1.DatabaseConfigB\x04\xe2A\x01\x01R\bdatabase\x126\n" +
@@ -2019,7 +2232,8 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\x05files\x18\b \x01(\v2\x17.runwire.v1.FilesConfigB\x04\xe2A\x01\x01R\x05files\x123\n" +
 	"\x05redis\x18\t \x01(\v2\x17.runwire.v1.RedisConfigB\x04\xe2A\x01\x01R\x05redis\x120\n" +
 	"\x04auth\x18\n" +
-	" \x01(\v2\x16.runwire.v1.AuthConfigB\x04\xe2A\x01\x01R\x04auth\x12\x1c\n" +
+	" \x01(\v2\x16.runwire.v1.AuthConfigB\x04\xe2A\x01\x01R\x04auth\x129\n" +
+	"\anetwork\x18\v \x01(\v2\x19.runwire.v1.NetworkConfigB\x04\xe2A\x01\x01R\anetwork\x12\x1c\n" +
 	"\x06source\x18\x14 \x01(\tB\x04\xe2A\x01\x03R\x06source\x12 \n" +
 	"\brevision\x18\x15 \x01(\x03B\x04\xe2A\x01\x03R\brevision\x12\x18\n" +
 	"\x04etag\x18\x16 \x01(\tB\x04\xe2A\x01\x01R\x04etag\x12A\n" +
@@ -2076,12 +2290,18 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\x19max_active_runs_per_owner\x18\x0f \x01(\x05B\x04\xe2A\x01\x01R\x15maxActiveRunsPerOwner\x12?\n" +
 	"\x19max_streams_per_principal\x18\x10 \x01(\x05B\x04\xe2A\x01\x01R\x16maxStreamsPerPrincipal\x12G\n" +
 	"\x1dmax_connections_per_principal\x18\x11 \x01(\x05B\x04\xe2A\x01\x01R\x1amaxConnectionsPerPrincipal\x12M\n" +
-	" max_subscriptions_per_connection\x18\x12 \x01(\x05B\x04\xe2A\x01\x01R\x1dmaxSubscriptionsPerConnection\"\xfe\x01\n" +
+	" max_subscriptions_per_connection\x18\x12 \x01(\x05B\x04\xe2A\x01\x01R\x1dmaxSubscriptionsPerConnection\"\xc0\x02\n" +
 	"\x0fProvidersConfig\x12/\n" +
 	"\x10default_provider\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x0fdefaultProvider\x12A\n" +
 	"\abuiltin\x18\x02 \x01(\v2!.runwire.v1.BuiltinProviderConfigB\x04\xe2A\x01\x01R\abuiltin\x12>\n" +
 	"\x06openai\x18\x03 \x01(\v2 .runwire.v1.OpenAiProviderConfigB\x04\xe2A\x01\x01R\x06openai\x127\n" +
-	"\aretries\x18\x04 \x01(\v2\x17.runwire.v1.RetryConfigB\x04\xe2A\x01\x01R\aretries\"d\n" +
+	"\aretries\x18\x04 \x01(\v2\x17.runwire.v1.RetryConfigB\x04\xe2A\x01\x01R\aretries\x12@\n" +
+	"\tendpoints\x18\x05 \x03(\v2\x1c.runwire.v1.ProviderEndpointB\x04\xe2A\x01\x01R\tendpoints\"\x99\x01\n" +
+	"\x10ProviderEndpoint\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x1f\n" +
+	"\bbase_url\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\abaseUrl\x12\x1d\n" +
+	"\aapi_key\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\x06apiKey\x12+\n" +
+	"\x0eallowed_models\x18\x04 \x03(\tB\x04\xe2A\x01\x01R\rallowedModels\"d\n" +
 	"\x15BuiltinProviderConfig\x125\n" +
 	"\x11tokens_per_second\x18\x01 \x01(\x01B\x04\xe2A\x01\x01H\x00R\x0ftokensPerSecond\x88\x01\x01B\x14\n" +
 	"\x12_tokens_per_second\"\xbc\x01\n" +
@@ -2147,7 +2367,13 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"key_prefix\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\tkeyPrefix\";\n" +
 	"\n" +
 	"AuthConfig\x12-\n" +
-	"\x0fallow_anonymous\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\x0eallowAnonymous\"\x12\n" +
+	"\x0fallow_anonymous\x18\x01 \x01(\bB\x04\xe2A\x01\x01R\x0eallowAnonymous\"G\n" +
+	"\rNetworkConfig\x126\n" +
+	"\x06egress\x18\x01 \x01(\v2\x18.runwire.v1.EgressConfigB\x04\xe2A\x01\x01R\x06egress\"\x89\x01\n" +
+	"\fEgressConfig\x12.\n" +
+	"\rallow_private\x18\x01 \x01(\bB\x04\xe2A\x01\x01H\x00R\fallowPrivate\x88\x01\x01\x127\n" +
+	"\x14allowed_destinations\x18\x02 \x03(\tB\x04\xe2A\x01\x01R\x13allowedDestinationsB\x10\n" +
+	"\x0e_allow_private\"\x12\n" +
 	"\x10GetConfigRequest\"\xe1\x01\n" +
 	"\x13UpdateConfigRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x19.runwire.v1.RuntimeConfigB\x04\xe2A\x01\x02R\x06config\x12A\n" +
@@ -2191,7 +2417,7 @@ func file_runwire_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_runwire_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_runwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_runwire_v1_config_proto_goTypes = []any{
 	(RateLimitBucket_MethodClass)(0),             // 0: runwire.v1.RateLimitBucket.MethodClass
 	(*RuntimeConfig)(nil),                        // 1: runwire.v1.RuntimeConfig
@@ -2200,93 +2426,99 @@ var file_runwire_v1_config_proto_goTypes = []any{
 	(*DatabaseConfig)(nil),                       // 4: runwire.v1.DatabaseConfig
 	(*LimitsConfig)(nil),                         // 5: runwire.v1.LimitsConfig
 	(*ProvidersConfig)(nil),                      // 6: runwire.v1.ProvidersConfig
-	(*BuiltinProviderConfig)(nil),                // 7: runwire.v1.BuiltinProviderConfig
-	(*OpenAiProviderConfig)(nil),                 // 8: runwire.v1.OpenAiProviderConfig
-	(*RetryConfig)(nil),                          // 9: runwire.v1.RetryConfig
-	(*RateLimitsConfig)(nil),                     // 10: runwire.v1.RateLimitsConfig
-	(*RateLimitTier)(nil),                        // 11: runwire.v1.RateLimitTier
-	(*RateLimitBucket)(nil),                      // 12: runwire.v1.RateLimitBucket
-	(*RateLimitOverride)(nil),                    // 13: runwire.v1.RateLimitOverride
-	(*EventsConfig)(nil),                         // 14: runwire.v1.EventsConfig
-	(*SessionsConfig)(nil),                       // 15: runwire.v1.SessionsConfig
-	(*FilesConfig)(nil),                          // 16: runwire.v1.FilesConfig
-	(*RedisConfig)(nil),                          // 17: runwire.v1.RedisConfig
-	(*AuthConfig)(nil),                           // 18: runwire.v1.AuthConfig
-	(*GetConfigRequest)(nil),                     // 19: runwire.v1.GetConfigRequest
-	(*UpdateConfigRequest)(nil),                  // 20: runwire.v1.UpdateConfigRequest
-	(*ValidateConfigRequest)(nil),                // 21: runwire.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil),               // 22: runwire.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),                  // 23: runwire.v1.ReloadConfigRequest
-	(*timestamppb.Timestamp)(nil),                // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                  // 25: google.protobuf.Duration
-	(Tier)(0),                                    // 26: runwire.v1.Tier
-	(*fieldmaskpb.FieldMask)(nil),                // 27: google.protobuf.FieldMask
-	(*errdetails.BadRequest_FieldViolation)(nil), // 28: google.rpc.BadRequest.FieldViolation
+	(*ProviderEndpoint)(nil),                     // 7: runwire.v1.ProviderEndpoint
+	(*BuiltinProviderConfig)(nil),                // 8: runwire.v1.BuiltinProviderConfig
+	(*OpenAiProviderConfig)(nil),                 // 9: runwire.v1.OpenAiProviderConfig
+	(*RetryConfig)(nil),                          // 10: runwire.v1.RetryConfig
+	(*RateLimitsConfig)(nil),                     // 11: runwire.v1.RateLimitsConfig
+	(*RateLimitTier)(nil),                        // 12: runwire.v1.RateLimitTier
+	(*RateLimitBucket)(nil),                      // 13: runwire.v1.RateLimitBucket
+	(*RateLimitOverride)(nil),                    // 14: runwire.v1.RateLimitOverride
+	(*EventsConfig)(nil),                         // 15: runwire.v1.EventsConfig
+	(*SessionsConfig)(nil),                       // 16: runwire.v1.SessionsConfig
+	(*FilesConfig)(nil),                          // 17: runwire.v1.FilesConfig
+	(*RedisConfig)(nil),                          // 18: runwire.v1.RedisConfig
+	(*AuthConfig)(nil),                           // 19: runwire.v1.AuthConfig
+	(*NetworkConfig)(nil),                        // 20: runwire.v1.NetworkConfig
+	(*EgressConfig)(nil),                         // 21: runwire.v1.EgressConfig
+	(*GetConfigRequest)(nil),                     // 22: runwire.v1.GetConfigRequest
+	(*UpdateConfigRequest)(nil),                  // 23: runwire.v1.UpdateConfigRequest
+	(*ValidateConfigRequest)(nil),                // 24: runwire.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),               // 25: runwire.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),                  // 26: runwire.v1.ReloadConfigRequest
+	(*timestamppb.Timestamp)(nil),                // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                  // 28: google.protobuf.Duration
+	(Tier)(0),                                    // 29: runwire.v1.Tier
+	(*fieldmaskpb.FieldMask)(nil),                // 30: google.protobuf.FieldMask
+	(*errdetails.BadRequest_FieldViolation)(nil), // 31: google.rpc.BadRequest.FieldViolation
 }
 var file_runwire_v1_config_proto_depIdxs = []int32{
 	2,  // 0: runwire.v1.RuntimeConfig.server:type_name -> runwire.v1.ServerConfig
 	4,  // 1: runwire.v1.RuntimeConfig.database:type_name -> runwire.v1.DatabaseConfig
 	5,  // 2: runwire.v1.RuntimeConfig.limits:type_name -> runwire.v1.LimitsConfig
 	6,  // 3: runwire.v1.RuntimeConfig.providers:type_name -> runwire.v1.ProvidersConfig
-	10, // 4: runwire.v1.RuntimeConfig.rate_limits:type_name -> runwire.v1.RateLimitsConfig
-	14, // 5: runwire.v1.RuntimeConfig.events:type_name -> runwire.v1.EventsConfig
-	15, // 6: runwire.v1.RuntimeConfig.sessions:type_name -> runwire.v1.SessionsConfig
-	16, // 7: runwire.v1.RuntimeConfig.files:type_name -> runwire.v1.FilesConfig
-	17, // 8: runwire.v1.RuntimeConfig.redis:type_name -> runwire.v1.RedisConfig
-	18, // 9: runwire.v1.RuntimeConfig.auth:type_name -> runwire.v1.AuthConfig
-	24, // 10: runwire.v1.RuntimeConfig.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 11: runwire.v1.ServerConfig.keepalive:type_name -> runwire.v1.KeepaliveConfig
-	25, // 12: runwire.v1.ServerConfig.shutdown_grace:type_name -> google.protobuf.Duration
-	25, // 13: runwire.v1.KeepaliveConfig.time:type_name -> google.protobuf.Duration
-	25, // 14: runwire.v1.KeepaliveConfig.timeout:type_name -> google.protobuf.Duration
-	25, // 15: runwire.v1.KeepaliveConfig.min_ping_interval:type_name -> google.protobuf.Duration
-	25, // 16: runwire.v1.KeepaliveConfig.max_connection_idle:type_name -> google.protobuf.Duration
-	25, // 17: runwire.v1.KeepaliveConfig.max_connection_age:type_name -> google.protobuf.Duration
-	25, // 18: runwire.v1.KeepaliveConfig.max_connection_age_grace:type_name -> google.protobuf.Duration
-	25, // 19: runwire.v1.DatabaseConfig.busy_timeout:type_name -> google.protobuf.Duration
-	25, // 20: runwire.v1.DatabaseConfig.event_flush_interval:type_name -> google.protobuf.Duration
-	25, // 21: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
-	25, // 22: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
-	25, // 23: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
-	25, // 24: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
-	7,  // 25: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
-	8,  // 26: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
-	9,  // 27: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
-	25, // 28: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
-	25, // 29: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
-	25, // 30: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
-	11, // 31: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
-	13, // 32: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
-	26, // 33: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
-	12, // 34: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
-	0,  // 35: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	0,  // 36: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	25, // 37: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
-	25, // 38: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	25, // 39: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
-	25, // 40: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
-	25, // 41: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
-	25, // 42: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
-	25, // 43: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
-	1,  // 44: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	27, // 45: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 46: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	27, // 47: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	28, // 48: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
-	1,  // 49: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
-	19, // 50: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
-	20, // 51: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
-	21, // 52: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
-	23, // 53: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
-	1,  // 54: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
-	1,  // 55: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
-	22, // 56: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
-	1,  // 57: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
-	54, // [54:58] is the sub-list for method output_type
-	50, // [50:54] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	11, // 4: runwire.v1.RuntimeConfig.rate_limits:type_name -> runwire.v1.RateLimitsConfig
+	15, // 5: runwire.v1.RuntimeConfig.events:type_name -> runwire.v1.EventsConfig
+	16, // 6: runwire.v1.RuntimeConfig.sessions:type_name -> runwire.v1.SessionsConfig
+	17, // 7: runwire.v1.RuntimeConfig.files:type_name -> runwire.v1.FilesConfig
+	18, // 8: runwire.v1.RuntimeConfig.redis:type_name -> runwire.v1.RedisConfig
+	19, // 9: runwire.v1.RuntimeConfig.auth:type_name -> runwire.v1.AuthConfig
+	20, // 10: runwire.v1.RuntimeConfig.network:type_name -> runwire.v1.NetworkConfig
+	27, // 11: runwire.v1.RuntimeConfig.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 12: runwire.v1.ServerConfig.keepalive:type_name -> runwire.v1.KeepaliveConfig
+	28, // 13: runwire.v1.ServerConfig.shutdown_grace:type_name -> google.protobuf.Duration
+	28, // 14: runwire.v1.KeepaliveConfig.time:type_name -> google.protobuf.Duration
+	28, // 15: runwire.v1.KeepaliveConfig.timeout:type_name -> google.protobuf.Duration
+	28, // 16: runwire.v1.KeepaliveConfig.min_ping_interval:type_name -> google.protobuf.Duration
+	28, // 17: runwire.v1.KeepaliveConfig.max_connection_idle:type_name -> google.protobuf.Duration
+	28, // 18: runwire.v1.KeepaliveConfig.max_connection_age:type_name -> google.protobuf.Duration
+	28, // 19: runwire.v1.KeepaliveConfig.max_connection_age_grace:type_name -> google.protobuf.Duration
+	28, // 20: runwire.v1.DatabaseConfig.busy_timeout:type_name -> google.protobuf.Duration
+	28, // 21: runwire.v1.DatabaseConfig.event_flush_interval:type_name -> google.protobuf.Duration
+	28, // 22: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
+	28, // 23: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
+	28, // 24: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
+	28, // 25: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
+	8,  // 26: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
+	9,  // 27: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
+	10, // 28: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
+	7,  // 29: runwire.v1.ProvidersConfig.endpoints:type_name -> runwire.v1.ProviderEndpoint
+	28, // 30: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
+	28, // 31: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
+	28, // 32: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
+	12, // 33: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
+	14, // 34: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
+	29, // 35: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
+	13, // 36: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
+	0,  // 37: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	0,  // 38: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	28, // 39: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
+	28, // 40: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	28, // 41: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
+	28, // 42: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
+	28, // 43: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
+	28, // 44: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
+	28, // 45: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
+	21, // 46: runwire.v1.NetworkConfig.egress:type_name -> runwire.v1.EgressConfig
+	1,  // 47: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	30, // 48: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 49: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	30, // 50: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 51: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
+	1,  // 52: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
+	22, // 53: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
+	23, // 54: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
+	24, // 55: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
+	26, // 56: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
+	1,  // 57: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
+	1,  // 58: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
+	25, // 59: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
+	1,  // 60: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
+	57, // [57:61] is the sub-list for method output_type
+	53, // [53:57] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_config_proto_init() }
@@ -2297,15 +2529,16 @@ func file_runwire_v1_config_proto_init() {
 	file_runwire_v1_common_proto_init()
 	file_runwire_v1_config_proto_msgTypes[1].OneofWrappers = []any{}
 	file_runwire_v1_config_proto_msgTypes[2].OneofWrappers = []any{}
-	file_runwire_v1_config_proto_msgTypes[6].OneofWrappers = []any{}
-	file_runwire_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
+	file_runwire_v1_config_proto_msgTypes[7].OneofWrappers = []any{}
+	file_runwire_v1_config_proto_msgTypes[10].OneofWrappers = []any{}
+	file_runwire_v1_config_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_config_proto_rawDesc), len(file_runwire_v1_config_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

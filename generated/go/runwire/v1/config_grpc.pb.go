@@ -42,7 +42,8 @@ const (
 // the file. Fields marked "Restart only" are read at start and cannot be
 // changed by `UpdateConfig`.
 //
-// Secrets (`database.url`'s password, `providers.openai.api_key`,
+// Secrets (`database.url`'s password, `providers.openai.api_key`, each
+// `providers.endpoints[].api_key`,
 // `redis.url`'s password) are never returned: reads show `********` in their
 // place. On update, a value equal to `********` keeps the current secret.
 type ConfigServiceClient interface {
@@ -132,7 +133,8 @@ func (c *configServiceClient) ReloadConfig(ctx context.Context, in *ReloadConfig
 // the file. Fields marked "Restart only" are read at start and cannot be
 // changed by `UpdateConfig`.
 //
-// Secrets (`database.url`'s password, `providers.openai.api_key`,
+// Secrets (`database.url`'s password, `providers.openai.api_key`, each
+// `providers.endpoints[].api_key`,
 // `redis.url`'s password) are never returned: reads show `********` in their
 // place. On update, a value equal to `********` keeps the current secret.
 type ConfigServiceServer interface {

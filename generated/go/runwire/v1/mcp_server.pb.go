@@ -424,7 +424,10 @@ func (x *StdioTransport) GetCwd() string {
 type HttpTransport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The endpoint, an `http` or `https` URL, for example
-	// `https://mcp.example.com/mcp`.
+	// `https://mcp.example.com/mcp`. It must pass the egress policy
+	// (`network.egress` in the configuration): loopback, private and
+	// link-local destinations are refused with `DESTINATION_NOT_ALLOWED`
+	// unless an admin allows them.
 	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// HTTP headers sent with every request, at most 32, for example
 	// `Authorization`. Values are secrets: returned as `********`.

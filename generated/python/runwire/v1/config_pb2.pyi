@@ -18,7 +18,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RuntimeConfig(_message.Message):
-    __slots__ = ("server", "database", "limits", "providers", "rate_limits", "events", "sessions", "files", "redis", "auth", "source", "revision", "etag", "update_time", "updated_by", "pending_restart_fields")
+    __slots__ = ("server", "database", "limits", "providers", "rate_limits", "events", "sessions", "files", "redis", "auth", "network", "source", "revision", "etag", "update_time", "updated_by", "pending_restart_fields")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class RuntimeConfig(_message.Message):
     FILES_FIELD_NUMBER: _ClassVar[int]
     REDIS_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
@@ -45,13 +46,14 @@ class RuntimeConfig(_message.Message):
     files: FilesConfig
     redis: RedisConfig
     auth: AuthConfig
+    network: NetworkConfig
     source: str
     revision: int
     etag: str
     update_time: _timestamp_pb2.Timestamp
     updated_by: str
     pending_restart_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server: _Optional[_Union[ServerConfig, _Mapping]] = ..., database: _Optional[_Union[DatabaseConfig, _Mapping]] = ..., limits: _Optional[_Union[LimitsConfig, _Mapping]] = ..., providers: _Optional[_Union[ProvidersConfig, _Mapping]] = ..., rate_limits: _Optional[_Union[RateLimitsConfig, _Mapping]] = ..., events: _Optional[_Union[EventsConfig, _Mapping]] = ..., sessions: _Optional[_Union[SessionsConfig, _Mapping]] = ..., files: _Optional[_Union[FilesConfig, _Mapping]] = ..., redis: _Optional[_Union[RedisConfig, _Mapping]] = ..., auth: _Optional[_Union[AuthConfig, _Mapping]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., pending_restart_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, server: _Optional[_Union[ServerConfig, _Mapping]] = ..., database: _Optional[_Union[DatabaseConfig, _Mapping]] = ..., limits: _Optional[_Union[LimitsConfig, _Mapping]] = ..., providers: _Optional[_Union[ProvidersConfig, _Mapping]] = ..., rate_limits: _Optional[_Union[RateLimitsConfig, _Mapping]] = ..., events: _Optional[_Union[EventsConfig, _Mapping]] = ..., sessions: _Optional[_Union[SessionsConfig, _Mapping]] = ..., files: _Optional[_Union[FilesConfig, _Mapping]] = ..., redis: _Optional[_Union[RedisConfig, _Mapping]] = ..., auth: _Optional[_Union[AuthConfig, _Mapping]] = ..., network: _Optional[_Union[NetworkConfig, _Mapping]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., pending_restart_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServerConfig(_message.Message):
     __slots__ = ("host", "port", "workers", "max_receive_message_bytes", "max_send_message_bytes", "max_concurrent_streams", "keepalive", "shutdown_grace", "reflection")
@@ -148,16 +150,30 @@ class LimitsConfig(_message.Message):
     def __init__(self, default_page_size: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_batch_tasks: _Optional[int] = ..., max_batch_concurrency: _Optional[int] = ..., max_sessions_per_owner: _Optional[int] = ..., default_run_steps: _Optional[int] = ..., max_run_steps: _Optional[int] = ..., default_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_run_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_tool_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_input_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ..., max_active_runs_per_owner: _Optional[int] = ..., max_streams_per_principal: _Optional[int] = ..., max_connections_per_principal: _Optional[int] = ..., max_subscriptions_per_connection: _Optional[int] = ...) -> None: ...
 
 class ProvidersConfig(_message.Message):
-    __slots__ = ("default_provider", "builtin", "openai", "retries")
+    __slots__ = ("default_provider", "builtin", "openai", "retries", "endpoints")
     DEFAULT_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BUILTIN_FIELD_NUMBER: _ClassVar[int]
     OPENAI_FIELD_NUMBER: _ClassVar[int]
     RETRIES_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     default_provider: str
     builtin: BuiltinProviderConfig
     openai: OpenAiProviderConfig
     retries: RetryConfig
-    def __init__(self, default_provider: _Optional[str] = ..., builtin: _Optional[_Union[BuiltinProviderConfig, _Mapping]] = ..., openai: _Optional[_Union[OpenAiProviderConfig, _Mapping]] = ..., retries: _Optional[_Union[RetryConfig, _Mapping]] = ...) -> None: ...
+    endpoints: _containers.RepeatedCompositeFieldContainer[ProviderEndpoint]
+    def __init__(self, default_provider: _Optional[str] = ..., builtin: _Optional[_Union[BuiltinProviderConfig, _Mapping]] = ..., openai: _Optional[_Union[OpenAiProviderConfig, _Mapping]] = ..., retries: _Optional[_Union[RetryConfig, _Mapping]] = ..., endpoints: _Optional[_Iterable[_Union[ProviderEndpoint, _Mapping]]] = ...) -> None: ...
+
+class ProviderEndpoint(_message.Message):
+    __slots__ = ("name", "base_url", "api_key", "allowed_models")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    base_url: str
+    api_key: str
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BuiltinProviderConfig(_message.Message):
     __slots__ = ("tokens_per_second",)
@@ -296,6 +312,20 @@ class AuthConfig(_message.Message):
     ALLOW_ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
     allow_anonymous: bool
     def __init__(self, allow_anonymous: _Optional[bool] = ...) -> None: ...
+
+class NetworkConfig(_message.Message):
+    __slots__ = ("egress",)
+    EGRESS_FIELD_NUMBER: _ClassVar[int]
+    egress: EgressConfig
+    def __init__(self, egress: _Optional[_Union[EgressConfig, _Mapping]] = ...) -> None: ...
+
+class EgressConfig(_message.Message):
+    __slots__ = ("allow_private", "allowed_destinations")
+    ALLOW_PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_DESTINATIONS_FIELD_NUMBER: _ClassVar[int]
+    allow_private: bool
+    allowed_destinations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, allow_private: _Optional[bool] = ..., allowed_destinations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetConfigRequest(_message.Message):
     __slots__ = ()

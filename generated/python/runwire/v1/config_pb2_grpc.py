@@ -39,7 +39,8 @@ class ConfigServiceStub:
     the file. Fields marked "Restart only" are read at start and cannot be
     changed by `UpdateConfig`.
 
-    Secrets (`database.url`'s password, `providers.openai.api_key`,
+    Secrets (`database.url`'s password, `providers.openai.api_key`, each
+    `providers.endpoints[].api_key`,
     `redis.url`'s password) are never returned: reads show `********` in their
     place. On update, a value equal to `********` keeps the current secret.
     """
@@ -86,7 +87,8 @@ class ConfigServiceServicer:
     the file. Fields marked "Restart only" are read at start and cannot be
     changed by `UpdateConfig`.
 
-    Secrets (`database.url`'s password, `providers.openai.api_key`,
+    Secrets (`database.url`'s password, `providers.openai.api_key`, each
+    `providers.endpoints[].api_key`,
     `redis.url`'s password) are never returned: reads show `********` in their
     place. On update, a value equal to `********` keeps the current secret.
     """
@@ -175,7 +177,8 @@ class ConfigService:
     the file. Fields marked "Restart only" are read at start and cannot be
     changed by `UpdateConfig`.
 
-    Secrets (`database.url`'s password, `providers.openai.api_key`,
+    Secrets (`database.url`'s password, `providers.openai.api_key`, each
+    `providers.endpoints[].api_key`,
     `redis.url`'s password) are never returned: reads show `********` in their
     place. On update, a value equal to `********` keeps the current secret.
     """

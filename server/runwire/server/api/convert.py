@@ -14,9 +14,9 @@ from google.protobuf.message import Message as ProtoMessage
 from runwire.server.domain import names
 from runwire.server.domain.common import etag_of, set_timestamp
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SessionRow
+from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SecretRow, SessionRow
 from runwire.server.store.repositories import AgentRecord
-from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, session_pb2
+from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -136,6 +136,8 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
             "temperature": model.temperature if model.HasField("temperature") else None,
             "max_output_tokens": model.max_output_tokens if model.HasField("max_output_tokens") else None,
             "base_url": model.base_url,
+            "api_key_secret": model.api_key_secret,
+            "endpoint": model.endpoint,
             "options": struct_to_dict(model.options),
         },
         "tools": [
@@ -166,6 +168,8 @@ def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
             temperature=model.get("temperature"),
             max_output_tokens=model.get("max_output_tokens"),
             base_url=model.get("base_url") or "",
+            api_key_secret=model.get("api_key_secret") or "",
+            endpoint=model.get("endpoint") or "",
             options=dict_to_struct(model["options"]) if model.get("options") else None,
         ),
         tools=[
@@ -437,6 +441,20 @@ def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
         update_time=timestamp(row.update_time),
         expire_time=timestamp(row.expire_time),
         etag=etag_of("memory", row.id, row.revision),
+    )
+
+
+def secret_proto(row: SecretRow) -> secret_pb2.Secret:
+    """A secret as the API shows it: never its value."""
+    return secret_pb2.Secret(
+        name=f"secrets/{row.id}",
+        display_name=row.display_name,
+        labels=row.labels or {},
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        value_time=timestamp(row.value_time),
+        etag=etag_of("secret", row.id, row.revision),
     )
 
 

@@ -23,7 +23,10 @@ from runwire.server.domain.mcp_servers import check_agent_mcp_tools
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
+from runwire.server.domain.secrets import SECRET
+from runwire.server.domain.secrets import not_found as secret_not_found
 from runwire.server.store import repositories as repo
+from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import AgentRow
 from runwire.server.store.repositories import AgentRecord
 
@@ -45,6 +48,8 @@ UPDATABLE = (
     "model.temperature",
     "model.max_output_tokens",
     "model.base_url",
+    "model.api_key_secret",
+    "model.endpoint",
     "model.options",
     "tools",
     "limits",
@@ -94,6 +99,25 @@ class AgentService:
         base_url = model.get("base_url") or ""
         if base_url and not base_url.startswith(("http://", "https://")):
             v.add(f"{prefix}.model.base_url", "must be an http:// or https:// URL")
+        elif base_url and (refused := self.ctx.egress.literal_problem(base_url)):
+            v.add(f"{prefix}.model.base_url", f"is not an allowed destination: {refused}", reason="DESTINATION_NOT_ALLOWED")
+        endpoint = model.get("endpoint") or ""
+        if endpoint and base_url:
+            v.add(f"{prefix}.model.endpoint", "set either endpoint (configured by an admin) or base_url (your own), not both")
+        elif endpoint and provider != "openai":
+            v.add(f"{prefix}.model.endpoint", "is for provider openai")
+        elif provider == "openai" and not base_url:
+            problem = self.ctx.endpoints.problem(endpoint, model.get("model") or "")
+            if problem is not None:
+                v.add(f"{prefix}.model.{problem.field}", problem.message, reason=problem.reason)
+        api_key_secret = model.get("api_key_secret") or ""
+        if api_key_secret:
+            problem = SECRET.problem(api_key_secret)
+            if problem:
+                v.add(f"{prefix}.model.api_key_secret", problem)
+            elif not base_url:
+                # The owner's key goes only to the owner's own endpoint, never to the server's.
+                v.add(f"{prefix}.model.api_key_secret", "requires model.base_url: the secret is sent only there")
         tools = fields.get("tools") or []
         if len(tools) > limits.max_tools_per_agent:
             v.add(f"{prefix}.tools", f"has {len(tools)} tools; the limit is {limits.max_tools_per_agent}")
@@ -175,12 +199,13 @@ class AgentService:
             revision=1,
         )
         await self._check_mcp_tools(row.tools)
-        if validate_only:
-            return row
         async with self.ctx.store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateAgent", fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
+            await _check_secret(db, row.owner, row.model)
+            if validate_only:
+                return row
             if await repo.agent_exists(self.ctx.store, db, agent_id):
                 raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
             db.add(row)
@@ -246,6 +271,7 @@ class AgentService:
             self._validate(merged)
             if merged["tools"] != row.tools:
                 await self._check_mcp_tools(merged["tools"], db)
+            await _check_secret(db, row.owner, merged["model"] or {})
             if validate_only:
                 return _row_with(row, merged)
             _assign(row, merged)
@@ -293,6 +319,13 @@ class AgentService:
 
     async def _record(self, db: Any, type: str, row: AgentRow) -> None:
         await self.ctx.events.record(db, type, names.AGENT.format(row.id), row.owner, convert.agent_proto(row))
+
+
+async def _check_secret(db: Any, owner: str, model: Mapping[str, Any]) -> None:
+    """The secret an agent names must be its owner's: anyone else's is NOT_FOUND, as if it did not exist."""
+    name = model.get("api_key_secret") or ""
+    if name and await secret_repo.get_secret(db, SECRET.parse(name, "agent.model.api_key_secret")[0], owner) is None:
+        raise secret_not_found(name)
 
 
 def _normalized_model(model: Mapping[str, Any]) -> dict[str, Any]:

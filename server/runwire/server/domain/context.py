@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from runwire.server.config import Limits
+from runwire.server.engine.egress import EgressPolicy
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.domain.common import Clock, Idempotency, utc_now
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.domain.filtering import FilterError
@@ -25,6 +27,10 @@ class DomainContext:
     # Record a resource's state changes here, in the transaction that changes it.
     events: ResourceEvents
     clock: Clock = field(default=utc_now)
+    # Where user-aimed requests may go; the same object the provider and MCP connections check.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    # The provider endpoints admins configured, by name; the same object the provider reads.
+    endpoints: ProviderEndpoints = field(default_factory=ProviderEndpoints)
 
     async def list(
         self,

@@ -121,16 +121,20 @@ class Violations:
     """Collects every problem of a request so the caller sees them all at once."""
 
     items: list[FieldViolation] = field(default_factory=list)
+    # The ErrorReason of the error when a violation has a more precise one than INVALID_ARGUMENT.
+    reason: str = ""
 
-    def add(self, field_path: str, description: str) -> None:
+    def add(self, field_path: str, description: str, *, reason: str = "") -> None:
         self.items.append(FieldViolation(field_path, description))
+        if reason and not self.reason:
+            self.reason = reason
 
     def raise_if_any(self, summary: str = "the request has invalid fields") -> None:
         if self.items:
             first = self.items[0]
             detail = f"{first.field}: {first.description}"
             more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
-            raise InvalidArgument(f"{summary}: {detail}{more}", field_violations=list(self.items))
+            raise InvalidArgument(f"{summary}: {detail}{more}", reason=self.reason or None, field_violations=list(self.items))
 
 
 class Unauthenticated(DomainError):

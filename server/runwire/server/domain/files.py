@@ -28,6 +28,7 @@ from runwire.server.api import convert
 from runwire.server.domain import names
 from runwire.server.domain.common import check_etag, check_labels, check_text, filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.secrets import SecretService
 from runwire.server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -174,6 +175,8 @@ class FileService:
         self.blobs = blobs
         self.settings = settings
         self.providers = providers or {}
+        # Reads the secret an agent names for its own base_url (AnalyzeFile calls the agent's model).
+        self.secrets: SecretService | None = None
         self.full_text_index = ctx.store.backend == "sqlite"
         # Held while a blob becomes visible (upload) or is removed (delete): the two never interleave.
         self._blob_lock = asyncio.Lock()
@@ -894,13 +897,26 @@ class FileService:
             )
             if p
         )
+        model = agent.model
+        if provider_name == "openai" and not model.get("base_url"):
+            problem = self.ctx.endpoints.problem(str(model.get("endpoint") or ""), str(model.get("model") or ""))
+            if problem is not None:
+                raise FailedPrecondition(problem.message, reason=problem.reason)
+        api_key = ""
+        if model.get("api_key_secret"):
+            if self.secrets is None:
+                raise FailedPrecondition("secrets cannot be read by this server", reason="SECRET_NOT_FOUND")
+            # The agent owner's key, sent only to the agent's own base_url, as in a run.
+            api_key = await self.secrets.value_for(agent.owner, str(model["api_key_secret"]))
         request = ModelRequest(
-            model=str(agent.model.get("model") or ""),
+            model=str(model.get("model") or ""),
             messages=(ModelMessage(role="system", text=system), ModelMessage(role="user", text=source)),
-            temperature=agent.model.get("temperature"),
-            max_output_tokens=agent.model.get("max_output_tokens"),
-            base_url=str(agent.model.get("base_url") or ""),
-            options=dict(agent.model.get("options") or {}),
+            temperature=model.get("temperature"),
+            max_output_tokens=model.get("max_output_tokens"),
+            base_url=str(model.get("base_url") or ""),
+            api_key=api_key,
+            endpoint=str(model.get("endpoint") or ""),
+            options=dict(model.get("options") or {}),
         )
         parts: list[str] = []
         usage = (0, 0)
@@ -911,6 +927,8 @@ class FileService:
                 elif isinstance(chunk, UsageChunk):
                     usage = (chunk.input_tokens, chunk.output_tokens)
         except ProviderError as error:
+            if error.reason != "PROVIDER_ERROR":  # a refused destination or a removed endpoint: not transient
+                raise FailedPrecondition(f"the model provider failed: {error.message}", reason=error.reason) from None
             raise Unavailable(f"the model provider failed: {error.message}", reason="PROVIDER_ERROR") from None
         return "".join(parts), usage
 

@@ -26,6 +26,7 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
+from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.mcp import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     SECRET_PLACEHOLDER,
@@ -80,7 +81,7 @@ class McpServerService:
         if "stdio" in transport:
             _check_stdio(v, f"{prefix}.stdio", transport["stdio"])
         elif "http" in transport:
-            _check_http(v, f"{prefix}.http", transport["http"])
+            _check_http(v, f"{prefix}.http", transport["http"], self.ctx.egress)
         else:
             v.add(f"{prefix}.stdio", "exactly one transport must be set: stdio (a local command) or http (a URL)")
 
@@ -334,7 +335,7 @@ class McpServerService:
             "update_time": self.ctx.clock(),
         }
         if status.last_error:
-            values["last_error"] = {"reason": "MCP_SERVER_UNAVAILABLE", "message": status.last_error}
+            values["last_error"] = {"reason": status.last_error_reason or "MCP_SERVER_UNAVAILABLE", "message": status.last_error}
             values["last_error_time"] = status.last_error_time
         async with self.ctx.store.write() as db:
             row = await mcp_repo.get_mcp_server(db, server_id)
@@ -417,7 +418,7 @@ def _check_stdio(v: Violations, path: str, stdio: Mapping[str, Any]) -> None:
         v.add(f"{path}.cwd", f"{cwd[:300]!r} is not an absolute path of an existing directory on the server")
 
 
-def _check_http(v: Violations, path: str, http: Mapping[str, Any]) -> None:
+def _check_http(v: Violations, path: str, http: Mapping[str, Any], egress: EgressPolicy) -> None:
     url = str(http.get("url") or "")
     if not url:
         v.add(f"{path}.url", "is required, for example https://mcp.example.com/mcp")
@@ -425,6 +426,8 @@ def _check_http(v: Violations, path: str, http: Mapping[str, Any]) -> None:
         problem = _url_problem(url)
         if problem:
             v.add(f"{path}.url", problem)
+        elif refused := egress.literal_problem(url):
+            v.add(f"{path}.url", f"is not an allowed destination: {refused}", reason="DESTINATION_NOT_ALLOWED")
     headers = dict(http.get("headers") or {})
     if len(headers) > MAX_HEADERS:
         v.add(f"{path}.headers", f"has {len(headers)} headers; the limit is {MAX_HEADERS}")

@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Mapping, TextIO
 
 from runwire.server.config import McpSettings
 from runwire.server.domain.common import utc_now
+from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
 from runwire.server.engine.tools import ToolContext, ToolError
 
 log = logging.getLogger("runwire.mcp")
@@ -115,6 +116,8 @@ class McpStatus:
 
     state: McpState = McpState.CONNECTING
     last_error: str = ""
+    # The ErrorReason of `last_error` when it is more precise than MCP_SERVER_UNAVAILABLE.
+    last_error_reason: str = ""
     last_error_time: datetime | None = None
     restart_count: int = 0
     ready_time: datetime | None = None
@@ -135,8 +138,10 @@ class McpConnection:
         report: Reporter,
         log_dir: Path,
         status: McpStatus | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.target = target
+        self._egress = egress or EgressPolicy()
         self.settings = settings
         self._report = report
         self._log_dir = log_dir
@@ -233,7 +238,11 @@ class McpConnection:
                 raise
             except Exception as error:
                 self._client = None
-                await self._fail(_describe(error))
+                refusal = find_refusal(error)
+                if refusal is not None:
+                    await self._fail(str(refusal), reason=refusal.reason)
+                else:
+                    await self._fail(_describe(error))
             failures += 1
             delay = min(
                 self.settings.mcp_restart_backoff_seconds * (2 ** min(failures - 1, 30)),
@@ -280,11 +289,20 @@ class McpConnection:
                 cwd=stdio.get("cwd") or None,
             )
             return stdio_client(params, errlog=self._stderr_log(stack))
+        import httpcore2
+        import httpx2
         from mcp.client.streamable_http import streamable_http_client
-        from mcp.shared._httpx_utils import create_mcp_http_client
+        from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
         http = transport["http"]
-        client = create_mcp_http_client(headers=dict(http.get("headers") or {}))
+        # A user chose the URL: every connection goes through the egress policy; redirects are not followed.
+        client = httpx2.AsyncClient(
+            headers=dict(http.get("headers") or {}),
+            timeout=httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
+            transport=guarded_transport(self._egress, httpx_module=httpx2, httpcore_module=httpcore2),
+            trust_env=False,
+            follow_redirects=False,
+        )
         # A client passed in is not closed by the transport; the stack closes it after the session.
         stack.push_async_callback(client.aclose)
         return streamable_http_client(http["url"], http_client=client)
@@ -322,9 +340,10 @@ class McpConnection:
                 self._broken_reason = f"the server did not answer a ping: {_describe(error)}"
                 return
 
-    async def _fail(self, message: str) -> None:
+    async def _fail(self, message: str, reason: str = "") -> None:
         status = self.status
         status.last_error = _clip(message)
+        status.last_error_reason = reason
         status.last_error_time = utc_now()
         await self._set_state(McpState.ERROR)
 
@@ -373,8 +392,9 @@ class McpTool:
 class McpManager:
     """Every connection of this process, by server id; also the registry's source of MCP tools."""
 
-    def __init__(self, settings: McpSettings, log_dir: Path, report: Reporter) -> None:
+    def __init__(self, settings: McpSettings, log_dir: Path, report: Reporter, egress: EgressPolicy | None = None) -> None:
         self.settings = settings
+        self.egress = egress or EgressPolicy()
         self.log_dir = log_dir
         self._report = report
         self._connections: dict[str, McpConnection] = {}
@@ -397,7 +417,7 @@ class McpManager:
             server_version=status.server_version if status else "",
             ready_time=status.ready_time if status else None,
         )
-        connection = McpConnection(target, self.settings, self._report, self.log_dir, fresh)
+        connection = McpConnection(target, self.settings, self._report, self.log_dir, fresh, self.egress)
         if not self._closing:
             self._connections[target.server_id] = connection
             connection.start()

@@ -4,6 +4,11 @@ Works against OpenAI itself and the servers that copy its wire format (vLLM,
 Ollama, llama.cpp server, LM Studio): one streamed POST to
 `{base_url}/chat/completions`, read as server-sent events.
 
+The server's endpoint (`providers.openai`) gets the server's key. An agent
+that names its own `base_url` is a user's endpoint: it gets only the key the
+request carries (the agent owner's own), never the server's, and its
+connections go through the egress policy (engine/egress.py).
+
 `base_url` includes the API version prefix, e.g. `https://api.openai.com/v1`
 or `http://localhost:11434/v1`; nothing is guessed or appended but
 `/chat/completions`.
@@ -25,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from runwire.server.engine.egress import DestinationRefused, EgressPolicy, guarded_transport
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.providers import (
     Chunk,
     FinishChunk,
@@ -71,15 +78,26 @@ class OpenAIProvider:
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
+        egress: EgressPolicy | None = None,
+        endpoints: ProviderEndpoints | None = None,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
         self._default_model = default_model
+        # Named endpoints an admin configured (`providers.endpoints`); `openai` is base_url/api_key above.
+        self._endpoints = endpoints or ProviderEndpoints()
         # `timeout` bounds each read (the gap between streamed bytes), not the
         # whole answer: a long generation is fine as long as it keeps coming.
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=self._timeout)
+        # Users' endpoints: every connection checked by the egress policy, no proxies, no redirects.
+        self._user_client = httpx.AsyncClient(
+            timeout=self._timeout,
+            transport=guarded_transport(egress or EgressPolicy()),
+            trust_env=False,
+            follow_redirects=False,
+        )
 
     def configure(self, *, base_url: str, api_key: str, default_model: str) -> None:
         """New server-wide defaults (ConfigService); calls already streaming keep the ones they started with."""
@@ -87,6 +105,7 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it; an injected client belongs to its owner."""
+        await self._user_client.aclose()
         if self._owns_client:
             await self._client.aclose()
 
@@ -96,17 +115,29 @@ class OpenAIProvider:
         Configuration errors (no model, no base URL) surface on the first
         iteration, as ProviderError like every other failure.
         """
-        url = _endpoint(request.base_url or self._base_url)
+        if request.base_url:  # a user's endpoint: its own key only
+            url, api_key, client = _endpoint(request.base_url), request.api_key, self._user_client
+        elif request.endpoint and request.endpoint != "openai":  # a named endpoint: trusted, with its own key
+            named = self._endpoints.get(request.endpoint)
+            if named is None:
+                raise ProviderError(
+                    f"no provider endpoint named {request.endpoint!r} is configured",
+                    retryable=False,
+                    reason="PROVIDER_ENDPOINT_NOT_FOUND",
+                )
+            url, api_key, client = _endpoint(named.base_url), named.api_key, self._client
+        else:
+            url, api_key, client = _endpoint(self._base_url), self._api_key, self._client
         body = build_body(request, self._resolve_model(request))
         aliases = {wire_tool_name(t.name): t.name for t in request.tools}
         headers = {"Accept": "text/event-stream"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         streamed = False
         try:
             # `async with` closes the response on any exit, cancellation
             # included, so a cancelled run stops the generation server-side.
-            async with self._client.stream("POST", url, json=body, headers=headers, timeout=self._timeout) as response:
+            async with client.stream("POST", url, json=body, headers=headers, timeout=self._timeout) as response:
                 if response.status_code >= 300:
                     raise await _status_error(response)
                 # aclosing: a consumer that stops early must not leave the reader suspended.
@@ -117,9 +148,11 @@ class OpenAIProvider:
                             chunk = dataclasses.replace(chunk, name=aliases[chunk.name])
                         yield chunk
         except ProviderError as exc:
-            raise self._redacted(exc) from None
+            raise _redacted(exc, api_key) from None
+        except DestinationRefused as exc:
+            raise ProviderError(str(exc), retryable=False, reason=exc.reason) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise self._redacted(_transport_error(exc, url=url, streamed=streamed)) from exc
+            raise _redacted(_transport_error(exc, url=url, streamed=streamed), api_key) from exc
 
     def _resolve_model(self, request: ModelRequest) -> str:
         model = request.model or self._default_model
@@ -127,16 +160,19 @@ class OpenAIProvider:
             raise ProviderError("no model configured for the OpenAI-compatible provider", retryable=False)
         return model
 
-    def _redacted(self, error: ProviderError) -> ProviderError:
-        # A misbehaving server may echo the key back; it must never reach events or logs.
-        if not self._api_key or self._api_key not in error.message:
-            return error
-        return ProviderError(
-            error.message.replace(self._api_key, "***"),
-            retryable=error.retryable,
-            status=error.status,
-            retry_after=error.retry_after,
-        )
+
+
+def _redacted(error: ProviderError, api_key: str) -> ProviderError:
+    # A misbehaving server may echo the key back; it must never reach events or logs.
+    if not api_key or api_key not in error.message:
+        return error
+    return ProviderError(
+        error.message.replace(api_key, "***"),
+        retryable=error.retryable,
+        status=error.status,
+        retry_after=error.retry_after,
+        reason=error.reason,
+    )
 
 
 # Request building

@@ -46,7 +46,11 @@ class ModelRequest:
     tools: tuple[ToolSpec, ...] = ()
     temperature: float | None = None
     max_output_tokens: int | None = None
+    # The agent's own model server and the key to send there (never the server's key): a user's endpoint.
     base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    # A named endpoint the admin configured (exclusive with base_url); empty: the provider's default.
+    endpoint: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,11 +81,22 @@ Chunk = Union[TextChunk, ToolCallRequest, QuestionChunk, UsageChunk, FinishChunk
 
 
 class ProviderError(Exception):
-    """A model call failed. `retryable` errors (timeouts, 429, 5xx) may be retried if nothing was streamed yet."""
+    """A model call failed. `retryable` errors (timeouts, 429, 5xx) may be retried if nothing was streamed yet.
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None):
+    `reason` is the ErrorReason name the failed run records."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        reason: str = "PROVIDER_ERROR",
+    ):
         super().__init__(message)
         self.message = message
+        self.reason = reason
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after

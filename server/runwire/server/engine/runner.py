@@ -30,6 +30,7 @@ from runwire.server.domain.common import utc_now
 from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.domain.principal import Principal
 from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.providers import (
     FinishChunk,
     ModelMessage,
@@ -194,6 +195,8 @@ class ActiveRun:
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
     answered: dict[str, Answer] = field(default_factory=dict)
     cancel_reason: str = ""
+    # The agent owner's key for its own base_url (from `model.api_key_secret`), read when the run starts.
+    model_api_key: str = field(default="", repr=False)
     cancelled_by: str = ""
     started: float = 0.0
     time_to_first_token: float | None = None
@@ -250,6 +253,10 @@ class Runner:
         self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         # (owner, agent id) -> the owner's PROFILE memories the agent is given at the start of a run.
         self.profile_memories: Callable[[str, str], Awaitable[list[str]]] | None = None
+        # (owner, `secrets/...`) -> the value; raises RunFailure when the secret cannot be used.
+        self.secret_value: Callable[[str, str], Awaitable[str]] | None = None
+        # The admin-configured endpoints, checked again at each start: the configuration may have changed.
+        self.endpoints: ProviderEndpoints | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -433,6 +440,7 @@ class Runner:
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._read_model_key(active)
             await self._append_input(active)
             return await self._loop(active, provider)
 
@@ -446,6 +454,7 @@ class Runner:
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
+            await self._read_model_key(active)
             await self._load_history(active)
             if waiting.open_step is None:  # a question, asked after its step completed
                 answer = await self._wait_for_answer(active, waiting.request)
@@ -465,6 +474,21 @@ class Runner:
             return await self._loop(active, provider, first_step=step.index + 1)
 
         await self._run_to_end(active, work, max(plan.max_duration - (time.monotonic() - active.started), 0.0))
+
+    async def _read_model_key(self, active: ActiveRun) -> None:
+        """The endpoint the agent names, and the owner's secret it names, checked at each start: a changed
+        configuration or a deleted or rotated secret counts now."""
+        model = active.plan.model
+        if active.plan.provider == "openai" and not model.get("base_url") and self.endpoints is not None:
+            problem = self.endpoints.problem(str(model.get("endpoint") or ""), str(model.get("model") or ""))
+            if problem is not None:
+                raise RunFailure(problem.reason, problem.message)
+        name = str(model.get("api_key_secret") or "")
+        if not name:
+            return
+        if self.secret_value is None:
+            raise RunFailure("SECRET_NOT_FOUND", f"secret {name!r} cannot be read by this server")
+        active.model_api_key = await self.secret_value(active.plan.owner, name)
 
     async def _run_to_end(
         self, active: ActiveRun, work: Callable[[], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]], time_left: float
@@ -615,6 +639,8 @@ class Runner:
             temperature=plan.model.get("temperature"),
             max_output_tokens=plan.model.get("max_output_tokens"),
             base_url=str(plan.model.get("base_url") or ""),
+            api_key=active.model_api_key,
+            endpoint=str(plan.model.get("endpoint") or ""),
             options=dict(plan.model.get("options") or {}),
         )
         call_started = time.monotonic()
@@ -670,7 +696,7 @@ class Runner:
                     log.info("run %s: retrying model call in %.2fs: %s", plan.run_id, delay, error.message)
                     await asyncio.sleep(delay)
                     continue
-                raise RunFailure("PROVIDER_ERROR", f"{plan.provider} provider: {error.message}") from None
+                raise RunFailure(error.reason, f"{plan.provider} provider: {error.message}") from None
             finally:
                 active.caller_deadline_timer = None
 

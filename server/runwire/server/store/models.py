@@ -330,6 +330,27 @@ class MemoryRow(ResourceRow, Base):
     )
 
 
+# -- secrets ------------------------------------------------------------------
+
+
+class SecretRow(ResourceRow, Base):
+    """A principal's secret value, encrypted with the server's secrets key (AES-256-GCM)."""
+
+    __tablename__ = "secrets"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Fingerprint of the key that encrypted the value: a value under another key cannot be read.
+    key_id: Mapped[str] = mapped_column(String(16))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    # The value's ciphertext with its tag; the owner and id are its associated data.
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    value_time: Mapped[datetime]
+
+    __table_args__ = (Index("ix_secrets_owner_create_time", "owner", "create_time"),)
+
+
 # -- batches ------------------------------------------------------------------
 
 

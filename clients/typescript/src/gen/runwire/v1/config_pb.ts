@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runwire/v1/config.proto.
  */
 export const file_runwire_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("ChdydW53aXJlL3YxL2NvbmZpZy5wcm90bxIKcnVud2lyZS52MSK3BQoNUnVudGltZUNvbmZpZxIuCgZzZXJ2ZXIYASABKAsyGC5ydW53aXJlLnYxLlNlcnZlckNvbmZpZ0IE4kEBARIyCghkYXRhYmFzZRgCIAEoCzIaLnJ1bndpcmUudjEuRGF0YWJhc2VDb25maWdCBOJBAQESLgoGbGltaXRzGAMgASgLMhgucnVud2lyZS52MS5MaW1pdHNDb25maWdCBOJBAQESNAoJcHJvdmlkZXJzGAQgASgLMhsucnVud2lyZS52MS5Qcm92aWRlcnNDb25maWdCBOJBAQESNwoLcmF0ZV9saW1pdHMYBSABKAsyHC5ydW53aXJlLnYxLlJhdGVMaW1pdHNDb25maWdCBOJBAQESLgoGZXZlbnRzGAYgASgLMhgucnVud2lyZS52MS5FdmVudHNDb25maWdCBOJBAQESMgoIc2Vzc2lvbnMYByABKAsyGi5ydW53aXJlLnYxLlNlc3Npb25zQ29uZmlnQgTiQQEBEiwKBWZpbGVzGAggASgLMhcucnVud2lyZS52MS5GaWxlc0NvbmZpZ0IE4kEBARIsCgVyZWRpcxgJIAEoCzIXLnJ1bndpcmUudjEuUmVkaXNDb25maWdCBOJBAQESKgoEYXV0aBgKIAEoCzIWLnJ1bndpcmUudjEuQXV0aENvbmZpZ0IE4kEBARIUCgZzb3VyY2UYFCABKAlCBOJBAQMSFgoIcmV2aXNpb24YFSABKANCBOJBAQMSEgoEZXRhZxgWIAEoCUIE4kEBARI1Cgt1cGRhdGVfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoKdXBkYXRlZF9ieRgYIAEoCUIE4kEBAxIkChZwZW5kaW5nX3Jlc3RhcnRfZmllbGRzGBkgAygJQgTiQQEDIu0CCgxTZXJ2ZXJDb25maWcSEgoEaG9zdBgBIAEoCUIE4kEBARIXCgRwb3J0GAIgASgFQgTiQQEBSACIAQESFQoHd29ya2VycxgDIAEoBUIE4kEBARInChltYXhfcmVjZWl2ZV9tZXNzYWdlX2J5dGVzGAQgASgDQgTiQQEBEiQKFm1heF9zZW5kX21lc3NhZ2VfYnl0ZXMYBSABKANCBOJBAQESJAoWbWF4X2NvbmN1cnJlbnRfc3RyZWFtcxgGIAEoBUIE4kEBARI0CglrZWVwYWxpdmUYByABKAsyGy5ydW53aXJlLnYxLktlZXBhbGl2ZUNvbmZpZ0IE4kEBARI3Cg5zaHV0ZG93bl9ncmFjZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIdCgpyZWZsZWN0aW9uGAkgASgIQgTiQQEBSAGIAQFCBwoFX3BvcnRCDQoLX3JlZmxlY3Rpb24irgMKD0tlZXBhbGl2ZUNvbmZpZxItCgR0aW1lGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjAKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESJwoUcGVybWl0X3dpdGhvdXRfY2FsbHMYAyABKAhCBOJBAQFIAIgBARI6ChFtaW5fcGluZ19pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI8ChNtYXhfY29ubmVjdGlvbl9pZGxlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEm1heF9jb25uZWN0aW9uX2FnZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARJBChhtYXhfY29ubmVjdGlvbl9hZ2VfZ3JhY2UYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQFCFwoVX3Blcm1pdF93aXRob3V0X2NhbGxzItgBCg5EYXRhYmFzZUNvbmZpZxIRCgN1cmwYASABKAlCBOJBAQESFwoJcG9vbF9zaXplGAIgASgFQgTiQQEBEjUKDGJ1c3lfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI9ChRldmVudF9mbHVzaF9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIkChZldmVudF9mbHVzaF9tYXhfZXZlbnRzGAUgASgFQgTiQQEBIoAGCgxMaW1pdHNDb25maWcSHwoRZGVmYXVsdF9wYWdlX3NpemUYASABKAVCBOJBAQESGwoNbWF4X3BhZ2Vfc2l6ZRgCIAEoBUIE4kEBARIfChFtYXhfbWVzc2FnZV9ieXRlcxgDIAEoA0IE4kEBARIeChBtYXhfdXBsb2FkX2J5dGVzGAQgASgDQgTiQQEBEh0KD21heF9iYXRjaF90YXNrcxgFIAEoBUIE4kEBARIjChVtYXhfYmF0Y2hfY29uY3VycmVuY3kYBiABKAVCBOJBAQESJAoWbWF4X3Nlc3Npb25zX3Blcl9vd25lchgHIAEoBUIE4kEBARIfChFkZWZhdWx0X3J1bl9zdGVwcxgIIAEoBUIE4kEBARIbCg1tYXhfcnVuX3N0ZXBzGAkgASgFQgTiQQEBEj0KFGRlZmF1bHRfcnVuX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjkKEG1heF9ydW5fZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPQoUZGVmYXVsdF90b29sX3RpbWVvdXQYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESPgoVZGVmYXVsdF9pbnB1dF90aW1lb3V0GA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiEKE21heF9jb25jdXJyZW50X3J1bnMYDiABKAVCBOJBAQESJwoZbWF4X2FjdGl2ZV9ydW5zX3Blcl9vd25lchgPIAEoBUIE4kEBARInChltYXhfc3RyZWFtc19wZXJfcHJpbmNpcGFsGBAgASgFQgTiQQEBEisKHW1heF9jb25uZWN0aW9uc19wZXJfcHJpbmNpcGFsGBEgASgFQgTiQQEBEi4KIG1heF9zdWJzY3JpcHRpb25zX3Blcl9jb25uZWN0aW9uGBIgASgFQgTiQQEBItMBCg9Qcm92aWRlcnNDb25maWcSHgoQZGVmYXVsdF9wcm92aWRlchgBIAEoCUIE4kEBARI4CgdidWlsdGluGAIgASgLMiEucnVud2lyZS52MS5CdWlsdGluUHJvdmlkZXJDb25maWdCBOJBAQESNgoGb3BlbmFpGAMgASgLMiAucnVud2lyZS52MS5PcGVuQWlQcm92aWRlckNvbmZpZ0IE4kEBARIuCgdyZXRyaWVzGAQgASgLMhcucnVud2lyZS52MS5SZXRyeUNvbmZpZ0IE4kEBASJTChVCdWlsdGluUHJvdmlkZXJDb25maWcSJAoRdG9rZW5zX3Blcl9zZWNvbmQYASABKAFCBOJBAQFIAIgBAUIUChJfdG9rZW5zX3Blcl9zZWNvbmQilAEKFE9wZW5BaVByb3ZpZGVyQ29uZmlnEhYKCGJhc2VfdXJsGAEgASgJQgTiQQEBEhMKBW1vZGVsGAIgASgJQgTiQQEBEhUKB2FwaV9rZXkYAyABKAlCBOJBAQESOAoPcmVxdWVzdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIrsBCgtSZXRyeUNvbmZpZxIaCgxtYXhfYXR0ZW1wdHMYASABKAVCBOJBAQESOAoPaW5pdGlhbF9iYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjQKC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiAKEmJhY2tvZmZfbXVsdGlwbGllchgEIAEoAUIE4kEBASKiAQoQUmF0ZUxpbWl0c0NvbmZpZxIaCgdlbmFibGVkGAEgASgIQgTiQQEBSACIAQESLgoFdGllcnMYAiADKAsyGS5ydW53aXJlLnYxLlJhdGVMaW1pdFRpZXJCBOJBAQESNgoJb3ZlcnJpZGVzGAMgAygLMh0ucnVud2lyZS52MS5SYXRlTGltaXRPdmVycmlkZUIE4kEBAUIKCghfZW5hYmxlZCJpCg1SYXRlTGltaXRUaWVyEiQKBHRpZXIYASABKA4yEC5ydW53aXJlLnYxLlRpZXJCBOJBAQISMgoHYnVja2V0cxgCIAMoCzIbLnJ1bndpcmUudjEuUmF0ZUxpbWl0QnVja2V0QgTiQQEBIskCCg9SYXRlTGltaXRCdWNrZXQSQwoMbWV0aG9kX2NsYXNzGAEgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQISIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgCIAEoAUIE4kEBAhITCgVidXJzdBgDIAEoBUIE4kEBAiK4AQoLTWV0aG9kQ2xhc3MSHAoYTUVUSE9EX0NMQVNTX1VOU1BFQ0lGSUVEEAASFQoRTUVUSE9EX0NMQVNTX1JFQUQQARIWChJNRVRIT0RfQ0xBU1NfV1JJVEUQAhIUChBNRVRIT0RfQ0xBU1NfUlVOEAMSFwoTTUVUSE9EX0NMQVNTX1NUUkVBTRAEEhUKEU1FVEhPRF9DTEFTU19GSUxFEAUSFgoSTUVUSE9EX0NMQVNTX0FETUlOEAYivwEKEVJhdGVMaW1pdE92ZXJyaWRlEhcKCXByaW5jaXBhbBgBIAEoCUIE4kEBARIUCgZtZXRob2QYAiABKAlCBOJBAQESQwoMbWV0aG9kX2NsYXNzGAMgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQESIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgEIAEoAUIE4kEBAhITCgVidXJzdBgFIAEoBUIE4kEBAiLdAQoMRXZlbnRzQ29uZmlnEjIKCXJldGVudGlvbhgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI7ChJoZWFydGJlYXRfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESIQoTbWF4X2J1ZmZlcmVkX2V2ZW50cxgDIAEoBUIE4kEBARI5ChBzdWJzY3JpcHRpb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIr4BCg5TZXNzaW9uc0NvbmZpZxI5ChBzd2VlcGVyX2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEmlkZW1wb3RlbmN5X3dpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI0CgtkZWZhdWx0X3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBASLFAQoLRmlsZXNDb25maWcSGQoLc3RvcmFnZV9kaXIYASABKAlCBOJBAQESIAoSZXh0cmFjdGlvbl93b3JrZXJzGAIgASgFQgTiQQEBEjsKEmV4dHJhY3Rpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIhChNtYXhfZXh0cmFjdGVkX2NoYXJzGAQgASgDQgTiQQEBEhkKC2NodW5rX2NoYXJzGAUgASgFQgTiQQEBIjoKC1JlZGlzQ29uZmlnEhEKA3VybBgBIAEoCUIE4kEBARIYCgprZXlfcHJlZml4GAIgASgJQgTiQQEBIisKCkF1dGhDb25maWcSHQoPYWxsb3dfYW5vbnltb3VzGAEgASgIQgTiQQEBIhIKEEdldENvbmZpZ1JlcXVlc3QitAEKE1VwZGF0ZUNvbmZpZ1JlcXVlc3QSLwoGY29uZmlnGAEgASgLMhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnQgTiQQECEjUKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IE4kEBAhIbCg12YWxpZGF0ZV9vbmx5GAMgASgIQgTiQQEBEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQEifwoVVmFsaWRhdGVDb25maWdSZXF1ZXN0Ei8KBmNvbmZpZxgBIAEoCzIZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZ0IE4kEBAhI1Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBOJBAQEinwEKFlZhbGlkYXRlQ29uZmlnUmVzcG9uc2USEwoFdmFsaWQYASABKAhCBOJBAQMSPwoKdmlvbGF0aW9ucxgCIAMoCzIlLmdvb2dsZS5ycGMuQmFkUmVxdWVzdC5GaWVsZFZpb2xhdGlvbkIE4kEBAxIvCgZjb25maWcYAyABKAsyGS5ydW53aXJlLnYxLlJ1bnRpbWVDb25maWdCBOJBAQMiTAoTUmVsb2FkQ29uZmlnUmVxdWVzdBIbCg12YWxpZGF0ZV9vbmx5GAEgASgIQgTiQQEBEhgKCnJlcXVlc3RfaWQYAiABKAlCBOJBAQEyyQMKDUNvbmZpZ1NlcnZpY2USWAoJR2V0Q29uZmlnEhwucnVud2lyZS52MS5HZXRDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIhKC0+STAgwSCi92MS9jb25maWcSewoMVXBkYXRlQ29uZmlnEh8ucnVud2lyZS52MS5VcGRhdGVDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIi/aQRJjb25maWcsdXBkYXRlX21hc2uC0+STAhQyCi92MS9jb25maWc6BmNvbmZpZxJ3Cg5WYWxpZGF0ZUNvbmZpZxIhLnJ1bndpcmUudjEuVmFsaWRhdGVDb25maWdSZXF1ZXN0GiIucnVud2lyZS52MS5WYWxpZGF0ZUNvbmZpZ1Jlc3BvbnNlIh6C0+STAhgiEy92MS9jb25maWc6dmFsaWRhdGU6ASoSaAoMUmVsb2FkQ29uZmlnEh8ucnVud2lyZS52MS5SZWxvYWRDb25maWdSZXF1ZXN0GhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnIhyC0+STAhYiES92MS9jb25maWc6cmVsb2FkOgEqQj5aPGdpdGh1Yi5jb20vcnVud2lyZS9ydW53aXJlL2dlbmVyYXRlZC9nby9ydW53aXJlL3YxO3J1bndpcmV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_rpc_error_details, file_runwire_v1_common]);
+  fileDesc("ChdydW53aXJlL3YxL2NvbmZpZy5wcm90bxIKcnVud2lyZS52MSLpBQoNUnVudGltZUNvbmZpZxIuCgZzZXJ2ZXIYASABKAsyGC5ydW53aXJlLnYxLlNlcnZlckNvbmZpZ0IE4kEBARIyCghkYXRhYmFzZRgCIAEoCzIaLnJ1bndpcmUudjEuRGF0YWJhc2VDb25maWdCBOJBAQESLgoGbGltaXRzGAMgASgLMhgucnVud2lyZS52MS5MaW1pdHNDb25maWdCBOJBAQESNAoJcHJvdmlkZXJzGAQgASgLMhsucnVud2lyZS52MS5Qcm92aWRlcnNDb25maWdCBOJBAQESNwoLcmF0ZV9saW1pdHMYBSABKAsyHC5ydW53aXJlLnYxLlJhdGVMaW1pdHNDb25maWdCBOJBAQESLgoGZXZlbnRzGAYgASgLMhgucnVud2lyZS52MS5FdmVudHNDb25maWdCBOJBAQESMgoIc2Vzc2lvbnMYByABKAsyGi5ydW53aXJlLnYxLlNlc3Npb25zQ29uZmlnQgTiQQEBEiwKBWZpbGVzGAggASgLMhcucnVud2lyZS52MS5GaWxlc0NvbmZpZ0IE4kEBARIsCgVyZWRpcxgJIAEoCzIXLnJ1bndpcmUudjEuUmVkaXNDb25maWdCBOJBAQESKgoEYXV0aBgKIAEoCzIWLnJ1bndpcmUudjEuQXV0aENvbmZpZ0IE4kEBARIwCgduZXR3b3JrGAsgASgLMhkucnVud2lyZS52MS5OZXR3b3JrQ29uZmlnQgTiQQEBEhQKBnNvdXJjZRgUIAEoCUIE4kEBAxIWCghyZXZpc2lvbhgVIAEoA0IE4kEBAxISCgRldGFnGBYgASgJQgTiQQEBEjUKC3VwZGF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIYCgp1cGRhdGVkX2J5GBggASgJQgTiQQEDEiQKFnBlbmRpbmdfcmVzdGFydF9maWVsZHMYGSADKAlCBOJBAQMi7QIKDFNlcnZlckNvbmZpZxISCgRob3N0GAEgASgJQgTiQQEBEhcKBHBvcnQYAiABKAVCBOJBAQFIAIgBARIVCgd3b3JrZXJzGAMgASgFQgTiQQEBEicKGW1heF9yZWNlaXZlX21lc3NhZ2VfYnl0ZXMYBCABKANCBOJBAQESJAoWbWF4X3NlbmRfbWVzc2FnZV9ieXRlcxgFIAEoA0IE4kEBARIkChZtYXhfY29uY3VycmVudF9zdHJlYW1zGAYgASgFQgTiQQEBEjQKCWtlZXBhbGl2ZRgHIAEoCzIbLnJ1bndpcmUudjEuS2VlcGFsaXZlQ29uZmlnQgTiQQEBEjcKDnNodXRkb3duX2dyYWNlGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEh0KCnJlZmxlY3Rpb24YCSABKAhCBOJBAQFIAYgBAUIHCgVfcG9ydEINCgtfcmVmbGVjdGlvbiKuAwoPS2VlcGFsaXZlQ29uZmlnEi0KBHRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESMAoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARInChRwZXJtaXRfd2l0aG91dF9jYWxscxgDIAEoCEIE4kEBAUgAiAEBEjoKEW1pbl9waW5nX2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjwKE21heF9jb25uZWN0aW9uX2lkbGUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESOwoSbWF4X2Nvbm5lY3Rpb25fYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEkEKGG1heF9jb25uZWN0aW9uX2FnZV9ncmFjZRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAUIXChVfcGVybWl0X3dpdGhvdXRfY2FsbHMi2AEKDkRhdGFiYXNlQ29uZmlnEhEKA3VybBgBIAEoCUIE4kEBARIXCglwb29sX3NpemUYAiABKAVCBOJBAQESNQoMYnVzeV90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEj0KFGV2ZW50X2ZsdXNoX2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiQKFmV2ZW50X2ZsdXNoX21heF9ldmVudHMYBSABKAVCBOJBAQEigAYKDExpbWl0c0NvbmZpZxIfChFkZWZhdWx0X3BhZ2Vfc2l6ZRgBIAEoBUIE4kEBARIbCg1tYXhfcGFnZV9zaXplGAIgASgFQgTiQQEBEh8KEW1heF9tZXNzYWdlX2J5dGVzGAMgASgDQgTiQQEBEh4KEG1heF91cGxvYWRfYnl0ZXMYBCABKANCBOJBAQESHQoPbWF4X2JhdGNoX3Rhc2tzGAUgASgFQgTiQQEBEiMKFW1heF9iYXRjaF9jb25jdXJyZW5jeRgGIAEoBUIE4kEBARIkChZtYXhfc2Vzc2lvbnNfcGVyX293bmVyGAcgASgFQgTiQQEBEh8KEWRlZmF1bHRfcnVuX3N0ZXBzGAggASgFQgTiQQEBEhsKDW1heF9ydW5fc3RlcHMYCSABKAVCBOJBAQESPQoUZGVmYXVsdF9ydW5fZHVyYXRpb24YCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESOQoQbWF4X3J1bl9kdXJhdGlvbhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI9ChRkZWZhdWx0X3Rvb2xfdGltZW91dBgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI+ChVkZWZhdWx0X2lucHV0X3RpbWVvdXQYDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESIQoTbWF4X2NvbmN1cnJlbnRfcnVucxgOIAEoBUIE4kEBARInChltYXhfYWN0aXZlX3J1bnNfcGVyX293bmVyGA8gASgFQgTiQQEBEicKGW1heF9zdHJlYW1zX3Blcl9wcmluY2lwYWwYECABKAVCBOJBAQESKwodbWF4X2Nvbm5lY3Rpb25zX3Blcl9wcmluY2lwYWwYESABKAVCBOJBAQESLgogbWF4X3N1YnNjcmlwdGlvbnNfcGVyX2Nvbm5lY3Rpb24YEiABKAVCBOJBAQEiigIKD1Byb3ZpZGVyc0NvbmZpZxIeChBkZWZhdWx0X3Byb3ZpZGVyGAEgASgJQgTiQQEBEjgKB2J1aWx0aW4YAiABKAsyIS5ydW53aXJlLnYxLkJ1aWx0aW5Qcm92aWRlckNvbmZpZ0IE4kEBARI2CgZvcGVuYWkYAyABKAsyIC5ydW53aXJlLnYxLk9wZW5BaVByb3ZpZGVyQ29uZmlnQgTiQQEBEi4KB3JldHJpZXMYBCABKAsyFy5ydW53aXJlLnYxLlJldHJ5Q29uZmlnQgTiQQEBEjUKCWVuZHBvaW50cxgFIAMoCzIcLnJ1bndpcmUudjEuUHJvdmlkZXJFbmRwb2ludEIE4kEBASJzChBQcm92aWRlckVuZHBvaW50EhIKBG5hbWUYASABKAlCBOJBAQISFgoIYmFzZV91cmwYAiABKAlCBOJBAQISFQoHYXBpX2tleRgDIAEoCUIE4kEBARIcCg5hbGxvd2VkX21vZGVscxgEIAMoCUIE4kEBASJTChVCdWlsdGluUHJvdmlkZXJDb25maWcSJAoRdG9rZW5zX3Blcl9zZWNvbmQYASABKAFCBOJBAQFIAIgBAUIUChJfdG9rZW5zX3Blcl9zZWNvbmQilAEKFE9wZW5BaVByb3ZpZGVyQ29uZmlnEhYKCGJhc2VfdXJsGAEgASgJQgTiQQEBEhMKBW1vZGVsGAIgASgJQgTiQQEBEhUKB2FwaV9rZXkYAyABKAlCBOJBAQESOAoPcmVxdWVzdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIrsBCgtSZXRyeUNvbmZpZxIaCgxtYXhfYXR0ZW1wdHMYASABKAVCBOJBAQESOAoPaW5pdGlhbF9iYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjQKC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiAKEmJhY2tvZmZfbXVsdGlwbGllchgEIAEoAUIE4kEBASKiAQoQUmF0ZUxpbWl0c0NvbmZpZxIaCgdlbmFibGVkGAEgASgIQgTiQQEBSACIAQESLgoFdGllcnMYAiADKAsyGS5ydW53aXJlLnYxLlJhdGVMaW1pdFRpZXJCBOJBAQESNgoJb3ZlcnJpZGVzGAMgAygLMh0ucnVud2lyZS52MS5SYXRlTGltaXRPdmVycmlkZUIE4kEBAUIKCghfZW5hYmxlZCJpCg1SYXRlTGltaXRUaWVyEiQKBHRpZXIYASABKA4yEC5ydW53aXJlLnYxLlRpZXJCBOJBAQISMgoHYnVja2V0cxgCIAMoCzIbLnJ1bndpcmUudjEuUmF0ZUxpbWl0QnVja2V0QgTiQQEBIskCCg9SYXRlTGltaXRCdWNrZXQSQwoMbWV0aG9kX2NsYXNzGAEgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQISIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgCIAEoAUIE4kEBAhITCgVidXJzdBgDIAEoBUIE4kEBAiK4AQoLTWV0aG9kQ2xhc3MSHAoYTUVUSE9EX0NMQVNTX1VOU1BFQ0lGSUVEEAASFQoRTUVUSE9EX0NMQVNTX1JFQUQQARIWChJNRVRIT0RfQ0xBU1NfV1JJVEUQAhIUChBNRVRIT0RfQ0xBU1NfUlVOEAMSFwoTTUVUSE9EX0NMQVNTX1NUUkVBTRAEEhUKEU1FVEhPRF9DTEFTU19GSUxFEAUSFgoSTUVUSE9EX0NMQVNTX0FETUlOEAYivwEKEVJhdGVMaW1pdE92ZXJyaWRlEhcKCXByaW5jaXBhbBgBIAEoCUIE4kEBARIUCgZtZXRob2QYAiABKAlCBOJBAQESQwoMbWV0aG9kX2NsYXNzGAMgASgOMicucnVud2lyZS52MS5SYXRlTGltaXRCdWNrZXQuTWV0aG9kQ2xhc3NCBOJBAQESIQoTcmVxdWVzdHNfcGVyX3NlY29uZBgEIAEoAUIE4kEBAhITCgVidXJzdBgFIAEoBUIE4kEBAiLdAQoMRXZlbnRzQ29uZmlnEjIKCXJldGVudGlvbhgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI7ChJoZWFydGJlYXRfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQESIQoTbWF4X2J1ZmZlcmVkX2V2ZW50cxgDIAEoBUIE4kEBARI5ChBzdWJzY3JpcHRpb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBIr4BCg5TZXNzaW9uc0NvbmZpZxI5ChBzd2VlcGVyX2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEjsKEmlkZW1wb3RlbmN5X3dpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI0CgtkZWZhdWx0X3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBASLFAQoLRmlsZXNDb25maWcSGQoLc3RvcmFnZV9kaXIYASABKAlCBOJBAQESIAoSZXh0cmFjdGlvbl93b3JrZXJzGAIgASgFQgTiQQEBEjsKEmV4dHJhY3Rpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARIhChNtYXhfZXh0cmFjdGVkX2NoYXJzGAQgASgDQgTiQQEBEhkKC2NodW5rX2NoYXJzGAUgASgFQgTiQQEBIjoKC1JlZGlzQ29uZmlnEhEKA3VybBgBIAEoCUIE4kEBARIYCgprZXlfcHJlZml4GAIgASgJQgTiQQEBIisKCkF1dGhDb25maWcSHQoPYWxsb3dfYW5vbnltb3VzGAEgASgIQgTiQQEBIj8KDU5ldHdvcmtDb25maWcSLgoGZWdyZXNzGAEgASgLMhgucnVud2lyZS52MS5FZ3Jlc3NDb25maWdCBOJBAQEiZgoMRWdyZXNzQ29uZmlnEiAKDWFsbG93X3ByaXZhdGUYASABKAhCBOJBAQFIAIgBARIiChRhbGxvd2VkX2Rlc3RpbmF0aW9ucxgCIAMoCUIE4kEBAUIQCg5fYWxsb3dfcHJpdmF0ZSISChBHZXRDb25maWdSZXF1ZXN0IrQBChNVcGRhdGVDb25maWdSZXF1ZXN0Ei8KBmNvbmZpZxgBIAEoCzIZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZ0IE4kEBAhI1Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBOJBAQISGwoNdmFsaWRhdGVfb25seRgDIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQEBIn8KFVZhbGlkYXRlQ29uZmlnUmVxdWVzdBIvCgZjb25maWcYASABKAsyGS5ydW53aXJlLnYxLlJ1bnRpbWVDb25maWdCBOJBAQISNQoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQgTiQQEBIp8BChZWYWxpZGF0ZUNvbmZpZ1Jlc3BvbnNlEhMKBXZhbGlkGAEgASgIQgTiQQEDEj8KCnZpb2xhdGlvbnMYAiADKAsyJS5nb29nbGUucnBjLkJhZFJlcXVlc3QuRmllbGRWaW9sYXRpb25CBOJBAQMSLwoGY29uZmlnGAMgASgLMhkucnVud2lyZS52MS5SdW50aW1lQ29uZmlnQgTiQQEDIkwKE1JlbG9hZENvbmZpZ1JlcXVlc3QSGwoNdmFsaWRhdGVfb25seRgBIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAIgASgJQgTiQQEBMskDCg1Db25maWdTZXJ2aWNlElgKCUdldENvbmZpZxIcLnJ1bndpcmUudjEuR2V0Q29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyISgtPkkwIMEgovdjEvY29uZmlnEnsKDFVwZGF0ZUNvbmZpZxIfLnJ1bndpcmUudjEuVXBkYXRlQ29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyIv2kESY29uZmlnLHVwZGF0ZV9tYXNrgtPkkwIUMgovdjEvY29uZmlnOgZjb25maWcSdwoOVmFsaWRhdGVDb25maWcSIS5ydW53aXJlLnYxLlZhbGlkYXRlQ29uZmlnUmVxdWVzdBoiLnJ1bndpcmUudjEuVmFsaWRhdGVDb25maWdSZXNwb25zZSIegtPkkwIYIhMvdjEvY29uZmlnOnZhbGlkYXRlOgEqEmgKDFJlbG9hZENvbmZpZxIfLnJ1bndpcmUudjEuUmVsb2FkQ29uZmlnUmVxdWVzdBoZLnJ1bndpcmUudjEuUnVudGltZUNvbmZpZyIcgtPkkwIWIhEvdjEvY29uZmlnOnJlbG9hZDoBKkI+WjxnaXRodWIuY29tL3J1bndpcmUvcnVud2lyZS9nZW5lcmF0ZWQvZ28vcnVud2lyZS92MTtydW53aXJldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_rpc_error_details, file_runwire_v1_common]);
 
 /**
  * The server's configuration, by section. A singleton. Reads return every
@@ -101,6 +101,13 @@ export type RuntimeConfig = Message<"runwire.v1.RuntimeConfig"> & {
    * @generated from field: runwire.v1.AuthConfig auth = 10;
    */
   auth?: AuthConfig | undefined;
+
+  /**
+   * Outgoing requests.
+   *
+   * @generated from field: runwire.v1.NetworkConfig network = 11;
+   */
+  network?: NetworkConfig | undefined;
 
   /**
    * Path of the configuration file read at start; empty when the server was
@@ -556,6 +563,17 @@ export type ProvidersConfig = Message<"runwire.v1.ProvidersConfig"> & {
    * @generated from field: runwire.v1.RetryConfig retries = 4;
    */
   retries?: RetryConfig | undefined;
+
+  /**
+   * More OpenAI-compatible endpoints, which agents name in
+   * `ModelConfig.endpoint`. `openai` above is the endpoint named `openai`,
+   * used by agents of provider `openai` that name none. Replaced whole on
+   * update; an `api_key` of `********` keeps the key of the endpoint with
+   * the same name. At most 100.
+   *
+   * @generated from field: repeated runwire.v1.ProviderEndpoint endpoints = 5;
+   */
+  endpoints: ProviderEndpoint[];
 };
 
 /**
@@ -564,6 +582,52 @@ export type ProvidersConfig = Message<"runwire.v1.ProvidersConfig"> & {
  */
 export const ProvidersConfigSchema: GenMessage<ProvidersConfig> = /*@__PURE__*/
   messageDesc(file_runwire_v1_config, 5);
+
+/**
+ * A named OpenAI-compatible endpoint an admin configured. Trusted: its key
+ * is sent only to its `base_url`, and the egress policy does not apply.
+ *
+ * @generated from message runwire.v1.ProviderEndpoint
+ */
+export type ProviderEndpoint = Message<"runwire.v1.ProviderEndpoint"> & {
+  /**
+   * Name agents use, 1 to 63 characters of `[a-z0-9-]` starting with a
+   * letter; unique, and not `openai`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Base URL of the API, `http://` or `https://`, for example
+   * `http://vllm.internal:8000/v1`.
+   *
+   * @generated from field: string base_url = 2;
+   */
+  baseUrl: string;
+
+  /**
+   * API key sent as a bearer token. A secret: returned as `********`.
+   *
+   * @generated from field: string api_key = 3;
+   */
+  apiKey: string;
+
+  /**
+   * Models agents may use with this endpoint; an agent must then name one.
+   * Empty allows any model.
+   *
+   * @generated from field: repeated string allowed_models = 4;
+   */
+  allowedModels: string[];
+};
+
+/**
+ * Describes the message runwire.v1.ProviderEndpoint.
+ * Use `create(ProviderEndpointSchema)` to create a new message.
+ */
+export const ProviderEndpointSchema: GenMessage<ProviderEndpoint> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_config, 6);
 
 /**
  * The built-in provider: deterministic and offline, for tests and demos.
@@ -585,7 +649,7 @@ export type BuiltinProviderConfig = Message<"runwire.v1.BuiltinProviderConfig"> 
  * Use `create(BuiltinProviderConfigSchema)` to create a new message.
  */
 export const BuiltinProviderConfigSchema: GenMessage<BuiltinProviderConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 6);
+  messageDesc(file_runwire_v1_config, 7);
 
 /**
  * Any OpenAI-compatible Chat Completions endpoint (OpenAI, vLLM, Ollama,
@@ -630,7 +694,7 @@ export type OpenAiProviderConfig = Message<"runwire.v1.OpenAiProviderConfig"> & 
  * Use `create(OpenAiProviderConfigSchema)` to create a new message.
  */
 export const OpenAiProviderConfigSchema: GenMessage<OpenAiProviderConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 7);
+  messageDesc(file_runwire_v1_config, 8);
 
 /**
  * Exponential backoff of retried calls.
@@ -675,7 +739,7 @@ export type RetryConfig = Message<"runwire.v1.RetryConfig"> & {
  * Use `create(RetryConfigSchema)` to create a new message.
  */
 export const RetryConfigSchema: GenMessage<RetryConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 8);
+  messageDesc(file_runwire_v1_config, 9);
 
 /**
  * Request rate limits. Each caller has a token bucket per method class,
@@ -714,7 +778,7 @@ export type RateLimitsConfig = Message<"runwire.v1.RateLimitsConfig"> & {
  * Use `create(RateLimitsConfigSchema)` to create a new message.
  */
 export const RateLimitsConfigSchema: GenMessage<RateLimitsConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 9);
+  messageDesc(file_runwire_v1_config, 10);
 
 /**
  * The buckets of one tier.
@@ -742,7 +806,7 @@ export type RateLimitTier = Message<"runwire.v1.RateLimitTier"> & {
  * Use `create(RateLimitTierSchema)` to create a new message.
  */
 export const RateLimitTierSchema: GenMessage<RateLimitTier> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 10);
+  messageDesc(file_runwire_v1_config, 11);
 
 /**
  * A token bucket for one class of methods.
@@ -777,7 +841,7 @@ export type RateLimitBucket = Message<"runwire.v1.RateLimitBucket"> & {
  * Use `create(RateLimitBucketSchema)` to create a new message.
  */
 export const RateLimitBucketSchema: GenMessage<RateLimitBucket> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 11);
+  messageDesc(file_runwire_v1_config, 12);
 
 /**
  * Groups of methods sharing a bucket.
@@ -841,7 +905,7 @@ export enum RateLimitBucket_MethodClass {
  * Describes the enum runwire.v1.RateLimitBucket.MethodClass.
  */
 export const RateLimitBucket_MethodClassSchema: GenEnum<RateLimitBucket_MethodClass> = /*@__PURE__*/
-  enumDesc(file_runwire_v1_config, 11, 0);
+  enumDesc(file_runwire_v1_config, 12, 0);
 
 /**
  * A rate limit for one principal, one method, or both.
@@ -892,7 +956,7 @@ export type RateLimitOverride = Message<"runwire.v1.RateLimitOverride"> & {
  * Use `create(RateLimitOverrideSchema)` to create a new message.
  */
 export const RateLimitOverrideSchema: GenMessage<RateLimitOverride> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 12);
+  messageDesc(file_runwire_v1_config, 13);
 
 /**
  * The event log and live streams.
@@ -942,7 +1006,7 @@ export type EventsConfig = Message<"runwire.v1.EventsConfig"> & {
  * Use `create(EventsConfigSchema)` to create a new message.
  */
 export const EventsConfigSchema: GenMessage<EventsConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 13);
+  messageDesc(file_runwire_v1_config, 14);
 
 /**
  * Sessions and idempotency.
@@ -980,7 +1044,7 @@ export type SessionsConfig = Message<"runwire.v1.SessionsConfig"> & {
  * Use `create(SessionsConfigSchema)` to create a new message.
  */
 export const SessionsConfigSchema: GenMessage<SessionsConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 14);
+  messageDesc(file_runwire_v1_config, 15);
 
 /**
  * File storage and text extraction.
@@ -1033,7 +1097,7 @@ export type FilesConfig = Message<"runwire.v1.FilesConfig"> & {
  * Use `create(FilesConfigSchema)` to create a new message.
  */
 export const FilesConfigSchema: GenMessage<FilesConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 15);
+  messageDesc(file_runwire_v1_config, 16);
 
 /**
  * Redis, shared by replicas for live event fan-out and rate limits.
@@ -1064,7 +1128,7 @@ export type RedisConfig = Message<"runwire.v1.RedisConfig"> & {
  * Use `create(RedisConfigSchema)` to create a new message.
  */
 export const RedisConfigSchema: GenMessage<RedisConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 16);
+  messageDesc(file_runwire_v1_config, 17);
 
 /**
  * Authentication.
@@ -1086,7 +1150,69 @@ export type AuthConfig = Message<"runwire.v1.AuthConfig"> & {
  * Use `create(AuthConfigSchema)` to create a new message.
  */
 export const AuthConfigSchema: GenMessage<AuthConfig> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 17);
+  messageDesc(file_runwire_v1_config, 18);
+
+/**
+ * Outgoing requests.
+ *
+ * @generated from message runwire.v1.NetworkConfig
+ */
+export type NetworkConfig = Message<"runwire.v1.NetworkConfig"> & {
+  /**
+   * Where requests that users aim may go.
+   *
+   * @generated from field: runwire.v1.EgressConfig egress = 1;
+   */
+  egress?: EgressConfig | undefined;
+};
+
+/**
+ * Describes the message runwire.v1.NetworkConfig.
+ * Use `create(NetworkConfigSchema)` to create a new message.
+ */
+export const NetworkConfigSchema: GenMessage<NetworkConfig> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_config, 19);
+
+/**
+ * The egress policy of requests whose destination a user chooses: an
+ * agent's `model.base_url` and an HTTP MCP server's `url`. The host is
+ * resolved and every address it resolves to is checked; the connection goes
+ * to the checked address (no DNS rebinding) and redirects are not followed.
+ * Loopback, private (RFC 1918, `fc00::/7`), shared (`100.64.0.0/10`),
+ * link-local (including `169.254.169.254`), unspecified, multicast and
+ * reserved addresses, and their IPv4-mapped, 6to4, Teredo and NAT64 forms,
+ * are refused with `DESTINATION_NOT_ALLOWED`. Endpoints an admin configured
+ * (`providers.openai`) are trusted and not checked.
+ *
+ * @generated from message runwire.v1.EgressConfig
+ */
+export type EgressConfig = Message<"runwire.v1.EgressConfig"> & {
+  /**
+   * Also allow loopback, private, shared and link-local destinations (for a
+   * model server or MCP server on the same machine or network). Unspecified,
+   * multicast and reserved addresses stay refused unless listed in
+   * `allowed_destinations`. Default false.
+   *
+   * @generated from field: optional bool allow_private = 1;
+   */
+  allowPrivate?: boolean | undefined;
+
+  /**
+   * Destinations always allowed: host names (exact match, for example
+   * `models.internal`) and addresses or CIDR networks (`10.0.8.0/24`,
+   * `fd00::/8`). Default empty.
+   *
+   * @generated from field: repeated string allowed_destinations = 2;
+   */
+  allowedDestinations: string[];
+};
+
+/**
+ * Describes the message runwire.v1.EgressConfig.
+ * Use `create(EgressConfigSchema)` to create a new message.
+ */
+export const EgressConfigSchema: GenMessage<EgressConfig> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_config, 20);
 
 /**
  * Request for ConfigService.GetConfig.
@@ -1101,7 +1227,7 @@ export type GetConfigRequest = Message<"runwire.v1.GetConfigRequest"> & {
  * Use `create(GetConfigRequestSchema)` to create a new message.
  */
 export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 18);
+  messageDesc(file_runwire_v1_config, 21);
 
 /**
  * Request for ConfigService.UpdateConfig.
@@ -1148,7 +1274,7 @@ export type UpdateConfigRequest = Message<"runwire.v1.UpdateConfigRequest"> & {
  * Use `create(UpdateConfigRequestSchema)` to create a new message.
  */
 export const UpdateConfigRequestSchema: GenMessage<UpdateConfigRequest> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 19);
+  messageDesc(file_runwire_v1_config, 22);
 
 /**
  * Request for ConfigService.ValidateConfig.
@@ -1179,7 +1305,7 @@ export type ValidateConfigRequest = Message<"runwire.v1.ValidateConfigRequest"> 
  * Use `create(ValidateConfigRequestSchema)` to create a new message.
  */
 export const ValidateConfigRequestSchema: GenMessage<ValidateConfigRequest> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 20);
+  messageDesc(file_runwire_v1_config, 23);
 
 /**
  * Response of ConfigService.ValidateConfig.
@@ -1216,7 +1342,7 @@ export type ValidateConfigResponse = Message<"runwire.v1.ValidateConfigResponse"
  * Use `create(ValidateConfigResponseSchema)` to create a new message.
  */
 export const ValidateConfigResponseSchema: GenMessage<ValidateConfigResponse> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 21);
+  messageDesc(file_runwire_v1_config, 24);
 
 /**
  * Request for ConfigService.ReloadConfig.
@@ -1245,7 +1371,7 @@ export type ReloadConfigRequest = Message<"runwire.v1.ReloadConfigRequest"> & {
  * Use `create(ReloadConfigRequestSchema)` to create a new message.
  */
 export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_config, 22);
+  messageDesc(file_runwire_v1_config, 25);
 
 /**
  * Reads and changes the server's runtime configuration. Admins only: every
@@ -1261,7 +1387,8 @@ export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__P
  * the file. Fields marked "Restart only" are read at start and cannot be
  * changed by `UpdateConfig`.
  *
- * Secrets (`database.url`'s password, `providers.openai.api_key`,
+ * Secrets (`database.url`'s password, `providers.openai.api_key`, each
+ * `providers.endpoints[].api_key`,
  * `redis.url`'s password) are never returned: reads show `********` in their
  * place. On update, a value equal to `********` keeps the current secret.
  *

@@ -294,7 +294,10 @@ export const StdioTransportSchema: GenMessage<StdioTransport> = /*@__PURE__*/
 export type HttpTransport = Message<"runwire.v1.HttpTransport"> & {
   /**
    * The endpoint, an `http` or `https` URL, for example
-   * `https://mcp.example.com/mcp`.
+   * `https://mcp.example.com/mcp`. It must pass the egress policy
+   * (`network.egress` in the configuration): loopback, private and
+   * link-local destinations are refused with `DESTINATION_NOT_ALLOWED`
+   * unless an admin allows them.
    *
    * @generated from field: string url = 1;
    */
