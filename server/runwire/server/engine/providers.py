@@ -27,6 +27,9 @@ class ToolCallRequest:
     rejected: str = ""
 
 
+REJECTED = "the arguments were rejected:"
+
+
 def parse_arguments(text: str) -> tuple[dict[str, Any], str]:
     """A tool call's arguments as a model wrote them: (the object, "") or ({}, why they cannot be used).
     An empty text is no arguments: tools without parameters often get "" rather than "{}"."""
@@ -35,11 +38,11 @@ def parse_arguments(text: str) -> tuple[dict[str, Any], str]:
     try:
         arguments = json.loads(text, parse_constant=_not_json_constant)
     except ValueError as exc:
-        return {}, f"the arguments are not valid JSON: {exc}"
+        return {}, f"{REJECTED} not valid JSON: {exc}"
     except RecursionError:
-        return {}, "the arguments nest objects and lists too deeply"
+        return {}, f"{REJECTED} they nest objects and lists too deeply"
     if not isinstance(arguments, dict):
-        return {}, "the arguments are not a JSON object"
+        return {}, f"{REJECTED} not a JSON object"
     return arguments, ""
 
 

@@ -36,6 +36,7 @@ from runwire.server.engine.providers import (
     ModelMessage,
     ModelRequest,
     Provider,
+    REJECTED,
     ProviderError,
     QuestionChunk,
     TextChunk,
@@ -1059,7 +1060,7 @@ def checked_call(call: ToolCallRequest) -> ToolCallRequest:
     try:
         arguments = checked_json(call.arguments, MAX_TOOL_ARGUMENTS_BYTES)
     except json_values.JsonValueError as exc:
-        return dataclasses.replace(call, arguments={}, rejected=f"the arguments were rejected: {exc}")
+        return dataclasses.replace(call, arguments={}, rejected=f"{REJECTED} {exc}")
     return dataclasses.replace(call, arguments=arguments)
 
 
