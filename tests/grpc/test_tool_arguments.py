@@ -171,6 +171,35 @@ async def test_token_counts_that_are_not_counts_are_taken_as_zero(runs: Runs, fa
     assert (run.usage.input_tokens, run.usage.output_tokens) == (0, 0)
 
 
+def escaped(payload: dict[str, Any]) -> str:
+    """An SSE payload as ASCII JSON text, so lone surrogates travel as `\\ud800` escapes."""
+    return json.dumps(payload, ensure_ascii=True)
+
+
+async def test_lone_surrogates_from_a_model_are_replaced_not_fatal(runs: Runs, fake: FakeOpenAIServer) -> None:
+    """JSON allows `\\ud800`, which UTF-8 (and so protobuf) cannot encode: it becomes U+FFFD."""
+    fake.script(
+        events(
+            [
+                escaped(chunk(role="assistant", content="before \ud800 after")),
+                escaped(chunk(tool_calls=[tool_piece(0, id="call_\udc00", name="calculator", arguments='{"expression": "1+1", "\\ud800": "\\udfff"}')])),
+                escaped(chunk(finish_reason="tool_calls")),
+            ]
+        ),
+        events([escaped(chunk(content="done \ud83d")), escaped(chunk(finish_reason="stop"))]),
+    )
+    session = await runs.session(tools=["calculator"], provider="openai", model="m", base_url=fake.base_url)
+
+    events_ = await runs.execute_all(session, "Hi")
+
+    assert kind(events_[-1]) == "run_completed", events_[-1]
+    run = await runs.get(events_[0].run)
+    assert run.steps[0].model_call.text == "before \ufffd after"
+    assert struct_json(run.steps[0].tool_calls[0].call.arguments) == {"expression": "1+1", "\ufffd": "\ufffd"}
+    assert run.steps[0].tool_calls[0].call.id == "call_\ufffd"
+    assert run.output.text == "done \ufffd"
+
+
 # -- numbers keep their types ---------------------------------------------------------------------
 
 

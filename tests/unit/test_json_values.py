@@ -83,6 +83,15 @@ def test_values_json_cannot_carry_are_refused_with_their_place(value: dict, path
     assert caught.value.path == path and problem in caught.value.problem
 
 
+def test_lone_surrogates_become_the_replacement_character() -> None:
+    lone = json.loads('"a\\ud800b"')
+
+    assert json_values.valid_text(lone) == "a\ufffdb"
+    assert json_values.valid_text("\ud83d\ude00") == "\U0001f600", "a pair split in two is joined"
+    assert json_values.valid_text("plain") == "plain" and json_values.valid_text("é") == "é"
+    assert round_trip({lone: [lone]}) == {"a\ufffdb": ["a\ufffdb"]}
+
+
 def test_a_non_object_is_refused() -> None:
     with pytest.raises(JsonValueError, match="not a JSON object but a list"):
         json_values.normalize([1, 2])  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ as a float, which says that its last digits may not be the ones sent (2^53 + 1 a
 Refused with a JsonValueError naming where: NaN and ±Infinity (not JSON), object keys that are not
 strings, values that are not JSON, and nesting deeper than MAX_DEPTH. Protobuf stops decoding at 100
 levels of messages and each JSON level is up to three of them, so a deeper Struct inside a run event
-could be sent but not read.
+could be sent but not read. Text holding a lone surrogate, which UTF-8 cannot encode, gets U+FFFD in
+its place.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class JsonValueError(ValueError):
 
 
 def normalize(value: Mapping[str, Any], *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
-    """`value` as it comes back out of a Struct: checked, integral numbers within ±2^53 as ints, others as floats."""
+    """`value` as it comes back out of a Struct: checked, integral numbers within ±(2^53 - 1) as ints, others as
+    floats, text with lone surrogates (which UTF-8 cannot encode) repaired as valid_text does."""
     if not isinstance(value, Mapping):
         raise JsonValueError("", f"not a JSON object but {_kind(value)}")
     return _normalize(value, "", 1, max_depth)
@@ -59,13 +61,21 @@ def from_struct(struct: struct_pb2.Struct, *, max_depth: int = MAX_DEPTH) -> dic
     return {key: _from_value(item, key, 2, max_depth) for key, item in struct.fields.items()}
 
 
-def from_value(value: struct_pb2.Value, *, max_depth: int = MAX_DEPTH) -> Any:
-    return _from_value(value, "", 1, max_depth)
-
-
 def encoded_size(value: Any) -> int:
     """Bytes of `value` as compact JSON (UTF-8)."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def valid_text(text: str) -> str:
+    """`text` encodable as UTF-8, as protobuf strings must be: a lone surrogate (JSON allows `\\ud800`)
+    becomes U+FFFD. Plain ASCII, nearly every text, is returned at once."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def number(value: float) -> int | float:
@@ -88,7 +98,9 @@ def with_integers(value: Any) -> Any:
 
 
 def _normalize(value: Any, path: str, depth: int, max_depth: int) -> Any:
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return valid_text(value)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if abs(value) <= MAX_SAFE_INTEGER:
@@ -107,7 +119,7 @@ def _normalize(value: Any, path: str, depth: int, max_depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise JsonValueError(path, f"has a key that is {_kind(key)}, not a string")
-            result[key] = _normalize(item, _join(path, key), depth + 1, max_depth)
+            result[valid_text(key)] = _normalize(item, _join(path, key), depth + 1, max_depth)
         return result
     if isinstance(value, (list, tuple)):
         _check_depth(path, depth, max_depth)
@@ -127,10 +139,12 @@ def _from_value(value: struct_pb2.Value, path: str, depth: int, max_depth: int) 
         return value.bool_value
     if kind == "struct_value":
         _check_depth(path, depth, max_depth)
-        return {key: _from_value(item, _join(path, key), depth + 1, max_depth) for key, item in value.struct_value.fields.items()}
+        fields = value.struct_value.fields
+        return {key: _from_value(item, _join(path, key), depth + 1, max_depth) for key, item in fields.items()}
     if kind == "list_value":
         _check_depth(path, depth, max_depth)
-        return [_from_value(item, f"{path}[{index}]", depth + 1, max_depth) for index, item in enumerate(value.list_value.values)]
+        items = value.list_value.values
+        return [_from_value(item, f"{path}[{index}]", depth + 1, max_depth) for index, item in enumerate(items)]
     return None  # null_value, or a Value with nothing set
 
 

@@ -595,6 +595,7 @@ class Runner:
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
                                 continue
+                            text = json_values.valid_text(chunk.text)  # a model may send a lone surrogate
                             changes: dict[str, Any] | None = None
                             if first_text_at is None:
                                 first_text_at = time.monotonic()
@@ -602,20 +603,20 @@ class Runner:
                                     active.time_to_first_token = first_text_at - active.started
                                     # Recorded with the first delta, so GetRun shows it while the run goes on.
                                     changes = {"time_to_first_token_ms": active.time_to_first_token * 1000}
-                            outcome.text_parts.append(chunk.text)
-                            active.unsaved_text.append(chunk.text)
-                            if changes is None and self.log.merge_delta(plan.run_id, chunk.text, step_index):
+                            outcome.text_parts.append(text)
+                            active.unsaved_text.append(text)
+                            if changes is None and self.log.merge_delta(plan.run_id, text, step_index):
                                 continue  # the writer is busy: the token joins the delta still waiting for it
                             await self._emit(
                                 active,
-                                self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
+                                self._event(active, text_delta=run_pb2.TextDelta(text=text, step_index=step_index)),
                                 changes,
                                 durable=changes is not None,  # the run's first token
                             )
                         elif isinstance(chunk, ToolCallRequest):
                             outcome.calls.append(checked_call(chunk))
                         elif isinstance(chunk, QuestionChunk):
-                            outcome.question = chunk
+                            outcome.question = QuestionChunk(json_values.valid_text(chunk.prompt))
                         elif isinstance(chunk, UsageChunk):
                             outcome.input_tokens = _token_count(chunk.input_tokens)
                             outcome.output_tokens = _token_count(chunk.output_tokens)
@@ -1055,6 +1056,7 @@ def model_messages(role: Role, content: list[dict[str, Any]]) -> list[ModelMessa
 def checked_call(call: ToolCallRequest) -> ToolCallRequest:
     """A model's tool call with its arguments as a Struct will carry them, or rejected (with empty
     arguments) when they cannot be: whatever a model sends ends as a tool error it can read."""
+    call = dataclasses.replace(call, id=json_values.valid_text(call.id), name=json_values.valid_text(call.name))
     if call.rejected:
         return dataclasses.replace(call, arguments={})
     try:
