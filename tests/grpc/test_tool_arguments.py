@@ -28,7 +28,7 @@ from tests.grpc.run_support import (
     serving,
     struct,
 )
-from tests.grpc.test_mcp_servers import Mcp, mcp_serving
+from tests.grpc.test_mcp_servers import mcp_serving
 
 
 @pytest.fixture
