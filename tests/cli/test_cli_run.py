@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,19 @@ async def test_run_shows_tool_calls_and_approves_when_asked_to(server: RunwireSe
     assert code == 0
     assert "calculator returned" in out and "42" in out
     assert "[approved calculator]" in err and '[calculator {"expression": "6*7"}]' in err
+
+
+async def test_run_shows_integers_in_tool_calls_and_results_as_integers(
+    server: RunwireServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = await _agent(server, agent_pb2.AgentTool(name="session_search"), agent_pb2.AgentTool(name="calculator"))
+    code, out, err = await _run(
+        server, capsys, agent, '[[tool:session_search {"query": "x", "limit": 3}]] [[tool:calculator {"expression": "6*7"}]]'
+    )
+
+    assert code == 0, err
+    assert re.search(r'"limit": 3[,}]', err) and re.search(r'"value": 42[,}]', err), err
+    assert ".0" not in err, err
 
 
 async def test_run_without_a_decision_stops_and_says_how_to_give_one(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import AsyncIterator
@@ -53,12 +54,14 @@ async def test_register_list_refresh_and_delete_an_mcp_server(cli) -> None:  # t
     listed = await cli("mcp-servers", "list")
     rows = table(listed.out)
     assert rows[0] == ["NAME", "DISPLAY NAME", "TRANSPORT", "STATE", "TOOLS", "LAST ERROR"]
-    assert rows[1][:5] == ["mcpServers/fake", "Fake tools", "stdio", "READY", "5"]
+    assert rows[1][:5] == ["mcpServers/fake", "Fake tools", "stdio", "READY", "6"]
 
     tools = await cli("tools", "list", "--filter", "source = MCP")
-    assert [row[0] for row in table(tools.out)[1:]] == ["mcp.fake.add", "mcp.fake.crash", "mcp.fake.echo", "mcp.fake.exit_soon", "mcp.fake.wait"]
+    assert [row[0] for row in table(tools.out)[1:]] == ["mcp.fake.add", "mcp.fake.crash", "mcp.fake.describe", "mcp.fake.echo", "mcp.fake.exit_soon", "mcp.fake.wait"]
     shown = await cli("tools", "get", "mcpServers/fake/tools/add", "--json")
     assert json.loads(shown.out)["parameters"]["required"] == ["a", "b"]
+    described = await cli("tools", "get", "mcpServers/fake/tools/describe", "--json")
+    assert re.search(r'"default": 42[,\n]', described.out) and json.loads(described.out)["parameters"]["properties"]["count"]["default"] == 42
     builtin = await cli("tools", "get", "calculator", "--json")
     assert json.loads(builtin.out)["source"] == "SOURCE_BUILTIN"
 

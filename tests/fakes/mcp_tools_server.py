@@ -4,7 +4,7 @@
     python -m tests.fakes.mcp_tools_server --http PORT_FILE     # streamable HTTP on a free port of 127.0.0.1
 
 Tools: `add` (two numbers), `echo` (text back, optionally failing as a tool
-error), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
+error), `describe` (the JSON type of each value it receives, as Python parsed it), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
 exits at once, mid-call, as a crashing server would), `exit_soon` (the
 process exits just after answering, as a server dying while idle would). With
 `MCP_FAKE_CRASH_MARKER` set, `crash` only exits while that file does not
@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -35,6 +36,19 @@ def echo(text: str, fail: bool = False) -> str:
     if fail:
         raise ToolError(f"echo was told to fail: {text}")
     return text
+
+
+@server.tool(description="Names the type of each value it receives (int, float, str, list, dict...), items included.")
+def describe(value: Any = None, count: int = 42) -> dict[str, Any]:
+    return {"value": value, "types": _types(value), "count": count}
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_types(item) for item in value]
+    return type(value).__name__
 
 
 @server.tool(description="Sleeps for the given seconds, then answers.")

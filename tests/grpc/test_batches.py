@@ -333,6 +333,30 @@ async def test_tasks_from_an_uploaded_jsonl_file_and_results_written_to_a_file(t
         assert output.purpose == file_pb2.File.PURPOSE_BATCH_OUTPUT
 
 
+async def test_input_lines_json_or_a_struct_cannot_carry_are_reported_by_line_number(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        deep: object = 1
+        for _ in range(30):
+            deep = {"a": deep}
+        lines = [
+            json.dumps({"agent": agent, "text": "fine"}),
+            '{"agent": "' + agent + '", "input": [{"data": ' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}]}",
+            json.dumps({"agent": agent, "input": [{"data": {"deep": deep}}]}),
+            '{"agent": "' + agent + '", "input": [{"text": "x"}, {"data": {"n": NaN}}]}',
+        ]
+        input_file = await batches.upload("\n".join(lines).encode())
+
+        failure = await rpc_error(batches.create_call(input_file=input_file))
+
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+        fields = set(failure.field_violations)
+        assert "lines[2]" in fields or any(f.startswith("lines[2].") for f in fields), fields
+        assert any(f.startswith("lines[3].input[0].data.deep") for f in fields), fields
+        assert "lines[4].input[1].data.n" in fields, fields
+        assert not any(f.startswith("lines[1]") for f in fields), fields
+
+
 async def test_bad_lines_of_an_input_file_are_all_reported_by_line_number(tmp_path: Path) -> None:
     async with serving_batches(tmp_path) as batches:
         agent = await batches.runs.agent()

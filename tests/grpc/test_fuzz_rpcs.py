@@ -64,25 +64,8 @@ TOO_DEEP = 200  # upb stops at 100
 
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 
-# (method, case) -> why it is skipped: problems whose fix is under way elsewhere. Remove an entry when it passes.
-_NON_FINITE = "NaN/Infinity in a Struct number fails its JSON conversion (being fixed with the Struct number types)"
-KNOWN: dict[tuple[str, str], str] = {
-    (method, "non-finite-json"): _NON_FINITE
-    for method in (
-        "/runwire.v1.AgentService/CreateAgent",
-        "/runwire.v1.AgentService/UpdateAgent",
-        "/runwire.v1.SessionService/CreateSession",
-        "/runwire.v1.SessionService/UpdateSession",
-        "/runwire.v1.SessionService/BatchCreateSessions",
-        "/runwire.v1.MessageService/CreateMessage",
-        "/runwire.v1.MessageService/UpdateMessage",
-        "/runwire.v1.MemoryService/CreateMemory",
-        "/runwire.v1.MemoryService/UpdateMemory",
-        "/runwire.v1.RunService/CreateRun",
-        "/runwire.v1.RunService/ExecuteAgent",
-        "/runwire.v1.RunService/StreamTokens",
-    )
-}
+# (method, case) -> why it is skipped: problems whose fix is under way. Remove an entry when it passes.
+KNOWN: dict[tuple[str, str], str] = {}
 
 # What must never reach a caller: tracebacks, Python objects and class names, source and install paths.
 _CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:Error|Exception|Warning)\b|<class |<module |object at 0x|Traceback|File \"")

@@ -118,7 +118,7 @@ async def test_a_registered_stdio_server_is_ready_with_its_tools(mcp: Mcp) -> No
     assert server.HasField("ready_time")
     assert server.stdio.env == {"TOKEN": "********"}, "secrets are never returned"
     tools = {t.call_name: t for t in server.tools}
-    assert set(tools) == {f"mcp.fake-tools.{t}" for t in ("add", "echo", "wait", "crash", "exit_soon")}
+    assert set(tools) == {f"mcp.fake-tools.{t}" for t in ("add", "describe", "echo", "wait", "crash", "exit_soon")}
     add = tools["mcp.fake-tools.add"]
     assert add.name == "mcpServers/fake-tools/tools/add"
     assert add.display_name == "Add numbers"
@@ -274,7 +274,7 @@ async def test_registrations_survive_a_restart_and_reconnect(tmp_path: Path) -> 
         await mcp.register()
     async with mcp_serving(tmp_path) as mcp:
         server = await mcp.wait_for("mcpServers/fake-tools", lambda s: s.state == READY)
-        assert len(server.tools) == 5
+        assert len(server.tools) == 6
         session = await mcp.session(agent_pb2.AgentTool(name="add", mcp_server=server.name))
         events = await mcp.runs.execute_all(session, '[[tool:mcp.fake-tools.add {"a": 1, "b": 1}]]')
         completed = [e.tool_call_completed for e in events if kind(e) == "tool_call_completed"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import mcp_types
 import pytest
 
 from runwire.server.config import Settings, SettingsError
-from runwire.server.engine.mcp import _tool_output, agent_tool_call_name, call_name, parse_call_name, stdio_command_problem
+from runwire.server.engine.mcp import _schema, _tool_output, agent_tool_call_name, call_name, parse_call_name, stdio_command_problem
 from runwire.server.engine.tools import ToolError
 
 
@@ -45,3 +46,15 @@ def test_mcp_settings_come_from_the_environment_and_must_be_positive() -> None:
     assert settings.mcp.mcp_restart_backoff_seconds == 2.0 and settings.mcp.mcp_health_check_seconds == 5.0
     with pytest.raises(SettingsError, match="mcp_health_check_seconds"):
         Settings.load({"RUNWIRE_MCP_HEALTH_CHECK_SECONDS": "0"})
+
+
+def test_a_tool_schema_a_struct_cannot_carry_is_left_out() -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(30):
+        deep = {"type": "object", "properties": {"x": deep}}
+
+    assert _schema("t", "input", deep) is None
+    assert _schema("t", "input", {"type": "object", "properties": {"n": {"type": "number", "maximum": float("nan")}}}) is None
+    kept = _schema("t", "input", {"type": "object", "properties": {"n": {"type": "integer", "default": 42.0}}})
+    assert kept == {"type": "object", "properties": {"n": {"type": "integer", "default": 42}}}
+    assert type(kept["properties"]["n"]["default"]) is int

@@ -174,7 +174,7 @@ async def test_tool_calls_without_index_or_id(server: FakeOpenAIServer, provider
     assert finish == FinishChunk("tool_calls")
 
 
-async def test_invalid_tool_arguments_name_the_tool(server: FakeOpenAIServer, provider: OpenAIProvider) -> None:
+async def test_invalid_tool_arguments_become_a_rejected_call(server: FakeOpenAIServer, provider: OpenAIProvider) -> None:
     server.script(
         events(
             [
@@ -185,21 +185,44 @@ async def test_invalid_tool_arguments_name_the_tool(server: FakeOpenAIServer, pr
         )
     )
 
-    received, exc = await failure(provider, ask())
+    received = await collect(provider, ask())
 
-    assert received == []
-    assert not exc.retryable
-    assert "invalid JSON arguments" in exc.message and "'get_weather'" in exc.message
+    (call,) = [c for c in received if isinstance(c, ToolCallRequest)]
+    assert (call.id, call.name, call.arguments) == ("call_1", "get_weather", {})
+    assert "not valid JSON" in call.rejected
+    assert received[-1] == FinishChunk("tool_calls")
 
 
-async def test_tool_arguments_must_be_an_object(server: FakeOpenAIServer, provider: OpenAIProvider) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [
+        ("[1, 2]", "not a JSON object"),
+        ('"text"', "not a JSON object"),
+        ('{"x": NaN}', "NaN is not a JSON value"),
+        ('{"x": -Infinity}', "-Infinity is not a JSON value"),
+        ('{"a":' * 5000 + "1" + "}" * 5000, "too deeply"),
+    ],
+)
+async def test_tool_arguments_that_are_not_a_json_object_are_rejected(
+    server: FakeOpenAIServer, provider: OpenAIProvider, arguments: str, why: str
+) -> None:
     server.script(
-        events([chunk(tool_calls=[tool_piece(0, id="c", name="t", arguments="[1, 2]")]), chunk(finish_reason="tool_calls")])
+        events([chunk(tool_calls=[tool_piece(0, id="c", name="t", arguments=arguments)]), chunk(finish_reason="tool_calls")])
     )
 
-    _, exc = await failure(provider, ask())
+    (call,) = [c for c in await collect(provider, ask()) if isinstance(c, ToolCallRequest)]
 
-    assert not exc.retryable and "'t'" in exc.message and "not a JSON object" in exc.message
+    assert call.arguments == {} and why in call.rejected
+
+
+async def test_a_well_formed_call_is_not_rejected_and_keeps_integers(server: FakeOpenAIServer, provider: OpenAIProvider) -> None:
+    server.script(
+        events([chunk(tool_calls=[tool_piece(0, id="c", name="t", arguments='{"n": 42, "x": 1.5}')]), chunk(finish_reason="tool_calls")])
+    )
+
+    (call,) = [c for c in await collect(provider, ask()) if isinstance(c, ToolCallRequest)]
+
+    assert call.rejected == "" and call.arguments == {"n": 42, "x": 1.5} and type(call.arguments["n"]) is int
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from runwire.cli import output
+from runwire.client.json_values import message_to_dict
 from runwire.cli.resources import (
     TEXT_COLUMN_WIDTH,
     Api,
@@ -282,7 +283,7 @@ def config_get(args: argparse.Namespace, api: Api) -> int:
     config = _config(api).GetConfig(config_pb2.GetConfigRequest())
     if args.field:
         _field_at(args.field)
-        value: Any = json_format.MessageToDict(config, preserving_proto_field_name=True)
+        value: Any = message_to_dict(config, preserving_proto_field_name=True)
         for part in args.field.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         print(json.dumps(value, indent=2) if isinstance(value, (dict, list)) else ("" if value is None else value))

@@ -7,9 +7,10 @@ import sys
 from datetime import UTC
 from typing import Any, Iterable, Sequence, TextIO
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+
+from runwire.client.json_values import message_to_dict, message_to_json
 
 # Well-known types printed as one value rather than field by field.
 _SCALAR_MESSAGES = frozenset(
@@ -26,7 +27,7 @@ _SCALAR_MESSAGES = frozenset(
 
 def to_json(message: Message) -> str:
     """The message as JSON with the proto field names (`display_name`, not `displayName`)."""
-    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+    return message_to_json(message, preserving_proto_field_name=True)
 
 
 def print_json(message: Message, out: TextIO | None = None) -> None:
@@ -50,7 +51,7 @@ def _scalar_text(message: Message) -> str:
     """Timestamp -> `2026-01-31T12:00:00Z`, Duration -> `30s`, FieldMask -> `a,b`, Struct -> compact JSON."""
     if message.DESCRIPTOR.full_name == "google.protobuf.FieldMask":
         return ",".join(message.paths)  # type: ignore[attr-defined]
-    value = json_format.MessageToDict(message)
+    value = message_to_dict(message)
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

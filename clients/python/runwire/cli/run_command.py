@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from google.protobuf import json_format
 
+from runwire.client.json_values import message_to_json
 from runwire.cli.resources import Api, CliError, _command, agent_name, session_name
 from runwire.v1 import run_pb2, session_pb2
 
@@ -55,11 +55,11 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
             wrote_text = True
         elif kind == "tool_call_started":
             tool = event.tool_call_started.tool_call
-            print(f"[{tool.tool} {json_format.MessageToJson(tool.arguments, indent=None)}]", file=sys.stderr)
+            print(f"[{tool.tool} {message_to_json(tool.arguments, indent=None)}]", file=sys.stderr)
         elif kind == "tool_call_completed":
             done = event.tool_call_completed
             outcome = "error" if done.result.is_error else "result"
-            print(f"[{done.tool} {outcome}: {json_format.MessageToJson(done.result.output, indent=None)}]", file=sys.stderr)
+            print(f"[{done.tool} {outcome}: {message_to_json(done.result.output, indent=None)}]", file=sys.stderr)
         elif kind == "input_required":
             _answer(args, api, event.input_required.input_request)
         elif kind == "run_completed":
@@ -88,7 +88,7 @@ def _answer(args: argparse.Namespace, api: Api, request: run_pb2.InputRequest) -
     interactive = sys.stdin.isatty()
     if request.kind == run_pb2.InputRequest.KIND_APPROVAL:
         call = request.tool_call
-        arguments = json_format.MessageToJson(call.arguments, indent=None)
+        arguments = message_to_json(call.arguments, indent=None)
         if args.approve or args.deny:
             approve = bool(args.approve)
         elif interactive:

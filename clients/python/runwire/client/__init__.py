@@ -25,11 +25,15 @@ from runwire.client.errors import (
     Unknown,
     from_grpc_error,
 )
+from runwire.client.json_values import message_to_dict, message_to_json, struct_to_dict
 from runwire.client.pagers import AsyncPager, Pager
 from runwire.client.run_stream import AsyncRunStream, ResumePolicy, RunStream, is_terminal
 from runwire.client.service_config import RetryPolicy
 
 __all__ = [
+    "message_to_dict",
+    "message_to_json",
+    "struct_to_dict",
     "Aborted",
     "AlreadyExists",
     "AsyncClient",

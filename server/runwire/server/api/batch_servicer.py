@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from runwire.server.api import convert
 from runwire.server.api.convert import batch_proto, task_proto
 from runwire.server.api.calls import caller, current_call, send_headers
+from runwire.server.domain import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files import FileService, Purpose
 from runwire.server.domain.principal import Principal
@@ -22,7 +23,10 @@ Batch = batch_pb2.Batch
 def results_jsonl(tasks: Sequence[BatchTaskRow]) -> bytes:
     """A batch's results file: one line per task in input order, each the proto3 JSON of its BatchTask."""
     lines = [
-        json.dumps(json_format.MessageToDict(task_proto(t), preserving_proto_field_name=True), separators=(",", ":"))
+        json.dumps(
+            json_values.with_integers(json_format.MessageToDict(task_proto(t), preserving_proto_field_name=True)),
+            separators=(",", ":"),
+        )
         for t in sorted(tasks, key=lambda t: t.index)
     ]
     return ("\n".join(lines) + "\n").encode()
@@ -52,7 +56,9 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         view = await self.batches.create(
             caller(),
             {"display_name": batch.display_name, "labels": dict(batch.labels)},
-            inline_tasks=[task_input_fields(t) for t in batch.inline_tasks.tasks] if which == "inline_tasks" else None,
+            inline_tasks=[
+                task_input_fields(t, f"batch.inline_tasks.tasks[{i}]") for i, t in enumerate(batch.inline_tasks.tasks)
+            ] if which == "inline_tasks" else None,
             input_file=batch.input_file if which == "input_file" else "",
             options=BatchOptions(
                 max_concurrency=options.max_concurrency,

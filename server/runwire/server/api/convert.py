@@ -11,7 +11,7 @@ from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message as ProtoMessage
 
-from runwire.server.domain import names
+from runwire.server.domain import json_values, names
 from runwire.server.domain.common import etag_of, set_timestamp
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SecretRow, SessionRow
@@ -110,15 +110,16 @@ def _check_time(message: ProtoMessage, path: str, violations: list[tuple[str, st
         _time_violations(message, f"{path}.", violations)
 
 
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(value)
+def struct_to_dict(value: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A caller's Struct as JSON (integral numbers as ints); a value JSON cannot carry is INVALID_ARGUMENT on `field`."""
+    try:
+        return json_values.from_struct(value)
+    except json_values.JsonValueError as exc:
+        raise InvalidArgument.field(f"{field}.{exc.path}" if exc.path else field, exc.problem) from None
 
 
 def dict_to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
-    s = struct_pb2.Struct()
-    if value:
-        s.update(value)
-    return s
+    return json_values.to_struct(value)
 
 
 # -- agents ----------------------------------------------------------------
@@ -138,7 +139,7 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
             "base_url": model.base_url,
             "api_key_secret": model.api_key_secret,
             "endpoint": model.endpoint,
-            "options": struct_to_dict(model.options),
+            "options": struct_to_dict(model.options, "agent.model.options"),
         },
         "tools": [
             {"name": t.name, "mcp_server": t.mcp_server, "requires_approval": t.requires_approval} for t in agent.tools
@@ -203,7 +204,7 @@ def session_fields(session: session_pb2.Session, field: str = "session") -> dict
         "agent": session.agent,
         "display_name": session.display_name,
         "labels": dict(session.labels),
-        "metadata": struct_to_dict(session.metadata),
+        "metadata": struct_to_dict(session.metadata, f"{field}.metadata"),
         "expire_time": to_datetime(session.expire_time, f"{field}.expire_time") if which == "expire_time" else None,
         "ttl": timedelta(seconds=seconds(session.ttl)) if which == "ttl" else None,
     }
@@ -228,22 +229,27 @@ def session_proto(row: SessionRow) -> session_pb2.Session:
 # -- messages --------------------------------------------------------------
 
 
-def part_to_dict(part: common_pb2.ContentPart) -> dict[str, Any]:
+def part_to_dict(part: common_pb2.ContentPart, field: str = "content") -> dict[str, Any]:
+    """A content part in domain form; `field` names it in errors (`message.content[2]`)."""
     kind = part.WhichOneof("kind")
     if kind is None:
         return {}
     if kind in ("text", "file"):
         return {kind: getattr(part, kind)}
     if kind == "data":
-        return {"data": struct_to_dict(part.data)}
+        return {"data": struct_to_dict(part.data, f"{field}.data")}
     if kind == "tool_call":
         call = part.tool_call
-        return {"tool_call": {"id": call.id, "tool": call.tool, "arguments": struct_to_dict(call.arguments)}}
+        return {
+            "tool_call": {
+                "id": call.id, "tool": call.tool, "arguments": struct_to_dict(call.arguments, f"{field}.tool_call.arguments")
+            }
+        }
     result = part.tool_result
     return {
         "tool_result": {
             "tool_call_id": result.tool_call_id,
-            "output": struct_to_dict(result.output),
+            "output": struct_to_dict(result.output, f"{field}.tool_result.output"),
             "is_error": result.is_error,
         }
     }
@@ -276,7 +282,7 @@ def part_proto(part: Mapping[str, Any]) -> common_pb2.ContentPart:
 def message_fields(message: message_pb2.Message) -> dict[str, Any]:
     return {
         "role": message.role,
-        "content": [part_to_dict(p) for p in message.content],
+        "content": [part_to_dict(p, f"message.content[{i}]") for i, p in enumerate(message.content)],
         "parent_message": message.parent_message,
         "labels": dict(message.labels),
     }

@@ -119,7 +119,7 @@ def memory_fields(memory: memory_pb2.Memory) -> dict[str, Any]:
         "agent": memory.agent,
         "session": memory.session,
         "labels": dict(memory.labels),
-        "metadata": convert.struct_to_dict(memory.metadata),
+        "metadata": convert.struct_to_dict(memory.metadata, "memory.metadata"),
         "expire_time": convert.to_datetime(memory.expire_time, "memory.expire_time") if which == "expire_time" else None,
         "ttl": timedelta(seconds=convert.seconds(memory.ttl)) if which == "ttl" else None,
     }

@@ -30,7 +30,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         row = await self.runs.create(
             caller(),
             request.session,
-            [convert.part_to_dict(p) for p in request.input],
+            [convert.part_to_dict(p, f"input[{i}]") for i, p in enumerate(request.input)],
             options=convert.run_options_fields(request.options),
             labels=dict(request.labels),
             request_id=request.request_id,
@@ -111,7 +111,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         row = await self.runs.create(
             caller(),
             request.run.session,
-            [convert.part_to_dict(p) for p in request.run.input],
+            [convert.part_to_dict(p, f"run.input[{i}]") for i, p in enumerate(request.run.input)],
             options=convert.run_options_fields(request.run.options),
             labels=dict(request.run.labels),
             request_id=request.request_id,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+from google.protobuf import struct_pb2
 
 from runwire.server.api import convert
-from runwire.server.domain import names
+from runwire.server.domain import json_values, names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.tools import ToolSource, ToolView
 from runwire.server.engine.mcp import SECRET_PLACEHOLDER, McpState, McpToolInfo, call_name
@@ -124,11 +126,21 @@ def tool_proto(tool: ToolView) -> tool_pb2.Tool:
         call_name=tool.call_name,
         display_name=tool.display_name,
         description=tool.description,
-        parameters=convert.dict_to_struct(dict(tool.parameters)),
-        output_schema=convert.dict_to_struct(dict(tool.output_schema)) if tool.output_schema else None,
+        parameters=_schema_struct(tool.parameters) or convert.dict_to_struct({"type": "object"}),
+        output_schema=_schema_struct(tool.output_schema),
         source=int(tool.source),
         mcp_server=tool.mcp_server,
         requires_approval=tool.requires_approval,
         available=tool.available,
         update_time=convert.timestamp(tool.update_time),
     )
+
+
+def _schema_struct(schema: Mapping[str, Any] | None) -> struct_pb2.Struct | None:
+    """A schema as a Struct; one a Struct cannot carry (stored before MCP schemas were checked) is left out."""
+    if not schema:
+        return None
+    try:
+        return json_values.to_struct(schema)
+    except json_values.JsonValueError:
+        return None

@@ -305,6 +305,9 @@ class BatchService:
             except json.JSONDecodeError as exc:
                 v.add(path, f"is not JSON: {exc.msg} at column {exc.colno}")
                 continue
+            except RecursionError:
+                v.add(path, "nests objects and lists too deeply")
+                continue
             if not isinstance(value, dict):
                 v.add(path, "must be a JSON object (a BatchTaskInput)")
                 continue
@@ -313,7 +316,12 @@ class BatchService:
             except json_format.ParseError as exc:
                 v.add(path, f"is not a BatchTaskInput: {exc}")
                 continue
-            drafts.append(self._check_task(v, path, index, number, task_input_fields(message)))
+            try:
+                fields = task_input_fields(message, path)
+            except InvalidArgument as exc:
+                v.items.extend(exc.field_violations)
+                continue
+            drafts.append(self._check_task(v, path, index, number, fields))
         self._check_custom_ids(v, drafts)
         _raise_violations(v)
         return drafts
@@ -602,12 +610,12 @@ def _raise_violations(v: Violations) -> None:
     )
 
 
-def task_input_fields(task: batch_pb2.BatchTaskInput) -> dict[str, Any]:
-    """A BatchTaskInput (inline, or one line of a file) in domain form."""
+def task_input_fields(task: batch_pb2.BatchTaskInput, field: str) -> dict[str, Any]:
+    """A BatchTaskInput (inline, or one line of a file) in domain form; `field` names it in errors."""
     return {
         "custom_id": task.custom_id,
         "agent": task.agent,
         "session": task.session,
         "text": task.text,
-        "input": [convert.part_to_dict(p) for p in task.input],
+        "input": [convert.part_to_dict(p, f"{field}.input[{i}]") for i, p in enumerate(task.input)],
     }

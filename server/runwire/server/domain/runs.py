@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from sqlalchemy import bindparam, func, insert, select, update
 
 from runwire.server.api import convert
-from runwire.server.domain import names
+from runwire.server.domain import json_values, names
 from runwire.server.domain.agents import MAX_INPUT_TIMEOUT_SECONDS, MAX_RUN_SECONDS, MAX_STEPS, AgentState
 from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.common import check_etag, check_labels, parse_filter_field, utc_now
@@ -486,9 +486,10 @@ class RunService:
             if approval.decision != run_pb2.Approval.DECISION_APPROVE:
                 raise InvalidArgument.field("approval.edited_arguments", "only goes with DECISION_APPROVE")
             tool = self.tools.get(pending.tool_call.tool)
+            edited = convert.struct_to_dict(approval.edited_arguments, "approval.edited_arguments")
             if tool is not None:
                 try:
-                    self.tools.check_arguments(tool, json_format.MessageToDict(approval.edited_arguments))
+                    self.tools.check_arguments(tool, edited)
                 except ToolError as error:
                     raise InvalidArgument.field("approval.edited_arguments", str(error)) from None
 
@@ -648,7 +649,12 @@ class RunService:
         answered = {p["tool_result"].get("tool_call_id") for m in messages for p in m.content or [] if "tool_result" in p}
         made = [p["tool_call"] for p in assistant.content or [] if "tool_call" in p]
         calls = tuple(
-            ToolCallRequest(id=c.get("id", ""), name=c.get("tool", ""), arguments=dict(c.get("arguments") or {}))
+            ToolCallRequest(
+                id=c.get("id", ""),
+                name=c.get("tool", ""),
+                arguments=dict(c.get("arguments") or {}),
+                rejected=c.get("rejected") or "",
+            )
             for c in made
             if c.get("id") not in answered
         )
@@ -670,7 +676,7 @@ class RunService:
                 continue
             execution = step.tool_calls.add(state=completed.state, result=completed.result, duration=completed.duration)
             execution.call.id, execution.call.tool = call.get("id", ""), call.get("tool", "")
-            execution.call.arguments.update(call.get("arguments") or {})
+            json_values.to_struct(call.get("arguments"), execution.call.arguments)
         return step, calls
 
 

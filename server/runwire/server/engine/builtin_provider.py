@@ -3,7 +3,8 @@
 It reads directives in the latest user message, so every path of the
 platform can be exercised with no key and no network:
 
-  [[tool:NAME {"arg": 1}]]   call tool NAME with these JSON arguments (several directives: parallel calls)
+  [[tool:NAME {"arg": 1}]]   call tool NAME with these JSON arguments (several directives: parallel calls;
+                             arguments that are not a JSON object come back to it as the call's error)
   [[ask:QUESTION]]           ask the person a free-text question and wait for the answer
   [[tokens:N]]               answer with N numbered tokens ("t1 t2 ... tN")
   [[sleep:SECONDS]]          wait before answering (up to 60 s; cancellation interrupts it)
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
+import math
 import re
 from typing import AsyncIterator
 
@@ -37,6 +38,7 @@ from runwire.server.engine.providers import (
     TextChunk,
     ToolCallRequest,
     UsageChunk,
+    parse_arguments,
 )
 
 _TOOL = re.compile(r"\[\[tool:([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*\]\]", re.S)
@@ -115,13 +117,8 @@ class BuiltinProvider:
             return []
         calls = []
         for index, (name, raw_args) in enumerate(_TOOL.findall(user_text)):
-            try:
-                arguments = json.loads(raw_args) if raw_args else {}
-            except json.JSONDecodeError as exc:
-                raise ProviderError(f"builtin provider: arguments of [[tool:{name}]] are not JSON: {exc}", retryable=False)
-            if not isinstance(arguments, dict):
-                raise ProviderError(f"builtin provider: arguments of [[tool:{name}]] must be a JSON object", retryable=False)
-            calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments))
+            arguments, rejected = parse_arguments(raw_args)
+            calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments, rejected=rejected))
         return calls
 
 
@@ -163,6 +160,8 @@ def _number(value: str, directive: str) -> float:
         number = float(value)
     except ValueError:
         raise ProviderError(f"builtin provider: [[{directive}:{value}]] needs a number", retryable=False) from None
+    if not math.isfinite(number):
+        raise ProviderError(f"builtin provider: [[{directive}:{value}]] needs a finite number", retryable=False)
     if number < 0:
         raise ProviderError(f"builtin provider: [[{directive}:{value}]] must not be negative", retryable=False)
     return number

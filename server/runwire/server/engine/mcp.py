@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TextIO
 
 from runwire.server.config import McpSettings
+from runwire.server.domain import json_values
 from runwire.server.domain.common import utc_now
 from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
 from runwire.server.engine.tools import ToolContext, ToolError
@@ -461,14 +462,26 @@ async def _list_tools(client: Any) -> tuple[McpToolInfo, ...]:
                     name=tool.name,
                     title=tool.title or (tool.annotations.title if tool.annotations and tool.annotations.title else "") or "",
                     description=tool.description or "",
-                    input_schema=dict(tool.input_schema or {"type": "object"}),
-                    output_schema=dict(tool.output_schema) if tool.output_schema else None,
+                    input_schema=_schema(tool.name, "input", tool.input_schema) or {"type": "object"},
+                    output_schema=_schema(tool.name, "output", tool.output_schema),
                 )
             )
         cursor = result.next_cursor
         if not cursor:
             break
     return tuple(tools)
+
+
+def _schema(tool: str, which: str, schema: Any) -> dict[str, Any] | None:
+    """A tool's JSON schema as a Struct carries it (ListTools shows it). One that cannot be carried
+    (nested too deeply, NaN...) is dropped: any object is then sent, and the MCP server checks its input."""
+    if not schema:
+        return None
+    try:
+        return json_values.normalize(schema)
+    except json_values.JsonValueError as exc:
+        log.warning("MCP tool %r: its %s schema is left out: %s", tool, which, exc)
+        return None
 
 
 def _tool_output(result: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from runwire.server.engine.providers import (
     ToolCallRequest,
     ToolSpec,
     UsageChunk,
+    parse_arguments,
 )
 
 log = logging.getLogger(__name__)
@@ -385,7 +386,7 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
 def _decode_event(data: str) -> dict[str, Any]:
     try:
         event = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProviderError(f"model server sent a malformed event: {_truncate(data)}", retryable=False) from None
     if not isinstance(event, dict):
         raise ProviderError(f"model server sent a malformed event: {_truncate(data)}", retryable=False)
@@ -395,18 +396,11 @@ def _decode_event(data: str) -> dict[str, Any]:
 def _tool_call(index: int, call: _PartialToolCall) -> ToolCallRequest:
     if not call.name:
         raise ProviderError(f"model sent tool call #{index} without a tool name", retryable=False)
-    text = "".join(call.arguments).strip()
-    try:
-        # Tools without parameters often get "" rather than "{}".
-        arguments = json.loads(text) if text else {}
-    except ValueError as exc:
-        raise ProviderError(
-            f"model sent invalid JSON arguments for tool {call.name!r}: {exc}", retryable=False
-        ) from None
-    if not isinstance(arguments, dict):
-        raise ProviderError(f"model sent arguments for tool {call.name!r} that are not a JSON object", retryable=False)
+    # Arguments that cannot be used become the call's error result, which the model reads and can correct.
+    arguments, rejected = parse_arguments("".join(call.arguments))
     # Servers that omit ids still need one, so the tool's answer can name its call.
-    return ToolCallRequest(id=call.id or f"call_{uuid.uuid4().hex[:24]}", name=call.name, arguments=arguments)
+    call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+    return ToolCallRequest(id=call_id, name=call.name, arguments=arguments, rejected=rejected)
 
 
 # Errors

@@ -6,6 +6,7 @@ engine/runner.py drives them, retries them and records what they produce.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol, Union
 
@@ -15,11 +16,38 @@ FinishReason = Literal["stop", "tool_calls", "length", "content_filter"]
 
 @dataclass(frozen=True)
 class ToolCallRequest:
-    """The model asks for a tool: `arguments` is already parsed JSON (an object)."""
+    """The model asks for a tool: `arguments` is already parsed JSON (an object).
+
+    `rejected` says why arguments the model sent cannot be used (not JSON, not an object, nested too
+    deeply...): the tool is not called and the model gets that reason as the call's error result."""
 
     id: str
     name: str
     arguments: dict[str, Any]
+    rejected: str = ""
+
+
+REJECTED = "the arguments were rejected:"
+
+
+def parse_arguments(text: str) -> tuple[dict[str, Any], str]:
+    """A tool call's arguments as a model wrote them: (the object, "") or ({}, why they cannot be used).
+    An empty text is no arguments: tools without parameters often get "" rather than "{}"."""
+    if not text.strip():
+        return {}, ""
+    try:
+        arguments = json.loads(text, parse_constant=_not_json_constant)
+    except ValueError as exc:
+        return {}, f"{REJECTED} not valid JSON: {exc}"
+    except RecursionError:
+        return {}, f"{REJECTED} they nest objects and lists too deeply"
+    if not isinstance(arguments, dict):
+        return {}, f"{REJECTED} not a JSON object"
+    return arguments, ""
+
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @dataclass(frozen=True)

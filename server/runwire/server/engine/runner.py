@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import enum
 import json
 import logging
@@ -25,7 +26,7 @@ from sqlalchemy import bindparam, insert, update
 
 from runwire.server.api import convert, metrics
 from runwire.server.config import RunSettings
-from runwire.server.domain import names
+from runwire.server.domain import json_values, names
 from runwire.server.domain.common import utc_now
 from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.domain.principal import Principal
@@ -36,6 +37,7 @@ from runwire.server.engine.providers import (
     ModelMessage,
     ModelRequest,
     Provider,
+    REJECTED,
     ProviderError,
     QuestionChunk,
     TextChunk,
@@ -51,6 +53,11 @@ from runwire.server.store.store import Store
 from runwire.v1 import common_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")
+
+# A tool call's arguments and a tool's result, as JSON: several fit in one run event and one GetRun
+# answer well below the default 8 MiB message limit.
+MAX_TOOL_ARGUMENTS_BYTES = 256 * 1024
+MAX_TOOL_RESULT_BYTES = 1024 * 1024
 
 _FINISH = {
     "stop": run_pb2.ModelCall.FINISH_REASON_STOP,
@@ -527,7 +534,7 @@ class Runner:
                 active,
                 RunStatus.SUCCEEDED,
                 run_completed=run_pb2.RunCompleted(output=output, usage=usage),
-                output=json_format.MessageToDict(output, preserving_proto_field_name=True),
+                output=_to_json(output),
             )
 
     async def _finish_stopped(self, active: ActiveRun) -> None:
@@ -574,9 +581,7 @@ class Runner:
                 parts.append({"text": outcome.text})
             if outcome.question is not None:
                 parts = [{"text": outcome.question.prompt}]
-            parts += [
-                {"tool_call": {"id": c.id, "tool": c.name, "arguments": c.arguments}} for c in outcome.calls
-            ]
+            parts += [{"tool_call": _call_dict(c)} for c in outcome.calls]
             assistant = await self._add_message(active, Role.ASSISTANT, parts)
             active.unsaved_text.clear()
             step.model_call.message = names.MESSAGE.format(assistant.session_id, assistant.id)
@@ -656,6 +661,7 @@ class Runner:
                         if isinstance(chunk, TextChunk):
                             if not chunk.text:
                                 continue
+                            text = json_values.valid_text(chunk.text)  # a model may send a lone surrogate
                             changes: dict[str, Any] | None = None
                             if first_text_at is None:
                                 first_text_at = time.monotonic()
@@ -663,22 +669,23 @@ class Runner:
                                     active.time_to_first_token = first_text_at - active.started
                                     # Recorded with the first delta, so GetRun shows it while the run goes on.
                                     changes = {"time_to_first_token_ms": active.time_to_first_token * 1000}
-                            outcome.text_parts.append(chunk.text)
-                            active.unsaved_text.append(chunk.text)
-                            if changes is None and self.log.merge_delta(plan.run_id, chunk.text, step_index):
+                            outcome.text_parts.append(text)
+                            active.unsaved_text.append(text)
+                            if changes is None and self.log.merge_delta(plan.run_id, text, step_index):
                                 continue  # the writer is busy: the token joins the delta still waiting for it
                             await self._emit(
                                 active,
-                                self._event(active, text_delta=run_pb2.TextDelta(text=chunk.text, step_index=step_index)),
+                                self._event(active, text_delta=run_pb2.TextDelta(text=text, step_index=step_index)),
                                 changes,
                                 durable=changes is not None,  # the run's first token
                             )
                         elif isinstance(chunk, ToolCallRequest):
-                            outcome.calls.append(chunk)
+                            outcome.calls.append(checked_call(chunk))
                         elif isinstance(chunk, QuestionChunk):
-                            outcome.question = chunk
+                            outcome.question = QuestionChunk(json_values.valid_text(chunk.prompt))
                         elif isinstance(chunk, UsageChunk):
-                            outcome.input_tokens, outcome.output_tokens = chunk.input_tokens, chunk.output_tokens
+                            outcome.input_tokens = _token_count(chunk.input_tokens)
+                            outcome.output_tokens = _token_count(chunk.output_tokens)
                         elif isinstance(chunk, FinishChunk):
                             outcome.finish = chunk.reason
                 break
@@ -740,6 +747,12 @@ class Runner:
         )
         arguments = dict(call.arguments)
         denied_reason: str | None = None
+        if call.rejected:
+            # Nothing to approve or run: the model hears why and may try again.
+            execution.required_approval = False
+            stamp_now(execution.end_time)
+            execution.state = run_pb2.ToolExecution.STATE_FAILED
+            return await self._record_result(active, step_index, call, execution, {"error": call.rejected}, True)
         if execution.required_approval:
             execution.state = run_pb2.ToolExecution.STATE_AWAITING_APPROVAL
             answer = approved
@@ -756,7 +769,7 @@ class Runner:
                 denied_reason = approval.reason or "no reason given"
             elif approval.HasField("edited_arguments"):
                 execution.original_arguments.CopyFrom(proto_call.arguments)
-                arguments = json_format.MessageToDict(approval.edited_arguments)
+                arguments = json_values.from_struct(approval.edited_arguments)  # checked when it was submitted
                 execution.call.arguments.CopyFrom(approval.edited_arguments)
 
         if denied_reason is not None:
@@ -773,7 +786,23 @@ class Runner:
             output, is_error, execution.state = await self._call_tool(active, call.name, arguments, config is not None)
             execution.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         stamp_now(execution.end_time)
-        result = common_pb2.ToolResult(tool_call_id=call.id, output=_struct(output), is_error=is_error)
+        return await self._record_result(active, step_index, call, execution, output, is_error)
+
+    async def _record_result(
+        self,
+        active: ActiveRun,
+        step_index: int,
+        call: ToolCallRequest,
+        execution: run_pb2.ToolExecution,
+        output: Mapping[str, Any],
+        is_error: bool,
+    ) -> run_pb2.ToolExecution:
+        try:
+            checked = checked_json(output, MAX_TOOL_RESULT_BYTES)
+        except json_values.JsonValueError as exc:
+            checked, is_error = {"error": f"the tool's result was rejected: {exc}"}, True
+            execution.state = run_pb2.ToolExecution.STATE_FAILED
+        result = common_pb2.ToolResult(tool_call_id=call.id, output=_struct(checked), is_error=is_error)
         execution.result.CopyFrom(result)
         completed = run_pb2.ToolCallCompleted(
             result=result, tool=call.name, state=execution.state, duration=execution.duration, step_index=step_index
@@ -1103,14 +1132,48 @@ def model_messages(role: Role, content: list[dict[str, Any]]) -> list[ModelMessa
     return [ModelMessage(role=_MODEL_ROLES.get(role, "user"), text=text_of(content), tool_calls=calls)]  # type: ignore[arg-type]
 
 
+def checked_call(call: ToolCallRequest) -> ToolCallRequest:
+    """A model's tool call with its arguments as a Struct will carry them, or rejected (with empty
+    arguments) when they cannot be: whatever a model sends ends as a tool error it can read."""
+    call = dataclasses.replace(call, id=json_values.valid_text(call.id), name=json_values.valid_text(call.name))
+    if call.rejected:
+        return dataclasses.replace(call, arguments={})
+    try:
+        arguments = checked_json(call.arguments, MAX_TOOL_ARGUMENTS_BYTES)
+    except json_values.JsonValueError as exc:
+        return dataclasses.replace(call, arguments={}, rejected=f"{REJECTED} {exc}")
+    return dataclasses.replace(call, arguments=arguments)
+
+
+def checked_json(value: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    """`value` normalized for a Struct (see json_values), and at most `max_bytes` as JSON."""
+    normalized = json_values.normalize(value)
+    size = json_values.encoded_size(normalized)
+    if size > max_bytes:
+        raise json_values.JsonValueError("", f"{size} bytes of JSON, more than the limit of {max_bytes}")
+    return normalized
+
+
+def _call_dict(call: ToolCallRequest) -> dict[str, Any]:
+    stored: dict[str, Any] = {"id": call.id, "tool": call.name, "arguments": call.arguments}
+    if call.rejected:
+        stored["rejected"] = call.rejected
+    return stored
+
+
+def _token_count(value: Any) -> int:
+    """A provider's token count as an int64 field takes it: a count that is not one is taken as 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= json_values.MAX_SAFE_INTEGER:
+        return 0
+    return value
+
+
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
-    s = struct_pb2.Struct()
-    s.update(dict(value))
-    return s
+    return json_values.to_struct(value)
 
 
 def _to_json(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return json_values.with_integers(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
 def _steps_json(active: ActiveRun) -> list[dict[str, Any]]:
@@ -1168,6 +1231,6 @@ def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
 def _result_dict(result: common_pb2.ToolResult) -> dict[str, Any]:
     return {
         "tool_call_id": result.tool_call_id,
-        "output": json_format.MessageToDict(result.output),
+        "output": json_values.from_struct(result.output),
         "is_error": result.is_error,
     }
