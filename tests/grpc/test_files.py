@@ -73,7 +73,8 @@ class Files:
         return [p for p in (self.storage / "blobs").rglob("*") if p.is_file()]
 
     def temp_files(self) -> list[Path]:
-        return list((self.storage / "tmp").glob("*"))
+        """Temporary files, without the lock file the server holds while it runs."""
+        return [p for p in (self.storage / "tmp").glob("*") if p.suffix != ".lock"]
 
 
 @asynccontextmanager

@@ -215,6 +215,7 @@ class FileService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.blobs.close()
 
     # -- upload ---------------------------------------------------------------
 
@@ -657,7 +658,7 @@ class FileService:
                 self._notify(row.id)
 
         async with self.blobs.local_copy(row.sha256) as path:
-            return await extract_in_worker(path, row.content_type, self.settings, progress)
+            return await extract_in_worker(path, row.content_type, self.settings, progress, self.blobs.scratch_path(".json"))
 
     async def _finish(
         self,
