@@ -625,7 +625,7 @@ class FileService:
                     page_count=max((p.number for p in pages), default=0),
                 )
             except ExtractionError as error:
-                log.info("text extraction of files/%s failed: %s %s", file_id, error.reason, error.message)
+                log.info("text extraction of files/%s failed: %s %s (%s)", file_id, error.reason, error.message, error.detail or "-")
                 await self._finish(file_id, FileState.FAILED, reason=error.reason, message=error.message[:2000])
             except asyncio.CancelledError:
                 raise  # deleted, or the server stops: a later start takes the file up again

@@ -69,7 +69,8 @@ async def extract_in_worker(
                 "the file probably needs more memory than the server allows",
             )
         if "error" in outcome:
-            raise ExtractionError(outcome["error"]["reason"], outcome["error"]["message"])
+            error = outcome["error"]
+            raise ExtractionError(error["reason"], error["message"], error.get("detail", ""))
         raw = await asyncio.to_thread(output.read_text, encoding="utf-8")
         return [Page(int(p["number"]), str(p["text"])) for p in json.loads(raw)]
     except TimeoutError:
