@@ -94,3 +94,26 @@ def huge_png(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def malformed_png() -> bytes:
+    """A PNG signature followed by bytes that are no PNG chunks."""
+    return b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"not really a header" * 10
+
+
+def truncated_pdf() -> bytes:
+    """A real PDF cut off in its middle."""
+    whole = pdf("A report that never ends", "Second page")
+    return whole[: len(whole) // 2]
+
+
+def encrypted_pdf() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page in PdfReader(io.BytesIO(pdf("Secret plans"))).pages:
+        writer.add_page(page)
+    writer.encrypt("a password nobody gave the server")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()

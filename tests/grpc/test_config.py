@@ -205,6 +205,9 @@ async def test_reload_returns_to_the_file_and_lists_restart_only_changes(admin: 
     config_file.unlink()
     missing = await fails(admin.config.ReloadConfig(config_pb2.ReloadConfigRequest()))
     assert missing.code == grpc.StatusCode.FAILED_PRECONDITION and missing.reason == "CONFIG_SOURCE_MISSING"
+    # The message names no server path and repeats no reader's words; the source is GetConfig's to report.
+    assert str(config_file.parent) not in missing.message and str(config_file.parent) not in invalid.message
+    assert "Errno" not in missing.message and "No such file" not in missing.message
 
 
 async def test_reload_without_a_file_is_a_failed_precondition(tmp_path: Path) -> None:

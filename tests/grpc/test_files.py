@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -73,7 +74,8 @@ class Files:
         return [p for p in (self.storage / "blobs").rglob("*") if p.is_file()]
 
     def temp_files(self) -> list[Path]:
-        return list((self.storage / "tmp").glob("*"))
+        """Temporary files, without the lock file the server holds while it runs."""
+        return [p for p in (self.storage / "tmp").glob("*") if p.suffix != ".lock"]
 
 
 @asynccontextmanager
@@ -305,6 +307,48 @@ async def test_hostile_files_fail_with_a_reason_and_the_server_stays_healthy(fil
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
     fine = await files.upload(b"still working", content_type="text/plain")
     assert (await files.settled(fine.name))[-1].state == COMPLETED
+
+
+# What no message a caller sees may hold: a server path, a class name, a library's own words.
+LEAKS = re.compile(
+    r"(^|[\s'\"(])/[\w.-]+/|[A-Z]\w*(Error|Exception|Warning)\b|Traceback|pypdf|PIL|Pillow|tesseract|zlib|"
+    r"cannot identify image file|decompression bomb|Stream has ended|Truncated File Read|Expecting value|File is not a zip"
+)
+
+
+@pytest.mark.parametrize(
+    ("sample", "filename", "content_type", "reason", "message"),
+    [
+        (file_samples.malformed_png, "broken.png", "image/png", "EXTRACTION_FAILED", "the PNG image is damaged or truncated"),
+        (lambda: file_samples.huge_png(100_000, 100_000), "huge.png", "image/png", "FILE_TOO_COMPLEX",
+         "the image is 100000x100000 = 10000000000 pixels; the limit is"),
+        (lambda: file_samples.huge_png(9_000, 9_000), "big.png", "image/png", "FILE_TOO_COMPLEX", "9000x9000 = 81000000 pixels"),
+        (file_samples.truncated_pdf, "cut.pdf", "application/pdf", "EXTRACTION_FAILED", "the PDF is damaged or truncated"),
+        (file_samples.corrupt_pdf, "corrupt.pdf", "application/pdf", "EXTRACTION_FAILED", "the PDF is damaged or truncated"),
+        (file_samples.encrypted_pdf, "secret.pdf", "application/pdf", "EXTRACTION_FAILED", "the PDF is encrypted"),
+        (lambda: file_samples.zip_bomb_docx(16 * 1024 * 1024), "bomb.docx", DOCX, "DECOMPRESSION_LIMIT_EXCEEDED", "expands"),
+        (lambda: b"PK\x03\x04 but no archive follows", "notzip.docx", DOCX, "EXTRACTION_FAILED", "the DOCX is not a valid zip archive"),
+        # Past the head the upload sniffs: accepted, then found broken by the extraction.
+        (lambda: b"caf\xc3\xa9 " * 2000 + b"\xff\xfe", "broken.txt", "text/plain", "EXTRACTION_FAILED", "not UTF-8 text (byte 12000)"),
+        (lambda: b'{"unclosed": ', "bad.json", "application/json", "EXTRACTION_FAILED", "not valid JSON (line 1, column 14)"),
+    ],
+    ids=["malformed-png", "huge-png", "big-png", "truncated-pdf", "corrupt-pdf", "encrypted-pdf", "zip-bomb", "not-zip", "bad-utf8", "bad-json"],
+)
+async def test_a_failed_file_says_why_in_the_servers_own_words(
+    tmp_path: Path, sample: Any, filename: str, content_type: str, reason: str, message: str
+) -> None:
+    async with serving(tmp_path, max_image_pixels=50_000_000) as files:
+        data_dir = str(files.server.settings.data_dir.resolve())
+        final = await _failed(files, sample(), filename, content_type)
+        assert final.error.reason == reason
+        assert message in final.error.message
+        assert not LEAKS.search(final.error.message), final.error.message
+        assert data_dir not in final.error.message and str(tmp_path) not in final.error.message
+        # The caller's other views of the file say the same, and no more.
+        fetched = await files.stub.GetFile(file_pb2.GetFileRequest(name=final.name))
+        assert fetched.error == final.error
+        not_ready = await rpc_error(files.stub.GetFileText(file_pb2.GetFileTextRequest(name=final.name)))
+        assert data_dir not in not_ready.message and not LEAKS.search(not_ready.message)
 
 
 async def test_extraction_beyond_the_time_limit_fails(tmp_path: Path) -> None:

@@ -411,6 +411,15 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'runwire.db').resolve()}"
 
+    def database_description(self) -> str:
+        """The database for messages to whoever runs the server: the SQLite file, or the URL without its password."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.effective_database_url)
+        if url.get_backend_name() == "sqlite":
+            return f"database {url.database}"
+        return f"database {url.render_as_string(hide_password=True)}"
+
     @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
     from runwire.server import logging_setup
     from runwire.server.app import serve
     from runwire.server.config import Settings, SettingsError
+    from runwire.server.store.database import DatabaseNotUsable
 
     try:
         settings = Settings.load(
@@ -79,6 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.run(serve(settings))
     except ImportError:  # uvloop does not exist on Windows
         asyncio.run(serve(settings))
+    except DatabaseNotUsable as exc:
+        print(f"runwire serve: {settings.database_description()}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
         return 1

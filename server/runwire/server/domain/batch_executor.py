@@ -309,9 +309,9 @@ class BatchExecutor:
     async def _work(self, control: _Control, task: BatchTaskRow, per_batch: asyncio.Semaphore) -> None:
         try:
             await self._execute_task(control, task)
-        except Exception as exc:  # a bug must not leave the task started forever
+        except Exception:  # a bug must not leave the task started forever
             log.exception("batch %s: task %d failed", control.batch.id, task.index)
-            await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", f"internal error ({type(exc).__name__})"), (0, 0))
+            await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"), (0, 0))
         finally:
             per_batch.release()
             self._slots.release()

@@ -218,6 +218,7 @@ class FileService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.blobs.close()
 
     # -- upload ---------------------------------------------------------------
 
@@ -627,7 +628,7 @@ class FileService:
                     page_count=max((p.number for p in pages), default=0),
                 )
             except ExtractionError as error:
-                log.info("text extraction of files/%s failed: %s %s", file_id, error.reason, error.message)
+                log.info("text extraction of files/%s failed: %s %s (%s)", file_id, error.reason, error.message, error.detail or "-")
                 await self._finish(file_id, FileState.FAILED, reason=error.reason, message=error.message[:2000])
             except asyncio.CancelledError:
                 raise  # deleted, or the server stops: a later start takes the file up again
@@ -660,7 +661,7 @@ class FileService:
                 self._notify(row.id)
 
         async with self.blobs.local_copy(row.sha256) as path:
-            return await extract_in_worker(path, row.content_type, self.settings, progress)
+            return await extract_in_worker(path, row.content_type, self.settings, progress, self.blobs.scratch_path(".json"))
 
     async def _finish(
         self,

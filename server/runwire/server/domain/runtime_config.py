@@ -9,6 +9,8 @@ an update that would change one is refused; a reload lists them in
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +55,9 @@ def config_invalid(violations: Sequence[tuple[str, str]], summary: str = "the co
         reason="CONFIG_INVALID",
         field_violations=[FieldViolation(path, problem) for path, problem in violations],
     )
+
+
+log = logging.getLogger("runwire.server.config")
 
 
 class RuntimeConfigService:
@@ -174,11 +179,18 @@ class RuntimeConfigService:
                     Settings.load, None, source, **dict(self.settings.flag_overrides)
                 )
             except cf.ConfigError as exc:
-                raise config_invalid(exc.violations, f"the configuration file {source} is invalid") from None
+                raise config_invalid(exc.violations, "the configuration file is invalid") from None
             except SettingsError as exc:
+                # The server's paths and the reader's own words stay in the log; GetConfig names the source to admins.
+                log.warning("reloading the configuration from %s failed: %s", source, exc)
                 if not Path(source).is_file():
-                    raise FailedPrecondition(str(exc), reason="CONFIG_SOURCE_MISSING", metadata={"source": source}) from None
-                raise config_invalid([("config", str(exc))], f"the configuration in {source} is invalid") from None
+                    raise FailedPrecondition(
+                        "the configuration file cannot be read any more (moved or deleted)",
+                        reason="CONFIG_SOURCE_MISSING",
+                        metadata={"source": source},
+                    ) from None
+                raise config_invalid([("config", "cannot be read or holds a value of the wrong kind (the server's log has the detail)")],
+                                     "the configuration file is invalid") from None
             candidate, pending = self.settings, []
             for config_field in cf.FIELDS:
                 value = cf.get_value(loaded, config_field)

@@ -4,6 +4,10 @@ Contents are keyed by their SHA-256, so equal uploads share one blob and a
 blob is deleted only when no file refers to it any more (the domain decides
 that). Uploads are written to a temporary file first and only renamed into
 place once complete and checked: a failed or aborted upload leaves nothing.
+Temporary files (uploads in progress, extraction output) carry the name of the
+process that writes them, which holds a lock on `tmp/<owner>.lock` while it
+lives: a start removes every temporary file whose owner holds no lock, so
+what a killed process was writing is gone at the next start.
 `LocalBlobStore` keeps blobs in a directory; an S3-compatible store would
 implement the same methods (multipart upload for `TempBlob`, ranged GET for
 `read`, a download to a temporary file for `local_copy`).
@@ -12,9 +16,10 @@ implement the same methods (multipart upload for `TempBlob`, ranged GET for
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
+import logging
 import os
-import time
 import uuid
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -23,8 +28,7 @@ from typing import AsyncIterator, BinaryIO, Protocol
 # Writes are gathered to this size before each trip to a worker thread (write + hash off the event loop).
 WRITE_BUFFER_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
-# Temporary files older than this at start belong to uploads that died with an earlier process.
-STALE_TEMP_SECONDS = 3600.0
+log = logging.getLogger("runwire.server.files")
 
 
 class TempBlob(Protocol):
@@ -44,9 +48,17 @@ class TempBlob(Protocol):
 
 
 class BlobStore(Protocol):
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Ready the store, and remove the temporary files of processes that ended without cleaning up."""
+        ...
+
+    def close(self) -> None: ...
 
     def new_temp(self) -> TempBlob: ...
+
+    def scratch_path(self, suffix: str) -> Path:
+        """A new local path for a temporary file of this process, removed at the next start if left behind."""
+        ...
 
     async def commit(self, temp: TempBlob, sha256: str) -> bool:
         """Make the finished temp blob the content of `sha256`; True when the blob did not exist before."""
@@ -130,26 +142,183 @@ class LocalTempBlob:
 
 
 class LocalBlobStore:
-    """Blobs as files under `root/blobs/ab/cd/<sha256>`; uploads in progress under `root/tmp`."""
+    """Blobs as files under `root/blobs/ab/cd/<sha256>`; temporary files under `root/tmp/<owner>-<id>.<suffix>`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs"
         self.temp = root / "tmp"
+        # This process's name on its temporary files, and its lock (held from start to close).
+        self.owner = uuid.uuid4().hex[:16]
+        self._lock: BinaryIO | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._prepare)
+        removed = await asyncio.to_thread(self._prepare)
+        if removed:
+            log.info("removed %d temporary file(s) left by an earlier process in %s", removed, self.temp)
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> int:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.temp.mkdir(parents=True, exist_ok=True)
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        for leftover in self.temp.glob("*.part"):
+        if self._lock is None:
+            self._lock = open(self.temp / f"{self.owner}.lock", "wb")
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        alive: dict[str, bool] = {self.owner: True}
+        removed = 0
+        for leftover in list(self.temp.iterdir()):
+            if "-" in leftover.name:
+                owner = leftover.name.split("-", 1)[0]
+            else:  # a lock file, or a file an earlier version named without its owner
+                owner = leftover.stem if leftover.suffix == ".lock" else ""
+            if owner:
+                if owner not in alive:
+                    alive[owner] = _held(self.temp / f"{owner}.lock")
+                if alive[owner]:
+                    continue
             try:
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
+                leftover.unlink()
+            except OSError:
+                continue
+            removed += leftover.suffix != ".lock"
+        return removed
+
+    def close(self) -> None: ...
+
+    def new_temp(self) -> TempBlob: ...
+
+    def scratch_path(self, suffix: str) -> Path:
+        """A new local path for a temporary file of this process, removed at the next start if left behind."""
+        ...
+
+    async def commit(self, temp: TempBlob, sha256: str) -> bool:
+        """Make the finished temp blob the content of `sha256`; True when the blob did not exist before."""
+        ...
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    def read(self, sha256: str, offset: int = 0, limit: int = 0) -> AsyncIterator[bytes]:
+        """The bytes from `offset`, at most `limit` of them (0: to the end), in chunks of at most 1 MiB."""
+        ...
+
+    async def delete(self, sha256: str) -> None: ...
+
+    def local_copy(self, sha256: str) -> AbstractAsyncContextManager[Path]:
+        """A local path holding the content while the context lasts (for extraction in another process)."""
+        ...
+
+
+class LocalTempBlob:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._file: BinaryIO | None = None
+        # The write in flight in a worker thread: the next chunk is received while this one is written.
+        self._pending: asyncio.Future[None] | None = None
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if not self._buffer and len(data) >= WRITE_BUFFER_BYTES:
+            await self._write(data)  # a full chunk goes as it is, without a copy
+            return
+        self._buffer += data
+        if len(self._buffer) >= WRITE_BUFFER_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._buffer:
+            return
+        data, self._buffer = bytes(self._buffer), bytearray()
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        if self._file is None:
+            # Opened here, not in the worker thread: once discard() ran, no late write can create the file again.
+            self._file = open(self.path, "wb")
+        if self._pending is not None:
+            await self._pending  # one write at a time, in order (the hash must see the bytes in order)
+        self._pending = asyncio.get_running_loop().run_in_executor(None, self._write_sync, self._file, data)
+
+    def _write_sync(self, handle: BinaryIO, data: bytes) -> None:
+        handle.write(data)
+        self._hash.update(data)
+
+    async def finish(self) -> str:
+        await self._flush()
+        if self._pending is not None:
+            await self._pending
+        await asyncio.to_thread(self._close_sync, True)
+        return self._hash.hexdigest()
+
+    def _close_sync(self, durable: bool) -> None:
+        if self._file is None:
+            if durable:  # an empty content still gets its (empty) file
+                self.path.touch()
+            return
+        if durable:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+
+    def discard(self) -> None:
+        self._buffer = bytearray()
+        if self._pending is not None:
+            # Its outcome no longer matters; retrieving it keeps asyncio from logging it.
+            self._pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._close_sync(False)
+        self.path.unlink(missing_ok=True)
+
+
+class LocalBlobStore:
+    """Blobs as files under `root/blobs/ab/cd/<sha256>`; temporary files under `root/tmp/<owner>-<id>.<suffix>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.temp = root / "tmp"
+        # This process's name on its temporary files, and its lock (held from start to close).
+        self.owner = uuid.uuid4().hex[:16]
+        self._lock: BinaryIO | None = None
+
+    async def start(self) -> None:
+        removed = await asyncio.to_thread(self._prepare)
+        if removed:
+            log.info("removed %d temporary file(s) left by an earlier process in %s", removed, self.temp)
+
+    def _prepare(self) -> int:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.temp.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            self._lock = open(self.temp / f"{self.owner}.lock", "wb")
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        live = {self.owner}
+        removed = 0
+        for leftover in sorted(self.temp.iterdir(), key=lambda p: p.suffix == ".lock"):  # lock files last
+            owner = leftover.name.split("-", 1)[0] if "-" in leftover.name else leftover.stem
+            if owner in live or (leftover.suffix == ".lock" and owner not in live and _held(leftover)):
+                live.add(owner)
+                continue
+            if owner not in live and (self.temp / f"{owner}.lock").exists() and _held(self.temp / f"{owner}.lock"):
+                live.add(owner)
+                continue
+            try:
+                leftover.unlink()
+                removed += leftover.suffix != ".lock"
             except OSError:
                 pass
+        return removed
+
+    def close(self) -> None:
+        """Give up the lock: this process writes no more temporary files."""
+        if self._lock is not None:
+            (self.temp / f"{self.owner}.lock").unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
+
+    def scratch_path(self, suffix: str) -> Path:
+        return self.temp / f"{self.owner}-{uuid.uuid4().hex}{suffix}"
 
     def path_of(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -157,7 +326,7 @@ class LocalBlobStore:
         return self.blobs / sha256[:2] / sha256[2:4] / sha256
 
     def new_temp(self) -> LocalTempBlob:
-        return LocalTempBlob(self.temp / f"{uuid.uuid4().hex}.part")
+        return LocalTempBlob(self.scratch_path(".part"))
 
     async def commit(self, temp: TempBlob, sha256: str) -> bool:
         assert isinstance(temp, LocalTempBlob)
@@ -198,3 +367,17 @@ class LocalBlobStore:
     @asynccontextmanager
     async def local_copy(self, sha256: str) -> AsyncIterator[Path]:
         yield self.path_of(sha256)
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds the lock file (a lock dies with its process, however it ended)."""
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import warnings
 import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -40,12 +41,16 @@ class Page:
 
 
 class ExtractionError(Exception):
-    """The file cannot be read; `reason` is an ErrorReason name stored on the file."""
+    """The file cannot be read; `reason` is an ErrorReason name stored on the file.
 
-    def __init__(self, reason: str, message: str) -> None:
+    `message` is shown to the file's owner: the project's own words, never a library's text, a path or a class
+    name. `detail` (what the parser said) goes to the server's log only."""
+
+    def __init__(self, reason: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.detail = detail
 
 
 def extract(path: Path, content_type: str, limits: ExtractLimits, progress: Progress) -> list[Page]:
@@ -90,17 +95,19 @@ def _json(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ExtractionError(
+            "EXTRACTION_FAILED", f"not valid JSON (line {exc.lineno}, column {exc.colno})", _detail(exc)
+        ) from None
     return [Page(0, text)]
 
 
 def _csv(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
     text = _read_text(path, limits)
+    rows = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = csv.reader(io.StringIO(text, newline=""))
         lines = [" | ".join(cell.strip() for cell in row) for row in rows]
     except csv.Error as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"not valid CSV: {exc}") from None
+        raise ExtractionError("EXTRACTION_FAILED", f"not valid CSV (line {rows.line_num})", _detail(exc)) from None
     return [Page(0, "\n".join(lines))]
 
 
@@ -168,7 +175,7 @@ def _pdf(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
     except ExtractionError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, RecursionError, ZeroDivisionError) as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"the PDF cannot be read: {_short(exc)}") from None
+        raise ExtractionError("EXTRACTION_FAILED", "the PDF is damaged or truncated and cannot be read", _detail(exc)) from None
 
 
 # -- DOCX ------------------------------------------------------------------------
@@ -186,14 +193,17 @@ def _docx(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
                 raise ExtractionError("EXTRACTION_FAILED", "the archive has no word/document.xml; it is not a DOCX") from None
             xml = _read_member(archive, info, limits)
     except zipfile.BadZipFile as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"the DOCX is not a valid zip archive: {exc}") from None
+        raise ExtractionError("EXTRACTION_FAILED", "the DOCX is not a valid zip archive", _detail(exc)) from None
     progress(0.5)
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise ExtractionError("EXTRACTION_FAILED", "the DOCX declares a DTD, which documents never need")
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"word/document.xml is not well-formed XML: {exc}") from None
+        line, column = exc.position
+        raise ExtractionError(
+            "EXTRACTION_FAILED", f"word/document.xml is not well-formed XML (line {line}, column {column})", _detail(exc)
+        ) from None
     paragraphs = []
     for paragraph in root.iter(f"{_W}p"):
         parts = []
@@ -246,24 +256,27 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Extrac
 
 
 def _image(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
+    # The size is checked here, from the header, with the project's own message; Pillow's own check would
+    # raise (or warn) with its words instead.
+    Image.MAX_IMAGE_PIXELS = None
+    kind = _image_kind(path)
     try:
-        with Image.open(path) as image:  # reads the header only
-            width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise ExtractionError(
-                    "FILE_TOO_COMPLEX",
-                    f"the image is {width}x{height} = {width * height} pixels; the limit is {limits.max_image_pixels}",
-                )
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning about the content is a content the server refuses
+            with Image.open(path) as image:  # reads the header only
+                width, height = image.size
+                if width * height > limits.max_image_pixels:
+                    raise ExtractionError(
+                        "FILE_TOO_COMPLEX",
+                        f"the image is {width}x{height} = {width * height} pixels; the limit is {limits.max_image_pixels}",
+                    )
+                image.verify()
     except ExtractionError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ExtractionError("FILE_TOO_COMPLEX", str(exc)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ExtractionError("EXTRACTION_FAILED", f"the image cannot be read: {_short(exc)}") from None
+    except Exception as exc:  # Pillow reports damage with many exception types (OSError, SyntaxError, struct.error...)
+        raise ExtractionError("EXTRACTION_FAILED", f"{kind} is damaged or truncated and cannot be read", _detail(exc)) from None
     progress(0.2)
     tesseract = shutil.which("tesseract")
     if tesseract is None:
@@ -277,15 +290,27 @@ def _image(path: Path, limits: ExtractLimits, progress: Progress) -> list[Page]:
         )
     except subprocess.TimeoutExpired:
         raise ExtractionError("PROCESSING_LIMIT_EXCEEDED", f"OCR took longer than {limits.ocr_timeout_seconds:g} s") from None
+    except OSError as exc:
+        raise ExtractionError("OCR_UNAVAILABLE", "the server's OCR engine could not be started", _detail(exc)) from None
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ExtractionError("EXTRACTION_FAILED", f"OCR failed: {message[-1] if message else done.returncode}")
+        said = done.stderr.decode("utf-8", "replace").strip()
+        raise ExtractionError(
+            "EXTRACTION_FAILED", f"OCR could not read {kind}", f"tesseract exit status {done.returncode}: {said[-500:]}"
+        )
     return [Page(0, done.stdout.decode("utf-8", "replace").strip())]
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+def _image_kind(path: Path) -> str:
+    """`the PNG image`, `the JPEG image`... from the first bytes, for messages."""
+    with open(path, "rb") as handle:
+        detected = sniff.detect(handle.read(16))
+    return f"the {detected.removeprefix('image/').upper()} image" if detected.startswith("image/") else "the image"
+
+
+def _detail(exc: BaseException) -> str:
+    """What a library said, for the server's log only."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 _READERS: dict[str, Callable[[Path, ExtractLimits, Progress], list[Page]]] = {

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -24,9 +22,16 @@ class Chunk:
 
 
 async def extract_in_worker(
-    path: Path, content_type: str, settings: FileSettings, on_progress: Callable[[float], Awaitable[None]]
+    path: Path,
+    content_type: str,
+    settings: FileSettings,
+    on_progress: Callable[[float], Awaitable[None]],
+    output: Path,
 ) -> list[Page]:
-    """The file's pages of text; raises ExtractionError with the reason to record on the file."""
+    """The file's pages of text; raises ExtractionError with the reason to record on the file.
+
+    `output` is where the worker writes the pages: a temporary file of the blob store, so one left by a killed
+    server is removed at the next start."""
     limits = ExtractLimits(
         max_image_pixels=settings.max_image_pixels,
         max_pdf_pages=settings.max_pdf_pages,
@@ -35,14 +40,12 @@ async def extract_in_worker(
         max_text_chars=settings.max_extracted_text_chars,
         ocr_timeout_seconds=settings.file_processing_timeout_seconds,
     )
-    handle, output = tempfile.mkstemp(prefix="runwire-extract-", suffix=".json")
-    os.close(handle)
     job = {
         "path": str(path),
         "content_type": content_type,
         "limits": asdict(limits),
         "memory_bytes": settings.file_processing_memory_bytes,
-        "output": output,
+        "output": str(output),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -66,8 +69,9 @@ async def extract_in_worker(
                 "the file probably needs more memory than the server allows",
             )
         if "error" in outcome:
-            raise ExtractionError(outcome["error"]["reason"], outcome["error"]["message"])
-        raw = await asyncio.to_thread(Path(output).read_text, encoding="utf-8")
+            error = outcome["error"]
+            raise ExtractionError(error["reason"], error["message"], error.get("detail", ""))
+        raw = await asyncio.to_thread(output.read_text, encoding="utf-8")
         return [Page(int(p["number"]), str(p["text"])) for p in json.loads(raw)]
     except TimeoutError:
         raise ExtractionError(
@@ -77,7 +81,7 @@ async def extract_in_worker(
         if process.returncode is None:
             process.kill()
             await process.wait()
-        Path(output).unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
 
 
 async def _follow(stdout: asyncio.StreamReader, on_progress: Callable[[float], Awaitable[None]]) -> dict | None:

@@ -39,7 +39,7 @@ def main() -> int:
     try:
         pages = extract(Path(job["path"]), job["content_type"], limits, progress)
     except ExtractionError as error:
-        _say({"error": {"reason": error.reason, "message": error.message}})
+        _say({"error": {"reason": error.reason, "message": error.message, "detail": error.detail}})
         return 0
     except MemoryError:
         _say({"error": {"reason": "PROCESSING_LIMIT_EXCEEDED", "message": f"extraction needed more than {memory} bytes of memory"}})
@@ -48,7 +48,8 @@ def main() -> int:
         _say({"error": {"reason": "EXTRACTION_FAILED", "message": "the file nests too deeply to be read"}})
         return 0
     except Exception as exc:  # an unexpected parser failure is the file's problem, reported on the file
-        _say({"error": {"reason": "EXTRACTION_FAILED", "message": f"the file cannot be read ({type(exc).__name__})"}})
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        _say({"error": {"reason": "EXTRACTION_FAILED", "message": "the file is damaged and cannot be read", "detail": detail}})
         return 0
     Path(job["output"]).write_text(json.dumps([asdict(page) for page in pages]), encoding="utf-8")
     _say({"done": True})

@@ -11,15 +11,24 @@ any other URL (`postgresql+asyncpg://…`) runs fully async.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from runwire.server.store.models import Base
+
+log = logging.getLogger("runwire.server.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -100,17 +109,138 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+class DatabaseNotUsable(Exception):
+    """The database cannot be used as it is; the message is one line for whoever starts the server."""
+
+
 def _upgrade(sync_connection: Any) -> None:
+    """Checks what the database holds, then applies every pending migration on this one connection.
+
+    The caller holds one transaction around it: the schema moves from its revision to the newest, or stays.
+    """
+    script = ScriptDirectory.from_config(alembic_config(str(sync_connection.engine.url)))
+    heads = script.get_heads()
+    head = heads[0] if heads else None
+    current = _current_revision(sync_connection, script, head)
+    if current == head:
+        return
     config = alembic_config(str(sync_connection.engine.url))
     config.attributes["connection"] = sync_connection
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except Exception as exc:
+        log.error("migrating the database from revision %s to %s failed: %s: %s", current or "(empty)", head, type(exc).__name__, exc)
+        log.debug("the failed migration", exc_info=True)
+        raise DatabaseNotUsable(
+            f"migrating the database from revision {current or '(empty)'} to {head} failed and was rolled back; "
+            "the database is unchanged (the log has the detail)"
+        ) from None
+
+
+def _current_revision(sync_connection: Any, script: ScriptDirectory, head: str | None) -> str | None:
+    """The database's revision, after refusing what this server must not touch and repairing a first start cut short."""
+    try:
+        tables = set(inspect(sync_connection).get_table_names())
+    except DBAPIError as exc:
+        log.error("reading the database's tables failed: %s", exc)
+        raise DatabaseNotUsable("the database cannot be read; it is not a Runwire database (the log has the detail)") from None
+    revision = None
+    if "alembic_version" in tables:
+        revisions = [row[0] for row in sync_connection.execute(text("SELECT version_num FROM alembic_version"))]
+        if len(revisions) > 1:
+            raise DatabaseNotUsable(f"the database records several schema revisions ({', '.join(revisions)}); it was not made by Runwire")
+        revision = revisions[0] if revisions else None
+    if revision is not None:
+        try:
+            script.get_revision(revision)
+        except Exception:
+            raise DatabaseNotUsable(
+                f"the database is at schema revision {revision}, which this Runwire version does not know (its newest is "
+                f"{head}); it was written by a newer version: run that version, or restore a backup"
+            ) from None
+        return revision
+    ours = {table for table in tables if _is_runwire_table(table)}
+    foreign = tables - ours
+    if ours and not any(_has_rows(sync_connection, table) for table in ours):
+        # A first start ended during its migrations by an older version, which committed each statement:
+        # empty tables and no revision. Nothing was ever stored, so they are made again from nothing.
+        log.warning("the database holds %d empty table(s) from a first start cut short; creating the schema again", len(ours))
+        for table in sorted(ours):
+            if not table.startswith(f"{FULL_TEXT_TABLE}_"):  # the full-text index's shadow tables go with it
+                sync_connection.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
+        return None
+    if ours:
+        raise DatabaseNotUsable(
+            "the database holds Runwire tables with data but no schema revision; it was not made by a complete start. "
+            "Restore a backup, or move the database aside to start empty"
+        )
+    if foreign and sync_connection.dialect.name == "sqlite":
+        # A SQLite database is Runwire's own file; tables of something else mean the path is wrong.
+        raise DatabaseNotUsable(f"the database holds {len(foreign)} table(s) that are not Runwire's; it is not a Runwire database")
+    return None
+
+
+# SQLite's full-text index of file chunks: a virtual table (and shadow tables named after it) with no model.
+FULL_TEXT_TABLE = "file_chunks_fts"
+
+
+def _is_runwire_table(table: str) -> bool:
+    return table in Base.metadata.tables or table == "alembic_version" or table.startswith(FULL_TEXT_TABLE)
+
+
+def _has_rows(sync_connection: Any, table: str) -> bool:
+    return sync_connection.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first() is not None
+
+
+def _migration_engine(url: URL) -> Engine:
+    """A SQLite connection whose transactions SQLAlchemy, not the sqlite3 module, begins and ends.
+
+    sqlite3's legacy transaction control (Python < 3.12) begins a transaction only before INSERT, UPDATE,
+    DELETE and REPLACE: CREATE TABLE, CREATE INDEX and DROP TABLE outside one commit at once, so a start
+    ended during its migrations left some tables behind. With the module's control off and an explicit
+    BEGIN IMMEDIATE, every statement of every pending migration is in one transaction, as on PostgreSQL.
+    """
+    engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 30}, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _explicit_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        _sqlite_pragmas(dbapi_connection, record)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 async def migrate(engine: AsyncEngine | Engine) -> None:
-    """Bring the schema to the newest revision on the engine's own connection."""
+    """Bring the schema to the newest revision, all pending migrations in one transaction.
+
+    Raises DatabaseNotUsable when the database is not Runwire's, is newer than this server, or a migration fails.
+    """
+    url = engine.url
+    if is_sqlite(url) and url.database and url.database != ":memory:":
+        # Off the event loop: the transaction can wait for the file's lock (timeout above).
+        await asyncio.to_thread(_migrate_sqlite_file, url)
+        return
     if isinstance(engine, Engine):
         with engine.begin() as connection:
             _upgrade(connection)
         return
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+def _migrate_sqlite_file(url: URL) -> None:
+    migration_engine = _migration_engine(url)
+    try:
+        with migration_engine.begin() as connection:
+            _upgrade(connection)
+    except DatabaseNotUsable:
+        raise
+    except DBAPIError as exc:
+        log.error("opening the database failed: %s", exc)
+        raise DatabaseNotUsable("the database cannot be read; it is not a Runwire database (the log has the detail)") from None
+    finally:
+        migration_engine.dispose()
