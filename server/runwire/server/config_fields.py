@@ -35,7 +35,7 @@ from runwire.server.config import (
 )
 
 REDACTED = "********"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 TIER_NAMES = ("anonymous", "default", "premium")
 
@@ -222,7 +222,7 @@ def _seconds(raw: Any) -> float:
         if not math.isfinite(raw):
             raise _Problem("must be a finite duration")
         return float(raw)
-    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    match = _DURATION.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
         raise _Problem("must be a duration such as 30, \"500ms\", \"30s\", \"5m\", \"2h\" or \"1d\"")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]

@@ -221,7 +221,7 @@ class Authenticator:
     def _principal_from_claims(self, claims: dict[str, Any]) -> Principal:
         settings = self.settings
         subject = claims.get(settings.jwt_principal_claim)
-        if not isinstance(subject, str) or not PRINCIPAL_PATTERN.match(subject):
+        if not isinstance(subject, str) or not PRINCIPAL_PATTERN.fullmatch(subject):
             raise unauthenticated(f"the token's `{settings.jwt_principal_claim}` claim is not a valid principal")
         role = claims.get(settings.jwt_role_claim)
         roles = role if isinstance(role, list) else [role]

@@ -153,7 +153,7 @@ class AgentService:
         validate_only: bool = False,
     ) -> AgentRow:
         v = Violations()
-        if agent_id and not names.ID_PATTERN.match(agent_id):
+        if agent_id and not names.ID_PATTERN.fullmatch(agent_id):
             v.add("agent_id", names.ID_RULE)
         self._validate(fields, v=v)
         agent_id = agent_id or names.new_id()

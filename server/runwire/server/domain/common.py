@@ -18,7 +18,7 @@ from runwire.server.domain.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import IdempotencyRecord
 
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 MAX_LABEL_VALUE = 63
 
 Clock = Callable[[], datetime]
@@ -65,7 +65,7 @@ def check_labels(violations: Violations, field: str, labels: Mapping[str, Any], 
     if len(labels) > max_labels:
         violations.add(field, f"has {len(labels)} labels; the limit is {max_labels}")
     for key, value in labels.items():
-        if not LABEL_KEY.match(key):
+        if not LABEL_KEY.fullmatch(key):
             violations.add(f"{field}.{key}", "label keys are 1-63 characters of [a-z0-9_-] starting with a letter")
         elif not isinstance(value, str) or len(value) > MAX_LABEL_VALUE:
             violations.add(f"{field}.{key}", f"label values are strings of at most {MAX_LABEL_VALUE} characters")

@@ -49,8 +49,8 @@ MAX_URL_CHARS = 2_048
 MAX_VALUE_CHARS = 8_192
 MIN_CALL_TIMEOUT_SECONDS = 1.0
 MAX_CALL_TIMEOUT_SECONDS = 600.0
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 UPDATABLE = ("display_name", "description", "stdio", "http", "disabled", "call_timeout", "labels")
 # Fields whose change reconnects the server.
 CONNECTION_FIELDS = ("transport", "disabled", "call_timeout")
@@ -115,7 +115,7 @@ class McpServerService:
         wait_seconds: float | None = None,
     ) -> McpServerRow:
         v = Violations()
-        if mcp_server_id and not names.ID_PATTERN.match(mcp_server_id):
+        if mcp_server_id and not names.ID_PATTERN.fullmatch(mcp_server_id):
             v.add("mcp_server_id", names.ID_RULE)
         self._validate(fields, v)
         v.raise_if_any()
@@ -408,7 +408,7 @@ def _check_stdio(v: Violations, path: str, stdio: Mapping[str, Any]) -> None:
     if len(env) > MAX_ENV:
         v.add(f"{path}.env", f"has {len(env)} variables; the limit is {MAX_ENV}")
     for key, value in env.items():
-        if not ENV_NAME.match(key):
+        if not ENV_NAME.fullmatch(key):
             v.add(f"{path}.env", f"{key[:100]!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
         elif "\0" in value or len(value) > MAX_VALUE_CHARS:
             v.add(f"{path}.env.{key}", f"must be at most {MAX_VALUE_CHARS} characters, without NUL")
@@ -429,7 +429,7 @@ def _check_http(v: Violations, path: str, http: Mapping[str, Any]) -> None:
     if len(headers) > MAX_HEADERS:
         v.add(f"{path}.headers", f"has {len(headers)} headers; the limit is {MAX_HEADERS}")
     for key, value in headers.items():
-        if not HEADER_NAME.match(key):
+        if not HEADER_NAME.fullmatch(key):
             v.add(f"{path}.headers", f"{key[:100]!r} is not a valid HTTP header name")
         elif any(c in value for c in "\r\n\0") or len(value) > MAX_VALUE_CHARS:
             v.add(f"{path}.headers.{key}", f"must be at most {MAX_VALUE_CHARS} characters, without line breaks")

@@ -121,7 +121,7 @@ class MemoryService:
         validate_only: bool = False,
     ) -> MemoryRow:
         v = Violations()
-        if memory_id and not names.ID_PATTERN.match(memory_id):
+        if memory_id and not names.ID_PATTERN.fullmatch(memory_id):
             v.add("memory_id", names.ID_RULE)
         self._validate(v, fields, "memory")
         v.raise_if_any()

@@ -108,7 +108,7 @@ class MessageService:
                 parent_session, parent_id = parent_message.split("/")[1::2]
                 if parent_session != session_id:
                     v.add("message.parent_message", "must be a message of the same session")
-        if message_id and not names.ID_PATTERN.match(message_id):
+        if message_id and not names.ID_PATTERN.fullmatch(message_id):
             v.add("message_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)

@@ -170,7 +170,7 @@ class RunService:
         for key in ("max_steps", "max_duration", "input_timeout"):
             if (options.get(key) or 0) < 0:
                 v.add(f"{prefix}options.{key}", "must not be negative")
-        if run_id and not names.ID_PATTERN.match(run_id):
+        if run_id and not names.ID_PATTERN.fullmatch(run_id):
             v.add("run_id", names.ID_RULE)
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)

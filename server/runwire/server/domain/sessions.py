@@ -133,7 +133,7 @@ class SessionService:
                 agent_ids.append("")
             else:
                 agent_ids.append(draft.fields["agent"].split("/")[1])
-            if draft.session_id and not names.ID_PATTERN.match(draft.session_id):
+            if draft.session_id and not names.ID_PATTERN.fullmatch(draft.session_id):
                 v.add(f"{p}session_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
             session_id = draft.session_id or names.new_id()
             if session_id in ids:
