@@ -34,7 +34,9 @@ from runwire.server.engine.mcp import (
     McpStatus,
     McpTarget,
     McpToolInfo,
+    mask_url,
     stdio_command_problem,
+    unmask_url,
 )
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
@@ -97,7 +99,7 @@ class McpServerService:
     def _require_owner(caller: Principal, row: McpServerRow) -> None:
         if not caller.is_admin and row.owner != caller.id:
             raise PermissionDenied(
-                f"only the owner of {names.MCP_SERVER.format(row.id)!r} or an admin may change or delete it",
+                f"only the owner of {names.MCP_SERVER.format(row.id)!r} or an admin may change, refresh or delete it",
                 reason="PERMISSION_DENIED",
             )
 
@@ -282,13 +284,14 @@ class McpServerService:
     async def refresh(
         self, caller: Principal, name: str, *, request_id: str = "", fingerprint: str = "", wait_seconds: float | None = None
     ) -> McpServerRow:
-        """Reconnect (restart the process, for stdio) and read the tools again; any caller may ask."""
+        """Reconnect (restart the process, for stdio) and read the tools again: the owner or an admin."""
         (server_id,) = names.MCP_SERVER.parse(name, "name")
         self.ctx.idempotency.validate(request_id)
         async with self.ctx.store.write() as db:
             if await self.ctx.idempotency.replay(db, caller, request_id, "RefreshMcpServer", fingerprint) is not None:
                 return await self._get_in(db, name, server_id)
             row = await self._get_in(db, name, server_id)
+            self._require_owner(caller, row)
             if row.disabled:
                 raise FailedPrecondition(
                     f"MCP server {name!r} is disabled; enable it (disabled=false) to connect it",
@@ -443,12 +446,12 @@ def _url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        return f"{url[:300]!r} is not a valid URL: {exc}"
+    except ValueError:
+        return f"{mask_url(url)[:300]!r} is not a valid URL (check the host and the port)"
     if parts.scheme not in ("http", "https"):
-        return f"{url[:300]!r} is not an http:// or https:// URL"
+        return f"{mask_url(url)[:300]!r} is not an http:// or https:// URL"
     if not parts.hostname:
-        return f"{url[:300]!r} has no host"
+        return f"{mask_url(url)[:300]!r} has no host"
     return None
 
 
@@ -478,6 +481,8 @@ def _updated_transport(current: Mapping[str, Any], values: Mapping[str, Any], pa
         if value == SECRET_PLACEHOLDER and key in stored:
             secrets[key] = stored[key]
     new[secret_key] = secrets
+    if kind == "http":
+        new["url"] = unmask_url(str(new.get("url") or ""), str(old.get("url") or ""))
     return {kind: new}
 
 
