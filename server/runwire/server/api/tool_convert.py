@@ -70,7 +70,7 @@ def mcp_server_proto(row: McpServerRow) -> mcp_server_pb2.McpServer:
         owner=row.owner,
         create_time=convert.timestamp(row.create_time),
         update_time=convert.timestamp(row.update_time),
-        etag=etag_of("mcpServer", row.id, row.revision),
+        etag=etag_of("mcpServer", row.id, row.revision, row.incarnation),
     )
     if "stdio" in transport:
         stdio = transport["stdio"]

@@ -313,7 +313,7 @@ class ApiKeyService:
             if replayed is not None:
                 return await self._get_in(db, replayed[0]), False
             row = await self._get_in(db, name)
-            check_etag("apiKey", row.id, row.revision, etag)
+            check_etag("apiKey", row.id, row.revision, row.incarnation, etag)
             changed = row.revoke_time is None
             if changed:
                 now = self.ctx.clock()

@@ -526,7 +526,7 @@ class BatchService:
         BATCH.parse(name, "name")
         async with self.ctx.store.write() as db:
             row = await self._row_in(db, caller, name)
-            check_etag("batch", row.id, row.revision, etag)
+            check_etag("batch", row.id, row.revision, row.incarnation, etag)
             moved = await store.set_batch_state(
                 self.ctx.store, db, row.id, self.ctx.clock(), (BatchState.QUEUED, BatchState.RUNNING), state=int(BatchState.CANCELLING)
             )

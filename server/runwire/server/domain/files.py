@@ -567,7 +567,7 @@ class FileService:
                     if allow_missing:
                         return
                     raise not_found(name)
-                check_etag("file", row.id, row.revision, etag)
+                check_etag("file", row.id, row.revision, row.incarnation, etag)
                 for check in self._in_use_checks:
                     why = await check(db, row.id)
                     if why:

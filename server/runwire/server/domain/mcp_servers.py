@@ -214,7 +214,7 @@ class McpServerService:
                 return await self._get_in(db, replayed[0])
             row = await self._get_in(db, name, server_id)
             self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, etag)
+            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 if path in ("stdio", "http"):
@@ -267,7 +267,7 @@ class McpServerService:
                     return
                 raise not_found(name)
             self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, etag)
+            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
             count, agent_ids = await mcp_repo.agents_using_mcp_server(db, name)
             if count and not force:
                 shown = ", ".join(names.AGENT.format(a) for a in agent_ids)

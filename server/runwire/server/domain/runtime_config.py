@@ -22,6 +22,7 @@ from runwire.server.domain.common import check_etag, etag_of
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from runwire.server.domain.principal import Principal
+from runwire.server.store.models import new_incarnation
 
 PREFIX = "config."
 
@@ -61,6 +62,9 @@ class RuntimeConfigService:
         self.settings = settings
         self._apply = apply
         self.revision = 1
+        # Revisions start at 1 in every process: the incarnation keeps an etag of an earlier process's
+        # configuration from matching this one's.
+        self.incarnation = new_incarnation()
         self.update_time = ctx.clock()
         self.updated_by = ""
         self.pending_restart_fields: list[str] = []
@@ -69,7 +73,7 @@ class RuntimeConfigService:
 
     @property
     def etag(self) -> str:
-        return etag_of("config", "runtime", self.revision)
+        return etag_of("config", "runtime", self.revision, self.incarnation)
 
     def _snapshot(self, settings: Settings, revision: int | None = None, pending: list[str] | None = None) -> ConfigSnapshot:
         revision = self.revision if revision is None else revision
@@ -77,7 +81,7 @@ class RuntimeConfigService:
             values=cf.to_values(settings),
             source=settings.config_file,
             revision=revision,
-            etag=etag_of("config", "runtime", revision),
+            etag=etag_of("config", "runtime", revision, self.incarnation),
             update_time=self.update_time,
             updated_by=self.updated_by,
             pending_restart_fields=list(self.pending_restart_fields if pending is None else pending),
@@ -142,7 +146,7 @@ class RuntimeConfigService:
         async with self._lock:
             if request_id and not validate_only and await self._replayed(caller, request_id, "UpdateConfig", fingerprint):
                 return self._snapshot(self.settings)
-            check_etag("config", "runtime", self.revision, etag)
+            check_etag("config", "runtime", self.revision, self.incarnation, etag)
             candidate, violations = self._masked(values, mask)
             if violations:
                 raise config_invalid(violations)

@@ -253,7 +253,7 @@ class SessionService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, session_id)
-            check_etag("session", row.id, row.revision, etag)
+            check_etag("session", row.id, row.revision, row.incarnation, etag)
             check_immutable("session.agent", values.get("agent"), names.AGENT.format(row.agent_id))
             target = _preview(row) if validate_only else row
             now = self.ctx.clock()
@@ -297,7 +297,7 @@ class SessionService:
                 if allow_missing:
                     return
                 raise not_found(name)
-            check_etag("session", row.id, row.revision, etag)
+            check_etag("session", row.id, row.revision, row.incarnation, etag)
             self._check_deletable(row, force)
             await refuse_if_runs_active(db, [row.id])
             await repo.delete_sessions_with_messages(db, [row.id])
@@ -383,4 +383,5 @@ def _preview(row: SessionRow) -> SessionRow:
         create_time=row.create_time,
         update_time=row.update_time,
         revision=row.revision,
+        incarnation=row.incarnation,
     )
