@@ -107,14 +107,16 @@ class RuntimeConfigService:
             if not fields:
                 violations.append(("update_mask", f"{path!r} is not a configuration field this server supports"))
             chosen.extend(f for f in fields if f not in chosen)
-        candidate = cf.apply_fields(self.settings, values, chosen, violations, PREFIX)
+        named = frozenset(path for path in mask if path in cf.BY_PATH)
+        candidate = cf.apply_fields(self.settings, values, chosen, violations, PREFIX, named)
         for config_field in chosen:
             if not config_field.live and cf.get_value(candidate, config_field) != cf.get_value(self.settings, config_field):
                 violations.append(
                     (PREFIX + config_field.path, "is read only at start: change it in the configuration file and restart")
                 )
         if not violations:
-            cf.cross_checks(candidate, violations, PREFIX)
+            given = "limits.default_page_size" in named or cf.lookup(values, "limits.default_page_size") is not None
+            cf.cross_checks(candidate, violations, PREFIX, {f.path for f in chosen}, default_page_size_given=given)
         return candidate, violations
 
     def _whole(self, values: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
