@@ -102,6 +102,11 @@ async def _label_key(c: Client, bad: str, _: str) -> Any:
     return await c.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="a", labels={bad: "v"})))
 
 
+async def _request_id(c: Client, bad: str, _: str) -> Any:
+    request_id = "1f0c5d3e-8a7b-4c2d-9e6f-0a1b2c3d" + bad  # "abcd" + tail ends the UUID
+    return await c.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="a"), request_id=request_id))
+
+
 async def _get_agent(c: Client, bad: str, _: str) -> Any:
     return await c.agents.GetAgent(agent_pb2.GetAgentRequest(name=f"agents/{bad}"))
 
@@ -128,6 +133,7 @@ CASES: dict[str, tuple[Call, str]] = {
     "file_id": (_upload_file, "metadata.file_id"),
     "sha256": (_upload_file_checksum, "metadata.sha256"),
     "label key": (_label_key, "agent.labels.abcd"),
+    "request_id": (_request_id, "request_id"),
     "name in Get": (_get_agent, "name"),
     "name in Delete": (_delete_session, "name"),
     "subscription_name": (_subscribe, "subscription_name"),
