@@ -16,7 +16,6 @@ import pytest
 
 from runwire.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     agent_pb2,
     batch_pb2,
     batch_pb2_grpc,
@@ -35,7 +34,7 @@ from runwire.v1 import (
     session_pb2,
 )
 from tests.conftest import Client, rpc_error
-from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, hs256_token, bearer, running, secure_settings
+from tests.grpc.secure_support import ADMIN_KEY, api_key, bearer, caller, hs256_token, running, secure_settings
 
 BAD_TAILS = ["\n", " ", "\r\n"]
 TEXT = [common_pb2.ContentPart(text="hello")]
