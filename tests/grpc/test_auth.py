@@ -251,8 +251,11 @@ async def test_bad_tokens_are_unauthenticated_unary_and_streaming(
     async with caller(server, bearer(make_token())) as someone:
         for call in (someone.agents.ListAgents(agent_pb2.ListAgentsRequest()), someone.follow("runs/abcd")):
             failure = await fails(call)
-            assert (failure.code, failure.reason) == (UNAUTHENTICATED, "UNAUTHENTICATED")
+            expected = "TOKEN_EXPIRED" if why == "expired" else "TOKEN_INVALID"
+            assert (failure.code, failure.reason) == (UNAUTHENTICATED, expected)
             assert why in failure.message
+            # The message is the server's own, never the JWT library's text.
+            assert "jwt" not in failure.message.lower() or "well-formed JWT" in failure.message
 
 
 async def test_rs256_tokens_are_checked_against_the_jwks_file(tmp_path: Path) -> None:
@@ -378,3 +381,53 @@ async def test_caller_deadlines_are_exposed_and_a_default_bounds_unary_calls(tmp
             session = await admin.session()
             events = [e async for e in admin.execute(session.name, "[[tokens:5]] [[sleep:0.5]]")]
             assert events[-1].WhichOneof("payload") == "run_completed"  # it outlived the 0.3 s default
+
+
+# -- how credentials are read --------------------------------------------------------
+
+
+def _case_and_whitespace_variants(secret: str) -> list[tuple[str, str]]:
+    return [
+        ("authorization", f"bearer {secret}"),
+        ("authorization", f"BEARER {secret}"),
+        ("authorization", f"Bearer {secret} "),
+        ("authorization", f" Bearer  {secret}  "),
+    ]
+
+
+async def test_the_scheme_is_case_insensitive_and_surrounding_whitespace_is_ignored_for_keys_and_tokens(
+    server: RunwireServer, admin: Caller
+) -> None:
+    # (gRPC metadata carries no tabs; the gateway's HTTP server trims them before the server sees the value.)
+    created = await create_key(admin, "ivy")
+    token = hs256_token("ivy")
+    for metadata in [
+        *_case_and_whitespace_variants(created.secret),
+        *_case_and_whitespace_variants(token),
+        ("x-api-key", f"{created.secret} "),
+        ("x-api-key", f" {created.secret}"),
+        ("x-api-key", f"  {created.secret}  "),
+    ]:
+        async with caller(server, metadata) as ivy:
+            agents = await ivy.agents.ListAgents(agent_pb2.ListAgentsRequest())
+            assert list(agents.agents) == [], metadata
+
+
+async def test_anything_else_in_the_credential_must_match_exactly(server: RunwireServer, admin: Caller) -> None:
+    created = await create_key(admin, "jack")
+    secret, token = created.secret, hs256_token("jack")
+    for metadata, reason in [
+        (("x-api-key", secret.upper()), "UNAUTHENTICATED"),
+        (("x-api-key", secret[:-1] + " " + secret[-1]), "UNAUTHENTICATED"),
+        (("x-api-key", secret + "x"), "UNAUTHENTICATED"),
+        (("authorization", f"Bearer {secret}x"), "UNAUTHENTICATED"),
+        (("authorization", f"Bearer {secret[:10]} {secret[10:]}"), "UNAUTHENTICATED"),
+        (("authorization", f"Token {secret}"), "UNAUTHENTICATED"),
+        (("authorization", f"Bearer{secret}"), "UNAUTHENTICATED"),
+        (("authorization", f"Bearer {token}x"), "TOKEN_INVALID"),
+        (("authorization", f"Bearer {token[:20]} {token[20:]}"), "TOKEN_INVALID"),
+    ]:
+        async with caller(server, metadata) as someone:
+            failure = await fails(someone.agents.ListAgents(agent_pb2.ListAgentsRequest()))
+            assert (failure.code, failure.reason) == (UNAUTHENTICATED, reason), metadata
+            assert secret not in failure.message

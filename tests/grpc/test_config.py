@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
+from runwire.server import config_fields as cf
 from runwire.server.app import RunwireServer
 from runwire.server.config import RunSettings
 from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc, file_pb2, file_pb2_grpc
@@ -275,3 +276,37 @@ async def test_a_non_admin_learns_nothing_about_the_values_it_sent(admin: Admin)
             stub.ValidateConfig(config_pb2.ValidateConfigRequest(config=bad)),
         ):
             assert (await fails(call)).code == grpc.StatusCode.PERMISSION_DENIED
+
+
+# Every number field whose range excludes 0: proto3 cannot tell 0 from unset, so naming the field in the
+# mask with no value asks for 0.
+ZERO_REFUSED = [f.path for f in cf.FIELDS if f.kind in ("int", "float", "seconds") and f.minimum is not None and f.minimum > 0]
+
+
+async def test_a_zero_for_a_named_limit_is_refused_not_reset_to_its_default(admin: Admin) -> None:
+    assert "limits.max_page_size" in ZERO_REFUSED and "limits.default_page_size" in ZERO_REFUSED
+    before = await admin.config.GetConfig(config_pb2.GetConfigRequest())
+    for path in ZERO_REFUSED:
+        failure = await rpc_error(update(admin, RuntimeConfig(), path))
+        assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CONFIG_INVALID"), path
+        assert failure_details(failure) == {f"config.{path}"}, path
+        assert "got 0" in failure.field_violations[f"config.{path}"]
+        validated = await admin.config.ValidateConfig(config_pb2.ValidateConfigRequest(config=RuntimeConfig(), update_mask=mask(path)))
+        assert [v.field for v in validated.violations] == [f"config.{path}"], path
+    after = await admin.config.GetConfig(config_pb2.GetConfigRequest())
+    assert after.revision == before.revision and after.limits == before.limits
+
+
+async def test_a_default_page_size_above_the_maximum_is_refused(admin: Admin) -> None:
+    above = RuntimeConfig(limits=config_pb2.LimitsConfig(default_page_size=2000))
+    failure = await rpc_error(update(admin, above, "limits.default_page_size"))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CONFIG_INVALID")
+    assert failure.field_violations == {"config.limits.default_page_size": "must be at most limits.max_page_size (1000); got 2000"}
+    both = RuntimeConfig(limits=config_pb2.LimitsConfig(default_page_size=20, max_page_size=10))
+    failure = await rpc_error(update(admin, both, "limits.default_page_size", "limits.max_page_size"))
+    assert set(failure.field_violations) == {"config.limits.default_page_size"}
+    validated = await admin.config.ValidateConfig(config_pb2.ValidateConfigRequest(config=both))
+    assert [v.field for v in validated.violations] == ["config.limits.default_page_size"]
+    # Lowering only the maximum caps the default page size instead: the default is not what was set.
+    capped = await update(admin, RuntimeConfig(limits=config_pb2.LimitsConfig(max_page_size=10)), "limits.max_page_size")
+    assert (capped.limits.max_page_size, capped.limits.default_page_size) == (10, 50)

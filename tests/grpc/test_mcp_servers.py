@@ -4,6 +4,7 @@ run over stdio by the server under test, and over Streamable HTTP as a separate 
 from __future__ import annotations
 
 import asyncio
+import logging
 import dataclasses
 import subprocess
 import sys
@@ -422,10 +423,22 @@ async def test_only_admins_register_stdio_servers_and_only_owners_change_them(mc
     server = await mcp.register()
     seen = await mcp.servers.GetMcpServer(mcp_server_pb2.GetMcpServerRequest(name=server.name), metadata=as_alice)
     assert seen.name == server.name, "registrations are shared"
-    not_hers = await rpc_error(
-        mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name), metadata=as_alice)
-    )
-    assert not_hers.code == grpc.StatusCode.PERMISSION_DENIED
+    before = await mcp.wait_for(server.name, lambda s: s.state == READY)
+    for call in (
+        mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name), metadata=as_alice),
+        mcp.servers.RefreshMcpServer(mcp_server_pb2.RefreshMcpServerRequest(name=server.name), metadata=as_alice),
+        mcp.servers.UpdateMcpServer(
+            mcp_server_pb2.UpdateMcpServerRequest(
+                mcp_server=McpServer(name=server.name, disabled=True), update_mask={"paths": ["disabled"]}
+            ),
+            metadata=as_alice,
+        ),
+    ):
+        not_hers = await rpc_error(call)
+        assert (not_hers.code, not_hers.reason) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
+    # Nothing was reconnected, changed or deleted.
+    after = await mcp.get(server.name)
+    assert (after.state, after.etag, after.ready_time) == (READY, before.etag, before.ready_time)
 
 
 # -- Streamable HTTP ------------------------------------------------------------------------
@@ -465,3 +478,48 @@ async def test_a_streamable_http_server_serves_tools_to_a_run(mcp: Mcp, http_mcp
     assert as_dict(completed[0].result.output) == {"sum": 7.0}
 
 
+
+
+SECRET_URL_PARTS = ("pa55word", "s3cret-token-value", "q-signature-value")
+
+
+async def test_credentials_in_an_http_url_are_masked_in_reads_errors_and_logs(
+    mcp: Mcp, http_mcp_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from runwire.server.logging_setup import JsonFormatter
+
+    caplog.set_level(logging.DEBUG)
+    base = http_mcp_server.replace("http://", "http://reader:pa55word@").replace("/mcp", "/no-such-path")
+    url = f"{base}?token=s3cret-token-value&sig=q-signature-value&v=2"
+    as_alice = (("x-test-principal", "alice"),)
+    registered = await mcp.servers.CreateMcpServer(
+        mcp_server_pb2.CreateMcpServerRequest(
+            mcp_server=McpServer(display_name="secret url", http=mcp_server_pb2.HttpTransport(url=url)), mcp_server_id="secret-url"
+        ),
+        metadata=as_alice,
+        timeout=WAIT,
+    )
+    failed = await mcp.wait_for(registered.name, lambda s: s.state == ERROR and bool(s.last_error.message))
+    masked = "http://********:********@" + url.split("@", 1)[1].split("?")[0] + "?token=********&sig=********&v=********"
+    seen_by_others = await mcp.servers.GetMcpServer(mcp_server_pb2.GetMcpServerRequest(name=registered.name), metadata=(("x-test-principal", "bob"),))
+    listed = (await mcp.servers.ListMcpServers(mcp_server_pb2.ListMcpServersRequest())).mcp_servers
+    for shown in (registered, failed, seen_by_others, *listed):
+        assert shown.http.url == masked
+        assert not any(part in str(shown) for part in SECRET_URL_PARTS), shown
+    # Sending the masked URL back (with another plain value) keeps the stored credentials.
+    http = mcp_server_pb2.HttpTransport(url=masked.replace("v=********", "v=3"))
+    updated = await mcp.servers.UpdateMcpServer(
+        mcp_server_pb2.UpdateMcpServerRequest(mcp_server=McpServer(name=registered.name, http=http), update_mask={"paths": ["http"]}),
+        metadata=as_alice,
+        timeout=WAIT,
+    )
+    assert updated.http.url == masked
+    stored = await _stored_transport(mcp, "secret-url")
+    assert stored["http"]["url"] == url.replace("v=2", "v=3")
+    refreshed = await mcp.servers.RefreshMcpServer(mcp_server_pb2.RefreshMcpServerRequest(name=registered.name), metadata=as_alice)
+    failed_again = await mcp.wait_for(refreshed.name, lambda s: s.state == ERROR and bool(s.last_error.message))
+    assert not any(part in failed_again.last_error.message for part in SECRET_URL_PARTS)
+    formatter = JsonFormatter()
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "secret-url" in logged
+    assert not any(part in logged for part in SECRET_URL_PARTS), logged

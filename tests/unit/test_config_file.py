@@ -115,3 +115,26 @@ def test_docs_list_every_field_with_whether_it_changes_live() -> None:
         rows = [line for line in text.splitlines() if line.startswith(f"| `{field.path}`")]
         assert len(rows) == 1, f"docs/config.md has no row for {field.path}"
         assert ("| live |" in rows[0]) == field.live, f"docs/config.md says otherwise about {field.path}"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "field"),
+    [
+        ("[limits]\nmax_page_size = 0\n", {}, "limits.max_page_size"),
+        ("[limits]\ndefault_run_steps = 0\n", {}, "limits.default_run_steps"),
+        ('[sessions]\nsweeper_interval = "0s"\n', {}, "sessions.sweeper_interval"),
+        ("[limits]\ndefault_page_size = 2000\n", {}, "limits.default_page_size"),
+        ("", {"RUNWIRE_MAX_PAGE_SIZE": "20000"}, "limits.max_page_size"),
+        ("", {"RUNWIRE_DEFAULT_PAGE_SIZE": "2000"}, "limits.default_page_size"),
+        ("", {"RUNWIRE_MAX_CONCURRENT_RUNS": "1000000"}, "limits.max_concurrent_runs"),
+    ],
+)
+def test_limits_out_of_range_in_the_file_or_environment_stop_the_start(tmp_path: Path, text: str, env: dict[str, str], field: str) -> None:
+    with pytest.raises(config_fields.ConfigError) as caught:
+        Settings.load(env=env, config_file=write(tmp_path, text))
+    assert [path for path, _ in caught.value.violations] == [field]
+
+
+def test_a_default_page_size_left_to_its_default_is_capped_by_a_lower_maximum(tmp_path: Path) -> None:
+    settings = Settings.load(env={}, config_file=write(tmp_path, "[limits]\nmax_page_size = 10\n"))
+    assert (settings.limits.max_page_size, settings.limits.default_page_size) == (10, 50)

@@ -58,3 +58,32 @@ def test_a_tool_schema_a_struct_cannot_carry_is_left_out() -> None:
     kept = _schema("t", "input", {"type": "object", "properties": {"n": {"type": "integer", "default": 42.0}}})
     assert kept == {"type": "object", "properties": {"n": {"type": "integer", "default": 42}}}
     assert type(kept["properties"]["n"]["default"]) is int
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("https://h.example/mcp", "https://h.example/mcp"),
+        ("https://u:p@h.example/mcp", "https://********:********@h.example/mcp"),
+        ("https://tok3n@h.example/mcp", "https://********@h.example/mcp"),
+        ("https://h.example/mcp?api_key=k&key=x&v=2&empty=&bare", "https://h.example/mcp?api_key=********&key=********&v=********&empty=&********"),
+        ("https://h.example/a@b?access_token=t#frag", "https://h.example/a@b?access_token=********#frag"),
+    ],
+)
+def test_credentials_in_a_url_are_masked_and_restored_from_the_stored_url(url: str, masked: str) -> None:
+    from runwire.server.engine.mcp import mask_url, unmask_url
+
+    assert mask_url(url) == masked
+    assert unmask_url(masked, url) == url
+    # A value the caller changes is taken; a placeholder with nothing stored stays as sent.
+    assert unmask_url("https://h.example/mcp?token=********&v=3", "https://h.example/mcp?token=abc&v=2") == (
+        "https://h.example/mcp?token=abc&v=3"
+    )
+    assert unmask_url("https://h.example/mcp?new=********", "https://h.example/mcp") == "https://h.example/mcp?new=********"
+
+
+def test_log_lines_lose_credentials_of_any_url() -> None:
+    from runwire.server.logging_setup import redact
+
+    line = redact("HTTP Request: POST https://u:pw@h.example/mcp?v=2&token=abc&X-Sig=def&signature=ghi \"HTTP/1.1 200\"")
+    assert line == "HTTP Request: POST https://[REDACTED]@h.example/mcp?v=2&token=[REDACTED]&X-Sig=[REDACTED]&signature=[REDACTED] \"HTTP/1.1 200\""

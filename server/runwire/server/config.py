@@ -473,6 +473,12 @@ class Settings:
             if name not in values:
                 values[name] = dataclasses.replace(getattr(base, name), **nested[name])
         settings = dataclasses.replace(base, **values, config_file=str(config_file), flag_overrides=flags)
+        from runwire.server.config_fields import ConfigError, range_violations
+
+        # The ranges ConfigService enforces hold for environment variables and flags too.
+        violations = range_violations(settings, default_page_size_given="default_page_size" in nested["limits"])
+        if violations:
+            raise ConfigError(violations, "the environment and flags" if not config_file else str(config_file))
         settings.validate()
         return settings
 

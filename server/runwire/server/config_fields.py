@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from runwire.server.config import (
@@ -37,7 +37,7 @@ from runwire.server.config import (
 )
 
 REDACTED = "********"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 TIER_NAMES = ("anonymous", "default", "premium")
 
@@ -231,7 +231,7 @@ def _seconds(raw: Any) -> float:
         if not math.isfinite(raw):
             raise _Problem("must be a finite duration")
         return float(raw)
-    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    match = _DURATION.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
         raise _Problem("must be a duration such as 30, \"500ms\", \"30s\", \"5m\", \"2h\" or \"1d\"")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -397,14 +397,34 @@ def lookup(values: Mapping[str, Any], path: str) -> Any:
     return current
 
 
+def _zero_refused(field: ConfigField) -> str | None:
+    """Why an explicit 0 is no value of a number field whose range excludes it (else None)."""
+    if field.kind not in ("int", "float", "seconds") or field.minimum is None or field.minimum <= 0:
+        return None
+    unit = " seconds" if field.kind == "seconds" else ""
+    default = _shown(field, default_of(field))
+    return f"must be between {field.minimum:g} and {field.maximum:g}{unit}; got 0 (leave the field out for its default, {default})"
+
+
 def apply_fields(
-    base: Settings, values: Mapping[str, Any], fields: list[ConfigField], violations: list[tuple[str, str]], prefix: str = ""
+    base: Settings,
+    values: Mapping[str, Any],
+    fields: list[ConfigField],
+    violations: list[tuple[str, str]],
+    prefix: str = "",
+    named: frozenset[str] = frozenset(),
 ) -> Settings:
-    """`base` with each field of `fields` set from `values` (its default when absent or zero)."""
+    """`base` with each field of `fields` set from `values` (its default when absent). A zero takes the
+    default only where it cannot be told from absent: a 0 written in a file, or sent for a field that
+    `named` lists (an update mask naming it), is checked against the field's range like any value."""
     settings = base
     for field in fields:
         raw = lookup(values, field.path)
         if _is_zero(field, raw):
+            refused = _zero_refused(field) if (raw is not None or field.path in named) else None
+            if refused:
+                violations.append((f"{prefix}{field.path}", refused))
+                continue
             value = default_of(field)
         else:
             try:
@@ -435,8 +455,46 @@ def unknown_paths(values: Mapping[str, Any], prefix: str = "") -> list[str]:
     return found
 
 
-def cross_checks(settings: Settings, violations: list[tuple[str, str]], prefix: str = "") -> None:
-    """What Settings itself checks beyond each field's range."""
+def range_violations(
+    settings: Settings, prefix: str = "", paths: Collection[str] | None = None, *, default_page_size_given: bool = True
+) -> list[tuple[str, str]]:
+    """Every number field (of `paths`, or all) outside its range, and limits that contradict each other, by
+    field path: the same rules for a file, environment variables, flags and ConfigService."""
+    found = []
+    for field in FIELDS:
+        if field.kind not in ("int", "float", "seconds") or (paths is not None and field.path not in paths):
+            continue
+        value = get_value(settings, field)
+        number = value.total_seconds() if isinstance(value, timedelta) else value
+        try:
+            _check_range(field, number)
+        except _Problem as exc:
+            found.append((f"{prefix}{field.path}", str(exc)))
+    limits = settings.limits
+    # A default page size that is set must fit under the maximum; one left to its default is capped by it.
+    if default_page_size_given and limits.default_page_size > limits.max_page_size:
+        found.append(
+            (
+                f"{prefix}limits.default_page_size",
+                f"must be at most limits.max_page_size ({limits.max_page_size}); got {limits.default_page_size}",
+            )
+        )
+    return found
+
+
+def cross_checks(
+    settings: Settings,
+    violations: list[tuple[str, str]],
+    prefix: str = "",
+    paths: Collection[str] | None = None,
+    *,
+    default_page_size_given: bool = True,
+) -> None:
+    """What holds across fields, and what Settings itself checks beyond each field's range."""
+    found = range_violations(settings, prefix, paths, default_page_size_given=default_page_size_given)
+    if found:
+        violations.extend(found)
+        return
     try:
         settings.validate()
     except SettingsError as exc:
@@ -448,7 +506,7 @@ def settings_from_values(values: Mapping[str, Any], base: Settings | None = None
     violations = [(f"{prefix}{p}", "is not a configuration field this server supports") for p in unknown_paths(values)]
     settings = apply_fields(base or Settings(), values, list(FIELDS), violations, prefix)
     if not violations:
-        cross_checks(settings, violations, prefix)
+        cross_checks(settings, violations, prefix, default_page_size_given=lookup(values, "limits.default_page_size") is not None)
     return settings, violations
 
 
@@ -561,6 +619,7 @@ __all__ = [
     "apply_fields",
     "changed_paths",
     "fields_under",
+    "range_violations",
     "read_file",
     "settings_from_file",
     "settings_from_values",

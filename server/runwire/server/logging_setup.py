@@ -5,7 +5,8 @@ Every record logged while a call is being served carries `request_id`,
 access line and anything a servicer or the domain logs can be joined. Secrets
 never reach the output: the server logs no metadata, message contents or
 file contents, and as a last line of defence the formatter masks anything
-shaped like an API key, a bearer credential or a JWT.
+shaped like an API key, a bearer credential or a JWT, and credentials inside
+URLs (user info, query values of parameters named like secrets).
 """
 
 from __future__ import annotations
@@ -27,7 +28,20 @@ _SECRETS = re.compile(
 )
 
 
+# Credentials inside URLs, whoever logs them (an HTTP client's request line, an error quoting a URL):
+# the user info, and the values of query parameters whose names say they are secrets.
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s@?#'\"]+@")
+_URL_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|key|secret|password|passwd|pwd|sig|signature|credential|auth|session|code)"
+    r"[a-z0-9_.-]*)=)[^&#\s'\"]+"
+)
+
+
 def redact(text: str) -> str:
+    if "://" in text:
+        text = _URL_USERINFO.sub("[REDACTED]@", text)
+        if "=" in text:
+            text = _URL_SECRET_PARAM.sub(r"\1[REDACTED]", text)
     if "rw_" not in text and "eyJ" not in text and "earer" not in text and "EARER" not in text:
         return text
     return _SECRETS.sub("[REDACTED]", text)

@@ -39,7 +39,7 @@ MEMORY_TYPES = {
     "conversation": memory_pb2.Memory.TYPE_CONVERSATION,
 }
 _TYPE_FIELD = memory_pb2.Memory.DESCRIPTOR.fields_by_name["type"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -234,7 +234,7 @@ def _json_value(field: FieldDescriptor, path: str, text: str) -> Any:
         except json.JSONDecodeError as exc:
             raise CliError(f"{path}: expected JSON ({exc})") from None
     if field.message_type is not None:  # Duration
-        match = _DURATION.match(text)
+        match = _DURATION.fullmatch(text)
         if match is None:
             raise CliError(f"{path}: expected a duration such as 30, 500ms, 30s, 5m, 2h or 1d")
         return f"{float(match.group(1)) * _UNIT_SECONDS[match.group(2)]:.9f}".rstrip("0").rstrip(".") + "s"

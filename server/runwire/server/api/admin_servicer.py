@@ -105,7 +105,7 @@ def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
         create_time=convert.timestamp(row.create_time),
         created_by=row.created_by,
         revoked_by=row.revoked_by,
-        etag=etag_of("apiKey", row.id, row.revision),
+        etag=etag_of("apiKey", row.id, row.revision, row.incarnation),
     )
 
 

@@ -48,6 +48,8 @@ API_KEY_HEADER = "x-api-key"
 # Longer credentials are refused before any parsing: no API key or sane JWT is this long.
 MAX_CREDENTIAL_CHARS = 8192
 _MAX_CACHED = 100_000
+# Optional whitespace around an HTTP field value (RFC 9110 5.6.3): space and horizontal tab.
+_OWS = " \t"
 _HOW = "send `authorization: Bearer <API key or JWT>` or `x-api-key: <API key>`"
 
 
@@ -63,6 +65,12 @@ class _CachedKey:
 
 def unauthenticated(message: str, reason: str = "UNAUTHENTICATED", **metadata: str) -> Unauthenticated:
     return Unauthenticated(message, reason=reason, metadata=metadata)
+
+
+def token_invalid(message: str) -> Unauthenticated:
+    """A bearer token that is not an API key and fails a JWT check (format, signature, issuer, audience,
+    claims). The message is ours: the JWT library's text never reaches the caller."""
+    return Unauthenticated(message, reason="TOKEN_INVALID")
 
 
 class Authenticator:
@@ -97,8 +105,10 @@ class Authenticator:
         if authorization is not None:
             if not isinstance(authorization, str) or len(authorization) > MAX_CREDENTIAL_CHARS:
                 raise unauthenticated(f"send one `authorization: Bearer <credential>` header; {_HOW}")
-            scheme, _, token = authorization.partition(" ")
-            token = token.strip()
+            # The scheme is case-insensitive (RFC 7235 2.1) and a field value has no surrounding
+            # whitespace (RFC 9110 5.5); the credential itself must match exactly.
+            scheme, _, token = authorization.strip(_OWS).partition(" ")
+            token = token.strip(_OWS)
             if scheme.lower() != "bearer" or not token:
                 raise unauthenticated(f"the `authorization` header must be `Bearer <credential>`; {_HOW}")
             if token.startswith("rw_"):
@@ -106,7 +116,7 @@ class Authenticator:
             return self._jwt(token)
         if not isinstance(api_key, str) or len(api_key) > MAX_CREDENTIAL_CHARS:
             raise unauthenticated("send one `x-api-key` header holding an API key")
-        return await self._api_key(api_key.strip())
+        return await self._api_key(api_key.strip(_OWS))
 
     # -- API keys -----------------------------------------------------------------
 
@@ -168,11 +178,11 @@ class Authenticator:
                 return principal
             del self._tokens[token]
         if not self.jwt_enabled:
-            raise unauthenticated("bearer tokens must be API keys (`rw_…`): this server accepts no JWTs")
+            raise token_invalid("bearer tokens must be API keys (`rw_…`): this server accepts no JWTs")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise unauthenticated("the bearer token is neither an API key nor a well-formed JWT") from None
+            raise token_invalid("the bearer token is neither an API key nor a well-formed JWT") from None
         algorithm = header.get("alg")
         if algorithm == "HS256" and self._hs256_secret is not None:
             key: Any = self._hs256_secret
@@ -183,10 +193,10 @@ class Authenticator:
             elif kid in self._jwks:
                 key = self._jwks[kid]
             else:
-                raise unauthenticated("the token is signed with a key this server does not know")
+                raise token_invalid("the token is signed with a key this server does not know")
         else:
             accepted = [a for a, on in (("HS256", self._hs256_secret is not None), ("RS256", bool(self._jwks))) if on]
-            raise unauthenticated(f"the token's algorithm {str(algorithm)[:20]!r} is not accepted; accepted: {', '.join(accepted)}")
+            raise token_invalid(f"the token's algorithm {str(algorithm)[:20]!r} is not accepted; accepted: {', '.join(accepted)}")
         settings = self.settings
         try:
             claims = jwt.decode(
@@ -199,19 +209,19 @@ class Authenticator:
                 options=self._decode_options,  # type: ignore[arg-type]
             )
         except jwt.ExpiredSignatureError:
-            raise unauthenticated("the token has expired") from None
+            raise unauthenticated("the token has expired; get a new one", "TOKEN_EXPIRED") from None
         except jwt.InvalidAudienceError:
-            raise unauthenticated("the token is not meant for this server (audience)") from None
+            raise token_invalid("the token is not meant for this server (audience)") from None
         except jwt.InvalidIssuerError:
-            raise unauthenticated("the token comes from an issuer this server does not trust") from None
+            raise token_invalid("the token comes from an issuer this server does not trust") from None
         except jwt.InvalidSignatureError:
-            raise unauthenticated("the token's signature is not valid") from None
+            raise token_invalid("the token's signature is not valid") from None
         except jwt.MissingRequiredClaimError as exc:
-            raise unauthenticated(f"the token lacks the `{exc.claim}` claim") from None
+            raise token_invalid(f"the token lacks the `{exc.claim}` claim") from None
         except jwt.ImmatureSignatureError:
-            raise unauthenticated("the token is not valid yet") from None
-        except jwt.PyJWTError:
-            raise unauthenticated("the token is not valid") from None
+            raise token_invalid("the token is not valid yet") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise token_invalid("the token is not valid") from None
         principal = self._principal_from_claims(claims)
         if len(self._tokens) >= _MAX_CACHED:
             self._tokens.clear()
@@ -221,8 +231,8 @@ class Authenticator:
     def _principal_from_claims(self, claims: dict[str, Any]) -> Principal:
         settings = self.settings
         subject = claims.get(settings.jwt_principal_claim)
-        if not isinstance(subject, str) or not PRINCIPAL_PATTERN.match(subject):
-            raise unauthenticated(f"the token's `{settings.jwt_principal_claim}` claim is not a valid principal")
+        if not isinstance(subject, str) or not PRINCIPAL_PATTERN.fullmatch(subject):
+            raise token_invalid(f"the token's `{settings.jwt_principal_claim}` claim is not a valid principal")
         role = claims.get(settings.jwt_role_claim)
         roles = role if isinstance(role, list) else [role]
         tier = claims.get(settings.jwt_tier_claim)

@@ -51,7 +51,7 @@ log = logging.getLogger("runwire.calls")
 
 REQUEST_ID_HEADER = "x-request-id"
 USER_AGENT = "user-agent"
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Services that answer without credentials or rate limits.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DUPLICATE = object()
@@ -350,7 +350,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 api_key = value if api_key is None else _DUPLICATE
             elif key == USER_AGENT:
                 user_agent = value
-        if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.match(request_id)):
+        if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.fullmatch(request_id)):
             request_id = uuid.uuid4().hex
         call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
         if isinstance(user_agent, str):

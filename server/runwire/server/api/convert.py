@@ -191,7 +191,7 @@ def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
         owner=row.owner,
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
-        etag=etag_of("agent", row.id, row.revision),
+        etag=etag_of("agent", row.id, row.revision, row.incarnation),
     )
 
 
@@ -222,7 +222,7 @@ def session_proto(row: SessionRow) -> session_pb2.Session:
         owner=row.owner,
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
-        etag=etag_of("session", row.id, row.revision),
+        etag=etag_of("session", row.id, row.revision, row.incarnation),
     )
 
 
@@ -300,7 +300,7 @@ def message_proto(row: MessageRow) -> message_pb2.Message:
         reply_count=row.reply_count,
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
-        etag=etag_of("message", f"{row.session_id}/{row.id}", row.revision),
+        etag=etag_of("message", f"{row.session_id}/{row.id}", row.revision, row.incarnation),
     )
 
 
@@ -347,7 +347,7 @@ def run_proto(row: RunRow) -> run_pb2.Run:
         owner=row.owner,
         request_id=row.request_id or "",
         batch_task=row.batch_task or "",
-        etag=etag_of("run", row.id, row.revision or 1),
+        etag=etag_of("run", row.id, row.revision or 1, row.incarnation),
     )
     if row.output:
         set_run_output(run.output, row.output)
@@ -422,7 +422,7 @@ def file_proto(row: FileRow) -> file_pb2.File:
         owner=row.owner,
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
-        etag=etag_of("file", row.id, row.revision),
+        etag=etag_of("file", row.id, row.revision, row.incarnation),
     )
     if row.error_reason:
         message.error.CopyFrom(common_pb2.Failure(reason=row.error_reason, message=row.error_message))
@@ -446,7 +446,7 @@ def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
         expire_time=timestamp(row.expire_time),
-        etag=etag_of("memory", row.id, row.revision),
+        etag=etag_of("memory", row.id, row.revision, row.incarnation),
     )
 
 
@@ -460,7 +460,7 @@ def secret_proto(row: SecretRow) -> secret_pb2.Secret:
         create_time=timestamp(row.create_time),
         update_time=timestamp(row.update_time),
         value_time=timestamp(row.value_time),
-        etag=etag_of("secret", row.id, row.revision),
+        etag=etag_of("secret", row.id, row.revision, row.incarnation),
     )
 
 
@@ -501,7 +501,7 @@ def batch_proto(view: Any) -> batch_pb2.Batch:
         update_time=timestamp(row.update_time),
         labels=row.labels or {},
         owner=row.owner,
-        etag=etag_of("batch", row.id, row.revision or 1),
+        etag=etag_of("batch", row.id, row.revision or 1, row.incarnation),
     )
     if row.error_reason:
         batch.error.reason, batch.error.message = row.error_reason, row.error_message

@@ -10,7 +10,7 @@ from runwire.server.api import convert
 from runwire.server.domain import json_values, names
 from runwire.server.domain.common import etag_of
 from runwire.server.domain.tools import ToolSource, ToolView
-from runwire.server.engine.mcp import SECRET_PLACEHOLDER, McpState, McpToolInfo, call_name
+from runwire.server.engine.mcp import SECRET_PLACEHOLDER, McpState, McpToolInfo, call_name, mask_url
 from runwire.server.store.models import McpServerRow
 from runwire.v1 import common_pb2, mcp_server_pb2, tool_pb2
 
@@ -72,7 +72,7 @@ def mcp_server_proto(row: McpServerRow) -> mcp_server_pb2.McpServer:
         owner=row.owner,
         create_time=convert.timestamp(row.create_time),
         update_time=convert.timestamp(row.update_time),
-        etag=etag_of("mcpServer", row.id, row.revision),
+        etag=etag_of("mcpServer", row.id, row.revision, row.incarnation),
     )
     if "stdio" in transport:
         stdio = transport["stdio"]
@@ -88,7 +88,7 @@ def mcp_server_proto(row: McpServerRow) -> mcp_server_pb2.McpServer:
         http = transport["http"]
         server.http.CopyFrom(
             mcp_server_pb2.HttpTransport(
-                url=http.get("url", ""), headers={key: SECRET_PLACEHOLDER for key in http.get("headers") or {}}
+                url=mask_url(http.get("url", "")), headers={key: SECRET_PLACEHOLDER for key in http.get("headers") or {}}
             )
         )
     if row.last_error:

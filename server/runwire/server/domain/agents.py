@@ -177,7 +177,7 @@ class AgentService:
         validate_only: bool = False,
     ) -> AgentRow:
         v = Violations()
-        if agent_id and not names.ID_PATTERN.match(agent_id):
+        if agent_id and not names.ID_PATTERN.fullmatch(agent_id):
             v.add("agent_id", names.ID_RULE)
         self._validate(fields, v=v)
         agent_id = agent_id or names.new_id()
@@ -264,7 +264,7 @@ class AgentService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, agent_id)
-            check_etag("agent", row.id, row.revision, etag)
+            check_etag("agent", row.id, row.revision, row.incarnation, etag)
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
@@ -302,7 +302,7 @@ class AgentService:
                 if allow_missing:
                     return
                 raise not_found(name)
-            check_etag("agent", row.id, row.revision, etag)
+            check_etag("agent", row.id, row.revision, row.incarnation, etag)
             session_ids = await repo.session_ids_of_agent(db, agent_id)
             if session_ids and not force:
                 raise FailedPrecondition(
@@ -360,7 +360,12 @@ def _assign(row: AgentRow, fields: Mapping[str, Any]) -> None:
 
 def _row_with(row: AgentRow, fields: Mapping[str, Any]) -> AgentRow:
     preview = AgentRow(
-        id=row.id, owner=row.owner, create_time=row.create_time, update_time=row.update_time, revision=row.revision
+        id=row.id,
+        owner=row.owner,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        revision=row.revision,
+        incarnation=row.incarnation,
     )
     _assign(preview, fields)
     return preview

@@ -34,7 +34,7 @@ SECRET_PREFIX = "rw_"
 SECRET_CHARS = 40
 KEY_PREFIX_CHARS = 12
 _ALPHABET = string.ascii_letters + string.digits
-PRINCIPAL_PATTERN = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
+PRINCIPAL_PATTERN = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 API_KEY = names.NamePattern.of("apiKeys")
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 
@@ -226,13 +226,13 @@ class ApiKeyService:
         require_admin(caller)
         now = self.ctx.clock()
         v = Violations()
-        if api_key_id and not names.ID_PATTERN.match(api_key_id):
+        if api_key_id and not names.ID_PATTERN.fullmatch(api_key_id):
             v.add("api_key_id", names.ID_RULE)
         check_text(v, "api_key.display_name", fields.get("display_name", ""), self.ctx.limits.max_display_name_chars, required=True)
         principal = fields.get("principal", "")
         if not principal:
             v.add("api_key.principal", "is required")
-        elif not PRINCIPAL_PATTERN.match(principal):
+        elif not PRINCIPAL_PATTERN.fullmatch(principal):
             v.add("api_key.principal", "must be 1 to 128 characters of letters, digits and ._@:-")
         role = fields.get("role") or Role.USER
         if role not in (Role.ADMIN, Role.USER):
@@ -313,7 +313,7 @@ class ApiKeyService:
             if replayed is not None:
                 return await self._get_in(db, replayed[0]), False
             row = await self._get_in(db, name)
-            check_etag("apiKey", row.id, row.revision, etag)
+            check_etag("apiKey", row.id, row.revision, row.incarnation, etag)
             changed = row.revoke_time is None
             if changed:
                 now = self.ctx.clock()

@@ -171,7 +171,7 @@ class BatchService:
         check_text(v, "batch.display_name", fields.get("display_name") or "", limits.max_display_name_chars)
         check_labels(v, "batch.labels", fields.get("labels") or {}, limits.max_labels)
         self._check_options(v, options)
-        if batch_id and not names.ID_PATTERN.match(batch_id):
+        if batch_id and not names.ID_PATTERN.fullmatch(batch_id):
             v.add("batch_id", names.ID_RULE)
         if inline_tasks is None and not input_file:
             v.add("batch.input", "set inline_tasks or input_file")
@@ -534,7 +534,7 @@ class BatchService:
         BATCH.parse(name, "name")
         async with self.ctx.store.write() as db:
             row = await self._row_in(db, caller, name)
-            check_etag("batch", row.id, row.revision, etag)
+            check_etag("batch", row.id, row.revision, row.incarnation, etag)
             moved = await store.set_batch_state(
                 self.ctx.store, db, row.id, self.ctx.clock(), (BatchState.QUEUED, BatchState.RUNNING), state=int(BatchState.CANCELLING)
             )

@@ -18,7 +18,7 @@ from runwire.server.domain.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import IdempotencyRecord
 
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 MAX_LABEL_VALUE = 63
 
 Clock = Callable[[], datetime]
@@ -40,17 +40,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def etag_of(kind: str, resource_id: str, revision: int) -> str:
-    digest = hashlib.sha256(f"{kind}/{resource_id}/{revision}".encode()).hexdigest()[:16]
-    return f'"{digest}"'
+def etag_of(kind: str, resource_id: str, revision: int, incarnation: str | None) -> str:
+    """The etag of one revision of one incarnation of a resource: a resource deleted and created again
+    under the same name starts at revision 1 again, so the incarnation (drawn at creation) tells them
+    apart. Rows from before incarnations ("") keep the etags they had."""
+    text = f"{kind}/{resource_id}/{incarnation}/{revision}" if incarnation else f"{kind}/{resource_id}/{revision}"
+    return f'"{hashlib.sha256(text.encode()).hexdigest()[:16]}"'
 
 
-def check_etag(kind: str, resource_id: str, revision: int, expected: str) -> None:
-    if expected and expected != etag_of(kind, resource_id, revision):
+def check_etag(kind: str, resource_id: str, revision: int, incarnation: str | None, expected: str) -> None:
+    current = etag_of(kind, resource_id, revision, incarnation)
+    if expected and expected != current:
         raise Aborted(
             f"the {kind} changed since the etag was read; read it again and retry",
             reason="ETAG_MISMATCH",
-            metadata={"current_etag": etag_of(kind, resource_id, revision)},
+            metadata={"current_etag": current},
         )
 
 
@@ -65,7 +69,7 @@ def check_labels(violations: Violations, field: str, labels: Mapping[str, Any], 
     if len(labels) > max_labels:
         violations.add(field, f"has {len(labels)} labels; the limit is {max_labels}")
     for key, value in labels.items():
-        if not LABEL_KEY.match(key):
+        if not LABEL_KEY.fullmatch(key):
             violations.add(f"{field}.{key}", "label keys are 1-63 characters of [a-z0-9_-] starting with a letter")
         elif not isinstance(value, str) or len(value) > MAX_LABEL_VALUE:
             violations.add(f"{field}.{key}", f"label values are strings of at most {MAX_LABEL_VALUE} characters")

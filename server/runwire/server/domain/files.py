@@ -56,7 +56,7 @@ log = logging.getLogger("runwire.server.files")
 
 MAX_CHUNK_BYTES = 1024 * 1024
 MAX_FILENAME_CHARS = 255
-SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA256_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 DEFAULT_TEXT_CHARS = 100_000
 MAX_TEXT_CHARS = 1_000_000
 MAX_SEARCH_RESULTS = 100
@@ -302,9 +302,9 @@ class FileService:
             v.add("metadata.purpose", f"unknown purpose {metadata.purpose}")
         if metadata.size_bytes < 0:
             v.add("metadata.size_bytes", "must not be negative")
-        if metadata.sha256 and not SHA256_PATTERN.match(metadata.sha256):
+        if metadata.sha256 and not SHA256_PATTERN.fullmatch(metadata.sha256):
             v.add("metadata.sha256", "must be 64 hexadecimal digits")
-        if metadata.file_id and not names.ID_PATTERN.match(metadata.file_id):
+        if metadata.file_id and not names.ID_PATTERN.fullmatch(metadata.file_id):
             v.add("metadata.file_id", names.ID_RULE)
         if metadata.session:
             problem = names.SESSION.problem(metadata.session)
@@ -571,7 +571,7 @@ class FileService:
                     if allow_missing:
                         return
                     raise not_found(name)
-                check_etag("file", row.id, row.revision, etag)
+                check_etag("file", row.id, row.revision, row.incarnation, etag)
                 for check in self._in_use_checks:
                     why = await check(db, row.id)
                     if why:

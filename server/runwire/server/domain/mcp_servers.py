@@ -35,7 +35,9 @@ from runwire.server.engine.mcp import (
     McpStatus,
     McpTarget,
     McpToolInfo,
+    mask_url,
     stdio_command_problem,
+    unmask_url,
 )
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
@@ -50,8 +52,8 @@ MAX_URL_CHARS = 2_048
 MAX_VALUE_CHARS = 8_192
 MIN_CALL_TIMEOUT_SECONDS = 1.0
 MAX_CALL_TIMEOUT_SECONDS = 600.0
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 UPDATABLE = ("display_name", "description", "stdio", "http", "disabled", "call_timeout", "labels")
 # Fields whose change reconnects the server.
 CONNECTION_FIELDS = ("transport", "disabled", "call_timeout")
@@ -98,7 +100,7 @@ class McpServerService:
     def _require_owner(caller: Principal, row: McpServerRow) -> None:
         if not caller.is_admin and row.owner != caller.id:
             raise PermissionDenied(
-                f"only the owner of {names.MCP_SERVER.format(row.id)!r} or an admin may change or delete it",
+                f"only the owner of {names.MCP_SERVER.format(row.id)!r} or an admin may change, refresh or delete it",
                 reason="PERMISSION_DENIED",
             )
 
@@ -116,7 +118,7 @@ class McpServerService:
         wait_seconds: float | None = None,
     ) -> McpServerRow:
         v = Violations()
-        if mcp_server_id and not names.ID_PATTERN.match(mcp_server_id):
+        if mcp_server_id and not names.ID_PATTERN.fullmatch(mcp_server_id):
             v.add("mcp_server_id", names.ID_RULE)
         self._validate(fields, v)
         v.raise_if_any()
@@ -213,7 +215,7 @@ class McpServerService:
                 return await self._get_in(db, replayed[0])
             row = await self._get_in(db, name, server_id)
             self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, etag)
+            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 if path in ("stdio", "http"):
@@ -266,7 +268,7 @@ class McpServerService:
                     return
                 raise not_found(name)
             self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, etag)
+            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
             count, agent_ids = await mcp_repo.agents_using_mcp_server(db, name)
             if count and not force:
                 shown = ", ".join(names.AGENT.format(a) for a in agent_ids)
@@ -283,13 +285,14 @@ class McpServerService:
     async def refresh(
         self, caller: Principal, name: str, *, request_id: str = "", fingerprint: str = "", wait_seconds: float | None = None
     ) -> McpServerRow:
-        """Reconnect (restart the process, for stdio) and read the tools again; any caller may ask."""
+        """Reconnect (restart the process, for stdio) and read the tools again: the owner or an admin."""
         (server_id,) = names.MCP_SERVER.parse(name, "name")
         self.ctx.idempotency.validate(request_id)
         async with self.ctx.store.write() as db:
             if await self.ctx.idempotency.replay(db, caller, request_id, "RefreshMcpServer", fingerprint) is not None:
                 return await self._get_in(db, name, server_id)
             row = await self._get_in(db, name, server_id)
+            self._require_owner(caller, row)
             if row.disabled:
                 raise FailedPrecondition(
                     f"MCP server {name!r} is disabled; enable it (disabled=false) to connect it",
@@ -409,7 +412,7 @@ def _check_stdio(v: Violations, path: str, stdio: Mapping[str, Any]) -> None:
     if len(env) > MAX_ENV:
         v.add(f"{path}.env", f"has {len(env)} variables; the limit is {MAX_ENV}")
     for key, value in env.items():
-        if not ENV_NAME.match(key):
+        if not ENV_NAME.fullmatch(key):
             v.add(f"{path}.env", f"{key[:100]!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
         elif "\0" in value or len(value) > MAX_VALUE_CHARS:
             v.add(f"{path}.env.{key}", f"must be at most {MAX_VALUE_CHARS} characters, without NUL")
@@ -432,7 +435,7 @@ def _check_http(v: Violations, path: str, http: Mapping[str, Any], egress: Egres
     if len(headers) > MAX_HEADERS:
         v.add(f"{path}.headers", f"has {len(headers)} headers; the limit is {MAX_HEADERS}")
     for key, value in headers.items():
-        if not HEADER_NAME.match(key):
+        if not HEADER_NAME.fullmatch(key):
             v.add(f"{path}.headers", f"{key[:100]!r} is not a valid HTTP header name")
         elif any(c in value for c in "\r\n\0") or len(value) > MAX_VALUE_CHARS:
             v.add(f"{path}.headers.{key}", f"must be at most {MAX_VALUE_CHARS} characters, without line breaks")
@@ -446,12 +449,12 @@ def _url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        return f"{url[:300]!r} is not a valid URL: {exc}"
+    except ValueError:
+        return f"{mask_url(url)[:300]!r} is not a valid URL (check the host and the port)"
     if parts.scheme not in ("http", "https"):
-        return f"{url[:300]!r} is not an http:// or https:// URL"
+        return f"{mask_url(url)[:300]!r} is not an http:// or https:// URL"
     if not parts.hostname:
-        return f"{url[:300]!r} has no host"
+        return f"{mask_url(url)[:300]!r} has no host"
     return None
 
 
@@ -481,6 +484,8 @@ def _updated_transport(current: Mapping[str, Any], values: Mapping[str, Any], pa
         if value == SECRET_PLACEHOLDER and key in stored:
             secrets[key] = stored[key]
     new[secret_key] = secrets
+    if kind == "http":
+        new["url"] = unmask_url(str(new.get("url") or ""), str(old.get("url") or ""))
     return {kind: new}
 
 

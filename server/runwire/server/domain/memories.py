@@ -121,7 +121,7 @@ class MemoryService:
         validate_only: bool = False,
     ) -> MemoryRow:
         v = Violations()
-        if memory_id and not names.ID_PATTERN.match(memory_id):
+        if memory_id and not names.ID_PATTERN.fullmatch(memory_id):
             v.add("memory_id", names.ID_RULE)
         self._validate(v, fields, "memory")
         v.raise_if_any()
@@ -209,7 +209,7 @@ class MemoryService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, "memory.name")
-            check_etag("memory", row.id, row.revision, etag)
+            check_etag("memory", row.id, row.revision, row.incarnation, etag)
             check_immutable("memory.session", values.get("session"), _name_of(names.SESSION, row.session_id))
             if plan.changes.get("agent"):
                 await self._check_references(db, caller, {"agent": plan.changes["agent"]})
@@ -258,7 +258,7 @@ class MemoryService:
                 if allow_missing:
                     return
                 raise not_found(name)
-            check_etag("memory", row.id, row.revision, etag)
+            check_etag("memory", row.id, row.revision, row.incarnation, etag)
             await self._record(db, "memory.deleted", row)
             await db.delete(row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMemory", fingerprint, [])
@@ -399,4 +399,5 @@ def _preview(row: MemoryRow) -> MemoryRow:
         create_time=row.create_time,
         update_time=row.update_time,
         revision=row.revision,
+        incarnation=row.incarnation,
     )

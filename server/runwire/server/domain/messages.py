@@ -108,7 +108,7 @@ class MessageService:
                 parent_session, parent_id = parent_message.split("/")[1::2]
                 if parent_session != session_id:
                     v.add("message.parent_message", "must be a message of the same session")
-        if message_id and not names.ID_PATTERN.match(message_id):
+        if message_id and not names.ID_PATTERN.fullmatch(message_id):
             v.add("message_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)
@@ -229,7 +229,7 @@ class MessageService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name)
-            check_etag("message", f"{row.session_id}/{row.id}", row.revision, etag)
+            check_etag("message", f"{row.session_id}/{row.id}", row.revision, row.incarnation, etag)
             check_immutable("message.role", values.get("role"), row.role)
             parent = names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else ""
             check_immutable("message.parent_message", values.get("parent_message"), parent)
@@ -271,7 +271,7 @@ class MessageService:
                 if allow_missing:
                     return
                 raise
-            check_etag("message", f"{row.session_id}/{row.id}", row.revision, etag)
+            check_etag("message", f"{row.session_id}/{row.id}", row.revision, row.incarnation, etag)
             if row.reply_count and not force:
                 raise FailedPrecondition(
                     f"message {name!r} has {row.reply_count} repl(ies); pass force=true to delete the thread below it too",
@@ -334,4 +334,5 @@ def _preview(row: MessageRow) -> MessageRow:
         create_time=row.create_time,
         update_time=row.update_time,
         revision=row.revision,
+        incarnation=row.incarnation,
     )

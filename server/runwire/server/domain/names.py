@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from runwire.server.domain.errors import InvalidArgument
 
 # RFC 1034 style, as AIP-122 recommends for user-chosen ids.
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
+ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,61}[a-z0-9]")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -55,7 +55,7 @@ class NamePattern:
         for index, value in enumerate(parts[1::2]):
             if allow_wildcard_parent and value == "-" and index == 0:
                 continue
-            if not ID_PATTERN.match(value):
+            if not ID_PATTERN.fullmatch(value):
                 return f"{name[:300]!r} has an invalid id {value[:100]!r}"
         return None
 

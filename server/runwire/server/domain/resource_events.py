@@ -63,7 +63,7 @@ MAX_TOPICS = 16
 MAX_RESOURCES = 100
 MAX_TYPES = 50
 MAX_FILTER_TEXT = 300
-SUBSCRIPTION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+SUBSCRIPTION_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 REPLAY_BATCH = 500
 TAIL_BATCH = 1000
 _LOG_ID_KEY = "event_log_id"
@@ -397,7 +397,7 @@ class ResourceEvents:
         field_prefix: str = "",
     ) -> int:
         """Where a follower starts (events after this position), creating a named subscription on first use."""
-        if subscription_name and not SUBSCRIPTION_NAME.match(subscription_name):
+        if subscription_name and not SUBSCRIPTION_NAME.fullmatch(subscription_name):
             raise InvalidArgument.field(
                 f"{field_prefix}subscription_name", "must be 1-63 characters of [a-z0-9-] starting with a letter"
             )

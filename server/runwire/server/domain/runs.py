@@ -52,7 +52,7 @@ from runwire.server.engine.runner import (
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow
+from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
@@ -170,7 +170,7 @@ class RunService:
         for key in ("max_steps", "max_duration", "input_timeout"):
             if (options.get(key) or 0) < 0:
                 v.add(f"{prefix}options.{key}", "must not be negative")
-        if run_id and not names.ID_PATTERN.match(run_id):
+        if run_id and not names.ID_PATTERN.fullmatch(run_id):
             v.add("run_id", names.ID_RULE)
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)
@@ -243,6 +243,7 @@ class RunService:
                 create_time=now,
                 update_time=now,
                 revision=1,
+                incarnation=new_incarnation(),
                 last_seq=1,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
@@ -389,7 +390,7 @@ class RunService:
             if replayed is not None:
                 return await self.get(caller, replayed[0])
         row = await self.get(caller, name)
-        check_etag("run", row.id, row.revision, etag)
+        check_etag("run", row.id, row.revision, row.incarnation, etag)
         if len(reason) > MAX_CANCEL_REASON_CHARS:
             raise InvalidArgument.field("reason", f"is longer than {MAX_CANCEL_REASON_CHARS:,} characters")
         if row.status in TERMINAL_STATUSES:

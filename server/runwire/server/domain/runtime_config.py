@@ -24,6 +24,7 @@ from runwire.server.domain.common import check_etag, etag_of
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from runwire.server.domain.principal import Principal
+from runwire.server.store.models import new_incarnation
 
 PREFIX = "config."
 
@@ -66,6 +67,9 @@ class RuntimeConfigService:
         self.settings = settings
         self._apply = apply
         self.revision = 1
+        # Revisions start at 1 in every process: the incarnation keeps an etag of an earlier process's
+        # configuration from matching this one's.
+        self.incarnation = new_incarnation()
         self.update_time = ctx.clock()
         self.updated_by = ""
         self.pending_restart_fields: list[str] = []
@@ -74,7 +78,7 @@ class RuntimeConfigService:
 
     @property
     def etag(self) -> str:
-        return etag_of("config", "runtime", self.revision)
+        return etag_of("config", "runtime", self.revision, self.incarnation)
 
     def _snapshot(self, settings: Settings, revision: int | None = None, pending: list[str] | None = None) -> ConfigSnapshot:
         revision = self.revision if revision is None else revision
@@ -82,7 +86,7 @@ class RuntimeConfigService:
             values=cf.to_values(settings),
             source=settings.config_file,
             revision=revision,
-            etag=etag_of("config", "runtime", revision),
+            etag=etag_of("config", "runtime", revision, self.incarnation),
             update_time=self.update_time,
             updated_by=self.updated_by,
             pending_restart_fields=list(self.pending_restart_fields if pending is None else pending),
@@ -112,14 +116,16 @@ class RuntimeConfigService:
             if not fields:
                 violations.append(("update_mask", f"{path!r} is not a configuration field this server supports"))
             chosen.extend(f for f in fields if f not in chosen)
-        candidate = cf.apply_fields(self.settings, values, chosen, violations, PREFIX)
+        named = frozenset(path for path in mask if path in cf.BY_PATH)
+        candidate = cf.apply_fields(self.settings, values, chosen, violations, PREFIX, named)
         for config_field in chosen:
             if not config_field.live and cf.get_value(candidate, config_field) != cf.get_value(self.settings, config_field):
                 violations.append(
                     (PREFIX + config_field.path, "is read only at start: change it in the configuration file and restart")
                 )
         if not violations:
-            cf.cross_checks(candidate, violations, PREFIX)
+            given = "limits.default_page_size" in named or cf.lookup(values, "limits.default_page_size") is not None
+            cf.cross_checks(candidate, violations, PREFIX, {f.path for f in chosen}, default_page_size_given=given)
         return candidate, violations
 
     def _whole(self, values: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
@@ -151,7 +157,7 @@ class RuntimeConfigService:
         async with self._lock:
             if request_id and not validate_only and await self._replayed(caller, request_id, "UpdateConfig", fingerprint):
                 return self._snapshot(self.settings)
-            check_etag("config", "runtime", self.revision, etag)
+            check_etag("config", "runtime", self.revision, self.incarnation, etag)
             candidate, violations = self._masked(values, mask)
             if violations:
                 raise config_invalid(violations)

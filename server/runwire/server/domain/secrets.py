@@ -145,7 +145,7 @@ class SecretService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, "secret.name")
-            check_etag("secret", row.id, row.revision, etag)
+            check_etag("secret", row.id, row.revision, row.incarnation, etag)
             if validate_only:
                 return row
             now = self.ctx.clock()
@@ -182,7 +182,7 @@ class SecretService:
                 if allow_missing:
                     return
                 raise not_found(name)
-            check_etag("secret", row.id, row.revision, etag)
+            check_etag("secret", row.id, row.revision, row.incarnation, etag)
             await db.delete(row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteSecret", fingerprint, [])
 

@@ -133,7 +133,7 @@ class SessionService:
                 agent_ids.append("")
             else:
                 agent_ids.append(draft.fields["agent"].split("/")[1])
-            if draft.session_id and not names.ID_PATTERN.match(draft.session_id):
+            if draft.session_id and not names.ID_PATTERN.fullmatch(draft.session_id):
                 v.add(f"{p}session_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
             session_id = draft.session_id or names.new_id()
             if session_id in ids:
@@ -253,7 +253,7 @@ class SessionService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             row = await self._get_in(db, caller, name, session_id)
-            check_etag("session", row.id, row.revision, etag)
+            check_etag("session", row.id, row.revision, row.incarnation, etag)
             check_immutable("session.agent", values.get("agent"), names.AGENT.format(row.agent_id))
             target = _preview(row) if validate_only else row
             now = self.ctx.clock()
@@ -297,7 +297,7 @@ class SessionService:
                 if allow_missing:
                     return
                 raise not_found(name)
-            check_etag("session", row.id, row.revision, etag)
+            check_etag("session", row.id, row.revision, row.incarnation, etag)
             self._check_deletable(row, force)
             await refuse_if_runs_active(db, [row.id])
             await repo.delete_sessions_with_messages(db, [row.id])
@@ -383,4 +383,5 @@ def _preview(row: SessionRow) -> SessionRow:
         create_time=row.create_time,
         update_time=row.update_time,
         revision=row.revision,
+        incarnation=row.incarnation,
     )

@@ -94,7 +94,7 @@ class ToolService:
         if len(parts) == 2 and parts[0] == "tools" and parts[1]:
             server_id = ""
         elif len(parts) == 4 and parts[0] == "mcpServers" and parts[2] == "tools" and parts[3]:
-            if not names.ID_PATTERN.match(parts[1]):
+            if not names.ID_PATTERN.fullmatch(parts[1]):
                 raise InvalidArgument.field("name", f"{name[:300]!r} has an invalid MCP server id {parts[1][:100]!r}")
             server_id = parts[1]
         else:

@@ -37,6 +37,8 @@ DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
 SECRET_PLACEHOLDER = "********"
 # Text kept of an error or of a tool's error output.
 MAX_ERROR_CHARS = 2_000
+# Secrets shorter than this are not searched for in error text: they would match ordinary words.
+_MIN_SCRUBBED_CHARS = 4
 
 
 class McpState(enum.IntEnum):
@@ -45,6 +47,114 @@ class McpState(enum.IntEnum):
     READY = 2
     ERROR = 3
     DISABLED = 4
+
+
+# -- secrets in an HTTP server's URL ----------------------------------------------------------
+#
+# A URL may carry credentials: user info (`https://user:pass@host/`) and query values (`?token=…`,
+# `?sig=…`). They are masked like header values: reads show SECRET_PLACEHOLDER in their place, and an
+# update that sends the placeholder back keeps the stored value. Every query value is masked, not only
+# those whose names look secret: names such as `code` or `X-Amz-Credential` are too many to guess.
+
+
+def _split_url(url: str) -> tuple[str, str, str, list[str], str]:
+    """(scheme://, user info, host and path, query items, #fragment), as written (nothing decoded)."""
+    rest, hash_mark, fragment = url.partition("#")
+    rest, question, query = rest.partition("?")
+    scheme, sep, after = rest.partition("://")
+    if not sep:
+        scheme, after = "", rest
+    else:
+        scheme += sep
+    authority, slash, path = after.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    items = query.split("&") if question else []
+    return scheme, userinfo if at else "", host + slash + path, items, hash_mark + fragment
+
+
+def _join_url(scheme: str, userinfo: str, rest: str, items: list[str] | None, fragment: str) -> str:
+    query = "?" + "&".join(items) if items is not None else ""
+    return f"{scheme}{userinfo + '@' if userinfo else ''}{rest}{query}{fragment}"
+
+
+def _masked_item(item: str) -> str:
+    name, equals, value = item.partition("=")
+    if not equals:
+        return SECRET_PLACEHOLDER if name else name  # a bare item (`?s3cret`) may be a credential itself
+    return f"{name}={SECRET_PLACEHOLDER}" if value else item
+
+
+def mask_url(url: str) -> str:
+    """The URL as callers, logs and error messages see it: user info and query values masked."""
+    if "@" not in url and "?" not in url:
+        return url
+    scheme, userinfo, rest, items, fragment = _split_url(url)
+    if userinfo:
+        user, colon, _ = userinfo.partition(":")
+        userinfo = SECRET_PLACEHOLDER + (":" + SECRET_PLACEHOLDER if colon else "") if user or colon else userinfo
+    has_query = "?" in url.partition("#")[0]
+    return _join_url(scheme, userinfo, rest, [_masked_item(i) for i in items] if has_query else None, fragment)
+
+
+def unmask_url(new: str, stored: str) -> str:
+    """`new` with each placeholder replaced by the stored value at the same place (same user info part,
+    same query parameter name and occurrence); placeholders with no stored value stay as sent."""
+    if SECRET_PLACEHOLDER not in new:
+        return new
+    scheme, userinfo, rest, items, fragment = _split_url(new)
+    _, old_userinfo, _, old_items, _ = _split_url(stored)
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        old_user, _, old_password = old_userinfo.partition(":")
+        user = old_user if user == SECRET_PLACEHOLDER and old_user else user
+        password = old_password if password == SECRET_PLACEHOLDER and old_password else password
+        userinfo = user + colon + password
+    old_values: dict[str, list[str]] = {}
+    for item in old_items:
+        name, equals, value = item.partition("=")
+        old_values.setdefault(name if equals else "\0bare", []).append(value if equals else name)
+    seen: dict[str, int] = {}
+    restored = []
+    for item in items:
+        name, equals, value = item.partition("=")
+        key = name if equals else "\0bare"
+        index = seen[key] = seen.get(key, -1) + 1
+        candidates = old_values.get(key, [])
+        if (value if equals else name) == SECRET_PLACEHOLDER and index < len(candidates):
+            item = f"{name}={candidates[index]}" if equals else candidates[index]
+        restored.append(item)
+    has_query = "?" in new.partition("#")[0]
+    return _join_url(scheme, userinfo, rest, restored if has_query else None, fragment)
+
+
+def transport_secrets(transport: Mapping[str, Any]) -> list[str]:
+    """Every secret of a transport (env and header values, the URL's user info and query values, also
+    percent-decoded), longest first: the values to scrub from error text."""
+    from urllib.parse import unquote
+
+    found: set[str] = set()
+    stdio, http = transport.get("stdio") or {}, transport.get("http") or {}
+    found.update(str(v) for v in (stdio.get("env") or {}).values())
+    found.update(str(v) for v in (http.get("headers") or {}).values())
+    url = str(http.get("url") or "")
+    if url:
+        _, userinfo, _, items, _ = _split_url(url)
+        parts = [p for p in userinfo.split(":", 1) if p] if userinfo else []
+        parts += [i.partition("=")[2] if "=" in i else i for i in items]
+        found.update(parts)
+        found.update(unquote(p) for p in parts)
+    return sorted((s for s in found if len(s) >= _MIN_SCRUBBED_CHARS and s != SECRET_PLACEHOLDER), key=len, reverse=True)
+
+
+def scrub(text: str, transport: Mapping[str, Any]) -> str:
+    """`text` (an error, a log line) without the transport's secrets: its URL masked, each secret masked."""
+    url = str((transport.get("http") or {}).get("url") or "")
+    if url and url in text:
+        text = text.replace(url, mask_url(url))
+    for secret in transport_secrets(transport):
+        if secret in text:
+            text = text.replace(secret, SECRET_PLACEHOLDER)
+    return text
 
 
 def call_name(server_id: str, tool: str) -> str:
@@ -210,13 +320,13 @@ class McpConnection:
                 raise ToolError(
                     f"MCP server {self.target.name} closed the connection during the call (it is being restarted)"
                 ) from None
-            raise ToolError(f"MCP server {self.target.name}: {_clip(error.message)}") from None
+            raise ToolError(f"MCP server {self.target.name}: {_clip(self._scrub(error.message))}") from None
         except (TimeoutError, asyncio.CancelledError):
             raise
         except Exception as error:  # a malformed answer, a transport failure: the run sees a tool error
             if _is_connection_failure(error):
                 self._broken.set()
-            raise ToolError(f"MCP server {self.target.name}: {_describe(error)}") from None
+            raise ToolError(f"MCP server {self.target.name}: {self._scrub(_describe(error))}") from None
         return _tool_output(result)
 
     # -- supervision ----------------------------------------------------------
@@ -341,9 +451,12 @@ class McpConnection:
                 self._broken_reason = f"the server did not answer a ping: {_describe(error)}"
                 return
 
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.target.transport)
+
     async def _fail(self, message: str, reason: str = "") -> None:
         status = self.status
-        status.last_error = _clip(message)
+        status.last_error = _clip(self._scrub(message))
         status.last_error_reason = reason
         status.last_error_time = utc_now()
         await self._set_state(McpState.ERROR)

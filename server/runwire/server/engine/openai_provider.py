@@ -235,13 +235,13 @@ def _tool(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
-_WIRE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_WIRE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def wire_tool_name(name: str) -> str:
     """OpenAI accepts function names of 1-64 `[A-Za-z0-9_-]`; other names (MCP tools are `mcp.{server}.{tool}`)
     are sent as a stable alias and mapped back when the model calls them."""
-    if _WIRE_NAME.match(name):
+    if _WIRE_NAME.fullmatch(name):
         return name
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", name) or "tool"
     if len(safe) <= 64:

@@ -48,7 +48,7 @@ from runwire.server.engine.providers import (
 from runwire.server.engine.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import MessageRow, SessionRow
+from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
 from runwire.server.store.store import Store
 from runwire.v1 import common_pb2, run_pb2
 
@@ -1036,6 +1036,7 @@ class Runner:
             create_time=now,
             update_time=now,
             revision=1,
+            incarnation=new_incarnation(),
         )
         values = {key: getattr(row, key) for key in _MESSAGE_COLUMNS}
         statements = ((_INSERT_MESSAGE, values), (_COUNT_MESSAGE, {"_session_id": plan.session_id, "update_time": now}))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -15,14 +17,34 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime()}
 
 
+def new_incarnation() -> str:
+    """A token drawn when a resource is created: a resource deleted and created again under the same name
+    is another incarnation, and no etag of the old one matches it (revisions start again at 1)."""
+    return secrets.token_hex(8)
+
+
+def incarnation_column() -> Mapped[str]:
+    # Rows from before incarnations have "" and keep their etags; every insert, ORM or Core, draws one.
+    return mapped_column(String(32), default=new_incarnation, server_default="")
+
+
+@event.listens_for(Base, "init", propagate=True)
+def _draw_incarnation(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """A row object has its incarnation from the start, so its etag is right before it is flushed."""
+    if "incarnation" in type(target).__table__.columns and kwargs.get("incarnation") is None:
+        kwargs["incarnation"] = new_incarnation()
+
+
 class ResourceRow:
-    """Columns shared by every resource: surrogate key, public id, owner, times and revision (for etags)."""
+    """Columns shared by every resource: surrogate key, public id, owner, times, revision and incarnation
+    (for etags)."""
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(200), index=True)
     create_time: Mapped[datetime]
     update_time: Mapped[datetime]
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    incarnation: Mapped[str] = incarnation_column()
 
 
 class AgentRow(ResourceRow, Base):
@@ -169,6 +191,7 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     revoked_by: Mapped[str] = mapped_column(String(128), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    incarnation: Mapped[str] = incarnation_column()
 
 
 # -- resource events ----------------------------------------------------------------
