@@ -16,11 +16,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from alembic.script import ScriptDirectory
+
+from runwire.server.store.database import alembic_config
 from runwire.server.store.models import Base
 from tests.e2e.test_serve_grpcurl import ADMIN_KEY, ServeProcess
 
 pytestmark = pytest.mark.e2e
-HEAD = "0009"
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def _start(data_dir: Path) -> subprocess.Popen[bytes]:
