@@ -111,7 +111,7 @@ def _refused(data_dir: Path) -> subprocess.CompletedProcess[str]:
             lambda db: db.executescript(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('0042');"
             ),
-            "is at schema revision 0042, which this Runwire version does not know (its newest is 0009); "
+            "is at schema revision 0042, which this Runwire version does not know (its newest is " + HEAD + "); "
             "it was written by a newer version",
         ),
         (lambda db: db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"), "table(s) that are not Runwire's"),

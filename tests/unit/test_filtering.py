@@ -508,3 +508,12 @@ def test_fuzz_random_characters() -> None:
             parse_filter(text)
         except FilterError:
             pass
+
+
+def test_a_page_token_never_reads_as_a_command_line_option() -> None:
+    from runwire.server.domain.paging import PageTokenCodec
+
+    codec = PageTokenCodec(b"k" * 32)
+    tokens = [codec.encode("query", [index, f"id-{index}"]) for index in range(2000)]
+    assert not [token for token in tokens if token.startswith("-")]
+    assert all(codec.decode(token, "query") == [index, f"id-{index}"] for index, token in enumerate(tokens))

@@ -306,7 +306,7 @@ def _overrides(raw: Any) -> tuple[RateLimitOverride, ...]:
     return tuple(overrides)
 
 
-_ENDPOINT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_ENDPOINT_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 MAX_ENDPOINTS = 100
 
 
@@ -325,7 +325,7 @@ def _endpoints(raw: Any, current: tuple[ProviderEndpoint, ...]) -> tuple[Provide
             raise _Problem(f"[{index}].{sorted(unknown)[0]}: is not a field of an endpoint")
         name, base_url, api_key = item.get("name"), item.get("base_url"), item.get("api_key", "")
         models = item.get("allowed_models", [])
-        if not isinstance(name, str) or not _ENDPOINT_NAME.match(name):
+        if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
             raise _Problem(f"[{index}].name: must be 1 to 63 characters of [a-z0-9-] starting with a letter")
         if name == "openai" or any(e.name == name for e in endpoints):
             raise _Problem(f"[{index}].name: {name!r} is taken (`openai` is providers.openai)")

@@ -57,6 +57,11 @@ def resolve_page_size(requested: int, default: int, maximum: int, field: str = "
     return min(requested, maximum)
 
 
+# Every token starts with this letter: a token that began with "-" (a quarter of base64url's alphabet's
+# edge) would read as an option to a command line (`runwire agents list --page-token -x…`).
+TOKEN_PREFIX = "p"
+
+
 class PageTokenCodec:
     def __init__(self, key: bytes) -> None:
         self._key = key
@@ -67,7 +72,7 @@ class PageTokenCodec:
             separators=(",", ":"),
         ).encode()
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
 
     def decode(self, token: str, query_fingerprint: str) -> list[Any] | None:
         """The last key of the previous page, or None for an empty token."""
@@ -78,8 +83,9 @@ class PageTokenCodec:
             "is not a token returned by this server for this query; start again without page_token",
             reason="INVALID_PAGE_TOKEN",
         )
-        if len(token) > 4096:
+        if len(token) > 4096 or not token.startswith(TOKEN_PREFIX):
             raise invalid
+        token = token[len(TOKEN_PREFIX):]
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
