@@ -64,7 +64,7 @@ async def test_run_without_a_decision_stops_and_says_how_to_give_one(
 ) -> None:
     agent = await _agent(server, agent_pb2.AgentTool(name="calculator", requires_approval=True))
     code, _, err = await _run(server, capsys, agent, '[[tool:calculator {"expression": "1+1"}]]')
-    assert code == 1
+    assert code == 3
     assert "needs approval" in err and "--approve" in err
 
 
