@@ -7,7 +7,21 @@ import logging
 import os
 import sys
 
-from runwire.cli import resources
+
+def _quiet_grpc_core_for_json_logs(argv: list[str]) -> None:
+    """`runwire serve` logging JSON: gRPC core's own lines (`fork_posix.cc:71] …`) are plain text on stderr, so
+    they are turned off. gRPC core reads GRPC_VERBOSITY once, when grpc is imported, so this runs before any
+    import of grpc; an explicit GRPC_VERBOSITY is kept."""
+    if argv[:1] != ["serve"]:
+        return
+    text = "--log-format=text" in argv or any(a == "--log-format" and b == "text" for a, b in zip(argv, argv[1:]))
+    if not text and os.environ.get("RUNWIRE_LOG_FORMAT", "json").lower() != "text":
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+
+_quiet_grpc_core_for_json_logs(sys.argv[1:])
+
+from runwire.cli import resources  # noqa: E402 (after the GRPC_VERBOSITY choice)
 
 
 def build_parser() -> argparse.ArgumentParser:

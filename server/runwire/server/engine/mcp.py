@@ -26,6 +26,7 @@ from typing import Any, Awaitable, Callable, Mapping, TextIO
 from runwire.server.config import McpSettings
 from runwire.server.domain.common import utc_now
 from runwire.server.engine.tools import ToolContext, ToolError
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.mcp")
 
@@ -158,7 +159,7 @@ class McpConnection:
             self._settled.set()
             self._spawn(self._report_now())
             return
-        self._task = asyncio.create_task(self._supervise(), name=f"mcp-{self.target.server_id}")
+        self._task = spawn(self._supervise(), name=f"mcp-{self.target.server_id}")
 
     async def stop(self) -> None:
         """Disconnect (and stop the process, for stdio); waits for the transport to close."""

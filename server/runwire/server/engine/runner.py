@@ -47,6 +47,7 @@ from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 from runwire.v1 import common_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")
@@ -231,7 +232,7 @@ class Runner:
     def launch(self, plan: RunPlan) -> ActiveRun:
         active = ActiveRun(plan=plan, seq=plan.initial_seq)
         self._add_active(active)
-        active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
+        active.task = spawn(self._lifecycle(active), name=f"run-{plan.run_id}")
         return active
 
     def restore(self, plan: RunPlan, waiting: RestoredWait) -> ActiveRun:
@@ -245,7 +246,7 @@ class Runner:
         active.pending = waiting.request
         active.answer = asyncio.get_running_loop().create_future()
         self._add_active(active)
-        active.task = asyncio.create_task(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
+        active.task = spawn(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
         return active
 
     def active_runs_of(self, owner: str) -> int:
