@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench-unary-budget  what each part of a unary call costs (GetAgent with parts taken away)"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
 	@echo "make semantic  install the optional semantic file search (numpy, tokenizers, the MiniLM model)"
+	@echo "make tools     install grpcurl into .tools/bin (and jq when missing), for the README's examples"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,16 +54,25 @@ semantic: $(SEMANTIC)
 $(GRPCURL):
 	GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+# What the README's examples use besides the server: grpcurl (with `go install`) and jq (Debian's).
+tools: $(GRPCURL) jq
+jq:
+	@command -v jq >/dev/null || { \
+		echo "installing jq (some README examples read JSON with it)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq jq >/dev/null; }
+
 # The first start prints a bootstrap admin key; `make serve SERVE_ARGS=--insecure-no-auth` turns auth off.
 SERVE_ARGS ?=
 serve: $(INSTALLED)
+	@test -x $(GRPCURL) || command -v grpcurl >/dev/null || \
+		echo "note: grpcurl, which the README's examples use, is not installed: \`make tools\` puts it in .tools/bin" >&2
 	$(BIN)/runwire serve $(SERVE_ARGS)
 
 # Every test on the default SQLite, then the API's tests again with their servers on PostgreSQL (a
 # throwaway cluster the tests start on a free port; see tests/postgres_support.py).
 POSTGRES_TESTS ?= tests/grpc tests/client tests/cli
 TEST_ENV = RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO)
-test: $(INSTALLED) $(SEMANTIC) $(GRPCURL) redis-server tesseract postgresql $(TS_MODULES) lint go-tools $(GATEWAY)
+test: $(INSTALLED) $(SEMANTIC) tools redis-server tesseract postgresql $(TS_MODULES) lint go-tools $(GATEWAY)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(TEST_ENV) RUNWIRE_TEST_DATABASE=postgres $(BIN)/python -m pytest $(POSTGRES_TESTS)
 

@@ -10,7 +10,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -104,7 +105,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	// The tests and scripts read the bound address from this line (port 0 picks a free one).
-	log.Printf("runwire-gateway listening on http://%s, upstream %s", listener.Addr(), cfg.upstream)
+	slog.Info(fmt.Sprintf("runwire-gateway listening on http://%s, upstream %s", listener.Addr(), cfg.upstream))
 
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(listener) }()
@@ -125,18 +126,41 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
+// newLogger writes one JSON object per line, with the field names of the
+// server's log (time, level, logger, message), so both read the same way.
+func newLogger(w io.Writer) *slog.Logger {
+	handler := slog.NewJSONHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, attr slog.Attr) slog.Attr {
+			if len(groups) == 0 && attr.Key == slog.MessageKey {
+				attr.Key = "message"
+			}
+			if len(groups) == 0 && attr.Key == slog.TimeKey {
+				attr.Value = slog.StringValue(attr.Value.Time().UTC().Format("2006-01-02T15:04:05.000Z"))
+			}
+			return attr
+		},
+	})
+	return slog.New(handler).With("logger", "runwire.gateway")
+}
+
 func main() {
-	log.SetFlags(log.LstdFlags | log.LUTC)
+	slog.SetDefault(newLogger(os.Stderr))
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		log.Fatal(err)
+		fatal(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
-		log.Fatal(err)
+		stop()
+		fatal(err)
 	}
+}
+
+func fatal(err error) {
+	slog.Error(err.Error())
+	os.Exit(1)
 }

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"log"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -56,8 +57,10 @@ func withAccessLog(next http.Handler) http.Handler {
 		if strings.ContainsAny(path, "\r\n") {
 			path = strings.NewReplacer("\r", "%0D", "\n", "%0A").Replace(path)
 		}
-		log.Printf("%s %s %d %.1fms request_id=%s", r.Method, path, recorder.status,
-			float64(time.Since(started).Microseconds())/1000, w.Header().Get(requestIDHeader))
+		durationMs := float64(time.Since(started).Microseconds()) / 1000
+		requestID := w.Header().Get(requestIDHeader)
+		slog.Info(fmt.Sprintf("%s %s %d %.1fms request_id=%s", r.Method, path, recorder.status, durationMs, requestID),
+			"request_id", requestID, "method", r.Method, "path", path, "status", recorder.status, "duration_ms", durationMs)
 	})
 }
 

@@ -49,7 +49,8 @@ async def test_create_from_a_tasks_file_and_watch_to_the_end(
     tasks.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n")
     code, out, err = await _cli(server, capsys, "batches", "create", "--tasks-file", str(tasks), "--watch", "--json")
     assert code == 0, err
-    batch = json.loads(out)
+    updates = [json.loads(line)["batch"] for line in out.splitlines()]  # the watch: one JSON object per line
+    batch = updates[-1]
     assert batch["state"] == "STATE_SUCCEEDED" and batch["counts"]["succeeded"] == 5
     assert err.startswith("batch: batches/")
 
@@ -91,4 +92,4 @@ async def test_a_batch_with_failures_exits_non_zero_and_cancel_and_bad_lines_are
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({"text": "no agent"}) + "\n")
     code, _, err = await _cli(server, capsys, "batches", "create", "--tasks-file", str(missing))
-    assert code == 1 and "INVALID_ARGUMENT" in err and "batch.inline_tasks.tasks[0].agent" in err
+    assert code == 1 and "INVALID_ARGUMENT" in err and f"{missing}, line 1: agent" in err and "inline_tasks" not in err

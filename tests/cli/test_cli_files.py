@@ -45,6 +45,9 @@ async def test_upload_with_progress_then_list_get_search_download_and_delete(cli
     file = json.loads(uploaded.out)
     assert (file["filename"], file["content_type"], file["state"]) == ("field-notes.md", "text/markdown", "STATE_COMPLETED")
     assert "uploading field-notes.md" in uploaded.err and "100.0%" in uploaded.err
+    # Processing counts percent, not bytes, and a completed file ends at 100%.
+    processing = uploaded.err.split("processing field-notes.md")[-1].splitlines()[0]
+    assert processing.rstrip().endswith("100.0%") and " B" not in processing
     name = file["name"]
 
     listed = await cli("files", "list")

@@ -79,7 +79,7 @@ async def test_run_without_a_decision_stops_and_says_how_to_give_one(
 ) -> None:
     agent = await _agent(server, agent_pb2.AgentTool(name="calculator", requires_approval=True))
     code, _, err = await _run(server, capsys, agent, '[[tool:calculator {"expression": "1+1"}]]')
-    assert code == 1
+    assert code == 3
     assert "needs approval" in err and "--approve" in err
 
 
@@ -102,7 +102,8 @@ async def test_a_failed_run_exits_non_zero(server: RunwireServer, capsys: pytest
     agent = await _agent(server)
     code, _, err = await _run(server, capsys, agent, "[[error:400]]")
     assert code == 1
-    assert "FAILED: PROVIDER_ERROR" in err
+    assert "FAILED: PROVIDER_ERROR: builtin provider: simulated HTTP 400" in err
+    assert err.count("builtin provider") == 1  # the provider is named once, not once per layer
 
 
 async def test_tokens_are_printed_as_they_arrive(server: RunwireServer) -> None:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -27,6 +28,8 @@ CLIENT = ROOT / "clients" / "typescript"
 GENERATED = CLIENT / "src" / "gen"
 # Compiling and running the whole suite on a busy machine takes a while; a hang still ends.
 NPM_TEST_TIMEOUT = 300.0
+# How long connect-node keeps an idle HTTP/2 connection (and so Node) alive when nobody closes it.
+IDLE_CONNECTION_TIMEOUT_S = 30.0
 
 
 def _npm() -> str:
@@ -94,9 +97,16 @@ async def test_the_example_runs_and_prints_what_the_readme_says(server: RunwireS
     process = await asyncio.create_subprocess_exec(
         node, "dist/examples/quickstart.js", cwd=CLIENT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(process.communicate(), NPM_TEST_TIMEOUT)
+    assert process.stdout is not None and process.stderr is not None
+    lines = []
+    while line := await asyncio.wait_for(process.stdout.readline(), NPM_TEST_TIMEOUT):
+        lines.append(line.decode().rstrip("\n"))
+        last_output = time.monotonic()
+    err = await process.stderr.read()
+    await asyncio.wait_for(process.wait(), NPM_TEST_TIMEOUT)
+    # close() ends the connection: Node exits at once, not when gRPC's idle connection times out (30 s).
+    assert time.monotonic() - last_output < IDLE_CONNECTION_TIMEOUT_S / 3
     assert process.returncode == 0, err.decode()
-    lines = out.decode().splitlines()
     assert lines[0] == "You said: hello"
     assert re.fullmatch(r"agents/\S+ Echo", lines[1])
     assert lines[-1] == "NOT_FOUND AGENT_NOT_FOUND agents/does-not-exist"

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import pytest
 
+from tests import doc_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 # The admin key every server of these tests starts with (RUNWIRE_BOOTSTRAP_ADMIN_KEY).
@@ -113,11 +115,7 @@ def test_crud_and_rich_errors_through_reflection(serve: ServeProcess) -> None:
 
 
 def _readme_grpcurl_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- tested: grpcurl -->\s*```sh\n(.*?)```", text, re.S)
-    assert block, "README.md lost its tested grpcurl block"
-    joined = block.group(1).replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines() if line.strip()]
+    return doc_blocks.commands(doc_blocks.named("grpcurl"))
 
 
 def test_readme_grpcurl_examples_work(serve: ServeProcess) -> None:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 
 import httpx
 
-from gateway_stack import ROOT, Stack
+from tests import doc_blocks
+
+from gateway_stack import Stack
 
 README_GATEWAY = "http://127.0.0.1:8080"
 
 
 def _readme_curl_block() -> str:
-    block = re.search(r"<!-- tested: curl -->\s*```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert block, "README.md lost its tested curl block"
-    return block.group(1)
+    return doc_blocks.named("curl").body
 
 
 def test_readme_curl_commands_run(stack: Stack, rest: httpx.Client) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from gateway_stack import ROOT, Stack, go_binary
+from tests import doc_blocks
 
 # A cold Go build cache compiles gRPC and protobuf first: minutes on a small machine.
 GO_TIMEOUT_S = 600
@@ -42,16 +43,28 @@ def test_go_client_tests_pass_against_the_server(stack: Stack) -> None:
 
 
 def test_go_example_program_chats(stack: Stack) -> None:
-    # The command clients/go/README.md gives.
+    # The command clients/go/README.md gives, as written: only the address, the key and where `go` is differ.
+    (command,) = doc_blocks.commands(doc_blocks.named("go", ROOT / "clients" / "go" / "README.md"))
+    command = command.replace("127.0.0.1:50051", stack.grpc_address).replace("rw_…", stack.admin_key)
+    environment = {**os.environ, "PATH": f"{os.path.dirname(go_binary())}:{os.environ.get('PATH', '')}"}
+    environment.pop("RUNWIRE_ADDRESS", None)
+    result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=GO_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    assert "Hello from Go!" in result.stdout
+    assert "deprecated" not in result.stderr
+
+
+def test_go_example_still_reads_the_old_address_variable(stack: Stack) -> None:
     result = _go(
         stack,
         "run",
         "./clients/go/examples/chat",
-        "Hello from Go!",
-        env={"RUNWIRE_ADDRESS": stack.grpc_address, "RUNWIRE_API_KEY": stack.admin_key},
+        "Hello again",
+        env={"RUNWIRE_SERVER": "", "RUNWIRE_ADDRESS": stack.grpc_address, "RUNWIRE_API_KEY": stack.admin_key},
     )
     assert result.returncode == 0, result.stderr
-    assert "Hello from Go!" in result.stdout
+    assert "Hello again" in result.stdout
+    assert "RUNWIRE_ADDRESS is deprecated: use RUNWIRE_SERVER" in result.stderr
 
 
 def test_go_code_is_gofmt_clean() -> None:

@@ -80,4 +80,5 @@ async def test_streaming_auth_and_validation_errors_are_localized(server: Runwir
         assert missing.localized == ("es", "La ejecución runs/abcd no existe.")
         invalid = await fails(admin.runs.GetRun(run_pb2.GetRunRequest(name="bad name")))
         assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert invalid.localized == ("es", "La solicitud tiene campos no válidos.")
+        # The localized message names the bad field; the BadRequest descriptions stay English.
+        assert invalid.localized == ("es", "La solicitud tiene campos no válidos. Campos: name.")

@@ -2,7 +2,7 @@
 // deadline, typed errors (RunwireError) and run streams that resume after a drop.
 import type { DescService, MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 
 import { toRunwireError } from "./errors.js";
 import type { ContentPartSchema } from "./gen/runwire/v1/common_pb.js";
@@ -81,18 +81,35 @@ export class RunwireClient {
   readonly messages: Client<typeof MessageService>;
   readonly runs: Client<typeof RunService>;
   private readonly resume: ResumeOptions | undefined;
+  // The HTTP/2 connection, held here so that close() can end it: left open, it keeps Node running
+  // until its idle timeout.
+  private readonly connection: Http2SessionManager;
 
   constructor(options: RunwireClientOptions) {
+    this.connection = new Http2SessionManager(baseUrl(options.address));
     this.transport = createGrpcTransport({
       baseUrl: baseUrl(options.address),
       defaultTimeoutMs: options.timeoutMs,
       interceptors: [credentials(options), ...(options.interceptors ?? [])],
+      sessionManager: this.connection,
     });
     this.resume = options.resume;
     this.agents = this.service(AgentService);
     this.sessions = this.service(SessionService);
     this.messages = this.service(MessageService);
     this.runs = this.service(RunService);
+  }
+
+  /**
+   * Closes the connection, and with it any call still open, so that Node can exit at once.
+   * `await using client = new RunwireClient(…)` closes it at the end of the block.
+   */
+  close(): void {
+    this.connection.abort();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   /** A client of any service of the contracts, e.g. `client.service(FileService)`, with the same credentials and errors. */

@@ -89,9 +89,8 @@ export class RunStream implements AsyncIterable<RunEvent> {
           droppedAt = undefined;
           failures = 0;
           yield event;
-          if (progress.finished) {
-            return;
-          }
+          // After the terminal event the server ends the call; reading on to that end (rather than
+          // leaving the loop) lets the call clean up its deadline timer, which would keep Node alive.
         }
       } catch (reason) {
         error = toRunwireError(reason);
@@ -100,6 +99,9 @@ export class RunStream implements AsyncIterable<RunEvent> {
         if (!dropped) {
           throw error;
         }
+      }
+      if (progress.finished) {
+        return; // the call ended after the terminal event, as it should
       }
       droppedAt ??= Date.now();
       if (Date.now() - droppedAt >= patience || progress.expired()) {

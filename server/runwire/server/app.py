@@ -234,9 +234,12 @@ class RunwireServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(service_names, server)
 
-        self.port = server.add_insecure_port(settings.address)
+        try:
+            self.port = server.add_insecure_port(settings.address)
+        except RuntimeError:  # grpc's way of saying the bind failed
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {settings.address}")
+            raise OSError(f"cannot listen on {settings.address}: the port is in use or the address is not this machine's")
         # Before serving: no call may see a registration still READY from the previous process.
         await self._connect_mcp_servers()
         await server.start()

@@ -111,3 +111,26 @@ def configure(level: str, fmt: str) -> None:
     logging.logMultiprocessing = False
     # Alembic narrates every migration step at INFO; one line per start is enough.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    demote_chatty_loggers()
+
+
+class _Demoted(logging.Filter):
+    """Records of a chatty library logged at DEBUG instead of INFO (and dropped unless DEBUG is on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+# HTTP clients that log every request at INFO: the MCP SDK's (a ping every 15 s per MCP server) and httpx.
+CHATTY_LOGGERS = ("httpx", "httpx2")
+
+
+def demote_chatty_loggers() -> None:
+    for name in CHATTY_LOGGERS:
+        chatty = logging.getLogger(name)
+        if not any(isinstance(f, _Demoted) for f in chatty.filters):
+            chatty.addFilter(_Demoted())
+

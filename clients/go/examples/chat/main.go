@@ -1,7 +1,10 @@
 // Command chat creates an agent and a session, then streams the reply to
 // one message token by token.
 //
-//	RUNWIRE_ADDRESS=127.0.0.1:50051 RUNWIRE_API_KEY=rw_... go run ./clients/go/examples/chat "Hello!"
+//	RUNWIRE_SERVER=127.0.0.1:50051 RUNWIRE_API_KEY=rw_... go run ./clients/go/examples/chat "Hello!"
+//
+// It reads the variables every Runwire client reads: RUNWIRE_SERVER,
+// RUNWIRE_API_KEY and RUNWIRE_TOKEN (a JWT, sent as a bearer token).
 package main
 
 import (
@@ -18,15 +21,25 @@ import (
 )
 
 func main() {
-	address := os.Getenv("RUNWIRE_ADDRESS")
+	address := os.Getenv("RUNWIRE_SERVER")
+	if address == "" {
+		if address = os.Getenv("RUNWIRE_ADDRESS"); address != "" {
+			log.Print("RUNWIRE_ADDRESS is deprecated: use RUNWIRE_SERVER, as every Runwire client does")
+		}
+	}
 	if address == "" {
 		address = "127.0.0.1:50051"
+	}
+	// Both go as `authorization: Bearer`; the server tells a key from a JWT.
+	credential := os.Getenv("RUNWIRE_TOKEN")
+	if credential == "" {
+		credential = os.Getenv("RUNWIRE_API_KEY")
 	}
 	text := strings.Join(os.Args[1:], " ")
 	if text == "" {
 		text = "Hello from Go!"
 	}
-	client, err := runwire.Dial(address, runwire.WithAPIKey(os.Getenv("RUNWIRE_API_KEY")), runwire.WithInsecure())
+	client, err := runwire.Dial(address, runwire.WithAPIKey(credential), runwire.WithInsecure())
 	if err != nil {
 		log.Fatal(err)
 	}

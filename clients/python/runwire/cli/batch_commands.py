@@ -9,12 +9,13 @@ file already uploaded to the server (`--input-file files/ID`), or from
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, TextIO
 
 from google.protobuf import json_format
 
-from runwire.cli import output
+from runwire.cli import errors, output
 from runwire.cli.resources import (
     NAME_COLUMN_WIDTH,
     TEXT_COLUMN_WIDTH,
@@ -32,6 +33,7 @@ from runwire.cli.resources import (
     _positive_float,
     _show,
     agent_name,
+    server_address,
 )
 from runwire.client import RunwireError
 from runwire.client.calls import Service
@@ -60,6 +62,11 @@ def _stub(api: Api) -> Service:
 
 def read_tasks_file(path: str) -> list[batch_pb2.BatchTaskInput]:
     """Tasks of a local JSONL file; a bad line stops here, named by its number."""
+    return [task for task, _ in read_numbered_tasks(path)]
+
+
+def read_numbered_tasks(path: str) -> list[tuple[batch_pb2.BatchTaskInput, int]]:
+    """(task, line number) of each task of a local JSONL file; a bad line stops here, named by its number."""
     try:
         handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
         with handle:
@@ -71,10 +78,26 @@ def read_tasks_file(path: str) -> list[batch_pb2.BatchTaskInput]:
         if not line.strip():
             continue
         try:
-            tasks.append(json_format.Parse(line, batch_pb2.BatchTaskInput()))
+            tasks.append((json_format.Parse(line, batch_pb2.BatchTaskInput()), number))
         except json_format.ParseError as exc:
             raise CliError(f"{path}, line {number}: not a task: {exc}") from None
     return tasks
+
+
+_TASK_FIELD = re.compile(r"(?:batch\.)?inline_tasks\.tasks\[(\d+)\]\.?")
+
+
+def _task_lines_named(text: str, path: str, line_numbers: list[int]) -> str:
+    """`batch.inline_tasks.tasks[2].agent` -> `questions.jsonl, line 3: agent` for the tasks read from the file."""
+
+    def name(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(line_numbers):  # a task from --text, after the file's
+            return match.group(0)
+        rest = "" if match.group(0).endswith("]") else ": "
+        return f"{path}, line {line_numbers[index]}{rest}"
+
+    return _TASK_FIELD.sub(name, text)
 
 
 def batches_create(args: argparse.Namespace, api: Api) -> int:
@@ -82,7 +105,9 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
     if args.input_file:
         batch.input_file = args.input_file if "/" in args.input_file else f"files/{args.input_file}"
     else:
-        tasks = read_tasks_file(args.tasks_file) if args.tasks_file else []
+        numbered = read_numbered_tasks(args.tasks_file) if args.tasks_file else []
+        line_numbers = [number for _, number in numbered]
+        tasks = [task for task, _ in numbered]
         if args.text:
             if not args.agent:
                 args.parser.error("--text needs --agent")
@@ -98,9 +123,17 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
         options.timeout.CopyFrom(_duration(args.batch_timeout))
     if args.task_timeout:
         options.task_timeout.CopyFrom(_duration(args.task_timeout))
-    created = _stub(api).CreateBatch(
-        batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only)
-    )
+    try:
+        created = _stub(api).CreateBatch(
+            batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only)
+        )
+    except RunwireError as error:
+        if not args.tasks_file or args.input_file:
+            raise
+        # The server names a task by its position; the person knows it by its line in the file.
+        for line in errors.describe(error, server_address(args), args.timeout):
+            print(_task_lines_named(line, args.tasks_file, line_numbers), file=sys.stderr)
+        return errors.EXIT_FAILURE
     if args.validate_only:
         _show(args, created)
         if not args.json:
@@ -183,7 +216,9 @@ def _watch(args: argparse.Namespace, api: Api, name: str) -> int:
     try:
         for message in call:
             last = message.batch
-            if not args.json:
+            if args.json:  # the stream, one JSON object per line
+                output.print_json_line(message)
+            else:
                 _progress(last, sys.stderr)
     except RunwireError:
         if not args.json:
@@ -193,7 +228,8 @@ def _watch(args: argparse.Namespace, api: Api, name: str) -> int:
         sys.stderr.write("\n")
     if last is None:
         raise CliError(f"the server ended the watch of {name} without sending the batch")
-    _show(args, last)
+    if not args.json:
+        _show(args, last)
     return 0 if last.state == batch_pb2.Batch.STATE_SUCCEEDED else EXIT_BATCH_NOT_SUCCEEDED
 
 

@@ -51,8 +51,8 @@ def _files(api: Api) -> Service:
 class Progress:
     """A one-line progress bar on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, total, enabled
+    def __init__(self, label: str, total: int, enabled: bool, in_bytes: bool = True) -> None:
+        self.label, self.total, self.enabled, self.in_bytes = label, total, enabled, in_bytes
         self.done = 0
         self._drawn = 0.0
 
@@ -65,9 +65,8 @@ class Progress:
         self._drawn = time.monotonic()
         fraction = self.done / self.total if self.total else 1.0
         bar = "#" * int(fraction * 30)
-        sys.stderr.write(
-            f"\r{self.label} [{bar:<30}] {fraction * 100:5.1f}% {_size(self.done)} / {_size(self.total)}"
-        )
+        sizes = f" {_size(self.done)} / {_size(self.total)}" if self.in_bytes else ""
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {fraction * 100:5.1f}%{sizes}")
         sys.stderr.flush()
 
     def finish(self) -> None:
@@ -133,12 +132,15 @@ def files_upload(args: argparse.Namespace, api: Api) -> int:
 
 
 def _wait(args: argparse.Namespace, api: Api, uploaded: file_pb2.File) -> file_pb2.File:
-    progress = Progress(f"processing {uploaded.filename}", 100, enabled=not args.no_progress)
+    # Processing reports a fraction, not bytes: the bar counts percent.
+    progress = Progress(f"processing {uploaded.filename}", 100, enabled=not args.no_progress, in_bytes=False)
     last = uploaded
     # No deadline: extraction ends within the server's own time limit.
     for snapshot in _files(api).WatchFile(file_pb2.WatchFileRequest(name=uploaded.name), timeout=None):
         progress.advance(int(snapshot.progress * 100) - progress.done)
         last = snapshot
+    if last.state == file_pb2.File.STATE_COMPLETED:  # the last snapshot may predate the final progress value
+        progress.done = progress.total
     progress.finish()
     return last
 

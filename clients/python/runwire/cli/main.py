@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
-from runwire.cli import resources
+
+def _quiet_grpc_core_for_json_logs(argv: list[str]) -> None:
+    """`runwire serve` logging JSON: gRPC core's own lines (`fork_posix.cc:71] …`) are plain text on stderr, so
+    they are turned off. gRPC core reads GRPC_VERBOSITY once, when grpc is imported, so this runs before any
+    import of grpc; an explicit GRPC_VERBOSITY is kept."""
+    if argv[:1] != ["serve"]:
+        return
+    text = "--log-format=text" in argv or any(a == "--log-format" and b == "text" for a, b in zip(argv, argv[1:]))
+    if not text and os.environ.get("RUNWIRE_LOG_FORMAT", "json").lower() != "text":
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+
+_quiet_grpc_core_for_json_logs(sys.argv[1:])
+
+from runwire.cli import resources  # noqa: E402 (after the GRPC_VERBOSITY choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,23 +91,53 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging_setup.configure(settings.log_level, settings.log_format)
     try:
-        import uvloop
-
-        uvloop.run(serve(settings))
-    except ImportError:  # uvloop does not exist on Windows
-        asyncio.run(serve(settings))
+        try:
+            import uvloop
+        except ImportError:  # uvloop does not exist on Windows
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
     except DatabaseNotUsable as exc:
         print(f"runwire serve: {settings.database_description()}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"runwire serve: {exc}", file=sys.stderr)
+        # One line in the log's own format (JSON by default), no traceback.
+        logging.getLogger("runwire.server").error("runwire serve: %s", exc)
         return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    """The `runwire` command. Every failure ends as one line on stderr and an exit code, never a traceback."""
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+            code = int(args.handler(args) or 0)
+        finally:  # --help and usage errors end in SystemExit: their output is flushed here too
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`runwire ... | head -1`): nothing to say, and nothing more to write.
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) not in str(exc.strerror) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

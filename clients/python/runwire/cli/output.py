@@ -34,6 +34,13 @@ def print_json(message: Message, out: TextIO | None = None) -> None:
     print(to_json(message), file=out or sys.stdout)
 
 
+def print_json_line(message: Message, out: TextIO | None = None) -> None:
+    """One message of a stream as one line of JSON, flushed at once, so a reader can follow line by line."""
+    out = out or sys.stdout
+    print(json.dumps(message_to_dict(message, preserving_proto_field_name=True), ensure_ascii=False), file=out)
+    out.flush()
+
+
 def enum_label(field: FieldDescriptor, number: int) -> str:
     """`STATE_ACTIVE` -> `ACTIVE`: the value name without the prefix every value of the enum shares."""
     enum = field.enum_type

@@ -22,6 +22,7 @@ from runwire.v1 import agent_pb2, common_pb2, message_pb2, session_pb2
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVER_ENV = "RUNWIRE_SERVER"
 API_KEY_ENV = "RUNWIRE_API_KEY"
+TOKEN_ENV = "RUNWIRE_TOKEN"
 DEFAULT_TIMEOUT = 30.0
 TEXT_COLUMN_WIDTH = 60
 NAME_COLUMN_WIDTH = 40
@@ -140,7 +141,9 @@ def _message_arg(text: str) -> str:
 
 
 class CliError(Exception):
-    """A failure found by the CLI itself (not a failed call): printed as `error: ...`, exit code 1."""
+    """A failure found by the CLI itself (not a failed call): printed as `error: ...`, exit code 1 by default."""
+
+    exit_code = 1
 
 
 # The commands call the server through the sync client (credentials, deadline, typed errors, pagers).
@@ -155,17 +158,34 @@ def api_key(args: argparse.Namespace) -> str | None:
     return getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
 
 
+def bearer_token(args: argparse.Namespace) -> str | None:
+    return getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
+
+
+def credentials(args: argparse.Namespace) -> dict[str, str | None]:
+    """--token / RUNWIRE_TOKEN (a JWT or a key, as `authorization: Bearer`) wins over --api-key / RUNWIRE_API_KEY."""
+    if getattr(args, "token", None) and getattr(args, "api_key", None):
+        raise CliError("give --token or --api-key, not both")
+    token = bearer_token(args)
+    if token and not getattr(args, "api_key", None):
+        return {"bearer_token": token}
+    return {"api_key": api_key(args)}
+
+
 def _command(behavior: Callable[[argparse.Namespace, Api], int | None]) -> Callable[[argparse.Namespace], int]:
     """Open a client, run the command, and turn a failed call into a printed error and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
         server = server_address(args)
         try:
-            with Client(server, api_key=api_key(args), timeout=args.timeout, stream_timeout=args.timeout) as api:
+            with Client(server, timeout=args.timeout, stream_timeout=args.timeout, **credentials(args)) as api:
                 return int(behavior(args, api) or 0)
         except RunwireError as error:
             return errors.report(error, server, args.timeout)
-        except (CliError, PageTokenLoop) as exc:
+        except CliError as exc:
+            print(f"error: {exc}" if exc.exit_code != 130 else str(exc), file=sys.stderr)
+            return exc.exit_code
+        except PageTokenLoop as exc:
             print(f"error: {exc}", file=sys.stderr)
             return errors.EXIT_FAILURE
         except KeyboardInterrupt:
@@ -517,7 +537,15 @@ def _common_options() -> argparse.ArgumentParser:
         help=f"API key sent as x-api-key (default: ${API_KEY_ENV}); not needed when the server runs --insecure-no-auth",
     )
     group.add_argument(
-        "--json", action="store_true", help="print the response as JSON (proto field names) instead of text"
+        "--token",
+        metavar="TOKEN",
+        help=f"a JWT (or an API key) sent as `authorization: Bearer TOKEN` (default: ${TOKEN_ENV}); "
+        f"used instead of ${API_KEY_ENV} when set",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print the response as JSON (proto field names) instead of text; streams print one JSON object per line",
     )
     group.add_argument(
         "--timeout",

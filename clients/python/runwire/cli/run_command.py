@@ -1,23 +1,57 @@
 """`runwire run AGENT TEXT`: run an agent and print its text as it arrives.
 
-Tool calls and their results go to stderr; a tool that needs approval is
-approved or denied with --approve / --deny, or asked at the terminal; a
-question from the agent is answered with --answer or at the terminal.
+The run's name and the new session's go to stderr first, with tool calls and
+their results; a tool that needs approval is approved or denied with --approve
+/ --deny, or asked at the terminal; a question from the agent is answered with
+--answer or at the terminal. With --json every event is printed as one JSON
+object per line instead.
+
+Ctrl-C stops the command, not the run: the run goes on on the server, and the
+command says so and how to follow it (`runwire runs follow RUN`) or cancel it
+(`runwire runs cancel RUN`).
+
+exit codes: 0 the run succeeded; 1 the run failed, was cancelled or timed out
+(or a call failed); 2 bad usage; 3 the run waits for input the command could
+not give; 4 the run succeeded but a tool call failed (for example a tool the
+agent does not have), named by a `warning:` line on stderr; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 
 from runwire.client.json_values import message_to_json
-from runwire.cli.resources import Api, CliError, _command, agent_name, session_name
+from runwire.cli import output
+from runwire.cli.resources import (
+    Api,
+    CliError,
+    _add_list_options,
+    _collect_pages,
+    _command,
+    _group,
+    _leaf,
+    _list_options,
+    _more_hint,
+    _show,
+    agent_name,
+    session_name,
+)
 from runwire.v1 import run_pb2, session_pb2
 
 EXIT_RUN_FAILED = 1
 EXIT_NEEDS_INPUT = 3
+EXIT_TOOL_FAILED = 4
+_ENDINGS = ("run_completed", "run_failed", "run_cancelled", "run_timed_out")
+_STATUS_FIELD = run_pb2.Run.DESCRIPTOR.fields_by_name["status"]
+
+
+class _Interrupted(CliError):
+    """Ctrl-C while following a run: the run goes on, and the message says how to reach it."""
+
+    exit_code = 130
 
 
 def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,11 +65,16 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("agent", help="the agent, `agents/ID` or `ID`")
     parser.add_argument("text", help="what to say to the agent")
     parser.add_argument("--session", help="continue this session (default: a new session, printed on stderr)")
+    _decision_options(parser)
+    parser.set_defaults(handler=_command(run_agent), parser=parser)
+    _add_runs(commands, common)
+
+
+def _decision_options(parser: argparse.ArgumentParser) -> None:
     decision = parser.add_mutually_exclusive_group()
     decision.add_argument("--approve", action="store_true", help="approve every tool call that needs approval")
     decision.add_argument("--deny", action="store_true", help="deny every tool call that needs approval")
     parser.add_argument("--answer", help="the answer to give if the agent asks a question")
-    parser.set_defaults(handler=_command(run_agent))
 
 
 def run_agent(args: argparse.Namespace, api: Api) -> int:
@@ -46,13 +85,56 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
         print(f"session: {session}", file=sys.stderr)
     # The stream resumes where it stopped if the connection drops while the run goes on. No deadline: the
     # run's own limits bound it, and a person may take any time at the approval or question prompt.
-    wrote_text = False
-    for event in api.runs.execute(session, args.text, timeout=None):
+    return follow_events(args, api, api.runs.execute(session, args.text, timeout=None))
+
+
+def follow_events(args: argparse.Namespace, api: Api, events: Iterable[run_pb2.RunEvent], run: str = "") -> int:
+    """Print a run's events as `runwire run` does, answer what it asks, and return the exit code."""
+    state = _Following(run)
+    try:
+        for event in events:
+            if not state.run:
+                state.run = event.run
+                print(f"run: {event.run}", file=sys.stderr)
+            code = state.show(args, api, event)
+            if code is not None:
+                return code
+    except KeyboardInterrupt:
+        state.end_line()
+        raise _Interrupted(_still_running(state.run)) from None
+    state.end_line()
+    raise CliError(f"the stream of {state.run or 'the run'} ended before the run did; follow it with `runwire runs follow`")
+
+
+def _still_running(run: str) -> str:
+    if not run:
+        return "interrupted before the run started"
+    return (
+        f"interrupted; {run} goes on on the server: follow it with `runwire runs follow {run}`, "
+        f"cancel it with `runwire runs cancel {run}`"
+    )
+
+
+class _Following:
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.wrote_text = False
+        self.failed_tools: list[str] = []
+
+    def end_line(self) -> None:
+        if self.wrote_text:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.wrote_text = False
+
+    def show(self, args: argparse.Namespace, api: Api, event: run_pb2.RunEvent) -> int | None:
         kind = event.WhichOneof("payload")
-        if kind == "text_delta":
+        if args.json:
+            output.print_json_line(event)
+        elif kind == "text_delta":
             sys.stdout.write(event.text_delta.text)
             sys.stdout.flush()
-            wrote_text = True
+            self.wrote_text = True
         elif kind == "tool_call_started":
             tool = event.tool_call_started.tool_call
             print(f"[{tool.tool} {message_to_json(tool.arguments, indent=None)}]", file=sys.stderr)
@@ -60,18 +142,21 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
             done = event.tool_call_completed
             outcome = "error" if done.result.is_error else "result"
             print(f"[{done.tool} {outcome}: {message_to_json(done.result.output, indent=None)}]", file=sys.stderr)
-        elif kind == "input_required":
+        if kind == "tool_call_completed" and event.tool_call_completed.state == run_pb2.ToolExecution.STATE_FAILED:
+            done = event.tool_call_completed
+            error = done.result.output.fields["error"].string_value if "error" in done.result.output.fields else ""
+            self.failed_tools.append(f"{done.tool}: {error}" if error else done.tool)
+        elif kind == "input_required" and _still_waiting(api, event.input_required.input_request):
             _answer(args, api, event.input_required.input_request)
-        elif kind == "run_completed":
-            if wrote_text:
-                sys.stdout.write("\n")
-            return 0
-        elif kind in ("run_failed", "run_cancelled", "run_timed_out"):
-            if wrote_text:
-                sys.stdout.write("\n")
-            print(f"error: the run ended {_ending(event)}", file=sys.stderr)
-            return EXIT_RUN_FAILED
-    return EXIT_RUN_FAILED
+        elif kind in _ENDINGS:
+            self.end_line()
+            if kind != "run_completed":
+                print(f"error: {event.run} ended {_ending(event)}", file=sys.stderr)
+                return EXIT_RUN_FAILED
+            for failure in self.failed_tools:
+                print(f"warning: a tool call failed: {failure}", file=sys.stderr)
+            return EXIT_TOOL_FAILED if self.failed_tools else 0
+        return None
 
 
 def _ending(event: run_pb2.RunEvent) -> str:
@@ -95,8 +180,9 @@ def _answer(args: argparse.Namespace, api: Api, request: run_pb2.InputRequest) -
             reply = input(f"approve {call.tool} {arguments}? [y/N] ").strip().lower()
             approve = reply in ("y", "yes")
         else:
-            raise CliError(
-                f"the agent wants to call {call.tool} {arguments} and needs approval; rerun with --approve or --deny"
+            raise _NeedsInput(
+                f"the agent wants to call {call.tool} {arguments} and needs approval; rerun with --approve or --deny, "
+                f"or answer with `runwire runs approve {request.run}` (or `deny`)"
             )
         decision = run_pb2.Approval.DECISION_APPROVE if approve else run_pb2.Approval.DECISION_DENY
         answer["approval"] = run_pb2.Approval(decision=decision, reason="" if approve else "denied at the command line")
@@ -107,5 +193,188 @@ def _answer(args: argparse.Namespace, api: Api, request: run_pb2.InputRequest) -
         elif interactive:
             answer["text"] = input(f"{request.prompt} ")
         else:
-            raise CliError(f"the agent asks: {request.prompt!r}; rerun with --answer TEXT")
+            raise _NeedsInput(
+                f"the agent asks: {request.prompt!r}; rerun with --answer TEXT, "
+                f"or answer with `runwire runs answer {request.run} TEXT`"
+            )
     api.runs.submit_input(request.run, request.id, **answer)
+
+
+def _still_waiting(api: Api, request: run_pb2.InputRequest) -> bool:
+    """A replayed request may have been answered since; only the run's pending one is asked."""
+    run = api.runs.get(request.run)
+    return run.status == run_pb2.Run.STATUS_REQUIRES_INPUT and run.pending_input.id == request.id
+
+
+class _NeedsInput(CliError):
+    exit_code = EXIT_NEEDS_INPUT
+
+
+# -- runwire runs ------------------------------------------------------------------
+
+
+def run_name(text: str) -> str:
+    return text if "/" in text else f"runs/{text}"
+
+
+def runs_list(args: argparse.Namespace, api: Api) -> int:
+    response = _collect_pages(args, api.runs.list(**_list_options(args)), "runs")
+    if args.json:
+        output.print_json(response)
+        return 0
+    output.print_table(
+        ["NAME", "AGENT", "SESSION", "STATUS", "CREATED"],
+        [
+            [r.name, r.agent, r.session, output.enum_label(_STATUS_FIELD, r.status), output.timestamp_text(r, "create_time")]
+            for r in response.runs
+        ],
+    )
+    _more_hint(args, response)
+    return 0
+
+
+def runs_get(args: argparse.Namespace, api: Api) -> int:
+    _show(args, api.runs.get(run_name(args.name)))
+    return 0
+
+
+def runs_events(args: argparse.Namespace, api: Api) -> int:
+    """The run's events after --after-seq: the ones stored, then (with --follow) the live ones to the end."""
+    name = run_name(args.name)
+    if args.follow:
+        events: Iterable[run_pb2.RunEvent] = api.runs.stream(name, args.after_seq)
+    else:
+        events = _stored_events(api, name, args.after_seq)
+    try:
+        for event in events:
+            if args.json:
+                output.print_json_line(event)
+            else:
+                print(_event_line(event))
+    except KeyboardInterrupt:
+        raise _Interrupted(f"interrupted; {name} is not affected") from None
+    return 0
+
+
+def _stored_events(api: Api, name: str, after_seq: int) -> Iterable[run_pb2.RunEvent]:
+    """The events a run has so far: all of an ended run's, a waiting run's up to its question; a running run has no end yet."""
+    run = api.runs.get(name)
+    if run.status == run_pb2.Run.STATUS_REQUIRES_INPUT:
+        for event in api.runs.stream(name, after_seq):
+            yield event
+            if event.WhichOneof("payload") == "input_required" and event.input_required.input_request.id == run.pending_input.id:
+                return
+        return
+    if run.status in (run_pb2.Run.STATUS_QUEUED, run_pb2.Run.STATUS_RUNNING):
+        raise CliError(f"{name} is still going; pass --follow to follow it to its end")
+    yield from api.runs.stream(name, after_seq)
+
+
+def _event_line(event: run_pb2.RunEvent) -> str:
+    kind = event.WhichOneof("payload") or "unknown"
+    detail = message_to_json(getattr(event, kind), indent=None, preserving_proto_field_name=True) if kind != "unknown" else ""
+    return f"{event.seq:>5}  {kind}  {detail}".rstrip()
+
+
+def runs_cancel(args: argparse.Namespace, api: Api) -> int:
+    _show(args, api.runs.cancel(run_name(args.name), reason=args.reason or ""))
+    return 0
+
+
+def _pending_input(api: Api, name: str, kind: int) -> run_pb2.InputRequest:
+    run = api.runs.get(name)
+    if run.status != run_pb2.Run.STATUS_REQUIRES_INPUT or not run.HasField("pending_input"):
+        raise CliError(f"{name} is not waiting for input")
+    if run.pending_input.kind != kind:
+        wanted = "an approval" if kind == run_pb2.InputRequest.KIND_APPROVAL else "an answer to a question"
+        raise CliError(f"{name} does not wait for {wanted}; see `runwire runs get {name}`")
+    return run.pending_input
+
+
+def _submit(args: argparse.Namespace, api: Api, name: str, request: run_pb2.InputRequest, **answer: Any) -> int:
+    api.runs.submit_input(name, request.id, **answer)
+    if not args.follow:
+        _show(args, api.runs.get(name))
+        return 0
+    return follow_events(args, api, api.runs.stream(name), run=name)
+
+
+def runs_approve(args: argparse.Namespace, api: Api) -> int:
+    name = run_name(args.name)
+    request = _pending_input(api, name, run_pb2.InputRequest.KIND_APPROVAL)
+    approval = run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE)
+    return _submit(args, api, name, request, approval=approval)
+
+
+def runs_deny(args: argparse.Namespace, api: Api) -> int:
+    name = run_name(args.name)
+    request = _pending_input(api, name, run_pb2.InputRequest.KIND_APPROVAL)
+    approval = run_pb2.Approval(decision=run_pb2.Approval.DECISION_DENY, reason=args.reason or "denied at the command line")
+    return _submit(args, api, name, request, approval=approval)
+
+
+def runs_answer(args: argparse.Namespace, api: Api) -> int:
+    name = run_name(args.name)
+    request = _pending_input(api, name, run_pb2.InputRequest.KIND_QUESTION)
+    return _submit(args, api, name, request, text=args.text)
+
+
+def runs_follow(args: argparse.Namespace, api: Api) -> int:
+    name = run_name(args.name)
+    return follow_events(args, api, api.runs.stream(name, args.after_seq), run=name)
+
+
+def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = _group(commands, "runs", "list, show, follow, answer and cancel runs", "Manage runs (agents executing in sessions).")
+
+    listing = _leaf(group, "list", "list runs as a table (newest first by default)", runs_list, common)
+    _add_list_options(
+        listing,
+        filter_help="AIP-160 filter on agent, session, status, create_time, start_time, end_time, duration, "
+        "usage.total_tokens, error.reason, batch_task, labels.KEY; e.g. 'status = FAILED AND agent = \"agents/support\"'",
+    )
+
+    get = _leaf(group, "get", "show one run with its steps", runs_get, common)
+    get.add_argument("name", metavar="RUN", help="runs/ID or ID")
+
+    events = _leaf(
+        group,
+        "events",
+        "print a run's events, one per line: those stored, or with --follow up to the run's end",
+        runs_events,
+        common,
+        epilog="example:\n  runwire runs events runs/abc --after-seq 12 --follow --json",
+    )
+    events.add_argument("name", metavar="RUN", help="runs/ID or ID")
+    events.add_argument("--after-seq", type=int, default=0, metavar="SEQ", help="only events after this sequence number")
+    events.add_argument("--follow", action="store_true", help="keep following live events until the run ends")
+
+    follow = _leaf(
+        group,
+        "follow",
+        "follow a run as `runwire run` does (after Ctrl-C, or from another terminal), answering what it asks",
+        runs_follow,
+        common,
+        epilog="exit codes as `runwire run`: 0 succeeded, 1 failed/cancelled/timed out, 3 needs input, 4 a tool call failed",
+    )
+    follow.add_argument("name", metavar="RUN", help="runs/ID or ID")
+    follow.add_argument("--after-seq", type=int, default=0, metavar="SEQ", help="print only what comes after this sequence number")
+    _decision_options(follow)
+
+    cancel = _leaf(group, "cancel", "cancel a run", runs_cancel, common)
+    cancel.add_argument("name", metavar="RUN", help="runs/ID or ID")
+    cancel.add_argument("--reason", metavar="TEXT", help="why, recorded with the run")
+
+    for verb, behavior, text in (
+        ("approve", runs_approve, "approve the tool call a run waits for"),
+        ("deny", runs_deny, "deny the tool call a run waits for"),
+        ("answer", runs_answer, "answer the question a run waits for"),
+    ):
+        parser = _leaf(group, verb, text, behavior, common)
+        parser.add_argument("name", metavar="RUN", help="runs/ID or ID")
+        if verb == "answer":
+            parser.add_argument("text", metavar="TEXT", help="the answer")
+        if verb == "deny":
+            parser.add_argument("--reason", metavar="TEXT", help="why, told to the model")
+        parser.add_argument("--follow", action="store_true", help="then follow the run to its end as `runwire runs follow` does")
+        parser.set_defaults(approve=False, deny=False, answer=None, after_seq=0)

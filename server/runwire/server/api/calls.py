@@ -46,6 +46,7 @@ from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited,
 from runwire.server.domain.api_keys import API_KEY
 from runwire.server.domain.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument, Unavailable
 from runwire.server.domain.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL_PRINCIPAL, TIER_ANONYMOUS, Principal
+from runwire.server.background import call_scoped
 
 log = logging.getLogger("runwire.calls")
 
@@ -150,11 +151,14 @@ class Call:
         return max(0.0, self.deadline - time.time())
 
 
-_current: contextvars.ContextVar[Call] = contextvars.ContextVar("runwire_call")
+_current: contextvars.ContextVar[Call] = call_scoped(contextvars.ContextVar("runwire_call"))
 
 
 def current_call() -> Call:
-    return _current.get()
+    call = _current.get()
+    if call is None:  # background work (runwire.server.background) runs outside every call
+        raise LookupError("no call is being served")
+    return call
 
 
 def current_call_or_none() -> Call | None:

@@ -74,7 +74,8 @@ def status_proto(error: DomainError, request_id: str, language: str = ENGLISH) -
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if request_id:
         details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
-    locale, localized = localize(error.reason, language, error.message, metadata)
+    fields = [v.field for v in error.field_violations or ()]
+    locale, localized = localize(error.reason, language, error.message, metadata, fields)
     details.append(_pack(error_details_pb2.LocalizedMessage(locale=locale, message=localized)))
     return status_pb2.Status(code=code, message=error.message, details=details)
 

@@ -11,7 +11,7 @@ catalogue lacks, fall back to English.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Mapping
+from typing import Mapping, Sequence
 
 ENGLISH = "en"
 LANGUAGES = ("en", "es", "fr")
@@ -423,21 +423,36 @@ def pick_language(header: str) -> str:
     return best
 
 
-def localize(reason: str, language: str, english: str, metadata: Mapping[str, str]) -> tuple[str, str]:
-    """(locale, message) for `reason` in `language`; `english`, the status message, is the English text."""
+# Appended to a localized message when the error names fields (BadRequest field violations): the field paths
+# stay as the protos spell them, the descriptions stay English in the BadRequest detail.
+_FIELDS = {"es": "Campos: {fields}.", "fr": "Champs : {fields}."}
+
+
+def localize(
+    reason: str, language: str, english: str, metadata: Mapping[str, str], fields: Sequence[str] = ()
+) -> tuple[str, str]:
+    """(locale, message) for `reason` in `language`; `english`, the status message, is the English text.
+
+    `fields` are the paths of the error's field violations, named in the localized message (the English
+    status message names them already)."""
     index = _INDEX.get(language)
     if not index:  # English, or a language without a catalogue
         return ENGLISH, english
+    message = None
     specific = _SPECIFIC.get(reason)
     if specific is not None:
         try:
-            return language, specific[index - 1].format_map(metadata)
+            message = specific[index - 1].format_map(metadata)
         except (KeyError, IndexError, ValueError):
             pass
-    generic = _GENERIC.get(reason)
-    if generic is None:
-        return ENGLISH, english
-    return language, generic[index]
+    if message is None:
+        generic = _GENERIC.get(reason)
+        if generic is None:
+            return ENGLISH, english
+        message = generic[index]
+    if fields:
+        message = f"{message} {_FIELDS[language].format(fields=', '.join(dict.fromkeys(fields)))}"
+    return language, message
 
 
 def catalogue_reasons() -> set[str]:

@@ -41,6 +41,7 @@ from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.batches")
 
@@ -117,7 +118,7 @@ class BatchExecutor:
         if self._closing or batch.id in self._controls:
             return
         control = self._controls[batch.id] = _Control(batch=batch)
-        control.driver = asyncio.create_task(self._drive(control), name=f"batch-{batch.id}")
+        control.driver = spawn(self._drive(control), name=f"batch-{batch.id}")
 
     async def cancel(self, batch_id: str, by: str) -> None:
         """Stop a batch being cancelled, and wait (a little) for its running tasks to stop."""

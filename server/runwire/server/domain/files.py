@@ -51,6 +51,7 @@ from runwire.server.store import file_repository as files_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import filter_to_sql
 from runwire.server.store.models import AgentRow, FileRow, SessionRow
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.server.files")
 
@@ -597,7 +598,7 @@ class FileService:
     def _schedule(self, file_id: str, *, retry_processing: bool = False) -> asyncio.Task[None]:
         task = self._tasks.get(file_id)
         if task is None or task.done():
-            task = asyncio.create_task(self._process(file_id, retry_processing), name=f"runwire-file-{file_id}")
+            task = spawn(self._process(file_id, retry_processing), name=f"runwire-file-{file_id}")
             self._tasks[file_id] = task
             task.add_done_callback(lambda t: self._tasks.pop(file_id, None) if self._tasks.get(file_id) is t else None)
         return task

@@ -28,6 +28,7 @@ from runwire.server.domain import json_values
 from runwire.server.domain.common import utc_now
 from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
 from runwire.server.engine.tools import ToolContext, ToolError
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.mcp")
 
@@ -274,7 +275,7 @@ class McpConnection:
             self._settled.set()
             self._spawn(self._report_now())
             return
-        self._task = asyncio.create_task(self._supervise(), name=f"mcp-{self.target.server_id}")
+        self._task = spawn(self._supervise(), name=f"mcp-{self.target.server_id}")
 
     async def stop(self) -> None:
         """Disconnect (and stop the process, for stdio); waits for the transport to close."""

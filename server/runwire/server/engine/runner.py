@@ -50,6 +50,7 @@ from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 from runwire.v1 import common_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")
@@ -270,7 +271,7 @@ class Runner:
     def launch(self, plan: RunPlan) -> ActiveRun:
         active = ActiveRun(plan=plan, seq=plan.initial_seq, caller_deadline=plan.deadline)
         self._add_active(active)
-        active.task = asyncio.create_task(self._lifecycle(active), name=f"run-{plan.run_id}")
+        active.task = spawn(self._lifecycle(active), name=f"run-{plan.run_id}")
         return active
 
     def restore(self, plan: RunPlan, waiting: RestoredWait) -> ActiveRun:
@@ -284,7 +285,7 @@ class Runner:
         active.pending = waiting.request
         active.answer = asyncio.get_running_loop().create_future()
         self._add_active(active)
-        active.task = asyncio.create_task(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
+        active.task = spawn(self._lifecycle(active, waiting), name=f"run-{plan.run_id}")
         return active
 
     def active_runs_of(self, owner: str) -> int:
