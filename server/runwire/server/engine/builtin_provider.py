@@ -100,14 +100,14 @@ class BuiltinProvider:
         if "error" in directives:
             status = int(_number(directives["error"], "error"))
             raise ProviderError(
-                f"builtin provider: simulated HTTP {status}", retryable=status == 429 or status >= 500, status=status
+                f"simulated HTTP {status}", retryable=status == 429 or status >= 500, status=status
             )
         if "flaky" in directives:
             key = hashlib.sha256(repr(request.messages).encode()).hexdigest()
             attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempt
             if attempt <= int(_number(directives["flaky"], "flaky")):
-                raise ProviderError(f"builtin provider: simulated outage (attempt {attempt})", retryable=True, status=503)
+                raise ProviderError(f"simulated outage (attempt {attempt})", retryable=True, status=503)
             self._attempts.pop(key, None)
 
     @staticmethod
@@ -159,10 +159,10 @@ def _number(value: str, directive: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ProviderError(f"builtin provider: [[{directive}:{value}]] needs a number", retryable=False) from None
+        raise ProviderError(f"[[{directive}:{value}]] needs a number", retryable=False) from None
     if not math.isfinite(number):
-        raise ProviderError(f"builtin provider: [[{directive}:{value}]] needs a finite number", retryable=False)
+        raise ProviderError(f"[[{directive}:{value}]] needs a finite number", retryable=False)
     if number < 0:
-        raise ProviderError(f"builtin provider: [[{directive}:{value}]] must not be negative", retryable=False)
+        raise ProviderError(f"[[{directive}:{value}]] must not be negative", retryable=False)
     return number
 
