@@ -642,7 +642,7 @@ def _describe(error: BaseException) -> str:
         return "timed out"
     if any(isinstance(cause, (OSError, *http_errors("HTTPError"))) for cause in chain):
         return connection_trouble(error)
-    if _is_connection_failure(chain[-1]):
+    if any(_is_connection_failure(cause) for cause in chain):
         return "the connection closed"
     return "an unexpected failure (the server's log has the detail)"
 
