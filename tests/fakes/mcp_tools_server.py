@@ -4,7 +4,7 @@
     python -m tests.fakes.mcp_tools_server --http PORT_FILE     # streamable HTTP on a free port of 127.0.0.1
 
 Tools: `add` (two numbers), `echo` (text back, optionally failing as a tool
-error), `describe` (the JSON type of each value it receives, as Python parsed it), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
+error), `boom` (fails with a Python exception), `describe` (the JSON type of each value it receives, as Python parsed it), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
 exits at once, mid-call, as a crashing server would), `exit_soon` (the
 process exits just after answering, as a server dying while idle would). With
 `MCP_FAKE_CRASH_MARKER` set, `crash` only exits while that file does not
@@ -36,6 +36,11 @@ def echo(text: str, fail: bool = False) -> str:
     if fail:
         raise ToolError(f"echo was told to fail: {text}")
     return text
+
+
+@server.tool(description="Fails with a Python exception (not a tool error), as a buggy tool would.")
+def boom() -> str:
+    raise ValueError("invalid literal for int() with base 10 in /tmp/fake-tools/secret.py")
 
 
 @server.tool(description="Names the type of each value it receives (int, float, str, list, dict...), items included.")

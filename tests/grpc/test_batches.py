@@ -21,6 +21,7 @@ from tests.grpc.batch_support import (
     serving_batches,
     task,
 )
+from tests.grpc.leak_support import assert_no_internals
 from tests.grpc.run_support import SUCCEEDED
 from tests.grpc.test_events import events_stub, live, read_events
 
@@ -357,6 +358,30 @@ async def test_input_lines_json_or_a_struct_cannot_carry_are_reported_by_line_nu
         assert not any(f.startswith("lines[1]") for f in fields), fields
 
 
+async def test_lines_protobuf_cannot_read_are_refused_by_field_in_the_servers_words(tmp_path: Path) -> None:
+    async with serving_batches(tmp_path) as batches:
+        agent = await batches.runs.agent()
+        lines = [
+            json.dumps({"agent": agent, "text": 5}),
+            json.dumps({"agent": agent, "input": {"text": "not a list"}}),
+            json.dumps({"agent": agent, "input": [{"text": "x"}, {"toolCall": {"id": "c", "arguments": [1]}}]}),
+            json.dumps({"agent": agent, "input": [{"parts": []}]}),
+        ]
+        input_file = await batches.upload("\n".join(lines).encode())
+
+        failure = await rpc_error(batches.create_call(input_file=input_file))
+
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.field_violations == {
+        "lines[1].text": "must be a string",
+        "lines[2].input": "must be a list",
+        "lines[3].input[1].toolCall.arguments": "must be an object",
+        "lines[4].input[0].parts": "is not a field of ContentPart",
+    }
+    for text in (failure.message, *failure.field_violations.values()):
+        assert_no_internals(text)
+
+
 async def test_bad_lines_of_an_input_file_are_all_reported_by_line_number(tmp_path: Path) -> None:
     async with serving_batches(tmp_path) as batches:
         agent = await batches.runs.agent()
@@ -372,11 +397,15 @@ async def test_bad_lines_of_an_input_file_are_all_reported_by_line_number(tmp_pa
         input_file = await batches.upload("\n".join(lines).encode())
         failure = await rpc_error(batches.create_call(input_file=input_file))
         assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert set(failure.field_violations) == {"lines[2]", "lines[3]", "lines[4]", "lines[6].agent"}
-        assert "not JSON" in failure.field_violations["lines[2]"] and "colour" in failure.field_violations["lines[3]"]
+        assert set(failure.field_violations) == {"lines[2]", "lines[3].colour", "lines[4]", "lines[6].agent"}
+        assert "not JSON" in failure.field_violations["lines[2]"]
+        assert failure.field_violations["lines[3].colour"] == "is not a field of BatchTaskInput"
         fixed = await batches.upload("\n".join(lines[:1] + lines[6:]).encode())
         failure = await rpc_error(batches.create_call(input_file=fixed))
         assert set(failure.field_violations) == {"lines[2].agent"}
+
+        for problem in failure.field_violations.values():
+            assert_no_internals(problem)
 
         wrong_purpose = await batches.upload(b"hello", filename="notes.txt", purpose=file_pb2.File.PURPOSE_ASSISTANTS)
         failure = await rpc_error(batches.create_call(input_file=wrong_purpose))

@@ -16,6 +16,7 @@ from runwire.server.app import RunwireServer
 from runwire.server.config import RunSettings
 from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc, file_pb2, file_pb2_grpc
 from tests.conftest import ON_POSTGRES, new_request_id, rpc_error
+from tests.grpc.leak_support import assert_no_internals
 from tests.grpc.secure_support import ADMIN_KEY, Caller, api_key, caller, create_key, fails, running, secure_settings
 
 RuntimeConfig = config_pb2.RuntimeConfig
@@ -209,6 +210,22 @@ async def test_reload_returns_to_the_file_and_lists_restart_only_changes(admin: 
     # The message names no server path and repeats no reader's words; the source is GetConfig's to report.
     assert str(config_file.parent) not in missing.message and str(config_file.parent) not in invalid.message
     assert "Errno" not in missing.message and "No such file" not in missing.message
+
+
+async def test_a_file_that_cannot_be_read_is_refused_by_field_in_the_servers_words(admin: Admin, config_file: Path) -> None:
+    config_file.write_text('[limits]\nmax_page_size = "abc"\n')
+    wrong_kind = await rpc_error(admin.config.ReloadConfig(config_pb2.ReloadConfigRequest()))
+    config_file.write_text("[limits]\nmax_page_size = = 3\n")
+    broken = await rpc_error(admin.config.ReloadConfig(config_pb2.ReloadConfigRequest(validate_only=True)))
+    config_file.unlink()
+    missing = await rpc_error(admin.config.ReloadConfig(config_pb2.ReloadConfigRequest()))
+
+    assert wrong_kind.field_violations == {"limits.max_page_size": "must be a whole number"}
+    assert broken.field_violations == {"file": "is not valid TOML (line 2, column 17)"}
+    assert missing.reason == "CONFIG_SOURCE_MISSING" and "source" not in missing.metadata
+    for failure in (wrong_kind, broken, missing):
+        for text in (failure.message, *failure.metadata.values(), *failure.field_violations.values()):
+            assert_no_internals(text, paths=[str(config_file)])
 
 
 async def test_reload_without_a_file_is_a_failed_precondition(tmp_path: Path) -> None:

@@ -22,8 +22,6 @@ import dataclasses
 import math
 import os
 import random
-import re
-import sys
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -37,8 +35,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_status import rpc_status
 
-import runwire.server
 from runwire.server.app import RunwireServer
+from tests.grpc.leak_support import internals_in
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings
 from tests.grpc.wire_support import (
     WIRE_I32,
@@ -67,10 +65,6 @@ BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.
 # (method, case) -> why it is skipped: problems whose fix is under way. Remove an entry when it passes.
 KNOWN: dict[tuple[str, str], str] = {}
 
-# What must never reach a caller: tracebacks, Python objects and class names, source and install paths.
-_CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:Error|Exception|Warning)\b|<class |<module |object at 0x|Traceback|File \"")
-_SOURCE = re.compile(r"\.py\b|site-packages|/usr/lib/|/usr/local/")
-_SERVER_PATHS = [str(Path(runwire.server.__file__).resolve().parents[3]), sys.prefix, sys.base_prefix]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -463,8 +457,7 @@ def problems_of(case: Case, outcome: Outcome, data_dir: str) -> list[str]:
     if case.anonymous and outcome.code != grpc.StatusCode.UNAUTHENTICATED:
         found.append(f"{label}: a caller without credentials got {outcome.code.name}, not UNAUTHENTICATED")
     for text in outcome.texts:
-        leak = _CLASS_NAME.search(text) or _SOURCE.search(text)
-        if leak is not None or any(path and path in text for path in (*_SERVER_PATHS, data_dir)):
+        if internals_in(text, paths=[data_dir]) is not None:
             found.append(f"{label}: {outcome.code.name} leaks internals: {text[:300]!r}")
     return found
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import dataclasses
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from runwire.v1 import (
     tool_pb2_grpc,
 )
 from tests.conftest import rpc_error
+from tests.grpc.leak_support import assert_no_internals
 from tests.grpc.mcp_support import (
     CONNECTING,
     DISABLED,
@@ -119,7 +121,7 @@ async def test_a_registered_stdio_server_is_ready_with_its_tools(mcp: Mcp) -> No
     assert server.HasField("ready_time")
     assert server.stdio.env == {"TOKEN": "********"}, "secrets are never returned"
     tools = {t.call_name: t for t in server.tools}
-    assert set(tools) == {f"mcp.fake-tools.{t}" for t in ("add", "describe", "echo", "wait", "crash", "exit_soon")}
+    assert set(tools) == {f"mcp.fake-tools.{t}" for t in ("add", "boom", "describe", "echo", "wait", "crash", "exit_soon")}
     add = tools["mcp.fake-tools.add"]
     assert add.name == "mcpServers/fake-tools/tools/add"
     assert add.display_name == "Add numbers"
@@ -270,12 +272,50 @@ async def test_a_command_that_fails_is_reported_and_retried(mcp: Mcp) -> None:
     assert kind(events[-1]) == "run_completed"
 
 
+async def test_mcp_failures_are_told_in_the_servers_own_words(mcp: Mcp, tmp_path: Path) -> None:
+    closed_port = _closed_loopback_port()
+    gone_dir = tmp_path / "gone"
+    gone_dir.mkdir()
+    exits = mcp_server_pb2.StdioTransport(command=sys.executable, args=["-c", "import sys; sys.exit(5)"], cwd=str(gone_dir))
+    registered = await mcp.register("exits", stdio=exits, call_timeout=seconds(5))
+    errored = await mcp.wait_for(registered.name, lambda s: s.state == ERROR and bool(s.last_error.message))
+    seen = [errored.last_error.message]
+    gone_dir.rmdir()  # the next restart cannot start the command in it
+    errored = await mcp.wait_for(registered.name, lambda s: s.last_error.message == "cannot start the command (not found)")
+    seen.append(errored.last_error.message)
+    http = mcp_server_pb2.HttpTransport(url=f"http://127.0.0.1:{closed_port}/mcp")
+    unreachable = await mcp.register("unreachable", http=http, call_timeout=seconds(5))
+    errored = await mcp.wait_for(unreachable.name, lambda s: s.state == ERROR and bool(s.last_error.message))
+    assert errored.last_error.message == "connection refused", errored.last_error
+    seen.append(errored.last_error.message)
+
+    await mcp.register()
+    await mcp.wait_for("mcpServers/fake-tools", lambda s: s.state == READY)
+    session = await mcp.session(
+        agent_pb2.AgentTool(name="boom", mcp_server="mcpServers/fake-tools"),
+        agent_pb2.AgentTool(name="anything", mcp_server=unreachable.name),
+    )
+    events = await mcp.runs.execute_all(session, "[[tool:mcp.fake-tools.boom]] [[tool:mcp.unreachable.anything]]")
+    results = [e.tool_call_completed.result for e in events if kind(e) == "tool_call_completed"]
+    assert len(results) == 2 and all(r.is_error for r in results)
+    seen.extend(as_dict(r.output)["error"] for r in results)
+
+    for text in seen:
+        assert_no_internals(text, paths=[str(tmp_path), str(closed_port)])
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 async def test_registrations_survive_a_restart_and_reconnect(tmp_path: Path) -> None:
     async with mcp_serving(tmp_path) as mcp:
         await mcp.register()
     async with mcp_serving(tmp_path) as mcp:
         server = await mcp.wait_for("mcpServers/fake-tools", lambda s: s.state == READY)
-        assert len(server.tools) == 6
+        assert len(server.tools) == 7
         session = await mcp.session(agent_pb2.AgentTool(name="add", mcp_server=server.name))
         events = await mcp.runs.execute_all(session, '[[tool:mcp.fake-tools.add {"a": 1, "b": 1}]]')
         completed = [e.tool_call_completed for e in events if kind(e) == "tool_call_completed"]

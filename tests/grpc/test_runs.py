@@ -24,7 +24,17 @@ from runwire.server.app import RunwireServer
 from runwire.server.store.models import SessionRow
 from runwire.v1 import agent_pb2, message_pb2, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error, sqlite_only
-from tests.fakes.openai_server import FakeOpenAIServer, chunk, error, events, text_stream, tool_piece, usage_chunk
+from tests.fakes.openai_server import (
+    FakeOpenAIServer,
+    chunk,
+    error,
+    events,
+    raw_stream,
+    text_stream,
+    tool_piece,
+    usage_chunk,
+)
+from tests.grpc.leak_support import assert_no_internals
 from tests.grpc.run_support import (
     CANCELLED,
     FAILED,
@@ -308,7 +318,11 @@ async def test_a_tool_call_runs_the_tool_and_gives_the_result_to_the_model(runs:
 @pytest.mark.parametrize(
     ("directive", "error_words"),
     [
-        pytest.param('[[tool:calculator {"expression": "import os"}]]', "cannot parse", id="bad-expression"),
+        pytest.param('[[tool:calculator {"expression": "import os"}]]', "not an arithmetic expression", id="bad-expression"),
+        pytest.param('[[tool:calculator {"expression": "10**1000"}]]', "the result is too large", id="overflow"),
+        pytest.param('[[tool:calculator {"expression": "sqrt(-1)"}]]', "outside its domain", id="math-domain"),
+        pytest.param('[[tool:calculator {"expression": "max()"}]]', "wrong number or kind of arguments", id="bad-call"),
+        pytest.param('[[tool:calculator {"expression": "(-8)**0.5"}]]', "not a real number", id="complex"),
         pytest.param(
             '[[tool:calculator {"expression": "__import__(\'os\').getcwd()"}]]', "not allowed", id="forbidden-call"
         ),
@@ -330,6 +344,8 @@ async def test_a_failing_tool_call_is_returned_to_the_model_and_the_run_goes_on(
     assert completed.state == TOOL_STATE.STATE_FAILED
     assert completed.result.is_error
     assert error_words in as_dict(completed.result.output)["error"]
+    # The model reads the server's words, never Python's ("ZeroDivisionError", "math domain error").
+    assert_no_internals(as_dict(completed.result.output)["error"])
     (result,) = tool_results(await runs.messages(session))
     assert result.is_error and error_words in as_dict(result.output)["error"]
 
@@ -975,6 +991,98 @@ async def test_openai_provider_http_errors_fail_or_retry_as_their_status_says(
     assert kind(recovered[-1]) == "run_completed" and text_of(recovered) == "recovered"
     assert len(fake.requests) == 3
     assert (await runs.get(recovered[0].run)).steps[0].model_call.attempts == 2
+
+
+SERVER_KEY = "sk-server-key-that-must-stay-hidden-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        pytest.param(
+            error(401, {"error": {"message": f"Incorrect API key provided: {SERVER_KEY}.\x1b[31m\r\nSee docs."}}),
+            "openai provider: the model server answered HTTP 401: Incorrect API key provided: ***. See docs.",
+            id="openai-style-error",
+        ),
+        pytest.param(
+            error(400, "<html>Traceback (most recent call last): File \"/usr/lib/python3/app.py\" ValueError</html>"),
+            "openai provider: the model server answered HTTP 400",
+            id="body-that-is-not-an-openai-error",
+        ),
+        pytest.param(
+            raw_stream(b'data: {"choices": [\n\ndata: [DONE]\n\n'),
+            "openai provider: the model server's answer was not valid JSON",
+            id="garbage-event",
+        ),
+    ],
+)
+async def test_a_failing_model_server_is_described_in_the_servers_own_words(
+    tmp_path: Path, fake: FakeOpenAIServer, behaviour: Any, expected: str
+) -> None:
+    fake.script(behaviour)
+    async with serving(tmp_path, openai_base_url=fake.base_url, openai_api_key=SERVER_KEY) as runs:
+        session = await runs.session(provider="openai", model="test-model")
+        events_ = await runs.execute_all(session, "Hi")
+        run = await runs.get(events_[0].run)
+
+    failure = events_[-1].run_failed.error
+    assert (failure.reason, failure.message) == ("PROVIDER_ERROR", expected)
+    assert (run.error.reason, run.error.message) == ("PROVIDER_ERROR", expected)
+    assert_no_internals(failure.message, secrets=[SERVER_KEY], paths=[fake.base_url])
+    assert len(fake.requests) == 1
+
+
+async def test_an_unreachable_model_server_is_named_by_what_happened(runs: Runs) -> None:
+    closed = FakeOpenAIServer()
+    await closed.start()
+    await closed.stop()  # nothing listens on that loopback port any more
+    session = await runs.session(provider="openai", model="test-model", base_url=closed.base_url)
+
+    events_ = await runs.execute_all(session, "Hi")
+
+    failure = events_[-1].run_failed.error
+    assert failure.reason == "PROVIDER_ERROR"
+    assert failure.message == "openai provider: the model server could not be reached (connection refused)"
+    assert_no_internals(failure.message, paths=[closed.base_url, str(closed.port)])
+
+
+async def test_a_provider_failure_is_named_by_its_provider_once(runs: Runs) -> None:
+    session = await runs.session()
+    events_ = await runs.execute_all(session, "[[error:400]]")
+
+    assert events_[-1].run_failed.error.message == "builtin provider: simulated HTTP 400"
+
+
+async def _fails_as_a_bug_or_the_machine_would(arguments: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Not a ToolError: what a tool raises when the disk or its own code fails."""
+    if arguments["expression"] == "os":
+        raise PermissionError(13, "Permission denied", "/tmp/runwire-secret/data.db")
+    raise KeyError("ValueError: invalid literal for int() with base 10 in /work/runwire/tools.py")
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("os", "the tool failed (permission denied)"),
+        ("bug", "the tool failed (an unexpected error; the server's log has the detail)"),
+    ],
+)
+async def test_a_tool_that_raises_anything_else_fails_in_the_servers_words_and_the_run_goes_on(
+    runs: Runs, how: str, expected: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs.server.tools.get("calculator"), "call", _fails_as_a_bug_or_the_machine_would)
+    session = await runs.session(tools=["calculator"])
+
+    events_ = await runs.execute_all(session, f'[[tool:calculator {{"expression": "{how}"}}]]')
+
+    completed = only(events_, "tool_call_completed")[0].tool_call_completed
+    assert completed.state == TOOL_STATE.STATE_FAILED and completed.result.is_error
+    assert as_dict(completed.result.output) == {"error": expected}
+    assert kind(events_[-1]) == "run_completed"
+    assert_no_internals(events_[-1].run_completed.output.text)
+    # The detail is the operator's: one line in the log.
+    logged = [r.getMessage() for r in caplog.records if "calculator failed" in r.getMessage()]
+    assert len(logged) == 1 and "\n" not in logged[0] and ("PermissionError" if how == "os" else "KeyError") in logged[0]
 
 
 # -- Restarts -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import grpc
@@ -14,6 +15,7 @@ from runwire.server.app import RunwireServer, contract_services
 from runwire.server.domain.principal import Principal
 from runwire.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_pb2_grpc
 from tests.conftest import Client, make_settings, rpc_error
+from tests.grpc.leak_support import assert_no_internals
 
 IMPLEMENTED = {
     "runwire.v1.AgentService",
@@ -163,13 +165,22 @@ async def test_each_owner_sees_only_its_own_resources(tenants) -> None:  # type:
     assert intact.display_name == "alice's"
 
 
-async def test_unexpected_errors_become_internal_without_internals(client: Client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError("secret database password in a stack trace")
+async def test_unexpected_errors_become_internal_without_internals(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("secret database password in /home/secret/path/runwire.db (sqlite3.OperationalError)")
 
     monkeypatch.setattr(client.server.agents, "get", broken)
-    failure = await rpc_error(client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/abcd")))
+    with caplog.at_level(logging.ERROR, logger="runwire"):
+        failure = await rpc_error(client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/abcd")))
+
     assert failure.code == grpc.StatusCode.INTERNAL
     assert failure.reason == "INTERNAL"
-    assert "secret" not in failure.message
-    assert failure.metadata["request_id"] in failure.message
+    request_id = failure.metadata["request_id"]
+    assert failure.message == f"internal error; quote request id {request_id} when reporting it"
+    for text in (failure.message, *failure.metadata.values()):
+        assert_no_internals(text, secrets=["secret database password"], paths=["/home/secret/path"])
+    # The operator finds the whole story in the log, under the id the caller quotes.
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None and "/home/secret/path" in str(logged[0].exc_info[1])

@@ -8,6 +8,7 @@ import pytest
 
 from runwire.server import config_fields
 from runwire.server.config import Bucket, Settings, SettingsError
+from tests.grpc.leak_support import assert_no_internals
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -88,6 +89,29 @@ def test_a_missing_or_broken_file_is_a_settings_error(tmp_path: Path) -> None:
     broken = write(tmp_path, "[limits\n")
     with pytest.raises(SettingsError, match="not valid TOML"):
         Settings.load(env={}, config_file=broken)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"RUNWIRE_PORT": "abc"}, "RUNWIRE_PORT must be an integer; got 'abc'"),
+        ({"RUNWIRE_PORT": "x" * 200}, "RUNWIRE_PORT must be an integer; got '" + "x" * 79 + "…'"),
+        ({"RUNWIRE_RATE_LIMIT_TIERS": "{bad"}, "RUNWIRE_RATE_LIMIT_TIERS is not JSON (line 1, column 2)"),
+        ({"RUNWIRE_RATE_LIMIT_OVERRIDES": "[1,"}, "RUNWIRE_RATE_LIMIT_OVERRIDES is not JSON (line 1, column 4)"),
+    ],
+)
+def test_values_that_cannot_be_read_are_refused_in_the_servers_words(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(env=env, config_file="")
+    assert str(caught.value) == expected
+    assert_no_internals(str(caught.value))
+
+
+def test_broken_toml_is_refused_with_its_position_only(tmp_path: Path) -> None:
+    broken = write(tmp_path, "[limits]\nmax_page_size = = 3\n")
+    with pytest.raises(config_fields.ConfigError) as caught:
+        Settings.load(env={}, config_file=broken)
+    assert caught.value.violations == [("file", "is not valid TOML (line 2, column 17)")]
 
 
 def test_every_field_of_the_table_round_trips_through_its_shown_form() -> None:

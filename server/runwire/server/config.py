@@ -268,6 +268,11 @@ class RateLimitSettings:
     max_streams_per_principal: int = 32
 
 
+def clipped_value(raw: str) -> str:
+    """A value someone wrote, quoted for a message about it: at most 80 characters."""
+    return repr(raw if len(raw) <= 80 else raw[:79] + "…")
+
+
 def parse_rate_limit_tiers(text: str, base: dict[str, dict[str, Bucket]] | None = None) -> dict[str, dict[str, Bucket]]:
     """RUNWIRE_RATE_LIMIT_TIERS: JSON `{"default": {"read": {"requests_per_second": 50, "burst": 200}, "run": null}}`.
 
@@ -277,7 +282,7 @@ def parse_rate_limit_tiers(text: str, base: dict[str, dict[str, Bucket]] | None 
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS is not JSON: {exc}") from None
+        raise SettingsError(f"RUNWIRE_RATE_LIMIT_TIERS is not JSON (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, dict):
         raise SettingsError("RUNWIRE_RATE_LIMIT_TIERS must be a JSON object of tiers")
     for tier, classes in data.items():
@@ -304,7 +309,7 @@ def parse_rate_limit_overrides(text: str) -> tuple[RateLimitOverride, ...]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"RUNWIRE_RATE_LIMIT_OVERRIDES is not JSON: {exc}") from None
+        raise SettingsError(f"RUNWIRE_RATE_LIMIT_OVERRIDES is not JSON (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, list):
         raise SettingsError("RUNWIRE_RATE_LIMIT_OVERRIDES must be a JSON list")
     overrides = []
@@ -342,7 +347,7 @@ def _rate_and_burst(spec: Any, where: str, *, allow_zero: bool = False) -> tuple
     try:
         rate = float(spec["requests_per_second"])
         burst = int(spec.get("burst") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SettingsError(f"{where}: requests_per_second must be a number and burst a whole number") from None
     if rate < 0 or rate != rate or rate == float("inf"):
         raise SettingsError(f"{where}: requests_per_second must be >= 0")
@@ -582,6 +587,7 @@ def _convert(name: str, raw: str, type_name: Any) -> Any:
             return int(raw)
         if type_name == "float":
             return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"RUNWIRE_{name.upper()}={raw!r}: {exc}") from None
+    except (ValueError, OverflowError):
+        kind = "an integer" if type_name == "int" else "a number of seconds" if "timedelta" in type_name else "a number"
+        raise SettingsError(f"RUNWIRE_{name.upper()} must be {kind}; got {clipped_value(raw)}") from None
     return raw

@@ -520,7 +520,15 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SettingsError(f"cannot read configuration file {str(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([("file", f"is not valid TOML: {exc}")], str(path)) from None
+        raise ConfigError([("file", f"is not valid TOML{toml_position(exc)}")], str(path)) from None
+
+
+def toml_position(error: tomllib.TOMLDecodeError) -> str:
+    """ " (line 3, column 7)" from the reader's message, whose own words are not repeated."""
+    found = re.search(r"line (\d+), column (\d+)", str(error))
+    if found:
+        return f" (line {found[1]}, column {found[2]})"
+    return " (at its end)" if "end of document" in str(error) else ""
 
 
 def settings_from_file(path: Path) -> Settings:

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from sqlalchemy import select
 
 from runwire.server.api import convert
-from runwire.server.domain import names
+from runwire.server.domain import json_values, names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.domain.common import check_etag, check_labels, check_text
 from runwire.server.domain.context import DomainContext
@@ -303,7 +303,7 @@ class BatchService:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                v.add(path, f"is not JSON: {exc.msg} at column {exc.colno}")
+                v.add(path, f"is not JSON (column {exc.colno})")
                 continue
             except RecursionError:
                 v.add(path, "nests objects and lists too deeply")
@@ -313,8 +313,13 @@ class BatchService:
                 continue
             try:
                 message = json_format.ParseDict(value, batch_pb2.BatchTaskInput())
-            except json_format.ParseError as exc:
-                v.add(path, f"is not a BatchTaskInput: {exc}")
+            except json_format.ParseError:
+                # protobuf's words name its own classes and lists; the caller gets the field and ours.
+                where, problem = json_values.proto_json_problem(value, batch_pb2.BatchTaskInput.DESCRIPTOR) or (
+                    "",
+                    "is not a valid BatchTaskInput",
+                )
+                v.add(f"{path}.{where}" if where else path, problem)
                 continue
             try:
                 fields = task_input_fields(message, path)

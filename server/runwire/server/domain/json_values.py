@@ -22,6 +22,7 @@ import math
 from typing import Any, Mapping
 
 from google.protobuf import struct_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 # Objects and lists inside each other, the outermost counting as 1.
 MAX_DEPTH = 20
@@ -161,3 +162,77 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(
         type(value), "another kind of value"
     )
+
+
+_INTEGER_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED32, FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
+_WELL_KNOWN_JSON: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "google.protobuf.Struct": (dict, "must be an object"),
+    "google.protobuf.ListValue": (list, "must be a list"),
+    "google.protobuf.Timestamp": (str, "must be an RFC 3339 time such as \"2030-01-02T03:04:05Z\""),
+    "google.protobuf.Duration": (str, "must be a duration such as \"30s\""),
+    "google.protobuf.FieldMask": (str, "must be a comma-separated list of field paths"),
+}
+
+
+def proto_json_problem(value: Any, descriptor: Descriptor, path: str = "") -> tuple[str, str] | None:
+    """The first field of `value` (proto JSON for `descriptor`) that cannot be read, as (path, problem) in the
+    server's own words, or None when nothing is found (protobuf's reader may still refuse it)."""
+    if not isinstance(value, dict):
+        return path, f"must be an object (a {descriptor.name})"
+    by_name = {**{f.name: f for f in descriptor.fields}, **{f.json_name: f for f in descriptor.fields}}
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        field = by_name.get(key)
+        if field is None:
+            return where, f"is not a field of {descriptor.name}"
+        if item is None:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if not isinstance(item, dict):
+                return where, "must be an object"
+            continue
+        if field.is_repeated:
+            if not isinstance(item, list):
+                return where, "must be a list"
+            for index, element in enumerate(item):
+                problem = _proto_json_field_problem(field, element, f"{where}[{index}]")
+                if problem:
+                    return problem
+        else:
+            problem = _proto_json_field_problem(field, item, where)
+            if problem:
+                return problem
+    return None
+
+
+def _proto_json_field_problem(field: FieldDescriptor, value: Any, where: str) -> tuple[str, str] | None:
+    if field.message_type is not None:
+        well_known = _WELL_KNOWN_JSON.get(field.message_type.full_name)
+        if well_known is not None:
+            kinds, problem = well_known
+            return None if isinstance(value, kinds) else (where, problem)
+        if field.message_type.full_name.startswith("google.protobuf."):
+            return None  # other well-known types have JSON forms of their own; protobuf's reader checks them
+        return proto_json_problem(value, field.message_type, where)
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_STRING and not isinstance(value, str):
+        return where, "must be a string"
+    if kind == FieldDescriptor.TYPE_BYTES and not isinstance(value, str):
+        return where, "must be a base64 string"
+    if kind == FieldDescriptor.TYPE_BOOL and not isinstance(value, bool):
+        return where, "must be true or false"
+    if kind in _INTEGER_TYPES and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        return where, "must be an integer"
+    if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE) and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        return where, "must be a number"
+    if kind == FieldDescriptor.TYPE_ENUM and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        return where, f"must be one of the names of {field.enum_type.name}"
+    return None

@@ -193,7 +193,6 @@ class RuntimeConfigService:
                     raise FailedPrecondition(
                         "the configuration file cannot be read any more (moved or deleted)",
                         reason="CONFIG_SOURCE_MISSING",
-                        metadata={"source": source},
                     ) from None
                 raise config_invalid([("config", "cannot be read or holds a value of the wrong kind (the server's log has the detail)")],
                                      "the configuration file is invalid") from None

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from runwire.server.config import IPNetwork, parse_allowed_destinations
+
+log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -151,7 +154,8 @@ class EgressPolicy:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise OSError(f"cannot resolve {host!r}: {exc.strerror}") from None
+            log.info("cannot resolve %r: %s", host, exc.strerror)
+            raise OSError(f"cannot resolve {host!r}") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         if not addresses:
             raise OSError(f"cannot resolve {host!r}")

@@ -17,6 +17,7 @@ import contextlib
 import enum
 import logging
 import os
+import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from runwire.server.config import McpSettings
 from runwire.server.domain import json_values
 from runwire.server.domain.common import utc_now
 from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
+from runwire.server.engine.failures import causes, connection_trouble, http_errors
 from runwire.server.engine.tools import ToolContext, ToolError
 from runwire.server.background import spawn
 
@@ -327,6 +329,7 @@ class McpConnection:
         except Exception as error:  # a malformed answer, a transport failure: the run sees a tool error
             if _is_connection_failure(error):
                 self._broken.set()
+            self._log_detail("a call of its tool failed", error)
             raise ToolError(f"MCP server {self.target.name}: {self._scrub(_describe(error))}") from None
         return _tool_output(result)
 
@@ -354,6 +357,7 @@ class McpConnection:
                 if refusal is not None:
                     await self._fail(str(refusal), reason=refusal.reason)
                 else:
+                    self._log_detail("connecting failed", error)
                     await self._fail(_describe(error))
             failures += 1
             delay = min(
@@ -454,6 +458,11 @@ class McpConnection:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self.target.transport)
+
+    def _log_detail(self, what: str, error: BaseException) -> None:
+        """The library's own words, for the operator: one line, URLs and headers scrubbed."""
+        detail = "; ".join(f"{type(c).__name__}: {c}" for c in causes(error)[:4])
+        log.info("MCP server %s: %s: %s", self.target.name, what, _clip(self._scrub(" ".join(detail.split()))))
 
     async def _fail(self, message: str, reason: str = "") -> None:
         status = self.status
@@ -619,15 +628,28 @@ def _is_connection_failure(error: BaseException) -> bool:
 
 
 def _describe(error: BaseException) -> str:
-    """A one-line explanation, unwrapping exception groups from anyio task groups."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    if isinstance(error, FileNotFoundError):
-        return f"cannot start the command: {error.strerror or error}: {error.filename or ''}".rstrip(": ")
-    if isinstance(error, TimeoutError):
+    """A one-line explanation in the server's own words; the exception itself is for the log."""
+    from mcp.shared.exceptions import MCPError
+
+    chain = causes(error)
+    for cause in chain:
+        if isinstance(cause, (FileNotFoundError, PermissionError)) and cause.filename is not None:
+            return f"cannot start the command ({connection_trouble(cause)})"
+        if isinstance(cause, MCPError):  # the MCP server's (or its protocol's) own words
+            return _clip(" ".join(_CONTROL_CHARS.sub(" ", cause.error.message).split())) or f"the server answered error {cause.error.code}"
+        if isinstance(cause, http_errors("HTTPStatusError")):
+            return f"the server answered HTTP {cause.response.status_code}"
+    if any(isinstance(cause, TimeoutError) for cause in chain):
         return "timed out"
-    text = str(error) or type(error).__name__
-    return _clip(f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text)
+    if any(isinstance(cause, (OSError, *http_errors("HTTPError"))) for cause in chain):
+        return connection_trouble(error)
+    if any(_is_connection_failure(cause) for cause in chain):
+        return "the connection closed"
+    return "an unexpected failure (the server's log has the detail)"
+
+
+# Terminal escape sequences first, then any other control character.
+_CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]")
 
 
 def _clip(text: str) -> str:

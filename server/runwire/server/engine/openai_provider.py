@@ -32,6 +32,7 @@ import httpx
 
 from runwire.server.engine.egress import DestinationRefused, EgressPolicy, guarded_transport
 from runwire.server.engine.endpoints import ProviderEndpoints
+from runwire.server.engine.failures import connection_trouble
 from runwire.server.engine.providers import (
     Chunk,
     FinishChunk,
@@ -51,8 +52,10 @@ log = logging.getLogger(__name__)
 # Request fields the provider owns: an agent's free-form options must not be
 # able to change what is sent or how the answer is framed.
 _RESERVED_OPTIONS = frozenset({"model", "messages", "stream", "tools"})
-# Error messages quote the server; keep them readable in events and logs.
-_MAX_ERROR_CHARS = 500
+# The endpoint's own error message is quoted, clipped, in run failures.
+_MAX_ERROR_CHARS = 300
+# Terminal escape sequences first, then any other control character.
+_CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]")
 # An error body bigger than this is not a useful error message.
 _MAX_ERROR_BODY_BYTES = 64 * 1024
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -153,7 +156,7 @@ class OpenAIProvider:
         except DestinationRefused as exc:
             raise ProviderError(str(exc), retryable=False, reason=exc.reason) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _redacted(_transport_error(exc, url=url, streamed=streamed), api_key) from exc
+            raise _redacted(_transport_error(exc, url=url, streamed=streamed), api_key) from None
 
     def _resolve_model(self, request: ModelRequest) -> str:
         model = request.model or self._default_model
@@ -287,7 +290,7 @@ class _StreamState:
     def apply(self, event: dict[str, Any]) -> Iterator[TextChunk]:
         """Fold one decoded event in, yielding any text it carries."""
         if "error" in event and event["error"] is not None:
-            raise ProviderError(f"model server failed mid-stream: {_error_text(event)}", retryable=False)
+            raise ProviderError(_with_detail("the model server failed part-way through its answer", _error_text(event)), retryable=False)
         usage = event.get("usage")
         if isinstance(usage, dict):
             # Kept, not yielded: some servers repeat cumulative usage on every chunk.
@@ -387,9 +390,10 @@ def _decode_event(data: str) -> dict[str, Any]:
     try:
         event = json.loads(data)
     except (ValueError, RecursionError):
-        raise ProviderError(f"model server sent a malformed event: {_truncate(data)}", retryable=False) from None
+        event = None
     if not isinstance(event, dict):
-        raise ProviderError(f"model server sent a malformed event: {_truncate(data)}", retryable=False)
+        log.info("the model server sent an event that is not a JSON object: %r", data[:200])
+        raise ProviderError("the model server's answer was not valid JSON", retryable=False)
     return event
 
 
@@ -408,8 +412,12 @@ def _tool_call(index: int, call: _PartialToolCall) -> ToolCallRequest:
 
 async def _status_error(response: httpx.Response) -> ProviderError:
     status = response.status_code
-    detail = _error_text(await _read_capped(response)) or response.reason_phrase
-    message = f"model server answered HTTP {status}: {detail}"
+    body = await _read_capped(response)
+    detail = _error_text(body)
+    if not detail and body:
+        # Not an OpenAI-style error (an HTML page of a proxy, a stack trace): the log has it, the caller does not.
+        log.info("the model server answered HTTP %s with %r", status, body[:300])
+    message = _with_detail(f"the model server answered HTTP {status}", detail)
     if status == 429:
         return ProviderError(message, retryable=True, status=status, retry_after=_retry_after(response))
     # 408 and 5xx are the server's trouble, not the request's: trying again may work.
@@ -427,21 +435,25 @@ async def _read_capped(response: httpx.Response) -> bytes:
 
 
 def _error_text(body: bytes | dict[str, Any]) -> str:
-    """The server's own words: `{"error": {"message": ...}}`, `{"error": "..."}`, or the raw body."""
+    """The `message` of an OpenAI-style error (`{"error": {"message": ...}}` or `{"error": "..."}`), clipped and
+    without control characters; "" for anything else. The endpoint is the one its owner configured, and its
+    message ("Incorrect API key provided", "Invalid value for 'temperature'") is what a user needs to fix it."""
     parsed: Any = body
     if isinstance(body, bytes):
-        text = body.decode("utf-8", errors="replace").strip()
         try:
-            parsed = json.loads(text)
-        except ValueError:
-            return _truncate(text)
-    if isinstance(parsed, dict):
-        error = parsed.get("error", parsed)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return _truncate(error["message"])
-        if isinstance(error, str):
-            return _truncate(error)
-    return _truncate(json.dumps(parsed))
+            parsed = json.loads(body.decode("utf-8", errors="replace"))
+        except (ValueError, RecursionError):
+            return ""
+    if not isinstance(parsed, dict):
+        return ""
+    error = parsed.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    return _truncate(" ".join(_CONTROL_CHARS.sub(" ", error).split())) if isinstance(error, str) else ""
+
+
+def _with_detail(message: str, detail: str) -> str:
+    return f"{message}: {detail}" if detail else message
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -454,14 +466,26 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _transport_error(exc: Exception, *, url: str, streamed: bool) -> ProviderError:
+    # The URL and the library's words stay in the log: the URL may name an internal host or carry credentials.
+    log.info("a request to the model server at %s failed: %s: %s", _without_userinfo(url), type(exc).__name__, exc)
     if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
-        return ProviderError(f"invalid model server URL {url!r}: {exc}", retryable=False)
-    what = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__}: {exc})"
+        return ProviderError("the model server's URL is not valid", retryable=False)
     transient = isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError))
+    read_timeout = isinstance(exc, httpx.TimeoutException) and not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+    trouble = "timed out" if read_timeout else connection_trouble(exc)
     # Once output has been handed on, a retry would repeat it: only a clean failure is retryable.
     if streamed:
-        return ProviderError(f"model stream from {url} {what} part-way through", retryable=False)
-    return ProviderError(f"request to {url} {what}", retryable=transient)
+        return ProviderError(f"the model server's answer broke off part-way through ({trouble})", retryable=False)
+    if read_timeout:
+        return ProviderError("the model server timed out", retryable=transient)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)):
+        return ProviderError(f"the model server could not be reached ({trouble})", retryable=transient)
+    return ProviderError(f"the request to the model server failed ({trouble})", retryable=transient)
+
+
+def _without_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 def _int(value: Any) -> int:

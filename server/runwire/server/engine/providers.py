@@ -37,8 +37,12 @@ def parse_arguments(text: str) -> tuple[dict[str, Any], str]:
         return {}, ""
     try:
         arguments = json.loads(text, parse_constant=_not_json_constant)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
+        return {}, f"{REJECTED} not valid JSON (line {exc.lineno}, column {exc.colno})"
+    except _NotJsonConstant as exc:
         return {}, f"{REJECTED} not valid JSON: {exc}"
+    except ValueError:  # an integer of more digits than Python converts
+        return {}, f"{REJECTED} a number in them is too long"
     except RecursionError:
         return {}, f"{REJECTED} they nest objects and lists too deeply"
     if not isinstance(arguments, dict):
@@ -46,8 +50,12 @@ def parse_arguments(text: str) -> tuple[dict[str, Any], str]:
     return arguments, ""
 
 
+class _NotJsonConstant(ValueError):
+    """NaN, Infinity or -Infinity, which Python's reader takes and JSON does not; the message is ours."""
+
+
 def _not_json_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    raise _NotJsonConstant(f"{name} is not a JSON value")
 
 
 @dataclass(frozen=True)

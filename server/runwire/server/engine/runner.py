@@ -32,6 +32,7 @@ from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.domain.principal import Principal
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.endpoints import ProviderEndpoints
+from runwire.server.engine.failures import tool_failure
 from runwire.server.engine.providers import (
     FinishChunk,
     ModelMessage,
@@ -828,11 +829,14 @@ class Runner:
         try:
             output = await asyncio.wait_for(self.tools.call(name, arguments, context), active.plan.tool_timeout)
             return output, False, run_pb2.ToolExecution.STATE_SUCCEEDED
-        except ToolError as error:
+        except ToolError as error:  # its message is the server's (or the MCP server's) own words
             return {"error": str(error)}, True, run_pb2.ToolExecution.STATE_FAILED
         except TimeoutError:
             message = f"the tool did not finish within {active.plan.tool_timeout:g} s"
             return {"error": message}, True, run_pb2.ToolExecution.STATE_TIMED_OUT
+        except Exception as error:  # a bug or an outside failure: the model reads our words, the log the detail
+            log.warning("run %s: tool %s failed: %s: %s", active.plan.run_id, name, type(error).__name__, error)
+            return {"error": tool_failure(error)}, True, run_pb2.ToolExecution.STATE_FAILED
 
     async def _search_session(self, active: ActiveRun, query: str, limit: int) -> list[dict[str, Any]]:
         hits, _ = await self.messages.search(

@@ -144,20 +144,37 @@ class Calculator:
         expression = arguments["expression"]
         try:
             tree = ast.parse(expression, mode="eval")
-        except SyntaxError:
-            raise ToolError(f"cannot parse {expression!r}") from None
+        except (SyntaxError, ValueError):  # ValueError: a NUL character
+            raise ToolError("not an arithmetic expression") from None
+        except (RecursionError, MemoryError):
+            raise ToolError("the expression nests too deeply") from None
         try:
             value = _evaluate(tree.body)
+        except _NotAllowed as exc:
+            raise ToolError(str(exc)) from None
         except ZeroDivisionError:
             raise ToolError("division by zero") from None
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise ToolError(f"cannot evaluate {expression!r}: {exc}") from None
+        except OverflowError:
+            raise ToolError("the result is too large") from None
+        # Python's own words ("math domain error", "must be real number, not complex") stay out.
+        except ValueError:
+            raise ToolError("a function got an argument outside its domain (e.g. sqrt or log of a negative number)") from None
+        except TypeError:
+            raise ToolError("a function got the wrong number or kind of arguments") from None
+        except RecursionError:
+            raise ToolError("the expression nests too deeply") from None
+        if isinstance(value, complex):  # a fractional power of a negative number
+            raise ToolError("the result is not a real number")
         if isinstance(value, int) and value.bit_length() > MAX_RESULT_DIGITS * 3.33:
             raise ToolError("the result is too large")
         if isinstance(value, float) and not math.isfinite(value):
             raise ToolError("the result is not a finite number")
         # JSON numbers are doubles: `text` keeps every digit of large integers.
-        return {"expression": expression, "value": float(value) if isinstance(value, int) and abs(value) >= 2**53 else value, "text": str(value)}
+        try:
+            number = float(value) if isinstance(value, int) and abs(value) >= 2**53 else value
+        except OverflowError:  # beyond what a double holds
+            raise ToolError("the result is too large") from None
+        return {"expression": expression, "value": number, "text": str(value)}
 
 
 def _evaluate(node: ast.AST) -> Any:
@@ -169,7 +186,7 @@ def _evaluate(node: ast.AST) -> Any:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > MAX_ABS_EXPONENT:
-            raise ValueError(f"exponent {right} is beyond ±{MAX_ABS_EXPONENT}")
+            raise _NotAllowed(f"exponents are limited to ±{MAX_ABS_EXPONENT}")
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand))
@@ -181,7 +198,15 @@ def _evaluate(node: ast.AST) -> Any:
         and len(node.args) <= 8
     ):
         return _FUNCTIONS[node.func.id](*[_evaluate(arg) for arg in node.args])
-    raise ValueError(f"{ast.unparse(node)!r} is not allowed")
+    raise _NotAllowed(f"{_clipped(ast.unparse(node))!r} is not allowed: only numbers, operators, pi, e, tau and the listed functions are")
+
+
+class _NotAllowed(Exception):
+    """Part of an expression the calculator does not evaluate; the message is ours."""
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 # -- current_time -------------------------------------------------------------

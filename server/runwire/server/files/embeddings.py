@@ -12,10 +12,13 @@ Calls are blocking and CPU-bound: run them in a thread (numpy releases the GIL i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from pathlib import Path
 from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -43,7 +46,8 @@ class Embedder:
         self._layers = int(config["num_hidden_layers"])
         self._eps = float(config["layer_norm_eps"])
         if config.get("hidden_act") != "gelu" or int(config["hidden_size"]) != DIMENSIONS:
-            raise EmbeddingsUnavailable(f"unexpected model configuration in {model_dir}")
+            log.warning("the embedding model in %s is not the expected one", model_dir)
+            raise EmbeddingsUnavailable("the embedding model's configuration is not the expected one")
         self._weights = {k: v.astype(np.float32) for k, v in load_file(str(model_dir / "model.safetensors")).items()}
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
