@@ -107,10 +107,10 @@ lint: $(INSTALLED)
 	$(BIN)/buf build -o /dev/null
 
 # A few minutes; writes bench/results/*.json and the README's table.
-bench: $(INSTALLED)
+bench: $(INSTALLED) $(GATEWAY)
 	$(BIN)/python bench/run_bench.py
 
-bench-quick: $(INSTALLED)
+bench-quick: $(INSTALLED) $(GATEWAY)
 	$(BIN)/python bench/run_bench.py --quick
 
 # About a minute; writes bench/results/unary-budget-*.json.
