@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -72,7 +72,7 @@ serve: $(INSTALLED)
 # throwaway cluster the tests start on a free port; see tests/postgres_support.py).
 POSTGRES_TESTS ?= tests/grpc tests/client tests/cli
 TEST_ENV = RUNWIRE_GRPCURL=$(GRPCURL) RUNWIRE_GATEWAY_BIN=$(GATEWAY) RUNWIRE_GO=$(GO)
-test: $(INSTALLED) $(SEMANTIC) tools redis-server tesseract postgresql $(TS_MODULES) lint go-tools $(GATEWAY)
+test: $(INSTALLED) $(SEMANTIC) tools redis-server tesseract postgresql chromium $(TS_MODULES) lint go-tools $(GATEWAY)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(TEST_ENV) RUNWIRE_TEST_DATABASE=postgres $(BIN)/python -m pytest $(POSTGRES_TESTS)
 
@@ -102,6 +102,13 @@ tesseract:
 		echo "installing tesseract-ocr (OCR of uploaded images)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr >/dev/null; }
 
+# The gateway's browser test drives headless Chromium with Selenium; install Debian's browser and its
+# matching driver when missing.
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+		echo "installing chromium and chromium-driver (the gateway's browser test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 generate: $(INSTALLED) go-tools $(TS_MODULES)
 	$(BIN)/python scripts/generate.py
 
@@ -110,10 +117,10 @@ lint: $(INSTALLED)
 	$(BIN)/buf build -o /dev/null
 
 # A few minutes; writes bench/results/*.json and the README's table.
-bench: $(INSTALLED)
+bench: $(INSTALLED) $(GATEWAY)
 	$(BIN)/python bench/run_bench.py
 
-bench-quick: $(INSTALLED)
+bench-quick: $(INSTALLED) $(GATEWAY)
 	$(BIN)/python bench/run_bench.py --quick
 
 # About a minute; writes bench/results/unary-budget-*.json.

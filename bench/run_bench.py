@@ -38,6 +38,8 @@ from runwire.v1 import (
     batch_pb2,
     batch_pb2_grpc,
     common_pb2,
+    event_pb2,
+    event_pb2_grpc,
     file_pb2,
     file_pb2_grpc,
     run_pb2,
@@ -68,6 +70,7 @@ class Scale:
     upload_repeats: int = 3
     batch_tasks: int = 1_000
     batch_concurrency: int = 64
+    connect_round_trips: int = 2_000
     rounds: int = 3
 
 
@@ -81,6 +84,7 @@ QUICK = Scale(
     upload_mib=8,
     upload_repeats=1,
     batch_tasks=50,
+    connect_round_trips=200,
     rounds=1,
 )
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -131,7 +135,7 @@ def server_process(
                 }
             ),
             "RUNWIRE_MAX_STREAMS_PER_PRINCIPAL": "100000",
-            "RUNWIRE_MAX_CONCURRENT_STREAMS": "100000",
+            "RUNWIRE_MAX_CONCURRENT_STREAMS": "10000",  # the most the server allows
             "RUNWIRE_MAX_CONCURRENT_RUNS": "2000",
             "RUNWIRE_MAX_CONCURRENT_RUNS_PER_PROVIDER": "2000",
             "RUNWIRE_MAX_ACTIVE_RUNS_PER_CALLER": "4000",
@@ -402,6 +406,59 @@ async def upload_throughput(target: Target, scale: Scale) -> float:
     return best
 
 
+@contextmanager
+def gateway_process(upstream: str, data_dir: Path) -> Iterator[str]:
+    """The REST gateway (gateway/bin/runwire-gateway, built when missing) in front of `upstream`; yields its URL."""
+    binary = ROOT / "gateway" / "bin" / "runwire-gateway"
+    if not binary.exists():
+        subprocess.run(["go", "build", "-o", str(binary), "./gateway"], cwd=ROOT, check=True)
+    port = free_port()
+    log = (data_dir / "gateway.log").open("wb")
+    command = [str(binary), "--listen", f"127.0.0.1:{port}", "--upstream", upstream]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not start; see {log.name}")
+            time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+async def connect_round_trips(channel: grpc.aio.Channel, gateway: str | None, count: int) -> float:
+    """Ping/pong round trips per second on one EventService.Connect: over gRPC, or through the gateway's
+    WebSocket bridge when `gateway` is given (JSON text frames, as a browser sends them)."""
+    if gateway is None:
+        call = event_pb2_grpc.EventServiceStub(channel).Connect(metadata=KEY)
+        await call.read()  # connected
+        started = time.perf_counter()
+        for i in range(count):
+            await call.write(event_pb2.ConnectRequest(ping=event_pb2.Ping(nonce=str(i))))
+            while (await call.read()).WhichOneof("message") != "pong":
+                pass
+        elapsed = time.perf_counter() - started
+        call.cancel()
+        return count / elapsed
+    from websockets.asyncio.client import connect
+
+    async with connect(f"ws://{gateway}/v1/events:connect", additional_headers=dict(KEY)) as socket_:
+        await socket_.recv()  # connected
+        started = time.perf_counter()
+        for i in range(count):
+            await socket_.send(json.dumps({"ping": {"nonce": str(i)}}))
+            while "pong" not in json.loads(await socket_.recv()):
+                pass
+        return count / (time.perf_counter() - started)
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -558,6 +615,17 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
                 None,
             )
         )
+    if "connect_round_trips" in runwire:
+        trips = runwire["connect_round_trips"]
+        rows.append(
+            (
+                "Connect ping/pong round trips/s: left Runwire over gRPC, right through the gateway's WebSocket",
+                trips["grpc"],
+                trips["websocket"],
+                "",
+                None,
+            )
+        )
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows
@@ -600,6 +668,13 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
                 for target in targets.values():
                     await target.prepare()
                 results = await measure(targets, scale)
+                with gateway_process(runwire_address, Path(tmp)) as gateway:
+                    samples: dict[str, list[float]] = {"grpc": [], "websocket": []}
+                    for round_number in range(scale.rounds):
+                        for over, through in (("grpc", None), ("websocket", gateway)):
+                            print(f"[runwire] Connect ping/pong over {over} (round {round_number + 1} of {scale.rounds})", flush=True)
+                            samples[over].append(await connect_round_trips(runwire_channel, through, scale.connect_round_trips))
+                    results["runwire"]["connect_round_trips"] = {over: statistics.median(v) for over, v in samples.items()}
     summary = summarize(results["bare"], results["runwire"], scale)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     info = machine()

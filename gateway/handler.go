@@ -57,8 +57,16 @@ var jsonMarshaler = &runtime.JSONPb{
 	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 }
 
-// newHandler routes the REST API, the OpenAPI document and the health endpoints.
-func newHandler(ctx context.Context, conn *grpc.ClientConn, cfg config) (http.Handler, error) {
+// gatewayHandler is the gateway's HTTP handler and its open WebSockets.
+type gatewayHandler struct {
+	http.Handler
+	websockets *websocketBridge
+}
+
+// newHandler routes the REST API, the WebSocket of EventService.Connect, the
+// OpenAPI document and the health endpoints. When ctx ends, open WebSockets
+// are told to reconnect and closed.
+func newHandler(ctx context.Context, conn *grpc.ClientConn, cfg config) (*gatewayHandler, error) {
 	api := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithMarshalerOption(eventStreamMIME, &eventStreamMarshaler{json: jsonMarshaler}),
@@ -74,12 +82,18 @@ func newHandler(ctx context.Context, conn *grpc.ClientConn, cfg config) (http.Ha
 		}
 	}
 	health := newHealth(conn, cfg.readyTimeout)
+	websockets := &websocketBridge{
+		events: runwirev1.NewEventServiceClient(conn), mux: api, origins: cfg.corsOrigins, opts: cfg.websocket, shutdown: ctx,
+	}
 	root := http.NewServeMux()
+	root.Handle("GET "+connectPath, withRequestID(websockets))
 	root.HandleFunc("GET /healthz", health.live)
 	root.HandleFunc("GET /readyz", health.ready)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
-	root.Handle("/", withRequestID(withProtoFieldMask(api)))
-	return withAccessLog(withCORS(cfg.corsOrigins, root)), nil
+	root.Handle("/", withRequestID(withLastEventID(withProtoFieldMask(api))))
+	// The query credential leaves the URL before the access log sees it.
+	handler := withQueryCredential(withAccessLog(withCORS(cfg.corsOrigins, root)))
+	return &gatewayHandler{Handler: handler, websockets: websockets}, nil
 }
 
 func incomingHeader(key string) (string, bool) {

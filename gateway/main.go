@@ -32,6 +32,7 @@ type config struct {
 	readyTimeout time.Duration
 	corsOrigins  []string
 	maxMessage   int
+	websocket    websocketOptions
 }
 
 // defaultMaxMessageBytes matches the server's default message limits
@@ -58,6 +59,10 @@ func parseConfig(args []string) (config, error) {
 	flags.DurationVar(&cfg.readyTimeout, "ready-timeout", 2*time.Second, "deadline of the /readyz health check")
 	flags.IntVar(&cfg.maxMessage, "max-message-bytes", defaultMaxMessageBytes,
 		"largest gRPC message sent to or accepted from the server")
+	flags.DurationVar(&cfg.websocket.pingInterval, "websocket-ping-interval", 20*time.Second,
+		"interval of the WebSocket ping frames; a browser that misses one is disconnected")
+	flags.IntVar(&cfg.websocket.sendQueue, "websocket-send-queue", 256,
+		"server messages that may wait for a slow WebSocket client before it is disconnected as SLOW_CONSUMER")
 	cors := flags.String("cors-origins", envOr("RUNWIRE_GATEWAY_CORS_ORIGINS", ""),
 		"comma-separated origins browsers may call from, or * for any; none when empty (env RUNWIRE_GATEWAY_CORS_ORIGINS)")
 	if err := flags.Parse(args); err != nil {
@@ -67,6 +72,11 @@ func parseConfig(args []string) (config, error) {
 		if origin = strings.TrimSpace(origin); origin != "" {
 			cfg.corsOrigins = append(cfg.corsOrigins, origin)
 		}
+	}
+	cfg.websocket.writeTimeout = 10 * time.Second
+	cfg.websocket.maxMessage = cfg.maxMessage
+	if cfg.websocket.pingInterval <= 0 || cfg.websocket.sendQueue <= 0 {
+		return cfg, errors.New("--websocket-ping-interval and --websocket-send-queue must be positive")
 	}
 	if flags.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", flags.Args())
@@ -120,6 +130,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		server.Close()
 	}
+	handler.websockets.wait(shutdownCtx)
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // The request headers a browser may send cross-origin, and the response
 // headers its scripts may read.
 var (
-	corsAllowedHeaders = "Authorization, X-API-Key, X-Request-Id, Content-Type, Accept, Accept-Language, Grpc-Timeout"
+	corsAllowedHeaders = "Authorization, X-API-Key, X-Request-Id, Content-Type, Accept, Accept-Language, Grpc-Timeout, Last-Event-ID"
 	corsExposedHeaders = "X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining, X-Ratelimit-Reset, Retry-After"
 	corsAllowedMethods = "GET, POST, PATCH, PUT, DELETE"
 )

@@ -43,7 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [str(binary), "--listen", "127.0.0.1:0", "--upstream", grpc_address, "--cors-origins", WEB_ORIGIN], root / "gateway.log", dict(os.environ)
         )
         base_url = gateway.wait_for(r"listening on (http://\S+),").group(1)
-        yield Stack(grpc_address=grpc_address, base_url=base_url, admin_key=ADMIN_KEY)
+        yield Stack(grpc_address=grpc_address, base_url=base_url, admin_key=ADMIN_KEY, gateway_log=root / "gateway.log")
     finally:
         if gateway is not None:
             gateway.stop()

@@ -81,6 +81,8 @@ class Stack:
     grpc_address: str
     base_url: str
     admin_key: str
+    # The gateway's log, for the tests of what it writes there.
+    gateway_log: Path | None = None
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"x-api-key": key or self.admin_key}
