@@ -11,6 +11,8 @@ any other URL (`postgresql+asyncpg://…`) runs fully async.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,42 @@ async def migrate(engine: AsyncEngine | Engine) -> None:
         return
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+LOCK_FILE = "runwire.lock"
+
+
+class DataDirInUse(OSError):
+    """Another process (group) already serves this data dir."""
+
+
+class DataDirLock:
+    """An exclusive lock on a SQLite data dir, held for the life of the process: a SQLite database and its
+    leases belong to one process group, so a second `runwire serve` on the same dir stops before it
+    touches anything. The kernel releases it when the process ends, however it ends."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise DataDirInUse(
+                f"the data dir {self.path.parent} is in use by another runwire process{by}; a SQLite data dir "
+                "serves one process: give each server its own data dir, or share PostgreSQL"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
