@@ -10,7 +10,7 @@ from runwire.server.store.models import RunRow
 from runwire.server.store.store import Store
 
 
-def insert_run(store: Store, run_id: str, fence: int = 1, owner: str = "this-process") -> None:
+async def insert_run(store: Store, run_id: str, fence: int = 1, owner: str = "this-process") -> None:
     now = datetime(2026, 1, 1)
     values = dict(
         id=run_id, owner="local", session_id="s1", agent_id="a1", status=2, input=[], options={}, output={}, steps=[],
@@ -18,5 +18,5 @@ def insert_run(store: Store, run_id: str, fence: int = 1, owner: str = "this-pro
         tool_call_count=0, last_seq=0, batch_task="", create_time=now, update_time=now, revision=1,
         lease_owner=owner, lease_expires=now, fence=fence,
     )
-    with store.engine.begin() as connection:  # type: ignore[union-attr]
-        connection.execute(insert(RunRow.__table__), values)
+    async with store.write_core() as db:
+        await store.execute_on(db, insert(RunRow.__table__), values)

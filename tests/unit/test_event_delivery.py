@@ -31,7 +31,7 @@ async def running_log(tmp_path: Path, follower_grace: float) -> AsyncIterator[Ru
     store = Store(f"sqlite:///{tmp_path / 'events.db'}")
     with store.engine.begin() as connection:  # type: ignore[union-attr]
         Base.metadata.create_all(connection)
-    insert_run(store, "r1")
+    await insert_run(store, "r1")
     log = RunEventLog(store, no_events, finished, follower_grace=follower_grace)
     log.start()
     try:

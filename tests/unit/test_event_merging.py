@@ -33,7 +33,7 @@ async def test_tokens_join_the_waiting_delta_until_the_writer_takes_it(tmp_path:
     async def finished(run_id: str) -> bool:
         return True
 
-    insert_run(store, "r1")
+    await insert_run(store, "r1")
     log = RunEventLog(store, no_events, finished)
     r1, r2 = log.recorder("r1", fence=1), log.recorder("r2", fence=1)
     log.start()
