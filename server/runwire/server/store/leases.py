@@ -66,17 +66,18 @@ async def renew(
 ) -> tuple[list[Held], list[Held]]:
     """Extend every active run's and batch's lease `owner` holds: one UPDATE per table. Returns what
     it still holds (runs, batches)."""
-    params = {"owner": owner, "expires": expires}
+    # Bound names unlike any column's: an UPDATE reserves those for its SET clause.
+    params = {"_holder": owner, "_expires": expires}
     runs_statement = (
         update(_RUNS)
-        .where(_RUNS.c.lease_owner == bindparam("owner"), _RUNS.c.status.in_(sorted(int(s) for s in run_statuses)))
-        .values(lease_expires=bindparam("expires"))
+        .where(_RUNS.c.lease_owner == bindparam("_holder"), _RUNS.c.status.in_(sorted(int(s) for s in run_statuses)))
+        .values(lease_expires=bindparam("_expires"))
         .returning(_RUNS.c.id, _RUNS.c.fence)
     )
     batches_statement = (
         update(_BATCHES)
-        .where(_BATCHES.c.lease_owner == bindparam("owner"), _BATCHES.c.state.in_(sorted(int(s) for s in batch_states)))
-        .values(lease_expires=bindparam("expires"))
+        .where(_BATCHES.c.lease_owner == bindparam("_holder"), _BATCHES.c.state.in_(sorted(int(s) for s in batch_states)))
+        .values(lease_expires=bindparam("_expires"))
         .returning(_BATCHES.c.id, _BATCHES.c.fence)
     )
     async with store.write() as db:
