@@ -2,7 +2,8 @@
 that take over what a dead (or cut off) process left.
 
 Every process renews the leases of everything it holds with one UPDATE per table and heartbeat, and
-stops locally whatever it finds it no longer holds. Every claim interval (with jitter, so replicas do not
+stops locally whatever it finds it no longer holds. Work that stopped here without ending (a bug) is
+renewed no more, so it expires and is claimed again like a dead process's. Every claim interval (with jitter, so replicas do not
 claim in step) it claims runs and batches whose lease expired: a run cut short ends FAILED
 SERVER_RESTARTED keeping what it streamed, a run waiting for a person waits on here with the same input
 request, and a batch is driven on from where it was (RunService.take_over, BatchExecutor.take_over).
@@ -63,9 +64,10 @@ class Ownership:
     async def renew_once(self) -> None:
         """Extend every lease this process holds; stop here whatever it no longer holds."""
         held_runs, held_batches = self.runs.event_log.held(), self.batches.held()
-        now = utc_now()
+        if not held_runs and not held_batches:
+            return
         runs, batches = await leases.renew(
-            self.store, self.terms.owner, now, self.terms.expiry(now), ACTIVE_STATUSES, ACTIVE_BATCH_STATES
+            self.store, self.terms.owner, self.terms.expiry(utc_now()), list(held_runs), list(held_batches)
         )
         kept_runs = {(h.id, h.fence) for h in runs}
         missing = [r for r in held_runs.values() if (r.run_id, r.fence) not in kept_runs]
@@ -107,7 +109,7 @@ class Ownership:
             now = utc_now()
             rows = await leases.claim(
                 self.store, "runs", self.terms.owner, now, self.terms.expiry(now), ACTIVE_STATUSES, CLAIM_BATCH,
-                everyone_else=everyone_else,
+                held=self.runs.event_log.held(), everyone_else=everyone_else,
             )
             if not rows:
                 break
@@ -121,7 +123,7 @@ class Ownership:
             now = utc_now()
             batches = await leases.claim(
                 self.store, "batches", self.terms.owner, now, self.terms.expiry(now), ACTIVE_BATCH_STATES, CLAIM_BATCH,
-                everyone_else=everyone_else,
+                held=self.batches.held(), everyone_else=everyone_else,
             )
             if not batches:
                 break

@@ -52,7 +52,7 @@ from runwire.server.engine.runner import (
 )
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
-from runwire.server.store.leases import LeaseTerms
+from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow
 from runwire.server.store.store import Listing, OrderExpression
@@ -579,10 +579,17 @@ class RunService:
                 self.runner.restore(waiting[0], waiting[1], recorder)
                 resumed += 1
                 continue
-            async with self.ctx.store.read() as db:
-                taken = await _taken_over(db, row, now)
-            plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
-            await self.runner.end_taken_over(plan, recorder, taken, "SERVER_RESTARTED", RESTARTED_MESSAGE)
+            try:
+                async with self.ctx.store.read() as db:
+                    taken = await _taken_over(db, row, now)
+                plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
+                await self.runner.end_taken_over(plan, recorder, taken, "SERVER_RESTARTED", RESTARTED_MESSAGE)
+            except LeaseLost:
+                continue  # another process claimed it meanwhile, and ends it
+            except Exception:
+                # Let the lease lapse: the next claim pass (here or elsewhere) tries again.
+                self.event_log.release(recorder)
+                raise
             failed += 1
         return failed, resumed
 

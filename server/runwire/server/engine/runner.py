@@ -440,6 +440,10 @@ class Runner:
         finally:
             self._remove_active(active)
             active.finished.set()
+            if not active.detached:
+                # Ended (its recorder is gone already), or stopped here without ending: its lease lapses,
+                # and a claim pass ends it. A run detached waiting for a person keeps its lease till shutdown.
+                self.log.release(active.recorder)
 
     async def _acquire_slots(self, active: ActiveRun, stack: AsyncExitStack) -> None:
         plan = active.plan

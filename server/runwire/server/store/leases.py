@@ -2,7 +2,7 @@
 
 A process claims a run or a batch whose lease has expired (or that never had one) by taking the lease
 and growing its `fence` in one statement; it renews the leases of everything it holds with one UPDATE
-per table and interval. Every write of a leased row checks the fence in the same statement
+per table and interval (per thousand rows held). Every write of a leased row checks the fence in the same statement
 (engine/events.py for runs, store/batches.py for batches), so a process that lost a lease, paused or
 cut off past its expiry, cannot write one more event of what it no longer owns.
 """
@@ -14,9 +14,9 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Sequence
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from runwire.server.store.models import BatchRow, RunRow
 from runwire.server.store.store import Store
@@ -61,28 +61,34 @@ def _expired(table: Table) -> Any:
     return or_(table.c.lease_expires.is_(None), table.c.lease_expires < bindparam("now"))
 
 
-async def renew(
-    store: Store, owner: str, now: datetime, expires: datetime, run_statuses: Iterable[int], batch_states: Iterable[int]
-) -> tuple[list[Held], list[Held]]:
-    """Extend every active run's and batch's lease `owner` holds: one UPDATE per table. Returns what
-    it still holds (runs, batches)."""
+RENEW_CHUNK = 1000
+
+
+def _renewal(table: Table) -> Any:
     # Bound names unlike any column's: an UPDATE reserves those for its SET clause.
-    params = {"_holder": owner, "_expires": expires}
-    runs_statement = (
-        update(_RUNS)
-        .where(_RUNS.c.lease_owner == bindparam("_holder"), _RUNS.c.status.in_(sorted(int(s) for s in run_statuses)))
+    return (
+        update(table)
+        .where(table.c.lease_owner == bindparam("_holder"), table.c.id.in_(bindparam("_ids", expanding=True)))
         .values(lease_expires=bindparam("_expires"))
-        .returning(_RUNS.c.id, _RUNS.c.fence)
+        .returning(table.c.id, table.c.fence)
     )
-    batches_statement = (
-        update(_BATCHES)
-        .where(_BATCHES.c.lease_owner == bindparam("_holder"), _BATCHES.c.state.in_(sorted(int(s) for s in batch_states)))
-        .values(lease_expires=bindparam("_expires"))
-        .returning(_BATCHES.c.id, _BATCHES.c.fence)
-    )
+
+
+_RENEW_RUNS, _RENEW_BATCHES = _renewal(_RUNS), _renewal(_BATCHES)
+
+
+async def renew(
+    store: Store, owner: str, expires: datetime, run_ids: Sequence[str], batch_ids: Sequence[str]
+) -> tuple[list[Held], list[Held]]:
+    """Extend the leases `owner` holds on `run_ids` and `batch_ids`: one UPDATE per table (and thousand
+    ids), in one transaction. Returns those it still holds (runs, batches), with their fences."""
+    runs: list[Held] = []
+    batches: list[Held] = []
     async with store.write() as db:
-        runs = [Held(r.id, r.fence) for r in (await db.execute(runs_statement, params)).all()]
-        batches = [Held(r.id, r.fence) for r in (await db.execute(batches_statement, params)).all()]
+        for statement, ids, kept in ((_RENEW_RUNS, run_ids, runs), (_RENEW_BATCHES, batch_ids, batches)):
+            for start in range(0, len(ids), RENEW_CHUNK):
+                params = {"_holder": owner, "_expires": expires, "_ids": list(ids[start : start + RENEW_CHUNK])}
+                kept.extend(Held(r.id, r.fence) for r in (await db.execute(statement, params)).all())
     return runs, batches
 
 
@@ -105,11 +111,14 @@ async def claim(
     statuses: Iterable[int],
     limit: int,
     *,
+    held: Container[str] = (),
     everyone_else: bool = False,
 ) -> list[Any]:
     """Take the leases of up to `limit` active rows of `table` (runs or batches) that expired (or never
-    had one), growing their fences; the rows (ORM) as claimed. `everyone_else`: also leases that have not
-    expired, but of other owners (a SQLite data dir at start: no other process group can hold them).
+    had one), growing their fences; the rows (ORM) as claimed. `held`: ids this process drives (a lease
+    of its own that lapsed in a long pause is renewed, not claimed); one of its own it no longer drives
+    (the work stopped without ending) is claimed like any other. `everyone_else`: also leases that have
+    not expired, but of other owners (a SQLite data dir at start: no other process group can hold them).
 
     On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`: two processes claiming at once take
     different rows, and a row whose owner is writing it right now is left for the next pass. On SQLite
@@ -117,10 +126,7 @@ async def claim(
     model: Any = RunRow if table == "runs" else BatchRow
     t = model.__table__
     state = t.c.status if table == "runs" else t.c.state
-    # Never its own: a lease this process let lapse (a long pause) is renewed by its next heartbeat.
-    free = t.c.lease_owner != owner
-    if not everyone_else:
-        free = and_(free, _expired(t))
+    free = t.c.lease_owner != owner if everyone_else else _expired(t)
     statement = (
         select(model)
         .where(state.in_(sorted(int(s) for s in statuses)), free)
@@ -130,7 +136,7 @@ async def claim(
     if store.backend == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     async with store.write() as db:
-        rows = list((await db.execute(statement, {} if everyone_else else {"now": now})).scalars())
+        rows = [r for r in (await db.execute(statement, {} if everyone_else else {"now": now})).scalars() if r.id not in held]
         for row in rows:
             row.lease_owner, row.lease_expires, row.fence = owner, expires, (row.fence or 0) + 1
         await db.flush()
