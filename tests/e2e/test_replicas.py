@@ -62,11 +62,11 @@ def postgres() -> Iterator[PostgresServer]:
 class Replica:
     """A `runwire serve` process on the shared database, with stubs on a channel to it."""
 
-    def __init__(self, tmp_path: Path, name: str, database_url: str) -> None:
+    def __init__(self, tmp_path: Path, name: str, database_url: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         (tmp_path / name).mkdir(parents=True, exist_ok=True)
         self.process = ServeProcess(
-            tmp_path / name / "data", "--database-url", database_url, env=LEASES, log_name=f"{name}.log"
+            tmp_path / name / "data", "--database-url", database_url, env={**LEASES, **(env or {})}, log_name=f"{name}.log"
         )
         self.channel = grpc.insecure_channel(self.process.address)
         self.runs = run_pb2_grpc.RunServiceStub(self.channel)
@@ -92,12 +92,12 @@ class Replica:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, postgres: PostgresServer) -> Iterator[Callable[[str], Replica]]:
+def replicas(tmp_path: Path, postgres: PostgresServer) -> Iterator[Callable[..., Replica]]:
     url = postgres.new_database()
     started: list[Replica] = []
 
-    def start(name: str) -> Replica:
-        replica = Replica(tmp_path, name, url)
+    def start(name: str, env: dict[str, str] | None = None) -> Replica:
+        replica = Replica(tmp_path, name, url, env)
         started.append(replica)
         return replica
 
@@ -337,6 +337,44 @@ def test_a_replica_paused_past_its_lease_writes_nothing_more_of_the_run_it_lost(
     assert_consistent(url, [a, b])
     assert_clean_log(b)
     assert "duplicate key" not in a.log and "UniqueViolation" not in a.log
+
+
+def approve_on(replica: Replica, run: str, request_id: str) -> RUN | None:
+    """SubmitInput on `replica`, or None while the replica does not own the waiting run (NOT_FOUND)."""
+    try:
+        return replica.runs.SubmitInput(
+            run_pb2.SubmitInputRequest(
+                name=run, input_request_id=request_id, approval=run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE)
+            ),
+            metadata=METADATA,
+            timeout=10,
+        )
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        return None
+
+
+def test_a_graceful_shutdown_hands_its_waiting_runs_over_at_once(replicas: Callable[..., Replica]) -> None:
+    # Leases far longer than the test may wait: only a released lease is taken over in time.
+    long_leases = {"RUNWIRE_LEASE_TTL_SECONDS": "120", "RUNWIRE_LEASE_HEARTBEAT_SECONDS": "5"}
+    a, b = replicas("a", long_leases), replicas("b", long_leases)
+    approvals = session_on(a, approval=("calculator",))
+    waiting = create_run(a, approvals, '[[tool:calculator {"expression": "6*7"}]]')
+    request = eventually(
+        lambda: (run := get_run(a, waiting.name)).status == RUN.STATUS_REQUIRES_INPUT and run.pending_input,
+        "the run waits for approval",
+        timeout=10,
+    )
+    assert approve_on(b, waiting.name, request.id) is None  # A owns it
+    assert a.process.stop() == 0
+
+    eventually(lambda: approve_on(b, waiting.name, request.id), "the survivor takes the waiting run over", timeout=20)
+    finished = eventually(
+        lambda: (run := get_run(b, waiting.name)).status not in (RUN.STATUS_RUNNING, RUN.STATUS_REQUIRES_INPUT) and run,
+        "the approved run finishes",
+    )
+    assert finished.status == RUN.STATUS_SUCCEEDED, finished
+    assert_consistent(replicas.url, [b])  # type: ignore[attr-defined]
 
 
 def test_a_second_server_on_the_same_sqlite_data_dir_stops_at_once_and_touches_nothing(tmp_path: Path) -> None:

@@ -125,3 +125,32 @@ async def claim_by_another_process_of(store: Store, run_id: str) -> None:
     async with store.write() as db:
         row = (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
         row.lease_owner, row.lease_expires, row.fence = "other-process", now, row.fence + 1
+
+
+async def test_a_batch_driver_with_a_stale_fence_writes_nothing(store: Store) -> None:
+    from runwire.server.store import batches
+    from runwire.server.store.models import BatchRow
+
+    now = datetime(2026, 1, 1)
+    async with store.write() as db:
+        db.add(
+            BatchRow(
+                id="b1", owner="local", display_name="", state=2, input_file="", max_concurrency=1, max_attempts=1,
+                task_timeout_seconds=0.0, timeout_seconds=60.0, deadline=now, write_output_file=0, output_file="",
+                error_reason="", error_message="", labels={}, request_id="", create_time=now, update_time=now,
+                revision=1, version=0, lease_owner="this-process", lease_expires=now, fence=1,
+            )
+        )
+    async with store.write() as db:
+        assert await batches.bump_version(store, db, "b1", now, fence=1) == 1
+    (claimed,) = await leases.claim(store, "batches", "other-process", datetime(2030, 1, 1), datetime(2030, 1, 2), (2,), 10)
+    assert claimed.fence == 2
+    with pytest.raises(LeaseLost):
+        async with store.write() as db:
+            await batches.bump_version(store, db, "b1", now, fence=1)
+    with pytest.raises(LeaseLost):
+        async with store.write() as db:
+            await batches.set_batch_state(store, db, "b1", now, (2,), 1, state=4)
+    async with store.read() as db:
+        row = (await db.execute(select(BatchRow).where(BatchRow.id == "b1"))).scalar_one()
+    assert (row.state, row.version, row.lease_owner) == (2, 1, "other-process")
