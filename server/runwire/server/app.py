@@ -314,6 +314,7 @@ class RunwireServer:
         return ServerFacts(
             version=VERSION,
             start_time=self.start_time,
+            process_id=self.process_id,
             workers=1,
             backends=lambda: Backends(
                 database=self._store.backend if self._store is not None else "",
