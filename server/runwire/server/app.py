@@ -66,7 +66,7 @@ from runwire.server.engine.runner import ACTIVE_STATUSES, RunStatus, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
-from runwire.server.store.database import DataDirLock, is_sqlite, migrate
+from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
 from runwire.server.store.leases import LeaseTerms, new_process_id
 from runwire.server.store.store import Store
 
@@ -136,10 +136,10 @@ class RunwireServer:
         settings = self.settings
         self.start_time = utc_now()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        sqlite = is_sqlite(settings.effective_database_url)
-        if sqlite:
+        database_dir = sqlite_directory(settings.effective_database_url)
+        if database_dir is not None:
             # Before anything is touched: a SQLite data dir serves one process group.
-            self._data_dir_lock = DataDirLock(settings.data_dir)
+            self._data_dir_lock = DataDirLock(database_dir)
             self._data_dir_lock.acquire()
         log.info("process %s starting", self.process_id)
         store = self._store = Store(settings.effective_database_url)
@@ -195,8 +195,10 @@ class RunwireServer:
             self.batch_executor,
         )
         # The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
-        # the data dir lock says no other process group is alive, so every lease left is a dead process's.
-        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=sqlite)
+        # the first server of the process to lock the data dir knows no other is alive: every lease left
+        # is a dead process's.
+        alone = self._data_dir_lock is not None and self._data_dir_lock.first
+        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
         if interrupted:
             log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
         if resumed:

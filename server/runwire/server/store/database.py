@@ -125,16 +125,29 @@ class DataDirInUse(OSError):
     """Another process (group) already serves this data dir."""
 
 
-class DataDirLock:
-    """An exclusive lock on a SQLite data dir, held for the life of the process: a SQLite database and its
-    leases belong to one process group, so a second `runwire serve` on the same dir stops before it
-    touches anything. The kernel releases it when the process ends, however it ends."""
+# Locks this process holds: path -> (descriptor, servers using it). Servers in one process are one group.
+_HELD: dict[Path, tuple[int, int]] = {}
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / LOCK_FILE
-        self._fd: int | None = None
+
+class DataDirLock:
+    """An exclusive lock on the directory of a SQLite database (the data dir by default), held while a
+    server uses it: a SQLite database and its leases belong to one process (group), so a second
+    `runwire serve` on it stops before it touches anything. The kernel releases the lock when the
+    process ends, however it ends. Servers within one process share it; `first` tells the one that took
+    it from the others (only that one may take over leases it finds unexpired)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = (directory / LOCK_FILE).resolve()
+        self.first = False
+        self._held = False
 
     def acquire(self) -> None:
+        held = _HELD.get(self.path)
+        if held is not None:
+            _HELD[self.path] = (held[0], held[1] + 1)
+            self._held = True
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,10 +161,25 @@ class DataDirLock:
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        _HELD[self.path] = (fd, 1)
+        self.first = self._held = True
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if not self._held:
+            return
+        self._held = False
+        fd, users = _HELD[self.path]
+        if users > 1:
+            _HELD[self.path] = (fd, users - 1)
+            return
+        del _HELD[self.path]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def sqlite_directory(url: str) -> Path | None:
+    """The directory of a SQLite database file, or None (in memory, or not SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).resolve().parent
