@@ -42,6 +42,8 @@ async def test_server_info_describes_version_backends_providers_and_counts(serve
         session = await admin.session()
         info = await admin.admin.GetServerInfo(admin_pb2.GetServerInfoRequest())
     assert info.version == VERSION and info.replica.endswith(f":{__import__('os').getpid()}")
+    # The owner recorded on this process's leases: the replica, and what tells this start from the others.
+    assert info.process_id.startswith(info.replica + ":") and len(info.process_id) > len(info.replica) + 1
     assert info.start_time.seconds <= time.time() and info.workers == 1
     assert info.backends.database == database_backend and info.backends.rate_limiter == "disabled"
     assert info.backends.event_bus == "memory" and info.backends.file_store == "local"

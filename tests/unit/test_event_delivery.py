@@ -11,6 +11,7 @@ from runwire.server.engine.events import RunEventLog
 from runwire.server.store.models import Base
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
+from tests.unit.run_rows import insert_run
 
 
 def event(seq: int, text: str) -> run_pb2.RunEvent:
@@ -30,6 +31,7 @@ async def running_log(tmp_path: Path, follower_grace: float) -> AsyncIterator[Ru
     store = Store(f"sqlite:///{tmp_path / 'events.db'}")
     with store.engine.begin() as connection:  # type: ignore[union-attr]
         Base.metadata.create_all(connection)
+    await insert_run(store, "r1")
     log = RunEventLog(store, no_events, finished, follower_grace=follower_grace)
     log.start()
     try:
@@ -46,7 +48,7 @@ async def test_a_small_commit_waits_for_the_follower_to_send_what_it_holds(tmp_p
         assert [e.seq for e in await anext(follower)] == [1]  # the follower now holds event 1
         assert channel.delivering == 1
 
-        second = log.append("r1", [event(2, "b")])
+        second = log.recorder("r1", fence=1).append([event(2, "b")])
         await asyncio.sleep(0.1)
         assert not second.committed, "committed while the follower still held event 1"
 
@@ -63,7 +65,7 @@ async def test_a_follower_that_does_not_come_back_delays_a_commit_only_for_the_g
         follower = log.follow("r1", 0, channel)
         await anext(follower)
         started = asyncio.get_running_loop().time()
-        await asyncio.wait_for(log.append("r1", [event(2, "b")]).wait(), 5)
+        await asyncio.wait_for(log.recorder("r1", fence=1).append([event(2, "b")]).wait(), 5)
         assert asyncio.get_running_loop().time() - started >= 0.04
         assert channel.last_seq == 2
         # A follower that goes away (its client disconnected) while holding events stops counting.

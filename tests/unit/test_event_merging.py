@@ -10,6 +10,7 @@ from runwire.server.engine.events import MAX_MERGED_DELTA_CHARS, RunEventLog
 from runwire.server.store.models import Base, RunEventRow
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
+from tests.unit.run_rows import insert_run
 
 
 def delta(seq: int, text_: str, step: int = 0) -> run_pb2.RunEvent:
@@ -32,29 +33,31 @@ async def test_tokens_join_the_waiting_delta_until_the_writer_takes_it(tmp_path:
     async def finished(run_id: str) -> bool:
         return True
 
+    await insert_run(store, "r1")
     log = RunEventLog(store, no_events, finished)
+    r1, r2 = log.recorder("r1", fence=1), log.recorder("r2", fence=1)
     log.start()
     try:
         channel = log.open_channel("r1", [])
-        first = log.append("r1", [delta(1, "t1 ")])
+        first = r1.append([delta(1, "t1 ")])
         # The writer has not run yet (nothing awaited since): the next tokens of the same step merge.
-        assert log.merge_delta("r1", "t2 ", 0)
-        assert log.merge_delta("r1", "t3 ", 0)
-        assert not log.merge_delta("r1", "x", 1), "another step's text is another event"
-        assert not log.merge_delta("r2", "x", 0), "another run has no waiting delta"
+        assert r1.merge_delta("t2 ", 0)
+        assert r1.merge_delta("t3 ", 0)
+        assert not r1.merge_delta("x", 1), "another step's text is another event"
+        assert not r2.merge_delta("x", 0), "another run has no waiting delta"
         await first.wait()
-        assert not log.merge_delta("r1", "t4 ", 0), "the writer has taken the delta"
+        assert not r1.merge_delta("t4 ", 0), "the writer has taken the delta"
         assert [(e.seq, e.text_delta.text) for e in channel.events] == [(1, "t1 t2 t3 ")]
 
         # A write carrying statements (a message insert, say) is never merged into.
-        with_statement = log.append("r1", [delta(2, "t4 ")], statements=((text("SELECT 1"), None),))
-        assert not log.merge_delta("r1", "t5 ", 0)
+        with_statement = r1.append([delta(2, "t4 ")], statements=((text("SELECT 1"), None),))
+        assert not r1.merge_delta("t5 ", 0)
         await with_statement.wait()
 
         # A merged delta stops growing at MAX_MERGED_DELTA_CHARS; the rest starts a new event.
-        big = log.append("r1", [delta(3, "a" * (MAX_MERGED_DELTA_CHARS - 1))])
-        assert log.merge_delta("r1", "b", 0)
-        assert not log.merge_delta("r1", "c", 0)
+        big = r1.append([delta(3, "a" * (MAX_MERGED_DELTA_CHARS - 1))])
+        assert r1.merge_delta("b", 0)
+        assert not r1.merge_delta("c", 0)
         await big.wait()
 
         assert await stored(store) == [(1, "t1 t2 t3 "), (2, "t4 "), (3, "a" * (MAX_MERGED_DELTA_CHARS - 1) + "b")]

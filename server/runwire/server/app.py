@@ -52,6 +52,7 @@ from runwire.server.store.secrets import SecretBox
 from runwire.server.domain.files import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
+from runwire.server.domain.ownership import LeaseSettings, Ownership
 from runwire.server.domain.paging import PageTokenCodec
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.resource_events import ResourceEvents
@@ -71,7 +72,8 @@ from runwire.server.engine.runner import ACTIVE_STATUSES, RunFailure, RunStatus,
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
-from runwire.server.store.database import migrate
+from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
+from runwire.server.store.leases import LeaseTerms, new_process_id
 from runwire.server.store.store import Store
 
 log = logging.getLogger("runwire.server")
@@ -131,11 +133,21 @@ class RunwireServer:
         # Backends AdminService reports; the event bus and file store are in-process and local by default.
         self.event_bus_backend = "memory"
         self.file_store_backend = "local"
+        # This process as the owner of leases on runs and batches: unique per start.
+        self.process_id = new_process_id()
+        self._data_dir_lock: DataDirLock | None = None
+        self.ownership: Ownership | None = None
 
     async def start(self) -> int:
         settings = self.settings
         self.start_time = utc_now()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database_dir = sqlite_directory(settings.effective_database_url)
+        if database_dir is not None:
+            # Before anything is touched: a SQLite data dir serves one process group.
+            self._data_dir_lock = DataDirLock(database_dir)
+            self._data_dir_lock.acquire()
+        log.info("process %s starting", self.process_id)
         store = self._store = Store(settings.effective_database_url)
         await migrate(store.engine)
         async with store.write() as db:
@@ -184,20 +196,31 @@ class RunwireServer:
         self.runner.profile_memories = self.memories.profile_for
         self.runner.secret_value = self._secret_for_run
         self.runner.endpoints = ctx.endpoints
-        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools)
-        interrupted, resumed = await self.runs.recover_runs()
-        if interrupted:
-            log.warning("marked %d run(s) left active by a previous process as failed (SERVER_RESTARTED)", interrupted)
-        if resumed:
-            log.info("%d run(s) left waiting for input by a previous process wait on", resumed)
-        # Batches: after the runs, so the run of each task a previous process started has ended or waits on.
-        self.batch_executor = BatchExecutor(ctx, self.runs)
+        lease = LeaseTerms(self.process_id, settings.lease_ttl_seconds)
+        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease)
+        self.batch_executor = BatchExecutor(ctx, self.runs, lease)
         self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
         file_service = self.files
         self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
-        resumed_batches = await self.batch_executor.resume_after_restart()
+        self.ownership = Ownership(
+            store,
+            lease,
+            LeaseSettings(settings.lease_ttl_seconds, settings.lease_heartbeat_seconds, settings.lease_claim_interval_seconds),
+            self.runs,
+            self.batch_executor,
+        )
+        # The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
+        # the first server of the process to lock the data dir knows no other is alive: every lease left
+        # is a dead process's.
+        alone = self._data_dir_lock is not None and self._data_dir_lock.first
+        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
+        if interrupted:
+            log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
+        if resumed:
+            log.info("%d run(s) left waiting for input by a stopped process wait on", resumed)
         if resumed_batches:
-            log.info("resumed %d batch(es) left active by a previous process", resumed_batches)
+            log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
+        self.ownership.start()
         # Live Connect streams; AdminService lists them from `self.connections.registry`.
         self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION)
         self.api_keys = ApiKeyService(ctx)
@@ -312,6 +335,7 @@ class RunwireServer:
         return ServerFacts(
             version=VERSION,
             start_time=self.start_time,
+            process_id=self.process_id,
             workers=1,
             backends=lambda: Backends(
                 database=self._store.backend if self._store is not None else "",
@@ -571,6 +595,12 @@ class RunwireServer:
         await asyncio.gather(*stopping)
         if getattr(self, "batch_executor", None) is not None:
             await self.batch_executor.wait_closed(timeout=2.0)
+        if self.ownership is not None:
+            await self.ownership.close()
+            # What still waits for a person is taken over by another process at once, not at expiry.
+            released = await self.ownership.release_waiting()
+            if released:
+                log.info("released the leases of %d run(s) waiting for a person", released)
         if getattr(self, "mcp_manager", None) is not None:
             # After the runs: a run's last tool call may still need its server.
             await self.mcp_manager.close()
@@ -602,6 +632,9 @@ class RunwireServer:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.release()
+            self._data_dir_lock = None
         log.info("runwire stopped")
 
     async def _stop_runs_and_streams(self, grace: float, streams: StreamRegistry | None) -> None:

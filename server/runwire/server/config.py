@@ -373,6 +373,11 @@ class Settings:
     # Background sweeper: expired sessions and old idempotency records.
     sweep_interval_seconds: float = 60.0
     idempotency_window: timedelta = timedelta(hours=24)
+    # Leases on runs and batches (see docs/deployment.md, "Leases and takeover"): how long one lasts
+    # unless renewed, how often a process renews what it holds, and how often it claims expired ones.
+    lease_ttl_seconds: float = 15.0
+    lease_heartbeat_seconds: float = 5.0
+    lease_claim_interval_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
     runs: "RunSettings" = field(default_factory=lambda: RunSettings())
     files: FileSettings = field(default_factory=FileSettings)
@@ -498,6 +503,10 @@ class Settings:
             raise SettingsError("shutdown_grace_seconds must be >= 0")
         if self.sweep_interval_seconds <= 0:
             raise SettingsError("sweep_interval_seconds must be > 0")
+        if min(self.lease_ttl_seconds, self.lease_heartbeat_seconds, self.lease_claim_interval_seconds) <= 0:
+            raise SettingsError("lease_ttl_seconds, lease_heartbeat_seconds and lease_claim_interval_seconds must be > 0")
+        if self.lease_heartbeat_seconds >= self.lease_ttl_seconds:
+            raise SettingsError("lease_heartbeat_seconds must be below lease_ttl_seconds, or every lease expires between beats")
         for f in dataclasses.fields(Limits):
             if getattr(self.limits, f.name) <= 0:
                 raise SettingsError(f"{f.name} must be > 0")

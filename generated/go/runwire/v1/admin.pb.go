@@ -199,8 +199,11 @@ type ServerInfo struct {
 	GrpcVersion string `protobuf:"bytes,11,opt,name=grpc_version,json=grpcVersion,proto3" json:"grpc_version,omitempty"`
 	// protobuf runtime implementation: `upb`, `cpp` or `python`.
 	ProtobufBackend string `protobuf:"bytes,12,opt,name=protobuf_backend,json=protobufBackend,proto3" json:"protobuf_backend,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// This start of the replica's process, as `host:pid:random`: the owner
+	// recorded on the leases of the runs and batches it drives.
+	ProcessId     string `protobuf:"bytes,13,opt,name=process_id,json=processId,proto3" json:"process_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerInfo) Reset() {
@@ -313,6 +316,13 @@ func (x *ServerInfo) GetGrpcVersion() string {
 func (x *ServerInfo) GetProtobufBackend() string {
 	if x != nil {
 		return x.ProtobufBackend
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetProcessId() string {
+	if x != nil {
+		return x.ProcessId
 	}
 	return ""
 }
@@ -1830,7 +1840,7 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16runwire/v1/admin.proto\x12\n" +
 	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17runwire/v1/common.proto\x1a\x16runwire/v1/event.proto\"\x16\n" +
-	"\x14GetServerInfoRequest\"\xd0\x04\n" +
+	"\x14GetServerInfoRequest\"\xf5\x04\n" +
 	"\n" +
 	"ServerInfo\x12\x1e\n" +
 	"\aversion\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\aversion\x12\x1e\n" +
@@ -1846,7 +1856,9 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\x0epython_version\x18\n" +
 	" \x01(\tB\x04\xe2A\x01\x03R\rpythonVersion\x12'\n" +
 	"\fgrpc_version\x18\v \x01(\tB\x04\xe2A\x01\x03R\vgrpcVersion\x12/\n" +
-	"\x10protobuf_backend\x18\f \x01(\tB\x04\xe2A\x01\x03R\x0fprotobufBackend\"\xa3\x01\n" +
+	"\x10protobuf_backend\x18\f \x01(\tB\x04\xe2A\x01\x03R\x0fprotobufBackend\x12#\n" +
+	"\n" +
+	"process_id\x18\r \x01(\tB\x04\xe2A\x01\x03R\tprocessId\"\xa3\x01\n" +
 	"\x0eServerBackends\x12 \n" +
 	"\bdatabase\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\bdatabase\x12!\n" +
 	"\tevent_bus\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\beventBus\x12'\n" +

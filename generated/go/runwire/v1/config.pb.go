@@ -552,8 +552,19 @@ type DatabaseConfig struct {
 	// ... or as soon as this many events are pending, 1 to 10,000. Default
 	// 256. Not supported yet.
 	EventFlushMaxEvents int32 `protobuf:"varint,5,opt,name=event_flush_max_events,json=eventFlushMaxEvents,proto3" json:"event_flush_max_events,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// How long the lease of a process on a run or batch it drives lasts
+	// unless renewed; work of a process that stopped is taken over by another
+	// once its leases expire. 1 second to 1 hour. Default 15 seconds. Restart
+	// only.
+	LeaseTtl *durationpb.Duration `protobuf:"bytes,6,opt,name=lease_ttl,json=leaseTtl,proto3" json:"lease_ttl,omitempty"`
+	// How often a process renews the leases it holds; below `lease_ttl`. 0.1
+	// seconds to 10 minutes. Default 5 seconds. Restart only.
+	LeaseHeartbeatInterval *durationpb.Duration `protobuf:"bytes,7,opt,name=lease_heartbeat_interval,json=leaseHeartbeatInterval,proto3" json:"lease_heartbeat_interval,omitempty"`
+	// How often a process looks for expired leases to claim (with jitter). 0.1
+	// seconds to 10 minutes. Default 5 seconds. Restart only.
+	LeaseClaimInterval *durationpb.Duration `protobuf:"bytes,8,opt,name=lease_claim_interval,json=leaseClaimInterval,proto3" json:"lease_claim_interval,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *DatabaseConfig) Reset() {
@@ -619,6 +630,27 @@ func (x *DatabaseConfig) GetEventFlushMaxEvents() int32 {
 		return x.EventFlushMaxEvents
 	}
 	return 0
+}
+
+func (x *DatabaseConfig) GetLeaseTtl() *durationpb.Duration {
+	if x != nil {
+		return x.LeaseTtl
+	}
+	return nil
+}
+
+func (x *DatabaseConfig) GetLeaseHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.LeaseHeartbeatInterval
+	}
+	return nil
+}
+
+func (x *DatabaseConfig) GetLeaseClaimInterval() *durationpb.Duration {
+	if x != nil {
+		return x.LeaseClaimInterval
+	}
+	return nil
 }
 
 // Sizes, counts and durations that bound every request. Each field must be
@@ -2264,13 +2296,16 @@ const file_runwire_v1_config_proto_rawDesc = "" +
 	"\x13max_connection_idle\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x11maxConnectionIdle\x12M\n" +
 	"\x12max_connection_age\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x10maxConnectionAge\x12X\n" +
 	"\x18max_connection_age_grace\x18\a \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x15maxConnectionAgeGraceB\x17\n" +
-	"\x15_permit_without_calls\"\x9d\x02\n" +
+	"\x15_permit_without_calls\"\x89\x04\n" +
 	"\x0eDatabaseConfig\x12\x16\n" +
 	"\x03url\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x03url\x12!\n" +
 	"\tpool_size\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\bpoolSize\x12B\n" +
 	"\fbusy_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\vbusyTimeout\x12Q\n" +
 	"\x14event_flush_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x12eventFlushInterval\x129\n" +
-	"\x16event_flush_max_events\x18\x05 \x01(\x05B\x04\xe2A\x01\x01R\x13eventFlushMaxEvents\"\xe0\b\n" +
+	"\x16event_flush_max_events\x18\x05 \x01(\x05B\x04\xe2A\x01\x01R\x13eventFlushMaxEvents\x12<\n" +
+	"\tlease_ttl\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\bleaseTtl\x12Y\n" +
+	"\x18lease_heartbeat_interval\x18\a \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x16leaseHeartbeatInterval\x12Q\n" +
+	"\x14lease_claim_interval\x18\b \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x12leaseClaimInterval\"\xe0\b\n" +
 	"\fLimitsConfig\x120\n" +
 	"\x11default_page_size\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x0fdefaultPageSize\x12(\n" +
 	"\rmax_page_size\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\vmaxPageSize\x120\n" +
@@ -2475,50 +2510,53 @@ var file_runwire_v1_config_proto_depIdxs = []int32{
 	28, // 19: runwire.v1.KeepaliveConfig.max_connection_age_grace:type_name -> google.protobuf.Duration
 	28, // 20: runwire.v1.DatabaseConfig.busy_timeout:type_name -> google.protobuf.Duration
 	28, // 21: runwire.v1.DatabaseConfig.event_flush_interval:type_name -> google.protobuf.Duration
-	28, // 22: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
-	28, // 23: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
-	28, // 24: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
-	28, // 25: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
-	8,  // 26: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
-	9,  // 27: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
-	10, // 28: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
-	7,  // 29: runwire.v1.ProvidersConfig.endpoints:type_name -> runwire.v1.ProviderEndpoint
-	28, // 30: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
-	28, // 31: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
-	28, // 32: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
-	12, // 33: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
-	14, // 34: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
-	29, // 35: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
-	13, // 36: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
-	0,  // 37: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	0,  // 38: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
-	28, // 39: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
-	28, // 40: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	28, // 41: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
-	28, // 42: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
-	28, // 43: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
-	28, // 44: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
-	28, // 45: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
-	21, // 46: runwire.v1.NetworkConfig.egress:type_name -> runwire.v1.EgressConfig
-	1,  // 47: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	30, // 48: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 49: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
-	30, // 50: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	31, // 51: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
-	1,  // 52: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
-	22, // 53: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
-	23, // 54: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
-	24, // 55: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
-	26, // 56: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
-	1,  // 57: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
-	1,  // 58: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
-	25, // 59: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
-	1,  // 60: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
-	57, // [57:61] is the sub-list for method output_type
-	53, // [53:57] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	28, // 22: runwire.v1.DatabaseConfig.lease_ttl:type_name -> google.protobuf.Duration
+	28, // 23: runwire.v1.DatabaseConfig.lease_heartbeat_interval:type_name -> google.protobuf.Duration
+	28, // 24: runwire.v1.DatabaseConfig.lease_claim_interval:type_name -> google.protobuf.Duration
+	28, // 25: runwire.v1.LimitsConfig.default_run_duration:type_name -> google.protobuf.Duration
+	28, // 26: runwire.v1.LimitsConfig.max_run_duration:type_name -> google.protobuf.Duration
+	28, // 27: runwire.v1.LimitsConfig.default_tool_timeout:type_name -> google.protobuf.Duration
+	28, // 28: runwire.v1.LimitsConfig.default_input_timeout:type_name -> google.protobuf.Duration
+	8,  // 29: runwire.v1.ProvidersConfig.builtin:type_name -> runwire.v1.BuiltinProviderConfig
+	9,  // 30: runwire.v1.ProvidersConfig.openai:type_name -> runwire.v1.OpenAiProviderConfig
+	10, // 31: runwire.v1.ProvidersConfig.retries:type_name -> runwire.v1.RetryConfig
+	7,  // 32: runwire.v1.ProvidersConfig.endpoints:type_name -> runwire.v1.ProviderEndpoint
+	28, // 33: runwire.v1.OpenAiProviderConfig.request_timeout:type_name -> google.protobuf.Duration
+	28, // 34: runwire.v1.RetryConfig.initial_backoff:type_name -> google.protobuf.Duration
+	28, // 35: runwire.v1.RetryConfig.max_backoff:type_name -> google.protobuf.Duration
+	12, // 36: runwire.v1.RateLimitsConfig.tiers:type_name -> runwire.v1.RateLimitTier
+	14, // 37: runwire.v1.RateLimitsConfig.overrides:type_name -> runwire.v1.RateLimitOverride
+	29, // 38: runwire.v1.RateLimitTier.tier:type_name -> runwire.v1.Tier
+	13, // 39: runwire.v1.RateLimitTier.buckets:type_name -> runwire.v1.RateLimitBucket
+	0,  // 40: runwire.v1.RateLimitBucket.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	0,  // 41: runwire.v1.RateLimitOverride.method_class:type_name -> runwire.v1.RateLimitBucket.MethodClass
+	28, // 42: runwire.v1.EventsConfig.retention:type_name -> google.protobuf.Duration
+	28, // 43: runwire.v1.EventsConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	28, // 44: runwire.v1.EventsConfig.subscription_ttl:type_name -> google.protobuf.Duration
+	28, // 45: runwire.v1.SessionsConfig.sweeper_interval:type_name -> google.protobuf.Duration
+	28, // 46: runwire.v1.SessionsConfig.idempotency_window:type_name -> google.protobuf.Duration
+	28, // 47: runwire.v1.SessionsConfig.default_ttl:type_name -> google.protobuf.Duration
+	28, // 48: runwire.v1.FilesConfig.extraction_timeout:type_name -> google.protobuf.Duration
+	21, // 49: runwire.v1.NetworkConfig.egress:type_name -> runwire.v1.EgressConfig
+	1,  // 50: runwire.v1.UpdateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	30, // 51: runwire.v1.UpdateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 52: runwire.v1.ValidateConfigRequest.config:type_name -> runwire.v1.RuntimeConfig
+	30, // 53: runwire.v1.ValidateConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 54: runwire.v1.ValidateConfigResponse.violations:type_name -> google.rpc.BadRequest.FieldViolation
+	1,  // 55: runwire.v1.ValidateConfigResponse.config:type_name -> runwire.v1.RuntimeConfig
+	22, // 56: runwire.v1.ConfigService.GetConfig:input_type -> runwire.v1.GetConfigRequest
+	23, // 57: runwire.v1.ConfigService.UpdateConfig:input_type -> runwire.v1.UpdateConfigRequest
+	24, // 58: runwire.v1.ConfigService.ValidateConfig:input_type -> runwire.v1.ValidateConfigRequest
+	26, // 59: runwire.v1.ConfigService.ReloadConfig:input_type -> runwire.v1.ReloadConfigRequest
+	1,  // 60: runwire.v1.ConfigService.GetConfig:output_type -> runwire.v1.RuntimeConfig
+	1,  // 61: runwire.v1.ConfigService.UpdateConfig:output_type -> runwire.v1.RuntimeConfig
+	25, // 62: runwire.v1.ConfigService.ValidateConfig:output_type -> runwire.v1.ValidateConfigResponse
+	1,  // 63: runwire.v1.ConfigService.ReloadConfig:output_type -> runwire.v1.RuntimeConfig
+	60, // [60:64] is the sub-list for method output_type
+	56, // [56:60] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_config_proto_init() }

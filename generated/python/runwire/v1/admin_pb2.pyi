@@ -22,7 +22,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "replica", "start_time", "uptime", "workers", "backends", "providers", "counts", "config_revision", "python_version", "grpc_version", "protobuf_backend")
+    __slots__ = ("version", "replica", "start_time", "uptime", "workers", "backends", "providers", "counts", "config_revision", "python_version", "grpc_version", "protobuf_backend", "process_id")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class ServerInfo(_message.Message):
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     GRPC_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOBUF_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_ID_FIELD_NUMBER: _ClassVar[int]
     version: str
     replica: str
     start_time: _timestamp_pb2.Timestamp
@@ -47,7 +48,8 @@ class ServerInfo(_message.Message):
     python_version: str
     grpc_version: str
     protobuf_backend: str
-    def __init__(self, version: _Optional[str] = ..., replica: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., workers: _Optional[int] = ..., backends: _Optional[_Union[ServerBackends, _Mapping]] = ..., providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ..., counts: _Optional[_Union[ServerCounts, _Mapping]] = ..., config_revision: _Optional[int] = ..., python_version: _Optional[str] = ..., grpc_version: _Optional[str] = ..., protobuf_backend: _Optional[str] = ...) -> None: ...
+    process_id: str
+    def __init__(self, version: _Optional[str] = ..., replica: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., workers: _Optional[int] = ..., backends: _Optional[_Union[ServerBackends, _Mapping]] = ..., providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ..., counts: _Optional[_Union[ServerCounts, _Mapping]] = ..., config_revision: _Optional[int] = ..., python_version: _Optional[str] = ..., grpc_version: _Optional[str] = ..., protobuf_backend: _Optional[str] = ..., process_id: _Optional[str] = ...) -> None: ...
 
 class ServerBackends(_message.Message):
     __slots__ = ("database", "event_bus", "rate_limiter", "file_store")

@@ -96,18 +96,24 @@ class KeepaliveConfig(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., permit_without_calls: _Optional[bool] = ..., min_ping_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_connection_idle: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_connection_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_connection_age_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class DatabaseConfig(_message.Message):
-    __slots__ = ("url", "pool_size", "busy_timeout", "event_flush_interval", "event_flush_max_events")
+    __slots__ = ("url", "pool_size", "busy_timeout", "event_flush_interval", "event_flush_max_events", "lease_ttl", "lease_heartbeat_interval", "lease_claim_interval")
     URL_FIELD_NUMBER: _ClassVar[int]
     POOL_SIZE_FIELD_NUMBER: _ClassVar[int]
     BUSY_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     EVENT_FLUSH_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     EVENT_FLUSH_MAX_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
+    LEASE_HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    LEASE_CLAIM_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     url: str
     pool_size: int
     busy_timeout: _duration_pb2.Duration
     event_flush_interval: _duration_pb2.Duration
     event_flush_max_events: int
-    def __init__(self, url: _Optional[str] = ..., pool_size: _Optional[int] = ..., busy_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_max_events: _Optional[int] = ...) -> None: ...
+    lease_ttl: _duration_pb2.Duration
+    lease_heartbeat_interval: _duration_pb2.Duration
+    lease_claim_interval: _duration_pb2.Duration
+    def __init__(self, url: _Optional[str] = ..., pool_size: _Optional[int] = ..., busy_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_flush_max_events: _Optional[int] = ..., lease_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_claim_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class LimitsConfig(_message.Message):
     __slots__ = ("default_page_size", "max_page_size", "max_message_bytes", "max_upload_bytes", "max_batch_tasks", "max_batch_concurrency", "max_sessions_per_owner", "default_run_steps", "max_run_steps", "default_run_duration", "max_run_duration", "default_tool_timeout", "default_input_timeout", "max_concurrent_runs", "max_active_runs_per_owner", "max_streams_per_principal", "max_connections_per_principal", "max_subscriptions_per_connection")

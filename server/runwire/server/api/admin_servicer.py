@@ -113,6 +113,7 @@ def server_info_proto(info: ServerInfo) -> admin_pb2.ServerInfo:
     return admin_pb2.ServerInfo(
         version=info.version,
         replica=info.replica,
+        process_id=info.process_id,
         start_time=convert.timestamp(info.start_time),
         uptime=convert.duration(info.uptime_seconds),
         workers=info.workers,

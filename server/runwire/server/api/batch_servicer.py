@@ -15,7 +15,7 @@ from runwire.server.domain.batches import BatchOptions, BatchService, task_input
 from runwire.server.domain.files import FileService, Purpose
 from runwire.server.domain.principal import Principal
 from runwire.server.store.models import BatchRow, BatchTaskRow
-from runwire.v1 import batch_pb2, batch_pb2_grpc, common_pb2
+from runwire.v1 import batch_pb2, batch_pb2_grpc
 
 Batch = batch_pb2.Batch
 

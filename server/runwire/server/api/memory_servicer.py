@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 from runwire.server.api import convert
 from runwire.server.api.convert import memory_proto
 from runwire.server.api.calls import caller
-from runwire.server.domain.memories import MEMORY, MemoryService
+from runwire.server.domain.memories import MemoryService
 from runwire.v1 import memory_pb2, memory_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

@@ -55,6 +55,7 @@ class ServerInfo:
     python_version: str
     grpc_version: str
     protobuf_backend: str
+    process_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class ServerFacts:
     connections: Callable[[], list[ConnectionView]]
     grpc_version: str
     protobuf_backend: str
+    # The owner this process records on the leases it holds.
+    process_id: str = ""
 
 
 STREAM_FIELDS = ("method", "principal", "peer", "replica", "follows", "start_time")
@@ -140,6 +143,7 @@ class AdminService:
             python_version=platform.python_version(),
             grpc_version=facts.grpc_version,
             protobuf_backend=facts.protobuf_backend,
+            process_id=facts.process_id,
         )
 
     def list_streams(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:

@@ -8,10 +8,14 @@ run's events until it ends.
 
 Exactly once: the commit that creates a task's run is the one that marks the
 task started and records the run, and only a task still in the expected
-status can be started. After a crash the server finds every started task's
-run ended (runs left active are failed with SERVER_RESTARTED at start):
-a task whose run succeeded keeps its result, an interrupted one is queued
-again once, and a second interruption fails it.
+status can be started. One process drives a batch: the one holding its
+lease (store/leases.py), and every write of the driver checks the batch's
+fencing number in the same transaction, so a driver whose lease was taken
+writes nothing more and stops. The process that takes a batch over finds
+each started task's run ended (a run cut short by its owner's death ends
+FAILED SERVER_RESTARTED), or still going (it follows it): a task whose run
+succeeded keeps its result, an interrupted one is queued again once, and a
+second interruption fails it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
+from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
 from runwire.server.background import spawn
 
@@ -84,6 +89,9 @@ class _Control:
     """What the driver of one batch shares with its workers and with CancelBatch."""
 
     batch: BatchRow
+    # The batch's fencing number when this process took its lease; every write of the driver checks it.
+    fence: int = 0
+    lost: bool = False
     stop_reason: str = ""
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     runs: dict[int, str] = field(default_factory=dict)
@@ -103,9 +111,11 @@ class _Ending:
 
 
 class BatchExecutor:
-    def __init__(self, ctx: DomainContext, runs: RunService) -> None:
+    def __init__(self, ctx: DomainContext, runs: RunService, lease: LeaseTerms) -> None:
         self.ctx = ctx
         self.runs = runs
+        # This process as the owner of the batches it creates or takes over.
+        self.lease = lease
         self.changes = ChangeSignals()
         self.write_output: WriteOutput | None = None
         self._controls: dict[str, _Control] = {}
@@ -115,10 +125,35 @@ class BatchExecutor:
     # -- control --------------------------------------------------------------
 
     def start(self, batch: BatchRow) -> None:
-        if self._closing or batch.id in self._controls:
+        """Drive a batch whose lease this process holds (it created it, or claimed it)."""
+        if self._closing:
             return
-        control = self._controls[batch.id] = _Control(batch=batch)
+        previous = self._controls.get(batch.id)
+        if previous is not None:
+            if previous.fence == batch.fence:
+                return
+            self.lose(batch.id)  # claimed again: the old driver's lease is gone
+        control = self._controls[batch.id] = _Control(batch=batch, fence=batch.fence)
         control.driver = spawn(self._drive(control), name=f"batch-{batch.id}")
+
+    def held(self) -> dict[str, int]:
+        """The batches this process drives, with their fencing numbers."""
+        return {batch_id: c.fence for batch_id, c in self._controls.items() if not c.lost}
+
+    def lose(self, batch_id: str) -> None:
+        """Another process drives the batch now: stop driving it here, writing nothing more."""
+        control = self._controls.get(batch_id)
+        if control is None or control.lost:
+            return
+        log.warning("batch %s: lease lost to another process (fence %d); stopping its driver here", batch_id, control.fence)
+        control.lost = True
+        control.stopped.set()
+        if self._controls.get(batch_id) is control:
+            del self._controls[batch_id]
+        current = asyncio.current_task()
+        for task in [control.driver, *control.workers]:
+            if task is not None and task is not current and not task.done():
+                task.cancel()
 
     async def cancel(self, batch_id: str, by: str) -> None:
         """Stop a batch being cancelled, and wait (a little) for its running tasks to stop."""
@@ -133,15 +168,18 @@ class BatchExecutor:
         except TimeoutError:
             pass  # the batch stays CANCELLING until its last run has stopped
 
-    async def resume_after_restart(self) -> int:
-        """Settle what a previous process left started, then drive every batch that has not ended."""
-        async with self.ctx.store.read() as db:
-            batches = await store.active_batches(db, ACTIVE_BATCH_STATES)
+    async def take_over(self, batches: list[BatchRow]) -> int:
+        """Batches whose lease this process just claimed: settle what their previous driver left started,
+        then drive each on from where it was."""
         for batch in batches:
-            await self._settle_started_tasks(batch)
+            try:
+                await self._settle_started_tasks(batch)
+            except LeaseLost:
+                continue  # claimed by another process meanwhile
             self.start(batch)
-            if batch.state == BatchState.CANCELLING:
-                await self._stop(self._controls[batch.id], "cancelled")
+            control = self._controls.get(batch.id)
+            if batch.state == BatchState.CANCELLING and control is not None:
+                await self._stop(control, "cancelled")
         return len(batches)
 
     def close(self) -> None:
@@ -178,16 +216,20 @@ class BatchExecutor:
             await self._feed(control, per_batch)
             while control.workers:
                 await asyncio.wait(set(control.workers))
-            if not self._closing:
+            if not self._closing and not control.lost:
                 await self._finish(control)
         except asyncio.CancelledError:
-            raise
+            if not control.lost:
+                raise
+        except LeaseLost:
+            self.lose(batch.id)
         except Exception:
             log.exception("batch %s: the driver failed", batch.id)
         finally:
             timer.cancel()
             control.done.set()
-            self._controls.pop(batch.id, None)
+            if self._controls.get(batch.id) is control:
+                del self._controls[batch.id]
 
     async def _follow_started(self, control: _Control, per_batch: asyncio.Semaphore) -> None:
         """Tasks whose run a previous process left waiting for a person (it waits on): follow them again."""
@@ -249,14 +291,20 @@ class BatchExecutor:
         control.stop_reason = why
         control.stopped.set()
         reason, message, status, _ = STOP_REASONS[why]
-        await self._end_queued(control.batch.id, status, reason, message)
+        try:
+            await self._end_queued(control.batch.id, status, reason, message, control.fence)
+        except LeaseLost:
+            self.lose(control.batch.id)
+            return
         for run_id in list(control.runs.values()):
             self.runs.runner.request_cancel(run_id, message, "batch")
 
-    async def _end_queued(self, batch_id: str, status: TaskStatus, reason: str, message: str) -> None:
+    async def _end_queued(
+        self, batch_id: str, status: TaskStatus, reason: str, message: str, fence: int | None = None
+    ) -> None:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
-            version = await store.bump_version(self.ctx.store, db, batch_id, now)
+            version = await store.bump_version(self.ctx.store, db, batch_id, now, fence)
             ended = await store.end_tasks(
                 db,
                 batch_id,
@@ -282,9 +330,9 @@ class BatchExecutor:
             state = BatchState.FAILED
         else:
             state = BatchState.PARTIALLY_SUCCEEDED
-        await self._end_batch(batch.id, state)
+        await self._end_batch(batch.id, state, control.fence)
 
-    async def _end_batch(self, batch_id: str, state: BatchState) -> None:
+    async def _end_batch(self, batch_id: str, state: BatchState, fence: int | None = None) -> None:
         output_file = ""
         async with self.ctx.store.read() as db:
             batch = await store.get_batch(db, batch_id, None)
@@ -299,7 +347,7 @@ class BatchExecutor:
         now = self.ctx.clock()
         async with self.ctx.store.write() as db:
             moved = await store.set_batch_state(
-                self.ctx.store, db, batch_id, now, ACTIVE_BATCH_STATES, state=int(state), end_time=now, output_file=output_file
+                self.ctx.store, db, batch_id, now, ACTIVE_BATCH_STATES, fence, state=int(state), end_time=now, output_file=output_file
             )
             if moved is not None:
                 await record_batch(self.ctx, db, "batch.updated", batch_id)
@@ -310,9 +358,14 @@ class BatchExecutor:
     async def _work(self, control: _Control, task: BatchTaskRow, per_batch: asyncio.Semaphore) -> None:
         try:
             await self._execute_task(control, task)
+        except LeaseLost:
+            self.lose(control.batch.id)
         except Exception:  # a bug must not leave the task started forever
             log.exception("batch %s: task %d failed", control.batch.id, task.index)
-            await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"), (0, 0))
+            try:
+                await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"), (0, 0))
+            except LeaseLost:
+                self.lose(control.batch.id)
         finally:
             per_batch.release()
             self._slots.release()
@@ -327,15 +380,21 @@ class BatchExecutor:
             ended = await self._follow_run(control, task, task.run_id)
             tokens = (ended.input_tokens or 0, ended.output_tokens or 0)
             ending = decide(ended, task.attempts, batch.max_attempts, control.stop_reason)
-            if ending is None or (ending.status is None and self._closing):
+            if ending is None and not self._closing and not control.lost:
+                # Its owner died mid-run: the interrupted attempt is replaced by a new one, once.
+                if not await self._settle_interrupted(control, task, ended):
+                    return
+                expected, tokens = TaskStatus.QUEUED, (0, 0)
+            elif ending is None or (ending.status is None and self._closing):
                 return
-            if ending.status is not None or control.stopped.is_set():
+            elif ending.status is not None or control.stopped.is_set():
                 if ending.status is None:
                     reason, message, status, _ = STOP_REASONS[control.stop_reason]
                     ending = _Ending(status, reason, message)
                 await self._record_end(control, task, TaskStatus.RUNNING, ending, tokens)
                 return
-            expected = TaskStatus.RUNNING
+            else:
+                expected = TaskStatus.RUNNING
         while True:
             if control.stopped.is_set():
                 if expected != TaskStatus.QUEUED:  # stopped between two attempts
@@ -365,6 +424,13 @@ class BatchExecutor:
             ended = await self._follow_run(control, task, run.id)
             tokens = (tokens[0] + (ended.input_tokens or 0), tokens[1] + (ended.output_tokens or 0))
             ending = decide(ended, task.attempts, batch.max_attempts, control.stop_reason)
+            if ending is None and not self._closing and not control.lost:
+                # This process runs the run; it ended SERVER_RESTARTED only if its lease was taken,
+                # which took the batch's too. Settled like an interruption all the same.
+                if not await self._settle_interrupted(control, task, ended):
+                    return
+                expected, tokens = TaskStatus.QUEUED, (0, 0)
+                continue
             if ending is None or (ending.status is None and self._closing):
                 return  # interrupted by the shutdown: settled when the server starts again
             if ending.status is None and not control.stopped.is_set():
@@ -406,11 +472,13 @@ class BatchExecutor:
 
         async def mark_started(db: Any, run: RunRow) -> None:
             now = self.ctx.clock()
-            version = await store.set_batch_state(self.ctx.store, db, batch.id, now, (BatchState.QUEUED,), state=int(BatchState.RUNNING), start_time=now)
+            version = await store.set_batch_state(
+                self.ctx.store, db, batch.id, now, (BatchState.QUEUED,), control.fence, state=int(BatchState.RUNNING), start_time=now
+            )
             if version is not None:
                 await record_batch(self.ctx, db, "batch.updated", batch.id)
             else:
-                version = await store.bump_version(self.ctx.store, db, batch.id, now)
+                version = await store.bump_version(self.ctx.store, db, batch.id, now, control.fence)
             values: dict[str, Any] = {
                 "status": int(TaskStatus.RUNNING),
                 "run_id": run.id,
@@ -467,7 +535,7 @@ class BatchExecutor:
     async def _set_status(self, control: _Control, task: BatchTaskRow, before: TaskStatus, after: TaskStatus) -> None:
         now = self.ctx.clock()
         async with self.ctx.store.write_core() as db:
-            version = await store.bump_version(self.ctx.store, db, control.batch.id, now)
+            version = await store.bump_version(self.ctx.store, db, control.batch.id, now, control.fence)
             values = {"status": int(after), "update_time": now, "version": version}
             changed = await store.update_task(self.ctx.store, db, task.pk, (before,), values)
             if changed is not None:
@@ -491,26 +559,44 @@ class BatchExecutor:
             "update_time": now,
         }
         async with self.ctx.store.write_core() as db:
-            values["version"] = await store.bump_version(self.ctx.store, db, control.batch.id, now)
+            values["version"] = await store.bump_version(self.ctx.store, db, control.batch.id, now, control.fence)
             changed = await store.update_task(self.ctx.store, db, task.pk, (expected, TaskStatus.REQUIRES_INPUT), values)
             if changed is not None:
                 await record_task(self.ctx, db, control.batch.owner, changed)
         self.changes.changed(control.batch.id)
 
-    # -- after a restart ------------------------------------------------------
+    async def _settle_interrupted(self, control: _Control, task: BatchTaskRow, run: Any) -> bool:
+        """A task whose run was cut short by its owner's death: queued again (True, with `task` brought
+        up to date), or failed at its second interruption (False)."""
+        now = self.ctx.clock()
+        values = _settled(task, run, control.batch.max_attempts, now)
+        async with self.ctx.store.write_core() as db:
+            values.update(update_time=now, version=await store.bump_version(self.ctx.store, db, control.batch.id, now, control.fence))
+            changed = await store.update_task(self.ctx.store, db, task.pk, STARTED_TASK_STATUSES, values)
+            if changed is not None:
+                await record_task(self.ctx, db, control.batch.owner, changed)
+        self.changes.changed(control.batch.id)
+        if changed is None or changed.status != TaskStatus.QUEUED:
+            return False
+        for name in ("status", "attempts", "interruptions", "input_tokens", "output_tokens"):
+            setattr(task, name, getattr(changed, name))
+        return True
+
+    # -- after a takeover -----------------------------------------------------
 
     async def _settle_started_tasks(self, batch: BatchRow) -> None:
-        """Tasks a previous process started: each run has ended by now; record or requeue each task."""
+        """Tasks a previous driver started: record or requeue each whose run has ended; those whose run
+        goes on (it waits for a person, or its owner lives) the driver follows."""
         async with self.ctx.store.write() as db:
             started = await store.tasks_with_status(db, batch.id, STARTED_TASK_STATUSES)
             if not started:
                 return
             now = self.ctx.clock()
-            version = await store.bump_version(self.ctx.store, db, batch.id, now)
+            version = await store.bump_version(self.ctx.store, db, batch.id, now, batch.fence)
             for task in started:
                 run = await store.get_run(db, task.run_id) if task.run_id else None
                 if run is not None and run.status in ACTIVE_RUN_STATUSES:
-                    continue  # its run waits for a person and resumes: the driver follows it
+                    continue  # its run goes on: the driver follows it
                 values = _settled(task, run, batch.max_attempts, now)
                 values.update(update_time=now, version=version)
                 changed = await store.update_task(self.ctx.store, db, task.pk, STARTED_TASK_STATUSES, values)

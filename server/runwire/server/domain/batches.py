@@ -214,6 +214,10 @@ class BatchService:
             update_time=now,
             revision=1,
             version=0,
+            # Created here, so driven here: this process holds the lease from the first commit.
+            lease_owner=self.executor.lease.owner,
+            lease_expires=self.executor.lease.expiry(now),
+            fence=1,
         )
         counts = store.TaskCounts(by_status={int(TaskStatus.QUEUED): len(drafts)})
         if validate_only:

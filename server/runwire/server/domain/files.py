@@ -50,7 +50,7 @@ from runwire.server.files.processing import extract_in_worker, split_into_chunks
 from runwire.server.store import file_repository as files_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import filter_to_sql
-from runwire.server.store.models import AgentRow, FileRow, SessionRow
+from runwire.server.store.models import FileRow, SessionRow
 from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.server.files")

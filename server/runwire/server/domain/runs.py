@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 
 from runwire.server.api import convert
 from runwire.server.domain import json_values, names
@@ -32,15 +32,13 @@ from runwire.server.domain.errors import (
     ResourceExhausted,
     Violations,
 )
-from runwire.server.domain.messages import MessageService, Role
+from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
-from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
 from runwire.server.engine.runner import (
-    ACTIVE_STATUSES,
     stamp_now,
     TERMINAL_STATUSES,
     Answer,
@@ -48,11 +46,13 @@ from runwire.server.engine.runner import (
     Runner,
     RunPlan,
     RunStatus,
+    TakenOver,
 )
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
+from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow, new_incarnation
+from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
@@ -123,9 +123,17 @@ class RunMetricsSummary:
 
 class RunService:
     def __init__(
-        self, ctx: DomainContext, runner: Runner, event_log: RunEventLog, messages: MessageService, tools: ToolRegistry
+        self,
+        ctx: DomainContext,
+        runner: Runner,
+        event_log: RunEventLog,
+        messages: MessageService,
+        tools: ToolRegistry,
+        lease: LeaseTerms,
     ) -> None:
         self.ctx = ctx
+        # This process as the owner of the runs it creates or takes over.
+        self.lease = lease
         self.runner = runner
         self.event_log = event_log
         self.messages = messages
@@ -245,6 +253,10 @@ class RunService:
                 revision=1,
                 incarnation=new_incarnation(),
                 last_seq=1,
+                # Created here, so executed here: this process holds the lease from the first commit.
+                lease_owner=self.lease.owner,
+                lease_expires=self.lease.expiry(now),
+                fence=1,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
             stamp_now(created.create_time)
@@ -274,13 +286,14 @@ class RunService:
                 **plan_limits,
             )
         self.event_log.open_channel(run_id, [created])
+        recorder = self.event_log.recorder(run_id, fence=1)
         if before_start is None:
-            self.runner.launch(plan)
+            self.runner.launch(plan, recorder)
             return row
         try:
             await before_start(row)
         finally:
-            self.runner.launch(plan)
+            self.runner.launch(plan, recorder)
         return row
 
     def _resolve_limits(self, agent_limits: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -546,48 +559,39 @@ class RunService:
         self.runner.release_caller(run_name.split("/")[-1])
 
 
-    # -- recovery -------------------------------------------------------------
+    # -- takeover -------------------------------------------------------------
 
-    async def recover_runs(self) -> tuple[int, int]:
-        """After a start: (failed, resumed). A run a previous process left waiting for a person waits on
-        and resumes when answered; any other run it left active can never finish, so it fails with
-        SERVER_RESTARTED and its last event, and nothing waits for it forever."""
-        restorable: list[tuple[RunRow, RunPlan, RestoredWait]] = []
-        await self._keep_text_of_crashed_runs()
-        async with self.ctx.store.write() as db:
-            rows = list(
-                (await db.execute(select(RunRow).where(RunRow.status.in_([int(s) for s in ACTIVE_STATUSES])))).scalars()
-            )
-            now = utc_now()
-            failed = 0
-            for row in rows:
-                waiting = await self._waiting_state(db, row, now) if row.status == RunStatus.REQUIRES_INPUT else None
-                if waiting is not None:
-                    restorable.append((row, *waiting))
-                    continue
-                await _fail_restarted(db, row, now, self.ctx.events)
-                failed += 1
-        for row, plan, waiting in restorable:
-            self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
-            self.runner.restore(plan, waiting)
-        return failed, len(restorable)
-
-    async def _keep_text_of_crashed_runs(self) -> None:
-        """Before they are failed: the text each run left executing by a previous process had streamed
-        and committed since its last assistant message becomes an interrupted assistant message."""
-        async with self.ctx.store.read() as db:
-            rows = list(
-                (
-                    await db.execute(
-                        select(RunRow).where(RunRow.status.in_([int(RunStatus.QUEUED), int(RunStatus.RUNNING)]))
-                    )
-                ).scalars()
-            )
-            unsaved = [(row, _text_since_last_assistant_message(await _events_of(db, row.id))) for row in rows]
-        for row, text in unsaved:
-            if text:
+    async def take_over(self, rows: list[RunRow]) -> tuple[int, int]:
+        """Runs whose lease this process just claimed (their owner stopped or died): (failed, resumed).
+        A run that waits for a person waits on here with the same input request, and resumes when
+        answered; any other can never finish, so it ends FAILED SERVER_RESTARTED, keeping what it
+        streamed, and nothing waits for it forever. Every write goes through the run's new recorder."""
+        failed = resumed = 0
+        now = utc_now()
+        for row in rows:
+            recorder = self.event_log.recorder(row.id, row.fence)
+            waiting = None
+            if row.status == RunStatus.REQUIRES_INPUT:
+                async with self.ctx.store.read() as db:
+                    waiting = await self._waiting_state(db, row, now)
+            if waiting is not None:
+                self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
+                self.runner.restore(waiting[0], waiting[1], recorder)
+                resumed += 1
+                continue
+            try:
+                async with self.ctx.store.read() as db:
+                    taken = await _taken_over(db, row, now)
                 plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
-                await self.runner.keep_text_of_ended(plan, text)
+                await self.runner.end_taken_over(plan, recorder, taken, "SERVER_RESTARTED", RESTARTED_MESSAGE)
+            except LeaseLost:
+                continue  # another process claimed it meanwhile, and ends it
+            except Exception:
+                # Let the lease lapse: the next claim pass (here or elsewhere) tries again.
+                self.event_log.release(recorder)
+                raise
+            failed += 1
+        return failed, resumed
 
     async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
         """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""
@@ -681,27 +685,32 @@ class RunService:
         return step, calls
 
 
-async def _fail_restarted(db: Any, row: RunRow, now: datetime, events: ResourceEvents) -> None:
-    message = "the server restarted while the run was active"
-    seq = await _max_seq(db, row.id) + 1
-    event = run_pb2.RunEvent(
-        run=RUN.format(row.id),
-        seq=seq,
-        run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason="SERVER_RESTARTED", message=message)),
+RESTARTED_MESSAGE = "the server restarted while the run was active"
+
+
+async def _taken_over(db: Any, row: RunRow, now: datetime) -> TakenOver:
+    """What a run cut short left: the text it streamed and committed since its last assistant message,
+    and the tool calls its messages hold without a result."""
+    messages = list(
+        (await db.execute(select(MessageRow).where(MessageRow.run_id == row.id).order_by(MessageRow.pk))).scalars()
     )
-    stamp_now(event.create_time)
-    db.add(RunEventRow(run_id=row.id, seq=seq, payload=event.SerializeToString()))
-    await _close_orphaned_tool_calls(db, row, now)
-    row.status = RunStatus.FAILED
-    row.error_reason, row.error_message = "SERVER_RESTARTED", message
-    row.pending_input = {}
-    row.end_time = now
-    row.update_time = now
-    row.last_seq = seq
-    row.revision += 1
-    run = convert.run_proto(row)
-    run.ClearField("steps")
-    await events.record(db, "run.failed", run.name, row.owner, run)
+    answered = {p["tool_result"].get("tool_call_id") for m in messages for p in m.content or [] if "tool_result" in p}
+    calls = tuple(
+        common_pb2.ToolCall(id=c.get("id", ""), tool=c.get("tool", ""))
+        for m in messages
+        for p in m.content or []
+        if "tool_call" in p and (c := p["tool_call"]).get("id") not in answered
+    )
+    ttft = row.time_to_first_token_ms
+    return TakenOver(
+        text=_text_since_last_assistant_message(await _events_of(db, row.id)) if row.status != RunStatus.REQUIRES_INPUT else "",
+        calls_without_result=calls,
+        input_tokens=row.input_tokens or 0,
+        output_tokens=row.output_tokens or 0,
+        tool_calls=row.tool_call_count or 0,
+        time_to_first_token=ttft / 1000 if ttft is not None else None,
+        elapsed_seconds=(now - row.start_time).total_seconds() if row.start_time else None,
+    )
 
 
 def _text_since_last_assistant_message(events: list[run_pb2.RunEvent]) -> str:
@@ -719,44 +728,6 @@ def _text_since_last_assistant_message(events: list[run_pb2.RunEvent]) -> str:
 async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:
     rows = await db.execute(select(RunEventRow.payload).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq))
     return [run_pb2.RunEvent.FromString(payload) for payload in rows.scalars()]
-
-
-async def _close_orphaned_tool_calls(db: Any, run: RunRow, now: Any) -> None:
-    """Give every tool call the crashed run left without a result an error result, so the session's
-    history stays valid for the next model call (providers refuse a tool call with no answer)."""
-    messages = list(
-        (await db.execute(select(MessageRow).where(MessageRow.run_id == run.id).order_by(MessageRow.pk))).scalars()
-    )
-    answered = {p["tool_result"].get("tool_call_id") for m in messages for p in m.content or [] if "tool_result" in p}
-    orphaned = [p["tool_call"].get("id") for m in messages for p in m.content or [] if "tool_call" in p]
-    orphaned = [call_id for call_id in orphaned if call_id not in answered]
-    for call_id in orphaned:
-        content = [
-            {"tool_result": {"tool_call_id": call_id, "output": {"error": "the server restarted before the tool finished"}, "is_error": True}}
-        ]
-        db.add(
-            MessageRow(
-                session_id=run.session_id,
-                id=names.new_id(),
-                owner=run.owner,
-                role=Role.TOOL,
-                content=content,
-                text="",
-                run_id=run.id,
-                labels={"interrupted": "true"},
-                reply_count=0,
-                create_time=now,
-                update_time=now,
-                revision=1,
-            )
-        )
-    if orphaned:
-        sessions = SessionRow.__table__
-        await db.execute(
-            update(sessions)
-            .where(sessions.c.id == run.session_id)
-            .values(message_count=sessions.c.message_count + len(orphaned), update_time=now)
-        )
 
 
 def _check_options_within_limits(agent_limits: Mapping[str, Any], options: Mapping[str, Any], prefix: str) -> None:
@@ -798,11 +769,6 @@ def token_stream_end(event: run_pb2.RunEvent) -> DomainError | None:
     if kind == "run_timed_out":
         return DeadlineExceeded(f"run {event.run} reached its maximum duration", reason="RUN_TIMED_OUT", metadata=metadata)
     return None
-
-
-async def _max_seq(db: Any, run_id: str) -> int:
-    value = (await db.execute(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id))).scalar()
-    return int(value or 0)
 
 
 async def load_events(store: Any, run_id: str, after_seq: int, limit: int) -> list[run_pb2.RunEvent]:

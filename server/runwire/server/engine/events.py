@@ -7,6 +7,13 @@ to the run's channel. Followers therefore only ever see durable events, and
 a follower that disconnects and comes back with `after_seq` reads exactly
 what it missed from the database.
 
+Each run has one recorder in the process that holds its lease (see
+store/leases.py): every write of the run goes through it, and the writer
+checks the recorder's fencing number in the statement that updates the
+run's row before it inserts any of the run's events. A run whose lease
+moved to another process is dropped from the batch, and its recorder
+stops taking writes.
+
 A channel keeps only a window of the newest events of an active run, so
 memory per run is bounded however long it streams; a follower that falls
 behind the window reads the older part back from the database.
@@ -29,6 +36,7 @@ from sqlalchemy.sql import Executable
 
 from runwire.server.api import convert
 from runwire.server.domain.resource_events import ResourceEvents
+from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
@@ -41,17 +49,23 @@ _INSERT_EVENT = insert(RunEventRow.__table__)
 # A run.* resource event carries the run without its steps (they can be large; GetRun has them).
 _RUN_COLUMNS_BUT_STEPS = tuple(c for c in _RUNS.c if c.name != "steps")
 _SELECT_RUN_WITHOUT_STEPS = select(*_RUN_COLUMNS_BUT_STEPS).where(_RUNS.c.id == bindparam("run_id"))
-_SET_LAST_SEQ = update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(last_seq=bindparam("seq"))
+_FENCED = (_RUNS.c.id == bindparam("_run_id"), _RUNS.c.fence == bindparam("_fence"))
+# A write with events but no row changes moves the run's last seq; one with neither (it waits for what
+# came before to be durable) still proves the fence. Either returns the run's id only while the fence holds.
+_SET_LAST_SEQ = update(_RUNS).where(*_FENCED).values(last_seq=bindparam("last_seq")).returning(_RUNS.c.id)
+_CHECK_FENCE = update(_RUNS).where(*_FENCED).values(fence=_RUNS.c.fence).returning(_RUNS.c.id)
+
 
 @functools.cache
 def _run_update(columns: tuple[str, ...], returning: bool = False) -> Any:
     """UPDATE runs for one set of changed columns, built once (the runner changes a few fixed sets, and the
-    store compiles each statement once): every change also bumps the revision (etag). `returning`: the
-    run's columns come back as the update left them (but its steps), for its `run.*` resource event."""
+    store compiles each statement once): every change also bumps the revision (etag). It changes the row
+    only while the writer's fence is the run's, and returns the run's id then; `returning`: the run's
+    columns as the update left them (but its steps), for its `run.*` resource event."""
     values: dict[str, Any] = {column: bindparam(column) for column in columns}
     values["revision"] = _RUNS.c.revision + 1
-    statement = update(_RUNS).where(_RUNS.c.id == bindparam("_run_id")).values(**values)
-    return statement.returning(*_RUN_COLUMNS_BUT_STEPS) if returning else statement
+    statement = update(_RUNS).where(*_FENCED).values(**values)
+    return statement.returning(*_RUN_COLUMNS_BUT_STEPS) if returning else statement.returning(_RUNS.c.id)
 
 
 TERMINAL_PAYLOADS = frozenset({"run_completed", "run_failed", "run_cancelled", "run_timed_out"})
@@ -69,6 +83,8 @@ class RunChannel:
         self.events: deque[run_pb2.RunEvent] = deque(maxlen=window)
         self.last_seq = 0
         self.closed = False
+        # Set when this process lost the run's lease: its followers read on from the database.
+        self.abandoned = False
         self._changed = asyncio.Event()
         # Followers holding events of this channel they have not finished sending.
         self.delivering = 0
@@ -94,8 +110,14 @@ class RunChannel:
         return [self.events[i] for i in range(max(start, 0), len(self.events))]
 
     async def wait_beyond(self, seq: int) -> None:
-        while self.last_seq <= seq and not self.closed:
+        """Return once there are events beyond `seq`, or the channel is closed or abandoned; else wait."""
+        while self.last_seq <= seq and not self.closed and not self.abandoned:
             await self._changed.wait()
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        waiter, self._changed = self._changed, asyncio.Event()
+        waiter.set()
 
     def delivered(self) -> None:
         """A follower has sent the events it took."""
@@ -117,24 +139,67 @@ class RunChannel:
 ResourceEvent = tuple[str, str, str, Message]
 
 
+class RunRecorder:
+    """The one writer of a run's events, row and session messages in this process, while it holds the
+    run's lease under fencing number `fence`. Once the lease is lost it refuses every write (LeaseLost)
+    and calls `on_lost`, which stops the run here."""
+
+    __slots__ = ("run_id", "fence", "lost", "on_lost", "_log")
+
+    def __init__(self, log: "RunEventLog", run_id: str, fence: int) -> None:
+        self.run_id = run_id
+        self.fence = fence
+        self.lost = False
+        self.on_lost: Callable[[], None] | None = None
+        self._log = log
+
+    def append(
+        self,
+        events: Sequence[run_pb2.RunEvent],
+        changes: dict[str, Any] | None = None,
+        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        *,
+        resource_events: Sequence["ResourceEvent"] = (),
+        run_change: str = "",
+    ) -> "Write":
+        """Queue a write of the run (see RunEventLog.append); raises LeaseLost once the lease is gone."""
+        if self.lost:
+            raise LeaseLost(f"runs/{self.run_id}")
+        return self._log.append(self, events, changes, statements, resource_events=resource_events, run_change=run_change)
+
+    def merge_delta(self, text: str, step_index: int) -> bool:
+        return not self.lost and self._log.merge_delta(self.run_id, text, step_index)
+
+    def lose(self) -> None:
+        """The lease moved to another process: write nothing more, stop the run here."""
+        if self.lost:
+            return
+        self.lost = True
+        log.warning("run %s: lease lost to another process (fence %d); stopping it here", self.run_id, self.fence)
+        self._log._forget(self)
+        if self.on_lost is not None:
+            self.on_lost()
+
+
 class Write:
     """One producer's queued events, row changes and statements; `wait()` returns once they are durable."""
 
     __slots__ = (
-        "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_step",
+        "recorder", "run_id", "events", "changes", "statements", "resource_events", "run_change", "urgent", "delta_step",
         "delta_parts", "delta_chars", "committed", "error", "_future",
     )
 
     def __init__(
         self,
-        run_id: str,
+        recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None,
         statements: Sequence[tuple[Executable, dict[str, Any] | None]],
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
     ) -> None:
-        self.run_id = run_id
+        self.recorder = recorder
+        self.run_id = recorder.run_id
         self.events = events
         self.changes = changes
         self.statements = statements
@@ -226,6 +291,10 @@ class RunEventLog:
         self._tails: dict[str, Write] = {}
         self._wake = asyncio.Event()
         self._channels: dict[str, RunChannel] = {}
+        # The recorder of each run this process holds the lease of and that has not ended.
+        self._recorders: dict[str, RunRecorder] = {}
+        # How the follower waits between reads of a run live elsewhere (replaced by tests).
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_commit = 0.0
@@ -242,6 +311,33 @@ class RunEventLog:
         if self._task is not None:
             await self._task
 
+    # -- recorders ----------------------------------------------------------
+
+    def recorder(self, run_id: str, fence: int) -> RunRecorder:
+        """The recorder of a run whose lease this process has just taken (created it, or claimed it)
+        under `fence`; a recorder it held before for the run is lost."""
+        previous = self._recorders.get(run_id)
+        recorder = self._recorders[run_id] = RunRecorder(self, run_id, fence)
+        if previous is not None and previous.fence != fence:
+            previous.lose()
+        return recorder
+
+    def held(self) -> dict[str, RunRecorder]:
+        """The runs whose lease this process holds, and which have not ended."""
+        return dict(self._recorders)
+
+    def release(self, recorder: RunRecorder) -> None:
+        """The run stops here without ending (it waits for a person, and another process resumes it)."""
+        if self._recorders.get(recorder.run_id) is recorder:
+            del self._recorders[recorder.run_id]
+
+    def _forget(self, recorder: RunRecorder) -> None:
+        self.release(recorder)
+        channel = self._channels.get(recorder.run_id)
+        if channel is not None:
+            del self._channels[recorder.run_id]
+            channel.abandon()
+
     # -- writing ------------------------------------------------------------
 
     def open_channel(self, run_id: str, durable: Sequence[run_pb2.RunEvent]) -> RunChannel:
@@ -254,7 +350,7 @@ class RunEventLog:
 
     def append(
         self,
-        run_id: str,
+        recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
         statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
@@ -264,13 +360,14 @@ class RunEventLog:
     ) -> Write:
         """Queue events, run row changes and other statements (e.g. a message insert) for the next
         commit, all in one transaction, with the resource events they cause. Returns a handle whose
-        `wait()` returns once they are durable."""
+        `wait()` returns once they are durable, or raises LeaseLost when `recorder`'s fence is no longer the
+        run's. Producers write through their run's RunRecorder."""
         if self._closing and self._task is not None and self._task.done():
             raise RuntimeError("the event log is closed")
-        write = Write(run_id, events, changes, statements, resource_events, run_change)
+        write = Write(recorder, events, changes, statements, resource_events, run_change)
         self._pending.append(write)
         self._pending_events += len(events)
-        self._tails[run_id] = write
+        self._tails[recorder.run_id] = write
         self._wake.set()
         return write
 
@@ -329,7 +426,7 @@ class RunEventLog:
 
     async def _commit(self, batch: list[Write]) -> None:
         try:
-            await self._write(batch)
+            lost = await self._write(batch)
         except Exception as exc:
             if len(batch) == 1:
                 log.exception("writing run events of %s failed", batch[0].run_id)
@@ -340,49 +437,64 @@ class RunEventLog:
             for write in batch:
                 await self._commit([write])
             return
-        self._publish(batch)
+        kept = [w for w in batch if w.recorder not in lost] if lost else batch
+        self._publish(kept)
         for write in batch:
-            write._resolve(None)
+            if write.recorder in lost:
+                write._resolve(LeaseLost(f"runs/{write.run_id}"))
+            else:
+                write._resolve(None)
+        for recorder in lost:
+            recorder.lose()
 
-    async def _write(self, batch: list[Write]) -> None:
-        rows = [
-            {"run_id": w.run_id, "seq": e.seq, "payload": e.SerializeToString()} for w in batch for e in w.events
-        ]
-        last_seq = {w.run_id: w.events[-1].seq for w in batch if w.events}
-        # One UPDATE per run and batch: its writes' changes in order (later ones win), with its last seq.
-        run_changes: dict[str, dict[str, Any]] = {}
+    async def _write(self, batch: list[Write]) -> set[RunRecorder]:
+        """Commit the batch; the recorders whose fence the database refused (their writes were left out)."""
+        # One fenced UPDATE per recorder and batch, before anything else of its run: its writes' changes
+        # in order (later ones win), with its last seq. Only when it comes back are the run's events,
+        # messages and resource events written.
+        recorders: dict[RunRecorder, dict[str, Any]] = {}
         for w in batch:
+            changes = recorders.setdefault(w.recorder, {})
             if w.changes:
-                run_changes.setdefault(w.run_id, {}).update(w.changes)
-        for run_id, changes in run_changes.items():
-            if run_id in last_seq:
-                changes["last_seq"] = last_seq.pop(run_id)
+                changes.update(w.changes)
+        for w in batch:
+            if w.events:
+                recorders[w.recorder]["last_seq"] = w.events[-1].seq
 
         store = self._store
         execute = store.execute_in
+        rows_in = store.rows_in
         # Runs whose resource event carries the run as this batch leaves it: their UPDATE returns it.
-        changed = {w.run_id for w in batch if w.run_change} if self._resource_events is not None else set()
+        changed = {w.recorder for w in batch if w.run_change} if self._resource_events is not None else set()
+        lost: set[RunRecorder] = set()
 
         def apply(session: Session | Connection) -> None:
-            for w in batch:
+            lost.clear()
+            updated: dict[str, Any] = {}
+            for recorder, changes in recorders.items():
+                fence = {"_run_id": recorder.run_id, "_fence": recorder.fence}
+                if recorder in changed or set(changes) - {"last_seq"}:
+                    statement = _run_update(tuple(sorted(changes)), returning=recorder in changed)
+                elif changes:
+                    statement = _SET_LAST_SEQ
+                else:
+                    statement = _CHECK_FENCE
+                row = next(iter(rows_in(session, statement, {**changes, **fence})), None)
+                if row is None:
+                    lost.add(recorder)
+                elif recorder in changed:
+                    updated[recorder.run_id] = row
+            kept = [w for w in batch if w.recorder not in lost] if lost else batch
+            for w in kept:
                 for statement, params in w.statements:
                     execute(session, statement, params)
-            if rows:
-                execute(session, _INSERT_EVENT, rows)
-            updated: dict[str, Any] = {}
-            for run_id, changes in run_changes.items():
-                statement = _run_update(tuple(sorted(changes)), returning=run_id in changed)
-                params = {**changes, "_run_id": run_id}
-                if run_id in changed:
-                    updated[run_id] = next(iter(store.rows_in(session, statement, params)), None)
-                else:
-                    execute(session, statement, params)
-            if last_seq:
-                execute(session, _SET_LAST_SEQ, [{"run_id": r, "seq": q} for r, q in last_seq.items()])
+            events = [{"run_id": w.run_id, "seq": e.seq, "payload": e.SerializeToString()} for w in kept for e in w.events]
+            if events:
+                execute(session, _INSERT_EVENT, events)
             if self._resource_events is not None:
-                self._resource_events.insert_sync(session, _resource_events_of(store, session, batch, updated))
+                self._resource_events.insert_sync(session, _resource_events_of(store, session, kept, updated))
 
-        statements = len(rows) + len(run_changes) + sum(len(w.statements) for w in batch)
+        statements = sum(len(w.events) for w in batch) + len(recorders) + sum(len(w.statements) for w in batch)
         # After a pause, or holding events other than text, a small batch commits at once on the loop (a hop
         # to the writer thread waits for the GIL); under sustained writing of text, batches go to the
         # writer thread so producers keep going and the next commit takes more.
@@ -392,6 +504,7 @@ class RunEventLog:
         self._last_commit = time.monotonic()
         if self._resource_events is not None and any(w.resource_events or w.run_change for w in batch):
             self._resource_events.notify()
+        return lost
 
     def _publish(self, batch: list[Write]) -> None:
         """Wake each run's followers once per batch, with all of the run's new events."""
@@ -405,6 +518,8 @@ class RunEventLog:
                 channel.publish(events)
                 if channel.closed:
                     del self._channels[run_id]
+            if is_terminal(events[-1]):
+                self._recorders.pop(run_id, None)  # ended: no lease to renew any more
 
     # -- reading ------------------------------------------------------------
 
@@ -417,10 +532,15 @@ class RunEventLog:
         """Batches of events with seq > after_seq: stored ones first, then live ones, until the terminal event.
 
         `pinned`, the channel of a run the caller just started, keeps serving after the run ends and the
-        log lets go of it, so a short run's own stream reads nothing back from the database."""
+        log lets go of it, so a short run's own stream reads nothing back from the database.
+
+        Every pass of the loop yields events, ends, or waits (for the channel to move, or `poll_interval`
+        before reading the database again): it never goes round without one of them."""
         cursor = after_seq
         while True:
-            channel = self._channels.get(run_id) or pinned
+            channel = self._channels.get(run_id)
+            if channel is None and pinned is not None and not pinned.abandoned:
+                channel = pinned
             if channel is not None and cursor >= channel.first_seq - 1:
                 batch = channel.after(cursor)
                 if not batch:
@@ -431,11 +551,11 @@ class RunEventLog:
             else:
                 batch = await self._load_events(run_id, cursor, 512)
                 if not batch:
-                    if channel is None:
-                        if await self._run_finished(run_id):
-                            return
-                        # Not live in this process: another replica runs it, or it has not started.
-                        await asyncio.sleep(self._poll_interval)
+                    if await self._run_finished(run_id):
+                        return
+                    # Not live in this process (another replica runs it, or it has not started), or
+                    # its channel holds events the database does not (yet) show: look again later.
+                    await self._sleep(self._poll_interval)
                     continue
             cursor = batch[-1].seq
             if channel is None:

@@ -1,8 +1,11 @@
 """The run loop: model -> tool calls -> tool results -> model, until a final answer or a limit.
 
-One asyncio task per run. The task owns the run while it is active: it is
-the only writer of the run's events (so `seq` needs no coordination) and of
-its row. Streams observe through the event log and never drive the run.
+One asyncio task per run. The task owns the run while it is active and this
+process holds the run's lease: it is the only writer of the run's events (so
+`seq` needs no coordination) and of its row, through the run's recorder.
+Streams observe through the event log and never drive the run. When the
+recorder finds the lease taken by another process, the task stops here
+without writing anything more.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from runwire.server.domain import json_values, names
 from runwire.server.domain.common import utc_now
 from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.domain.principal import Principal
-from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.failures import tool_failure
 from runwire.server.engine.providers import (
@@ -49,6 +52,7 @@ from runwire.server.engine.providers import (
 from runwire.server.engine.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
+from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
 from runwire.server.store.store import Store
 from runwire.server.background import spawn
@@ -183,6 +187,20 @@ class RestoredWait:
     calls_without_result: tuple[ToolCallRequest, ...] = ()
 
 
+@dataclass(frozen=True)
+class TakenOver:
+    """What a run cut off by its owner's death left, as the database holds it, for the process that ends it."""
+
+    text: str
+    calls_without_result: tuple[common_pb2.ToolCall, ...]
+    input_tokens: int
+    output_tokens: int
+    tool_calls: int
+    time_to_first_token: float | None
+    # Seconds from its start to now, or None when it never started.
+    elapsed_seconds: float | None
+
+
 @dataclass
 class Answer:
     approval: run_pb2.Approval | None
@@ -194,6 +212,8 @@ class Answer:
 class ActiveRun:
     plan: RunPlan
     seq: int
+    # The run's one writer here, holding its lease.
+    recorder: RunRecorder
     status: RunStatus = RunStatus.QUEUED
     task: asyncio.Task[None] | None = None
     # Whether the task has begun its lifecycle. A task cancelled before its first step never runs its
@@ -269,15 +289,18 @@ class Runner:
 
     # -- control --------------------------------------------------------------
 
-    def launch(self, plan: RunPlan) -> ActiveRun:
-        active = ActiveRun(plan=plan, seq=plan.initial_seq, caller_deadline=plan.deadline)
+    def launch(self, plan: RunPlan, recorder: RunRecorder) -> ActiveRun:
+        active = ActiveRun(plan=plan, seq=plan.initial_seq, recorder=recorder, caller_deadline=plan.deadline)
+        self._watch_lease(active)
         self._add_active(active)
         active.task = spawn(self._lifecycle(active), name=f"run-{plan.run_id}")
         return active
 
-    def restore(self, plan: RunPlan, waiting: RestoredWait) -> ActiveRun:
-        """Take back a run that waits for input after a restart: it waits on, then carries on when answered."""
-        active = ActiveRun(plan=plan, seq=plan.initial_seq, status=RunStatus.REQUIRES_INPUT)
+    def restore(self, plan: RunPlan, waiting: RestoredWait, recorder: RunRecorder) -> ActiveRun:
+        """Take over a run that waits for input (its previous owner stopped or died): it waits on, then
+        carries on when answered."""
+        active = ActiveRun(plan=plan, seq=plan.initial_seq, recorder=recorder, status=RunStatus.REQUIRES_INPUT)
+        self._watch_lease(active)
         active.steps = [copy_step(s) for s in waiting.steps]
         active.input_tokens, active.output_tokens = waiting.input_tokens, waiting.output_tokens
         active.tool_calls = waiting.tool_calls
@@ -304,13 +327,38 @@ class Runner:
             if self._active_per_owner[owner] <= 0:
                 del self._active_per_owner[owner]
 
-    async def keep_text_of_ended(self, plan: RunPlan, text: str) -> None:
-        """Keep the text a run had streamed when its process died, the way a cancelled run keeps it:
-        as an interrupted assistant message, written by the same code. Returns once it is durable."""
-        active = ActiveRun(plan=plan, seq=plan.initial_seq)
-        active.unsaved_text.append(text)
+    def _watch_lease(self, active: ActiveRun) -> None:
+        active.recorder.on_lost = lambda: self._lost(active)
+
+    def _lost(self, active: ActiveRun) -> None:
+        """Another process owns the run now: stop it here (no more model calls, tools or writes)."""
+        active.detached = True
+        if active.task is not None and not active.task.done() and active.task is not asyncio.current_task():
+            active.task.cancel()
+
+    async def end_taken_over(
+        self, plan: RunPlan, recorder: RunRecorder, taken: "TakenOver", reason: str, message: str
+    ) -> None:
+        """End a run whose owner died mid-run, now that this process holds its lease: the text it had
+        streamed and committed becomes an interrupted assistant message and its tool calls without a
+        result get an error result, the way a cancelled run keeps them (the same code writes them);
+        then it fails with `reason`. Returns once that is durable."""
+        active = ActiveRun(plan=plan, seq=plan.initial_seq, recorder=recorder, status=RunStatus.RUNNING)
+        active.input_tokens, active.output_tokens = taken.input_tokens, taken.output_tokens
+        active.tool_calls = taken.tool_calls
+        active.time_to_first_token = taken.time_to_first_token
+        if taken.elapsed_seconds is not None:
+            active.started = time.monotonic() - taken.elapsed_seconds
+        if taken.text:
+            active.unsaved_text.append(taken.text)
+        active.calls_without_result = list(taken.calls_without_result)
         await self._save_interrupted(active)
-        await self.log.append(plan.run_id, []).wait()
+        await self._finish(
+            active,
+            RunStatus.FAILED,
+            run_failed=run_pb2.RunFailed(error=common_pb2.Failure(reason=reason, message=message)),
+            error=(reason, message),
+        )
 
     def request_cancel(self, run_id: str, reason: str, by: str) -> ActiveRun | None:
         active = self.active.get(run_id)
@@ -394,9 +442,11 @@ class Runner:
             # Cancelled while still queued.
             if not active.finished.is_set() and not active.detached:
                 await self._finish_stopped(active)
+        except LeaseLost:
+            active.detached = True  # the recorder has logged it; the new owner ends or resumes the run
         except Exception:  # a bug must not leave the run active forever
             log.exception("run %s crashed", active.plan.run_id)
-            if not active.finished.is_set():
+            if not active.finished.is_set() and not active.recorder.lost:
                 await self._finish(
                     active,
                     RunStatus.FAILED,
@@ -406,6 +456,10 @@ class Runner:
         finally:
             self._remove_active(active)
             active.finished.set()
+            if not active.detached:
+                # Ended (its recorder is gone already), or stopped here without ending: its lease lapses,
+                # and a claim pass ends it. A run detached waiting for a person keeps its lease till shutdown.
+                self.log.release(active.recorder)
 
     async def _acquire_slots(self, active: ActiveRun, stack: AsyncExitStack) -> None:
         plan = active.plan
@@ -673,7 +727,7 @@ class Runner:
                                     changes = {"time_to_first_token_ms": active.time_to_first_token * 1000}
                             outcome.text_parts.append(text)
                             active.unsaved_text.append(text)
-                            if changes is None and self.log.merge_delta(plan.run_id, text, step_index):
+                            if changes is None and active.recorder.merge_delta(text, step_index):
                                 continue  # the writer is busy: the token joins the delta still waiting for it
                             await self._emit(
                                 active,
@@ -926,9 +980,7 @@ class Runner:
         events = event if isinstance(event, list) else [event]
         if changes is not None:
             changes = {**changes, "update_time": self.clock()}
-        write = self.log.append(
-            active.plan.run_id, events, changes, statements, resource_events=resource_events, run_change=run_change
-        )
+        write = active.recorder.append(events, changes, statements, resource_events=resource_events, run_change=run_change)
         if durable:
             await write.wait()
             # Its stream sends it (and what came before) before the run takes the loop again.
@@ -939,7 +991,7 @@ class Runner:
     async def _commit(self, active: ActiveRun, events: list[run_pb2.RunEvent], run_change: str, **changes: Any) -> None:
         """Record a status change with its events and its `run_change` resource event; wait until durable."""
         changes["update_time"] = self.clock()
-        await self.log.append(active.plan.run_id, events, changes, run_change=run_change).wait()
+        await active.recorder.append(events, changes, run_change=run_change).wait()
 
     async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
         active.finishing = True
@@ -1017,6 +1069,8 @@ class Runner:
                 step.duration.FromNanoseconds(int((time.monotonic() - active.current_step_started) * 1e9))
                 active.steps.append(step)
                 await self._emit(active, self._event(active, step_completed=run_pb2.StepCompleted(step=step)))
+        except LeaseLost:
+            raise
         except Exception:  # the run's own end must still be recorded
             log.exception("run %s: could not save interrupted work", active.plan.run_id)
 

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
 from runwire.server.store.filter_sql import FieldSpec
+from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
 from runwire.server.store.repositories import resource_name_sql
 from runwire.server.store.store import Listing, OrderExpression, Store
@@ -125,6 +126,9 @@ _BUMP_VERSION = (
     .values(version=_BATCHES.c.version + 1, update_time=bindparam("update_time"))
     .returning(_BATCHES.c.version)
 )
+# The driver's own changes: only while it holds the batch's lease under its fencing number.
+_BUMP_VERSION_FENCED = _BUMP_VERSION.where(_BATCHES.c.fence == bindparam("_fence"))
+_FENCE_OF = select(_BATCHES.c.fence).where(_BATCHES.c.id == bindparam("_batch_id"))
 _INSERT_SESSION = insert(SessionRow.__table__)
 # Records: a row's columns by attribute, as on the ORM rows (read-only), from compiled Core statements
 # (store._Compiled on inline SQLite) for the executor's hot path, without an ORM Session's identity map.
@@ -141,13 +145,14 @@ def _one_of(column: Any, values: tuple[int, ...]) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...]) -> Any:
-    return (
+def _set_state(states_from: tuple[int, ...], columns: tuple[str, ...], fenced: bool = False) -> Any:
+    statement = (
         update(_BATCHES)
         .where(_BATCHES.c.id == bindparam("_batch_id"), _one_of(_BATCHES.c.state, states_from))
         .values(version=_BATCHES.c.version + 1, revision=_BATCHES.c.revision + 1, **{c: bindparam(c) for c in columns})
         .returning(_BATCHES.c.version)
     )
+    return statement.where(_BATCHES.c.fence == bindparam("_fence")) if fenced else statement
 
 
 @functools.lru_cache(maxsize=64)
@@ -164,20 +169,38 @@ def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> An
 # (a batch changes its tasks several times each, and SQLAlchemy's execution costs more than the SQL).
 
 
-async def bump_version(store: Store, db: Any, batch_id: str, now: datetime) -> int:
-    """Count one change of the batch or of one of its tasks; the new version."""
-    (row,) = await store.rows_on(db, _BUMP_VERSION, {"_batch_id": batch_id, "update_time": now})
-    return int(row.version)
+async def bump_version(store: Store, db: Any, batch_id: str, now: datetime, fence: int | None = None) -> int:
+    """Count one change of the batch or of one of its tasks; the new version. With `fence` (the driver's
+    writes), only while the batch's fencing number is `fence`: else LeaseLost, and the transaction with
+    everything the driver wrote in it rolls back."""
+    params = {"_batch_id": batch_id, "update_time": now}
+    if fence is None:
+        (row,) = await store.rows_on(db, _BUMP_VERSION, params)
+        return int(row.version)
+    rows = await store.rows_on(db, _BUMP_VERSION_FENCED, {**params, "_fence": fence})
+    if not rows:
+        raise LeaseLost(f"batches/{batch_id}")
+    return int(rows[0].version)
 
 
 async def set_batch_state(
-    store: Store, db: Any, batch_id: str, now: datetime, states_from: Iterable[int], **changes: Any
+    store: Store, db: Any, batch_id: str, now: datetime, states_from: Iterable[int], fence: int | None = None, **changes: Any
 ) -> int | None:
-    """Move the batch to a new state only from one of `states_from`; the new version, or None when it was elsewhere."""
+    """Move the batch to a new state only from one of `states_from`; the new version, or None when it was
+    elsewhere. With `fence`, only while the batch's fencing number is `fence`: else LeaseLost."""
     values = {"update_time": now, **changes}
-    statement = _set_state(tuple(sorted(int(s) for s in states_from)), tuple(sorted(values)))
-    rows = await store.rows_on(db, statement, {"_batch_id": batch_id, **values})
-    return int(rows[0].version) if rows else None
+    statement = _set_state(tuple(sorted(int(s) for s in states_from)), tuple(sorted(values)), fence is not None)
+    params = {"_batch_id": batch_id, **values}
+    if fence is not None:
+        params["_fence"] = fence
+    rows = await store.rows_on(db, statement, params)
+    if rows:
+        return int(rows[0].version)
+    if fence is not None:
+        current = await store.rows_on(db, _FENCE_OF, {"_batch_id": batch_id})
+        if current and current[0].fence != fence:
+            raise LeaseLost(f"batches/{batch_id}")
+    return None
 
 
 async def update_task(

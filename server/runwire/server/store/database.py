@@ -12,7 +12,9 @@ any other URL (`postgresql+asyncpg://…`) runs fully async.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +246,70 @@ def _migrate_sqlite_file(url: URL) -> None:
         raise DatabaseNotUsable("the database cannot be read; it is not a Runwire database (the log has the detail)") from None
     finally:
         migration_engine.dispose()
+
+
+LOCK_FILE = "runwire.lock"
+
+
+class DataDirInUse(OSError):
+    """Another process (group) already serves this data dir."""
+
+
+# Locks this process holds: path -> (descriptor, servers using it). Servers in one process are one group.
+_HELD: dict[Path, tuple[int, int]] = {}
+
+
+class DataDirLock:
+    """An exclusive lock on the directory of a SQLite database (the data dir by default), held while a
+    server uses it: a SQLite database and its leases belong to one process (group), so a second
+    `runwire serve` on it stops before it touches anything. The kernel releases the lock when the
+    process ends, however it ends. Servers within one process share it; `first` tells the one that took
+    it from the others (only that one may take over leases it finds unexpired)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = (directory / LOCK_FILE).resolve()
+        self.first = False
+        self._held = False
+
+    def acquire(self) -> None:
+        held = _HELD.get(self.path)
+        if held is not None:
+            _HELD[self.path] = (held[0], held[1] + 1)
+            self._held = True
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise DataDirInUse(
+                f"the data dir {self.path.parent} is in use by another runwire process{by}; a SQLite data dir "
+                "serves one process: give each server its own data dir, or share PostgreSQL"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD[self.path] = (fd, 1)
+        self.first = self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        fd, users = _HELD[self.path]
+        if users > 1:
+            _HELD[self.path] = (fd, users - 1)
+            return
+        del _HELD[self.path]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def sqlite_directory(url: str) -> Path | None:
+    """The directory of a SQLite database file, or None (in memory, or not SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).resolve().parent

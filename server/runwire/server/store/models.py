@@ -47,6 +47,16 @@ class ResourceRow:
     incarnation: Mapped[str] = incarnation_column()
 
 
+class LeasedRow:
+    """The lease of a resource some process drives (a run that executes or waits, a batch): its owner
+    process and when the lease ends unless renewed, and the fencing number, which grows at every claim and
+    which every write of the resource checks in the same statement."""
+
+    lease_owner: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True, index=True)
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class AgentRow(ResourceRow, Base):
     __tablename__ = "agents"
 
@@ -124,7 +134,7 @@ class ServerKey(Base):
     value: Mapped[str] = mapped_column(String(200))
 
 
-class RunRow(ResourceRow, Base):
+class RunRow(ResourceRow, LeasedRow, Base):
     """A run: durable record of one execution. Steps, input and output are stored as proto JSON."""
 
     __tablename__ = "runs"
@@ -377,7 +387,7 @@ class SecretRow(ResourceRow, Base):
 # -- batches ------------------------------------------------------------------
 
 
-class BatchRow(ResourceRow, Base):
+class BatchRow(ResourceRow, LeasedRow, Base):
     """A batch of agent tasks. Options are stored as given; counts are derived from its tasks."""
 
     __tablename__ = "batches"

@@ -1,0 +1,88 @@
+"""A follower of a run's events waits or ends: no pass of its loop goes round without new events, a wait
+or the end (a follower once spun at full CPU when a wait returned without anything new)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runwire.server.engine.events import RunEventLog
+from runwire.server.store.store import Store
+from runwire.v1 import run_pb2
+
+# Reads of the database allowed per wait: one read, then the wait before the next.
+READS_PER_WAIT = 1
+WAITS = 5
+
+
+def delta(seq: int) -> run_pb2.RunEvent:
+    return run_pb2.RunEvent(run="runs/r1", seq=seq, text_delta=run_pb2.TextDelta(text=str(seq)))
+
+
+class Enough(Exception):
+    """The follower has waited often enough to show it waits."""
+
+
+class CountingLog:
+    """A log whose database never has the events asked for and whose run never finishes, counting the
+    follower's reads and waits; it fails the test when reads outrun waits (the loop spins)."""
+
+    def __init__(self, tmp_path: Path, window: int = 1024) -> None:
+        self.reads = 0
+        self.waits = 0
+        self.store = Store(f"sqlite:///{tmp_path / 'follow.db'}")
+        self.log = RunEventLog(self.store, self._load, self._finished, window=window, poll_interval=0.01)
+        self.log._sleep = self._sleep
+
+    async def _load(self, run_id: str, after: int, limit: int) -> list[run_pb2.RunEvent]:
+        self.reads += 1
+        if self.reads > (self.waits + 1) * READS_PER_WAIT:
+            raise AssertionError(f"the follower read {self.reads} times with {self.waits} waits: it spins")
+        return []
+
+    async def _finished(self, run_id: str) -> bool:
+        return False
+
+    async def _sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.waits += 1
+        if self.waits >= WAITS:
+            raise Enough
+
+
+async def follow_until_enough(counting: CountingLog, after_seq: int, pinned: object = None) -> None:
+    with pytest.raises(Enough):
+        async for _ in counting.log.follow("r1", after_seq, pinned):  # type: ignore[arg-type]
+            pass
+    assert counting.waits == WAITS
+    await counting.store.close()
+
+
+async def test_a_run_live_elsewhere_is_read_again_only_after_a_wait(tmp_path: Path) -> None:
+    counting = CountingLog(tmp_path)
+    await follow_until_enough(counting, 0)
+
+
+async def test_a_follower_behind_the_window_of_a_channel_the_database_does_not_match_waits(tmp_path: Path) -> None:
+    counting = CountingLog(tmp_path, window=2)
+    counting.log.open_channel("r1", [delta(5), delta(6)])  # the window starts beyond the cursor
+    await follow_until_enough(counting, 0)
+
+
+async def test_an_abandoned_channel_sends_its_follower_to_the_database_and_the_follower_waits(tmp_path: Path) -> None:
+    counting = CountingLog(tmp_path)
+    channel = counting.log.open_channel("r1", [delta(1)])
+    recorder = counting.log.recorder("r1", fence=1)
+    recorder.lose()  # the lease moved: this process's channel no longer grows
+    assert channel.abandoned
+    await follow_until_enough(counting, 1, channel)
+
+
+async def test_a_closed_channel_ends_its_follower(tmp_path: Path) -> None:
+    counting = CountingLog(tmp_path)
+    ended = run_pb2.RunEvent(run="runs/r1", seq=2, run_completed=run_pb2.RunCompleted())
+    channel = counting.log.open_channel("r1", [delta(1), ended])
+    seen = [event.seq async for batch in counting.log.follow("r1", 2, channel) for event in batch]
+    assert seen == [] and counting.reads == 0 and counting.waits == 0
+    await counting.store.close()
