@@ -223,7 +223,7 @@ class MessagingService:
         kind: int,
         message: messaging_pb2.ServerMessage,
         *,
-        ttl: timedelta | None,
+        ttl_seconds: float | None,
         request_id: str = "",
         fingerprint: str = "",
         field: str = "notification",
@@ -259,7 +259,7 @@ class MessagingService:
             v.add(f"{field}.connection", "is for requests only")
         elif len(message.connection) > 64:
             v.add(f"{field}.connection", "is not a connection id")
-        expire_time = self._expire_time(v, message, ttl, kind, now, field)
+        expire_time = self._expire_time(v, message, ttl_seconds, kind, now, field)
         self.ctx.idempotency.validate(request_id)
         v.raise_if_any()
         method = "SendRequest" if kind == KIND_REQUEST else "SendNotification"
@@ -320,20 +320,25 @@ class MessagingService:
         return value
 
     def _expire_time(
-        self, v: Violations, message: messaging_pb2.ServerMessage, ttl: timedelta | None, kind: int, now: datetime, field: str
+        self, v: Violations, message: messaging_pb2.ServerMessage, ttl: float | None, kind: int, now: datetime, field: str
     ) -> datetime:
         retention = self.settings.message_retention
+        within = f"({int(retention.total_seconds())}s)"
         if message.HasField("expire_time") and ttl is not None:
             v.add("ttl", f"set {field}.expire_time or ttl, not both")
             return now
         if ttl is not None:
-            if ttl <= timedelta(0) or ttl > retention:
-                v.add("ttl", f"must be positive and at most the retention ({int(retention.total_seconds())}s)")
-            return now + ttl
+            if not 0 < ttl <= retention.total_seconds():
+                v.add("ttl", f"must be positive and at most the retention {within}")
+                return now
+            return now + timedelta(seconds=ttl)
         if message.HasField("expire_time"):
-            expire = message.expire_time.ToDatetime()
+            try:
+                expire = message.expire_time.ToDatetime()
+            except (ValueError, OverflowError):
+                expire = now
             if expire <= now or expire > now + retention:
-                v.add(f"{field}.expire_time", f"must be in the future and within the retention ({int(retention.total_seconds())}s)")
+                v.add(f"{field}.expire_time", f"must be in the future and within the retention {within}")
             return expire
         return now + (self.settings.message_request_ttl if kind == KIND_REQUEST else retention)
 
