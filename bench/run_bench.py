@@ -42,6 +42,8 @@ from runwire.v1 import (
     event_pb2_grpc,
     file_pb2,
     file_pb2_grpc,
+    messaging_pb2,
+    messaging_pb2_grpc,
     run_pb2,
     run_pb2_grpc,
     session_pb2,
@@ -72,6 +74,9 @@ class Scale:
     batch_concurrency: int = 64
     connect_round_trips: int = 2_000
     rounds: int = 3
+    # Connect clients that each notification reaches, and notifications sent one after another.
+    notification_clients: int = 1_000
+    notifications: int = 5
 
 
 QUICK = Scale(
@@ -86,7 +91,11 @@ QUICK = Scale(
     batch_tasks=50,
     connect_round_trips=200,
     rounds=1,
+    notification_clients=50,
+    notifications=3,
 )
+# Connect streams per channel in the notification fan-out (one HTTP/2 connection each).
+CONNECT_STREAMS_PER_CHANNEL = 100
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 
@@ -459,6 +468,57 @@ async def connect_round_trips(channel: grpc.aio.Channel, gateway: str | None, co
         return count / (time.perf_counter() - started)
 
 
+async def notification_fanout(address: str, scale: Scale) -> dict[str, float]:
+    """Runwire only (the bare server has no messaging): `notification_clients` Connect streams, and the time
+    from SendNotification (to everyone) until each client has the notification, over `notifications` sends."""
+    channels = [grpc.aio.insecure_channel(address) for _ in range(-(-scale.notification_clients // CONNECT_STREAMS_PER_CHANNEL))]
+    received: dict[str, list[float]] = {}
+    everyone_got: dict[str, asyncio.Event] = {}
+    calls = [
+        event_pb2_grpc.EventServiceStub(channels[i // CONNECT_STREAMS_PER_CHANNEL]).Connect(metadata=KEY)
+        for i in range(scale.notification_clients)
+    ]
+
+    async def reader(call: Any) -> None:
+        while (response := await call.read()) is not grpc.aio.EOF:
+            if response.WhichOneof("message") == "notification":
+                text = response.notification.text
+                arrivals = received.setdefault(text, [])
+                arrivals.append(time.perf_counter())
+                if len(arrivals) == scale.notification_clients:
+                    everyone_got.setdefault(text, asyncio.Event()).set()
+            elif response.WhichOneof("message") == "ping":
+                await call.write(event_pb2.ConnectRequest(pong=event_pb2.Pong(nonce=response.ping.nonce)))
+
+    try:
+        for call in calls:
+            connected = await call.read()
+            assert connected.WhichOneof("message") == "connected"
+        readers = [asyncio.ensure_future(reader(call)) for call in calls]
+        messaging = messaging_pb2_grpc.MessagingServiceStub(channels[0])
+        latencies: list[float] = []
+        for index in range(scale.notifications):
+            text = f"bench notification {index}"
+            done = everyone_got.setdefault(text, asyncio.Event())
+            sent = time.perf_counter()
+            await messaging.SendNotification(
+                messaging_pb2.SendNotificationRequest(
+                    notification=messaging_pb2.ServerMessage(recipient=messaging_pb2.Recipient(everyone=True), text=text)
+                ),
+                metadata=KEY,
+            )
+            await asyncio.wait_for(done.wait(), 120)
+            latencies.extend((arrival - sent) * 1000 for arrival in received[text])
+        for task in readers:
+            task.cancel()
+    finally:
+        for call in calls:
+            call.cancel()
+        for channel in channels:
+            await channel.close()
+    return {"clients": scale.notification_clients, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -626,6 +686,13 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
                 None,
             )
         )
+
+
+    fanout = runwire.get("notification_fanout")
+    if fanout:
+        clients = fanout["clients"]
+        rows.append((f"Notification to {clients:,} Connect clients, p50 ms (Runwire only)", None, fanout["p50_ms"], "", None))
+        rows.append((f"Notification to {clients:,} Connect clients, p99 ms (Runwire only)", None, fanout["p99_ms"], "", None))
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows
@@ -637,7 +704,8 @@ def table(summary: list[dict[str, Any]]) -> str:
     for row in summary:
         verdict = "" if row["met"] is None else (" ✓" if row["met"] else " ✗")
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
-        lines.append(f"| {row['metric']} | {row['bare']:,.1f} | {row['runwire']:,.1f} | {ratio} | {row['target']}{verdict} |")
+        bare = "—" if row["bare"] is None else f"{row['bare']:,.1f}"
+        lines.append(f"| {row['metric']} | {bare} | {row['runwire']:,.1f} | {ratio} | {row['target']}{verdict} |")
     return "\n".join(lines)
 
 
@@ -675,6 +743,10 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
                             print(f"[runwire] Connect ping/pong over {over} (round {round_number + 1} of {scale.rounds})", flush=True)
                             samples[over].append(await connect_round_trips(runwire_channel, through, scale.connect_round_trips))
                     results["runwire"]["connect_round_trips"] = {over: statistics.median(v) for over, v in samples.items()}
+
+
+                print(f"[runwire] notification to {scale.notification_clients} Connect clients", flush=True)
+                results["runwire"]["notification_fanout"] = await notification_fanout(runwire_address, scale)
     summary = summarize(results["bare"], results["runwire"], scale)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     info = machine()

@@ -45,6 +45,7 @@ var registrations = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn)
 	runwirev1.RegisterMcpServerServiceHandler,
 	runwirev1.RegisterMemoryServiceHandler,
 	runwirev1.RegisterMessageServiceHandler,
+	runwirev1.RegisterMessagingServiceHandler,
 	runwirev1.RegisterRunServiceHandler,
 	runwirev1.RegisterSecretServiceHandler,
 	runwirev1.RegisterSessionServiceHandler,

@@ -121,3 +121,19 @@ async def test_both_clients_manage_secrets_without_ever_reading_a_value(server: 
                 client.secrets.get("secrets/async-key")
 
     await asyncio.to_thread(with_the_sync_client)
+
+
+async def test_the_client_sends_lists_and_acknowledges_server_messages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings
+
+    async with running(secure_settings(tmp_path)) as server:
+        async with caller(server, api_key(ADMIN_KEY)) as admin:
+            service_key = (await create_key(admin, "svc:ops", scopes=["messaging.send"])).secret
+            alice_key = (await create_key(admin, "alice")).secret
+        async with AsyncClient(address(server), api_key=service_key) as service, AsyncClient(address(server), api_key=alice_key) as alice:
+            sent = await service.messaging.notify("principals/alice", "Backup done", title="Ops")
+            assert [m.name async for m in alice.messaging.list()] == [sent.name]
+            assert (await alice.messaging.acknowledge(sent.name)).state == sent.STATE_READ
+            [seen] = [m async for m in service.messaging.list(sent=True)]
+            assert seen.deliveries[0].state == sent.STATE_READ
+            assert (await service.messaging.get(sent.name)).title == "Ops"

@@ -218,3 +218,19 @@ def test_grpc_timeout_sets_the_call_deadline(rest: httpx.Client) -> None:
     response = rest.get("/v1/agents", headers={"grpc-timeout": "1n"})
     assert response.status_code == 504
     assert response.json()["code"] == 4
+
+
+def test_server_messages_are_sent_read_and_acknowledged_over_rest(rest: httpx.Client) -> None:
+    sent = rest.post(
+        "/v1/serverMessages:sendNotification",
+        json={"notification": {"recipient": {"principal": "principals/admin"}, "text": "through REST", "priority": "PRIORITY_HIGH"}},
+    )
+    assert sent.status_code == 200, sent.text
+    name = sent.json()["name"]
+    assert sent.json()["deliveries"][0]["state"] == "STATE_QUEUED"
+    inbox = rest.get("/v1/serverMessages", params={"filter": "read = false"}).json()["serverMessages"]
+    assert name in [m["name"] for m in inbox]
+    read = rest.post(f"/v1/{name}:acknowledge", json={})
+    assert read.status_code == 200 and read.json()["state"] == "STATE_READ"
+    assert rest.get(f"/v1/{name}").json()["state"] == "STATE_READ"
+    assert rest.get("/v1/serverMessages:connections").status_code == 200

@@ -31,6 +31,7 @@ from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBucket
 from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
 from runwire.server.api.memory_servicer import MemoryServicer
+from runwire.server.api.messaging_servicer import MessagingServicer
 from runwire.server.api.secret_servicer import SecretServicer
 from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.run_servicer import RunServicer
@@ -44,6 +45,7 @@ from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency, utc_now
 from runwire.server.domain.connections import ConnectService
+from runwire.server.domain.messaging import MessagingService
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import DomainError
 from runwire.server.domain.memories import MemoryService
@@ -222,7 +224,8 @@ class RunwireServer:
             log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
         self.ownership.start()
         # Live Connect streams; AdminService lists them from `self.connections.registry`.
-        self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION)
+        self.messaging = MessagingService(ctx, settings.events)
+        self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION, messaging=self.messaging)
         self.api_keys = ApiKeyService(ctx)
         self.policy = await self._call_policy()
         self.config = RuntimeConfigService(ctx, settings, self._apply_settings)
@@ -241,6 +244,7 @@ class RunwireServer:
             "runwire.v1.EventService": EventServicer(self.resource_events, self.connections),
             "runwire.v1.ToolService": ToolServicer(self.tool_service),
             "runwire.v1.McpServerService": McpServerServicer(self.mcp_servers),
+            "runwire.v1.MessagingService": MessagingServicer(self.messaging, self._connection_views),
         }
 
         server = self._server = grpc.aio.server(
@@ -566,6 +570,9 @@ class RunwireServer:
             await repo.delete_idempotency_records_before(db, cutoff)
         if removed:
             log.info("sweeper deleted %d expired session(s)", removed)
+        messages = await self.messaging.sweep()
+        if messages:
+            log.info("sweeper deleted %d server message(s) past retention", messages)
         events, subscriptions = await self.resource_events.sweep()
         if events or subscriptions:
             log.info("sweeper deleted %d resource event(s) past retention, %d unused subscription(s)", events, subscriptions)
@@ -615,6 +622,8 @@ class RunwireServer:
         if self._buckets is not None:
             await self._buckets.close()
             self._buckets = None
+        if getattr(self, "messaging", None) is not None:
+            await self.messaging.flush()
         if getattr(self, "event_log", None) is not None:
             await self.event_log.close()
         if getattr(self, "resource_events", None) is not None:

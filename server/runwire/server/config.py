@@ -103,6 +103,10 @@ class EventSettings:
     event_max_subscriptions: int = 16
     # How often the log is read for events written by other processes or replicas.
     event_poll_seconds: float = 1.0
+    # MessagingService: messages are kept (and delivered to clients that connect later) for at most this
+    # long, then deleted by the sweeper; a request without an expire_time or ttl expires after the TTL.
+    message_retention: timedelta = timedelta(days=7)
+    message_request_ttl: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -537,6 +541,8 @@ class Settings:
         events = self.events
         if events.event_retention.total_seconds() <= 0 or events.event_subscription_ttl.total_seconds() <= 0:
             raise SettingsError("event_retention and event_subscription_ttl must be > 0")
+        if events.message_retention.total_seconds() <= 0 or events.message_request_ttl.total_seconds() <= 0:
+            raise SettingsError("message_retention and message_request_ttl must be > 0")
         for name in ("event_live_buffer", "event_heartbeat_seconds", "event_connect_buffer", "event_max_subscriptions", "event_poll_seconds"):
             if getattr(events, name) <= 0:
                 raise SettingsError(f"{name} must be > 0")

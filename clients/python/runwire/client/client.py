@@ -15,7 +15,7 @@ import grpc
 
 from runwire.client.calls import CallDefaults, Method, Service
 from runwire.client.pagers import AsyncPager, Pager
-from runwire.client.resources import Agents, Messages, Runs, Secrets, Sessions
+from runwire.client.resources import Agents, Messages, Messaging, Runs, Secrets, Sessions
 from runwire.client.tools import McpServers, Tools
 from runwire.client.run_stream import AsyncRunStream, Opener, ResumePolicy, RunStream, _Progress
 from runwire.client.service_config import RetryPolicy, service_config
@@ -100,6 +100,7 @@ class BaseClient:
         self.tools = Tools(self)
         self.mcp_servers = McpServers(self)
         self.secrets = Secrets(self)
+        self.messaging = Messaging(self)
 
     @property
     def timeout(self) -> float | None:

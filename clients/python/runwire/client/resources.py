@@ -22,6 +22,8 @@ from runwire.v1 import (
     common_pb2,
     message_pb2,
     message_pb2_grpc,
+    messaging_pb2,
+    messaging_pb2_grpc,
     run_pb2,
     run_pb2_grpc,
     secret_pb2,
@@ -130,6 +132,60 @@ class Secrets(_Resource):
         """DeleteSecret; `etag=`, `allow_missing=` among the fields."""
         fields, options = _split(fields)
         return self._call("DeleteSecret", secret_pb2.DeleteSecretRequest(name=name, **fields), options)
+
+
+def recipient(to: str | messaging_pb2.Recipient) -> messaging_pb2.Recipient:
+    """`principals/{id}` for a principal, `*` for everyone, a session, run or batch name for its followers."""
+    if isinstance(to, messaging_pb2.Recipient):
+        return to
+    if to == "*":
+        return messaging_pb2.Recipient(everyone=True)
+    if to.startswith("principals/"):
+        return messaging_pb2.Recipient(principal=to)
+    return messaging_pb2.Recipient(followers_of=to)
+
+
+class Messaging(_Resource):
+    """Notifications and requests to users (MessagingService); sending needs an admin or the
+    `messaging.send` scope."""
+
+    stub_class = messaging_pb2_grpc.MessagingServiceStub
+
+    def notify(self, to: str | messaging_pb2.Recipient, text: str, **fields: Any) -> Any:
+        """SendNotification; `title=`, `level=`, `priority=`, `data=`, `expire_time=` set the notification,
+        `ttl=`, `request_id=` the request."""
+        fields, options = _split(fields)
+        request_fields = {k: fields.pop(k) for k in ("ttl", "request_id") if k in fields}
+        request_fields.setdefault("request_id", str(uuid.uuid4()))
+        notification = messaging_pb2.ServerMessage(recipient=recipient(to), text=text, **fields)
+        return self._call("SendNotification", messaging_pb2.SendNotificationRequest(notification=notification, **request_fields), options)
+
+    def ask(self, to: str, text: str, *, wait: bool = False, **fields: Any) -> Any:
+        """SendRequest to a principal (`principals/{id}`); with `wait=True`, returns once answered or expired."""
+        fields, options = _split(fields)
+        request_fields = {k: fields.pop(k) for k in ("ttl", "request_id") if k in fields}
+        request_fields.setdefault("request_id", str(uuid.uuid4()))
+        message = messaging_pb2.ServerMessage(recipient=recipient(to), text=text, **fields)
+        return self._call("SendRequest", messaging_pb2.SendRequestRequest(request=message, wait=wait, **request_fields), options)
+
+    def get(self, name: str, **options: Any) -> Any:
+        return self._call("GetServerMessage", messaging_pb2.GetServerMessageRequest(name=name), options)
+
+    def list(self, *, sent: bool = False, **fields: Any) -> Any:
+        """A pager over ListServerMessages: the caller's inbox, or what it sent; `filter=`, `page_size=`."""
+        fields, options = _split(fields)
+        view = messaging_pb2.ListServerMessagesRequest.VIEW_SENT if sent else messaging_pb2.ListServerMessagesRequest.VIEW_INBOX
+        return self._pages("ListServerMessages", messaging_pb2.ListServerMessagesRequest(view=view, **fields), options)
+
+    def acknowledge(self, name: str, **fields: Any) -> Any:
+        fields, options = _split(fields)
+        return self._call("AcknowledgeServerMessage", messaging_pb2.AcknowledgeServerMessageRequest(name=name, **fields), options)
+
+    def connections(self, principal: str = "", **options: Any) -> Any:
+        """ListRecipientConnections: the live connections the caller may address."""
+        return self._call(
+            "ListRecipientConnections", messaging_pb2.ListRecipientConnectionsRequest(principal=principal), options
+        )
 
 
 class Sessions(_Resource):

@@ -1317,7 +1317,11 @@ type ApiKey struct {
 	// The admin that revoked the key.
 	RevokedBy string `protobuf:"bytes,13,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
 	// Opaque version tag (AIP-154).
-	Etag          string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	// What the key may do beyond its role, at most 16. Known scopes:
+	// `messaging.send` (send with `MessagingService`). Unknown ones are
+	// INVALID_ARGUMENT.
+	Scopes        []string `protobuf:"bytes,15,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1450,11 +1454,18 @@ func (x *ApiKey) GetEtag() string {
 	return ""
 }
 
+func (x *ApiKey) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 // Request for AdminService.CreateApiKey.
 type CreateApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The key to create: `display_name`, `principal`, and optionally `role`,
-	// `tier`, `expire_time`. Other fields are ignored.
+	// `tier`, `expire_time`, `scopes`. Other fields are ignored.
 	ApiKey *ApiKey `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
 	// The final component of the resource name, 4 to 63 characters of
 	// `[a-z0-9-]` starting with a letter. Generated when empty.
@@ -1949,7 +1960,7 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\bdeadline\x12)\n" +
 	"\rmessages_sent\x18\t \x01(\x03B\x04\xe2A\x01\x03R\fmessagesSent\x12F\n" +
 	"\x0elast_send_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\flastSendTime\"\xf2\x06\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\flastSendTime\"\x91\a\n" +
 	"\x06ApiKey\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12'\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\vdisplayName\x12#\n" +
@@ -1971,7 +1982,8 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"created_by\x18\f \x01(\tB\x04\xe2A\x01\x03R\tcreatedBy\x12#\n" +
 	"\n" +
 	"revoked_by\x18\r \x01(\tB\x04\xe2A\x01\x03R\trevokedBy\x12\x18\n" +
-	"\x04etag\x18\x0e \x01(\tB\x04\xe2A\x01\x01R\x04etag\";\n" +
+	"\x04etag\x18\x0e \x01(\tB\x04\xe2A\x01\x01R\x04etag\x12\x1d\n" +
+	"\x06scopes\x18\x0f \x03(\tB\x05\xe2A\x02\x01\x05R\x06scopes\";\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

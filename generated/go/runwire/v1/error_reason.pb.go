@@ -181,6 +181,13 @@ const (
 	// The bearer token (JWT) is not valid: bad signature, issuer, audience or
 	// form.
 	ErrorReason_ERROR_REASON_TOKEN_INVALID ErrorReason = 69
+	// The server message does not exist or was neither sent by nor to the
+	// caller.
+	ErrorReason_ERROR_REASON_SERVER_MESSAGE_NOT_FOUND ErrorReason = 70
+	// The request was already answered; the first answer stands.
+	ErrorReason_ERROR_REASON_SERVER_MESSAGE_ANSWERED ErrorReason = 71
+	// The message expired: a request can no longer be answered.
+	ErrorReason_ERROR_REASON_SERVER_MESSAGE_EXPIRED ErrorReason = 72
 	// Files (100-119).
 	// The upload has no content; files must have at least one byte.
 	ErrorReason_ERROR_REASON_FILE_EMPTY ErrorReason = 100
@@ -285,6 +292,9 @@ var (
 		67:  "ERROR_REASON_MODEL_NOT_ALLOWED",
 		68:  "ERROR_REASON_DESTINATION_NOT_ALLOWED",
 		69:  "ERROR_REASON_TOKEN_INVALID",
+		70:  "ERROR_REASON_SERVER_MESSAGE_NOT_FOUND",
+		71:  "ERROR_REASON_SERVER_MESSAGE_ANSWERED",
+		72:  "ERROR_REASON_SERVER_MESSAGE_EXPIRED",
 		100: "ERROR_REASON_FILE_EMPTY",
 		101: "ERROR_REASON_CONTENT_TYPE_MISMATCH",
 		102: "ERROR_REASON_EXTRACTION_FAILED",
@@ -367,6 +377,9 @@ var (
 		"ERROR_REASON_MODEL_NOT_ALLOWED":              67,
 		"ERROR_REASON_DESTINATION_NOT_ALLOWED":        68,
 		"ERROR_REASON_TOKEN_INVALID":                  69,
+		"ERROR_REASON_SERVER_MESSAGE_NOT_FOUND":       70,
+		"ERROR_REASON_SERVER_MESSAGE_ANSWERED":        71,
+		"ERROR_REASON_SERVER_MESSAGE_EXPIRED":         72,
 		"ERROR_REASON_FILE_EMPTY":                     100,
 		"ERROR_REASON_CONTENT_TYPE_MISMATCH":          101,
 		"ERROR_REASON_EXTRACTION_FAILED":              102,
@@ -412,7 +425,7 @@ var File_runwire_v1_error_reason_proto protoreflect.FileDescriptor
 const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1drunwire/v1/error_reason.proto\x12\n" +
-	"runwire.v1*\xbd\x16\n" +
+	"runwire.v1*\xbb\x17\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12 \n" +
@@ -484,7 +497,10 @@ const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"(ERROR_REASON_PROVIDER_ENDPOINT_NOT_FOUND\x10B\x12\"\n" +
 	"\x1eERROR_REASON_MODEL_NOT_ALLOWED\x10C\x12(\n" +
 	"$ERROR_REASON_DESTINATION_NOT_ALLOWED\x10D\x12\x1e\n" +
-	"\x1aERROR_REASON_TOKEN_INVALID\x10E\x12\x1b\n" +
+	"\x1aERROR_REASON_TOKEN_INVALID\x10E\x12)\n" +
+	"%ERROR_REASON_SERVER_MESSAGE_NOT_FOUND\x10F\x12(\n" +
+	"$ERROR_REASON_SERVER_MESSAGE_ANSWERED\x10G\x12'\n" +
+	"#ERROR_REASON_SERVER_MESSAGE_EXPIRED\x10H\x12\x1b\n" +
 	"\x17ERROR_REASON_FILE_EMPTY\x10d\x12&\n" +
 	"\"ERROR_REASON_CONTENT_TYPE_MISMATCH\x10e\x12\"\n" +
 	"\x1eERROR_REASON_EXTRACTION_FAILED\x10f\x12-\n" +

@@ -12,6 +12,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -62,33 +63,40 @@ const (
 	// `mcp_server.created`, `mcp_server.updated` (including state changes),
 	// `mcp_server.deleted`; payload `mcp_server`.
 	EventTopic_EVENT_TOPIC_MCP_SERVERS EventTopic = 9
+	// The caller's messages from `MessagingService`: `notification.created`,
+	// `notification.read` (acknowledged, on any client); payload
+	// `notification`. `server_request.created`, `server_request.answered`;
+	// payload `server_request`. Expired notifications are not delivered.
+	EventTopic_EVENT_TOPIC_NOTIFICATIONS EventTopic = 10
 )
 
 // Enum value maps for EventTopic.
 var (
 	EventTopic_name = map[int32]string{
-		0: "EVENT_TOPIC_UNSPECIFIED",
-		1: "EVENT_TOPIC_AGENTS",
-		2: "EVENT_TOPIC_SESSIONS",
-		3: "EVENT_TOPIC_MESSAGES",
-		4: "EVENT_TOPIC_RUNS",
-		5: "EVENT_TOPIC_RUN_EVENTS",
-		6: "EVENT_TOPIC_FILES",
-		7: "EVENT_TOPIC_BATCHES",
-		8: "EVENT_TOPIC_MEMORIES",
-		9: "EVENT_TOPIC_MCP_SERVERS",
+		0:  "EVENT_TOPIC_UNSPECIFIED",
+		1:  "EVENT_TOPIC_AGENTS",
+		2:  "EVENT_TOPIC_SESSIONS",
+		3:  "EVENT_TOPIC_MESSAGES",
+		4:  "EVENT_TOPIC_RUNS",
+		5:  "EVENT_TOPIC_RUN_EVENTS",
+		6:  "EVENT_TOPIC_FILES",
+		7:  "EVENT_TOPIC_BATCHES",
+		8:  "EVENT_TOPIC_MEMORIES",
+		9:  "EVENT_TOPIC_MCP_SERVERS",
+		10: "EVENT_TOPIC_NOTIFICATIONS",
 	}
 	EventTopic_value = map[string]int32{
-		"EVENT_TOPIC_UNSPECIFIED": 0,
-		"EVENT_TOPIC_AGENTS":      1,
-		"EVENT_TOPIC_SESSIONS":    2,
-		"EVENT_TOPIC_MESSAGES":    3,
-		"EVENT_TOPIC_RUNS":        4,
-		"EVENT_TOPIC_RUN_EVENTS":  5,
-		"EVENT_TOPIC_FILES":       6,
-		"EVENT_TOPIC_BATCHES":     7,
-		"EVENT_TOPIC_MEMORIES":    8,
-		"EVENT_TOPIC_MCP_SERVERS": 9,
+		"EVENT_TOPIC_UNSPECIFIED":   0,
+		"EVENT_TOPIC_AGENTS":        1,
+		"EVENT_TOPIC_SESSIONS":      2,
+		"EVENT_TOPIC_MESSAGES":      3,
+		"EVENT_TOPIC_RUNS":          4,
+		"EVENT_TOPIC_RUN_EVENTS":    5,
+		"EVENT_TOPIC_FILES":         6,
+		"EVENT_TOPIC_BATCHES":       7,
+		"EVENT_TOPIC_MEMORIES":      8,
+		"EVENT_TOPIC_MCP_SERVERS":   9,
+		"EVENT_TOPIC_NOTIFICATIONS": 10,
 	}
 )
 
@@ -173,7 +181,7 @@ func (x RequestResolved_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RequestResolved_Outcome.Descriptor instead.
 func (RequestResolved_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{20, 0}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{21, 0}
 }
 
 // How important a notification is.
@@ -230,7 +238,68 @@ func (x Notification_Level) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Notification_Level.Descriptor instead.
 func (Notification_Level) EnumDescriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{21, 0}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{22, 0}
+}
+
+// Order of delivery of a backlog: higher first.
+type Notification_Priority int32
+
+const (
+	// Not set; treated as `PRIORITY_NORMAL`.
+	Notification_PRIORITY_UNSPECIFIED Notification_Priority = 0
+	// Can wait.
+	Notification_PRIORITY_LOW Notification_Priority = 1
+	// The default.
+	Notification_PRIORITY_NORMAL Notification_Priority = 2
+	// Before normal ones.
+	Notification_PRIORITY_HIGH Notification_Priority = 3
+	// First.
+	Notification_PRIORITY_URGENT Notification_Priority = 4
+)
+
+// Enum value maps for Notification_Priority.
+var (
+	Notification_Priority_name = map[int32]string{
+		0: "PRIORITY_UNSPECIFIED",
+		1: "PRIORITY_LOW",
+		2: "PRIORITY_NORMAL",
+		3: "PRIORITY_HIGH",
+		4: "PRIORITY_URGENT",
+	}
+	Notification_Priority_value = map[string]int32{
+		"PRIORITY_UNSPECIFIED": 0,
+		"PRIORITY_LOW":         1,
+		"PRIORITY_NORMAL":      2,
+		"PRIORITY_HIGH":        3,
+		"PRIORITY_URGENT":      4,
+	}
+)
+
+func (x Notification_Priority) Enum() *Notification_Priority {
+	p := new(Notification_Priority)
+	*p = x
+	return p
+}
+
+func (x Notification_Priority) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Notification_Priority) Descriptor() protoreflect.EnumDescriptor {
+	return file_runwire_v1_event_proto_enumTypes[3].Descriptor()
+}
+
+func (Notification_Priority) Type() protoreflect.EnumType {
+	return &file_runwire_v1_event_proto_enumTypes[3]
+}
+
+func (x Notification_Priority) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Notification_Priority.Descriptor instead.
+func (Notification_Priority) EnumDescriptor() ([]byte, []int) {
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{22, 1}
 }
 
 // Why the server closes the connection.
@@ -278,11 +347,11 @@ func (x GoingAway_Reason) String() string {
 }
 
 func (GoingAway_Reason) Descriptor() protoreflect.EnumDescriptor {
-	return file_runwire_v1_event_proto_enumTypes[3].Descriptor()
+	return file_runwire_v1_event_proto_enumTypes[4].Descriptor()
 }
 
 func (GoingAway_Reason) Type() protoreflect.EnumType {
-	return &file_runwire_v1_event_proto_enumTypes[3]
+	return &file_runwire_v1_event_proto_enumTypes[4]
 }
 
 func (x GoingAway_Reason) Number() protoreflect.EnumNumber {
@@ -291,7 +360,7 @@ func (x GoingAway_Reason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GoingAway_Reason.Descriptor instead.
 func (GoingAway_Reason) EnumDescriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{22, 0}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{23, 0}
 }
 
 // One entry of the event log.
@@ -313,7 +382,7 @@ type Event struct {
 	// When the event happened.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// The principal that owns the resource; only it (and admins) receive the
-	// event.
+	// event. `*` for a notification to everyone: every principal receives it.
 	Principal string `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
 	// The resource after the change; for `*.deleted` and `session.expired`,
 	// its last state. Clients should ignore payloads they do not know.
@@ -330,6 +399,8 @@ type Event struct {
 	//	*Event_BatchTask
 	//	*Event_Memory
 	//	*Event_McpServer
+	//	*Event_Notification
+	//	*Event_ServerRequest
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -504,6 +575,24 @@ func (x *Event) GetMcpServer() *McpServer {
 	return nil
 }
 
+func (x *Event) GetNotification() *Notification {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Notification); ok {
+			return x.Notification
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetServerRequest() *ServerRequest {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ServerRequest); ok {
+			return x.ServerRequest
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -558,6 +647,16 @@ type Event_McpServer struct {
 	McpServer *McpServer `protobuf:"bytes,19,opt,name=mcp_server,json=mcpServer,proto3,oneof"`
 }
 
+type Event_Notification struct {
+	// A notification from `MessagingService`.
+	Notification *Notification `protobuf:"bytes,20,opt,name=notification,proto3,oneof"`
+}
+
+type Event_ServerRequest struct {
+	// A request from `MessagingService`.
+	ServerRequest *ServerRequest `protobuf:"bytes,21,opt,name=server_request,json=serverRequest,proto3,oneof"`
+}
+
 func (*Event_Agent) isEvent_Payload() {}
 
 func (*Event_Session) isEvent_Payload() {}
@@ -577,6 +676,10 @@ func (*Event_BatchTask) isEvent_Payload() {}
 func (*Event_Memory) isEvent_Payload() {}
 
 func (*Event_McpServer) isEvent_Payload() {}
+
+func (*Event_Notification) isEvent_Payload() {}
+
+func (*Event_ServerRequest) isEvent_Payload() {}
 
 // Request for EventService.Subscribe; also the `subscribe` message of
 // `Connect`. An event is delivered when it matches every filter given.
@@ -1091,6 +1194,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Pong
 	//	*ConnectRequest_Ack
 	//	*ConnectRequest_Response
+	//	*ConnectRequest_NotificationAck
 	Message       isConnectRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1203,6 +1307,15 @@ func (x *ConnectRequest) GetResponse() *ServerRequestAnswer {
 	return nil
 }
 
+func (x *ConnectRequest) GetNotificationAck() *NotificationAck {
+	if x != nil {
+		if x, ok := x.Message.(*ConnectRequest_NotificationAck); ok {
+			return x.NotificationAck
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Message interface {
 	isConnectRequest_Message()
 }
@@ -1244,6 +1357,12 @@ type ConnectRequest_Response struct {
 	Response *ServerRequestAnswer `protobuf:"bytes,16,opt,name=response,proto3,oneof"`
 }
 
+type ConnectRequest_NotificationAck struct {
+	// Marks a `notification` read, like
+	// `MessagingService.AcknowledgeServerMessage`. Answered only on error.
+	NotificationAck *NotificationAck `protobuf:"bytes,17,opt,name=notification_ack,json=notificationAck,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Message() {}
 
 func (*ConnectRequest_Subscribe) isConnectRequest_Message() {}
@@ -1257,6 +1376,8 @@ func (*ConnectRequest_Pong) isConnectRequest_Message() {}
 func (*ConnectRequest_Ack) isConnectRequest_Message() {}
 
 func (*ConnectRequest_Response) isConnectRequest_Message() {}
+
+func (*ConnectRequest_NotificationAck) isConnectRequest_Message() {}
 
 // One message from the server on EventService.Connect.
 type ConnectResponse struct {
@@ -1787,8 +1908,57 @@ func (x *EventAck) GetCursor() string {
 	return ""
 }
 
-// The client's answer to a `ServerRequest`, with the same meaning and
-// errors as `RunService.SubmitInput`.
+// Acknowledges a `notification` on `Connect`.
+type NotificationAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `Notification.name` read.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotificationAck) Reset() {
+	*x = NotificationAck{}
+	mi := &file_runwire_v1_event_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotificationAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotificationAck) ProtoMessage() {}
+
+func (x *NotificationAck) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_event_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotificationAck.ProtoReflect.Descriptor instead.
+func (*NotificationAck) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NotificationAck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// The client's answer to a `ServerRequest`. For an input request, with the
+// same meaning and errors as `RunService.SubmitInput`; for a
+// `message_request`, `text` or `data` (the first answer wins: a later one is
+// FAILED_PRECONDITION `SERVER_MESSAGE_ANSWERED`, one after it expired
+// FAILED_PRECONDITION `SERVER_MESSAGE_EXPIRED`).
 type ServerRequestAnswer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The `ServerRequest.id` answered.
@@ -1799,6 +1969,7 @@ type ServerRequestAnswer struct {
 	//
 	//	*ServerRequestAnswer_Approval
 	//	*ServerRequestAnswer_Text
+	//	*ServerRequestAnswer_Data
 	Answer isServerRequestAnswer_Answer `protobuf_oneof:"answer"`
 	// Idempotency key (AIP-155), a UUID.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1808,7 +1979,7 @@ type ServerRequestAnswer struct {
 
 func (x *ServerRequestAnswer) Reset() {
 	*x = ServerRequestAnswer{}
-	mi := &file_runwire_v1_event_proto_msgTypes[14]
+	mi := &file_runwire_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1991,7 @@ func (x *ServerRequestAnswer) String() string {
 func (*ServerRequestAnswer) ProtoMessage() {}
 
 func (x *ServerRequestAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[14]
+	mi := &file_runwire_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +2004,7 @@ func (x *ServerRequestAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerRequestAnswer.ProtoReflect.Descriptor instead.
 func (*ServerRequestAnswer) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{14}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServerRequestAnswer) GetServerRequestId() string {
@@ -1868,6 +2039,15 @@ func (x *ServerRequestAnswer) GetText() string {
 	return ""
 }
 
+func (x *ServerRequestAnswer) GetData() *structpb.Struct {
+	if x != nil {
+		if x, ok := x.Answer.(*ServerRequestAnswer_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
 func (x *ServerRequestAnswer) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
@@ -1889,9 +2069,16 @@ type ServerRequestAnswer_Text struct {
 	Text string `protobuf:"bytes,3,opt,name=text,proto3,oneof"`
 }
 
+type ServerRequestAnswer_Data struct {
+	// For a `message_request`: a structured answer, up to 64 KiB serialized.
+	Data *structpb.Struct `protobuf:"bytes,5,opt,name=data,proto3,oneof"`
+}
+
 func (*ServerRequestAnswer_Approval) isServerRequestAnswer_Answer() {}
 
 func (*ServerRequestAnswer_Text) isServerRequestAnswer_Answer() {}
+
+func (*ServerRequestAnswer_Data) isServerRequestAnswer_Answer() {}
 
 // First message of a `Connect` stream.
 type Connected struct {
@@ -1915,7 +2102,7 @@ type Connected struct {
 
 func (x *Connected) Reset() {
 	*x = Connected{}
-	mi := &file_runwire_v1_event_proto_msgTypes[15]
+	mi := &file_runwire_v1_event_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2114,7 @@ func (x *Connected) String() string {
 func (*Connected) ProtoMessage() {}
 
 func (x *Connected) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[15]
+	mi := &file_runwire_v1_event_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2127,7 @@ func (x *Connected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Connected.ProtoReflect.Descriptor instead.
 func (*Connected) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{15}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Connected) GetConnectionId() string {
@@ -2000,7 +2187,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_runwire_v1_event_proto_msgTypes[16]
+	mi := &file_runwire_v1_event_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2199,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[16]
+	mi := &file_runwire_v1_event_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2212,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{16}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Subscribed) GetSubscriptionId() string {
@@ -2062,7 +2249,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_runwire_v1_event_proto_msgTypes[17]
+	mi := &file_runwire_v1_event_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2261,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[17]
+	mi := &file_runwire_v1_event_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2274,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{17}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Unsubscribed) GetSubscriptionId() string {
@@ -2118,7 +2305,7 @@ type SubscriptionEvent struct {
 
 func (x *SubscriptionEvent) Reset() {
 	*x = SubscriptionEvent{}
-	mi := &file_runwire_v1_event_proto_msgTypes[18]
+	mi := &file_runwire_v1_event_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2317,7 @@ func (x *SubscriptionEvent) String() string {
 func (*SubscriptionEvent) ProtoMessage() {}
 
 func (x *SubscriptionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[18]
+	mi := &file_runwire_v1_event_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2330,7 @@ func (x *SubscriptionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionEvent.ProtoReflect.Descriptor instead.
 func (*SubscriptionEvent) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{18}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscriptionEvent) GetSubscriptionId() string {
@@ -2167,7 +2354,7 @@ func (x *SubscriptionEvent) GetEvent() *Event {
 type ServerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Identifier of the request. For an input request, equal to
-	// `InputRequest.id`.
+	// `InputRequest.id`; for a `message_request`, its `serverMessages/{id}`.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// When the request was made.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -2178,6 +2365,7 @@ type ServerRequest struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*ServerRequest_InputRequest
+	//	*ServerRequest_MessageRequest
 	Kind          isServerRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2185,7 +2373,7 @@ type ServerRequest struct {
 
 func (x *ServerRequest) Reset() {
 	*x = ServerRequest{}
-	mi := &file_runwire_v1_event_proto_msgTypes[19]
+	mi := &file_runwire_v1_event_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2385,7 @@ func (x *ServerRequest) String() string {
 func (*ServerRequest) ProtoMessage() {}
 
 func (x *ServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[19]
+	mi := &file_runwire_v1_event_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2398,7 @@ func (x *ServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerRequest.ProtoReflect.Descriptor instead.
 func (*ServerRequest) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{19}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServerRequest) GetId() string {
@@ -2250,6 +2438,15 @@ func (x *ServerRequest) GetInputRequest() *InputRequest {
 	return nil
 }
 
+func (x *ServerRequest) GetMessageRequest() *Notification {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerRequest_MessageRequest); ok {
+			return x.MessageRequest
+		}
+	}
+	return nil
+}
+
 type isServerRequest_Kind interface {
 	isServerRequest_Kind()
 }
@@ -2259,7 +2456,15 @@ type ServerRequest_InputRequest struct {
 	InputRequest *InputRequest `protobuf:"bytes,10,opt,name=input_request,json=inputRequest,proto3,oneof"`
 }
 
+type ServerRequest_MessageRequest struct {
+	// A service asks (`MessagingService.SendRequest`): its title, text,
+	// level, priority and data, as a notification's; `id` is its `name`.
+	MessageRequest *Notification `protobuf:"bytes,11,opt,name=message_request,json=messageRequest,proto3,oneof"`
+}
+
 func (*ServerRequest_InputRequest) isServerRequest_Kind() {}
+
+func (*ServerRequest_MessageRequest) isServerRequest_Kind() {}
 
 // A request sent earlier no longer needs an answer.
 type RequestResolved struct {
@@ -2276,7 +2481,7 @@ type RequestResolved struct {
 
 func (x *RequestResolved) Reset() {
 	*x = RequestResolved{}
-	mi := &file_runwire_v1_event_proto_msgTypes[20]
+	mi := &file_runwire_v1_event_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2493,7 @@ func (x *RequestResolved) String() string {
 func (*RequestResolved) ProtoMessage() {}
 
 func (x *RequestResolved) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[20]
+	mi := &file_runwire_v1_event_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2506,7 @@ func (x *RequestResolved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestResolved.ProtoReflect.Descriptor instead.
 func (*RequestResolved) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{20}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RequestResolved) GetServerRequestId() string {
@@ -2325,7 +2530,8 @@ func (x *RequestResolved) GetAnsweredBy() string {
 	return ""
 }
 
-// A message for the user of a `Connect` stream.
+// A message for the user of a `Connect` stream: the server's own, or one a
+// service sent with `MessagingService` (those have a `name`).
 type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How important it is.
@@ -2335,14 +2541,27 @@ type Notification struct {
 	// The resource it is about, if any.
 	Resource string `protobuf:"bytes,3,opt,name=resource,proto3" json:"resource,omitempty"`
 	// When it was sent.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// A notification from `MessagingService`: `serverMessages/{id}`, to
+	// acknowledge with `notification_ack`. Empty for the server's own.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// A short title.
+	Title string `protobuf:"bytes,6,opt,name=title,proto3" json:"title,omitempty"`
+	// Delivery order of a backlog.
+	Priority Notification_Priority `protobuf:"varint,7,opt,name=priority,proto3,enum=runwire.v1.Notification_Priority" json:"priority,omitempty"`
+	// Structured content from the sender.
+	Data *structpb.Struct `protobuf:"bytes,8,opt,name=data,proto3" json:"data,omitempty"`
+	// When it expires; it is not delivered after.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The principal that sent it; empty for the server's own.
+	Sender        string `protobuf:"bytes,10,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_runwire_v1_event_proto_msgTypes[21]
+	mi := &file_runwire_v1_event_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2573,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[21]
+	mi := &file_runwire_v1_event_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2586,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{21}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Notification) GetLevel() Notification_Level {
@@ -2398,6 +2617,48 @@ func (x *Notification) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Notification) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Notification) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Notification) GetPriority() Notification_Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Notification_PRIORITY_UNSPECIFIED
+}
+
+func (x *Notification) GetData() *structpb.Struct {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Notification) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Notification) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
 // The server is about to close a `Connect` stream.
 type GoingAway struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2416,7 +2677,7 @@ type GoingAway struct {
 
 func (x *GoingAway) Reset() {
 	*x = GoingAway{}
-	mi := &file_runwire_v1_event_proto_msgTypes[22]
+	mi := &file_runwire_v1_event_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +2689,7 @@ func (x *GoingAway) String() string {
 func (*GoingAway) ProtoMessage() {}
 
 func (x *GoingAway) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[22]
+	mi := &file_runwire_v1_event_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +2702,7 @@ func (x *GoingAway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoingAway.ProtoReflect.Descriptor instead.
 func (*GoingAway) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{22}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GoingAway) GetReason() GoingAway_Reason {
@@ -2487,7 +2748,7 @@ type SubscriptionPosition struct {
 
 func (x *SubscriptionPosition) Reset() {
 	*x = SubscriptionPosition{}
-	mi := &file_runwire_v1_event_proto_msgTypes[23]
+	mi := &file_runwire_v1_event_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2760,7 @@ func (x *SubscriptionPosition) String() string {
 func (*SubscriptionPosition) ProtoMessage() {}
 
 func (x *SubscriptionPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_runwire_v1_event_proto_msgTypes[23]
+	mi := &file_runwire_v1_event_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2773,7 @@ func (x *SubscriptionPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionPosition.ProtoReflect.Descriptor instead.
 func (*SubscriptionPosition) Descriptor() ([]byte, []int) {
-	return file_runwire_v1_event_proto_rawDescGZIP(), []int{23}
+	return file_runwire_v1_event_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubscriptionPosition) GetSubscriptionId() string {
@@ -2541,7 +2802,7 @@ var File_runwire_v1_event_proto protoreflect.FileDescriptor
 const file_runwire_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"\x16runwire/v1/event.proto\x12\n" +
-	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\x9b\x06\n" +
+	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\xab\a\n" +
 	"\x05Event\x12\x1c\n" +
 	"\x06cursor\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x06cursor\x122\n" +
 	"\x05topic\x18\x02 \x01(\x0e2\x16.runwire.v1.EventTopicB\x04\xe2A\x01\x03R\x05topic\x12\x18\n" +
@@ -2562,7 +2823,9 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"batch_task\x18\x11 \x01(\v2\x15.runwire.v1.BatchTaskB\x04\xe2A\x01\x03H\x00R\tbatchTask\x122\n" +
 	"\x06memory\x18\x12 \x01(\v2\x12.runwire.v1.MemoryB\x04\xe2A\x01\x03H\x00R\x06memory\x12<\n" +
 	"\n" +
-	"mcp_server\x18\x13 \x01(\v2\x15.runwire.v1.McpServerB\x04\xe2A\x01\x03H\x00R\tmcpServerB\t\n" +
+	"mcp_server\x18\x13 \x01(\v2\x15.runwire.v1.McpServerB\x04\xe2A\x01\x03H\x00R\tmcpServer\x12D\n" +
+	"\fnotification\x18\x14 \x01(\v2\x18.runwire.v1.NotificationB\x04\xe2A\x01\x03H\x00R\fnotification\x12H\n" +
+	"\x0eserver_request\x18\x15 \x01(\v2\x19.runwire.v1.ServerRequestB\x04\xe2A\x01\x03H\x00R\rserverRequestB\t\n" +
 	"\apayload\"\xfb\x02\n" +
 	"\x10SubscribeRequest\x124\n" +
 	"\x06topics\x18\x01 \x03(\x0e2\x16.runwire.v1.EventTopicB\x04\xe2A\x01\x01R\x06topics\x12\"\n" +
@@ -2593,7 +2856,7 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\trequestId\"l\n" +
 	"\x19AcknowledgeEventsResponse\x121\n" +
 	"\x11subscription_name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x10subscriptionName\x12\x1c\n" +
-	"\x06cursor\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x06cursor\"\xd8\x03\n" +
+	"\x06cursor\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x06cursor\"\xa8\x04\n" +
 	"\x0eConnectRequest\x12+\n" +
 	"\x0ecorrelation_id\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\rcorrelationId\x126\n" +
 	"\x05hello\x18\n" +
@@ -2603,7 +2866,8 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x04ping\x18\r \x01(\v2\x10.runwire.v1.PingB\x04\xe2A\x01\x01H\x00R\x04ping\x12,\n" +
 	"\x04pong\x18\x0e \x01(\v2\x10.runwire.v1.PongB\x04\xe2A\x01\x01H\x00R\x04pong\x12.\n" +
 	"\x03ack\x18\x0f \x01(\v2\x14.runwire.v1.EventAckB\x04\xe2A\x01\x01H\x00R\x03ack\x12C\n" +
-	"\bresponse\x18\x10 \x01(\v2\x1f.runwire.v1.ServerRequestAnswerB\x04\xe2A\x01\x01H\x00R\bresponseB\t\n" +
+	"\bresponse\x18\x10 \x01(\v2\x1f.runwire.v1.ServerRequestAnswerB\x04\xe2A\x01\x01H\x00R\bresponse\x12N\n" +
+	"\x10notification_ack\x18\x11 \x01(\v2\x1b.runwire.v1.NotificationAckB\x04\xe2A\x01\x01H\x00R\x0fnotificationAckB\t\n" +
 	"\amessage\"\xa3\x06\n" +
 	"\x0fConnectResponse\x12+\n" +
 	"\x0ecorrelation_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\rcorrelationId\x12;\n" +
@@ -2637,11 +2901,14 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x05nonce\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x05nonce\"W\n" +
 	"\bEventAck\x12-\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x0esubscriptionId\x12\x1c\n" +
-	"\x06cursor\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06cursor\"\xcc\x01\n" +
+	"\x06cursor\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06cursor\"+\n" +
+	"\x0fNotificationAck\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"\x81\x02\n" +
 	"\x13ServerRequestAnswer\x120\n" +
 	"\x11server_request_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x0fserverRequestId\x128\n" +
 	"\bapproval\x18\x02 \x01(\v2\x14.runwire.v1.ApprovalB\x04\xe2A\x01\x01H\x00R\bapproval\x12\x1a\n" +
-	"\x04text\x18\x03 \x01(\tB\x04\xe2A\x01\x01H\x00R\x04text\x12#\n" +
+	"\x04text\x18\x03 \x01(\tB\x04\xe2A\x01\x01H\x00R\x04text\x123\n" +
+	"\x04data\x18\x05 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01H\x00R\x04data\x12#\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\trequestIdB\b\n" +
 	"\x06answer\"\xcd\x02\n" +
@@ -2664,7 +2931,7 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"lastCursor\"q\n" +
 	"\x11SubscriptionEvent\x12-\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x0esubscriptionId\x12-\n" +
-	"\x05event\x18\x02 \x01(\v2\x11.runwire.v1.EventB\x04\xe2A\x01\x03R\x05event\"\xfa\x01\n" +
+	"\x05event\x18\x02 \x01(\v2\x11.runwire.v1.EventB\x04\xe2A\x01\x03R\x05event\"\xc5\x02\n" +
 	"\rServerRequest\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12A\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
@@ -2672,7 +2939,8 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"expireTime\x12E\n" +
 	"\rinput_request\x18\n" +
-	" \x01(\v2\x18.runwire.v1.InputRequestB\x04\xe2A\x01\x03H\x00R\finputRequestB\x06\n" +
+	" \x01(\v2\x18.runwire.v1.InputRequestB\x04\xe2A\x01\x03H\x00R\finputRequest\x12I\n" +
+	"\x0fmessage_request\x18\v \x01(\v2\x18.runwire.v1.NotificationB\x04\xe2A\x01\x03H\x00R\x0emessageRequestB\x06\n" +
 	"\x04kind\"\x95\x02\n" +
 	"\x0fRequestResolved\x120\n" +
 	"\x11server_request_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x0fserverRequestId\x12C\n" +
@@ -2683,19 +2951,33 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OUTCOME_ANSWERED\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_EXPIRED\x10\x02\x12\x15\n" +
-	"\x11OUTCOME_WITHDRAWN\x10\x03\"\x9d\x02\n" +
+	"\x11OUTCOME_WITHDRAWN\x10\x03\"\xa1\x05\n" +
 	"\fNotification\x12:\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x1e.runwire.v1.Notification.LevelB\x04\xe2A\x01\x03R\x05level\x12\x18\n" +
 	"\x04text\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x04text\x12 \n" +
 	"\bresource\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\bresource\x12A\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"createTime\"R\n" +
+	"createTime\x12\x18\n" +
+	"\x04name\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12\x1a\n" +
+	"\x05title\x18\x06 \x01(\tB\x04\xe2A\x01\x03R\x05title\x12C\n" +
+	"\bpriority\x18\a \x01(\x0e2!.runwire.v1.Notification.PriorityB\x04\xe2A\x01\x03R\bpriority\x121\n" +
+	"\x04data\x18\b \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x03R\x04data\x12A\n" +
+	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"expireTime\x12\x1c\n" +
+	"\x06sender\x18\n" +
+	" \x01(\tB\x04\xe2A\x01\x03R\x06sender\"R\n" +
 	"\x05Level\x12\x15\n" +
 	"\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"LEVEL_INFO\x10\x01\x12\x11\n" +
 	"\rLEVEL_WARNING\x10\x02\x12\x0f\n" +
-	"\vLEVEL_ERROR\x10\x03\"\x8b\x03\n" +
+	"\vLEVEL_ERROR\x10\x03\"s\n" +
+	"\bPriority\x12\x18\n" +
+	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
+	"\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n" +
+	"\rPRIORITY_HIGH\x10\x03\x12\x13\n" +
+	"\x0fPRIORITY_URGENT\x10\x04\"\x8b\x03\n" +
 	"\tGoingAway\x12:\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1c.runwire.v1.GoingAway.ReasonB\x04\xe2A\x01\x03R\x06reason\x12\x1e\n" +
 	"\amessage\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\amessage\x12H\n" +
@@ -2710,7 +2992,7 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x14SubscriptionPosition\x12-\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x0esubscriptionId\x121\n" +
 	"\x11subscription_name\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x10subscriptionName\x12\x1c\n" +
-	"\x06cursor\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x06cursor*\x8e\x02\n" +
+	"\x06cursor\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x06cursor*\xad\x02\n" +
 	"\n" +
 	"EventTopic\x12\x1b\n" +
 	"\x17EVENT_TOPIC_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2722,7 +3004,9 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x11EVENT_TOPIC_FILES\x10\x06\x12\x17\n" +
 	"\x13EVENT_TOPIC_BATCHES\x10\a\x12\x18\n" +
 	"\x14EVENT_TOPIC_MEMORIES\x10\b\x12\x1b\n" +
-	"\x17EVENT_TOPIC_MCP_SERVERS\x10\t2\xe8\x02\n" +
+	"\x17EVENT_TOPIC_MCP_SERVERS\x10\t\x12\x1d\n" +
+	"\x19EVENT_TOPIC_NOTIFICATIONS\x10\n" +
+	"2\xe8\x02\n" +
 	"\fEventService\x12k\n" +
 	"\tSubscribe\x12\x1c.runwire.v1.SubscribeRequest\x1a\x1d.runwire.v1.SubscribeResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/events:subscribe0\x01\x12e\n" +
 	"\aConnect\x12\x1a.runwire.v1.ConnectRequest\x1a\x1b.runwire.v1.ConnectResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/events:connect(\x010\x01\x12\x83\x01\n" +
@@ -2740,114 +3024,125 @@ func file_runwire_v1_event_proto_rawDescGZIP() []byte {
 	return file_runwire_v1_event_proto_rawDescData
 }
 
-var file_runwire_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_runwire_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_runwire_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_runwire_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_runwire_v1_event_proto_goTypes = []any{
 	(EventTopic)(0),                   // 0: runwire.v1.EventTopic
 	(RequestResolved_Outcome)(0),      // 1: runwire.v1.RequestResolved.Outcome
 	(Notification_Level)(0),           // 2: runwire.v1.Notification.Level
-	(GoingAway_Reason)(0),             // 3: runwire.v1.GoingAway.Reason
-	(*Event)(nil),                     // 4: runwire.v1.Event
-	(*SubscribeRequest)(nil),          // 5: runwire.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 6: runwire.v1.SubscribeResponse
-	(*CaughtUp)(nil),                  // 7: runwire.v1.CaughtUp
-	(*Heartbeat)(nil),                 // 8: runwire.v1.Heartbeat
-	(*AcknowledgeEventsRequest)(nil),  // 9: runwire.v1.AcknowledgeEventsRequest
-	(*AcknowledgeEventsResponse)(nil), // 10: runwire.v1.AcknowledgeEventsResponse
-	(*ConnectRequest)(nil),            // 11: runwire.v1.ConnectRequest
-	(*ConnectResponse)(nil),           // 12: runwire.v1.ConnectResponse
-	(*ConnectHello)(nil),              // 13: runwire.v1.ConnectHello
-	(*Unsubscribe)(nil),               // 14: runwire.v1.Unsubscribe
-	(*Ping)(nil),                      // 15: runwire.v1.Ping
-	(*Pong)(nil),                      // 16: runwire.v1.Pong
-	(*EventAck)(nil),                  // 17: runwire.v1.EventAck
-	(*ServerRequestAnswer)(nil),       // 18: runwire.v1.ServerRequestAnswer
-	(*Connected)(nil),                 // 19: runwire.v1.Connected
-	(*Subscribed)(nil),                // 20: runwire.v1.Subscribed
-	(*Unsubscribed)(nil),              // 21: runwire.v1.Unsubscribed
-	(*SubscriptionEvent)(nil),         // 22: runwire.v1.SubscriptionEvent
-	(*ServerRequest)(nil),             // 23: runwire.v1.ServerRequest
-	(*RequestResolved)(nil),           // 24: runwire.v1.RequestResolved
-	(*Notification)(nil),              // 25: runwire.v1.Notification
-	(*GoingAway)(nil),                 // 26: runwire.v1.GoingAway
-	(*SubscriptionPosition)(nil),      // 27: runwire.v1.SubscriptionPosition
-	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
-	(*Agent)(nil),                     // 29: runwire.v1.Agent
-	(*Session)(nil),                   // 30: runwire.v1.Session
-	(*Message)(nil),                   // 31: runwire.v1.Message
-	(*Run)(nil),                       // 32: runwire.v1.Run
-	(*RunEvent)(nil),                  // 33: runwire.v1.RunEvent
-	(*File)(nil),                      // 34: runwire.v1.File
-	(*Batch)(nil),                     // 35: runwire.v1.Batch
-	(*BatchTask)(nil),                 // 36: runwire.v1.BatchTask
-	(*Memory)(nil),                    // 37: runwire.v1.Memory
-	(*McpServer)(nil),                 // 38: runwire.v1.McpServer
-	(*status.Status)(nil),             // 39: google.rpc.Status
-	(*Approval)(nil),                  // 40: runwire.v1.Approval
-	(*durationpb.Duration)(nil),       // 41: google.protobuf.Duration
-	(*InputRequest)(nil),              // 42: runwire.v1.InputRequest
+	(Notification_Priority)(0),        // 3: runwire.v1.Notification.Priority
+	(GoingAway_Reason)(0),             // 4: runwire.v1.GoingAway.Reason
+	(*Event)(nil),                     // 5: runwire.v1.Event
+	(*SubscribeRequest)(nil),          // 6: runwire.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 7: runwire.v1.SubscribeResponse
+	(*CaughtUp)(nil),                  // 8: runwire.v1.CaughtUp
+	(*Heartbeat)(nil),                 // 9: runwire.v1.Heartbeat
+	(*AcknowledgeEventsRequest)(nil),  // 10: runwire.v1.AcknowledgeEventsRequest
+	(*AcknowledgeEventsResponse)(nil), // 11: runwire.v1.AcknowledgeEventsResponse
+	(*ConnectRequest)(nil),            // 12: runwire.v1.ConnectRequest
+	(*ConnectResponse)(nil),           // 13: runwire.v1.ConnectResponse
+	(*ConnectHello)(nil),              // 14: runwire.v1.ConnectHello
+	(*Unsubscribe)(nil),               // 15: runwire.v1.Unsubscribe
+	(*Ping)(nil),                      // 16: runwire.v1.Ping
+	(*Pong)(nil),                      // 17: runwire.v1.Pong
+	(*EventAck)(nil),                  // 18: runwire.v1.EventAck
+	(*NotificationAck)(nil),           // 19: runwire.v1.NotificationAck
+	(*ServerRequestAnswer)(nil),       // 20: runwire.v1.ServerRequestAnswer
+	(*Connected)(nil),                 // 21: runwire.v1.Connected
+	(*Subscribed)(nil),                // 22: runwire.v1.Subscribed
+	(*Unsubscribed)(nil),              // 23: runwire.v1.Unsubscribed
+	(*SubscriptionEvent)(nil),         // 24: runwire.v1.SubscriptionEvent
+	(*ServerRequest)(nil),             // 25: runwire.v1.ServerRequest
+	(*RequestResolved)(nil),           // 26: runwire.v1.RequestResolved
+	(*Notification)(nil),              // 27: runwire.v1.Notification
+	(*GoingAway)(nil),                 // 28: runwire.v1.GoingAway
+	(*SubscriptionPosition)(nil),      // 29: runwire.v1.SubscriptionPosition
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(*Agent)(nil),                     // 31: runwire.v1.Agent
+	(*Session)(nil),                   // 32: runwire.v1.Session
+	(*Message)(nil),                   // 33: runwire.v1.Message
+	(*Run)(nil),                       // 34: runwire.v1.Run
+	(*RunEvent)(nil),                  // 35: runwire.v1.RunEvent
+	(*File)(nil),                      // 36: runwire.v1.File
+	(*Batch)(nil),                     // 37: runwire.v1.Batch
+	(*BatchTask)(nil),                 // 38: runwire.v1.BatchTask
+	(*Memory)(nil),                    // 39: runwire.v1.Memory
+	(*McpServer)(nil),                 // 40: runwire.v1.McpServer
+	(*status.Status)(nil),             // 41: google.rpc.Status
+	(*Approval)(nil),                  // 42: runwire.v1.Approval
+	(*structpb.Struct)(nil),           // 43: google.protobuf.Struct
+	(*durationpb.Duration)(nil),       // 44: google.protobuf.Duration
+	(*InputRequest)(nil),              // 45: runwire.v1.InputRequest
 }
 var file_runwire_v1_event_proto_depIdxs = []int32{
 	0,  // 0: runwire.v1.Event.topic:type_name -> runwire.v1.EventTopic
-	28, // 1: runwire.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	29, // 2: runwire.v1.Event.agent:type_name -> runwire.v1.Agent
-	30, // 3: runwire.v1.Event.session:type_name -> runwire.v1.Session
-	31, // 4: runwire.v1.Event.message:type_name -> runwire.v1.Message
-	32, // 5: runwire.v1.Event.run:type_name -> runwire.v1.Run
-	33, // 6: runwire.v1.Event.run_event:type_name -> runwire.v1.RunEvent
-	34, // 7: runwire.v1.Event.file:type_name -> runwire.v1.File
-	35, // 8: runwire.v1.Event.batch:type_name -> runwire.v1.Batch
-	36, // 9: runwire.v1.Event.batch_task:type_name -> runwire.v1.BatchTask
-	37, // 10: runwire.v1.Event.memory:type_name -> runwire.v1.Memory
-	38, // 11: runwire.v1.Event.mcp_server:type_name -> runwire.v1.McpServer
-	0,  // 12: runwire.v1.SubscribeRequest.topics:type_name -> runwire.v1.EventTopic
-	4,  // 13: runwire.v1.SubscribeResponse.event:type_name -> runwire.v1.Event
-	7,  // 14: runwire.v1.SubscribeResponse.caught_up:type_name -> runwire.v1.CaughtUp
-	8,  // 15: runwire.v1.SubscribeResponse.heartbeat:type_name -> runwire.v1.Heartbeat
-	28, // 16: runwire.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
-	13, // 17: runwire.v1.ConnectRequest.hello:type_name -> runwire.v1.ConnectHello
-	5,  // 18: runwire.v1.ConnectRequest.subscribe:type_name -> runwire.v1.SubscribeRequest
-	14, // 19: runwire.v1.ConnectRequest.unsubscribe:type_name -> runwire.v1.Unsubscribe
-	15, // 20: runwire.v1.ConnectRequest.ping:type_name -> runwire.v1.Ping
-	16, // 21: runwire.v1.ConnectRequest.pong:type_name -> runwire.v1.Pong
-	17, // 22: runwire.v1.ConnectRequest.ack:type_name -> runwire.v1.EventAck
-	18, // 23: runwire.v1.ConnectRequest.response:type_name -> runwire.v1.ServerRequestAnswer
-	19, // 24: runwire.v1.ConnectResponse.connected:type_name -> runwire.v1.Connected
-	20, // 25: runwire.v1.ConnectResponse.subscribed:type_name -> runwire.v1.Subscribed
-	21, // 26: runwire.v1.ConnectResponse.unsubscribed:type_name -> runwire.v1.Unsubscribed
-	22, // 27: runwire.v1.ConnectResponse.event:type_name -> runwire.v1.SubscriptionEvent
-	7,  // 28: runwire.v1.ConnectResponse.caught_up:type_name -> runwire.v1.CaughtUp
-	16, // 29: runwire.v1.ConnectResponse.pong:type_name -> runwire.v1.Pong
-	15, // 30: runwire.v1.ConnectResponse.ping:type_name -> runwire.v1.Ping
-	23, // 31: runwire.v1.ConnectResponse.request:type_name -> runwire.v1.ServerRequest
-	24, // 32: runwire.v1.ConnectResponse.request_resolved:type_name -> runwire.v1.RequestResolved
-	25, // 33: runwire.v1.ConnectResponse.notification:type_name -> runwire.v1.Notification
-	26, // 34: runwire.v1.ConnectResponse.going_away:type_name -> runwire.v1.GoingAway
-	39, // 35: runwire.v1.ConnectResponse.error:type_name -> google.rpc.Status
-	40, // 36: runwire.v1.ServerRequestAnswer.approval:type_name -> runwire.v1.Approval
-	41, // 37: runwire.v1.Connected.heartbeat_interval:type_name -> google.protobuf.Duration
-	28, // 38: runwire.v1.Connected.server_time:type_name -> google.protobuf.Timestamp
-	4,  // 39: runwire.v1.SubscriptionEvent.event:type_name -> runwire.v1.Event
-	28, // 40: runwire.v1.ServerRequest.create_time:type_name -> google.protobuf.Timestamp
-	28, // 41: runwire.v1.ServerRequest.expire_time:type_name -> google.protobuf.Timestamp
-	42, // 42: runwire.v1.ServerRequest.input_request:type_name -> runwire.v1.InputRequest
-	1,  // 43: runwire.v1.RequestResolved.outcome:type_name -> runwire.v1.RequestResolved.Outcome
-	2,  // 44: runwire.v1.Notification.level:type_name -> runwire.v1.Notification.Level
-	28, // 45: runwire.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 46: runwire.v1.GoingAway.reason:type_name -> runwire.v1.GoingAway.Reason
-	41, // 47: runwire.v1.GoingAway.reconnect_after:type_name -> google.protobuf.Duration
-	27, // 48: runwire.v1.GoingAway.positions:type_name -> runwire.v1.SubscriptionPosition
-	5,  // 49: runwire.v1.EventService.Subscribe:input_type -> runwire.v1.SubscribeRequest
-	11, // 50: runwire.v1.EventService.Connect:input_type -> runwire.v1.ConnectRequest
-	9,  // 51: runwire.v1.EventService.AcknowledgeEvents:input_type -> runwire.v1.AcknowledgeEventsRequest
-	6,  // 52: runwire.v1.EventService.Subscribe:output_type -> runwire.v1.SubscribeResponse
-	12, // 53: runwire.v1.EventService.Connect:output_type -> runwire.v1.ConnectResponse
-	10, // 54: runwire.v1.EventService.AcknowledgeEvents:output_type -> runwire.v1.AcknowledgeEventsResponse
-	52, // [52:55] is the sub-list for method output_type
-	49, // [49:52] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	30, // 1: runwire.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	31, // 2: runwire.v1.Event.agent:type_name -> runwire.v1.Agent
+	32, // 3: runwire.v1.Event.session:type_name -> runwire.v1.Session
+	33, // 4: runwire.v1.Event.message:type_name -> runwire.v1.Message
+	34, // 5: runwire.v1.Event.run:type_name -> runwire.v1.Run
+	35, // 6: runwire.v1.Event.run_event:type_name -> runwire.v1.RunEvent
+	36, // 7: runwire.v1.Event.file:type_name -> runwire.v1.File
+	37, // 8: runwire.v1.Event.batch:type_name -> runwire.v1.Batch
+	38, // 9: runwire.v1.Event.batch_task:type_name -> runwire.v1.BatchTask
+	39, // 10: runwire.v1.Event.memory:type_name -> runwire.v1.Memory
+	40, // 11: runwire.v1.Event.mcp_server:type_name -> runwire.v1.McpServer
+	27, // 12: runwire.v1.Event.notification:type_name -> runwire.v1.Notification
+	25, // 13: runwire.v1.Event.server_request:type_name -> runwire.v1.ServerRequest
+	0,  // 14: runwire.v1.SubscribeRequest.topics:type_name -> runwire.v1.EventTopic
+	5,  // 15: runwire.v1.SubscribeResponse.event:type_name -> runwire.v1.Event
+	8,  // 16: runwire.v1.SubscribeResponse.caught_up:type_name -> runwire.v1.CaughtUp
+	9,  // 17: runwire.v1.SubscribeResponse.heartbeat:type_name -> runwire.v1.Heartbeat
+	30, // 18: runwire.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
+	14, // 19: runwire.v1.ConnectRequest.hello:type_name -> runwire.v1.ConnectHello
+	6,  // 20: runwire.v1.ConnectRequest.subscribe:type_name -> runwire.v1.SubscribeRequest
+	15, // 21: runwire.v1.ConnectRequest.unsubscribe:type_name -> runwire.v1.Unsubscribe
+	16, // 22: runwire.v1.ConnectRequest.ping:type_name -> runwire.v1.Ping
+	17, // 23: runwire.v1.ConnectRequest.pong:type_name -> runwire.v1.Pong
+	18, // 24: runwire.v1.ConnectRequest.ack:type_name -> runwire.v1.EventAck
+	20, // 25: runwire.v1.ConnectRequest.response:type_name -> runwire.v1.ServerRequestAnswer
+	19, // 26: runwire.v1.ConnectRequest.notification_ack:type_name -> runwire.v1.NotificationAck
+	21, // 27: runwire.v1.ConnectResponse.connected:type_name -> runwire.v1.Connected
+	22, // 28: runwire.v1.ConnectResponse.subscribed:type_name -> runwire.v1.Subscribed
+	23, // 29: runwire.v1.ConnectResponse.unsubscribed:type_name -> runwire.v1.Unsubscribed
+	24, // 30: runwire.v1.ConnectResponse.event:type_name -> runwire.v1.SubscriptionEvent
+	8,  // 31: runwire.v1.ConnectResponse.caught_up:type_name -> runwire.v1.CaughtUp
+	17, // 32: runwire.v1.ConnectResponse.pong:type_name -> runwire.v1.Pong
+	16, // 33: runwire.v1.ConnectResponse.ping:type_name -> runwire.v1.Ping
+	25, // 34: runwire.v1.ConnectResponse.request:type_name -> runwire.v1.ServerRequest
+	26, // 35: runwire.v1.ConnectResponse.request_resolved:type_name -> runwire.v1.RequestResolved
+	27, // 36: runwire.v1.ConnectResponse.notification:type_name -> runwire.v1.Notification
+	28, // 37: runwire.v1.ConnectResponse.going_away:type_name -> runwire.v1.GoingAway
+	41, // 38: runwire.v1.ConnectResponse.error:type_name -> google.rpc.Status
+	42, // 39: runwire.v1.ServerRequestAnswer.approval:type_name -> runwire.v1.Approval
+	43, // 40: runwire.v1.ServerRequestAnswer.data:type_name -> google.protobuf.Struct
+	44, // 41: runwire.v1.Connected.heartbeat_interval:type_name -> google.protobuf.Duration
+	30, // 42: runwire.v1.Connected.server_time:type_name -> google.protobuf.Timestamp
+	5,  // 43: runwire.v1.SubscriptionEvent.event:type_name -> runwire.v1.Event
+	30, // 44: runwire.v1.ServerRequest.create_time:type_name -> google.protobuf.Timestamp
+	30, // 45: runwire.v1.ServerRequest.expire_time:type_name -> google.protobuf.Timestamp
+	45, // 46: runwire.v1.ServerRequest.input_request:type_name -> runwire.v1.InputRequest
+	27, // 47: runwire.v1.ServerRequest.message_request:type_name -> runwire.v1.Notification
+	1,  // 48: runwire.v1.RequestResolved.outcome:type_name -> runwire.v1.RequestResolved.Outcome
+	2,  // 49: runwire.v1.Notification.level:type_name -> runwire.v1.Notification.Level
+	30, // 50: runwire.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 51: runwire.v1.Notification.priority:type_name -> runwire.v1.Notification.Priority
+	43, // 52: runwire.v1.Notification.data:type_name -> google.protobuf.Struct
+	30, // 53: runwire.v1.Notification.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // 54: runwire.v1.GoingAway.reason:type_name -> runwire.v1.GoingAway.Reason
+	44, // 55: runwire.v1.GoingAway.reconnect_after:type_name -> google.protobuf.Duration
+	29, // 56: runwire.v1.GoingAway.positions:type_name -> runwire.v1.SubscriptionPosition
+	6,  // 57: runwire.v1.EventService.Subscribe:input_type -> runwire.v1.SubscribeRequest
+	12, // 58: runwire.v1.EventService.Connect:input_type -> runwire.v1.ConnectRequest
+	10, // 59: runwire.v1.EventService.AcknowledgeEvents:input_type -> runwire.v1.AcknowledgeEventsRequest
+	7,  // 60: runwire.v1.EventService.Subscribe:output_type -> runwire.v1.SubscribeResponse
+	13, // 61: runwire.v1.EventService.Connect:output_type -> runwire.v1.ConnectResponse
+	11, // 62: runwire.v1.EventService.AcknowledgeEvents:output_type -> runwire.v1.AcknowledgeEventsResponse
+	60, // [60:63] is the sub-list for method output_type
+	57, // [57:60] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_event_proto_init() }
@@ -2874,6 +3169,8 @@ func file_runwire_v1_event_proto_init() {
 		(*Event_BatchTask)(nil),
 		(*Event_Memory)(nil),
 		(*Event_McpServer)(nil),
+		(*Event_Notification)(nil),
+		(*Event_ServerRequest)(nil),
 	}
 	file_runwire_v1_event_proto_msgTypes[1].OneofWrappers = []any{
 		(*SubscribeRequest_Cursor)(nil),
@@ -2893,6 +3190,7 @@ func file_runwire_v1_event_proto_init() {
 		(*ConnectRequest_Pong)(nil),
 		(*ConnectRequest_Ack)(nil),
 		(*ConnectRequest_Response)(nil),
+		(*ConnectRequest_NotificationAck)(nil),
 	}
 	file_runwire_v1_event_proto_msgTypes[8].OneofWrappers = []any{
 		(*ConnectResponse_Connected)(nil),
@@ -2908,20 +3206,22 @@ func file_runwire_v1_event_proto_init() {
 		(*ConnectResponse_GoingAway)(nil),
 		(*ConnectResponse_Error)(nil),
 	}
-	file_runwire_v1_event_proto_msgTypes[14].OneofWrappers = []any{
+	file_runwire_v1_event_proto_msgTypes[15].OneofWrappers = []any{
 		(*ServerRequestAnswer_Approval)(nil),
 		(*ServerRequestAnswer_Text)(nil),
+		(*ServerRequestAnswer_Data)(nil),
 	}
-	file_runwire_v1_event_proto_msgTypes[19].OneofWrappers = []any{
+	file_runwire_v1_event_proto_msgTypes[20].OneofWrappers = []any{
 		(*ServerRequest_InputRequest)(nil),
+		(*ServerRequest_MessageRequest)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_event_proto_rawDesc), len(file_runwire_v1_event_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   24,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -220,7 +220,7 @@ class StreamInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., method: _Optional[str] = ..., principal: _Optional[str] = ..., peer: _Optional[str] = ..., replica: _Optional[str] = ..., follows: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., messages_sent: _Optional[int] = ..., last_send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("name", "display_name", "principal", "role", "tier", "key_prefix", "state", "expire_time", "revoke_time", "last_use_time", "create_time", "created_by", "revoked_by", "etag")
+    __slots__ = ("name", "display_name", "principal", "role", "tier", "key_prefix", "state", "expire_time", "revoke_time", "last_use_time", "create_time", "created_by", "revoked_by", "etag", "scopes")
     class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ROLE_UNSPECIFIED: _ClassVar[ApiKey.Role]
@@ -253,6 +253,7 @@ class ApiKey(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     principal: str
@@ -267,7 +268,8 @@ class ApiKey(_message.Message):
     created_by: str
     revoked_by: str
     etag: str
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., principal: _Optional[str] = ..., role: _Optional[_Union[ApiKey.Role, str]] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., key_prefix: _Optional[str] = ..., state: _Optional[_Union[ApiKey.State, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., revoked_by: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., principal: _Optional[str] = ..., role: _Optional[_Union[ApiKey.Role, str]] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., key_prefix: _Optional[str] = ..., state: _Optional[_Union[ApiKey.State, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., revoked_by: _Optional[str] = ..., etag: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
     __slots__ = ("api_key", "api_key_id", "request_id", "validate_only")

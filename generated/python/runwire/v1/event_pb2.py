@@ -25,6 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from runwire.v1 import agent_pb2 as runwire_dot_v1_dot_agent__pb2
@@ -37,7 +38,7 @@ from runwire.v1 import run_pb2 as runwire_dot_v1_dot_run__pb2
 from runwire.v1 import session_pb2 as runwire_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16runwire/v1/event.proto\x12\nrunwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\x92\x05\n\x05\x45vent\x12\x14\n\x06\x63ursor\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\x05topic\x18\x02 \x01(\x0e\x32\x16.runwire.v1.EventTopicB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08resource\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\tprincipal\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x05\x61gent\x18\n \x01(\x0b\x32\x11.runwire.v1.AgentB\x04\xe2\x41\x01\x03H\x00\x12,\n\x07session\x18\x0b \x01(\x0b\x32\x13.runwire.v1.SessionB\x04\xe2\x41\x01\x03H\x00\x12,\n\x07message\x18\x0c \x01(\x0b\x32\x13.runwire.v1.MessageB\x04\xe2\x41\x01\x03H\x00\x12$\n\x03run\x18\r \x01(\x0b\x32\x0f.runwire.v1.RunB\x04\xe2\x41\x01\x03H\x00\x12/\n\trun_event\x18\x0e \x01(\x0b\x32\x14.runwire.v1.RunEventB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04\x66ile\x18\x0f \x01(\x0b\x32\x10.runwire.v1.FileB\x04\xe2\x41\x01\x03H\x00\x12(\n\x05\x62\x61tch\x18\x10 \x01(\x0b\x32\x11.runwire.v1.BatchB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\nbatch_task\x18\x11 \x01(\x0b\x32\x15.runwire.v1.BatchTaskB\x04\xe2\x41\x01\x03H\x00\x12*\n\x06memory\x18\x12 \x01(\x0b\x32\x12.runwire.v1.MemoryB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\nmcp_server\x18\x13 \x01(\x0b\x32\x15.runwire.v1.McpServerB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07payload\"\x95\x02\n\x10SubscribeRequest\x12,\n\x06topics\x18\x01 \x03(\x0e\x32\x16.runwire.v1.EventTopicB\x04\xe2\x41\x01\x01\x12\x17\n\tresources\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05types\x18\x03 \x03(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x06\x63ursor\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01H\x00\x12\x18\n\x08\x66rom_now\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x12+\n\x1b\x66rom_beginning_of_retention\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x12\x1f\n\x11subscription_name\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x61ll_principals\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\x42\x07\n\x05start\"\xab\x01\n\x11SubscribeResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.runwire.v1.EventB\x04\xe2\x41\x01\x03H\x00\x12/\n\tcaught_up\x18\x02 \x01(\x0b\x32\x14.runwire.v1.CaughtUpB\x04\xe2\x41\x01\x03H\x00\x12\x30\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.runwire.v1.HeartbeatB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07message\"?\n\x08\x43\x61ughtUp\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"X\n\tHeartbeat\x12\x14\n\x06\x63ursor\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"k\n\x18\x41\x63knowledgeEventsRequest\x12\x1f\n\x11subscription_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"R\n\x19\x41\x63knowledgeEventsResponse\x12\x1f\n\x11subscription_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\x8f\x03\n\x0e\x43onnectRequest\x12\x1c\n\x0e\x63orrelation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x05hello\x18\n \x01(\x0b\x32\x18.runwire.v1.ConnectHelloB\x04\xe2\x41\x01\x01H\x00\x12\x37\n\tsubscribe\x18\x0b \x01(\x0b\x32\x1c.runwire.v1.SubscribeRequestB\x04\xe2\x41\x01\x01H\x00\x12\x34\n\x0bunsubscribe\x18\x0c \x01(\x0b\x32\x17.runwire.v1.UnsubscribeB\x04\xe2\x41\x01\x01H\x00\x12&\n\x04ping\x18\r \x01(\x0b\x32\x10.runwire.v1.PingB\x04\xe2\x41\x01\x01H\x00\x12&\n\x04pong\x18\x0e \x01(\x0b\x32\x10.runwire.v1.PongB\x04\xe2\x41\x01\x01H\x00\x12)\n\x03\x61\x63k\x18\x0f \x01(\x0b\x32\x14.runwire.v1.EventAckB\x04\xe2\x41\x01\x01H\x00\x12\x39\n\x08response\x18\x10 \x01(\x0b\x32\x1f.runwire.v1.ServerRequestAnswerB\x04\xe2\x41\x01\x01H\x00\x42\t\n\x07message\"\x98\x05\n\x0f\x43onnectResponse\x12\x1c\n\x0e\x63orrelation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\tconnected\x18\n \x01(\x0b\x32\x15.runwire.v1.ConnectedB\x04\xe2\x41\x01\x03H\x00\x12\x32\n\nsubscribed\x18\x0b \x01(\x0b\x32\x16.runwire.v1.SubscribedB\x04\xe2\x41\x01\x03H\x00\x12\x36\n\x0cunsubscribed\x18\x0c \x01(\x0b\x32\x18.runwire.v1.UnsubscribedB\x04\xe2\x41\x01\x03H\x00\x12\x34\n\x05\x65vent\x18\r \x01(\x0b\x32\x1d.runwire.v1.SubscriptionEventB\x04\xe2\x41\x01\x03H\x00\x12/\n\tcaught_up\x18\x0e \x01(\x0b\x32\x14.runwire.v1.CaughtUpB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04pong\x18\x0f \x01(\x0b\x32\x10.runwire.v1.PongB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04ping\x18\x10 \x01(\x0b\x32\x10.runwire.v1.PingB\x04\xe2\x41\x01\x03H\x00\x12\x32\n\x07request\x18\x11 \x01(\x0b\x32\x19.runwire.v1.ServerRequestB\x04\xe2\x41\x01\x03H\x00\x12=\n\x10request_resolved\x18\x12 \x01(\x0b\x32\x1b.runwire.v1.RequestResolvedB\x04\xe2\x41\x01\x03H\x00\x12\x36\n\x0cnotification\x18\x13 \x01(\x0b\x32\x18.runwire.v1.NotificationB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\ngoing_away\x18\x14 \x01(\x0b\x32\x15.runwire.v1.GoingAwayB\x04\xe2\x41\x01\x03H\x00\x12)\n\x05\x65rror\x18\x15 \x01(\x0b\x32\x12.google.rpc.StatusB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07message\"l\n\x0c\x43onnectHello\x12\x19\n\x0b\x63lient_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x63lient_version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12#\n\x15\x61\x63\x63\x65pt_input_requests\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\",\n\x0bUnsubscribe\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x1b\n\x04Ping\x12\x13\n\x05nonce\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x1b\n\x04Pong\x12\x13\n\x05nonce\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"?\n\x08\x45ventAck\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xa0\x01\n\x13ServerRequestAnswer\x12\x1f\n\x11server_request_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\x08\x61pproval\x18\x02 \x01(\x0b\x32\x14.runwire.v1.ApprovalB\x04\xe2\x41\x01\x01H\x00\x12\x14\n\x04text\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01H\x00\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x42\x08\n\x06\x61nswer\"\xf4\x01\n\tConnected\x12\x1b\n\rconnection_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tprincipal\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03\x12\x1f\n\x11max_subscriptions\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0bserver_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0eserver_version\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"h\n\nSubscribed\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11subscription_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cstart_cursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"H\n\x0cUnsubscribed\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0blast_cursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"Z\n\x11SubscriptionEvent\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x11.runwire.v1.EventB\x04\xe2\x41\x01\x03\"\xd0\x01\n\rServerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rinput_request\x18\n \x01(\x0b\x32\x18.runwire.v1.InputRequestB\x04\xe2\x41\x01\x03H\x00\x42\x06\n\x04kind\"\xef\x01\n\x0fRequestResolved\x12\x1f\n\x11server_request_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x07outcome\x18\x02 \x01(\x0e\x32#.runwire.v1.RequestResolved.OutcomeB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61nswered_by\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ANSWERED\x10\x01\x12\x13\n\x0fOUTCOME_EXPIRED\x10\x02\x12\x15\n\x11OUTCOME_WITHDRAWN\x10\x03\"\xfa\x01\n\x0cNotification\x12\x33\n\x05level\x18\x01 \x01(\x0e\x32\x1e.runwire.v1.Notification.LevelB\x04\xe2\x41\x01\x03\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08resource\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"R\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0e\n\nLEVEL_INFO\x10\x01\x12\x11\n\rLEVEL_WARNING\x10\x02\x12\x0f\n\x0bLEVEL_ERROR\x10\x03\"\xdf\x02\n\tGoingAway\x12\x32\n\x06reason\x18\x01 \x01(\x0e\x32\x1c.runwire.v1.GoingAway.ReasonB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x38\n\x0freconnect_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03\x12\x39\n\tpositions\x18\x04 \x03(\x0b\x32 .runwire.v1.SubscriptionPositionB\x04\xe2\x41\x01\x03\"\x91\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x18\n\x14REASON_SHUTTING_DOWN\x10\x01\x12\x18\n\x14REASON_SLOW_CONSUMER\x10\x02\x12\x1d\n\x19REASON_MAX_CONNECTION_AGE\x10\x03\x12\x1c\n\x18REASON_HEARTBEAT_TIMEOUT\x10\x04\"l\n\x14SubscriptionPosition\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11subscription_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03*\x8e\x02\n\nEventTopic\x12\x1b\n\x17\x45VENT_TOPIC_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_TOPIC_AGENTS\x10\x01\x12\x18\n\x14\x45VENT_TOPIC_SESSIONS\x10\x02\x12\x18\n\x14\x45VENT_TOPIC_MESSAGES\x10\x03\x12\x14\n\x10\x45VENT_TOPIC_RUNS\x10\x04\x12\x1a\n\x16\x45VENT_TOPIC_RUN_EVENTS\x10\x05\x12\x15\n\x11\x45VENT_TOPIC_FILES\x10\x06\x12\x17\n\x13\x45VENT_TOPIC_BATCHES\x10\x07\x12\x18\n\x14\x45VENT_TOPIC_MEMORIES\x10\x08\x12\x1b\n\x17\x45VENT_TOPIC_MCP_SERVERS\x10\t2\xe8\x02\n\x0c\x45ventService\x12k\n\tSubscribe\x12\x1c.runwire.v1.SubscribeRequest\x1a\x1d.runwire.v1.SubscribeResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/events:subscribe:\x01*0\x01\x12\x65\n\x07\x43onnect\x12\x1a.runwire.v1.ConnectRequest\x1a\x1b.runwire.v1.ConnectResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/events:connect:\x01*(\x01\x30\x01\x12\x83\x01\n\x11\x41\x63knowledgeEvents\x12$.runwire.v1.AcknowledgeEventsRequest\x1a%.runwire.v1.AcknowledgeEventsResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/events:acknowledge:\x01*B>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16runwire/v1/event.proto\x12\nrunwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\x85\x06\n\x05\x45vent\x12\x14\n\x06\x63ursor\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\x05topic\x18\x02 \x01(\x0e\x32\x16.runwire.v1.EventTopicB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08resource\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\tprincipal\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x05\x61gent\x18\n \x01(\x0b\x32\x11.runwire.v1.AgentB\x04\xe2\x41\x01\x03H\x00\x12,\n\x07session\x18\x0b \x01(\x0b\x32\x13.runwire.v1.SessionB\x04\xe2\x41\x01\x03H\x00\x12,\n\x07message\x18\x0c \x01(\x0b\x32\x13.runwire.v1.MessageB\x04\xe2\x41\x01\x03H\x00\x12$\n\x03run\x18\r \x01(\x0b\x32\x0f.runwire.v1.RunB\x04\xe2\x41\x01\x03H\x00\x12/\n\trun_event\x18\x0e \x01(\x0b\x32\x14.runwire.v1.RunEventB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04\x66ile\x18\x0f \x01(\x0b\x32\x10.runwire.v1.FileB\x04\xe2\x41\x01\x03H\x00\x12(\n\x05\x62\x61tch\x18\x10 \x01(\x0b\x32\x11.runwire.v1.BatchB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\nbatch_task\x18\x11 \x01(\x0b\x32\x15.runwire.v1.BatchTaskB\x04\xe2\x41\x01\x03H\x00\x12*\n\x06memory\x18\x12 \x01(\x0b\x32\x12.runwire.v1.MemoryB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\nmcp_server\x18\x13 \x01(\x0b\x32\x15.runwire.v1.McpServerB\x04\xe2\x41\x01\x03H\x00\x12\x36\n\x0cnotification\x18\x14 \x01(\x0b\x32\x18.runwire.v1.NotificationB\x04\xe2\x41\x01\x03H\x00\x12\x39\n\x0eserver_request\x18\x15 \x01(\x0b\x32\x19.runwire.v1.ServerRequestB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07payload\"\x95\x02\n\x10SubscribeRequest\x12,\n\x06topics\x18\x01 \x03(\x0e\x32\x16.runwire.v1.EventTopicB\x04\xe2\x41\x01\x01\x12\x17\n\tresources\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05types\x18\x03 \x03(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x06\x63ursor\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01H\x00\x12\x18\n\x08\x66rom_now\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x12+\n\x1b\x66rom_beginning_of_retention\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x12\x1f\n\x11subscription_name\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x61ll_principals\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\x42\x07\n\x05start\"\xab\x01\n\x11SubscribeResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.runwire.v1.EventB\x04\xe2\x41\x01\x03H\x00\x12/\n\tcaught_up\x18\x02 \x01(\x0b\x32\x14.runwire.v1.CaughtUpB\x04\xe2\x41\x01\x03H\x00\x12\x30\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.runwire.v1.HeartbeatB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07message\"?\n\x08\x43\x61ughtUp\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"X\n\tHeartbeat\x12\x14\n\x06\x63ursor\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"k\n\x18\x41\x63knowledgeEventsRequest\x12\x1f\n\x11subscription_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"R\n\x19\x41\x63knowledgeEventsResponse\x12\x1f\n\x11subscription_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xce\x03\n\x0e\x43onnectRequest\x12\x1c\n\x0e\x63orrelation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x05hello\x18\n \x01(\x0b\x32\x18.runwire.v1.ConnectHelloB\x04\xe2\x41\x01\x01H\x00\x12\x37\n\tsubscribe\x18\x0b \x01(\x0b\x32\x1c.runwire.v1.SubscribeRequestB\x04\xe2\x41\x01\x01H\x00\x12\x34\n\x0bunsubscribe\x18\x0c \x01(\x0b\x32\x17.runwire.v1.UnsubscribeB\x04\xe2\x41\x01\x01H\x00\x12&\n\x04ping\x18\r \x01(\x0b\x32\x10.runwire.v1.PingB\x04\xe2\x41\x01\x01H\x00\x12&\n\x04pong\x18\x0e \x01(\x0b\x32\x10.runwire.v1.PongB\x04\xe2\x41\x01\x01H\x00\x12)\n\x03\x61\x63k\x18\x0f \x01(\x0b\x32\x14.runwire.v1.EventAckB\x04\xe2\x41\x01\x01H\x00\x12\x39\n\x08response\x18\x10 \x01(\x0b\x32\x1f.runwire.v1.ServerRequestAnswerB\x04\xe2\x41\x01\x01H\x00\x12=\n\x10notification_ack\x18\x11 \x01(\x0b\x32\x1b.runwire.v1.NotificationAckB\x04\xe2\x41\x01\x01H\x00\x42\t\n\x07message\"\x98\x05\n\x0f\x43onnectResponse\x12\x1c\n\x0e\x63orrelation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\tconnected\x18\n \x01(\x0b\x32\x15.runwire.v1.ConnectedB\x04\xe2\x41\x01\x03H\x00\x12\x32\n\nsubscribed\x18\x0b \x01(\x0b\x32\x16.runwire.v1.SubscribedB\x04\xe2\x41\x01\x03H\x00\x12\x36\n\x0cunsubscribed\x18\x0c \x01(\x0b\x32\x18.runwire.v1.UnsubscribedB\x04\xe2\x41\x01\x03H\x00\x12\x34\n\x05\x65vent\x18\r \x01(\x0b\x32\x1d.runwire.v1.SubscriptionEventB\x04\xe2\x41\x01\x03H\x00\x12/\n\tcaught_up\x18\x0e \x01(\x0b\x32\x14.runwire.v1.CaughtUpB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04pong\x18\x0f \x01(\x0b\x32\x10.runwire.v1.PongB\x04\xe2\x41\x01\x03H\x00\x12&\n\x04ping\x18\x10 \x01(\x0b\x32\x10.runwire.v1.PingB\x04\xe2\x41\x01\x03H\x00\x12\x32\n\x07request\x18\x11 \x01(\x0b\x32\x19.runwire.v1.ServerRequestB\x04\xe2\x41\x01\x03H\x00\x12=\n\x10request_resolved\x18\x12 \x01(\x0b\x32\x1b.runwire.v1.RequestResolvedB\x04\xe2\x41\x01\x03H\x00\x12\x36\n\x0cnotification\x18\x13 \x01(\x0b\x32\x18.runwire.v1.NotificationB\x04\xe2\x41\x01\x03H\x00\x12\x31\n\ngoing_away\x18\x14 \x01(\x0b\x32\x15.runwire.v1.GoingAwayB\x04\xe2\x41\x01\x03H\x00\x12)\n\x05\x65rror\x18\x15 \x01(\x0b\x32\x12.google.rpc.StatusB\x04\xe2\x41\x01\x03H\x00\x42\t\n\x07message\"l\n\x0c\x43onnectHello\x12\x19\n\x0b\x63lient_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x63lient_version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12#\n\x15\x61\x63\x63\x65pt_input_requests\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\",\n\x0bUnsubscribe\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x1b\n\x04Ping\x12\x13\n\x05nonce\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x1b\n\x04Pong\x12\x13\n\x05nonce\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"?\n\x08\x45ventAck\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x63ursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fNotificationAck\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xcf\x01\n\x13ServerRequestAnswer\x12\x1f\n\x11server_request_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\x08\x61pproval\x18\x02 \x01(\x0b\x32\x14.runwire.v1.ApprovalB\x04\xe2\x41\x01\x01H\x00\x12\x14\n\x04text\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01H\x00\x12-\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01H\x00\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x42\x08\n\x06\x61nswer\"\xf4\x01\n\tConnected\x12\x1b\n\rconnection_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tprincipal\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03\x12\x1f\n\x11max_subscriptions\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0bserver_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0eserver_version\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"h\n\nSubscribed\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11subscription_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cstart_cursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"H\n\x0cUnsubscribed\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0blast_cursor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"Z\n\x11SubscriptionEvent\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x11.runwire.v1.EventB\x04\xe2\x41\x01\x03\"\x8b\x02\n\rServerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rinput_request\x18\n \x01(\x0b\x32\x18.runwire.v1.InputRequestB\x04\xe2\x41\x01\x03H\x00\x12\x39\n\x0fmessage_request\x18\x0b \x01(\x0b\x32\x18.runwire.v1.NotificationB\x04\xe2\x41\x01\x03H\x00\x42\x06\n\x04kind\"\xef\x01\n\x0fRequestResolved\x12\x1f\n\x11server_request_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x07outcome\x18\x02 \x01(\x0e\x32#.runwire.v1.RequestResolved.OutcomeB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61nswered_by\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ANSWERED\x10\x01\x12\x13\n\x0fOUTCOME_EXPIRED\x10\x02\x12\x15\n\x11OUTCOME_WITHDRAWN\x10\x03\"\xcd\x04\n\x0cNotification\x12\x33\n\x05level\x18\x01 \x01(\x0e\x32\x1e.runwire.v1.Notification.LevelB\x04\xe2\x41\x01\x03\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08resource\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x08priority\x18\x07 \x01(\x0e\x32!.runwire.v1.Notification.PriorityB\x04\xe2\x41\x01\x03\x12+\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06sender\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"R\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0e\n\nLEVEL_INFO\x10\x01\x12\x11\n\rLEVEL_WARNING\x10\x02\x12\x0f\n\x0bLEVEL_ERROR\x10\x03\"s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04\"\xdf\x02\n\tGoingAway\x12\x32\n\x06reason\x18\x01 \x01(\x0e\x32\x1c.runwire.v1.GoingAway.ReasonB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x38\n\x0freconnect_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03\x12\x39\n\tpositions\x18\x04 \x03(\x0b\x32 .runwire.v1.SubscriptionPositionB\x04\xe2\x41\x01\x03\"\x91\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x18\n\x14REASON_SHUTTING_DOWN\x10\x01\x12\x18\n\x14REASON_SLOW_CONSUMER\x10\x02\x12\x1d\n\x19REASON_MAX_CONNECTION_AGE\x10\x03\x12\x1c\n\x18REASON_HEARTBEAT_TIMEOUT\x10\x04\"l\n\x14SubscriptionPosition\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11subscription_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03*\xad\x02\n\nEventTopic\x12\x1b\n\x17\x45VENT_TOPIC_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_TOPIC_AGENTS\x10\x01\x12\x18\n\x14\x45VENT_TOPIC_SESSIONS\x10\x02\x12\x18\n\x14\x45VENT_TOPIC_MESSAGES\x10\x03\x12\x14\n\x10\x45VENT_TOPIC_RUNS\x10\x04\x12\x1a\n\x16\x45VENT_TOPIC_RUN_EVENTS\x10\x05\x12\x15\n\x11\x45VENT_TOPIC_FILES\x10\x06\x12\x17\n\x13\x45VENT_TOPIC_BATCHES\x10\x07\x12\x18\n\x14\x45VENT_TOPIC_MEMORIES\x10\x08\x12\x1b\n\x17\x45VENT_TOPIC_MCP_SERVERS\x10\t\x12\x1d\n\x19\x45VENT_TOPIC_NOTIFICATIONS\x10\n2\xe8\x02\n\x0c\x45ventService\x12k\n\tSubscribe\x12\x1c.runwire.v1.SubscribeRequest\x1a\x1d.runwire.v1.SubscribeResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/events:subscribe:\x01*0\x01\x12\x65\n\x07\x43onnect\x12\x1a.runwire.v1.ConnectRequest\x1a\x1b.runwire.v1.ConnectResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/events:connect:\x01*(\x01\x30\x01\x12\x83\x01\n\x11\x41\x63knowledgeEvents\x12$.runwire.v1.AcknowledgeEventsRequest\x1a%.runwire.v1.AcknowledgeEventsResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/events:acknowledge:\x01*B>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -77,6 +78,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT'].fields_by_name['memory']._serialized_options = b'\342A\001\003'
   _globals['_EVENT'].fields_by_name['mcp_server']._loaded_options = None
   _globals['_EVENT'].fields_by_name['mcp_server']._serialized_options = b'\342A\001\003'
+  _globals['_EVENT'].fields_by_name['notification']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['notification']._serialized_options = b'\342A\001\003'
+  _globals['_EVENT'].fields_by_name['server_request']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['server_request']._serialized_options = b'\342A\001\003'
   _globals['_SUBSCRIBEREQUEST'].fields_by_name['topics']._loaded_options = None
   _globals['_SUBSCRIBEREQUEST'].fields_by_name['topics']._serialized_options = b'\342A\001\001'
   _globals['_SUBSCRIBEREQUEST'].fields_by_name['resources']._loaded_options = None
@@ -133,6 +138,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTREQUEST'].fields_by_name['ack']._serialized_options = b'\342A\001\001'
   _globals['_CONNECTREQUEST'].fields_by_name['response']._loaded_options = None
   _globals['_CONNECTREQUEST'].fields_by_name['response']._serialized_options = b'\342A\001\001'
+  _globals['_CONNECTREQUEST'].fields_by_name['notification_ack']._loaded_options = None
+  _globals['_CONNECTREQUEST'].fields_by_name['notification_ack']._serialized_options = b'\342A\001\001'
   _globals['_CONNECTRESPONSE'].fields_by_name['correlation_id']._loaded_options = None
   _globals['_CONNECTRESPONSE'].fields_by_name['correlation_id']._serialized_options = b'\342A\001\003'
   _globals['_CONNECTRESPONSE'].fields_by_name['connected']._loaded_options = None
@@ -175,12 +182,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTACK'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
   _globals['_EVENTACK'].fields_by_name['cursor']._loaded_options = None
   _globals['_EVENTACK'].fields_by_name['cursor']._serialized_options = b'\342A\001\002'
+  _globals['_NOTIFICATIONACK'].fields_by_name['name']._loaded_options = None
+  _globals['_NOTIFICATIONACK'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_SERVERREQUESTANSWER'].fields_by_name['server_request_id']._loaded_options = None
   _globals['_SERVERREQUESTANSWER'].fields_by_name['server_request_id']._serialized_options = b'\342A\001\002'
   _globals['_SERVERREQUESTANSWER'].fields_by_name['approval']._loaded_options = None
   _globals['_SERVERREQUESTANSWER'].fields_by_name['approval']._serialized_options = b'\342A\001\001'
   _globals['_SERVERREQUESTANSWER'].fields_by_name['text']._loaded_options = None
   _globals['_SERVERREQUESTANSWER'].fields_by_name['text']._serialized_options = b'\342A\001\001'
+  _globals['_SERVERREQUESTANSWER'].fields_by_name['data']._loaded_options = None
+  _globals['_SERVERREQUESTANSWER'].fields_by_name['data']._serialized_options = b'\342A\001\001'
   _globals['_SERVERREQUESTANSWER'].fields_by_name['request_id']._loaded_options = None
   _globals['_SERVERREQUESTANSWER'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CONNECTED'].fields_by_name['connection_id']._loaded_options = None
@@ -217,6 +228,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVERREQUEST'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
   _globals['_SERVERREQUEST'].fields_by_name['input_request']._loaded_options = None
   _globals['_SERVERREQUEST'].fields_by_name['input_request']._serialized_options = b'\342A\001\003'
+  _globals['_SERVERREQUEST'].fields_by_name['message_request']._loaded_options = None
+  _globals['_SERVERREQUEST'].fields_by_name['message_request']._serialized_options = b'\342A\001\003'
   _globals['_REQUESTRESOLVED'].fields_by_name['server_request_id']._loaded_options = None
   _globals['_REQUESTRESOLVED'].fields_by_name['server_request_id']._serialized_options = b'\342A\001\003'
   _globals['_REQUESTRESOLVED'].fields_by_name['outcome']._loaded_options = None
@@ -231,6 +244,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATION'].fields_by_name['resource']._serialized_options = b'\342A\001\003'
   _globals['_NOTIFICATION'].fields_by_name['create_time']._loaded_options = None
   _globals['_NOTIFICATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['name']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['name']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['title']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['title']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['priority']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['priority']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['data']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['data']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['sender']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['sender']._serialized_options = b'\342A\001\003'
   _globals['_GOINGAWAY'].fields_by_name['reason']._loaded_options = None
   _globals['_GOINGAWAY'].fields_by_name['reason']._serialized_options = b'\342A\001\003'
   _globals['_GOINGAWAY'].fields_by_name['message']._loaded_options = None
@@ -251,62 +276,66 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTSERVICE'].methods_by_name['Connect']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/events:connect:\001*'
   _globals['_EVENTSERVICE'].methods_by_name['AcknowledgeEvents']._loaded_options = None
   _globals['_EVENTSERVICE'].methods_by_name['AcknowledgeEvents']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/events:acknowledge:\001*'
-  _globals['_EVENTTOPIC']._serialized_start=5054
-  _globals['_EVENTTOPIC']._serialized_end=5324
-  _globals['_EVENT']._serialized_start=391
-  _globals['_EVENT']._serialized_end=1049
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=1052
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1329
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1332
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1503
-  _globals['_CAUGHTUP']._serialized_start=1505
-  _globals['_CAUGHTUP']._serialized_end=1568
-  _globals['_HEARTBEAT']._serialized_start=1570
-  _globals['_HEARTBEAT']._serialized_end=1658
-  _globals['_ACKNOWLEDGEEVENTSREQUEST']._serialized_start=1660
-  _globals['_ACKNOWLEDGEEVENTSREQUEST']._serialized_end=1767
-  _globals['_ACKNOWLEDGEEVENTSRESPONSE']._serialized_start=1769
-  _globals['_ACKNOWLEDGEEVENTSRESPONSE']._serialized_end=1851
-  _globals['_CONNECTREQUEST']._serialized_start=1854
-  _globals['_CONNECTREQUEST']._serialized_end=2253
-  _globals['_CONNECTRESPONSE']._serialized_start=2256
-  _globals['_CONNECTRESPONSE']._serialized_end=2920
-  _globals['_CONNECTHELLO']._serialized_start=2922
-  _globals['_CONNECTHELLO']._serialized_end=3030
-  _globals['_UNSUBSCRIBE']._serialized_start=3032
-  _globals['_UNSUBSCRIBE']._serialized_end=3076
-  _globals['_PING']._serialized_start=3078
-  _globals['_PING']._serialized_end=3105
-  _globals['_PONG']._serialized_start=3107
-  _globals['_PONG']._serialized_end=3134
-  _globals['_EVENTACK']._serialized_start=3136
-  _globals['_EVENTACK']._serialized_end=3199
-  _globals['_SERVERREQUESTANSWER']._serialized_start=3202
-  _globals['_SERVERREQUESTANSWER']._serialized_end=3362
-  _globals['_CONNECTED']._serialized_start=3365
-  _globals['_CONNECTED']._serialized_end=3609
-  _globals['_SUBSCRIBED']._serialized_start=3611
-  _globals['_SUBSCRIBED']._serialized_end=3715
-  _globals['_UNSUBSCRIBED']._serialized_start=3717
-  _globals['_UNSUBSCRIBED']._serialized_end=3789
-  _globals['_SUBSCRIPTIONEVENT']._serialized_start=3791
-  _globals['_SUBSCRIPTIONEVENT']._serialized_end=3881
-  _globals['_SERVERREQUEST']._serialized_start=3884
-  _globals['_SERVERREQUEST']._serialized_end=4092
-  _globals['_REQUESTRESOLVED']._serialized_start=4095
-  _globals['_REQUESTRESOLVED']._serialized_end=4334
-  _globals['_REQUESTRESOLVED_OUTCOME']._serialized_start=4234
-  _globals['_REQUESTRESOLVED_OUTCOME']._serialized_end=4334
-  _globals['_NOTIFICATION']._serialized_start=4337
-  _globals['_NOTIFICATION']._serialized_end=4587
-  _globals['_NOTIFICATION_LEVEL']._serialized_start=4505
-  _globals['_NOTIFICATION_LEVEL']._serialized_end=4587
-  _globals['_GOINGAWAY']._serialized_start=4590
-  _globals['_GOINGAWAY']._serialized_end=4941
-  _globals['_GOINGAWAY_REASON']._serialized_start=4796
-  _globals['_GOINGAWAY_REASON']._serialized_end=4941
-  _globals['_SUBSCRIPTIONPOSITION']._serialized_start=4943
-  _globals['_SUBSCRIPTIONPOSITION']._serialized_end=5051
-  _globals['_EVENTSERVICE']._serialized_start=5327
-  _globals['_EVENTSERVICE']._serialized_end=5687
+  _globals['_EVENTTOPIC']._serialized_start=5746
+  _globals['_EVENTTOPIC']._serialized_end=6047
+  _globals['_EVENT']._serialized_start=421
+  _globals['_EVENT']._serialized_end=1194
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=1197
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1474
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1477
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1648
+  _globals['_CAUGHTUP']._serialized_start=1650
+  _globals['_CAUGHTUP']._serialized_end=1713
+  _globals['_HEARTBEAT']._serialized_start=1715
+  _globals['_HEARTBEAT']._serialized_end=1803
+  _globals['_ACKNOWLEDGEEVENTSREQUEST']._serialized_start=1805
+  _globals['_ACKNOWLEDGEEVENTSREQUEST']._serialized_end=1912
+  _globals['_ACKNOWLEDGEEVENTSRESPONSE']._serialized_start=1914
+  _globals['_ACKNOWLEDGEEVENTSRESPONSE']._serialized_end=1996
+  _globals['_CONNECTREQUEST']._serialized_start=1999
+  _globals['_CONNECTREQUEST']._serialized_end=2461
+  _globals['_CONNECTRESPONSE']._serialized_start=2464
+  _globals['_CONNECTRESPONSE']._serialized_end=3128
+  _globals['_CONNECTHELLO']._serialized_start=3130
+  _globals['_CONNECTHELLO']._serialized_end=3238
+  _globals['_UNSUBSCRIBE']._serialized_start=3240
+  _globals['_UNSUBSCRIBE']._serialized_end=3284
+  _globals['_PING']._serialized_start=3286
+  _globals['_PING']._serialized_end=3313
+  _globals['_PONG']._serialized_start=3315
+  _globals['_PONG']._serialized_end=3342
+  _globals['_EVENTACK']._serialized_start=3344
+  _globals['_EVENTACK']._serialized_end=3407
+  _globals['_NOTIFICATIONACK']._serialized_start=3409
+  _globals['_NOTIFICATIONACK']._serialized_end=3446
+  _globals['_SERVERREQUESTANSWER']._serialized_start=3449
+  _globals['_SERVERREQUESTANSWER']._serialized_end=3656
+  _globals['_CONNECTED']._serialized_start=3659
+  _globals['_CONNECTED']._serialized_end=3903
+  _globals['_SUBSCRIBED']._serialized_start=3905
+  _globals['_SUBSCRIBED']._serialized_end=4009
+  _globals['_UNSUBSCRIBED']._serialized_start=4011
+  _globals['_UNSUBSCRIBED']._serialized_end=4083
+  _globals['_SUBSCRIPTIONEVENT']._serialized_start=4085
+  _globals['_SUBSCRIPTIONEVENT']._serialized_end=4175
+  _globals['_SERVERREQUEST']._serialized_start=4178
+  _globals['_SERVERREQUEST']._serialized_end=4445
+  _globals['_REQUESTRESOLVED']._serialized_start=4448
+  _globals['_REQUESTRESOLVED']._serialized_end=4687
+  _globals['_REQUESTRESOLVED_OUTCOME']._serialized_start=4587
+  _globals['_REQUESTRESOLVED_OUTCOME']._serialized_end=4687
+  _globals['_NOTIFICATION']._serialized_start=4690
+  _globals['_NOTIFICATION']._serialized_end=5279
+  _globals['_NOTIFICATION_LEVEL']._serialized_start=5080
+  _globals['_NOTIFICATION_LEVEL']._serialized_end=5162
+  _globals['_NOTIFICATION_PRIORITY']._serialized_start=5164
+  _globals['_NOTIFICATION_PRIORITY']._serialized_end=5279
+  _globals['_GOINGAWAY']._serialized_start=5282
+  _globals['_GOINGAWAY']._serialized_end=5633
+  _globals['_GOINGAWAY_REASON']._serialized_start=5488
+  _globals['_GOINGAWAY_REASON']._serialized_end=5633
+  _globals['_SUBSCRIPTIONPOSITION']._serialized_start=5635
+  _globals['_SUBSCRIPTIONPOSITION']._serialized_end=5743
+  _globals['_EVENTSERVICE']._serialized_start=6050
+  _globals['_EVENTSERVICE']._serialized_end=6410
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from runwire.v1 import agent_pb2 as _agent_pb2
@@ -34,6 +35,7 @@ class EventTopic(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TOPIC_BATCHES: _ClassVar[EventTopic]
     EVENT_TOPIC_MEMORIES: _ClassVar[EventTopic]
     EVENT_TOPIC_MCP_SERVERS: _ClassVar[EventTopic]
+    EVENT_TOPIC_NOTIFICATIONS: _ClassVar[EventTopic]
 EVENT_TOPIC_UNSPECIFIED: EventTopic
 EVENT_TOPIC_AGENTS: EventTopic
 EVENT_TOPIC_SESSIONS: EventTopic
@@ -44,9 +46,10 @@ EVENT_TOPIC_FILES: EventTopic
 EVENT_TOPIC_BATCHES: EventTopic
 EVENT_TOPIC_MEMORIES: EventTopic
 EVENT_TOPIC_MCP_SERVERS: EventTopic
+EVENT_TOPIC_NOTIFICATIONS: EventTopic
 
 class Event(_message.Message):
-    __slots__ = ("cursor", "topic", "type", "resource", "create_time", "principal", "agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server")
+    __slots__ = ("cursor", "topic", "type", "resource", "create_time", "principal", "agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server", "notification", "server_request")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +66,8 @@ class Event(_message.Message):
     BATCH_TASK_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     MCP_SERVER_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    SERVER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     topic: EventTopic
     type: str
@@ -79,7 +84,9 @@ class Event(_message.Message):
     batch_task: _batch_pb2.BatchTask
     memory: _memory_pb2.Memory
     mcp_server: _mcp_server_pb2.McpServer
-    def __init__(self, cursor: _Optional[str] = ..., topic: _Optional[_Union[EventTopic, str]] = ..., type: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ..., message: _Optional[_Union[_message_pb2.Message, _Mapping]] = ..., run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., run_event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ..., file: _Optional[_Union[_file_pb2.File, _Mapping]] = ..., batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., batch_task: _Optional[_Union[_batch_pb2.BatchTask, _Mapping]] = ..., memory: _Optional[_Union[_memory_pb2.Memory, _Mapping]] = ..., mcp_server: _Optional[_Union[_mcp_server_pb2.McpServer, _Mapping]] = ...) -> None: ...
+    notification: Notification
+    server_request: ServerRequest
+    def __init__(self, cursor: _Optional[str] = ..., topic: _Optional[_Union[EventTopic, str]] = ..., type: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ..., message: _Optional[_Union[_message_pb2.Message, _Mapping]] = ..., run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., run_event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ..., file: _Optional[_Union[_file_pb2.File, _Mapping]] = ..., batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., batch_task: _Optional[_Union[_batch_pb2.BatchTask, _Mapping]] = ..., memory: _Optional[_Union[_memory_pb2.Memory, _Mapping]] = ..., mcp_server: _Optional[_Union[_mcp_server_pb2.McpServer, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., server_request: _Optional[_Union[ServerRequest, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("topics", "resources", "types", "cursor", "from_now", "from_beginning_of_retention", "subscription_name", "all_principals")
@@ -146,7 +153,7 @@ class AcknowledgeEventsResponse(_message.Message):
     def __init__(self, subscription_name: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("correlation_id", "hello", "subscribe", "unsubscribe", "ping", "pong", "ack", "response")
+    __slots__ = ("correlation_id", "hello", "subscribe", "unsubscribe", "ping", "pong", "ack", "response", "notification_ack")
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +162,7 @@ class ConnectRequest(_message.Message):
     PONG_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ACK_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
     hello: ConnectHello
     subscribe: SubscribeRequest
@@ -163,7 +171,8 @@ class ConnectRequest(_message.Message):
     pong: Pong
     ack: EventAck
     response: ServerRequestAnswer
-    def __init__(self, correlation_id: _Optional[str] = ..., hello: _Optional[_Union[ConnectHello, _Mapping]] = ..., subscribe: _Optional[_Union[SubscribeRequest, _Mapping]] = ..., unsubscribe: _Optional[_Union[Unsubscribe, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., ack: _Optional[_Union[EventAck, _Mapping]] = ..., response: _Optional[_Union[ServerRequestAnswer, _Mapping]] = ...) -> None: ...
+    notification_ack: NotificationAck
+    def __init__(self, correlation_id: _Optional[str] = ..., hello: _Optional[_Union[ConnectHello, _Mapping]] = ..., subscribe: _Optional[_Union[SubscribeRequest, _Mapping]] = ..., unsubscribe: _Optional[_Union[Unsubscribe, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., ack: _Optional[_Union[EventAck, _Mapping]] = ..., response: _Optional[_Union[ServerRequestAnswer, _Mapping]] = ..., notification_ack: _Optional[_Union[NotificationAck, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
     __slots__ = ("correlation_id", "connected", "subscribed", "unsubscribed", "event", "caught_up", "pong", "ping", "request", "request_resolved", "notification", "going_away", "error")
@@ -231,17 +240,25 @@ class EventAck(_message.Message):
     cursor: str
     def __init__(self, subscription_id: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
 
+class NotificationAck(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
 class ServerRequestAnswer(_message.Message):
-    __slots__ = ("server_request_id", "approval", "text", "request_id")
+    __slots__ = ("server_request_id", "approval", "text", "data", "request_id")
     SERVER_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     server_request_id: str
     approval: _run_pb2.Approval
     text: str
+    data: _struct_pb2.Struct
     request_id: str
-    def __init__(self, server_request_id: _Optional[str] = ..., approval: _Optional[_Union[_run_pb2.Approval, _Mapping]] = ..., text: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, server_request_id: _Optional[str] = ..., approval: _Optional[_Union[_run_pb2.Approval, _Mapping]] = ..., text: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Connected(_message.Message):
     __slots__ = ("connection_id", "principal", "heartbeat_interval", "max_subscriptions", "server_time", "server_version")
@@ -286,16 +303,18 @@ class SubscriptionEvent(_message.Message):
     def __init__(self, subscription_id: _Optional[str] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
 class ServerRequest(_message.Message):
-    __slots__ = ("id", "create_time", "expire_time", "input_request")
+    __slots__ = ("id", "create_time", "expire_time", "input_request", "message_request")
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     INPUT_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_REQUEST_FIELD_NUMBER: _ClassVar[int]
     id: str
     create_time: _timestamp_pb2.Timestamp
     expire_time: _timestamp_pb2.Timestamp
     input_request: _run_pb2.InputRequest
-    def __init__(self, id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_request: _Optional[_Union[_run_pb2.InputRequest, _Mapping]] = ...) -> None: ...
+    message_request: Notification
+    def __init__(self, id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_request: _Optional[_Union[_run_pb2.InputRequest, _Mapping]] = ..., message_request: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
 
 class RequestResolved(_message.Message):
     __slots__ = ("server_request_id", "outcome", "answered_by")
@@ -318,7 +337,7 @@ class RequestResolved(_message.Message):
     def __init__(self, server_request_id: _Optional[str] = ..., outcome: _Optional[_Union[RequestResolved.Outcome, str]] = ..., answered_by: _Optional[str] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("level", "text", "resource", "create_time")
+    __slots__ = ("level", "text", "resource", "create_time", "name", "title", "priority", "data", "expire_time", "sender")
     class Level(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         LEVEL_UNSPECIFIED: _ClassVar[Notification.Level]
@@ -329,15 +348,39 @@ class Notification(_message.Message):
     LEVEL_INFO: Notification.Level
     LEVEL_WARNING: Notification.Level
     LEVEL_ERROR: Notification.Level
+    class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PRIORITY_UNSPECIFIED: _ClassVar[Notification.Priority]
+        PRIORITY_LOW: _ClassVar[Notification.Priority]
+        PRIORITY_NORMAL: _ClassVar[Notification.Priority]
+        PRIORITY_HIGH: _ClassVar[Notification.Priority]
+        PRIORITY_URGENT: _ClassVar[Notification.Priority]
+    PRIORITY_UNSPECIFIED: Notification.Priority
+    PRIORITY_LOW: Notification.Priority
+    PRIORITY_NORMAL: Notification.Priority
+    PRIORITY_HIGH: Notification.Priority
+    PRIORITY_URGENT: Notification.Priority
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
     level: Notification.Level
     text: str
     resource: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, level: _Optional[_Union[Notification.Level, str]] = ..., text: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    name: str
+    title: str
+    priority: Notification.Priority
+    data: _struct_pb2.Struct
+    expire_time: _timestamp_pb2.Timestamp
+    sender: str
+    def __init__(self, level: _Optional[_Union[Notification.Level, str]] = ..., text: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., name: _Optional[str] = ..., title: _Optional[str] = ..., priority: _Optional[_Union[Notification.Priority, str]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender: _Optional[str] = ...) -> None: ...
 
 class GoingAway(_message.Message):
     __slots__ = ("reason", "message", "reconnect_after", "positions")

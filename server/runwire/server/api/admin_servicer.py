@@ -48,6 +48,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 "principal": key.principal,
                 "role": key.role,
                 "tier": key.tier,
+                "scopes": list(key.scopes),
                 "expire_time": convert.to_datetime(key.expire_time, "api_key.expire_time")
                 if key.HasField("expire_time")
                 else None,
@@ -105,6 +106,7 @@ def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
         create_time=convert.timestamp(row.create_time),
         created_by=row.created_by,
         revoked_by=row.revoked_by,
+        scopes=list(row.scopes or ()),
         etag=etag_of("apiKey", row.id, row.revision, row.incarnation),
     )
 

@@ -36,6 +36,7 @@ from runwire.server.domain.errors import Unauthenticated
 from runwire.server.domain.principal import (
     ANONYMOUS_PRINCIPAL,
     AUTH_JWT,
+    KNOWN_SCOPES,
     TIER_DEFAULT,
     TIER_PREMIUM,
     Principal,
@@ -236,11 +237,14 @@ class Authenticator:
         role = claims.get(settings.jwt_role_claim)
         roles = role if isinstance(role, list) else [role]
         tier = claims.get(settings.jwt_tier_claim)
+        scope = claims.get("scope")
         return Principal(
             id=subject,
             is_admin="admin" in roles,
             tier=TIER_PREMIUM if tier == TIER_PREMIUM else TIER_DEFAULT,
             auth_method=AUTH_JWT,
+            # OAuth 2.0: space-separated; only the scopes Runwire knows count.
+            scopes=frozenset(scope.split()) & KNOWN_SCOPES if isinstance(scope, str) else frozenset(),
         )
 
 

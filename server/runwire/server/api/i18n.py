@@ -328,6 +328,21 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "El endpoint del proveedor no permite este modelo.",
         "Le point d'accès du fournisseur n'autorise pas ce modèle.",
     ),
+    "SERVER_MESSAGE_NOT_FOUND": (
+        "The message was not found.",
+        "No se encontró el mensaje.",
+        "Le message est introuvable.",
+    ),
+    "SERVER_MESSAGE_ANSWERED": (
+        "The request was already answered.",
+        "La solicitud ya fue respondida.",
+        "La demande a déjà reçu une réponse.",
+    ),
+    "SERVER_MESSAGE_EXPIRED": (
+        "The message has expired.",
+        "El mensaje ha caducado.",
+        "Le message a expiré.",
+    ),
     "DESTINATION_NOT_ALLOWED": (
         "The server does not send requests to this address.",
         "El servidor no envía solicitudes a esta dirección.",

@@ -24,7 +24,7 @@ from runwire.server.domain.common import check_etag, check_text
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import AlreadyExists, NotFound, PermissionDenied, Violations
 from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import AUTH_API_KEY, ROLE_ADMIN, TIER_DEFAULT, TIER_PREMIUM, Principal
+from runwire.server.domain.principal import AUTH_API_KEY, KNOWN_SCOPES, ROLE_ADMIN, TIER_DEFAULT, TIER_PREMIUM, Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow
@@ -37,6 +37,7 @@ _ALPHABET = string.ascii_letters + string.digits
 PRINCIPAL_PATTERN = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 API_KEY = names.NamePattern.of("apiKeys")
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
+MAX_SCOPES = 16
 
 
 class Role(enum.IntEnum):
@@ -95,6 +96,7 @@ def principal_of(row: ApiKeyRow) -> Principal:
         tier=TIER_NAMES.get(Tier(row.tier), TIER_DEFAULT),
         auth_method=AUTH_API_KEY,
         key_id=row.id,
+        scopes=frozenset(row.scopes or ()),
     )
 
 
@@ -242,6 +244,12 @@ class ApiKeyService:
             v.add("api_key.tier", "TIER_ANONYMOUS is for callers without credentials; use TIER_DEFAULT or TIER_PREMIUM")
         elif tier not in (Tier.DEFAULT, Tier.PREMIUM):
             v.add("api_key.tier", f"unknown tier {tier}")
+        scopes = list(fields.get("scopes") or ())
+        if len(scopes) > MAX_SCOPES:
+            v.add("api_key.scopes", f"has {len(scopes)} scopes; the limit is {MAX_SCOPES}")
+        for index, scope in enumerate(scopes):
+            if scope not in KNOWN_SCOPES:
+                v.add(f"api_key.scopes[{index}]", f"unknown scope; known: {', '.join(sorted(KNOWN_SCOPES))}")
         expire_time = fields.get("expire_time")
         if expire_time is not None and expire_time <= now:
             v.add("api_key.expire_time", "must be in the future")
@@ -258,6 +266,7 @@ class ApiKeyService:
             key_prefix=secret[:KEY_PREFIX_CHARS],
             secret_hash=hash_secret(secret),
             expire_time=expire_time,
+            scopes=sorted(set(scopes)),
             create_time=now,
             update_time=now,
             created_by=caller.id,

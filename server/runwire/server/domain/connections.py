@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Callable
 from runwire.server.config import EventSettings
 from runwire.server.domain.common import Clock, utc_now
 from runwire.server.domain.errors import DomainError, InvalidArgument, NotFound, ResourceExhausted
+from runwire.server.domain.messaging import KIND_REQUEST, MessagingService, notification_proto, server_request_proto
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.resource_events import EventFilter, ResourceEvents, Topic, build_filter
 from runwire.v1 import event_pb2, run_pb2
@@ -106,6 +107,7 @@ class ConnectService:
         server_version: str,
         registry: ConnectionRegistry | None = None,
         clock: Clock = utc_now,
+        messaging: MessagingService | None = None,
     ) -> None:
         self.events = events
         # domain.runs.RunService: pending input requests and answers (typed loosely: runs imports the engine).
@@ -114,6 +116,8 @@ class ConnectService:
         self.server_version = server_version
         self.registry = registry or ConnectionRegistry()
         self.clock = clock
+        # Notifications and requests services send (MessagingService), delivered on every connection.
+        self.messaging = messaging
         self._live: dict[str, ConnectSession] = {}
         self.shutting_down = False
 
@@ -172,6 +176,12 @@ class ConnectSession:
         self._requests: dict[str, str] = {}
         self._resolved: set[str] = set()
         self._answering: set[str] = set()
+        # MessagingService: notifications sent here; requests sent here (by id), and those waiting for the
+        # client to accept input requests; the timers that resolve requests as expired.
+        self._notified: set[str] = set()
+        self._message_requests: set[str] = set()
+        self._held_requests: dict[str, event_pb2.ServerRequest] = {}
+        self._expiry_timers: list[asyncio.TimerHandle] = []
         self.done: asyncio.Event | None = None
         # Why the client's half of the stream failed (a message that does not decode): the call ends with it.
         self._failure: DomainError | None = None
@@ -198,6 +208,8 @@ class ConnectSession:
                 self.close(GoingAway.REASON_SHUTTING_DOWN, "the server is shutting down")
             self._spawn(self._read(requests), "reader")
             self._spawn(self._ping_forever(), "pinger")
+            if self.service.messaging is not None:
+                self._spawn(self._forward_messages(self.service.messaging), "messages")
             while True:
                 item = await self._queue.get()
                 if item is _CLOSE:
@@ -217,6 +229,8 @@ class ConnectSession:
             self._closing = True
             for task in list(self._tasks):
                 task.cancel()
+            for timer in self._expiry_timers:
+                timer.cancel()
             for subscription in self.info.subscriptions.values():
                 if subscription.task is not None:
                     subscription.task.cancel()
@@ -323,8 +337,14 @@ class ConnectSession:
             await self.events.acknowledge(self.principal, subscription.name, request.ack.cursor, field_prefix="ack.")
         elif kind == "response":
             await self._answer(correlation, request.response)
+        elif kind == "notification_ack":
+            if self.service.messaging is None:
+                raise InvalidArgument.field("notification_ack", "this server does not deliver messages")
+            await self.service.messaging.acknowledge(self.principal, request.notification_ack.name, field="notification_ack.name")
         else:
-            raise InvalidArgument.field("message", "set one of hello, subscribe, unsubscribe, ping, pong, ack, response")
+            raise InvalidArgument.field(
+                "message", "set one of hello, subscribe, unsubscribe, ping, pong, ack, response, notification_ack"
+            )
 
     def _hello(self, hello: event_pb2.ConnectHello) -> None:
         if self._hello_seen:
@@ -335,6 +355,8 @@ class ConnectSession:
         if hello.accept_input_requests:
             self.info.accept_input_requests = True
             self._spawn(self._forward_input_requests(), "input")
+            if self._held_requests:
+                self._spawn(self._offer_held_requests(), "held-requests")
 
     def _subscription(self, subscription_id: str, field_path: str) -> SubscriptionInfo:
         subscription = self.info.subscriptions.get(subscription_id)
@@ -486,10 +508,19 @@ class ConnectSession:
         self._send(event_pb2.ConnectResponse(correlation_id=correlation, request_resolved=resolved))
 
     async def _answer(self, correlation: str, answer: event_pb2.ServerRequestAnswer) -> None:
-        """The client's answer, exactly as RunService.SubmitInput takes it."""
+        """The client's answer: to a service's request, through MessagingService; to a run's, exactly as
+        RunService.SubmitInput takes it."""
         request_id = answer.server_request_id
         if not request_id:
             raise InvalidArgument.field("response.server_request_id", "is required")
+        if request_id.startswith(_MESSAGE_PREFIX) and self.service.messaging is not None:
+            self._answering.add(request_id)
+            try:
+                await self.service.messaging.answer(self.principal, request_id, answer)
+            finally:
+                self._answering.discard(request_id)
+            self._resolve(request_id, Resolved.OUTCOME_ANSWERED, self.principal.id, correlation)
+            return
         run_name = self._requests.get(request_id)
         if run_name is None:
             raise NotFound(
@@ -513,6 +544,74 @@ class ConnectSession:
         finally:
             self._answering.discard(request_id)
         self._resolve(request_id, Resolved.OUTCOME_ANSWERED, self.principal.id, correlation)
+
+
+    # -- messages from services (MessagingService) ---------------------------------------------
+
+    async def _forward_messages(self, messaging: MessagingService) -> None:
+        """The backlog of the caller's messages, highest priority first, then new ones as they are sent."""
+        flt = EventFilter(
+            principal=self.principal.id,
+            topics=frozenset({int(Topic.EVENT_TOPIC_NOTIFICATIONS)}),
+            exact_types=frozenset({"notification.created", "server_request.created", "server_request.answered"}),
+        )
+        after = await self.events.start_position(self.principal)
+        for row in await messaging.backlog(self.principal.id, requests=True):
+            if row.kind == KIND_REQUEST:
+                await self._offer_message_request(server_request_proto(row), row.connection_id)
+            else:
+                await self._deliver_notification(notification_proto(row))
+        async for item in self.events.follow(flt, after):
+            if item.kind != "event" or item.event is None:
+                continue
+            logged = item.event
+            if logged.type == "notification.created":
+                await self._deliver_notification(logged.event.notification)
+            elif logged.type == "server_request.created":
+                await self._offer_message_request(logged.event.server_request, await messaging.connection_of(logged.resource))
+            else:  # answered: on another connection, or here (then already resolved)
+                request_id = logged.event.server_request.id
+                if request_id in self._message_requests and request_id not in self._answering:
+                    self._resolve(request_id, Resolved.OUTCOME_ANSWERED, logged.principal)
+
+    async def _deliver_notification(self, notification: event_pb2.Notification) -> None:
+        if notification.name in self._notified:
+            return
+        self._notified.add(notification.name)
+        await self._queue.put((event_pb2.ConnectResponse(notification=notification), None, None))
+        assert self.service.messaging is not None
+        self.service.messaging.delivered(notification.name, self.principal.id)
+
+    async def _offer_message_request(self, request: event_pb2.ServerRequest, connection_id: str) -> None:
+        if request.id in self._message_requests or request.id in self._held_requests:
+            return
+        if connection_id and connection_id != self.info.id:
+            return  # addressed to another connection
+        if not self.info.accept_input_requests:
+            self._held_requests[request.id] = request
+            return
+        expire = request.expire_time.ToDatetime()
+        if expire <= self.service.clock():
+            return  # expired while held: never delivered
+        self._message_requests.add(request.id)
+        await self._queue.put((event_pb2.ConnectResponse(request=request), None, None))
+        assert self.service.messaging is not None
+        self.service.messaging.delivered(request.id, self.principal.id)
+        delay = max(0.0, (expire - self.service.clock()).total_seconds())
+        loop = asyncio.get_running_loop()
+        self._expiry_timers.append(loop.call_later(delay, self._expire_request, request.id))
+
+    async def _offer_held_requests(self) -> None:
+        held, self._held_requests = self._held_requests, {}
+        for request in held.values():
+            await self._offer_message_request(request, "")
+
+    def _expire_request(self, request_id: str) -> None:
+        if request_id not in self._answering:
+            self._resolve(request_id, Resolved.OUTCOME_EXPIRED)
+
+
+_MESSAGE_PREFIX = "serverMessages/"
 
 
 def _fingerprint(answer: event_pb2.ServerRequestAnswer) -> str:

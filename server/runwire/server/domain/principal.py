@@ -21,6 +21,10 @@ AUTH_ANONYMOUS = "anonymous"  # no credentials, allowed by RUNWIRE_ALLOW_ANONYMO
 AUTH_API_KEY = "api_key"
 AUTH_JWT = "jwt"
 
+# Scopes: what a principal may do beyond its role (runwire.v1.ApiKey.scopes; a JWT's `scope` claim).
+SCOPE_MESSAGING_SEND = "messaging.send"  # send with MessagingService
+KNOWN_SCOPES = frozenset({SCOPE_MESSAGING_SEND})
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -30,6 +34,7 @@ class Principal:
     auth_method: str = AUTH_NONE
     # The API key (its id, `apiKeys/{key_id}`) the call authenticated with; empty otherwise.
     key_id: str = ""
+    scopes: frozenset[str] = frozenset()
 
     @property
     def role(self) -> str:

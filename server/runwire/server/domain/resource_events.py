@@ -22,6 +22,7 @@ import base64
 import bisect
 import logging
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable, Sequence
@@ -55,7 +56,11 @@ TOPIC_OF_PAYLOAD = {
     "batch_task": Topic.EVENT_TOPIC_BATCHES,
     "memory": Topic.EVENT_TOPIC_MEMORIES,
     "mcp_server": Topic.EVENT_TOPIC_MCP_SERVERS,
+    "notification": Topic.EVENT_TOPIC_NOTIFICATIONS,
+    "server_request": Topic.EVENT_TOPIC_NOTIFICATIONS,
 }
+# The principal of an event every principal receives (a notification to everyone).
+EVERYONE = "*"
 # Topics a subscription may ask for. Run events (every token) stay in each run's own log.
 SUBSCRIBABLE_TOPICS = frozenset(t for t in TOPIC_OF_PAYLOAD.values() if t != Topic.EVENT_TOPIC_RUN_EVENTS)
 
@@ -99,7 +104,9 @@ class EventFilter:
     type_prefixes: tuple[str, ...] = ()
 
     def matches(self, event: LoggedEvent) -> bool:
-        if self.principal is not None and event.principal != self.principal:
+        if self.principal is not None and event.principal != self.principal and event.principal != EVERYONE:
+            return False
+        if event.topic == Topic.EVENT_TOPIC_NOTIFICATIONS and _expired(event.event):
             return False
         if self.topics and event.topic not in self.topics:
             return False
@@ -169,6 +176,13 @@ def build_filter(
         exact_types=frozenset(exact),
         type_prefixes=tuple(prefixes),
     )
+
+
+def _expired(event: event_pb2.Event) -> bool:
+    """A message past its expire_time is never delivered, live or replayed."""
+    payload = event.notification if event.HasField("notification") else event.server_request
+    expire = payload.expire_time
+    return bool(expire.seconds) and expire.seconds + expire.nanos / 1e9 <= time.time()
 
 
 def _permission_denied() -> PermissionDenied:
@@ -553,7 +567,7 @@ class ResourceEvents:
         """Stored events matching `flt` in (after, upto], at most a batch; and the position scanned to."""
         stmt = select(ResourceEventRow).where(ResourceEventRow.pk > after, ResourceEventRow.pk <= upto)
         if flt.principal is not None:
-            stmt = stmt.where(ResourceEventRow.principal == flt.principal)
+            stmt = stmt.where(ResourceEventRow.principal.in_((flt.principal, EVERYONE)))
         if flt.topics:
             stmt = stmt.where(ResourceEventRow.topic.in_(sorted(flt.topics)))
         async with self.store.read() as db:

@@ -202,6 +202,61 @@ class ApiKeyRow(Base):
     revoked_by: Mapped[str] = mapped_column(String(128), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
     incarnation: Mapped[str] = incarnation_column()
+    # What the key may do beyond its role (runwire.v1.ApiKey.scopes), e.g. ["messaging.send"].
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+
+
+# -- server messaging -----------------------------------------------------------------
+
+
+class ServerMessageRow(Base):
+    """A notification or request a service sent (MessagingService). Who it reached is in its deliveries."""
+
+    __tablename__ = "server_messages"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    sender: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[int] = mapped_column(Integer)
+    # "principal", "followers" or "everyone"; `recipient` is the principal id or the resource name.
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(300), default="")
+    resource: Mapped[str] = mapped_column(String(300), default="")
+    connection_id: Mapped[str] = mapped_column(String(64), default="")
+    level: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    create_time: Mapped[datetime]
+    expire_time: Mapped[datetime] = mapped_column(index=True)
+    # Requests: the serialized runwire.v1.ServerRequestAnswer, who answered and when.
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    answered_by: Mapped[str] = mapped_column(String(200), default="")
+    answer_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_server_messages_sender_create_time", "sender", "create_time"),
+        Index("ix_server_messages_recipient_kind_expire_time", "recipient_kind", "expire_time"),
+    )
+
+
+class ServerMessageDeliveryRow(Base):
+    """A message's delivery to one principal: created when sent (a principal or followers) or when it first
+    reaches the principal (everyone)."""
+
+    __tablename__ = "server_message_deliveries"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(63))
+    principal: Mapped[str] = mapped_column(String(200))
+    deliver_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    read_time: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "principal", name="uq_server_message_deliveries_message_principal"),
+        Index("ix_server_message_deliveries_principal", "principal", "message_id"),
+    )
 
 
 # -- resource events ----------------------------------------------------------------

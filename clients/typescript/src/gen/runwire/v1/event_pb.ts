@@ -7,7 +7,7 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Status } from "../../google/rpc/status_pb.js";
 import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { Agent } from "./agent_pb.js";
@@ -26,13 +26,13 @@ import type { Approval, InputRequest, Run, RunEvent } from "./run_pb.js";
 import { file_runwire_v1_run } from "./run_pb.js";
 import type { Session } from "./session_pb.js";
 import { file_runwire_v1_session } from "./session_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file runwire/v1/event.proto.
  */
 export const file_runwire_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChZydW53aXJlL3YxL2V2ZW50LnByb3RvEgpydW53aXJlLnYxIpIFCgVFdmVudBIUCgZjdXJzb3IYASABKAlCBOJBAQMSKwoFdG9waWMYAiABKA4yFi5ydW53aXJlLnYxLkV2ZW50VG9waWNCBOJBAQMSEgoEdHlwZRgDIAEoCUIE4kEBAxIWCghyZXNvdXJjZRgEIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSFwoJcHJpbmNpcGFsGAYgASgJQgTiQQEDEigKBWFnZW50GAogASgLMhEucnVud2lyZS52MS5BZ2VudEIE4kEBA0gAEiwKB3Nlc3Npb24YCyABKAsyEy5ydW53aXJlLnYxLlNlc3Npb25CBOJBAQNIABIsCgdtZXNzYWdlGAwgASgLMhMucnVud2lyZS52MS5NZXNzYWdlQgTiQQEDSAASJAoDcnVuGA0gASgLMg8ucnVud2lyZS52MS5SdW5CBOJBAQNIABIvCglydW5fZXZlbnQYDiABKAsyFC5ydW53aXJlLnYxLlJ1bkV2ZW50QgTiQQEDSAASJgoEZmlsZRgPIAEoCzIQLnJ1bndpcmUudjEuRmlsZUIE4kEBA0gAEigKBWJhdGNoGBAgASgLMhEucnVud2lyZS52MS5CYXRjaEIE4kEBA0gAEjEKCmJhdGNoX3Rhc2sYESABKAsyFS5ydW53aXJlLnYxLkJhdGNoVGFza0IE4kEBA0gAEioKBm1lbW9yeRgSIAEoCzISLnJ1bndpcmUudjEuTWVtb3J5QgTiQQEDSAASMQoKbWNwX3NlcnZlchgTIAEoCzIVLnJ1bndpcmUudjEuTWNwU2VydmVyQgTiQQEDSABCCQoHcGF5bG9hZCKVAgoQU3Vic2NyaWJlUmVxdWVzdBIsCgZ0b3BpY3MYASADKA4yFi5ydW53aXJlLnYxLkV2ZW50VG9waWNCBOJBAQESFwoJcmVzb3VyY2VzGAIgAygJQgTiQQEBEhMKBXR5cGVzGAMgAygJQgTiQQEBEhYKBmN1cnNvchgEIAEoCUIE4kEBAUgAEhgKCGZyb21fbm93GAUgASgIQgTiQQEBSAASKwobZnJvbV9iZWdpbm5pbmdfb2ZfcmV0ZW50aW9uGAYgASgIQgTiQQEBSAASHwoRc3Vic2NyaXB0aW9uX25hbWUYByABKAlCBOJBAQESHAoOYWxsX3ByaW5jaXBhbHMYCCABKAhCBOJBAQFCBwoFc3RhcnQiqwEKEVN1YnNjcmliZVJlc3BvbnNlEigKBWV2ZW50GAEgASgLMhEucnVud2lyZS52MS5FdmVudEIE4kEBA0gAEi8KCWNhdWdodF91cBgCIAEoCzIULnJ1bndpcmUudjEuQ2F1Z2h0VXBCBOJBAQNIABIwCgloZWFydGJlYXQYAyABKAsyFS5ydW53aXJlLnYxLkhlYXJ0YmVhdEIE4kEBA0gAQgkKB21lc3NhZ2UiPwoIQ2F1Z2h0VXASHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQEDEhQKBmN1cnNvchgCIAEoCUIE4kEBAyJYCglIZWFydGJlYXQSFAoGY3Vyc29yGAEgASgJQgTiQQEDEjUKC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyJrChhBY2tub3dsZWRnZUV2ZW50c1JlcXVlc3QSHwoRc3Vic2NyaXB0aW9uX25hbWUYASABKAlCBOJBAQISFAoGY3Vyc29yGAIgASgJQgTiQQECEhgKCnJlcXVlc3RfaWQYAyABKAlCBOJBAQEiUgoZQWNrbm93bGVkZ2VFdmVudHNSZXNwb25zZRIfChFzdWJzY3JpcHRpb25fbmFtZRgBIAEoCUIE4kEBAxIUCgZjdXJzb3IYAiABKAlCBOJBAQMijwMKDkNvbm5lY3RSZXF1ZXN0EhwKDmNvcnJlbGF0aW9uX2lkGAEgASgJQgTiQQEBEi8KBWhlbGxvGAogASgLMhgucnVud2lyZS52MS5Db25uZWN0SGVsbG9CBOJBAQFIABI3CglzdWJzY3JpYmUYCyABKAsyHC5ydW53aXJlLnYxLlN1YnNjcmliZVJlcXVlc3RCBOJBAQFIABI0Cgt1bnN1YnNjcmliZRgMIAEoCzIXLnJ1bndpcmUudjEuVW5zdWJzY3JpYmVCBOJBAQFIABImCgRwaW5nGA0gASgLMhAucnVud2lyZS52MS5QaW5nQgTiQQEBSAASJgoEcG9uZxgOIAEoCzIQLnJ1bndpcmUudjEuUG9uZ0IE4kEBAUgAEikKA2FjaxgPIAEoCzIULnJ1bndpcmUudjEuRXZlbnRBY2tCBOJBAQFIABI5CghyZXNwb25zZRgQIAEoCzIfLnJ1bndpcmUudjEuU2VydmVyUmVxdWVzdEFuc3dlckIE4kEBAUgAQgkKB21lc3NhZ2UimAUKD0Nvbm5lY3RSZXNwb25zZRIcCg5jb3JyZWxhdGlvbl9pZBgBIAEoCUIE4kEBAxIwCgljb25uZWN0ZWQYCiABKAsyFS5ydW53aXJlLnYxLkNvbm5lY3RlZEIE4kEBA0gAEjIKCnN1YnNjcmliZWQYCyABKAsyFi5ydW53aXJlLnYxLlN1YnNjcmliZWRCBOJBAQNIABI2Cgx1bnN1YnNjcmliZWQYDCABKAsyGC5ydW53aXJlLnYxLlVuc3Vic2NyaWJlZEIE4kEBA0gAEjQKBWV2ZW50GA0gASgLMh0ucnVud2lyZS52MS5TdWJzY3JpcHRpb25FdmVudEIE4kEBA0gAEi8KCWNhdWdodF91cBgOIAEoCzIULnJ1bndpcmUudjEuQ2F1Z2h0VXBCBOJBAQNIABImCgRwb25nGA8gASgLMhAucnVud2lyZS52MS5Qb25nQgTiQQEDSAASJgoEcGluZxgQIAEoCzIQLnJ1bndpcmUudjEuUGluZ0IE4kEBA0gAEjIKB3JlcXVlc3QYESABKAsyGS5ydW53aXJlLnYxLlNlcnZlclJlcXVlc3RCBOJBAQNIABI9ChByZXF1ZXN0X3Jlc29sdmVkGBIgASgLMhsucnVud2lyZS52MS5SZXF1ZXN0UmVzb2x2ZWRCBOJBAQNIABI2Cgxub3RpZmljYXRpb24YEyABKAsyGC5ydW53aXJlLnYxLk5vdGlmaWNhdGlvbkIE4kEBA0gAEjEKCmdvaW5nX2F3YXkYFCABKAsyFS5ydW53aXJlLnYxLkdvaW5nQXdheUIE4kEBA0gAEikKBWVycm9yGBUgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNCBOJBAQNIAEIJCgdtZXNzYWdlImwKDENvbm5lY3RIZWxsbxIZCgtjbGllbnRfbmFtZRgBIAEoCUIE4kEBARIcCg5jbGllbnRfdmVyc2lvbhgCIAEoCUIE4kEBARIjChVhY2NlcHRfaW5wdXRfcmVxdWVzdHMYAyABKAhCBOJBAQEiLAoLVW5zdWJzY3JpYmUSHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQECIhsKBFBpbmcSEwoFbm9uY2UYASABKAlCBOJBAQEiGwoEUG9uZxITCgVub25jZRgBIAEoCUIE4kEBASI/CghFdmVudEFjaxIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQISFAoGY3Vyc29yGAIgASgJQgTiQQECIqABChNTZXJ2ZXJSZXF1ZXN0QW5zd2VyEh8KEXNlcnZlcl9yZXF1ZXN0X2lkGAEgASgJQgTiQQECEi4KCGFwcHJvdmFsGAIgASgLMhQucnVud2lyZS52MS5BcHByb3ZhbEIE4kEBAUgAEhQKBHRleHQYAyABKAlCBOJBAQFIABIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQEBQggKBmFuc3dlciL0AQoJQ29ubmVjdGVkEhsKDWNvbm5lY3Rpb25faWQYASABKAlCBOJBAQMSFwoJcHJpbmNpcGFsGAIgASgJQgTiQQEDEjsKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxIfChFtYXhfc3Vic2NyaXB0aW9ucxgEIAEoBUIE4kEBAxI1CgtzZXJ2ZXJfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSHAoOc2VydmVyX3ZlcnNpb24YBiABKAlCBOJBAQMiaAoKU3Vic2NyaWJlZBIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQMSHwoRc3Vic2NyaXB0aW9uX25hbWUYAiABKAlCBOJBAQMSGgoMc3RhcnRfY3Vyc29yGAMgASgJQgTiQQEDIkgKDFVuc3Vic2NyaWJlZBIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQMSGQoLbGFzdF9jdXJzb3IYAiABKAlCBOJBAQMiWgoRU3Vic2NyaXB0aW9uRXZlbnQSHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQEDEiYKBWV2ZW50GAIgASgLMhEucnVud2lyZS52MS5FdmVudEIE4kEBAyLQAQoNU2VydmVyUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjcKDWlucHV0X3JlcXVlc3QYCiABKAsyGC5ydW53aXJlLnYxLklucHV0UmVxdWVzdEIE4kEBA0gAQgYKBGtpbmQi7wEKD1JlcXVlc3RSZXNvbHZlZBIfChFzZXJ2ZXJfcmVxdWVzdF9pZBgBIAEoCUIE4kEBAxI6CgdvdXRjb21lGAIgASgOMiMucnVud2lyZS52MS5SZXF1ZXN0UmVzb2x2ZWQuT3V0Y29tZUIE4kEBAxIZCgthbnN3ZXJlZF9ieRgDIAEoCUIE4kEBAyJkCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBPVVRDT01FX0FOU1dFUkVEEAESEwoPT1VUQ09NRV9FWFBJUkVEEAISFQoRT1VUQ09NRV9XSVRIRFJBV04QAyL6AQoMTm90aWZpY2F0aW9uEjMKBWxldmVsGAEgASgOMh4ucnVud2lyZS52MS5Ob3RpZmljYXRpb24uTGV2ZWxCBOJBAQMSEgoEdGV4dBgCIAEoCUIE4kEBAxIWCghyZXNvdXJjZRgDIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiUgoFTGV2ZWwSFQoRTEVWRUxfVU5TUEVDSUZJRUQQABIOCgpMRVZFTF9JTkZPEAESEQoNTEVWRUxfV0FSTklORxACEg8KC0xFVkVMX0VSUk9SEAMi3wIKCUdvaW5nQXdheRIyCgZyZWFzb24YASABKA4yHC5ydW53aXJlLnYxLkdvaW5nQXdheS5SZWFzb25CBOJBAQMSFQoHbWVzc2FnZRgCIAEoCUIE4kEBAxI4Cg9yZWNvbm5lY3RfYWZ0ZXIYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSOQoJcG9zaXRpb25zGAQgAygLMiAucnVud2lyZS52MS5TdWJzY3JpcHRpb25Qb3NpdGlvbkIE4kEBAyKRAQoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhgKFFJFQVNPTl9TSFVUVElOR19ET1dOEAESGAoUUkVBU09OX1NMT1dfQ09OU1VNRVIQAhIdChlSRUFTT05fTUFYX0NPTk5FQ1RJT05fQUdFEAMSHAoYUkVBU09OX0hFQVJUQkVBVF9USU1FT1VUEAQibAoUU3Vic2NyaXB0aW9uUG9zaXRpb24SHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQEDEh8KEXN1YnNjcmlwdGlvbl9uYW1lGAIgASgJQgTiQQEDEhQKBmN1cnNvchgDIAEoCUIE4kEBAyqOAgoKRXZlbnRUb3BpYxIbChdFVkVOVF9UT1BJQ19VTlNQRUNJRklFRBAAEhYKEkVWRU5UX1RPUElDX0FHRU5UUxABEhgKFEVWRU5UX1RPUElDX1NFU1NJT05TEAISGAoURVZFTlRfVE9QSUNfTUVTU0FHRVMQAxIUChBFVkVOVF9UT1BJQ19SVU5TEAQSGgoWRVZFTlRfVE9QSUNfUlVOX0VWRU5UUxAFEhUKEUVWRU5UX1RPUElDX0ZJTEVTEAYSFwoTRVZFTlRfVE9QSUNfQkFUQ0hFUxAHEhgKFEVWRU5UX1RPUElDX01FTU9SSUVTEAgSGwoXRVZFTlRfVE9QSUNfTUNQX1NFUlZFUlMQCTLoAgoMRXZlbnRTZXJ2aWNlEmsKCVN1YnNjcmliZRIcLnJ1bndpcmUudjEuU3Vic2NyaWJlUmVxdWVzdBodLnJ1bndpcmUudjEuU3Vic2NyaWJlUmVzcG9uc2UiH4LT5JMCGSIUL3YxL2V2ZW50czpzdWJzY3JpYmU6ASowARJlCgdDb25uZWN0EhoucnVud2lyZS52MS5Db25uZWN0UmVxdWVzdBobLnJ1bndpcmUudjEuQ29ubmVjdFJlc3BvbnNlIh2C0+STAhciEi92MS9ldmVudHM6Y29ubmVjdDoBKigBMAESgwEKEUFja25vd2xlZGdlRXZlbnRzEiQucnVud2lyZS52MS5BY2tub3dsZWRnZUV2ZW50c1JlcXVlc3QaJS5ydW53aXJlLnYxLkFja25vd2xlZGdlRXZlbnRzUmVzcG9uc2UiIYLT5JMCGyIWL3YxL2V2ZW50czphY2tub3dsZWRnZToBKkI+WjxnaXRodWIuY29tL3J1bndpcmUvcnVud2lyZS9nZW5lcmF0ZWQvZ28vcnVud2lyZS92MTtydW53aXJldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status, file_runwire_v1_agent, file_runwire_v1_batch, file_runwire_v1_file, file_runwire_v1_mcp_server, file_runwire_v1_memory, file_runwire_v1_message, file_runwire_v1_run, file_runwire_v1_session]);
+  fileDesc("ChZydW53aXJlL3YxL2V2ZW50LnByb3RvEgpydW53aXJlLnYxIoUGCgVFdmVudBIUCgZjdXJzb3IYASABKAlCBOJBAQMSKwoFdG9waWMYAiABKA4yFi5ydW53aXJlLnYxLkV2ZW50VG9waWNCBOJBAQMSEgoEdHlwZRgDIAEoCUIE4kEBAxIWCghyZXNvdXJjZRgEIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSFwoJcHJpbmNpcGFsGAYgASgJQgTiQQEDEigKBWFnZW50GAogASgLMhEucnVud2lyZS52MS5BZ2VudEIE4kEBA0gAEiwKB3Nlc3Npb24YCyABKAsyEy5ydW53aXJlLnYxLlNlc3Npb25CBOJBAQNIABIsCgdtZXNzYWdlGAwgASgLMhMucnVud2lyZS52MS5NZXNzYWdlQgTiQQEDSAASJAoDcnVuGA0gASgLMg8ucnVud2lyZS52MS5SdW5CBOJBAQNIABIvCglydW5fZXZlbnQYDiABKAsyFC5ydW53aXJlLnYxLlJ1bkV2ZW50QgTiQQEDSAASJgoEZmlsZRgPIAEoCzIQLnJ1bndpcmUudjEuRmlsZUIE4kEBA0gAEigKBWJhdGNoGBAgASgLMhEucnVud2lyZS52MS5CYXRjaEIE4kEBA0gAEjEKCmJhdGNoX3Rhc2sYESABKAsyFS5ydW53aXJlLnYxLkJhdGNoVGFza0IE4kEBA0gAEioKBm1lbW9yeRgSIAEoCzISLnJ1bndpcmUudjEuTWVtb3J5QgTiQQEDSAASMQoKbWNwX3NlcnZlchgTIAEoCzIVLnJ1bndpcmUudjEuTWNwU2VydmVyQgTiQQEDSAASNgoMbm90aWZpY2F0aW9uGBQgASgLMhgucnVud2lyZS52MS5Ob3RpZmljYXRpb25CBOJBAQNIABI5Cg5zZXJ2ZXJfcmVxdWVzdBgVIAEoCzIZLnJ1bndpcmUudjEuU2VydmVyUmVxdWVzdEIE4kEBA0gAQgkKB3BheWxvYWQilQIKEFN1YnNjcmliZVJlcXVlc3QSLAoGdG9waWNzGAEgAygOMhYucnVud2lyZS52MS5FdmVudFRvcGljQgTiQQEBEhcKCXJlc291cmNlcxgCIAMoCUIE4kEBARITCgV0eXBlcxgDIAMoCUIE4kEBARIWCgZjdXJzb3IYBCABKAlCBOJBAQFIABIYCghmcm9tX25vdxgFIAEoCEIE4kEBAUgAEisKG2Zyb21fYmVnaW5uaW5nX29mX3JldGVudGlvbhgGIAEoCEIE4kEBAUgAEh8KEXN1YnNjcmlwdGlvbl9uYW1lGAcgASgJQgTiQQEBEhwKDmFsbF9wcmluY2lwYWxzGAggASgIQgTiQQEBQgcKBXN0YXJ0IqsBChFTdWJzY3JpYmVSZXNwb25zZRIoCgVldmVudBgBIAEoCzIRLnJ1bndpcmUudjEuRXZlbnRCBOJBAQNIABIvCgljYXVnaHRfdXAYAiABKAsyFC5ydW53aXJlLnYxLkNhdWdodFVwQgTiQQEDSAASMAoJaGVhcnRiZWF0GAMgASgLMhUucnVud2lyZS52MS5IZWFydGJlYXRCBOJBAQNIAEIJCgdtZXNzYWdlIj8KCENhdWdodFVwEh0KD3N1YnNjcmlwdGlvbl9pZBgBIAEoCUIE4kEBAxIUCgZjdXJzb3IYAiABKAlCBOJBAQMiWAoJSGVhcnRiZWF0EhQKBmN1cnNvchgBIAEoCUIE4kEBAxI1CgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiawoYQWNrbm93bGVkZ2VFdmVudHNSZXF1ZXN0Eh8KEXN1YnNjcmlwdGlvbl9uYW1lGAEgASgJQgTiQQECEhQKBmN1cnNvchgCIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQEBIlIKGUFja25vd2xlZGdlRXZlbnRzUmVzcG9uc2USHwoRc3Vic2NyaXB0aW9uX25hbWUYASABKAlCBOJBAQMSFAoGY3Vyc29yGAIgASgJQgTiQQEDIs4DCg5Db25uZWN0UmVxdWVzdBIcCg5jb3JyZWxhdGlvbl9pZBgBIAEoCUIE4kEBARIvCgVoZWxsbxgKIAEoCzIYLnJ1bndpcmUudjEuQ29ubmVjdEhlbGxvQgTiQQEBSAASNwoJc3Vic2NyaWJlGAsgASgLMhwucnVud2lyZS52MS5TdWJzY3JpYmVSZXF1ZXN0QgTiQQEBSAASNAoLdW5zdWJzY3JpYmUYDCABKAsyFy5ydW53aXJlLnYxLlVuc3Vic2NyaWJlQgTiQQEBSAASJgoEcGluZxgNIAEoCzIQLnJ1bndpcmUudjEuUGluZ0IE4kEBAUgAEiYKBHBvbmcYDiABKAsyEC5ydW53aXJlLnYxLlBvbmdCBOJBAQFIABIpCgNhY2sYDyABKAsyFC5ydW53aXJlLnYxLkV2ZW50QWNrQgTiQQEBSAASOQoIcmVzcG9uc2UYECABKAsyHy5ydW53aXJlLnYxLlNlcnZlclJlcXVlc3RBbnN3ZXJCBOJBAQFIABI9ChBub3RpZmljYXRpb25fYWNrGBEgASgLMhsucnVud2lyZS52MS5Ob3RpZmljYXRpb25BY2tCBOJBAQFIAEIJCgdtZXNzYWdlIpgFCg9Db25uZWN0UmVzcG9uc2USHAoOY29ycmVsYXRpb25faWQYASABKAlCBOJBAQMSMAoJY29ubmVjdGVkGAogASgLMhUucnVud2lyZS52MS5Db25uZWN0ZWRCBOJBAQNIABIyCgpzdWJzY3JpYmVkGAsgASgLMhYucnVud2lyZS52MS5TdWJzY3JpYmVkQgTiQQEDSAASNgoMdW5zdWJzY3JpYmVkGAwgASgLMhgucnVud2lyZS52MS5VbnN1YnNjcmliZWRCBOJBAQNIABI0CgVldmVudBgNIAEoCzIdLnJ1bndpcmUudjEuU3Vic2NyaXB0aW9uRXZlbnRCBOJBAQNIABIvCgljYXVnaHRfdXAYDiABKAsyFC5ydW53aXJlLnYxLkNhdWdodFVwQgTiQQEDSAASJgoEcG9uZxgPIAEoCzIQLnJ1bndpcmUudjEuUG9uZ0IE4kEBA0gAEiYKBHBpbmcYECABKAsyEC5ydW53aXJlLnYxLlBpbmdCBOJBAQNIABIyCgdyZXF1ZXN0GBEgASgLMhkucnVud2lyZS52MS5TZXJ2ZXJSZXF1ZXN0QgTiQQEDSAASPQoQcmVxdWVzdF9yZXNvbHZlZBgSIAEoCzIbLnJ1bndpcmUudjEuUmVxdWVzdFJlc29sdmVkQgTiQQEDSAASNgoMbm90aWZpY2F0aW9uGBMgASgLMhgucnVud2lyZS52MS5Ob3RpZmljYXRpb25CBOJBAQNIABIxCgpnb2luZ19hd2F5GBQgASgLMhUucnVud2lyZS52MS5Hb2luZ0F3YXlCBOJBAQNIABIpCgVlcnJvchgVIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzQgTiQQEDSABCCQoHbWVzc2FnZSJsCgxDb25uZWN0SGVsbG8SGQoLY2xpZW50X25hbWUYASABKAlCBOJBAQESHAoOY2xpZW50X3ZlcnNpb24YAiABKAlCBOJBAQESIwoVYWNjZXB0X2lucHV0X3JlcXVlc3RzGAMgASgIQgTiQQEBIiwKC1Vuc3Vic2NyaWJlEh0KD3N1YnNjcmlwdGlvbl9pZBgBIAEoCUIE4kEBAiIbCgRQaW5nEhMKBW5vbmNlGAEgASgJQgTiQQEBIhsKBFBvbmcSEwoFbm9uY2UYASABKAlCBOJBAQEiPwoIRXZlbnRBY2sSHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQECEhQKBmN1cnNvchgCIAEoCUIE4kEBAiIlCg9Ob3RpZmljYXRpb25BY2sSEgoEbmFtZRgBIAEoCUIE4kEBAiLPAQoTU2VydmVyUmVxdWVzdEFuc3dlchIfChFzZXJ2ZXJfcmVxdWVzdF9pZBgBIAEoCUIE4kEBAhIuCghhcHByb3ZhbBgCIAEoCzIULnJ1bndpcmUudjEuQXBwcm92YWxCBOJBAQFIABIUCgR0ZXh0GAMgASgJQgTiQQEBSAASLQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQFIABIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQEBQggKBmFuc3dlciL0AQoJQ29ubmVjdGVkEhsKDWNvbm5lY3Rpb25faWQYASABKAlCBOJBAQMSFwoJcHJpbmNpcGFsGAIgASgJQgTiQQEDEjsKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxIfChFtYXhfc3Vic2NyaXB0aW9ucxgEIAEoBUIE4kEBAxI1CgtzZXJ2ZXJfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSHAoOc2VydmVyX3ZlcnNpb24YBiABKAlCBOJBAQMiaAoKU3Vic2NyaWJlZBIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQMSHwoRc3Vic2NyaXB0aW9uX25hbWUYAiABKAlCBOJBAQMSGgoMc3RhcnRfY3Vyc29yGAMgASgJQgTiQQEDIkgKDFVuc3Vic2NyaWJlZBIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQMSGQoLbGFzdF9jdXJzb3IYAiABKAlCBOJBAQMiWgoRU3Vic2NyaXB0aW9uRXZlbnQSHQoPc3Vic2NyaXB0aW9uX2lkGAEgASgJQgTiQQEDEiYKBWV2ZW50GAIgASgLMhEucnVud2lyZS52MS5FdmVudEIE4kEBAyKLAgoNU2VydmVyUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjcKDWlucHV0X3JlcXVlc3QYCiABKAsyGC5ydW53aXJlLnYxLklucHV0UmVxdWVzdEIE4kEBA0gAEjkKD21lc3NhZ2VfcmVxdWVzdBgLIAEoCzIYLnJ1bndpcmUudjEuTm90aWZpY2F0aW9uQgTiQQEDSABCBgoEa2luZCLvAQoPUmVxdWVzdFJlc29sdmVkEh8KEXNlcnZlcl9yZXF1ZXN0X2lkGAEgASgJQgTiQQEDEjoKB291dGNvbWUYAiABKA4yIy5ydW53aXJlLnYxLlJlcXVlc3RSZXNvbHZlZC5PdXRjb21lQgTiQQEDEhkKC2Fuc3dlcmVkX2J5GAMgASgJQgTiQQEDImQKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhQKEE9VVENPTUVfQU5TV0VSRUQQARITCg9PVVRDT01FX0VYUElSRUQQAhIVChFPVVRDT01FX1dJVEhEUkFXThADIs0ECgxOb3RpZmljYXRpb24SMwoFbGV2ZWwYASABKA4yHi5ydW53aXJlLnYxLk5vdGlmaWNhdGlvbi5MZXZlbEIE4kEBAxISCgR0ZXh0GAIgASgJQgTiQQEDEhYKCHJlc291cmNlGAMgASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxISCgRuYW1lGAUgASgJQgTiQQEDEhMKBXRpdGxlGAYgASgJQgTiQQEDEjkKCHByaW9yaXR5GAcgASgOMiEucnVud2lyZS52MS5Ob3RpZmljYXRpb24uUHJpb3JpdHlCBOJBAQMSKwoEZGF0YRgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQMSNQoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEhQKBnNlbmRlchgKIAEoCUIE4kEBAyJSCgVMZXZlbBIVChFMRVZFTF9VTlNQRUNJRklFRBAAEg4KCkxFVkVMX0lORk8QARIRCg1MRVZFTF9XQVJOSU5HEAISDwoLTEVWRUxfRVJST1IQAyJzCghQcmlvcml0eRIYChRQUklPUklUWV9VTlNQRUNJRklFRBAAEhAKDFBSSU9SSVRZX0xPVxABEhMKD1BSSU9SSVRZX05PUk1BTBACEhEKDVBSSU9SSVRZX0hJR0gQAxITCg9QUklPUklUWV9VUkdFTlQQBCLfAgoJR29pbmdBd2F5EjIKBnJlYXNvbhgBIAEoDjIcLnJ1bndpcmUudjEuR29pbmdBd2F5LlJlYXNvbkIE4kEBAxIVCgdtZXNzYWdlGAIgASgJQgTiQQEDEjgKD3JlY29ubmVjdF9hZnRlchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxI5Cglwb3NpdGlvbnMYBCADKAsyIC5ydW53aXJlLnYxLlN1YnNjcmlwdGlvblBvc2l0aW9uQgTiQQEDIpEBCgZSZWFzb24SFgoSUkVBU09OX1VOU1BFQ0lGSUVEEAASGAoUUkVBU09OX1NIVVRUSU5HX0RPV04QARIYChRSRUFTT05fU0xPV19DT05TVU1FUhACEh0KGVJFQVNPTl9NQVhfQ09OTkVDVElPTl9BR0UQAxIcChhSRUFTT05fSEVBUlRCRUFUX1RJTUVPVVQQBCJsChRTdWJzY3JpcHRpb25Qb3NpdGlvbhIdCg9zdWJzY3JpcHRpb25faWQYASABKAlCBOJBAQMSHwoRc3Vic2NyaXB0aW9uX25hbWUYAiABKAlCBOJBAQMSFAoGY3Vyc29yGAMgASgJQgTiQQEDKq0CCgpFdmVudFRvcGljEhsKF0VWRU5UX1RPUElDX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfVE9QSUNfQUdFTlRTEAESGAoURVZFTlRfVE9QSUNfU0VTU0lPTlMQAhIYChRFVkVOVF9UT1BJQ19NRVNTQUdFUxADEhQKEEVWRU5UX1RPUElDX1JVTlMQBBIaChZFVkVOVF9UT1BJQ19SVU5fRVZFTlRTEAUSFQoRRVZFTlRfVE9QSUNfRklMRVMQBhIXChNFVkVOVF9UT1BJQ19CQVRDSEVTEAcSGAoURVZFTlRfVE9QSUNfTUVNT1JJRVMQCBIbChdFVkVOVF9UT1BJQ19NQ1BfU0VSVkVSUxAJEh0KGUVWRU5UX1RPUElDX05PVElGSUNBVElPTlMQCjLoAgoMRXZlbnRTZXJ2aWNlEmsKCVN1YnNjcmliZRIcLnJ1bndpcmUudjEuU3Vic2NyaWJlUmVxdWVzdBodLnJ1bndpcmUudjEuU3Vic2NyaWJlUmVzcG9uc2UiH4LT5JMCGSIUL3YxL2V2ZW50czpzdWJzY3JpYmU6ASowARJlCgdDb25uZWN0EhoucnVud2lyZS52MS5Db25uZWN0UmVxdWVzdBobLnJ1bndpcmUudjEuQ29ubmVjdFJlc3BvbnNlIh2C0+STAhciEi92MS9ldmVudHM6Y29ubmVjdDoBKigBMAESgwEKEUFja25vd2xlZGdlRXZlbnRzEiQucnVud2lyZS52MS5BY2tub3dsZWRnZUV2ZW50c1JlcXVlc3QaJS5ydW53aXJlLnYxLkFja25vd2xlZGdlRXZlbnRzUmVzcG9uc2UiIYLT5JMCGyIWL3YxL2V2ZW50czphY2tub3dsZWRnZToBKkI+WjxnaXRodWIuY29tL3J1bndpcmUvcnVud2lyZS9nZW5lcmF0ZWQvZ28vcnVud2lyZS92MTtydW53aXJldjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status, file_runwire_v1_agent, file_runwire_v1_batch, file_runwire_v1_file, file_runwire_v1_mcp_server, file_runwire_v1_memory, file_runwire_v1_message, file_runwire_v1_run, file_runwire_v1_session]);
 
 /**
  * One entry of the event log.
@@ -82,7 +82,7 @@ export type Event = Message<"runwire.v1.Event"> & {
 
   /**
    * The principal that owns the resource; only it (and admins) receive the
-   * event.
+   * event. `*` for a notification to everyone: every principal receives it.
    *
    * @generated from field: string principal = 6;
    */
@@ -174,6 +174,22 @@ export type Event = Message<"runwire.v1.Event"> & {
      */
     value: McpServer;
     case: "mcpServer";
+  } | {
+    /**
+     * A notification from `MessagingService`.
+     *
+     * @generated from field: runwire.v1.Notification notification = 20;
+     */
+    value: Notification;
+    case: "notification";
+  } | {
+    /**
+     * A request from `MessagingService`.
+     *
+     * @generated from field: runwire.v1.ServerRequest server_request = 21;
+     */
+    value: ServerRequest;
+    case: "serverRequest";
   } | { case: undefined; value?: undefined };
 };
 
@@ -519,6 +535,15 @@ export type ConnectRequest = Message<"runwire.v1.ConnectRequest"> & {
      */
     value: ServerRequestAnswer;
     case: "response";
+  } | {
+    /**
+     * Marks a `notification` read, like
+     * `MessagingService.AcknowledgeServerMessage`. Answered only on error.
+     *
+     * @generated from field: runwire.v1.NotificationAck notification_ack = 17;
+     */
+    value: NotificationAck;
+    case: "notificationAck";
   } | { case: undefined; value?: undefined };
 };
 
@@ -786,8 +811,32 @@ export const EventAckSchema: GenMessage<EventAck> = /*@__PURE__*/
   messageDesc(file_runwire_v1_event, 13);
 
 /**
- * The client's answer to a `ServerRequest`, with the same meaning and
- * errors as `RunService.SubmitInput`.
+ * Acknowledges a `notification` on `Connect`.
+ *
+ * @generated from message runwire.v1.NotificationAck
+ */
+export type NotificationAck = Message<"runwire.v1.NotificationAck"> & {
+  /**
+   * The `Notification.name` read.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message runwire.v1.NotificationAck.
+ * Use `create(NotificationAckSchema)` to create a new message.
+ */
+export const NotificationAckSchema: GenMessage<NotificationAck> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_event, 14);
+
+/**
+ * The client's answer to a `ServerRequest`. For an input request, with the
+ * same meaning and errors as `RunService.SubmitInput`; for a
+ * `message_request`, `text` or `data` (the first answer wins: a later one is
+ * FAILED_PRECONDITION `SERVER_MESSAGE_ANSWERED`, one after it expired
+ * FAILED_PRECONDITION `SERVER_MESSAGE_EXPIRED`).
  *
  * @generated from message runwire.v1.ServerRequestAnswer
  */
@@ -820,6 +869,14 @@ export type ServerRequestAnswer = Message<"runwire.v1.ServerRequestAnswer"> & {
      */
     value: string;
     case: "text";
+  } | {
+    /**
+     * For a `message_request`: a structured answer, up to 64 KiB serialized.
+     *
+     * @generated from field: google.protobuf.Struct data = 5;
+     */
+    value: JsonObject;
+    case: "data";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -835,7 +892,7 @@ export type ServerRequestAnswer = Message<"runwire.v1.ServerRequestAnswer"> & {
  * Use `create(ServerRequestAnswerSchema)` to create a new message.
  */
 export const ServerRequestAnswerSchema: GenMessage<ServerRequestAnswer> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 14);
+  messageDesc(file_runwire_v1_event, 15);
 
 /**
  * First message of a `Connect` stream.
@@ -892,7 +949,7 @@ export type Connected = Message<"runwire.v1.Connected"> & {
  * Use `create(ConnectedSchema)` to create a new message.
  */
 export const ConnectedSchema: GenMessage<Connected> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 15);
+  messageDesc(file_runwire_v1_event, 16);
 
 /**
  * A subscription of a `Connect` stream is open.
@@ -927,7 +984,7 @@ export type Subscribed = Message<"runwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 16);
+  messageDesc(file_runwire_v1_event, 17);
 
 /**
  * A subscription of a `Connect` stream is closed.
@@ -955,7 +1012,7 @@ export type Unsubscribed = Message<"runwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 17);
+  messageDesc(file_runwire_v1_event, 18);
 
 /**
  * An event delivered on a subscription of a `Connect` stream.
@@ -984,7 +1041,7 @@ export type SubscriptionEvent = Message<"runwire.v1.SubscriptionEvent"> & {
  * Use `create(SubscriptionEventSchema)` to create a new message.
  */
 export const SubscriptionEventSchema: GenMessage<SubscriptionEvent> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 18);
+  messageDesc(file_runwire_v1_event, 19);
 
 /**
  * A request from the server that the client answers with a
@@ -997,7 +1054,7 @@ export const SubscriptionEventSchema: GenMessage<SubscriptionEvent> = /*@__PURE_
 export type ServerRequest = Message<"runwire.v1.ServerRequest"> & {
   /**
    * Identifier of the request. For an input request, equal to
-   * `InputRequest.id`.
+   * `InputRequest.id`; for a `message_request`, its `serverMessages/{id}`.
    *
    * @generated from field: string id = 1;
    */
@@ -1030,6 +1087,15 @@ export type ServerRequest = Message<"runwire.v1.ServerRequest"> & {
      */
     value: InputRequest;
     case: "inputRequest";
+  } | {
+    /**
+     * A service asks (`MessagingService.SendRequest`): its title, text,
+     * level, priority and data, as a notification's; `id` is its `name`.
+     *
+     * @generated from field: runwire.v1.Notification message_request = 11;
+     */
+    value: Notification;
+    case: "messageRequest";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1038,7 +1104,7 @@ export type ServerRequest = Message<"runwire.v1.ServerRequest"> & {
  * Use `create(ServerRequestSchema)` to create a new message.
  */
 export const ServerRequestSchema: GenMessage<ServerRequest> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 19);
+  messageDesc(file_runwire_v1_event, 20);
 
 /**
  * A request sent earlier no longer needs an answer.
@@ -1073,7 +1139,7 @@ export type RequestResolved = Message<"runwire.v1.RequestResolved"> & {
  * Use `create(RequestResolvedSchema)` to create a new message.
  */
 export const RequestResolvedSchema: GenMessage<RequestResolved> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 20);
+  messageDesc(file_runwire_v1_event, 21);
 
 /**
  * How the request was resolved.
@@ -1114,10 +1180,11 @@ export enum RequestResolved_Outcome {
  * Describes the enum runwire.v1.RequestResolved.Outcome.
  */
 export const RequestResolved_OutcomeSchema: GenEnum<RequestResolved_Outcome> = /*@__PURE__*/
-  enumDesc(file_runwire_v1_event, 20, 0);
+  enumDesc(file_runwire_v1_event, 21, 0);
 
 /**
- * A message for the user of a `Connect` stream.
+ * A message for the user of a `Connect` stream: the server's own, or one a
+ * service sent with `MessagingService` (those have a `name`).
  *
  * @generated from message runwire.v1.Notification
  */
@@ -1149,6 +1216,49 @@ export type Notification = Message<"runwire.v1.Notification"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * A notification from `MessagingService`: `serverMessages/{id}`, to
+   * acknowledge with `notification_ack`. Empty for the server's own.
+   *
+   * @generated from field: string name = 5;
+   */
+  name: string;
+
+  /**
+   * A short title.
+   *
+   * @generated from field: string title = 6;
+   */
+  title: string;
+
+  /**
+   * Delivery order of a backlog.
+   *
+   * @generated from field: runwire.v1.Notification.Priority priority = 7;
+   */
+  priority: Notification_Priority;
+
+  /**
+   * Structured content from the sender.
+   *
+   * @generated from field: google.protobuf.Struct data = 8;
+   */
+  data?: JsonObject | undefined;
+
+  /**
+   * When it expires; it is not delivered after.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 9;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * The principal that sent it; empty for the server's own.
+   *
+   * @generated from field: string sender = 10;
+   */
+  sender: string;
 };
 
 /**
@@ -1156,7 +1266,7 @@ export type Notification = Message<"runwire.v1.Notification"> & {
  * Use `create(NotificationSchema)` to create a new message.
  */
 export const NotificationSchema: GenMessage<Notification> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 21);
+  messageDesc(file_runwire_v1_event, 22);
 
 /**
  * How important a notification is.
@@ -1197,7 +1307,55 @@ export enum Notification_Level {
  * Describes the enum runwire.v1.Notification.Level.
  */
 export const Notification_LevelSchema: GenEnum<Notification_Level> = /*@__PURE__*/
-  enumDesc(file_runwire_v1_event, 21, 0);
+  enumDesc(file_runwire_v1_event, 22, 0);
+
+/**
+ * Order of delivery of a backlog: higher first.
+ *
+ * @generated from enum runwire.v1.Notification.Priority
+ */
+export enum Notification_Priority {
+  /**
+   * Not set; treated as `PRIORITY_NORMAL`.
+   *
+   * @generated from enum value: PRIORITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Can wait.
+   *
+   * @generated from enum value: PRIORITY_LOW = 1;
+   */
+  LOW = 1,
+
+  /**
+   * The default.
+   *
+   * @generated from enum value: PRIORITY_NORMAL = 2;
+   */
+  NORMAL = 2,
+
+  /**
+   * Before normal ones.
+   *
+   * @generated from enum value: PRIORITY_HIGH = 3;
+   */
+  HIGH = 3,
+
+  /**
+   * First.
+   *
+   * @generated from enum value: PRIORITY_URGENT = 4;
+   */
+  URGENT = 4,
+}
+
+/**
+ * Describes the enum runwire.v1.Notification.Priority.
+ */
+export const Notification_PrioritySchema: GenEnum<Notification_Priority> = /*@__PURE__*/
+  enumDesc(file_runwire_v1_event, 22, 1);
 
 /**
  * The server is about to close a `Connect` stream.
@@ -1240,7 +1398,7 @@ export type GoingAway = Message<"runwire.v1.GoingAway"> & {
  * Use `create(GoingAwaySchema)` to create a new message.
  */
 export const GoingAwaySchema: GenMessage<GoingAway> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 22);
+  messageDesc(file_runwire_v1_event, 23);
 
 /**
  * Why the server closes the connection.
@@ -1288,7 +1446,7 @@ export enum GoingAway_Reason {
  * Describes the enum runwire.v1.GoingAway.Reason.
  */
 export const GoingAway_ReasonSchema: GenEnum<GoingAway_Reason> = /*@__PURE__*/
-  enumDesc(file_runwire_v1_event, 22, 0);
+  enumDesc(file_runwire_v1_event, 23, 0);
 
 /**
  * The last cursor delivered on a subscription.
@@ -1323,7 +1481,7 @@ export type SubscriptionPosition = Message<"runwire.v1.SubscriptionPosition"> & 
  * Use `create(SubscriptionPositionSchema)` to create a new message.
  */
 export const SubscriptionPositionSchema: GenMessage<SubscriptionPosition> = /*@__PURE__*/
-  messageDesc(file_runwire_v1_event, 23);
+  messageDesc(file_runwire_v1_event, 24);
 
 /**
  * Families of events.
@@ -1413,6 +1571,16 @@ export enum EventTopic {
    * @generated from enum value: EVENT_TOPIC_MCP_SERVERS = 9;
    */
   MCP_SERVERS = 9,
+
+  /**
+   * The caller's messages from `MessagingService`: `notification.created`,
+   * `notification.read` (acknowledged, on any client); payload
+   * `notification`. `server_request.created`, `server_request.answered`;
+   * payload `server_request`. Expired notifications are not delivered.
+   *
+   * @generated from enum value: EVENT_TOPIC_NOTIFICATIONS = 10;
+   */
+  NOTIFICATIONS = 10,
 }
 
 /**
