@@ -182,8 +182,17 @@ def test_a_browser_follows_runs_across_gateway_restarts_without_loss(
     assert seen == expected[: len(seen)]
     assert {(e["type"], e["resource"]) for e in seen} >= {("run.succeeded", first), ("run.succeeded", second)}
 
-    # NOTIFICATIONS: once services can send notifications over Connect, send one here and check that the
-    # page shows it (see the NOTIFICATIONS mark in browser/realtime.html).
+    # A service sends a notification: the page receives it over the WebSocket and acknowledges it, which its
+    # sender sees as read.
+    sent = rest.post(
+        "/v1/serverMessages:sendNotification",
+        json={"notification": {"recipient": {"everyone": True}, "title": "Maintenance", "text": "Back at noon", "priority": "PRIORITY_HIGH"}},
+    )
+    assert sent.status_code == 200, sent.text
+    name = sent.json()["name"]
+    notes = until(lambda: page_results(browser)["socket"]["notifications"], "the notification on the page")
+    assert notes == [{"name": name, "title": "Maintenance", "text": "Back at noon", "priority": "PRIORITY_HIGH"}]
+    until(lambda: rest.get(f"/v1/{name}").json().get("state") == "STATE_READ", "the notification to be read")
 
     # A run followed with EventSource: the gateway goes away while the run waits for its approval, which
     # is given meanwhile; EventSource reconnects with Last-Event-ID and receives the rest, once.
