@@ -127,7 +127,8 @@ async def test_runs_and_tokens_are_counted(tmp_path: Path) -> None:
 # -- a run that waits for a person outlives its caller's deadline --------------------------------------------
 
 APPROVAL_DIRECTIVE = '[[tool:calculator {"expression": "6*7"}]] then [[sleep:0.2]]'
-SHORT_DEADLINE = 1.0
+# Long enough for a run to start and pause on a busy machine; the tests wait for it to pass.
+SHORT_DEADLINE = 3.0
 
 
 async def _paused_past_the_deadline(runs: Runs, session: str, **options: Any) -> tuple[str, str]:
