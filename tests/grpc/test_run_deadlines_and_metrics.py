@@ -217,7 +217,7 @@ async def test_a_caller_gone_before_its_deadline_no_longer_bounds_the_run(tmp_pa
 async def test_the_runs_own_input_timeout_still_ends_it_after_the_callers_deadline(tmp_path: Path) -> None:
     async with serving(tmp_path) as runs:
         session = await runs.session(approval=["calculator"])
-        name, _ = await _paused_past_the_deadline(runs, session, input_timeout=seconds(1.5))
+        name, _ = await _paused_past_the_deadline(runs, session, input_timeout=seconds(SHORT_DEADLINE + 0.5))
         done = await runs.wait_end(name)
         assert done.status == FAILED and done.error.reason == "INPUT_TIMEOUT"
 
@@ -225,6 +225,6 @@ async def test_the_runs_own_input_timeout_still_ends_it_after_the_callers_deadli
 async def test_the_runs_own_time_limit_still_ends_it_after_the_callers_deadline(tmp_path: Path) -> None:
     async with serving(tmp_path) as runs:
         session = await runs.session(approval=["calculator"])
-        name, _ = await _paused_past_the_deadline(runs, session, max_duration=seconds(1.5))
+        name, _ = await _paused_past_the_deadline(runs, session, max_duration=seconds(SHORT_DEADLINE + 0.5))
         done = await runs.wait_end(name)
         assert done.status == TIMED_OUT and done.error.reason == "RUN_TIMED_OUT"
