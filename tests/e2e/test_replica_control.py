@@ -222,3 +222,41 @@ def test_cancel_batch_on_the_replica_that_does_not_drive_it_stops_it_there(repli
     runs = b.runs.ListRuns(run_pb2.ListRunsRequest(page_size=10), metadata=METADATA).runs
     assert runs and all(r.status == RUN.STATUS_CANCELLED for r in runs), [(r.name, r.status) for r in runs]
     assert "lease lost" not in a.log
+
+
+def test_requests_recorded_while_the_owner_is_gone_are_applied_by_the_next_owner(replicas: Callable[..., Replica]) -> None:
+    import signal
+
+    a, b = replicas("a"), replicas("b")
+    running = create_run(a, session_on(a), "[[tokens:400]]")
+    waiting, request = waiting_run(a)
+    eventually(lambda: get_run(a, running.name).status == RUN.STATUS_RUNNING, "the run runs on A", 20)
+    a.process.process.send_signal(signal.SIGSTOP)  # A applies nothing from now on
+    try:
+        outcomes: dict[str, Any] = {}
+
+        def cancel() -> None:
+            outcomes["cancel"] = b.runs.CancelRun(run_pb2.CancelRunRequest(name=running.name), metadata=METADATA, timeout=30)
+
+        def approve() -> None:
+            outcomes["approve"] = b.runs.SubmitInput(
+                run_pb2.SubmitInputRequest(name=waiting.name, input_request_id=request.id, approval=APPROVE),
+                metadata=METADATA,
+                timeout=30,
+            )
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=approve)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(40)
+    finally:
+        a.process.process.send_signal(signal.SIGCONT)
+    # B claimed both runs once A's leases expired, and applied what it had recorded.
+    assert outcomes["cancel"].status == RUN.STATUS_CANCELLED, outcomes["cancel"]
+    assert kind(stream(b, running.name)[-1]) == "run_cancelled"
+    finished = eventually(
+        lambda: (got := get_run(b, waiting.name)).status not in (RUN.STATUS_RUNNING, RUN.STATUS_REQUIRES_INPUT) and got,
+        "the approved run finishes on B",
+    )
+    assert finished.status == RUN.STATUS_SUCCEEDED, finished
