@@ -405,6 +405,7 @@ class RunwireServer:
                 messages_sent=call.messages_sent,
                 last_send_time=_utc(call.last_send_time) if call.last_send_time is not None else None,
                 user_agent=call.user_agent,
+                process_id=self.process_id,
             )
             for call in self._open_calls()
         ]
@@ -420,6 +421,7 @@ class RunwireServer:
                 principal=connection.principal,
                 peer=connection.peer,
                 replica=REPLICA,
+                process_id=self.process_id,
                 user_agent=connection.user_agent,
                 connect_time=connection.connect_time,
                 last_activity_time=connection.last_activity_time,
