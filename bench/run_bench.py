@@ -77,6 +77,9 @@ class Scale:
     # Connect clients that each notification reaches, and notifications sent one after another.
     notification_clients: int = 1_000
     notifications: int = 5
+    # Runs followed at once from the owning replica and from another one, and tokens per run.
+    replica_follow_runs: int = 10
+    replica_follow_tokens: int = 100
 
 
 QUICK = Scale(
@@ -93,6 +96,8 @@ QUICK = Scale(
     rounds=1,
     notification_clients=50,
     notifications=3,
+    replica_follow_runs=3,
+    replica_follow_tokens=30,
 )
 # Connect streams per channel in the notification fan-out (one HTTP/2 connection each).
 CONNECT_STREAMS_PER_CHANNEL = 100
@@ -519,6 +524,67 @@ async def notification_fanout(address: str, scale: Scale) -> dict[str, float]:
     return {"clients": scale.notification_clients, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
 
 
+async def replica_follow_delay(scale: Scale, tmp: Path, *, with_redis: bool = True) -> dict[str, float]:
+    """Runwire only: two replicas on one PostgreSQL with Redis. Runs execute on A; each is followed with
+    StreamRunEvents on A (the owner) and on B at once, and every event B receives is timed against the same
+    event on A: the delay a follower on another replica adds (signal, then a read of the database)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_support import PostgresServer
+    from tests.redis_support import RedisServer
+
+    postgres = PostgresServer()
+    redis = RedisServer(tmp) if with_redis else None
+    try:
+        env = {
+            "RUNWIRE_DATABASE_URL": postgres.new_database(),
+            # Without Redis the signals go through PostgreSQL LISTEN/NOTIFY.
+            "RUNWIRE_REDIS_URL": redis.url if redis is not None else "",
+            # A paced token stream: one event at a time, as a model streams them.
+            "RUNWIRE_BUILTIN_TOKENS_PER_SECOND": "50",
+        }
+        with server_process("runwire", tmp, env_overrides=env, label="replica-a") as (a_address, _), server_process(
+            "runwire", tmp, env_overrides=env, label="replica-b"
+        ) as (b_address, _):
+            async with grpc.aio.insecure_channel(a_address) as a_channel, grpc.aio.insecure_channel(b_address) as b_channel:
+                a = Target("runwire", a_channel, 0)
+                await a.prepare()
+                b_runs = run_pb2_grpc.RunServiceStub(b_channel)
+                delays: list[float] = []
+
+                async def follow(stub: Any, name: str) -> dict[int, float]:
+                    arrived: dict[int, float] = {}
+                    call = stub.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=name), metadata=KEY, timeout=120)
+                    async for event in call:
+                        arrived.setdefault(event.seq, time.perf_counter())
+                    return arrived
+
+                async def one(session: str) -> None:
+                    run = await a.runs.CreateRun(
+                        run_pb2.CreateRunRequest(
+                            run=run_pb2.Run(
+                                session=session,
+                                input=[common_pb2.ContentPart(text=f"[[tokens:{scale.replica_follow_tokens}]]")],
+                            )
+                        ),
+                        metadata=KEY,
+                    )
+                    on_owner, elsewhere = await asyncio.gather(follow(a.runs, run.name), follow(b_runs, run.name))
+                    delays.extend(elsewhere[seq] - on_owner[seq] for seq in elsewhere if seq in on_owner)
+
+                print(f"[runwire] follower delay across replicas ({scale.replica_follow_runs} runs)", flush=True)
+                sessions = await a.new_sessions(scale.replica_follow_runs)
+                await asyncio.gather(*(one(session) for session in sessions))
+    finally:
+        if redis is not None:
+            redis.stop()
+        postgres.stop()
+    return {
+        "events": len(delays),
+        "p50_ms": percentile(delays, 50) * 1000,
+        "p99_ms": percentile(delays, 99) * 1000,
+    }
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -693,6 +759,11 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
         clients = fanout["clients"]
         rows.append((f"Notification to {clients:,} Connect clients, p50 ms (Runwire only)", None, fanout["p50_ms"], "", None))
         rows.append((f"Notification to {clients:,} Connect clients, p99 ms (Runwire only)", None, fanout["p99_ms"], "", None))
+    follow = runwire.get("replica_follow")
+    if follow:
+        # Redis: within 20 ms of a follower on the owning replica.
+        rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p50 ms (Runwire only)", None, follow["p50_ms"], "≤ 20 ms", follow["p50_ms"] <= 20))
+        rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p99 ms (Runwire only)", None, follow["p99_ms"], "", None))
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows
@@ -747,6 +818,7 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
 
                 print(f"[runwire] notification to {scale.notification_clients} Connect clients", flush=True)
                 results["runwire"]["notification_fanout"] = await notification_fanout(runwire_address, scale)
+        results["runwire"]["replica_follow"] = await replica_follow_delay(scale, Path(tmp))
     summary = summarize(results["bare"], results["runwire"], scale)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     info = machine()

@@ -70,6 +70,8 @@ async def test_open_streams_are_listed_with_who_follows_what(server: RunwireServ
             assert stream.principal == "erin" and stream.peer.startswith("ipv4:127.0.0.1:")
             assert stream.messages_sent >= 1 and stream.HasField("last_send_time") and stream.HasField("deadline")
             assert stream.start_time.seconds <= time.time() and stream.replica
+            # The entry names the process serving it: the list is this replica's.
+            assert stream.process_id == server.process_id
 
             by_method = await admin.admin.ListStreams(
                 admin_pb2.ListStreamsRequest(filter='method:"StreamRunEvents" AND NOT principal = "admin"')

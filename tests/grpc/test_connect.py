@@ -361,6 +361,7 @@ async def test_admins_list_live_connections_with_what_they_follow(tmp_path: Path
                 "2.0",
             )
             assert info.accept_input_requests and info.messages_received >= 2 and info.HasField("connect_time")
+            assert info.process_id == server.process_id  # the list is this replica's
             [followed] = info.subscriptions
             assert (followed.id, followed.subscription_name, list(followed.topics)) == (subscription, "feed", [event_pb2.EVENT_TOPIC_AGENTS])
             assert (followed.last_cursor, followed.events_sent) == (event.event.cursor, 1)

@@ -3,11 +3,13 @@ or the end (a follower once spun at full CPU when a wait returned without anythi
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.events import RUN_EVENTS_SIGNAL, RunEventLog
+from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
 
@@ -86,3 +88,64 @@ async def test_a_closed_channel_ends_its_follower(tmp_path: Path) -> None:
     seen = [event.seq async for batch in counting.log.follow("r1", 2, channel) for event in batch]
     assert seen == [] and counting.reads == 0 and counting.waits == 0
     await counting.store.close()
+
+
+class SignalledLog(CountingLog):
+    """A log on a signal bus: the follower of a run live elsewhere waits for the writer's signal (counted
+    as a wait), never for the fallback poll, and reads the database once per signal."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.reads = 0
+        self.waits = 0
+        self.bus = SignalBus()
+        self.store = Store(f"sqlite:///{tmp_path / 'follow.db'}")
+        # A fallback no test waits out: every wake-up below comes from a signal.
+        self.log = RunEventLog(self.store, self._load, self._finished, signals=self.bus, fallback_poll=3600)
+        self.log._sleep = self._sleep
+        self.stored: list[run_pb2.RunEvent] = []
+
+    async def _load(self, run_id: str, after: int, limit: int) -> list[run_pb2.RunEvent]:
+        await super()._load(run_id, after, limit)
+        return [e for e in self.stored if e.seq > after][:limit]
+
+    async def signal_when_waiting(self, seq: int) -> None:
+        """Commit event `seq` "on another replica" once the follower waits, and signal it."""
+        while not self.log.run_signals._events.get("r1"):
+            await asyncio.sleep(0)
+        self.waits += 1
+        self.stored.append(delta(seq))
+        self.bus.publish(RUN_EVENTS_SIGNAL, [f"r1:{seq}"])
+
+
+async def test_a_follower_of_a_run_live_elsewhere_is_woken_by_the_writers_signal_and_does_not_spin(tmp_path: Path) -> None:
+    signalled = SignalledLog(tmp_path)
+    received: list[int] = []
+
+    async def follow() -> None:
+        async for batch in signalled.log.follow("r1", 0):
+            received.extend(e.seq for e in batch)
+            if len(received) == WAITS:
+                return
+
+    follower = asyncio.create_task(follow())
+    for seq in range(1, WAITS + 1):
+        await signalled.signal_when_waiting(seq)
+    await asyncio.wait_for(follower, 30)
+    assert received == list(range(1, WAITS + 1))
+    # One read per signal (and the first read): the follower never read without a wake-up in between.
+    assert signalled.reads <= signalled.waits + 1
+    await signalled.store.close()
+
+
+async def test_a_signal_of_another_run_does_not_wake_the_follower(tmp_path: Path) -> None:
+    signalled = SignalledLog(tmp_path)
+    follower = asyncio.create_task(signalled.log.follow("r1", 0).__anext__())
+    while not signalled.log.run_signals._events.get("r1"):
+        await asyncio.sleep(0)
+    signalled.bus.publish(RUN_EVENTS_SIGNAL, ["r2:1"])
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert signalled.reads == 1 and not follower.done()
+    await signalled.signal_when_waiting(1)
+    assert [e.seq for e in await asyncio.wait_for(follower, 30)] == [1]
+    await signalled.store.close()

@@ -76,6 +76,7 @@ from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
 from runwire.server.store.leases import LeaseTerms, new_process_id
+from runwire.server.store.signals import PostgresSignals, RedisSignals, SignalBus
 from runwire.server.store.store import Store
 
 log = logging.getLogger("runwire.server")
@@ -168,11 +169,13 @@ class RunwireServer:
         self.agents = AgentService(ctx)
         self.sessions = SessionService(ctx)
         self.messages = MessageService(ctx)
+        self.signals = await self._signal_bus(store)
         self.event_log = RunEventLog(
             store,
             lambda run_id, after, limit: load_events(store, run_id, after, limit),
             lambda run_id: run_finished(store, run_id),
             resource_events=self.resource_events,
+            signals=self.signals,
         )
         self.event_log.start()
         self.memories = MemoryService(ctx)
@@ -200,7 +203,11 @@ class RunwireServer:
         self.runner.endpoints = ctx.endpoints
         lease = LeaseTerms(self.process_id, settings.lease_ttl_seconds)
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease)
+        self.runs.use_signals(self.signals)
+        # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
+        self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
         self.batch_executor = BatchExecutor(ctx, self.runs, lease)
+        self.batch_executor.use_signals(self.signals)
         self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
         file_service = self.files
         self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
@@ -296,6 +303,25 @@ class RunwireServer:
         )
         return self.port
 
+    async def _signal_bus(self, store: Store) -> SignalBus:
+        """Signals between replicas: through Redis when configured, else LISTEN/NOTIFY on a shared
+        PostgreSQL, else in-process (a SQLite data dir has one process group)."""
+        settings = self.settings
+        bus: SignalBus
+        if settings.redis_url:
+            import redis.asyncio as redis_asyncio
+
+            if self._redis is None:
+                self._redis = redis_asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+            bus = RedisSignals(self._redis, f"{settings.redis_key_prefix}signals")
+        elif store.backend == "postgresql":
+            bus = PostgresSignals(store)
+        else:
+            bus = SignalBus()
+        await bus.start()
+        log.info("signals between processes: %s", bus.name)
+        return bus
+
     async def _agent_tools(self, caller: Principal, agent: str) -> list[Any]:
         return list((await self.agents.get(caller, agent, "agent")).tools or [])
 
@@ -317,7 +343,7 @@ class RunwireServer:
             if secret is not None:
                 self.generated_admin_key = secret
                 announce_bootstrap_key(secret)
-        if settings.redis_url:
+        if settings.redis_url and self._redis is None:
             import redis.asyncio as redis_asyncio
 
             self._redis = redis_asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
@@ -379,6 +405,7 @@ class RunwireServer:
                 messages_sent=call.messages_sent,
                 last_send_time=_utc(call.last_send_time) if call.last_send_time is not None else None,
                 user_agent=call.user_agent,
+                process_id=self.process_id,
             )
             for call in self._open_calls()
         ]
@@ -394,6 +421,7 @@ class RunwireServer:
                 principal=connection.principal,
                 peer=connection.peer,
                 replica=REPLICA,
+                process_id=self.process_id,
                 user_agent=connection.user_agent,
                 connect_time=connection.connect_time,
                 last_activity_time=connection.last_activity_time,
@@ -628,6 +656,8 @@ class RunwireServer:
             await self.event_log.close()
         if getattr(self, "resource_events", None) is not None:
             await self.resource_events.close()
+        if getattr(self, "signals", None) is not None:
+            await self.signals.close()
         for provider in getattr(self, "providers", {}).values():
             if hasattr(provider, "aclose"):
                 await provider.aclose()

@@ -787,8 +787,11 @@ type ConnectionInfo struct {
 	MessagesSent int64 `protobuf:"varint,12,opt,name=messages_sent,json=messagesSent,proto3" json:"messages_sent,omitempty"`
 	// Messages received from the client.
 	MessagesReceived int64 `protobuf:"varint,13,opt,name=messages_received,json=messagesReceived,proto3" json:"messages_received,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The process serving it (`host:pid:random`, as `ServerInfo.process_id`):
+	// the list shows this replica's entries only; ask each replica for its own.
+	ProcessId     string `protobuf:"bytes,14,opt,name=process_id,json=processId,proto3" json:"process_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConnectionInfo) Reset() {
@@ -910,6 +913,13 @@ func (x *ConnectionInfo) GetMessagesReceived() int64 {
 		return x.MessagesReceived
 	}
 	return 0
+}
+
+func (x *ConnectionInfo) GetProcessId() string {
+	if x != nil {
+		return x.ProcessId
+	}
+	return ""
 }
 
 // A subscription open on a connection.
@@ -1176,7 +1186,10 @@ type StreamInfo struct {
 	// Messages sent so far.
 	MessagesSent int64 `protobuf:"varint,9,opt,name=messages_sent,json=messagesSent,proto3" json:"messages_sent,omitempty"`
 	// When the last message was sent.
-	LastSendTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_send_time,json=lastSendTime,proto3" json:"last_send_time,omitempty"`
+	LastSendTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_send_time,json=lastSendTime,proto3" json:"last_send_time,omitempty"`
+	// The process serving it (`host:pid:random`, as `ServerInfo.process_id`):
+	// the list shows this replica's entries only; ask each replica for its own.
+	ProcessId     string `protobuf:"bytes,11,opt,name=process_id,json=processId,proto3" json:"process_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1279,6 +1292,13 @@ func (x *StreamInfo) GetLastSendTime() *timestamppb.Timestamp {
 		return x.LastSendTime
 	}
 	return nil
+}
+
+func (x *StreamInfo) GetProcessId() string {
+	if x != nil {
+		return x.ProcessId
+	}
+	return ""
 }
 
 // A credential for calling the API. Send it as `authorization: Bearer
@@ -1908,7 +1928,7 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\vconnections\x18\x01 \x03(\v2\x1a.runwire.v1.ConnectionInfoB\x04\xe2A\x01\x03R\vconnections\x12,\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\rnextPageToken\x12#\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05B\x04\xe2A\x01\x03R\ttotalSize\"\xfa\x04\n" +
+	"total_size\x18\x03 \x01(\x05B\x04\xe2A\x01\x03R\ttotalSize\"\x9f\x05\n" +
 	"\x0eConnectionInfo\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\"\n" +
 	"\tprincipal\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\tprincipal\x12\x18\n" +
@@ -1925,7 +1945,9 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\x10lastActivityTime\x12N\n" +
 	"\rsubscriptions\x18\v \x03(\v2\".runwire.v1.ConnectionSubscriptionB\x04\xe2A\x01\x03R\rsubscriptions\x12)\n" +
 	"\rmessages_sent\x18\f \x01(\x03B\x04\xe2A\x01\x03R\fmessagesSent\x121\n" +
-	"\x11messages_received\x18\r \x01(\x03B\x04\xe2A\x01\x03R\x10messagesReceived\"\xa5\x02\n" +
+	"\x11messages_received\x18\r \x01(\x03B\x04\xe2A\x01\x03R\x10messagesReceived\x12#\n" +
+	"\n" +
+	"process_id\x18\x0e \x01(\tB\x04\xe2A\x01\x03R\tprocessId\"\xa5\x02\n" +
 	"\x16ConnectionSubscription\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x121\n" +
 	"\x11subscription_name\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x10subscriptionName\x124\n" +
@@ -1946,7 +1968,7 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\astreams\x18\x01 \x03(\v2\x16.runwire.v1.StreamInfoB\x04\xe2A\x01\x03R\astreams\x12,\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\rnextPageToken\x12#\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05B\x04\xe2A\x01\x03R\ttotalSize\"\xb0\x03\n" +
+	"total_size\x18\x03 \x01(\x05B\x04\xe2A\x01\x03R\ttotalSize\"\xd5\x03\n" +
 	"\n" +
 	"StreamInfo\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1c\n" +
@@ -1960,7 +1982,9 @@ const file_runwire_v1_admin_proto_rawDesc = "" +
 	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\bdeadline\x12)\n" +
 	"\rmessages_sent\x18\t \x01(\x03B\x04\xe2A\x01\x03R\fmessagesSent\x12F\n" +
 	"\x0elast_send_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\flastSendTime\"\x91\a\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\flastSendTime\x12#\n" +
+	"\n" +
+	"process_id\x18\v \x01(\tB\x04\xe2A\x01\x03R\tprocessId\"\x91\a\n" +
 	"\x06ApiKey\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12'\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\vdisplayName\x12#\n" +

@@ -126,7 +126,7 @@ class ListConnectionsResponse(_message.Message):
     def __init__(self, connections: _Optional[_Iterable[_Union[ConnectionInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ConnectionInfo(_message.Message):
-    __slots__ = ("id", "principal", "peer", "replica", "client_name", "client_version", "user_agent", "accept_input_requests", "connect_time", "last_activity_time", "subscriptions", "messages_sent", "messages_received")
+    __slots__ = ("id", "principal", "peer", "replica", "client_name", "client_version", "user_agent", "accept_input_requests", "connect_time", "last_activity_time", "subscriptions", "messages_sent", "messages_received", "process_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,7 @@ class ConnectionInfo(_message.Message):
     SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_SENT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     principal: str
     peer: str
@@ -153,7 +154,8 @@ class ConnectionInfo(_message.Message):
     subscriptions: _containers.RepeatedCompositeFieldContainer[ConnectionSubscription]
     messages_sent: int
     messages_received: int
-    def __init__(self, id: _Optional[str] = ..., principal: _Optional[str] = ..., peer: _Optional[str] = ..., replica: _Optional[str] = ..., client_name: _Optional[str] = ..., client_version: _Optional[str] = ..., user_agent: _Optional[str] = ..., accept_input_requests: _Optional[bool] = ..., connect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscriptions: _Optional[_Iterable[_Union[ConnectionSubscription, _Mapping]]] = ..., messages_sent: _Optional[int] = ..., messages_received: _Optional[int] = ...) -> None: ...
+    process_id: str
+    def __init__(self, id: _Optional[str] = ..., principal: _Optional[str] = ..., peer: _Optional[str] = ..., replica: _Optional[str] = ..., client_name: _Optional[str] = ..., client_version: _Optional[str] = ..., user_agent: _Optional[str] = ..., accept_input_requests: _Optional[bool] = ..., connect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscriptions: _Optional[_Iterable[_Union[ConnectionSubscription, _Mapping]]] = ..., messages_sent: _Optional[int] = ..., messages_received: _Optional[int] = ..., process_id: _Optional[str] = ...) -> None: ...
 
 class ConnectionSubscription(_message.Message):
     __slots__ = ("id", "subscription_name", "topics", "resources", "types", "last_cursor", "events_sent")
@@ -196,7 +198,7 @@ class ListStreamsResponse(_message.Message):
     def __init__(self, streams: _Optional[_Iterable[_Union[StreamInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class StreamInfo(_message.Message):
-    __slots__ = ("id", "method", "principal", "peer", "replica", "follows", "start_time", "deadline", "messages_sent", "last_send_time")
+    __slots__ = ("id", "method", "principal", "peer", "replica", "follows", "start_time", "deadline", "messages_sent", "last_send_time", "process_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +209,7 @@ class StreamInfo(_message.Message):
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_SENT_FIELD_NUMBER: _ClassVar[int]
     LAST_SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     method: str
     principal: str
@@ -217,7 +220,8 @@ class StreamInfo(_message.Message):
     deadline: _timestamp_pb2.Timestamp
     messages_sent: int
     last_send_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., method: _Optional[str] = ..., principal: _Optional[str] = ..., peer: _Optional[str] = ..., replica: _Optional[str] = ..., follows: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., messages_sent: _Optional[int] = ..., last_send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    process_id: str
+    def __init__(self, id: _Optional[str] = ..., method: _Optional[str] = ..., principal: _Optional[str] = ..., peer: _Optional[str] = ..., replica: _Optional[str] = ..., follows: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., messages_sent: _Optional[int] = ..., last_send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., process_id: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("name", "display_name", "principal", "role", "tier", "key_prefix", "state", "expire_time", "revoke_time", "last_use_time", "create_time", "created_by", "revoked_by", "etag", "scopes")

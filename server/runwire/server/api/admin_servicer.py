@@ -149,6 +149,7 @@ def stream_proto(stream: StreamView) -> admin_pb2.StreamInfo:
         deadline=convert.timestamp(stream.deadline),
         messages_sent=stream.messages_sent,
         last_send_time=convert.timestamp(stream.last_send_time),
+        process_id=stream.process_id,
     )
 
 
@@ -167,4 +168,5 @@ def connection_proto(connection: ConnectionView) -> admin_pb2.ConnectionInfo:
         subscriptions=connection.subscriptions,
         messages_sent=connection.messages_sent,
         messages_received=connection.messages_received,
+        process_id=connection.process_id,
     )

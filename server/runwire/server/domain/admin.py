@@ -73,6 +73,8 @@ class StreamView:
     messages_sent: int
     last_send_time: datetime | None
     user_agent: str = ""
+    # The process serving it: ListStreams shows the streams of the replica serving the call only.
+    process_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class ConnectionView:
     client_version: str = ""
     accept_input_requests: bool = False
     subscriptions: list[Any] = field(default_factory=list)
+    # The process serving it: ListConnections shows the connections of the replica serving the call only.
+    process_id: str = ""
 
 
 @dataclass

@@ -46,6 +46,7 @@ from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
+from runwire.server.store.signals import SignalBus
 from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.batches")
@@ -65,11 +66,23 @@ RUN_LIMIT_RETRY_SECONDS = 0.5
 WriteOutput = Callable[[BatchRow, list[BatchTaskRow]], Awaitable[str]]
 
 
+# Signals between replicas: a batch changed (watchers read it again), and a batch is being cancelled (its
+# driver stops it). Items are batch ids.
+BATCH_CHANGED_SIGNAL = "b"
+BATCH_CANCEL_SIGNAL = "x"
+# How long CancelBatch waits for the batch to stop, and how often a replica that does not drive the batch
+# signals its driver again meanwhile.
+CANCEL_WAIT_SECONDS = 10.0
+CANCEL_RESEND_SECONDS = 2.0
+
+
 class ChangeSignals:
-    """Wakes watchers of a batch when it or one of its tasks changes."""
+    """Wakes watchers of a batch when it or one of its tasks changes, here and (through the signal bus) on
+    the other replicas."""
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.bus: SignalBus | None = None
 
     def signal(self, batch_id: str) -> asyncio.Event:
         """The event the next change of `batch_id` sets (take it before reading, so no change is missed)."""
@@ -79,9 +92,16 @@ class ChangeSignals:
         return event
 
     def changed(self, batch_id: str) -> None:
-        event = self._events.pop(batch_id, None)
-        if event is not None:
-            event.set()
+        """A change of the batch committed here: wake its watchers, here and on the other replicas."""
+        self.woken([batch_id])
+        if self.bus is not None:
+            self.bus.publish(BATCH_CHANGED_SIGNAL, [batch_id])
+
+    def woken(self, batch_ids: list[str]) -> None:
+        for batch_id in batch_ids:
+            event = self._events.pop(batch_id, None)
+            if event is not None:
+                event.set()
 
 
 @dataclass
@@ -121,6 +141,21 @@ class BatchExecutor:
         self._controls: dict[str, _Control] = {}
         self._slots = asyncio.Semaphore(ctx.limits.max_concurrent_batch_tasks)
         self._closing = False
+        self._bus: SignalBus | None = None
+
+    def use_signals(self, bus: SignalBus) -> None:
+        self.changes.bus = bus
+        self._bus = bus
+        bus.on(BATCH_CHANGED_SIGNAL, self.changes.woken)
+        bus.on(BATCH_CANCEL_SIGNAL, self._cancel_signalled)
+
+    def _cancel_signalled(self, batch_ids: list[str]) -> None:
+        """Another replica took a CancelBatch (the batch is CANCELLING in the database): stop the batches
+        driven here, under their fence, as a CancelBatch made here would."""
+        for batch_id in batch_ids:
+            control = self._controls.get(batch_id)
+            if control is not None and not control.lost:
+                spawn(self._stop(control, "cancelled"), name=f"batch-cancel-{batch_id}")
 
     # -- control --------------------------------------------------------------
 
@@ -158,8 +193,13 @@ class BatchExecutor:
     async def cancel(self, batch_id: str, by: str) -> None:
         """Stop a batch being cancelled, and wait (a little) for its running tasks to stop."""
         control = self._controls.get(batch_id)
+        if control is None and self._bus is not None and await self._driven_elsewhere(batch_id):
+            # Another live replica drives it: its driver stops it under its fence.
+            await self._await_remote_stop(batch_id)
+            return
         if control is None:
-            # No driver here (it ended meanwhile, or the server is shutting down): settle it directly.
+            # No driver here or elsewhere (it ended meanwhile, its driver died, or the server is shutting
+            # down): settle it directly.
             await self._settle_without_driver(batch_id, "cancelled")
             return
         await self._stop(control, "cancelled")
@@ -167,6 +207,35 @@ class BatchExecutor:
             await asyncio.wait_for(asyncio.shield(control.done.wait()), timeout=10.0)
         except TimeoutError:
             pass  # the batch stays CANCELLING until its last run has stopped
+
+    async def _driven_elsewhere(self, batch_id: str) -> bool:
+        async with self.ctx.store.read() as db:
+            batch = await store.get_batch(db, batch_id, None)
+        return (
+            batch is not None
+            and batch.lease_owner not in ("", self.lease.owner)
+            and batch.lease_expires is not None
+            and batch.lease_expires > self.ctx.clock()
+        )
+
+    async def _await_remote_stop(self, batch_id: str) -> None:
+        """Signal the batch's driver on another replica, and wait (a little) for the batch to end there."""
+        assert self._bus is not None
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_SECONDS
+        while True:
+            changed = self.changes.signal(batch_id)
+            async with self.ctx.store.read() as db:
+                batch = await store.get_batch(db, batch_id, None)
+            if batch is None or batch.state not in ACTIVE_BATCH_STATES:
+                return
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return  # the batch stays CANCELLING until its last run has stopped
+            self._bus.publish(BATCH_CANCEL_SIGNAL, [batch_id])
+            try:
+                await asyncio.wait_for(changed.wait(), min(left, CANCEL_RESEND_SECONDS))
+            except TimeoutError:
+                pass
 
     async def take_over(self, batches: list[BatchRow]) -> int:
         """Batches whose lease this process just claimed: settle what their previous driver left started,

@@ -1,8 +1,16 @@
-"""Runs: creation with admission limits, reads, cancellation, answers from people, and event streams."""
+"""Runs: creation with admission limits, reads, cancellation, answers from people, and event streams.
+
+A cancel or an answer may reach any replica. It is recorded in the database first (the first answer to an
+input request wins there, atomically), then signalled to the run's owner, which applies it exactly as a
+request made to it; a replica that does not own the run waits (bounded) for the run's events to show the
+outcome and answers with it. An owner that dies before applying it leaves it recorded: the process that
+claims the run applies it (store/run_controls.py, take_over)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import logging
 import statistics
 from types import SimpleNamespace
 from dataclasses import dataclass
@@ -36,7 +44,7 @@ from runwire.server.domain.messages import MessageService
 from runwire.server.domain.paging import Page
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
-from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
 from runwire.server.engine.runner import (
     stamp_now,
@@ -50,13 +58,21 @@ from runwire.server.engine.runner import (
 )
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
+from runwire.server.store import run_controls
+from runwire.server.store.signals import SignalBus
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
+log = logging.getLogger("runwire.runs")
+
 RUN = names.NamePattern.of("runs")
+# The kind of signal that asks a run's owner to apply the control requests recorded for it: items are run ids.
+RUN_CONTROL_SIGNAL = "c"
+# How often a replica waiting for the owner to apply a request signals it again (a signal may be lost).
+CONTROL_RESEND_SECONDS = 2.0
 MAX_ADDITIONAL_INSTRUCTIONS = 100_000
 MAX_ANSWER_CHARS = 100_000
 MAX_REASON_CHARS = 2_000
@@ -138,6 +154,15 @@ class RunService:
         self.event_log = event_log
         self.messages = messages
         self.tools = tools
+        # The bus to the owners of runs held by other processes (set by the server), and how long a
+        # request waits for the owner to apply it: past a takeover by default, so a dead owner's runs too.
+        self.signals: SignalBus | None = None
+        self.control_wait_seconds = 30.0
+        self._applying: set[asyncio.Task[None]] = set()
+
+    def use_signals(self, signals: SignalBus) -> None:
+        self.signals = signals
+        signals.on(RUN_CONTROL_SIGNAL, self._controls_signalled)
 
     # -- create ---------------------------------------------------------------
 
@@ -408,9 +433,15 @@ class RunService:
             raise InvalidArgument.field("reason", f"is longer than {MAX_CANCEL_REASON_CHARS:,} characters")
         if row.status in TERMINAL_STATUSES:
             raise self._not_active(name, row)
-        active = self.runner.request_cancel(row.id, reason or "cancelled by request", caller.id)
+        reason = reason or "cancelled by request"
+        # Recorded first: the owner may be another process, or die before it stops the run.
+        await run_controls.record(self.ctx.store, row.id, run_controls.CANCEL, caller.id, {"reason": reason}, utc_now())
+        active = self.runner.request_cancel(row.id, reason, caller.id)
         if active is not None:
             await active.finished.wait()
+        elif row.id not in self.runner.active:
+            # Another process owns the run (or will, after a takeover): it stops the run, and its events say so.
+            await self._await_owner(name, row, lambda event: False)
         cancelled = await self.get(caller, name)
         if cancelled.status in TERMINAL_STATUSES and cancelled.status != RunStatus.CANCELLED:
             raise self._not_active(name, cancelled)  # it ended another way while being cancelled
@@ -452,20 +483,22 @@ class RunService:
         row = await self.get(caller, name)
         if row.status in TERMINAL_STATUSES:
             raise self._not_active(name, row)
-        active = self.runner.active.get(row.id)
-        if active is not None and input_request_id in active.answered:
-            raise FailedPrecondition(
-                f"input request {input_request_id} was already answered",
-                reason="INPUT_REQUEST_ALREADY_ANSWERED",
-                metadata={"resource": name},
-            )
-        pending = active.pending if active is not None else None
+        # What the run waits for, as its row says on every replica (the owner's memory says the same).
+        pending = None
+        if row.status == RunStatus.REQUIRES_INPUT and row.pending_input:
+            pending = json_format.ParseDict(row.pending_input, run_pb2.InputRequest(), ignore_unknown_fields=True)
         if pending is None or pending.id != input_request_id:
-            raise NotFound(
-                f"run {name!r} is not waiting for input request {input_request_id!r}",
-                reason="INPUT_REQUEST_NOT_FOUND",
-                metadata={"resource": name},
-            )
+            active = self.runner.active.get(row.id)
+            if active is not None and active.pending is not None and active.pending.id == input_request_id:
+                pending = active.pending  # asked here a moment ago: the row shows it once committed
+            elif await self._answer_recorded(row.id, input_request_id):
+                raise self._already_answered(name, input_request_id)
+            else:
+                raise NotFound(
+                    f"run {name!r} is not waiting for input request {input_request_id!r}",
+                    reason="INPUT_REQUEST_NOT_FOUND",
+                    metadata={"resource": name},
+                )
         if pending.kind == run_pb2.InputRequest.KIND_APPROVAL:
             if approval is None:
                 raise InvalidArgument.field("approval", "this input request is an approval: answer with approval")
@@ -474,22 +507,124 @@ class RunService:
             raise InvalidArgument.field("text", "this input request is a question: answer with text")
         elif len(text) > MAX_ANSWER_CHARS:
             raise InvalidArgument.field("text", f"is longer than {MAX_ANSWER_CHARS:,} characters")
-        outcome = await self.runner.answer(
-            row.id, input_request_id, Answer(approval=approval, text=text or "", answered_by=caller.id)
-        )
-        if outcome == "answered":  # a concurrent answer got there first
-            raise FailedPrecondition(
-                f"input request {input_request_id} was already answered",
-                reason="INPUT_REQUEST_ALREADY_ANSWERED",
-                metadata={"resource": name},
+        if pending.HasField("expire_time") and pending.expire_time.ToNanoseconds() <= utc_now().timestamp() * 1e9:
+            raise self._expired(name, input_request_id)
+        payload = {"text": text or "", "approval": json_format.MessageToDict(approval) if approval is not None else None}
+        key = run_controls.answer_key(input_request_id)
+        # The first answer recorded wins, whichever replica took it.
+        if not await run_controls.record(self.ctx.store, row.id, key, caller.id, payload, utc_now()):
+            raise self._already_answered(name, input_request_id)
+        active = self.runner.active.get(row.id)
+        if active is not None and active.pending is not None and active.pending.id == input_request_id:
+            outcome = await self.runner.answer(
+                row.id, input_request_id, Answer(approval=approval, text=text or "", answered_by=caller.id)
             )
+            if outcome == "answered":  # applied already (its owner read it back from the record)
+                outcome = "accepted"
+        else:
+            # Another process owns the run: it resumes the run with this answer, and the run's events say so.
+            ended = await self._await_owner(
+                name,
+                row,
+                lambda event: event.WhichOneof("payload") == "input_received"
+                and event.input_received.input_request_id == input_request_id,
+            )
+            outcome = "accepted" if ended is None or ended.WhichOneof("payload") == "input_received" else "ended"
         if outcome == "expired":
-            raise FailedPrecondition(
-                f"input request {input_request_id} expired before it was answered",
-                reason="INPUT_REQUEST_EXPIRED",
+            raise self._expired(name, input_request_id)
+        answered = await self.get(caller, name)
+        if outcome == "ended" and answered.error_reason == "INPUT_TIMEOUT":
+            raise self._expired(name, input_request_id)
+        if outcome == "ended":
+            raise self._not_active(name, answered)
+        return answered
+
+    @staticmethod
+    def _already_answered(name: str, input_request_id: str) -> FailedPrecondition:
+        return FailedPrecondition(
+            f"input request {input_request_id} was already answered",
+            reason="INPUT_REQUEST_ALREADY_ANSWERED",
+            metadata={"resource": name},
+        )
+
+    @staticmethod
+    def _expired(name: str, input_request_id: str) -> FailedPrecondition:
+        return FailedPrecondition(
+            f"input request {input_request_id} expired before it was answered",
+            reason="INPUT_REQUEST_EXPIRED",
+            metadata={"resource": name},
+        )
+
+    async def _answer_recorded(self, run_id: str, input_request_id: str) -> bool:
+        controls = await run_controls.of_runs(self.ctx.store, [run_id])
+        return run_controls.answer_key(input_request_id) in controls.get(run_id, {})
+
+    async def _await_owner(
+        self, name: str, row: RunRow, applied: Callable[[run_pb2.RunEvent], bool]
+    ) -> run_pb2.RunEvent | None:
+        """Signal the owner of a run held elsewhere to apply what was recorded for it, and wait until the
+        run's events show it applied (`applied`) or the run ended: that event. Signalled again now and then
+        (a signal may be lost, or the run may move to a new owner, which applies it after its claim)."""
+        resend = asyncio.ensure_future(self._signal_owner_until_done(row.id))
+        try:
+            async with asyncio.timeout(self.control_wait_seconds):
+                async for batch in self.event_log.follow(row.id, row.last_seq):
+                    for event in batch:
+                        if applied(event) or event.WhichOneof("payload") in TERMINAL_PAYLOADS:
+                            return event
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the process that owns run {name!r} did not apply the request within "
+                f"{self.control_wait_seconds:g} s; it stays recorded, and the run's owner applies it",
+                reason="DEADLINE_EXCEEDED",
                 metadata={"resource": name},
+            ) from None
+        finally:
+            resend.cancel()
+        return None
+
+    async def _signal_owner_until_done(self, run_id: str) -> None:
+        while self.signals is not None:
+            self.signals.publish(RUN_CONTROL_SIGNAL, [run_id])
+            await asyncio.sleep(CONTROL_RESEND_SECONDS)
+
+    def _controls_signalled(self, run_ids: list[str]) -> None:
+        """Control requests were recorded for these runs: apply those of the runs this process executes."""
+        for run_id in run_ids:
+            if run_id in self.runner.active:
+                task = asyncio.ensure_future(self.apply_controls([run_id]))
+                self._applying.add(task)
+                task.add_done_callback(self._applying.discard)
+
+    async def apply_controls(self, run_ids: list[str]) -> None:
+        """Apply the recorded control requests of runs executing here: a cancel stops the run; an answer to
+        the input request it waits for resumes it (as if asked here)."""
+        try:
+            recorded = await run_controls.of_runs(self.ctx.store, run_ids)
+        except Exception:
+            log.exception("reading the control requests of %d run(s) failed", len(run_ids))
+            return
+        for run_id, controls in recorded.items():
+            cancel = controls.get(run_controls.CANCEL)
+            if cancel is not None:
+                self.runner.request_cancel(run_id, str(cancel.payload.get("reason") or ""), cancel.requested_by)
+                continue
+            active = self.runner.active.get(run_id)
+            if active is None or active.pending is None or active.answer is None or active.answer.done():
+                continue
+            answer = controls.get(run_controls.answer_key(active.pending.id))
+            if answer is None:
+                continue
+            approval = answer.payload.get("approval")
+            await self.runner.answer(
+                run_id,
+                active.pending.id,
+                Answer(
+                    approval=json_format.ParseDict(approval, run_pb2.Approval()) if approval is not None else None,
+                    text=str(answer.payload.get("text") or ""),
+                    answered_by=answer.requested_by,
+                ),
             )
-        return await self.get(caller, name)
 
     def _check_approval(self, pending: run_pb2.InputRequest, approval: run_pb2.Approval) -> None:
         if approval.decision == run_pb2.Approval.DECISION_UNSPECIFIED:
@@ -568,6 +703,8 @@ class RunService:
         streamed, and nothing waits for it forever. Every write goes through the run's new recorder."""
         failed = resumed = 0
         now = utc_now()
+        recorded = await run_controls.of_runs(self.ctx.store, [row.id for row in rows])
+        restored: list[str] = []
         for row in rows:
             recorder = self.event_log.recorder(row.id, row.fence)
             waiting = None
@@ -577,13 +714,23 @@ class RunService:
             if waiting is not None:
                 self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
                 self.runner.restore(waiting[0], waiting[1], recorder)
+                restored.append(row.id)
                 resumed += 1
                 continue
             try:
                 async with self.ctx.store.read() as db:
                     taken = await _taken_over(db, row, now)
                 plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
-                await self.runner.end_taken_over(plan, recorder, taken, "SERVER_RESTARTED", RESTARTED_MESSAGE)
+                cancel = recorded.get(row.id, {}).get(run_controls.CANCEL)
+                await self.runner.end_taken_over(
+                    plan,
+                    recorder,
+                    taken,
+                    "SERVER_RESTARTED",
+                    RESTARTED_MESSAGE,
+                    # Cancelled before its owner died: it ends as that request asked.
+                    cancelled=(str(cancel.payload.get("reason") or ""), cancel.requested_by) if cancel is not None else None,
+                )
             except LeaseLost:
                 continue  # another process claimed it meanwhile, and ends it
             except Exception:
@@ -591,6 +738,12 @@ class RunService:
                 self.event_log.release(recorder)
                 raise
             failed += 1
+        # What was recorded for the runs that wait on here (a cancel, the answer), applied as if asked here.
+        waiting_controlled = [run_id for run_id in restored if run_id in recorded]
+        if waiting_controlled:
+            task = asyncio.ensure_future(self.apply_controls(waiting_controlled))
+            self._applying.add(task)
+            task.add_done_callback(self._applying.discard)
         return failed, resumed
 
     async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:

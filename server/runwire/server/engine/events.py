@@ -14,6 +14,11 @@ run's row before it inserts any of the run's events. A run whose lease
 moved to another process is dropped from the batch, and its recorder
 stops taking writes.
 
+After each commit the writer signals, on the signal bus shared by the replicas (store/signals.py), how far
+each run's events go now ("run X has events up to seq N"): a follower of a run that is not live in this
+process waits for that signal (or, should one be lost, a slow poll) and then reads from the database after
+its cursor, so replay stays exact and followers on other replicas are pushed, not polling.
+
 A channel keeps only a window of the newest events of an active run, so
 memory per run is bounded however long it streams; a follower that falls
 behind the window reads the older part back from the database.
@@ -25,6 +30,7 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections import deque
 from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -38,6 +44,7 @@ from runwire.server.api import convert
 from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
+from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
 
@@ -260,6 +267,35 @@ MAX_MERGED_DELTA_CHARS = 16 * 1024
 # commit on the loop would hold their sends back (the first token behind a short run's last events).
 FOLLOWER_GRACE_SECONDS = 0.002
 
+# The kind of signal that says how far a run's committed events go: items `{run id}:{last seq}`.
+RUN_EVENTS_SIGNAL = "e"
+# With a signal bus, how long a follower of a run live elsewhere waits for a signal before it reads the
+# database anyway (a signal lost on the way delays it no longer than this).
+FALLBACK_POLL_SECONDS = 2.0
+
+
+class RunSignals:
+    """Wakes the followers of runs live in other processes when the bus says their events moved."""
+
+    def __init__(self) -> None:
+        # Only runs someone waits for have an entry; it goes when its last waiter does.
+        self._events: weakref.WeakValueDictionary[str, asyncio.Event] = weakref.WeakValueDictionary()
+
+    def signal(self, run_id: str) -> asyncio.Event:
+        """The event the next signal of `run_id` sets (take it before reading, so no signal is missed)."""
+        event = self._events.get(run_id)
+        if event is None:
+            event = self._events[run_id] = asyncio.Event()
+        return event
+
+    def received(self, items: list[str]) -> None:
+        for item in items:
+            run_id = item.rpartition(":")[0]
+            event = self._events.pop(run_id, None)
+            if event is not None:
+                event.set()
+
+
 LoadEvents = Callable[[str, int, int], Awaitable[list[run_pb2.RunEvent]]]
 RunFinished = Callable[[str], Awaitable[bool]]
 
@@ -276,8 +312,16 @@ class RunEventLog:
         poll_interval: float = 0.25,
         follower_grace: float = FOLLOWER_GRACE_SECONDS,
         resource_events: ResourceEvents | None = None,
+        signals: SignalBus | None = None,
+        fallback_poll: float = FALLBACK_POLL_SECONDS,
     ) -> None:
         self._store = store
+        # The bus that carries "run X has events up to seq N" between processes, and the waiters here.
+        self._signals = signals
+        self.run_signals = RunSignals()
+        self._fallback_poll = fallback_poll
+        if signals is not None:
+            signals.on(RUN_EVENTS_SIGNAL, self.run_signals.received)
         self._follower_grace = follower_grace
         self._resource_events = resource_events
         self._load_events = load_events
@@ -295,6 +339,7 @@ class RunEventLog:
         self._recorders: dict[str, RunRecorder] = {}
         # How the follower waits between reads of a run live elsewhere (replaced by tests).
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._wait_signal: Callable[[asyncio.Event, float], Awaitable[None]] = _wait_signal
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_commit = 0.0
@@ -439,6 +484,8 @@ class RunEventLog:
             return
         kept = [w for w in batch if w.recorder not in lost] if lost else batch
         self._publish(kept)
+        if self._signals is not None and not self._signals.transactional:
+            self._signals.publish(RUN_EVENTS_SIGNAL, _progress(kept))
         for write in batch:
             if write.recorder in lost:
                 write._resolve(LeaseLost(f"runs/{write.run_id}"))
@@ -493,6 +540,8 @@ class RunEventLog:
                 execute(session, _INSERT_EVENT, events)
             if self._resource_events is not None:
                 self._resource_events.insert_sync(session, _resource_events_of(store, session, kept, updated))
+            if self._signals is not None and self._signals.transactional:
+                self._signals.notify_in(session, RUN_EVENTS_SIGNAL, _progress(kept))
 
         statements = sum(len(w.events) for w in batch) + len(recorders) + sum(len(w.statements) for w in batch)
         # After a pause, or holding events other than text, a small batch commits at once on the loop (a hop
@@ -549,13 +598,19 @@ class RunEventLog:
                     await channel.wait_beyond(cursor)
                     continue
             else:
+                # Taken before the read: a signal of events committed after it wakes the wait below.
+                signal = self.run_signals.signal(run_id) if self._signals is not None else None
                 batch = await self._load_events(run_id, cursor, 512)
                 if not batch:
                     if await self._run_finished(run_id):
                         return
                     # Not live in this process (another replica runs it, or it has not started), or
-                    # its channel holds events the database does not (yet) show: look again later.
-                    await self._sleep(self._poll_interval)
+                    # its channel holds events the database does not (yet) show: look again once the
+                    # writer signals more, or after the poll interval without a bus.
+                    if signal is None:
+                        await self._sleep(self._poll_interval)
+                    else:
+                        await self._wait_signal(signal, self._fallback_poll)
                     continue
             cursor = batch[-1].seq
             if channel is None:
@@ -569,6 +624,23 @@ class RunEventLog:
                     channel.delivered()
             if is_terminal(batch[-1]):
                 return
+
+
+async def _wait_signal(signal: asyncio.Event, timeout: float) -> None:
+    """Until the signal, or `timeout` seconds (a lost signal delays a follower no longer than that)."""
+    try:
+        await asyncio.wait_for(signal.wait(), timeout)
+    except TimeoutError:
+        pass
+
+
+def _progress(batch: list[Write]) -> list[str]:
+    """`{run id}:{last seq}` of each run the batch carries events of: one item per run."""
+    last: dict[str, int] = {}
+    for w in batch:
+        if w.events:
+            last[w.run_id] = w.events[-1].seq
+    return [f"{run_id}:{seq}" for run_id, seq in last.items()]
 
 
 def _resource_events_of(

@@ -179,6 +179,22 @@ class RunEventRow(Base):
     __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_events_run_seq"),)
 
 
+class RunControlRow(Base):
+    """A control request for a run, recorded so that its owner applies it wherever it was made: `cancel`
+    (payload: reason), or `answer:{input request id}` (payload: the answer). The first of a key wins."""
+
+    __tablename__ = "run_controls"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(63))
+    key: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    create_time: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_run_controls_run_key"),)
+
+
 class ApiKeyRow(Base):
     """An API key. Only the SHA-256 of its secret is kept; `key_prefix` lets people recognise it."""
 
