@@ -199,7 +199,8 @@ class RunwireServer:
         self.runner.secret_value = self._secret_for_run
         self.runner.endpoints = ctx.endpoints
         lease = LeaseTerms(self.process_id, settings.lease_ttl_seconds)
-        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease)
+        executes = settings.role != "api"
+        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease, executes=executes)
         self.batch_executor = BatchExecutor(ctx, self.runs, lease)
         self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
         file_service = self.files
@@ -207,22 +208,19 @@ class RunwireServer:
         self.ownership = Ownership(
             store,
             lease,
-            LeaseSettings(settings.lease_ttl_seconds, settings.lease_heartbeat_seconds, settings.lease_claim_interval_seconds),
+            LeaseSettings(
+                settings.lease_ttl_seconds,
+                settings.lease_heartbeat_seconds,
+                settings.lease_claim_interval_seconds,
+                settings.queue_poll_seconds,
+            ),
             self.runs,
             self.batch_executor,
         )
-        # The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
-        # the first server of the process to lock the data dir knows no other is alive: every lease left
-        # is a dead process's.
-        alone = self._data_dir_lock is not None and self._data_dir_lock.first
-        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
-        if interrupted:
-            log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
-        if resumed:
-            log.info("%d run(s) left waiting for input by a stopped process wait on", resumed)
-        if resumed_batches:
-            log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
-        self.ownership.start()
+        if executes:
+            await self._first_claims()
+        else:
+            log.info("role api: this process executes nothing; workers run what it queues")
         # Live Connect streams; AdminService lists them from `self.connections.registry`.
         self.messaging = MessagingService(ctx, settings.events)
         self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION, messaging=self.messaging)
@@ -252,7 +250,8 @@ class RunwireServer:
             options=transport_options(settings),
         )
         service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
-        for spec in contract_services():
+        # A worker-only process serves health (and reflection) only: no API.
+        for spec in contract_services() if settings.role != "worker" else []:
             # Services whose issue is not done yet answer UNIMPLEMENTED, but are listed and reflected.
             spec.add_to_server(implemented.get(spec.full_name) or spec.default_servicer(), server)
             service_names.append(spec.full_name)
@@ -295,6 +294,21 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    async def _first_claims(self) -> None:
+        """The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
+        the first server of the process to lock the data dir knows no other is alive: every lease left
+        is a dead process's. Then the heartbeats, claims and work queue run on."""
+        assert self.ownership is not None
+        alone = self._data_dir_lock is not None and self._data_dir_lock.first
+        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
+        if interrupted:
+            log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
+        if resumed:
+            log.info("%d run(s) left waiting for input by a stopped process wait on", resumed)
+        if resumed_batches:
+            log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
+        self.ownership.start()
 
     async def _agent_tools(self, caller: Principal, agent: str) -> list[Any]:
         return list((await self.agents.get(caller, agent, "agent")).tools or [])
