@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-url",
         help="Redis shared by replicas for rate limits and key revocations, e.g. redis://cache:6379/0 (RUNWIRE_REDIS_URL)",
     )
+    serve.add_argument(
+        "--role",
+        choices=("both", "api", "worker"),
+        help="api: serve the API and execute nothing (workers run its runs); worker: execute and claim work, "
+        "serve only health; both (RUNWIRE_ROLE, default both). api and worker need PostgreSQL",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes on the one port (SO_REUSEPORT) under a supervisor that restarts a child that dies; "
+        "PostgreSQL only (RUNWIRE_WORKERS, default 1)",
+    )
     serve.set_defaults(handler=_serve)
 
     resources.add_commands(commands)
@@ -83,6 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
             insecure_no_auth=args.insecure_no_auth,
             metrics_port=args.metrics_port,
             redis_url=args.redis_url,
+            role=args.role,
+            workers=args.workers,
         )
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import statistics
 from types import SimpleNamespace
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_inc
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
+log = logging.getLogger("runwire.runs")
 RUN = names.NamePattern.of("runs")
 MAX_ADDITIONAL_INSTRUCTIONS = 100_000
 MAX_ANSWER_CHARS = 100_000
@@ -622,6 +624,7 @@ class RunService:
             )
             self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, 0, row.last_seq))
             self.runner.launch(plan, recorder)
+            log.info("runs/%s: claimed from the queue, starting here (fence %d)", row.id, row.fence)
             started += 1
         return started
 
