@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, run_pb2
+from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, common_pb2, run_pb2
 from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
     METADATA,
     RUN,
@@ -156,3 +156,43 @@ def test_an_api_only_process_on_sqlite_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "API-only" in result.stderr and "PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_with_two_workers_answers_from_both_and_shares_runs(tmp_path: Path, postgres: Any) -> None:
+    from runwire.v1 import admin_pb2, admin_pb2_grpc, run_pb2_grpc
+    from tests.e2e.test_replicas import LEASES
+    from tests.e2e.test_serve_grpcurl import ServeProcess
+
+    (tmp_path / "group").mkdir()
+    group = ServeProcess(
+        tmp_path / "group" / "data", "--database-url", postgres.new_database(), "--workers", "2", env=LEASES, log_name="group.log"
+    )
+    channels: dict[str, grpc.Channel] = {}
+    try:
+        # Each new channel is a new connection, which the kernel gives to one worker or the other.
+        def both_answer() -> bool:
+            channel = grpc.insecure_channel(group.address, options=[("grpc.use_local_subchannel_pool", 1)])
+            info = admin_pb2_grpc.AdminServiceStub(channel).GetServerInfo(admin_pb2.GetServerInfoRequest(), metadata=METADATA, timeout=10)
+            if info.process_id in channels:
+                channel.close()
+            else:
+                channels[info.process_id] = channel
+            return len(channels) == 2
+
+        eventually(both_answer, "both workers answer", timeout=30)
+        assert group.log.read_text().count("RUNWIRE BOOTSTRAP ADMIN KEY") <= 1
+        first, second = (run_pb2_grpc.RunServiceStub(c) for c in channels.values())
+        one = Replica.__new__(Replica)
+        one.channel = list(channels.values())[0]
+        session = session_on(one)
+        run = first.CreateRun(
+            run_pb2.CreateRunRequest(run=run_pb2.Run(session=session, input=[common_pb2.ContentPart(text="[[tokens:20]] hi")])), metadata=METADATA, timeout=10
+        )
+        # Followed through the other worker, to its end.
+        events = list(second.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run.name), metadata=METADATA, timeout=60))
+        assert events[0].seq == 1 and events[-1].WhichOneof("payload") == "run_completed"
+    finally:
+        for channel in channels.values():
+            channel.close()
+        assert group.stop() == 0
+    assert "worker 1 started" in group.log.read_text()

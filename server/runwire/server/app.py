@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import sys
@@ -692,7 +693,8 @@ def transport_options(settings: Settings) -> list[tuple[str, Any]]:
     """gRPC channel arguments: message and metadata sizes, HTTP/2 streams, keepalive and connection age."""
     ms = lambda seconds: int(seconds * 1000)  # noqa: E731
     options: list[tuple[str, Any]] = [
-        ("grpc.so_reuseport", 0),
+        # Workers of `--workers` share the port; a single process refuses a port already in use.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
         ("grpc.max_send_message_length", settings.max_send_message_bytes),
         ("grpc.max_metadata_size", settings.max_metadata_bytes),
@@ -761,10 +763,17 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, ready_fd: int | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully. `ready_fd` (a worker of `--workers`): a
+    pipe to the supervisor, told once this process serves."""
     server = RunwireServer(settings)
     await server.start()
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"1")
+        except OSError:  # the supervisor waits only for its first worker
+            pass
+        os.close(ready_fd)
     settle_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

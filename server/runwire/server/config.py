@@ -529,6 +529,8 @@ class Settings:
             )
         if not 1 <= self.workers <= 256:
             raise SettingsError(f"workers must be 1..256, got {self.workers}")
+        if self.workers > 1 and self.port == 0:
+            raise SettingsError("--workers above 1 needs a fixed port: workers share it, and port 0 gives each its own")
         if self.workers > 1 and sqlite:
             raise SettingsError(
                 "--workers above 1 needs PostgreSQL (--database-url postgresql+asyncpg://...): a SQLite "

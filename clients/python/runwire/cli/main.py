@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 import os
 import sys
 
@@ -76,12 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
-
     from runwire.server import logging_setup
-    from runwire.server.app import serve
     from runwire.server.config import Settings, SettingsError
-    from runwire.server.store.database import DatabaseNotUsable
 
     try:
         settings = Settings.load(
@@ -104,13 +101,26 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  {path}: {problem}", file=sys.stderr)
         return 2
     logging_setup.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from runwire.server.supervisor import supervise
+
+        return supervise(settings, lambda worker, ready_fd: _serve_one(worker, ready_fd))
+    return _serve_one(settings, None)
+
+
+def _serve_one(settings: "Any", ready_fd: int | None) -> int:
+    import asyncio
+
+    from runwire.server.app import serve
+    from runwire.server.store.database import DatabaseNotUsable
+
     try:
         try:
             import uvloop
         except ImportError:  # uvloop does not exist on Windows
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, ready_fd))
         else:
-            uvloop.run(serve(settings))
+            uvloop.run(serve(settings, ready_fd))
     except DatabaseNotUsable as exc:
         print(f"runwire serve: {settings.database_description()}: {exc}", file=sys.stderr)
         return 1
