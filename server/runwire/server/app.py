@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import sys
@@ -202,7 +203,8 @@ class RunwireServer:
         self.runner.secret_value = self._secret_for_run
         self.runner.endpoints = ctx.endpoints
         lease = LeaseTerms(self.process_id, settings.lease_ttl_seconds)
-        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease)
+        executes = settings.role != "api"
+        self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease, executes=executes)
         self.runs.use_signals(self.signals)
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
@@ -214,22 +216,19 @@ class RunwireServer:
         self.ownership = Ownership(
             store,
             lease,
-            LeaseSettings(settings.lease_ttl_seconds, settings.lease_heartbeat_seconds, settings.lease_claim_interval_seconds),
+            LeaseSettings(
+                settings.lease_ttl_seconds,
+                settings.lease_heartbeat_seconds,
+                settings.lease_claim_interval_seconds,
+                settings.queue_poll_seconds,
+            ),
             self.runs,
             self.batch_executor,
         )
-        # The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
-        # the first server of the process to lock the data dir knows no other is alive: every lease left
-        # is a dead process's.
-        alone = self._data_dir_lock is not None and self._data_dir_lock.first
-        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
-        if interrupted:
-            log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
-        if resumed:
-            log.info("%d run(s) left waiting for input by a stopped process wait on", resumed)
-        if resumed_batches:
-            log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
-        self.ownership.start()
+        if executes:
+            await self._first_claims()
+        else:
+            log.info("role api: this process executes nothing; workers run what it queues")
         # Live Connect streams; AdminService lists them from `self.connections.registry`.
         self.messaging = MessagingService(ctx, settings.events)
         self.connections = ConnectService(self.resource_events, self.runs, settings.events, VERSION, messaging=self.messaging)
@@ -259,7 +258,8 @@ class RunwireServer:
             options=transport_options(settings),
         )
         service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
-        for spec in contract_services():
+        # A worker-only process serves health (and reflection) only: no API.
+        for spec in contract_services() if settings.role != "worker" else []:
             # Services whose issue is not done yet answer UNIMPLEMENTED, but are listed and reflected.
             spec.add_to_server(implemented.get(spec.full_name) or spec.default_servicer(), server)
             service_names.append(spec.full_name)
@@ -321,6 +321,21 @@ class RunwireServer:
         await bus.start()
         log.info("signals between processes: %s", bus.name)
         return bus
+
+    async def _first_claims(self) -> None:
+        """The first claim pass: work whose lease expired (or that has none, from before leases). On SQLite
+        the first server of the process to lock the data dir knows no other is alive: every lease left
+        is a dead process's. Then the heartbeats, claims and work queue run on."""
+        assert self.ownership is not None
+        alone = self._data_dir_lock is not None and self._data_dir_lock.first
+        interrupted, resumed, resumed_batches = await self.ownership.claim_once(everyone_else=alone)
+        if interrupted:
+            log.warning("marked %d run(s) left active by a stopped process as failed (SERVER_RESTARTED)", interrupted)
+        if resumed:
+            log.info("%d run(s) left waiting for input by a stopped process wait on", resumed)
+        if resumed_batches:
+            log.info("resumed %d batch(es) left active by a stopped process", resumed_batches)
+        self.ownership.start()
 
     async def _agent_tools(self, caller: Principal, agent: str) -> list[Any]:
         return list((await self.agents.get(caller, agent, "agent")).tools or [])
@@ -708,7 +723,8 @@ def transport_options(settings: Settings) -> list[tuple[str, Any]]:
     """gRPC channel arguments: message and metadata sizes, HTTP/2 streams, keepalive and connection age."""
     ms = lambda seconds: int(seconds * 1000)  # noqa: E731
     options: list[tuple[str, Any]] = [
-        ("grpc.so_reuseport", 0),
+        # Workers of `--workers` share the port; a single process refuses a port already in use.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
         ("grpc.max_send_message_length", settings.max_send_message_bytes),
         ("grpc.max_metadata_size", settings.max_metadata_bytes),
@@ -777,10 +793,17 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, ready_fd: int | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully. `ready_fd` (a worker of `--workers`): a
+    pipe to the supervisor, told once this process serves."""
     server = RunwireServer(settings)
     await server.start()
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"1")
+        except OSError:  # the supervisor waits only for its first worker
+            pass
+        os.close(ready_fd)
     settle_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -382,6 +382,13 @@ class Settings:
     lease_ttl_seconds: float = 15.0
     lease_heartbeat_seconds: float = 5.0
     lease_claim_interval_seconds: float = 5.0
+    # How often a process with room looks for queued work that no process owns (docs/deployment.md).
+    queue_poll_seconds: float = 0.5
+    # `api` (serves the API, executes nothing), `worker` (executes and claims work, serves only health)
+    # or `both`.
+    role: str = "both"
+    # Processes `runwire serve` runs on one port (SO_REUSEPORT), under a supervisor; PostgreSQL only.
+    workers: int = 1
     limits: Limits = field(default_factory=Limits)
     runs: "RunSettings" = field(default_factory=lambda: RunSettings())
     files: FileSettings = field(default_factory=FileSettings)
@@ -509,6 +516,26 @@ class Settings:
             raise SettingsError("sweep_interval_seconds must be > 0")
         if min(self.lease_ttl_seconds, self.lease_heartbeat_seconds, self.lease_claim_interval_seconds) <= 0:
             raise SettingsError("lease_ttl_seconds, lease_heartbeat_seconds and lease_claim_interval_seconds must be > 0")
+        if self.queue_poll_seconds <= 0:
+            raise SettingsError("queue_poll_seconds must be > 0")
+        if self.role not in ROLES:
+            raise SettingsError(f"role must be one of {', '.join(ROLES)}; got {clipped_value(self.role)}")
+        sqlite = self.effective_database_url.startswith("sqlite")
+        if self.role == "api" and sqlite:
+            raise SettingsError(
+                "an API-only process (role api) executes no runs, and a SQLite data dir serves one process "
+                "group, so no worker could run them: use PostgreSQL (--database-url postgresql+asyncpg://...) "
+                "with worker processes (--role worker), or role both"
+            )
+        if not 1 <= self.workers <= 256:
+            raise SettingsError(f"workers must be 1..256, got {self.workers}")
+        if self.workers > 1 and self.port == 0:
+            raise SettingsError("--workers above 1 needs a fixed port: workers share it, and port 0 gives each its own")
+        if self.workers > 1 and sqlite:
+            raise SettingsError(
+                "--workers above 1 needs PostgreSQL (--database-url postgresql+asyncpg://...): a SQLite "
+                "database takes one writer at a time, which one process already keeps busy"
+            )
         if self.lease_heartbeat_seconds >= self.lease_ttl_seconds:
             raise SettingsError("lease_heartbeat_seconds must be below lease_ttl_seconds, or every lease expires between beats")
         for f in dataclasses.fields(Limits):
@@ -581,6 +608,9 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 def _looks_like_api_key(text: str) -> bool:
     return len(text) == 43 and text.startswith("rw_") and text[3:].isalnum() and text[3:].isascii()
+
+
+ROLES = ("both", "api", "worker")
 
 
 def _convert(name: str, raw: str, type_name: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 import os
 import sys
 
@@ -57,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-url",
         help="Redis shared by replicas for rate limits and key revocations, e.g. redis://cache:6379/0 (RUNWIRE_REDIS_URL)",
     )
+    serve.add_argument(
+        "--role",
+        choices=("both", "api", "worker"),
+        help="api: serve the API and execute nothing (workers run its runs); worker: execute and claim work, "
+        "serve only health; both (RUNWIRE_ROLE, default both). api and worker need PostgreSQL",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes on the one port (SO_REUSEPORT) under a supervisor that restarts a child that dies; "
+        "PostgreSQL only (RUNWIRE_WORKERS, default 1)",
+    )
     serve.set_defaults(handler=_serve)
 
     resources.add_commands(commands)
@@ -64,12 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
-
     from runwire.server import logging_setup
-    from runwire.server.app import serve
     from runwire.server.config import Settings, SettingsError
-    from runwire.server.store.database import DatabaseNotUsable
 
     try:
         settings = Settings.load(
@@ -83,6 +92,8 @@ def _serve(args: argparse.Namespace) -> int:
             insecure_no_auth=args.insecure_no_auth,
             metrics_port=args.metrics_port,
             redis_url=args.redis_url,
+            role=args.role,
+            workers=args.workers,
         )
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
@@ -90,13 +101,26 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  {path}: {problem}", file=sys.stderr)
         return 2
     logging_setup.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from runwire.server.supervisor import supervise
+
+        return supervise(settings, lambda worker, ready_fd: _serve_one(worker, ready_fd))
+    return _serve_one(settings, None)
+
+
+def _serve_one(settings: "Any", ready_fd: int | None) -> int:
+    import asyncio
+
+    from runwire.server.app import serve
+    from runwire.server.store.database import DatabaseNotUsable
+
     try:
         try:
             import uvloop
         except ImportError:  # uvloop does not exist on Windows
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, ready_fd))
         else:
-            uvloop.run(serve(settings))
+            uvloop.run(serve(settings, ready_fd))
     except DatabaseNotUsable as exc:
         print(f"runwire serve: {settings.database_description()}: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,7 @@ from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
 from runwire.server.engine.runner import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
+from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
 from runwire.server.store.signals import SignalBus
@@ -134,6 +135,8 @@ class BatchExecutor:
     def __init__(self, ctx: DomainContext, runs: RunService, lease: LeaseTerms) -> None:
         self.ctx = ctx
         self.runs = runs
+        # False in an API-only process: its batches wait without an owner for a worker to drive them.
+        self.executes = runs.executes
         # This process as the owner of the batches it creates or takes over.
         self.lease = lease
         self.changes = ChangeSignals()
@@ -477,6 +480,10 @@ class BatchExecutor:
                 run = await self._start_run(owner, control, task, expected)
             except _TaskTaken:
                 return  # cancelled (or taken) before it could start
+            except _NoTaskSlot:
+                # As many batch tasks run as the server allows (in all processes): wait for one to end.
+                await asyncio.sleep(RUN_LIMIT_RETRY_SECONDS)
+                continue
             except ResourceExhausted as error:
                 if error.reason != "RUN_LIMIT_EXCEEDED":
                     await self._record_end(control, task, expected, _Ending(TaskStatus.FAILED, error.reason, error.message), tokens)
@@ -540,6 +547,11 @@ class BatchExecutor:
         batch = control.batch
 
         async def mark_started(db: Any, run: RunRow) -> None:
+            # The server's concurrent batch tasks, counted over every batch and process.
+            await work_queue.lock(self.ctx.store, db, [work_queue.BATCH_TASKS_KEY])
+            others = await work_queue.started_batch_tasks(self.ctx.store, db, STARTED_TASK_STATUSES, but=task.pk)
+            if others >= self.ctx.limits.max_concurrent_batch_tasks:
+                raise _NoTaskSlot()
             now = self.ctx.clock()
             version = await store.set_batch_state(
                 self.ctx.store, db, batch.id, now, (BatchState.QUEUED,), control.fence, state=int(BatchState.RUNNING), start_time=now
@@ -571,6 +583,7 @@ class BatchExecutor:
             labels={"batch": batch.id},
             batch_task=task_name(batch.id, task.index),
             within=mark_started,
+            queue=True,  # any process with room runs it: a batch's tasks spread over the replicas
         )
         self.changes.changed(batch.id)
         batch.state = BatchState.RUNNING
@@ -681,6 +694,10 @@ class BatchExecutor:
             self.runs.runner.request_cancel(task.run_id, message, "batch")
         if not started:
             await self._end_batch(batch_id, state)
+
+
+class _NoTaskSlot(Exception):
+    """max_concurrent_batch_tasks tasks run already, counting every process."""
 
 
 class _TaskTaken(Exception):

@@ -214,10 +214,11 @@ class BatchService:
             update_time=now,
             revision=1,
             version=0,
-            # Created here, so driven here: this process holds the lease from the first commit.
-            lease_owner=self.executor.lease.owner,
-            lease_expires=self.executor.lease.expiry(now),
-            fence=1,
+            # Created here, so driven here: this process holds the lease from the first commit. An
+            # API-only process drives nothing: the batch waits without an owner for a worker to claim it.
+            lease_owner=self.executor.lease.owner if self.executor.executes else "",
+            lease_expires=self.executor.lease.expiry(now) if self.executor.executes else None,
+            fence=1 if self.executor.executes else 0,
         )
         counts = store.TaskCounts(by_status={int(TaskStatus.QUEUED): len(drafts)})
         if validate_only:
@@ -233,7 +234,10 @@ class BatchService:
             await store.insert_tasks(db, [self._task_values(batch_id, d, now) for d in drafts])
             await record_batch(self.ctx, db, "batch.created", batch_id)
             self.ctx.idempotency.remember(db, caller, request_id, "CreateBatch", fingerprint, [BATCH.format(batch_id)])
-        self.executor.start(row)
+        if self.executor.executes:
+            self.executor.start(row)
+        else:
+            self.executor.runs.queued()
         return BatchView(row, counts)
 
     def _check_options(self, v: Violations, options: BatchOptions) -> None:

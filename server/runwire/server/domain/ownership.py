@@ -7,6 +7,10 @@ renewed no more, so it expires and is claimed again like a dead process's. Every
 claim in step) it claims runs and batches whose lease expired: a run cut short ends FAILED
 SERVER_RESTARTED keeping what it streamed, a run waiting for a person waits on here with the same input
 request, and a batch is driven on from where it was (RunService.take_over, BatchExecutor.take_over).
+
+Work queued without an owner (a run created where there was no room, every batch task's run, a batch an
+API-only process created) is claimed by whichever process has room, every `queue_poll_seconds` and at
+once when a run ends here, and starts there as if created there (RunService.start_claimed).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class LeaseSettings:
     ttl_seconds: float = 15.0
     heartbeat_seconds: float = 5.0
     claim_interval_seconds: float = 5.0
+    # How often a process with room looks for queued work no process owns (a run queued where there
+    # was no room, a batch task, a batch an API-only process created); a run ending here looks at once.
+    queue_poll_seconds: float = 0.5
 
 
 class Ownership:
@@ -48,10 +55,24 @@ class Ownership:
         self.runs = runs
         self.batches = batches
         self._tasks: list[asyncio.Task[None]] = []
+        self._look_for_work = asyncio.Event()
+        # Whether queued work may be waiting: set when work is queued here, or a pass left some behind.
+        self._backlog = True
+        runs.on_queued = self.work_queued
+        runs.runner.on_room = self._room_freed
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._heartbeat_forever(), name="runwire-lease-heartbeat"))
         self._tasks.append(asyncio.create_task(self._claim_forever(), name="runwire-lease-claims"))
+        self._tasks.append(asyncio.create_task(self._claim_queued_forever(), name="runwire-work-queue"))
+
+    def work_queued(self) -> None:
+        self._backlog = True
+        self._look_for_work.set()
+
+    def _room_freed(self) -> None:
+        if self._backlog:
+            self._look_for_work.set()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -152,6 +173,46 @@ class Ownership:
                     "%d waiting run(s) wait on here, %d batch(es) driven on here",
                     failed, resumed, taken,
                 )
+
+    # -- queued work ----------------------------------------------------------
+
+    async def claim_queued_once(self) -> int:
+        """Claim queued runs no process owns, as many as this process has room for, and start them (a
+        normal start, not a takeover); then batches no process drives yet. Returns the runs started."""
+        started = 0
+        self._backlog = False
+        while (room := min(self.runs.runner.room(), CLAIM_BATCH)) > 0:
+            now = utc_now()
+            rows = await leases.claim(
+                self.store, "runs", self.terms.owner, now, self.terms.expiry(now), (RunStatus.QUEUED,), room, unowned=True
+            )
+            started += await self.runs.start_claimed(rows)
+            if len(rows) < room:
+                break
+        else:
+            self._backlog = True  # no room left: what is still queued waits for a run here to end
+        now = utc_now()
+        batches = await leases.claim(
+            self.store, "batches", self.terms.owner, now, self.terms.expiry(now), ACTIVE_BATCH_STATES, CLAIM_BATCH,
+            held=self.batches.held(), unowned=True,
+        )
+        if batches:
+            await self.batches.take_over(batches)
+        return started
+
+    async def _claim_queued_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._look_for_work.wait(), self.settings.queue_poll_seconds)
+            except TimeoutError:
+                pass
+            self._look_for_work.clear()
+            try:
+                await self.claim_queued_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claiming queued work failed")
 
     # -- shutdown -------------------------------------------------------------
 

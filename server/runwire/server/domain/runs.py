@@ -14,7 +14,7 @@ import logging
 import statistics
 from types import SimpleNamespace
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from google.protobuf import json_format
@@ -60,6 +60,7 @@ from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store import run_controls
 from runwire.server.store.signals import SignalBus
+from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_incarnation
@@ -146,8 +147,14 @@ class RunService:
         messages: MessageService,
         tools: ToolRegistry,
         lease: LeaseTerms,
+        *,
+        executes: bool = True,
     ) -> None:
         self.ctx = ctx
+        # False in an API-only process: every run it creates waits QUEUED for a worker.
+        self.executes = executes
+        # Called after a run is queued without an owner: the work queue here looks for room at once.
+        self.on_queued: Callable[[], None] | None = None
         # This process as the owner of the runs it creates or takes over.
         self.lease = lease
         self.runner = runner
@@ -184,12 +191,17 @@ class RunService:
         batch_task: str = "",
         within: Callable[[Any, RunRow], Awaitable[None]] | None = None,
         before_start: Callable[[RunRow], Awaitable[None]] | None = None,
+        queue: bool = False,
     ) -> RunRow:
         """Create a run and start it. `within` runs in the creating transaction, so what it writes
         commits with the run or not at all (a batch marks its task started this way); it writes through
         `store.execute_on` and `store.rows_on` only, as the transaction may have no ORM Session. `before_start`
         runs after the commit and before the run starts, which it does whatever `before_start` does: a
-        stream opens itself there, so its headers are not queued behind the run's first steps."""
+        stream opens itself there, so its headers are not queued behind the run's first steps.
+
+        The run starts here at once when this process executes runs and has room (it holds the lease from
+        the creating commit); otherwise, or with `queue` (batch tasks, spread over every process), it
+        waits QUEUED without an owner and the first process with room claims it (Ownership)."""
         v = Violations()
         # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
         prefix = "run." if session_field == "run.session" else ""
@@ -238,7 +250,9 @@ class RunService:
             if chosen_id and await store.rows_on(db, _RUN_EXISTS, {"run_id": run_id}):
                 raise AlreadyExists(f"run {RUN.format(run_id)!r} already exists", reason="ALREADY_EXISTS")
             limit = self.runner.settings.max_active_runs_per_caller
-            active = self.runner.active_runs_of(session.owner)
+            # Counted in the database: the caller's runs in every process.
+            await work_queue.lock(store, db, [work_queue.owner_key(session.owner)])
+            active = await work_queue.active_runs_of(store, db, session.owner)
             if active >= limit:
                 raise ResourceExhausted(
                     f"the caller has {active} active run(s); the limit is {limit}; wait for one to end",
@@ -248,6 +262,7 @@ class RunService:
                     retry_after_seconds=1.0,
                 )
             plan_limits = self._resolve_limits(agent.limits or {}, options)
+            here = self.executes and not queue and self.runner.room() > 0
             # The run's columns as a plain object (convert.run_proto reads it like a RunRow): an ORM
             # instance costs more to build than the Core insert below.
             row = SimpleNamespace(
@@ -278,10 +293,11 @@ class RunService:
                 revision=1,
                 incarnation=new_incarnation(),
                 last_seq=1,
-                # Created here, so executed here: this process holds the lease from the first commit.
-                lease_owner=self.lease.owner,
-                lease_expires=self.lease.expiry(now),
-                fence=1,
+                provider=str((agent.model or {}).get("provider") or "builtin"),
+                # Executed here: this process holds the lease from the first commit. Else no owner yet.
+                lease_owner=self.lease.owner if here else "",
+                lease_expires=self.lease.expiry(now) if here else None,
+                fence=1 if here else 0,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
             stamp_now(created.create_time)
@@ -310,6 +326,11 @@ class RunService:
                 deadline=deadline,
                 **plan_limits,
             )
+        if not here:
+            if before_start is not None:
+                await before_start(row)
+            self.queued()
+            return row
         self.event_log.open_channel(run_id, [created])
         recorder = self.event_log.recorder(run_id, fence=1)
         if before_start is None:
@@ -693,6 +714,52 @@ class RunService:
         the caller's deadline bounds the run no more, only the run's own limits do."""
         self.runner.release_caller(run_name.split("/")[-1])
 
+
+    # -- queued work ----------------------------------------------------------
+
+    def queued(self) -> None:
+        """Work now waits without an owner: the work queue here looks for room at once."""
+        if self.on_queued is not None:
+            self.on_queued()
+
+    async def start_claimed(self, rows: list[RunRow]) -> int:
+        """Queued runs without an owner that this process just claimed (it has room): start each here,
+        as its creator would have, with its agent as it is now."""
+        started = 0
+        for row in rows:
+            recorder = self.event_log.recorder(row.id, row.fence)
+            async with self.ctx.store.read() as db:
+                agent = await repo.get_agent(db, row.agent_id, None)
+            if agent is None or agent.state == AgentState.DISABLED:
+                plan = RunPlan.of_ended(row.id, row.owner, row.session_id, row.agent_id, row.last_seq)
+                nothing = TakenOver("", (), 0, 0, 0, None, None)
+                why = "was deleted" if agent is None else "was disabled"
+                reason = "AGENT_NOT_FOUND" if agent is None else "AGENT_DISABLED"
+                try:
+                    await self.runner.end_taken_over(plan, recorder, nothing, reason, f"the run's agent {why} before it started")
+                except LeaseLost:
+                    pass
+                continue
+            options = row.options or {}
+            plan = RunPlan(
+                run_id=row.id,
+                owner=row.owner,
+                session_id=row.session_id,
+                agent_id=agent.id,
+                instructions="\n\n".join(p for p in (agent.instructions, options.get("additional_instructions") or "") if p),
+                model=copy.deepcopy(agent.model or {}),
+                tools=tuple(copy.deepcopy(agent.tools or [])),
+                max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
+                initial_seq=row.last_seq,
+                input=tuple(copy.deepcopy(row.input or [])),
+                created_at=row.create_time.replace(tzinfo=UTC).timestamp(),
+                **self._resolve_limits(agent.limits or {}, options),
+            )
+            self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, 0, row.last_seq))
+            self.runner.launch(plan, recorder)
+            log.info("runs/%s: claimed from the queue, starting here (fence %d)", row.id, row.fence)
+            started += 1
+        return started
 
     # -- takeover -------------------------------------------------------------
 

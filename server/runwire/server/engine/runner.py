@@ -52,6 +52,7 @@ from runwire.server.engine.providers import (
 from runwire.server.engine.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
+from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
 from runwire.server.store.store import Store
@@ -107,6 +108,10 @@ TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.
 ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUIRES_INPUT})
 
 
+# How often a run whose slot is held by a run of another process looks again.
+ADMISSION_RETRY_SECONDS = 0.25
+
+
 class RunFailure(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -136,6 +141,9 @@ class RunPlan:
     # calls made while that caller waits (see ActiveRun.caller_deadline). None for runs started by CreateRun,
     # which outlive their call by design.
     deadline: float | None = None
+    # When the run was created (time.time() seconds), for a run claimed from the queue by another
+    # process or later: its queue duration counts from then. None: from the launch here.
+    created_at: float | None = None
 
     @classmethod
     def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
@@ -286,6 +294,10 @@ class Runner:
         self.secret_value: Callable[[str, str], Awaitable[str]] | None = None
         # The admin-configured endpoints, checked again at each start: the configuration may have changed.
         self.endpoints: ProviderEndpoints | None = None
+        # Called when a run here ends (room for one more): the work queue claims queued runs at once.
+        self.on_room: Callable[[], None] | None = None
+        # Set when a run here ends: runs waiting for a slot held elsewhere look again at once.
+        self._slot_freed = asyncio.Event()
 
     # -- control --------------------------------------------------------------
 
@@ -315,6 +327,10 @@ class Runner:
     def active_runs_of(self, owner: str) -> int:
         return self._active_per_owner[owner]
 
+    def room(self) -> int:
+        """How many more runs this process takes now: its share of the work (max_concurrent_runs)."""
+        return max(self.settings.max_concurrent_runs - len(self.active), 0)
+
     def _add_active(self, active: ActiveRun) -> None:
         if active.plan.run_id not in self.active:
             self._active_per_owner[active.plan.owner] += 1
@@ -326,6 +342,9 @@ class Runner:
             self._active_per_owner[owner] -= 1
             if self._active_per_owner[owner] <= 0:
                 del self._active_per_owner[owner]
+            self._slot_freed.set()
+            if self.on_room is not None:
+                self.on_room()
 
     def _watch_lease(self, active: ActiveRun) -> None:
         active.recorder.on_lost = lambda: self._lost(active)
@@ -446,7 +465,13 @@ class Runner:
             async with AsyncExitStack() as slots:
                 await self._acquire_slots(active, slots)
                 if restored is None:
-                    await self._execute(active, time.monotonic() - queued_at)
+                    await self._admit(active)
+                    queued = (
+                        time.time() - active.plan.created_at
+                        if active.plan.created_at is not None
+                        else time.monotonic() - queued_at
+                    )
+                    await self._execute(active, max(queued, 0.0))
                 else:
                     await self._resume(active, restored)
         except asyncio.CancelledError:
@@ -488,6 +513,37 @@ class Runner:
                 plan.agent_id, asyncio.Semaphore(plan.max_concurrent_runs_of_agent)
             )
             await stack.enter_async_context(agent_slots)
+
+    async def _admit(self, active: ActiveRun) -> None:
+        """The run's slot counted across every process (store/work_queue.py): its session runs nothing
+        else anywhere, its provider and agent are under their limits. Until then it waits QUEUED, looking
+        again when a run here ends, or every ADMISSION_RETRY_SECONDS for runs elsewhere."""
+        while True:
+            self._slot_freed.clear()  # before looking: a run that ends meanwhile is not missed
+            if await self._try_admit(active):
+                return
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), ADMISSION_RETRY_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _try_admit(self, active: ActiveRun) -> bool:
+        plan = active.plan
+        try:
+            return await work_queue.admit_run(
+                self.store,
+                plan.run_id,
+                active.recorder.fence,
+                session_id=plan.session_id,
+                provider=plan.provider,
+                provider_limit=self.settings.max_concurrent_runs_per_provider,
+                agent_id=plan.agent_id,
+                agent_limit=plan.max_concurrent_runs_of_agent,
+                now=self.clock(),
+            )
+        except LeaseLost:
+            active.recorder.lose()  # taken by another process, or ended meanwhile: nothing more here
+            raise
 
     def _release_session(self, session_id: str) -> None:
         lock, users = self._session_locks[session_id]

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Container, Iterable, Sequence
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from runwire.server.store.models import BatchRow, RunRow
 from runwire.server.store.store import Store
 
 _RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 _BATCHES: Table = BatchRow.__table__  # type: ignore[assignment]
+# RunStatus.QUEUED (engine/runner.py): a queued run without an owner waits for a process with room.
+QUEUED_RUN_STATUS = 1
 
 
 def new_process_id() -> str:
@@ -113,12 +115,15 @@ async def claim(
     *,
     held: Container[str] = (),
     everyone_else: bool = False,
+    unowned: bool = False,
 ) -> list[Any]:
     """Take the leases of up to `limit` active rows of `table` (runs or batches) that expired (or never
     had one), growing their fences; the rows (ORM) as claimed. `held`: ids this process drives (a lease
     of its own that lapsed in a long pause is renewed, not claimed); one of its own it no longer drives
     (the work stopped without ending) is claimed like any other. `everyone_else`: also leases that have
     not expired, but of other owners (a SQLite data dir at start: no other process group can hold them).
+    `unowned`: only rows that never had an owner (work queued for whichever process has room: see
+    store/work_queue.py); without it, a QUEUED run that never had an owner is left to that queue.
 
     On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`: two processes claiming at once take
     different rows, and a row whose owner is writing it right now is left for the next pass. On SQLite
@@ -126,7 +131,12 @@ async def claim(
     model: Any = RunRow if table == "runs" else BatchRow
     t = model.__table__
     state = t.c.status if table == "runs" else t.c.state
-    free = t.c.lease_owner != owner if everyone_else else _expired(t)
+    if unowned:
+        free = t.c.lease_owner == ""
+    else:
+        free = t.c.lease_owner != owner if everyone_else else _expired(t)
+        if table == "runs":
+            free = and_(free, or_(t.c.lease_owner != "", t.c.status != QUEUED_RUN_STATUS))
     statement = (
         select(model)
         .where(state.in_(sorted(int(s) for s in statuses)), free)
@@ -136,7 +146,8 @@ async def claim(
     if store.backend == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     async with store.write() as db:
-        rows = [r for r in (await db.execute(statement, {} if everyone_else else {"now": now})).scalars() if r.id not in held]
+        params = {} if everyone_else or unowned else {"now": now}
+        rows = [r for r in (await db.execute(statement, params)).scalars() if r.id not in held]
         for row in rows:
             row.lease_owner, row.lease_expires, row.fence = owner, expires, (row.fence or 0) + 1
         await db.flush()

@@ -162,8 +162,14 @@ class RunRow(ResourceRow, LeasedRow, Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     # `batches/{batch}/tasks/{index}` when a batch task started the run; empty otherwise.
     batch_task: Mapped[str] = mapped_column(String(140), default="", server_default="", index=True)
+    # The model provider the run uses (its agent's when it was created): replicas share the per-provider limit.
+    provider: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
-    __table_args__ = (Index("ix_runs_owner_create_time", "owner", "create_time"),)
+    __table_args__ = (
+        Index("ix_runs_owner_create_time", "owner", "create_time"),
+        Index("ix_runs_status_provider", "status", "provider"),
+        Index("ix_runs_session_status", "session_id", "status"),
+    )
 
 
 class RunEventRow(Base):
@@ -522,4 +528,5 @@ class BatchTaskRow(Base):
         UniqueConstraint("batch_id", "index", name="uq_batch_tasks_batch_index"),
         Index("ix_batch_tasks_batch_status", "batch_id", "status"),
         Index("ix_batch_tasks_batch_version", "batch_id", "version"),
+        Index("ix_batch_tasks_status", "status"),
     )
