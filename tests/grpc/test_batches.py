@@ -143,6 +143,20 @@ async def test_cancel_stops_running_tasks_and_queued_tasks_never_start(tmp_path:
         assert failure.code == grpc.StatusCode.FAILED_PRECONDITION and failure.reason == "BATCH_NOT_ACTIVE"
 
 
+async def test_cancel_ends_task_runs_still_queued_for_a_process_with_room(tmp_path: Path) -> None:
+    # One run at a time in this process: of two started tasks, one's run waits in the queue for room.
+    async with serving_batches(tmp_path, max_concurrent_runs=1) as batches:
+        agent = await batches.runs.agent()
+        created = await batches.create([task(agent, "[[sleep:30]]") for _ in range(2)], max_concurrency=2)
+        await batches.wait_for(created.name, lambda b: b.counts.running == 2)
+        await batches.cancel(created.name)
+        final = (await batches.watch_to_end(created.name))[-1].batch
+        assert final.state == Batch.STATE_CANCELLED and final.counts.cancelled == 2
+        for listed in await batches.tasks(created.name):
+            run = await batches.runs.get(listed.run)
+            assert run.status == run_pb2.Run.STATUS_CANCELLED, run.name
+
+
 async def test_the_batch_timeout_ends_it_timed_out(tmp_path: Path) -> None:
     async with serving_batches(tmp_path) as batches:
         agent = await batches.runs.agent()

@@ -802,6 +802,23 @@ async def test_runs_beyond_the_servers_concurrency_wait_queued_for_a_slot(tmp_pa
         assert started.queue_duration.ToNanoseconds() >= 0.3e9
 
 
+async def test_a_run_queued_for_a_process_with_room_is_cancelled_at_once(tmp_path: Path) -> None:
+    async with serving(tmp_path, max_concurrent_runs=1) as runs:
+        first_session, second_session = await runs.session(), await runs.session()
+        first = await runs.create(first_session, "[[ask:Continue?]]")
+        await runs.wait_status(first.name, REQUIRES_INPUT)
+        second = await runs.create(second_session, "second")
+        assert (await runs.get(second.name)).status == QUEUED
+
+        # No process has room for it: the cancel ends it here, without waiting for one.
+        cancelled = await runs.cancel(second.name, "not needed")
+        assert cancelled.status == CANCELLED
+        events = await runs.follow(second.name)
+        assert kinds(events) == ["run_created", "run_cancelled"]
+        assert [e.seq for e in events] == [1, 2]
+        assert (await runs.get(first.name)).status == REQUIRES_INPUT
+
+
 async def test_runs_beyond_the_agents_concurrency_wait_queued_for_a_slot(runs: Runs) -> None:
     agent = await runs.agent(limits=agent_pb2.AgentLimits(max_concurrent_runs=1))
     first_session, second_session = await runs.session(agent), await runs.session(agent)

@@ -369,7 +369,7 @@ class BatchExecutor:
             self.lose(control.batch.id)
             return
         for run_id in list(control.runs.values()):
-            self.runs.runner.request_cancel(run_id, message, "batch")
+            await self.runs.stop_anywhere(run_id, message, "batch")
 
     async def _end_queued(
         self, batch_id: str, status: TaskStatus, reason: str, message: str, fence: int | None = None
@@ -593,7 +593,7 @@ class BatchExecutor:
         """The task's run once it has ended; a stop of the batch cancels it."""
         control.runs[task.pk] = run_id
         if control.stopped.is_set() and control.stop_reason:
-            self.runs.runner.request_cancel(run_id, STOP_REASONS[control.stop_reason][1], "batch")
+            await self.runs.stop_anywhere(run_id, STOP_REASONS[control.stop_reason][1], "batch")
         try:
             return await self._await_run(control, task, run_id)
         finally:
@@ -691,7 +691,7 @@ class BatchExecutor:
         async with self.ctx.store.read() as db:
             started = await store.tasks_with_status(db, batch_id, STARTED_TASK_STATUSES)
         for task in started:
-            self.runs.runner.request_cancel(task.run_id, message, "batch")
+            await self.runs.stop_anywhere(task.run_id, message, "batch")
         if not started:
             await self._end_batch(batch_id, state)
 

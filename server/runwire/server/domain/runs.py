@@ -57,6 +57,7 @@ from runwire.server.engine.runner import (
     TakenOver,
 )
 from runwire.server.engine.tools import ToolError, ToolRegistry
+from runwire.server.store import leases
 from runwire.server.store import repositories as repo
 from runwire.server.store import run_controls
 from runwire.server.store.signals import SignalBus
@@ -460,6 +461,8 @@ class RunService:
         active = self.runner.request_cancel(row.id, reason, caller.id)
         if active is not None:
             await active.finished.wait()
+        elif await self._cancel_queued(row, reason, caller.id):
+            pass
         elif row.id not in self.runner.active:
             # Another process owns the run (or will, after a takeover): it stops the run, and its events say so.
             await self._await_owner(name, row, lambda event: False)
@@ -470,6 +473,30 @@ class RunService:
             async with self.ctx.store.write() as db:
                 self.ctx.idempotency.remember(db, caller, request_id, "CancelRun", fingerprint, [name])
         return cancelled
+
+    async def _cancel_queued(self, row: RunRow, reason: str, by: str) -> bool:
+        """A run queued for whichever process has room, which none has claimed yet: this process claims it
+        and ends it CANCELLED itself, rather than waiting for a worker with room. False when it is not such
+        a run, or another process claimed it first (that one applies the recorded cancel)."""
+        if row.status != RunStatus.QUEUED or row.lease_owner:
+            return False
+        now = utc_now()
+        claimed = await leases.claim(
+            self.ctx.store, "runs", self.lease.owner, now, self.lease.expiry(now), (RunStatus.QUEUED,), 1,
+            unowned=True, only=(row.id,),
+        )
+        if not claimed:
+            return False
+        claimed_row = claimed[0]
+        recorder = self.event_log.recorder(claimed_row.id, claimed_row.fence)
+        plan = RunPlan.of_ended(claimed_row.id, claimed_row.owner, claimed_row.session_id, claimed_row.agent_id, claimed_row.last_seq)
+        self.event_log.open_channel(claimed_row.id, await load_events(self.ctx.store, claimed_row.id, claimed_row.last_seq - 1, 1))
+        nothing = TakenOver("", (), 0, 0, 0, None, None)
+        try:
+            await self.runner.end_taken_over(plan, recorder, nothing, "", "", cancelled=(reason, by))
+        except LeaseLost:
+            return False
+        return True
 
     async def submit_input(
         self,
@@ -708,6 +735,26 @@ class RunService:
 
     def request_cancel(self, run_name: str, reason: str, by: str) -> None:
         self.runner.request_cancel(run_name.split("/")[-1], reason, by)
+
+    async def stop_anywhere(self, run_id: str, reason: str, by: str) -> None:
+        """Cancel a run wherever it is, without waiting for it to end (a batch stopping its tasks' runs,
+        which execute on any process with room): here if it runs here, at once if it waits in the queue
+        for a process with room, else recorded and signalled to its owner, which applies it (or the next
+        owner, after a takeover)."""
+        if self.runner.request_cancel(run_id, reason, by) is not None:
+            return
+        row = await self._row_or_none(run_id)
+        if row is None or row.status in TERMINAL_STATUSES:
+            return
+        await run_controls.record(self.ctx.store, run_id, run_controls.CANCEL, by, {"reason": reason}, utc_now())
+        if await self._cancel_queued(row, reason, by):
+            return
+        if self.signals is not None:
+            self.signals.publish(RUN_CONTROL_SIGNAL, [run_id])
+
+    async def _row_or_none(self, run_id: str) -> RunRow | None:
+        async with self.ctx.store.read() as db:
+            return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
 
     def caller_gone(self, run_name: str) -> None:
         """The stream of the call that started the run ended before the run did (and did not cancel it):

@@ -116,6 +116,7 @@ async def claim(
     held: Container[str] = (),
     everyone_else: bool = False,
     unowned: bool = False,
+    only: Sequence[str] = (),
 ) -> list[Any]:
     """Take the leases of up to `limit` active rows of `table` (runs or batches) that expired (or never
     had one), growing their fences; the rows (ORM) as claimed. `held`: ids this process drives (a lease
@@ -124,6 +125,7 @@ async def claim(
     not expired, but of other owners (a SQLite data dir at start: no other process group can hold them).
     `unowned`: only rows that never had an owner (work queued for whichever process has room: see
     store/work_queue.py); without it, a QUEUED run that never had an owner is left to that queue.
+    `only`: just these ids (a cancel that ends a queued run itself).
 
     On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`: two processes claiming at once take
     different rows, and a row whose owner is writing it right now is left for the next pass. On SQLite
@@ -137,6 +139,8 @@ async def claim(
         free = t.c.lease_owner != owner if everyone_else else _expired(t)
         if table == "runs":
             free = and_(free, or_(t.c.lease_owner != "", t.c.status != QUEUED_RUN_STATUS))
+    if only:
+        free = and_(free, t.c.id.in_(list(only)))
     statement = (
         select(model)
         .where(state.in_(sorted(int(s) for s in statuses)), free)
