@@ -806,6 +806,9 @@ class RunService:
             self.runner.launch(plan, recorder)
             log.info("runs/%s: claimed from the queue, starting here (fence %d)", row.id, row.fence)
             started += 1
+        # A cancel recorded while they waited in the queue (its signal found no owner): applied now.
+        if rows:
+            await self.apply_controls([row.id for row in rows])
         return started
 
     # -- takeover -------------------------------------------------------------
