@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -122,6 +122,10 @@ bench: $(INSTALLED) $(GATEWAY)
 
 bench-quick: $(INSTALLED) $(GATEWAY)
 	$(BIN)/python bench/run_bench.py --quick
+
+# About a minute; writes bench/results/replicas-*.json (also part of `make bench`).
+bench-replicas: $(INSTALLED)
+	$(BIN)/python bench/replica_bench.py
 
 # About a minute; writes bench/results/unary-budget-*.json.
 bench-unary-budget: $(INSTALLED)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import platform
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -585,6 +588,213 @@ async def replica_follow_delay(scale: Scale, tmp: Path, *, with_redis: bool = Tr
     }
 
 
+@dataclass
+class ReplicaScale:
+    """Sizes of the figures measured on PostgreSQL with one and two processes."""
+
+    runs: int = 400
+    tokens: int = 200
+    concurrency: int = 32
+    # kill -9 takeovers measured one after another, and the lease settings they run with.
+    takeovers: int = 3
+    lease_ttl: float = 3.0
+    lease_heartbeat: float = 1.0
+    lease_claim: float = 1.0
+
+
+REPLICA_QUICK = ReplicaScale(runs=40, tokens=50, concurrency=8, takeovers=1)
+
+
+async def _execute_spread(addresses: list[str], scale: ReplicaScale) -> dict[str, float]:
+    """`scale.runs` ExecuteAgent runs of `scale.tokens` tokens, `scale.concurrency` at a time, the clients
+    spread evenly over `addresses` (one channel each)."""
+    channels = [grpc.aio.insecure_channel(address) for address in addresses]
+    try:
+        targets = [Target("runwire", channel, 0) for channel in channels]
+        for target in targets:
+            await target.prepare()
+        share = [scale.runs // len(targets) + (i < scale.runs % len(targets)) for i in range(len(targets))]
+        per_target = [[(target, session) for session in await target.new_sessions(count)] for target, count in zip(targets, share)]
+        # Interleaved, so the runs in flight at any time are spread over the processes too.
+        work = [pair for turn in itertools.zip_longest(*per_target) for pair in turn if pair is not None]
+        slots = asyncio.Semaphore(scale.concurrency)
+        tokens = 0
+
+        failures: list[str] = []
+
+        async def one(target: Target, session: str) -> None:
+            nonlocal tokens
+            async with slots:
+                async for event in execute(target, session, f"[[tokens:{scale.tokens}]]"):
+                    payload = event.WhichOneof("payload")
+                    if payload == "text_delta":
+                        tokens += len(event.text_delta.text.split())
+                    elif payload == "run_failed":
+                        failures.append(event.run_failed.error.reason)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(target, session) for target, session in work))
+        elapsed = time.monotonic() - started
+    finally:
+        for channel in channels:
+            await channel.close()
+    if failures or tokens != scale.runs * scale.tokens:
+        raise RuntimeError(f"runwire: {tokens} tokens delivered of {scale.runs * scale.tokens}; runs failed: {failures[:5]}")
+    return {"runs_per_second": scale.runs / elapsed, "tokens_per_second": tokens / elapsed}
+
+
+async def replica_scaling(scale: ReplicaScale, tmp: Path) -> dict[str, Any]:
+    """Runs/s and streamed tokens/s on PostgreSQL with one process, then with two (each on a fresh
+    database), at unlimited token rate."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_support import PostgresServer
+
+    postgres = PostgresServer()
+    results: dict[str, Any] = {"runs": scale.runs, "tokens": scale.tokens, "concurrency": scale.concurrency}
+    try:
+        for processes in (1, 2):
+            env = {"RUNWIRE_DATABASE_URL": postgres.new_database()}
+            print(f"[runwire] {scale.runs} runs on PostgreSQL, {processes} process(es)", flush=True)
+            with contextlib.ExitStack() as stack:
+                addresses = [
+                    stack.enter_context(server_process("runwire", tmp, env_overrides=env, label=f"scale-{processes}-{i}"))[0]
+                    for i in range(processes)
+                ]
+                results[f"processes_{processes}"] = await _execute_spread(addresses, scale)
+    finally:
+        postgres.stop()
+    one, two = results["processes_1"], results["processes_2"]
+    results["runs_ratio"] = two["runs_per_second"] / one["runs_per_second"]
+    results["tokens_ratio"] = two["tokens_per_second"] / one["tokens_per_second"]
+    return results
+
+
+async def _one_takeover(scale: ReplicaScale, tmp: Path, env: dict[str, str], round_number: int) -> dict[str, float]:
+    """Owner A runs a long stream and a run waiting for approval; B follows the stream. From A's SIGKILL:
+    the seconds until B's follower gets `run_failed SERVER_RESTARTED`, and until an approval sent to B
+    (right after the kill) is accepted, which needs the waiting run to have a new owner."""
+    with server_process("runwire", tmp, env_overrides=env, label=f"takeover-a{round_number}") as (
+        a_address,
+        a_process,
+    ), server_process("runwire", tmp, env_overrides=env, label=f"takeover-b{round_number}") as (b_address, _):
+        async with grpc.aio.insecure_channel(a_address) as a_channel, grpc.aio.insecure_channel(b_address) as b_channel:
+            a = Target("runwire", a_channel, a_process.pid)
+            await a.prepare()
+            b_runs = run_pb2_grpc.RunServiceStub(b_channel)
+            (streaming,) = await a.new_sessions(1)
+            running = await a.runs.CreateRun(
+                run_pb2.CreateRunRequest(run=run_pb2.Run(session=streaming, input=[common_pb2.ContentPart(text="[[tokens:100000]]")])),
+                metadata=KEY,
+            )
+            approver = await a.agents.CreateAgent(
+                agent_pb2.CreateAgentRequest(
+                    agent=agent_pb2.Agent(display_name="Approvals", tools=[agent_pb2.AgentTool(name="calculator", requires_approval=True)])
+                ),
+                metadata=KEY,
+            )
+            session = await a.sessions.CreateSession(
+                session_pb2.CreateSessionRequest(session=session_pb2.Session(agent=approver.name)), metadata=KEY
+            )
+            waiting = await a.runs.CreateRun(
+                run_pb2.CreateRunRequest(
+                    run=run_pb2.Run(session=session.name, input=[common_pb2.ContentPart(text='[[tool:calculator {"expression": "6*7"}]]')])
+                ),
+                metadata=KEY,
+            )
+            deadline = time.monotonic() + 30
+            while not (pending := (await a.runs.GetRun(run_pb2.GetRunRequest(name=waiting.name), metadata=KEY)).pending_input).id:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the run did not wait for approval")
+                await asyncio.sleep(0.05)
+
+            follower = b_runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=running.name), metadata=KEY, timeout=120)
+            deltas = 0
+            async for event in follower:  # the follower on B is under way
+                deltas += event.WhichOneof("payload") == "text_delta"
+                if deltas >= 3:
+                    break
+
+            async def restarted() -> float:
+                async for event in follower:
+                    if event.WhichOneof("payload") == "run_failed":
+                        if event.run_failed.error.reason != "SERVER_RESTARTED":
+                            raise RuntimeError(f"the run ended {event.run_failed.error.reason}")
+                        return time.perf_counter()
+                raise RuntimeError("the follower ended without run_failed")
+
+            async def approved() -> float:
+                await b_runs.SubmitInput(
+                    run_pb2.SubmitInputRequest(
+                        name=waiting.name,
+                        input_request_id=pending.id,
+                        approval=run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE),
+                    ),
+                    metadata=KEY,
+                    timeout=60,
+                )
+                return time.perf_counter()
+
+            a_process.send_signal(signal.SIGKILL)
+            killed = time.perf_counter()
+            failed_at, approved_at = await asyncio.gather(restarted(), approved())
+            return {"run_failed_seconds": failed_at - killed, "waiting_run_seconds": approved_at - killed}
+
+
+async def takeover_time(scale: ReplicaScale, tmp: Path) -> dict[str, Any]:
+    """Seconds from the SIGKILL of a run's owner to the survivor's takeover, with short leases."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_support import PostgresServer
+    from tests.redis_support import RedisServer
+
+    postgres = PostgresServer()
+    redis = RedisServer(tmp)
+    rounds: list[dict[str, float]] = []
+    try:
+        for round_number in range(scale.takeovers):
+            env = {
+                "RUNWIRE_DATABASE_URL": postgres.new_database(),
+                "RUNWIRE_REDIS_URL": redis.url,
+                "RUNWIRE_REDIS_KEY_PREFIX": f"takeover-{round_number}:",
+                "RUNWIRE_BUILTIN_TOKENS_PER_SECOND": "50",
+                "RUNWIRE_LEASE_TTL_SECONDS": f"{scale.lease_ttl:g}",
+                "RUNWIRE_LEASE_HEARTBEAT_SECONDS": f"{scale.lease_heartbeat:g}",
+                "RUNWIRE_LEASE_CLAIM_INTERVAL_SECONDS": f"{scale.lease_claim:g}",
+            }
+            print(f"[runwire] takeover after kill -9 (round {round_number + 1} of {scale.takeovers})", flush=True)
+            rounds.append(await _one_takeover(scale, tmp, env, round_number))
+    finally:
+        redis.stop()
+        postgres.stop()
+    return {
+        "lease_ttl_seconds": scale.lease_ttl,
+        "lease_heartbeat_seconds": scale.lease_heartbeat,
+        "lease_claim_interval_seconds": scale.lease_claim,
+        "rounds": rounds,
+        **{f"{key}_median": statistics.median(r[key] for r in rounds) for key in ("run_failed_seconds", "waiting_run_seconds")},
+        **{f"{key}_max": max(r[key] for r in rounds) for key in ("run_failed_seconds", "waiting_run_seconds")},
+    }
+
+
+def replica_rows(runwire: dict[str, Any]) -> list[tuple[str, float | None, float, str, bool | None]]:
+    """Summary rows of the figures measured with one and two processes on PostgreSQL (Runwire only)."""
+    rows: list[tuple[str, float | None, float, str, bool | None]] = []
+    scaling = runwire.get("replica_scaling")
+    if scaling:
+        size = f"{scaling['runs']} runs of {scaling['tokens']} tokens, concurrency {scaling['concurrency']}"
+        for figure, label in (("runs_per_second", "runs/s"), ("tokens_per_second", "streamed tokens/s")):
+            for processes in (1, 2):
+                rows.append((f"PostgreSQL, {processes} process(es), {label} ({size}) (Runwire only)", None, scaling[f"processes_{processes}"][figure], "", None))
+            ratio = "runs_ratio" if figure == "runs_per_second" else "tokens_ratio"
+            rows.append((f"PostgreSQL, 2 processes / 1 process, {label}", None, scaling[ratio], "", None))
+    takeover = runwire.get("takeover")
+    if takeover:
+        leases = f"TTL {takeover['lease_ttl_seconds']:g} s, heartbeat {takeover['lease_heartbeat_seconds']:g} s, claim {takeover['lease_claim_interval_seconds']:g} s"
+        expected = takeover["lease_ttl_seconds"] + takeover["lease_claim_interval_seconds"]
+        rows.append((f"kill -9 to `run_failed SERVER_RESTARTED` on the survivor, median s ({leases})", None, takeover["run_failed_seconds_median"], f"≤ TTL + claim ({expected:g} s)", takeover["run_failed_seconds_max"] <= expected + 0.5))
+        rows.append((f"kill -9 to a waiting run's approval accepted on the survivor, median s ({leases})", None, takeover["waiting_run_seconds_median"], f"≤ TTL + claim ({expected:g} s)", takeover["waiting_run_seconds_max"] <= expected + 0.5))
+    return rows
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -764,6 +974,7 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
         # Redis: within 20 ms of a follower on the owning replica.
         rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p50 ms (Runwire only)", None, follow["p50_ms"], "≤ 20 ms", follow["p50_ms"] <= 20))
         rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p99 ms (Runwire only)", None, follow["p99_ms"], "", None))
+    rows.extend(replica_rows(runwire))
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows
@@ -819,6 +1030,9 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
                 print(f"[runwire] notification to {scale.notification_clients} Connect clients", flush=True)
                 results["runwire"]["notification_fanout"] = await notification_fanout(runwire_address, scale)
         results["runwire"]["replica_follow"] = await replica_follow_delay(scale, Path(tmp))
+        replica_scale = REPLICA_QUICK if quick else ReplicaScale()
+        results["runwire"]["replica_scaling"] = await replica_scaling(replica_scale, Path(tmp))
+        results["runwire"]["takeover"] = await takeover_time(replica_scale, Path(tmp))
     summary = summarize(results["bare"], results["runwire"], scale)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     info = machine()

@@ -518,7 +518,8 @@ class RunEventLog:
         def apply(session: Session | Connection) -> None:
             lost.clear()
             updated: dict[str, Any] = {}
-            for recorder, changes in recorders.items():
+            # In run id order, as lease renewals lock runs: no deadlock between the two.
+            for recorder, changes in sorted(recorders.items(), key=lambda item: item[0].run_id):
                 fence = {"_run_id": recorder.run_id, "_fence": recorder.fence}
                 if recorder in changed or set(changes) - {"last_seq"}:
                     statement = _run_update(tuple(sorted(changes)), returning=recorder in changed)

@@ -68,9 +68,17 @@ RENEW_CHUNK = 1000
 
 def _renewal(table: Table) -> Any:
     # Bound names unlike any column's: an UPDATE reserves those for its SET clause.
+    # The rows are locked in id order, as the event writer locks them: two transactions that update
+    # several runs in differing orders deadlock on PostgreSQL.
+    held = (
+        select(table.c.id)
+        .where(table.c.lease_owner == bindparam("_holder"), table.c.id.in_(bindparam("_ids", expanding=True)))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
     return (
         update(table)
-        .where(table.c.lease_owner == bindparam("_holder"), table.c.id.in_(bindparam("_ids", expanding=True)))
+        .where(table.c.id.in_(held.scalar_subquery()))
         .values(lease_expires=bindparam("_expires"))
         .returning(table.c.id, table.c.fence)
     )
