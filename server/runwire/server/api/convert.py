@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -154,6 +154,27 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
         "state": agent.state,
         "labels": dict(agent.labels),
     }
+
+
+class ProtoMemo:
+    """The message made from a read-only record, made again only when another record object comes: with
+    domain/versioned.py, the same object comes back for as long as the row's version does not change.
+    Callers hand the message to grpc to send and never change it."""
+
+    def __init__(self, make: Callable[[Any], ProtoMessage], limit: int = 4096) -> None:
+        self._make = make
+        self._limit = limit
+        self._made: dict[Any, tuple[Any, ProtoMessage]] = {}
+
+    def __call__(self, key: Any, record: Any) -> ProtoMessage:
+        entry = self._made.get(key)
+        if entry is not None and entry[0] is record:
+            return entry[1]
+        message = self._make(record)
+        if key not in self._made and len(self._made) >= self._limit:
+            self._made.clear()
+        self._made[key] = (record, message)
+        return message
 
 
 def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:

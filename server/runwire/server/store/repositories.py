@@ -114,6 +114,21 @@ async def find_agent_record(store: Store, agent_id: str, owner: str | None) -> A
     return await store.fetch_one(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
 
 
+# What tells one version of an agent from another (its etag is made of them): changes bump the revision,
+# and a deleted and re-created agent has another incarnation.
+_AGENT_VERSION_BY_ID = select(AgentRow.revision, AgentRow.incarnation).where(AgentRow.id == bindparam("id"))
+_AGENT_VERSION_BY_ID_AND_OWNER = _AGENT_VERSION_BY_ID.where(AgentRow.owner == bindparam("owner"))
+
+
+async def find_agent_version(store: Store, agent_id: str, owner: str | None) -> tuple[int, str] | None:
+    """The agent's (revision, incarnation), or None when there is no such agent (of `owner`)."""
+    if owner is None:
+        row = await store.fetch_one(_AGENT_VERSION_BY_ID, {"id": agent_id})
+    else:
+        row = await store.fetch_one(_AGENT_VERSION_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
+    return None if row is None else (row[0], row[1])
+
+
 async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
     if owner is None:
         return (await db.execute(_AGENT_BY_ID, {"id": agent_id})).scalar_one_or_none()
