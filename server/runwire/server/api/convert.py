@@ -15,7 +15,7 @@ from runwire.server.domain import json_values, names
 from runwire.server.domain.common import etag_of, set_timestamp
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SecretRow, SessionRow
-from runwire.server.store.repositories import AgentRecord
+from runwire.server.store.repositories import AgentRecord, SessionRecord
 from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
@@ -231,7 +231,7 @@ def session_fields(session: session_pb2.Session, field: str = "session") -> dict
     }
 
 
-def session_proto(row: SessionRow) -> session_pb2.Session:
+def session_proto(row: SessionRow | SessionRecord) -> session_pb2.Session:
     return session_pb2.Session(
         name=names.SESSION.format(row.id),
         agent=names.AGENT.format(row.agent_id),

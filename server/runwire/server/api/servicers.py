@@ -90,7 +90,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         return convert.session_proto(row)
 
     async def GetSession(self, request: session_pb2.GetSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
-        return convert.session_proto(await self.sessions.get(caller(), request.name))
+        return convert.session_proto(await self.sessions.get_record(caller(), request.name))
 
     async def ListSessions(self, request: session_pb2.ListSessionsRequest, context) -> session_pb2.ListSessionsResponse:  # type: ignore[no-untyped-def]
         page = await self.sessions.list(
