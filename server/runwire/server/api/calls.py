@@ -30,6 +30,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import os
 import re
 import time
 import uuid
@@ -356,7 +357,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             elif key == USER_AGENT:
                 user_agent = value
         if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.fullmatch(request_id)):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, for a third of its cost
         call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
         if isinstance(user_agent, str):
             call.user_agent = user_agent
