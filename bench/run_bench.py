@@ -1,6 +1,9 @@
 """Runwire against a bare grpc.aio server with the same message shapes, in one run.
 
-Usage: python bench/run_bench.py [--quick] [--out bench/results]
+Usage: python bench/run_bench.py [--quick | --unary] [--out bench/results]
+
+`--unary` measures only the unary calls (GetAgent, GetSession, ListMessages of 20, CreateMessage),
+as `make bench-unary` does, and leaves the README alone.
 
 Each server runs in its own process, both at once; this process is the
 client, and measures them in turns (the median of three rounds, alternating
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -45,6 +49,8 @@ from runwire.v1 import (
     event_pb2_grpc,
     file_pb2,
     file_pb2_grpc,
+    message_pb2,
+    message_pb2_grpc,
     messaging_pb2,
     messaging_pb2_grpc,
     run_pb2,
@@ -83,6 +89,8 @@ class Scale:
     # Runs followed at once from the owning replica and from another one, and tokens per run.
     replica_follow_runs: int = 10
     replica_follow_tokens: int = 100
+    # Only the unary figures (make bench-unary): no streams, uploads, batches or gateway.
+    unary_only: bool = False
 
 
 QUICK = Scale(
@@ -191,11 +199,15 @@ class Target:
     runs: run_pb2_grpc.RunServiceStub = field(init=False)
     sessions: session_pb2_grpc.SessionServiceStub = field(init=False)
     agent_name: str = "agents/bench"
+    # A session with LISTED_MESSAGES messages (GetSession, ListMessages), and one that CreateMessage fills.
+    session_name: str = "sessions/bench"
+    write_session_name: str = "sessions/bench"
 
     def __post_init__(self) -> None:
         self.agents = agent_pb2_grpc.AgentServiceStub(self.channel)
         self.runs = run_pb2_grpc.RunServiceStub(self.channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self.channel)
+        self.messages = message_pb2_grpc.MessageServiceStub(self.channel)
         self.files = file_pb2_grpc.FileServiceStub(self.channel)
 
     async def prepare(self) -> None:
@@ -205,6 +217,11 @@ class Target:
                 metadata=KEY,
             )
             self.agent_name = agent.name
+            self.session_name, self.write_session_name = await self.new_sessions(2)
+            for index in range(LISTED_MESSAGES):
+                await self.messages.CreateMessage(
+                    message_pb2.CreateMessageRequest(parent=self.session_name, message=bench_message(index)), metadata=KEY
+                )
 
     async def new_sessions(self, count: int) -> list[str]:
         if self.kind == "bare":
@@ -231,17 +248,43 @@ def execute(target: Target, session: str, text: str):  # type: ignore[no-untyped
     )
 
 
-async def unary_qps(target: Target, scale: Scale) -> float:
+# Messages in the session that ListMessages reads, all in one page.
+LISTED_MESSAGES = 20
+
+
+def bench_message(index: int) -> message_pb2.Message:
+    return message_pb2.Message(
+        role=message_pb2.Message.ROLE_USER, content=[common_pb2.ContentPart(text=f"Message number {index} of the benchmark's session.")]
+    )
+
+
+# The unary calls measured, each as (name in the results, how to make one call).
+UNARY_RPCS: dict[str, Any] = {
+    "GetAgent": lambda t: (t.agents.GetAgent, agent_pb2.GetAgentRequest(name=t.agent_name)),
+    "GetSession": lambda t: (t.sessions.GetSession, session_pb2.GetSessionRequest(name=t.session_name)),
+    "ListMessages": lambda t: (
+        t.messages.ListMessages,
+        message_pb2.ListMessagesRequest(parent=t.session_name, page_size=LISTED_MESSAGES),
+    ),
+    "CreateMessage": lambda t: (
+        t.messages.CreateMessage,
+        message_pb2.CreateMessageRequest(parent=t.write_session_name, message=bench_message(LISTED_MESSAGES)),
+    ),
+}
+
+
+async def unary_qps(target: Target, scale: Scale, rpc: str = "GetAgent") -> float:
+    """Calls per second of `rpc` (a key of UNARY_RPCS) at the scale's concurrency."""
     stop = time.monotonic() + scale.unary_seconds
-    request = agent_pb2.GetAgentRequest(name=target.agent_name)
+    method, request = UNARY_RPCS[rpc](target)
     counts = [0] * scale.unary_concurrency
 
     async def worker(index: int) -> None:
         while time.monotonic() < stop:
-            await target.agents.GetAgent(request, metadata=KEY)
+            await method(request, metadata=KEY)
             counts[index] += 1
 
-    await target.agents.GetAgent(request, metadata=KEY)  # warm up the channel
+    await method(request, metadata=KEY)  # warm up the channel
     started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(scale.unary_concurrency)))
     return sum(counts) / (time.monotonic() - started)
@@ -825,12 +868,15 @@ async def measure(targets: dict[str, Target], scale: Scale) -> dict[str, dict[st
         for kind in targets:
             results[kind][key] = pick(samples[kind])
 
-    await rounds(
-        f"unary GetAgent at concurrency {scale.unary_concurrency}",
-        "unary_qps",
-        lambda t: unary_qps(t, scale),
-        statistics.median,
-    )
+    for rpc in UNARY_RPCS:
+        await rounds(
+            f"unary {rpc} at concurrency {scale.unary_concurrency}",
+            "unary_qps" if rpc == "GetAgent" else f"unary_qps_{rpc}",
+            lambda t, rpc=rpc: unary_qps(t, scale, rpc),
+            statistics.median,
+        )
+    if scale.unary_only:
+        return results
     await rounds("one stream", "single_stream", lambda t: single_stream(t, scale), lambda r: _median_by(r, "tokens_per_second"))
     for count in scale.stream_counts:
         await rounds(
@@ -880,9 +926,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+UNARY_TARGET = 0.6
+UNARY_LABELS = {
+    "GetAgent": "Unary GetAgent QPS (concurrency 32)",
+    "GetSession": "Unary GetSession QPS (concurrency 32)",
+    "ListMessages": f"Unary ListMessages QPS, pages of {LISTED_MESSAGES} (concurrency 32)",
+    "CreateMessage": "Unary CreateMessage QPS (concurrency 32)",
+}
+
+
+def unary_rows(bare: dict[str, Any], runwire: dict[str, Any]) -> list[tuple[Any, ...]]:
+    rows = []
+    for rpc, label in UNARY_LABELS.items():
+        key = "unary_qps" if rpc == "GetAgent" else f"unary_qps_{rpc}"
+        target = f"≥ {UNARY_TARGET}× (goal 0.7×)" if rpc == "GetAgent" else f"≥ {UNARY_TARGET}×"
+        rows.append((label, bare[key], runwire[key], target, runwire[key] / bare[key] >= UNARY_TARGET))
+    return rows
+
+
 def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> list[dict[str, Any]]:
     rows = [
-        ("Unary GetAgent QPS (concurrency 32)", bare["unary_qps"], runwire["unary_qps"], "≥ 0.7×", runwire["unary_qps"] / bare["unary_qps"] >= 0.7),
+        *unary_rows(bare, runwire),
         (
             "One stream, tokens/s (bare: one token per message)",
             bare["single_stream"]["tokens_per_second"],
@@ -1018,6 +1082,8 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
                 for target in targets.values():
                     await target.prepare()
                 results = await measure(targets, scale)
+                if scale.unary_only:
+                    return unary_report(results, out)
                 with gateway_process(runwire_address, Path(tmp)) as gateway:
                     samples: dict[str, list[float]] = {"grpc": [], "websocket": []}
                     for round_number in range(scale.rounds):
@@ -1048,14 +1114,30 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
     return report
 
 
+def unary_report(results: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The unary rows alone, printed and written to bench/results/unary-{time}.json (README untouched)."""
+    summary = [
+        {"metric": m, "bare": b, "runwire": r, "ratio": r / b, "target": t, "met": met}
+        for m, b, r, t, met in unary_rows(results["bare"], results["runwire"])
+    ]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    report = {"time": stamp, "machine": machine(), "results": results, "summary": summary}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"unary-{stamp}.json").write_text(json.dumps(report, indent=2, default=str))
+    print(table(summary))
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness (README untouched)")
+    parser.add_argument("--unary", action="store_true", help="only the unary figures, at full size (README untouched)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(run(QUICK if args.quick else Scale(), args.out, args.quick))
+    scale = dataclasses.replace(QUICK if args.quick else Scale(), unary_only=args.unary)
+    uvloop.run(run(scale, args.out, args.quick))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from runwire.v1 import agent_pb2
 from tests.conftest import Client, new_request_id, rpc_error
+from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, running, secure_settings
 
 
 async def test_create_returns_the_stored_agent_with_output_fields(client: Client) -> None:
@@ -395,3 +398,36 @@ async def test_a_request_id_is_generated_when_none_is_sent(client: Client) -> No
     assert len(generated) == 32
     failure = await rpc_error(client.agents.GetAgent(agent_pb2.GetAgentRequest(name="agents/none"), metadata=(("x-request-id", "err-1"),)))
     assert failure.metadata["request_id"] == "err-1"
+
+
+async def test_get_sees_changes_made_on_another_replica_at_once(tmp_path: Path) -> None:
+    """Two servers over one database: GetAgent on one answers what the other just wrote, an update as well as
+    an agent deleted and created again under the same name (same revision, another incarnation)."""
+    settings = secure_settings(tmp_path)
+    async with running(settings) as first, running(settings) as second:
+        async with caller(first, api_key(ADMIN_KEY)) as writer, caller(second, api_key(ADMIN_KEY)) as reader:
+            created = await writer.agents.CreateAgent(
+                agent_pb2.CreateAgentRequest(agent_id="replicated", agent=agent_pb2.Agent(display_name="First"))
+            )
+            assert (await reader.agents.GetAgent(agent_pb2.GetAgentRequest(name=created.name))).display_name == "First"
+
+            await writer.agents.DeleteAgent(agent_pb2.DeleteAgentRequest(name=created.name))
+            again = await writer.agents.CreateAgent(
+                agent_pb2.CreateAgentRequest(agent_id="replicated", agent=agent_pb2.Agent(display_name="Second"))
+            )
+            read = await reader.agents.GetAgent(agent_pb2.GetAgentRequest(name=created.name))
+            assert (read.display_name, read.etag) == ("Second", again.etag) and again.etag != created.etag
+
+            updated = await writer.agents.UpdateAgent(
+                agent_pb2.UpdateAgentRequest(
+                    agent=agent_pb2.Agent(name=created.name, display_name="Third"),
+                    update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+                )
+            )
+            read = await reader.agents.GetAgent(agent_pb2.GetAgentRequest(name=created.name))
+            assert (read.display_name, read.etag) == ("Third", updated.etag)
+
+            await writer.agents.DeleteAgent(agent_pb2.DeleteAgentRequest(name=created.name))
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await reader.agents.GetAgent(agent_pb2.GetAgentRequest(name=created.name))
+            assert missing.value.code() == grpc.StatusCode.NOT_FOUND

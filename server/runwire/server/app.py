@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 import runwire.v1
 from runwire.v1 import admin_pb2
@@ -83,6 +83,36 @@ from runwire.server.store.store import Store
 log = logging.getLogger("runwire.server")
 
 VERSION = "0.1.0"
+
+
+class GenericHandlersOnly:
+    """The grpc server as the generated `add_*_to_server` functions see it: every method is served through
+    one generic handler (a dict of every method), none as a "registered" method.
+
+    For registered methods, grpc.aio keeps one pending request per method and, for every call that
+    arrives, waits on all of them at once (asyncio.wait over ~90 futures here): a cost per call that grows
+    with the number of methods. Calls to generic handlers share one pending request.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+        self._methods: dict[str, grpc.RpcMethodHandler] = {}
+        server.add_generic_rpc_handlers((_MethodTable(self._methods),))  # first: asked before the others
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        for name, handler in handlers.items():
+            self._methods[f"/{service}/{name}"] = handler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class _MethodTable(grpc.GenericRpcHandler):
+    def __init__(self, methods: dict[str, grpc.RpcMethodHandler]) -> None:
+        self._methods = methods
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self._methods.get(handler_call_details.method)
 
 
 @dataclass(frozen=True)
@@ -258,15 +288,17 @@ class RunwireServer:
             options=transport_options(settings),
         )
         service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        handlers = GenericHandlersOnly(server)
         # A worker-only process serves health (and reflection) only: no API.
         for spec in contract_services() if settings.role != "worker" else []:
             # Services whose issue is not done yet answer UNIMPLEMENTED, but are listed and reflected.
-            spec.add_to_server(implemented.get(spec.full_name) or spec.default_servicer(), server)
+            spec.add_to_server(implemented.get(spec.full_name) or spec.default_servicer(), handlers)
             service_names.append(spec.full_name)
             self.services[spec.full_name] = implemented.get(spec.full_name)
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(service_names, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, handlers)
+        # What reflection.enable_server_reflection() adds for a grpc.aio server, through `handlers`.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(service_names), handlers)
 
         try:
             self.port = server.add_insecure_port(settings.address)

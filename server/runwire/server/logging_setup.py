@@ -11,11 +11,15 @@ URLs (user info, query values of parameters named like secrets).
 
 from __future__ import annotations
 
+import atexit
+import collections
 import json
 import logging
 import re
 import sys
+import threading
 import time
+from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C encoder of json.dumps, ensure_ascii=False
 from typing import Any
 
 # Extra attributes that the JSON formatter copies from a record when present.
@@ -93,11 +97,124 @@ class TextFormatter(logging.Formatter):
         return redact(text)
 
 
+class AccessLog:
+    """The access line of every call, written off the event loop in batches.
+
+    A call appends its fields to a queue (no LogRecord, no filters, no formatting); a writer thread wakes
+    once per batch, formats the lines in a fixed field order and writes them with one write. The lines
+    are the ones the `runwire.calls` logger would write through the configured formatter, and every other
+    record written to the same handler first writes the access lines queued before it, so the order of
+    lines stays the order of events.
+    """
+
+    BATCH_DELAY_SECONDS = 0.02
+    LOGGER = "runwire.calls"
+
+    def __init__(self, handler: logging.StreamHandler, fmt: str) -> None:  # type: ignore[type-arg]
+        self.handler = handler
+        self._line = self._json_line if fmt == "json" else self._text_line
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._scheduled = False
+        self._wake = threading.Event()
+        self._second = -1
+        self._second_text = ""
+        self._writer = threading.Thread(target=self._write_batches, name="runwire-access-log", daemon=True)
+        self._writer.start()
+        atexit.register(self.flush)
+
+    def record(self, method: str, code: str, principal: str, request_id: str, seconds: float, reason: str) -> None:
+        self._queue.append((time.time(), method, code, principal, request_id, seconds, reason))
+        if not self._scheduled:
+            self._scheduled = True
+            self._wake.set()
+
+    def _write_batches(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(self.BATCH_DELAY_SECONDS)  # let a batch gather
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued lines now."""
+        with self.handler.lock:  # type: ignore[union-attr]
+            self.write_queued()
+
+    def write_queued(self) -> None:
+        """Write the queued lines; the caller holds the handler's lock."""
+        self._scheduled = False
+        queue = self._queue
+        if not queue:
+            return
+        lines = []
+        line = self._line
+        try:
+            while True:
+                lines.append(line(*queue.popleft()))
+        except IndexError:
+            pass
+        try:
+            stream = self.handler.stream
+            stream.write("".join(lines))
+            stream.flush()
+        except Exception:  # a closed or broken stderr loses the lines, as logging's handlers do
+            pass
+
+    @staticmethod
+    def _message(method: str, code: str, principal: str, request_id: str, seconds: float, reason: str) -> str:
+        failed = f" reason={reason}" if reason else ""
+        return redact(f"{method} code={code}{failed} principal={principal} request_id={request_id} duration_ms={seconds * 1000:.2f}")
+
+    def _json_line(self, created: float, method: str, code: str, principal: str, request_id: str, seconds: float, reason: str) -> str:
+        # The fields and their order of JsonFormatter for the access record.
+        second = int(created)
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        millis = int((created - second) * 1000)
+        message = encode_basestring(self._message(method, code, principal, request_id, seconds, reason))
+        failed = f', "reason": {encode_basestring(reason)}' if reason else ""
+        return (
+            f'{{"time": "{self._second_text}.{millis:03d}Z", "level": "INFO", "logger": "{self.LOGGER}", "message": {message}, '
+            f'"request_id": {encode_basestring(request_id)}, "method": {encode_basestring(method)}, '
+            f'"principal": {encode_basestring(principal)}, "code": "{code}"{failed}, "duration_ms": {round(seconds * 1000, 3)!r}}}\n'
+        )
+
+    def _text_line(self, created: float, method: str, code: str, principal: str, request_id: str, seconds: float, reason: str) -> str:
+        # TextFormatter's layout: logging's default asctime (local time, milliseconds after a comma).
+        millis = int((created - int(created)) * 1000)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        return f"{stamp},{millis:03d} INFO {self.LOGGER} {self._message(method, code, principal, request_id, seconds, reason)}\n"
+
+
+class _OrderedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the queued access lines before each record of its own."""
+
+    access: AccessLog | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.access is not None:
+            self.access.write_queued()  # emit() runs under the handler's lock
+        super().emit(record)
+
+
+# Set by configure(): where the call interceptor sends access lines. None (the embedded server, tests)
+# sends them through the `runwire.calls` logger like any record.
+access_log: AccessLog | None = None
+
+
 def configure(level: str, fmt: str) -> None:
     """Send every log record to stderr in `fmt` (`json` or `text`)."""
-    handler = logging.StreamHandler(sys.stderr)
+    global access_log
+    handler = _OrderedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(CallContextFilter())
+    if access_log is None:
+        access_log = AccessLog(handler, fmt)
+    else:
+        access_log.flush()
+        access_log.handler = handler
+        access_log._line = access_log._json_line if fmt == "json" else access_log._text_line
+    handler.access = access_log
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

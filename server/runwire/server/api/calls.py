@@ -30,6 +30,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import os
 import re
 import time
 import uuid
@@ -38,6 +39,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 
+from runwire.server import logging_setup
 from runwire.server.api import metrics
 from runwire.server.api.auth import API_KEY_HEADER, AUTHORIZATION, Authenticator, unauthenticated
 from runwire.server.api.errors import internal_status, status_for, unimplemented_status
@@ -355,7 +357,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             elif key == USER_AGENT:
                 user_agent = value
         if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.fullmatch(request_id)):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, for a third of its cost
         call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
         if isinstance(user_agent, str):
             call.user_agent = user_agent
@@ -541,7 +543,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             self.policy.stream_slots.release(call.principal)
         seconds = time.perf_counter() - call.started
         metrics.call_finished(call.method, code.name, seconds)
-        if log.isEnabledFor(logging.INFO):
+        if not log.isEnabledFor(logging.INFO):
+            return
+        access = logging_setup.access_log
+        if access is not None:  # `runwire serve`: formatted and written in batches, off the event loop
+            access.record(call.method, code.name, call.principal.id, call.request_id, seconds, call.reason)
+        else:
             extra = {"code": code.name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id}
             if call.reason:
                 extra["reason"] = call.reason

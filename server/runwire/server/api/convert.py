@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -15,7 +15,7 @@ from runwire.server.domain import json_values, names
 from runwire.server.domain.common import etag_of, set_timestamp
 from runwire.server.domain.errors import InvalidArgument
 from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SecretRow, SessionRow
-from runwire.server.store.repositories import AgentRecord
+from runwire.server.store.repositories import AgentRecord, SessionRecord
 from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
@@ -156,6 +156,27 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
     }
 
 
+class ProtoMemo:
+    """The message made from a read-only record, made again only when another record object comes: with
+    domain/versioned.py, the same object comes back for as long as the row's version does not change.
+    Callers hand the message to grpc to send and never change it."""
+
+    def __init__(self, make: Callable[[Any], ProtoMessage], limit: int = 4096) -> None:
+        self._make = make
+        self._limit = limit
+        self._made: dict[Any, tuple[Any, ProtoMessage]] = {}
+
+    def __call__(self, key: Any, record: Any) -> ProtoMessage:
+        entry = self._made.get(key)
+        if entry is not None and entry[0] is record:
+            return entry[1]
+        message = self._make(record)
+        if key not in self._made and len(self._made) >= self._limit:
+            self._made.clear()
+        self._made[key] = (record, message)
+        return message
+
+
 def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
     model, limits = row.model or {}, row.limits or {}
     return agent_pb2.Agent(
@@ -210,7 +231,7 @@ def session_fields(session: session_pb2.Session, field: str = "session") -> dict
     }
 
 
-def session_proto(row: SessionRow) -> session_pb2.Session:
+def session_proto(row: SessionRow | SessionRecord) -> session_pb2.Session:
     return session_pb2.Session(
         name=names.SESSION.format(row.id),
         agent=names.AGENT.format(row.agent_id),

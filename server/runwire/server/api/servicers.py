@@ -17,6 +17,7 @@ EMPTY = empty_pb2.Empty()
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, agents: AgentService) -> None:
         self.agents = agents
+        self._agent_protos = convert.ProtoMemo(convert.agent_proto)
 
     async def CreateAgent(self, request: agent_pb2.CreateAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
         row = await self.agents.create(
@@ -30,7 +31,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return convert.agent_proto(row)
 
     async def GetAgent(self, request: agent_pb2.GetAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
-        return convert.agent_proto(await self.agents.get(caller(), request.name))
+        record = await self.agents.get(caller(), request.name)
+        return self._agent_protos(record.id, record)
 
     async def ListAgents(self, request: agent_pb2.ListAgentsRequest, context) -> agent_pb2.ListAgentsResponse:  # type: ignore[no-untyped-def]
         page = await self.agents.list(
@@ -88,7 +90,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         return convert.session_proto(row)
 
     async def GetSession(self, request: session_pb2.GetSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
-        return convert.session_proto(await self.sessions.get(caller(), request.name))
+        return convert.session_proto(await self.sessions.get_record(caller(), request.name))
 
     async def ListSessions(self, request: session_pb2.ListSessionsRequest, context) -> session_pb2.ListSessionsResponse:  # type: ignore[no-untyped-def]
         page = await self.sessions.list(

@@ -22,6 +22,7 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.domain.mcp_servers import check_agent_mcp_tools
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from runwire.server.domain.paging import Page
+from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.secrets import SECRET
 from runwire.server.domain.secrets import not_found as secret_not_found
@@ -76,6 +77,7 @@ def not_found(name: str) -> NotFound:
 class AgentService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self._records = VersionedRecords()
 
     # -- validation ---------------------------------------------------------
 
@@ -214,11 +216,22 @@ class AgentService:
         return row
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> AgentRecord:
-        """The agent as a read-only record (the columns of AgentRow); change agents through update()."""
+        """The agent as a read-only record (the columns of AgentRow); change agents through update().
+
+        Every call reads the agent's version from the database (so a change made anywhere is seen at
+        once), and the whole row only when that version is not the one read last time.
+        """
         (agent_id,) = names.AGENT.parse(name, field)
-        record = await repo.find_agent_record(self.ctx.store, agent_id, None if caller.is_admin else caller.id)
-        if record is None:
+        owner = None if caller.is_admin else caller.id
+        version = await repo.find_agent_version(self.ctx.store, agent_id, owner)
+        if version is None:
             raise not_found(name)
+        record = self._records.get(agent_id, version)
+        if record is None:
+            record = await repo.find_agent_record(self.ctx.store, agent_id, owner)
+            if record is None:  # deleted in between
+                raise not_found(name)
+            self._records.put(agent_id, (record.revision, record.incarnation), record)
         return record
 
     async def _get_in(self, db: Any, caller: Principal, name: str, agent_id: str | None = None) -> AgentRow:

@@ -202,6 +202,15 @@ class SessionService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name, session_id)
 
+    async def get_record(self, caller: Principal, name: str, field: str = "name") -> repo.SessionRecord:
+        """The session as a read-only record (the columns of SessionRow), read without an ORM Session."""
+        (session_id,) = names.SESSION.parse(name, field)
+        owner = None if caller.is_admin else caller.id
+        record = await repo.find_live_session_record(self.ctx.store, session_id, owner, self.ctx.clock())
+        if record is None:
+            raise not_found(name)
+        return record
+
     async def _get_in(self, db: Any, caller: Principal, name: str, session_id: str | None = None) -> SessionRow:
         session_id = session_id or names.SESSION.parse(name, "name")[0]
         row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 from sqlalchemy import Row, String, bindparam, delete, func, literal, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
@@ -114,6 +115,21 @@ async def find_agent_record(store: Store, agent_id: str, owner: str | None) -> A
     return await store.fetch_one(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
 
 
+# What tells one version of an agent from another (its etag is made of them): changes bump the revision,
+# and a deleted and re-created agent has another incarnation.
+_AGENT_VERSION_BY_ID = select(AgentRow.revision, AgentRow.incarnation).where(AgentRow.id == bindparam("id"))
+_AGENT_VERSION_BY_ID_AND_OWNER = _AGENT_VERSION_BY_ID.where(AgentRow.owner == bindparam("owner"))
+
+
+async def find_agent_version(store: Store, agent_id: str, owner: str | None) -> tuple[int, str] | None:
+    """The agent's (revision, incarnation), or None when there is no such agent (of `owner`)."""
+    if owner is None:
+        row = await store.fetch_one(_AGENT_VERSION_BY_ID, {"id": agent_id})
+    else:
+        row = await store.fetch_one(_AGENT_VERSION_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
+    return None if row is None else (row[0], row[1])
+
+
 async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
     if owner is None:
         return (await db.execute(_AGENT_BY_ID, {"id": agent_id})).scalar_one_or_none()
@@ -138,6 +154,27 @@ _LIVE_SESSION_BY_ID = select(SessionRow).where(
     SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
 )
 _LIVE_SESSION_BY_ID_AND_OWNER = _LIVE_SESSION_BY_ID.where(SessionRow.owner == bindparam("owner"))
+
+
+def _record_columns(model: Any) -> list[Any]:
+    """A model's columns labelled with their attribute names (SessionRow.client_metadata is the column
+    `metadata`), for Core reads whose rows stand in for the model's read-only attributes."""
+    return [attribute.columns[0].label(attribute.key) for attribute in sa_inspect(model).column_attrs]
+
+
+# The columns of SessionRow by attribute, read-only (GetSession): read without a Session, as AgentRecord is.
+SessionRecord = Row[Any]
+_LIVE_SESSION_RECORD_BY_ID = select(*_record_columns(SessionRow)).where(
+    SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
+)
+_LIVE_SESSION_RECORD_BY_ID_AND_OWNER = _LIVE_SESSION_RECORD_BY_ID.where(SessionRow.owner == bindparam("owner"))
+
+
+async def find_live_session_record(store: Store, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
+    """The session's columns by attribute (as on SessionRow) unless it expired, or None."""
+    if owner is None:
+        return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
+    return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
 
 
 async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
