@@ -1,8 +1,10 @@
 import { Code, RunwireClient, RunwireError, textPart } from "../src/index.js";
 
+// A JWT in RUNWIRE_TOKEN is used instead of the API key when set, as by the CLI.
+const token = process.env.RUNWIRE_TOKEN || undefined;
 const client = new RunwireClient({
   address: process.env.RUNWIRE_SERVER ?? "127.0.0.1:50051",
-  apiKey: process.env.RUNWIRE_API_KEY || undefined,
+  ...(token ? { bearerToken: token } : { apiKey: process.env.RUNWIRE_API_KEY || undefined }),
   timeoutMs: 30_000,
 });
 

@@ -343,6 +343,25 @@ class RunService:
             self.runner.launch(plan, recorder)
         return row
 
+    def _plan_of_stored(self, row: RunRow, agent: Any, **extra: Any) -> RunPlan:
+        """The plan of a stored run that starts or resumes in this process (claimed from the queue, or taken
+        over while it waits), with its agent as it is now: a changed agent takes effect there."""
+        options = row.options or {}
+        return RunPlan(
+            run_id=row.id,
+            owner=row.owner,
+            session_id=row.session_id,
+            agent_id=agent.id,
+            instructions="\n\n".join(p for p in (agent.instructions, options.get("additional_instructions") or "") if p),
+            model=copy.deepcopy(agent.model or {}),
+            tools=tuple(copy.deepcopy(agent.tools or [])),
+            max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
+            initial_seq=row.last_seq,
+            input=tuple(copy.deepcopy(row.input or [])),
+            **self._resolve_limits(agent.limits or {}, options),
+            **extra,
+        )
+
     def _resolve_limits(self, agent_limits: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
         """Request options, else the agent's limits, else the server's defaults."""
         defaults = self.runner.settings
@@ -787,21 +806,7 @@ class RunService:
                 except LeaseLost:
                     pass
                 continue
-            options = row.options or {}
-            plan = RunPlan(
-                run_id=row.id,
-                owner=row.owner,
-                session_id=row.session_id,
-                agent_id=agent.id,
-                instructions="\n\n".join(p for p in (agent.instructions, options.get("additional_instructions") or "") if p),
-                model=copy.deepcopy(agent.model or {}),
-                tools=tuple(copy.deepcopy(agent.tools or [])),
-                max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
-                initial_seq=row.last_seq,
-                input=tuple(copy.deepcopy(row.input or [])),
-                created_at=row.create_time.replace(tzinfo=UTC).timestamp(),
-                **self._resolve_limits(agent.limits or {}, options),
-            )
+            plan = self._plan_of_stored(row, agent, created_at=row.create_time.replace(tzinfo=UTC).timestamp())
             self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, 0, row.last_seq))
             self.runner.launch(plan, recorder)
             log.info("runs/%s: claimed from the queue, starting here (fence %d)", row.id, row.fence)
@@ -872,21 +877,7 @@ class RunService:
             return None
         request = json_format.ParseDict(row.pending_input, run_pb2.InputRequest(), ignore_unknown_fields=True)
         steps = tuple(json_format.ParseDict(s, run_pb2.RunStep(), ignore_unknown_fields=True) for s in row.steps or [])
-        options = row.options or {}
-        plan = RunPlan(
-            run_id=row.id,
-            owner=row.owner,
-            session_id=row.session_id,
-            agent_id=agent.id,
-            # The agent as it is now: a restart is when a changed configuration takes effect.
-            instructions="\n\n".join(p for p in (agent.instructions, options.get("additional_instructions") or "") if p),
-            model=copy.deepcopy(agent.model or {}),
-            tools=tuple(copy.deepcopy(agent.tools or [])),
-            max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
-            initial_seq=row.last_seq,
-            input=tuple(copy.deepcopy(row.input or [])),
-            **self._resolve_limits(agent.limits or {}, options),
-        )
+        plan = self._plan_of_stored(row, agent)
         open_step, calls = None, ()
         if request.kind == run_pb2.InputRequest.KIND_APPROVAL:
             opened = await self._open_step(db, row, request, len(steps), plan)
