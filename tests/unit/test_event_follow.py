@@ -149,3 +149,23 @@ async def test_a_signal_of_another_run_does_not_wake_the_follower(tmp_path: Path
     await signalled.signal_when_waiting(1)
     assert [e.seq for e in await asyncio.wait_for(follower, 30)] == [1]
     await signalled.store.close()
+
+
+async def test_a_run_that_ends_between_the_read_and_the_check_still_gives_its_last_event(tmp_path: Path) -> None:
+    """The follower reads nothing new, then finds the run ended: the terminal event committed in between
+    is read and sent, not lost (a resumed stream once ended without it)."""
+    terminal = run_pb2.RunEvent(run="runs/r1", seq=4, run_completed=run_pb2.RunCompleted())
+    reads: list[int] = []
+
+    async def load(run_id: str, after: int, limit: int) -> list[run_pb2.RunEvent]:
+        reads.append(after)
+        return [] if len(reads) == 1 else [terminal]  # the run ends just after the first read
+
+    async def finished(run_id: str) -> bool:
+        return len(reads) >= 1
+
+    store = Store(f"sqlite:///{tmp_path / 'follow.db'}")
+    log = RunEventLog(store, load, finished, poll_interval=0.01)
+    sent = [event async for batch in log.follow("r1", 3) for event in batch]
+    await store.close()
+    assert sent == [terminal] and reads == [3, 3]

@@ -602,9 +602,12 @@ class RunEventLog:
                 # Taken before the read: a signal of events committed after it wakes the wait below.
                 signal = self.run_signals.signal(run_id) if self._signals is not None else None
                 batch = await self._load_events(run_id, cursor, 512)
-                if not batch:
-                    if await self._run_finished(run_id):
+                if not batch and await self._run_finished(run_id):
+                    # It may have ended between the read and this check: its last events are read once more.
+                    batch = await self._load_events(run_id, cursor, 512)
+                    if not batch:
                         return
+                if not batch:
                     # Not live in this process (another replica runs it, or it has not started), or
                     # its channel holds events the database does not (yet) show: look again once the
                     # writer signals more, or after the poll interval without a bus.
