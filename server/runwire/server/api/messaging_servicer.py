@@ -9,7 +9,15 @@ from runwire.server.api.admin_servicer import connection_proto
 from runwire.server.api.calls import caller, current_call
 from runwire.server.domain.admin import ConnectionView
 from runwire.server.domain.errors import InvalidArgument
-from runwire.server.domain.messaging import KIND_NOTIFICATION, KIND_REQUEST, MessagingService, message_proto, may_send, parse_principal
+from runwire.server.domain.messaging import (
+    KIND_NOTIFICATION,
+    KIND_REQUEST,
+    SERVER_MESSAGE,
+    MessagingService,
+    message_proto,
+    may_send,
+    parse_principal,
+)
 from runwire.v1 import messaging_pb2, messaging_pb2_grpc
 
 MAX_CONNECTIONS_LISTED = 1000
@@ -51,7 +59,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
             field="request",
         )
         if request.wait:
-            view = await self.messaging.wait_for_answer(principal, message_proto(view).name, _wait_seconds())
+            view = await self.messaging.wait_for_answer(principal, SERVER_MESSAGE.format(view.row.id), _wait_seconds())
         return message_proto(view)
 
     async def GetServerMessage(self, request: messaging_pb2.GetServerMessageRequest, context) -> messaging_pb2.ServerMessage:  # type: ignore[no-untyped-def]
