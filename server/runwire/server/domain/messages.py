@@ -183,13 +183,24 @@ class MessageService:
     ):  # type: ignore[no-untyped-def]
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         now = self.ctx.clock()
-        base = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
-        if not caller.is_admin:
-            base = base.where(SessionRow.owner == caller.id)
+
+        def base():  # type: ignore[no-untyped-def]
+            query = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
+            if not caller.is_admin:
+                query = query.where(SessionRow.owner == caller.id)
+            if session_id != "-":
+                query = query.where(MessageRow.session_id == session_id)
+            return query
+
+        read_page = None
         if session_id != "-":
-            async with self.ctx.store.read() as db:
-                await self._session_in(db, caller, parent, session_id)
-            base = base.where(MessageRow.session_id == session_id)
+            owner = None if caller.is_admin else caller.id
+            if await repo.find_live_session_record(self.ctx.store, session_id, owner, now) is None:
+                raise session_not_found(parent)
+
+            async def read_page(order, after, limit):  # type: ignore[no-untyped-def]
+                return await repo.session_messages_page(self.ctx.store, session_id, order, after, limit)
+
         return await self.ctx.list(
             caller,
             "messages",
@@ -201,6 +212,7 @@ class MessageService:
             order_by=order_by,
             default_order="create_time",
             scope=(parent,),
+            read_page=read_page,
         )
 
     async def update(

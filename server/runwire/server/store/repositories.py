@@ -256,6 +256,56 @@ async def get_message(db: AsyncSession, session_id: str, message_id: str) -> Mes
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+# The columns of MessageRow by attribute, read-only (ListMessages): rows fetched without a Session, as
+# AgentRecord and SessionRecord are.
+MessageRecord = Row[Any]
+_M = MessageRow.__table__.c
+_SESSION_MESSAGE_COUNT = select(func.count()).select_from(MessageRow.__table__).where(_M.session_id == bindparam("session_id"))
+# Each row also carries the session's message count, so the page and the total come from one snapshot, as
+# list_page() reads them in one transaction.
+_SESSION_MESSAGES = select(
+    *_record_columns(MessageRow), _SESSION_MESSAGE_COUNT.scalar_subquery().label("messages_in_session")
+).where(_M.session_id == bindparam("session_id"))
+_AFTER_ASCENDING = (_M.create_time > bindparam("after_time")) | (
+    (_M.create_time == bindparam("after_time")) & (_M.pk > bindparam("after_pk"))
+)
+_AFTER_DESCENDING = (_M.create_time < bindparam("after_time")) | (
+    (_M.create_time == bindparam("after_time")) & (_M.pk < bindparam("after_pk"))
+)
+# One session's messages by create time (the default order of ListMessages), oldest or newest first, the first
+# page or the page after a key; the tie-break is the surrogate key, as in MESSAGE_LISTING.
+_SESSION_MESSAGES_PAGES = {
+    (descending, after): (_SESSION_MESSAGES.where(_AFTER_DESCENDING if descending else _AFTER_ASCENDING) if after else _SESSION_MESSAGES)
+    .order_by(*((_M.create_time.desc(), _M.pk.desc()) if descending else (_M.create_time.asc(), _M.pk.asc())))
+    .limit(bindparam("limit"))
+    for descending in (False, True)
+    for after in (False, True)
+}
+
+
+async def session_messages_page(
+    store: Store, session_id: str, order: Sequence[Any], after: Sequence[Any] | None, limit: int
+) -> tuple[list[MessageRecord], bool, int] | None:
+    """list_page() of one session's messages without a filter, for the orders by create time alone: the rows
+    (read-only records) after the `after` key, whether more follow, and the session's message count; None
+    for any other order. The caller has checked that the session is live and the caller's."""
+    if len(order) != 1 or order[0].field != "create_time":
+        return None
+    descending = order[0].descending
+    params: dict[str, Any] = {"session_id": session_id, "limit": limit + 1}
+    if after is not None:
+        if len(after) != 2:
+            raise ValueError("page key does not match the order")
+        params["after_time"], params["after_pk"] = after
+    rows = await store.fetch_all(_SESSION_MESSAGES_PAGES[descending, after is not None], params)
+    if rows:
+        total = rows[0].messages_in_session
+    else:  # no row to carry the count
+        counted = await store.fetch_one(_SESSION_MESSAGE_COUNT, {"session_id": session_id})
+        total = counted[0] if counted is not None else 0
+    return rows[:limit], len(rows) > limit, total
+
+
 async def message_id_taken(db: AsyncSession, session_id: str, message_id: str) -> bool:
     stmt = select(MessageRow.pk).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
     return (await db.execute(stmt)).first() is not None
