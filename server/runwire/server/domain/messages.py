@@ -139,16 +139,16 @@ class MessageService:
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
                 raise error
-            if await repo.message_id_taken(db, session_id, message_id):
+            if await repo.message_id_taken(self.ctx.store, db, session_id, message_id):
                 raise AlreadyExists(
                     f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
                 )
             if validate_only:
                 return row
             db.add(row)
-            await repo.adjust_session_counts(db, session_id, +1, now)
+            await repo.adjust_session_counts(self.ctx.store, db, session_id, +1, now)
             if parent_id is not None:
-                await repo.adjust_reply_count(db, session_id, parent_id, +1)
+                await repo.adjust_reply_count(self.ctx.store, db, session_id, parent_id, +1)
             await self._record(db, "message.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
@@ -159,8 +159,9 @@ class MessageService:
         name = names.MESSAGE.format(row.session_id, row.id)
         await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
 
-    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> SessionRow:
-        session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
+    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
+        owner = None if caller.is_admin else caller.id
+        session = await repo.find_live_session_on(self.ctx.store, db, session_id, owner, self.ctx.clock())
         if session is None:
             raise session_not_found(parent)
         return session
@@ -256,7 +257,7 @@ class MessageService:
             now = self.ctx.clock()
             row.update_time = now
             row.revision += 1
-            await repo.adjust_session_counts(db, row.session_id, 0, now)
+            await repo.adjust_session_counts(self.ctx.store, db, row.session_id, 0, now)
             await self._record(db, "message.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
         return row
@@ -292,9 +293,9 @@ class MessageService:
                 )
             doomed = [message_id, *await repo.thread_below(db, session_id, message_id)]
             removed = await repo.delete_messages(db, session_id, doomed)
-            await repo.adjust_session_counts(db, session_id, -removed, self.ctx.clock())
+            await repo.adjust_session_counts(self.ctx.store, db, session_id, -removed, self.ctx.clock())
             if row.parent_id is not None:
-                await repo.adjust_reply_count(db, session_id, row.parent_id, -1)
+                await repo.adjust_reply_count(self.ctx.store, db, session_id, row.parent_id, -1)
             # The replies deleted with it (force) are announced by this event alone.
             await self._record(db, "message.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])

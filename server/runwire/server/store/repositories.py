@@ -177,6 +177,15 @@ async def find_live_session_record(store: Store, session_id: str, owner: str | N
     return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
 
 
+async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
+    """find_live_session_record() in the transaction `db` (from write() or write_core())."""
+    if owner is None:
+        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
+    else:
+        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+    return rows[0] if rows else None
+
+
 async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
     if owner is None:
         return (await db.execute(_LIVE_SESSION_BY_ID, {"id": session_id, "now": now})).scalar_one_or_none()
@@ -306,9 +315,12 @@ async def session_messages_page(
     return rows[:limit], len(rows) > limit, total
 
 
-async def message_id_taken(db: AsyncSession, session_id: str, message_id: str) -> bool:
-    stmt = select(MessageRow.pk).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
-    return (await db.execute(stmt)).first() is not None
+_MESSAGE_ID_TAKEN = select(_M.pk).where(_M.session_id == bindparam("session_id"), _M.id == bindparam("id"))
+
+
+async def message_id_taken(store: Store, db: Any, session_id: str, message_id: str) -> bool:
+    """Whether the session has a message of this id, in the transaction `db` (from write() or write_core())."""
+    return bool(await store.rows_on(db, _MESSAGE_ID_TAKEN, {"session_id": session_id, "id": message_id}))
 
 
 async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> list[str]:
@@ -329,20 +341,29 @@ async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequen
     return result.rowcount or 0
 
 
-async def adjust_session_counts(db: AsyncSession, session_id: str, delta: int, now: datetime) -> None:
-    await db.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id)
-        .values(message_count=SessionRow.message_count + delta, update_time=now)
-    )
+# Table statements, not ORM ones: no Session objects to synchronize, and compiled once on inline SQLite.
+_ADJUST_SESSION_COUNTS = (
+    update(SessionRow.__table__)
+    .where(_S.id == bindparam("session_id"))
+    .values(message_count=_S.message_count + bindparam("delta"), update_time=bindparam("now"))
+)
+_ADJUST_REPLY_COUNT = (
+    update(MessageRow.__table__)
+    .where(_M.session_id == bindparam("session_id"), _M.id == bindparam("message_id"))
+    .values(reply_count=_M.reply_count + bindparam("delta"))
+)
 
 
-async def adjust_reply_count(db: AsyncSession, session_id: str, message_id: str, delta: int) -> None:
-    await db.execute(
-        update(MessageRow)
-        .where(MessageRow.session_id == session_id, MessageRow.id == message_id)
-        .values(reply_count=MessageRow.reply_count + delta)
-    )
+async def adjust_session_counts(store: Store, db: Any, session_id: str, delta: int, now: datetime) -> None:
+    """Add `delta` to the session's message count and touch its update time, in the transaction `db`. A
+    SessionRow already loaded in `db` keeps the values it was loaded with."""
+    await store.execute_on(db, _ADJUST_SESSION_COUNTS, {"session_id": session_id, "delta": delta, "now": now})
+
+
+async def adjust_reply_count(store: Store, db: Any, session_id: str, message_id: str, delta: int) -> None:
+    """Add `delta` to a message's reply count, in the transaction `db`. A MessageRow already loaded in `db`
+    keeps the value it was loaded with."""
+    await store.execute_on(db, _ADJUST_REPLY_COUNT, {"session_id": session_id, "message_id": message_id, "delta": delta})
 
 
 async def search_messages(
