@@ -145,7 +145,7 @@ class MessageService:
                 )
             if validate_only:
                 return row
-            db.add(row)
+            await repo.insert_message(self.ctx.store, db, row)
             await repo.adjust_session_counts(self.ctx.store, db, session_id, +1, now)
             if parent_id is not None:
                 await repo.adjust_reply_count(self.ctx.store, db, session_id, parent_id, +1)
