@@ -17,6 +17,7 @@ from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, Inva
 from runwire.server.domain.paging import query_fingerprint, resolve_page_size
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
+from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
 
@@ -25,6 +26,8 @@ PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
 FILE = names.NamePattern.of("files")
 SNIPPET_CHARS = 160
 MAX_SEARCH_RESULTS = 100
+# Listed messages whose records are kept between reads, at most.
+MAX_KEPT_MESSAGES = 2048
 
 
 class Role(enum.IntEnum):
@@ -52,6 +55,8 @@ class SearchHit:
 class MessageService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
+        self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
 
     def validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
         limits = self.ctx.limits
@@ -200,7 +205,7 @@ class MessageService:
                 raise session_not_found(parent)
 
             async def read_page(order, after, limit):  # type: ignore[no-untyped-def]
-                return await repo.session_messages_page(self.ctx.store, session_id, order, after, limit)
+                return await repo.session_messages_page(self.ctx.store, session_id, order, after, limit, self._records)
 
         return await self.ctx.list(
             caller,
