@@ -128,11 +128,13 @@ def nothing_to_update(args: argparse.Namespace, flags: str) -> None:
 # -- printing results ----------------------------------------------------------
 
 
-def show(args: argparse.Namespace, resource: ProtoMessage) -> None:
+def show(args: argparse.Namespace, resource: ProtoMessage) -> int:
+    """One resource: JSON, or `key: value` lines; returns the exit code 0."""
     if args.json:
         output.print_json(resource)
     else:
         output.print_fields(resource)
+    return 0
 
 
 def show_created(args: argparse.Namespace, created: ProtoMessage, verb: str = "created") -> int:

@@ -15,8 +15,7 @@ def _admin(api: Api) -> Any:
 
 
 def admin_info(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _admin(api).GetServerInfo(admin_pb2.GetServerInfoRequest()))
-    return 0
+    return framework.show(args, _admin(api).GetServerInfo(admin_pb2.GetServerInfoRequest()))
 
 
 def admin_streams(args: argparse.Namespace, api: Api) -> int:

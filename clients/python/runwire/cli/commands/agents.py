@@ -52,8 +52,7 @@ def agents_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def agents_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.agents.get(agent_name(args.name)))
-    return 0
+    return framework.show(args, api.agents.get(agent_name(args.name)))
 
 
 def agents_list(args: argparse.Namespace, api: Api) -> int:
@@ -88,8 +87,7 @@ def agents_update(args: argparse.Namespace, api: Api) -> int:
             "--display-name, --description, --instructions, --provider, --model, --temperature, --tool, --clear-tools, "
             "--state, --label, --clear-labels",
         )
-    framework.show(args, api.agents.update(agent, paths, validate_only=args.validate_only))
-    return 0
+    return framework.show(args, api.agents.update(agent, paths, validate_only=args.validate_only))
 
 
 def agents_delete(args: argparse.Namespace, api: Api) -> int:

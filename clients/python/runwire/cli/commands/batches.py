@@ -127,8 +127,7 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def batches_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
-    return 0
+    return framework.show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
 
 
 def _batch_row(b: batch_pb2.Batch) -> list[str]:
@@ -165,8 +164,7 @@ def batches_tasks(args: argparse.Namespace, api: Api) -> int:
 
 
 def batches_cancel(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
-    return 0
+    return framework.show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
 
 
 def batches_watch(args: argparse.Namespace, api: Api) -> int:

@@ -98,8 +98,7 @@ def config_get(args: argparse.Namespace, api: Api) -> int:
             value = value.get(part) if isinstance(value, dict) else None
         print(json.dumps(value, indent=2) if isinstance(value, (dict, list)) else ("" if value is None else value))
         return 0
-    framework.show(args, config)
-    return 0
+    return framework.show(args, config)
 
 
 def config_set(args: argparse.Namespace, api: Api) -> int:

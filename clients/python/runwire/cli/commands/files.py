@@ -127,8 +127,7 @@ def _wait(args: argparse.Namespace, api: Api, uploaded: file_pb2.File) -> file_p
 
 
 def files_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _files(api).GetFile(file_pb2.GetFileRequest(name=file_name(args.name))))
-    return 0
+    return framework.show(args, _files(api).GetFile(file_pb2.GetFileRequest(name=file_name(args.name))))
 
 
 def _file_row(f: file_pb2.File) -> list[str]:

@@ -52,13 +52,11 @@ def mcp_servers_list(args: argparse.Namespace, api: Api) -> int:
 
 
 def mcp_servers_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.mcp_servers.get(mcp_server_name(args.name)))
-    return 0
+    return framework.show(args, api.mcp_servers.get(mcp_server_name(args.name)))
 
 
 def mcp_servers_refresh(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.mcp_servers.refresh(mcp_server_name(args.name)))
-    return 0
+    return framework.show(args, api.mcp_servers.refresh(mcp_server_name(args.name)))
 
 
 def mcp_servers_delete(args: argparse.Namespace, api: Api) -> int:

@@ -48,13 +48,11 @@ def memory_create(args: argparse.Namespace, api: Api) -> int:
     if args.ttl is not None:
         memory.ttl.CopyFrom(framework.duration(args.ttl))
     request = memory_pb2.CreateMemoryRequest(memory=memory, **framework.create_options(args, "memory_id"))
-    framework.show(args, _memories(api).CreateMemory(request))
-    return 0
+    return framework.show(args, _memories(api).CreateMemory(request))
 
 
 def memory_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _memories(api).GetMemory(memory_pb2.GetMemoryRequest(name=memory_name(args.name))))
-    return 0
+    return framework.show(args, _memories(api).GetMemory(memory_pb2.GetMemoryRequest(name=memory_name(args.name))))
 
 
 def memory_list(args: argparse.Namespace, api: Api) -> int:

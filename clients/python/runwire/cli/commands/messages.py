@@ -40,8 +40,7 @@ def messages_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def messages_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.messages.get(args.name))
-    return 0
+    return framework.show(args, api.messages.get(args.name))
 
 
 def messages_list(args: argparse.Namespace, api: Api) -> int:
@@ -88,8 +87,7 @@ def messages_update(args: argparse.Namespace, api: Api) -> int:
         paths.append("labels")
     if not paths:
         framework.nothing_to_update(args, "--text, --label, --clear-labels")
-    framework.show(args, api.messages.update(message, paths, validate_only=args.validate_only))
-    return 0
+    return framework.show(args, api.messages.update(message, paths, validate_only=args.validate_only))
 
 
 def messages_delete(args: argparse.Namespace, api: Api) -> int:

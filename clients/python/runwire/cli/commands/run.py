@@ -211,8 +211,7 @@ def runs_list(args: argparse.Namespace, api: Api) -> int:
 
 
 def runs_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.runs.get(run_name(args.name)))
-    return 0
+    return framework.show(args, api.runs.get(run_name(args.name)))
 
 
 def runs_events(args: argparse.Namespace, api: Api) -> int:
@@ -254,8 +253,7 @@ def _event_line(event: run_pb2.RunEvent) -> str:
 
 
 def runs_cancel(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.runs.cancel(run_name(args.name), reason=args.reason or ""))
-    return 0
+    return framework.show(args, api.runs.cancel(run_name(args.name), reason=args.reason or ""))
 
 
 def _pending_input(api: Api, name: str, kind: int) -> run_pb2.InputRequest:

@@ -30,8 +30,7 @@ def _read_value() -> str:
 def secret_create(args: argparse.Namespace, api: Api) -> int:
     secret = secret_pb2.Secret(value=_read_value(), display_name=args.display_name or "", labels=framework.labels(args.label))
     request = secret_pb2.CreateSecretRequest(secret=secret, secret_id=args.id or "", request_id=args.request_id or "")
-    framework.show(args, _secrets(api).CreateSecret(request))
-    return 0
+    return framework.show(args, _secrets(api).CreateSecret(request))
 
 
 def secret_rotate(args: argparse.Namespace, api: Api) -> int:
@@ -39,13 +38,11 @@ def secret_rotate(args: argparse.Namespace, api: Api) -> int:
         secret=secret_pb2.Secret(name=secret_name(args.name), value=_read_value(), etag=args.etag or ""),
         update_mask={"paths": ["value"]},
     )
-    framework.show(args, _secrets(api).UpdateSecret(request))
-    return 0
+    return framework.show(args, _secrets(api).UpdateSecret(request))
 
 
 def secret_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, _secrets(api).GetSecret(secret_pb2.GetSecretRequest(name=secret_name(args.name))))
-    return 0
+    return framework.show(args, _secrets(api).GetSecret(secret_pb2.GetSecretRequest(name=secret_name(args.name))))
 
 
 def secret_list(args: argparse.Namespace, api: Api) -> int:

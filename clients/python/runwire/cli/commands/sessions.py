@@ -23,8 +23,7 @@ def sessions_create(args: argparse.Namespace, api: Api) -> int:
 
 
 def sessions_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.sessions.get(session_name(args.name)))
-    return 0
+    return framework.show(args, api.sessions.get(session_name(args.name)))
 
 
 def _session_row(s: Any) -> list[str]:
@@ -56,8 +55,7 @@ def sessions_update(args: argparse.Namespace, api: Api) -> int:
         paths.append("labels")
     if not paths:
         framework.nothing_to_update(args, "--display-name, --ttl, --label, --clear-labels")
-    framework.show(args, api.sessions.update(session, paths, validate_only=args.validate_only))
-    return 0
+    return framework.show(args, api.sessions.update(session, paths, validate_only=args.validate_only))
 
 
 def sessions_delete(args: argparse.Namespace, api: Api) -> int:

@@ -32,8 +32,7 @@ def tools_list(args: argparse.Namespace, api: Api) -> int:
 
 
 def tools_get(args: argparse.Namespace, api: Api) -> int:
-    framework.show(args, api.tools.get(tool_name(args.name)))
-    return 0
+    return framework.show(args, api.tools.get(tool_name(args.name)))
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
