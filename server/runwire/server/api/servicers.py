@@ -7,7 +7,8 @@ from google.protobuf import empty_pb2
 from runwire.server.wire import convert
 from runwire.server.api.calls import caller
 from runwire.server.domain.agents import AgentService
-from runwire.server.domain.messages import MessageService
+from runwire.server.domain.messages import MAX_KEPT_MESSAGES, MessageService
+from runwire.server.store.repositories import small_message
 from runwire.server.domain.sessions import SessionDraft, SessionService
 from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2, message_pb2_grpc, session_pb2, session_pb2_grpc
 
@@ -157,6 +158,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 class MessageServicer(message_pb2_grpc.MessageServiceServicer):
     def __init__(self, messages: MessageService) -> None:
         self.messages = messages
+        # A listed message comes back as the same record object while its row does not change (MessageService).
+        self._listed_protos = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
 
     async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context) -> message_pb2.Message:  # type: ignore[no-untyped-def]
         row = await self.messages.create(
@@ -183,7 +186,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
             order_by=request.order_by,
         )
         return message_pb2.ListMessagesResponse(
-            messages=[convert.message_proto(r) for r in page.items],
+            messages=[self._listed_protos((r.session_id, r.id), r) for r in page.items],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )
