@@ -228,11 +228,12 @@ class ResourceWriter(Generic[Row]):
         return list(rows)
 
     async def update(
-        self, caller: Principal, name: str, options: WriteOptions, change: Change, *, method: str = ""
+        self, caller: Principal, name: str, options: WriteOptions, change: Change, *, method: str = "", field: str = ""
     ) -> Row:
-        """Apply `change` to the resource `name`, or to a copy of it under validate_only."""
+        """Apply `change` to the resource `name` (the request's `field`), or to a copy of it under validate_only.
+        A custom method that changes the resource (RevokeApiKey) names itself in `method`."""
         method = method or f"Update{self.kind.method}"
-        field = f"{self.kind.field}.name"
+        field = field or f"{self.kind.field}.name"
         self.kind.pattern.parse(name, field)
         idempotency = self.ctx.idempotency
         idempotency.validate(options.request_id)
