@@ -28,6 +28,7 @@ from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.domain.context import DomainContext
 from runwire.server.store import resources as resource_repo
+from runwire.server.store.models import new_incarnation
 from runwire.server.store.store import Listing
 
 Row = TypeVar("Row")
@@ -202,7 +203,7 @@ class ResourceWriter(Generic[Row]):
         check: Check | None = None,
         method: str = "",
     ) -> list[Row]:
-        """Insert `rows` (validated, with revision 1 and a fresh incarnation) in one transaction."""
+        """Insert the validated `rows` in one transaction, each at revision 1 of a fresh incarnation."""
         method = method or f"Create{self.kind.method}"
         idempotency = self.ctx.idempotency
         idempotency.validate(options.request_id)
@@ -217,6 +218,9 @@ class ResourceWriter(Generic[Row]):
                 shown = ", ".join(repr(self.kind.pattern.format(i)) for i in sorted(taken))
                 message = f"{self.kind.title} {shown} already exists" if len(taken) == 1 else f"{self.kind.title}s {shown} already exist"
                 raise AlreadyExists(message, reason="ALREADY_EXISTS")
+            for row in rows:
+                row.revision = 1  # type: ignore[attr-defined]
+                row.incarnation = row.incarnation or new_incarnation()  # type: ignore[attr-defined]
             if options.validate_only:
                 return list(rows)
             db.add_all(rows)
