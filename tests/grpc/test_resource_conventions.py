@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import grpc
