@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeAlias
 
 import grpc
 
@@ -58,6 +58,8 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Services that answer without credentials or rate limits.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DUPLICATE = object()
+# What every servicer method receives as `context`; its request and response types vary by method.
+ServicerContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # Who a call is before authentication, and for the open services: nobody in particular.
 UNKNOWN_PRINCIPAL = Principal(id="-", tier=TIER_ANONYMOUS, auth_method=AUTH_NONE)
 

@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, Callable
 
 
 from runwire.server.api import convert
-from runwire.server.api.calls import caller, current_call, send_headers
+from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
@@ -21,7 +21,12 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
     def __init__(self, runs: RunService) -> None:
         self.runs = runs
 
-    async def _start(self, request, context, method: str) -> str:  # type: ignore[no-untyped-def]
+    async def _start(
+        self,
+        request: run_pb2.ExecuteAgentRequest | run_pb2.StreamTokensRequest,
+        context: ServicerContext,
+        method: str,
+    ) -> str:
         async def open_stream(row: RunRow) -> None:
             name = f"runs/{row.id}"
             current_call().follows = name
@@ -75,14 +80,14 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             elif started and not ended:
                 self.runs.caller_gone(name)
 
-    async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+    async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context: ServicerContext) -> AsyncIterator[run_pb2.RunEvent]:
         name = await self._start(request, context, "ExecuteAgent")
         async for event in self._follow(
             caller(), name, 0, cancel_on_disconnect=request.cancel_on_disconnect, started=True
         ):
             yield event
 
-    async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context) -> AsyncIterator[run_pb2.StreamTokensResponse]:  # type: ignore[no-untyped-def]
+    async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context: ServicerContext) -> AsyncIterator[run_pb2.StreamTokensResponse]:
         name = await self._start(request, context, "StreamTokens")
         principal = caller()
         events = self._follow(
@@ -107,7 +112,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
                     await events.aclose()  # a run waiting for a person goes on without this stream
                     raise error
 
-    async def CreateRun(self, request: run_pb2.CreateRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def CreateRun(self, request: run_pb2.CreateRunRequest, context: ServicerContext) -> run_pb2.Run:
         row = await self.runs.create(
             caller(),
             request.run.session,
@@ -122,7 +127,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         )
         return _run(row)
 
-    async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+    async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context: ServicerContext) -> AsyncIterator[run_pb2.RunEvent]:
         batches = await self.runs.events(caller(), request.run, request.after_seq)
         current_call().resume_point = resume_run(request.run, request.after_seq)
         # Headers now, so a client knows the stream is open even while the run is quiet.
@@ -131,7 +136,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             for event in coalesce(batch):
                 yield event
 
-    async def CancelRun(self, request: run_pb2.CancelRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def CancelRun(self, request: run_pb2.CancelRunRequest, context: ServicerContext) -> run_pb2.Run:
         row = await self.runs.cancel(
             caller(),
             request.name,
@@ -142,10 +147,10 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         )
         return _run(row)
 
-    async def GetRun(self, request: run_pb2.GetRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def GetRun(self, request: run_pb2.GetRunRequest, context: ServicerContext) -> run_pb2.Run:
         return _run(await self.runs.get(caller(), request.name))
 
-    async def ListRuns(self, request: run_pb2.ListRunsRequest, context) -> run_pb2.ListRunsResponse:  # type: ignore[no-untyped-def]
+    async def ListRuns(self, request: run_pb2.ListRunsRequest, context: ServicerContext) -> run_pb2.ListRunsResponse:
         page, metrics = await self.runs.list(
             caller(),
             page_size=request.page_size,
@@ -160,7 +165,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             metrics=convert.run_metrics_proto(metrics),
         )
 
-    async def SubmitInput(self, request: run_pb2.SubmitInputRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def SubmitInput(self, request: run_pb2.SubmitInputRequest, context: ServicerContext) -> run_pb2.Run:
         which = request.WhichOneof("answer")
         row = await self.runs.submit_input(
             caller(),
