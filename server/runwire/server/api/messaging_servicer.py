@@ -83,7 +83,9 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
     async def AcknowledgeServerMessage(self, request: messaging_pb2.AcknowledgeServerMessageRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
         return message_proto(await self.messaging.acknowledge(caller(), request.name, request_id=request.request_id))
 
-    async def ListRecipientConnections(self, request: messaging_pb2.ListRecipientConnectionsRequest, context: ServicerContext) -> messaging_pb2.ListRecipientConnectionsResponse:
+    async def ListRecipientConnections(
+        self, request: messaging_pb2.ListRecipientConnectionsRequest, context: ServicerContext
+    ) -> messaging_pb2.ListRecipientConnectionsResponse:
         principal = caller()
         wanted = None
         if request.principal:

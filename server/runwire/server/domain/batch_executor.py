@@ -435,7 +435,10 @@ class BatchExecutor:
         except Exception:  # a bug must not leave the task started forever
             log.exception("batch %s: task %d failed", control.batch.id, task.index)
             try:
-                await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"), (0, 0))
+                ending = _Ending(
+                    TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"
+                )
+                await self._record_end(control, task, task.status, ending, (0, 0))
             except LeaseLost:
                 self.lose(control.batch.id)
         finally:

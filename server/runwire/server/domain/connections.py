@@ -128,7 +128,7 @@ class ConnectService:
         peer: str,
         user_agent: str,
         error_status: Callable[[DomainError], Any],
-    ) -> "ConnectSession":
+    ) -> ConnectSession:
         now = self.clock()
         info = Connection(
             id=str(uuid.uuid4()),

@@ -157,7 +157,7 @@ class SessionService:
                 update_time=now,
                 revision=1,
             )
-            for draft, session_id, agent_id in zip(drafts, ids, agent_ids)
+            for draft, session_id, agent_id in zip(drafts, ids, agent_ids, strict=True)
         ]
         async with self.ctx.store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
@@ -336,7 +336,7 @@ class SessionService:
             if await self.ctx.idempotency.replay(db, caller, request_id, "BatchDeleteSessions", fingerprint) is not None:
                 return
             deleted = []
-            for name, session_id in zip(session_names, ids):
+            for name, session_id in zip(session_names, ids, strict=True):
                 row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
                 if row is None:
                     raise not_found(name)

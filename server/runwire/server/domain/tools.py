@@ -241,7 +241,7 @@ def _key(tool: ToolView, order: tuple[OrderKey, ...]) -> list[Any]:
 
 
 def _compare(a: list[Any], b: list[Any], order: tuple[OrderKey, ...]) -> int:
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
         if x == y:
             continue
         descending = index < len(order) and order[index].descending

@@ -153,7 +153,7 @@ class RunRecorder:
 
     __slots__ = ("run_id", "fence", "lost", "on_lost", "_log")
 
-    def __init__(self, log: "RunEventLog", run_id: str, fence: int) -> None:
+    def __init__(self, log: RunEventLog, run_id: str, fence: int) -> None:
         self.run_id = run_id
         self.fence = fence
         self.lost = False
@@ -166,9 +166,9 @@ class RunRecorder:
         changes: dict[str, Any] | None = None,
         statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
         *,
-        resource_events: Sequence["ResourceEvent"] = (),
+        resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
-    ) -> "Write":
+    ) -> Write:
         """Queue a write of the run (see RunEventLog.append); raises LeaseLost once the lease is gone."""
         if self.lost:
             raise LeaseLost(f"runs/{self.run_id}")

@@ -214,7 +214,7 @@ class McpToolInfo:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "McpToolInfo":
+    def from_json(cls, data: Mapping[str, Any]) -> McpToolInfo:
         return cls(
             name=str(data.get("name", "")),
             title=str(data.get("title") or ""),
@@ -498,7 +498,7 @@ class McpTool:
 
     requires_approval = False
 
-    def __init__(self, manager: "McpManager", server_id: str, info: McpToolInfo) -> None:
+    def __init__(self, manager: McpManager, server_id: str, info: McpToolInfo) -> None:
         self._manager = manager
         self.server_id = server_id
         self.tool_name = info.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Protocol, Union
+from typing import Any, AsyncIterator, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter"]
@@ -113,7 +113,7 @@ class FinishChunk:
     reason: FinishReason
 
 
-Chunk = Union[TextChunk, ToolCallRequest, QuestionChunk, UsageChunk, FinishChunk]
+Chunk = TextChunk | ToolCallRequest | QuestionChunk | UsageChunk | FinishChunk
 
 
 class ProviderError(Exception):

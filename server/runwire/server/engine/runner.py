@@ -146,7 +146,7 @@ class RunPlan:
     created_at: float | None = None
 
     @classmethod
-    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
+    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> RunPlan:
         """Just enough of a plan to record what a run that no longer executes left behind."""
         return cls(
             run_id=run_id,
@@ -359,7 +359,7 @@ class Runner:
         self,
         plan: RunPlan,
         recorder: RunRecorder,
-        taken: "TakenOver",
+        taken: TakenOver,
         reason: str,
         message: str,
         cancelled: tuple[str, str] | None = None,
@@ -758,7 +758,7 @@ class Runner:
 
     async def _model_call(
         self, active: ActiveRun, provider: Provider, step_index: int, step: run_pb2.RunStep
-    ) -> "_ModelOutcome":
+    ) -> _ModelOutcome:
         plan = active.plan
         request = ModelRequest(
             model=str(plan.model.get("model") or ""),
@@ -1060,7 +1060,15 @@ class Runner:
         changes["update_time"] = self.clock()
         await active.recorder.append(events, changes, run_change=run_change).wait()
 
-    async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
+    async def _finish(
+        self,
+        active: ActiveRun,
+        status: RunStatus,
+        *,
+        error: tuple[str, str] | None = None,
+        output: dict[str, Any] | None = None,
+        **payload: Any,
+    ) -> None:
         active.finishing = True
         metrics.run_finished(status.name)
         elapsed = time.monotonic() - active.started if active.started else 0.0

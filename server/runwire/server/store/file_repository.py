@@ -94,7 +94,7 @@ async def replace_chunks(
     if chunks and embeddings:
         await db.execute(
             insert(FileChunkEmbeddingRow),
-            [{"file_id": file_id, "chunk_index": c.index, "model": model, "vector": v} for c, v in zip(chunks, embeddings)],
+            [{"file_id": file_id, "chunk_index": c.index, "model": model, "vector": v} for c, v in zip(chunks, embeddings, strict=True)],
         )
     if not chunks:
         return

@@ -155,7 +155,7 @@ class _Compiled:
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
-        for (key, compiled_value), process in zip(self.sources, self.bind_processors):
+        for (key, compiled_value), process in zip(self.sources, self.bind_processors, strict=True):
             value = params[key] if key in params else compiled_value
             args.append(value if process is None else process(value))
         return args
@@ -166,7 +166,7 @@ class _Compiled:
         cursor.close()
         processors = self.result_processors
         return [
-            self.record(*(v if f is None or v is None else f(v) for v, f in zip(row, processors)))
+            self.record(*(v if f is None or v is None else f(v) for v, f in zip(row, processors, strict=True)))
             for row in raw
             if row is not None
         ]
@@ -542,7 +542,7 @@ async def list_page(
         if len(after) != len(columns):
             raise ValueError("page key does not match the order")
         stmt = stmt.where(_after_key(columns, descending, after))
-    stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in zip(columns, descending)]).limit(limit + 1)
+    stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in zip(columns, descending, strict=True)]).limit(limit + 1)
     rows = list((await db.execute(stmt)).scalars().all())
     return rows[:limit], len(rows) > limit, total
 
@@ -550,7 +550,7 @@ async def list_page(
 def _after_key(columns: Sequence[Any], descending: Sequence[bool], values: Sequence[Any]) -> Any:
     # (a, b, pk) > (va, vb, vpk) with a direction per column, expanded so every database can use it.
     alternatives = []
-    for i, (column, desc) in enumerate(zip(columns, descending)):
+    for i, (column, desc) in enumerate(zip(columns, descending, strict=True)):
         equal_prefix = [columns[j] == values[j] for j in range(i)]
         step = column < values[i] if desc else column > values[i]
         alternatives.append(and_(*equal_prefix, step))
