@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TypedDict
 
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message as ProtoMessage
@@ -96,7 +96,7 @@ def _text_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc}") from None
 
 
-def _choice(mapping: dict[str, int], what: str) -> Callable[[str], int]:
+def _choice(mapping: Mapping[str, int], what: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             return mapping[text.lower()]
@@ -162,7 +162,14 @@ def bearer_token(args: argparse.Namespace) -> str | None:
     return getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
 
 
-def credentials(args: argparse.Namespace) -> dict[str, str | None]:
+class Credentials(TypedDict, total=False):
+    """The Client keyword arguments that carry the caller's credentials."""
+
+    api_key: str | None
+    bearer_token: str | None
+
+
+def credentials(args: argparse.Namespace) -> Credentials:
     """--token / RUNWIRE_TOKEN (a JWT or a key, as `authorization: Bearer`) wins over --api-key / RUNWIRE_API_KEY."""
     if getattr(args, "token", None) and getattr(args, "api_key", None):
         raise CliError("give --token or --api-key, not both")

@@ -10,7 +10,7 @@ from runwire.server.domain.admin import AdminService, ConnectionView, ServerInfo
 from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
 from runwire.server.domain.common import etag_of, utc_now
 from runwire.server.store.models import ApiKeyRow
-from runwire.v1 import admin_pb2, admin_pb2_grpc
+from runwire.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -96,10 +96,10 @@ def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
         name=API_KEY.format(row.id),
         display_name=row.display_name,
         principal=row.principal,
-        role=row.role,
-        tier=row.tier,
+        role=admin_pb2.ApiKey.Role.ValueType(row.role),
+        tier=common_pb2.Tier.ValueType(row.tier),
         key_prefix=row.key_prefix,
-        state=int(state_of(row, utc_now())),
+        state=admin_pb2.ApiKey.State.ValueType(state_of(row, utc_now())),
         expire_time=convert.timestamp(row.expire_time),
         revoke_time=convert.timestamp(row.revoke_time),
         last_use_time=convert.timestamp(row.last_use_time),

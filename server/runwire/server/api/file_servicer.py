@@ -114,7 +114,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
         )
         response = file_pb2.AnalyzeFileResponse(
             file=file_proto(result.file),
-            mode=result.mode,  # type: ignore[arg-type]
+            mode=file_pb2.AnalyzeFileRequest.Mode.ValueType(result.mode),
             text=result.text,
             truncated=result.truncated,
             duration=convert.duration(result.seconds),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncGenerator, AsyncIterator, Callable
 
 
 from runwire.server.api import convert
@@ -11,7 +11,7 @@ from runwire.server.api.calls import ServicerContext, caller, current_call, send
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
-from runwire.server.store.models import RunRow
+from runwire.server.store.models import RunColumns
 from runwire.v1 import run_pb2, run_pb2_grpc
 
 RUN_HEADER = "runwire-run"
@@ -27,7 +27,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         context: ServicerContext,
         method: str,
     ) -> str:
-        async def open_stream(row: RunRow) -> None:
+        async def open_stream(row: RunColumns) -> None:
             name = f"runs/{row.id}"
             current_call().follows = name
             await send_headers(context, (RUN_HEADER, name))
@@ -59,7 +59,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         cancel_on_disconnect: bool = False,
         started: bool = False,
         ends_stream: Callable[[run_pb2.RunEvent], bool] = is_terminal,
-    ) -> AsyncIterator[run_pb2.RunEvent]:
+    ) -> AsyncGenerator[run_pb2.RunEvent, None]:
         """Coalesced events of a run; with `cancel_on_disconnect`, a stream closed before
         an event that `ends_stream` (the client went away) cancels the run. `started`: the caller's own
         new run, followed from its first event."""
@@ -184,7 +184,7 @@ def resume_run(name: str, after_seq: int) -> Callable[[Any], dict[str, str]]:
     return lambda last: {"run": name, "last_seq": str(last.seq if last is not None else after_seq)}
 
 
-def _run(row: RunRow) -> run_pb2.Run:
+def _run(row: RunColumns) -> run_pb2.Run:
     run = convert.run_proto(row)
     if run.HasField("start_time") and not run.HasField("end_time"):
         # A run in progress: its duration is the time elapsed so far.

@@ -9,6 +9,7 @@ change, so listings filter on it and it survives restarts.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import logging
 import os
@@ -197,7 +198,7 @@ class McpServerService:
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        mask_paths: builtins.list[str],
         *,
         etag: str = "",
         request_id: str = "",

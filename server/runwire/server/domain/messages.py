@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from runwire.server.domain import names
 from runwire.server.domain.common import check_etag, check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
-from runwire.server.domain.paging import query_fingerprint, resolve_page_size
+from runwire.server.domain.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.domain.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import repositories as repo
@@ -180,7 +181,7 @@ class MessageService:
 
     async def list(
         self, caller: Principal, parent: str, *, page_size: int, page_token: str, filter_text: str, order_by: str
-    ):  # type: ignore[no-untyped-def]
+    ) -> Page:
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         now = self.ctx.clock()
         base = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
@@ -208,7 +209,7 @@ class MessageService:
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        mask_paths: builtins.list[str],
         *,
         etag: str = "",
         request_id: str = "",
@@ -289,7 +290,7 @@ class MessageService:
 
     async def search(
         self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
-    ) -> tuple[list[SearchHit], str]:
+    ) -> tuple[builtins.list[SearchHit], str]:
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         words = query.split()
         if not words:

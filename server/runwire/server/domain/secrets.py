@@ -10,6 +10,7 @@ secrets have no resource events (EventService), so no stream carries it either.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Mapping
 
 from sqlalchemy import select
@@ -123,7 +124,7 @@ class SecretService:
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        mask_paths: builtins.list[str],
         *,
         etag: str = "",
         request_id: str = "",

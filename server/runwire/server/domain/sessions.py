@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 from dataclasses import dataclass
@@ -239,7 +240,7 @@ class SessionService:
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        mask_paths: builtins.list[str],
         *,
         etag: str = "",
         request_id: str = "",

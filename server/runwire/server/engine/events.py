@@ -33,7 +33,7 @@ import time
 import weakref
 from collections import deque
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -164,7 +164,7 @@ class RunRecorder:
         self,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]] = (),
         *,
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
@@ -201,7 +201,7 @@ class Write:
         recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]],
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]],
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
     ) -> None:
@@ -398,7 +398,7 @@ class RunEventLog:
         recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]] = (),
         *,
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",

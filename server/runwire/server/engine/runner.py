@@ -22,7 +22,7 @@ import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
 
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
@@ -937,7 +937,7 @@ class Runner:
 
     async def _call_tool(
         self, active: ActiveRun, name: str, arguments: dict[str, Any], allowed: bool
-    ) -> tuple[dict[str, Any], bool, int]:
+    ) -> tuple[dict[str, Any], bool, run_pb2.ToolExecution.State.ValueType]:
         if not allowed:
             return {"error": f"tool {name!r} is not available to this agent"}, True, run_pb2.ToolExecution.STATE_FAILED
         context = ToolContext(
@@ -1074,6 +1074,7 @@ class Runner:
         elapsed = time.monotonic() - active.started if active.started else 0.0
         event = self._event(active, **payload)
         terminal = event.WhichOneof("payload")
+        assert terminal is not None, "a terminal event has its payload"
         body = getattr(event, terminal)
         if terminal == "run_completed":
             body.duration.FromNanoseconds(int(elapsed * 1e9))
@@ -1150,7 +1151,7 @@ class Runner:
             log.exception("run %s: could not save interrupted work", active.plan.run_id)
 
     async def _add_message(
-        self, active: ActiveRun, role: Role, content: list[dict[str, Any]], labels: dict[str, str] | None = None
+        self, active: ActiveRun, role: Role, content: Sequence[Mapping[str, Any]], labels: dict[str, str] | None = None
     ) -> SimpleNamespace:
         """Append a message to the session, in the same commit as its message_created event.
         Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
@@ -1243,7 +1244,7 @@ def stamp_now(timestamp: Any) -> None:
     timestamp.seconds, timestamp.nanos = divmod(nanos, 1_000_000_000)
 
 
-def model_messages(role: Role, content: list[dict[str, Any]]) -> list[ModelMessage]:
+def model_messages(role: Role, content: Sequence[Mapping[str, Any]]) -> list[ModelMessage]:
     """A stored message as the model sees it: tool messages become one message per result."""
     if role == Role.TOOL:
         return [
@@ -1319,6 +1320,11 @@ def _steps_json(active: ActiveRun) -> list[dict[str, Any]]:
     return list(active.step_dicts)
 
 
+# The message-typed time fields of ModelCall and RunStep, in the order MessageToDict writes them.
+_MODEL_CALL_TIMES: tuple[Literal["time_to_first_token", "duration"], ...] = ("time_to_first_token", "duration")
+_STEP_TIMES: tuple[Literal["start_time", "end_time", "duration"], ...] = ("start_time", "end_time", "duration")
+
+
 def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
     """`step` as json_format.MessageToDict(preserving_proto_field_name=True) gives it. A step without tool
     calls (most of them) is built directly: json_format costs about as much as the rest of recording a
@@ -1339,7 +1345,7 @@ def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
         for name in ("text", "message"):
             if value := getattr(call, name):
                 model_call[name] = value
-        for name in ("time_to_first_token", "duration"):
+        for name in _MODEL_CALL_TIMES:
             if call.HasField(name):
                 model_call[name] = getattr(call, name).ToJsonString()
         if call.attempts:
@@ -1357,7 +1363,7 @@ def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
             )
             if value
         }
-    for name in ("start_time", "end_time", "duration"):
+    for name in _STEP_TIMES:
         if step.HasField(name):
             out[name] = getattr(step, name).ToJsonString()
     return out
