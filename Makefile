@@ -22,13 +22,16 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help tools jq semantic serve test generate lint vendor-protos bench bench-quick bench-unary bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint proto-baseline vendor-protos bench bench-quick bench-unary bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
 	@echo "make test      run every test, then the API tests on PostgreSQL (installs what is missing first)"
 	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
-	@echo "make lint      buf lint"
+	@echo "make lint      buf lint and build; buf breaking (the contract against the previous commit, or"
+	@echo "               protos/baseline.binpb without git history); ruff check; mypy"
+	@echo "make proto-baseline  record the current contract in protos/baseline.binpb (what buf breaking"
+	@echo "               compares with when there is no git history)"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
 	@echo "make bench-unary  the unary rows of make bench alone (GetAgent, GetSession, ListMessages, CreateMessage)"
 	@echo "make bench-unary-budget  what each part of a unary call costs (GetAgent with parts taken away)"
@@ -113,9 +116,28 @@ chromium:
 generate: $(INSTALLED) go-tools $(TS_MODULES)
 	$(BIN)/python scripts/generate.py
 
+# The contract stays compatible (buf's FILE rules, the vendored googleapis aside): against the previous
+# commit when git history is here, else against the image `make proto-baseline` recorded. The baseline
+# is an image of both modules, so the current contract is compared as an image too.
+BUF_BASELINE := protos/baseline.binpb
+BUF_BREAKING_CONFIG := {"version":"v2","breaking":{"use":["FILE"],"ignore":["google"]}}
+LINT_PYTHON := server clients/python tests scripts bench
 lint: $(INSTALLED)
-	$(BIN)/buf lint
-	$(BIN)/buf build -o /dev/null
+	@echo "buf lint"; $(BIN)/buf lint
+	@echo "buf build"; $(BIN)/buf build -o /dev/null
+	@if git rev-parse -q --verify HEAD~1 >/dev/null 2>&1; then \
+		echo "buf breaking (against HEAD~1)"; $(BIN)/buf breaking --against '.git#ref=HEAD~1'; \
+	else \
+		echo "buf breaking (against $(BUF_BASELINE))"; \
+		$(BIN)/buf build -o '-#format=binpb' | \
+			$(BIN)/buf breaking '-#format=binpb' --against $(BUF_BASELINE) --config '$(BUF_BREAKING_CONFIG)'; \
+	fi
+	@echo "ruff check"; $(BIN)/ruff check --quiet $(LINT_PYTHON)
+	@echo "mypy"; $(BIN)/mypy
+
+# Deliberately, when the contract has changed compatibly: the image buf breaking compares with without git.
+proto-baseline: $(INSTALLED)
+	$(BIN)/buf build --exclude-source-info -o $(BUF_BASELINE)
 
 # A few minutes; writes bench/results/*.json and the README's table.
 bench: $(INSTALLED) $(GATEWAY)

@@ -177,7 +177,7 @@ def server_process(
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{kind} server did not start; see {log.name}")
+                raise RuntimeError(f"{kind} server did not start; see {log.name}") from None
             time.sleep(0.05)
     try:
         yield address, process
@@ -483,7 +483,7 @@ def gateway_process(upstream: str, data_dir: Path) -> Iterator[str]:
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not start; see {log.name}")
+                raise RuntimeError(f"the gateway did not start; see {log.name}") from None
             time.sleep(0.05)
     try:
         yield f"127.0.0.1:{port}"
@@ -657,7 +657,7 @@ async def _execute_spread(addresses: list[str], scale: ReplicaScale) -> dict[str
         for target in targets:
             await target.prepare()
         share = [scale.runs // len(targets) + (i < scale.runs % len(targets)) for i in range(len(targets))]
-        per_target = [[(target, session) for session in await target.new_sessions(count)] for target, count in zip(targets, share)]
+        per_target = [[(target, session) for session in await target.new_sessions(count)] for target, count in zip(targets, share, strict=True)]
         # Interleaved, so the runs in flight at any time are spread over the processes too.
         work = [pair for turn in itertools.zip_longest(*per_target) for pair in turn if pair is not None]
         slots = asyncio.Semaphore(scale.concurrency)
@@ -826,15 +826,26 @@ def replica_rows(runwire: dict[str, Any]) -> list[tuple[str, float | None, float
         size = f"{scaling['runs']} runs of {scaling['tokens']} tokens, concurrency {scaling['concurrency']}"
         for figure, label in (("runs_per_second", "runs/s"), ("tokens_per_second", "streamed tokens/s")):
             for processes in (1, 2):
-                rows.append((f"PostgreSQL, {processes} process(es), {label} ({size}) (Runwire only)", None, scaling[f"processes_{processes}"][figure], "", None))
+                row_label = f"PostgreSQL, {processes} process(es), {label} ({size}) (Runwire only)"
+                rows.append((row_label, None, scaling[f"processes_{processes}"][figure], "", None))
             ratio = "runs_ratio" if figure == "runs_per_second" else "tokens_ratio"
             rows.append((f"PostgreSQL, 2 processes / 1 process, {label}", None, scaling[ratio], "", None))
     takeover = runwire.get("takeover")
     if takeover:
-        leases = f"TTL {takeover['lease_ttl_seconds']:g} s, heartbeat {takeover['lease_heartbeat_seconds']:g} s, claim {takeover['lease_claim_interval_seconds']:g} s"
+        leases = (
+            f"TTL {takeover['lease_ttl_seconds']:g} s, heartbeat {takeover['lease_heartbeat_seconds']:g} s, "
+            f"claim {takeover['lease_claim_interval_seconds']:g} s"
+        )
         expected = takeover["lease_ttl_seconds"] + takeover["lease_claim_interval_seconds"]
-        rows.append((f"kill -9 to `run_failed SERVER_RESTARTED` on the survivor, median s ({leases})", None, takeover["run_failed_seconds_median"], f"≤ TTL + claim ({expected:g} s)", takeover["run_failed_seconds_max"] <= expected + 0.5))
-        rows.append((f"kill -9 to a waiting run's approval accepted on the survivor, median s ({leases})", None, takeover["waiting_run_seconds_median"], f"≤ TTL + claim ({expected:g} s)", takeover["waiting_run_seconds_max"] <= expected + 0.5))
+        bound = f"≤ TTL + claim ({expected:g} s)"
+        rows.append((
+            f"kill -9 to `run_failed SERVER_RESTARTED` on the survivor, median s ({leases})", None,
+            takeover["run_failed_seconds_median"], bound, takeover["run_failed_seconds_max"] <= expected + 0.5,
+        ))
+        rows.append((
+            f"kill -9 to a waiting run's approval accepted on the survivor, median s ({leases})", None,
+            takeover["waiting_run_seconds_median"], bound, takeover["waiting_run_seconds_max"] <= expected + 0.5,
+        ))
     return rows
 
 
@@ -1036,7 +1047,10 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
     follow = runwire.get("replica_follow")
     if follow:
         # Redis: within 20 ms of a follower on the owning replica.
-        rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p50 ms (Runwire only)", None, follow["p50_ms"], "≤ 20 ms", follow["p50_ms"] <= 20))
+        rows.append((
+            "Follower on another replica (PostgreSQL + Redis), added delay p50 ms (Runwire only)", None,
+            follow["p50_ms"], "≤ 20 ms", follow["p50_ms"] <= 20,
+        ))
         rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p99 ms (Runwire only)", None, follow["p99_ms"], "", None))
     rows.extend(replica_rows(runwire))
     return [

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -56,7 +55,7 @@ async def run(base: Path, rpcs: list[str], seconds: float, rounds: int) -> None:
             target = rb.Target(kind, grpc.aio.insecure_channel(address), process.pid)
             await target.prepare()
             targets[name] = target
-        print(f"| RPC | server | QPS | ratio to bare | server CPU per call, µs |\n| --- | --- | ---: | ---: | ---: |")
+        print("| RPC | server | QPS | ratio to bare | server CPU per call, µs |\n| --- | --- | ---: | ---: | ---: |")
         for rpc in rpcs:
             samples: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
             for target in targets.values():

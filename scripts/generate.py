@@ -2,10 +2,10 @@
 
 Usage: python scripts/generate.py [--out DIR] [--go-out DIR] [--openapi-out DIR] [--typescript-out DIR]
 
-Writes `_pb2.py`, `.pyi` and `_pb2_grpc.py` for every proto under
-protos/runwire into generated/python; the Go messages, gRPC stubs and
-grpc-gateway handlers into generated/go; one merged OpenAPI v2 document
-into generated/openapi; and the TypeScript of the Node client into
+Writes `_pb2.py` and `_pb2_grpc.py` for every proto under protos/runwire
+into generated/python, each with its typed `.pyi` (mypy-protobuf); the Go
+messages, gRPC stubs and grpc-gateway handlers into generated/go; one
+merged OpenAPI v2 document into generated/openapi; and the TypeScript of the Node client into
 clients/typescript/src/gen. The Go plugins are the pinned ones `make
 go-tools` installs into .tools/bin; the TypeScript plugin is the npm
 package pinned in clients/typescript. With no option every tree is written;
@@ -20,6 +20,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -31,6 +32,7 @@ DEFAULT_OUT = ROOT / "generated" / "python"
 DEFAULT_GO_OUT = ROOT / "generated" / "go"
 DEFAULT_OPENAPI_OUT = ROOT / "generated" / "openapi"
 GO_TOOLS = ROOT / ".tools" / "bin"
+MYPY_PLUGINS = ("protoc-gen-mypy", "protoc-gen-mypy_grpc")
 GO_PLUGINS = ("protoc-gen-go", "protoc-gen-go-grpc", "protoc-gen-grpc-gateway", "protoc-gen-openapiv2")
 # generated/go/runwire/v1 is github.com/runwire/runwire/generated/go/runwire/v1 (the protos' go_package).
 GO_MODULE_PREFIX = "github.com/runwire/runwire/generated/go"
@@ -50,6 +52,14 @@ var Document []byte
 """
 
 
+def _venv_script(name: str) -> Path:
+    """A console script installed beside this interpreter (the protoc plugins of mypy-protobuf)."""
+    script = Path(sysconfig.get_path("scripts")) / name
+    if not script.is_file():
+        raise SystemExit(f"missing {script}: install the dev extra (`make` installs it)")
+    return script
+
+
 def proto_files() -> list[str]:
     return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "runwire").rglob("*.proto"))
 
@@ -65,9 +75,12 @@ def generate(out: Path) -> None:
         f"-I{PROTOS}",
         f"-I{THIRD_PARTY}",
         f"-I{well_known}",
+        *(f"--plugin={name}={_venv_script(name)}" for name in MYPY_PLUGINS),
         f"--python_out={out}",
-        f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        # Typed stubs (mypy-protobuf): `.pyi` of the messages, and of the service stubs and servicers.
+        f"--mypy_out=quiet:{out}",
+        f"--mypy_grpc_out=quiet:{out}",
         *proto_files(),
     ]
     # protoc resolves the relative file names against the include paths.

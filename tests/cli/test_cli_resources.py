@@ -54,7 +54,7 @@ def table(text: str) -> list[list[str]]:
     lines = text.rstrip("\n").splitlines()
     header = lines[0]
     starts = [0] + [i for i in range(2, len(header)) if header[i] != " " and header[i - 2 : i] == "  "]
-    bounds = list(zip(starts, starts[1:] + [None]))
+    bounds = list(zip(starts, starts[1:] + [None], strict=True))
     return [[line[a:b].strip() for a, b in bounds] for line in lines]
 
 

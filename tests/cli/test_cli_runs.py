@@ -187,7 +187,7 @@ async def test_a_token_is_sent_as_a_bearer(tmp_path: Path, capsys: pytest.Captur
 
 
 async def test_a_closed_pipe_ends_quietly(server: RunwireServer) -> None:
-    for index in range(3):
+    for _ in range(3):
         await _agent(server)
     process = _cli_process("agents", "list", "--server", f"127.0.0.1:{server.port}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # the reader is gone before the command writes, as `| head -0` would be

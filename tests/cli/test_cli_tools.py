@@ -57,7 +57,15 @@ async def test_register_list_refresh_and_delete_an_mcp_server(cli) -> None:  # t
     assert rows[1][:5] == ["mcpServers/fake", "Fake tools", "stdio", "READY", "7"]
 
     tools = await cli("tools", "list", "--filter", "source = MCP")
-    assert [row[0] for row in table(tools.out)[1:]] == ["mcp.fake.add", "mcp.fake.boom", "mcp.fake.crash", "mcp.fake.describe", "mcp.fake.echo", "mcp.fake.exit_soon", "mcp.fake.wait"]
+    assert [row[0] for row in table(tools.out)[1:]] == [
+        "mcp.fake.add",
+        "mcp.fake.boom",
+        "mcp.fake.crash",
+        "mcp.fake.describe",
+        "mcp.fake.echo",
+        "mcp.fake.exit_soon",
+        "mcp.fake.wait",
+    ]
     shown = await cli("tools", "get", "mcpServers/fake/tools/add", "--json")
     assert json.loads(shown.out)["parameters"]["required"] == ["a", "b"]
     described = await cli("tools", "get", "mcpServers/fake/tools/describe", "--json")

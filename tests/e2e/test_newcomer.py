@@ -10,7 +10,6 @@ server for the `runwire` commands, whose default is 127.0.0.1:50051. Then the Py
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, event_pb2, event_pb2_grpc, run_pb2
-from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
+from tests.e2e.test_replicas import (
     METADATA,
     RUN,
     Replica,
@@ -21,8 +21,6 @@ from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
     eventually,
     get_run,
     kind,
-    postgres,
-    replicas,
     session_on,
     stored_events,
 )
@@ -44,7 +42,7 @@ def pair(request: pytest.FixtureRequest, replicas: Callable[..., Replica]) -> It
     a.url = b.url = replicas.url  # type: ignore[attr-defined]
     expected = "redis" if request.param == "redis" else "postgresql"
     for replica in (a, b):
-        eventually(lambda: f"signals between processes: {expected}" in replica.log, "the replica uses its signal bus", 10)
+        eventually(lambda r=replica: f"signals between processes: {expected}" in r.log, "the replica uses its signal bus", 10)
     yield a, b
 
 

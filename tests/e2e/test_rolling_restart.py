@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, common_pb2, run_pb2
-from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
+from tests.e2e.test_replicas import (
     METADATA,
     RUN,
     TERMINAL_KINDS,
@@ -29,8 +29,6 @@ from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
     eventually,
     get_run,
     kind,
-    postgres,
-    replicas,
     session_on,
 )
 from tests.redis_support import RedisServer
@@ -79,7 +77,7 @@ class HealthWatch:
                 self.checks += 1
             self._stop.wait(0.2)
 
-    def __enter__(self) -> "HealthWatch":
+    def __enter__(self) -> HealthWatch:
         self._thread.start()
         return self
 

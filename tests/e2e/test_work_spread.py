@@ -18,15 +18,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, common_pb2, run_pb2
-from tests.e2e.test_replicas import (  # noqa: F401 (fixtures)
+from tests.e2e.test_replicas import (
     METADATA,
     RUN,
     Replica,
     create_run,
     eventually,
     get_run,
-    postgres,
-    replicas,
     session_on,
 )
 

@@ -4,8 +4,9 @@
     python -m tests.fakes.mcp_tools_server --http PORT_FILE     # streamable HTTP on a free port of 127.0.0.1
 
 Tools: `add` (two numbers), `echo` (text back, optionally failing as a tool
-error), `boom` (fails with a Python exception), `describe` (the JSON type of each value it receives, as Python parsed it), `wait` (sleeps, to be cancelled or timed out), `crash` (the process
-exits at once, mid-call, as a crashing server would), `exit_soon` (the
+error), `boom` (fails with a Python exception), `describe` (the JSON type of
+each value it receives, as Python parsed it), `wait` (sleeps, to be cancelled
+or timed out), `crash` (the process exits at once, mid-call, as a crashing server would), `exit_soon` (the
 process exits just after answering, as a server dying while idle would). With
 `MCP_FAKE_CRASH_MARKER` set, `crash` only exits while that file does not
 exist, creating it first, so the restarted process answers normally.

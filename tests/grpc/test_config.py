@@ -168,7 +168,8 @@ async def test_secrets_sent_back_redacted_are_kept(admin: Admin) -> None:
     current = await admin.config.GetConfig(config_pb2.GetConfigRequest())
     await update(admin, current, "providers.openai")
     assert admin.server.settings.runs.openai_api_key == "sk-very-secret"
-    await update(admin, RuntimeConfig(providers=config_pb2.ProvidersConfig(openai=config_pb2.OpenAiProviderConfig(api_key="sk-new"))), "providers.openai.api_key")
+    providers = config_pb2.ProvidersConfig(openai=config_pb2.OpenAiProviderConfig(api_key="sk-new"))
+    await update(admin, RuntimeConfig(providers=providers), "providers.openai.api_key")
     assert admin.server.settings.runs.openai_api_key == "sk-new"
 
 

@@ -19,7 +19,7 @@ from runwire.v1 import admin_pb2, agent_pb2, event_pb2, event_pb2_grpc, run_pb2
 from tests.conftest import Client, make_settings
 from tests.grpc.run_support import APPROVE, STREAM_TIMEOUT, SUCCEEDED, connected, run_settings
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings
-from tests.grpc.test_events import SMALL_WINDOW, _stubs, caught_up, read_events, read_until, subscribe
+from tests.grpc.test_events import SMALL_WINDOW, _stubs, caught_up, read_until, subscribe
 
 Request = event_pb2.ConnectRequest
 GoingAway = event_pb2.GoingAway
@@ -101,7 +101,7 @@ async def test_connect_greets_answers_pings_and_multiplexes_subscriptions(client
     agents = await connection.subscribe("a", topics=[event_pb2.EVENT_TOPIC_AGENTS], from_now=True)
     sessions = await connection.subscribe("s", topics=[event_pb2.EVENT_TOPIC_SESSIONS], from_now=True)
     agent = await client.agent("watched")
-    session = await client.session(agent.name)
+    await client.session(agent.name)
     delivered = await connection.events(2)
     assert [(e.subscription_id, e.event.type) for e in delivered] == [(agents, "agent.created"), (sessions, "session.created")]
 

@@ -3,6 +3,7 @@ and FAILED_PRECONDITION where the server does not enable it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -11,13 +12,20 @@ import pytest
 from runwire.v1 import file_pb2
 from tests.conftest import rpc_error
 from tests.grpc.run_support import TOOL_STATE, as_dict, kind
-from tests.grpc.test_files import COMPLETED, Files, files, serving  # noqa: F401 (the `files` fixture)
+from tests.grpc.test_files import COMPLETED, Files, serving
 
 SEMANTIC = file_pb2.SearchFilesRequest.MODE_SEMANTIC
 
 CATS = b"Cats and kittens make affectionate companions. A kitten purrs, chases string and naps in the sun."
 MARKETS = b"The central bank raised interest rates; bond yields climbed and the stock index closed lower."
 GARDEN = b"Tomatoes need full sun, rich soil and regular watering; prune the suckers for a bigger harvest."
+
+
+@pytest.fixture
+async def files(tmp_path: Path) -> AsyncIterator[Files]:
+    """A file server with its default settings: semantic search off."""
+    async with serving(tmp_path) as instance:
+        yield instance
 
 
 def _needs_the_extra() -> None:

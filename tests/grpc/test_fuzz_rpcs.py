@@ -41,7 +41,6 @@ from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, ru
 from tests.grpc.wire_support import (
     WIRE_I32,
     WIRE_I64,
-    WIRE_LEN,
     WIRE_VARINT,
     deep_struct,
     deep_value,
@@ -265,7 +264,9 @@ class Hostile:
             return rng.choice(ODD_IDS)
         if roll < 0.8:
             return rng.choice(["x" * 100_000, "é" * 20_000, "\n" * 5_000])
-        return "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0xA0, 0xD7FF), rng.randrange(0xE000, 0x10FFFF)])) for _ in range(rng.randrange(0, 40)))
+        code_points = [rng.choice([rng.randrange(32, 127), rng.randrange(0xA0, 0xD7FF), rng.randrange(0xE000, 0x10FFFF)])
+                       for _ in range(rng.randrange(0, 40))]
+        return "".join(chr(c) for c in code_points)
 
     def scalar(self, field: FieldDescriptor) -> Any:
         rng, kind = self.rng, field.type

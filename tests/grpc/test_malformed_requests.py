@@ -149,7 +149,7 @@ async def test_a_malformed_request_logs_one_short_line_and_counts(
     assert line.name == "runwire.calls" and line.levelno == logging.INFO and line.exc_info is None
     message = line.getMessage()
     assert "code=INVALID_ARGUMENT reason=MALFORMED_REQUEST" in message and "\n" not in message and len(message) < 200
-    assert getattr(line, "reason") == "MALFORMED_REQUEST"
+    assert line.reason == "MALFORMED_REQUEST"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "DecodeError" in r.getMessage() + str(r.exc_info)]
     assert calls("INVALID_ARGUMENT") == before + 1
 

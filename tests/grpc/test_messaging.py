@@ -60,7 +60,15 @@ class Party:
             request.ttl.FromNanoseconds(int(float(ttl) * 1e9))  # type: ignore[arg-type]
         return await self.messaging.SendNotification(request)
 
-    def ask(self, recipient: str, text: str = "Proceed?", *, wait: bool = False, ttl: float | None = None, timeout: float = STREAM_TIMEOUT) -> Awaitable[Message]:
+    def ask(
+        self,
+        recipient: str,
+        text: str = "Proceed?",
+        *,
+        wait: bool = False,
+        ttl: float | None = None,
+        timeout: float = STREAM_TIMEOUT,
+    ) -> Awaitable[Message]:
         request = messaging_pb2.SendRequestRequest(
             request=Message(recipient=messaging_pb2.Recipient(principal=recipient), text=text), wait=wait
         )
@@ -85,7 +93,7 @@ async def parties(server: RunwireServer, *principals: str) -> AsyncIterator[list
     async with caller(server, api_key(service_key.secret)) as service:
         found = [Party(service, "svc:alerts")]
         async with _callers(server, secrets) as users:
-            found.extend(Party(c, p) for c, p in zip(users, principals))
+            found.extend(Party(c, p) for c, p in zip(users, principals, strict=True))
             yield found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -78,7 +79,7 @@ def last_token(delta_text: str) -> int:
 
 
 def assert_strictly_increasing(seqs: list[int]) -> None:
-    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    assert all(b > a for a, b in pairwise(seqs)), seqs
 
 
 def delta_is_token(number: int) -> Callable[[run_pb2.RunEvent], bool]:

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -92,7 +93,7 @@ def tool_results(messages: list[message_pb2.Message]) -> list[Any]:
 def assert_seqs_increase_to(events: list[run_pb2.RunEvent], last_seq: int) -> None:
     seqs = [e.seq for e in events]
     assert seqs[0] == 1
-    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    assert all(b > a for a, b in pairwise(seqs)), seqs
     assert seqs[-1] == last_seq
 
 
@@ -848,7 +849,7 @@ async def test_runs_of_one_session_execute_one_at_a_time_in_creation_order(runs:
 
     done = [await runs.wait_end(r.name) for r in created]
     assert [r.status for r in done] == [SUCCEEDED] * 3
-    for earlier, later in zip(done, done[1:]):
+    for earlier, later in pairwise(done):
         assert later.start_time.ToNanoseconds() >= earlier.end_time.ToNanoseconds()
     messages = await runs.messages(session)
     assert [m.text for m in messages] == [
@@ -1718,7 +1719,7 @@ async def test_stream_tokens_sends_only_text_then_a_final_message(runs: Runs) ->
     assert all(m.text for m in texts)
     assert "".join(m.text for m in messages) == run.output.text
     seqs = [m.seq for m in messages]
-    assert all(b > a for a, b in zip(seqs, seqs[1:]))
+    assert all(b > a for a, b in pairwise(seqs))
     assert final.seq == run.last_seq
     # Resuming after the last text seq gives exactly what follows the text.
     after_text = await runs.follow(name, texts[-1].seq)

@@ -46,7 +46,7 @@ class Stubs:
     mcp: mcp_server_pb2_grpc.McpServerServiceStub
 
     @classmethod
-    def of(cls, who: Caller) -> "Stubs":
+    def of(cls, who: Caller) -> Stubs:
         channel = who.channel
         return cls(
             who,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 from runwire.server.engine.builtin_provider import UNLIMITED_BURST_TOKENS, BuiltinProvider
 from runwire.server.engine.providers import ModelMessage, ModelRequest, TextChunk
@@ -57,4 +58,4 @@ async def test_unlimited_rate_lets_other_tasks_run_between_bursts() -> None:
     # Within a burst no other task runs; between bursts (and after the last token) one does.
     bursts = [seen[i : i + UNLIMITED_BURST_TOKENS] for i in range(0, count, UNLIMITED_BURST_TOKENS)]
     assert all(len(set(burst)) == 1 for burst in bursts)
-    assert all(later[0] > earlier[0] for earlier, later in zip(bursts, bursts[1:]))
+    assert all(later[0] > earlier[0] for earlier, later in pairwise(bursts))

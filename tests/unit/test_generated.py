@@ -33,3 +33,11 @@ def test_generated_code_matches_the_protos(fresh: Path, tree: str) -> None:
     assert sorted(new) == sorted(committed), f"generated/{tree} has missing or extra files: run `make generate`"
     stale = [name for name in new if not filecmp.cmp(new[name], committed[name], shallow=False)]
     assert not stale, f"generated/{tree} is out of date ({', '.join(stale)}): run `make generate`"
+
+
+def test_every_generated_python_module_has_typed_stubs() -> None:
+    """mypy reads the messages, service stubs and servicers from the `.pyi` beside each module."""
+    modules = sorted((ROOT / "generated" / "python").rglob("*_pb2*.py"))
+    assert modules, "generated/python has no modules"
+    untyped = [str(m.relative_to(ROOT)) for m in modules if not m.with_suffix(".pyi").is_file()]
+    assert not untyped, f"generated modules without a .pyi: {', '.join(untyped)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
 
@@ -163,8 +163,8 @@ async def test_commit_hooks_run_once_in_order_and_never_after_a_rollback(tmp_pat
         for number, open_transaction in enumerate((store.write_core, store.write), start=1):
             last_work_done: list[str] = []
 
-            async def last_work(db) -> None:  # type: ignore[no-untyped-def]
-                last_work_done.append("done")
+            async def last_work(db: Any, done: list[str] = last_work_done, number: int = number) -> None:
+                done.append("done")
                 await store.execute_on(db, insert(THINGS), {"name": f"last{number}", "payload": {}, "seen": None})
 
             async with open_transaction() as db:

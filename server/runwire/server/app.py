@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 import runwire.v1
-from runwire.v1 import admin_pb2
+from runwire.v1 import admin_pb2, event_pb2
 from runwire.server.core import metrics
 from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.batch_servicer import BatchServicer, write_results_file
@@ -298,7 +298,8 @@ class RunwireServer:
             service_names.append(spec.full_name)
             self.services[spec.full_name] = implemented.get(spec.full_name)
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, handlers)
+        # `handlers` stands in for the server (the generated add_* functions only add handlers through it).
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, cast(grpc.aio.Server, handlers))
         # What reflection.enable_server_reflection() adds for a grpc.aio server, through `handlers`.
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(service_names), handlers)
 
@@ -483,7 +484,7 @@ class RunwireServer:
                     admin_pb2.ConnectionSubscription(
                         id=subscription.id,
                         subscription_name=subscription.name,
-                        topics=subscription.topics,
+                        topics=[event_pb2.EventTopic.ValueType(t) for t in subscription.topics],
                         resources=subscription.resources,
                         types=subscription.types,
                         last_cursor=cursor(subscription.last_pk) if subscription.last_pk is not None else "",

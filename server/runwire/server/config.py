@@ -390,7 +390,7 @@ class Settings:
     # Processes `runwire serve` runs on one port (SO_REUSEPORT), under a supervisor; PostgreSQL only.
     workers: int = 1
     limits: Limits = field(default_factory=Limits)
-    runs: "RunSettings" = field(default_factory=lambda: RunSettings())
+    runs: RunSettings = field(default_factory=lambda: RunSettings())
     files: FileSettings = field(default_factory=FileSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
@@ -447,7 +447,7 @@ class Settings:
         return f"{host}:{self.port}"
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
+    def load(cls, env: Mapping[str, str] | None = None, config_file: str | Path | None = None, **overrides: Any) -> Settings:
         """Defaults, then the configuration file, then RUNWIRE_* variables, then explicit overrides (flags); None
         overrides are skipped. The file is `config_file`, or RUNWIRE_CONFIG_FILE when that is None."""
         env = os.environ if env is None else env

@@ -201,9 +201,9 @@ def parse_value(field: ConfigField, raw: Any, current: Any) -> Any:
         raise _Problem("must be a string" if kind not in ("tiers", "overrides") else "must be a list")
     if kind in ("secret", "secret_url") and raw == REDACTED:
         return current
-    if kind in ("url",) and raw and not raw.startswith(("http://", "https://")):
+    if kind in ("url",) and isinstance(raw, str) and raw and not raw.startswith(("http://", "https://")):
         raise _Problem("must be an http:// or https:// URL")
-    if kind == "secret_url" and field.path == "redis.url" and raw and not raw.startswith(("redis://", "rediss://", "unix://")):
+    if kind == "secret_url" and field.path == "redis.url" and isinstance(raw, str) and raw and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise _Problem("must be a redis://, rediss:// or unix:// URL")
     if kind == "tiers":
         return _tiers(raw)

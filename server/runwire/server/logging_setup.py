@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 import time
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C encoder of json.dumps, ensure_ascii=False
+from json.encoder import encode_basestring  # the C encoder of json.dumps, ensure_ascii=False
 from typing import Any
 
 # Extra attributes that the JSON formatter copies from a record when present.
@@ -110,7 +110,7 @@ class AccessLog:
     BATCH_DELAY_SECONDS = 0.02
     LOGGER = "runwire.calls"
 
-    def __init__(self, handler: logging.StreamHandler, fmt: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, handler: logging.StreamHandler, fmt: str) -> None:
         self.handler = handler
         self._line = self._json_line if fmt == "json" else self._text_line
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
@@ -186,7 +186,7 @@ class AccessLog:
         return f"{stamp},{millis:03d} INFO {self.LOGGER} {self._message(method, code, principal, request_id, seconds, reason)}\n"
 
 
-class _OrderedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _OrderedStreamHandler(logging.StreamHandler):
     """A stream handler that writes the queued access lines before each record of its own."""
 
     access: AccessLog | None = None
@@ -222,7 +222,7 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # Records never show the source line, thread or process, so do not collect them (the logging
     # HOWTO's "Optimization" section): it is a good part of the cost of the access line of every call.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

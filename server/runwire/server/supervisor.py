@@ -77,15 +77,15 @@ def supervise(settings: Settings, run_worker: Callable[[Settings, int | None], i
             break
         except InterruptedError:
             continue
-        index = children.pop(pid, None)
-        if index is None:
+        ended = children.pop(pid, None)
+        if ended is None:
             continue
         if stopping:
             continue
-        log.error("worker %d (pid %d) ended (status %d); starting it again", index, pid, os.waitstatus_to_exitcode(status))
+        log.error("worker %d (pid %d) ended (status %d); starting it again", ended, pid, os.waitstatus_to_exitcode(status))
         time.sleep(RESTART_PAUSE_SECONDS)
         if not stopping:
-            start(index, wait_ready=False)
+            start(ended, wait_ready=False)
     return code
 
 

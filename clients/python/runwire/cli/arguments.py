@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import Callable, Mapping
 
 from runwire.v1 import agent_pb2
 
@@ -68,7 +68,7 @@ def text_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc}") from None
 
 
-def choice(mapping: dict[str, int], what: str) -> Callable[[str], int]:
+def choice(mapping: Mapping[str, int], what: str) -> Callable[[str], int]:
     """One of the keys of `mapping`, any case, as its enum number."""
 
     def parse(text: str) -> int:

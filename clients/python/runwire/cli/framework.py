@@ -17,7 +17,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypedDict
 
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message as ProtoMessage
@@ -61,7 +61,14 @@ def bearer_token(args: argparse.Namespace) -> str | None:
     return getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
 
 
-def credentials(args: argparse.Namespace) -> dict[str, str | None]:
+class Credentials(TypedDict, total=False):
+    """The Client keyword arguments that carry the caller's credentials."""
+
+    api_key: str | None
+    bearer_token: str | None
+
+
+def credentials(args: argparse.Namespace) -> Credentials:
     """--token / RUNWIRE_TOKEN (a JWT or a key, as `authorization: Bearer`) wins over --api-key / RUNWIRE_API_KEY."""
     if getattr(args, "token", None) and getattr(args, "api_key", None):
         raise CliError("give --token or --api-key, not both")
@@ -272,7 +279,9 @@ def leaf(
     return parser
 
 
-def add_name_argument(parser: argparse.ArgumentParser, help_text: str, metavar: str = "NAME", type: Any = None) -> None:
+def add_name_argument(
+    parser: argparse.ArgumentParser, help_text: str, metavar: str | None = "NAME", type: Any = None
+) -> None:
     parser.add_argument("name", metavar=metavar, type=type, help=help_text)
 
 

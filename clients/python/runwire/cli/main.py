@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from itertools import pairwise
 from typing import Any
 import os
 import sys
@@ -15,7 +16,7 @@ def _quiet_grpc_core_for_json_logs(argv: list[str]) -> None:
     import of grpc; an explicit GRPC_VERBOSITY is kept."""
     if argv[:1] != ["serve"]:
         return
-    text = "--log-format=text" in argv or any(a == "--log-format" and b == "text" for a, b in zip(argv, argv[1:]))
+    text = "--log-format=text" in argv or any(a == "--log-format" and b == "text" for a, b in pairwise(argv))
     if not text and os.environ.get("RUNWIRE_LOG_FORMAT", "json").lower() != "text":
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
@@ -125,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
     return _serve_one(settings, None)
 
 
-def _serve_one(settings: "Any", ready_fd: int | None) -> int:
+def _serve_one(settings: Any, ready_fd: int | None) -> int:
     import asyncio
 
     from runwire.server.app import serve

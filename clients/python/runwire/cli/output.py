@@ -44,8 +44,8 @@ def print_json_line(message: Message, out: TextIO | None = None) -> None:
 def enum_label(field: FieldDescriptor, number: int) -> str:
     """`STATE_ACTIVE` -> `ACTIVE`: the value name without the prefix every value of the enum shares."""
     enum = field.enum_type
-    value = enum.values_by_number.get(number)
-    if value is None:
+    value = enum.values_by_number.get(number) if enum is not None else None
+    if enum is None or value is None:
         return str(number)
     names = [v.name for v in enum.values]
     prefix = names[0].rsplit("_", 1)[0] + "_" if "_" in names[0] else ""
@@ -130,4 +130,4 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], out: Text
     rows = [[cell(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     for row in [list(headers), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)

@@ -54,6 +54,11 @@ class PreconditionViolation:
 class RunwireError(grpc.RpcError):
     """A call that failed, with the details of its google.rpc.Status."""
 
+    # grpc's typing stubs give RpcError a call's methods (code(), details(), trailing_metadata()); a
+    # RunwireError holds the values themselves, and its details(kind) unpacks the status's details.
+    code: grpc.StatusCode  # type: ignore[assignment]
+    trailing_metadata: tuple[tuple[str, Any], ...]  # type: ignore[assignment]
+
     def __init__(
         self,
         code: grpc.StatusCode,
@@ -108,7 +113,7 @@ class RunwireError(grpc.RpcError):
                 localized = _unpack(detail, error_details_pb2.LocalizedMessage)
                 self.localized_message = (localized.locale, localized.message)
 
-    def details(self, kind: type[Message]) -> list[Message]:
+    def details(self, kind: type[Message]) -> list[Message]:  # type: ignore[override]  # see `code` above
         """Every detail of type `kind` (e.g. error_details_pb2.ResourceInfo), unpacked."""
         if self.status is None:
             return []
@@ -167,18 +172,19 @@ def from_grpc_error(error: grpc.RpcError) -> RunwireError:
     """The typed exception for a failed grpc call (sync or asyncio)."""
     if isinstance(error, RunwireError):
         return error
-    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     if not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.UNKNOWN
-    message = (error.details() if hasattr(error, "details") else "") or ""  # type: ignore[attr-defined]
+    message = (error.details() if hasattr(error, "details") else "") or ""
     try:
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except (ValueError, AttributeError, TypeError):
         # A status whose code or message does not match the call's: not one to trust.
         status = None
     try:
-        trailers = tuple(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+        trailers = tuple(error.trailing_metadata() or ())
     except Exception:  # noqa: BLE001 - a call that never reached the server may have none
         trailers = ()
     kind = ERRORS_BY_CODE.get(code, RunwireError)
-    return kind(code, status.message if status is not None and status.message else message, status, trailers)
+    # grpc's stubs type metadata items as _Metadatum; at run time they are (key, value) tuples.
+    return kind(code, status.message if status is not None and status.message else message, status, trailers)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ until one is empty. Nothing is sent before iteration starts.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Generic, Iterator, TypeVar
+from typing import Any, AsyncIterator, Generator, Generic, Iterator, TypeVar
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -45,14 +45,14 @@ class _Pages:
             self._items = items_field(type(response))
         return getattr(response, self._items)
 
-    def _requests(self) -> Iterator[Message]:
+    def _requests(self) -> Generator[Message, Any, None]:
         """The request of each page; `send` the response of the previous one to get the next."""
         request = type(self._request)()
         request.CopyFrom(self._request)
         seen: set[str] = set()
         while True:
             response = yield request
-            token = response.next_page_token  # type: ignore[attr-defined]
+            token = response.next_page_token
             if not token:
                 return
             if token in seen:

@@ -181,6 +181,6 @@ class AsyncRunStream(_RunStreamState):
             await asyncio.sleep(progress.after_drop(error))
             try:
                 await asyncio.wait_for(self._channel.channel_ready(), progress.wait_limit())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # the next attempt fails fast and counts against the policy's timeout
             attempt += 1

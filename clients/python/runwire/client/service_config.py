@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from google.api import annotations_pb2
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 CONTRACT_PACKAGE = "runwire.v1"
 
@@ -54,7 +54,7 @@ def contract_services() -> tuple[ServiceDescriptor, ...]:
     return tuple(sorted(services, key=lambda s: s.full_name))
 
 
-def is_safe(method) -> bool:  # type: ignore[no-untyped-def]
+def is_safe(method: MethodDescriptor) -> bool:
     """True for a method that only reads: its HTTP mapping is a GET."""
     options = method.GetOptions()
     return options.HasExtension(annotations_pb2.http) and bool(options.Extensions[annotations_pb2.http].get)

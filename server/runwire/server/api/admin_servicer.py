@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from runwire.server.wire import convert
-from runwire.server.api.calls import caller
+from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.admin import AdminService, ConnectionView, ServerInfo, StreamView
 from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
 from runwire.server.core.etags import etag_of
 from runwire.server.core.clock import utc_now
 from runwire.server.store.models import ApiKeyRow
-from runwire.v1 import admin_pb2, admin_pb2_grpc
+from runwire.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -22,10 +22,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self.on_revoke = on_revoke
         self.admin = admin
 
-    async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context) -> admin_pb2.ServerInfo:  # type: ignore[no-untyped-def]
+    async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context: ServicerContext) -> admin_pb2.ServerInfo:
         return server_info_proto(await self.admin.server_info(caller()))
 
-    async def ListStreams(self, request: admin_pb2.ListStreamsRequest, context) -> admin_pb2.ListStreamsResponse:  # type: ignore[no-untyped-def]
+    async def ListStreams(self, request: admin_pb2.ListStreamsRequest, context: ServicerContext) -> admin_pb2.ListStreamsResponse:
         page = self.admin.list_streams(
             caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
         )
@@ -33,7 +33,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             streams=[stream_proto(s) for s in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def ListConnections(self, request: admin_pb2.ListConnectionsRequest, context) -> admin_pb2.ListConnectionsResponse:  # type: ignore[no-untyped-def]
+    async def ListConnections(self, request: admin_pb2.ListConnectionsRequest, context: ServicerContext) -> admin_pb2.ListConnectionsResponse:
         page = self.admin.list_connections(
             caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
         )
@@ -41,7 +41,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             connections=[connection_proto(c) for c in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context) -> admin_pb2.CreateApiKeyResponse:  # type: ignore[no-untyped-def]
+    async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context: ServicerContext) -> admin_pb2.CreateApiKeyResponse:
         key = request.api_key
         created = await self.keys.create(
             caller(),
@@ -60,10 +60,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         return admin_pb2.CreateApiKeyResponse(api_key=api_key_proto(created.row), secret=created.secret)
 
-    async def GetApiKey(self, request: admin_pb2.GetApiKeyRequest, context) -> admin_pb2.ApiKey:  # type: ignore[no-untyped-def]
+    async def GetApiKey(self, request: admin_pb2.GetApiKeyRequest, context: ServicerContext) -> admin_pb2.ApiKey:
         return api_key_proto(await self.keys.get(caller(), request.name))
 
-    async def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context) -> admin_pb2.ListApiKeysResponse:  # type: ignore[no-untyped-def]
+    async def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context: ServicerContext) -> admin_pb2.ListApiKeysResponse:
         page = await self.keys.list(caller(), list_query(request))
         return admin_pb2.ListApiKeysResponse(
             api_keys=[api_key_proto(r) for r in page.items],
@@ -71,7 +71,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             total_size=page.total_size,
         )
 
-    async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context) -> admin_pb2.ApiKey:  # type: ignore[no-untyped-def]
+    async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: ServicerContext) -> admin_pb2.ApiKey:
         row, changed = await self.keys.revoke(caller(), request.name, write_options(request))
         if changed:
             await self.on_revoke(row.id)
@@ -84,10 +84,10 @@ def api_key_proto(row: ApiKeyRow) -> admin_pb2.ApiKey:
         name=API_KEY.format(row.id),
         display_name=row.display_name,
         principal=row.principal,
-        role=row.role,
-        tier=row.tier,
+        role=admin_pb2.ApiKey.Role.ValueType(row.role),
+        tier=common_pb2.Tier.ValueType(row.tier),
         key_prefix=row.key_prefix,
-        state=int(state_of(row, utc_now())),
+        state=admin_pb2.ApiKey.State.ValueType(state_of(row, utc_now())),
         expire_time=convert.timestamp(row.expire_time),
         revoke_time=convert.timestamp(row.revoke_time),
         last_use_time=convert.timestamp(row.last_use_time),

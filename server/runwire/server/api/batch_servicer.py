@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import batch_proto, task_proto
-from runwire.server.api.calls import caller, current_call, send_headers
+from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.wire import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files import FileService, Purpose
@@ -49,7 +49,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
     def __init__(self, batches: BatchService) -> None:
         self.batches = batches
 
-    async def CreateBatch(self, request: batch_pb2.CreateBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+    async def CreateBatch(self, request: batch_pb2.CreateBatchRequest, context: ServicerContext) -> batch_pb2.Batch:
         batch = request.batch
         options = batch.options
         which = batch.WhichOneof("input")
@@ -74,10 +74,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         )
         return batch_proto(view)
 
-    async def GetBatch(self, request: batch_pb2.GetBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+    async def GetBatch(self, request: batch_pb2.GetBatchRequest, context: ServicerContext) -> batch_pb2.Batch:
         return batch_proto(await self.batches.get(caller(), request.name))
 
-    async def ListBatches(self, request: batch_pb2.ListBatchesRequest, context) -> batch_pb2.ListBatchesResponse:  # type: ignore[no-untyped-def]
+    async def ListBatches(self, request: batch_pb2.ListBatchesRequest, context: ServicerContext) -> batch_pb2.ListBatchesResponse:
         views, page = await self.batches.list(
             caller(),
             page_size=request.page_size,
@@ -89,7 +89,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             batches=[batch_proto(v) for v in views], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def CancelBatch(self, request: batch_pb2.CancelBatchRequest, context) -> batch_pb2.Batch:  # type: ignore[no-untyped-def]
+    async def CancelBatch(self, request: batch_pb2.CancelBatchRequest, context: ServicerContext) -> batch_pb2.Batch:
         view = await self.batches.cancel(
             caller(),
             request.name,
@@ -99,7 +99,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         )
         return batch_proto(view)
 
-    async def ListBatchTasks(self, request: batch_pb2.ListBatchTasksRequest, context) -> batch_pb2.ListBatchTasksResponse:  # type: ignore[no-untyped-def]
+    async def ListBatchTasks(self, request: batch_pb2.ListBatchTasksRequest, context: ServicerContext) -> batch_pb2.ListBatchTasksResponse:
         page = await self.batches.list_tasks(
             caller(),
             request.parent,
@@ -112,10 +112,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             tasks=[task_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def GetBatchTask(self, request: batch_pb2.GetBatchTaskRequest, context) -> batch_pb2.BatchTask:  # type: ignore[no-untyped-def]
+    async def GetBatchTask(self, request: batch_pb2.GetBatchTaskRequest, context: ServicerContext) -> batch_pb2.BatchTask:
         return task_proto(await self.batches.get_task(caller(), request.name))
 
-    async def WatchBatch(self, request: batch_pb2.WatchBatchRequest, context) -> AsyncIterator[batch_pb2.WatchBatchResponse]:  # type: ignore[no-untyped-def]
+    async def WatchBatch(self, request: batch_pb2.WatchBatchRequest, context: ServicerContext) -> AsyncIterator[batch_pb2.WatchBatchResponse]:
         updates = await self.batches.watch(
             caller(),
             request.name,

@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeAlias
 
 import grpc
 
@@ -58,6 +58,8 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Services that answer without credentials or rate limits.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DUPLICATE = object()
+# What every servicer method receives as `context`; its request and response types vary by method.
+ServicerContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # Who a call is before authentication, and for the open services: nobody in particular.
 UNKNOWN_PRINCIPAL = Principal(id="-", tier=TIER_ANONYMOUS, auth_method=AUTH_NONE)
 
@@ -299,12 +301,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return None  # type: ignore[return-value]
+            return None
         method = handler_call_details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
@@ -328,6 +330,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             behavior = self._wrap_streaming(method, handler.unary_stream, open_method, _decoded)
             return grpc.unary_stream_rpc_method_handler(behavior, **kwargs)
+        if handler.stream_stream is None:  # a handler without any behaviour: nothing to wrap
+            return handler
         behavior = self._wrap_streaming(method, handler.stream_stream, open_method, _decoded_stream)
         return grpc.stream_stream_rpc_method_handler(behavior, **kwargs)
 
@@ -342,9 +346,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     # -- what every call goes through first ---------------------------------------
 
-    def _start(self, method: str, context: grpc.aio.ServicerContext) -> tuple[Call, str | None, Any]:
-        """The call's state from its metadata (one pass), before anything that can fail."""
-        request_id = language = authorization = api_key = user_agent = None
+    def _start(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Call, object, object]:
+        """The call's state from its metadata (one pass), before anything that can fail. The credentials
+        come back as sent, or as _DUPLICATE when a header came twice (authentication refuses that)."""
+        request_id: str | bytes | None = None
+        language: str | bytes | None = None
+        user_agent: str | bytes | None = None
+        authorization: object = None
+        api_key: object = None
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_HEADER:
                 request_id = value

@@ -8,7 +8,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
 from runwire.server.wire import convert
-from runwire.server.api.calls import caller
+from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.runtime_config import ConfigSnapshot, RuntimeConfigService, config_invalid
 from runwire.v1 import config_pb2, config_pb2_grpc
@@ -18,10 +18,10 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
     def __init__(self, config: RuntimeConfigService) -> None:
         self.config = config
 
-    async def GetConfig(self, request: config_pb2.GetConfigRequest, context) -> config_pb2.RuntimeConfig:  # type: ignore[no-untyped-def]
+    async def GetConfig(self, request: config_pb2.GetConfigRequest, context: ServicerContext) -> config_pb2.RuntimeConfig:
         return config_proto(self.config.get(caller()))
 
-    async def UpdateConfig(self, request: config_pb2.UpdateConfigRequest, context) -> config_pb2.RuntimeConfig:  # type: ignore[no-untyped-def]
+    async def UpdateConfig(self, request: config_pb2.UpdateConfigRequest, context: ServicerContext) -> config_pb2.RuntimeConfig:
         self.config.authorize(caller())
         snapshot = await self.config.update(
             caller(),
@@ -34,7 +34,7 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
         )
         return config_proto(snapshot)
 
-    async def ValidateConfig(self, request: config_pb2.ValidateConfigRequest, context) -> config_pb2.ValidateConfigResponse:  # type: ignore[no-untyped-def]
+    async def ValidateConfig(self, request: config_pb2.ValidateConfigRequest, context: ServicerContext) -> config_pb2.ValidateConfigResponse:
         self.config.authorize(caller())
         try:
             values = config_values(request.config)
@@ -50,7 +50,7 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
             config=config_proto(result.snapshot) if result.snapshot is not None else None,
         )
 
-    async def ReloadConfig(self, request: config_pb2.ReloadConfigRequest, context) -> config_pb2.RuntimeConfig:  # type: ignore[no-untyped-def]
+    async def ReloadConfig(self, request: config_pb2.ReloadConfigRequest, context: ServicerContext) -> config_pb2.RuntimeConfig:
         snapshot = await self.config.reload(
             caller(), validate_only=request.validate_only, request_id=request.request_id, fingerprint=convert.fingerprint(request)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from runwire.server.api.calls import caller, current_call, send_headers
+from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.api.errors import status_proto
 from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.resource_events import ResourceEvents, build_filter
@@ -17,7 +17,7 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
         self.events = events
         self.connections = connections
 
-    async def Subscribe(self, request: event_pb2.SubscribeRequest, context) -> AsyncIterator[event_pb2.SubscribeResponse]:  # type: ignore[no-untyped-def]
+    async def Subscribe(self, request: event_pb2.SubscribeRequest, context: ServicerContext) -> AsyncIterator[event_pb2.SubscribeResponse]:
         principal = caller()
         flt = build_filter(
             principal,
@@ -49,7 +49,9 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
                 heartbeat.server_time.GetCurrentTime()
                 yield event_pb2.SubscribeResponse(heartbeat=heartbeat)
 
-    async def Connect(self, request_iterator, context) -> AsyncIterator[event_pb2.ConnectResponse]:  # type: ignore[no-untyped-def]
+    async def Connect(
+        self, request_iterator: AsyncIterator[event_pb2.ConnectRequest], context: ServicerContext
+    ) -> AsyncIterator[event_pb2.ConnectResponse]:
         call = current_call()
         metadata = dict(context.invocation_metadata() or ())
         connection = self.connections.open(
@@ -64,7 +66,7 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
         async for message in connection.run(request_iterator):
             yield message
 
-    async def AcknowledgeEvents(self, request: event_pb2.AcknowledgeEventsRequest, context) -> event_pb2.AcknowledgeEventsResponse:  # type: ignore[no-untyped-def]
+    async def AcknowledgeEvents(self, request: event_pb2.AcknowledgeEventsRequest, context: ServicerContext) -> event_pb2.AcknowledgeEventsResponse:
         Idempotency.validate(request.request_id)
         acked = await self.events.acknowledge(caller(), request.subscription_name, request.cursor)
         return event_pb2.AcknowledgeEventsResponse(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import file_proto
-from runwire.server.api.calls import caller, current_call
+from runwire.server.api.calls import ServicerContext, caller, current_call
 from runwire.server.domain.files import Analysis, FileService, SearchHit, UploadMetadata
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc
 
@@ -48,7 +48,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
     def __init__(self, files: FileService) -> None:
         self.files = files
 
-    async def UploadFile(self, request_iterator: AsyncIterator[file_pb2.UploadFileRequest], context: Any) -> file_pb2.File:
+    async def UploadFile(self, request_iterator: AsyncIterator[file_pb2.UploadFileRequest], context: ServicerContext) -> file_pb2.File:
         async def parts() -> AsyncIterator[UploadMetadata | bytes]:
             async for message in request_iterator:
                 if message.WhichOneof("data") == "metadata":
@@ -58,16 +58,16 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
 
         return file_proto(await self.files.upload(caller(), parts()))
 
-    async def DownloadFile(self, request: file_pb2.DownloadFileRequest, context: Any) -> AsyncIterator[file_pb2.DownloadFileResponse]:
+    async def DownloadFile(self, request: file_pb2.DownloadFileRequest, context: ServicerContext) -> AsyncIterator[file_pb2.DownloadFileResponse]:
         row, chunks = await self.files.download(caller(), request.name, offset=request.offset, limit=request.limit)
         yield file_pb2.DownloadFileResponse(file=file_proto(row))
         async for chunk in chunks:
             yield file_pb2.DownloadFileResponse(chunk=chunk)
 
-    async def GetFile(self, request: file_pb2.GetFileRequest, context: Any) -> file_pb2.File:
+    async def GetFile(self, request: file_pb2.GetFileRequest, context: ServicerContext) -> file_pb2.File:
         return file_proto(await self.files.get(caller(), request.name))
 
-    async def ListFiles(self, request: file_pb2.ListFilesRequest, context: Any) -> file_pb2.ListFilesResponse:
+    async def ListFiles(self, request: file_pb2.ListFilesRequest, context: ServicerContext) -> file_pb2.ListFilesResponse:
         page = await self.files.list(
             caller(),
             page_size=request.page_size,
@@ -79,7 +79,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             files=[file_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def DeleteFile(self, request: file_pb2.DeleteFileRequest, context: Any) -> empty_pb2.Empty:
+    async def DeleteFile(self, request: file_pb2.DeleteFileRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.files.delete(
             caller(),
             request.name,
@@ -90,19 +90,19 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
         )
         return EMPTY
 
-    async def WatchFile(self, request: file_pb2.WatchFileRequest, context: Any) -> AsyncIterator[file_pb2.File]:
+    async def WatchFile(self, request: file_pb2.WatchFileRequest, context: ServicerContext) -> AsyncIterator[file_pb2.File]:
         async for row in self.files.watch(caller(), request.name):
             # Watching again starts with the file as it is then: its name is all a client needs to resume.
             current_call().resume_point = lambda last: {"resource": request.name}
             yield file_proto(row)
 
-    async def GetFileText(self, request: file_pb2.GetFileTextRequest, context: Any) -> file_pb2.GetFileTextResponse:
+    async def GetFileText(self, request: file_pb2.GetFileTextRequest, context: ServicerContext) -> file_pb2.GetFileTextResponse:
         part = await self.files.get_text(caller(), request.name, offset=request.offset, max_chars=request.max_chars)
         return file_pb2.GetFileTextResponse(
             text=part.text, offset=part.offset, next_offset=part.next_offset, total_chars=part.total_chars
         )
 
-    async def AnalyzeFile(self, request: file_pb2.AnalyzeFileRequest, context: Any) -> file_pb2.AnalyzeFileResponse:
+    async def AnalyzeFile(self, request: file_pb2.AnalyzeFileRequest, context: ServicerContext) -> file_pb2.AnalyzeFileResponse:
         result: Analysis = await self.files.analyze(
             caller(),
             request.name,
@@ -114,7 +114,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
         )
         response = file_pb2.AnalyzeFileResponse(
             file=file_proto(result.file),
-            mode=result.mode,  # type: ignore[arg-type]
+            mode=file_pb2.AnalyzeFileRequest.Mode.ValueType(result.mode),
             text=result.text,
             truncated=result.truncated,
             duration=convert.duration(result.seconds),
@@ -129,7 +129,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             )
         return response
 
-    async def SearchFiles(self, request: file_pb2.SearchFilesRequest, context: Any) -> file_pb2.SearchFilesResponse:
+    async def SearchFiles(self, request: file_pb2.SearchFilesRequest, context: ServicerContext) -> file_pb2.SearchFilesResponse:
         hits, token = await self.files.search(
             caller(),
             request.query,

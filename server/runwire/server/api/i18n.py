@@ -421,7 +421,7 @@ _INDEX = {"en": 0, "es": 1, "fr": 2}
 def pick_language(header: str) -> str:
     """The best supported language of an `accept-language` value (RFC 9110 weights); English when none fits."""
     best, best_weight = ENGLISH, 0.0
-    for position, item in enumerate(header[:256].split(",")):
+    for item in header[:256].split(","):
         tag, _, params = item.strip().partition(";")
         language = tag.strip().lower().split("-", 1)[0]
         weight = 1.0

@@ -9,7 +9,7 @@ from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import memory_proto
-from runwire.server.api.calls import caller
+from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.memories import MemoryService
 from runwire.v1 import memory_pb2, memory_pb2_grpc
@@ -21,29 +21,29 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     def __init__(self, memories: MemoryService) -> None:
         self.memories = memories
 
-    async def CreateMemory(self, request: memory_pb2.CreateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+    async def CreateMemory(self, request: memory_pb2.CreateMemoryRequest, context: ServicerContext) -> memory_pb2.Memory:
         fields = memory_fields(request.memory)
         return memory_proto(await self.memories.create(caller(), fields, write_options(request), memory_id=request.memory_id))
 
-    async def GetMemory(self, request: memory_pb2.GetMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+    async def GetMemory(self, request: memory_pb2.GetMemoryRequest, context: ServicerContext) -> memory_pb2.Memory:
         return memory_proto(await self.memories.get(caller(), request.name))
 
-    async def ListMemories(self, request: memory_pb2.ListMemoriesRequest, context) -> memory_pb2.ListMemoriesResponse:  # type: ignore[no-untyped-def]
+    async def ListMemories(self, request: memory_pb2.ListMemoriesRequest, context: ServicerContext) -> memory_pb2.ListMemoriesResponse:
         page = await self.memories.list(caller(), list_query(request))
         return memory_pb2.ListMemoriesResponse(
             memories=[memory_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def UpdateMemory(self, request: memory_pb2.UpdateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
+    async def UpdateMemory(self, request: memory_pb2.UpdateMemoryRequest, context: ServicerContext) -> memory_pb2.Memory:
         memory = request.memory
         options = write_options(request, etag=memory.etag, update_mask=_mask_paths(request))
         return memory_proto(await self.memories.update(caller(), memory.name, memory_fields(memory), options))
 
-    async def DeleteMemory(self, request: memory_pb2.DeleteMemoryRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+    async def DeleteMemory(self, request: memory_pb2.DeleteMemoryRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.memories.delete(caller(), request.name, write_options(request))
         return EMPTY
 
-    async def SearchMemories(self, request: memory_pb2.SearchMemoriesRequest, context) -> memory_pb2.SearchMemoriesResponse:  # type: ignore[no-untyped-def]
+    async def SearchMemories(self, request: memory_pb2.SearchMemoriesRequest, context: ServicerContext) -> memory_pb2.SearchMemoriesResponse:
         hits, token = await self.memories.search(
             caller(),
             request.query,
@@ -57,7 +57,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             next_page_token=token,
         )
 
-    async def ClearMemories(self, request: memory_pb2.ClearMemoriesRequest, context) -> memory_pb2.ClearMemoriesResponse:  # type: ignore[no-untyped-def]
+    async def ClearMemories(self, request: memory_pb2.ClearMemoriesRequest, context: ServicerContext) -> memory_pb2.ClearMemoriesResponse:
         age = request.WhichOneof("age")
         deleted = await self.memories.clear(
             caller(),

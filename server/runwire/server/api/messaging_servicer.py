@@ -6,7 +6,7 @@ from typing import Callable
 
 from runwire.server.wire import convert
 from runwire.server.api.admin_servicer import connection_proto
-from runwire.server.api.calls import caller, current_call
+from runwire.server.api.calls import ServicerContext, caller, current_call
 from runwire.server.domain.admin import ConnectionView
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.messaging import (
@@ -35,7 +35,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
         self.messaging = messaging
         self.connections = connections
 
-    async def SendNotification(self, request: messaging_pb2.SendNotificationRequest, context) -> messaging_pb2.ServerMessage:  # type: ignore[no-untyped-def]
+    async def SendNotification(self, request: messaging_pb2.SendNotificationRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
         view = await self.messaging.send(
             caller(),
             KIND_NOTIFICATION,
@@ -47,7 +47,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return message_proto(view)
 
-    async def SendRequest(self, request: messaging_pb2.SendRequestRequest, context) -> messaging_pb2.ServerMessage:  # type: ignore[no-untyped-def]
+    async def SendRequest(self, request: messaging_pb2.SendRequestRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
         principal = caller()
         view = await self.messaging.send(
             principal,
@@ -62,10 +62,10 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
             view = await self.messaging.wait_for_answer(principal, SERVER_MESSAGE.format(view.row.id), _wait_seconds())
         return message_proto(view)
 
-    async def GetServerMessage(self, request: messaging_pb2.GetServerMessageRequest, context) -> messaging_pb2.ServerMessage:  # type: ignore[no-untyped-def]
+    async def GetServerMessage(self, request: messaging_pb2.GetServerMessageRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
         return message_proto(await self.messaging.get(caller(), request.name))
 
-    async def ListServerMessages(self, request: messaging_pb2.ListServerMessagesRequest, context) -> messaging_pb2.ListServerMessagesResponse:  # type: ignore[no-untyped-def]
+    async def ListServerMessages(self, request: messaging_pb2.ListServerMessagesRequest, context: ServicerContext) -> messaging_pb2.ListServerMessagesResponse:
         View = messaging_pb2.ListServerMessagesRequest.View
         if request.view not in View.values():
             raise InvalidArgument.field("view", f"unknown view {request.view}")
@@ -80,10 +80,12 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
             server_messages=[message_proto(v) for v in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
-    async def AcknowledgeServerMessage(self, request: messaging_pb2.AcknowledgeServerMessageRequest, context) -> messaging_pb2.ServerMessage:  # type: ignore[no-untyped-def]
+    async def AcknowledgeServerMessage(self, request: messaging_pb2.AcknowledgeServerMessageRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
         return message_proto(await self.messaging.acknowledge(caller(), request.name, request_id=request.request_id))
 
-    async def ListRecipientConnections(self, request: messaging_pb2.ListRecipientConnectionsRequest, context) -> messaging_pb2.ListRecipientConnectionsResponse:  # type: ignore[no-untyped-def]
+    async def ListRecipientConnections(
+        self, request: messaging_pb2.ListRecipientConnectionsRequest, context: ServicerContext
+    ) -> messaging_pb2.ListRecipientConnectionsResponse:
         principal = caller()
         wanted = None
         if request.principal:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncGenerator, AsyncIterator, Callable
 
 
 from runwire.server.wire import convert
-from runwire.server.api.calls import caller, current_call, send_headers
+from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
-from runwire.server.store.models import RunRow
+from runwire.server.store.models import RunColumns
 from runwire.v1 import run_pb2, run_pb2_grpc
 
 RUN_HEADER = "runwire-run"
@@ -21,8 +21,13 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
     def __init__(self, runs: RunService) -> None:
         self.runs = runs
 
-    async def _start(self, request, context, method: str) -> str:  # type: ignore[no-untyped-def]
-        async def open_stream(row: RunRow) -> None:
+    async def _start(
+        self,
+        request: run_pb2.ExecuteAgentRequest | run_pb2.StreamTokensRequest,
+        context: ServicerContext,
+        method: str,
+    ) -> str:
+        async def open_stream(row: RunColumns) -> None:
             name = f"runs/{row.id}"
             current_call().follows = name
             await send_headers(context, (RUN_HEADER, name))
@@ -54,7 +59,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         cancel_on_disconnect: bool = False,
         started: bool = False,
         ends_stream: Callable[[run_pb2.RunEvent], bool] = is_terminal,
-    ) -> AsyncIterator[run_pb2.RunEvent]:
+    ) -> AsyncGenerator[run_pb2.RunEvent, None]:
         """Coalesced events of a run; with `cancel_on_disconnect`, a stream closed before
         an event that `ends_stream` (the client went away) cancels the run. `started`: the caller's own
         new run, followed from its first event."""
@@ -75,14 +80,14 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             elif started and not ended:
                 self.runs.caller_gone(name)
 
-    async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+    async def ExecuteAgent(self, request: run_pb2.ExecuteAgentRequest, context: ServicerContext) -> AsyncIterator[run_pb2.RunEvent]:
         name = await self._start(request, context, "ExecuteAgent")
         async for event in self._follow(
             caller(), name, 0, cancel_on_disconnect=request.cancel_on_disconnect, started=True
         ):
             yield event
 
-    async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context) -> AsyncIterator[run_pb2.StreamTokensResponse]:  # type: ignore[no-untyped-def]
+    async def StreamTokens(self, request: run_pb2.StreamTokensRequest, context: ServicerContext) -> AsyncIterator[run_pb2.StreamTokensResponse]:
         name = await self._start(request, context, "StreamTokens")
         principal = caller()
         events = self._follow(
@@ -107,7 +112,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
                     await events.aclose()  # a run waiting for a person goes on without this stream
                     raise error
 
-    async def CreateRun(self, request: run_pb2.CreateRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def CreateRun(self, request: run_pb2.CreateRunRequest, context: ServicerContext) -> run_pb2.Run:
         row = await self.runs.create(
             caller(),
             request.run.session,
@@ -122,7 +127,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         )
         return _run(row)
 
-    async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context) -> AsyncIterator[run_pb2.RunEvent]:  # type: ignore[no-untyped-def]
+    async def StreamRunEvents(self, request: run_pb2.StreamRunEventsRequest, context: ServicerContext) -> AsyncIterator[run_pb2.RunEvent]:
         batches = await self.runs.events(caller(), request.run, request.after_seq)
         current_call().resume_point = resume_run(request.run, request.after_seq)
         # Headers now, so a client knows the stream is open even while the run is quiet.
@@ -131,7 +136,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             for event in coalesce(batch):
                 yield event
 
-    async def CancelRun(self, request: run_pb2.CancelRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def CancelRun(self, request: run_pb2.CancelRunRequest, context: ServicerContext) -> run_pb2.Run:
         row = await self.runs.cancel(
             caller(),
             request.name,
@@ -142,10 +147,10 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         )
         return _run(row)
 
-    async def GetRun(self, request: run_pb2.GetRunRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def GetRun(self, request: run_pb2.GetRunRequest, context: ServicerContext) -> run_pb2.Run:
         return _run(await self.runs.get(caller(), request.name))
 
-    async def ListRuns(self, request: run_pb2.ListRunsRequest, context) -> run_pb2.ListRunsResponse:  # type: ignore[no-untyped-def]
+    async def ListRuns(self, request: run_pb2.ListRunsRequest, context: ServicerContext) -> run_pb2.ListRunsResponse:
         page, metrics = await self.runs.list(
             caller(),
             page_size=request.page_size,
@@ -160,7 +165,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             metrics=convert.run_metrics_proto(metrics),
         )
 
-    async def SubmitInput(self, request: run_pb2.SubmitInputRequest, context) -> run_pb2.Run:  # type: ignore[no-untyped-def]
+    async def SubmitInput(self, request: run_pb2.SubmitInputRequest, context: ServicerContext) -> run_pb2.Run:
         which = request.WhichOneof("answer")
         row = await self.runs.submit_input(
             caller(),
@@ -179,7 +184,7 @@ def resume_run(name: str, after_seq: int) -> Callable[[Any], dict[str, str]]:
     return lambda last: {"run": name, "last_seq": str(last.seq if last is not None else after_seq)}
 
 
-def _run(row: RunRow) -> run_pb2.Run:
+def _run(row: RunColumns) -> run_pb2.Run:
     run = convert.run_proto(row)
     if run.HasField("start_time") and not run.HasField("end_time"):
         # A run in progress: its duration is the time elapsed so far.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
-from runwire.server.api.calls import caller
+from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.messages import MAX_KEPT_MESSAGES, MessageService
@@ -19,18 +19,18 @@ EMPTY = empty_pb2.Empty()
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, agents: AgentService) -> None:
         self.agents = agents
-        self._agent_protos = convert.ProtoMemo(convert.agent_proto)
+        self._agent_protos: convert.ProtoMemo[agent_pb2.Agent] = convert.ProtoMemo(convert.agent_proto)
 
-    async def CreateAgent(self, request: agent_pb2.CreateAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
+    async def CreateAgent(self, request: agent_pb2.CreateAgentRequest, context: ServicerContext) -> agent_pb2.Agent:
         fields = convert.agent_fields(request.agent)
         row = await self.agents.create(caller(), fields, write_options(request), agent_id=request.agent_id)
         return convert.agent_proto(row)
 
-    async def GetAgent(self, request: agent_pb2.GetAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
+    async def GetAgent(self, request: agent_pb2.GetAgentRequest, context: ServicerContext) -> agent_pb2.Agent:
         record = await self.agents.get(caller(), request.name)
         return self._agent_protos(record.id, record)
 
-    async def ListAgents(self, request: agent_pb2.ListAgentsRequest, context) -> agent_pb2.ListAgentsResponse:  # type: ignore[no-untyped-def]
+    async def ListAgents(self, request: agent_pb2.ListAgentsRequest, context: ServicerContext) -> agent_pb2.ListAgentsResponse:
         page = await self.agents.list(caller(), list_query(request))
         return agent_pb2.ListAgentsResponse(
             agents=[convert.agent_proto(r) for r in page.items],
@@ -38,12 +38,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             total_size=page.total_size,
         )
 
-    async def UpdateAgent(self, request: agent_pb2.UpdateAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
+    async def UpdateAgent(self, request: agent_pb2.UpdateAgentRequest, context: ServicerContext) -> agent_pb2.Agent:
         agent = request.agent
         options = write_options(request, etag=agent.etag, update_mask=convert.mask_paths(request.update_mask, agent))
         return convert.agent_proto(await self.agents.update(caller(), agent.name, convert.agent_fields(agent), options))
 
-    async def DeleteAgent(self, request: agent_pb2.DeleteAgentRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+    async def DeleteAgent(self, request: agent_pb2.DeleteAgentRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.agents.delete(caller(), request.name, write_options(request))
         return EMPTY
 
@@ -52,15 +52,15 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     def __init__(self, sessions: SessionService) -> None:
         self.sessions = sessions
 
-    async def CreateSession(self, request: session_pb2.CreateSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
+    async def CreateSession(self, request: session_pb2.CreateSessionRequest, context: ServicerContext) -> session_pb2.Session:
         fields = convert.session_fields(request.session)
         row = await self.sessions.create(caller(), fields, write_options(request), session_id=request.session_id)
         return convert.session_proto(row)
 
-    async def GetSession(self, request: session_pb2.GetSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
+    async def GetSession(self, request: session_pb2.GetSessionRequest, context: ServicerContext) -> session_pb2.Session:
         return convert.session_proto(await self.sessions.get_record(caller(), request.name))
 
-    async def ListSessions(self, request: session_pb2.ListSessionsRequest, context) -> session_pb2.ListSessionsResponse:  # type: ignore[no-untyped-def]
+    async def ListSessions(self, request: session_pb2.ListSessionsRequest, context: ServicerContext) -> session_pb2.ListSessionsResponse:
         page = await self.sessions.list(caller(), list_query(request))
         return session_pb2.ListSessionsResponse(
             sessions=[convert.session_proto(r) for r in page.items],
@@ -68,17 +68,17 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             total_size=page.total_size,
         )
 
-    async def UpdateSession(self, request: session_pb2.UpdateSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
+    async def UpdateSession(self, request: session_pb2.UpdateSessionRequest, context: ServicerContext) -> session_pb2.Session:
         session = request.session
         options = write_options(request, etag=session.etag, update_mask=convert.mask_paths(request.update_mask, session))
         return convert.session_proto(await self.sessions.update(caller(), session.name, convert.session_fields(session), options))
 
-    async def DeleteSession(self, request: session_pb2.DeleteSessionRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+    async def DeleteSession(self, request: session_pb2.DeleteSessionRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.sessions.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def BatchCreateSessions(
-        self, request: session_pb2.BatchCreateSessionsRequest, context  # type: ignore[no-untyped-def]
+        self, request: session_pb2.BatchCreateSessionsRequest, context: ServicerContext
     ) -> session_pb2.BatchCreateSessionsResponse:
         drafts = [
             SessionDraft(convert.session_fields(r.session, f"requests[{i}].session"), r.session_id)
@@ -87,7 +87,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         rows = await self.sessions.batch_create(caller(), drafts, write_options(request))
         return session_pb2.BatchCreateSessionsResponse(sessions=[convert.session_proto(r) for r in rows])
 
-    async def BatchDeleteSessions(self, request: session_pb2.BatchDeleteSessionsRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+    async def BatchDeleteSessions(self, request: session_pb2.BatchDeleteSessionsRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.sessions.batch_delete(caller(), list(request.names), write_options(request))
         return EMPTY
 
@@ -96,9 +96,9 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
     def __init__(self, messages: MessageService) -> None:
         self.messages = messages
         # A listed message comes back as the same record object while its row does not change (MessageService).
-        self._listed_protos = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
+        self._listed_protos: convert.ProtoMemo[message_pb2.Message] = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
 
-    async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context) -> message_pb2.Message:  # type: ignore[no-untyped-def]
+    async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         row = await self.messages.create(
             caller(),
             request.parent,
@@ -110,10 +110,10 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         )
         return convert.message_proto(row)
 
-    async def GetMessage(self, request: message_pb2.GetMessageRequest, context) -> message_pb2.Message:  # type: ignore[no-untyped-def]
+    async def GetMessage(self, request: message_pb2.GetMessageRequest, context: ServicerContext) -> message_pb2.Message:
         return convert.message_proto(await self.messages.get(caller(), request.name))
 
-    async def ListMessages(self, request: message_pb2.ListMessagesRequest, context) -> message_pb2.ListMessagesResponse:  # type: ignore[no-untyped-def]
+    async def ListMessages(self, request: message_pb2.ListMessagesRequest, context: ServicerContext) -> message_pb2.ListMessagesResponse:
         page = await self.messages.list(
             caller(),
             request.parent,
@@ -128,7 +128,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
             total_size=page.total_size,
         )
 
-    async def UpdateMessage(self, request: message_pb2.UpdateMessageRequest, context) -> message_pb2.Message:  # type: ignore[no-untyped-def]
+    async def UpdateMessage(self, request: message_pb2.UpdateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         row = await self.messages.update(
             caller(),
             request.message.name,
@@ -141,7 +141,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         )
         return convert.message_proto(row)
 
-    async def DeleteMessage(self, request: message_pb2.DeleteMessageRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
+    async def DeleteMessage(self, request: message_pb2.DeleteMessageRequest, context: ServicerContext) -> empty_pb2.Empty:
         await self.messages.delete(
             caller(),
             request.name,
@@ -153,7 +153,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         )
         return EMPTY
 
-    async def SearchMessages(self, request: message_pb2.SearchMessagesRequest, context) -> message_pb2.SearchMessagesResponse:  # type: ignore[no-untyped-def]
+    async def SearchMessages(self, request: message_pb2.SearchMessagesRequest, context: ServicerContext) -> message_pb2.SearchMessagesResponse:
         hits, token = await self.messages.search(
             caller(), request.parent, request.query, page_size=request.page_size, page_token=request.page_token
         )

@@ -63,7 +63,7 @@ class InvalidArgument(DomainError):
     default_reason = "INVALID_ARGUMENT"
 
     @classmethod
-    def field(cls, field_path: str, description: str, *, reason: str | None = None) -> "InvalidArgument":
+    def field(cls, field_path: str, description: str, *, reason: str | None = None) -> InvalidArgument:
         return cls(
             f"invalid {field_path}: {description}",
             reason=reason,

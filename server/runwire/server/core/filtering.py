@@ -22,8 +22,9 @@ wildcards inside ``=``. Anything the parser cannot accept raises
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NoReturn, TypeAlias
 
 __all__ = [
@@ -71,7 +72,7 @@ class FilterError(ValueError):
 class Value:
     kind: ValueKind
     text: str  # unescaped content for strings, the literal as written otherwise
-    position: int | None = field(default=None, compare=False, repr=False)
+    position: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Comparison:
     field: str  # dotted path as written, quotes included
     op: str
     value: Value
-    position: int | None = field(default=None, compare=False, repr=False)
+    position: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def path(self) -> tuple[str, ...]:

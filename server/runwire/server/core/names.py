@@ -33,7 +33,7 @@ class NamePattern:
     collections: tuple[str, ...]
 
     @classmethod
-    def of(cls, *collections: str) -> "NamePattern":
+    def of(cls, *collections: str) -> NamePattern:
         return cls(tuple(collections))
 
     @property

@@ -207,7 +207,7 @@ class AdminService:
         except FilterError as exc:
             raise filter_error(exc) from None
         for key in reversed(order):
-            matching.sort(key=lambda item, name=key.field: _sort_key(getattr(item, name)), reverse=key.descending)
+            matching.sort(key=_sort_key_of(key.field), reverse=key.descending)
         page = matching[offset : offset + size]
         token = self.ctx.page_tokens.encode(fingerprint, [offset + size]) if len(matching) > offset + size else ""
         return Page(items=page, next_page_token=token, total_size=len(matching))
@@ -215,6 +215,11 @@ class AdminService:
 
 def _sort_key(value: Any) -> Any:
     return (value is not None, value if value is not None else 0)
+
+
+def _sort_key_of(name: str) -> Callable[[Any], Any]:
+    """The sort key of an item's `name` attribute."""
+    return lambda item: _sort_key(getattr(item, name))
 
 
 def _matches(expr: Expr, item: Any, fields: Sequence[str]) -> bool:

@@ -122,9 +122,9 @@ class AgentService:
                 v.add(f"{prefix}.model.{problem.field}", problem.message, reason=problem.reason)
         api_key_secret = model.get("api_key_secret") or ""
         if api_key_secret:
-            problem = SECRET.problem(api_key_secret)
-            if problem:
-                v.add(f"{prefix}.model.api_key_secret", problem)
+            secret_problem = SECRET.problem(api_key_secret)
+            if secret_problem:
+                v.add(f"{prefix}.model.api_key_secret", secret_problem)
             elif not base_url:
                 # The owner's key goes only to the owner's own endpoint, never to the server's.
                 v.add(f"{prefix}.model.api_key_secret", "requires model.base_url: the secret is sent only there")
@@ -138,9 +138,9 @@ class AgentService:
             if not name:
                 v.add(f"{path}.name", "is required")
             elif server:
-                problem = names.MCP_SERVER.problem(server)
-                if problem:
-                    v.add(f"{path}.mcp_server", problem)
+                server_problem = names.MCP_SERVER.problem(server)
+                if server_problem:
+                    v.add(f"{path}.mcp_server", server_problem)
             elif name not in BUILTIN_TOOLS:
                 v.add(f"{path}.name", f"unknown built-in tool {name!r}; built-in tools: {', '.join(BUILTIN_TOOLS)}")
             if (name, server) in seen:

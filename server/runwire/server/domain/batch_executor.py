@@ -46,7 +46,7 @@ from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
-from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow
+from runwire.server.store.models import BatchRow, BatchTaskRow, RunColumns, RunRow
 from runwire.server.store.signals import SignalBus
 from runwire.server.background import spawn
 
@@ -435,7 +435,10 @@ class BatchExecutor:
         except Exception:  # a bug must not leave the task started forever
             log.exception("batch %s: task %d failed", control.batch.id, task.index)
             try:
-                await self._record_end(control, task, task.status, _Ending(TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"), (0, 0))
+                ending = _Ending(
+                    TaskStatus.FAILED, "INTERNAL", "the task failed on an internal error (the server's log has the detail)"
+                )
+                await self._record_end(control, task, TaskStatus(task.status), ending, (0, 0))
             except LeaseLost:
                 self.lose(control.batch.id)
         finally:
@@ -543,10 +546,10 @@ class BatchExecutor:
                 },
             )
 
-    async def _start_run(self, owner: Principal, control: _Control, task: BatchTaskRow, expected: TaskStatus) -> RunRow:
+    async def _start_run(self, owner: Principal, control: _Control, task: BatchTaskRow, expected: TaskStatus) -> RunColumns:
         batch = control.batch
 
-        async def mark_started(db: Any, run: RunRow) -> None:
+        async def mark_started(db: Any, run: RunColumns) -> None:
             # The server's concurrent batch tasks, counted over every batch and process.
             await work_queue.lock(self.ctx.store, db, [work_queue.BATCH_TASKS_KEY])
             others = await work_queue.started_batch_tasks(self.ctx.store, db, STARTED_TASK_STATUSES, but=task.pk)

@@ -128,7 +128,7 @@ class ConnectService:
         peer: str,
         user_agent: str,
         error_status: Callable[[DomainError], Any],
-    ) -> "ConnectSession":
+    ) -> ConnectSession:
         now = self.clock()
         info = Connection(
             id=str(uuid.uuid4()),
@@ -152,9 +152,9 @@ class ConnectService:
         self.shutting_down = True
         for session in list(self._live.values()):
             session.close(GoingAway.REASON_SHUTTING_DOWN, "the server is shutting down; reconnect and resume from these cursors")
-        sessions = [s for s in self._live.values() if s.done is not None]
-        if sessions:
-            await asyncio.wait([asyncio.ensure_future(s.done.wait()) for s in sessions], timeout=2.0)
+        closed = [asyncio.ensure_future(s.done.wait()) for s in self._live.values() if s.done is not None]
+        if closed:
+            await asyncio.wait(closed, timeout=2.0)
 
 
 class ConnectSession:
@@ -252,7 +252,7 @@ class ConnectSession:
         self._closing = True
         while not self._queue.empty():
             self._queue.get_nowait()
-        going = GoingAway(reason=reason, message=text)  # type: ignore[arg-type]
+        going = GoingAway(reason=GoingAway.Reason.ValueType(reason), message=text)
         for subscription in self.info.subscriptions.values():
             if subscription.task is not None:
                 subscription.task.cancel()
@@ -285,7 +285,7 @@ class ConnectSession:
         self.close(GoingAway.REASON_SLOW_CONSUMER, "the client read too slowly; reconnect and resume from these cursors")
 
     def notify(self, level: int, text: str, resource: str = "") -> None:
-        notification = event_pb2.Notification(level=level, text=text, resource=resource)  # type: ignore[arg-type]
+        notification = event_pb2.Notification(level=event_pb2.Notification.Level.ValueType(level), text=text, resource=resource)
         notification.create_time.GetCurrentTime()
         self._send(event_pb2.ConnectResponse(notification=notification))
 
@@ -504,7 +504,7 @@ class ConnectSession:
         if request_id in self._resolved:
             return
         self._resolved.add(request_id)
-        resolved = Resolved(server_request_id=request_id, outcome=outcome, answered_by=answered_by)  # type: ignore[arg-type]
+        resolved = Resolved(server_request_id=request_id, outcome=Resolved.Outcome.ValueType(outcome), answered_by=answered_by)
         self._send(event_pb2.ConnectResponse(correlation_id=correlation, request_resolved=resolved))
 
     async def _answer(self, correlation: str, answer: event_pb2.ServerRequestAnswer) -> None:

@@ -12,6 +12,7 @@ split into chunks and indexed for full-text search.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import enum
 import hashlib
 import json
@@ -638,7 +639,7 @@ class FileService:
                 log.exception("text extraction of files/%s failed unexpectedly", file_id)
                 await self._finish(file_id, FileState.FAILED, reason="INTERNAL", message="text extraction failed unexpectedly")
 
-    async def _embed_chunks(self, chunks: list[Any]) -> list[bytes] | None:
+    async def _embed_chunks(self, chunks: builtins.list[Any]) -> builtins.list[bytes] | None:
         """One float32 vector per chunk when semantic search is on; computed in a thread, off the event loop."""
         embedder = self._embedder
         if embedder is None or not chunks:
@@ -646,7 +647,7 @@ class FileService:
         vectors = await asyncio.to_thread(embedder.embed, [c.text for c in chunks])
         return [row.astype("<f4").tobytes() for row in vectors]
 
-    async def _extract(self, row: FileRow) -> list[TextPage]:
+    async def _extract(self, row: FileRow) -> builtins.list[TextPage]:
         last = [0.0]
 
         async def progress(fraction: float) -> None:
@@ -670,8 +671,8 @@ class FileService:
         file_id: str,
         state: FileState,
         *,
-        chunks: list[Any] | None = None,
-        vectors: list[bytes] | None = None,
+        chunks: builtins.list[Any] | None = None,
+        vectors: builtins.list[bytes] | None = None,
         text_chars: int = 0,
         page_count: int = 0,
         reason: str = "",
@@ -714,7 +715,7 @@ class FileService:
         page_size: int = 0,
         page_token: str = "",
         mode: int = SearchMode.UNSPECIFIED,
-    ) -> tuple[list[SearchHit], str]:
+    ) -> tuple[builtins.list[SearchHit], str]:
         words = _query_words(query, self.ctx.limits.max_search_query_chars)
         semantic = self._semantic_mode(mode)
         size = resolve_page_size(page_size, 10, MAX_SEARCH_RESULTS)
@@ -758,7 +759,7 @@ class FileService:
 
     async def search_for_run(
         self, principal: Principal, session: str, query: str, limit: int, *, semantic: bool = False
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         """What the `file_search` tool sees: the owner's COMPLETED files attached to the run's session or its agent."""
         words = _query_words(query, self.ctx.limits.max_search_query_chars)
         if semantic:
@@ -792,8 +793,8 @@ class FileService:
         return True
 
     async def _rank_semantically(
-        self, query: str, candidates: list[tuple[files_repo.ChunkHit, bytes]]
-    ) -> list[files_repo.ChunkHit]:
+        self, query: str, candidates: builtins.list[tuple[files_repo.ChunkHit, bytes]]
+    ) -> builtins.list[files_repo.ChunkHit]:
         """All candidates, most similar in meaning to the query first (cosine similarity; vectors are unit length)."""
         embedder = self._embedder
         assert embedder is not None

@@ -8,6 +8,7 @@ agent. Expired memories are invisible at once and deleted by the sweeper.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 import json
@@ -202,7 +203,7 @@ class MemoryService:
         agent: str = "",
         page_size: int = 0,
         page_token: str = "",
-    ) -> tuple[list[MemoryHit], str]:
+    ) -> tuple[builtins.list[MemoryHit], str]:
         """Memories containing every word of `query`, best first: more occurrences score higher, then newer."""
         v = Violations()
         words = query.split()
@@ -272,7 +273,7 @@ class MemoryService:
             self.ctx.idempotency.remember(db, caller, request_id, "ClearMemories", fingerprint, [str(deleted)])
         return deleted
 
-    async def profile_for(self, owner: str, agent_id: str, limit: int = 50) -> list[str]:
+    async def profile_for(self, owner: str, agent_id: str, limit: int = 50) -> builtins.list[str]:
         """The PROFILE memories given to an agent at the start of a run."""
         return await memory_repo.profile_memories(self.ctx.store, owner, agent_id, self.ctx.clock(), limit)
 

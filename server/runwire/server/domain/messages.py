@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
-from runwire.server.core.paging import query_fingerprint, resolve_page_size
+from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.domain.versioned import VersionedRecords
@@ -187,7 +188,7 @@ class MessageService:
 
     async def list(
         self, caller: Principal, parent: str, *, page_size: int, page_token: str, filter_text: str, order_by: str
-    ):  # type: ignore[no-untyped-def]
+    ) -> Page:
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         now = self.ctx.clock()
 
@@ -227,7 +228,7 @@ class MessageService:
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        mask_paths: builtins.list[str],
         *,
         etag: str = "",
         request_id: str = "",
@@ -308,7 +309,7 @@ class MessageService:
 
     async def search(
         self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
-    ) -> tuple[list[SearchHit], str]:
+    ) -> tuple[builtins.list[SearchHit], str]:
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         words = query.split()
         if not words:

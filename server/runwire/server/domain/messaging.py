@@ -16,6 +16,7 @@ session, run or batch, and everyone; a recipient sees only its own deliveries, n
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,9 +65,9 @@ MAX_ANSWER_TEXT = 100_000
 MAX_DELIVERIES_SHOWN = 1000
 MAX_BACKLOG = 1000
 # Resources whose followers may be addressed, with the table that knows their owner.
-_FOLLOWED = {"sessions": SessionRow, "runs": RunRow, "batches": BatchRow}
+_FOLLOWED: dict[str, type[SessionRow] | type[RunRow] | type[BatchRow]] = {"sessions": SessionRow, "runs": RunRow, "batches": BatchRow}
 _NOT_FOUND = {"sessions": "SESSION_NOT_FOUND", "runs": "RUN_NOT_FOUND", "batches": "BATCH_NOT_FOUND"}
-_ENUMS = {
+_ENUMS: dict[str, dict[str, int]] = {
     "kind": {"NOTIFICATION": KIND_NOTIFICATION, "REQUEST": KIND_REQUEST},
     "level": {n: v for n, v in Level.items() if v},
     "priority": {n: v for n, v in Priority.items() if v},
@@ -134,8 +135,8 @@ def notification_proto(row: ServerMessageRow) -> event_pb2.Notification:
     """What a recipient's client gets: the content, never the other recipients."""
     notification = event_pb2.Notification(
         name=SERVER_MESSAGE.format(row.id),
-        level=row.level,  # type: ignore[arg-type]
-        priority=row.priority,  # type: ignore[arg-type]
+        level=event_pb2.Notification.Level.ValueType(row.level),
+        priority=event_pb2.Notification.Priority.ValueType(row.priority),
         title=row.title,
         text=row.text,
         resource=row.resource,
@@ -159,15 +160,15 @@ def message_proto(view: MessageView) -> messaging_pb2.ServerMessage:
     row = view.row
     message = Message(
         name=SERVER_MESSAGE.format(row.id),
-        kind=row.kind,  # type: ignore[arg-type]
-        level=row.level,  # type: ignore[arg-type]
-        priority=row.priority,  # type: ignore[arg-type]
+        kind=Message.Kind.ValueType(row.kind),
+        level=event_pb2.Notification.Level.ValueType(row.level),
+        priority=event_pb2.Notification.Priority.ValueType(row.priority),
         title=row.title,
         text=row.text,
         sender=row.sender,
         resource=row.resource,
         connection=row.connection_id,
-        state=overall_state(view),  # type: ignore[arg-type]
+        state=Message.State.ValueType(overall_state(view)),
     )
     if row.recipient_kind == TO_PRINCIPAL:
         message.recipient.principal = principal_name(row.recipient)
@@ -181,7 +182,7 @@ def message_proto(view: MessageView) -> messaging_pb2.ServerMessage:
     set_timestamp(message.expire_time, row.expire_time)
     for delivery in view.deliveries:
         shown = message.deliveries.add(
-            principal=principal_name(delivery.principal), state=delivery_state(row, delivery, view.now)  # type: ignore[arg-type]
+            principal=principal_name(delivery.principal), state=delivery_state(row, delivery, view.now)
         )
         if delivery.deliver_time is not None:
             set_timestamp(shown.deliver_time, delivery.deliver_time)
@@ -545,7 +546,7 @@ class MessagingService:
 
     # -- delivery on Connect ----------------------------------------------------------------
 
-    async def backlog(self, principal: str, *, requests: bool) -> list[ServerMessageRow]:
+    async def backlog(self, principal: str, *, requests: bool) -> builtins.list[ServerMessageRow]:
         """What a client that connects now should get: unread notifications and, if it takes them, unanswered
         requests, not expired, highest priority first, then oldest first."""
         now = self.ctx.clock()

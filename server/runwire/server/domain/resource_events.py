@@ -52,7 +52,11 @@ log = logging.getLogger("runwire.resource_events")
 
 Topic = event_pb2.EventTopic
 # The payload field of Event for each payload message type, and the topic it belongs to.
-_PAYLOAD_FIELDS = {f.message_type.full_name: f.name for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields}
+_PAYLOAD_FIELDS = {
+    f.message_type.full_name: f.name
+    for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
+    if f.message_type is not None  # every payload is a message
+}
 TOPIC_OF_PAYLOAD = {
     "agent": Topic.EVENT_TOPIC_AGENTS,
     "session": Topic.EVENT_TOPIC_SESSIONS,

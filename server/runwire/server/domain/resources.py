@@ -13,6 +13,8 @@ so a service brings only its validation and its changes (see docs/resources.md).
 
 from __future__ import annotations
 
+import builtins
+
 import copy
 import enum
 from dataclasses import dataclass
@@ -202,7 +204,7 @@ class ResourceWriter(Generic[Row]):
         *,
         check: Check | None = None,
         method: str = "",
-    ) -> list[Row]:
+    ) -> builtins.list[Row]:
         """Insert the validated `rows` in one transaction, each at revision 1 of a fresh incarnation."""
         method = method or f"Create{self.kind.method}"
         idempotency = self.ctx.idempotency

@@ -9,6 +9,7 @@ claims the run applies it (store/run_controls.py, take_over)."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import logging
 import statistics
@@ -59,7 +60,7 @@ from runwire.server.store.signals import SignalBus
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_incarnation
+from runwire.server.store.models import MessageRow, RunColumns, RunEventRow, RunRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
@@ -185,10 +186,10 @@ class RunService:
         session_field: str = "session",
         deadline: float | None = None,
         batch_task: str = "",
-        within: Callable[[Any, RunRow], Awaitable[None]] | None = None,
-        before_start: Callable[[RunRow], Awaitable[None]] | None = None,
+        within: Callable[[Any, RunColumns], Awaitable[None]] | None = None,
+        before_start: Callable[[RunColumns], Awaitable[None]] | None = None,
         queue: bool = False,
-    ) -> RunRow:
+    ) -> RunColumns:
         """Create a run and start it. `within` runs in the creating transaction, so what it writes
         commits with the run or not at all (a batch marks its task started this way); it writes through
         `store.execute_on` and `store.rows_on` only, as the transaction may have no ORM Session. `before_start`
@@ -650,7 +651,7 @@ class RunService:
             self.signals.publish(RUN_CONTROL_SIGNAL, [run_id])
             await asyncio.sleep(CONTROL_RESEND_SECONDS)
 
-    def _controls_signalled(self, run_ids: list[str]) -> None:
+    def _controls_signalled(self, run_ids: builtins.list[str]) -> None:
         """Control requests were recorded for these runs: apply those of the runs this process executes."""
         for run_id in run_ids:
             if run_id in self.runner.active:
@@ -658,7 +659,7 @@ class RunService:
                 self._applying.add(task)
                 task.add_done_callback(self._applying.discard)
 
-    async def apply_controls(self, run_ids: list[str]) -> None:
+    async def apply_controls(self, run_ids: builtins.list[str]) -> None:
         """Apply the recorded control requests of runs executing here: a cancel stops the run; an answer to
         the input request it waits for resumes it (as if asked here)."""
         try:
@@ -704,7 +705,7 @@ class RunService:
                 except ToolError as error:
                     raise InvalidArgument.field("approval.edited_arguments", str(error)) from None
 
-    async def pending_input_requests(self, caller: Principal) -> list[tuple[str, run_pb2.InputRequest]]:
+    async def pending_input_requests(self, caller: Principal) -> builtins.list[tuple[str, run_pb2.InputRequest]]:
         """The caller's runs waiting for a person, with what each asks, oldest first."""
         async with self.ctx.store.read() as db:
             rows = (
@@ -730,7 +731,7 @@ class RunService:
 
     # -- events ---------------------------------------------------------------
 
-    async def events(self, caller: Principal, name: str, after_seq: int, field: str = "run") -> AsyncIterator[list[run_pb2.RunEvent]]:
+    async def events(self, caller: Principal, name: str, after_seq: int, field: str = "run") -> AsyncIterator[builtins.list[run_pb2.RunEvent]]:
         row = await self.get(caller, name, field)
         if after_seq < 0:
             raise InvalidArgument.field("after_seq", "must not be negative")
@@ -743,7 +744,7 @@ class RunService:
             )
         return self.event_log.follow(row.id, after_seq)
 
-    def follow_started(self, run_id: str) -> AsyncIterator[list[run_pb2.RunEvent]]:
+    def follow_started(self, run_id: str) -> AsyncIterator[builtins.list[run_pb2.RunEvent]]:
         """Every event of a run `create` just returned to this caller (so no read or check again)."""
         return self.event_log.follow(run_id, 0, self.event_log.channel(run_id))
 
@@ -783,7 +784,7 @@ class RunService:
         if self.on_queued is not None:
             self.on_queued()
 
-    async def start_claimed(self, rows: list[RunRow]) -> int:
+    async def start_claimed(self, rows: builtins.list[RunRow]) -> int:
         """Queued runs without an owner that this process just claimed (it has room): start each here,
         as its creator would have, with its agent as it is now."""
         started = 0
@@ -813,7 +814,7 @@ class RunService:
 
     # -- takeover -------------------------------------------------------------
 
-    async def take_over(self, rows: list[RunRow]) -> tuple[int, int]:
+    async def take_over(self, rows: builtins.list[RunRow]) -> tuple[int, int]:
         """Runs whose lease this process just claimed (their owner stopped or died): (failed, resumed).
         A run that waits for a person waits on here with the same input request, and resumes when
         answered; any other can never finish, so it ends FAILED SERVER_RESTARTED, keeping what it
@@ -873,7 +874,8 @@ class RunService:
         request = json_format.ParseDict(row.pending_input, run_pb2.InputRequest(), ignore_unknown_fields=True)
         steps = tuple(json_format.ParseDict(s, run_pb2.RunStep(), ignore_unknown_fields=True) for s in row.steps or [])
         plan = self._plan_of_stored(row, agent)
-        open_step, calls = None, ()
+        open_step = None
+        calls: tuple[ToolCallRequest, ...] = ()
         if request.kind == run_pb2.InputRequest.KIND_APPROVAL:
             opened = await self._open_step(db, row, request, len(steps), plan)
             if opened is None:

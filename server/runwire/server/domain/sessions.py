@@ -150,7 +150,7 @@ class SessionService:
                 update_time=now,
                 revision=1,
             )
-            for draft, session_id, agent_id in zip(drafts, ids, agent_ids)
+            for draft, session_id, agent_id in zip(drafts, ids, agent_ids, strict=True)
         ]
 
         async def check(db: Any) -> None:

@@ -7,6 +7,7 @@ the same AIP rules and signed keyset tokens as every other list.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import functools
 from dataclasses import dataclass, replace
@@ -115,7 +116,7 @@ class ToolService:
             raise NotFound(f"tool {name!r} does not exist", reason="TOOL_NOT_FOUND", metadata={"resource": name})
         return found
 
-    async def _all_tools(self) -> list[ToolView]:
+    async def _all_tools(self) -> builtins.list[ToolView]:
         async with self.ctx.store.read() as db:
             rows = await mcp_repo.all_mcp_servers(db)
         tools = self._builtin_tools()
@@ -123,7 +124,7 @@ class ToolService:
             tools.extend(self._tools_of(row))
         return tools
 
-    def _builtin_tools(self) -> list[ToolView]:
+    def _builtin_tools(self) -> builtins.list[ToolView]:
         return [
             ToolView(
                 name=f"tools/{tool.name}",
@@ -141,7 +142,7 @@ class ToolService:
             for tool in self.registry.builtins()
         ]
 
-    def _tools_of(self, row: McpServerRow) -> list[ToolView]:
+    def _tools_of(self, row: McpServerRow) -> builtins.list[ToolView]:
         connection = self.manager.get(row.id)
         available = connection is not None and connection.status.state == McpState.READY
         server = names.MCP_SERVER.format(row.id)
@@ -242,7 +243,7 @@ def _key(tool: ToolView, order: tuple[OrderKey, ...]) -> list[Any]:
 
 
 def _compare(a: list[Any], b: list[Any], order: tuple[OrderKey, ...]) -> int:
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
         if x == y:
             continue
         descending = index < len(order) and order[index].descending

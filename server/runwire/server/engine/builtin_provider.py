@@ -26,7 +26,7 @@ import asyncio
 import hashlib
 import math
 import re
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 from runwire.server.engine.providers import (
     Chunk,
@@ -57,7 +57,7 @@ class BuiltinProvider:
         self.tokens_per_second = tokens_per_second
         self._attempts: dict[str, int] = {}
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         turn = _current_turn(request.messages)
         user_text = turn[0].text if turn else ""
         directives = {name: value.strip() for name, value in _DIRECTIVE.findall(user_text)}

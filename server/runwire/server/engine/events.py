@@ -33,7 +33,7 @@ import time
 import weakref
 from collections import deque
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -153,7 +153,7 @@ class RunRecorder:
 
     __slots__ = ("run_id", "fence", "lost", "on_lost", "_log")
 
-    def __init__(self, log: "RunEventLog", run_id: str, fence: int) -> None:
+    def __init__(self, log: RunEventLog, run_id: str, fence: int) -> None:
         self.run_id = run_id
         self.fence = fence
         self.lost = False
@@ -164,11 +164,11 @@ class RunRecorder:
         self,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]] = (),
         *,
-        resource_events: Sequence["ResourceEvent"] = (),
+        resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
-    ) -> "Write":
+    ) -> Write:
         """Queue a write of the run (see RunEventLog.append); raises LeaseLost once the lease is gone."""
         if self.lost:
             raise LeaseLost(f"runs/{self.run_id}")
@@ -201,7 +201,7 @@ class Write:
         recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]],
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]],
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",
     ) -> None:
@@ -398,7 +398,7 @@ class RunEventLog:
         recorder: RunRecorder,
         events: Sequence[run_pb2.RunEvent],
         changes: dict[str, Any] | None = None,
-        statements: Sequence[tuple[Executable, dict[str, Any] | None]] = (),
+        statements: Sequence[tuple[Executable, Mapping[str, Any]]] = (),
         *,
         resource_events: Sequence[ResourceEvent] = (),
         run_change: str = "",

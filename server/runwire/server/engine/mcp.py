@@ -208,7 +208,7 @@ class McpToolInfo:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "McpToolInfo":
+    def from_json(cls, data: Mapping[str, Any]) -> McpToolInfo:
         return cls(
             name=str(data.get("name", "")),
             title=str(data.get("title") or ""),
@@ -480,7 +480,7 @@ class McpConnection:
             log.exception("could not record the state of MCP server %s", self.target.name)
 
     def _spawn(self, awaitable: Awaitable[None]) -> None:
-        self._task = asyncio.ensure_future(awaitable)  # type: ignore[assignment]
+        self._task = asyncio.ensure_future(awaitable)
 
     def wake(self) -> None:
         """Skip the rest of a backoff delay."""
@@ -492,7 +492,7 @@ class McpTool:
 
     requires_approval = False
 
-    def __init__(self, manager: "McpManager", server_id: str, info: McpToolInfo) -> None:
+    def __init__(self, manager: McpManager, server_id: str, info: McpToolInfo) -> None:
         self._manager = manager
         self.server_id = server_id
         self.tool_name = info.name
@@ -632,7 +632,8 @@ def _describe(error: BaseException) -> str:
         if isinstance(cause, MCPError):  # the MCP server's (or its protocol's) own words
             return _clip(" ".join(_CONTROL_CHARS.sub(" ", cause.error.message).split())) or f"the server answered error {cause.error.code}"
         if isinstance(cause, http_errors("HTTPStatusError")):
-            return f"the server answered HTTP {cause.response.status_code}"
+            # Looked up by name in each HTTP client module; every HTTPStatusError carries its response.
+            return f"the server answered HTTP {cause.response.status_code}"  # type: ignore[attr-defined]
     if any(isinstance(cause, TimeoutError) for cause in chain):
         return "timed out"
     if any(isinstance(cause, (OSError, *http_errors("HTTPError"))) for cause in chain):

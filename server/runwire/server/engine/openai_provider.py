@@ -23,7 +23,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +113,7 @@ class OpenAIProvider:
         if self._owns_client:
             await self._client.aclose()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         """Chunks of one call: text as it arrives, then tool calls, usage, and a FinishChunk.
 
         Configuration errors (no model, no base URL) surface on the first
@@ -351,7 +351,7 @@ class _StreamState:
         yield FinishChunk(reason)
 
 
-async def _read_completion(response: httpx.Response) -> AsyncIterator[Chunk]:
+async def _read_completion(response: httpx.Response) -> AsyncGenerator[Chunk, None]:
     state = _StreamState()
     async with aclosing(_sse_data(response)) as events:
         async for data in events:
@@ -364,7 +364,7 @@ async def _read_completion(response: httpx.Response) -> AsyncIterator[Chunk]:
         yield chunk
 
 
-async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
+async def _sse_data(response: httpx.Response) -> AsyncGenerator[str, None]:
     """The `data` of each server-sent event; comments and other fields are dropped.
 
     aiter_lines reassembles lines split across network reads and handles

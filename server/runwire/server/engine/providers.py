@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Protocol, Union
+from typing import Any, AsyncGenerator, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter"]
@@ -113,7 +113,7 @@ class FinishChunk:
     reason: FinishReason
 
 
-Chunk = Union[TextChunk, ToolCallRequest, QuestionChunk, UsageChunk, FinishChunk]
+Chunk = TextChunk | ToolCallRequest | QuestionChunk | UsageChunk | FinishChunk
 
 
 class ProviderError(Exception):
@@ -141,6 +141,7 @@ class ProviderError(Exception):
 class Provider(Protocol):
     name: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        """Chunks of one model call, ending with a FinishChunk. Raises ProviderError on failure."""
+    def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
+        """Chunks of one model call, ending with a FinishChunk. Raises ProviderError on failure. A generator,
+        so that a caller that stops early closes it (and the model's response) at once."""
         ...

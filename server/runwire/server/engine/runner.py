@@ -21,7 +21,7 @@ import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
 
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
@@ -137,7 +137,7 @@ class RunPlan:
     created_at: float | None = None
 
     @classmethod
-    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
+    def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> RunPlan:
         """Just enough of a plan to record what a run that no longer executes left behind."""
         return cls(
             run_id=run_id,
@@ -350,7 +350,7 @@ class Runner:
         self,
         plan: RunPlan,
         recorder: RunRecorder,
-        taken: "TakenOver",
+        taken: TakenOver,
         reason: str,
         message: str,
         cancelled: tuple[str, str] | None = None,
@@ -749,7 +749,7 @@ class Runner:
 
     async def _model_call(
         self, active: ActiveRun, provider: Provider, step_index: int, step: run_pb2.RunStep
-    ) -> "_ModelOutcome":
+    ) -> _ModelOutcome:
         plan = active.plan
         request = ModelRequest(
             model=str(plan.model.get("model") or ""),
@@ -928,7 +928,7 @@ class Runner:
 
     async def _call_tool(
         self, active: ActiveRun, name: str, arguments: dict[str, Any], allowed: bool
-    ) -> tuple[dict[str, Any], bool, int]:
+    ) -> tuple[dict[str, Any], bool, run_pb2.ToolExecution.State.ValueType]:
         if not allowed:
             return {"error": f"tool {name!r} is not available to this agent"}, True, run_pb2.ToolExecution.STATE_FAILED
         context = ToolContext(
@@ -1051,12 +1051,21 @@ class Runner:
         changes["update_time"] = self.clock()
         await active.recorder.append(events, changes, run_change=run_change).wait()
 
-    async def _finish(self, active: ActiveRun, status: RunStatus, *, error: tuple[str, str] | None = None, output: dict[str, Any] | None = None, **payload: Any) -> None:
+    async def _finish(
+        self,
+        active: ActiveRun,
+        status: RunStatus,
+        *,
+        error: tuple[str, str] | None = None,
+        output: dict[str, Any] | None = None,
+        **payload: Any,
+    ) -> None:
         active.finishing = True
         metrics.run_finished(status.name)
         elapsed = time.monotonic() - active.started if active.started else 0.0
         event = self._event(active, **payload)
         terminal = event.WhichOneof("payload")
+        assert terminal is not None, "a terminal event has its payload"
         body = getattr(event, terminal)
         if terminal == "run_completed":
             body.duration.FromNanoseconds(int(elapsed * 1e9))
@@ -1133,7 +1142,7 @@ class Runner:
             log.exception("run %s: could not save interrupted work", active.plan.run_id)
 
     async def _add_message(
-        self, active: ActiveRun, role: Role, content: list[dict[str, Any]], labels: dict[str, str] | None = None
+        self, active: ActiveRun, role: Role, content: Sequence[Mapping[str, Any]], labels: dict[str, str] | None = None
     ) -> SimpleNamespace:
         """Append a message to the session, in the same commit as its message_created event.
         Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
@@ -1226,7 +1235,7 @@ def stamp_now(timestamp: Any) -> None:
     timestamp.seconds, timestamp.nanos = divmod(nanos, 1_000_000_000)
 
 
-def model_messages(role: Role, content: list[dict[str, Any]]) -> list[ModelMessage]:
+def model_messages(role: Role, content: Sequence[Mapping[str, Any]]) -> list[ModelMessage]:
     """A stored message as the model sees it: tool messages become one message per result."""
     if role == Role.TOOL:
         return [
@@ -1302,6 +1311,11 @@ def _steps_json(active: ActiveRun) -> list[dict[str, Any]]:
     return list(active.step_dicts)
 
 
+# The message-typed time fields of ModelCall and RunStep, in the order MessageToDict writes them.
+_MODEL_CALL_TIMES: tuple[Literal["time_to_first_token", "duration"], ...] = ("time_to_first_token", "duration")
+_STEP_TIMES: tuple[Literal["start_time", "end_time", "duration"], ...] = ("start_time", "end_time", "duration")
+
+
 def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
     """`step` as json_format.MessageToDict(preserving_proto_field_name=True) gives it. A step without tool
     calls (most of them) is built directly: json_format costs about as much as the rest of recording a
@@ -1322,7 +1336,7 @@ def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
         for name in ("text", "message"):
             if value := getattr(call, name):
                 model_call[name] = value
-        for name in ("time_to_first_token", "duration"):
+        for name in _MODEL_CALL_TIMES:
             if call.HasField(name):
                 model_call[name] = getattr(call, name).ToJsonString()
         if call.attempts:
@@ -1340,7 +1354,7 @@ def step_json(step: run_pb2.RunStep) -> dict[str, Any]:
             )
             if value
         }
-    for name in ("start_time", "end_time", "duration"):
+    for name in _STEP_TIMES:
         if step.HasField(name):
             out[name] = getattr(step, name).ToJsonString()
     return out

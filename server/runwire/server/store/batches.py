@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeAlias
 
-from sqlalchemy import Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.leases import LeaseLost
@@ -132,8 +132,9 @@ _FENCE_OF = select(_BATCHES.c.fence).where(_BATCHES.c.id == bindparam("_batch_id
 _INSERT_SESSION = insert(SessionRow.__table__)
 # Records: a row's columns by attribute, as on the ORM rows (read-only), from compiled Core statements
 # (store._Compiled on inline SQLite) for the executor's hot path, without an ORM Session's identity map.
-TaskRecord = Row[Any]
-RunRecord = Row[Any]
+# A Row or a namedtuple, known only at run time (a task's `index` column hides tuple.index): typed as Any.
+TaskRecord: TypeAlias = Any
+RunRecord: TypeAlias = Any
 _RUNS = RunRow.__table__
 RUN_RECORD_BY_ID = select(*_RUNS.c).where(_RUNS.c.id == bindparam("id"))
 

@@ -94,7 +94,7 @@ async def replace_chunks(
     if chunks and embeddings:
         await db.execute(
             insert(FileChunkEmbeddingRow),
-            [{"file_id": file_id, "chunk_index": c.index, "model": model, "vector": v} for c, v in zip(chunks, embeddings)],
+            [{"file_id": file_id, "chunk_index": c.index, "model": model, "vector": v} for c, v in zip(chunks, embeddings, strict=True)],
         )
     if not chunks:
         return
@@ -161,6 +161,12 @@ class ChunkHit:
     text: str
     score: float
 
+    @classmethod
+    def of(cls, row: Sequence[Any], score: float) -> ChunkHit:
+        """A hit from a row that starts with the six columns above, in their order."""
+        file_id, filename, chunk_index, text_offset, page_number, text = row[:6]
+        return cls(file_id, filename, chunk_index, text_offset, page_number, text, score)
+
 
 async def search_chunks(
     db: Any,
@@ -199,14 +205,14 @@ async def search_chunks(
         )
         rows = (await db.execute(stmt)).all()
         # bm25() is lower for better matches; the contract's score is higher for better.
-        return [ChunkHit(*row[:6], score=-float(row[6])) for row in rows]
+        return [ChunkHit.of(row, -float(row[6])) for row in rows]
     stmt = select(*columns).join(FileRow, FileRow.id == FileChunkRow.file_id).where(file_scope)
     for word in words:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(FileChunkRow.text.ilike(f"%{escaped}%", escape="\\"))
     stmt = stmt.order_by(FileRow.create_time.desc(), FileChunkRow.pk).offset(offset).limit(limit)
     rows = (await db.execute(stmt)).all()
-    hits = [ChunkHit(*row, score=float(sum(row[5].lower().count(w.lower()) for w in words))) for row in rows]
+    hits = [ChunkHit.of(row, float(sum(row[5].lower().count(w.lower()) for w in words))) for row in rows]
     return sorted(hits, key=lambda h: -h.score)
 
 
@@ -235,4 +241,4 @@ async def chunks_with_embeddings(db: Any, *, file_scope: Any, model: str) -> lis
         .order_by(FileChunkRow.pk)
     )
     rows = (await db.execute(stmt)).all()
-    return [(ChunkHit(*row[:6], score=0.0), bytes(row[6])) for row in rows]
+    return [(ChunkHit.of(row, 0.0), bytes(row[6])) for row in rows]

@@ -34,7 +34,7 @@ import os.path
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import and_, not_, or_
@@ -343,7 +343,7 @@ def parse_timestamp(text: str) -> datetime | None:
         offset = timedelta(0) if zulu else timedelta(hours=int(off_h), minutes=int(off_m))
         tz = timezone(-offset if sign == "-" else offset)
         local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tz)
-        return local.astimezone(timezone.utc).replace(tzinfo=None)
+        return local.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
         return None
 

@@ -21,8 +21,8 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from runwire.server.store.models import BatchRow, RunRow
 from runwire.server.store.store import Store
 
-_RUNS: Table = RunRow.__table__  # type: ignore[assignment]
-_BATCHES: Table = BatchRow.__table__  # type: ignore[assignment]
+_RUNS: Table = RunRow.__table__
+_BATCHES: Table = BatchRow.__table__
 # RunStatus.QUEUED (engine/runner.py): a queued run without an owner waits for a process with room.
 QUEUED_RUN_STATUS = 1
 

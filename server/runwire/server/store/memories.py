@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import MemoryRow
 from runwire.server.store.repositories import resource_name_sql
-from runwire.server.store.store import Listing, Store
+from runwire.server.store.store import Listing, Store, rows_changed
 
 MEMORY_TYPE_VALUES = {"PROFILE": 1, "FACT": 2, "CONVERSATION": 3}
 
@@ -143,7 +143,7 @@ async def delete_memories_matching(
 
 async def delete_expired_memories(db: AsyncSession, now: datetime) -> int:
     result = await db.execute(delete(MemoryRow).where(MemoryRow.expire_time <= now).execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 async def count_memories(db: AsyncSession) -> int:

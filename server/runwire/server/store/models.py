@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar, TypeAlias
 
 from sqlalchemy import event
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Naive UTC everywhere: SQLite has no time zones and PostgreSQL compares the same way.
@@ -15,6 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime()}
+    # Every model maps one Table (SQLAlchemy types it as the wider FromClause), so insert()/update() take it.
+    __table__: ClassVar[Table]
 
 
 def new_incarnation() -> str:
@@ -530,3 +533,9 @@ class BatchTaskRow(Base):
         Index("ix_batch_tasks_batch_version", "batch_id", "version"),
         Index("ix_batch_tasks_status", "status"),
     )
+
+
+# Hot paths build a run's or a message's columns as a plain namespace (an ORM instance costs more to build
+# than the Core insert it feeds); what reads them takes either.
+RunColumns: TypeAlias = RunRow | SimpleNamespace
+MessageColumns: TypeAlias = MessageRow | SimpleNamespace

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
-from runwire.server.store.store import Listing, Store
+from runwire.server.store.store import Listing, Store, rows_changed
 
 def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
@@ -247,7 +247,7 @@ async def delete_sessions_with_messages(db: AsyncSession, session_ids: Sequence[
         return 0
     await db.execute(delete(MessageRow).where(MessageRow.session_id.in_(ids)))
     result = await db.execute(delete(SessionRow).where(SessionRow.id.in_(ids)))
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 async def session_ids_of_agent(db: AsyncSession, agent_id: str) -> list[str]:
@@ -387,7 +387,7 @@ async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequen
     result = await db.execute(
         delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
     )
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 # Table statements, not ORM ones: no Session objects to synchronize, and compiled once on inline SQLite.
@@ -445,7 +445,7 @@ async def find_idempotency_record(db: AsyncSession, owner: str, request_id: str)
 
 async def delete_idempotency_records_before(db: AsyncSession, cutoff: datetime) -> int:
     result = await db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.create_time < cutoff))
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 async def server_key(db: AsyncSession, name: str) -> str:

@@ -61,7 +61,7 @@ class SecretBox:
         self.key_id = hashlib.sha256(b"runwire-secrets-key:" + key).hexdigest()[:16]
 
     @classmethod
-    def load(cls, configured: str, data_dir: Path) -> "SecretBox":
+    def load(cls, configured: str, data_dir: Path) -> SecretBox:
         """The configured key (base64), else the key file in the data directory, created (0600) on first start."""
         if configured:
             try:

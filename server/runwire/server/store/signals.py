@@ -13,6 +13,7 @@ one process group. Every process also receives its own signals, so handlers must
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any, Callable, Iterable
 
@@ -44,6 +45,12 @@ def payloads(kind: str, items: Iterable[str]) -> list[str]:
     if lines:
         out.append("\n".join([kind, *lines]))
     return out
+
+
+def _resolve(future: asyncio.Future[None], *_listener_args: object) -> None:
+    """Completes `future` once, whatever a listener callback passes."""
+    if not future.done():
+        future.set_result(None)
 
 
 class SignalBus:
@@ -198,8 +205,8 @@ class PostgresSignals(SignalBus):
             connection = None
             try:
                 connection = await asyncpg.connect(self._dsn)
-                gone = asyncio.get_running_loop().create_future()
-                connection.add_termination_listener(lambda _c: gone.done() or gone.set_result(None))
+                gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                connection.add_termination_listener(functools.partial(_resolve, gone))
                 await connection.add_listener(CHANNEL, lambda _c, _pid, _channel, payload: self.deliver(payload))
                 self._listening.set()
                 while not gone.done():

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, event, func, or_, select
+from sqlalchemy import Connection, CursorResult, Engine, Result, Row, Select, and_, event, func, or_, select
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -151,11 +151,12 @@ class _Compiled:
         # A SELECT's columns, or what an INSERT/UPDATE/DELETE returns (RETURNING); none otherwise.
         columns = list(statement.exported_columns)
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        self.record = collections.namedtuple("Record", [c.key for c in columns]) if columns else None  # type: ignore[misc]
+        # A statement without columns gets a Record of no fields; rows() is only called on ones with columns.
+        self.record = collections.namedtuple("Record", [c.key for c in columns])  # type: ignore[misc]  # fields known at run time
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
-        for (key, compiled_value), process in zip(self.sources, self.bind_processors):
+        for (key, compiled_value), process in zip(self.sources, self.bind_processors, strict=True):
             value = params[key] if key in params else compiled_value
             args.append(value if process is None else process(value))
         return args
@@ -166,7 +167,7 @@ class _Compiled:
         cursor.close()
         processors = self.result_processors
         return [
-            self.record(*(v if f is None or v is None else f(v) for v, f in zip(row, processors)))
+            self.record(*(v if f is None or v is None else f(v) for v, f in zip(row, processors, strict=True)))
             for row in raw
             if row is not None
         ]
@@ -216,7 +217,7 @@ class Store:
         async with self._async_sessions() as db:
             yield db
 
-    async def fetch_one(self, statement: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+    async def fetch_one(self, statement: Any, params: Mapping[str, Any]) -> Row[*tuple[Any, ...]] | None:
         """The first row of a Core `statement`, for hot point reads.
 
         No ORM session: on inline SQLite one long-lived autocommit connection answers them (each SELECT
@@ -231,7 +232,7 @@ class Store:
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return (await connection.execute(statement, params)).first()
 
-    async def fetch_all(self, statement: Any, params: Mapping[str, Any]) -> list[Row[Any]]:
+    async def fetch_all(self, statement: Any, params: Mapping[str, Any]) -> list[Row[*tuple[Any, ...]]]:
         """Every row of a Core `statement`, read as fetch_one() reads."""
         if self.inline:
             compiled = self._compiled(statement)
@@ -303,6 +304,13 @@ class Store:
             return list(session.execute(statement, params).all())
         return compiled.rows(_dbapi_connection_of(session), params, first_only=False)
 
+    @property
+    def _inline_engine(self) -> Engine:
+        """The synchronous engine of an inline store (SQLite); the point reader, writer and checkpoints use it."""
+        engine = self.engine
+        assert isinstance(engine, Engine), "only an inline store has a synchronous engine"
+        return engine
+
     def _raw_reader(self) -> Any:
         """The sqlite3 connection under the point reader (autocommit: each SELECT sees every commit before it)."""
         return self._reader().connection.dbapi_connection
@@ -310,7 +318,7 @@ class Store:
     def _reader(self) -> Connection:
         reader = self._point_reader
         if reader is None or reader.closed or reader.invalidated:
-            reader = self._point_reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[union-attr]
+            reader = self._point_reader = self._inline_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return reader
 
     @asynccontextmanager
@@ -410,9 +418,9 @@ class Store:
         """
         connection = self._write_connection
         if connection is None or connection.closed or connection.invalidated:
-            connection = self._write_connection = self.engine.connect()  # type: ignore[assignment]
-        assert connection is not None
+            connection = self._write_connection = self._inline_engine.connect()
         dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None, "a pooled connection that is not invalidated has its DBAPI connection"
         try:
             yield connection
         except BaseException:
@@ -449,8 +457,8 @@ class Store:
     def _checkpoint(self) -> None:
         """On the checkpoint thread, with a connection of its own (closed by close() once the thread is done)."""
         if self._checkpoint_connection is None:
-            self._checkpoint_connection = self.engine.raw_connection()  # type: ignore[union-attr]
-        self._checkpoint_connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
+            self._checkpoint_connection = self._inline_engine.raw_connection()
+        self._checkpoint_connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     async def close(self) -> None:
         if self._checkpointer is not None:
@@ -479,6 +487,12 @@ class Store:
 async def _before_commit(db: Any) -> None:
     for last_work in db.sync_session.info.pop(_BEFORE_COMMIT, {}):
         await last_work(db)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE changed. execute() is typed as returning a Result; for DML it is a
+    CursorResult, which counts them."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def _dbapi_connection_of(target: Session | Connection) -> Any:
@@ -542,7 +556,7 @@ async def list_page(
         if len(after) != len(columns):
             raise ValueError("page key does not match the order")
         stmt = stmt.where(_after_key(columns, descending, after))
-    stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in zip(columns, descending)]).limit(limit + 1)
+    stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in zip(columns, descending, strict=True)]).limit(limit + 1)
     rows = list((await db.execute(stmt)).scalars().all())
     return rows[:limit], len(rows) > limit, total
 
@@ -550,7 +564,7 @@ async def list_page(
 def _after_key(columns: Sequence[Any], descending: Sequence[bool], values: Sequence[Any]) -> Any:
     # (a, b, pk) > (va, vb, vpk) with a direction per column, expanded so every database can use it.
     alternatives = []
-    for i, (column, desc) in enumerate(zip(columns, descending)):
+    for i, (column, desc) in enumerate(zip(columns, descending, strict=True)):
         equal_prefix = [columns[j] == values[j] for j in range(i)]
         step = column < values[i] if desc else column > values[i]
         alternatives.append(and_(*equal_prefix, step))

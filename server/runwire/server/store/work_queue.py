@@ -21,8 +21,8 @@ from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import BatchTaskRow, RunRow
 from runwire.server.store.store import Store
 
-_RUNS: Table = RunRow.__table__  # type: ignore[assignment]
-_TASKS: Table = BatchTaskRow.__table__  # type: ignore[assignment]
+_RUNS: Table = RunRow.__table__
+_TASKS: Table = BatchTaskRow.__table__
 
 # RunStatus (engine/runner.py) values: the store knows them only as numbers.
 QUEUED, RUNNING, REQUIRES_INPUT = 1, 2, 3

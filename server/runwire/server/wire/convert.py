@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Generic, Mapping, TypeVar, overload
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -16,7 +16,16 @@ from runwire.server.core import names
 from runwire.server.core.etags import etag_of
 from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.core.errors import InvalidArgument
-from runwire.server.store.models import AgentRow, BatchTaskRow, FileRow, MemoryRow, MessageRow, RunRow, SecretRow, SessionRow
+from runwire.server.store.models import (
+    AgentRow,
+    BatchTaskRow,
+    FileRow,
+    MemoryRow,
+    MessageColumns,
+    RunColumns,
+    SecretRow,
+    SessionRow,
+)
 from runwire.server.store.repositories import AgentRecord, SessionRecord
 from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
@@ -41,6 +50,10 @@ def mask_paths(mask: FieldMask, resource: ProtoMessage) -> list[str]:
 # -- scalars ---------------------------------------------------------------
 
 
+@overload
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp: ...
+@overload
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None: ...
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
@@ -158,18 +171,21 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
     }
 
 
-class ProtoMemo:
+_Proto = TypeVar("_Proto", bound=ProtoMessage)
+
+
+class ProtoMemo(Generic[_Proto]):
     """The message made from a read-only record, made again only when another record object comes: with
     domain/versioned.py, the same object comes back for as long as the row's version does not change.
     Callers hand the message to grpc to send and never change it."""
 
-    def __init__(self, make: Callable[[Any], ProtoMessage], limit: int = 4096, keep: Callable[[Any], bool] | None = None) -> None:
+    def __init__(self, make: Callable[[Any], _Proto], limit: int = 4096, keep: Callable[[Any], bool] | None = None) -> None:
         self._make = make
         self._limit = limit
         self._keep = keep  # which records' messages are worth keeping; all when None
-        self._made: dict[Any, tuple[Any, ProtoMessage]] = {}
+        self._made: dict[Any, tuple[Any, _Proto]] = {}
 
-    def __call__(self, key: Any, record: Any) -> ProtoMessage:
+    def __call__(self, key: Any, record: Any) -> _Proto:
         entry = self._made.get(key)
         if entry is not None and entry[0] is record:
             return entry[1]
@@ -212,7 +228,7 @@ def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
             tool_timeout=duration(limits.get("tool_timeout")),
             input_timeout=duration(limits.get("input_timeout")),
         ),
-        state=row.state,
+        state=agent_pb2.Agent.State.ValueType(row.state),
         labels=row.labels or {},
         owner=row.owner,
         create_time=timestamp(row.create_time),
@@ -314,10 +330,10 @@ def message_fields(message: message_pb2.Message) -> dict[str, Any]:
     }
 
 
-def message_proto(row: MessageRow) -> message_pb2.Message:
+def message_proto(row: MessageColumns) -> message_pb2.Message:
     return message_pb2.Message(
         name=names.MESSAGE.format(row.session_id, row.id),
-        role=row.role,
+        role=message_pb2.Message.Role.ValueType(row.role),
         content=[part_proto(p) for p in row.content or []],
         parent_message=names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else "",
         run=f"runs/{row.run_id}" if row.run_id else "",
@@ -343,13 +359,13 @@ def run_options_fields(options: run_pb2.RunOptions) -> dict[str, Any]:
     }
 
 
-def run_proto(row: RunRow) -> run_pb2.Run:
+def run_proto(row: RunColumns) -> run_pb2.Run:
     options = row.options or {}
     run = run_pb2.Run(
         name=f"runs/{row.id}",
         session=names.SESSION.format(row.session_id),
         agent=names.AGENT.format(row.agent_id),
-        status=row.status,
+        status=run_pb2.Run.Status.ValueType(row.status),
         input=[part_proto(p) for p in row.input or []],
         options=run_pb2.RunOptions(
             max_steps=options.get("max_steps") or 0,
@@ -396,7 +412,7 @@ def set_run_output(target: run_pb2.RunOutput, stored: Mapping[str, Any], *, igno
         target.message = stored.get("message", "")
         target.parts.extend(common_pb2.ContentPart(text=part["text"]) for part in parts)
         return
-    json_format.ParseDict(stored, target, ignore_unknown_fields=ignore_unknown_fields)
+    json_format.ParseDict(dict(stored), target, ignore_unknown_fields=ignore_unknown_fields)
 
 
 _RUN_OUTPUT_KEYS = frozenset({"text", "parts", "message"})
@@ -436,10 +452,10 @@ def file_proto(row: FileRow) -> file_pb2.File:
         display_name=row.display_name,
         filename=row.filename,
         content_type=row.content_type,
-        purpose=row.purpose,  # type: ignore[arg-type]
+        purpose=file_pb2.File.Purpose.ValueType(row.purpose),
         size_bytes=row.size_bytes,
         sha256=row.sha256,
-        state=row.state,  # type: ignore[arg-type]
+        state=file_pb2.File.State.ValueType(row.state),
         progress=row.progress,
         text_chars=row.text_chars,
         page_count=row.page_count,
@@ -462,7 +478,7 @@ def file_proto(row: FileRow) -> file_pb2.File:
 def memory_proto(row: MemoryRow) -> memory_pb2.Memory:
     return memory_pb2.Memory(
         name=f"memories/{row.id}",
-        type=row.type,
+        type=memory_pb2.Memory.Type.ValueType(row.type),
         content=row.content,
         agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
         session=names.SESSION.format(row.session_id) if row.session_id else "",
@@ -542,7 +558,7 @@ def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
         line_number=row.line_number,
         agent=f"agents/{row.agent_id}",
         session=f"sessions/{row.session_id}" if row.run_id or not row.own_session else "",
-        status=row.status,
+        status=batch_pb2.BatchTask.Status.ValueType(row.status),
         run=f"runs/{row.run_id}" if row.run_id else "",
         attempts=row.attempts,
         usage=common_pb2.Usage(

@@ -234,5 +234,6 @@ def _proto_json_field_problem(field: FieldDescriptor, value: Any, where: str) ->
     if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE) and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
         return where, "must be a number"
     if kind == FieldDescriptor.TYPE_ENUM and (isinstance(value, bool) or not isinstance(value, (int, str))):
-        return where, f"must be one of the names of {field.enum_type.name}"
+        enum_name = field.enum_type.name if field.enum_type is not None else "the enum"
+        return where, f"must be one of the names of {enum_name}"
     return None

@@ -52,7 +52,7 @@ def _json_value(field: FieldDescriptor, path: str, text: str) -> Any:
         if text.lower() not in ("true", "false"):
             raise CliError(f"{path}: expected true or false")
         return text.lower() == "true"
-    if field.type == FieldDescriptor.TYPE_ENUM:
+    if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
         names = [v.name for v in field.enum_type.values]
         wanted = text.upper()
         return next((n for n in names if n == wanted or n.endswith("_" + wanted)), text)

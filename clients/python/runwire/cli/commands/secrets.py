@@ -8,6 +8,8 @@ import getpass
 import sys
 from typing import Any
 
+from google.protobuf import field_mask_pb2
+
 from runwire.cli import framework, output
 from runwire.cli.framework import Api
 from runwire.cli.names import secret_name
@@ -36,7 +38,7 @@ def secret_create(args: argparse.Namespace, api: Api) -> int:
 def secret_rotate(args: argparse.Namespace, api: Api) -> int:
     request = secret_pb2.UpdateSecretRequest(
         secret=secret_pb2.Secret(name=secret_name(args.name), value=_read_value(), etag=args.etag or ""),
-        update_mask={"paths": ["value"]},
+        update_mask=field_mask_pb2.FieldMask(paths=["value"]),
     )
     return framework.show(args, _secrets(api).UpdateSecret(request))
 

@@ -1,7 +1,7 @@
 """agents, sessions, messages, idempotency, server keys
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
 
