@@ -272,29 +272,6 @@ async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> li
     return found
 
 
-async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequence[str]) -> int:
-    result = await db.execute(
-        delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
-    )
-    return result.rowcount or 0
-
-
-async def adjust_session_counts(db: AsyncSession, session_id: str, delta: int, now: datetime) -> None:
-    await db.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id)
-        .values(message_count=SessionRow.message_count + delta, update_time=now)
-    )
-
-
-async def adjust_reply_count(db: AsyncSession, session_id: str, message_id: str, delta: int) -> None:
-    await db.execute(
-        update(MessageRow)
-        .where(MessageRow.session_id == session_id, MessageRow.id == message_id)
-        .values(reply_count=MessageRow.reply_count + delta)
-    )
-
-
 async def search_messages(
     db: AsyncSession,
     owner: str,
