@@ -116,6 +116,7 @@ generate: $(INSTALLED) go-tools $(TS_MODULES)
 lint: $(INSTALLED)
 	$(BIN)/buf lint
 	$(BIN)/buf build -o /dev/null
+	$(BIN)/lint-imports
 
 # A few minutes; writes bench/results/*.json and the README's table.
 bench: $(INSTALLED) $(GATEWAY)

@@ -34,3 +34,9 @@ class MessageRole(enum.IntEnum):
     ASSISTANT = 2
     SYSTEM = 3
     TOOL = 4
+
+
+class ToolSource(enum.IntEnum):
+    UNSPECIFIED = 0
+    BUILTIN = 1
+    MCP = 2

@@ -49,7 +49,7 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
-from runwire.server.engine.mcp import agent_tool_call_name
+from runwire.server.core.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
