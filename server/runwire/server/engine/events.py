@@ -45,6 +45,7 @@ from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 from runwire.v1 import run_pb2
 
 log = logging.getLogger("runwire.events")
@@ -357,7 +358,7 @@ class RunEventLog:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._write_forever(), name="runwire-event-writer")
+        self._task = spawn(self._write_forever(), name="runwire-event-writer")
 
     async def close(self) -> None:
         """Write what is pending, then stop."""

@@ -21,7 +21,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, TextIO
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, TextIO
 
 from runwire.server.config import McpSettings
 from runwire.server.wire import json_values
@@ -315,8 +315,8 @@ class McpConnection:
         except Exception:  # losing one status write must not stop the connection
             log.exception("could not record the state of MCP server %s", self.target.name)
 
-    def _spawn(self, awaitable: Awaitable[None]) -> None:
-        self._task = asyncio.ensure_future(awaitable)  # type: ignore[assignment]
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._task = spawn(work, name=f"mcp-{self.target.server_id}-report")
 
     def wake(self) -> None:
         """Skip the rest of a backoff delay."""
