@@ -85,19 +85,22 @@ async def insert(store: Any, db: Any, values: Mapping[str, Any]) -> None:
         await store.execute_on(db, statement, params)
 
 
-async def touch_session(db: Any, session_id: str, now: datetime) -> None:
+async def touch_session(store: Any, db: Any, session_id: str, now: datetime) -> None:
     """A message of the session changed: the session did too."""
-    await db.execute(_COUNT, {"_session_id": session_id, "_delta": 0, "_now": now})
+    await store.execute_on(db, _COUNT, {"_session_id": session_id, "_delta": 0, "_now": now})
 
 
-async def remove(db: Any, session_id: str, message_ids: Sequence[str], parent_id: str | None, now: datetime) -> int:
+async def remove(
+    store: Any, db: Any, session_id: str, message_ids: Sequence[str], parent_id: str | None, now: datetime
+) -> int:
     """Delete messages of a session (a message and the thread below it, whose top answers `parent_id`)
-    and uncount them; returns how many there were."""
+    and uncount them, in a transaction from `Store.write()`; returns how many there were. Rows already
+    loaded in `db` keep the counters they were loaded with."""
     result = await db.execute(
         delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
     )
     removed = result.rowcount or 0
-    await db.execute(_COUNT, {"_session_id": session_id, "_delta": -removed, "_now": now})
+    await store.execute_on(db, _COUNT, {"_session_id": session_id, "_delta": -removed, "_now": now})
     if parent_id is not None:
-        await db.execute(_COUNT_REPLY, {"_session_id": session_id, "_parent_id": parent_id, "_delta": -1})
+        await store.execute_on(db, _COUNT_REPLY, {"_session_id": session_id, "_parent_id": parent_id, "_delta": -1})
     return removed
