@@ -29,7 +29,7 @@ help:
 	@echo "make test      run every test, then the API tests on PostgreSQL (installs what is missing first)"
 	@echo "make generate  regenerate generated/ and clients/typescript/src/gen/ from protos/"
 	@echo "make lint      buf lint and build; buf breaking (the contract against the previous commit, or"
-	@echo "               protos/baseline.binpb without git history); ruff check; mypy"
+	@echo "               protos/baseline.binpb without git history); ruff check; mypy; lint-imports (layers)"
 	@echo "make proto-baseline  record the current contract in protos/baseline.binpb (what buf breaking"
 	@echo "               compares with when there is no git history)"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
@@ -134,6 +134,7 @@ lint: $(INSTALLED)
 	fi
 	@echo "ruff check"; $(BIN)/ruff check --quiet $(LINT_PYTHON)
 	@echo "mypy"; $(BIN)/mypy
+	@echo "lint-imports"; $(BIN)/lint-imports
 
 # Deliberately, when the contract has changed compatibly: the image buf breaking compares with without git.
 proto-baseline: $(INSTALLED)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from runwire.server.app import RunwireServer
 from runwire.server.store.models import SessionRow
-from runwire.v1 import agent_pb2, message_pb2, run_pb2, session_pb2
+from runwire.v1 import agent_pb2, common_pb2, message_pb2, run_pb2, session_pb2
 from tests.conftest import new_request_id, rpc_error, sqlite_only
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
@@ -314,6 +314,31 @@ async def test_a_tool_call_runs_the_tool_and_gives_the_result_to_the_model(runs:
     assert as_dict(execution.result.output)["value"] == 42
     assert execution.HasField("start_time") and execution.HasField("end_time")
     assert not run.steps[1].tool_calls
+
+
+async def test_a_runs_messages_and_created_ones_are_counted_by_one_writer(runs: Runs) -> None:
+    """A run's own messages and CreateMessage keep the session's message_count, its update_time and a
+    parent's reply_count alike."""
+    session = await runs.session(tools=["calculator"])
+    await runs.execute_all(session, SIX_TIMES_SEVEN)
+    *_, answer = await runs.messages(session)
+    after_run = await runs.client.sessions.GetSession(session_pb2.GetSessionRequest(name=session))
+    assert after_run.message_count == 4
+    assert after_run.update_time.ToDatetime() >= answer.create_time.ToDatetime()
+
+    reply = await runs.client.messages.CreateMessage(
+        message_pb2.CreateMessageRequest(
+            parent=session,
+            message=message_pb2.Message(
+                role=USER, content=[common_pb2.ContentPart(text="thanks")], parent_message=answer.name
+            ),
+        )
+    )
+    after_reply = await runs.client.sessions.GetSession(session_pb2.GetSessionRequest(name=session))
+    assert after_reply.message_count == 5 == len(await runs.messages(session))
+    assert after_reply.update_time.ToDatetime() >= reply.create_time.ToDatetime()
+    replied = await runs.client.messages.GetMessage(message_pb2.GetMessageRequest(name=answer.name))
+    assert replied.reply_count == 1 and replied.text == answer.text
 
 
 @pytest.mark.parametrize(

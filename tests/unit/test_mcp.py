@@ -9,7 +9,8 @@ import mcp_types
 import pytest
 
 from runwire.server.config import Settings, SettingsError
-from runwire.server.engine.mcp import _schema, _tool_output, agent_tool_call_name, call_name, parse_call_name, stdio_command_problem
+from runwire.server.core.mcp import agent_tool_call_name, call_name, parse_call_name
+from runwire.server.engine.mcp import _schema, _tool_output, stdio_command_problem
 from runwire.server.engine.tools import ToolError
 
 
@@ -71,7 +72,7 @@ def test_a_tool_schema_a_struct_cannot_carry_is_left_out() -> None:
     ],
 )
 def test_credentials_in_a_url_are_masked_and_restored_from_the_stored_url(url: str, masked: str) -> None:
-    from runwire.server.engine.mcp import mask_url, unmask_url
+    from runwire.server.core.mcp import mask_url, unmask_url
 
     assert mask_url(url) == masked
     assert unmask_url(masked, url) == url

@@ -65,10 +65,10 @@ from runwire.server.domain.runs import RunService, load_events, run_finished
 from runwire.server.domain.sessions import SessionService
 from runwire.server.domain.tools import ToolService
 from runwire.server.engine.builtin_provider import BuiltinProvider
-from runwire.server.engine.file_search_tool import FileSearch
+from runwire.server.domain.file_search_tool import FileSearch
 from runwire.server.engine.events import RunEventLog
 from runwire.server.engine.mcp import McpManager
-from runwire.server.engine.memory_tool import MemoryTool
+from runwire.server.domain.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.openai_provider import OpenAIProvider
@@ -81,6 +81,7 @@ from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
 from runwire.server.store.leases import LeaseTerms, new_process_id
 from runwire.server.store.signals import PostgresSignals, RedisSignals, SignalBus
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.server")
 
@@ -316,14 +317,14 @@ class RunwireServer:
         for spec_name, servicer in self.services.items():
             status = health_pb2.HealthCheckResponse.SERVING if servicer else health_pb2.HealthCheckResponse.NOT_SERVING
             await self._health.set(spec_name, status)
-        self._background.append(asyncio.create_task(self._sweep_forever(), name="runwire-sweeper"))
-        self._background.append(asyncio.create_task(self._record_key_use_forever(), name="runwire-key-use"))
+        self._background.append(spawn(self._sweep_forever(), name="runwire-sweeper"))
+        self._background.append(spawn(self._record_key_use_forever(), name="runwire-key-use"))
         if settings.metrics_port:
             self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
-            self._background.append(asyncio.create_task(self._refresh_gauges_forever(), name="runwire-gauges"))
+            self._background.append(spawn(self._refresh_gauges_forever(), name="runwire-gauges"))
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
         if self._redis is not None:
-            self._background.append(asyncio.create_task(self._follow_revocations(), name="runwire-revocations"))
+            self._background.append(spawn(self._follow_revocations(), name="runwire-revocations"))
             self.resource_events.use_redis(self._redis, f"{settings.redis_key_prefix}events:committed")
             self.event_bus_backend = "redis"
         backend = store.backend + (" (inline)" if store.inline else "")

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from json.encoder import encode_basestring  # the C encoder of json.dumps, ensure_ascii=False
-from typing import Any
+from typing import Any, Callable
 
 # Extra attributes that the JSON formatter copies from a record when present.
 FIELDS = ("request_id", "method", "principal", "code", "reason", "duration_ms", "tier", "auth", "peer")
@@ -51,13 +51,20 @@ def redact(text: str) -> str:
     return _SECRETS.sub("[REDACTED]", text)
 
 
+# The call being served (with request_id, method and principal), or None: set by the layer that serves
+# calls (runwire.server.api.calls), which this module sits below.
+def _no_call() -> Any:
+    return None
+
+
+current_call: Callable[[], Any] = _no_call
+
+
 class CallContextFilter(logging.Filter):
     """Adds request_id, method and principal of the call being served (if any) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from runwire.server.api.calls import current_call_or_none
-
-        call = current_call_or_none()
+        call = current_call()
         if call is not None:
             if not hasattr(record, "request_id"):
                 record.request_id = call.request_id

@@ -169,6 +169,9 @@ def current_call_or_none() -> Call | None:
     return _current.get(None)
 
 
+logging_setup.current_call = current_call_or_none
+
+
 def caller() -> Principal:
     """The principal of the call being served."""
     call = _current.get(None)

@@ -26,3 +26,17 @@ class McpState(enum.IntEnum):
     READY = 2
     ERROR = 3
     DISABLED = 4
+
+
+class MessageRole(enum.IntEnum):
+    UNSPECIFIED = 0
+    USER = 1
+    ASSISTANT = 2
+    SYSTEM = 3
+    TOOL = 4
+
+
+class ToolSource(enum.IntEnum):
+    UNSPECIFIED = 0
+    BUILTIN = 1
+    MCP = 2

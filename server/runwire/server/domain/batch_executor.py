@@ -281,7 +281,7 @@ class BatchExecutor:
         batch = control.batch
         loop = asyncio.get_running_loop()
         remaining = (batch.deadline - self.ctx.clock()).total_seconds()
-        timer = loop.call_later(max(remaining, 0.0), lambda: asyncio.ensure_future(self._stop(control, "timed_out")))
+        timer = loop.call_later(max(remaining, 0.0), lambda: spawn(self._stop(control, "timed_out"), name=f"batch-timeout-{control.batch.id}"))
         per_batch = asyncio.Semaphore(batch.max_concurrency)
         try:
             await self._follow_started(control, per_batch)
@@ -316,7 +316,7 @@ class BatchExecutor:
             self._spawn(control, task, per_batch)
 
     def _spawn(self, control: _Control, task: BatchTaskRow, per_batch: asyncio.Semaphore) -> None:
-        worker = asyncio.create_task(self._work(control, task, per_batch), name=f"batch-task-{control.batch.id}-{task.index}")
+        worker = spawn(self._work(control, task, per_batch), name=f"batch-task-{control.batch.id}-{task.index}")
         control.workers.add(worker)
         worker.add_done_callback(control.workers.discard)
 

@@ -17,7 +17,6 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 
-from runwire.server.api.tool_convert import mcp_server_proto
 from runwire.server.config import McpSettings
 from runwire.server.core import names
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
@@ -27,20 +26,12 @@ from runwire.server.core.errors import FailedPrecondition, NotFound, PermissionD
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.engine.egress import EgressPolicy
-from runwire.server.engine.mcp import (
-    DEFAULT_CALL_TIMEOUT_SECONDS,
-    SECRET_PLACEHOLDER,
-    McpManager,
-    McpStatus,
-    McpTarget,
-    McpToolInfo,
-    mask_url,
-    stdio_command_problem,
-    unmask_url,
-)
+from runwire.server.core.mcp import SECRET_PLACEHOLDER, McpToolInfo, mask_url, unmask_url
+from runwire.server.engine.mcp import DEFAULT_CALL_TIMEOUT_SECONDS, McpManager, McpStatus, McpTarget, stdio_command_problem
 from runwire.server.core.statuses import McpState
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
+from runwire.server.wire.tools import mcp_server_proto
 
 log = logging.getLogger("runwire.mcp")
 

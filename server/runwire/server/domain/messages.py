@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import enum
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -18,8 +17,10 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
+from runwire.server.core.statuses import MessageRole
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.domain.versioned import VersionedRecords
+from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
 
@@ -32,20 +33,8 @@ MAX_SEARCH_RESULTS = 100
 MAX_KEPT_MESSAGES = 2048
 
 
-class Role(enum.IntEnum):
-    UNSPECIFIED = 0
-    USER = 1
-    ASSISTANT = 2
-    SYSTEM = 3
-    TOOL = 4
-
-
 def not_found(name: str) -> NotFound:
     return NotFound(f"message {name!r} does not exist", reason="MESSAGE_NOT_FOUND", metadata={"resource": name})
-
-
-def text_of(content: Sequence[Mapping[str, Any]]) -> str:
-    return "\n".join(part["text"] for part in content if "text" in part)
 
 
 @dataclass(frozen=True)
@@ -100,7 +89,7 @@ class MessageService:
         (session_id,) = names.SESSION.parse(parent, "parent")
         v = Violations()
         role = fields.get("role") or 0
-        if role not in {r.value for r in Role} or role == Role.UNSPECIFIED:
+        if role not in {r.value for r in MessageRole} or role == MessageRole.UNSPECIFIED:
             v.add("message.role", "is required: USER, ASSISTANT, SYSTEM or TOOL")
         content = copy.deepcopy(list(fields.get("content") or []))
         self.validate_content(v, content, "message.content")
@@ -121,27 +110,24 @@ class MessageService:
         self.ctx.idempotency.validate(request_id)
         message_id = message_id or names.new_id()
         now = self.ctx.clock()
-        row = MessageRow(
+        values = message_writer.message_values(
             session_id=session_id,
-            id=message_id,
+            message_id=message_id,
             owner=caller.id,
             parent_id=parent_id,
             role=role,
             content=content,
-            text=text_of(content),
             run_id=run_id,
-            labels=dict(fields.get("labels") or {}),
-            reply_count=0,
-            create_time=now,
-            update_time=now,
-            revision=1,
+            labels=fields.get("labels") or {},
+            now=now,
         )
         async with self.ctx.store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMessage", fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             session = await self._session_in(db, caller, parent, session_id)
-            row.owner = session.owner
+            values["owner"] = session.owner
+            row = MessageRow(**values)
             if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
@@ -152,10 +138,7 @@ class MessageService:
                 )
             if validate_only:
                 return row
-            await repo.insert_message(self.ctx.store, db, row)
-            await repo.adjust_session_counts(self.ctx.store, db, session_id, +1, now)
-            if parent_id is not None:
-                await repo.adjust_reply_count(self.ctx.store, db, session_id, parent_id, +1)
+            await message_writer.insert_message(self.ctx.store, db, values)
             await self._record(db, "message.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
@@ -256,7 +239,7 @@ class MessageService:
             target = _preview(row) if validate_only else row
             if "content" in plan.changes:
                 target.content = list(plan.changes["content"])
-                target.text = text_of(target.content)
+                target.text = message_writer.text_of(target.content)
             if "labels" in plan.changes:
                 target.labels = dict(plan.changes["labels"] or {})
             if validate_only:
@@ -264,7 +247,7 @@ class MessageService:
             now = self.ctx.clock()
             row.update_time = now
             row.revision += 1
-            await repo.adjust_session_counts(self.ctx.store, db, row.session_id, 0, now)
+            await message_writer.touch_session(self.ctx.store, db, row.session_id, now)
             await self._record(db, "message.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
         return row
@@ -299,10 +282,7 @@ class MessageService:
                     metadata={"resource": name, "reply_count": str(row.reply_count)},
                 )
             doomed = [message_id, *await repo.thread_below(db, session_id, message_id)]
-            removed = await repo.delete_messages(db, session_id, doomed)
-            await repo.adjust_session_counts(self.ctx.store, db, session_id, -removed, self.ctx.clock())
-            if row.parent_id is not None:
-                await repo.adjust_reply_count(self.ctx.store, db, session_id, row.parent_id, -1)
+            await message_writer.remove(self.ctx.store, db, session_id, doomed, row.parent_id, self.ctx.clock())
             # The replies deleted with it (force) are announced by this event alone.
             await self._record(db, "message.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])

@@ -46,6 +46,7 @@ from runwire.server.domain.resource_events import EVERYONE, EventFilter
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import BatchRow, RunRow, ServerMessageDeliveryRow, ServerMessageRow, SessionRow
 from runwire.server.store.store import Listing
+from runwire.server.background import spawn
 from runwire.v1 import event_pb2, messaging_pb2
 
 log = logging.getLogger("runwire.messaging")
@@ -579,7 +580,7 @@ class MessagingService:
         """A client of `principal` was sent the message; recorded shortly, with others, in one write."""
         self._delivered.add((SERVER_MESSAGE.parse(message_name, "name")[0], principal))
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush_delivered(), name="runwire-message-deliveries")
+            self._flushing = spawn(self._flush_delivered(), name="runwire-message-deliveries")
 
     async def _flush_delivered(self) -> None:
         await asyncio.sleep(0.05)  # gather the deliveries of one fan-out

@@ -28,6 +28,7 @@ from runwire.server.core.statuses import ACTIVE_STATUSES, RunStatus
 from runwire.server.store import leases
 from runwire.server.store.leases import LeaseTerms
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.leases")
 
@@ -62,9 +63,9 @@ class Ownership:
         runs.runner.on_room = self._room_freed
 
     def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._heartbeat_forever(), name="runwire-lease-heartbeat"))
-        self._tasks.append(asyncio.create_task(self._claim_forever(), name="runwire-lease-claims"))
-        self._tasks.append(asyncio.create_task(self._claim_queued_forever(), name="runwire-work-queue"))
+        self._tasks.append(spawn(self._heartbeat_forever(), name="runwire-lease-heartbeat"))
+        self._tasks.append(spawn(self._claim_forever(), name="runwire-lease-claims"))
+        self._tasks.append(spawn(self._claim_queued_forever(), name="runwire-work-queue"))
 
     def work_queued(self) -> None:
         self._backlog = True

@@ -46,6 +46,7 @@ from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import EventSubscriptionRow, ResourceEventRow, ServerKey
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 from runwire.v1 import event_pb2
 
 log = logging.getLogger("runwire.resource_events")
@@ -247,12 +248,12 @@ class ResourceEvents:
             # Cursors name their log, so one from another server's log is refused instead of misread.
             self._log_id = (await repo.server_key(db, _LOG_ID_KEY))[:8]
         self.head = self._floor = await self._last_position()
-        self._task = asyncio.create_task(self._tail_forever(), name="runwire-resource-events")
+        self._task = spawn(self._tail_forever(), name="runwire-resource-events")
 
     def use_redis(self, redis: Any, channel: str) -> None:
         """Announce local commits on `channel` and read the log whenever another replica announces one."""
         self._redis, self._redis_channel = redis, channel
-        self._redis_task = asyncio.create_task(self._follow_redis(), name="runwire-resource-events-redis")
+        self._redis_task = spawn(self._follow_redis(), name="runwire-resource-events-redis")
 
     async def close(self) -> None:
         for task in (self._task, self._redis_task):
@@ -340,7 +341,7 @@ class ResourceEvents:
             self._publish_again = True
         else:
             self._publishing = True
-            asyncio.ensure_future(self._publish())
+            spawn(self._publish(), name="runwire-resource-events-publish")
 
     async def _publish(self) -> None:
         try:

@@ -62,6 +62,7 @@ from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunColumns, RunEventRow, RunRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
+from runwire.server.background import spawn
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")
@@ -655,7 +656,7 @@ class RunService:
         """Control requests were recorded for these runs: apply those of the runs this process executes."""
         for run_id in run_ids:
             if run_id in self.runner.active:
-                task = asyncio.ensure_future(self.apply_controls([run_id]))
+                task = spawn(self.apply_controls([run_id]), name=f"run-controls-{run_id}")
                 self._applying.add(task)
                 task.add_done_callback(self._applying.discard)
 
@@ -859,7 +860,7 @@ class RunService:
         # What was recorded for the runs that wait on here (a cancel, the answer), applied as if asked here.
         waiting_controlled = [run_id for run_id in restored if run_id in recorded]
         if waiting_controlled:
-            task = asyncio.ensure_future(self.apply_controls(waiting_controlled))
+            task = spawn(self.apply_controls(waiting_controlled), name="run-controls-restored")
             self._applying.add(task)
             task.add_done_callback(self._applying.discard)
         return failed, resumed

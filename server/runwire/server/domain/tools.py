@@ -8,9 +8,8 @@ the same AIP rules and signed keyset tokens as every other list.
 from __future__ import annotations
 
 import builtins
-import enum
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -21,35 +20,16 @@ from runwire.server.core.errors import InvalidArgument, NotFound
 from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
 from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
-from runwire.server.engine.mcp import McpManager, McpToolInfo, agent_tool_call_name, call_name
-from runwire.server.core.statuses import McpState
+from runwire.server.core.mcp import McpToolInfo, agent_tool_call_name, call_name
+from runwire.server.engine.mcp import McpManager
+from runwire.server.core.statuses import McpState, ToolSource
 from runwire.server.engine.tools import ToolRegistry
+from runwire.server.wire.tools import ToolView
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
 
 DEFAULT_PAGE_SIZE = 100
 ORDER_FIELDS = ("call_name", "display_name", "update_time", "name")
-
-
-class ToolSource(enum.IntEnum):
-    UNSPECIFIED = 0
-    BUILTIN = 1
-    MCP = 2
-
-
-@dataclass(frozen=True)
-class ToolView:
-    name: str
-    call_name: str
-    display_name: str
-    description: str
-    parameters: Mapping[str, Any]
-    output_schema: Mapping[str, Any] | None
-    source: ToolSource
-    mcp_server: str
-    requires_approval: bool
-    available: bool
-    update_time: datetime | None
 
 
 class ToolService:

@@ -33,7 +33,7 @@ import time
 import weakref
 from collections import deque
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -41,11 +41,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from runwire.server.wire import convert
-from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
+from runwire.server.background import spawn
 from runwire.v1 import run_pb2
 
 log = logging.getLogger("runwire.events")
@@ -144,6 +144,17 @@ class RunChannel:
 
 # A resource event to record with a write: (type, resource name, owner, payload).
 ResourceEvent = tuple[str, str, str, Message]
+
+
+class ResourceEventSink(Protocol):
+    """Where the run event log records resource events (`message.created`, `run.*`) in its own commits:
+    the domain's resource event log."""
+
+    def insert_sync(self, session: Session | Connection, rows: Iterable[ResourceEvent]) -> None:
+        """Insert the events within the synchronous transaction of a batch."""
+
+    def notify(self) -> None:
+        """Events were committed (called from any thread)."""
 
 
 class RunRecorder:
@@ -311,7 +322,7 @@ class RunEventLog:
         backlog_limit: int = 50_000,
         poll_interval: float = 0.25,
         follower_grace: float = FOLLOWER_GRACE_SECONDS,
-        resource_events: ResourceEvents | None = None,
+        resource_events: ResourceEventSink | None = None,
         signals: SignalBus | None = None,
         fallback_poll: float = FALLBACK_POLL_SECONDS,
     ) -> None:
@@ -347,7 +358,7 @@ class RunEventLog:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._write_forever(), name="runwire-event-writer")
+        self._task = spawn(self._write_forever(), name="runwire-event-writer")
 
     async def close(self) -> None:
         """Write what is pending, then stop."""

@@ -21,19 +21,17 @@ import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Literal, Mapping, Protocol, Sequence
 
 from google.protobuf import json_format, struct_pb2
-from sqlalchemy import bindparam, insert, update
 
 from runwire.server.wire import convert
 from runwire.server.core import metrics
-from runwire.server.core.statuses import RunStatus
+from runwire.server.core.statuses import MessageRole as Role, RunStatus
 from runwire.server.config import RunSettings
 from runwire.server.wire import json_values
 from runwire.server.core import names
 from runwire.server.core.clock import utc_now
-from runwire.server.domain.messages import MessageService, Role, text_of
 from runwire.server.core.principal import Principal
 from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.endpoints import ProviderEndpoints
@@ -51,12 +49,13 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
-from runwire.server.engine.mcp import agent_tool_call_name
+from runwire.server.core.mcp import agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
+from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost
-from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
+from runwire.server.store.models import MessageRow
 from runwire.server.store.store import Store
 from runwire.server.background import spawn
 from runwire.v1 import common_pb2, run_pb2
@@ -77,17 +76,19 @@ _FINISH = {
 _MODEL_ROLES = {Role.USER: "user", Role.ASSISTANT: "assistant", Role.SYSTEM: "system"}
 
 
-# The engine's own writes, built once (see events.RunEventLog: they ride in the event commits).
-_MESSAGE_COLUMNS = tuple(c.key for c in MessageRow.__table__.columns if c.key != "pk")
-_INSERT_MESSAGE = insert(MessageRow.__table__)
-_SESSIONS = SessionRow.__table__
-_COUNT_MESSAGE = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("_session_id"))
-    .values(message_count=_SESSIONS.c.message_count + 1, update_time=bindparam("update_time"))
-)
+class MessageHit(Protocol):
+    @property
+    def message(self) -> MessageRow: ...
+    @property
+    def snippet(self) -> str: ...
 
 
+class MessageSearch(Protocol):
+    """What the built-in session search needs of the messages (the domain's MessageService)."""
+
+    async def search(
+        self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
+    ) -> tuple[Sequence[MessageHit], str]: ...
 
 
 # The verb of the `run.*` resource event of each final status.
@@ -259,7 +260,7 @@ class Runner:
         self,
         store: Store,
         event_log: RunEventLog,
-        messages: MessageService,
+        messages: MessageSearch,
         providers: Mapping[str, Provider],
         tools: ToolRegistry,
         settings: RunSettings,
@@ -1148,24 +1149,18 @@ class Runner:
         Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
         now = self.clock()
         plan = active.plan
-        row = SimpleNamespace(
+        values = message_writer.message_values(
             session_id=plan.session_id,
-            id=names.new_id(),
+            message_id=names.new_id(),
             owner=plan.owner,
-            parent_id=None,
-            role=int(role),
+            role=role,
             content=content,
-            text=text_of(content),
             run_id=plan.run_id,
-            labels=labels or {},
-            reply_count=0,
-            create_time=now,
-            update_time=now,
-            revision=1,
-            incarnation=new_incarnation(),
+            labels=labels,
+            now=now,
         )
-        values = {key: getattr(row, key) for key in _MESSAGE_COLUMNS}
-        statements = ((_INSERT_MESSAGE, values), (_COUNT_MESSAGE, {"_session_id": plan.session_id, "update_time": now}))
+        row = SimpleNamespace(**values)
+        statements = message_writer.insert_statements(values)
         message = convert.message_proto(row)
         event = self._event(active, message_created=run_pb2.MessageCreated(message=message))
         await self._emit(
@@ -1256,7 +1251,7 @@ def model_messages(role: Role, content: Sequence[Mapping[str, Any]]) -> list[Mod
         for part in content
         if "tool_call" in part
     )
-    return [ModelMessage(role=_MODEL_ROLES.get(role, "user"), text=text_of(content), tool_calls=calls)]  # type: ignore[arg-type]
+    return [ModelMessage(role=_MODEL_ROLES.get(role, "user"), text=message_writer.text_of(content), tool_calls=calls)]  # type: ignore[arg-type]
 
 
 def checked_call(call: ToolCallRequest) -> ToolCallRequest:

@@ -351,19 +351,6 @@ async def session_messages_page(
     return rows[:limit], len(rows) > limit, total
 
 
-_INSERT_MESSAGE = MessageRow.__table__.insert()
-# (attribute, column key) of every column a new message sets; the surrogate key is the database's.
-_MESSAGE_INSERT_COLUMNS = tuple(
-    (attribute.key, attribute.columns[0].key) for attribute in sa_inspect(MessageRow).column_attrs if attribute.key != "pk"
-)
-
-
-async def insert_message(store: Store, db: Any, row: MessageRow) -> None:
-    """Insert `row` (every column but its surrogate key set) in the transaction `db` as a table statement:
-    an ORM flush of one object costs several times the INSERT. `row` stays out of the Session."""
-    await store.execute_on(db, _INSERT_MESSAGE, {column: getattr(row, attribute) for attribute, column in _MESSAGE_INSERT_COLUMNS})
-
-
 _MESSAGE_ID_TAKEN = select(_M.pk).where(_M.session_id == bindparam("session_id"), _M.id == bindparam("id"))
 
 
@@ -381,38 +368,6 @@ async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> li
         frontier = list((await db.execute(stmt)).scalars().all())
         found.extend(frontier)
     return found
-
-
-async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequence[str]) -> int:
-    result = await db.execute(
-        delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
-    )
-    return rows_changed(result)
-
-
-# Table statements, not ORM ones: no Session objects to synchronize, and compiled once on inline SQLite.
-_ADJUST_SESSION_COUNTS = (
-    update(SessionRow.__table__)
-    .where(_S.id == bindparam("session_id"))
-    .values(message_count=_S.message_count + bindparam("delta"), update_time=bindparam("now"))
-)
-_ADJUST_REPLY_COUNT = (
-    update(MessageRow.__table__)
-    .where(_M.session_id == bindparam("in_session"), _M.id == bindparam("message_id"))  # not a column's name
-    .values(reply_count=_M.reply_count + bindparam("delta"))
-)
-
-
-async def adjust_session_counts(store: Store, db: Any, session_id: str, delta: int, now: datetime) -> None:
-    """Add `delta` to the session's message count and touch its update time, in the transaction `db`. A
-    SessionRow already loaded in `db` keeps the values it was loaded with."""
-    await store.execute_on(db, _ADJUST_SESSION_COUNTS, {"session_id": session_id, "delta": delta, "now": now})
-
-
-async def adjust_reply_count(store: Store, db: Any, session_id: str, message_id: str, delta: int) -> None:
-    """Add `delta` to a message's reply count, in the transaction `db`. A MessageRow already loaded in `db`
-    keeps the value it was loaded with."""
-    await store.execute_on(db, _ADJUST_REPLY_COUNT, {"in_session": session_id, "message_id": message_id, "delta": delta})
 
 
 async def search_messages(

@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import text
 
+from runwire.server.background import spawn
+
 log = logging.getLogger("runwire.signals")
 
 CHANNEL = "runwire_signals"
@@ -88,7 +90,7 @@ class SignalBus:
         asyncio.get_running_loop().call_soon(self.deliver, payload)
 
     def _send_later(self, send: Any) -> None:
-        task = asyncio.ensure_future(send)
+        task = spawn(send, name="runwire-signal-send")
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -115,7 +117,7 @@ class RedisSignals(SignalBus):
         self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen_forever(), name="runwire-signals-redis")
+        self._listener = spawn(self._listen_forever(), name="runwire-signals-redis")
         try:  # before serving, so that no signal sent to this process from its first call on is missed
             await asyncio.wait_for(self._subscribed.wait(), 5.0)
         except TimeoutError:
@@ -172,7 +174,7 @@ class PostgresSignals(SignalBus):
         self._listening = asyncio.Event()
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen_forever(), name="runwire-signals-postgresql")
+        self._listener = spawn(self._listen_forever(), name="runwire-signals-postgresql")
         try:
             await asyncio.wait_for(self._listening.wait(), 5.0)
         except TimeoutError:

@@ -21,6 +21,7 @@ from runwire.server.core.filtering import Expr
 from runwire.server.core.paging import OrderKey
 from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+from runwire.server.background import spawn
 
 log = logging.getLogger(__name__)
 
@@ -437,9 +438,7 @@ class Store:
 
     def _ensure_checkpointer(self) -> None:
         if self.inline and self._checkpointer is None:
-            self._checkpointer = asyncio.get_running_loop().create_task(
-                self._checkpoint_forever(), name="runwire-db-checkpoint"
-            )
+            self._checkpointer = spawn(self._checkpoint_forever(), name="runwire-db-checkpoint")
 
     async def _checkpoint_forever(self) -> None:
         """Copy committed WAL pages into the database file off the loop (see database.py): PASSIVE never

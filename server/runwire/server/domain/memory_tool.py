@@ -4,6 +4,8 @@ Memories saved by the tool belong to the run's owner and record the run's
 session as their source; `agent_only` scopes one to the run's agent. Recall
 searches what the run's agent may see: memories scoped to it and those of all
 the owner's agents.
+
+A domain service behind the engine's `Tool` interface: the app registers it in the engine's ToolRegistry.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The built-in `file_search` tool: full-text (or semantic) search over the files attached to the run's session or its agent."""
+"""The built-in `file_search` tool: full-text (or semantic) search over the files attached to the run's session or its agent.
+
+A domain service behind the engine's `Tool` interface: the app registers it in the engine's ToolRegistry."""
 
 from __future__ import annotations
 
