@@ -240,11 +240,12 @@ class RunwireServer:
         self.runs.use_signals(self.signals)
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
-        self.batch_executor = BatchExecutor(ctx, self.runs, lease)
+        file_service = self.files
+        self.batch_executor = BatchExecutor(
+            ctx, self.runs, lease, write_output=lambda batch, tasks: write_results_file(file_service, batch, tasks)
+        )
         self.batch_executor.use_signals(self.signals)
         self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
-        file_service = self.files
-        self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
         self.ownership = Ownership(
             store,
             lease,
