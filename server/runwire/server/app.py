@@ -53,7 +53,10 @@ from runwire.server.core.errors import DomainError
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.secrets import SecretService
 from runwire.server.store.secrets import SecretBox
-from runwire.server.domain.files import FileService
+from runwire.server.domain.files.analysis import FileAnalysisService
+from runwire.server.domain.files.processing import FileProcessing
+from runwire.server.domain.files.search import FileSearchService
+from runwire.server.domain.files.service import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.ownership import LeaseSettings, Ownership
@@ -216,10 +219,12 @@ class RunwireServer:
         self.providers = self._providers()
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
-        self.files = FileService(ctx, blobs, files, self.providers)
-        self.files.secrets = self.secrets
+        processing = FileProcessing(ctx, blobs, files)
+        self.files = FileService(ctx, blobs, files, processing)
+        self.file_search = FileSearchService(ctx, processing)
+        self.file_analysis = FileAnalysisService(ctx, self.files, processing, self.providers, self.secrets)
         await self.files.start()
-        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.file_search), MemoryTool(self.memories)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
         self.mcp_manager = McpManager(
             settings.mcp,
@@ -274,7 +279,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
-            "runwire.v1.FileService": FileServicer(self.files),
+            "runwire.v1.FileService": FileServicer(self.files, self.file_search, self.file_analysis),
             "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
@@ -512,7 +517,7 @@ class RunwireServer:
         self.ctx.endpoints.configure(new.runs.openai_base_url, new.runs.openai_api_key, new.runs.provider_endpoints)
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
-        self.files.settings = new.files
+        self.files.settings = self.files.processing.settings = new.files
         builtin = self.providers.get("builtin")
         if isinstance(builtin, BuiltinProvider):
             builtin.tokens_per_second = new.runs.builtin_tokens_per_second

@@ -24,7 +24,8 @@ from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.files import FileService, FileState, Purpose
+from runwire.server.domain.files.records import FileState, Purpose
+from runwire.server.domain.files.service import FileService
 from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
