@@ -130,7 +130,7 @@ class BareFiles(file_pb2_grpc.FileServiceServicer):
 
 class GenericOnly:
     """The server as the generated add_*_to_server functions see it, keeping their generic handlers only, as
-    Runwire does (runwire.server.app.GenericHandlersOnly): grpc.aio's registered methods cost every call a
+    Runwire does (runwire.server.grpc_server.GenericHandlersOnly): grpc.aio's registered methods cost every call a
     wait on one pending request per method, so the baseline would grow slower with each service it adds."""
 
     def __init__(self, server: grpc.aio.Server) -> None:

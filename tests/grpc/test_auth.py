@@ -205,7 +205,7 @@ async def test_last_use_time_is_recorded(server: RunwireServer, admin: Caller) -
     assert not created.api_key.HasField("last_use_time")
     async with caller(server, api_key(created.secret)) as frank:
         await frank.agents.ListAgents(agent_pb2.ListAgentsRequest())
-    await server._record_key_use()
+    await server.key_use.record()
     fetched = await admin.admin.GetApiKey(admin_pb2.GetApiKeyRequest(name=created.api_key.name))
     assert abs(fetched.last_use_time.seconds - time.time()) < 60
 

@@ -226,7 +226,7 @@ async def test_a_cursor_older_than_the_retention_asks_the_client_to_resync(tmp_p
             call.cancel()
             await rename(client, agent, "also old")
             await asyncio.sleep(0.01)  # older than the 1 ms retention
-            await server.sweep_once()
+            await server.sweeper.sweep_once()
 
             failure = await rpc_error(read_events(subscribe(stub, cursor=old.cursor), 1))
             assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CURSOR_EXPIRED")

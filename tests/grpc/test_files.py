@@ -546,7 +546,7 @@ async def test_a_run_finds_text_of_an_attached_pdf_with_file_search(files: Files
 
 async def test_search_without_the_full_text_index_matches_every_word(files: Files) -> None:
     # How databases other than SQLite search (PostgreSQL): LIKE on every word, ranked by occurrences.
-    files.server.files.full_text_index = False
+    files.server.files.processing.full_text_index = False
     one = await files.upload(b"Owls hunt at night; the owl is quiet.", "a.txt")
     two = await files.upload(b"owl", "b.txt")
     for uploaded in (one, two):
@@ -562,7 +562,7 @@ async def test_search_without_the_full_text_index_matches_every_word(files: File
 
 async def test_extraction_left_unfinished_is_taken_up_at_the_next_start(tmp_path: Path) -> None:
     async with serving(tmp_path) as files:
-        files.server.files._stopping = True  # as if the process died before extracting anything
+        files.server.files.processing._stopping = True  # as if the process died before extracting anything
         uploaded = await files.upload(file_samples.pdf("Resumed after a restart"), "late.pdf")
         assert (await files.stub.GetFile(file_pb2.GetFileRequest(name=uploaded.name))).state == File.STATE_PENDING
     async with serving(tmp_path) as files:

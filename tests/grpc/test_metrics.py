@@ -62,7 +62,7 @@ async def test_calls_latency_streams_refusals_and_runs_are_scraped(tmp_path: Pat
             run = await alice.waiting_run(session.name)
             stream = alice.follow(run)
             await asyncio.wait_for(stream.initial_metadata(), 10)
-            await server.refresh_gauges()
+            await server.gauges.refresh()
             during = await scrape(port)
             stream.cancel()
         for _ in range(100):

@@ -1942,8 +1942,8 @@ async def test_the_sweeper_leaves_an_expired_session_until_its_run_ends(runs: Ru
             query = select(func.count()).select_from(SessionRow).where(SessionRow.id == session.split("/")[1])
             return (await db.execute(query)).scalar_one()
 
-    await runs.server.sweep_once()
+    await runs.server.sweeper.sweep_once()
     assert await stored() == 1
     await runs.cancel(seen[0].run)
-    await runs.server.sweep_once()
+    await runs.server.sweeper.sweep_once()
     assert await stored() == 0

@@ -1068,7 +1068,7 @@ async def test_an_expired_session_disappears_and_the_sweeper_deletes_it(client: 
     short_id = short.name.split("/")[1]
     assert await rows_in_database(client, SessionRow, short_id) == 1  # hidden, not yet deleted
     assert await rows_in_database(client, MessageRow, short_id) == 1
-    await client.server.sweep_once()
+    await client.server.sweeper.sweep_once()
     assert await rows_in_database(client, SessionRow, short_id) == 0
     assert await rows_in_database(client, MessageRow, short_id) == 0
     assert await get(client, lasting.name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from runwire.server.app import transport_options
+from runwire.server.grpc_server import transport_options
 from runwire.server.config import Settings
 from runwire.v1 import agent_pb2
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, running, secure_settings

@@ -1,27 +1,22 @@
-"""Assembles the server: database, domain services, servicers, health, reflection, sweeper, shutdown."""
+"""Assembles a serving process from its settings: database, domain services, servicers, and its start and
+graceful shutdown. The gRPC server itself is grpc_server.py; the background loops are loops.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import gc
-import importlib
 import logging
 import os
-import pkgutil
 import signal
 import sys
 import time
 from pathlib import Path
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-import runwire.v1
 from runwire.v1 import admin_pb2, event_pb2
 from runwire.server.core import metrics
 from runwire.server.api.admin_servicer import AdminServicer
@@ -53,7 +48,10 @@ from runwire.server.core.errors import DomainError
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.secrets import SecretService
 from runwire.server.store.secrets import SecretBox
-from runwire.server.domain.files import FileService
+from runwire.server.domain.files.analysis import FileAnalysisService
+from runwire.server.domain.files.processing import FileProcessing
+from runwire.server.domain.files.search import FileSearchService
+from runwire.server.domain.files.service import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.ownership import LeaseSettings, Ownership
@@ -72,10 +70,11 @@ from runwire.server.domain.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.openai_provider import OpenAIProvider
-from runwire.server.core.statuses import ACTIVE_STATUSES, RunStatus
 from runwire.server.engine.runner import RunFailure, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
+from runwire.server.grpc_server import GrpcServer
+from runwire.server.loops import GaugeRefresher, KeyUseRecorder, Sweeper, follow_revocations
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
 from runwire.server.store.leases import LeaseTerms, new_process_id
@@ -88,62 +87,6 @@ log = logging.getLogger("runwire.server")
 VERSION = "0.1.0"
 
 
-class GenericHandlersOnly:
-    """The grpc server as the generated `add_*_to_server` functions see it: every method is served through
-    one generic handler (a dict of every method), none as a "registered" method.
-
-    For registered methods, grpc.aio keeps one pending request per method and, for every call that
-    arrives, waits on all of them at once (asyncio.wait over ~90 futures here): a cost per call that grows
-    with the number of methods. Calls to generic handlers share one pending request.
-    """
-
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self._server = server
-        self._methods: dict[str, grpc.RpcMethodHandler] = {}
-        server.add_generic_rpc_handlers((_MethodTable(self._methods),))  # first: asked before the others
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        for name, handler in handlers.items():
-            self._methods[f"/{service}/{name}"] = handler
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._server, name)
-
-
-class _MethodTable(grpc.GenericRpcHandler):
-    def __init__(self, methods: dict[str, grpc.RpcMethodHandler]) -> None:
-        self._methods = methods
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self._methods.get(handler_call_details.method)
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    full_name: str
-    add_to_server: Any
-    default_servicer: type
-
-
-def contract_services() -> list[ServiceSpec]:
-    """Every service declared in protos/runwire/v1, found through the generated modules."""
-    specs: list[ServiceSpec] = []
-    for module_info in sorted(pkgutil.iter_modules(runwire.v1.__path__), key=lambda m: m.name):
-        if not module_info.name.endswith("_pb2"):
-            continue
-        messages = importlib.import_module(f"runwire.v1.{module_info.name}")
-        stubs = importlib.import_module(f"runwire.v1.{module_info.name}_grpc")
-        for service in messages.DESCRIPTOR.services_by_name.values():
-            specs.append(
-                ServiceSpec(
-                    full_name=service.full_name,
-                    add_to_server=getattr(stubs, f"add_{service.name}Servicer_to_server"),
-                    default_servicer=getattr(stubs, f"{service.name}Servicer"),
-                )
-            )
-    return specs
-
-
 class RunwireServer:
     def __init__(
         self, settings: Settings, principal_for: Callable[[grpc.aio.ServicerContext], Principal] | None = None
@@ -152,8 +95,7 @@ class RunwireServer:
         # Who is calling; every call runs as the local principal until authentication is configured.
         self._principal_for = principal_for
         self.port: int | None = None
-        self._server: grpc.aio.Server | None = None
-        self._health: health.aio.HealthServicer | None = None
+        self._server: GrpcServer | None = None
         self._store: Store | None = None
         self._background: list[asyncio.Task[None]] = []
         self.services: dict[str, Any] = {}
@@ -217,10 +159,12 @@ class RunwireServer:
         self.providers = self._providers()
         files = settings.files
         blobs = LocalBlobStore(Path(files.file_storage_dir) if files.file_storage_dir else settings.data_dir / "files")
-        self.files = FileService(ctx, blobs, files, self.providers)
-        self.files.secrets = self.secrets
+        processing = FileProcessing(ctx, blobs, files)
+        self.files = FileService(ctx, blobs, files, processing)
+        self.file_search = FileSearchService(ctx, processing)
+        self.file_analysis = FileAnalysisService(ctx, self.files, processing, self.providers, self.secrets)
         await self.files.start()
-        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.files), MemoryTool(self.memories)])
+        self.tools = ToolRegistry([*builtin_tools(), FileSearch(self.file_search), MemoryTool(self.memories)])
         # MCP servers: their tools join the registry; connections come back in the background after start.
         self.mcp_manager = McpManager(
             settings.mcp,
@@ -241,11 +185,12 @@ class RunwireServer:
         self.runs.use_signals(self.signals)
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
-        self.batch_executor = BatchExecutor(ctx, self.runs, lease)
+        file_service = self.files
+        self.batch_executor = BatchExecutor(
+            ctx, self.runs, lease, write_output=lambda batch, tasks: write_results_file(file_service, batch, tasks)
+        )
         self.batch_executor.use_signals(self.signals)
         self.batches = BatchService(ctx, self.messages, self.batch_executor, self.files)
-        file_service = self.files
-        self.batch_executor.write_output = lambda batch, tasks: write_results_file(file_service, batch, tasks)
         self.ownership = Ownership(
             store,
             lease,
@@ -274,7 +219,7 @@ class RunwireServer:
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),
-            "runwire.v1.FileService": FileServicer(self.files),
+            "runwire.v1.FileService": FileServicer(self.files, self.file_search, self.file_analysis),
             "runwire.v1.BatchService": BatchServicer(self.batches),
             "runwire.v1.AdminService": AdminServicer(self.api_keys, self.revoked, self.admin),
             "runwire.v1.MemoryService": MemoryServicer(self.memories),
@@ -286,45 +231,14 @@ class RunwireServer:
             "runwire.v1.MessagingService": MessagingServicer(self.messaging, self._connection_views),
         }
 
-        server = self._server = grpc.aio.server(
-            interceptors=[CallInterceptor(self._principal_for, self.policy)],
-            options=transport_options(settings),
-        )
-        service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
-        handlers = GenericHandlersOnly(server)
-        # A worker-only process serves health (and reflection) only: no API.
-        for spec in contract_services() if settings.role != "worker" else []:
-            # Services whose issue is not done yet answer UNIMPLEMENTED, but are listed and reflected.
-            spec.add_to_server(implemented.get(spec.full_name) or spec.default_servicer(), handlers)
-            service_names.append(spec.full_name)
-            self.services[spec.full_name] = implemented.get(spec.full_name)
-        self._health = health.aio.HealthServicer()
-        # `handlers` stands in for the server (the generated add_* functions only add handlers through it).
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, cast(grpc.aio.Server, handlers))
-        # What reflection.enable_server_reflection() adds for a grpc.aio server, through `handlers`.
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(service_names), handlers)
-
-        try:
-            self.port = server.add_insecure_port(settings.address)
-        except RuntimeError:  # grpc's way of saying the bind failed
-            self.port = 0
-        if self.port == 0:
-            raise OSError(f"cannot listen on {settings.address}: the port is in use or the address is not this machine's")
+        grpc_server = self._server = GrpcServer(settings, [CallInterceptor(self._principal_for, self.policy)], implemented)
+        self.services = grpc_server.services
+        self.port = grpc_server.bind(settings.address)
         # Before serving: no call may see a registration still READY from the previous process.
         await self._connect_mcp_servers()
-        await server.start()
-        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        for spec_name, servicer in self.services.items():
-            status = health_pb2.HealthCheckResponse.SERVING if servicer else health_pb2.HealthCheckResponse.NOT_SERVING
-            await self._health.set(spec_name, status)
-        self._background.append(spawn(self._sweep_forever(), name="runwire-sweeper"))
-        self._background.append(spawn(self._record_key_use_forever(), name="runwire-key-use"))
-        if settings.metrics_port:
-            self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
-            self._background.append(spawn(self._refresh_gauges_forever(), name="runwire-gauges"))
-            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
+        await grpc_server.start()
+        self._start_loops()
         if self._redis is not None:
-            self._background.append(spawn(self._follow_revocations(), name="runwire-revocations"))
             self.resource_events.use_redis(self._redis, f"{settings.redis_key_prefix}events:committed")
             self.event_bus_backend = "redis"
         backend = store.backend + (" (inline)" if store.inline else "")
@@ -338,6 +252,24 @@ class RunwireServer:
             settings.data_dir.resolve(),
         )
         return self.port
+
+    def _start_loops(self) -> None:
+        """The background loops of a serving process; stop() ends them."""
+        settings = self.settings
+        store = self._store
+        assert store is not None and self.authenticator is not None
+        self.sweeper = Sweeper(store, self.sessions, self.memories, self.messaging, self.resource_events, lambda: self.settings)
+        self.key_use = KeyUseRecorder(self.authenticator, self.api_keys, self.ctx.clock)
+        self.gauges = GaugeRefresher(store)
+        self._background.append(spawn(self.sweeper.run_forever(), name="runwire-sweeper"))
+        self._background.append(spawn(self.key_use.run_forever(), name="runwire-key-use"))
+        if settings.metrics_port:
+            self.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, VERSION)
+            self._background.append(spawn(self.gauges.run_forever(), name="runwire-gauges"))
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, self.metrics_server.port)
+        if self._redis is not None:
+            revocations = follow_revocations(self._redis, self._revocation_channel, self._forget_key)
+            self._background.append(spawn(revocations, name="runwire-revocations"))
 
     async def _signal_bus(self, store: Store) -> SignalBus:
         """Signals between replicas: through Redis when configured, else LISTEN/NOTIFY on a shared
@@ -513,7 +445,7 @@ class RunwireServer:
         self.ctx.endpoints.configure(new.runs.openai_base_url, new.runs.openai_api_key, new.runs.provider_endpoints)
         self.ctx.idempotency.window = new.idempotency_window
         self.runner.settings = new.runs
-        self.files.settings = new.files
+        self.files.settings = self.files.processing.settings = new.files
         builtin = self.providers.get("builtin")
         if isinstance(builtin, BuiltinProvider):
             builtin.tokens_per_second = new.runs.builtin_tokens_per_second
@@ -554,49 +486,6 @@ class RunwireServer:
     def _revocation_channel(self) -> str:
         return f"{self.settings.redis_key_prefix}apikeys:revoked"
 
-    async def _follow_revocations(self) -> None:
-        while True:
-            try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self._revocation_channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        data = message["data"]
-                        self._forget_key(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("lost the Redis revocation channel (%s); reconnecting", type(exc).__name__)
-                await asyncio.sleep(1.0)
-
-    async def _record_key_use_forever(self) -> None:
-        while True:
-            await asyncio.sleep(30.0)
-            try:
-                await self._record_key_use()
-            except Exception:
-                log.exception("recording API key use failed")
-
-    async def _record_key_use(self) -> None:
-        if self.authenticator is None or not self.authenticator.used_key_ids:
-            return
-        used, self.authenticator.used_key_ids = self.authenticator.used_key_ids, set()
-        await self.api_keys.record_use(used, self.sessions.ctx.clock())
-
-    async def _refresh_gauges_forever(self) -> None:
-        while True:
-            try:
-                await self.refresh_gauges()
-            except Exception:
-                log.exception("refreshing metrics gauges failed")
-            await asyncio.sleep(5.0)
-
-    async def refresh_gauges(self) -> None:
-        assert self._store is not None
-        async with self._store.read() as db:
-            counts = await repo.count_runs_by_status(db, [int(s) for s in ACTIVE_STATUSES])
-        metrics.set_runs_by_status({RunStatus(s).name.lower(): counts.get(int(s), 0) for s in ACTIVE_STATUSES})
-
     async def _secret_for_run(self, owner: str, name: str) -> str:
         try:
             return await self.secrets.value_for(owner, name)
@@ -630,38 +519,12 @@ class RunwireServer:
             ),
         }
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_seconds)
-            try:
-                await self.sweep_once()
-            except Exception:  # a failed sweep is retried on the next tick
-                log.exception("sweep failed")
-
-    async def sweep_once(self) -> None:
-        removed = await self.sessions.sweep_expired()
-        forgotten = await self.memories.sweep_expired()
-        if forgotten:
-            log.info("sweeper deleted %d expired memories", forgotten)
-        assert self._store is not None
-        async with self._store.write() as db:
-            cutoff = self.sessions.ctx.clock() - self.settings.idempotency_window
-            await repo.delete_idempotency_records_before(db, cutoff)
-        if removed:
-            log.info("sweeper deleted %d expired session(s)", removed)
-        messages = await self.messaging.sweep()
-        if messages:
-            log.info("sweeper deleted %d server message(s) past retention", messages)
-        events, subscriptions = await self.resource_events.sweep()
-        if events or subscriptions:
-            log.info("sweeper deleted %d resource event(s) past retention, %d unused subscription(s)", events, subscriptions)
-
     async def stop(self, grace: float | None = None) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace` seconds."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         began = time.monotonic()
-        if self._health is not None:
-            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.enter_graceful_shutdown()
         streams = self.policy.streams if self.policy is not None else None
         if streams is not None:
             streams.begin_shutdown()
@@ -693,9 +556,9 @@ class RunwireServer:
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
             self.metrics_server = None
-        if getattr(self, "api_keys", None) is not None and self._store is not None:
+        if getattr(self, "key_use", None) is not None and self._store is not None:
             try:
-                await self._record_key_use()
+                await self.key_use.record()
             except Exception:
                 log.exception("recording API key use failed")
         if self._buckets is not None:
@@ -753,31 +616,6 @@ def shutdown_schedule(grace: float) -> tuple[float, float]:
     still open: close enough to its end to leave calls their time, early enough that runs record their end
     and streams send their last events and status before grpc cancels what is left."""
     return grace - min(1.0, grace * 0.25), grace - min(0.5, grace * 0.1)
-
-
-def transport_options(settings: Settings) -> list[tuple[str, Any]]:
-    """gRPC channel arguments: message and metadata sizes, HTTP/2 streams, keepalive and connection age."""
-    ms = lambda seconds: int(seconds * 1000)  # noqa: E731
-    options: list[tuple[str, Any]] = [
-        # Workers of `--workers` share the port; a single process refuses a port already in use.
-        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
-        ("grpc.max_send_message_length", settings.max_send_message_bytes),
-        ("grpc.max_metadata_size", settings.max_metadata_bytes),
-        ("grpc.absolute_max_metadata_size", settings.max_metadata_bytes),
-        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
-        ("grpc.keepalive_time_ms", ms(settings.keepalive_time_seconds)),
-        ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_seconds)),
-        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.keepalive_min_ping_interval_seconds)),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", ms(settings.keepalive_min_ping_interval_seconds)),
-        ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
-    ]
-    if settings.max_connection_idle_seconds:
-        options.append(("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_seconds)))
-    if settings.max_connection_age_seconds:
-        options.append(("grpc.max_connection_age_ms", ms(settings.max_connection_age_seconds)))
-        options.append(("grpc.max_connection_age_grace_ms", ms(settings.max_connection_age_grace_seconds)))
-    return options
 
 
 def _utc(epoch_seconds: float) -> datetime:

@@ -12,7 +12,8 @@ from runwire.server.wire.convert import batch_proto, task_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.wire import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
-from runwire.server.domain.files import FileService, Purpose
+from runwire.server.domain.files.records import Purpose
+from runwire.server.domain.files.service import FileService
 from runwire.server.core.principal import Principal
 from runwire.server.store.models import BatchRow, BatchTaskRow
 from runwire.v1 import batch_pb2, batch_pb2_grpc

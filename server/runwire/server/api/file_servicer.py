@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import file_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call
-from runwire.server.domain.files import Analysis, FileService, SearchHit, UploadMetadata
+from runwire.server.domain.files.analysis import FileAnalysisService
+from runwire.server.domain.files.records import Analysis, SearchHit, UploadMetadata
+from runwire.server.domain.files.search import FileSearchService
+from runwire.server.domain.files.service import FileService
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc
 
 EMPTY = empty_pb2.Empty()
@@ -45,8 +48,10 @@ def _search_result(hit: SearchHit) -> file_pb2.FileSearchResult:
 
 
 class FileServicer(file_pb2_grpc.FileServiceServicer):
-    def __init__(self, files: FileService) -> None:
+    def __init__(self, files: FileService, search: FileSearchService, analysis: FileAnalysisService) -> None:
         self.files = files
+        self.search = search
+        self.analysis = analysis
 
     async def UploadFile(self, request_iterator: AsyncIterator[file_pb2.UploadFileRequest], context: ServicerContext) -> file_pb2.File:
         async def parts() -> AsyncIterator[UploadMetadata | bytes]:
@@ -102,8 +107,8 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             text=part.text, offset=part.offset, next_offset=part.next_offset, total_chars=part.total_chars
         )
 
-    async def AnalyzeFile(self, request: file_pb2.AnalyzeFileRequest, context: ServicerContext) -> file_pb2.AnalyzeFileResponse:
-        result: Analysis = await self.files.analyze(
+    async def AnalyzeFile(self, request: file_pb2.AnalyzeFileRequest, context: Any) -> file_pb2.AnalyzeFileResponse:
+        result: Analysis = await self.analysis.analyze(
             caller(),
             request.name,
             mode=request.mode,
@@ -129,8 +134,8 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             )
         return response
 
-    async def SearchFiles(self, request: file_pb2.SearchFilesRequest, context: ServicerContext) -> file_pb2.SearchFilesResponse:
-        hits, token = await self.files.search(
+    async def SearchFiles(self, request: file_pb2.SearchFilesRequest, context: Any) -> file_pb2.SearchFilesResponse:
+        hits, token = await self.search.search(
             caller(),
             request.query,
             session=request.session,

@@ -132,7 +132,9 @@ class _Ending:
 
 
 class BatchExecutor:
-    def __init__(self, ctx: DomainContext, runs: RunService, lease: LeaseTerms) -> None:
+    def __init__(
+        self, ctx: DomainContext, runs: RunService, lease: LeaseTerms, write_output: WriteOutput | None = None
+    ) -> None:
         self.ctx = ctx
         self.runs = runs
         # False in an API-only process: its batches wait without an owner for a worker to drive them.
@@ -140,7 +142,8 @@ class BatchExecutor:
         # This process as the owner of the batches it creates or takes over.
         self.lease = lease
         self.changes = ChangeSignals()
-        self.write_output: WriteOutput | None = None
+        # Without it, a batch that asks for a results file ends without one.
+        self.write_output = write_output
         self._controls: dict[str, _Control] = {}
         self._slots = asyncio.Semaphore(ctx.limits.max_concurrent_batch_tasks)
         self._closing = False
@@ -173,6 +176,10 @@ class BatchExecutor:
             self.lose(batch.id)  # claimed again: the old driver's lease is gone
         control = self._controls[batch.id] = _Control(batch=batch, fence=batch.fence)
         control.driver = spawn(self._drive(control), name=f"batch-{batch.id}")
+
+    def queued(self) -> None:
+        """A batch now waits without an owner (an API-only process): the work queue looks for a worker."""
+        self.runs.queued()
 
     def held(self) -> dict[str, int]:
         """The batches this process drives, with their fencing numbers."""

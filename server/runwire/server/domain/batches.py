@@ -12,7 +12,7 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 
 from google.protobuf import json_format
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.files import FileService, FileState, Purpose
+from runwire.server.domain.files.records import FileState, Purpose
+from runwire.server.domain.files.service import FileService
 from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -40,6 +41,7 @@ from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
+from runwire.server.store.leases import LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow
 from runwire.v1 import batch_pb2
 
@@ -143,8 +145,35 @@ class WatchUpdate:
     changed_tasks: list[BatchTaskRow] = field(default_factory=list)
 
 
+class BatchChanges(Protocol):
+    def signal(self, batch_id: str) -> asyncio.Event:
+        """The event the next change of `batch_id` sets."""
+        ...
+
+
+class BatchDriver(Protocol):
+    """What the service needs from the executor that drives batches (BatchExecutor, domain/batch_executor.py)."""
+
+    @property
+    def executes(self) -> bool: ...
+
+    @property
+    def lease(self) -> LeaseTerms: ...
+
+    @property
+    def changes(self) -> BatchChanges: ...
+
+    def start(self, batch: BatchRow) -> None: ...
+
+    def queued(self) -> None: ...
+
+    async def cancel(self, batch_id: str, by: str) -> None: ...
+
+
 class BatchService:
-    def __init__(self, ctx: DomainContext, messages: MessageService, executor: Any, files: FileService | None = None) -> None:
+    def __init__(
+        self, ctx: DomainContext, messages: MessageService, executor: BatchDriver, files: FileService | None = None
+    ) -> None:
         self.ctx = ctx
         self.messages = messages
         self.executor = executor
@@ -239,7 +268,7 @@ class BatchService:
         if self.executor.executes:
             self.executor.start(row)
         else:
-            self.executor.runs.queued()
+            self.executor.queued()
         return BatchView(row, counts)
 
     def _check_options(self, v: Violations, options: BatchOptions) -> None:

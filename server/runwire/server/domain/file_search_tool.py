@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from runwire.server.core.errors import DomainError
-from runwire.server.domain.files import FileService
+from runwire.server.domain.files.search import FileSearchService
 from runwire.server.engine.tools import ToolContext, ToolError
 
 
@@ -29,7 +29,7 @@ class FileSearch:
         "additionalProperties": False,
     }
 
-    def __init__(self, files: FileService) -> None:
+    def __init__(self, files: FileSearchService) -> None:
         self.files = files
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:

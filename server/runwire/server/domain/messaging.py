@@ -42,11 +42,12 @@ from runwire.server.core.errors import (
 from runwire.server.wire.json_values import JsonValueError, encoded_size, from_struct, to_struct
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import SCOPE_MESSAGING_SEND, Principal
-from runwire.server.domain.resource_events import EVERYONE, EventFilter
+from runwire.server.domain.resource_events import EventFilter
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import BatchRow, RunRow, ServerMessageDeliveryRow, ServerMessageRow, SessionRow
 from runwire.server.store.store import Listing
 from runwire.server.background import spawn
+from runwire.server.store.resource_event_log import EVERYONE
 from runwire.v1 import event_pb2, messaging_pb2
 
 log = logging.getLogger("runwire.messaging")
