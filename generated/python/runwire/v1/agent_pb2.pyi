@@ -84,14 +84,26 @@ class ModelConfig(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., base_url: _Optional[str] = ..., api_key_secret: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., endpoint: _Optional[str] = ...) -> None: ...
 
 class AgentTool(_message.Message):
-    __slots__ = ("name", "mcp_server", "requires_approval")
+    __slots__ = ("name", "mcp_server", "requires_approval", "agent", "delegation")
+    class Delegation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        DELEGATION_UNSPECIFIED: _ClassVar[AgentTool.Delegation]
+        DELEGATION_TOOL: _ClassVar[AgentTool.Delegation]
+        DELEGATION_HANDOVER: _ClassVar[AgentTool.Delegation]
+    DELEGATION_UNSPECIFIED: AgentTool.Delegation
+    DELEGATION_TOOL: AgentTool.Delegation
+    DELEGATION_HANDOVER: AgentTool.Delegation
     NAME_FIELD_NUMBER: _ClassVar[int]
     MCP_SERVER_FIELD_NUMBER: _ClassVar[int]
     REQUIRES_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DELEGATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     mcp_server: str
     requires_approval: bool
-    def __init__(self, name: _Optional[str] = ..., mcp_server: _Optional[str] = ..., requires_approval: _Optional[bool] = ...) -> None: ...
+    agent: str
+    delegation: AgentTool.Delegation
+    def __init__(self, name: _Optional[str] = ..., mcp_server: _Optional[str] = ..., requires_approval: _Optional[bool] = ..., agent: _Optional[str] = ..., delegation: _Optional[_Union[AgentTool.Delegation, str]] = ...) -> None: ...
 
 class AgentLimits(_message.Message):
     __slots__ = ("max_steps", "max_run_duration", "max_concurrent_runs", "tool_timeout", "input_timeout")

@@ -89,18 +89,20 @@ class BatchInlineTasks(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[BatchTaskInput, _Mapping]]] = ...) -> None: ...
 
 class BatchTaskInput(_message.Message):
-    __slots__ = ("custom_id", "agent", "session", "text", "input")
+    __slots__ = ("custom_id", "agent", "session", "text", "input", "crew")
     CUSTOM_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
     custom_id: str
     agent: str
     session: str
     text: str
     input: _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]
-    def __init__(self, custom_id: _Optional[str] = ..., agent: _Optional[str] = ..., session: _Optional[str] = ..., text: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ...) -> None: ...
+    crew: str
+    def __init__(self, custom_id: _Optional[str] = ..., agent: _Optional[str] = ..., session: _Optional[str] = ..., text: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., crew: _Optional[str] = ...) -> None: ...
 
 class BatchOptions(_message.Message):
     __slots__ = ("max_concurrency", "timeout", "task_timeout", "max_attempts", "write_output_file")
@@ -137,7 +139,7 @@ class BatchCounts(_message.Message):
     def __init__(self, total: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., requires_input: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., timed_out: _Optional[int] = ...) -> None: ...
 
 class BatchTask(_message.Message):
-    __slots__ = ("name", "custom_id", "index", "line_number", "agent", "session", "status", "run", "output", "error", "attempts", "usage", "start_time", "end_time", "duration", "update_time")
+    __slots__ = ("name", "custom_id", "index", "line_number", "agent", "session", "status", "run", "output", "error", "attempts", "usage", "start_time", "end_time", "duration", "update_time", "crew")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[BatchTask.Status]
@@ -172,6 +174,7 @@ class BatchTask(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
     name: str
     custom_id: str
     index: int
@@ -188,7 +191,8 @@ class BatchTask(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     duration: _duration_pb2.Duration
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., custom_id: _Optional[str] = ..., index: _Optional[int] = ..., line_number: _Optional[int] = ..., agent: _Optional[str] = ..., session: _Optional[str] = ..., status: _Optional[_Union[BatchTask.Status, str]] = ..., run: _Optional[str] = ..., output: _Optional[_Union[_run_pb2.RunOutput, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Failure, _Mapping]] = ..., attempts: _Optional[int] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    crew: str
+    def __init__(self, name: _Optional[str] = ..., custom_id: _Optional[str] = ..., index: _Optional[int] = ..., line_number: _Optional[int] = ..., agent: _Optional[str] = ..., session: _Optional[str] = ..., status: _Optional[_Union[BatchTask.Status, str]] = ..., run: _Optional[str] = ..., output: _Optional[_Union[_run_pb2.RunOutput, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Failure, _Mapping]] = ..., attempts: _Optional[int] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crew: _Optional[str] = ...) -> None: ...
 
 class CreateBatchRequest(_message.Message):
     __slots__ = ("batch", "batch_id", "request_id", "validate_only")

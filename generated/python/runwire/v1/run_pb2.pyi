@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from runwire.v1 import common_pb2 as _common_pb2
+from runwire.v1 import crew_pb2 as _crew_pb2
 from runwire.v1 import message_pb2 as _message_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -19,7 +20,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("name", "session", "agent", "status", "input", "options", "output", "steps", "pending_input", "usage", "create_time", "start_time", "end_time", "time_to_first_token", "duration", "error", "last_seq", "labels", "owner", "etag", "request_id", "update_time", "batch_task")
+    __slots__ = ("name", "session", "agent", "status", "input", "options", "output", "steps", "pending_input", "usage", "create_time", "start_time", "end_time", "time_to_first_token", "duration", "error", "last_seq", "labels", "owner", "etag", "request_id", "update_time", "batch_task", "crew", "parent_run", "root_run", "depth", "crew_task", "crew_member", "crew_plan")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Run.Status]
@@ -68,6 +69,13 @@ class Run(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     BATCH_TASK_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
+    PARENT_RUN_FIELD_NUMBER: _ClassVar[int]
+    ROOT_RUN_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    CREW_TASK_FIELD_NUMBER: _ClassVar[int]
+    CREW_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CREW_PLAN_FIELD_NUMBER: _ClassVar[int]
     name: str
     session: str
     agent: str
@@ -91,7 +99,14 @@ class Run(_message.Message):
     request_id: str
     update_time: _timestamp_pb2.Timestamp
     batch_task: str
-    def __init__(self, name: _Optional[str] = ..., session: _Optional[str] = ..., agent: _Optional[str] = ..., status: _Optional[_Union[Run.Status, str]] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., output: _Optional[_Union[RunOutput, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[RunStep, _Mapping]]] = ..., pending_input: _Optional[_Union[InputRequest, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Failure, _Mapping]] = ..., last_seq: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_task: _Optional[str] = ...) -> None: ...
+    crew: str
+    parent_run: str
+    root_run: str
+    depth: int
+    crew_task: str
+    crew_member: str
+    crew_plan: _crew_pb2.CrewPlan
+    def __init__(self, name: _Optional[str] = ..., session: _Optional[str] = ..., agent: _Optional[str] = ..., status: _Optional[_Union[Run.Status, str]] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., output: _Optional[_Union[RunOutput, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[RunStep, _Mapping]]] = ..., pending_input: _Optional[_Union[InputRequest, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Failure, _Mapping]] = ..., last_seq: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_task: _Optional[str] = ..., crew: _Optional[str] = ..., parent_run: _Optional[str] = ..., root_run: _Optional[str] = ..., depth: _Optional[int] = ..., crew_task: _Optional[str] = ..., crew_member: _Optional[str] = ..., crew_plan: _Optional[_Union[_crew_pb2.CrewPlan, _Mapping]] = ...) -> None: ...
 
 class RunOptions(_message.Message):
     __slots__ = ("max_steps", "max_duration", "input_timeout", "additional_instructions")
@@ -252,7 +267,7 @@ class Approval(_message.Message):
     def __init__(self, decision: _Optional[_Union[Approval.Decision, str]] = ..., edited_arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExecuteAgentRequest(_message.Message):
-    __slots__ = ("session", "input", "options", "cancel_on_disconnect", "request_id", "labels")
+    __slots__ = ("session", "input", "options", "cancel_on_disconnect", "request_id", "labels", "crew")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -266,16 +281,18 @@ class ExecuteAgentRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
     session: str
     input: _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]
     options: RunOptions
     cancel_on_disconnect: bool
     request_id: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, session: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., cancel_on_disconnect: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    crew: str
+    def __init__(self, session: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., cancel_on_disconnect: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., crew: _Optional[str] = ...) -> None: ...
 
 class StreamTokensRequest(_message.Message):
-    __slots__ = ("session", "input", "options", "cancel_on_disconnect", "request_id", "labels")
+    __slots__ = ("session", "input", "options", "cancel_on_disconnect", "request_id", "labels", "crew")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -289,13 +306,15 @@ class StreamTokensRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
     session: str
     input: _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]
     options: RunOptions
     cancel_on_disconnect: bool
     request_id: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, session: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., cancel_on_disconnect: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    crew: str
+    def __init__(self, session: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.ContentPart, _Mapping]]] = ..., options: _Optional[_Union[RunOptions, _Mapping]] = ..., cancel_on_disconnect: _Optional[bool] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., crew: _Optional[str] = ...) -> None: ...
 
 class StreamTokensResponse(_message.Message):
     __slots__ = ("text", "seq", "final")
@@ -416,7 +435,7 @@ class SubmitInputRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., input_request_id: _Optional[str] = ..., approval: _Optional[_Union[Approval, _Mapping]] = ..., text: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("run", "seq", "create_time", "run_created", "run_started", "text_delta", "message_created", "tool_call_started", "tool_call_completed", "input_required", "input_received", "step_completed", "usage_updated", "run_completed", "run_failed", "run_cancelled", "run_timed_out")
+    __slots__ = ("run", "seq", "create_time", "run_created", "run_started", "text_delta", "message_created", "tool_call_started", "tool_call_completed", "input_required", "input_received", "step_completed", "usage_updated", "run_completed", "run_failed", "run_cancelled", "run_timed_out", "crew_plan_updated", "child_run_event", "run_handed_over")
     RUN_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -434,6 +453,9 @@ class RunEvent(_message.Message):
     RUN_FAILED_FIELD_NUMBER: _ClassVar[int]
     RUN_CANCELLED_FIELD_NUMBER: _ClassVar[int]
     RUN_TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    CREW_PLAN_UPDATED_FIELD_NUMBER: _ClassVar[int]
+    CHILD_RUN_EVENT_FIELD_NUMBER: _ClassVar[int]
+    RUN_HANDED_OVER_FIELD_NUMBER: _ClassVar[int]
     run: str
     seq: int
     create_time: _timestamp_pb2.Timestamp
@@ -451,7 +473,10 @@ class RunEvent(_message.Message):
     run_failed: RunFailed
     run_cancelled: RunCancelled
     run_timed_out: RunTimedOut
-    def __init__(self, run: _Optional[str] = ..., seq: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_created: _Optional[_Union[RunCreated, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., text_delta: _Optional[_Union[TextDelta, _Mapping]] = ..., message_created: _Optional[_Union[MessageCreated, _Mapping]] = ..., tool_call_started: _Optional[_Union[ToolCallStarted, _Mapping]] = ..., tool_call_completed: _Optional[_Union[ToolCallCompleted, _Mapping]] = ..., input_required: _Optional[_Union[InputRequired, _Mapping]] = ..., input_received: _Optional[_Union[InputReceived, _Mapping]] = ..., step_completed: _Optional[_Union[StepCompleted, _Mapping]] = ..., usage_updated: _Optional[_Union[UsageUpdated, _Mapping]] = ..., run_completed: _Optional[_Union[RunCompleted, _Mapping]] = ..., run_failed: _Optional[_Union[RunFailed, _Mapping]] = ..., run_cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., run_timed_out: _Optional[_Union[RunTimedOut, _Mapping]] = ...) -> None: ...
+    crew_plan_updated: CrewPlanUpdated
+    child_run_event: ChildRunEvent
+    run_handed_over: RunHandedOver
+    def __init__(self, run: _Optional[str] = ..., seq: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_created: _Optional[_Union[RunCreated, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., text_delta: _Optional[_Union[TextDelta, _Mapping]] = ..., message_created: _Optional[_Union[MessageCreated, _Mapping]] = ..., tool_call_started: _Optional[_Union[ToolCallStarted, _Mapping]] = ..., tool_call_completed: _Optional[_Union[ToolCallCompleted, _Mapping]] = ..., input_required: _Optional[_Union[InputRequired, _Mapping]] = ..., input_received: _Optional[_Union[InputReceived, _Mapping]] = ..., step_completed: _Optional[_Union[StepCompleted, _Mapping]] = ..., usage_updated: _Optional[_Union[UsageUpdated, _Mapping]] = ..., run_completed: _Optional[_Union[RunCompleted, _Mapping]] = ..., run_failed: _Optional[_Union[RunFailed, _Mapping]] = ..., run_cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., run_timed_out: _Optional[_Union[RunTimedOut, _Mapping]] = ..., crew_plan_updated: _Optional[_Union[CrewPlanUpdated, _Mapping]] = ..., child_run_event: _Optional[_Union[ChildRunEvent, _Mapping]] = ..., run_handed_over: _Optional[_Union[RunHandedOver, _Mapping]] = ...) -> None: ...
 
 class RunCreated(_message.Message):
     __slots__ = ("run",)
@@ -566,3 +591,39 @@ class RunTimedOut(_message.Message):
     MAX_DURATION_FIELD_NUMBER: _ClassVar[int]
     max_duration: _duration_pb2.Duration
     def __init__(self, max_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class CrewPlanUpdated(_message.Message):
+    __slots__ = ("plan", "reason")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    plan: _crew_pb2.CrewPlan
+    reason: str
+    def __init__(self, plan: _Optional[_Union[_crew_pb2.CrewPlan, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ChildRunEvent(_message.Message):
+    __slots__ = ("run", "parent_run", "depth", "crew_member", "crew_task", "agent", "event")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    PARENT_RUN_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    CREW_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CREW_TASK_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    parent_run: str
+    depth: int
+    crew_member: str
+    crew_task: str
+    agent: str
+    event: RunEvent
+    def __init__(self, run: _Optional[str] = ..., parent_run: _Optional[str] = ..., depth: _Optional[int] = ..., crew_member: _Optional[str] = ..., crew_task: _Optional[str] = ..., agent: _Optional[str] = ..., event: _Optional[_Union[RunEvent, _Mapping]] = ...) -> None: ...
+
+class RunHandedOver(_message.Message):
+    __slots__ = ("agent", "child_run", "message")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    CHILD_RUN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    agent: str
+    child_run: str
+    message: str
+    def __init__(self, agent: _Optional[str] = ..., child_run: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
