@@ -41,6 +41,8 @@ from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
 from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
+from runwire.server.domain.crews import CrewService
+from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
@@ -198,6 +200,7 @@ class RunwireServer:
             endpoints=self._provider_endpoints(settings),
         )
         self.agents = AgentService(ctx)
+        self.crews = CrewService(ctx)
         self.sessions = SessionService(ctx)
         self.messages = MessageService(ctx)
         self.signals = await self._signal_bus(store)
@@ -268,6 +271,7 @@ class RunwireServer:
         self.admin = AdminService(ctx, self._facts())
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
+            "runwire.v1.CrewService": CrewServicer(self.crews),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),

@@ -8,6 +8,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from runwire.v1 import agent_pb2 as _agent_pb2
 from runwire.v1 import batch_pb2 as _batch_pb2
+from runwire.v1 import crew_pb2 as _crew_pb2
 from runwire.v1 import file_pb2 as _file_pb2
 from runwire.v1 import mcp_server_pb2 as _mcp_server_pb2
 from runwire.v1 import memory_pb2 as _memory_pb2
@@ -36,6 +37,7 @@ class EventTopic(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TOPIC_MEMORIES: _ClassVar[EventTopic]
     EVENT_TOPIC_MCP_SERVERS: _ClassVar[EventTopic]
     EVENT_TOPIC_NOTIFICATIONS: _ClassVar[EventTopic]
+    EVENT_TOPIC_CREWS: _ClassVar[EventTopic]
 EVENT_TOPIC_UNSPECIFIED: EventTopic
 EVENT_TOPIC_AGENTS: EventTopic
 EVENT_TOPIC_SESSIONS: EventTopic
@@ -47,9 +49,10 @@ EVENT_TOPIC_BATCHES: EventTopic
 EVENT_TOPIC_MEMORIES: EventTopic
 EVENT_TOPIC_MCP_SERVERS: EventTopic
 EVENT_TOPIC_NOTIFICATIONS: EventTopic
+EVENT_TOPIC_CREWS: EventTopic
 
 class Event(_message.Message):
-    __slots__ = ("cursor", "topic", "type", "resource", "create_time", "principal", "agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server", "notification", "server_request")
+    __slots__ = ("cursor", "topic", "type", "resource", "create_time", "principal", "agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server", "notification", "server_request", "crew")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +71,7 @@ class Event(_message.Message):
     MCP_SERVER_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
     SERVER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CREW_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     topic: EventTopic
     type: str
@@ -86,7 +90,8 @@ class Event(_message.Message):
     mcp_server: _mcp_server_pb2.McpServer
     notification: Notification
     server_request: ServerRequest
-    def __init__(self, cursor: _Optional[str] = ..., topic: _Optional[_Union[EventTopic, str]] = ..., type: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ..., message: _Optional[_Union[_message_pb2.Message, _Mapping]] = ..., run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., run_event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ..., file: _Optional[_Union[_file_pb2.File, _Mapping]] = ..., batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., batch_task: _Optional[_Union[_batch_pb2.BatchTask, _Mapping]] = ..., memory: _Optional[_Union[_memory_pb2.Memory, _Mapping]] = ..., mcp_server: _Optional[_Union[_mcp_server_pb2.McpServer, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., server_request: _Optional[_Union[ServerRequest, _Mapping]] = ...) -> None: ...
+    crew: _crew_pb2.Crew
+    def __init__(self, cursor: _Optional[str] = ..., topic: _Optional[_Union[EventTopic, str]] = ..., type: _Optional[str] = ..., resource: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ..., message: _Optional[_Union[_message_pb2.Message, _Mapping]] = ..., run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., run_event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ..., file: _Optional[_Union[_file_pb2.File, _Mapping]] = ..., batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., batch_task: _Optional[_Union[_batch_pb2.BatchTask, _Mapping]] = ..., memory: _Optional[_Union[_memory_pb2.Memory, _Mapping]] = ..., mcp_server: _Optional[_Union[_mcp_server_pb2.McpServer, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., server_request: _Optional[_Union[ServerRequest, _Mapping]] = ..., crew: _Optional[_Union[_crew_pb2.Crew, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("topics", "resources", "types", "cursor", "from_now", "from_beginning_of_retention", "subscription_name", "all_principals")

@@ -47,6 +47,7 @@ Topic = event_pb2.EventTopic
 _PAYLOAD_FIELDS = {f.message_type.full_name: f.name for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields}
 TOPIC_OF_PAYLOAD = {
     "agent": Topic.EVENT_TOPIC_AGENTS,
+    "crew": Topic.EVENT_TOPIC_CREWS,
     "session": Topic.EVENT_TOPIC_SESSIONS,
     "message": Topic.EVENT_TOPIC_MESSAGES,
     "run": Topic.EVENT_TOPIC_RUNS,
