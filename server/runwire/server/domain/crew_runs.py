@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 import jsonschema
 from google.protobuf import json_format
 
-from runwire.server.domain import json_values, names
+from runwire.server.core import names
+from runwire.server.wire import json_values
 from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, limit_of
-from runwire.server.domain.errors import InvalidArgument, Violations
+from runwire.server.core.errors import InvalidArgument, Violations
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
-from runwire.server.engine.runner import ActiveRun, Runner, RunFailure, RunStatus
+from runwire.server.core.statuses import RunStatus
+from runwire.server.engine.runner import ActiveRun, Runner, RunFailure
 from runwire.server.store.models import CrewRow
 from runwire.v1 import common_pb2, crew_pb2, run_pb2
 
