@@ -44,7 +44,8 @@ from runwire.server.core.errors import (
     Violations,
 )
 from runwire.server.domain import crew_runs
-from runwire.server.domain.crew_runs import ChildLink
+from runwire.server.domain.crew_runs import DEFAULT_MAX_DEPTH, ChildLink
+from runwire.server.domain.crews import limit_of
 from runwire.server.domain.crews import get_crew_row
 from runwire.server.domain.crews import not_found as crew_not_found
 from runwire.server.domain.messages import MessageService
@@ -53,7 +54,7 @@ from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
-from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver
+from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver, TreePosition
 from runwire.server.core.statuses import TERMINAL_STATUSES, RunStatus
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import leases
@@ -241,7 +242,7 @@ class RunService:
         # Without a request_id (whose record is ORM), a run's creation is Core statements only, and its
         # transaction needs no ORM Session (see Store.write_core).
         store = self.ctx.store
-        async with store.write_core() if not (request_id or crew_name) else store.write() as db:
+        async with store.write_core() if not (request_id or crew_name or (parent and parent.agent_id)) else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
@@ -365,6 +366,12 @@ class RunService:
                 input=tuple(copy.deepcopy(input_parts)),
                 deadline=deadline,
                 crew=crew_spec or None,
+                tree=parent.position(run_id)
+                if parent is not None
+                else TreePosition(
+                    root_run_id=run_id,
+                    max_depth=int(limit_of(crew_spec.get("limits") or {}, "max_depth")) if crew_spec else DEFAULT_MAX_DEPTH,
+                ),
                 **plan_limits,
             )
         if not here:
@@ -398,6 +405,12 @@ class RunService:
             max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
             initial_seq=row.last_seq,
             input=tuple(copy.deepcopy(row.input or [])),
+            tree=TreePosition(
+                root_run_id=row.root_run_id or row.id,
+                depth=row.depth or 0,
+                crew_task=row.crew_task or "",
+                crew_member=row.crew_member or "",
+            ),
             **self._resolve_limits(agent.limits or {}, options),
             **extra,
         )
