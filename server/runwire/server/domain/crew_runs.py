@@ -84,6 +84,21 @@ class ChildLink:
         )
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """A crew run taken over from a process that stopped or died, as its log and rows hold it."""
+
+    plan: Mapping[str, Any]
+    # Direct child run name -> the last of its events copied into the crew run's log.
+    copied: Mapping[str, int]
+    # Run name (any depth) -> its latest (input, output) tokens.
+    usage: Mapping[str, tuple[int, int]]
+    children_started: int
+    # Direct child run id -> the input request (JSON) it waits for.
+    waiting: Mapping[str, Mapping[str, Any]]
+    elapsed_seconds: float
+
+
 def spec_of(crew: CrewRow) -> dict[str, Any]:
     """The crew as a run keeps it: later changes of the crew do not reach runs already started."""
     return {
@@ -112,6 +127,8 @@ class _Execution:
         self.live: dict[str, str] = {}
         self.usage: dict[str, tuple[int, int]] = {}
         self.followers: set[asyncio.Task[Any]] = set()
+        # Task id -> (child run id, last event copied) of tasks a taken-over crew run follows on.
+        self.resume: dict[str, tuple[str, int]] = {}
 
     @property
     def name(self) -> str:
@@ -133,12 +150,16 @@ class CrewConductor:
     async def drive(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         crew = _Execution(active)
         goal = "\n".join(str(part.get("text") or "") for part in active.plan.input if part.get("text"))
+        resumed: Resumed | None = active.plan.crew_resumed
+        if resumed is not None:
+            self._restore(crew, resumed)
         try:
             if crew.spec.get("process") == Process.HIERARCHICAL:
                 final = await self._hierarchical(crew, goal)
             else:
-                self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
-                await self._publish(crew, "planned", durable=True)
+                if not crew.plan.tasks:
+                    self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
+                    await self._publish(crew, "planned", durable=True)
                 await self._execute_tasks(crew, goal)
                 final = crew.plan.tasks[-1].output
         finally:
@@ -150,6 +171,24 @@ class CrewConductor:
         usage = _usage(active)
         return run_pb2.RunOutput(text=final, parts=[common_pb2.ContentPart(text=final)]), usage
 
+    def _restore(self, crew: _Execution, resumed: Resumed) -> None:
+        """Continue where the crew run's log stops: tasks that succeeded keep their result; a task whose
+        child run was cut off follows that child on from the last event copied (and runs again as a new
+        child if the child failed with the restart)."""
+        json_format.ParseDict(resumed.plan, crew.plan, ignore_unknown_fields=True)
+        crew.usage.update(resumed.usage)
+        crew.children_started = resumed.children_started
+        for child_id, request in resumed.waiting.items():
+            crew.active.children_waiting[child_id] = json_format.ParseDict(request, run_pb2.InputRequest(), ignore_unknown_fields=True)
+        crew.resume = {
+            t.id: (t.child_run.rpartition("/")[2], resumed.copied.get(t.child_run, 0))
+            for t in crew.plan.tasks
+            if t.state == RUNNING and t.child_run
+        }
+        for task in crew.plan.tasks:
+            if task.state == RUNNING and task.id not in crew.resume:
+                task.state = PENDING  # taken, but its child was never created
+
     # -- processes --------------------------------------------------------------
 
     async def _execute_tasks(self, crew: _Execution, goal: str) -> None:
@@ -158,6 +197,12 @@ class CrewConductor:
         sequential = crew.spec.get("process") == Process.SEQUENTIAL
         width = 1 if sequential else int(crew.limit("max_parallel_tasks"))
         running: dict[asyncio.Task[None], str] = {}
+        for task_id, (child_id, after_seq) in list(crew.resume.items()):
+            del crew.resume[task_id]
+            follower = asyncio.ensure_future(self._follow_on(crew, task_id, child_id, after_seq, goal))
+            crew.followers.add(follower)
+            follower.add_done_callback(crew.followers.discard)
+            running[follower] = task_id
         while True:
             done = {t.id for t in crew.plan.tasks if t.state == SUCCEEDED}
             pending = [t for t in crew.plan.tasks if t.state == PENDING]
@@ -184,7 +229,9 @@ class CrewConductor:
         members = "\n".join(
             f"- {m['id']}: {m['role'] or 'member'}{' - ' + m['goal'] if m['goal'] else ''}" for m in crew.members.values()
         )
-        if crew.spec.get("tasks"):
+        if crew.plan.tasks:
+            pass  # taken over after planning: the plan stands
+        elif crew.spec.get("tasks"):
             self._set_tasks(crew, crew.spec["tasks"], "crew")
         else:
             answer = await self._ask_manager(
@@ -193,7 +240,8 @@ class CrewConductor:
                 f"Crew planning.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\n{PLAN_FORMAT}",
             )
             self._set_tasks(crew, self._parse_plan(crew, answer, required=True) or [], "manager")
-        await self._publish(crew, "planned", durable=True)
+        if crew.plan.revision == 0:
+            await self._publish(crew, "planned", durable=True)
         await self._execute_tasks(crew, goal)
         replans = int(crew.limit("max_replans"))
         review = 0
@@ -275,6 +323,19 @@ class CrewConductor:
 
     # -- tasks ------------------------------------------------------------------
 
+    async def _follow_on(self, crew: _Execution, task_id: str, child_id: str, after_seq: int, goal: str) -> None:
+        task = crew.task(task_id)
+        agent_id = crew.members[task.member]["agent_id"]
+        crew.live[child_id] = task_id
+        try:
+            ended = await self._relay(crew, child_id, agent_id, task_id, task.member, after_seq)
+        finally:
+            crew.live.pop(child_id, None)
+        if ended.WhichOneof("payload") == "run_failed" and ended.run_failed.error.reason == "SERVER_RESTARTED":
+            await self._execute_task(crew, task_id, goal)  # cut off with the process: it runs again
+            return
+        await self._finish_task(crew, task, ended)
+
     async def _execute_task(self, crew: _Execution, task_id: str, goal: str) -> None:
         task = crew.task(task_id)
         member = crew.members[task.member]
@@ -290,6 +351,9 @@ class CrewConductor:
         if needed:
             lines.append("Results of earlier tasks:\n" + "\n".join(f"- {n}: {done[n].output}" for n in needed if n in done))
         ended = await self._run_child(crew, member["agent_id"], "\n".join(line for line in lines if line), task.id, task.member, plan_task=task)
+        await self._finish_task(crew, task, ended)
+
+    async def _finish_task(self, crew: _Execution, task: crew_pb2.CrewPlanTask, ended: run_pb2.RunEvent) -> None:
         kind = ended.WhichOneof("payload")
         if kind == "run_completed":
             output = ended.run_completed.output.text
@@ -355,6 +419,11 @@ class CrewConductor:
             crew.live.pop(child.id, None)
 
     async def _follow(self, crew: _Execution, child_id: str, agent_id: str, task_id: str, member: str) -> run_pb2.RunEvent:
+        return await self._relay(crew, child_id, agent_id, task_id, member, 0)
+
+    async def _relay(
+        self, crew: _Execution, child_id: str, agent_id: str, task_id: str, member: str, after_seq: int
+    ) -> run_pb2.RunEvent:
         active = crew.active
 
         def account(copied: list[run_pb2.ChildRunEvent]) -> None:
@@ -373,6 +442,7 @@ class CrewConductor:
                 )
 
         relay = ChildRelay(self.runner, self.event_log, active, child_id, agent_id, member=member, task=task_id, account=account)
+        relay.after_seq = after_seq
         return await relay.follow()
 
     async def _publish(self, crew: _Execution, reason: str, *, durable: bool = False) -> None:

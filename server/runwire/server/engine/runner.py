@@ -160,6 +160,8 @@ class RunPlan:
     # A crew run: the crew as it was when the run was created (see domain/crew_runs.py). It calls no
     # model itself: `Runner.drive_crew` plans and starts its child runs.
     crew: Mapping[str, Any] | None = None
+    # A crew run another process started, taken over here: what its log says it had done.
+    crew_resumed: Any = None
     tree: TreePosition = TreePosition()
 
     @classmethod
@@ -588,6 +590,14 @@ class Runner:
         provider = self.providers.get(plan.provider)
         active.started = time.monotonic()
         active.status = RunStatus.RUNNING
+        if plan.crew_resumed is not None:
+            # Taken over: it started elsewhere, and goes on here within the time it has left.
+            active.started -= plan.crew_resumed.elapsed_seconds
+            active.status = RunStatus.REQUIRES_INPUT if plan.crew_resumed.waiting else RunStatus.RUNNING
+            await self._run_to_end(
+                active, lambda: self.drive_crew(active), max(plan.max_duration - plan.crew_resumed.elapsed_seconds, 0.0)  # type: ignore[misc]
+            )
+            return
         metrics.run_started()
         started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
         started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
