@@ -235,3 +235,25 @@ async def test_a_crew_target_is_checked(client: Client) -> None:
         runs(client).CreateRun(run_pb2.CreateRunRequest(run=run_pb2.Run(crew="crews/none", session="sessions/abcd", input=[{"text": "x"}])))
     )
     assert both.code == grpc.StatusCode.INVALID_ARGUMENT and "run.crew" in both.field_violations
+
+
+async def test_a_batch_runs_one_crew_execution_per_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.grpc.batch_support import Batch as BatchMessage, serving_batches
+    from tests.grpc.batch_support import task as batch_task
+
+    async with serving_batches(tmp_path) as batches:
+        client = batches.runs.client
+        await _blog(client)
+        created = await batches.create([batch_task(crew="crews/blog", text="One"), batch_task(crew="crews/blog", text="Two")])
+        ended = await batches.wait_end(created.name)
+        assert ended.state == BatchMessage.STATE_SUCCEEDED
+        tasks = await batches.tasks(created.name)
+        assert [t.crew for t in tasks] == ["crews/blog", "crews/blog"] and not any(t.agent or t.session for t in tasks)
+        for done in tasks:
+            crew_run = await runs(client).GetRun(run_pb2.GetRunRequest(name=done.run))
+            assert crew_run.crew == "crews/blog" and crew_run.batch_task == done.name
+            assert done.output.text == crew_run.output.text and states(crew_run.crew_plan) == {"facts": "SUCCEEDED", "post": "SUCCEEDED"}
+        both = await rpc_error(batches.create_call([batch_task(crew="crews/blog", agent="agents/writer", text="x")]))
+        assert both.code == grpc.StatusCode.INVALID_ARGUMENT and "batch.inline_tasks.tasks[0].crew" in both.field_violations
+        missing = await rpc_error(batches.create_call([batch_task(crew="crews/blog", text="x"), batch_task(crew="crews/none", text="x")]))
+        assert missing.code == grpc.StatusCode.INVALID_ARGUMENT and "batch.inline_tasks.tasks[1].crew" in missing.field_violations
