@@ -80,7 +80,8 @@ async def test_an_approval_three_levels_down_is_answered_through_connect(client:
     offered = (await connection.next("request")).request
     asking = await runs(client).GetRun(run_pb2.GetRunRequest(name=offered.input_request.run))
     assert asking.agent == careful and asking.depth == 3 and asking.root_run == created.name
-    # Every run above it waits with the same request.
+    # Every run above it waits with the same request (the crew run once it has copied it).
+    await wait_for(client, created.name, lambda e: kind(e) == "input_required")
     crew_run = await runs(client).GetRun(run_pb2.GetRunRequest(name=created.name))
     assert crew_run.status == run_pb2.Run.STATUS_REQUIRES_INPUT and crew_run.pending_input.id == offered.id
     await connection.send(

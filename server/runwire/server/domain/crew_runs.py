@@ -126,6 +126,8 @@ class _Execution:
         self.children_started = 0
         # Runs started below the crew's own children (agents they called, handovers).
         self.descendants = 0
+        # Set once a limit of the tree is exceeded: the crew run is failing, and its children stopping.
+        self.exceeded = False
         # Child run id -> its crew task, while it is active.
         self.live: dict[str, str] = {}
         self.usage: dict[str, tuple[int, int]] = {}
@@ -435,7 +437,8 @@ class CrewConductor:
             for child in copied:
                 if child.depth > 1 and child.event.WhichOneof("payload") == "run_created":
                     crew.descendants += 1
-                    if crew.children_started + crew.descendants > crew.limit("max_child_runs"):
+                    if crew.children_started + crew.descendants > crew.limit("max_child_runs") and not crew.exceeded:
+                        crew.exceeded = True
                         raise RunFailure(
                             "CREW_CHILD_RUN_LIMIT_EXCEEDED",
                             f"the crew's run tree started more than {crew.limit('max_child_runs'):g} child runs",
@@ -446,7 +449,8 @@ class CrewConductor:
             active.input_tokens = sum(i for i, _ in crew.usage.values())
             active.output_tokens = sum(o for _, o in crew.usage.values())
             total = active.input_tokens + active.output_tokens
-            if crew.limit("max_total_tokens") and total > crew.limit("max_total_tokens"):
+            if crew.limit("max_total_tokens") and total > crew.limit("max_total_tokens") and not crew.exceeded:
+                crew.exceeded = True
                 raise RunFailure(
                     "CREW_TOKEN_LIMIT_EXCEEDED",
                     f"the crew's runs used {total} tokens, more than its limit of {crew.limit('max_total_tokens'):g}",
@@ -454,7 +458,12 @@ class CrewConductor:
 
         relay = ChildRelay(self.runner, self.event_log, active, child_id, agent_id, member=member, task=task_id, account=account)
         relay.after_seq = after_seq
-        return await relay.follow()
+        try:
+            return await relay.follow()
+        except RunFailure as exceeded:
+            # A limit of the tree: this child stops now (its end copied), and the crew run fails.
+            await relay.stop_and_drain(self.runs, exceeded.message)
+            raise
 
     async def _publish(self, crew: _Execution, reason: str, *, durable: bool = False) -> None:
         crew.plan.revision += 1
@@ -528,6 +537,8 @@ class ChildRelay:
                 input_tokens=active.input_tokens,
                 output_tokens=active.output_tokens,
             )
+            if failure is not None:
+                raise failure
             for event in batch:
                 kind = event.WhichOneof("payload")
                 if kind == "input_required":
@@ -536,8 +547,6 @@ class ChildRelay:
                     await self._resumed(event)
                 if kind in TERMINAL_PAYLOADS:
                     return event
-            if failure is not None:
-                raise failure
         raise RunFailure("INTERNAL", f"the events of child run runs/{self.child_id} ended without its end")
 
     async def stop_and_drain(self, runs: "RunService", reason: str) -> None:
