@@ -363,11 +363,11 @@ async def test_caller_deadlines_are_exposed_and_a_default_bounds_unary_calls(tmp
     async with running(settings) as server:
         original = server.agents.list
 
-        async def slow_list(*args, **kwargs):  # type: ignore[no-untyped-def]
+        async def slow_list(caller, query):  # type: ignore[no-untyped-def]
             seen.append(current_call().time_remaining())
-            if kwargs.get("filter_text") == "slow":
+            if query.filter == "slow":
                 await asyncio.sleep(2)
-            return await original(*args, **kwargs)
+            return await original(caller, query)
 
         monkeypatch.setattr(server.agents, "list", slow_list)
         async with caller(server, api_key(ADMIN_KEY)) as admin:

@@ -903,3 +903,27 @@ async def test_changing_the_immutable_role_is_refused(client: Client) -> None:
     )
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "message.role" in failure.field_violations
+
+
+async def test_listing_shows_every_change_of_a_listed_message(client: Client) -> None:
+    """Listed messages are read anew each time: an update, a reply counted on its parent, and a message
+    deleted and created again under the same id all show in the next listing."""
+    session = await client.session()
+    first = await create(client, session.name, "first", message_id="msg-first")
+    await create(client, session.name, "second")
+    assert await texts(client, session.name) == ["first", "second"]
+    await client.messages.UpdateMessage(
+        message_pb2.UpdateMessageRequest(
+            message=message_pb2.Message(name=first.name, content=[text("first, edited")]), update_mask=mask("content")
+        )
+    )
+    assert await texts(client, session.name) == ["first, edited", "second"]
+    await create(client, session.name, "reply", parent_message=first.name)
+    by_text = {m.text: m for m in await listed(client, session.name)}
+    assert by_text["first, edited"].reply_count == 1
+    await client.messages.DeleteMessage(message_pb2.DeleteMessageRequest(name=first.name, force=True))
+    assert await texts(client, session.name) == ["second"]
+    again = await create(client, session.name, "first again", message_id="msg-first")
+    page = await client.messages.ListMessages(message_pb2.ListMessagesRequest(parent=session.name))
+    assert [m.text for m in page.messages] == ["second", "first again"] and page.total_size == 2
+    assert page.messages[1].etag == again.etag != first.etag and page.messages[1].reply_count == 0

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from runwire.server.wire import convert
 from runwire.server.api.calls import caller
+from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.admin import AdminService, ConnectionView, ServerInfo, StreamView
 from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
 from runwire.server.core.etags import etag_of
@@ -54,10 +55,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 if key.HasField("expire_time")
                 else None,
             },
+            write_options(request),
             api_key_id=request.api_key_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
         )
         return admin_pb2.CreateApiKeyResponse(api_key=api_key_proto(created.row), secret=created.secret)
 
@@ -65,13 +64,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return api_key_proto(await self.keys.get(caller(), request.name))
 
     async def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context) -> admin_pb2.ListApiKeysResponse:  # type: ignore[no-untyped-def]
-        page = await self.keys.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.keys.list(caller(), list_query(request))
         return admin_pb2.ListApiKeysResponse(
             api_keys=[api_key_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
@@ -79,13 +72,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context) -> admin_pb2.ApiKey:  # type: ignore[no-untyped-def]
-        row, changed = await self.keys.revoke(
-            caller(),
-            request.name,
-            etag=request.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        row, changed = await self.keys.revoke(caller(), request.name, write_options(request))
         if changed:
             await self.on_revoke(row.id)
         return api_key_proto(row)

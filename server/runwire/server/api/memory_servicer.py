@@ -10,6 +10,7 @@ from google.protobuf import empty_pb2
 from runwire.server.wire import convert
 from runwire.server.wire.convert import memory_proto
 from runwire.server.api.calls import caller
+from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.memories import MemoryService
 from runwire.v1 import memory_pb2, memory_pb2_grpc
 
@@ -21,53 +22,25 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self.memories = memories
 
     async def CreateMemory(self, request: memory_pb2.CreateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
-        row = await self.memories.create(
-            caller(),
-            memory_fields(request.memory),
-            memory_id=request.memory_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
-        return memory_proto(row)
+        fields = memory_fields(request.memory)
+        return memory_proto(await self.memories.create(caller(), fields, write_options(request), memory_id=request.memory_id))
 
     async def GetMemory(self, request: memory_pb2.GetMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
         return memory_proto(await self.memories.get(caller(), request.name))
 
     async def ListMemories(self, request: memory_pb2.ListMemoriesRequest, context) -> memory_pb2.ListMemoriesResponse:  # type: ignore[no-untyped-def]
-        page = await self.memories.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.memories.list(caller(), list_query(request))
         return memory_pb2.ListMemoriesResponse(
             memories=[memory_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
     async def UpdateMemory(self, request: memory_pb2.UpdateMemoryRequest, context) -> memory_pb2.Memory:  # type: ignore[no-untyped-def]
-        row = await self.memories.update(
-            caller(),
-            request.memory.name,
-            memory_fields(request.memory),
-            _mask_paths(request),
-            etag=request.memory.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
-        return memory_proto(row)
+        memory = request.memory
+        options = write_options(request, etag=memory.etag, update_mask=_mask_paths(request))
+        return memory_proto(await self.memories.update(caller(), memory.name, memory_fields(memory), options))
 
     async def DeleteMemory(self, request: memory_pb2.DeleteMemoryRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
-        await self.memories.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.memories.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def SearchMemories(self, request: memory_pb2.SearchMemoriesRequest, context) -> memory_pb2.SearchMemoriesResponse:  # type: ignore[no-untyped-def]

@@ -6,8 +6,10 @@ from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
 from runwire.server.api.calls import caller
+from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.agents import AgentService
-from runwire.server.domain.messages import MessageService
+from runwire.server.domain.messages import MAX_KEPT_MESSAGES, MessageService
+from runwire.server.store.repositories import small_message
 from runwire.server.domain.sessions import SessionDraft, SessionService
 from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2, message_pb2_grpc, session_pb2, session_pb2_grpc
 
@@ -20,14 +22,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._agent_protos = convert.ProtoMemo(convert.agent_proto)
 
     async def CreateAgent(self, request: agent_pb2.CreateAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
-        row = await self.agents.create(
-            caller(),
-            convert.agent_fields(request.agent),
-            agent_id=request.agent_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
+        fields = convert.agent_fields(request.agent)
+        row = await self.agents.create(caller(), fields, write_options(request), agent_id=request.agent_id)
         return convert.agent_proto(row)
 
     async def GetAgent(self, request: agent_pb2.GetAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
@@ -35,13 +31,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return self._agent_protos(record.id, record)
 
     async def ListAgents(self, request: agent_pb2.ListAgentsRequest, context) -> agent_pb2.ListAgentsResponse:  # type: ignore[no-untyped-def]
-        page = await self.agents.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.agents.list(caller(), list_query(request))
         return agent_pb2.ListAgentsResponse(
             agents=[convert.agent_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
@@ -49,28 +39,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         )
 
     async def UpdateAgent(self, request: agent_pb2.UpdateAgentRequest, context) -> agent_pb2.Agent:  # type: ignore[no-untyped-def]
-        row = await self.agents.update(
-            caller(),
-            request.agent.name,
-            convert.agent_fields(request.agent),
-            convert.mask_paths(request.update_mask, request.agent),
-            etag=request.agent.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
-        return convert.agent_proto(row)
+        agent = request.agent
+        options = write_options(request, etag=agent.etag, update_mask=convert.mask_paths(request.update_mask, agent))
+        return convert.agent_proto(await self.agents.update(caller(), agent.name, convert.agent_fields(agent), options))
 
     async def DeleteAgent(self, request: agent_pb2.DeleteAgentRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
-        await self.agents.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            force=request.force,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.agents.delete(caller(), request.name, write_options(request))
         return EMPTY
 
 
@@ -79,27 +53,15 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         self.sessions = sessions
 
     async def CreateSession(self, request: session_pb2.CreateSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
-        row = await self.sessions.create(
-            caller(),
-            convert.session_fields(request.session),
-            session_id=request.session_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
+        fields = convert.session_fields(request.session)
+        row = await self.sessions.create(caller(), fields, write_options(request), session_id=request.session_id)
         return convert.session_proto(row)
 
     async def GetSession(self, request: session_pb2.GetSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
         return convert.session_proto(await self.sessions.get_record(caller(), request.name))
 
     async def ListSessions(self, request: session_pb2.ListSessionsRequest, context) -> session_pb2.ListSessionsResponse:  # type: ignore[no-untyped-def]
-        page = await self.sessions.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.sessions.list(caller(), list_query(request))
         return session_pb2.ListSessionsResponse(
             sessions=[convert.session_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
@@ -107,28 +69,12 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         )
 
     async def UpdateSession(self, request: session_pb2.UpdateSessionRequest, context) -> session_pb2.Session:  # type: ignore[no-untyped-def]
-        row = await self.sessions.update(
-            caller(),
-            request.session.name,
-            convert.session_fields(request.session),
-            convert.mask_paths(request.update_mask, request.session),
-            etag=request.session.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
-        return convert.session_proto(row)
+        session = request.session
+        options = write_options(request, etag=session.etag, update_mask=convert.mask_paths(request.update_mask, session))
+        return convert.session_proto(await self.sessions.update(caller(), session.name, convert.session_fields(session), options))
 
     async def DeleteSession(self, request: session_pb2.DeleteSessionRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
-        await self.sessions.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            force=request.force,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.sessions.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def BatchCreateSessions(
@@ -138,25 +84,19 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             SessionDraft(convert.session_fields(r.session, f"requests[{i}].session"), r.session_id)
             for i, r in enumerate(request.requests)
         ]
-        rows = await self.sessions.batch_create(
-            caller(), drafts, request_id=request.request_id, fingerprint=convert.fingerprint(request)
-        )
+        rows = await self.sessions.batch_create(caller(), drafts, write_options(request))
         return session_pb2.BatchCreateSessionsResponse(sessions=[convert.session_proto(r) for r in rows])
 
     async def BatchDeleteSessions(self, request: session_pb2.BatchDeleteSessionsRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
-        await self.sessions.batch_delete(
-            caller(),
-            list(request.names),
-            force=request.force,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.sessions.batch_delete(caller(), list(request.names), write_options(request))
         return EMPTY
 
 
 class MessageServicer(message_pb2_grpc.MessageServiceServicer):
     def __init__(self, messages: MessageService) -> None:
         self.messages = messages
+        # A listed message comes back as the same record object while its row does not change (MessageService).
+        self._listed_protos = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
 
     async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context) -> message_pb2.Message:  # type: ignore[no-untyped-def]
         row = await self.messages.create(
@@ -183,7 +123,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
             order_by=request.order_by,
         )
         return message_pb2.ListMessagesResponse(
-            messages=[convert.message_proto(r) for r in page.items],
+            messages=[self._listed_protos((r.session_id, r.id), r) for r in page.items],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )

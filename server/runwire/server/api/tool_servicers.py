@@ -6,8 +6,8 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.wire import convert
 from runwire.server.api.calls import caller
+from runwire.server.api.options import list_query, write_options
 from runwire.server.api.tool_convert import mcp_server_fields, mcp_server_proto, set_fields, tool_proto
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.tools import ToolService
@@ -47,10 +47,8 @@ class McpServerServicer(mcp_server_pb2_grpc.McpServerServiceServicer):
         row = await self.servers.create(
             caller(),
             mcp_server_fields(request.mcp_server),
+            write_options(request),
             mcp_server_id=request.mcp_server_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
             wait_seconds=_wait_seconds(context),
         )
         return mcp_server_proto(row)
@@ -59,13 +57,7 @@ class McpServerServicer(mcp_server_pb2_grpc.McpServerServiceServicer):
         return mcp_server_proto(await self.servers.get(caller(), request.name))
 
     async def ListMcpServers(self, request: mcp_server_pb2.ListMcpServersRequest, context) -> mcp_server_pb2.ListMcpServersResponse:  # type: ignore[no-untyped-def]
-        page = await self.servers.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.servers.list(caller(), list_query(request))
         return mcp_server_pb2.ListMcpServersResponse(
             mcp_servers=[mcp_server_proto(r) for r in page.items],
             next_page_token=page.next_page_token,
@@ -74,40 +66,16 @@ class McpServerServicer(mcp_server_pb2_grpc.McpServerServiceServicer):
 
     async def UpdateMcpServer(self, request: mcp_server_pb2.UpdateMcpServerRequest, context) -> mcp_server_pb2.McpServer:  # type: ignore[no-untyped-def]
         resource = request.mcp_server
-        paths = list(request.update_mask.paths) or set_fields(resource)
-        row = await self.servers.update(
-            caller(),
-            resource.name,
-            mcp_server_fields(resource),
-            paths,
-            etag=resource.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-            wait_seconds=_wait_seconds(context),
-        )
-        return mcp_server_proto(row)
+        options = write_options(request, etag=resource.etag, update_mask=list(request.update_mask.paths) or set_fields(resource))
+        fields = mcp_server_fields(resource)
+        return mcp_server_proto(await self.servers.update(caller(), resource.name, fields, options, wait_seconds=_wait_seconds(context)))
 
     async def DeleteMcpServer(self, request: mcp_server_pb2.DeleteMcpServerRequest, context) -> empty_pb2.Empty:  # type: ignore[no-untyped-def]
-        await self.servers.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            force=request.force,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.servers.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def RefreshMcpServer(self, request: mcp_server_pb2.RefreshMcpServerRequest, context) -> mcp_server_pb2.McpServer:  # type: ignore[no-untyped-def]
-        row = await self.servers.refresh(
-            caller(),
-            request.name,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            wait_seconds=_wait_seconds(context),
-        )
+        row = await self.servers.refresh(caller(), request.name, write_options(request), wait_seconds=_wait_seconds(context))
         return mcp_server_proto(row)
 
 

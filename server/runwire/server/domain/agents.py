@@ -6,16 +6,14 @@ import copy
 import enum
 from typing import Any, Mapping
 
-from sqlalchemy import select
-
 from runwire.server.wire import convert
 from runwire.server.core import names
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update, refuse_if_runs_active
-from runwire.server.core.etags import check_etag
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.mcp_servers import check_agent_mcp_tools
-from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from runwire.server.core.errors import FailedPrecondition, NotFound, Violations
 from runwire.server.core.paging import Page
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.core.principal import Principal
 from runwire.server.domain.secrets import SECRET
@@ -65,12 +63,28 @@ class AgentState(enum.IntEnum):
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"agent {name!r} does not exist", reason="AGENT_NOT_FOUND", metadata={"resource": name})
+    return AGENTS.not_found(name)
+
+
+AGENTS = register(
+    ResourceKind(
+        field="agent",
+        pattern=names.AGENT,
+        row=AgentRow,
+        tenancy=Tenancy.OWNER_OR_ADMIN,
+        listing=repo.AGENT_LISTING,
+        title="agent",
+        not_found_reason="AGENT_NOT_FOUND",
+        method="Agent",
+        to_proto=convert.agent_proto,
+    )
+)
 
 
 class AgentService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[AgentRow] = ResourceWriter(ctx, AGENTS)
         self._records = VersionedRecords()
 
     # -- validation ---------------------------------------------------------
@@ -174,25 +188,14 @@ class AgentService:
 
     # -- commands -----------------------------------------------------------
 
-    async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        agent_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> AgentRow:
+    async def create(self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions, *, agent_id: str = "") -> AgentRow:
         v = Violations()
         if agent_id and not names.ID_PATTERN.fullmatch(agent_id):
             v.add("agent_id", names.ID_RULE)
         self._validate(fields, v=v)
-        agent_id = agent_id or names.new_id()
-        self.ctx.idempotency.validate(request_id)
         now = self.ctx.clock()
         row = AgentRow(
-            id=agent_id,
+            id=agent_id or names.new_id(),
             owner=caller.id,
             display_name=fields["display_name"],
             description=fields.get("description", ""),
@@ -207,20 +210,12 @@ class AgentService:
             revision=1,
         )
         await self._check_mcp_tools(row.tools)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateAgent", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
+
+        async def check(db: Any) -> None:
             await _check_secret(db, row.owner, row.model)
             await _check_agent_tools(db, row.owner, row.tools)
-            if validate_only:
-                return row
-            if await repo.agent_exists(self.ctx.store, db, agent_id):
-                raise AlreadyExists(f"agent {names.AGENT.format(agent_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            await self._record(db, "agent.created", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateAgent", fingerprint, [names.AGENT.format(agent_id)])
-        return row
+
+        return await self.writer.create(caller, row, options, check=check)
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> AgentRecord:
         """The agent as a read-only record (the columns of AgentRow); change agents through update().
@@ -229,7 +224,7 @@ class AgentService:
         once), and the whole row only when that version is not the one read last time.
         """
         (agent_id,) = names.AGENT.parse(name, field)
-        owner = None if caller.is_admin else caller.id
+        owner = self.writer.owner_scope(caller)
         version = await repo.find_agent_version(self.ctx.store, agent_id, owner)
         if version is None:
             raise not_found(name)
@@ -241,50 +236,13 @@ class AgentService:
             self._records.put(agent_id, (record.revision, record.incarnation), record)
         return record
 
-    async def _get_in(self, db: Any, caller: Principal, name: str, agent_id: str | None = None) -> AgentRow:
-        agent_id = agent_id or names.AGENT.parse(name, "name")[0]
-        row = await repo.get_agent(db, agent_id, None if caller.is_admin else caller.id)
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        base = select(AgentRow)
-        if not caller.is_admin:
-            base = base.where(AgentRow.owner == caller.id)
-        return await self.ctx.list(
-            caller,
-            "agents",
-            base,
-            repo.AGENT_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> AgentRow:
+        plan = plan_update(options.update_mask, values, UPDATABLE)
 
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> AgentRow:
-        (agent_id,) = names.AGENT.parse(name, "agent.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateAgent", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name, agent_id)
-            check_etag("agent", row.id, row.revision, row.incarnation, etag)
+        async def change(db: Any, row: AgentRow, target: AgentRow) -> None:
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
@@ -293,53 +251,29 @@ class AgentService:
                 await self._check_mcp_tools(merged["tools"], db)
             await _check_secret(db, row.owner, merged["model"] or {})
             await _check_agent_tools(db, row.owner, merged["tools"])
-            if validate_only:
-                return _row_with(row, merged)
-            _assign(row, merged)
-            row.update_time = self.ctx.clock()
-            row.revision += 1
-            await self._record(db, "agent.updated", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateAgent", fingerprint, [name])
-        return row
+            _assign(target, merged)
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        force: bool = False,
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (agent_id,) = names.AGENT.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteAgent", fingerprint) is not None:
-                return
-            row = await repo.get_agent(db, agent_id, None if caller.is_admin else caller.id)
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            check_etag("agent", row.id, row.revision, row.incarnation, etag)
-            session_ids = await repo.session_ids_of_agent(db, agent_id)
-            if session_ids and not force:
+        return await self.writer.update(caller, name, options, change)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        session_ids: list[str] = []
+
+        async def check(db: Any, row: AgentRow) -> None:
+            session_ids.extend(await repo.session_ids_of_agent(db, row.id))
+            if session_ids and not options.force:
                 raise FailedPrecondition(
                     f"agent {name!r} has {len(session_ids)} session(s); delete them first or pass force=true to delete them with their messages",
                     reason="AGENT_HAS_SESSIONS",
                     metadata={"resource": name, "session_count": str(len(session_ids))},
                 )
             await refuse_if_runs_active(db, session_ids)
+
+        async def remove(db: Any, row: AgentRow) -> None:
+            # Sessions deleted with their agent (force) are announced by the agent's event alone.
             await repo.delete_sessions_with_messages(db, session_ids)
             await db.delete(row)
-            # Sessions deleted with their agent (force) are announced by the agent's event alone.
-            await self._record(db, "agent.deleted", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteAgent", fingerprint, [])
 
-    async def _record(self, db: Any, type: str, row: AgentRow) -> None:
-        await self.ctx.events.record(db, type, names.AGENT.format(row.id), row.owner, convert.agent_proto(row))
+        await self.writer.delete(caller, name, options, check=check, remove=remove)
 
 
 async def _check_secret(db: Any, owner: str, model: Mapping[str, Any]) -> None:
@@ -385,16 +319,3 @@ def _assign(row: AgentRow, fields: Mapping[str, Any]) -> None:
     row.limits = dict(fields.get("limits") or {})
     row.state = fields.get("state") or AgentState.ACTIVE
     row.labels = dict(fields.get("labels") or {})
-
-
-def _row_with(row: AgentRow, fields: Mapping[str, Any]) -> AgentRow:
-    preview = AgentRow(
-        id=row.id,
-        owner=row.owner,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        revision=row.revision,
-        incarnation=row.incarnation,
-    )
-    _assign(preview, fields)
-    return preview

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import case, literal, select
+from sqlalchemy import case, literal
 
 from runwire.server.core import names
-from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_text
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, NotFound, PermissionDenied, Violations
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
+from runwire.server.core.errors import NotFound, PermissionDenied, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import AUTH_API_KEY, KNOWN_SCOPES, ROLE_ADMIN, TIER_DEFAULT, TIER_PREMIUM, Principal
 from runwire.server.store import repositories as repo
@@ -112,7 +112,7 @@ def require_admin(caller: Principal) -> None:
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"API key {name!r} does not exist", reason="API_KEY_NOT_FOUND", metadata={"resource": name})
+    return API_KEYS.not_found(name)
 
 
 def _state_expression(now: datetime) -> Any:
@@ -159,9 +159,26 @@ class CreatedKey:
     secret: str
 
 
+# No `to_proto`: API keys have no resource events.
+API_KEYS = register(
+    ResourceKind(
+        field="api_key",
+        pattern=API_KEY,
+        row=ApiKeyRow,
+        tenancy=Tenancy.ADMIN,
+        listing=_listing,
+        title="API key",
+        not_found_reason="API_KEY_NOT_FOUND",
+        method="ApiKey",
+        etag_kind="apiKey",
+    )
+)
+
+
 class ApiKeyService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[ApiKeyRow] = ResourceWriter(ctx, API_KEYS)
 
     # -- authentication -------------------------------------------------------
 
@@ -217,14 +234,7 @@ class ApiKeyService:
     # -- AdminService -----------------------------------------------------------
 
     async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        api_key_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
+        self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions, *, api_key_id: str = ""
     ) -> CreatedKey:
         require_admin(caller)
         now = self.ctx.clock()
@@ -254,12 +264,10 @@ class ApiKeyService:
         expire_time = fields.get("expire_time")
         if expire_time is not None and expire_time <= now:
             v.add("api_key.expire_time", "must be in the future")
-        self.ctx.idempotency.validate(request_id)
         v.raise_if_any()
-        api_key_id = api_key_id or names.new_id()
         secret = new_secret()
         row = ApiKeyRow(
-            id=api_key_id,
+            id=api_key_id or names.new_id(),
             display_name=fields["display_name"],
             principal=principal,
             role=int(role),
@@ -274,62 +282,30 @@ class ApiKeyService:
             revoked_by="",
             revision=1,
         )
-        if validate_only:
-            return CreatedKey(row, "")
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateApiKey", fingerprint)
-            if replayed is not None:
-                return CreatedKey(await self._get_in(db, replayed[0]), "")
-            if await repo.api_key_id_taken(db, api_key_id):
-                raise AlreadyExists(f"API key {API_KEY.format(api_key_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateApiKey", fingerprint, [API_KEY.format(api_key_id)])
-        return CreatedKey(row, secret)
+        created = await self.writer.create(caller, row, options)
+        # A replay answers with the key, not its secret: the secret exists only in the first response.
+        return CreatedKey(created, secret if created is row and not options.validate_only else "")
 
     async def get(self, caller: Principal, name: str) -> ApiKeyRow:
         require_admin(caller)
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, name)
+        return await self.writer.get(caller, name)
 
-    async def _get_in(self, db: Any, name: str) -> ApiKeyRow:
-        (key_id,) = API_KEY.parse(name, "name")
-        row = await repo.get_api_key(db, key_id)
-        if row is None:
-            raise not_found(name)
-        return row
-
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
         require_admin(caller)
-        return await self.ctx.list(
-            caller,
-            "apiKeys",
-            select(ApiKeyRow),
-            _listing(self.ctx.clock()),
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
+        return await self.writer.list(caller, query)
 
-    async def revoke(
-        self, caller: Principal, name: str, *, etag: str = "", request_id: str = "", fingerprint: str = ""
-    ) -> tuple[ApiKeyRow, bool]:
+    async def revoke(self, caller: Principal, name: str, options: WriteOptions) -> tuple[ApiKeyRow, bool]:
         """The key, and whether this call revoked it (False when it already was)."""
         require_admin(caller)
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "RevokeApiKey", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, replayed[0]), False
-            row = await self._get_in(db, name)
-            check_etag("apiKey", row.id, row.revision, row.incarnation, etag)
-            changed = row.revoke_time is None
-            if changed:
-                now = self.ctx.clock()
-                row.revoke_time = now
-                row.revoked_by = caller.id
-                row.update_time = now
-                row.revision += 1
-            self.ctx.idempotency.remember(db, caller, request_id, "RevokeApiKey", fingerprint, [name])
-        return row, changed
+        revoked = False
+
+        async def change(db: Any, row: ApiKeyRow, target: ApiKeyRow) -> bool:
+            nonlocal revoked
+            revoked = row.revoke_time is None
+            if revoked:
+                target.revoke_time = self.ctx.clock()
+                target.revoked_by = caller.id
+            return revoked
+
+        row = await self.writer.update(caller, name, options, change, method="RevokeApiKey", field="name")
+        return row, revoked

@@ -6,7 +6,7 @@ import copy
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,25 @@ def plan_update(
         changes[path] = copy.deepcopy(get_path(values, path))
     violations.raise_if_any("the update mask is invalid")
     return UpdatePlan(changes)
+
+
+def expiring_changes(mask_paths: Iterable[str], values: Mapping[str, Any], updatable: Iterable[str]) -> dict[str, Any]:
+    """plan_update for a resource whose expiration is a oneof of `ttl` and `expire_time`."""
+    paths = list(mask_paths)
+    changes = plan_update(paths, values, updatable).changes
+    if paths == ["*"]:
+        # `*` names the expiration oneof once: ttl when the request sets it, otherwise expire_time.
+        changes.pop("expire_time" if changes.get("ttl") is not None else "ttl")
+    if "ttl" in changes and "expire_time" in changes:
+        raise InvalidArgument.field("update_mask", "set either ttl or expire_time, not both")
+    return changes
+
+
+def expire_time_of(path: str, value: Any, now: datetime) -> datetime | None:
+    """The new expiry from an `expire_time` or `ttl` change."""
+    if path == "ttl":
+        return now + value if value is not None else None
+    return value
 
 
 def check_immutable(field: str, requested: Any, current: Any) -> None:

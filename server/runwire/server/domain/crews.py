@@ -14,9 +14,9 @@ from runwire.server.core import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS
 from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
-from runwire.server.core.etags import check_etag
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, NotFound, Violations
+from runwire.server.core.errors import NotFound, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
@@ -96,9 +96,25 @@ async def get_crew_row(db: Any, crew_id: str, owner: str | None) -> CrewRow | No
     return row
 
 
+CREWS = register(
+    ResourceKind(
+        field="crew",
+        pattern=names.CREW,
+        row=CrewRow,
+        tenancy=Tenancy.OWNER_OR_ADMIN,
+        listing=CREW_LISTING,
+        title="crew",
+        not_found_reason="CREW_NOT_FOUND",
+        method="Crew",
+        to_proto=convert.crew_proto,
+    )
+)
+
+
 class CrewService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[CrewRow] = ResourceWriter(ctx, CREWS)
 
     # -- validation ---------------------------------------------------------
 
@@ -164,134 +180,42 @@ class CrewService:
 
     # -- commands -----------------------------------------------------------
 
-    async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        crew_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> CrewRow:
+    async def create(self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions, *, crew_id: str = "") -> CrewRow:
         v = Violations()
         if crew_id and not names.ID_PATTERN.fullmatch(crew_id):
             v.add("crew_id", names.ID_RULE)
         self._validate(fields, v=v)
-        crew_id = crew_id or names.new_id()
-        self.ctx.idempotency.validate(request_id)
         now = self.ctx.clock()
-        row = CrewRow(id=crew_id, owner=caller.id, create_time=now, update_time=now, revision=1)
+        row = CrewRow(id=crew_id or names.new_id(), owner=caller.id, create_time=now, update_time=now)
         _assign(row, fields)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateCrew", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
+
+        async def check(db: Any) -> None:
             await self._check_agents(db, caller.id, fields)
-            if validate_only:
-                return row
-            if await get_crew_row(db, crew_id, None) is not None:
-                raise AlreadyExists(f"crew {CREW.format(crew_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            await self._record(db, "crew.created", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateCrew", fingerprint, [CREW.format(crew_id)])
-        return row
+
+        return await self.writer.create(caller, row, options, check=check)
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> CrewRow:
-        CREW.parse(name, field)
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name)
+        return await self.writer.get(caller, name, field)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> CrewRow:
-        (crew_id,) = name.split("/")[1::2]
-        row = await get_crew_row(db, crew_id, None if caller.is_admin else caller.id)
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        base = select(CrewRow)
-        if not caller.is_admin:
-            base = base.where(CrewRow.owner == caller.id)
-        return await self.ctx.list(
-            caller,
-            "crews",
-            base,
-            CREW_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> CrewRow:
+        plan = plan_update(options.update_mask, values, UPDATABLE)
 
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> CrewRow:
-        CREW.parse(name, "crew.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateCrew", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name)
-            check_etag("crew", row.id, row.revision, row.incarnation, etag)
+        async def change(db: Any, row: CrewRow, target: CrewRow) -> None:
             merged = fields_of(row)
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
             self._validate(merged)
             await self._check_agents(db, row.owner, merged)
-            if validate_only:
-                preview = CrewRow(
-                    id=row.id, owner=row.owner, create_time=row.create_time, update_time=row.update_time,
-                    revision=row.revision, incarnation=row.incarnation,
-                )
-                _assign(preview, merged)
-                return preview
-            _assign(row, merged)
-            row.update_time = self.ctx.clock()
-            row.revision += 1
-            await self._record(db, "crew.updated", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateCrew", fingerprint, [name])
-        return row
+            _assign(target, merged)
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (crew_id,) = CREW.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteCrew", fingerprint) is not None:
-                return
-            row = await get_crew_row(db, crew_id, None if caller.is_admin else caller.id)
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            check_etag("crew", row.id, row.revision, row.incarnation, etag)
-            await db.delete(row)
-            await self._record(db, "crew.deleted", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteCrew", fingerprint, [])
+        return await self.writer.update(caller, name, options, change)
 
-    async def _record(self, db: Any, type: str, row: CrewRow) -> None:
-        await self.ctx.events.record(db, type, CREW.format(row.id), row.owner, convert.crew_proto(row))
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        # Runs of the crew keep what they need (the crew as it was when they started).
+        await self.writer.delete(caller, name, options)
 
 
 def check_tasks(v: Violations, prefix: str, tasks: list[Mapping[str, Any]], member_ids: set[str]) -> None:

@@ -16,15 +16,14 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 
 from runwire.server.api.tool_convert import mcp_server_proto
 from runwire.server.config import McpSettings
 from runwire.server.core import names
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
-from runwire.server.core.etags import check_etag
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
+from runwire.server.core.errors import FailedPrecondition, NotFound, PermissionDenied, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.engine.egress import EgressPolicy
@@ -61,12 +60,29 @@ CONNECTION_FIELDS = ("transport", "disabled", "call_timeout")
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"MCP server {name!r} does not exist", reason="MCP_SERVER_NOT_FOUND", metadata={"resource": name})
+    return MCP_SERVERS.not_found(name)
+
+
+MCP_SERVERS = register(
+    ResourceKind(
+        field="mcp_server",
+        pattern=names.MCP_SERVER,
+        row=McpServerRow,
+        tenancy=Tenancy.SHARED,
+        listing=mcp_repo.MCP_SERVER_LISTING,
+        title="MCP server",
+        not_found_reason="MCP_SERVER_NOT_FOUND",
+        method="McpServer",
+        etag_kind="mcpServer",
+        to_proto=mcp_server_proto,
+    )
+)
 
 
 class McpServerService:
     def __init__(self, ctx: DomainContext, settings: McpSettings, manager: McpManager) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[McpServerRow] = ResourceWriter(ctx, MCP_SERVERS)
         self.settings = settings
         self.manager = manager
 
@@ -97,25 +113,15 @@ class McpServerService:
                 reason="PERMISSION_DENIED",
             )
 
-    @staticmethod
-    def _require_owner(caller: Principal, row: McpServerRow) -> None:
-        if not caller.is_admin and row.owner != caller.id:
-            raise PermissionDenied(
-                f"only the owner of {names.MCP_SERVER.format(row.id)!r} or an admin may change, refresh or delete it",
-                reason="PERMISSION_DENIED",
-            )
-
     # -- commands -----------------------------------------------------------
 
     async def create(
         self,
         caller: Principal,
         fields: Mapping[str, Any],
+        options: WriteOptions,
         *,
         mcp_server_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
         wait_seconds: float | None = None,
     ) -> McpServerRow:
         v = Violations()
@@ -124,13 +130,11 @@ class McpServerService:
         self._validate(fields, v)
         v.raise_if_any()
         self._require_admin_for_stdio(caller, fields)
-        self.ctx.idempotency.validate(request_id)
-        server_id = mcp_server_id or names.new_id()
         now = self.ctx.clock()
         transport = copy.deepcopy(dict(fields["transport"]))
         disabled = bool(fields.get("disabled"))
         row = McpServerRow(
-            id=server_id,
+            id=mcp_server_id or names.new_id(),
             owner=caller.id,
             display_name=fields["display_name"],
             description=fields.get("description") or "",
@@ -152,71 +156,32 @@ class McpServerService:
             update_time=now,
             revision=1,
         )
-        if validate_only:
-            return row
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMcpServer", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, replayed[0])
-            if await mcp_repo.get_mcp_server(db, server_id) is not None:
-                raise AlreadyExists(f"MCP server {names.MCP_SERVER.format(server_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            self.ctx.idempotency.remember(
-                db, caller, request_id, "CreateMcpServer", fingerprint, [names.MCP_SERVER.format(server_id)]
-            )
-            await self._record(db, "mcp_server.created", row)
-        await self._connect(row, wait_seconds)
-        return await self.get(caller, names.MCP_SERVER.format(server_id))
+        created = await self.writer.create(caller, row, options)
+        if options.validate_only:
+            return created
+        await self._connect(created, wait_seconds)
+        return await self.get(caller, names.MCP_SERVER.format(created.id))
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> McpServerRow:
-        (server_id,) = names.MCP_SERVER.parse(name, field)
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, name, server_id)
+        return await self.writer.get(caller, name, field)
 
-    async def _get_in(self, db: Any, name: str, server_id: str | None = None) -> McpServerRow:
-        server_id = server_id or names.MCP_SERVER.parse(name, "name")[0]
-        row = await mcp_repo.get_mcp_server(db, server_id)
-        if row is None:
-            raise not_found(name)
-        return row
-
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        return await self.ctx.list(
-            caller,
-            "mcpServers",
-            select(McpServerRow),
-            mcp_repo.MCP_SERVER_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
     async def update(
         self,
         caller: Principal,
         name: str,
         values: Mapping[str, Any],
-        mask_paths: list[str],
+        options: WriteOptions,
         *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
         wait_seconds: float | None = None,
     ) -> McpServerRow:
-        (server_id,) = names.MCP_SERVER.parse(name, "mcp_server.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
-        self.ctx.idempotency.validate(request_id)
+        plan = plan_update(options.update_mask, values, UPDATABLE)
         reconnect = False
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateMcpServer", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, replayed[0])
-            row = await self._get_in(db, name, server_id)
-            self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
+
+        async def change(db: Any, row: McpServerRow, target: McpServerRow) -> None:
+            nonlocal reconnect
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 if path in ("stdio", "http"):
@@ -232,68 +197,47 @@ class McpServerService:
                 self._require_admin_for_stdio(caller, {"transport": merged["transport"]})
                 self._require_admin_for_stdio(caller, {"transport": row.transport})
             before = {key: copy.deepcopy(_fields_of(row)[key]) for key in CONNECTION_FIELDS}
-            if validate_only:
-                return _preview(row, merged)
-            _assign(row, merged)
+            _assign(target, merged)
             reconnect = any(before[key] != merged[key] for key in CONNECTION_FIELDS)
-            now = self.ctx.clock()
             if reconnect:
-                _reset_connection_report(row, now)
-            row.update_time = now
-            row.revision += 1
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateMcpServer", fingerprint, [name])
-            await self._record(db, "mcp_server.updated", row)
+                _reset_connection_report(target, self.ctx.clock())
+
+        row = await self.writer.update(caller, name, options, change)
+        if options.validate_only:
+            return row
         if reconnect:
             await self._connect(row, wait_seconds)
         return await self.get(caller, name)
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        force: bool = False,
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (server_id,) = names.MCP_SERVER.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteMcpServer", fingerprint) is not None:
-                return
-            row = await mcp_repo.get_mcp_server(db, server_id)
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            self._require_owner(caller, row)
-            check_etag("mcpServer", row.id, row.revision, row.incarnation, etag)
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        async def check(db: Any, row: McpServerRow) -> None:
             count, agent_ids = await mcp_repo.agents_using_mcp_server(db, name)
-            if count and not force:
+            if count and not options.force:
                 shown = ", ".join(names.AGENT.format(a) for a in agent_ids)
                 raise FailedPrecondition(
                     f"{count} agent(s) use tools of {name!r} ({shown}); remove the tools from them or pass force=true",
                     reason="MCP_SERVER_IN_USE",
                     metadata={"resource": name, "agent_count": str(count), "agents": shown},
                 )
-            await self._record(db, "mcp_server.deleted", row)
-            await mcp_repo.delete_mcp_server(db, server_id)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteMcpServer", fingerprint, [])
-        await self.manager.remove(server_id)
 
-    async def refresh(
-        self, caller: Principal, name: str, *, request_id: str = "", fingerprint: str = "", wait_seconds: float | None = None
-    ) -> McpServerRow:
-        """Reconnect (restart the process, for stdio) and read the tools again: the owner or an admin."""
-        (server_id,) = names.MCP_SERVER.parse(name, "name")
+        async def remove(db: Any, row: McpServerRow) -> None:
+            await mcp_repo.delete_mcp_server(db, row.id)
+
+        row = await self.writer.delete(caller, name, options, check=check, remove=remove)
+        if row is not None:
+            await self.manager.remove(row.id)
+
+    async def refresh(self, caller: Principal, name: str, options: WriteOptions, *, wait_seconds: float | None = None) -> McpServerRow:
+        """Reconnect (restart the process, for stdio) and read the tools again: the owner or an admin. The
+        registration does not change (no new revision); its connection report starts again."""
+        names.MCP_SERVER.parse(name, "name")
+        method, request_id, fingerprint = "RefreshMcpServer", options.request_id, options.fingerprint
         self.ctx.idempotency.validate(request_id)
         async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "RefreshMcpServer", fingerprint) is not None:
-                return await self._get_in(db, name, server_id)
-            row = await self._get_in(db, name, server_id)
-            self._require_owner(caller, row)
+            if await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint) is not None:
+                return await self.writer.get_in(db, caller, name)
+            row = await self.writer.get_in(db, caller, name)
+            self.writer.check_writer(caller, row)
             if row.disabled:
                 raise FailedPrecondition(
                     f"MCP server {name!r} is disabled; enable it (disabled=false) to connect it",
@@ -301,14 +245,10 @@ class McpServerService:
                     metadata={"resource": name},
                 )
             _reset_connection_report(row, self.ctx.clock())
-            self.ctx.idempotency.remember(db, caller, request_id, "RefreshMcpServer", fingerprint, [name])
-            await self._record(db, "mcp_server.updated", row)
+            self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [name])
+            await self.writer.record(db, "updated", row)
         await self._connect(row, wait_seconds)
         return await self.get(caller, name)
-
-    async def _record(self, db: Any, type: str, row: McpServerRow) -> None:
-        """The change as a resource event, in the transaction that makes it."""
-        await self.ctx.events.record(db, type, names.MCP_SERVER.format(row.id), row.owner, mcp_server_proto(row))
 
     # -- connections --------------------------------------------------------
 
@@ -347,7 +287,7 @@ class McpServerService:
                 return  # deleted meanwhile
             for key, value in values.items():
                 setattr(row, key, value)
-            await self._record(db, "mcp_server.updated", row)
+            await self.writer.record(db, "updated", row)
 
     async def _connect(self, row: McpServerRow, wait_seconds: float | None) -> None:
         target = self._target(row)
@@ -498,12 +438,6 @@ def _assign(row: McpServerRow, fields: Mapping[str, Any]) -> None:
     row.disabled = bool(fields.get("disabled"))
     row.call_timeout_seconds = float(fields.get("call_timeout") or 0.0)
     row.labels = dict(fields.get("labels") or {})
-
-
-def _preview(row: McpServerRow, fields: Mapping[str, Any]) -> McpServerRow:
-    preview = McpServerRow(**{c.key: getattr(row, c.key) for c in McpServerRow.__table__.columns if c.key != "pk"})
-    _assign(preview, fields)
-    return preview
 
 
 def _reset_connection_report(row: McpServerRow, now: Any) -> None:

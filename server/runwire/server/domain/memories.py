@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select
 
 from runwire.server.wire import convert
 from runwire.server.core import names
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.core.etags import check_etag
-from runwire.server.domain.common import check_immutable, check_labels, check_text, plan_update
+from runwire.server.domain.common import check_immutable, check_labels, check_text, expire_time_of, expiring_changes
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, InvalidArgument, NotFound, Violations
+from runwire.server.core.errors import NotFound, Violations
 from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
@@ -53,7 +52,7 @@ class MemoryType(enum.IntEnum):
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"memory {name!r} does not exist", reason="MEMORY_NOT_FOUND", metadata={"resource": name})
+    return MEMORIES.not_found(name)
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,26 @@ class MemoryHit:
     score: float
 
 
+MEMORIES = register(
+    ResourceKind(
+        field="memory",
+        pattern=MEMORY,
+        row=MemoryRow,
+        tenancy=Tenancy.OWNER,
+        listing=memory_repo.MEMORY_LISTING,
+        title="memory",
+        not_found_reason="MEMORY_NOT_FOUND",
+        method="Memory",
+        to_proto=convert.memory_proto,
+        live=memory_repo.live_memories,
+    )
+)
+
+
 class MemoryService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[MemoryRow] = ResourceWriter(ctx, MEMORIES)
 
     # -- validation -------------------------------------------------------------
 
@@ -112,25 +128,16 @@ class MemoryService:
     # -- commands ---------------------------------------------------------------
 
     async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        memory_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
+        self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions = WriteOptions(), *, memory_id: str = ""
     ) -> MemoryRow:
         v = Violations()
         if memory_id and not names.ID_PATTERN.fullmatch(memory_id):
             v.add("memory_id", names.ID_RULE)
         self._validate(v, fields, "memory")
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
         now = self.ctx.clock()
-        memory_id = memory_id or names.new_id()
         row = MemoryRow(
-            id=memory_id,
+            id=memory_id or names.new_id(),
             owner=caller.id,
             type=int(fields["type"]),
             content=fields["content"],
@@ -143,80 +150,31 @@ class MemoryService:
             update_time=now,
             revision=1,
         )
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMemory", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
+
+        async def check(db: Any) -> None:
             await self._check_references(db, caller, fields)
-            if validate_only:
-                return row
-            if await memory_repo.memory_id_taken(db, memory_id):
-                raise AlreadyExists(f"memory {MEMORY.format(memory_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            await self._record(db, "memory.created", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateMemory", fingerprint, [MEMORY.format(memory_id)])
-        return row
+
+        return await self.writer.create(caller, row, options, check=check)
 
     async def get(self, caller: Principal, name: str) -> MemoryRow:
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name)
+        return await self.writer.get(caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> MemoryRow:
-        (memory_id,) = MEMORY.parse(name, field)
-        row = await memory_repo.get_memory(db, memory_id, caller.id, self.ctx.clock())
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        base = select(MemoryRow).where(MemoryRow.owner == caller.id, memory_repo.live_memories(self.ctx.clock()))
-        return await self.ctx.list(
-            caller,
-            "memories",
-            base,
-            memory_repo.MEMORY_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
-
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> MemoryRow:
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> MemoryRow:
         MEMORY.parse(name, "memory.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
-        if list(mask_paths) == ["*"]:
-            # `*` names the expiration oneof once: ttl when the request sets it, otherwise expire_time.
-            plan.changes.pop("expire_time" if plan.changes.get("ttl") is not None else "ttl")
-        if "ttl" in plan.changes and "expire_time" in plan.changes:
-            raise InvalidArgument.field("update_mask", "set either ttl or expire_time, not both")
+        changes = expiring_changes(options.update_mask, values, UPDATABLE)
         v = Violations()
-        self._validate(v, plan.changes, "memory", partial=True)
+        self._validate(v, changes, "memory", partial=True)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateMemory", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name, "memory.name")
-            check_etag("memory", row.id, row.revision, row.incarnation, etag)
+
+        async def change(db: Any, row: MemoryRow, target: MemoryRow) -> None:
             check_immutable("memory.session", values.get("session"), _name_of(names.SESSION, row.session_id))
-            if plan.changes.get("agent"):
-                await self._check_references(db, caller, {"agent": plan.changes["agent"]})
-            target = _preview(row) if validate_only else row
+            if changes.get("agent"):
+                await self._check_references(db, caller, {"agent": changes["agent"]})
             now = self.ctx.clock()
-            for path, value in plan.changes.items():
+            for path, value in changes.items():
                 if path == "type":
                     target.type = int(value)
                 elif path == "content":
@@ -227,42 +185,13 @@ class MemoryService:
                     target.labels = dict(value or {})
                 elif path == "metadata":
                     target.client_metadata = copy.deepcopy(dict(value or {}))
-                elif path == "expire_time":
-                    target.expire_time = value
-                elif path == "ttl":
-                    target.expire_time = now + value if value is not None else None
-            if validate_only:
-                return target
-            row.update_time = now
-            row.revision += 1
-            await self._record(db, "memory.updated", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateMemory", fingerprint, [name])
-        return row
+                elif path in ("expire_time", "ttl"):
+                    target.expire_time = expire_time_of(path, value, now)
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (memory_id,) = MEMORY.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteMemory", fingerprint) is not None:
-                return
-            row = await memory_repo.get_memory(db, memory_id, caller.id, self.ctx.clock())
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            check_etag("memory", row.id, row.revision, row.incarnation, etag)
-            await self._record(db, "memory.deleted", row)
-            await db.delete(row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteMemory", fingerprint, [])
+        return await self.writer.update(caller, name, options, change)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions = WriteOptions()) -> None:
+        await self.writer.delete(caller, name, options)
 
     async def search(
         self,
@@ -338,7 +267,7 @@ class MemoryService:
             if replayed is not None:
                 return int(replayed[0])
             for row in await memory_repo.memories_matching(db, caller.id, types, agent_id, cutoff, now):
-                await self._record(db, "memory.deleted", row)
+                await self.writer.record(db, "deleted", row)
             deleted = await memory_repo.delete_memories_matching(db, caller.id, types, agent_id, cutoff, now)
             self.ctx.idempotency.remember(db, caller, request_id, "ClearMemories", fingerprint, [str(deleted)])
         return deleted
@@ -351,11 +280,9 @@ class MemoryService:
         async with self.ctx.store.write() as db:
             now = self.ctx.clock()
             for row in await memory_repo.expired_memories(db, now):
-                await self._record(db, "memory.expired", row)
+                await self.writer.record(db, "expired", row)
             return await memory_repo.delete_expired_memories(db, now)
 
-    async def _record(self, db: Any, type: str, row: MemoryRow) -> None:
-        await self.ctx.events.record(db, type, MEMORY.format(row.id), row.owner, convert.memory_proto(row))
 
 
 def _check_types(v: Violations, types: Sequence[int], field: str) -> None:
@@ -384,21 +311,3 @@ def _snippet(text: str, word: str) -> str:
     start = max(0, at - SNIPPET_CHARS // 2) if at >= 0 else 0
     excerpt = text[start : start + SNIPPET_CHARS]
     return ("…" if start > 0 else "") + excerpt + ("…" if start + SNIPPET_CHARS < len(text) else "")
-
-
-def _preview(row: MemoryRow) -> MemoryRow:
-    return MemoryRow(
-        id=row.id,
-        owner=row.owner,
-        type=row.type,
-        content=row.content,
-        agent_id=row.agent_id,
-        session_id=row.session_id,
-        labels=dict(row.labels),
-        client_metadata=copy.deepcopy(row.client_metadata),
-        expire_time=row.expire_time,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        revision=row.revision,
-        incarnation=row.incarnation,
-    )

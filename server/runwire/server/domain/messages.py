@@ -18,6 +18,7 @@ from runwire.server.core.errors import AlreadyExists, FailedPrecondition, Invali
 from runwire.server.core.paging import query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
+from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
 
@@ -26,6 +27,8 @@ PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
 FILE = names.NamePattern.of("files")
 SNIPPET_CHARS = 160
 MAX_SEARCH_RESULTS = 100
+# Listed messages whose records are kept between reads, at most.
+MAX_KEPT_MESSAGES = 2048
 
 
 class Role(enum.IntEnum):
@@ -53,6 +56,8 @@ class SearchHit:
 class MessageService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
+        self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
 
     def validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
         limits = self.ctx.limits
@@ -140,16 +145,16 @@ class MessageService:
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
                 raise error
-            if await repo.message_id_taken(db, session_id, message_id):
+            if await repo.message_id_taken(self.ctx.store, db, session_id, message_id):
                 raise AlreadyExists(
                     f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
                 )
             if validate_only:
                 return row
-            db.add(row)
-            await repo.adjust_session_counts(db, session_id, +1, now)
+            await repo.insert_message(self.ctx.store, db, row)
+            await repo.adjust_session_counts(self.ctx.store, db, session_id, +1, now)
             if parent_id is not None:
-                await repo.adjust_reply_count(db, session_id, parent_id, +1)
+                await repo.adjust_reply_count(self.ctx.store, db, session_id, parent_id, +1)
             await self._record(db, "message.created", row)
             self.ctx.idempotency.remember(
                 db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
@@ -160,8 +165,9 @@ class MessageService:
         name = names.MESSAGE.format(row.session_id, row.id)
         await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
 
-    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> SessionRow:
-        session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
+    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
+        owner = None if caller.is_admin else caller.id
+        session = await repo.find_live_session_on(self.ctx.store, db, session_id, owner, self.ctx.clock())
         if session is None:
             raise session_not_found(parent)
         return session
@@ -184,13 +190,24 @@ class MessageService:
     ):  # type: ignore[no-untyped-def]
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
         now = self.ctx.clock()
-        base = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
-        if not caller.is_admin:
-            base = base.where(SessionRow.owner == caller.id)
+
+        def base():  # type: ignore[no-untyped-def]
+            query = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
+            if not caller.is_admin:
+                query = query.where(SessionRow.owner == caller.id)
+            if session_id != "-":
+                query = query.where(MessageRow.session_id == session_id)
+            return query
+
+        read_page = None
         if session_id != "-":
-            async with self.ctx.store.read() as db:
-                await self._session_in(db, caller, parent, session_id)
-            base = base.where(MessageRow.session_id == session_id)
+            owner = None if caller.is_admin else caller.id
+            if await repo.find_live_session_record(self.ctx.store, session_id, owner, now) is None:
+                raise session_not_found(parent)
+
+            async def read_page(order, after, limit):  # type: ignore[no-untyped-def]
+                return await repo.session_messages_page(self.ctx.store, session_id, order, after, limit, self._records)
+
         return await self.ctx.list(
             caller,
             "messages",
@@ -202,6 +219,7 @@ class MessageService:
             order_by=order_by,
             default_order="create_time",
             scope=(parent,),
+            read_page=read_page,
         )
 
     async def update(
@@ -245,7 +263,7 @@ class MessageService:
             now = self.ctx.clock()
             row.update_time = now
             row.revision += 1
-            await repo.adjust_session_counts(db, row.session_id, 0, now)
+            await repo.adjust_session_counts(self.ctx.store, db, row.session_id, 0, now)
             await self._record(db, "message.updated", row)
             self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
         return row
@@ -281,9 +299,9 @@ class MessageService:
                 )
             doomed = [message_id, *await repo.thread_below(db, session_id, message_id)]
             removed = await repo.delete_messages(db, session_id, doomed)
-            await repo.adjust_session_counts(db, session_id, -removed, self.ctx.clock())
+            await repo.adjust_session_counts(self.ctx.store, db, session_id, -removed, self.ctx.clock())
             if row.parent_id is not None:
-                await repo.adjust_reply_count(db, session_id, row.parent_id, -1)
+                await repo.adjust_reply_count(self.ctx.store, db, session_id, row.parent_id, -1)
             # The replies deleted with it (force) are announced by this event alone.
             await self._record(db, "message.deleted", row)
             self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])

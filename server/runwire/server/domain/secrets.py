@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import select
 
 from runwire.server.core import names
-from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text, plan_update
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
+from runwire.server.core.errors import FailedPrecondition, NotFound, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.store import secrets as secret_repo
@@ -32,12 +31,28 @@ UPDATABLE = ("display_name", "labels", "value")
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"secret {name!r} does not exist", reason="SECRET_NOT_FOUND", metadata={"resource": name})
+    return SECRETS.not_found(name)
+
+
+# No `to_proto`: secrets have no resource events, so no stream carries one.
+SECRETS = register(
+    ResourceKind(
+        field="secret",
+        pattern=SECRET,
+        row=SecretRow,
+        tenancy=Tenancy.OWNER,
+        listing=secret_repo.SECRET_LISTING,
+        title="secret",
+        not_found_reason="SECRET_NOT_FOUND",
+        method="Secret",
+    )
+)
 
 
 class SecretService:
     def __init__(self, ctx: DomainContext, box: SecretBox) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[SecretRow] = ResourceWriter(ctx, SECRETS)
         self.box = box
 
     def _validate(self, v: Violations, fields: Mapping[str, Any], *, partial: bool = False) -> None:
@@ -52,21 +67,13 @@ class SecretService:
         check_labels(v, "secret.labels", fields.get("labels") or {}, self.ctx.limits.max_labels)
 
     async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        secret_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
+        self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions, *, secret_id: str = ""
     ) -> SecretRow:
         v = Violations()
         if secret_id and not names.ID_PATTERN.match(secret_id):
             v.add("secret_id", names.ID_RULE)
         self._validate(v, fields)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
         now = self.ctx.clock()
         secret_id = secret_id or names.new_id()
         nonce, ciphertext = self.box.seal(caller.id, secret_id, fields["value"])
@@ -83,109 +90,39 @@ class SecretService:
             update_time=now,
             revision=1,
         )
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateSecret", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            if validate_only:
-                return row
-            if await secret_repo.secret_id_taken(db, secret_id):
-                raise AlreadyExists(f"secret {SECRET.format(secret_id)!r} already exists", reason="ALREADY_EXISTS")
-            db.add(row)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateSecret", fingerprint, [SECRET.format(secret_id)])
-        return row
+        return await self.writer.create(caller, row, options)
 
     async def get(self, caller: Principal, name: str) -> SecretRow:
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name)
+        return await self.writer.get(caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> SecretRow:
-        (secret_id,) = SECRET.parse(name, field)
-        row = await secret_repo.get_secret(db, secret_id, caller.id)
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        return await self.ctx.list(
-            caller,
-            "secrets",
-            select(SecretRow).where(SecretRow.owner == caller.id),
-            secret_repo.SECRET_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
-
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> SecretRow:
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> SecretRow:
         SECRET.parse(name, "secret.name")
-        if not mask_paths:
+        if not options.update_mask:
             v = Violations()
             v.add("update_mask", "is required: display_name, labels or value")
             v.raise_if_any()
-        plan = plan_update(mask_paths, values, UPDATABLE)
+        plan = plan_update(options.update_mask, values, UPDATABLE)
         v = Violations()
         self._validate(v, plan.changes, partial=True)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateSecret", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name, "secret.name")
-            check_etag("secret", row.id, row.revision, row.incarnation, etag)
-            if validate_only:
-                return row
-            now = self.ctx.clock()
+
+        async def change(db: Any, row: SecretRow, target: SecretRow) -> None:
             for path, value in plan.changes.items():
                 if path == "display_name":
-                    row.display_name = value or ""
+                    target.display_name = value or ""
                 elif path == "labels":
-                    row.labels = dict(value or {})
+                    target.labels = dict(value or {})
                 elif path == "value":
-                    row.nonce, row.ciphertext = self.box.seal(row.owner, row.id, value)
-                    row.key_id, row.value_time = self.box.key_id, now
-            row.update_time = now
-            row.revision += 1
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateSecret", fingerprint, [name])
-        return row
+                    target.nonce, target.ciphertext = self.box.seal(row.owner, row.id, value)
+                    target.key_id, target.value_time = self.box.key_id, self.ctx.clock()
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (secret_id,) = SECRET.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteSecret", fingerprint) is not None:
-                return
-            row = await secret_repo.get_secret(db, secret_id, caller.id)
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            check_etag("secret", row.id, row.revision, row.incarnation, etag)
-            await db.delete(row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteSecret", fingerprint, [])
+        return await self.writer.update(caller, name, options, change)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        await self.writer.delete(caller, name, options)
 
     async def value_for(self, owner: str, name: str) -> str:
         """The value of `owner`'s secret `name`, for a run of one of its agents. NotFound when it is gone."""

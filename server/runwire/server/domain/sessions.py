@@ -13,11 +13,17 @@ from sqlalchemy import select
 from runwire.server.wire import convert
 from runwire.server.core import names
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.core.etags import check_etag
-from runwire.server.domain.common import check_immutable, check_labels, check_text, plan_update, refuse_if_runs_active
+from runwire.server.domain.common import (
+    check_immutable,
+    check_labels,
+    check_text,
+    expire_time_of,
+    expiring_changes,
+    refuse_if_runs_active,
+)
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import (
-    AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -36,7 +42,7 @@ MAX_TTL = timedelta(days=3650)
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"session {name!r} does not exist", reason="SESSION_NOT_FOUND", metadata={"resource": name})
+    return SESSIONS.not_found(name)
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,26 @@ class SessionDraft:
     session_id: str = ""
 
 
+SESSIONS = register(
+    ResourceKind(
+        field="session",
+        pattern=names.SESSION,
+        row=SessionRow,
+        tenancy=Tenancy.OWNER_OR_ADMIN,
+        listing=repo.SESSION_LISTING,
+        title="session",
+        not_found_reason="SESSION_NOT_FOUND",
+        method="Session",
+        to_proto=convert.session_proto,
+        live=repo.live_sessions,
+    )
+)
+
+
 class SessionService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
+        self.writer: ResourceWriter[SessionRow] = ResourceWriter(ctx, SESSIONS)
 
     def _validate(self, v: Violations, fields: Mapping[str, Any], prefix: str) -> None:
         limits = self.ctx.limits
@@ -72,45 +95,22 @@ class SessionService:
         return fields.get("expire_time")
 
     async def create(
-        self,
-        caller: Principal,
-        fields: Mapping[str, Any],
-        *,
-        session_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
+        self, caller: Principal, fields: Mapping[str, Any], options: WriteOptions, *, session_id: str = ""
     ) -> SessionRow:
-        rows = await self._create_many(
-            caller, [SessionDraft(fields, session_id)], request_id, fingerprint, validate_only, "CreateSession", ""
-        )
+        rows = await self._create_many(caller, [SessionDraft(fields, session_id)], options, "CreateSession", "")
         return rows[0]
 
-    async def batch_create(
-        self,
-        caller: Principal,
-        drafts: Sequence[SessionDraft],
-        *,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> list[SessionRow]:
+    async def batch_create(self, caller: Principal, drafts: Sequence[SessionDraft], options: WriteOptions) -> list[SessionRow]:
         if not drafts:
             raise InvalidArgument.field("requests", "must hold at least one request")
         if len(drafts) > self.ctx.limits.max_batch_size:
             raise InvalidArgument.field(
                 "requests", f"holds {len(drafts)} requests; the limit is {self.ctx.limits.max_batch_size}"
             )
-        return await self._create_many(caller, drafts, request_id, fingerprint, False, "BatchCreateSessions", "requests")
+        return await self._create_many(caller, drafts, options, "BatchCreateSessions", "requests")
 
     async def _create_many(
-        self,
-        caller: Principal,
-        drafts: Sequence[SessionDraft],
-        request_id: str,
-        fingerprint: str,
-        validate_only: bool,
-        method: str,
-        list_field: str,
+        self, caller: Principal, drafts: Sequence[SessionDraft], options: WriteOptions, method: str, list_field: str
     ) -> list[SessionRow]:
         def prefix(index: int) -> str:
             return f"{list_field}[{index}]." if list_field else ""
@@ -134,7 +134,6 @@ class SessionService:
                 v.add(f"{p}session_id", f"{session_id!r} appears twice in the batch")
             ids.append(session_id)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
 
         now = self.ctx.clock()
         rows = [
@@ -153,23 +152,15 @@ class SessionService:
             )
             for draft, session_id, agent_id in zip(drafts, ids, agent_ids)
         ]
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
-            if replayed is not None:
-                return [await self._get_in(db, caller, name) for name in replayed]
+
+        async def check(db: Any) -> None:
             for index, agent_id in enumerate(agent_ids):
-                if await repo.get_agent(db, agent_id, None if caller.is_admin else caller.id) is None:
+                if await repo.get_agent(db, agent_id, self.writer.owner_scope(caller)) is None:
                     error = agent_not_found(names.AGENT.format(agent_id))
                     error.field_violations.append(
                         FieldViolation(f"{prefix(index)}session.agent", "names an agent that does not exist")
                     )
                     raise error
-            taken = await repo.session_ids_taken(db, ids)
-            if taken:
-                raise AlreadyExists(
-                    f"session(s) already exist: {', '.join(sorted(names.SESSION.format(i) for i in taken))}",
-                    reason="ALREADY_EXISTS",
-                )
             existing = await repo.count_sessions_of_owner(db, caller.id, now)
             cap = self.ctx.limits.max_sessions_per_owner
             if existing + len(rows) > cap:
@@ -181,135 +172,57 @@ class SessionService:
                     ],
                     metadata={"limit": str(cap), "current": str(existing)},
                 )
-            if validate_only:
-                return rows
-            db.add_all(rows)
-            for row in rows:
-                await self._record(db, "session.created", row)
-            self.ctx.idempotency.remember(
-                db, caller, request_id, method, fingerprint, [names.SESSION.format(r.id) for r in rows]
-            )
-        return rows
+
+        return await self.writer.create_many(caller, rows, options, check=check, method=method)
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> SessionRow:
-        (session_id,) = names.SESSION.parse(name, field)
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name, session_id)
+        return await self.writer.get(caller, name, field)
 
     async def get_record(self, caller: Principal, name: str, field: str = "name") -> repo.SessionRecord:
         """The session as a read-only record (the columns of SessionRow), read without an ORM Session."""
         (session_id,) = names.SESSION.parse(name, field)
-        owner = None if caller.is_admin else caller.id
+        owner = self.writer.owner_scope(caller)
         record = await repo.find_live_session_record(self.ctx.store, session_id, owner, self.ctx.clock())
         if record is None:
             raise not_found(name)
         return record
 
-    async def _get_in(self, db: Any, caller: Principal, name: str, session_id: str | None = None) -> SessionRow:
-        session_id = session_id or names.SESSION.parse(name, "name")[0]
-        row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query)
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
-        base = select(SessionRow).where(repo.live_sessions(self.ctx.clock()))
-        if not caller.is_admin:
-            base = base.where(SessionRow.owner == caller.id)
-        return await self.ctx.list(
-            caller,
-            "sessions",
-            base,
-            repo.SESSION_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time desc",
-        )
-
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> SessionRow:
-        (session_id,) = names.SESSION.parse(name, "session.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
-        if list(mask_paths) == ["*"]:
-            # `*` names the expiration oneof once: ttl when the request sets it, otherwise expire_time.
-            plan.changes.pop("expire_time" if plan.changes.get("ttl") is not None else "ttl")
-        if "ttl" in plan.changes and "expire_time" in plan.changes:
-            raise InvalidArgument.field("update_mask", "set either ttl or expire_time, not both")
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> SessionRow:
+        names.SESSION.parse(name, "session.name")
+        changes = expiring_changes(options.update_mask, values, UPDATABLE)
         v = Violations()
-        self._validate(v, plan.changes, "session")
+        self._validate(v, changes, "session")
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateSession", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name, session_id)
-            check_etag("session", row.id, row.revision, row.incarnation, etag)
+
+        async def change(db: Any, row: SessionRow, target: SessionRow) -> None:
             check_immutable("session.agent", values.get("agent"), names.AGENT.format(row.agent_id))
-            target = _preview(row) if validate_only else row
             now = self.ctx.clock()
-            for path, value in plan.changes.items():
+            for path, value in changes.items():
                 if path == "display_name":
                     target.display_name = value or ""
                 elif path == "labels":
                     target.labels = dict(value or {})
                 elif path == "metadata":
                     target.client_metadata = copy.deepcopy(dict(value or {}))
-                elif path == "expire_time":
-                    target.expire_time = value
-                elif path == "ttl":
-                    target.expire_time = now + value if value is not None else None
-            if validate_only:
-                return target
-            row.update_time = now
-            row.revision += 1
-            await self._record(db, "session.updated", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateSession", fingerprint, [name])
-        return row
+                elif path in ("expire_time", "ttl"):
+                    target.expire_time = expire_time_of(path, value, now)
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        force: bool = False,
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        (session_id,) = names.SESSION.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteSession", fingerprint) is not None:
-                return
-            row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
-            if row is None:
-                if allow_missing:
-                    return
-                raise not_found(name)
-            check_etag("session", row.id, row.revision, row.incarnation, etag)
-            self._check_deletable(row, force)
+        return await self.writer.update(caller, name, options, change)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        async def check(db: Any, row: SessionRow) -> None:
+            self._check_deletable(row, options.force)
             await refuse_if_runs_active(db, [row.id])
-            await repo.delete_sessions_with_messages(db, [row.id])
-            await self._record(db, "session.deleted", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteSession", fingerprint, [])
 
-    async def batch_delete(
-        self, caller: Principal, session_names: Sequence[str], *, force: bool = False, request_id: str = "", fingerprint: str = ""
-    ) -> None:
+        async def remove(db: Any, row: SessionRow) -> None:
+            await repo.delete_sessions_with_messages(db, [row.id])
+
+        await self.writer.delete(caller, name, options, check=check, remove=remove)
+
+    async def batch_delete(self, caller: Principal, session_names: Sequence[str], options: WriteOptions) -> None:
         if not session_names:
             raise InvalidArgument.field("names", "must hold at least one session name")
         if len(session_names) > self.ctx.limits.max_batch_size:
@@ -325,25 +238,19 @@ class SessionService:
             else:
                 ids.append(name.split("/")[1])
         v.raise_if_any()
+        method, request_id, fingerprint = "BatchDeleteSessions", options.request_id, options.fingerprint
         self.ctx.idempotency.validate(request_id)
         async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "BatchDeleteSessions", fingerprint) is not None:
+            if await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint) is not None:
                 return
-            deleted = []
-            for name, session_id in zip(session_names, ids):
-                row = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
-                if row is None:
-                    raise not_found(name)
-                self._check_deletable(row, force)
-                deleted.append(row)
+            deleted = [await self.writer.get_in(db, caller, name) for name in session_names]
+            for row in deleted:
+                self._check_deletable(row, options.force)
             await refuse_if_runs_active(db, ids)
             await repo.delete_sessions_with_messages(db, ids)
             for row in deleted:
-                await self._record(db, "session.deleted", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "BatchDeleteSessions", fingerprint, [])
-
-    async def _record(self, db: Any, type: str, row: SessionRow) -> None:
-        await self.ctx.events.record(db, type, names.SESSION.format(row.id), row.owner, convert.session_proto(row))
+                await self.writer.record(db, "deleted", row)
+            self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [])
 
     @staticmethod
     def _check_deletable(row: SessionRow, force: bool) -> None:
@@ -366,25 +273,8 @@ class SessionService:
                 going = [i for i in ids if i not in busy]
                 if going:
                     for row in (await db.execute(select(SessionRow).where(SessionRow.id.in_(going)))).scalars().all():
-                        await self._record(db, "session.expired", row)
+                        await self.writer.record(db, "expired", row)
                 swept = await repo.delete_sessions_with_messages(db, going)
                 removed += swept
             if len(ids) < batch or not swept:
                 return removed
-
-
-def _preview(row: SessionRow) -> SessionRow:
-    return SessionRow(
-        id=row.id,
-        owner=row.owner,
-        agent_id=row.agent_id,
-        display_name=row.display_name,
-        labels=dict(row.labels),
-        client_metadata=copy.deepcopy(row.client_metadata),
-        expire_time=row.expire_time,
-        message_count=row.message_count,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        revision=row.revision,
-        incarnation=row.incarnation,
-    )

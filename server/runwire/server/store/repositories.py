@@ -177,6 +177,15 @@ async def find_live_session_record(store: Store, session_id: str, owner: str | N
     return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
 
 
+async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
+    """find_live_session_record() in the transaction `db` (from write() or write_core())."""
+    if owner is None:
+        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
+    else:
+        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+    return rows[0] if rows else None
+
+
 async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
     if owner is None:
         return (await db.execute(_LIVE_SESSION_BY_ID, {"id": session_id, "now": now})).scalar_one_or_none()
@@ -256,9 +265,111 @@ async def get_message(db: AsyncSession, session_id: str, message_id: str) -> Mes
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def message_id_taken(db: AsyncSession, session_id: str, message_id: str) -> bool:
-    stmt = select(MessageRow.pk).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
-    return (await db.execute(stmt)).first() is not None
+# The columns of MessageRow by attribute, read-only (ListMessages): rows fetched without a Session, as
+# AgentRecord and SessionRecord are.
+MessageRecord = Row[Any]
+_M = MessageRow.__table__.c
+_SESSION_MESSAGE_COUNT = select(func.count()).select_from(MessageRow.__table__).where(_M.session_id == bindparam("session_id"))
+_AFTER_ASCENDING = (_M.create_time > bindparam("after_time")) | (
+    (_M.create_time == bindparam("after_time")) & (_M.pk > bindparam("after_pk"))
+)
+_AFTER_DESCENDING = (_M.create_time < bindparam("after_time")) | (
+    (_M.create_time == bindparam("after_time")) & (_M.pk < bindparam("after_pk"))
+)
+
+
+def _session_message_pages(*columns: Any) -> dict[tuple[bool, bool], Any]:
+    """`columns` of one session's messages by create time (the default order of ListMessages), by (newest
+    first, after a key): the first page or the page after a key, the tie-break being the surrogate key, as in
+    MESSAGE_LISTING. Each row also carries the session's message count, so the page and the total come from
+    one snapshot, as list_page() reads them in one transaction."""
+    base = select(*columns, _SESSION_MESSAGE_COUNT.scalar_subquery().label("messages_in_session")).where(
+        _M.session_id == bindparam("session_id")
+    )
+    pages = {}
+    for descending in (False, True):
+        for after in (False, True):
+            statement = base.where(_AFTER_DESCENDING if descending else _AFTER_ASCENDING) if after else base
+            order = (_M.create_time.desc(), _M.pk.desc()) if descending else (_M.create_time.asc(), _M.pk.asc())
+            pages[descending, after] = statement.order_by(*order).limit(bindparam("limit"))
+    return pages
+
+
+_SESSION_MESSAGES_PAGES = _session_message_pages(*_record_columns(MessageRow))
+# What tells one version of a message's row from another: the surrogate key (a message deleted and created
+# again has another), the revision (every update bumps it), the incarnation, and what changes without a new
+# revision: the reply count (a reply added or deleted).
+_SESSION_MESSAGE_VERSIONS_PAGES = _session_message_pages(_M.id, _M.pk, _M.revision, _M.incarnation, _M.reply_count)
+# Records kept only of messages this small (text, and parts in all), so the kept records stay small.
+KEPT_MESSAGE_TEXT_CHARS = 4096
+KEPT_MESSAGE_PARTS = 8
+
+
+def small_message(row: Any) -> bool:
+    """Whether a message's record (and what is made of it) is small enough to keep between reads."""
+    return len(row.text) <= KEPT_MESSAGE_TEXT_CHARS and len(row.content) <= KEPT_MESSAGE_PARTS
+
+
+def _message_version(row: Any) -> tuple[Any, ...]:
+    return (row.pk, row.revision, row.incarnation, row.reply_count)
+
+
+async def session_messages_page(
+    store: Store, session_id: str, order: Sequence[Any], after: Sequence[Any] | None, limit: int, records: Any = None
+) -> tuple[list[MessageRecord], bool, int] | None:
+    """list_page() of one session's messages without a filter, for the orders by create time alone: the rows
+    (read-only records) after the `after` key, whether more follow, and the session's message count; None
+    for any other order. The caller has checked that the session is live and the caller's.
+
+    With `records` (domain/versioned.py's VersionedRecords), the page's versions are read first, and the whole
+    rows only when one of them is not the version kept: the same record objects come back while no message
+    of the page changes."""
+    if len(order) != 1 or order[0].field != "create_time":
+        return None
+    descending = order[0].descending
+    params: dict[str, Any] = {"session_id": session_id, "limit": limit + 1}
+    if after is not None:
+        if len(after) != 2:
+            raise ValueError("page key does not match the order")
+        params["after_time"], params["after_pk"] = after
+    key = (descending, after is not None)
+    if records is not None:
+        versions = await store.fetch_all(_SESSION_MESSAGE_VERSIONS_PAGES[key], params)
+        kept = [records.get((session_id, v.id), _message_version(v)) for v in versions[:limit]]
+        if versions and None not in kept:
+            return kept, len(versions) > limit, versions[0].messages_in_session
+    rows = await store.fetch_all(_SESSION_MESSAGES_PAGES[key], params)
+    if records is not None:
+        for row in rows[:limit]:
+            if small_message(row):
+                records.put((session_id, row.id), _message_version(row), row)
+    if rows:
+        total = rows[0].messages_in_session
+    else:  # no row to carry the count
+        counted = await store.fetch_one(_SESSION_MESSAGE_COUNT, {"session_id": session_id})
+        total = counted[0] if counted is not None else 0
+    return rows[:limit], len(rows) > limit, total
+
+
+_INSERT_MESSAGE = MessageRow.__table__.insert()
+# (attribute, column key) of every column a new message sets; the surrogate key is the database's.
+_MESSAGE_INSERT_COLUMNS = tuple(
+    (attribute.key, attribute.columns[0].key) for attribute in sa_inspect(MessageRow).column_attrs if attribute.key != "pk"
+)
+
+
+async def insert_message(store: Store, db: Any, row: MessageRow) -> None:
+    """Insert `row` (every column but its surrogate key set) in the transaction `db` as a table statement:
+    an ORM flush of one object costs several times the INSERT. `row` stays out of the Session."""
+    await store.execute_on(db, _INSERT_MESSAGE, {column: getattr(row, attribute) for attribute, column in _MESSAGE_INSERT_COLUMNS})
+
+
+_MESSAGE_ID_TAKEN = select(_M.pk).where(_M.session_id == bindparam("session_id"), _M.id == bindparam("id"))
+
+
+async def message_id_taken(store: Store, db: Any, session_id: str, message_id: str) -> bool:
+    """Whether the session has a message of this id, in the transaction `db` (from write() or write_core())."""
+    return bool(await store.rows_on(db, _MESSAGE_ID_TAKEN, {"session_id": session_id, "id": message_id}))
 
 
 async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> list[str]:
@@ -279,20 +390,29 @@ async def delete_messages(db: AsyncSession, session_id: str, message_ids: Sequen
     return result.rowcount or 0
 
 
-async def adjust_session_counts(db: AsyncSession, session_id: str, delta: int, now: datetime) -> None:
-    await db.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id)
-        .values(message_count=SessionRow.message_count + delta, update_time=now)
-    )
+# Table statements, not ORM ones: no Session objects to synchronize, and compiled once on inline SQLite.
+_ADJUST_SESSION_COUNTS = (
+    update(SessionRow.__table__)
+    .where(_S.id == bindparam("session_id"))
+    .values(message_count=_S.message_count + bindparam("delta"), update_time=bindparam("now"))
+)
+_ADJUST_REPLY_COUNT = (
+    update(MessageRow.__table__)
+    .where(_M.session_id == bindparam("in_session"), _M.id == bindparam("message_id"))  # not a column's name
+    .values(reply_count=_M.reply_count + bindparam("delta"))
+)
 
 
-async def adjust_reply_count(db: AsyncSession, session_id: str, message_id: str, delta: int) -> None:
-    await db.execute(
-        update(MessageRow)
-        .where(MessageRow.session_id == session_id, MessageRow.id == message_id)
-        .values(reply_count=MessageRow.reply_count + delta)
-    )
+async def adjust_session_counts(store: Store, db: Any, session_id: str, delta: int, now: datetime) -> None:
+    """Add `delta` to the session's message count and touch its update time, in the transaction `db`. A
+    SessionRow already loaded in `db` keeps the values it was loaded with."""
+    await store.execute_on(db, _ADJUST_SESSION_COUNTS, {"session_id": session_id, "delta": delta, "now": now})
+
+
+async def adjust_reply_count(store: Store, db: Any, session_id: str, message_id: str, delta: int) -> None:
+    """Add `delta` to a message's reply count, in the transaction `db`. A MessageRow already loaded in `db`
+    keeps the value it was loaded with."""
+    await store.execute_on(db, _ADJUST_REPLY_COUNT, {"in_session": session_id, "message_id": message_id, "delta": delta})
 
 
 async def search_messages(

@@ -240,9 +240,10 @@ class ProtoMemo:
     domain/versioned.py, the same object comes back for as long as the row's version does not change.
     Callers hand the message to grpc to send and never change it."""
 
-    def __init__(self, make: Callable[[Any], ProtoMessage], limit: int = 4096) -> None:
+    def __init__(self, make: Callable[[Any], ProtoMessage], limit: int = 4096, keep: Callable[[Any], bool] | None = None) -> None:
         self._make = make
         self._limit = limit
+        self._keep = keep  # which records' messages are worth keeping; all when None
         self._made: dict[Any, tuple[Any, ProtoMessage]] = {}
 
     def __call__(self, key: Any, record: Any) -> ProtoMessage:
@@ -250,6 +251,8 @@ class ProtoMemo:
         if entry is not None and entry[0] is record:
             return entry[1]
         message = self._make(record)
+        if self._keep is not None and not self._keep(record):
+            return message
         if key not in self._made and len(self._made) >= self._limit:
             self._made.clear()
         self._made[key] = (record, message)

@@ -1,0 +1,316 @@
+"""Resources described once, and the one write step their creates, updates and deletes take.
+
+A resource kind (`ResourceKind`) says what the API conventions need to know about it: its name pattern,
+who may see and change it, its etag kind, how it is listed and how its events look. `ResourceWriter`
+then applies the conventions to every write, inside the resource's transaction, in one order:
+
+    request_id replay (AIP-155) -> find (tenancy) -> etag (AIP-154) -> the service's checks and changes
+    -> validate_only (nothing written) -> revision bump -> `<kind>.created/updated/deleted` event
+    -> request_id recorded
+
+so a service brings only its validation and its changes (see docs/resources.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import inspect
+
+from runwire.server.core.errors import AlreadyExists, NotFound, PermissionDenied
+from runwire.server.core.etags import check_etag
+from runwire.server.core.names import NamePattern
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
+from runwire.server.domain.context import DomainContext
+from runwire.server.store import resources as resource_repo
+from runwire.server.store.models import new_incarnation
+from runwire.server.store.store import Listing
+
+Row = TypeVar("Row")
+
+
+class Tenancy(enum.Enum):
+    """Who sees a resource and who changes it; anyone else gets NOT_FOUND (or PERMISSION_DENIED to change
+    a SHARED one they can see)."""
+
+    # Each owner its own; admins every owner's.
+    OWNER_OR_ADMIN = "owner_or_admin"
+    # The owner only, admins included (memories, secrets: personal).
+    OWNER = "owner"
+    # Everyone reads; the owner or an admin changes (MCP servers).
+    SHARED = "shared"
+    # Admins only; the service refuses anyone else before it reads (API keys).
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """What the API conventions need to know about one kind of resource."""
+
+    # The singular as the API spells it in fields and requests: "agent", "mcp_server".
+    field: str
+    # Its collection and the pattern of its names: "agents" -> agents/{agent}.
+    pattern: NamePattern
+    # The ORM row: it has `id`, `revision`, `incarnation`, `create_time`, `update_time` (and `owner`).
+    row: type
+    tenancy: Tenancy
+    # Which rows are listed and how: filter fields and order keys (or a function of the time, for fields
+    # computed at read time).
+    listing: Listing | Callable[[Any], Listing]
+    # In messages: "agent", "MCP server".
+    title: str
+    # The ErrorInfo reason of NOT_FOUND: "AGENT_NOT_FOUND".
+    not_found_reason: str
+    # The RPC suffix: "Agent" for CreateAgent, UpdateAgent, DeleteAgent (the idempotency records' method).
+    method: str
+    # The etag's kind: etag_of(etag_kind, id, revision, incarnation). Defaults to `field`.
+    etag_kind: str = ""
+    # The resource as the API sends it, for its events (`<field>.created` ...); None: no events (secrets).
+    to_proto: Callable[[Any], Message] | None = None
+    # Rows past their life (expiry) that are invisible before a sweeper deletes them: a clause of the time.
+    live: Callable[[Any], Any] | None = None
+    default_order: str = "create_time desc"
+
+    @property
+    def collection(self) -> str:
+        return self.pattern.collections[-1]
+
+    @property
+    def etag(self) -> str:
+        return self.etag_kind or self.field
+
+    def name_of(self, row: Any) -> str:
+        return self.pattern.format(row.id)
+
+    def not_found(self, name: str) -> NotFound:
+        return NotFound(f"{self.title} {name!r} does not exist", reason=self.not_found_reason, metadata={"resource": name})
+
+    def listing_at(self, now: Any) -> Listing:
+        return self.listing if isinstance(self.listing, Listing) else self.listing(now)
+
+
+RESOURCES: dict[str, ResourceKind] = {}
+
+
+def register(kind: ResourceKind) -> ResourceKind:
+    """Add a kind to the registry (by its collection) and return it; registering it again is harmless."""
+    known = RESOURCES.get(kind.collection)
+    if known is not None and known != kind:
+        raise ValueError(f"another resource kind is registered for {kind.collection!r}")
+    RESOURCES[kind.collection] = kind
+    return kind
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """The conventions' fields of one write request, as the servicer read them."""
+
+    request_id: str = ""
+    # A digest of the whole request: a request_id reused with another request is refused.
+    fingerprint: str = ""
+    validate_only: bool = False
+    etag: str = ""
+    allow_missing: bool = False
+    force: bool = False
+    update_mask: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The paging, filter and order fields of a List request (AIP-132, 158, 160)."""
+
+    page_size: int = 0
+    page_token: str = ""
+    filter: str = ""
+    order_by: str = ""
+
+
+# A service's checks in the transaction, before anything is written (references, quotas, cascades).
+Check = Callable[[Any], Awaitable[None]]
+# A service's update: (db, the stored row, the row to change) -> False when nothing changed. The row to
+# change is a copy under validate_only, so the preview is what would be stored.
+Change = Callable[[Any, Any, Any], Awaitable[bool | None]]
+# How a row goes, when more than the row goes with it (a cascade).
+Remove = Callable[[Any, Any], Awaitable[None]]
+
+
+class ResourceWriter(Generic[Row]):
+    """The conventions of reads and writes of one resource kind, for the service that owns it."""
+
+    def __init__(self, ctx: DomainContext, kind: ResourceKind) -> None:
+        self.ctx = ctx
+        self.kind = kind
+
+    # -- reads ------------------------------------------------------------------
+
+    def owner_scope(self, caller: Principal) -> str | None:
+        """The owner whose rows `caller` sees; None for every owner's."""
+        tenancy = self.kind.tenancy
+        if tenancy is Tenancy.OWNER or (tenancy is Tenancy.OWNER_OR_ADMIN and not caller.is_admin):
+            return caller.id
+        return None
+
+    def _live(self) -> Any:
+        return self.kind.live(self.ctx.clock()) if self.kind.live is not None else None
+
+    async def find(self, db: Any, caller: Principal, resource_id: str) -> Row | None:
+        return await resource_repo.find_row(db, self.kind.row, resource_id, self.owner_scope(caller), self._live())
+
+    async def get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> Row:
+        (resource_id,) = self.kind.pattern.parse(name, field)
+        row = await self.find(db, caller, resource_id)
+        if row is None:
+            raise self.kind.not_found(name)
+        return row
+
+    async def get(self, caller: Principal, name: str, field: str = "name") -> Row:
+        async with self.ctx.store.read() as db:
+            return await self.get_in(db, caller, name, field)
+
+    async def list(self, caller: Principal, query: ListQuery, *, base: Any = None) -> Page:
+        """One page of the rows `caller` sees (or of `base`, already scoped), by the AIP rules."""
+        if base is None:
+            base = resource_repo.scoped_select(self.kind.row, self.owner_scope(caller), self._live())
+        return await self.ctx.list(
+            caller,
+            self.kind.collection,
+            base,
+            self.kind.listing_at(self.ctx.clock()),
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
+            default_order=self.kind.default_order,
+        )
+
+    # -- writes -----------------------------------------------------------------
+
+    async def create(self, caller: Principal, row: Row, options: WriteOptions, *, check: Check | None = None) -> Row:
+        (created,) = await self.create_many(caller, [row], options, check=check)
+        return created
+
+    async def create_many(
+        self,
+        caller: Principal,
+        rows: Sequence[Row],
+        options: WriteOptions,
+        *,
+        check: Check | None = None,
+        method: str = "",
+    ) -> list[Row]:
+        """Insert the validated `rows` in one transaction, each at revision 1 of a fresh incarnation."""
+        method = method or f"Create{self.kind.method}"
+        idempotency = self.ctx.idempotency
+        idempotency.validate(options.request_id)
+        async with self.ctx.store.write() as db:
+            replayed = await idempotency.replay(db, caller, options.request_id, method, options.fingerprint)
+            if replayed is not None:
+                return [await self.get_in(db, caller, name) for name in replayed]
+            if check is not None:
+                await check(db)
+            taken = await resource_repo.ids_taken(db, self.kind.row, [r.id for r in rows])  # type: ignore[attr-defined]
+            if taken:
+                shown = ", ".join(repr(self.kind.pattern.format(i)) for i in sorted(taken))
+                message = f"{self.kind.title} {shown} already exists" if len(taken) == 1 else f"{self.kind.title}s {shown} already exist"
+                raise AlreadyExists(message, reason="ALREADY_EXISTS")
+            for row in rows:
+                row.revision = 1  # type: ignore[attr-defined]
+                row.incarnation = row.incarnation or new_incarnation()  # type: ignore[attr-defined]
+            if options.validate_only:
+                return list(rows)
+            db.add_all(rows)
+            for row in rows:
+                await self.record(db, "created", row)
+            idempotency.remember(
+                db, caller, options.request_id, method, options.fingerprint, [self.kind.name_of(r) for r in rows]
+            )
+        return list(rows)
+
+    async def update(
+        self, caller: Principal, name: str, options: WriteOptions, change: Change, *, method: str = "", field: str = ""
+    ) -> Row:
+        """Apply `change` to the resource `name` (the request's `field`), or to a copy of it under validate_only.
+        A custom method that changes the resource (RevokeApiKey) names itself in `method`."""
+        method = method or f"Update{self.kind.method}"
+        field = field or f"{self.kind.field}.name"
+        self.kind.pattern.parse(name, field)
+        idempotency = self.ctx.idempotency
+        idempotency.validate(options.request_id)
+        async with self.ctx.store.write() as db:
+            replayed = await idempotency.replay(db, caller, options.request_id, method, options.fingerprint)
+            if replayed is not None:
+                return await self.get_in(db, caller, replayed[0])
+            row = await self.get_in(db, caller, name, field)
+            self.check_writer(caller, row)
+            check_etag(self.kind.etag, row.id, row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
+            target = copy_row(row) if options.validate_only else row
+            changed = await change(db, row, target)
+            if options.validate_only:
+                return target
+            if changed is not False:
+                row.update_time = self.ctx.clock()  # type: ignore[attr-defined]
+                row.revision += 1  # type: ignore[attr-defined]
+                await self.record(db, "updated", row)
+            idempotency.remember(db, caller, options.request_id, method, options.fingerprint, [name])
+        return row
+
+    async def delete(
+        self,
+        caller: Principal,
+        name: str,
+        options: WriteOptions,
+        *,
+        check: Callable[[Any, Row], Awaitable[None]] | None = None,
+        remove: Remove | None = None,
+    ) -> Row | None:
+        """Delete the resource `name`; None when allow_missing found none (or the request is replayed)."""
+        method = f"Delete{self.kind.method}"
+        (resource_id,) = self.kind.pattern.parse(name, "name")
+        idempotency = self.ctx.idempotency
+        idempotency.validate(options.request_id)
+        async with self.ctx.store.write() as db:
+            if await idempotency.replay(db, caller, options.request_id, method, options.fingerprint) is not None:
+                return None
+            row = await self.find(db, caller, resource_id)
+            if row is None:
+                if options.allow_missing:
+                    return None
+                raise self.kind.not_found(name)
+            self.check_writer(caller, row)
+            check_etag(self.kind.etag, row.id, row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
+            if check is not None:
+                await check(db, row)
+            await self.record(db, "deleted", row)
+            if remove is not None:
+                await remove(db, row)
+            else:
+                await db.delete(row)
+            idempotency.remember(db, caller, options.request_id, method, options.fingerprint, [])
+        return row
+
+    def check_writer(self, caller: Principal, row: Any) -> None:
+        """A SHARED resource is read by all and changed by its owner or an admin."""
+        if self.kind.tenancy is Tenancy.SHARED and not caller.is_admin and row.owner != caller.id:
+            raise PermissionDenied(
+                f"only the owner of {self.kind.name_of(row)!r} or an admin may change, refresh or delete it",
+                reason="PERMISSION_DENIED",
+            )
+
+    async def record(self, db: Any, change: str, row: Any) -> None:
+        """The resource event `<field>.<change>` of `row`, in the transaction `db` (none for kinds without)."""
+        if self.kind.to_proto is not None:
+            await self.ctx.events.record(
+                db, f"{self.kind.field}.{change}", self.kind.name_of(row), row.owner, self.kind.to_proto(row)
+            )
+
+
+def copy_row(row: Row) -> Row:
+    """A detached copy of `row` (every column, JSON values deep-copied): what validate_only changes."""
+    mapper = inspect(type(row))
+    values = {attr.key: copy.deepcopy(getattr(row, attr.key)) for attr in mapper.column_attrs if attr.key != "pk"}
+    return type(row)(**values)
