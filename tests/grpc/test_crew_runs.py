@@ -330,3 +330,20 @@ async def test_the_child_run_limit_counts_the_whole_tree(client: Client) -> None
     assert events[-1].run_failed.error.reason == "CREW_CHILD_RUN_LIMIT_EXCEEDED"
     tree = await runs(client).ListRuns(run_pb2.ListRunsRequest(filter=f'root_run = "{events[0].run}" AND depth > 0'))
     assert {r.status for r in tree.runs} <= {CANCELLED, SUCCEEDED}
+
+
+async def test_a_crew_run_that_reaches_its_max_duration_times_out_and_stops_its_children(client: Client) -> None:
+    from google.protobuf import duration_pb2
+
+    (slow,) = await agents(client, "slow")
+    await create_crew(
+        client, "late", members=[member("s", slow)], tasks=[task("t", "[[sleep:30]]", "s")],
+        limits=crew_pb2.CrewLimits(max_duration=duration_pb2.Duration(nanos=500_000_000)),
+    )
+    events = await execute(client, "crews/late", "Go")
+    assert kind(events[-1]) == "run_timed_out"
+    child = plans(events)[-1].tasks[0]
+    assert child.state == crew_pb2.CrewPlanTask.STATE_CANCELLED
+    stopped = await runs(client).GetRun(run_pb2.GetRunRequest(name=child.child_run))
+    assert stopped.status == CANCELLED
+    assert kind(child_events(events)[-1].event) == "run_cancelled"

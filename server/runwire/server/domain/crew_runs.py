@@ -165,7 +165,7 @@ class CrewConductor:
                 if not crew.plan.tasks:
                     self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
                     await self._publish(crew, "planned", durable=True)
-                await self._execute_tasks(crew, goal)
+                await self._execute_tasks(crew)
                 final = crew.plan.tasks[-1].output
         finally:
             await self._stop_children(crew, active.cancel_reason or "the crew run stopped")
@@ -197,7 +197,7 @@ class CrewConductor:
 
     # -- processes --------------------------------------------------------------
 
-    async def _execute_tasks(self, crew: _Execution, goal: str) -> None:
+    async def _execute_tasks(self, crew: _Execution) -> None:
         """Start every task whose dependencies have succeeded (one at a time for SEQUENTIAL, at most
         max_parallel_tasks for PARALLEL and HIERARCHICAL) until none is left; a failed task fails the run."""
         sequential = crew.spec.get("process") == Process.SEQUENTIAL
@@ -205,7 +205,7 @@ class CrewConductor:
         running: dict[asyncio.Task[None], str] = {}
         for task_id, (child_id, after_seq) in list(crew.resume.items()):
             del crew.resume[task_id]
-            follower = asyncio.ensure_future(self._follow_on(crew, task_id, child_id, after_seq, goal))
+            follower = asyncio.ensure_future(self._follow_on(crew, task_id, child_id, after_seq))
             crew.followers.add(follower)
             follower.add_done_callback(crew.followers.discard)
             running[follower] = task_id
@@ -217,7 +217,7 @@ class CrewConductor:
                 ready = pending[:1] if not running else []
             for task in ready[: max(width - len(running), 0)]:
                 task.state = RUNNING  # taken now, so the next look does not start it again
-                follower = asyncio.ensure_future(self._execute_task(crew, task.id, goal))
+                follower = asyncio.ensure_future(self._execute_task(crew, task.id))
                 crew.followers.add(follower)
                 follower.add_done_callback(crew.followers.discard)
                 running[follower] = task.id
@@ -248,7 +248,7 @@ class CrewConductor:
             self._set_tasks(crew, self._parse_plan(crew, answer, required=True) or [], "manager")
         if crew.plan.revision == 0:
             await self._publish(crew, "planned", durable=True)
-        await self._execute_tasks(crew, goal)
+        await self._execute_tasks(crew)
         replans = int(crew.limit("max_replans"))
         review = 0
         while True:
@@ -265,7 +265,7 @@ class CrewConductor:
                 return answer
             self._replan(crew, changed)
             await self._publish(crew, "replanned", durable=True)
-            await self._execute_tasks(crew, goal)
+            await self._execute_tasks(crew)
 
     def _set_tasks(self, crew: _Execution, tasks: list[Mapping[str, Any]], source: str) -> None:
         first_member = next(iter(crew.members), "")
@@ -329,7 +329,7 @@ class CrewConductor:
 
     # -- tasks ------------------------------------------------------------------
 
-    async def _follow_on(self, crew: _Execution, task_id: str, child_id: str, after_seq: int, goal: str) -> None:
+    async def _follow_on(self, crew: _Execution, task_id: str, child_id: str, after_seq: int) -> None:
         task = crew.task(task_id)
         agent_id = crew.members[task.member]["agent_id"]
         crew.live[child_id] = task_id
@@ -338,11 +338,13 @@ class CrewConductor:
         finally:
             crew.live.pop(child_id, None)
         if ended.WhichOneof("payload") == "run_failed" and ended.run_failed.error.reason == "SERVER_RESTARTED":
-            await self._execute_task(crew, task_id, goal)  # cut off with the process: it runs again
+            await self._execute_task(crew, task_id)  # cut off with the process: it runs again
             return
         await self._finish_task(crew, task, ended)
 
-    async def _execute_task(self, crew: _Execution, task_id: str, goal: str) -> None:
+    async def _execute_task(self, crew: _Execution, task_id: str) -> None:
+        """Run a task as a child run of its member's agent. A member is given its task, not the crew's
+        input: the manager (HIERARCHICAL) turns that into tasks."""
         task = crew.task(task_id)
         member = crew.members[task.member]
         done = {t.id: t for t in crew.plan.tasks if t.state == SUCCEEDED}
