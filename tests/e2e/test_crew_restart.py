@@ -114,3 +114,68 @@ def test_a_crew_run_cut_off_by_kill_9_goes_on_without_running_a_succeeded_task_a
             assert replay[-1].WhichOneof("payload") == "run_completed"
     finally:
         assert second.stop() == 0
+
+
+def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answered_on_the_crew_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = ServeProcess(data_dir, env=ENV, log_name="first.log")
+    try:
+        with grpc.insecure_channel(first.address) as channel:
+            agent = agent_pb2_grpc.AgentServiceStub(channel).CreateAgent(
+                agent_pb2.CreateAgentRequest(
+                    agent=agent_pb2.Agent(
+                        display_name="Careful", tools=[agent_pb2.AgentTool(name="calculator", requires_approval=True)]
+                    )
+                ),
+                metadata=METADATA,
+                timeout=10,
+            )
+            crew = crew_pb2_grpc.CrewServiceStub(channel).CreateCrew(
+                crew_pb2.CreateCrewRequest(
+                    crew=crew_pb2.Crew(
+                        display_name="Checked",
+                        members=[crew_pb2.CrewMember(id="c", agent=agent.name)],
+                        tasks=[crew_pb2.CrewTask(id="sum", description='[[tool:calculator {"expression": "6*7"}]]')],
+                    )
+                ),
+                metadata=METADATA,
+                timeout=10,
+            )
+            runs = run_pb2_grpc.RunServiceStub(channel)
+            run = runs.CreateRun(
+                run_pb2.CreateRunRequest(run=run_pb2.Run(crew=crew.name, input=[{"text": "Go"}])), metadata=METADATA, timeout=10
+            ).name
+            stream = runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run), metadata=METADATA, timeout=30)
+            request = next(e for e in stream if e.WhichOneof("payload") == "input_required").input_required.input_request
+            stream.cancel()
+    finally:
+        first.process.send_signal(signal.SIGKILL)
+        assert first.stop() == -signal.SIGKILL
+
+    second = ServeProcess(data_dir, env=ENV, log_name="second.log")
+    try:
+        with grpc.insecure_channel(second.address) as channel:
+            runs = run_pb2_grpc.RunServiceStub(channel)
+            waiting = runs.GetRun(run_pb2.GetRunRequest(name=run), metadata=METADATA, timeout=10)
+            assert waiting.status == run_pb2.Run.STATUS_REQUIRES_INPUT and waiting.pending_input.id == request.id
+            deadline = time.monotonic() + 30
+            while True:  # answered once the new process holds the runs again
+                try:
+                    runs.SubmitInput(
+                        run_pb2.SubmitInputRequest(
+                            name=run, input_request_id=request.id, approval=run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE)
+                        ),
+                        metadata=METADATA,
+                        timeout=40,
+                    )
+                    break
+                except grpc.RpcError as error:
+                    if time.monotonic() > deadline or error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                        raise
+            ended = _wait_end(channel, run)
+            assert ended.status == run_pb2.Run.STATUS_SUCCEEDED, ended.error
+            assert "42" in ended.output.text
+            (task,) = ended.crew_plan.tasks
+            assert task.child_run == request.run  # the same child, resumed, not a new one
+    finally:
+        assert second.stop() == 0
