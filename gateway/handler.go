@@ -40,6 +40,7 @@ var registrations = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn)
 	runwirev1.RegisterAgentServiceHandler,
 	runwirev1.RegisterBatchServiceHandler,
 	runwirev1.RegisterConfigServiceHandler,
+	runwirev1.RegisterCrewServiceHandler,
 	runwirev1.RegisterEventServiceHandler,
 	runwirev1.RegisterFileServiceHandler,
 	runwirev1.RegisterMcpServerServiceHandler,

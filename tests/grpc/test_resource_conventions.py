@@ -17,13 +17,15 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from runwire.server.domain import agents, api_keys, mcp_servers, memories, secrets, sessions  # noqa: F401 - they register their kinds
+from runwire.server.domain import agents, api_keys, crews, mcp_servers, memories, secrets, sessions  # noqa: F401 - they register their kinds
 from runwire.server.domain.resources import RESOURCES, Tenancy
 from runwire.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     agent_pb2,
     agent_pb2_grpc,
+    crew_pb2,
+    crew_pb2_grpc,
     mcp_server_pb2,
     mcp_server_pb2_grpc,
     memory_pb2,
@@ -86,6 +88,15 @@ WIRES = {
         Wire(
             "sessions", session_pb2, session_pb2_grpc.SessionServiceStub, "Session", "session",
             lambda text, parent: session_pb2.Session(display_name=text, agent=parent),
+            needs_agent=True,
+        ),
+        Wire(
+            "crews", crew_pb2, crew_pb2_grpc.CrewServiceStub, "Crew", "crew",
+            lambda text, parent: crew_pb2.Crew(
+                display_name=text,
+                members=[crew_pb2.CrewMember(id="m", agent=parent)],
+                tasks=[crew_pb2.CrewTask(id="t", description="Do it")],
+            ),
             needs_agent=True,
         ),
         Wire(

@@ -36,6 +36,9 @@ from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
 from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
+from runwire.server.domain.crews import CrewService
+from runwire.server.domain.crew_runs import CrewConductor, Delegation
+from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
@@ -143,6 +146,7 @@ class RunwireServer:
             endpoints=self._provider_endpoints(settings),
         )
         self.agents = AgentService(ctx)
+        self.crews = CrewService(ctx)
         self.sessions = SessionService(ctx)
         self.messages = MessageService(ctx)
         self.signals = await self._signal_bus(store)
@@ -183,6 +187,9 @@ class RunwireServer:
         executes = settings.role != "api"
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease, executes=executes)
         self.runs.use_signals(self.signals)
+        self.runner.drive_crew = CrewConductor(self.runs, self.runner, self.event_log).drive
+        delegation = Delegation(self.runs, self.runner, self.event_log)
+        self.runner.call_agent, self.runner.hand_over = delegation.call_agent, delegation.hand_over
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
         file_service = self.files
@@ -216,6 +223,7 @@ class RunwireServer:
         self.admin = AdminService(ctx, self._facts())
         implemented = {
             "runwire.v1.AgentService": AgentServicer(self.agents),
+            "runwire.v1.CrewService": CrewServicer(self.crews),
             "runwire.v1.SessionService": SessionServicer(self.sessions),
             "runwire.v1.MessageService": MessageServicer(self.messages),
             "runwire.v1.RunService": RunServicer(self.runs),

@@ -80,6 +80,61 @@ func (Agent_State) EnumDescriptor() ([]byte, []int) {
 	return file_runwire_v1_agent_proto_rawDescGZIP(), []int{0, 0}
 }
 
+// How a run uses another agent.
+type AgentTool_Delegation int32
+
+const (
+	// Not set; DELEGATION_TOOL when `agent` is set.
+	AgentTool_DELEGATION_UNSPECIFIED AgentTool_Delegation = 0
+	// The called agent runs as a child run on `input` in a session of its
+	// own; its final answer is the tool's result and the caller goes on.
+	AgentTool_DELEGATION_TOOL AgentTool_Delegation = 1
+	// The run hands the conversation over: the called agent's run goes on
+	// in the same session, and its answer is this run's answer.
+	AgentTool_DELEGATION_HANDOVER AgentTool_Delegation = 2
+)
+
+// Enum value maps for AgentTool_Delegation.
+var (
+	AgentTool_Delegation_name = map[int32]string{
+		0: "DELEGATION_UNSPECIFIED",
+		1: "DELEGATION_TOOL",
+		2: "DELEGATION_HANDOVER",
+	}
+	AgentTool_Delegation_value = map[string]int32{
+		"DELEGATION_UNSPECIFIED": 0,
+		"DELEGATION_TOOL":        1,
+		"DELEGATION_HANDOVER":    2,
+	}
+)
+
+func (x AgentTool_Delegation) Enum() *AgentTool_Delegation {
+	p := new(AgentTool_Delegation)
+	*p = x
+	return p
+}
+
+func (x AgentTool_Delegation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AgentTool_Delegation) Descriptor() protoreflect.EnumDescriptor {
+	return file_runwire_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (AgentTool_Delegation) Type() protoreflect.EnumType {
+	return &file_runwire_v1_agent_proto_enumTypes[1]
+}
+
+func (x AgentTool_Delegation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AgentTool_Delegation.Descriptor instead.
+func (AgentTool_Delegation) EnumDescriptor() ([]byte, []int) {
+	return file_runwire_v1_agent_proto_rawDescGZIP(), []int{2, 0}
+}
+
 // An agent: a configured model with instructions, tools and limits.
 type Agent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -377,8 +432,15 @@ type AgentTool struct {
 	// When true, every call of this tool pauses the run in `REQUIRES_INPUT`
 	// until a person approves, edits or denies it.
 	RequiresApproval bool `protobuf:"varint,3,opt,name=requires_approval,json=requiresApproval,proto3" json:"requires_approval,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Another agent, `agents/{agent}`, offered as this tool instead of a
+	// built-in or MCP tool (leave `name` and `mcp_server` empty). The model
+	// calls it as `agent.{agent id}` (DELEGATION_TOOL) or `handover.{agent
+	// id}` (DELEGATION_HANDOVER) with the argument `{"input": "..."}`.
+	Agent string `protobuf:"bytes,4,opt,name=agent,proto3" json:"agent,omitempty"`
+	// How `agent` is used.
+	Delegation    AgentTool_Delegation `protobuf:"varint,5,opt,name=delegation,proto3,enum=runwire.v1.AgentTool_Delegation" json:"delegation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentTool) Reset() {
@@ -430,6 +492,20 @@ func (x *AgentTool) GetRequiresApproval() bool {
 		return x.RequiresApproval
 	}
 	return false
+}
+
+func (x *AgentTool) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *AgentTool) GetDelegation() AgentTool_Delegation {
+	if x != nil {
+		return x.Delegation
+	}
+	return AgentTool_DELEGATION_UNSPECIFIED
 }
 
 // Limits of a run. Zero or unset means "use the server's default"; values
@@ -979,13 +1055,23 @@ const file_runwire_v1_agent_proto_rawDesc = "" +
 	"\aoptions\x18\x06 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x01R\aoptions\x12 \n" +
 	"\bendpoint\x18\b \x01(\tB\x04\xe2A\x01\x01R\bendpointB\x0e\n" +
 	"\f_temperatureB\x14\n" +
-	"\x12_max_output_tokens\"\x97\x01\n" +
+	"\x12_max_output_tokens\"\xe9\x02\n" +
 	"\tAgentTool\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12=\n" +
 	"\n" +
 	"mcp_server\x18\x02 \x01(\tB\x1e\xe2A\x01\x01\xfaA\x17\n" +
 	"\x15runwire.dev/McpServerR\tmcpServer\x121\n" +
-	"\x11requires_approval\x18\x03 \x01(\bB\x04\xe2A\x01\x01R\x10requiresApproval\"\xbb\x02\n" +
+	"\x11requires_approval\x18\x03 \x01(\bB\x04\xe2A\x01\x01R\x10requiresApproval\x120\n" +
+	"\x05agent\x18\x04 \x01(\tB\x1a\xe2A\x01\x01\xfaA\x13\n" +
+	"\x11runwire.dev/AgentR\x05agent\x12F\n" +
+	"\n" +
+	"delegation\x18\x05 \x01(\x0e2 .runwire.v1.AgentTool.DelegationB\x04\xe2A\x01\x01R\n" +
+	"delegation\"V\n" +
+	"\n" +
+	"Delegation\x12\x1a\n" +
+	"\x16DELEGATION_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fDELEGATION_TOOL\x10\x01\x12\x17\n" +
+	"\x13DELEGATION_HANDOVER\x10\x02\"\xbb\x02\n" +
 	"\vAgentLimits\x12!\n" +
 	"\tmax_steps\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\bmaxSteps\x12I\n" +
 	"\x10max_run_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\x0emaxRunDuration\x124\n" +
@@ -1049,58 +1135,60 @@ func file_runwire_v1_agent_proto_rawDescGZIP() []byte {
 	return file_runwire_v1_agent_proto_rawDescData
 }
 
-var file_runwire_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_runwire_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_runwire_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_runwire_v1_agent_proto_goTypes = []any{
 	(Agent_State)(0),              // 0: runwire.v1.Agent.State
-	(*Agent)(nil),                 // 1: runwire.v1.Agent
-	(*ModelConfig)(nil),           // 2: runwire.v1.ModelConfig
-	(*AgentTool)(nil),             // 3: runwire.v1.AgentTool
-	(*AgentLimits)(nil),           // 4: runwire.v1.AgentLimits
-	(*CreateAgentRequest)(nil),    // 5: runwire.v1.CreateAgentRequest
-	(*GetAgentRequest)(nil),       // 6: runwire.v1.GetAgentRequest
-	(*ListAgentsRequest)(nil),     // 7: runwire.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 8: runwire.v1.ListAgentsResponse
-	(*UpdateAgentRequest)(nil),    // 9: runwire.v1.UpdateAgentRequest
-	(*DeleteAgentRequest)(nil),    // 10: runwire.v1.DeleteAgentRequest
-	nil,                           // 11: runwire.v1.Agent.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 13: google.protobuf.Struct
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 15: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),         // 16: google.protobuf.Empty
+	(AgentTool_Delegation)(0),     // 1: runwire.v1.AgentTool.Delegation
+	(*Agent)(nil),                 // 2: runwire.v1.Agent
+	(*ModelConfig)(nil),           // 3: runwire.v1.ModelConfig
+	(*AgentTool)(nil),             // 4: runwire.v1.AgentTool
+	(*AgentLimits)(nil),           // 5: runwire.v1.AgentLimits
+	(*CreateAgentRequest)(nil),    // 6: runwire.v1.CreateAgentRequest
+	(*GetAgentRequest)(nil),       // 7: runwire.v1.GetAgentRequest
+	(*ListAgentsRequest)(nil),     // 8: runwire.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),    // 9: runwire.v1.ListAgentsResponse
+	(*UpdateAgentRequest)(nil),    // 10: runwire.v1.UpdateAgentRequest
+	(*DeleteAgentRequest)(nil),    // 11: runwire.v1.DeleteAgentRequest
+	nil,                           // 12: runwire.v1.Agent.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 16: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),         // 17: google.protobuf.Empty
 }
 var file_runwire_v1_agent_proto_depIdxs = []int32{
-	2,  // 0: runwire.v1.Agent.model:type_name -> runwire.v1.ModelConfig
-	3,  // 1: runwire.v1.Agent.tools:type_name -> runwire.v1.AgentTool
-	4,  // 2: runwire.v1.Agent.limits:type_name -> runwire.v1.AgentLimits
+	3,  // 0: runwire.v1.Agent.model:type_name -> runwire.v1.ModelConfig
+	4,  // 1: runwire.v1.Agent.tools:type_name -> runwire.v1.AgentTool
+	5,  // 2: runwire.v1.Agent.limits:type_name -> runwire.v1.AgentLimits
 	0,  // 3: runwire.v1.Agent.state:type_name -> runwire.v1.Agent.State
-	11, // 4: runwire.v1.Agent.labels:type_name -> runwire.v1.Agent.LabelsEntry
-	12, // 5: runwire.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
-	12, // 6: runwire.v1.Agent.update_time:type_name -> google.protobuf.Timestamp
-	13, // 7: runwire.v1.ModelConfig.options:type_name -> google.protobuf.Struct
-	14, // 8: runwire.v1.AgentLimits.max_run_duration:type_name -> google.protobuf.Duration
-	14, // 9: runwire.v1.AgentLimits.tool_timeout:type_name -> google.protobuf.Duration
-	14, // 10: runwire.v1.AgentLimits.input_timeout:type_name -> google.protobuf.Duration
-	1,  // 11: runwire.v1.CreateAgentRequest.agent:type_name -> runwire.v1.Agent
-	1,  // 12: runwire.v1.ListAgentsResponse.agents:type_name -> runwire.v1.Agent
-	1,  // 13: runwire.v1.UpdateAgentRequest.agent:type_name -> runwire.v1.Agent
-	15, // 14: runwire.v1.UpdateAgentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 15: runwire.v1.AgentService.CreateAgent:input_type -> runwire.v1.CreateAgentRequest
-	6,  // 16: runwire.v1.AgentService.GetAgent:input_type -> runwire.v1.GetAgentRequest
-	7,  // 17: runwire.v1.AgentService.ListAgents:input_type -> runwire.v1.ListAgentsRequest
-	9,  // 18: runwire.v1.AgentService.UpdateAgent:input_type -> runwire.v1.UpdateAgentRequest
-	10, // 19: runwire.v1.AgentService.DeleteAgent:input_type -> runwire.v1.DeleteAgentRequest
-	1,  // 20: runwire.v1.AgentService.CreateAgent:output_type -> runwire.v1.Agent
-	1,  // 21: runwire.v1.AgentService.GetAgent:output_type -> runwire.v1.Agent
-	8,  // 22: runwire.v1.AgentService.ListAgents:output_type -> runwire.v1.ListAgentsResponse
-	1,  // 23: runwire.v1.AgentService.UpdateAgent:output_type -> runwire.v1.Agent
-	16, // 24: runwire.v1.AgentService.DeleteAgent:output_type -> google.protobuf.Empty
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 4: runwire.v1.Agent.labels:type_name -> runwire.v1.Agent.LabelsEntry
+	13, // 5: runwire.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
+	13, // 6: runwire.v1.Agent.update_time:type_name -> google.protobuf.Timestamp
+	14, // 7: runwire.v1.ModelConfig.options:type_name -> google.protobuf.Struct
+	1,  // 8: runwire.v1.AgentTool.delegation:type_name -> runwire.v1.AgentTool.Delegation
+	15, // 9: runwire.v1.AgentLimits.max_run_duration:type_name -> google.protobuf.Duration
+	15, // 10: runwire.v1.AgentLimits.tool_timeout:type_name -> google.protobuf.Duration
+	15, // 11: runwire.v1.AgentLimits.input_timeout:type_name -> google.protobuf.Duration
+	2,  // 12: runwire.v1.CreateAgentRequest.agent:type_name -> runwire.v1.Agent
+	2,  // 13: runwire.v1.ListAgentsResponse.agents:type_name -> runwire.v1.Agent
+	2,  // 14: runwire.v1.UpdateAgentRequest.agent:type_name -> runwire.v1.Agent
+	16, // 15: runwire.v1.UpdateAgentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 16: runwire.v1.AgentService.CreateAgent:input_type -> runwire.v1.CreateAgentRequest
+	7,  // 17: runwire.v1.AgentService.GetAgent:input_type -> runwire.v1.GetAgentRequest
+	8,  // 18: runwire.v1.AgentService.ListAgents:input_type -> runwire.v1.ListAgentsRequest
+	10, // 19: runwire.v1.AgentService.UpdateAgent:input_type -> runwire.v1.UpdateAgentRequest
+	11, // 20: runwire.v1.AgentService.DeleteAgent:input_type -> runwire.v1.DeleteAgentRequest
+	2,  // 21: runwire.v1.AgentService.CreateAgent:output_type -> runwire.v1.Agent
+	2,  // 22: runwire.v1.AgentService.GetAgent:output_type -> runwire.v1.Agent
+	9,  // 23: runwire.v1.AgentService.ListAgents:output_type -> runwire.v1.ListAgentsResponse
+	2,  // 24: runwire.v1.AgentService.UpdateAgent:output_type -> runwire.v1.Agent
+	17, // 25: runwire.v1.AgentService.DeleteAgent:output_type -> google.protobuf.Empty
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_agent_proto_init() }
@@ -1114,7 +1202,7 @@ func file_runwire_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_agent_proto_rawDesc), len(file_runwire_v1_agent_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,

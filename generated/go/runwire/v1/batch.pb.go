@@ -471,7 +471,10 @@ type BatchTaskInput struct {
 	Text string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	// The input as content parts, 1 to 256. Exactly one of `text` and `input`
 	// must be set.
-	Input         []*ContentPart `protobuf:"bytes,5,rep,name=input,proto3" json:"input,omitempty"`
+	Input []*ContentPart `protobuf:"bytes,5,rep,name=input,proto3" json:"input,omitempty"`
+	// Execute this crew, `crews/{crew}`, instead of an agent: the task's run
+	// is a crew run. Exclusive with `agent` and `session`.
+	Crew          string `protobuf:"bytes,6,opt,name=crew,proto3" json:"crew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,6 +542,13 @@ func (x *BatchTaskInput) GetInput() []*ContentPart {
 		return x.Input
 	}
 	return nil
+}
+
+func (x *BatchTaskInput) GetCrew() string {
+	if x != nil {
+		return x.Crew
+	}
+	return ""
 }
 
 // How a batch executes. Zero or unset fields take the defaults given.
@@ -775,7 +785,9 @@ type BatchTask struct {
 	// running one.
 	Duration *durationpb.Duration `protobuf:"bytes,15,opt,name=duration,proto3" json:"duration,omitempty"`
 	// When the task last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The crew executed, `crews/{crew}`, for a task that runs a crew.
+	Crew          string `protobuf:"bytes,17,opt,name=crew,proto3" json:"crew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,6 +932,13 @@ func (x *BatchTask) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *BatchTask) GetCrew() string {
+	if x != nil {
+		return x.Crew
+	}
+	return ""
 }
 
 // Request for BatchService.CreateBatch.
@@ -1616,7 +1635,7 @@ const file_runwire_v1_batch_proto_rawDesc = "" +
 	"\x11runwire.dev/Batch\x12\x0fbatches/{batch}*\abatches2\x05batchB\a\n" +
 	"\x05input\"J\n" +
 	"\x10BatchInlineTasks\x126\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x1a.runwire.v1.BatchTaskInputB\x04\xe2A\x01\x02R\x05tasks\"\xec\x01\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x1a.runwire.v1.BatchTaskInputB\x04\xe2A\x01\x02R\x05tasks\"\x9b\x02\n" +
 	"\x0eBatchTaskInput\x12!\n" +
 	"\tcustom_id\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\bcustomId\x120\n" +
 	"\x05agent\x18\x02 \x01(\tB\x1a\xe2A\x01\x01\xfaA\x13\n" +
@@ -1624,7 +1643,9 @@ const file_runwire_v1_batch_proto_rawDesc = "" +
 	"\asession\x18\x03 \x01(\tB\x1c\xe2A\x01\x01\xfaA\x15\n" +
 	"\x13runwire.dev/SessionR\asession\x12\x18\n" +
 	"\x04text\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\x04text\x123\n" +
-	"\x05input\x18\x05 \x03(\v2\x17.runwire.v1.ContentPartB\x04\xe2A\x01\x01R\x05input\"\x97\x02\n" +
+	"\x05input\x18\x05 \x03(\v2\x17.runwire.v1.ContentPartB\x04\xe2A\x01\x01R\x05input\x12-\n" +
+	"\x04crew\x18\x06 \x01(\tB\x19\xe2A\x01\x01\xfaA\x12\n" +
+	"\x10runwire.dev/CrewR\x04crew\"\x97\x02\n" +
 	"\fBatchOptions\x12-\n" +
 	"\x0fmax_concurrency\x18\x01 \x01(\x05B\x04\xe2A\x01\x01R\x0emaxConcurrency\x129\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x01R\atimeout\x12B\n" +
@@ -1639,7 +1660,7 @@ const file_runwire_v1_batch_proto_rawDesc = "" +
 	"\tsucceeded\x18\x05 \x01(\x05B\x04\xe2A\x01\x03R\tsucceeded\x12\x1c\n" +
 	"\x06failed\x18\x06 \x01(\x05B\x04\xe2A\x01\x03R\x06failed\x12\"\n" +
 	"\tcancelled\x18\a \x01(\x05B\x04\xe2A\x01\x03R\tcancelled\x12!\n" +
-	"\ttimed_out\x18\b \x01(\x05B\x04\xe2A\x01\x03R\btimedOut\"\x9d\b\n" +
+	"\ttimed_out\x18\b \x01(\x05B\x04\xe2A\x01\x03R\btimedOut\"\xcc\b\n" +
 	"\tBatchTask\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12!\n" +
 	"\tcustom_id\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\bcustomId\x12\x1a\n" +
@@ -1663,7 +1684,9 @@ const file_runwire_v1_batch_proto_rawDesc = "" +
 	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\aendTime\x12;\n" +
 	"\bduration\x18\x0f \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\bduration\x12A\n" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"\xb7\x01\n" +
+	"updateTime\x12-\n" +
+	"\x04crew\x18\x11 \x01(\tB\x19\xe2A\x01\x03\xfaA\x12\n" +
+	"\x10runwire.dev/CrewR\x04crew\"\xb7\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATUS_QUEUED\x10\x01\x12\x12\n" +

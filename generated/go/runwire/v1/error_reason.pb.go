@@ -217,6 +217,26 @@ const (
 	ErrorReason_ERROR_REASON_BATCH_CANCELLED ErrorReason = 120
 	// The task did not end before its batch's `timeout`.
 	ErrorReason_ERROR_REASON_BATCH_TIMED_OUT ErrorReason = 121
+	// Crews and child runs (140-159).
+	// The crew does not exist or is not visible to the caller.
+	ErrorReason_ERROR_REASON_CREW_NOT_FOUND ErrorReason = 140
+	// Run failure: a crew task's child run did not succeed;
+	// `Run.crew_plan` says which task and why.
+	ErrorReason_ERROR_REASON_CREW_TASK_FAILED ErrorReason = 141
+	// A child run would be deeper than the crew's (or the server's)
+	// `max_depth`.
+	ErrorReason_ERROR_REASON_CREW_DEPTH_EXCEEDED ErrorReason = 142
+	// Run failure: the run tree started more child runs than
+	// `CrewLimits.max_child_runs`.
+	ErrorReason_ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED ErrorReason = 143
+	// Run failure: the run tree used more tokens than
+	// `CrewLimits.max_total_tokens`.
+	ErrorReason_ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED ErrorReason = 144
+	// Run failure: the manager's plan is not a valid plan (unknown member,
+	// duplicate task, dependency on an unknown or later task).
+	ErrorReason_ERROR_REASON_CREW_PLAN_INVALID ErrorReason = 145
+	// Run failure: a task's result does not follow its `output_schema`.
+	ErrorReason_ERROR_REASON_CREW_TASK_OUTPUT_INVALID ErrorReason = 146
 )
 
 // Enum value maps for ErrorReason.
@@ -305,6 +325,13 @@ var (
 		107: "ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE",
 		120: "ERROR_REASON_BATCH_CANCELLED",
 		121: "ERROR_REASON_BATCH_TIMED_OUT",
+		140: "ERROR_REASON_CREW_NOT_FOUND",
+		141: "ERROR_REASON_CREW_TASK_FAILED",
+		142: "ERROR_REASON_CREW_DEPTH_EXCEEDED",
+		143: "ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED",
+		144: "ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED",
+		145: "ERROR_REASON_CREW_PLAN_INVALID",
+		146: "ERROR_REASON_CREW_TASK_OUTPUT_INVALID",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":                    0,
@@ -390,6 +417,13 @@ var (
 		"ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE":    107,
 		"ERROR_REASON_BATCH_CANCELLED":                120,
 		"ERROR_REASON_BATCH_TIMED_OUT":                121,
+		"ERROR_REASON_CREW_NOT_FOUND":                 140,
+		"ERROR_REASON_CREW_TASK_FAILED":               141,
+		"ERROR_REASON_CREW_DEPTH_EXCEEDED":            142,
+		"ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED":  143,
+		"ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED":      144,
+		"ERROR_REASON_CREW_PLAN_INVALID":              145,
+		"ERROR_REASON_CREW_TASK_OUTPUT_INVALID":       146,
 	}
 )
 
@@ -425,7 +459,7 @@ var File_runwire_v1_error_reason_proto protoreflect.FileDescriptor
 const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1drunwire/v1/error_reason.proto\x12\n" +
-	"runwire.v1*\xbb\x17\n" +
+	"runwire.v1*\xd7\x19\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12 \n" +
@@ -510,7 +544,14 @@ const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"&ERROR_REASON_PROCESSING_LIMIT_EXCEEDED\x10j\x12,\n" +
 	"(ERROR_REASON_SEMANTIC_SEARCH_UNAVAILABLE\x10k\x12 \n" +
 	"\x1cERROR_REASON_BATCH_CANCELLED\x10x\x12 \n" +
-	"\x1cERROR_REASON_BATCH_TIMED_OUT\x10yB>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3"
+	"\x1cERROR_REASON_BATCH_TIMED_OUT\x10y\x12 \n" +
+	"\x1bERROR_REASON_CREW_NOT_FOUND\x10\x8c\x01\x12\"\n" +
+	"\x1dERROR_REASON_CREW_TASK_FAILED\x10\x8d\x01\x12%\n" +
+	" ERROR_REASON_CREW_DEPTH_EXCEEDED\x10\x8e\x01\x12/\n" +
+	"*ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED\x10\x8f\x01\x12+\n" +
+	"&ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED\x10\x90\x01\x12#\n" +
+	"\x1eERROR_REASON_CREW_PLAN_INVALID\x10\x91\x01\x12*\n" +
+	"%ERROR_REASON_CREW_TASK_OUTPUT_INVALID\x10\x92\x01B>Z<github.com/runwire/runwire/generated/go/runwire/v1;runwirev1b\x06proto3"
 
 var (
 	file_runwire_v1_error_reason_proto_rawDescOnce sync.Once

@@ -68,6 +68,8 @@ const (
 	// `notification`. `server_request.created`, `server_request.answered`;
 	// payload `server_request`. Expired notifications are not delivered.
 	EventTopic_EVENT_TOPIC_NOTIFICATIONS EventTopic = 10
+	// `crew.created`, `crew.updated`, `crew.deleted`; payload `crew`.
+	EventTopic_EVENT_TOPIC_CREWS EventTopic = 11
 )
 
 // Enum value maps for EventTopic.
@@ -84,6 +86,7 @@ var (
 		8:  "EVENT_TOPIC_MEMORIES",
 		9:  "EVENT_TOPIC_MCP_SERVERS",
 		10: "EVENT_TOPIC_NOTIFICATIONS",
+		11: "EVENT_TOPIC_CREWS",
 	}
 	EventTopic_value = map[string]int32{
 		"EVENT_TOPIC_UNSPECIFIED":   0,
@@ -97,6 +100,7 @@ var (
 		"EVENT_TOPIC_MEMORIES":      8,
 		"EVENT_TOPIC_MCP_SERVERS":   9,
 		"EVENT_TOPIC_NOTIFICATIONS": 10,
+		"EVENT_TOPIC_CREWS":         11,
 	}
 )
 
@@ -401,6 +405,7 @@ type Event struct {
 	//	*Event_McpServer
 	//	*Event_Notification
 	//	*Event_ServerRequest
+	//	*Event_Crew
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -593,6 +598,15 @@ func (x *Event) GetServerRequest() *ServerRequest {
 	return nil
 }
 
+func (x *Event) GetCrew() *Crew {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Crew); ok {
+			return x.Crew
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -657,6 +671,11 @@ type Event_ServerRequest struct {
 	ServerRequest *ServerRequest `protobuf:"bytes,21,opt,name=server_request,json=serverRequest,proto3,oneof"`
 }
 
+type Event_Crew struct {
+	// The crew, for `crew.*` events.
+	Crew *Crew `protobuf:"bytes,22,opt,name=crew,proto3,oneof"`
+}
+
 func (*Event_Agent) isEvent_Payload() {}
 
 func (*Event_Session) isEvent_Payload() {}
@@ -680,6 +699,8 @@ func (*Event_McpServer) isEvent_Payload() {}
 func (*Event_Notification) isEvent_Payload() {}
 
 func (*Event_ServerRequest) isEvent_Payload() {}
+
+func (*Event_Crew) isEvent_Payload() {}
 
 // Request for EventService.Subscribe; also the `subscribe` message of
 // `Connect`. An event is delivered when it matches every filter given.
@@ -2802,7 +2823,7 @@ var File_runwire_v1_event_proto protoreflect.FileDescriptor
 const file_runwire_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"\x16runwire/v1/event.proto\x12\n" +
-	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\xab\a\n" +
+	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16runwire/v1/agent.proto\x1a\x16runwire/v1/batch.proto\x1a\x15runwire/v1/crew.proto\x1a\x15runwire/v1/file.proto\x1a\x1brunwire/v1/mcp_server.proto\x1a\x17runwire/v1/memory.proto\x1a\x18runwire/v1/message.proto\x1a\x14runwire/v1/run.proto\x1a\x18runwire/v1/session.proto\"\xd9\a\n" +
 	"\x05Event\x12\x1c\n" +
 	"\x06cursor\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x06cursor\x122\n" +
 	"\x05topic\x18\x02 \x01(\x0e2\x16.runwire.v1.EventTopicB\x04\xe2A\x01\x03R\x05topic\x12\x18\n" +
@@ -2825,7 +2846,8 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"mcp_server\x18\x13 \x01(\v2\x15.runwire.v1.McpServerB\x04\xe2A\x01\x03H\x00R\tmcpServer\x12D\n" +
 	"\fnotification\x18\x14 \x01(\v2\x18.runwire.v1.NotificationB\x04\xe2A\x01\x03H\x00R\fnotification\x12H\n" +
-	"\x0eserver_request\x18\x15 \x01(\v2\x19.runwire.v1.ServerRequestB\x04\xe2A\x01\x03H\x00R\rserverRequestB\t\n" +
+	"\x0eserver_request\x18\x15 \x01(\v2\x19.runwire.v1.ServerRequestB\x04\xe2A\x01\x03H\x00R\rserverRequest\x12,\n" +
+	"\x04crew\x18\x16 \x01(\v2\x10.runwire.v1.CrewB\x04\xe2A\x01\x03H\x00R\x04crewB\t\n" +
 	"\apayload\"\xfb\x02\n" +
 	"\x10SubscribeRequest\x124\n" +
 	"\x06topics\x18\x01 \x03(\x0e2\x16.runwire.v1.EventTopicB\x04\xe2A\x01\x01R\x06topics\x12\"\n" +
@@ -2992,7 +3014,7 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x14SubscriptionPosition\x12-\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x0esubscriptionId\x121\n" +
 	"\x11subscription_name\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x10subscriptionName\x12\x1c\n" +
-	"\x06cursor\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x06cursor*\xad\x02\n" +
+	"\x06cursor\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x06cursor*\xc4\x02\n" +
 	"\n" +
 	"EventTopic\x12\x1b\n" +
 	"\x17EVENT_TOPIC_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3006,7 +3028,8 @@ const file_runwire_v1_event_proto_rawDesc = "" +
 	"\x14EVENT_TOPIC_MEMORIES\x10\b\x12\x1b\n" +
 	"\x17EVENT_TOPIC_MCP_SERVERS\x10\t\x12\x1d\n" +
 	"\x19EVENT_TOPIC_NOTIFICATIONS\x10\n" +
-	"2\xe8\x02\n" +
+	"\x12\x15\n" +
+	"\x11EVENT_TOPIC_CREWS\x10\v2\xe8\x02\n" +
 	"\fEventService\x12k\n" +
 	"\tSubscribe\x12\x1c.runwire.v1.SubscribeRequest\x1a\x1d.runwire.v1.SubscribeResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/events:subscribe0\x01\x12e\n" +
 	"\aConnect\x12\x1a.runwire.v1.ConnectRequest\x1a\x1b.runwire.v1.ConnectResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/events:connect(\x010\x01\x12\x83\x01\n" +
@@ -3068,11 +3091,12 @@ var file_runwire_v1_event_proto_goTypes = []any{
 	(*BatchTask)(nil),                 // 38: runwire.v1.BatchTask
 	(*Memory)(nil),                    // 39: runwire.v1.Memory
 	(*McpServer)(nil),                 // 40: runwire.v1.McpServer
-	(*status.Status)(nil),             // 41: google.rpc.Status
-	(*Approval)(nil),                  // 42: runwire.v1.Approval
-	(*structpb.Struct)(nil),           // 43: google.protobuf.Struct
-	(*durationpb.Duration)(nil),       // 44: google.protobuf.Duration
-	(*InputRequest)(nil),              // 45: runwire.v1.InputRequest
+	(*Crew)(nil),                      // 41: runwire.v1.Crew
+	(*status.Status)(nil),             // 42: google.rpc.Status
+	(*Approval)(nil),                  // 43: runwire.v1.Approval
+	(*structpb.Struct)(nil),           // 44: google.protobuf.Struct
+	(*durationpb.Duration)(nil),       // 45: google.protobuf.Duration
+	(*InputRequest)(nil),              // 46: runwire.v1.InputRequest
 }
 var file_runwire_v1_event_proto_depIdxs = []int32{
 	0,  // 0: runwire.v1.Event.topic:type_name -> runwire.v1.EventTopic
@@ -3089,60 +3113,61 @@ var file_runwire_v1_event_proto_depIdxs = []int32{
 	40, // 11: runwire.v1.Event.mcp_server:type_name -> runwire.v1.McpServer
 	27, // 12: runwire.v1.Event.notification:type_name -> runwire.v1.Notification
 	25, // 13: runwire.v1.Event.server_request:type_name -> runwire.v1.ServerRequest
-	0,  // 14: runwire.v1.SubscribeRequest.topics:type_name -> runwire.v1.EventTopic
-	5,  // 15: runwire.v1.SubscribeResponse.event:type_name -> runwire.v1.Event
-	8,  // 16: runwire.v1.SubscribeResponse.caught_up:type_name -> runwire.v1.CaughtUp
-	9,  // 17: runwire.v1.SubscribeResponse.heartbeat:type_name -> runwire.v1.Heartbeat
-	30, // 18: runwire.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
-	14, // 19: runwire.v1.ConnectRequest.hello:type_name -> runwire.v1.ConnectHello
-	6,  // 20: runwire.v1.ConnectRequest.subscribe:type_name -> runwire.v1.SubscribeRequest
-	15, // 21: runwire.v1.ConnectRequest.unsubscribe:type_name -> runwire.v1.Unsubscribe
-	16, // 22: runwire.v1.ConnectRequest.ping:type_name -> runwire.v1.Ping
-	17, // 23: runwire.v1.ConnectRequest.pong:type_name -> runwire.v1.Pong
-	18, // 24: runwire.v1.ConnectRequest.ack:type_name -> runwire.v1.EventAck
-	20, // 25: runwire.v1.ConnectRequest.response:type_name -> runwire.v1.ServerRequestAnswer
-	19, // 26: runwire.v1.ConnectRequest.notification_ack:type_name -> runwire.v1.NotificationAck
-	21, // 27: runwire.v1.ConnectResponse.connected:type_name -> runwire.v1.Connected
-	22, // 28: runwire.v1.ConnectResponse.subscribed:type_name -> runwire.v1.Subscribed
-	23, // 29: runwire.v1.ConnectResponse.unsubscribed:type_name -> runwire.v1.Unsubscribed
-	24, // 30: runwire.v1.ConnectResponse.event:type_name -> runwire.v1.SubscriptionEvent
-	8,  // 31: runwire.v1.ConnectResponse.caught_up:type_name -> runwire.v1.CaughtUp
-	17, // 32: runwire.v1.ConnectResponse.pong:type_name -> runwire.v1.Pong
-	16, // 33: runwire.v1.ConnectResponse.ping:type_name -> runwire.v1.Ping
-	25, // 34: runwire.v1.ConnectResponse.request:type_name -> runwire.v1.ServerRequest
-	26, // 35: runwire.v1.ConnectResponse.request_resolved:type_name -> runwire.v1.RequestResolved
-	27, // 36: runwire.v1.ConnectResponse.notification:type_name -> runwire.v1.Notification
-	28, // 37: runwire.v1.ConnectResponse.going_away:type_name -> runwire.v1.GoingAway
-	41, // 38: runwire.v1.ConnectResponse.error:type_name -> google.rpc.Status
-	42, // 39: runwire.v1.ServerRequestAnswer.approval:type_name -> runwire.v1.Approval
-	43, // 40: runwire.v1.ServerRequestAnswer.data:type_name -> google.protobuf.Struct
-	44, // 41: runwire.v1.Connected.heartbeat_interval:type_name -> google.protobuf.Duration
-	30, // 42: runwire.v1.Connected.server_time:type_name -> google.protobuf.Timestamp
-	5,  // 43: runwire.v1.SubscriptionEvent.event:type_name -> runwire.v1.Event
-	30, // 44: runwire.v1.ServerRequest.create_time:type_name -> google.protobuf.Timestamp
-	30, // 45: runwire.v1.ServerRequest.expire_time:type_name -> google.protobuf.Timestamp
-	45, // 46: runwire.v1.ServerRequest.input_request:type_name -> runwire.v1.InputRequest
-	27, // 47: runwire.v1.ServerRequest.message_request:type_name -> runwire.v1.Notification
-	1,  // 48: runwire.v1.RequestResolved.outcome:type_name -> runwire.v1.RequestResolved.Outcome
-	2,  // 49: runwire.v1.Notification.level:type_name -> runwire.v1.Notification.Level
-	30, // 50: runwire.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 51: runwire.v1.Notification.priority:type_name -> runwire.v1.Notification.Priority
-	43, // 52: runwire.v1.Notification.data:type_name -> google.protobuf.Struct
-	30, // 53: runwire.v1.Notification.expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 54: runwire.v1.GoingAway.reason:type_name -> runwire.v1.GoingAway.Reason
-	44, // 55: runwire.v1.GoingAway.reconnect_after:type_name -> google.protobuf.Duration
-	29, // 56: runwire.v1.GoingAway.positions:type_name -> runwire.v1.SubscriptionPosition
-	6,  // 57: runwire.v1.EventService.Subscribe:input_type -> runwire.v1.SubscribeRequest
-	12, // 58: runwire.v1.EventService.Connect:input_type -> runwire.v1.ConnectRequest
-	10, // 59: runwire.v1.EventService.AcknowledgeEvents:input_type -> runwire.v1.AcknowledgeEventsRequest
-	7,  // 60: runwire.v1.EventService.Subscribe:output_type -> runwire.v1.SubscribeResponse
-	13, // 61: runwire.v1.EventService.Connect:output_type -> runwire.v1.ConnectResponse
-	11, // 62: runwire.v1.EventService.AcknowledgeEvents:output_type -> runwire.v1.AcknowledgeEventsResponse
-	60, // [60:63] is the sub-list for method output_type
-	57, // [57:60] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	41, // 14: runwire.v1.Event.crew:type_name -> runwire.v1.Crew
+	0,  // 15: runwire.v1.SubscribeRequest.topics:type_name -> runwire.v1.EventTopic
+	5,  // 16: runwire.v1.SubscribeResponse.event:type_name -> runwire.v1.Event
+	8,  // 17: runwire.v1.SubscribeResponse.caught_up:type_name -> runwire.v1.CaughtUp
+	9,  // 18: runwire.v1.SubscribeResponse.heartbeat:type_name -> runwire.v1.Heartbeat
+	30, // 19: runwire.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
+	14, // 20: runwire.v1.ConnectRequest.hello:type_name -> runwire.v1.ConnectHello
+	6,  // 21: runwire.v1.ConnectRequest.subscribe:type_name -> runwire.v1.SubscribeRequest
+	15, // 22: runwire.v1.ConnectRequest.unsubscribe:type_name -> runwire.v1.Unsubscribe
+	16, // 23: runwire.v1.ConnectRequest.ping:type_name -> runwire.v1.Ping
+	17, // 24: runwire.v1.ConnectRequest.pong:type_name -> runwire.v1.Pong
+	18, // 25: runwire.v1.ConnectRequest.ack:type_name -> runwire.v1.EventAck
+	20, // 26: runwire.v1.ConnectRequest.response:type_name -> runwire.v1.ServerRequestAnswer
+	19, // 27: runwire.v1.ConnectRequest.notification_ack:type_name -> runwire.v1.NotificationAck
+	21, // 28: runwire.v1.ConnectResponse.connected:type_name -> runwire.v1.Connected
+	22, // 29: runwire.v1.ConnectResponse.subscribed:type_name -> runwire.v1.Subscribed
+	23, // 30: runwire.v1.ConnectResponse.unsubscribed:type_name -> runwire.v1.Unsubscribed
+	24, // 31: runwire.v1.ConnectResponse.event:type_name -> runwire.v1.SubscriptionEvent
+	8,  // 32: runwire.v1.ConnectResponse.caught_up:type_name -> runwire.v1.CaughtUp
+	17, // 33: runwire.v1.ConnectResponse.pong:type_name -> runwire.v1.Pong
+	16, // 34: runwire.v1.ConnectResponse.ping:type_name -> runwire.v1.Ping
+	25, // 35: runwire.v1.ConnectResponse.request:type_name -> runwire.v1.ServerRequest
+	26, // 36: runwire.v1.ConnectResponse.request_resolved:type_name -> runwire.v1.RequestResolved
+	27, // 37: runwire.v1.ConnectResponse.notification:type_name -> runwire.v1.Notification
+	28, // 38: runwire.v1.ConnectResponse.going_away:type_name -> runwire.v1.GoingAway
+	42, // 39: runwire.v1.ConnectResponse.error:type_name -> google.rpc.Status
+	43, // 40: runwire.v1.ServerRequestAnswer.approval:type_name -> runwire.v1.Approval
+	44, // 41: runwire.v1.ServerRequestAnswer.data:type_name -> google.protobuf.Struct
+	45, // 42: runwire.v1.Connected.heartbeat_interval:type_name -> google.protobuf.Duration
+	30, // 43: runwire.v1.Connected.server_time:type_name -> google.protobuf.Timestamp
+	5,  // 44: runwire.v1.SubscriptionEvent.event:type_name -> runwire.v1.Event
+	30, // 45: runwire.v1.ServerRequest.create_time:type_name -> google.protobuf.Timestamp
+	30, // 46: runwire.v1.ServerRequest.expire_time:type_name -> google.protobuf.Timestamp
+	46, // 47: runwire.v1.ServerRequest.input_request:type_name -> runwire.v1.InputRequest
+	27, // 48: runwire.v1.ServerRequest.message_request:type_name -> runwire.v1.Notification
+	1,  // 49: runwire.v1.RequestResolved.outcome:type_name -> runwire.v1.RequestResolved.Outcome
+	2,  // 50: runwire.v1.Notification.level:type_name -> runwire.v1.Notification.Level
+	30, // 51: runwire.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 52: runwire.v1.Notification.priority:type_name -> runwire.v1.Notification.Priority
+	44, // 53: runwire.v1.Notification.data:type_name -> google.protobuf.Struct
+	30, // 54: runwire.v1.Notification.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // 55: runwire.v1.GoingAway.reason:type_name -> runwire.v1.GoingAway.Reason
+	45, // 56: runwire.v1.GoingAway.reconnect_after:type_name -> google.protobuf.Duration
+	29, // 57: runwire.v1.GoingAway.positions:type_name -> runwire.v1.SubscriptionPosition
+	6,  // 58: runwire.v1.EventService.Subscribe:input_type -> runwire.v1.SubscribeRequest
+	12, // 59: runwire.v1.EventService.Connect:input_type -> runwire.v1.ConnectRequest
+	10, // 60: runwire.v1.EventService.AcknowledgeEvents:input_type -> runwire.v1.AcknowledgeEventsRequest
+	7,  // 61: runwire.v1.EventService.Subscribe:output_type -> runwire.v1.SubscribeResponse
+	13, // 62: runwire.v1.EventService.Connect:output_type -> runwire.v1.ConnectResponse
+	11, // 63: runwire.v1.EventService.AcknowledgeEvents:output_type -> runwire.v1.AcknowledgeEventsResponse
+	61, // [61:64] is the sub-list for method output_type
+	58, // [58:61] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_event_proto_init() }
@@ -3152,6 +3177,7 @@ func file_runwire_v1_event_proto_init() {
 	}
 	file_runwire_v1_agent_proto_init()
 	file_runwire_v1_batch_proto_init()
+	file_runwire_v1_crew_proto_init()
 	file_runwire_v1_file_proto_init()
 	file_runwire_v1_mcp_server_proto_init()
 	file_runwire_v1_memory_proto_init()
@@ -3171,6 +3197,7 @@ func file_runwire_v1_event_proto_init() {
 		(*Event_McpServer)(nil),
 		(*Event_Notification)(nil),
 		(*Event_ServerRequest)(nil),
+		(*Event_Crew)(nil),
 	}
 	file_runwire_v1_event_proto_msgTypes[1].OneofWrappers = []any{
 		(*SubscribeRequest_Cursor)(nil),

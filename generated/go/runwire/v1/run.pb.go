@@ -353,9 +353,11 @@ type Run struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, `runs/{run}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The session the run executes in, `sessions/{session}`.
+	// The session the run executes in, `sessions/{session}`. Empty for a
+	// crew run (`crew` set): each of its child runs has a session of its own.
 	Session string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
-	// The agent executed: the session's agent, `agents/{agent}`.
+	// The agent executed: the session's agent, `agents/{agent}`; for a run a
+	// handover started, the agent handed over to; empty for a crew run.
 	Agent string `protobuf:"bytes,3,opt,name=agent,proto3" json:"agent,omitempty"`
 	// Where the run is in its life.
 	Status Run_Status `protobuf:"varint,4,opt,name=status,proto3,enum=runwire.v1.Run_Status" json:"status,omitempty"`
@@ -369,7 +371,10 @@ type Run struct {
 	// The steps so far, in order: one per model call.
 	Steps []*RunStep `protobuf:"bytes,8,rep,name=steps,proto3" json:"steps,omitempty"`
 	// What the run waits for; set only while `REQUIRES_INPUT`. Several
-	// approvals in one step are asked one at a time, in call order.
+	// approvals in one step are asked one at a time, in call order. A run
+	// whose child (at any depth) waits for a person waits too, with the
+	// child's request: `pending_input.run` names the run that asked, and
+	// `SubmitInput` on either run answers it.
 	PendingInput *InputRequest `protobuf:"bytes,9,opt,name=pending_input,json=pendingInput,proto3" json:"pending_input,omitempty"`
 	// Tokens used by all model calls of the run so far.
 	Usage *Usage `protobuf:"bytes,10,opt,name=usage,proto3" json:"usage,omitempty"`
@@ -387,7 +392,10 @@ type Run struct {
 	Duration *durationpb.Duration `protobuf:"bytes,15,opt,name=duration,proto3" json:"duration,omitempty"`
 	// Why the run did not succeed; set when `FAILED`, `CANCELLED` or
 	// `TIMED_OUT`. Reasons include `PROVIDER_ERROR`, `MAX_STEPS_EXCEEDED`,
-	// `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`.
+	// `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`, and for
+	// crew runs `CREW_TASK_FAILED`, `CREW_DEPTH_EXCEEDED`,
+	// `CREW_CHILD_RUN_LIMIT_EXCEEDED`, `CREW_TOKEN_LIMIT_EXCEEDED`,
+	// `CREW_PLAN_INVALID`, `CREW_TASK_OUTPUT_INVALID`.
 	Error *Failure `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
 	// The highest `RunEvent.seq` recorded for this run (0 before any).
 	LastSeq int64 `protobuf:"varint,17,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
@@ -403,7 +411,29 @@ type Run struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The batch task that started the run,
 	// `batches/{batch}/tasks/{task}`; empty for other runs.
-	BatchTask     string `protobuf:"bytes,23,opt,name=batch_task,json=batchTask,proto3" json:"batch_task,omitempty"`
+	BatchTask string `protobuf:"bytes,23,opt,name=batch_task,json=batchTask,proto3" json:"batch_task,omitempty"`
+	// The crew executed, `crews/{crew}`: set instead of `session` to run a
+	// crew. The crew run plans and starts a child run per task; its events
+	// hold the plan and every child's events, and it ends when the crew's
+	// final answer is written (`output`) or a task fails.
+	Crew string `protobuf:"bytes,24,opt,name=crew,proto3" json:"crew,omitempty"`
+	// The run that started this one, `runs/{run}`: a crew run (one child per
+	// task), a run whose agent called this run's agent as a tool, or a run
+	// that handed its conversation over. Empty for a run a client started.
+	ParentRun string `protobuf:"bytes,25,opt,name=parent_run,json=parentRun,proto3" json:"parent_run,omitempty"`
+	// The top of this run's tree, `runs/{run}`: itself for a run a client
+	// started.
+	RootRun string `protobuf:"bytes,26,opt,name=root_run,json=rootRun,proto3" json:"root_run,omitempty"`
+	// Levels below `root_run`: 0 for a run a client started, 1 for its
+	// children, and so on.
+	Depth int32 `protobuf:"varint,27,opt,name=depth,proto3" json:"depth,omitempty"`
+	// For a crew's child run: the `CrewPlanTask.id` it executes.
+	CrewTask string `protobuf:"bytes,28,opt,name=crew_task,json=crewTask,proto3" json:"crew_task,omitempty"`
+	// For a crew's child run: the `CrewMember.id` executing it, or `manager`.
+	CrewMember string `protobuf:"bytes,29,opt,name=crew_member,json=crewMember,proto3" json:"crew_member,omitempty"`
+	// For a crew run: the plan, as its last `crew_plan_updated` event holds
+	// it.
+	CrewPlan      *CrewPlan `protobuf:"bytes,30,opt,name=crew_plan,json=crewPlan,proto3" json:"crew_plan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,6 +627,55 @@ func (x *Run) GetBatchTask() string {
 		return x.BatchTask
 	}
 	return ""
+}
+
+func (x *Run) GetCrew() string {
+	if x != nil {
+		return x.Crew
+	}
+	return ""
+}
+
+func (x *Run) GetParentRun() string {
+	if x != nil {
+		return x.ParentRun
+	}
+	return ""
+}
+
+func (x *Run) GetRootRun() string {
+	if x != nil {
+		return x.RootRun
+	}
+	return ""
+}
+
+func (x *Run) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *Run) GetCrewTask() string {
+	if x != nil {
+		return x.CrewTask
+	}
+	return ""
+}
+
+func (x *Run) GetCrewMember() string {
+	if x != nil {
+		return x.CrewMember
+	}
+	return ""
+}
+
+func (x *Run) GetCrewPlan() *CrewPlan {
+	if x != nil {
+		return x.CrewPlan
+	}
+	return nil
 }
 
 // Options of one run. Zero or unset fields take the agent's limits; values
@@ -1260,7 +1339,10 @@ type ExecuteAgentRequest struct {
 	// run the first call started instead of starting another.
 	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Labels of the run, with the same rules as `Agent.labels`.
-	Labels        map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The crew to execute, `crews/{crew}`, instead of a session's agent;
+	// exclusive with `session`.
+	Crew          string `protobuf:"bytes,7,opt,name=crew,proto3" json:"crew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1337,6 +1419,13 @@ func (x *ExecuteAgentRequest) GetLabels() map[string]string {
 	return nil
 }
 
+func (x *ExecuteAgentRequest) GetCrew() string {
+	if x != nil {
+		return x.Crew
+	}
+	return ""
+}
+
 // Request for RunService.StreamTokens. Same meaning as `ExecuteAgentRequest`.
 type StreamTokensRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1353,7 +1442,11 @@ type StreamTokensRequest struct {
 	// run the first call started, from its first token.
 	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Labels of the run, with the same rules as `Agent.labels`.
-	Labels        map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The crew to execute, `crews/{crew}`, instead of a session's agent;
+	// exclusive with `session`. The text streamed is the crew's final
+	// answer.
+	Crew          string `protobuf:"bytes,7,opt,name=crew,proto3" json:"crew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1428,6 +1521,13 @@ func (x *StreamTokensRequest) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *StreamTokensRequest) GetCrew() string {
+	if x != nil {
+		return x.Crew
+	}
+	return ""
 }
 
 // One message of RunService.StreamTokens.
@@ -1762,7 +1862,9 @@ type ListRunsRequest struct {
 	// AIP-160 filter. Fields: `agent`, `session`, `status` (`QUEUED`,
 	// `RUNNING`, `REQUIRES_INPUT`, `SUCCEEDED`, `FAILED`, `CANCELLED`,
 	// `TIMED_OUT`), `create_time`, `start_time`, `end_time`, `duration`,
-	// `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`.
+	// `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`,
+	// `crew`, `parent_run`, `root_run`, `depth`, `crew_task`, `crew_member`.
+	// Example: `parent_run = "runs/r1"` lists a crew run's children.
 	// Example: `agent = "agents/support" AND status = FAILED AND
 	// create_time > "2026-01-01T00:00:00Z"`.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -2224,6 +2326,9 @@ type RunEvent struct {
 	//	*RunEvent_RunFailed
 	//	*RunEvent_RunCancelled
 	//	*RunEvent_RunTimedOut
+	//	*RunEvent_CrewPlanUpdated
+	//	*RunEvent_ChildRunEvent
+	//	*RunEvent_RunHandedOver
 	Payload       isRunEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2413,6 +2518,33 @@ func (x *RunEvent) GetRunTimedOut() *RunTimedOut {
 	return nil
 }
 
+func (x *RunEvent) GetCrewPlanUpdated() *CrewPlanUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*RunEvent_CrewPlanUpdated); ok {
+			return x.CrewPlanUpdated
+		}
+	}
+	return nil
+}
+
+func (x *RunEvent) GetChildRunEvent() *ChildRunEvent {
+	if x != nil {
+		if x, ok := x.Payload.(*RunEvent_ChildRunEvent); ok {
+			return x.ChildRunEvent
+		}
+	}
+	return nil
+}
+
+func (x *RunEvent) GetRunHandedOver() *RunHandedOver {
+	if x != nil {
+		if x, ok := x.Payload.(*RunEvent_RunHandedOver); ok {
+			return x.RunHandedOver
+		}
+	}
+	return nil
+}
+
 type isRunEvent_Payload interface {
 	isRunEvent_Payload()
 }
@@ -2488,6 +2620,24 @@ type RunEvent_RunTimedOut struct {
 	RunTimedOut *RunTimedOut `protobuf:"bytes,23,opt,name=run_timed_out,json=runTimedOut,proto3,oneof"`
 }
 
+type RunEvent_CrewPlanUpdated struct {
+	// A crew run's plan changed: tasks added, assigned, started or ended.
+	CrewPlanUpdated *CrewPlanUpdated `protobuf:"bytes,24,opt,name=crew_plan_updated,json=crewPlanUpdated,proto3,oneof"`
+}
+
+type RunEvent_ChildRunEvent struct {
+	// An event of a child run (at any depth), copied into this run's log in
+	// the order it happened.
+	ChildRunEvent *ChildRunEvent `protobuf:"bytes,25,opt,name=child_run_event,json=childRunEvent,proto3,oneof"`
+}
+
+type RunEvent_RunHandedOver struct {
+	// The run handed its conversation over to another agent, whose run
+	// (`child_run`) goes on in the same session; this run's output is that
+	// run's.
+	RunHandedOver *RunHandedOver `protobuf:"bytes,26,opt,name=run_handed_over,json=runHandedOver,proto3,oneof"`
+}
+
 func (*RunEvent_RunCreated) isRunEvent_Payload() {}
 
 func (*RunEvent_RunStarted) isRunEvent_Payload() {}
@@ -2515,6 +2665,12 @@ func (*RunEvent_RunFailed) isRunEvent_Payload() {}
 func (*RunEvent_RunCancelled) isRunEvent_Payload() {}
 
 func (*RunEvent_RunTimedOut) isRunEvent_Payload() {}
+
+func (*RunEvent_CrewPlanUpdated) isRunEvent_Payload() {}
+
+func (*RunEvent_ChildRunEvent) isRunEvent_Payload() {}
+
+func (*RunEvent_RunHandedOver) isRunEvent_Payload() {}
 
 // Payload of `RunEvent.run_created`.
 type RunCreated struct {
@@ -3329,12 +3485,235 @@ func (x *RunTimedOut) GetMaxDuration() *durationpb.Duration {
 	return nil
 }
 
+// Payload of `RunEvent.crew_plan_updated`.
+type CrewPlanUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole plan as it is now (also `Run.crew_plan`).
+	Plan *CrewPlan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	// What changed, for example `planned`, `task started`, `task
+	// succeeded`, `replanned`.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrewPlanUpdated) Reset() {
+	*x = CrewPlanUpdated{}
+	mi := &file_runwire_v1_run_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrewPlanUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrewPlanUpdated) ProtoMessage() {}
+
+func (x *CrewPlanUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_run_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrewPlanUpdated.ProtoReflect.Descriptor instead.
+func (*CrewPlanUpdated) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_run_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CrewPlanUpdated) GetPlan() *CrewPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *CrewPlanUpdated) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Payload of `RunEvent.child_run_event`: one event of a run below this one.
+// A grandchild's event is copied as is (not nested), with `run` naming the
+// grandchild, so every event of the tree appears once.
+type ChildRunEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run whose event this is, `runs/{run}`.
+	Run string `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// Its parent, `runs/{run}`.
+	ParentRun string `protobuf:"bytes,2,opt,name=parent_run,json=parentRun,proto3" json:"parent_run,omitempty"`
+	// Its depth below the run whose log this is (1: a direct child).
+	Depth int32 `protobuf:"varint,3,opt,name=depth,proto3" json:"depth,omitempty"`
+	// The crew member executing (a `CrewMember.id`, or `manager`), when the
+	// run belongs to a crew task.
+	CrewMember string `protobuf:"bytes,4,opt,name=crew_member,json=crewMember,proto3" json:"crew_member,omitempty"`
+	// The crew task (a `CrewPlanTask.id`) it belongs to.
+	CrewTask string `protobuf:"bytes,5,opt,name=crew_task,json=crewTask,proto3" json:"crew_task,omitempty"`
+	// The agent of `run`, `agents/{agent}`.
+	Agent string `protobuf:"bytes,6,opt,name=agent,proto3" json:"agent,omitempty"`
+	// The event, as `run`'s own log holds it (with that run's `seq`).
+	Event         *RunEvent `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChildRunEvent) Reset() {
+	*x = ChildRunEvent{}
+	mi := &file_runwire_v1_run_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChildRunEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChildRunEvent) ProtoMessage() {}
+
+func (x *ChildRunEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_run_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChildRunEvent.ProtoReflect.Descriptor instead.
+func (*ChildRunEvent) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_run_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ChildRunEvent) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+func (x *ChildRunEvent) GetParentRun() string {
+	if x != nil {
+		return x.ParentRun
+	}
+	return ""
+}
+
+func (x *ChildRunEvent) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *ChildRunEvent) GetCrewMember() string {
+	if x != nil {
+		return x.CrewMember
+	}
+	return ""
+}
+
+func (x *ChildRunEvent) GetCrewTask() string {
+	if x != nil {
+		return x.CrewTask
+	}
+	return ""
+}
+
+func (x *ChildRunEvent) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *ChildRunEvent) GetEvent() *RunEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// Payload of `RunEvent.run_handed_over`.
+type RunHandedOver struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent the conversation was handed to, `agents/{agent}`.
+	Agent string `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	// The run that goes on with it, `runs/{run}`.
+	ChildRun string `protobuf:"bytes,2,opt,name=child_run,json=childRun,proto3" json:"child_run,omitempty"`
+	// What the handing agent passed on, if anything.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunHandedOver) Reset() {
+	*x = RunHandedOver{}
+	mi := &file_runwire_v1_run_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunHandedOver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunHandedOver) ProtoMessage() {}
+
+func (x *RunHandedOver) ProtoReflect() protoreflect.Message {
+	mi := &file_runwire_v1_run_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunHandedOver.ProtoReflect.Descriptor instead.
+func (*RunHandedOver) Descriptor() ([]byte, []int) {
+	return file_runwire_v1_run_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RunHandedOver) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *RunHandedOver) GetChildRun() string {
+	if x != nil {
+		return x.ChildRun
+	}
+	return ""
+}
+
+func (x *RunHandedOver) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_runwire_v1_run_proto protoreflect.FileDescriptor
 
 const file_runwire_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"\x14runwire/v1/run.proto\x12\n" +
-	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17runwire/v1/common.proto\x1a\x18runwire/v1/message.proto\"\xe3\v\n" +
+	"runwire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17runwire/v1/common.proto\x1a\x15runwire/v1/crew.proto\x1a\x18runwire/v1/message.proto\"\xa0\x0e\n" +
 	"\x03Run\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x127\n" +
 	"\asession\x18\x02 \x01(\tB\x1d\xe2A\x02\x02\x05\xfaA\x15\n" +
@@ -3367,7 +3746,19 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"updateTime\x12=\n" +
 	"\n" +
 	"batch_task\x18\x17 \x01(\tB\x1e\xe2A\x01\x03\xfaA\x17\n" +
-	"\x15runwire.dev/BatchTaskR\tbatchTask\x1a9\n" +
+	"\x15runwire.dev/BatchTaskR\tbatchTask\x12.\n" +
+	"\x04crew\x18\x18 \x01(\tB\x1a\xe2A\x02\x01\x05\xfaA\x12\n" +
+	"\x10runwire.dev/CrewR\x04crew\x127\n" +
+	"\n" +
+	"parent_run\x18\x19 \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
+	"\x0frunwire.dev/RunR\tparentRun\x123\n" +
+	"\broot_run\x18\x1a \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
+	"\x0frunwire.dev/RunR\arootRun\x12\x1a\n" +
+	"\x05depth\x18\x1b \x01(\x05B\x04\xe2A\x01\x03R\x05depth\x12!\n" +
+	"\tcrew_task\x18\x1c \x01(\tB\x04\xe2A\x01\x03R\bcrewTask\x12%\n" +
+	"\vcrew_member\x18\x1d \x01(\tB\x04\xe2A\x01\x03R\n" +
+	"crewMember\x127\n" +
+	"\tcrew_plan\x18\x1e \x01(\v2\x14.runwire.v1.CrewPlanB\x04\xe2A\x01\x03R\bcrewPlan\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x01\n" +
@@ -3464,7 +3855,7 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DECISION_APPROVE\x10\x01\x12\x11\n" +
-	"\rDECISION_DENY\x10\x02\"\x9d\x03\n" +
+	"\rDECISION_DENY\x10\x02\"\xcc\x03\n" +
 	"\x13ExecuteAgentRequest\x126\n" +
 	"\asession\x18\x01 \x01(\tB\x1c\xe2A\x01\x02\xfaA\x15\n" +
 	"\x13runwire.dev/SessionR\asession\x123\n" +
@@ -3473,10 +3864,12 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\x14cancel_on_disconnect\x18\x04 \x01(\bB\x04\xe2A\x01\x01R\x12cancelOnDisconnect\x12#\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12I\n" +
-	"\x06labels\x18\x06 \x03(\v2+.runwire.v1.ExecuteAgentRequest.LabelsEntryB\x04\xe2A\x01\x01R\x06labels\x1a9\n" +
+	"\x06labels\x18\x06 \x03(\v2+.runwire.v1.ExecuteAgentRequest.LabelsEntryB\x04\xe2A\x01\x01R\x06labels\x12-\n" +
+	"\x04crew\x18\a \x01(\tB\x19\xe2A\x01\x01\xfaA\x12\n" +
+	"\x10runwire.dev/CrewR\x04crew\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcc\x03\n" +
 	"\x13StreamTokensRequest\x126\n" +
 	"\asession\x18\x01 \x01(\tB\x1c\xe2A\x01\x02\xfaA\x15\n" +
 	"\x13runwire.dev/SessionR\asession\x123\n" +
@@ -3485,7 +3878,9 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\x14cancel_on_disconnect\x18\x04 \x01(\bB\x04\xe2A\x01\x01R\x12cancelOnDisconnect\x12#\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x12I\n" +
-	"\x06labels\x18\x06 \x03(\v2+.runwire.v1.StreamTokensRequest.LabelsEntryB\x04\xe2A\x01\x01R\x06labels\x1a9\n" +
+	"\x06labels\x18\x06 \x03(\v2+.runwire.v1.StreamTokensRequest.LabelsEntryB\x04\xe2A\x01\x01R\x06labels\x12-\n" +
+	"\x04crew\x18\a \x01(\tB\x19\xe2A\x01\x01\xfaA\x12\n" +
+	"\x10runwire.dev/CrewR\x04crew\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"d\n" +
@@ -3550,7 +3945,8 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\x04text\x18\x04 \x01(\tB\x04\xe2A\x01\x01H\x00R\x04text\x12#\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\trequestIdB\b\n" +
-	"\x06answer\"\x87\t\n" +
+	"\x06answer\"\xee\n" +
+	"\n" +
 	"\bRunEvent\x12*\n" +
 	"\x03run\x18\x01 \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
 	"\x0frunwire.dev/RunR\x03run\x12\x16\n" +
@@ -3575,7 +3971,10 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"run_failed\x18\x15 \x01(\v2\x15.runwire.v1.RunFailedB\x04\xe2A\x01\x03H\x00R\trunFailed\x12E\n" +
 	"\rrun_cancelled\x18\x16 \x01(\v2\x18.runwire.v1.RunCancelledB\x04\xe2A\x01\x03H\x00R\frunCancelled\x12C\n" +
-	"\rrun_timed_out\x18\x17 \x01(\v2\x17.runwire.v1.RunTimedOutB\x04\xe2A\x01\x03H\x00R\vrunTimedOutB\t\n" +
+	"\rrun_timed_out\x18\x17 \x01(\v2\x17.runwire.v1.RunTimedOutB\x04\xe2A\x01\x03H\x00R\vrunTimedOut\x12O\n" +
+	"\x11crew_plan_updated\x18\x18 \x01(\v2\x1b.runwire.v1.CrewPlanUpdatedB\x04\xe2A\x01\x03H\x00R\x0fcrewPlanUpdated\x12I\n" +
+	"\x0fchild_run_event\x18\x19 \x01(\v2\x19.runwire.v1.ChildRunEventB\x04\xe2A\x01\x03H\x00R\rchildRunEvent\x12I\n" +
+	"\x0frun_handed_over\x18\x1a \x01(\v2\x19.runwire.v1.RunHandedOverB\x04\xe2A\x01\x03H\x00R\rrunHandedOverB\t\n" +
 	"\apayload\"5\n" +
 	"\n" +
 	"RunCreated\x12'\n" +
@@ -3626,11 +4025,33 @@ const file_runwire_v1_run_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x06reason\x12'\n" +
 	"\fcancelled_by\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\vcancelledBy\"Q\n" +
 	"\vRunTimedOut\x12B\n" +
-	"\fmax_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\vmaxDuration2\xa7\a\n" +
+	"\fmax_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\vmaxDuration\"_\n" +
+	"\x0fCrewPlanUpdated\x12.\n" +
+	"\x04plan\x18\x01 \x01(\v2\x14.runwire.v1.CrewPlanB\x04\xe2A\x01\x03R\x04plan\x12\x1c\n" +
+	"\x06reason\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x06reason\"\xbe\x02\n" +
+	"\rChildRunEvent\x12*\n" +
+	"\x03run\x18\x01 \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
+	"\x0frunwire.dev/RunR\x03run\x127\n" +
 	"\n" +
-	"RunService\x12\x84\x01\n" +
-	"\fExecuteAgent\x12\x1f.runwire.v1.ExecuteAgentRequest\x1a\x14.runwire.v1.RunEvent\";\xdaA\rsession,input\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{session=sessions/*}:execute0\x01\x12\x95\x01\n" +
-	"\fStreamTokens\x12\x1f.runwire.v1.StreamTokensRequest\x1a .runwire.v1.StreamTokensResponse\"@\xdaA\rsession,input\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{session=sessions/*}:streamTokens0\x01\x12W\n" +
+	"parent_run\x18\x02 \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
+	"\x0frunwire.dev/RunR\tparentRun\x12\x1a\n" +
+	"\x05depth\x18\x03 \x01(\x05B\x04\xe2A\x01\x03R\x05depth\x12%\n" +
+	"\vcrew_member\x18\x04 \x01(\tB\x04\xe2A\x01\x03R\n" +
+	"crewMember\x12!\n" +
+	"\tcrew_task\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\bcrewTask\x120\n" +
+	"\x05agent\x18\x06 \x01(\tB\x1a\xe2A\x01\x03\xfaA\x13\n" +
+	"\x11runwire.dev/AgentR\x05agent\x120\n" +
+	"\x05event\x18\a \x01(\v2\x14.runwire.v1.RunEventB\x04\xe2A\x01\x03R\x05event\"\x98\x01\n" +
+	"\rRunHandedOver\x120\n" +
+	"\x05agent\x18\x01 \x01(\tB\x1a\xe2A\x01\x03\xfaA\x13\n" +
+	"\x11runwire.dev/AgentR\x05agent\x125\n" +
+	"\tchild_run\x18\x02 \x01(\tB\x18\xe2A\x01\x03\xfaA\x11\n" +
+	"\x0frunwire.dev/RunR\bchildRun\x12\x1e\n" +
+	"\amessage\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\amessage2\xee\a\n" +
+	"\n" +
+	"RunService\x12\xa5\x01\n" +
+	"\fExecuteAgent\x12\x1f.runwire.v1.ExecuteAgentRequest\x1a\x14.runwire.v1.RunEvent\"\\\xdaA\rsession,input\x82\xd3\xe4\x93\x02F:\x01*Z\x1f:\x01*\"\x1a/v1/{crew=crews/*}:execute\" /v1/{session=sessions/*}:execute0\x01\x12\xbb\x01\n" +
+	"\fStreamTokens\x12\x1f.runwire.v1.StreamTokensRequest\x1a .runwire.v1.StreamTokensResponse\"f\xdaA\rsession,input\x82\xd3\xe4\x93\x02P:\x01*Z$:\x01*\"\x1f/v1/{crew=crews/*}:streamTokens\"%/v1/{session=sessions/*}:streamTokens0\x01\x12W\n" +
 	"\tCreateRun\x12\x1c.runwire.v1.CreateRunRequest\x1a\x0f.runwire.v1.Run\"\x1b\xdaA\x03run\x82\xd3\xe4\x93\x02\x0f:\x03run\"\b/v1/runs\x12V\n" +
 	"\x06GetRun\x12\x19.runwire.v1.GetRunRequest\x1a\x0f.runwire.v1.Run\" \xdaA\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=runs/*}\x12\x84\x01\n" +
 	"\x0fStreamRunEvents\x12\".runwire.v1.StreamRunEventsRequest\x1a\x14.runwire.v1.RunEvent\"5\xdaA\rrun,after_seq\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{run=runs/*}:streamEvents0\x01\x12f\n" +
@@ -3652,7 +4073,7 @@ func file_runwire_v1_run_proto_rawDescGZIP() []byte {
 }
 
 var file_runwire_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_runwire_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_runwire_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_runwire_v1_run_proto_goTypes = []any{
 	(Run_Status)(0),                // 0: runwire.v1.Run.Status
 	(ModelCall_FinishReason)(0),    // 1: runwire.v1.ModelCall.FinishReason
@@ -3693,128 +4114,138 @@ var file_runwire_v1_run_proto_goTypes = []any{
 	(*RunFailed)(nil),              // 36: runwire.v1.RunFailed
 	(*RunCancelled)(nil),           // 37: runwire.v1.RunCancelled
 	(*RunTimedOut)(nil),            // 38: runwire.v1.RunTimedOut
-	nil,                            // 39: runwire.v1.Run.LabelsEntry
-	nil,                            // 40: runwire.v1.ExecuteAgentRequest.LabelsEntry
-	nil,                            // 41: runwire.v1.StreamTokensRequest.LabelsEntry
-	(*ContentPart)(nil),            // 42: runwire.v1.ContentPart
-	(*Usage)(nil),                  // 43: runwire.v1.Usage
-	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 45: google.protobuf.Duration
-	(*Failure)(nil),                // 46: runwire.v1.Failure
-	(*ToolCall)(nil),               // 47: runwire.v1.ToolCall
-	(*ToolResult)(nil),             // 48: runwire.v1.ToolResult
-	(*structpb.Struct)(nil),        // 49: google.protobuf.Struct
-	(*Message)(nil),                // 50: runwire.v1.Message
+	(*CrewPlanUpdated)(nil),        // 39: runwire.v1.CrewPlanUpdated
+	(*ChildRunEvent)(nil),          // 40: runwire.v1.ChildRunEvent
+	(*RunHandedOver)(nil),          // 41: runwire.v1.RunHandedOver
+	nil,                            // 42: runwire.v1.Run.LabelsEntry
+	nil,                            // 43: runwire.v1.ExecuteAgentRequest.LabelsEntry
+	nil,                            // 44: runwire.v1.StreamTokensRequest.LabelsEntry
+	(*ContentPart)(nil),            // 45: runwire.v1.ContentPart
+	(*Usage)(nil),                  // 46: runwire.v1.Usage
+	(*timestamppb.Timestamp)(nil),  // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 48: google.protobuf.Duration
+	(*Failure)(nil),                // 49: runwire.v1.Failure
+	(*CrewPlan)(nil),               // 50: runwire.v1.CrewPlan
+	(*ToolCall)(nil),               // 51: runwire.v1.ToolCall
+	(*ToolResult)(nil),             // 52: runwire.v1.ToolResult
+	(*structpb.Struct)(nil),        // 53: google.protobuf.Struct
+	(*Message)(nil),                // 54: runwire.v1.Message
 }
 var file_runwire_v1_run_proto_depIdxs = []int32{
-	0,  // 0: runwire.v1.Run.status:type_name -> runwire.v1.Run.Status
-	42, // 1: runwire.v1.Run.input:type_name -> runwire.v1.ContentPart
-	6,  // 2: runwire.v1.Run.options:type_name -> runwire.v1.RunOptions
-	7,  // 3: runwire.v1.Run.output:type_name -> runwire.v1.RunOutput
-	8,  // 4: runwire.v1.Run.steps:type_name -> runwire.v1.RunStep
-	11, // 5: runwire.v1.Run.pending_input:type_name -> runwire.v1.InputRequest
-	43, // 6: runwire.v1.Run.usage:type_name -> runwire.v1.Usage
-	44, // 7: runwire.v1.Run.create_time:type_name -> google.protobuf.Timestamp
-	44, // 8: runwire.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	44, // 9: runwire.v1.Run.end_time:type_name -> google.protobuf.Timestamp
-	45, // 10: runwire.v1.Run.time_to_first_token:type_name -> google.protobuf.Duration
-	45, // 11: runwire.v1.Run.duration:type_name -> google.protobuf.Duration
-	46, // 12: runwire.v1.Run.error:type_name -> runwire.v1.Failure
-	39, // 13: runwire.v1.Run.labels:type_name -> runwire.v1.Run.LabelsEntry
-	44, // 14: runwire.v1.Run.update_time:type_name -> google.protobuf.Timestamp
-	45, // 15: runwire.v1.RunOptions.max_duration:type_name -> google.protobuf.Duration
-	45, // 16: runwire.v1.RunOptions.input_timeout:type_name -> google.protobuf.Duration
-	42, // 17: runwire.v1.RunOutput.parts:type_name -> runwire.v1.ContentPart
-	9,  // 18: runwire.v1.RunStep.model_call:type_name -> runwire.v1.ModelCall
-	10, // 19: runwire.v1.RunStep.tool_calls:type_name -> runwire.v1.ToolExecution
-	43, // 20: runwire.v1.RunStep.usage:type_name -> runwire.v1.Usage
-	44, // 21: runwire.v1.RunStep.start_time:type_name -> google.protobuf.Timestamp
-	44, // 22: runwire.v1.RunStep.end_time:type_name -> google.protobuf.Timestamp
-	45, // 23: runwire.v1.RunStep.duration:type_name -> google.protobuf.Duration
-	1,  // 24: runwire.v1.ModelCall.finish_reason:type_name -> runwire.v1.ModelCall.FinishReason
-	45, // 25: runwire.v1.ModelCall.time_to_first_token:type_name -> google.protobuf.Duration
-	45, // 26: runwire.v1.ModelCall.duration:type_name -> google.protobuf.Duration
-	47, // 27: runwire.v1.ToolExecution.call:type_name -> runwire.v1.ToolCall
-	48, // 28: runwire.v1.ToolExecution.result:type_name -> runwire.v1.ToolResult
-	2,  // 29: runwire.v1.ToolExecution.state:type_name -> runwire.v1.ToolExecution.State
-	49, // 30: runwire.v1.ToolExecution.original_arguments:type_name -> google.protobuf.Struct
-	44, // 31: runwire.v1.ToolExecution.start_time:type_name -> google.protobuf.Timestamp
-	44, // 32: runwire.v1.ToolExecution.end_time:type_name -> google.protobuf.Timestamp
-	45, // 33: runwire.v1.ToolExecution.duration:type_name -> google.protobuf.Duration
-	3,  // 34: runwire.v1.InputRequest.kind:type_name -> runwire.v1.InputRequest.Kind
-	47, // 35: runwire.v1.InputRequest.tool_call:type_name -> runwire.v1.ToolCall
-	44, // 36: runwire.v1.InputRequest.create_time:type_name -> google.protobuf.Timestamp
-	44, // 37: runwire.v1.InputRequest.expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 38: runwire.v1.Approval.decision:type_name -> runwire.v1.Approval.Decision
-	49, // 39: runwire.v1.Approval.edited_arguments:type_name -> google.protobuf.Struct
-	42, // 40: runwire.v1.ExecuteAgentRequest.input:type_name -> runwire.v1.ContentPart
-	6,  // 41: runwire.v1.ExecuteAgentRequest.options:type_name -> runwire.v1.RunOptions
-	40, // 42: runwire.v1.ExecuteAgentRequest.labels:type_name -> runwire.v1.ExecuteAgentRequest.LabelsEntry
-	42, // 43: runwire.v1.StreamTokensRequest.input:type_name -> runwire.v1.ContentPart
-	6,  // 44: runwire.v1.StreamTokensRequest.options:type_name -> runwire.v1.RunOptions
-	41, // 45: runwire.v1.StreamTokensRequest.labels:type_name -> runwire.v1.StreamTokensRequest.LabelsEntry
-	5,  // 46: runwire.v1.CreateRunRequest.run:type_name -> runwire.v1.Run
-	5,  // 47: runwire.v1.ListRunsResponse.runs:type_name -> runwire.v1.Run
-	22, // 48: runwire.v1.ListRunsResponse.metrics:type_name -> runwire.v1.RunMetrics
-	43, // 49: runwire.v1.RunMetrics.usage:type_name -> runwire.v1.Usage
-	45, // 50: runwire.v1.RunMetrics.duration_p50:type_name -> google.protobuf.Duration
-	45, // 51: runwire.v1.RunMetrics.duration_p95:type_name -> google.protobuf.Duration
-	45, // 52: runwire.v1.RunMetrics.time_to_first_token_p50:type_name -> google.protobuf.Duration
-	45, // 53: runwire.v1.RunMetrics.time_to_first_token_p95:type_name -> google.protobuf.Duration
-	12, // 54: runwire.v1.SubmitInputRequest.approval:type_name -> runwire.v1.Approval
-	44, // 55: runwire.v1.RunEvent.create_time:type_name -> google.protobuf.Timestamp
-	25, // 56: runwire.v1.RunEvent.run_created:type_name -> runwire.v1.RunCreated
-	26, // 57: runwire.v1.RunEvent.run_started:type_name -> runwire.v1.RunStarted
-	27, // 58: runwire.v1.RunEvent.text_delta:type_name -> runwire.v1.TextDelta
-	28, // 59: runwire.v1.RunEvent.message_created:type_name -> runwire.v1.MessageCreated
-	29, // 60: runwire.v1.RunEvent.tool_call_started:type_name -> runwire.v1.ToolCallStarted
-	30, // 61: runwire.v1.RunEvent.tool_call_completed:type_name -> runwire.v1.ToolCallCompleted
-	31, // 62: runwire.v1.RunEvent.input_required:type_name -> runwire.v1.InputRequired
-	32, // 63: runwire.v1.RunEvent.input_received:type_name -> runwire.v1.InputReceived
-	33, // 64: runwire.v1.RunEvent.step_completed:type_name -> runwire.v1.StepCompleted
-	34, // 65: runwire.v1.RunEvent.usage_updated:type_name -> runwire.v1.UsageUpdated
-	35, // 66: runwire.v1.RunEvent.run_completed:type_name -> runwire.v1.RunCompleted
-	36, // 67: runwire.v1.RunEvent.run_failed:type_name -> runwire.v1.RunFailed
-	37, // 68: runwire.v1.RunEvent.run_cancelled:type_name -> runwire.v1.RunCancelled
-	38, // 69: runwire.v1.RunEvent.run_timed_out:type_name -> runwire.v1.RunTimedOut
-	5,  // 70: runwire.v1.RunCreated.run:type_name -> runwire.v1.Run
-	45, // 71: runwire.v1.RunStarted.queue_duration:type_name -> google.protobuf.Duration
-	50, // 72: runwire.v1.MessageCreated.message:type_name -> runwire.v1.Message
-	47, // 73: runwire.v1.ToolCallStarted.tool_call:type_name -> runwire.v1.ToolCall
-	48, // 74: runwire.v1.ToolCallCompleted.result:type_name -> runwire.v1.ToolResult
-	2,  // 75: runwire.v1.ToolCallCompleted.state:type_name -> runwire.v1.ToolExecution.State
-	45, // 76: runwire.v1.ToolCallCompleted.duration:type_name -> google.protobuf.Duration
-	11, // 77: runwire.v1.InputRequired.input_request:type_name -> runwire.v1.InputRequest
-	12, // 78: runwire.v1.InputReceived.approval:type_name -> runwire.v1.Approval
-	8,  // 79: runwire.v1.StepCompleted.step:type_name -> runwire.v1.RunStep
-	43, // 80: runwire.v1.UsageUpdated.usage:type_name -> runwire.v1.Usage
-	7,  // 81: runwire.v1.RunCompleted.output:type_name -> runwire.v1.RunOutput
-	43, // 82: runwire.v1.RunCompleted.usage:type_name -> runwire.v1.Usage
-	45, // 83: runwire.v1.RunCompleted.duration:type_name -> google.protobuf.Duration
-	45, // 84: runwire.v1.RunCompleted.time_to_first_token:type_name -> google.protobuf.Duration
-	46, // 85: runwire.v1.RunFailed.error:type_name -> runwire.v1.Failure
-	45, // 86: runwire.v1.RunTimedOut.max_duration:type_name -> google.protobuf.Duration
-	13, // 87: runwire.v1.RunService.ExecuteAgent:input_type -> runwire.v1.ExecuteAgentRequest
-	14, // 88: runwire.v1.RunService.StreamTokens:input_type -> runwire.v1.StreamTokensRequest
-	16, // 89: runwire.v1.RunService.CreateRun:input_type -> runwire.v1.CreateRunRequest
-	19, // 90: runwire.v1.RunService.GetRun:input_type -> runwire.v1.GetRunRequest
-	17, // 91: runwire.v1.RunService.StreamRunEvents:input_type -> runwire.v1.StreamRunEventsRequest
-	18, // 92: runwire.v1.RunService.CancelRun:input_type -> runwire.v1.CancelRunRequest
-	20, // 93: runwire.v1.RunService.ListRuns:input_type -> runwire.v1.ListRunsRequest
-	23, // 94: runwire.v1.RunService.SubmitInput:input_type -> runwire.v1.SubmitInputRequest
-	24, // 95: runwire.v1.RunService.ExecuteAgent:output_type -> runwire.v1.RunEvent
-	15, // 96: runwire.v1.RunService.StreamTokens:output_type -> runwire.v1.StreamTokensResponse
-	5,  // 97: runwire.v1.RunService.CreateRun:output_type -> runwire.v1.Run
-	5,  // 98: runwire.v1.RunService.GetRun:output_type -> runwire.v1.Run
-	24, // 99: runwire.v1.RunService.StreamRunEvents:output_type -> runwire.v1.RunEvent
-	5,  // 100: runwire.v1.RunService.CancelRun:output_type -> runwire.v1.Run
-	21, // 101: runwire.v1.RunService.ListRuns:output_type -> runwire.v1.ListRunsResponse
-	5,  // 102: runwire.v1.RunService.SubmitInput:output_type -> runwire.v1.Run
-	95, // [95:103] is the sub-list for method output_type
-	87, // [87:95] is the sub-list for method input_type
-	87, // [87:87] is the sub-list for extension type_name
-	87, // [87:87] is the sub-list for extension extendee
-	0,  // [0:87] is the sub-list for field type_name
+	0,   // 0: runwire.v1.Run.status:type_name -> runwire.v1.Run.Status
+	45,  // 1: runwire.v1.Run.input:type_name -> runwire.v1.ContentPart
+	6,   // 2: runwire.v1.Run.options:type_name -> runwire.v1.RunOptions
+	7,   // 3: runwire.v1.Run.output:type_name -> runwire.v1.RunOutput
+	8,   // 4: runwire.v1.Run.steps:type_name -> runwire.v1.RunStep
+	11,  // 5: runwire.v1.Run.pending_input:type_name -> runwire.v1.InputRequest
+	46,  // 6: runwire.v1.Run.usage:type_name -> runwire.v1.Usage
+	47,  // 7: runwire.v1.Run.create_time:type_name -> google.protobuf.Timestamp
+	47,  // 8: runwire.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	47,  // 9: runwire.v1.Run.end_time:type_name -> google.protobuf.Timestamp
+	48,  // 10: runwire.v1.Run.time_to_first_token:type_name -> google.protobuf.Duration
+	48,  // 11: runwire.v1.Run.duration:type_name -> google.protobuf.Duration
+	49,  // 12: runwire.v1.Run.error:type_name -> runwire.v1.Failure
+	42,  // 13: runwire.v1.Run.labels:type_name -> runwire.v1.Run.LabelsEntry
+	47,  // 14: runwire.v1.Run.update_time:type_name -> google.protobuf.Timestamp
+	50,  // 15: runwire.v1.Run.crew_plan:type_name -> runwire.v1.CrewPlan
+	48,  // 16: runwire.v1.RunOptions.max_duration:type_name -> google.protobuf.Duration
+	48,  // 17: runwire.v1.RunOptions.input_timeout:type_name -> google.protobuf.Duration
+	45,  // 18: runwire.v1.RunOutput.parts:type_name -> runwire.v1.ContentPart
+	9,   // 19: runwire.v1.RunStep.model_call:type_name -> runwire.v1.ModelCall
+	10,  // 20: runwire.v1.RunStep.tool_calls:type_name -> runwire.v1.ToolExecution
+	46,  // 21: runwire.v1.RunStep.usage:type_name -> runwire.v1.Usage
+	47,  // 22: runwire.v1.RunStep.start_time:type_name -> google.protobuf.Timestamp
+	47,  // 23: runwire.v1.RunStep.end_time:type_name -> google.protobuf.Timestamp
+	48,  // 24: runwire.v1.RunStep.duration:type_name -> google.protobuf.Duration
+	1,   // 25: runwire.v1.ModelCall.finish_reason:type_name -> runwire.v1.ModelCall.FinishReason
+	48,  // 26: runwire.v1.ModelCall.time_to_first_token:type_name -> google.protobuf.Duration
+	48,  // 27: runwire.v1.ModelCall.duration:type_name -> google.protobuf.Duration
+	51,  // 28: runwire.v1.ToolExecution.call:type_name -> runwire.v1.ToolCall
+	52,  // 29: runwire.v1.ToolExecution.result:type_name -> runwire.v1.ToolResult
+	2,   // 30: runwire.v1.ToolExecution.state:type_name -> runwire.v1.ToolExecution.State
+	53,  // 31: runwire.v1.ToolExecution.original_arguments:type_name -> google.protobuf.Struct
+	47,  // 32: runwire.v1.ToolExecution.start_time:type_name -> google.protobuf.Timestamp
+	47,  // 33: runwire.v1.ToolExecution.end_time:type_name -> google.protobuf.Timestamp
+	48,  // 34: runwire.v1.ToolExecution.duration:type_name -> google.protobuf.Duration
+	3,   // 35: runwire.v1.InputRequest.kind:type_name -> runwire.v1.InputRequest.Kind
+	51,  // 36: runwire.v1.InputRequest.tool_call:type_name -> runwire.v1.ToolCall
+	47,  // 37: runwire.v1.InputRequest.create_time:type_name -> google.protobuf.Timestamp
+	47,  // 38: runwire.v1.InputRequest.expire_time:type_name -> google.protobuf.Timestamp
+	4,   // 39: runwire.v1.Approval.decision:type_name -> runwire.v1.Approval.Decision
+	53,  // 40: runwire.v1.Approval.edited_arguments:type_name -> google.protobuf.Struct
+	45,  // 41: runwire.v1.ExecuteAgentRequest.input:type_name -> runwire.v1.ContentPart
+	6,   // 42: runwire.v1.ExecuteAgentRequest.options:type_name -> runwire.v1.RunOptions
+	43,  // 43: runwire.v1.ExecuteAgentRequest.labels:type_name -> runwire.v1.ExecuteAgentRequest.LabelsEntry
+	45,  // 44: runwire.v1.StreamTokensRequest.input:type_name -> runwire.v1.ContentPart
+	6,   // 45: runwire.v1.StreamTokensRequest.options:type_name -> runwire.v1.RunOptions
+	44,  // 46: runwire.v1.StreamTokensRequest.labels:type_name -> runwire.v1.StreamTokensRequest.LabelsEntry
+	5,   // 47: runwire.v1.CreateRunRequest.run:type_name -> runwire.v1.Run
+	5,   // 48: runwire.v1.ListRunsResponse.runs:type_name -> runwire.v1.Run
+	22,  // 49: runwire.v1.ListRunsResponse.metrics:type_name -> runwire.v1.RunMetrics
+	46,  // 50: runwire.v1.RunMetrics.usage:type_name -> runwire.v1.Usage
+	48,  // 51: runwire.v1.RunMetrics.duration_p50:type_name -> google.protobuf.Duration
+	48,  // 52: runwire.v1.RunMetrics.duration_p95:type_name -> google.protobuf.Duration
+	48,  // 53: runwire.v1.RunMetrics.time_to_first_token_p50:type_name -> google.protobuf.Duration
+	48,  // 54: runwire.v1.RunMetrics.time_to_first_token_p95:type_name -> google.protobuf.Duration
+	12,  // 55: runwire.v1.SubmitInputRequest.approval:type_name -> runwire.v1.Approval
+	47,  // 56: runwire.v1.RunEvent.create_time:type_name -> google.protobuf.Timestamp
+	25,  // 57: runwire.v1.RunEvent.run_created:type_name -> runwire.v1.RunCreated
+	26,  // 58: runwire.v1.RunEvent.run_started:type_name -> runwire.v1.RunStarted
+	27,  // 59: runwire.v1.RunEvent.text_delta:type_name -> runwire.v1.TextDelta
+	28,  // 60: runwire.v1.RunEvent.message_created:type_name -> runwire.v1.MessageCreated
+	29,  // 61: runwire.v1.RunEvent.tool_call_started:type_name -> runwire.v1.ToolCallStarted
+	30,  // 62: runwire.v1.RunEvent.tool_call_completed:type_name -> runwire.v1.ToolCallCompleted
+	31,  // 63: runwire.v1.RunEvent.input_required:type_name -> runwire.v1.InputRequired
+	32,  // 64: runwire.v1.RunEvent.input_received:type_name -> runwire.v1.InputReceived
+	33,  // 65: runwire.v1.RunEvent.step_completed:type_name -> runwire.v1.StepCompleted
+	34,  // 66: runwire.v1.RunEvent.usage_updated:type_name -> runwire.v1.UsageUpdated
+	35,  // 67: runwire.v1.RunEvent.run_completed:type_name -> runwire.v1.RunCompleted
+	36,  // 68: runwire.v1.RunEvent.run_failed:type_name -> runwire.v1.RunFailed
+	37,  // 69: runwire.v1.RunEvent.run_cancelled:type_name -> runwire.v1.RunCancelled
+	38,  // 70: runwire.v1.RunEvent.run_timed_out:type_name -> runwire.v1.RunTimedOut
+	39,  // 71: runwire.v1.RunEvent.crew_plan_updated:type_name -> runwire.v1.CrewPlanUpdated
+	40,  // 72: runwire.v1.RunEvent.child_run_event:type_name -> runwire.v1.ChildRunEvent
+	41,  // 73: runwire.v1.RunEvent.run_handed_over:type_name -> runwire.v1.RunHandedOver
+	5,   // 74: runwire.v1.RunCreated.run:type_name -> runwire.v1.Run
+	48,  // 75: runwire.v1.RunStarted.queue_duration:type_name -> google.protobuf.Duration
+	54,  // 76: runwire.v1.MessageCreated.message:type_name -> runwire.v1.Message
+	51,  // 77: runwire.v1.ToolCallStarted.tool_call:type_name -> runwire.v1.ToolCall
+	52,  // 78: runwire.v1.ToolCallCompleted.result:type_name -> runwire.v1.ToolResult
+	2,   // 79: runwire.v1.ToolCallCompleted.state:type_name -> runwire.v1.ToolExecution.State
+	48,  // 80: runwire.v1.ToolCallCompleted.duration:type_name -> google.protobuf.Duration
+	11,  // 81: runwire.v1.InputRequired.input_request:type_name -> runwire.v1.InputRequest
+	12,  // 82: runwire.v1.InputReceived.approval:type_name -> runwire.v1.Approval
+	8,   // 83: runwire.v1.StepCompleted.step:type_name -> runwire.v1.RunStep
+	46,  // 84: runwire.v1.UsageUpdated.usage:type_name -> runwire.v1.Usage
+	7,   // 85: runwire.v1.RunCompleted.output:type_name -> runwire.v1.RunOutput
+	46,  // 86: runwire.v1.RunCompleted.usage:type_name -> runwire.v1.Usage
+	48,  // 87: runwire.v1.RunCompleted.duration:type_name -> google.protobuf.Duration
+	48,  // 88: runwire.v1.RunCompleted.time_to_first_token:type_name -> google.protobuf.Duration
+	49,  // 89: runwire.v1.RunFailed.error:type_name -> runwire.v1.Failure
+	48,  // 90: runwire.v1.RunTimedOut.max_duration:type_name -> google.protobuf.Duration
+	50,  // 91: runwire.v1.CrewPlanUpdated.plan:type_name -> runwire.v1.CrewPlan
+	24,  // 92: runwire.v1.ChildRunEvent.event:type_name -> runwire.v1.RunEvent
+	13,  // 93: runwire.v1.RunService.ExecuteAgent:input_type -> runwire.v1.ExecuteAgentRequest
+	14,  // 94: runwire.v1.RunService.StreamTokens:input_type -> runwire.v1.StreamTokensRequest
+	16,  // 95: runwire.v1.RunService.CreateRun:input_type -> runwire.v1.CreateRunRequest
+	19,  // 96: runwire.v1.RunService.GetRun:input_type -> runwire.v1.GetRunRequest
+	17,  // 97: runwire.v1.RunService.StreamRunEvents:input_type -> runwire.v1.StreamRunEventsRequest
+	18,  // 98: runwire.v1.RunService.CancelRun:input_type -> runwire.v1.CancelRunRequest
+	20,  // 99: runwire.v1.RunService.ListRuns:input_type -> runwire.v1.ListRunsRequest
+	23,  // 100: runwire.v1.RunService.SubmitInput:input_type -> runwire.v1.SubmitInputRequest
+	24,  // 101: runwire.v1.RunService.ExecuteAgent:output_type -> runwire.v1.RunEvent
+	15,  // 102: runwire.v1.RunService.StreamTokens:output_type -> runwire.v1.StreamTokensResponse
+	5,   // 103: runwire.v1.RunService.CreateRun:output_type -> runwire.v1.Run
+	5,   // 104: runwire.v1.RunService.GetRun:output_type -> runwire.v1.Run
+	24,  // 105: runwire.v1.RunService.StreamRunEvents:output_type -> runwire.v1.RunEvent
+	5,   // 106: runwire.v1.RunService.CancelRun:output_type -> runwire.v1.Run
+	21,  // 107: runwire.v1.RunService.ListRuns:output_type -> runwire.v1.ListRunsResponse
+	5,   // 108: runwire.v1.RunService.SubmitInput:output_type -> runwire.v1.Run
+	101, // [101:109] is the sub-list for method output_type
+	93,  // [93:101] is the sub-list for method input_type
+	93,  // [93:93] is the sub-list for extension type_name
+	93,  // [93:93] is the sub-list for extension extendee
+	0,   // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_runwire_v1_run_proto_init() }
@@ -3823,6 +4254,7 @@ func file_runwire_v1_run_proto_init() {
 		return
 	}
 	file_runwire_v1_common_proto_init()
+	file_runwire_v1_crew_proto_init()
 	file_runwire_v1_message_proto_init()
 	file_runwire_v1_run_proto_msgTypes[18].OneofWrappers = []any{
 		(*SubmitInputRequest_Approval)(nil),
@@ -3843,6 +4275,9 @@ func file_runwire_v1_run_proto_init() {
 		(*RunEvent_RunFailed)(nil),
 		(*RunEvent_RunCancelled)(nil),
 		(*RunEvent_RunTimedOut)(nil),
+		(*RunEvent_CrewPlanUpdated)(nil),
+		(*RunEvent_ChildRunEvent)(nil),
+		(*RunEvent_RunHandedOver)(nil),
 	}
 	file_runwire_v1_run_proto_msgTypes[27].OneofWrappers = []any{
 		(*InputReceived_Approval)(nil),
@@ -3854,7 +4289,7 @@ func file_runwire_v1_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runwire_v1_run_proto_rawDesc), len(file_runwire_v1_run_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

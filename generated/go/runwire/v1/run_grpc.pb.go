@@ -54,6 +54,10 @@ type RunServiceClient interface {
 	// run waits for a person (`input_required`) the stream stays open; answer
 	// with `SubmitInput` or over `EventService.Connect`.
 	//
+	// With `crew` set instead of `session`, the crew is executed: its plan
+	// and every child run's events come in this one stream (see
+	// `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+	//
 	// Retrying with the same `request_id` within the idempotency window starts
 	// no second run: it replays the first run's events from seq 1 and then
 	// follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -72,7 +76,8 @@ type RunServiceClient interface {
 	// `RUN_TIMED_OUT`.
 	StreamTokens(ctx context.Context, in *StreamTokensRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamTokensResponse], error)
 	// Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+	// `run.crew` set (and `run.session` empty) the run executes the crew.
 	CreateRun(ctx context.Context, in *CreateRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Gets a run, with its steps.
 	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error)
@@ -242,6 +247,10 @@ type RunServiceServer interface {
 	// run waits for a person (`input_required`) the stream stays open; answer
 	// with `SubmitInput` or over `EventService.Connect`.
 	//
+	// With `crew` set instead of `session`, the crew is executed: its plan
+	// and every child run's events come in this one stream (see
+	// `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+	//
 	// Retrying with the same `request_id` within the idempotency window starts
 	// no second run: it replays the first run's events from seq 1 and then
 	// follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -260,7 +269,8 @@ type RunServiceServer interface {
 	// `RUN_TIMED_OUT`.
 	StreamTokens(*StreamTokensRequest, grpc.ServerStreamingServer[StreamTokensResponse]) error
 	// Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+	// Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+	// `run.crew` set (and `run.session` empty) the run executes the crew.
 	CreateRun(context.Context, *CreateRunRequest) (*Run, error)
 	// Gets a run, with its steps.
 	GetRun(context.Context, *GetRunRequest) (*Run, error)

@@ -242,9 +242,42 @@ class AgentTool(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    class _Delegation:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _DelegationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[AgentTool._Delegation.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        DELEGATION_UNSPECIFIED: AgentTool._Delegation.ValueType  # 0
+        """Not set; DELEGATION_TOOL when `agent` is set."""
+        DELEGATION_TOOL: AgentTool._Delegation.ValueType  # 1
+        """The called agent runs as a child run on `input` in a session of its
+        own; its final answer is the tool's result and the caller goes on.
+        """
+        DELEGATION_HANDOVER: AgentTool._Delegation.ValueType  # 2
+        """The run hands the conversation over: the called agent's run goes on
+        in the same session, and its answer is this run's answer.
+        """
+
+    class Delegation(_Delegation, metaclass=_DelegationEnumTypeWrapper):
+        """How a run uses another agent."""
+
+    DELEGATION_UNSPECIFIED: AgentTool.Delegation.ValueType  # 0
+    """Not set; DELEGATION_TOOL when `agent` is set."""
+    DELEGATION_TOOL: AgentTool.Delegation.ValueType  # 1
+    """The called agent runs as a child run on `input` in a session of its
+    own; its final answer is the tool's result and the caller goes on.
+    """
+    DELEGATION_HANDOVER: AgentTool.Delegation.ValueType  # 2
+    """The run hands the conversation over: the called agent's run goes on
+    in the same session, and its answer is this run's answer.
+    """
+
     NAME_FIELD_NUMBER: _builtins.int
     MCP_SERVER_FIELD_NUMBER: _builtins.int
     REQUIRES_APPROVAL_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    DELEGATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The tool's name: a built-in tool (`calculator`, `current_time`,
     `session_search`, `file_search`, `memory`) or, with `mcp_server` set, the
@@ -258,16 +291,26 @@ class AgentTool(_message.Message):
     """When true, every call of this tool pauses the run in `REQUIRES_INPUT`
     until a person approves, edits or denies it.
     """
+    agent: _builtins.str
+    """Another agent, `agents/{agent}`, offered as this tool instead of a
+    built-in or MCP tool (leave `name` and `mcp_server` empty). The model
+    calls it as `agent.{agent id}` (DELEGATION_TOOL) or `handover.{agent
+    id}` (DELEGATION_HANDOVER) with the argument `{"input": "..."}`.
+    """
+    delegation: Global___AgentTool.Delegation.ValueType
+    """How `agent` is used."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         mcp_server: _builtins.str = ...,
         requires_approval: _builtins.bool = ...,
+        agent: _builtins.str = ...,
+        delegation: Global___AgentTool.Delegation.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mcp_server", b"mcp_server", "name", b"name", "requires_approval", b"requires_approval"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "delegation", b"delegation", "mcp_server", b"mcp_server", "name", b"name", "requires_approval", b"requires_approval"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

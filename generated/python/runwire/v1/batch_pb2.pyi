@@ -254,6 +254,7 @@ class BatchTaskInput(_message.Message):
     SESSION_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
     custom_id: _builtins.str
     """Caller's identifier of the task, up to 64 characters, unique within the
     batch. Defaults to the task's 1-based position as a decimal string.
@@ -270,6 +271,10 @@ class BatchTaskInput(_message.Message):
     """The input as plain text, 1 to 1 MiB. Exactly one of `text` and `input`
     must be set.
     """
+    crew: _builtins.str
+    """Execute this crew, `crews/{crew}`, instead of an agent: the task's run
+    is a crew run. Exclusive with `agent` and `session`.
+    """
     @_builtins.property
     def input(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]:
         """The input as content parts, 1 to 256. Exactly one of `text` and `input`
@@ -284,10 +289,11 @@ class BatchTaskInput(_message.Message):
         session: _builtins.str = ...,
         text: _builtins.str = ...,
         input: _abc.Iterable[_common_pb2.ContentPart] | None = ...,
+        crew: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "custom_id", b"custom_id", "input", b"input", "session", b"session", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "crew", b"crew", "custom_id", b"custom_id", "input", b"input", "session", b"session", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -461,6 +467,7 @@ class BatchTask(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `batches/{batch}/tasks/{task}`; `{task}` is the task's
     1-based position in the input, for example `batches/b1/tasks/42`.
@@ -483,6 +490,8 @@ class BatchTask(_message.Message):
     """The run of the latest attempt, `runs/{run}`; empty before the first."""
     attempts: _builtins.int
     """Attempts started so far, 0 to `options.max_attempts`."""
+    crew: _builtins.str
+    """The crew executed, `crews/{crew}`, for a task that runs a crew."""
     @_builtins.property
     def output(self) -> _run_pb2.RunOutput:
         """The result; set when `SUCCEEDED`."""
@@ -534,10 +543,11 @@ class BatchTask(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         duration: _duration_pb2.Duration | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        crew: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "end_time", b"end_time", "error", b"error", "output", b"output", "start_time", b"start_time", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "attempts", b"attempts", "custom_id", b"custom_id", "duration", b"duration", "end_time", b"end_time", "error", b"error", "index", b"index", "line_number", b"line_number", "name", b"name", "output", b"output", "run", b"run", "session", b"session", "start_time", b"start_time", "status", b"status", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "attempts", b"attempts", "crew", b"crew", "custom_id", b"custom_id", "duration", b"duration", "end_time", b"end_time", "error", b"error", "index", b"index", "line_number", b"line_number", "name", b"name", "output", b"output", "run", b"run", "session", b"session", "start_time", b"start_time", "status", b"status", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -232,6 +232,32 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_BATCH_TIMED_OUT: _ErrorReason.ValueType  # 121
     """The task did not end before its batch's `timeout`."""
+    ERROR_REASON_CREW_NOT_FOUND: _ErrorReason.ValueType  # 140
+    """Crews and child runs (140-159).
+    The crew does not exist or is not visible to the caller.
+    """
+    ERROR_REASON_CREW_TASK_FAILED: _ErrorReason.ValueType  # 141
+    """Run failure: a crew task's child run did not succeed;
+    `Run.crew_plan` says which task and why.
+    """
+    ERROR_REASON_CREW_DEPTH_EXCEEDED: _ErrorReason.ValueType  # 142
+    """A child run would be deeper than the crew's (or the server's)
+    `max_depth`.
+    """
+    ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 143
+    """Run failure: the run tree started more child runs than
+    `CrewLimits.max_child_runs`.
+    """
+    ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 144
+    """Run failure: the run tree used more tokens than
+    `CrewLimits.max_total_tokens`.
+    """
+    ERROR_REASON_CREW_PLAN_INVALID: _ErrorReason.ValueType  # 145
+    """Run failure: the manager's plan is not a valid plan (unknown member,
+    duplicate task, dependency on an unknown or later task).
+    """
+    ERROR_REASON_CREW_TASK_OUTPUT_INVALID: _ErrorReason.ValueType  # 146
+    """Run failure: a task's result does not follow its `output_schema`."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable machine-readable reasons carried in `google.rpc.ErrorInfo.reason`
@@ -450,4 +476,30 @@ The task did not end because its batch was cancelled.
 """
 ERROR_REASON_BATCH_TIMED_OUT: ErrorReason.ValueType  # 121
 """The task did not end before its batch's `timeout`."""
+ERROR_REASON_CREW_NOT_FOUND: ErrorReason.ValueType  # 140
+"""Crews and child runs (140-159).
+The crew does not exist or is not visible to the caller.
+"""
+ERROR_REASON_CREW_TASK_FAILED: ErrorReason.ValueType  # 141
+"""Run failure: a crew task's child run did not succeed;
+`Run.crew_plan` says which task and why.
+"""
+ERROR_REASON_CREW_DEPTH_EXCEEDED: ErrorReason.ValueType  # 142
+"""A child run would be deeper than the crew's (or the server's)
+`max_depth`.
+"""
+ERROR_REASON_CREW_CHILD_RUN_LIMIT_EXCEEDED: ErrorReason.ValueType  # 143
+"""Run failure: the run tree started more child runs than
+`CrewLimits.max_child_runs`.
+"""
+ERROR_REASON_CREW_TOKEN_LIMIT_EXCEEDED: ErrorReason.ValueType  # 144
+"""Run failure: the run tree used more tokens than
+`CrewLimits.max_total_tokens`.
+"""
+ERROR_REASON_CREW_PLAN_INVALID: ErrorReason.ValueType  # 145
+"""Run failure: the manager's plan is not a valid plan (unknown member,
+duplicate task, dependency on an unknown or later task).
+"""
+ERROR_REASON_CREW_TASK_OUTPUT_INVALID: ErrorReason.ValueType  # 146
+"""Run failure: a task's result does not follow its `output_schema`."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -14,6 +14,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
 from runwire.v1 import agent_pb2 as _agent_pb2
 from runwire.v1 import batch_pb2 as _batch_pb2
+from runwire.v1 import crew_pb2 as _crew_pb2
 from runwire.v1 import file_pb2 as _file_pb2
 from runwire.v1 import mcp_server_pb2 as _mcp_server_pb2
 from runwire.v1 import memory_pb2 as _memory_pb2
@@ -84,6 +85,8 @@ class _EventTopicEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventTopic
     `notification`. `server_request.created`, `server_request.answered`;
     payload `server_request`. Expired notifications are not delivered.
     """
+    EVENT_TOPIC_CREWS: _EventTopic.ValueType  # 11
+    """`crew.created`, `crew.updated`, `crew.deleted`; payload `crew`."""
 
 class EventTopic(_EventTopic, metaclass=_EventTopicEnumTypeWrapper):
     """Families of events."""
@@ -135,6 +138,8 @@ EVENT_TOPIC_NOTIFICATIONS: EventTopic.ValueType  # 10
 `notification`. `server_request.created`, `server_request.answered`;
 payload `server_request`. Expired notifications are not delivered.
 """
+EVENT_TOPIC_CREWS: EventTopic.ValueType  # 11
+"""`crew.created`, `crew.updated`, `crew.deleted`; payload `crew`."""
 Global___EventTopic: _TypeAlias = EventTopic  # noqa: Y015
 
 @_typing.final
@@ -161,6 +166,7 @@ class Event(_message.Message):
     MCP_SERVER_FIELD_NUMBER: _builtins.int
     NOTIFICATION_FIELD_NUMBER: _builtins.int
     SERVER_REQUEST_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Position of the event in the global log: opaque, ordered, and stable
     across restarts and replicas. Pass it as `SubscribeRequest.cursor` to
@@ -233,6 +239,10 @@ class Event(_message.Message):
     def server_request(self) -> Global___ServerRequest:
         """A request from `MessagingService`."""
 
+    @_builtins.property
+    def crew(self) -> _crew_pb2.Crew:
+        """The crew, for `crew.*` events."""
+
     def __init__(
         self,
         *,
@@ -254,12 +264,13 @@ class Event(_message.Message):
         mcp_server: _mcp_server_pb2.McpServer | None = ...,
         notification: Global___Notification | None = ...,
         server_request: Global___ServerRequest | None = ...,
+        crew: _crew_pb2.Crew | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch", b"batch", "batch_task", b"batch_task", "create_time", b"create_time", "file", b"file", "mcp_server", b"mcp_server", "memory", b"memory", "message", b"message", "notification", b"notification", "payload", b"payload", "run", b"run", "run_event", b"run_event", "server_request", b"server_request", "session", b"session"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch", b"batch", "batch_task", b"batch_task", "create_time", b"create_time", "crew", b"crew", "file", b"file", "mcp_server", b"mcp_server", "memory", b"memory", "message", b"message", "notification", b"notification", "payload", b"payload", "run", b"run", "run_event", b"run_event", "server_request", b"server_request", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch", b"batch", "batch_task", b"batch_task", "create_time", b"create_time", "cursor", b"cursor", "file", b"file", "mcp_server", b"mcp_server", "memory", b"memory", "message", b"message", "notification", b"notification", "payload", b"payload", "principal", b"principal", "resource", b"resource", "run", b"run", "run_event", b"run_event", "server_request", b"server_request", "session", b"session", "topic", b"topic", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch", b"batch", "batch_task", b"batch_task", "create_time", b"create_time", "crew", b"crew", "cursor", b"cursor", "file", b"file", "mcp_server", b"mcp_server", "memory", b"memory", "message", b"message", "notification", b"notification", "payload", b"payload", "principal", b"principal", "resource", b"resource", "run", b"run", "run_event", b"run_event", "server_request", b"server_request", "session", b"session", "topic", b"topic", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server", "notification", "server_request"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent", "session", "message", "run", "run_event", "file", "batch", "batch_task", "memory", "mcp_server", "notification", "server_request", "crew"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 

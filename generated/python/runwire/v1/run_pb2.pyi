@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from runwire.v1 import common_pb2 as _common_pb2
+from runwire.v1 import crew_pb2 as _crew_pb2
 from runwire.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
@@ -130,12 +131,23 @@ class Run(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     BATCH_TASK_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
+    PARENT_RUN_FIELD_NUMBER: _builtins.int
+    ROOT_RUN_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    CREW_TASK_FIELD_NUMBER: _builtins.int
+    CREW_MEMBER_FIELD_NUMBER: _builtins.int
+    CREW_PLAN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `runs/{run}`."""
     session: _builtins.str
-    """The session the run executes in, `sessions/{session}`."""
+    """The session the run executes in, `sessions/{session}`. Empty for a
+    crew run (`crew` set): each of its child runs has a session of its own.
+    """
     agent: _builtins.str
-    """The agent executed: the session's agent, `agents/{agent}`."""
+    """The agent executed: the session's agent, `agents/{agent}`; for a run a
+    handover started, the agent handed over to; empty for a crew run.
+    """
     status: Global___Run.Status.ValueType
     """Where the run is in its life."""
     last_seq: _builtins.int
@@ -150,6 +162,29 @@ class Run(_message.Message):
     """The batch task that started the run,
     `batches/{batch}/tasks/{task}`; empty for other runs.
     """
+    crew: _builtins.str
+    """The crew executed, `crews/{crew}`: set instead of `session` to run a
+    crew. The crew run plans and starts a child run per task; its events
+    hold the plan and every child's events, and it ends when the crew's
+    final answer is written (`output`) or a task fails.
+    """
+    parent_run: _builtins.str
+    """The run that started this one, `runs/{run}`: a crew run (one child per
+    task), a run whose agent called this run's agent as a tool, or a run
+    that handed its conversation over. Empty for a run a client started.
+    """
+    root_run: _builtins.str
+    """The top of this run's tree, `runs/{run}`: itself for a run a client
+    started.
+    """
+    depth: _builtins.int
+    """Levels below `root_run`: 0 for a run a client started, 1 for its
+    children, and so on.
+    """
+    crew_task: _builtins.str
+    """For a crew's child run: the `CrewPlanTask.id` it executes."""
+    crew_member: _builtins.str
+    """For a crew's child run: the `CrewMember.id` executing it, or `manager`."""
     @_builtins.property
     def input(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]:
         """The input, appended to the session as a `USER` message when the run
@@ -171,7 +206,10 @@ class Run(_message.Message):
     @_builtins.property
     def pending_input(self) -> Global___InputRequest:
         """What the run waits for; set only while `REQUIRES_INPUT`. Several
-        approvals in one step are asked one at a time, in call order.
+        approvals in one step are asked one at a time, in call order. A run
+        whose child (at any depth) waits for a person waits too, with the
+        child's request: `pending_input.run` names the run that asked, and
+        `SubmitInput` on either run answers it.
         """
 
     @_builtins.property
@@ -205,7 +243,10 @@ class Run(_message.Message):
     def error(self) -> _common_pb2.Failure:
         """Why the run did not succeed; set when `FAILED`, `CANCELLED` or
         `TIMED_OUT`. Reasons include `PROVIDER_ERROR`, `MAX_STEPS_EXCEEDED`,
-        `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`.
+        `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`, and for
+        crew runs `CREW_TASK_FAILED`, `CREW_DEPTH_EXCEEDED`,
+        `CREW_CHILD_RUN_LIMIT_EXCEEDED`, `CREW_TOKEN_LIMIT_EXCEEDED`,
+        `CREW_PLAN_INVALID`, `CREW_TASK_OUTPUT_INVALID`.
         """
 
     @_builtins.property
@@ -215,6 +256,12 @@ class Run(_message.Message):
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the run last changed."""
+
+    @_builtins.property
+    def crew_plan(self) -> _crew_pb2.CrewPlan:
+        """For a crew run: the plan, as its last `crew_plan_updated` event holds
+        it.
+        """
 
     def __init__(
         self,
@@ -242,10 +289,17 @@ class Run(_message.Message):
         request_id: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         batch_task: _builtins.str = ...,
+        crew: _builtins.str = ...,
+        parent_run: _builtins.str = ...,
+        root_run: _builtins.str = ...,
+        depth: _builtins.int = ...,
+        crew_task: _builtins.str = ...,
+        crew_member: _builtins.str = ...,
+        crew_plan: _crew_pb2.CrewPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "duration", b"duration", "end_time", b"end_time", "error", b"error", "options", b"options", "output", b"output", "pending_input", b"pending_input", "start_time", b"start_time", "time_to_first_token", b"time_to_first_token", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "crew_plan", b"crew_plan", "duration", b"duration", "end_time", b"end_time", "error", b"error", "options", b"options", "output", b"output", "pending_input", b"pending_input", "start_time", b"start_time", "time_to_first_token", b"time_to_first_token", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch_task", b"batch_task", "create_time", b"create_time", "duration", b"duration", "end_time", b"end_time", "error", b"error", "etag", b"etag", "input", b"input", "labels", b"labels", "last_seq", b"last_seq", "name", b"name", "options", b"options", "output", b"output", "owner", b"owner", "pending_input", b"pending_input", "request_id", b"request_id", "session", b"session", "start_time", b"start_time", "status", b"status", "steps", b"steps", "time_to_first_token", b"time_to_first_token", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "batch_task", b"batch_task", "create_time", b"create_time", "crew", b"crew", "crew_member", b"crew_member", "crew_plan", b"crew_plan", "crew_task", b"crew_task", "depth", b"depth", "duration", b"duration", "end_time", b"end_time", "error", b"error", "etag", b"etag", "input", b"input", "labels", b"labels", "last_seq", b"last_seq", "name", b"name", "options", b"options", "output", b"output", "owner", b"owner", "parent_run", b"parent_run", "pending_input", b"pending_input", "request_id", b"request_id", "root_run", b"root_run", "session", b"session", "start_time", b"start_time", "status", b"status", "steps", b"steps", "time_to_first_token", b"time_to_first_token", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -778,6 +832,7 @@ class ExecuteAgentRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
     session: _builtins.str
     """The session to run in, `sessions/{session}`; its agent is executed."""
     cancel_on_disconnect: _builtins.bool
@@ -788,6 +843,10 @@ class ExecuteAgentRequest(_message.Message):
     request_id: _builtins.str
     """Idempotency key (AIP-155), a UUID. A retry with the same key follows the
     run the first call started instead of starting another.
+    """
+    crew: _builtins.str
+    """The crew to execute, `crews/{crew}`, instead of a session's agent;
+    exclusive with `session`.
     """
     @_builtins.property
     def input(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]:
@@ -810,10 +869,11 @@ class ExecuteAgentRequest(_message.Message):
         cancel_on_disconnect: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        crew: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "input", b"input", "labels", b"labels", "options", b"options", "request_id", b"request_id", "session", b"session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "crew", b"crew", "input", b"input", "labels", b"labels", "options", b"options", "request_id", b"request_id", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -851,6 +911,7 @@ class StreamTokensRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    CREW_FIELD_NUMBER: _builtins.int
     session: _builtins.str
     """The session to run in, `sessions/{session}`."""
     cancel_on_disconnect: _builtins.bool
@@ -858,6 +919,11 @@ class StreamTokensRequest(_message.Message):
     request_id: _builtins.str
     """Idempotency key (AIP-155), a UUID. A retry with the same key follows the
     run the first call started, from its first token.
+    """
+    crew: _builtins.str
+    """The crew to execute, `crews/{crew}`, instead of a session's agent;
+    exclusive with `session`. The text streamed is the crew's final
+    answer.
     """
     @_builtins.property
     def input(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentPart]:
@@ -882,10 +948,11 @@ class StreamTokensRequest(_message.Message):
         cancel_on_disconnect: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        crew: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "input", b"input", "labels", b"labels", "options", b"options", "request_id", b"request_id", "session", b"session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "crew", b"crew", "input", b"input", "labels", b"labels", "options", b"options", "request_id", b"request_id", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1077,7 +1144,9 @@ class ListRunsRequest(_message.Message):
     """AIP-160 filter. Fields: `agent`, `session`, `status` (`QUEUED`,
     `RUNNING`, `REQUIRES_INPUT`, `SUCCEEDED`, `FAILED`, `CANCELLED`,
     `TIMED_OUT`), `create_time`, `start_time`, `end_time`, `duration`,
-    `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`.
+    `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`,
+    `crew`, `parent_run`, `root_run`, `depth`, `crew_task`, `crew_member`.
+    Example: `parent_run = "runs/r1"` lists a crew run's children.
     Example: `agent = "agents/support" AND status = FAILED AND
     create_time > "2026-01-01T00:00:00Z"`.
     """
@@ -1308,6 +1377,9 @@ class RunEvent(_message.Message):
     RUN_FAILED_FIELD_NUMBER: _builtins.int
     RUN_CANCELLED_FIELD_NUMBER: _builtins.int
     RUN_TIMED_OUT_FIELD_NUMBER: _builtins.int
+    CREW_PLAN_UPDATED_FIELD_NUMBER: _builtins.int
+    CHILD_RUN_EVENT_FIELD_NUMBER: _builtins.int
+    RUN_HANDED_OVER_FIELD_NUMBER: _builtins.int
     run: _builtins.str
     """The run, `runs/{run}`."""
     seq: _builtins.int
@@ -1374,6 +1446,23 @@ class RunEvent(_message.Message):
     def run_timed_out(self) -> Global___RunTimedOut:
         """Terminal: the run reached its maximum duration."""
 
+    @_builtins.property
+    def crew_plan_updated(self) -> Global___CrewPlanUpdated:
+        """A crew run's plan changed: tasks added, assigned, started or ended."""
+
+    @_builtins.property
+    def child_run_event(self) -> Global___ChildRunEvent:
+        """An event of a child run (at any depth), copied into this run's log in
+        the order it happened.
+        """
+
+    @_builtins.property
+    def run_handed_over(self) -> Global___RunHandedOver:
+        """The run handed its conversation over to another agent, whose run
+        (`child_run`) goes on in the same session; this run's output is that
+        run's.
+        """
+
     def __init__(
         self,
         *,
@@ -1394,12 +1483,15 @@ class RunEvent(_message.Message):
         run_failed: Global___RunFailed | None = ...,
         run_cancelled: Global___RunCancelled | None = ...,
         run_timed_out: Global___RunTimedOut | None = ...,
+        crew_plan_updated: Global___CrewPlanUpdated | None = ...,
+        child_run_event: Global___ChildRunEvent | None = ...,
+        run_handed_over: Global___RunHandedOver | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "input_received", b"input_received", "input_required", b"input_required", "message_created", b"message_created", "payload", b"payload", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_created", b"run_created", "run_failed", b"run_failed", "run_started", b"run_started", "run_timed_out", b"run_timed_out", "step_completed", b"step_completed", "text_delta", b"text_delta", "tool_call_completed", b"tool_call_completed", "tool_call_started", b"tool_call_started", "usage_updated", b"usage_updated"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child_run_event", b"child_run_event", "create_time", b"create_time", "crew_plan_updated", b"crew_plan_updated", "input_received", b"input_received", "input_required", b"input_required", "message_created", b"message_created", "payload", b"payload", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_created", b"run_created", "run_failed", b"run_failed", "run_handed_over", b"run_handed_over", "run_started", b"run_started", "run_timed_out", b"run_timed_out", "step_completed", b"step_completed", "text_delta", b"text_delta", "tool_call_completed", b"tool_call_completed", "tool_call_started", b"tool_call_started", "usage_updated", b"usage_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "input_received", b"input_received", "input_required", b"input_required", "message_created", b"message_created", "payload", b"payload", "run", b"run", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_created", b"run_created", "run_failed", b"run_failed", "run_started", b"run_started", "run_timed_out", b"run_timed_out", "seq", b"seq", "step_completed", b"step_completed", "text_delta", b"text_delta", "tool_call_completed", b"tool_call_completed", "tool_call_started", b"tool_call_started", "usage_updated", b"usage_updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_run_event", b"child_run_event", "create_time", b"create_time", "crew_plan_updated", b"crew_plan_updated", "input_received", b"input_received", "input_required", b"input_required", "message_created", b"message_created", "payload", b"payload", "run", b"run", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_created", b"run_created", "run_failed", b"run_failed", "run_handed_over", b"run_handed_over", "run_started", b"run_started", "run_timed_out", b"run_timed_out", "seq", b"seq", "step_completed", b"step_completed", "text_delta", b"text_delta", "tool_call_completed", b"tool_call_completed", "tool_call_started", b"tool_call_started", "usage_updated", b"usage_updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_created", "run_started", "text_delta", "message_created", "tool_call_started", "tool_call_completed", "input_required", "input_received", "step_completed", "usage_updated", "run_completed", "run_failed", "run_cancelled", "run_timed_out"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_created", "run_started", "text_delta", "message_created", "tool_call_started", "tool_call_completed", "input_required", "input_received", "step_completed", "usage_updated", "run_completed", "run_failed", "run_cancelled", "run_timed_out", "crew_plan_updated", "child_run_event", "run_handed_over"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -1810,3 +1902,116 @@ class RunTimedOut(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunTimedOut: _TypeAlias = RunTimedOut  # noqa: Y015
+
+@_typing.final
+class CrewPlanUpdated(_message.Message):
+    """Payload of `RunEvent.crew_plan_updated`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """What changed, for example `planned`, `task started`, `task
+    succeeded`, `replanned`.
+    """
+    @_builtins.property
+    def plan(self) -> _crew_pb2.CrewPlan:
+        """The whole plan as it is now (also `Run.crew_plan`)."""
+
+    def __init__(
+        self,
+        *,
+        plan: _crew_pb2.CrewPlan | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrewPlanUpdated: _TypeAlias = CrewPlanUpdated  # noqa: Y015
+
+@_typing.final
+class ChildRunEvent(_message.Message):
+    """Payload of `RunEvent.child_run_event`: one event of a run below this one.
+    A grandchild's event is copied as is (not nested), with `run` naming the
+    grandchild, so every event of the tree appears once.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    PARENT_RUN_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    CREW_MEMBER_FIELD_NUMBER: _builtins.int
+    CREW_TASK_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    run: _builtins.str
+    """The run whose event this is, `runs/{run}`."""
+    parent_run: _builtins.str
+    """Its parent, `runs/{run}`."""
+    depth: _builtins.int
+    """Its depth below the run whose log this is (1: a direct child)."""
+    crew_member: _builtins.str
+    """The crew member executing (a `CrewMember.id`, or `manager`), when the
+    run belongs to a crew task.
+    """
+    crew_task: _builtins.str
+    """The crew task (a `CrewPlanTask.id`) it belongs to."""
+    agent: _builtins.str
+    """The agent of `run`, `agents/{agent}`."""
+    @_builtins.property
+    def event(self) -> Global___RunEvent:
+        """The event, as `run`'s own log holds it (with that run's `seq`)."""
+
+    def __init__(
+        self,
+        *,
+        run: _builtins.str = ...,
+        parent_run: _builtins.str = ...,
+        depth: _builtins.int = ...,
+        crew_member: _builtins.str = ...,
+        crew_task: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        event: Global___RunEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "crew_member", b"crew_member", "crew_task", b"crew_task", "depth", b"depth", "event", b"event", "parent_run", b"parent_run", "run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildRunEvent: _TypeAlias = ChildRunEvent  # noqa: Y015
+
+@_typing.final
+class RunHandedOver(_message.Message):
+    """Payload of `RunEvent.run_handed_over`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    CHILD_RUN_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    """The agent the conversation was handed to, `agents/{agent}`."""
+    child_run: _builtins.str
+    """The run that goes on with it, `runs/{run}`."""
+    message: _builtins.str
+    """What the handing agent passed on, if anything."""
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        child_run: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "child_run", b"child_run", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunHandedOver: _TypeAlias = RunHandedOver  # noqa: Y015

@@ -112,6 +112,10 @@ class RunServiceServicer:
         run waits for a person (`input_required`) the stream stays open; answer
         with `SubmitInput` or over `EventService.Connect`.
 
+        With `crew` set instead of `session`, the crew is executed: its plan
+        and every child run's events come in this one stream (see
+        `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+
         Retrying with the same `request_id` within the idempotency window starts
         no second run: it replays the first run's events from seq 1 and then
         follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -140,7 +144,8 @@ class RunServiceServicer:
 
     def CreateRun(self, request, context):
         """Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-        Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+        Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+        `run.crew` set (and `run.session` empty) the run executes the crew.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

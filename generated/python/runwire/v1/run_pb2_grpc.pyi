@@ -54,6 +54,10 @@ class RunServiceStub:
     run waits for a person (`input_required`) the stream stays open; answer
     with `SubmitInput` or over `EventService.Connect`.
 
+    With `crew` set instead of `session`, the crew is executed: its plan
+    and every child run's events come in this one stream (see
+    `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+
     Retrying with the same `request_id` within the idempotency window starts
     no second run: it replays the first run's events from seq 1 and then
     follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -74,7 +78,8 @@ class RunServiceStub:
     """
     CreateRun: _grpc.UnaryUnaryMultiCallable[_run_pb2.CreateRunRequest, _run_pb2.Run]
     """Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-    Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+    Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+    `run.crew` set (and `run.session` empty) the run executes the crew.
     """
     GetRun: _grpc.UnaryUnaryMultiCallable[_run_pb2.GetRunRequest, _run_pb2.Run]
     """Gets a run, with its steps."""
@@ -133,6 +138,10 @@ class RunServiceAsyncStub(RunServiceStub):
     run waits for a person (`input_required`) the stream stays open; answer
     with `SubmitInput` or over `EventService.Connect`.
 
+    With `crew` set instead of `session`, the crew is executed: its plan
+    and every child run's events come in this one stream (see
+    `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+
     Retrying with the same `request_id` within the idempotency window starts
     no second run: it replays the first run's events from seq 1 and then
     follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -153,7 +162,8 @@ class RunServiceAsyncStub(RunServiceStub):
     """
     CreateRun: _aio.UnaryUnaryMultiCallable[_run_pb2.CreateRunRequest, _run_pb2.Run]  # type: ignore[assignment]
     """Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-    Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+    Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+    `run.crew` set (and `run.session` empty) the run executes the crew.
     """
     GetRun: _aio.UnaryUnaryMultiCallable[_run_pb2.GetRunRequest, _run_pb2.Run]  # type: ignore[assignment]
     """Gets a run, with its steps."""
@@ -215,6 +225,10 @@ class RunServiceServicer(metaclass=_abc_1.ABCMeta):
         run waits for a person (`input_required`) the stream stays open; answer
         with `SubmitInput` or over `EventService.Connect`.
 
+        With `crew` set instead of `session`, the crew is executed: its plan
+        and every child run's events come in this one stream (see
+        `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
+
         Retrying with the same `request_id` within the idempotency window starts
         no second run: it replays the first run's events from seq 1 and then
         follows it. Errors before the run exists: NOT_FOUND (`SESSION_NOT_FOUND`),
@@ -247,7 +261,8 @@ class RunServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_run_pb2.Run, _abc.Awaitable[_run_pb2.Run]]:
         """Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-        Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+        Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+        `run.crew` set (and `run.session` empty) the run executes the crew.
         """
 
     @_abc_1.abstractmethod

@@ -24,6 +24,7 @@ _SPECIFIC: dict[str, tuple[str, str]] = {
     "SESSION_NOT_FOUND": ("La sesión {resource} no existe o ha caducado.", "La session {resource} n'existe pas ou a expiré."),
     "MESSAGE_NOT_FOUND": ("El mensaje {resource} no existe.", "Le message {resource} n'existe pas."),
     "RUN_NOT_FOUND": ("La ejecución {resource} no existe.", "L'exécution {resource} n'existe pas."),
+    "CREW_NOT_FOUND": ("El equipo {resource} no existe.", "L'équipe {resource} n'existe pas."),
     "FILE_NOT_FOUND": ("El archivo {resource} no existe.", "Le fichier {resource} n'existe pas."),
     "BATCH_NOT_FOUND": ("El lote {resource} no existe.", "Le lot {resource} n'existe pas."),
     "API_KEY_NOT_FOUND": ("La clave de API {resource} no existe.", "La clé d'API {resource} n'existe pas."),
@@ -398,6 +399,37 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "The task did not end before its batch's time limit.",
         "La tarea no terminó antes del límite de tiempo de su lote.",
         "La tâche ne s'est pas terminée avant la limite de temps de son lot.",
+    ),
+    "CREW_NOT_FOUND": ("The crew does not exist.", "El equipo no existe.", "L'équipe n'existe pas."),
+    "CREW_TASK_FAILED": (
+        "A task of the crew did not succeed.",
+        "Una tarea del equipo no tuvo éxito.",
+        "Une tâche de l'équipe n'a pas abouti.",
+    ),
+    "CREW_DEPTH_EXCEEDED": (
+        "The run tree would be deeper than its limit allows.",
+        "El árbol de ejecuciones superaría su profundidad máxima.",
+        "L'arbre d'exécutions dépasserait sa profondeur maximale.",
+    ),
+    "CREW_CHILD_RUN_LIMIT_EXCEEDED": (
+        "The run tree started more child runs than its limit allows.",
+        "El árbol de ejecuciones inició más ejecuciones hijas de las permitidas.",
+        "L'arbre d'exécutions a lancé plus d'exécutions filles que permis.",
+    ),
+    "CREW_TOKEN_LIMIT_EXCEEDED": (
+        "The run tree used more tokens than its limit allows.",
+        "El árbol de ejecuciones usó más tokens de los permitidos.",
+        "L'arbre d'exécutions a utilisé plus de jetons que permis.",
+    ),
+    "CREW_PLAN_INVALID": (
+        "The manager's plan is not a valid plan.",
+        "El plan del responsable no es válido.",
+        "Le plan du responsable n'est pas valide.",
+    ),
+    "CREW_TASK_OUTPUT_INVALID": (
+        "A task's result does not follow its output schema.",
+        "El resultado de una tarea no sigue su esquema de salida.",
+        "Le résultat d'une tâche ne suit pas son schéma de sortie.",
     ),
     "UNIMPLEMENTED": (
         "This method is not implemented yet.",

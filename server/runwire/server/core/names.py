@@ -68,6 +68,7 @@ class NamePattern:
 
 
 AGENT = NamePattern.of("agents")
+CREW = NamePattern.of("crews")
 SESSION = NamePattern.of("sessions")
 MESSAGE = NamePattern.of("sessions", "messages")
 MCP_SERVER = NamePattern.of("mcpServers")

@@ -39,6 +39,7 @@ _PAYLOAD_FIELDS = {
 }
 TOPIC_OF_PAYLOAD = {
     "agent": Topic.EVENT_TOPIC_AGENTS,
+    "crew": Topic.EVENT_TOPIC_CREWS,
     "session": Topic.EVENT_TOPIC_SESSIONS,
     "message": Topic.EVENT_TOPIC_MESSAGES,
     "run": Topic.EVENT_TOPIC_RUNS,

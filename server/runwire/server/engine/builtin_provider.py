@@ -11,6 +11,18 @@ platform can be exercised with no key and no network:
   [[error:STATUS]]           fail the model call as an HTTP STATUS would (429 and 5xx are retryable)
   [[flaky:N]]                fail the first N attempts of each model call with a retryable error
 
+Directives in the agent's instructions apply to every turn as if they followed the user's text, so
+an agent can be built to always do something (call another agent, ask for approval). Another agent
+listed as a tool is called as `[[tool:agent.ID {"input": "..."}]]`, or handed the conversation as
+`[[tool:handover.ID {"input": "..."}]]` (docs/crews.md).
+
+A crew's manager (docs/crews.md) is asked in messages that begin `Crew planning.` or `Crew review N.`;
+there only these directives of the crew's input count (no tools, no other directive):
+
+  [[plan:{"tasks": [...]}]]   in planning: answer this plan
+  [[replan:{"tasks": [...]}]] in review 1: answer this new plan
+  [[final:TEXT]]              in a review without a new plan: answer TEXT (default "All tasks are done.")
+
 Without directives it answers `You said: <the user's text>`. After tool
 results it reports them: `calculator returned {"value": 4}.`. Text is
 streamed one token (a word with its trailing space) at a time at
@@ -42,6 +54,9 @@ from runwire.server.engine.providers import (
 )
 
 _TOOL = re.compile(r"\[\[tool:([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*\]\]", re.S)
+_PLAN = re.compile(r"\[\[(plan|replan):(\{.*?\})\]\](?!\])", re.S)
+_FINAL = re.compile(r"\[\[final:([^\]]*)\]\]")
+_REVIEW = re.compile(r"Crew review (\d+)\.")
 _DIRECTIVE = re.compile(r"\[\[(ask|tokens|sleep|error|flaky):([^\]]*)\]\]")
 MAX_TOKENS_DIRECTIVE = 1_000_000
 MAX_SLEEP_SECONDS = 60.0
@@ -60,13 +75,23 @@ class BuiltinProvider:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         turn = _current_turn(request.messages)
         user_text = turn[0].text if turn else ""
-        directives = {name: value.strip() for name, value in _DIRECTIVE.findall(user_text)}
+        manager_answer = _manager_answer(user_text)
+        if manager_answer is not None:
+            for token in _tokens(manager_answer):
+                yield TextChunk(token)
+            yield UsageChunk(input_tokens=len(user_text.split()), output_tokens=len(manager_answer.split()))
+            yield FinishChunk("stop")
+            return
+        # The agent's own directives (in its instructions) follow the user's.
+        system = request.messages[0].text if request.messages and request.messages[0].role == "system" else ""
+        directive_text = f"{user_text}\n{' '.join(_directives_in(system))}" if "[[" in system else user_text
+        directives = {name: value.strip() for name, value in _DIRECTIVE.findall(directive_text)}
         await self._fail_if_asked(request, directives)
         if "sleep" in directives:
             await asyncio.sleep(min(_number(directives["sleep"], "sleep"), MAX_SLEEP_SECONDS))
 
         input_tokens = sum(len(m.text.split()) for m in request.messages)
-        calls = self._pending_tool_calls(turn, user_text)
+        calls = self._pending_tool_calls(turn, directive_text)
         if calls:
             for call in calls:
                 yield call
@@ -120,6 +145,30 @@ class BuiltinProvider:
             arguments, rejected = parse_arguments(raw_args)
             calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments, rejected=rejected))
         return calls
+
+
+def _directives_in(text: str) -> list[str]:
+    """The tool and other directives written in `text`, as written."""
+    return [m.group(0) for m in _TOOL.finditer(text)] + [m.group(0) for m in _DIRECTIVE.finditer(text)]
+
+
+def _manager_answer(user_text: str) -> str | None:
+    """What a crew's manager answers in planning or review (see the module's doc); None otherwise."""
+    plans = {kind: body for kind, body in _PLAN.findall(user_text)}
+    if user_text.startswith("Crew planning."):
+        return plans.get("plan", "I have no plan.")
+    review = _REVIEW.match(user_text)
+    if review is None:
+        return None
+    if review.group(1) == "1" and "replan" in plans:
+        return plans["replan"]
+    final = _FINAL.search(user_text)
+    return final.group(1).strip() if final else "All tasks are done."
+
+
+def _tokens(text: str) -> list[str]:
+    """`text` as streamed tokens: each word with the space after it."""
+    return re.findall(r"\S+\s*|\s+", text)
 
 
 def _current_turn(messages: tuple[ModelMessage, ...]) -> list[ModelMessage]:

@@ -167,12 +167,41 @@ class RunRow(ResourceRow, LeasedRow, Base):
     batch_task: Mapped[str] = mapped_column(String(140), default="", server_default="", index=True)
     # The model provider the run uses (its agent's when it was created): replicas share the per-provider limit.
     provider: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # A crew run: the crew's id, and the crew as it was when the run was created (members with their
+    # agents, process, tasks, limits), so a takeover continues with the same crew; the plan as last recorded.
+    crew_id: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
+    crew_spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    crew_plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The run tree: the parent (empty for a run a client started), the top, and the levels below it.
+    parent_run_id: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
+    root_run_id: Mapped[str] = mapped_column(String(63), default="", server_default="")
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    crew_task: Mapped[str] = mapped_column(String(63), default="", server_default="")
+    crew_member: Mapped[str] = mapped_column(String(63), default="", server_default="")
 
     __table_args__ = (
         Index("ix_runs_owner_create_time", "owner", "create_time"),
         Index("ix_runs_status_provider", "status", "provider"),
         Index("ix_runs_session_status", "session_id", "status"),
     )
+
+
+class CrewRow(ResourceRow, Base):
+    """A crew: members (agents with roles), a process, optional fixed tasks and limits, as proto JSON."""
+
+    __tablename__ = "crews"
+
+    id: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    members: Mapped[list[Any]] = mapped_column(default=list)
+    process: Mapped[int] = mapped_column(Integer, default=1)
+    manager_id: Mapped[str] = mapped_column(String(63), default="")
+    tasks: Mapped[list[Any]] = mapped_column(default=list)
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_crews_owner_create_time", "owner", "create_time"),)
 
 
 class RunEventRow(Base):
@@ -510,6 +539,8 @@ class BatchTaskRow(Base):
     session_id: Mapped[str] = mapped_column(String(63))
     # True when the task runs in a session of its own, created when it first starts.
     own_session: Mapped[int] = mapped_column(Integer, default=0)
+    # A task that executes a crew (its run is a crew run); empty for an agent's task.
+    crew_id: Mapped[str] = mapped_column(String(63), default="", server_default="")
     input: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(63), default="")

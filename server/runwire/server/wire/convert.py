@@ -19,6 +19,7 @@ from runwire.server.core.errors import InvalidArgument
 from runwire.server.store.models import (
     AgentRow,
     BatchTaskRow,
+    CrewRow,
     FileRow,
     MemoryRow,
     MessageColumns,
@@ -27,7 +28,7 @@ from runwire.server.store.models import (
     SessionRow,
 )
 from runwire.server.store.repositories import AgentRecord, SessionRecord
-from runwire.v1 import agent_pb2, batch_pb2, common_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
+from runwire.v1 import agent_pb2, batch_pb2, common_pb2, crew_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}
@@ -156,9 +157,7 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
             "endpoint": model.endpoint,
             "options": struct_to_dict(model.options, "agent.model.options"),
         },
-        "tools": [
-            {"name": t.name, "mcp_server": t.mcp_server, "requires_approval": t.requires_approval} for t in agent.tools
-        ],
+        "tools": [agent_tool_fields(t) for t in agent.tools],
         "limits": {
             "max_steps": limits.max_steps,
             "max_run_duration": seconds(limits.max_run_duration),
@@ -169,6 +168,85 @@ def agent_fields(agent: agent_pb2.Agent) -> dict[str, Any]:
         "state": agent.state,
         "labels": dict(agent.labels),
     }
+
+
+def agent_tool_fields(tool: agent_pb2.AgentTool) -> dict[str, Any]:
+    fields: dict[str, Any] = {"name": tool.name, "mcp_server": tool.mcp_server, "requires_approval": tool.requires_approval}
+    if tool.agent:
+        # Another agent as a tool: stored only with what it needs, so built-in tool entries stay as they were.
+        fields["agent"] = tool.agent
+        fields["delegation"] = tool.delegation or agent_pb2.AgentTool.DELEGATION_TOOL
+    return fields
+
+
+# -- crews -----------------------------------------------------------------
+
+
+def crew_fields(crew: crew_pb2.Crew) -> dict[str, Any]:
+    limits = crew.limits
+    return {
+        "display_name": crew.display_name,
+        "description": crew.description,
+        "members": [{"id": m.id, "agent": m.agent, "role": m.role, "goal": m.goal} for m in crew.members],
+        "process": crew.process,
+        "manager": crew.manager,
+        "tasks": [
+            {
+                "id": t.id,
+                "description": t.description,
+                "expected_output": t.expected_output,
+                "member": t.member,
+                "context": list(t.context),
+                "output_schema": struct_to_dict(t.output_schema, f"crew.tasks[{i}].output_schema"),
+            }
+            for i, t in enumerate(crew.tasks)
+        ],
+        "limits": {
+            "max_depth": limits.max_depth,
+            "max_child_runs": limits.max_child_runs,
+            "max_total_tokens": limits.max_total_tokens,
+            "max_duration": seconds(limits.max_duration),
+            "max_parallel_tasks": limits.max_parallel_tasks,
+            "max_replans": limits.max_replans,
+        },
+        "labels": dict(crew.labels),
+    }
+
+
+def crew_proto(row: CrewRow) -> crew_pb2.Crew:
+    limits = row.limits or {}
+    return crew_pb2.Crew(
+        name=names.CREW.format(row.id),
+        display_name=row.display_name,
+        description=row.description or "",
+        members=[crew_pb2.CrewMember(**m) for m in row.members or []],
+        process=crew_pb2.Crew.Process.ValueType(row.process),
+        manager=names.AGENT.format(row.manager_id) if row.manager_id else "",
+        tasks=[
+            crew_pb2.CrewTask(
+                id=t["id"],
+                description=t.get("description") or "",
+                expected_output=t.get("expected_output") or "",
+                member=t.get("member") or "",
+                context=t.get("context") or [],
+                output_schema=dict_to_struct(t["output_schema"]) if t.get("output_schema") else None,
+            )
+            for t in row.tasks or []
+        ],
+        limits=crew_pb2.CrewLimits(
+            max_depth=int(limits.get("max_depth") or 0),
+            max_child_runs=int(limits.get("max_child_runs") or 0),
+            max_total_tokens=int(limits.get("max_total_tokens") or 0),
+            max_duration=duration(limits.get("max_duration")),
+            max_parallel_tasks=int(limits.get("max_parallel_tasks") or 0),
+            max_replans=int(limits.get("max_replans") or 0),
+        ),
+        labels=row.labels or {},
+        owner=row.owner,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        etag=etag_of("crew", row.id, row.revision, row.incarnation),
+    )
 
 
 _Proto = TypeVar("_Proto", bound=ProtoMessage)
@@ -217,7 +295,11 @@ def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
         ),
         tools=[
             agent_pb2.AgentTool(
-                name=t.get("name", ""), mcp_server=t.get("mcp_server", ""), requires_approval=bool(t.get("requires_approval"))
+                name=t.get("name", ""),
+                mcp_server=t.get("mcp_server", ""),
+                requires_approval=bool(t.get("requires_approval")),
+                agent=t.get("agent", ""),
+                delegation=agent_pb2.AgentTool.Delegation.ValueType(t.get("delegation") or 0),
             )
             for t in row.tools or []
         ],
@@ -363,8 +445,8 @@ def run_proto(row: RunColumns) -> run_pb2.Run:
     options = row.options or {}
     run = run_pb2.Run(
         name=f"runs/{row.id}",
-        session=names.SESSION.format(row.session_id),
-        agent=names.AGENT.format(row.agent_id),
+        session=names.SESSION.format(row.session_id) if row.session_id else "",
+        agent=names.AGENT.format(row.agent_id) if row.agent_id else "",
         status=run_pb2.Run.Status.ValueType(row.status),
         input=[part_proto(p) for p in row.input or []],
         options=run_pb2.RunOptions(
@@ -390,7 +472,16 @@ def run_proto(row: RunColumns) -> run_pb2.Run:
         request_id=row.request_id or "",
         batch_task=row.batch_task or "",
         etag=etag_of("run", row.id, row.revision or 1, row.incarnation),
+        crew=names.CREW.format(row.crew_id) if getattr(row, "crew_id", "") else "",
+        parent_run=f"runs/{row.parent_run_id}" if getattr(row, "parent_run_id", "") else "",
+        root_run=f"runs/{getattr(row, 'root_run_id', '') or row.id}",
+        depth=getattr(row, "depth", 0) or 0,
+        crew_task=getattr(row, "crew_task", "") or "",
+        crew_member=getattr(row, "crew_member", "") or "",
     )
+    crew_plan = getattr(row, "crew_plan", None)
+    if crew_plan:
+        json_format.ParseDict(crew_plan, run.crew_plan, ignore_unknown_fields=True)
     if row.output:
         set_run_output(run.output, row.output)
     for step in row.steps or []:
@@ -556,8 +647,9 @@ def task_proto(row: BatchTaskRow) -> batch_pb2.BatchTask:
         custom_id=row.custom_id,
         index=row.index,
         line_number=row.line_number,
-        agent=f"agents/{row.agent_id}",
-        session=f"sessions/{row.session_id}" if row.run_id or not row.own_session else "",
+        agent=f"agents/{row.agent_id}" if row.agent_id else "",
+        session=f"sessions/{row.session_id}" if row.session_id and (row.run_id or not row.own_session) else "",
+        crew=names.CREW.format(row.crew_id) if row.crew_id else "",
         status=batch_pb2.BatchTask.Status.ValueType(row.status),
         run=f"runs/{row.run_id}" if row.run_id else "",
         attempts=row.attempts,

@@ -12,6 +12,8 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ContentPart, Failure, ToolCall, ToolResult, Usage } from "./common_pb.js";
 import { file_runwire_v1_common } from "./common_pb.js";
+import type { CrewPlan } from "./crew_pb.js";
+import { file_runwire_v1_crew } from "./crew_pb.js";
 import type { Message as Message$1 } from "./message_pb.js";
 import { file_runwire_v1_message } from "./message_pb.js";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
@@ -20,7 +22,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file runwire/v1/run.proto.
  */
 export const file_runwire_v1_run: GenFile = /*@__PURE__*/
-  fileDesc("ChRydW53aXJlL3YxL3J1bi5wcm90bxIKcnVud2lyZS52MSKCCgoDUnVuEhIKBG5hbWUYASABKAlCBOJBAQgSLgoHc2Vzc2lvbhgCIAEoCUId4kECAgX6QRUKE3J1bndpcmUuZGV2L1Nlc3Npb24SKQoFYWdlbnQYAyABKAlCGuJBAQP6QRMKEXJ1bndpcmUuZGV2L0FnZW50EiwKBnN0YXR1cxgEIAEoDjIWLnJ1bndpcmUudjEuUnVuLlN0YXR1c0IE4kEBAxItCgVpbnB1dBgFIAMoCzIXLnJ1bndpcmUudjEuQ29udGVudFBhcnRCBeJBAgIFEi4KB29wdGlvbnMYBiABKAsyFi5ydW53aXJlLnYxLlJ1bk9wdGlvbnNCBeJBAgEFEisKBm91dHB1dBgHIAEoCzIVLnJ1bndpcmUudjEuUnVuT3V0cHV0QgTiQQEDEigKBXN0ZXBzGAggAygLMhMucnVud2lyZS52MS5SdW5TdGVwQgTiQQEDEjUKDXBlbmRpbmdfaW5wdXQYCSABKAsyGC5ydW53aXJlLnYxLklucHV0UmVxdWVzdEIE4kEBAxImCgV1c2FnZRgKIAEoCzIRLnJ1bndpcmUudjEuVXNhZ2VCBOJBAQMSNQoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnN0YXJ0X3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI8ChN0aW1lX3RvX2ZpcnN0X3Rva2VuGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjEKCGR1cmF0aW9uGA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEigKBWVycm9yGBAgASgLMhMucnVud2lyZS52MS5GYWlsdXJlQgTiQQEDEhYKCGxhc3Rfc2VxGBEgASgDQgTiQQEDEjEKBmxhYmVscxgSIAMoCzIbLnJ1bndpcmUudjEuUnVuLkxhYmVsc0VudHJ5QgTiQQEBEhMKBW93bmVyGBMgASgJQgTiQQEDEhIKBGV0YWcYFCABKAlCBOJBAQESGAoKcmVxdWVzdF9pZBgVIAEoCUIE4kEBAxI1Cgt1cGRhdGVfdGltZRgWIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoKYmF0Y2hfdGFzaxgXIAEoCUIe4kEBA/pBFwoVcnVud2lyZS5kZXYvQmF0Y2hUYXNrGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEitwEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABIRCg1TVEFUVVNfUVVFVUVEEAESEgoOU1RBVFVTX1JVTk5JTkcQAhIZChVTVEFUVVNfUkVRVUlSRVNfSU5QVVQQAxIUChBTVEFUVVNfU1VDQ0VFREVEEAQSEQoNU1RBVFVTX0ZBSUxFRBAFEhQKEFNUQVRVU19DQU5DRUxMRUQQBhIUChBTVEFUVVNfVElNRURfT1VUEAc6K+pBKAoPcnVud2lyZS5kZXYvUnVuEgpydW5zL3tydW59KgRydW5zMgNydW4iuwEKClJ1bk9wdGlvbnMSFwoJbWF4X3N0ZXBzGAEgASgFQgTiQQEBEjUKDG1heF9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI2Cg1pbnB1dF90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiUKF2FkZGl0aW9uYWxfaW5zdHJ1Y3Rpb25zGAQgASgJQgTiQQEBInwKCVJ1bk91dHB1dBISCgR0ZXh0GAEgASgJQgTiQQEDEiwKBXBhcnRzGAIgAygLMhcucnVud2lyZS52MS5Db250ZW50UGFydEIE4kEBAxItCgdtZXNzYWdlGAMgASgJQhziQQED+kEVChNydW53aXJlLmRldi9NZXNzYWdlIskCCgdSdW5TdGVwEhMKBWluZGV4GAEgASgFQgTiQQEDEi8KCm1vZGVsX2NhbGwYAiABKAsyFS5ydW53aXJlLnYxLk1vZGVsQ2FsbEIE4kEBAxIzCgp0b29sX2NhbGxzGAMgAygLMhkucnVud2lyZS52MS5Ub29sRXhlY3V0aW9uQgTiQQEDEiYKBXVzYWdlGAQgASgLMhEucnVud2lyZS52MS5Vc2FnZUIE4kEBAxI0CgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMQoIZHVyYXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMihgQKCU1vZGVsQ2FsbBIWCghwcm92aWRlchgBIAEoCUIE4kEBAxITCgVtb2RlbBgCIAEoCUIE4kEBAxI/Cg1maW5pc2hfcmVhc29uGAMgASgOMiIucnVud2lyZS52MS5Nb2RlbENhbGwuRmluaXNoUmVhc29uQgTiQQEDEhIKBHRleHQYBCABKAlCBOJBAQMSLQoHbWVzc2FnZRgFIAEoCUIc4kEBA/pBFQoTcnVud2lyZS5kZXYvTWVzc2FnZRI8ChN0aW1lX3RvX2ZpcnN0X3Rva2VuGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjEKCGR1cmF0aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEhYKCGF0dGVtcHRzGAggASgFQgTiQQEDIr4BCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxACEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEh0KGUZJTklTSF9SRUFTT05fSU5URVJSVVBURUQQBSLkBAoNVG9vbEV4ZWN1dGlvbhIoCgRjYWxsGAEgASgLMhQucnVud2lyZS52MS5Ub29sQ2FsbEIE4kEBAxIsCgZyZXN1bHQYAiABKAsyFi5ydW53aXJlLnYxLlRvb2xSZXN1bHRCBOJBAQMSNAoFc3RhdGUYAyABKA4yHy5ydW53aXJlLnYxLlRvb2xFeGVjdXRpb24uU3RhdGVCBOJBAQMSHwoRcmVxdWlyZWRfYXBwcm92YWwYBCABKAhCBOJBAQMSOQoSb3JpZ2luYWxfYXJndW1lbnRzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIE4kEBAxIYCgpkZWNpZGVkX2J5GAYgASgJQgTiQQEDEjQKCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIxCghkdXJhdGlvbhgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAyKxAQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVEFURV9BV0FJVElOR19BUFBST1ZBTBABEhEKDVNUQVRFX1JVTk5JTkcQAhITCg9TVEFURV9TVUNDRUVERUQQAxIQCgxTVEFURV9GQUlMRUQQBBIQCgxTVEFURV9ERU5JRUQQBRITCg9TVEFURV9DQU5DRUxMRUQQBhITCg9TVEFURV9USU1FRF9PVVQQByLxAgoMSW5wdXRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQEDEiUKA3J1bhgCIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEjEKBGtpbmQYAyABKA4yHS5ydW53aXJlLnYxLklucHV0UmVxdWVzdC5LaW5kQgTiQQEDEi0KCXRvb2xfY2FsbBgEIAEoCzIULnJ1bndpcmUudjEuVG9vbENhbGxCBOJBAQMSFAoGcHJvbXB0GAUgASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiQgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEQoNS0lORF9BUFBST1ZBTBABEhEKDUtJTkRfUVVFU1RJT04QAiLfAQoIQXBwcm92YWwSNQoIZGVjaXNpb24YASABKA4yHS5ydW53aXJlLnYxLkFwcHJvdmFsLkRlY2lzaW9uQgTiQQECEjcKEGVkaXRlZF9hcmd1bWVudHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQEBEhQKBnJlYXNvbhgDIAEoCUIE4kEBASJNCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhQKEERFQ0lTSU9OX0FQUFJPVkUQARIRCg1ERUNJU0lPTl9ERU5ZEAIi0QIKE0V4ZWN1dGVBZ2VudFJlcXVlc3QSLQoHc2Vzc2lvbhgBIAEoCUIc4kEBAvpBFQoTcnVud2lyZS5kZXYvU2Vzc2lvbhIsCgVpbnB1dBgCIAMoCzIXLnJ1bndpcmUudjEuQ29udGVudFBhcnRCBOJBAQISLQoHb3B0aW9ucxgDIAEoCzIWLnJ1bndpcmUudjEuUnVuT3B0aW9uc0IE4kEBARIiChRjYW5jZWxfb25fZGlzY29ubmVjdBgEIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAUgASgJQgTiQQEBEkEKBmxhYmVscxgGIAMoCzIrLnJ1bndpcmUudjEuRXhlY3V0ZUFnZW50UmVxdWVzdC5MYWJlbHNFbnRyeUIE4kEBARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItECChNTdHJlYW1Ub2tlbnNSZXF1ZXN0Ei0KB3Nlc3Npb24YASABKAlCHOJBAQL6QRUKE3J1bndpcmUuZGV2L1Nlc3Npb24SLAoFaW5wdXQYAiADKAsyFy5ydW53aXJlLnYxLkNvbnRlbnRQYXJ0QgTiQQECEi0KB29wdGlvbnMYAyABKAsyFi5ydW53aXJlLnYxLlJ1bk9wdGlvbnNCBOJBAQESIgoUY2FuY2VsX29uX2Rpc2Nvbm5lY3QYBCABKAhCBOJBAQESGAoKcmVxdWVzdF9pZBgFIAEoCUIE4kEBARJBCgZsYWJlbHMYBiADKAsyKy5ydW53aXJlLnYxLlN0cmVhbVRva2Vuc1JlcXVlc3QuTGFiZWxzRW50cnlCBOJBAQEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJSChRTdHJlYW1Ub2tlbnNSZXNwb25zZRISCgR0ZXh0GAEgASgJQgTiQQEDEhEKA3NlcRgCIAEoA0IE4kEBAxITCgVmaW5hbBgDIAEoCEIE4kEBAyKDAQoQQ3JlYXRlUnVuUmVxdWVzdBIiCgNydW4YASABKAsyDy5ydW53aXJlLnYxLlJ1bkIE4kEBAhIUCgZydW5faWQYAiABKAlCBOJBAQESGAoKcmVxdWVzdF9pZBgDIAEoCUIE4kEBARIbCg12YWxpZGF0ZV9vbmx5GAQgASgIQgTiQQEBIlgKFlN0cmVhbVJ1bkV2ZW50c1JlcXVlc3QSJQoDcnVuGAEgASgJQhjiQQEC+kERCg9ydW53aXJlLmRldi9SdW4SFwoJYWZ0ZXJfc2VxGAIgASgDQgTiQQEBIn4KEENhbmNlbFJ1blJlcXVlc3QSJgoEbmFtZRgBIAEoCUIY4kEBAvpBEQoPcnVud2lyZS5kZXYvUnVuEhQKBnJlYXNvbhgCIAEoCUIE4kEBARISCgRldGFnGAMgASgJQgTiQQEBEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQEiNwoNR2V0UnVuUmVxdWVzdBImCgRuYW1lGAEgASgJQhjiQQEC+kERCg9ydW53aXJlLmRldi9SdW4icgoPTGlzdFJ1bnNSZXF1ZXN0EhcKCXBhZ2Vfc2l6ZRgBIAEoBUIE4kEBARIYCgpwYWdlX3Rva2VuGAIgASgJQgTiQQEBEhQKBmZpbHRlchgDIAEoCUIE4kEBARIWCghvcmRlcl9ieRgEIAEoCUIE4kEBASKfAQoQTGlzdFJ1bnNSZXNwb25zZRIjCgRydW5zGAEgAygLMg8ucnVud2lyZS52MS5SdW5CBOJBAQMSHQoPbmV4dF9wYWdlX3Rva2VuGAIgASgJQgTiQQEDEhgKCnRvdGFsX3NpemUYAyABKAVCBOJBAQMSLQoHbWV0cmljcxgEIAEoCzIWLnJ1bndpcmUudjEuUnVuTWV0cmljc0IE4kEBAyK0BAoKUnVuTWV0cmljcxIXCglydW5fY291bnQYASABKANCBOJBAQMSGgoMcXVldWVkX2NvdW50GAIgASgDQgTiQQEDEhsKDXJ1bm5pbmdfY291bnQYAyABKANCBOJBAQMSIgoUcmVxdWlyZXNfaW5wdXRfY291bnQYBCABKANCBOJBAQMSHQoPc3VjY2VlZGVkX2NvdW50GAUgASgDQgTiQQEDEhoKDGZhaWxlZF9jb3VudBgGIAEoA0IE4kEBAxIdCg9jYW5jZWxsZWRfY291bnQYByABKANCBOJBAQMSHQoPdGltZWRfb3V0X2NvdW50GAggASgDQgTiQQEDEiYKBXVzYWdlGAkgASgLMhEucnVud2lyZS52MS5Vc2FnZUIE4kEBAxI1CgxkdXJhdGlvbl9wNTAYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSNQoMZHVyYXRpb25fcDk1GAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEkAKF3RpbWVfdG9fZmlyc3RfdG9rZW5fcDUwGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEkAKF3RpbWVfdG9fZmlyc3RfdG9rZW5fcDk1GA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEh0KD3Rvb2xfY2FsbF9jb3VudBgOIAEoA0IE4kEBAyLGAQoSU3VibWl0SW5wdXRSZXF1ZXN0EiYKBG5hbWUYASABKAlCGOJBAQL6QREKD3J1bndpcmUuZGV2L1J1bhIeChBpbnB1dF9yZXF1ZXN0X2lkGAIgASgJQgTiQQECEi4KCGFwcHJvdmFsGAMgASgLMhQucnVud2lyZS52MS5BcHByb3ZhbEIE4kEBAUgAEhQKBHRleHQYBCABKAlCBOJBAQFIABIYCgpyZXF1ZXN0X2lkGAUgASgJQgTiQQEBQggKBmFuc3dlciKrBwoIUnVuRXZlbnQSJQoDcnVuGAEgASgJQhjiQQED+kERCg9ydW53aXJlLmRldi9SdW4SEQoDc2VxGAIgASgDQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIzCgtydW5fY3JlYXRlZBgKIAEoCzIWLnJ1bndpcmUudjEuUnVuQ3JlYXRlZEIE4kEBA0gAEjMKC3J1bl9zdGFydGVkGAsgASgLMhYucnVud2lyZS52MS5SdW5TdGFydGVkQgTiQQEDSAASMQoKdGV4dF9kZWx0YRgMIAEoCzIVLnJ1bndpcmUudjEuVGV4dERlbHRhQgTiQQEDSAASOwoPbWVzc2FnZV9jcmVhdGVkGA0gASgLMhoucnVud2lyZS52MS5NZXNzYWdlQ3JlYXRlZEIE4kEBA0gAEj4KEXRvb2xfY2FsbF9zdGFydGVkGA4gASgLMhsucnVud2lyZS52MS5Ub29sQ2FsbFN0YXJ0ZWRCBOJBAQNIABJCChN0b29sX2NhbGxfY29tcGxldGVkGA8gASgLMh0ucnVud2lyZS52MS5Ub29sQ2FsbENvbXBsZXRlZEIE4kEBA0gAEjkKDmlucHV0X3JlcXVpcmVkGBAgASgLMhkucnVud2lyZS52MS5JbnB1dFJlcXVpcmVkQgTiQQEDSAASOQoOaW5wdXRfcmVjZWl2ZWQYESABKAsyGS5ydW53aXJlLnYxLklucHV0UmVjZWl2ZWRCBOJBAQNIABI5Cg5zdGVwX2NvbXBsZXRlZBgSIAEoCzIZLnJ1bndpcmUudjEuU3RlcENvbXBsZXRlZEIE4kEBA0gAEjcKDXVzYWdlX3VwZGF0ZWQYEyABKAsyGC5ydW53aXJlLnYxLlVzYWdlVXBkYXRlZEIE4kEBA0gAEjcKDXJ1bl9jb21wbGV0ZWQYFCABKAsyGC5ydW53aXJlLnYxLlJ1bkNvbXBsZXRlZEIE4kEBA0gAEjEKCnJ1bl9mYWlsZWQYFSABKAsyFS5ydW53aXJlLnYxLlJ1bkZhaWxlZEIE4kEBA0gAEjcKDXJ1bl9jYW5jZWxsZWQYFiABKAsyGC5ydW53aXJlLnYxLlJ1bkNhbmNlbGxlZEIE4kEBA0gAEjYKDXJ1bl90aW1lZF9vdXQYFyABKAsyFy5ydW53aXJlLnYxLlJ1blRpbWVkT3V0QgTiQQEDSABCCQoHcGF5bG9hZCIwCgpSdW5DcmVhdGVkEiIKA3J1bhgBIAEoCzIPLnJ1bndpcmUudjEuUnVuQgTiQQEDInIKClJ1blN0YXJ0ZWQSFgoIcHJvdmlkZXIYASABKAlCBOJBAQMSEwoFbW9kZWwYAiABKAlCBOJBAQMSNwoOcXVldWVfZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMiOQoJVGV4dERlbHRhEhIKBHRleHQYASABKAlCBOJBAQMSGAoKc3RlcF9pbmRleBgCIAEoBUIE4kEBAyI8Cg5NZXNzYWdlQ3JlYXRlZBIqCgdtZXNzYWdlGAEgASgLMhMucnVud2lyZS52MS5NZXNzYWdlQgTiQQEDIloKD1Rvb2xDYWxsU3RhcnRlZBItCgl0b29sX2NhbGwYASABKAsyFC5ydW53aXJlLnYxLlRvb2xDYWxsQgTiQQEDEhgKCnN0ZXBfaW5kZXgYAiABKAVCBOJBAQMi2AEKEVRvb2xDYWxsQ29tcGxldGVkEiwKBnJlc3VsdBgBIAEoCzIWLnJ1bndpcmUudjEuVG9vbFJlc3VsdEIE4kEBAxISCgR0b29sGAIgASgJQgTiQQEDEjQKBXN0YXRlGAMgASgOMh8ucnVud2lyZS52MS5Ub29sRXhlY3V0aW9uLlN0YXRlQgTiQQEDEjEKCGR1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEhgKCnN0ZXBfaW5kZXgYBSABKAVCBOJBAQMiRgoNSW5wdXRSZXF1aXJlZBI1Cg1pbnB1dF9yZXF1ZXN0GAEgASgLMhgucnVud2lyZS52MS5JbnB1dFJlcXVlc3RCBOJBAQMimgEKDUlucHV0UmVjZWl2ZWQSHgoQaW5wdXRfcmVxdWVzdF9pZBgBIAEoCUIE4kEBAxIuCghhcHByb3ZhbBgCIAEoCzIULnJ1bndpcmUudjEuQXBwcm92YWxCBOJBAQNIABIUCgR0ZXh0GAMgASgJQgTiQQEDSAASGQoLYW5zd2VyZWRfYnkYBCABKAlCBOJBAQNCCAoGYW5zd2VyIjgKDVN0ZXBDb21wbGV0ZWQSJwoEc3RlcBgBIAEoCzITLnJ1bndpcmUudjEuUnVuU3RlcEIE4kEBAyI2CgxVc2FnZVVwZGF0ZWQSJgoFdXNhZ2UYASABKAsyES5ydW53aXJlLnYxLlVzYWdlQgTiQQEDItQBCgxSdW5Db21wbGV0ZWQSKwoGb3V0cHV0GAEgASgLMhUucnVud2lyZS52MS5SdW5PdXRwdXRCBOJBAQMSJgoFdXNhZ2UYAiABKAsyES5ydW53aXJlLnYxLlVzYWdlQgTiQQEDEjEKCGR1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjwKE3RpbWVfdG9fZmlyc3RfdG9rZW4YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMiNQoJUnVuRmFpbGVkEigKBWVycm9yGAEgASgLMhMucnVud2lyZS52MS5GYWlsdXJlQgTiQQEDIkAKDFJ1bkNhbmNlbGxlZBIUCgZyZWFzb24YASABKAlCBOJBAQMSGgoMY2FuY2VsbGVkX2J5GAIgASgJQgTiQQEDIkQKC1J1blRpbWVkT3V0EjUKDG1heF9kdXJhdGlvbhgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAzKnBwoKUnVuU2VydmljZRKEAQoMRXhlY3V0ZUFnZW50Eh8ucnVud2lyZS52MS5FeGVjdXRlQWdlbnRSZXF1ZXN0GhQucnVud2lyZS52MS5SdW5FdmVudCI72kENc2Vzc2lvbixpbnB1dILT5JMCJSIgL3YxL3tzZXNzaW9uPXNlc3Npb25zLyp9OmV4ZWN1dGU6ASowARKVAQoMU3RyZWFtVG9rZW5zEh8ucnVud2lyZS52MS5TdHJlYW1Ub2tlbnNSZXF1ZXN0GiAucnVud2lyZS52MS5TdHJlYW1Ub2tlbnNSZXNwb25zZSJA2kENc2Vzc2lvbixpbnB1dILT5JMCKiIlL3YxL3tzZXNzaW9uPXNlc3Npb25zLyp9OnN0cmVhbVRva2VuczoBKjABElcKCUNyZWF0ZVJ1bhIcLnJ1bndpcmUudjEuQ3JlYXRlUnVuUmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIhvaQQNydW6C0+STAg8iCC92MS9ydW5zOgNydW4SVgoGR2V0UnVuEhkucnVud2lyZS52MS5HZXRSdW5SZXF1ZXN0Gg8ucnVud2lyZS52MS5SdW4iINpBBG5hbWWC0+STAhMSES92MS97bmFtZT1ydW5zLyp9EoQBCg9TdHJlYW1SdW5FdmVudHMSIi5ydW53aXJlLnYxLlN0cmVhbVJ1bkV2ZW50c1JlcXVlc3QaFC5ydW53aXJlLnYxLlJ1bkV2ZW50IjXaQQ1ydW4sYWZ0ZXJfc2VxgtPkkwIfEh0vdjEve3J1bj1ydW5zLyp9OnN0cmVhbUV2ZW50czABEmYKCUNhbmNlbFJ1bhIcLnJ1bndpcmUudjEuQ2FuY2VsUnVuUmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIiraQQRuYW1lgtPkkwIdIhgvdjEve25hbWU9cnVucy8qfTpjYW5jZWw6ASoSVwoITGlzdFJ1bnMSGy5ydW53aXJlLnYxLkxpc3RSdW5zUmVxdWVzdBocLnJ1bndpcmUudjEuTGlzdFJ1bnNSZXNwb25zZSIQgtPkkwIKEggvdjEvcnVucxKAAQoLU3VibWl0SW5wdXQSHi5ydW53aXJlLnYxLlN1Ym1pdElucHV0UmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIkDaQRVuYW1lLGlucHV0X3JlcXVlc3RfaWSC0+STAiIiHS92MS97bmFtZT1ydW5zLyp9OnN1Ym1pdElucHV0OgEqQj5aPGdpdGh1Yi5jb20vcnVud2lyZS9ydW53aXJlL2dlbmVyYXRlZC9nby9ydW53aXJlL3YxO3J1bndpcmV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runwire_v1_common, file_runwire_v1_message]);
+  fileDesc("ChRydW53aXJlL3YxL3J1bi5wcm90bxIKcnVud2lyZS52MSL+CwoDUnVuEhIKBG5hbWUYASABKAlCBOJBAQgSLgoHc2Vzc2lvbhgCIAEoCUId4kECAgX6QRUKE3J1bndpcmUuZGV2L1Nlc3Npb24SKQoFYWdlbnQYAyABKAlCGuJBAQP6QRMKEXJ1bndpcmUuZGV2L0FnZW50EiwKBnN0YXR1cxgEIAEoDjIWLnJ1bndpcmUudjEuUnVuLlN0YXR1c0IE4kEBAxItCgVpbnB1dBgFIAMoCzIXLnJ1bndpcmUudjEuQ29udGVudFBhcnRCBeJBAgIFEi4KB29wdGlvbnMYBiABKAsyFi5ydW53aXJlLnYxLlJ1bk9wdGlvbnNCBeJBAgEFEisKBm91dHB1dBgHIAEoCzIVLnJ1bndpcmUudjEuUnVuT3V0cHV0QgTiQQEDEigKBXN0ZXBzGAggAygLMhMucnVud2lyZS52MS5SdW5TdGVwQgTiQQEDEjUKDXBlbmRpbmdfaW5wdXQYCSABKAsyGC5ydW53aXJlLnYxLklucHV0UmVxdWVzdEIE4kEBAxImCgV1c2FnZRgKIAEoCzIRLnJ1bndpcmUudjEuVXNhZ2VCBOJBAQMSNQoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnN0YXJ0X3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI8ChN0aW1lX3RvX2ZpcnN0X3Rva2VuGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjEKCGR1cmF0aW9uGA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEigKBWVycm9yGBAgASgLMhMucnVud2lyZS52MS5GYWlsdXJlQgTiQQEDEhYKCGxhc3Rfc2VxGBEgASgDQgTiQQEDEjEKBmxhYmVscxgSIAMoCzIbLnJ1bndpcmUudjEuUnVuLkxhYmVsc0VudHJ5QgTiQQEBEhMKBW93bmVyGBMgASgJQgTiQQEDEhIKBGV0YWcYFCABKAlCBOJBAQESGAoKcmVxdWVzdF9pZBgVIAEoCUIE4kEBAxI1Cgt1cGRhdGVfdGltZRgWIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoKYmF0Y2hfdGFzaxgXIAEoCUIe4kEBA/pBFwoVcnVud2lyZS5kZXYvQmF0Y2hUYXNrEigKBGNyZXcYGCABKAlCGuJBAgEF+kESChBydW53aXJlLmRldi9DcmV3EiwKCnBhcmVudF9ydW4YGSABKAlCGOJBAQP6QREKD3J1bndpcmUuZGV2L1J1bhIqCghyb290X3J1bhgaIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEhMKBWRlcHRoGBsgASgFQgTiQQEDEhcKCWNyZXdfdGFzaxgcIAEoCUIE4kEBAxIZCgtjcmV3X21lbWJlchgdIAEoCUIE4kEBAxItCgljcmV3X3BsYW4YHiABKAsyFC5ydW53aXJlLnYxLkNyZXdQbGFuQgTiQQEDGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEitwEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABIRCg1TVEFUVVNfUVVFVUVEEAESEgoOU1RBVFVTX1JVTk5JTkcQAhIZChVTVEFUVVNfUkVRVUlSRVNfSU5QVVQQAxIUChBTVEFUVVNfU1VDQ0VFREVEEAQSEQoNU1RBVFVTX0ZBSUxFRBAFEhQKEFNUQVRVU19DQU5DRUxMRUQQBhIUChBTVEFUVVNfVElNRURfT1VUEAc6K+pBKAoPcnVud2lyZS5kZXYvUnVuEgpydW5zL3tydW59KgRydW5zMgNydW4iuwEKClJ1bk9wdGlvbnMSFwoJbWF4X3N0ZXBzGAEgASgFQgTiQQEBEjUKDG1heF9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBARI2Cg1pbnB1dF90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEBEiUKF2FkZGl0aW9uYWxfaW5zdHJ1Y3Rpb25zGAQgASgJQgTiQQEBInwKCVJ1bk91dHB1dBISCgR0ZXh0GAEgASgJQgTiQQEDEiwKBXBhcnRzGAIgAygLMhcucnVud2lyZS52MS5Db250ZW50UGFydEIE4kEBAxItCgdtZXNzYWdlGAMgASgJQhziQQED+kEVChNydW53aXJlLmRldi9NZXNzYWdlIskCCgdSdW5TdGVwEhMKBWluZGV4GAEgASgFQgTiQQEDEi8KCm1vZGVsX2NhbGwYAiABKAsyFS5ydW53aXJlLnYxLk1vZGVsQ2FsbEIE4kEBAxIzCgp0b29sX2NhbGxzGAMgAygLMhkucnVud2lyZS52MS5Ub29sRXhlY3V0aW9uQgTiQQEDEiYKBXVzYWdlGAQgASgLMhEucnVud2lyZS52MS5Vc2FnZUIE4kEBAxI0CgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMQoIZHVyYXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMihgQKCU1vZGVsQ2FsbBIWCghwcm92aWRlchgBIAEoCUIE4kEBAxITCgVtb2RlbBgCIAEoCUIE4kEBAxI/Cg1maW5pc2hfcmVhc29uGAMgASgOMiIucnVud2lyZS52MS5Nb2RlbENhbGwuRmluaXNoUmVhc29uQgTiQQEDEhIKBHRleHQYBCABKAlCBOJBAQMSLQoHbWVzc2FnZRgFIAEoCUIc4kEBA/pBFQoTcnVud2lyZS5kZXYvTWVzc2FnZRI8ChN0aW1lX3RvX2ZpcnN0X3Rva2VuGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjEKCGR1cmF0aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEhYKCGF0dGVtcHRzGAggASgFQgTiQQEDIr4BCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxACEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEh0KGUZJTklTSF9SRUFTT05fSU5URVJSVVBURUQQBSLkBAoNVG9vbEV4ZWN1dGlvbhIoCgRjYWxsGAEgASgLMhQucnVud2lyZS52MS5Ub29sQ2FsbEIE4kEBAxIsCgZyZXN1bHQYAiABKAsyFi5ydW53aXJlLnYxLlRvb2xSZXN1bHRCBOJBAQMSNAoFc3RhdGUYAyABKA4yHy5ydW53aXJlLnYxLlRvb2xFeGVjdXRpb24uU3RhdGVCBOJBAQMSHwoRcmVxdWlyZWRfYXBwcm92YWwYBCABKAhCBOJBAQMSOQoSb3JpZ2luYWxfYXJndW1lbnRzGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIE4kEBAxIYCgpkZWNpZGVkX2J5GAYgASgJQgTiQQEDEjQKCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIxCghkdXJhdGlvbhgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAyKxAQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVEFURV9BV0FJVElOR19BUFBST1ZBTBABEhEKDVNUQVRFX1JVTk5JTkcQAhITCg9TVEFURV9TVUNDRUVERUQQAxIQCgxTVEFURV9GQUlMRUQQBBIQCgxTVEFURV9ERU5JRUQQBRITCg9TVEFURV9DQU5DRUxMRUQQBhITCg9TVEFURV9USU1FRF9PVVQQByLxAgoMSW5wdXRSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQEDEiUKA3J1bhgCIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEjEKBGtpbmQYAyABKA4yHS5ydW53aXJlLnYxLklucHV0UmVxdWVzdC5LaW5kQgTiQQEDEi0KCXRvb2xfY2FsbBgEIAEoCzIULnJ1bndpcmUudjEuVG9vbENhbGxCBOJBAQMSFAoGcHJvbXB0GAUgASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiQgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEQoNS0lORF9BUFBST1ZBTBABEhEKDUtJTkRfUVVFU1RJT04QAiLfAQoIQXBwcm92YWwSNQoIZGVjaXNpb24YASABKA4yHS5ydW53aXJlLnYxLkFwcHJvdmFsLkRlY2lzaW9uQgTiQQECEjcKEGVkaXRlZF9hcmd1bWVudHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQEBEhQKBnJlYXNvbhgDIAEoCUIE4kEBASJNCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhQKEERFQ0lTSU9OX0FQUFJPVkUQARIRCg1ERUNJU0lPTl9ERU5ZEAIi+gIKE0V4ZWN1dGVBZ2VudFJlcXVlc3QSLQoHc2Vzc2lvbhgBIAEoCUIc4kEBAvpBFQoTcnVud2lyZS5kZXYvU2Vzc2lvbhIsCgVpbnB1dBgCIAMoCzIXLnJ1bndpcmUudjEuQ29udGVudFBhcnRCBOJBAQISLQoHb3B0aW9ucxgDIAEoCzIWLnJ1bndpcmUudjEuUnVuT3B0aW9uc0IE4kEBARIiChRjYW5jZWxfb25fZGlzY29ubmVjdBgEIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAUgASgJQgTiQQEBEkEKBmxhYmVscxgGIAMoCzIrLnJ1bndpcmUudjEuRXhlY3V0ZUFnZW50UmVxdWVzdC5MYWJlbHNFbnRyeUIE4kEBARInCgRjcmV3GAcgASgJQhniQQEB+kESChBydW53aXJlLmRldi9DcmV3Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi+gIKE1N0cmVhbVRva2Vuc1JlcXVlc3QSLQoHc2Vzc2lvbhgBIAEoCUIc4kEBAvpBFQoTcnVud2lyZS5kZXYvU2Vzc2lvbhIsCgVpbnB1dBgCIAMoCzIXLnJ1bndpcmUudjEuQ29udGVudFBhcnRCBOJBAQISLQoHb3B0aW9ucxgDIAEoCzIWLnJ1bndpcmUudjEuUnVuT3B0aW9uc0IE4kEBARIiChRjYW5jZWxfb25fZGlzY29ubmVjdBgEIAEoCEIE4kEBARIYCgpyZXF1ZXN0X2lkGAUgASgJQgTiQQEBEkEKBmxhYmVscxgGIAMoCzIrLnJ1bndpcmUudjEuU3RyZWFtVG9rZW5zUmVxdWVzdC5MYWJlbHNFbnRyeUIE4kEBARInCgRjcmV3GAcgASgJQhniQQEB+kESChBydW53aXJlLmRldi9DcmV3Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUgoUU3RyZWFtVG9rZW5zUmVzcG9uc2USEgoEdGV4dBgBIAEoCUIE4kEBAxIRCgNzZXEYAiABKANCBOJBAQMSEwoFZmluYWwYAyABKAhCBOJBAQMigwEKEENyZWF0ZVJ1blJlcXVlc3QSIgoDcnVuGAEgASgLMg8ucnVud2lyZS52MS5SdW5CBOJBAQISFAoGcnVuX2lkGAIgASgJQgTiQQEBEhgKCnJlcXVlc3RfaWQYAyABKAlCBOJBAQESGwoNdmFsaWRhdGVfb25seRgEIAEoCEIE4kEBASJYChZTdHJlYW1SdW5FdmVudHNSZXF1ZXN0EiUKA3J1bhgBIAEoCUIY4kEBAvpBEQoPcnVud2lyZS5kZXYvUnVuEhcKCWFmdGVyX3NlcRgCIAEoA0IE4kEBASJ+ChBDYW5jZWxSdW5SZXF1ZXN0EiYKBG5hbWUYASABKAlCGOJBAQL6QREKD3J1bndpcmUuZGV2L1J1bhIUCgZyZWFzb24YAiABKAlCBOJBAQESEgoEZXRhZxgDIAEoCUIE4kEBARIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQEBIjcKDUdldFJ1blJlcXVlc3QSJgoEbmFtZRgBIAEoCUIY4kEBAvpBEQoPcnVud2lyZS5kZXYvUnVuInIKD0xpc3RSdW5zUmVxdWVzdBIXCglwYWdlX3NpemUYASABKAVCBOJBAQESGAoKcGFnZV90b2tlbhgCIAEoCUIE4kEBARIUCgZmaWx0ZXIYAyABKAlCBOJBAQESFgoIb3JkZXJfYnkYBCABKAlCBOJBAQEinwEKEExpc3RSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIPLnJ1bndpcmUudjEuUnVuQgTiQQEDEh0KD25leHRfcGFnZV90b2tlbhgCIAEoCUIE4kEBAxIYCgp0b3RhbF9zaXplGAMgASgFQgTiQQEDEi0KB21ldHJpY3MYBCABKAsyFi5ydW53aXJlLnYxLlJ1bk1ldHJpY3NCBOJBAQMitAQKClJ1bk1ldHJpY3MSFwoJcnVuX2NvdW50GAEgASgDQgTiQQEDEhoKDHF1ZXVlZF9jb3VudBgCIAEoA0IE4kEBAxIbCg1ydW5uaW5nX2NvdW50GAMgASgDQgTiQQEDEiIKFHJlcXVpcmVzX2lucHV0X2NvdW50GAQgASgDQgTiQQEDEh0KD3N1Y2NlZWRlZF9jb3VudBgFIAEoA0IE4kEBAxIaCgxmYWlsZWRfY291bnQYBiABKANCBOJBAQMSHQoPY2FuY2VsbGVkX2NvdW50GAcgASgDQgTiQQEDEh0KD3RpbWVkX291dF9jb3VudBgIIAEoA0IE4kEBAxImCgV1c2FnZRgJIAEoCzIRLnJ1bndpcmUudjEuVXNhZ2VCBOJBAQMSNQoMZHVyYXRpb25fcDUwGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDEjUKDGR1cmF0aW9uX3A5NRgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxJAChd0aW1lX3RvX2ZpcnN0X3Rva2VuX3A1MBgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxJAChd0aW1lX3RvX2ZpcnN0X3Rva2VuX3A5NRgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxIdCg90b29sX2NhbGxfY291bnQYDiABKANCBOJBAQMixgEKElN1Ym1pdElucHV0UmVxdWVzdBImCgRuYW1lGAEgASgJQhjiQQEC+kERCg9ydW53aXJlLmRldi9SdW4SHgoQaW5wdXRfcmVxdWVzdF9pZBgCIAEoCUIE4kEBAhIuCghhcHByb3ZhbBgDIAEoCzIULnJ1bndpcmUudjEuQXBwcm92YWxCBOJBAQFIABIUCgR0ZXh0GAQgASgJQgTiQQEBSAASGAoKcmVxdWVzdF9pZBgFIAEoCUIE4kEBAUIICgZhbnN3ZXIi4wgKCFJ1bkV2ZW50EiUKA3J1bhgBIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEhEKA3NlcRgCIAEoA0IE4kEBAxI1CgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMwoLcnVuX2NyZWF0ZWQYCiABKAsyFi5ydW53aXJlLnYxLlJ1bkNyZWF0ZWRCBOJBAQNIABIzCgtydW5fc3RhcnRlZBgLIAEoCzIWLnJ1bndpcmUudjEuUnVuU3RhcnRlZEIE4kEBA0gAEjEKCnRleHRfZGVsdGEYDCABKAsyFS5ydW53aXJlLnYxLlRleHREZWx0YUIE4kEBA0gAEjsKD21lc3NhZ2VfY3JlYXRlZBgNIAEoCzIaLnJ1bndpcmUudjEuTWVzc2FnZUNyZWF0ZWRCBOJBAQNIABI+ChF0b29sX2NhbGxfc3RhcnRlZBgOIAEoCzIbLnJ1bndpcmUudjEuVG9vbENhbGxTdGFydGVkQgTiQQEDSAASQgoTdG9vbF9jYWxsX2NvbXBsZXRlZBgPIAEoCzIdLnJ1bndpcmUudjEuVG9vbENhbGxDb21wbGV0ZWRCBOJBAQNIABI5Cg5pbnB1dF9yZXF1aXJlZBgQIAEoCzIZLnJ1bndpcmUudjEuSW5wdXRSZXF1aXJlZEIE4kEBA0gAEjkKDmlucHV0X3JlY2VpdmVkGBEgASgLMhkucnVud2lyZS52MS5JbnB1dFJlY2VpdmVkQgTiQQEDSAASOQoOc3RlcF9jb21wbGV0ZWQYEiABKAsyGS5ydW53aXJlLnYxLlN0ZXBDb21wbGV0ZWRCBOJBAQNIABI3Cg11c2FnZV91cGRhdGVkGBMgASgLMhgucnVud2lyZS52MS5Vc2FnZVVwZGF0ZWRCBOJBAQNIABI3Cg1ydW5fY29tcGxldGVkGBQgASgLMhgucnVud2lyZS52MS5SdW5Db21wbGV0ZWRCBOJBAQNIABIxCgpydW5fZmFpbGVkGBUgASgLMhUucnVud2lyZS52MS5SdW5GYWlsZWRCBOJBAQNIABI3Cg1ydW5fY2FuY2VsbGVkGBYgASgLMhgucnVud2lyZS52MS5SdW5DYW5jZWxsZWRCBOJBAQNIABI2Cg1ydW5fdGltZWRfb3V0GBcgASgLMhcucnVud2lyZS52MS5SdW5UaW1lZE91dEIE4kEBA0gAEj4KEWNyZXdfcGxhbl91cGRhdGVkGBggASgLMhsucnVud2lyZS52MS5DcmV3UGxhblVwZGF0ZWRCBOJBAQNIABI6Cg9jaGlsZF9ydW5fZXZlbnQYGSABKAsyGS5ydW53aXJlLnYxLkNoaWxkUnVuRXZlbnRCBOJBAQNIABI6Cg9ydW5faGFuZGVkX292ZXIYGiABKAsyGS5ydW53aXJlLnYxLlJ1bkhhbmRlZE92ZXJCBOJBAQNIAEIJCgdwYXlsb2FkIjAKClJ1bkNyZWF0ZWQSIgoDcnVuGAEgASgLMg8ucnVud2lyZS52MS5SdW5CBOJBAQMicgoKUnVuU3RhcnRlZBIWCghwcm92aWRlchgBIAEoCUIE4kEBAxITCgVtb2RlbBgCIAEoCUIE4kEBAxI3Cg5xdWV1ZV9kdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAyI5CglUZXh0RGVsdGESEgoEdGV4dBgBIAEoCUIE4kEBAxIYCgpzdGVwX2luZGV4GAIgASgFQgTiQQEDIjwKDk1lc3NhZ2VDcmVhdGVkEioKB21lc3NhZ2UYASABKAsyEy5ydW53aXJlLnYxLk1lc3NhZ2VCBOJBAQMiWgoPVG9vbENhbGxTdGFydGVkEi0KCXRvb2xfY2FsbBgBIAEoCzIULnJ1bndpcmUudjEuVG9vbENhbGxCBOJBAQMSGAoKc3RlcF9pbmRleBgCIAEoBUIE4kEBAyLYAQoRVG9vbENhbGxDb21wbGV0ZWQSLAoGcmVzdWx0GAEgASgLMhYucnVud2lyZS52MS5Ub29sUmVzdWx0QgTiQQEDEhIKBHRvb2wYAiABKAlCBOJBAQMSNAoFc3RhdGUYAyABKA4yHy5ydW53aXJlLnYxLlRvb2xFeGVjdXRpb24uU3RhdGVCBOJBAQMSMQoIZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSGAoKc3RlcF9pbmRleBgFIAEoBUIE4kEBAyJGCg1JbnB1dFJlcXVpcmVkEjUKDWlucHV0X3JlcXVlc3QYASABKAsyGC5ydW53aXJlLnYxLklucHV0UmVxdWVzdEIE4kEBAyKaAQoNSW5wdXRSZWNlaXZlZBIeChBpbnB1dF9yZXF1ZXN0X2lkGAEgASgJQgTiQQEDEi4KCGFwcHJvdmFsGAIgASgLMhQucnVud2lyZS52MS5BcHByb3ZhbEIE4kEBA0gAEhQKBHRleHQYAyABKAlCBOJBAQNIABIZCgthbnN3ZXJlZF9ieRgEIAEoCUIE4kEBA0IICgZhbnN3ZXIiOAoNU3RlcENvbXBsZXRlZBInCgRzdGVwGAEgASgLMhMucnVud2lyZS52MS5SdW5TdGVwQgTiQQEDIjYKDFVzYWdlVXBkYXRlZBImCgV1c2FnZRgBIAEoCzIRLnJ1bndpcmUudjEuVXNhZ2VCBOJBAQMi1AEKDFJ1bkNvbXBsZXRlZBIrCgZvdXRwdXQYASABKAsyFS5ydW53aXJlLnYxLlJ1bk91dHB1dEIE4kEBAxImCgV1c2FnZRgCIAEoCzIRLnJ1bndpcmUudjEuVXNhZ2VCBOJBAQMSMQoIZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSPAoTdGltZV90b19maXJzdF90b2tlbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAyI1CglSdW5GYWlsZWQSKAoFZXJyb3IYASABKAsyEy5ydW53aXJlLnYxLkZhaWx1cmVCBOJBAQMiQAoMUnVuQ2FuY2VsbGVkEhQKBnJlYXNvbhgBIAEoCUIE4kEBAxIaCgxjYW5jZWxsZWRfYnkYAiABKAlCBOJBAQMiRAoLUnVuVGltZWRPdXQSNQoMbWF4X2R1cmF0aW9uGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDIlEKD0NyZXdQbGFuVXBkYXRlZBIoCgRwbGFuGAEgASgLMhQucnVud2lyZS52MS5DcmV3UGxhbkIE4kEBAxIUCgZyZWFzb24YAiABKAlCBOJBAQMigwIKDUNoaWxkUnVuRXZlbnQSJQoDcnVuGAEgASgJQhjiQQED+kERCg9ydW53aXJlLmRldi9SdW4SLAoKcGFyZW50X3J1bhgCIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEhMKBWRlcHRoGAMgASgFQgTiQQEDEhkKC2NyZXdfbWVtYmVyGAQgASgJQgTiQQEDEhcKCWNyZXdfdGFzaxgFIAEoCUIE4kEBAxIpCgVhZ2VudBgGIAEoCUIa4kEBA/pBEwoRcnVud2lyZS5kZXYvQWdlbnQSKQoFZXZlbnQYByABKAsyFC5ydW53aXJlLnYxLlJ1bkV2ZW50QgTiQQEDIn4KDVJ1bkhhbmRlZE92ZXISKQoFYWdlbnQYASABKAlCGuJBAQP6QRMKEXJ1bndpcmUuZGV2L0FnZW50EisKCWNoaWxkX3J1bhgCIAEoCUIY4kEBA/pBEQoPcnVud2lyZS5kZXYvUnVuEhUKB21lc3NhZ2UYAyABKAlCBOJBAQMy7gcKClJ1blNlcnZpY2USpQEKDEV4ZWN1dGVBZ2VudBIfLnJ1bndpcmUudjEuRXhlY3V0ZUFnZW50UmVxdWVzdBoULnJ1bndpcmUudjEuUnVuRXZlbnQiXNpBDXNlc3Npb24saW5wdXSC0+STAkYiIC92MS97c2Vzc2lvbj1zZXNzaW9ucy8qfTpleGVjdXRlOgEqWh8iGi92MS97Y3Jldz1jcmV3cy8qfTpleGVjdXRlOgEqMAESuwEKDFN0cmVhbVRva2VucxIfLnJ1bndpcmUudjEuU3RyZWFtVG9rZW5zUmVxdWVzdBogLnJ1bndpcmUudjEuU3RyZWFtVG9rZW5zUmVzcG9uc2UiZtpBDXNlc3Npb24saW5wdXSC0+STAlAiJS92MS97c2Vzc2lvbj1zZXNzaW9ucy8qfTpzdHJlYW1Ub2tlbnM6ASpaJCIfL3YxL3tjcmV3PWNyZXdzLyp9OnN0cmVhbVRva2VuczoBKjABElcKCUNyZWF0ZVJ1bhIcLnJ1bndpcmUudjEuQ3JlYXRlUnVuUmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIhvaQQNydW6C0+STAg8iCC92MS9ydW5zOgNydW4SVgoGR2V0UnVuEhkucnVud2lyZS52MS5HZXRSdW5SZXF1ZXN0Gg8ucnVud2lyZS52MS5SdW4iINpBBG5hbWWC0+STAhMSES92MS97bmFtZT1ydW5zLyp9EoQBCg9TdHJlYW1SdW5FdmVudHMSIi5ydW53aXJlLnYxLlN0cmVhbVJ1bkV2ZW50c1JlcXVlc3QaFC5ydW53aXJlLnYxLlJ1bkV2ZW50IjXaQQ1ydW4sYWZ0ZXJfc2VxgtPkkwIfEh0vdjEve3J1bj1ydW5zLyp9OnN0cmVhbUV2ZW50czABEmYKCUNhbmNlbFJ1bhIcLnJ1bndpcmUudjEuQ2FuY2VsUnVuUmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIiraQQRuYW1lgtPkkwIdIhgvdjEve25hbWU9cnVucy8qfTpjYW5jZWw6ASoSVwoITGlzdFJ1bnMSGy5ydW53aXJlLnYxLkxpc3RSdW5zUmVxdWVzdBocLnJ1bndpcmUudjEuTGlzdFJ1bnNSZXNwb25zZSIQgtPkkwIKEggvdjEvcnVucxKAAQoLU3VibWl0SW5wdXQSHi5ydW53aXJlLnYxLlN1Ym1pdElucHV0UmVxdWVzdBoPLnJ1bndpcmUudjEuUnVuIkDaQRVuYW1lLGlucHV0X3JlcXVlc3RfaWSC0+STAiIiHS92MS97bmFtZT1ydW5zLyp9OnN1Ym1pdElucHV0OgEqQj5aPGdpdGh1Yi5jb20vcnVud2lyZS9ydW53aXJlL2dlbmVyYXRlZC9nby9ydW53aXJlL3YxO3J1bndpcmV2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_client, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runwire_v1_common, file_runwire_v1_crew, file_runwire_v1_message]);
 
 /**
  * One execution of an agent in a session.
@@ -36,14 +38,16 @@ export type Run = Message<"runwire.v1.Run"> & {
   name: string;
 
   /**
-   * The session the run executes in, `sessions/{session}`.
+   * The session the run executes in, `sessions/{session}`. Empty for a
+   * crew run (`crew` set): each of its child runs has a session of its own.
    *
    * @generated from field: string session = 2;
    */
   session: string;
 
   /**
-   * The agent executed: the session's agent, `agents/{agent}`.
+   * The agent executed: the session's agent, `agents/{agent}`; for a run a
+   * handover started, the agent handed over to; empty for a crew run.
    *
    * @generated from field: string agent = 3;
    */
@@ -87,7 +91,10 @@ export type Run = Message<"runwire.v1.Run"> & {
 
   /**
    * What the run waits for; set only while `REQUIRES_INPUT`. Several
-   * approvals in one step are asked one at a time, in call order.
+   * approvals in one step are asked one at a time, in call order. A run
+   * whose child (at any depth) waits for a person waits too, with the
+   * child's request: `pending_input.run` names the run that asked, and
+   * `SubmitInput` on either run answers it.
    *
    * @generated from field: runwire.v1.InputRequest pending_input = 9;
    */
@@ -140,7 +147,10 @@ export type Run = Message<"runwire.v1.Run"> & {
   /**
    * Why the run did not succeed; set when `FAILED`, `CANCELLED` or
    * `TIMED_OUT`. Reasons include `PROVIDER_ERROR`, `MAX_STEPS_EXCEEDED`,
-   * `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`.
+   * `INPUT_TIMEOUT`, `RUN_CANCELLED`, `RUN_TIMED_OUT`, `INTERNAL`, and for
+   * crew runs `CREW_TASK_FAILED`, `CREW_DEPTH_EXCEEDED`,
+   * `CREW_CHILD_RUN_LIMIT_EXCEEDED`, `CREW_TOKEN_LIMIT_EXCEEDED`,
+   * `CREW_PLAN_INVALID`, `CREW_TASK_OUTPUT_INVALID`.
    *
    * @generated from field: runwire.v1.Failure error = 16;
    */
@@ -195,6 +205,63 @@ export type Run = Message<"runwire.v1.Run"> & {
    * @generated from field: string batch_task = 23;
    */
   batchTask: string;
+
+  /**
+   * The crew executed, `crews/{crew}`: set instead of `session` to run a
+   * crew. The crew run plans and starts a child run per task; its events
+   * hold the plan and every child's events, and it ends when the crew's
+   * final answer is written (`output`) or a task fails.
+   *
+   * @generated from field: string crew = 24;
+   */
+  crew: string;
+
+  /**
+   * The run that started this one, `runs/{run}`: a crew run (one child per
+   * task), a run whose agent called this run's agent as a tool, or a run
+   * that handed its conversation over. Empty for a run a client started.
+   *
+   * @generated from field: string parent_run = 25;
+   */
+  parentRun: string;
+
+  /**
+   * The top of this run's tree, `runs/{run}`: itself for a run a client
+   * started.
+   *
+   * @generated from field: string root_run = 26;
+   */
+  rootRun: string;
+
+  /**
+   * Levels below `root_run`: 0 for a run a client started, 1 for its
+   * children, and so on.
+   *
+   * @generated from field: int32 depth = 27;
+   */
+  depth: number;
+
+  /**
+   * For a crew's child run: the `CrewPlanTask.id` it executes.
+   *
+   * @generated from field: string crew_task = 28;
+   */
+  crewTask: string;
+
+  /**
+   * For a crew's child run: the `CrewMember.id` executing it, or `manager`.
+   *
+   * @generated from field: string crew_member = 29;
+   */
+  crewMember: string;
+
+  /**
+   * For a crew run: the plan, as its last `crew_plan_updated` event holds
+   * it.
+   *
+   * @generated from field: runwire.v1.CrewPlan crew_plan = 30;
+   */
+  crewPlan?: CrewPlan | undefined;
 };
 
 /**
@@ -922,6 +989,14 @@ export type ExecuteAgentRequest = Message<"runwire.v1.ExecuteAgentRequest"> & {
    * @generated from field: map<string, string> labels = 6;
    */
   labels: { [key: string]: string };
+
+  /**
+   * The crew to execute, `crews/{crew}`, instead of a session's agent;
+   * exclusive with `session`.
+   *
+   * @generated from field: string crew = 7;
+   */
+  crew: string;
 };
 
 /**
@@ -980,6 +1055,15 @@ export type StreamTokensRequest = Message<"runwire.v1.StreamTokensRequest"> & {
    * @generated from field: map<string, string> labels = 6;
    */
   labels: { [key: string]: string };
+
+  /**
+   * The crew to execute, `crews/{crew}`, instead of a session's agent;
+   * exclusive with `session`. The text streamed is the crew's final
+   * answer.
+   *
+   * @generated from field: string crew = 7;
+   */
+  crew: string;
 };
 
 /**
@@ -1192,7 +1276,9 @@ export type ListRunsRequest = Message<"runwire.v1.ListRunsRequest"> & {
    * AIP-160 filter. Fields: `agent`, `session`, `status` (`QUEUED`,
    * `RUNNING`, `REQUIRES_INPUT`, `SUCCEEDED`, `FAILED`, `CANCELLED`,
    * `TIMED_OUT`), `create_time`, `start_time`, `end_time`, `duration`,
-   * `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`.
+   * `usage.total_tokens`, `error.reason`, `batch_task`, `labels.KEY`,
+   * `crew`, `parent_run`, `root_run`, `depth`, `crew_task`, `crew_member`.
+   * Example: `parent_run = "runs/r1"` lists a crew run's children.
    * Example: `agent = "agents/support" AND status = FAILED AND
    * create_time > "2026-01-01T00:00:00Z"`.
    *
@@ -1589,6 +1675,33 @@ export type RunEvent = Message<"runwire.v1.RunEvent"> & {
      */
     value: RunTimedOut;
     case: "runTimedOut";
+  } | {
+    /**
+     * A crew run's plan changed: tasks added, assigned, started or ended.
+     *
+     * @generated from field: runwire.v1.CrewPlanUpdated crew_plan_updated = 24;
+     */
+    value: CrewPlanUpdated;
+    case: "crewPlanUpdated";
+  } | {
+    /**
+     * An event of a child run (at any depth), copied into this run's log in
+     * the order it happened.
+     *
+     * @generated from field: runwire.v1.ChildRunEvent child_run_event = 25;
+     */
+    value: ChildRunEvent;
+    case: "childRunEvent";
+  } | {
+    /**
+     * The run handed its conversation over to another agent, whose run
+     * (`child_run`) goes on in the same session; this run's output is that
+     * run's.
+     *
+     * @generated from field: runwire.v1.RunHandedOver run_handed_over = 26;
+     */
+    value: RunHandedOver;
+    case: "runHandedOver";
   } | { case: undefined; value?: undefined };
 };
 
@@ -2010,6 +2123,136 @@ export const RunTimedOutSchema: GenMessage<RunTimedOut> = /*@__PURE__*/
   messageDesc(file_runwire_v1_run, 33);
 
 /**
+ * Payload of `RunEvent.crew_plan_updated`.
+ *
+ * @generated from message runwire.v1.CrewPlanUpdated
+ */
+export type CrewPlanUpdated = Message<"runwire.v1.CrewPlanUpdated"> & {
+  /**
+   * The whole plan as it is now (also `Run.crew_plan`).
+   *
+   * @generated from field: runwire.v1.CrewPlan plan = 1;
+   */
+  plan?: CrewPlan | undefined;
+
+  /**
+   * What changed, for example `planned`, `task started`, `task
+   * succeeded`, `replanned`.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message runwire.v1.CrewPlanUpdated.
+ * Use `create(CrewPlanUpdatedSchema)` to create a new message.
+ */
+export const CrewPlanUpdatedSchema: GenMessage<CrewPlanUpdated> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_run, 34);
+
+/**
+ * Payload of `RunEvent.child_run_event`: one event of a run below this one.
+ * A grandchild's event is copied as is (not nested), with `run` naming the
+ * grandchild, so every event of the tree appears once.
+ *
+ * @generated from message runwire.v1.ChildRunEvent
+ */
+export type ChildRunEvent = Message<"runwire.v1.ChildRunEvent"> & {
+  /**
+   * The run whose event this is, `runs/{run}`.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * Its parent, `runs/{run}`.
+   *
+   * @generated from field: string parent_run = 2;
+   */
+  parentRun: string;
+
+  /**
+   * Its depth below the run whose log this is (1: a direct child).
+   *
+   * @generated from field: int32 depth = 3;
+   */
+  depth: number;
+
+  /**
+   * The crew member executing (a `CrewMember.id`, or `manager`), when the
+   * run belongs to a crew task.
+   *
+   * @generated from field: string crew_member = 4;
+   */
+  crewMember: string;
+
+  /**
+   * The crew task (a `CrewPlanTask.id`) it belongs to.
+   *
+   * @generated from field: string crew_task = 5;
+   */
+  crewTask: string;
+
+  /**
+   * The agent of `run`, `agents/{agent}`.
+   *
+   * @generated from field: string agent = 6;
+   */
+  agent: string;
+
+  /**
+   * The event, as `run`'s own log holds it (with that run's `seq`).
+   *
+   * @generated from field: runwire.v1.RunEvent event = 7;
+   */
+  event?: RunEvent | undefined;
+};
+
+/**
+ * Describes the message runwire.v1.ChildRunEvent.
+ * Use `create(ChildRunEventSchema)` to create a new message.
+ */
+export const ChildRunEventSchema: GenMessage<ChildRunEvent> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_run, 35);
+
+/**
+ * Payload of `RunEvent.run_handed_over`.
+ *
+ * @generated from message runwire.v1.RunHandedOver
+ */
+export type RunHandedOver = Message<"runwire.v1.RunHandedOver"> & {
+  /**
+   * The agent the conversation was handed to, `agents/{agent}`.
+   *
+   * @generated from field: string agent = 1;
+   */
+  agent: string;
+
+  /**
+   * The run that goes on with it, `runs/{run}`.
+   *
+   * @generated from field: string child_run = 2;
+   */
+  childRun: string;
+
+  /**
+   * What the handing agent passed on, if anything.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message runwire.v1.RunHandedOver.
+ * Use `create(RunHandedOverSchema)` to create a new message.
+ */
+export const RunHandedOverSchema: GenMessage<RunHandedOver> = /*@__PURE__*/
+  messageDesc(file_runwire_v1_run, 36);
+
+/**
  * Executes agents. A run is one execution of a session's agent on some input:
  * a durable record with a status, steps, tool calls, usage and timings, plus a
  * gap-free log of `RunEvent`s numbered from 1.
@@ -2034,6 +2277,10 @@ export const RunService: GenService<{
    * after which the call ends with OK whatever the run's outcome. While the
    * run waits for a person (`input_required`) the stream stays open; answer
    * with `SubmitInput` or over `EventService.Connect`.
+   *
+   * With `crew` set instead of `session`, the crew is executed: its plan
+   * and every child run's events come in this one stream (see
+   * `RunEvent.crew_plan_updated` and `RunEvent.child_run_event`).
    *
    * Retrying with the same `request_id` within the idempotency window starts
    * no second run: it replays the first run's events from seq 1 and then
@@ -2069,7 +2316,8 @@ export const RunService: GenService<{
   },
   /**
    * Creates a run and returns it at once, usually `QUEUED` or `RUNNING`.
-   * Follow it with `StreamRunEvents`, `GetRun` or `EventService`.
+   * Follow it with `StreamRunEvents`, `GetRun` or `EventService`. With
+   * `run.crew` set (and `run.session` empty) the run executes the crew.
    *
    * @generated from rpc runwire.v1.RunService.CreateRun
    */
