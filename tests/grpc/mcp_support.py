@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runwire.server.config import McpSettings, NetworkSettings, RunSettings, Settings
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.v1 import mcp_server_pb2
 from tests.conftest import make_settings
 

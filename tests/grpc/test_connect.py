@@ -220,7 +220,7 @@ async def test_requests_pending_before_the_client_connects_are_sent_at_once(tmp_
 
 
 def _local() -> Any:
-    from runwire.server.domain.principal import LOCAL_PRINCIPAL
+    from runwire.server.core.principal import LOCAL_PRINCIPAL
 
     return LOCAL_PRINCIPAL
 

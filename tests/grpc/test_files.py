@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runwire.server.app import RunwireServer
 from runwire.server.config import FileSettings
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.v1 import file_pb2, file_pb2_grpc
 from tests.conftest import new_request_id, rpc_error
 from tests.grpc import file_samples

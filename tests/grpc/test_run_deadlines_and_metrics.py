@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from runwire.server.api.metrics import REGISTRY
+from runwire.server.core.metrics import REGISTRY
 from runwire.server.app import RunwireServer
 from runwire.v1 import (
     agent_pb2,

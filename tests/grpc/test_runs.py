@@ -1804,7 +1804,7 @@ async def test_cancel_run_while_the_run_is_recording_its_end_does_not_end_it_twi
 async def test_a_run_cancelled_before_its_task_first_runs_still_ends_cancelled(runs: Runs) -> None:
     # A batch stopped while it starts a task cancels the new run at once, before the run's task has had a
     # turn of the loop; asyncio then never runs the task's coroutine, which must not leave the run queued.
-    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+    from runwire.server.core.principal import INSECURE_PRINCIPAL
 
     session = await runs.session()
     row = await runs.server.runs.create(INSECURE_PRINCIPAL, session, [{"text": "[[sleep:30]]"}], options={}, labels={})
@@ -1820,7 +1820,7 @@ async def test_a_run_cancelled_before_its_task_first_runs_still_ends_cancelled(r
 async def test_a_run_starts_even_when_its_stream_fails_to_open(runs: Runs) -> None:
     # ExecuteAgent opens its stream (sends headers) between the commit and the start; a client gone by then
     # must not leave a committed run queued forever.
-    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+    from runwire.server.core.principal import INSECURE_PRINCIPAL
 
     async def client_gone(row: Any) -> None:
         raise ConnectionResetError("the client went away")
@@ -1841,7 +1841,7 @@ async def test_what_within_writes_commits_with_the_run_or_not_at_all(runs: Runs,
     # Core statements; a task taken meanwhile raises there, and neither the run nor the mark may remain.
     from sqlalchemy import update
 
-    from runwire.server.domain.principal import INSECURE_PRINCIPAL
+    from runwire.server.core.principal import INSECURE_PRINCIPAL
 
     session = await runs.session()
     store = runs.server.runs.ctx.store

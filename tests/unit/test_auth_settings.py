@@ -9,7 +9,7 @@ import pytest
 
 from runwire.server.api.ratelimit import Limit, MemoryBuckets, RateLimiter, method_class
 from runwire.server.config import Bucket, RateLimitOverride, RateLimitSettings, Settings, SettingsError
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.logging_setup import redact
 
 

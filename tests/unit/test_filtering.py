@@ -10,16 +10,7 @@ import pytest
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, create_engine, select
 from sqlalchemy.engine import Engine
 
-from runwire.server.domain.filtering import (
-    And,
-    Comparison,
-    FilterError,
-    Not,
-    Or,
-    Value,
-    parse_filter,
-    split_field_path,
-)
+from runwire.server.core.filtering import And, Comparison, FilterError, Not, Or, Value, parse_filter, split_field_path
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql, parse_timestamp
 
 
@@ -511,7 +502,7 @@ def test_fuzz_random_characters() -> None:
 
 
 def test_a_page_token_never_reads_as_a_command_line_option() -> None:
-    from runwire.server.domain.paging import PageTokenCodec
+    from runwire.server.core.paging import PageTokenCodec
 
     codec = PageTokenCodec(b"k" * 32)
     tokens = [codec.encode("query", [index, f"id-{index}"]) for index in range(2000)]

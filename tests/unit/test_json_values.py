@@ -8,8 +8,8 @@ import math
 import pytest
 from google.protobuf import json_format, struct_pb2
 
-from runwire.server.domain import json_values
-from runwire.server.domain.json_values import MAX_DEPTH, MAX_SAFE_INTEGER, JsonValueError
+from runwire.server.wire import json_values
+from runwire.server.wire.json_values import MAX_DEPTH, MAX_SAFE_INTEGER, JsonValueError
 
 
 def round_trip(value: dict) -> dict:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from runwire.server.api.convert import set_run_output
+from runwire.server.wire.convert import set_run_output
 from runwire.v1 import common_pb2, run_pb2
 
 OUTPUTS: list[run_pb2.RunOutput] = [

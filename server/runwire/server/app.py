@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 import runwire.v1
 from runwire.v1 import admin_pb2
-from runwire.server.api import metrics
+from runwire.server.core import metrics
 from runwire.server.api.admin_servicer import AdminServicer
 from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
@@ -46,11 +46,12 @@ from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
-from runwire.server.domain.common import Idempotency, utc_now
+from runwire.server.domain.common import Idempotency
+from runwire.server.core.clock import utc_now
 from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.messaging import MessagingService
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import DomainError
+from runwire.server.core.errors import DomainError
 from runwire.server.domain.memories import MemoryService
 from runwire.server.domain.secrets import SecretService
 from runwire.server.store.secrets import SecretBox
@@ -58,8 +59,8 @@ from runwire.server.domain.files import FileService
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.messages import MessageService
 from runwire.server.domain.ownership import LeaseSettings, Ownership
-from runwire.server.domain.paging import PageTokenCodec
-from runwire.server.domain.principal import Principal
+from runwire.server.core.paging import PageTokenCodec
+from runwire.server.core.principal import Principal
 from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
@@ -73,7 +74,8 @@ from runwire.server.engine.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.openai_provider import OpenAIProvider
-from runwire.server.engine.runner import ACTIVE_STATUSES, RunFailure, RunStatus, Runner
+from runwire.server.core.statuses import ACTIVE_STATUSES, RunStatus
+from runwire.server.engine.runner import RunFailure, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
 from runwire.server.files.blobs import LocalBlobStore
 from runwire.server.store import repositories as repo

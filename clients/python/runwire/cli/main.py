@@ -22,7 +22,37 @@ def _quiet_grpc_core_for_json_logs(argv: list[str]) -> None:
 
 _quiet_grpc_core_for_json_logs(sys.argv[1:])
 
-from runwire.cli import resources  # noqa: E402 (after the GRPC_VERBOSITY choice)
+from runwire.cli import framework  # noqa: E402 (after the GRPC_VERBOSITY choice)
+
+# The client command groups, one module each under runwire.cli.commands, in the order `runwire --help` lists them.
+COMMAND_GROUPS = (
+    "agents",
+    "sessions",
+    "messages",
+    "run",
+    "tools",
+    "mcp_servers",
+    "files",
+    "memory",
+    "config",
+    "admin",
+    "batches",
+    "secrets",
+)
+# `runwire serve` flags passed to Settings.load under their own names.
+_SERVE_SETTINGS = (
+    "host",
+    "port",
+    "data_dir",
+    "database_url",
+    "log_level",
+    "log_format",
+    "insecure_no_auth",
+    "metrics_port",
+    "redis_url",
+    "role",
+    "workers",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
-    resources.add_commands(commands)
+    framework.add_command_groups(commands, COMMAND_GROUPS)
     return parser
 
 
@@ -81,20 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
     from runwire.server.config import Settings, SettingsError
 
     try:
-        settings = Settings.load(
-            config_file=args.config,
-            host=args.host,
-            port=args.port,
-            data_dir=args.data_dir,
-            database_url=args.database_url,
-            log_level=args.log_level,
-            log_format=args.log_format,
-            insecure_no_auth=args.insecure_no_auth,
-            metrics_port=args.metrics_port,
-            redis_url=args.redis_url,
-            role=args.role,
-            workers=args.workers,
-        )
+        settings = Settings.load(config_file=args.config, **{name: getattr(args, name) for name in _SERVE_SETTINGS})
     except SettingsError as exc:
         print(f"runwire serve: {exc}", file=sys.stderr)
         for path, problem in getattr(exc, "violations", ()):  # a configuration file: every invalid field

@@ -10,6 +10,7 @@ those named set fields of the request (`request_id=`, `validate_only=`,
 from __future__ import annotations
 
 import uuid
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Sequence
 
 from google.protobuf import field_mask_pb2
@@ -59,6 +60,8 @@ def content(input: str | common_pb2.ContentPart | Sequence[common_pb2.ContentPar
 
 class _Resource:
     stub_class: type
+    # The generated module of the service's request messages (`agent_pb2`).
+    messages: ModuleType
 
     def __init__(self, client: BaseClient) -> None:
         self._client = client
@@ -76,62 +79,76 @@ class _Resource:
     def _pages(self, method: str, request: Any, options: dict[str, Any]) -> Any:
         return self._client.pager(getattr(self.stub, method), request, **options)
 
+    def _request(self, method: str, fields: dict[str, Any]) -> Any:
+        return getattr(self.messages, f"{method}Request")(**fields)
 
-class Agents(_Resource):
-    stub_class = agent_pb2_grpc.AgentServiceStub
-
-    def create(self, agent: agent_pb2.Agent, **fields: Any) -> Any:
-        """CreateAgent; `agent_id=`, `request_id=`, `validate_only=` among the fields."""
+    def _send(self, method: str, fields: dict[str, Any], **named: Any) -> Any:
+        """Call `method` with its request built from `named` and the request fields among `fields`; the rest of
+        `fields` (timeout=, metadata=...) are options of the call."""
         fields, options = _split(fields)
-        return self._call("CreateAgent", agent_pb2.CreateAgentRequest(agent=agent, **fields), options)
+        return self._call(method, self._request(method, {**named, **fields}), options)
+
+    def _send_paged(self, method: str, fields: dict[str, Any], **named: Any) -> Any:
+        """A pager over `method`, its request built as `_send` builds it."""
+        fields, options = _split(fields)
+        return self._pages(method, self._request(method, {**named, **fields}), options)
+
+
+class _StandardMethods(_Resource):
+    """Create, Get, List, Update and Delete of one resource type, named after it: `singular` is `Agent` for
+    CreateAgent, GetAgent..., `plural` is `Agents` for ListAgents. The resource may be given by position or
+    by its field's name (`create(agent)` or `create(agent=agent)`)."""
+
+    singular: str
+    plural: str
+
+    @property
+    def _field(self) -> str:
+        """`McpServer` -> `mcp_server`: the field of the requests holding the resource."""
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.singular).lstrip("_")
+
+    def _resource(self, resource: Any) -> dict[str, Any]:
+        return {} if resource is None else {self._field: resource}
+
+    def create(self, resource: Any = None, /, **fields: Any) -> Any:
+        """Create{singular}; `{field}_id=`, `request_id=`, `validate_only=` among the fields."""
+        return self._send(f"Create{self.singular}", fields, **self._resource(resource))
 
     def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetAgent", agent_pb2.GetAgentRequest(name=name), options)
+        method = f"Get{self.singular}"
+        return self._call(method, self._request(method, {"name": name}), options)
 
     def list(self, **fields: Any) -> Any:
-        """A pager over ListAgents; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
-        fields, options = _split(fields)
-        return self._pages("ListAgents", agent_pb2.ListAgentsRequest(**fields), options)
+        """A pager over List{plural}; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
+        return self._send_paged(f"List{self.plural}", fields)
 
-    def update(self, agent: agent_pb2.Agent, update_mask: Sequence[str] | field_mask_pb2.FieldMask, **fields: Any) -> Any:
-        fields, options = _split(fields)
-        request = agent_pb2.UpdateAgentRequest(agent=agent, update_mask=_mask(update_mask), **fields)
-        return self._call("UpdateAgent", request, options)
+    def update(
+        self, resource: Any = None, update_mask: Sequence[str] | field_mask_pb2.FieldMask | None = None, /, **fields: Any
+    ) -> Any:
+        """Update{singular}: the fields named by `update_mask` (paths, or a FieldMask)."""
+        mask = fields.pop("update_mask", update_mask)
+        named = self._resource(resource)
+        if mask is not None:
+            named["update_mask"] = _mask(mask)
+        return self._send(f"Update{self.singular}", fields, **named)
 
     def delete(self, name: str, **fields: Any) -> Any:
-        """DeleteAgent; `force=`, `etag=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("DeleteAgent", agent_pb2.DeleteAgentRequest(name=name, **fields), options)
+        """Delete{singular}; `etag=`, and where the service has them `force=`, `allow_missing=`."""
+        return self._send(f"Delete{self.singular}", fields, name=name)
 
 
-class Secrets(_Resource):
-    """The caller's secrets. Values go in (create, rotate) and never come back."""
+class Agents(_StandardMethods):
+    stub_class = agent_pb2_grpc.AgentServiceStub
+    messages = agent_pb2
+    singular, plural = "Agent", "Agents"
+
+
+class Secrets(_StandardMethods):
+    """The caller's secrets. Values go in (create, update with `value` in the mask) and never come back."""
 
     stub_class = secret_pb2_grpc.SecretServiceStub
-
-    def create(self, secret: secret_pb2.Secret, **fields: Any) -> Any:
-        """CreateSecret; `secret_id=`, `request_id=`, `validate_only=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("CreateSecret", secret_pb2.CreateSecretRequest(secret=secret, **fields), options)
-
-    def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetSecret", secret_pb2.GetSecretRequest(name=name), options)
-
-    def list(self, **fields: Any) -> Any:
-        """A pager over ListSecrets; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
-        fields, options = _split(fields)
-        return self._pages("ListSecrets", secret_pb2.ListSecretsRequest(**fields), options)
-
-    def update(self, secret: secret_pb2.Secret, update_mask: Sequence[str] | field_mask_pb2.FieldMask, **fields: Any) -> Any:
-        """UpdateSecret; `value` in the mask rotates the value."""
-        fields, options = _split(fields)
-        request = secret_pb2.UpdateSecretRequest(secret=secret, update_mask=_mask(update_mask), **fields)
-        return self._call("UpdateSecret", request, options)
-
-    def delete(self, name: str, **fields: Any) -> Any:
-        """DeleteSecret; `etag=`, `allow_missing=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("DeleteSecret", secret_pb2.DeleteSecretRequest(name=name, **fields), options)
+    messages = secret_pb2
+    singular, plural = "Secret", "Secrets"
 
 
 def recipient(to: str | messaging_pb2.Recipient) -> messaging_pb2.Recipient:
@@ -150,114 +167,76 @@ class Messaging(_Resource):
     `messaging.send` scope."""
 
     stub_class = messaging_pb2_grpc.MessagingServiceStub
+    messages = messaging_pb2
 
     def notify(self, to: str | messaging_pb2.Recipient, text: str, **fields: Any) -> Any:
         """SendNotification; `title=`, `level=`, `priority=`, `data=`, `expire_time=` set the notification,
         `ttl=`, `request_id=` the request."""
-        fields, options = _split(fields)
-        request_fields = {k: fields.pop(k) for k in ("ttl", "request_id") if k in fields}
-        request_fields.setdefault("request_id", str(uuid.uuid4()))
-        notification = messaging_pb2.ServerMessage(recipient=recipient(to), text=text, **fields)
-        return self._call("SendNotification", messaging_pb2.SendNotificationRequest(notification=notification, **request_fields), options)
+        return self._send_message("SendNotification", "notification", to, text, fields)
 
     def ask(self, to: str, text: str, *, wait: bool = False, **fields: Any) -> Any:
         """SendRequest to a principal (`principals/{id}`); with `wait=True`, returns once answered or expired."""
-        fields, options = _split(fields)
-        request_fields = {k: fields.pop(k) for k in ("ttl", "request_id") if k in fields}
+        return self._send_message("SendRequest", "request", to, text, fields, wait=wait)
+
+    def _send_message(
+        self, method: str, field: str, to: str | messaging_pb2.Recipient, text: str, fields: dict[str, Any], **named: Any
+    ) -> Any:
+        """`ttl=` and `request_id=` (generated when left out) are fields of the request, the other fields of
+        the ServerMessage it carries in `field`."""
+        request_fields = {k: fields.pop(k) for k in ("ttl", "request_id", *_CALL_OPTIONS) if k in fields}
         request_fields.setdefault("request_id", str(uuid.uuid4()))
         message = messaging_pb2.ServerMessage(recipient=recipient(to), text=text, **fields)
-        return self._call("SendRequest", messaging_pb2.SendRequestRequest(request=message, wait=wait, **request_fields), options)
+        return self._send(method, request_fields, **{field: message}, **named)
 
     def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetServerMessage", messaging_pb2.GetServerMessageRequest(name=name), options)
+        return self._call("GetServerMessage", self._request("GetServerMessage", {"name": name}), options)
 
     def list(self, *, sent: bool = False, **fields: Any) -> Any:
         """A pager over ListServerMessages: the caller's inbox, or what it sent; `filter=`, `page_size=`."""
-        fields, options = _split(fields)
         view = messaging_pb2.ListServerMessagesRequest.VIEW_SENT if sent else messaging_pb2.ListServerMessagesRequest.VIEW_INBOX
-        return self._pages("ListServerMessages", messaging_pb2.ListServerMessagesRequest(view=view, **fields), options)
+        return self._send_paged("ListServerMessages", fields, view=view)
 
     def acknowledge(self, name: str, **fields: Any) -> Any:
-        fields, options = _split(fields)
-        return self._call("AcknowledgeServerMessage", messaging_pb2.AcknowledgeServerMessageRequest(name=name, **fields), options)
+        return self._send("AcknowledgeServerMessage", fields, name=name)
 
     def connections(self, principal: str = "", **options: Any) -> Any:
         """ListRecipientConnections: the live connections the caller may address."""
-        return self._call(
-            "ListRecipientConnections", messaging_pb2.ListRecipientConnectionsRequest(principal=principal), options
-        )
+        return self._call("ListRecipientConnections", self._request("ListRecipientConnections", {"principal": principal}), options)
 
 
-class Sessions(_Resource):
+class Sessions(_StandardMethods):
     stub_class = session_pb2_grpc.SessionServiceStub
-
-    def create(self, session: session_pb2.Session, **fields: Any) -> Any:
-        """CreateSession; `session_id=`, `request_id=`, `validate_only=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("CreateSession", session_pb2.CreateSessionRequest(session=session, **fields), options)
-
-    def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetSession", session_pb2.GetSessionRequest(name=name), options)
-
-    def list(self, **fields: Any) -> Any:
-        """A pager over ListSessions; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
-        fields, options = _split(fields)
-        return self._pages("ListSessions", session_pb2.ListSessionsRequest(**fields), options)
-
-    def update(self, session: session_pb2.Session, update_mask: Sequence[str] | field_mask_pb2.FieldMask, **fields: Any) -> Any:
-        fields, options = _split(fields)
-        request = session_pb2.UpdateSessionRequest(session=session, update_mask=_mask(update_mask), **fields)
-        return self._call("UpdateSession", request, options)
-
-    def delete(self, name: str, **fields: Any) -> Any:
-        """DeleteSession; `force=`, `etag=`, `allow_missing=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("DeleteSession", session_pb2.DeleteSessionRequest(name=name, **fields), options)
+    messages = session_pb2
+    singular, plural = "Session", "Sessions"
 
     def batch_create(self, requests: Sequence[session_pb2.CreateSessionRequest], **fields: Any) -> Any:
-        fields, options = _split(fields)
-        request = session_pb2.BatchCreateSessionsRequest(requests=list(requests), **fields)
-        return self._call("BatchCreateSessions", request, options)
+        return self._send("BatchCreateSessions", fields, requests=list(requests))
 
     def batch_delete(self, names: Sequence[str], **fields: Any) -> Any:
-        fields, options = _split(fields)
-        return self._call("BatchDeleteSessions", session_pb2.BatchDeleteSessionsRequest(names=list(names), **fields), options)
+        return self._send("BatchDeleteSessions", fields, names=list(names))
 
 
-class Messages(_Resource):
+class Messages(_StandardMethods):
     stub_class = message_pb2_grpc.MessageServiceStub
+    messages = message_pb2
+    singular, plural = "Message", "Messages"
 
-    def create(self, parent: str, message: message_pb2.Message, **fields: Any) -> Any:
+    def create(self, parent: str, message: message_pb2.Message, **fields: Any) -> Any:  # type: ignore[override]
         """CreateMessage in the session `parent`; `message_id=`, `request_id=`, `validate_only=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("CreateMessage", message_pb2.CreateMessageRequest(parent=parent, message=message, **fields), options)
+        return self._send("CreateMessage", fields, parent=parent, message=message)
 
-    def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetMessage", message_pb2.GetMessageRequest(name=name), options)
-
-    def list(self, parent: str, **fields: Any) -> Any:
+    def list(self, parent: str, **fields: Any) -> Any:  # type: ignore[override]
         """A pager over ListMessages of the session `parent` (`sessions/-` for all); `filter=`, `order_by=`..."""
-        fields, options = _split(fields)
-        return self._pages("ListMessages", message_pb2.ListMessagesRequest(parent=parent, **fields), options)
+        return self._send_paged("ListMessages", fields, parent=parent)
 
     def search(self, parent: str, query: str, **fields: Any) -> Any:
         """A pager over SearchMessages: its items are `SearchResult`s (message and snippet)."""
-        fields, options = _split(fields)
-        return self._pages("SearchMessages", message_pb2.SearchMessagesRequest(parent=parent, query=query, **fields), options)
-
-    def update(self, message: message_pb2.Message, update_mask: Sequence[str] | field_mask_pb2.FieldMask, **fields: Any) -> Any:
-        fields, options = _split(fields)
-        request = message_pb2.UpdateMessageRequest(message=message, update_mask=_mask(update_mask), **fields)
-        return self._call("UpdateMessage", request, options)
-
-    def delete(self, name: str, **fields: Any) -> Any:
-        """DeleteMessage; `force=`, `etag=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("DeleteMessage", message_pb2.DeleteMessageRequest(name=name, **fields), options)
+        return self._send_paged("SearchMessages", fields, parent=parent, query=query)
 
 
 class Runs(_Resource):
     stub_class = run_pb2_grpc.RunServiceStub
+    messages = run_pb2
 
     def execute(self, session: str, input: Any, *, resume: ResumePolicy | None = None, **fields: Any) -> Any:
         """ExecuteAgent as a run stream that resumes after a dropped connection.
@@ -294,31 +273,24 @@ class Runs(_Resource):
 
     def stream_tokens(self, session: str, input: Any, **fields: Any) -> Any:
         """StreamTokens: the text of a new run only, as a plain response stream (not resumed)."""
-        fields, options = _split(fields)
-        return self._call("StreamTokens", run_pb2.StreamTokensRequest(session=session, input=content(input), **fields), options)
+        return self._send("StreamTokens", fields, session=session, input=content(input))
 
     def create(self, session: str, input: Any, **fields: Any) -> Any:
         """CreateRun: start a run and return it at once; `options=`, `labels=`, `run_id=`, `request_id=`..."""
-        fields, options = _split(fields)
         run_fields = {k: fields.pop(k) for k in ("options", "labels") if k in fields}
-        run = run_pb2.Run(session=session, input=content(input), **run_fields)
-        return self._call("CreateRun", run_pb2.CreateRunRequest(run=run, **fields), options)
+        return self._send("CreateRun", fields, run=run_pb2.Run(session=session, input=content(input), **run_fields))
 
     def get(self, name: str, **options: Any) -> Any:
-        return self._call("GetRun", run_pb2.GetRunRequest(name=name), options)
+        return self._call("GetRun", self._request("GetRun", {"name": name}), options)
 
     def list(self, **fields: Any) -> Any:
         """A pager over ListRuns; `filter=`, `order_by=`, `page_size=`, `page_token=`."""
-        fields, options = _split(fields)
-        return self._pages("ListRuns", run_pb2.ListRunsRequest(**fields), options)
+        return self._send_paged("ListRuns", fields)
 
     def cancel(self, name: str, **fields: Any) -> Any:
         """CancelRun; `reason=`, `etag=`, `request_id=` among the fields."""
-        fields, options = _split(fields)
-        return self._call("CancelRun", run_pb2.CancelRunRequest(name=name, **fields), options)
+        return self._send("CancelRun", fields, name=name)
 
     def submit_input(self, name: str, input_request_id: str, **fields: Any) -> Any:
         """SubmitInput: answer with `approval=run_pb2.Approval(...)` or `text=`."""
-        fields, options = _split(fields)
-        request = run_pb2.SubmitInputRequest(name=name, input_request_id=input_request_id, **fields)
-        return self._call("SubmitInput", request, options)
+        return self._send("SubmitInput", fields, name=name, input_request_id=input_request_id)

@@ -93,10 +93,10 @@ class _Progress:
 Opener = Callable[[_Progress], Any]
 
 
-class RunStream:
-    """The events of one run, resumed after dropped connections (sync)."""
+class _RunStreamState:
+    """What both kinds of run stream hold: the calls to open and resume, where the stream is, the current call."""
 
-    def __init__(self, channel: grpc.Channel, open_call: Opener, resume_call: Opener, progress: _Progress) -> None:
+    def __init__(self, channel: Any, open_call: Opener, resume_call: Opener, progress: _Progress) -> None:
         self._channel = channel
         self._open = open_call
         self._resume = resume_call
@@ -122,14 +122,27 @@ class RunStream:
         if self._call is not None:
             self._call.cancel()
 
+    def _start(self, attempt: int) -> Any:
+        """The call of this attempt: the first opens the stream, the later ones resume it."""
+        self._call = (self._open if attempt == 0 else self._resume)(self._progress)
+        return self._call
+
+    def _end_attempt(self) -> None:
+        """An attempt that did not reach the terminal event leaves no call running."""
+        if self._call is not None and not self._progress.finished:
+            self._call.cancel()
+
+
+class RunStream(_RunStreamState):
+    """The events of one run, resumed after dropped connections (sync)."""
+
     def __iter__(self) -> Iterator[run_pb2.RunEvent]:
         progress = self._progress
-        opener = self._open
+        attempt = 0
         while not progress.finished:
             error: RunwireError | None = None
             try:
-                self._call = opener(progress)
-                for event in self._call:
+                for event in self._start(attempt):
                     if progress.accept(event):
                         yield event
                         if progress.finished:
@@ -137,54 +150,26 @@ class RunStream:
             except RunwireError as failure:
                 error = failure
             finally:
-                if self._call is not None and not progress.finished:
-                    self._call.cancel()
+                self._end_attempt()
             time.sleep(progress.after_drop(error))
             ready = grpc.channel_ready_future(self._channel)
             try:
                 ready.result(timeout=progress.wait_limit())
             except grpc.FutureTimeoutError:
                 ready.cancel()  # the next attempt fails fast and counts against the policy's timeout
-            opener = self._resume
+            attempt += 1
 
 
-class AsyncRunStream:
+class AsyncRunStream(_RunStreamState):
     """The events of one run, resumed after dropped connections (asyncio)."""
-
-    def __init__(self, channel: grpc.aio.Channel, open_call: Opener, resume_call: Opener, progress: _Progress) -> None:
-        self._channel = channel
-        self._open = open_call
-        self._resume = resume_call
-        self._progress = progress
-        self._call: Any = None
-
-    @property
-    def run(self) -> str:
-        """The run's name, `runs/...`; empty until the first event."""
-        return self._progress.run
-
-    @property
-    def last_seq(self) -> int:
-        return self._progress.last_seq
-
-    @property
-    def resumes(self) -> int:
-        """How many times the stream reconnected."""
-        return self._progress.resumes
-
-    def cancel(self) -> None:
-        """Stop following the run (the run itself goes on unless it was started with cancel_on_disconnect)."""
-        if self._call is not None:
-            self._call.cancel()
 
     async def __aiter__(self) -> AsyncIterator[run_pb2.RunEvent]:
         progress = self._progress
-        opener = self._open
+        attempt = 0
         while not progress.finished:
             error: RunwireError | None = None
             try:
-                self._call = opener(progress)
-                async for event in self._call:
+                async for event in self._start(attempt):
                     if progress.accept(event):
                         yield event
                         if progress.finished:
@@ -192,11 +177,10 @@ class AsyncRunStream:
             except RunwireError as failure:
                 error = failure
             finally:
-                if self._call is not None and not progress.finished:
-                    self._call.cancel()
+                self._end_attempt()
             await asyncio.sleep(progress.after_drop(error))
             try:
                 await asyncio.wait_for(self._channel.channel_ready(), progress.wait_limit())
             except asyncio.TimeoutError:
                 pass  # the next attempt fails fast and counts against the policy's timeout
-            opener = self._resume
+            attempt += 1

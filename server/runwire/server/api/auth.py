@@ -31,9 +31,9 @@ from runwire.server.domain.api_keys import (
     principal_of,
     state_of,
 )
-from runwire.server.domain.common import utc_now
-from runwire.server.domain.errors import Unauthenticated
-from runwire.server.domain.principal import (
+from runwire.server.core.clock import utc_now
+from runwire.server.core.errors import Unauthenticated
+from runwire.server.core.principal import (
     ANONYMOUS_PRINCIPAL,
     AUTH_JWT,
     KNOWN_SCOPES,

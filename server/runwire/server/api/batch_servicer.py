@@ -7,13 +7,13 @@ from typing import AsyncIterator, Sequence
 
 from google.protobuf import json_format
 
-from runwire.server.api import convert
-from runwire.server.api.convert import batch_proto, task_proto
+from runwire.server.wire import convert
+from runwire.server.wire.convert import batch_proto, task_proto
 from runwire.server.api.calls import caller, current_call, send_headers
-from runwire.server.domain import json_values
+from runwire.server.wire import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files import FileService, Purpose
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.store.models import BatchRow, BatchTaskRow
 from runwire.v1 import batch_pb2, batch_pb2_grpc
 

@@ -8,7 +8,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from runwire.server.api.i18n import ENGLISH, localize
-from runwire.server.domain.errors import DomainError, ErrorKind
+from runwire.server.core.errors import DomainError, ErrorKind
 
 ERROR_DOMAIN = "runwire.dev"
 

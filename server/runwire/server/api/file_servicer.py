@@ -6,8 +6,8 @@ from typing import Any, AsyncIterator
 
 from google.protobuf import empty_pb2
 
-from runwire.server.api import convert
-from runwire.server.api.convert import file_proto
+from runwire.server.wire import convert
+from runwire.server.wire.convert import file_proto
 from runwire.server.api.calls import caller, current_call
 from runwire.server.domain.files import Analysis, FileService, SearchHit, UploadMetadata
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc

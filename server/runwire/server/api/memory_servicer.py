@@ -7,8 +7,8 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.api import convert
-from runwire.server.api.convert import memory_proto
+from runwire.server.wire import convert
+from runwire.server.wire.convert import memory_proto
 from runwire.server.api.calls import caller
 from runwire.server.domain.memories import MemoryService
 from runwire.v1 import memory_pb2, memory_pb2_grpc

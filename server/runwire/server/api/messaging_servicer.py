@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.api.admin_servicer import connection_proto
 from runwire.server.api.calls import caller, current_call
 from runwire.server.domain.admin import ConnectionView
-from runwire.server.domain.errors import InvalidArgument
+from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.messaging import (
     KIND_NOTIFICATION,
     KIND_REQUEST,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runwire.server.config import Bucket, RateLimitOverride, RateLimitSettings
-from runwire.server.domain.errors import ResourceExhausted, QuotaViolation
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import ResourceExhausted, QuotaViolation
+from runwire.server.core.principal import Principal
 
 log = logging.getLogger("runwire.ratelimit")
 

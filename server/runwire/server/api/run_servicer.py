@@ -6,9 +6,9 @@ import time
 from typing import Any, AsyncIterator, Callable
 
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.api.calls import caller, current_call, send_headers
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
 from runwire.server.store.models import RunRow

@@ -6,9 +6,9 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.api.calls import caller
-from runwire.server.api.convert import secret_proto
+from runwire.server.wire.convert import secret_proto
 from runwire.server.domain.secrets import SecretService
 from runwire.v1 import secret_pb2, secret_pb2_grpc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.api.calls import caller
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.messages import MessageService

@@ -6,11 +6,13 @@ from typing import Any, Mapping
 
 from google.protobuf import struct_pb2
 
-from runwire.server.api import convert
-from runwire.server.domain import json_values, names
-from runwire.server.domain.common import etag_of
+from runwire.server.wire import convert
+from runwire.server.wire import json_values
+from runwire.server.core import names
+from runwire.server.core.etags import etag_of
 from runwire.server.domain.tools import ToolSource, ToolView
-from runwire.server.engine.mcp import SECRET_PLACEHOLDER, McpState, McpToolInfo, call_name, mask_url
+from runwire.server.engine.mcp import SECRET_PLACEHOLDER, McpToolInfo, call_name, mask_url
+from runwire.server.core.statuses import McpState
 from runwire.server.store.models import McpServerRow
 from runwire.v1 import common_pb2, mcp_server_pb2, tool_pb2
 

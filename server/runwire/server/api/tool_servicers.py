@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.api.calls import caller
 from runwire.server.api.tool_convert import mcp_server_fields, mcp_server_proto, set_fields, tool_proto
 from runwire.server.domain.mcp_servers import McpServerService

@@ -8,22 +8,16 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from runwire.server.api import convert
-from runwire.server.domain import names
-from runwire.server.domain.common import (
-    apply_path,
-    check_etag,
-    check_labels,
-    check_text,
-    plan_update,
-    refuse_if_runs_active,
-)
+from runwire.server.wire import convert
+from runwire.server.core import names
+from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update, refuse_if_runs_active
+from runwire.server.core.etags import check_etag
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.mcp_servers import check_agent_mcp_tools
-from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
-from runwire.server.domain.paging import Page
+from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from runwire.server.core.paging import Page
 from runwire.server.domain.versioned import VersionedRecords
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.domain.secrets import SECRET
 from runwire.server.domain.secrets import not_found as secret_not_found
 from runwire.server.store import repositories as repo

@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from runwire.server.domain import names
+from runwire.server.core import names
 from runwire.server.domain.batches import (
     record_batch,
     record_task,
@@ -37,11 +37,11 @@ from runwire.server.domain.batches import (
 )
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.errors import DomainError, ResourceExhausted
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import DomainError, ResourceExhausted
+from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService
-from runwire.server.engine.runner import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
-from runwire.server.engine.runner import RunStatus
+from runwire.server.core.statuses import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
+from runwire.server.core.statuses import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue

@@ -17,13 +17,15 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 from google.protobuf import json_format
 from sqlalchemy import select
 
-from runwire.server.api import convert
-from runwire.server.domain import json_values, names
+from runwire.server.wire import convert
+from runwire.server.wire import json_values
+from runwire.server.core import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
-from runwire.server.domain.common import check_etag, check_labels, check_text
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.files import FileService, FileState, Purpose
-from runwire.server.domain.errors import (
+from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
@@ -34,8 +36,8 @@ from runwire.server.domain.errors import (
     Violations,
 )
 from runwire.server.domain.messages import MessageService
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import BatchRow, BatchTaskRow

@@ -3,59 +3,24 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runwire.server.domain.errors import Aborted, FailedPrecondition, InvalidArgument, Violations
-from runwire.server.domain.filtering import FilterError, parse_filter, Expr
-from runwire.server.domain.principal import Principal
+from runwire.server.core.clock import Clock, utc_now
+from runwire.server.core.errors import FailedPrecondition, InvalidArgument, Violations
+from runwire.server.core.filtering import FilterError, parse_filter, Expr
+from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import IdempotencyRecord
 
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 MAX_LABEL_VALUE = 63
 
-Clock = Callable[[], datetime]
-
-
-_EPOCH = datetime(1970, 1, 1)
-
-
-def set_timestamp(target: Any, value: datetime) -> None:
-    """Set a protobuf Timestamp to a stored time (UTC, naive or not): integer arithmetic, as the
-    library's FromDatetime costs several times more, on every resource and event converted."""
-    delta = value.replace(tzinfo=None) - _EPOCH
-    target.seconds = delta.days * 86_400 + delta.seconds
-    target.nanos = delta.microseconds * 1000
-
-
-def utc_now() -> datetime:
-    """Naive UTC, the form stored in the database."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def etag_of(kind: str, resource_id: str, revision: int, incarnation: str | None) -> str:
-    """The etag of one revision of one incarnation of a resource: a resource deleted and created again
-    under the same name starts at revision 1 again, so the incarnation (drawn at creation) tells them
-    apart. Rows from before incarnations ("") keep the etags they had."""
-    text = f"{kind}/{resource_id}/{incarnation}/{revision}" if incarnation else f"{kind}/{resource_id}/{revision}"
-    return f'"{hashlib.sha256(text.encode()).hexdigest()[:16]}"'
-
-
-def check_etag(kind: str, resource_id: str, revision: int, incarnation: str | None, expected: str) -> None:
-    current = etag_of(kind, resource_id, revision, incarnation)
-    if expected and expected != current:
-        raise Aborted(
-            f"the {kind} changed since the etag was read; read it again and retry",
-            reason="ETAG_MISMATCH",
-            metadata={"current_etag": current},
-        )
 
 
 def check_text(violations: Violations, field: str, value: str, max_chars: int, *, required: bool = False) -> None:

@@ -8,11 +8,12 @@ from typing import Any, Sequence
 from runwire.server.config import Limits
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.endpoints import ProviderEndpoints
-from runwire.server.domain.common import Clock, Idempotency, utc_now
-from runwire.server.domain.errors import InvalidArgument
-from runwire.server.domain.filtering import FilterError
-from runwire.server.domain.paging import Page, PageTokenCodec, parse_order_by, query_fingerprint, resolve_page_size
-from runwire.server.domain.principal import Principal
+from runwire.server.core.clock import Clock, utc_now
+from runwire.server.domain.common import Idempotency
+from runwire.server.core.errors import InvalidArgument
+from runwire.server.core.filtering import FilterError
+from runwire.server.core.paging import Page, PageTokenCodec, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
 from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.domain.common import parse_filter_field, filter_error
 from runwire.server.store.store import Listing, Store, key_of, list_page

@@ -9,15 +9,16 @@ from typing import Any, Mapping
 
 from sqlalchemy import bindparam, select
 
-from runwire.server.api import convert
-from runwire.server.domain import names
+from runwire.server.wire import convert
+from runwire.server.core import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import apply_path, check_etag, check_labels, check_text, plan_update
+from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
+from runwire.server.core.etags import check_etag
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, NotFound, Violations
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import AlreadyExists, NotFound, Violations
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, CrewRow

@@ -24,12 +24,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from sqlalchemy import and_, or_, select
 
 from runwire.server.config import FileSettings
-from runwire.server.api import convert
-from runwire.server.domain import names
-from runwire.server.domain.common import check_etag, check_labels, check_text, filter_error, parse_filter_field
+from runwire.server.wire import convert
+from runwire.server.core import names
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_labels, check_text, filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.secrets import SecretService
-from runwire.server.domain.errors import (
+from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -39,9 +40,9 @@ from runwire.server.domain.errors import (
     Unavailable,
     Violations,
 )
-from runwire.server.domain.filtering import FilterError
-from runwire.server.domain.paging import Page, query_fingerprint, resolve_page_size
-from runwire.server.domain.principal import Principal
+from runwire.server.core.filtering import FilterError
+from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
 from runwire.server.engine.providers import ModelMessage, ModelRequest, ProviderError, TextChunk, UsageChunk
 from runwire.server.files import embeddings, sniff
 from runwire.server.files.blobs import BlobStore, TempBlob

@@ -20,18 +20,18 @@ from sqlalchemy import select
 
 from runwire.server.api.tool_convert import mcp_server_proto
 from runwire.server.config import McpSettings
-from runwire.server.domain import names
-from runwire.server.domain.common import apply_path, check_etag, check_labels, check_text, plan_update
+from runwire.server.core import names
+from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
+from runwire.server.core.etags import check_etag
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.mcp import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     SECRET_PLACEHOLDER,
     McpManager,
-    McpState,
     McpStatus,
     McpTarget,
     McpToolInfo,
@@ -39,6 +39,7 @@ from runwire.server.engine.mcp import (
     stdio_command_problem,
     unmask_url,
 )
+from runwire.server.core.statuses import McpState
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
 

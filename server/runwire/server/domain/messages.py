@@ -9,13 +9,14 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
-from runwire.server.api import convert
-from runwire.server.domain import names
-from runwire.server.domain.common import check_etag, check_immutable, check_labels, plan_update
+from runwire.server.wire import convert
+from runwire.server.core import names
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
-from runwire.server.domain.paging import query_fingerprint, resolve_page_size
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from runwire.server.core.paging import query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow

@@ -25,14 +25,22 @@ from google.protobuf import struct_pb2
 from sqlalchemy import delete, exists, or_, select, update
 
 from runwire.server.config import EventSettings
-from runwire.server.domain import names
+from runwire.server.core import names
 from runwire.server.domain.api_keys import PRINCIPAL_PATTERN
-from runwire.server.domain.common import check_text, set_timestamp
+from runwire.server.domain.common import check_text
+from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violations
-from runwire.server.domain.json_values import JsonValueError, encoded_size, from_struct, to_struct
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import SCOPE_MESSAGING_SEND, Principal
+from runwire.server.core.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
+from runwire.server.wire.json_values import JsonValueError, encoded_size, from_struct, to_struct
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import SCOPE_MESSAGING_SEND, Principal
 from runwire.server.domain.resource_events import EVERYONE, EventFilter
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import BatchRow, RunRow, ServerMessageDeliveryRow, ServerMessageRow, SessionRow

@@ -32,9 +32,17 @@ from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from runwire.server.config import EventSettings
-from runwire.server.domain.common import Clock, set_timestamp, utc_now
-from runwire.server.domain.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violations
-from runwire.server.domain.principal import Principal
+from runwire.server.core.clock import Clock, utc_now
+from runwire.server.wire.timestamps import set_timestamp
+from runwire.server.core.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
+from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import EventSubscriptionRow, ResourceEventRow, ServerKey
 from runwire.server.store.store import Store

@@ -20,13 +20,16 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from google.protobuf import json_format
 from sqlalchemy import bindparam, func, insert, select
 
-from runwire.server.api import convert
-from runwire.server.domain import json_values, names
+from runwire.server.wire import convert
+from runwire.server.wire import json_values
+from runwire.server.core import names
 from runwire.server.domain.agents import MAX_INPUT_TIMEOUT_SECONDS, MAX_RUN_SECONDS, MAX_STEPS, AgentState
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import check_etag, check_labels, parse_filter_field, utc_now
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_labels, parse_filter_field
+from runwire.server.core.clock import utc_now
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import (
+from runwire.server.core.errors import (
     Aborted,
     AlreadyExists,
     Cancelled,
@@ -41,21 +44,13 @@ from runwire.server.domain.errors import (
     Violations,
 )
 from runwire.server.domain.messages import MessageService
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
-from runwire.server.engine.runner import (
-    stamp_now,
-    TERMINAL_STATUSES,
-    Answer,
-    RestoredWait,
-    Runner,
-    RunPlan,
-    RunStatus,
-    TakenOver,
-)
+from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver
+from runwire.server.core.statuses import TERMINAL_STATUSES, RunStatus
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import leases
 from runwire.server.store import repositories as repo

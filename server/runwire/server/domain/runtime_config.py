@@ -20,10 +20,10 @@ from typing import Any, Callable, Mapping, Sequence
 from runwire.server import config_fields as cf
 from runwire.server.config import Settings, SettingsError
 from runwire.server.domain.api_keys import require_admin
-from runwire.server.domain.common import check_etag, etag_of
+from runwire.server.core.etags import check_etag, etag_of
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from runwire.server.core.principal import Principal
 from runwire.server.store.models import new_incarnation
 
 PREFIX = "config."

@@ -14,12 +14,13 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from runwire.server.domain import names
-from runwire.server.domain.common import check_etag, check_labels, check_text, plan_update
+from runwire.server.core import names
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_labels, check_text, plan_update
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import SecretRow
 from runwire.server.store.secrets import SecretBox, SecretKeyError

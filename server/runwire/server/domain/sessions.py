@@ -10,19 +10,13 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
-from runwire.server.api import convert
-from runwire.server.domain import names
+from runwire.server.wire import convert
+from runwire.server.core import names
 from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import (
-    check_etag,
-    check_immutable,
-    check_labels,
-    check_text,
-    plan_update,
-    refuse_if_runs_active,
-)
+from runwire.server.core.etags import check_etag
+from runwire.server.domain.common import check_immutable, check_labels, check_text, plan_update, refuse_if_runs_active
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import (
+from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
@@ -32,8 +26,8 @@ from runwire.server.domain.errors import (
     ResourceExhausted,
     Violations,
 )
-from runwire.server.domain.paging import Page
-from runwire.server.domain.principal import Principal
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import SessionRow
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from runwire.server.domain import names
+from runwire.server.core import names
 from runwire.server.domain.common import parse_filter_field
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.errors import InvalidArgument, NotFound
-from runwire.server.domain.filtering import And, Comparison, Expr, Not, Or
-from runwire.server.domain.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
-from runwire.server.domain.principal import Principal
-from runwire.server.engine.mcp import McpManager, McpState, McpToolInfo, agent_tool_call_name, call_name
+from runwire.server.core.errors import InvalidArgument, NotFound
+from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
+from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
+from runwire.server.engine.mcp import McpManager, McpToolInfo, agent_tool_call_name, call_name
+from runwire.server.core.statuses import McpState
 from runwire.server.engine.tools import ToolRegistry
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from runwire.server.api import convert
+from runwire.server.wire import convert
 from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runwire.server.domain.errors import DomainError
+from runwire.server.core.errors import DomainError
 from runwire.server.domain.files import FileService
 from runwire.server.engine.tools import ToolContext, ToolError
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import re
@@ -25,8 +24,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TextIO
 
 from runwire.server.config import McpSettings
-from runwire.server.domain import json_values
-from runwire.server.domain.common import utc_now
+from runwire.server.wire import json_values
+from runwire.server.core.clock import utc_now
+from runwire.server.core.statuses import McpState
 from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
 from runwire.server.engine.failures import causes, connection_trouble, http_errors
 from runwire.server.engine.tools import ToolContext, ToolError
@@ -44,12 +44,6 @@ MAX_ERROR_CHARS = 2_000
 _MIN_SCRUBBED_CHARS = 4
 
 
-class McpState(enum.IntEnum):
-    UNSPECIFIED = 0
-    CONNECTING = 1
-    READY = 2
-    ERROR = 3
-    DISABLED = 4
 
 
 # -- secrets in an HTTP server's URL ----------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runwire.server.domain.errors import DomainError
+from runwire.server.core.errors import DomainError
 from runwire.server.domain.memories import MEMORY, MemoryService, MemoryType
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.engine.tools import ToolContext, ToolError
 
 TYPES = {"profile": MemoryType.PROFILE, "fact": MemoryType.FACT, "conversation": MemoryType.CONVERSATION}

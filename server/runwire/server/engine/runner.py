@@ -14,7 +14,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import enum
 import json
 import logging
 import time
@@ -27,12 +26,15 @@ from typing import Any, Awaitable, Callable, Mapping
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy import bindparam, insert, update
 
-from runwire.server.api import convert, metrics
+from runwire.server.wire import convert
+from runwire.server.core import metrics
+from runwire.server.core.statuses import RunStatus
 from runwire.server.config import RunSettings
-from runwire.server.domain import json_values, names
-from runwire.server.domain.common import utc_now
+from runwire.server.wire import json_values
+from runwire.server.core import names
+from runwire.server.core.clock import utc_now
 from runwire.server.domain.messages import MessageService, Role, text_of
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.engine.failures import tool_failure
@@ -86,15 +88,6 @@ _COUNT_MESSAGE = (
 )
 
 
-class RunStatus(enum.IntEnum):
-    UNSPECIFIED = 0
-    QUEUED = 1
-    RUNNING = 2
-    REQUIRES_INPUT = 3
-    SUCCEEDED = 4
-    FAILED = 5
-    CANCELLED = 6
-    TIMED_OUT = 7
 
 
 # The verb of the `run.*` resource event of each final status.
@@ -104,8 +97,6 @@ _RUN_CHANGE = {
     RunStatus.CANCELLED: "cancelled",
     RunStatus.TIMED_OUT: "timed_out",
 }
-TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
-ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUIRES_INPUT})
 
 
 # How often a run whose slot is held by a run of another process looks again.

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from runwire.server.domain.principal import Principal
+from runwire.server.core.principal import Principal
 
 
 class ToolError(Exception):

@@ -40,7 +40,7 @@ from typing import Any, Literal, TypeAlias
 from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from runwire.server.domain.filtering import And, Comparison, Expr, FilterError, Not, Or, Value
+from runwire.server.core.filtering import And, Comparison, Expr, FilterError, Not, Or, Value
 
 __all__ = ["FieldSpec", "FieldType", "filter_to_sql", "parse_timestamp"]
 

@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from runwire.server.domain.errors import InvalidArgument
+from runwire.server.core.errors import InvalidArgument
 
 # RFC 1034 style, as AIP-122 recommends for user-chosen ids.
 ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{2,61}[a-z0-9]")

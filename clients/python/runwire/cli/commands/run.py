@@ -22,23 +22,10 @@ import argparse
 import sys
 from typing import Any, Iterable
 
-
+from runwire.cli import framework, output
+from runwire.cli.framework import Api, CliError
+from runwire.cli.names import agent_name, run_name, session_name
 from runwire.client.json_values import message_to_json
-from runwire.cli import output
-from runwire.cli.resources import (
-    Api,
-    CliError,
-    _add_list_options,
-    _collect_pages,
-    _command,
-    _group,
-    _leaf,
-    _list_options,
-    _more_hint,
-    _show,
-    agent_name,
-    session_name,
-)
 from runwire.v1 import run_pb2, session_pb2
 
 EXIT_RUN_FAILED = 1
@@ -46,15 +33,16 @@ EXIT_NEEDS_INPUT = 3
 EXIT_TOOL_FAILED = 4
 _ENDINGS = ("run_completed", "run_failed", "run_cancelled", "run_timed_out")
 _STATUS_FIELD = run_pb2.Run.DESCRIPTOR.fields_by_name["status"]
+_NAME_HELP = "runs/ID or ID"
 
 
 class _Interrupted(CliError):
     """Ctrl-C while following a run: the run goes on, and the message says how to reach it."""
 
-    exit_code = 130
+    exit_code = framework.EXIT_INTERRUPTED
 
 
-def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "run",
         parents=[common],
@@ -66,7 +54,7 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="what to say to the agent")
     parser.add_argument("--session", help="continue this session (default: a new session, printed on stderr)")
     _decision_options(parser)
-    parser.set_defaults(handler=_command(run_agent), parser=parser)
+    parser.set_defaults(handler=framework.command(run_agent), parser=parser)
     _add_runs(commands, common)
 
 
@@ -213,29 +201,17 @@ class _NeedsInput(CliError):
 # -- runwire runs ------------------------------------------------------------------
 
 
-def run_name(text: str) -> str:
-    return text if "/" in text else f"runs/{text}"
+def _run_row(r: run_pb2.Run) -> list[str]:
+    return [r.name, r.agent, r.session, output.enum_label(_STATUS_FIELD, r.status), output.timestamp_text(r, "create_time")]
 
 
 def runs_list(args: argparse.Namespace, api: Api) -> int:
-    response = _collect_pages(args, api.runs.list(**_list_options(args)), "runs")
-    if args.json:
-        output.print_json(response)
-        return 0
-    output.print_table(
-        ["NAME", "AGENT", "SESSION", "STATUS", "CREATED"],
-        [
-            [r.name, r.agent, r.session, output.enum_label(_STATUS_FIELD, r.status), output.timestamp_text(r, "create_time")]
-            for r in response.runs
-        ],
-    )
-    _more_hint(args, response)
-    return 0
+    pager = api.runs.list(**framework.list_options(args))
+    return framework.print_pages(args, pager, "runs", ["NAME", "AGENT", "SESSION", "STATUS", "CREATED"], _run_row)
 
 
 def runs_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, api.runs.get(run_name(args.name)))
-    return 0
+    return framework.show(args, api.runs.get(run_name(args.name)))
 
 
 def runs_events(args: argparse.Namespace, api: Api) -> int:
@@ -277,8 +253,7 @@ def _event_line(event: run_pb2.RunEvent) -> str:
 
 
 def runs_cancel(args: argparse.Namespace, api: Api) -> int:
-    _show(args, api.runs.cancel(run_name(args.name), reason=args.reason or ""))
-    return 0
+    return framework.show(args, api.runs.cancel(run_name(args.name), reason=args.reason or ""))
 
 
 def _pending_input(api: Api, name: str, kind: int) -> run_pb2.InputRequest:
@@ -294,7 +269,7 @@ def _pending_input(api: Api, name: str, kind: int) -> run_pb2.InputRequest:
 def _submit(args: argparse.Namespace, api: Api, name: str, request: run_pb2.InputRequest, **answer: Any) -> int:
     api.runs.submit_input(name, request.id, **answer)
     if not args.follow:
-        _show(args, api.runs.get(name))
+        framework.show(args, api.runs.get(name))
         return 0
     return follow_events(args, api, api.runs.stream(name), run=name)
 
@@ -324,20 +299,25 @@ def runs_follow(args: argparse.Namespace, api: Api) -> int:
     return follow_events(args, api, api.runs.stream(name, args.after_seq), run=name)
 
 
-def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = _group(commands, "runs", "list, show, follow, answer and cancel runs", "Manage runs (agents executing in sessions).")
+def _add_after_seq_options(parser: argparse.ArgumentParser, help_text: str) -> None:
+    framework.add_name_argument(parser, _NAME_HELP, metavar="RUN")
+    parser.add_argument("--after-seq", type=int, default=0, metavar="SEQ", help=help_text)
 
-    listing = _leaf(group, "list", "list runs as a table (newest first by default)", runs_list, common)
-    _add_list_options(
+
+def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = framework.group(commands, "runs", "list, show, follow, answer and cancel runs", "Manage runs (agents executing in sessions).")
+
+    listing = framework.leaf(group, "list", "list runs as a table (newest first by default)", runs_list, common)
+    framework.add_list_options(
         listing,
         filter_help="AIP-160 filter on agent, session, status, create_time, start_time, end_time, duration, "
         "usage.total_tokens, error.reason, batch_task, labels.KEY; e.g. 'status = FAILED AND agent = \"agents/support\"'",
     )
 
-    get = _leaf(group, "get", "show one run with its steps", runs_get, common)
-    get.add_argument("name", metavar="RUN", help="runs/ID or ID")
+    get = framework.leaf(group, "get", "show one run with its steps", runs_get, common)
+    framework.add_name_argument(get, _NAME_HELP, metavar="RUN")
 
-    events = _leaf(
+    events = framework.leaf(
         group,
         "events",
         "print a run's events, one per line: those stored, or with --follow up to the run's end",
@@ -345,11 +325,10 @@ def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
         common,
         epilog="example:\n  runwire runs events runs/abc --after-seq 12 --follow --json",
     )
-    events.add_argument("name", metavar="RUN", help="runs/ID or ID")
-    events.add_argument("--after-seq", type=int, default=0, metavar="SEQ", help="only events after this sequence number")
+    _add_after_seq_options(events, "only events after this sequence number")
     events.add_argument("--follow", action="store_true", help="keep following live events until the run ends")
 
-    follow = _leaf(
+    follow = framework.leaf(
         group,
         "follow",
         "follow a run as `runwire run` does (after Ctrl-C, or from another terminal), answering what it asks",
@@ -357,12 +336,11 @@ def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
         common,
         epilog="exit codes as `runwire run`: 0 succeeded, 1 failed/cancelled/timed out, 3 needs input, 4 a tool call failed",
     )
-    follow.add_argument("name", metavar="RUN", help="runs/ID or ID")
-    follow.add_argument("--after-seq", type=int, default=0, metavar="SEQ", help="print only what comes after this sequence number")
+    _add_after_seq_options(follow, "print only what comes after this sequence number")
     _decision_options(follow)
 
-    cancel = _leaf(group, "cancel", "cancel a run", runs_cancel, common)
-    cancel.add_argument("name", metavar="RUN", help="runs/ID or ID")
+    cancel = framework.leaf(group, "cancel", "cancel a run", runs_cancel, common)
+    framework.add_name_argument(cancel, _NAME_HELP, metavar="RUN")
     cancel.add_argument("--reason", metavar="TEXT", help="why, recorded with the run")
 
     for verb, behavior, text in (
@@ -370,8 +348,8 @@ def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
         ("deny", runs_deny, "deny the tool call a run waits for"),
         ("answer", runs_answer, "answer the question a run waits for"),
     ):
-        parser = _leaf(group, verb, text, behavior, common)
-        parser.add_argument("name", metavar="RUN", help="runs/ID or ID")
+        parser = framework.leaf(group, verb, text, behavior, common)
+        framework.add_name_argument(parser, _NAME_HELP, metavar="RUN")
         if verb == "answer":
             parser.add_argument("text", metavar="TEXT", help="the answer")
         if verb == "deny":

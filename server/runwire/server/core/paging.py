@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from runwire.server.domain.errors import InvalidArgument
+from runwire.server.core.errors import InvalidArgument
 
 TOKEN_VERSION = 1
 

@@ -15,26 +15,9 @@ from typing import Any, TextIO
 
 from google.protobuf import json_format
 
-from runwire.cli import errors, output
-from runwire.cli.resources import (
-    NAME_COLUMN_WIDTH,
-    TEXT_COLUMN_WIDTH,
-    Api,
-    CliError,
-    _add_label_option,
-    _add_list_options,
-    _collect_pages,
-    _duration,
-    _group,
-    _labels,
-    _leaf,
-    _list_options,
-    _more_hint,
-    _positive_float,
-    _show,
-    agent_name,
-    server_address,
-)
+from runwire.cli import arguments, errors, framework, output
+from runwire.cli.framework import Api, CliError
+from runwire.cli.names import agent_name, batch_name, file_name
 from runwire.client import RunwireError
 from runwire.client.calls import Service
 from runwire.v1 import batch_pb2, batch_pb2_grpc
@@ -50,10 +33,7 @@ TERMINAL = {
 BAR_WIDTH = 30
 STATE_FIELD = batch_pb2.Batch.DESCRIPTOR.fields_by_name["state"]
 STATUS_FIELD = batch_pb2.BatchTask.DESCRIPTOR.fields_by_name["status"]
-
-
-def batch_name(text: str) -> str:
-    return text if "/" in text else f"batches/{text}"
+_NAME_HELP = "the batch, batches/ID or ID"
 
 
 def _stub(api: Api) -> Service:
@@ -101,9 +81,9 @@ def _task_lines_named(text: str, path: str, line_numbers: list[int]) -> str:
 
 
 def batches_create(args: argparse.Namespace, api: Api) -> int:
-    batch = batch_pb2.Batch(display_name=args.display_name or "", labels=_labels(args.label))
+    batch = batch_pb2.Batch(display_name=args.display_name or "", labels=framework.labels(args.label))
     if args.input_file:
-        batch.input_file = args.input_file if "/" in args.input_file else f"files/{args.input_file}"
+        batch.input_file = file_name(args.input_file)
     else:
         numbered = read_numbered_tasks(args.tasks_file) if args.tasks_file else []
         line_numbers = [number for _, number in numbered]
@@ -120,9 +100,9 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
     options.max_attempts = args.max_attempts or 0
     options.write_output_file = bool(args.write_output_file)
     if args.batch_timeout:
-        options.timeout.CopyFrom(_duration(args.batch_timeout))
+        options.timeout.CopyFrom(framework.duration(args.batch_timeout))
     if args.task_timeout:
-        options.task_timeout.CopyFrom(_duration(args.task_timeout))
+        options.task_timeout.CopyFrom(framework.duration(args.task_timeout))
     try:
         created = _stub(api).CreateBatch(
             batch_pb2.CreateBatchRequest(batch=batch, batch_id=args.id or "", validate_only=args.validate_only)
@@ -131,77 +111,60 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
         if not args.tasks_file or args.input_file:
             raise
         # The server names a task by its position; the person knows it by its line in the file.
-        for line in errors.describe(error, server_address(args), args.timeout):
+        for line in errors.describe(error, framework.server_address(args), args.timeout):
             print(_task_lines_named(line, args.tasks_file, line_numbers), file=sys.stderr)
         return errors.EXIT_FAILURE
     if args.validate_only:
-        _show(args, created)
+        framework.show(args, created)
         if not args.json:
             print(f"validate only: {created.counts.total} task(s) are valid; nothing was created", file=sys.stderr)
         return 0
     if not args.watch:
-        _show(args, created)
+        framework.show(args, created)
         return 0
     print(f"batch: {created.name}", file=sys.stderr)
     return _watch(args, api, created.name)
 
 
 def batches_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
-    return 0
+    return framework.show(args, _stub(api).GetBatch(batch_pb2.GetBatchRequest(name=batch_name(args.name))))
+
+
+def _batch_row(b: batch_pb2.Batch) -> list[str]:
+    return [
+        b.name,
+        output.cell(b.display_name, framework.NAME_COLUMN_WIDTH),
+        output.enum_label(STATE_FIELD, b.state),
+        f"{_done(b)}/{b.counts.total}",
+        str(b.counts.succeeded),
+        output.timestamp_text(b, "create_time"),
+    ]
 
 
 def batches_list(args: argparse.Namespace, api: Api) -> int:
-    stub = _stub(api)
-    response = _collect_pages(args, api.pager(stub.ListBatches, batch_pb2.ListBatchesRequest(**_list_options(args))), "batches")
-    if args.json:
-        output.print_json(response)
-    else:
-        output.print_table(
-            ["NAME", "DISPLAY NAME", "STATE", "DONE", "SUCCEEDED", "CREATED"],
-            [
-                [
-                    b.name,
-                    output.cell(b.display_name, NAME_COLUMN_WIDTH),
-                    output.enum_label(STATE_FIELD, b.state),
-                    f"{_done(b)}/{b.counts.total}",
-                    str(b.counts.succeeded),
-                    output.timestamp_text(b, "create_time"),
-                ]
-                for b in response.batches
-            ],
-        )
-        _more_hint(args, response)
-    return 0
+    pager = api.pager(_stub(api).ListBatches, batch_pb2.ListBatchesRequest(**framework.list_options(args)))
+    return framework.print_pages(args, pager, "batches", ["NAME", "DISPLAY NAME", "STATE", "DONE", "SUCCEEDED", "CREATED"], _batch_row)
+
+
+def _task_row(t: batch_pb2.BatchTask) -> list[str]:
+    result = t.output.text if t.HasField("output") else f"{t.error.reason}: {t.error.message}".strip(": ")
+    return [
+        str(t.index),
+        output.cell(t.custom_id, 24),
+        output.enum_label(STATUS_FIELD, t.status),
+        t.run,
+        output.cell(result, framework.TEXT_COLUMN_WIDTH),
+    ]
 
 
 def batches_tasks(args: argparse.Namespace, api: Api) -> int:
-    stub = _stub(api)
-    request = batch_pb2.ListBatchTasksRequest(parent=batch_name(args.name), **_list_options(args))
-    response = _collect_pages(args, api.pager(stub.ListBatchTasks, request), "tasks")
-    if args.json:
-        output.print_json(response)
-    else:
-        output.print_table(
-            ["TASK", "CUSTOM ID", "STATUS", "RUN", "RESULT"],
-            [
-                [
-                    str(t.index),
-                    output.cell(t.custom_id, 24),
-                    output.enum_label(STATUS_FIELD, t.status),
-                    t.run,
-                    output.cell(t.output.text if t.HasField("output") else f"{t.error.reason}: {t.error.message}".strip(": "), TEXT_COLUMN_WIDTH),
-                ]
-                for t in response.tasks
-            ],
-        )
-        _more_hint(args, response)
-    return 0
+    request = batch_pb2.ListBatchTasksRequest(parent=batch_name(args.name), **framework.list_options(args))
+    pager = api.pager(_stub(api).ListBatchTasks, request)
+    return framework.print_pages(args, pager, "tasks", ["TASK", "CUSTOM ID", "STATUS", "RUN", "RESULT"], _task_row)
 
 
 def batches_cancel(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
-    return 0
+    return framework.show(args, _stub(api).CancelBatch(batch_pb2.CancelBatchRequest(name=batch_name(args.name))))
 
 
 def batches_watch(args: argparse.Namespace, api: Api) -> int:
@@ -229,7 +192,7 @@ def _watch(args: argparse.Namespace, api: Api, name: str) -> int:
     if last is None:
         raise CliError(f"the server ended the watch of {name} without sending the batch")
     if not args.json:
-        _show(args, last)
+        framework.show(args, last)
     return 0 if last.state == batch_pb2.Batch.STATE_SUCCEEDED else EXIT_BATCH_NOT_SUCCEEDED
 
 
@@ -255,10 +218,10 @@ def _progress(batch: batch_pb2.Batch, out: TextIO) -> None:
     out.flush()
 
 
-def add_batch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = _group(commands, "batches", "run many agent tasks as a batch and follow it", "Manage batches.")
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = framework.group(commands, "batches", "run many agent tasks as a batch and follow it", "Manage batches.")
 
-    create = _leaf(
+    create = framework.leaf(
         group,
         "create",
         "create a batch of agent tasks",
@@ -278,34 +241,34 @@ def add_batch_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--id", metavar="ID", help="the batch id (generated when omitted)")
     create.add_argument("--max-concurrency", type=int, metavar="N", help="tasks executing at once (server default 4)")
     create.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task, 1 to 5 (default 1)")
-    create.add_argument("--batch-timeout", type=_positive_float, metavar="SECONDS", help="time limit of the whole batch (default 24 h)")
-    create.add_argument("--task-timeout", type=_positive_float, metavar="SECONDS", help="time limit of each task's run")
+    create.add_argument("--batch-timeout", type=arguments.positive_number, metavar="SECONDS", help="time limit of the whole batch (default 24 h)")
+    create.add_argument("--task-timeout", type=arguments.positive_number, metavar="SECONDS", help="time limit of each task's run")
     create.add_argument("--write-output-file", action="store_true", help="write the results to a JSONL file when the batch ends")
-    create.add_argument("--validate-only", action="store_true", help="check the tasks without creating the batch")
+    framework.add_validate_only_option(create, "check the tasks without creating the batch")
     create.add_argument("--watch", action="store_true", help="then follow the batch with a progress bar until it ends")
-    _add_label_option(create)
+    framework.add_label_option(create)
 
-    get = _leaf(group, "get", "show a batch with its counts", batches_get, common)
-    get.add_argument("name", help="the batch, batches/ID or ID")
+    get = framework.leaf(group, "get", "show a batch with its counts", batches_get, common)
+    framework.add_name_argument(get, _NAME_HELP, metavar=None)
 
-    listing = _leaf(group, "list", "list batches", batches_list, common)
-    _add_list_options(listing, filter_help="AIP-160 filter, for example 'state = RUNNING'")
+    listing = framework.leaf(group, "list", "list batches", batches_list, common)
+    framework.add_list_options(listing, filter_help="AIP-160 filter, for example 'state = RUNNING'")
 
-    tasks = _leaf(group, "tasks", "list the tasks of a batch with their results", batches_tasks, common)
-    tasks.add_argument("name", help="the batch, batches/ID or ID")
-    _add_list_options(tasks, filter_help="AIP-160 filter, for example 'status = FAILED'")
+    tasks = framework.leaf(group, "tasks", "list the tasks of a batch with their results", batches_tasks, common)
+    framework.add_name_argument(tasks, _NAME_HELP, metavar=None)
+    framework.add_list_options(tasks, filter_help="AIP-160 filter, for example 'status = FAILED'")
 
-    watch = _leaf(
+    watch = framework.leaf(
         group,
         "watch",
         "follow a batch with a progress bar until it ends (exit code 0 only when every task succeeded)",
         batches_watch,
         common,
     )
-    watch.add_argument("name", help="the batch, batches/ID or ID")
+    framework.add_name_argument(watch, _NAME_HELP, metavar=None)
 
-    cancel = _leaf(group, "cancel", "cancel a batch: running tasks are stopped, queued ones never start", batches_cancel, common)
-    cancel.add_argument("name", help="the batch, batches/ID or ID")
+    cancel = framework.leaf(group, "cancel", "cancel a batch: running tasks are stopped, queued ones never start", batches_cancel, common)
+    framework.add_name_argument(cancel, _NAME_HELP, metavar=None)
 
 
-__all__ = ["add_batch_commands", "read_tasks_file"]
+__all__ = ["add_commands", "read_tasks_file"]

@@ -12,36 +12,17 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from runwire.cli import output
-from runwire.cli.resources import (
-    NAME_COLUMN_WIDTH,
-    Api,
-    CliError,
-    _add_label_option,
-    _add_list_options,
-    _choice,
-    _collect_pages,
-    _deleted,
-    _group,
-    _labels,
-    _leaf,
-    _list_options,
-    _more_hint,
-    _page_size,
-    _show,
-    agent_name,
-    session_name,
-)
+from runwire.cli import arguments, framework, output
+from runwire.cli.framework import Api, CliError
+from runwire.cli.names import agent_name, file_name, session_name
 from runwire.client.calls import Service
 from runwire.v1 import file_pb2, file_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
 PURPOSES = {"assistants": file_pb2.File.PURPOSE_ASSISTANTS, "batch_input": file_pb2.File.PURPOSE_BATCH_INPUT}
 TERMINAL = (file_pb2.File.STATE_COMPLETED, file_pb2.File.STATE_FAILED)
-
-
-def file_name(text: str) -> str:
-    return text if "/" in text else f"files/{text}"
+_STATE_FIELD = file_pb2.File.DESCRIPTOR.fields_by_name["state"]
+_NAME_HELP = "files/ID or ID"
 
 
 def _files(api: Api) -> Service:
@@ -104,7 +85,7 @@ def files_upload(args: argparse.Namespace, api: Api) -> int:
         purpose=args.purpose,
         size_bytes=size,
         sha256=_sha256_of(path),
-        labels=_labels(args.label),
+        labels=framework.labels(args.label),
         file_id=args.id or "",
         # A retry of this command with the same key would return the first file; each run is a new upload.
         request_id=str(uuid.uuid4()),
@@ -127,7 +108,7 @@ def files_upload(args: argparse.Namespace, api: Api) -> int:
     progress.finish()
     if args.wait and uploaded.state not in TERMINAL:
         uploaded = _wait(args, api, uploaded)
-    _show(args, uploaded)
+    framework.show(args, uploaded)
     return 1 if uploaded.state == file_pb2.File.STATE_FAILED else 0
 
 
@@ -146,33 +127,23 @@ def _wait(args: argparse.Namespace, api: Api, uploaded: file_pb2.File) -> file_p
 
 
 def files_get(args: argparse.Namespace, api: Api) -> int:
-    _show(args, _files(api).GetFile(file_pb2.GetFileRequest(name=file_name(args.name))))
-    return 0
+    return framework.show(args, _files(api).GetFile(file_pb2.GetFileRequest(name=file_name(args.name))))
+
+
+def _file_row(f: file_pb2.File) -> list[str]:
+    return [
+        f.name,
+        output.cell(f.filename, framework.NAME_COLUMN_WIDTH),
+        f.content_type,
+        _size(f.size_bytes),
+        output.enum_label(_STATE_FIELD, f.state),
+        output.timestamp_text(f, "create_time"),
+    ]
 
 
 def files_list(args: argparse.Namespace, api: Api) -> int:
-    files = _files(api)
-    response = _collect_pages(args, api.pager(files.ListFiles, file_pb2.ListFilesRequest(**_list_options(args))), "files")
-    if args.json:
-        output.print_json(response)
-        return 0
-    state_field = file_pb2.File.DESCRIPTOR.fields_by_name["state"]
-    output.print_table(
-        ["NAME", "FILENAME", "CONTENT TYPE", "SIZE", "STATE", "CREATED"],
-        [
-            [
-                f.name,
-                output.cell(f.filename, NAME_COLUMN_WIDTH),
-                f.content_type,
-                _size(f.size_bytes),
-                output.enum_label(state_field, f.state),
-                output.timestamp_text(f, "create_time"),
-            ]
-            for f in response.files
-        ],
-    )
-    _more_hint(args, response)
-    return 0
+    pager = api.pager(_files(api).ListFiles, file_pb2.ListFilesRequest(**framework.list_options(args)))
+    return framework.print_pages(args, pager, "files", ["NAME", "FILENAME", "CONTENT TYPE", "SIZE", "STATE", "CREATED"], _file_row)
 
 
 def files_download(args: argparse.Namespace, api: Api) -> int:
@@ -212,28 +183,24 @@ def files_search(args: argparse.Namespace, api: Api) -> int:
         request.session = session_name(args.session)
     elif args.agent:
         request.agent = agent_name(args.agent)
-    response = _files(api).SearchFiles(request)
-    if args.json:
-        output.print_json(response)
-        return 0
-    output.print_table(
+    return framework.print_page(
+        args,
+        _files(api).SearchFiles(request),
+        "results",
         ["FILE", "FILENAME", "PAGE", "SNIPPET"],
-        [[r.file, output.cell(r.filename, 30), str(r.page_number or ""), output.cell(r.snippet, 80)] for r in response.results],
+        lambda r: [r.file, output.cell(r.filename, 30), str(r.page_number or ""), output.cell(r.snippet, 80)],
     )
-    _more_hint(args, response)
-    return 0
 
 
 def files_delete(args: argparse.Namespace, api: Api) -> int:
     name = file_name(args.name)
-    _deleted(args, name, _files(api).DeleteFile(file_pb2.DeleteFileRequest(name=name, etag=args.etag or "")))
-    return 0
+    return framework.deleted(args, name, _files(api).DeleteFile(file_pb2.DeleteFileRequest(name=name, etag=args.etag or "")))
 
 
-def add_files_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    group = _group(commands, "files", "upload, list, show, download, search and delete files", "Manage files.")
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = framework.group(commands, "files", "upload, list, show, download, search and delete files", "Manage files.")
 
-    upload = _leaf(
+    upload = framework.leaf(
         group,
         "upload",
         "upload a file (its size and SHA-256 are checked by the server)",
@@ -244,7 +211,7 @@ def add_files_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument("path", metavar="PATH", help="the file to upload")
     upload.add_argument(
         "--purpose",
-        type=_choice(PURPOSES, "purpose"),
+        type=arguments.choice(PURPOSES, "purpose"),
         default=file_pb2.File.PURPOSE_ASSISTANTS,
         metavar="assistants|batch_input",
         help="assistants (default: text is extracted and searchable) or batch_input (JSONL tasks of a batch)",
@@ -255,33 +222,32 @@ def add_files_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     attach.add_argument("--session", metavar="SESSION", help="attach to this session: its runs can search the file")
     attach.add_argument("--agent", metavar="AGENT", help="attach to this agent: all its runs can search the file")
     upload.add_argument("--id", metavar="ID", help="the file's id (files/ID); generated when omitted")
-    _add_label_option(upload)
+    framework.add_label_option(upload)
     upload.add_argument("--wait", action="store_true", help="wait until text extraction completes or fails (exit 1 if it fails)")
     upload.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
-    get = _leaf(group, "get", "show one file and its processing state", files_get, common)
-    get.add_argument("name", metavar="NAME", help="files/ID or ID")
+    get = framework.leaf(group, "get", "show one file and its processing state", files_get, common)
+    framework.add_name_argument(get, _NAME_HELP)
 
-    listing = _leaf(group, "list", "list files as a table (newest first by default)", files_list, common)
-    _add_list_options(
+    listing = framework.leaf(group, "list", "list files as a table (newest first by default)", files_list, common)
+    framework.add_list_options(
         listing,
         filter_help="AIP-160 filter on purpose, state, content_type, filename, display_name, session, agent, size_bytes, "
         "sha256, labels.KEY, create_time, update_time; e.g. 'state = FAILED'",
     )
 
-    download = _leaf(group, "download", "download a file's content", files_download, common)
-    download.add_argument("name", metavar="NAME", help="files/ID or ID")
+    download = framework.leaf(group, "download", "download a file's content", files_download, common)
+    framework.add_name_argument(download, _NAME_HELP)
     download.add_argument("-o", "--output", metavar="PATH", help="where to save it (a file or a directory; - for stdout); default: its file name")
     download.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
-    search = _leaf(group, "search", "search the text of your files (every word must appear), best matches first", files_search, common)
+    search = framework.leaf(group, "search", "search the text of your files (every word must appear), best matches first", files_search, common)
     search.add_argument("query", metavar="QUERY", help="words to look for")
     scope = search.add_mutually_exclusive_group()
     scope.add_argument("--session", metavar="SESSION", help="only files attached to this session")
     scope.add_argument("--agent", metavar="AGENT", help="only files attached to this agent")
-    search.add_argument("--page-size", type=_page_size, metavar="N", help="results per page (default 10)")
-    search.add_argument("--page-token", metavar="TOKEN", help="continue from the next_page_token of an earlier search")
+    framework.add_page_options(search, "results per page (default 10)", "continue from the next_page_token of an earlier search")
 
-    delete = _leaf(group, "delete", "delete a file and its extracted text", files_delete, common)
-    delete.add_argument("name", metavar="NAME", help="files/ID or ID")
-    delete.add_argument("--etag", metavar="ETAG", help="fail with ABORTED unless the file still has this etag (quotes included)")
+    delete = framework.leaf(group, "delete", "delete a file and its extracted text", files_delete, common)
+    framework.add_name_argument(delete, _NAME_HELP)
+    framework.add_etag_option(delete, "file")

@@ -1,0 +1,1 @@
+"""The command groups of `runwire`, one module each (see `runwire.cli.framework`)."""

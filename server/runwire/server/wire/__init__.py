@@ -1,0 +1,1 @@
+"""Protobuf mapping of stored rows and values: below the domain and the engine, above the store."""
