@@ -41,6 +41,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             deadline=None if request.cancel_on_disconnect else current_call().deadline,
             # Headers first: sent while the run's first steps run, their completion would wait for them.
             before_start=open_stream,
+            crew_name=request.crew,
         )
         await open_stream(row)  # a replayed request_id starts no run, so nothing has opened the stream yet
         return f"runs/{row.id}"
@@ -119,6 +120,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
             run_id=request.run_id,
             validate_only=request.validate_only,
             session_field="run.session",
+            crew_name=request.run.crew,
         )
         return _run(row)
 

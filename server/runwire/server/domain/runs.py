@@ -43,6 +43,10 @@ from runwire.server.core.errors import (
     ResourceExhausted,
     Violations,
 )
+from runwire.server.domain import crew_runs
+from runwire.server.domain.crew_runs import ChildLink
+from runwire.server.domain.crews import get_crew_row
+from runwire.server.domain.crews import not_found as crew_not_found
 from runwire.server.domain.messages import MessageService
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
@@ -59,7 +63,7 @@ from runwire.server.store.signals import SignalBus
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import MessageRow, RunEventRow, RunRow, new_incarnation
+from runwire.server.store.models import MessageRow, RunEventRow, RunRow, SessionRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
@@ -97,6 +101,12 @@ RUN_LISTING = Listing(
         "usage.total_tokens": FieldSpec(RunRow.input_tokens + RunRow.output_tokens, "int"),
         "error.reason": FieldSpec(RunRow.error_reason, "string"),
         "batch_task": FieldSpec(RunRow.batch_task, "string"),
+        "crew": FieldSpec(repo.resource_name_sql("crews/", RunRow.crew_id), "string"),
+        "parent_run": FieldSpec(repo.resource_name_sql("runs/", RunRow.parent_run_id), "string"),
+        "root_run": FieldSpec(repo.resource_name_sql("runs/", RunRow.root_run_id), "string"),
+        "depth": FieldSpec(RunRow.depth, "int"),
+        "crew_task": FieldSpec(RunRow.crew_task, "string"),
+        "crew_member": FieldSpec(RunRow.crew_member, "string"),
     },
     order_columns={
         "create_time": RunRow.create_time,
@@ -188,8 +198,11 @@ class RunService:
         within: Callable[[Any, RunRow], Awaitable[None]] | None = None,
         before_start: Callable[[RunRow], Awaitable[None]] | None = None,
         queue: bool = False,
+        crew_name: str = "",
+        parent: ChildLink | None = None,
     ) -> RunRow:
-        """Create a run and start it. `within` runs in the creating transaction, so what it writes
+        """Create a run and start it. With `crew_name` (and no session) the run executes that crew
+        (domain/crew_runs.py); with `parent`, it is a child run in the parent's tree. `within` runs in the creating transaction, so what it writes
         commits with the run or not at all (a batch marks its task started this way); it writes through
         `store.execute_on` and `store.rows_on` only, as the transaction may have no ORM Session. `before_start`
         runs after the commit and before the run starts, which it does whatever `before_start` does: a
@@ -201,8 +214,13 @@ class RunService:
         v = Violations()
         # CreateRun nests the run's fields under `run`; ExecuteAgent and StreamTokens have them at the top.
         prefix = "run." if session_field == "run.session" else ""
-        session_problem = names.SESSION.problem(session_name)
-        if session_problem:
+        crew_field = f"{prefix}crew"
+        if crew_name and session_name:
+            v.add(crew_field, "set either session (to run its agent) or crew (to run a crew), not both")
+        elif crew_name:
+            if problem := names.CREW.problem(crew_name):
+                v.add(crew_field, problem)
+        elif session_problem := names.SESSION.problem(session_name):
             v.add(session_field, session_problem)
         self.messages.validate_content(v, input_parts, f"{prefix}input")
         check_labels(v, f"{prefix}labels", labels, self.ctx.limits.max_labels)
@@ -215,7 +233,7 @@ class RunService:
             v.add("run_id", names.ID_RULE)
         v.raise_if_any()
         self.ctx.idempotency.validate(request_id)
-        session_id = session_name.split("/")[1]
+        session_id = session_name.split("/")[1] if session_name else ""
         chosen_id = bool(run_id)
         run_id = run_id or names.new_id()
         now = self.ctx.clock()
@@ -223,18 +241,32 @@ class RunService:
         # Without a request_id (whose record is ORM), a run's creation is Core statements only, and its
         # transaction needs no ORM Session (see Store.write_core).
         store = self.ctx.store
-        async with store.write_core() if not request_id else store.write() as db:
+        async with store.write_core() if not (request_id or crew_name) else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
-            found = await repo.get_session_with_agent(
-                self.ctx.store, db, session_id, None if caller.is_admin else caller.id, now
-            )
-            if found is None:
-                raise session_not_found(session_name)
-            session, agent = found
-            if agent is None:
-                raise agent_not_found(names.AGENT.format(session.agent_id))
+            crew_spec: dict[str, Any] = {}
+            if crew_name:
+                crew_row = await get_crew_row(db, crew_name.split("/")[1], None if caller.is_admin else caller.id)
+                if crew_row is None:
+                    raise crew_not_found(crew_name)
+                crew_spec = crew_runs.spec_of(crew_row)
+                session = SimpleNamespace(id="", owner=crew_row.owner)
+                agent = SimpleNamespace(id="", state=AgentState.ACTIVE, limits={}, model={"provider": crew_runs.PROVIDER}, instructions="", tools=[])
+            else:
+                found = await repo.get_session_with_agent(
+                    self.ctx.store, db, session_id, None if caller.is_admin else caller.id, now
+                )
+                if found is None:
+                    raise session_not_found(session_name)
+                session, agent = found
+                if agent is None:
+                    raise agent_not_found(names.AGENT.format(session.agent_id))
+                if parent is not None and parent.agent_id:
+                    # A handover: the other agent goes on in the same session.
+                    agent = await repo.get_agent(db, parent.agent_id, None)
+                    if agent is None:
+                        raise agent_not_found(names.AGENT.format(parent.agent_id))
             if agent.state == AgentState.DISABLED:
                 raise FailedPrecondition(
                     f"agent {names.AGENT.format(agent.id)!r} is disabled and accepts no runs",
@@ -248,7 +280,8 @@ class RunService:
             limit = self.runner.settings.max_active_runs_per_caller
             # Counted in the database: the caller's runs in every process.
             await work_queue.lock(store, db, [work_queue.owner_key(session.owner)])
-            active = await work_queue.active_runs_of(store, db, session.owner)
+            # A child run counts against its tree's limits (CrewLimits), not the caller's.
+            active = await work_queue.active_runs_of(store, db, session.owner) if parent is None else 0
             if active >= limit:
                 raise ResourceExhausted(
                     f"the caller has {active} active run(s); the limit is {limit}; wait for one to end",
@@ -258,7 +291,10 @@ class RunService:
                     retry_after_seconds=1.0,
                 )
             plan_limits = self._resolve_limits(agent.limits or {}, options)
-            here = self.executes and not queue and self.runner.room() > 0
+            if crew_spec:
+                plan_limits["max_duration"] = float(crew_spec["limits"].get("max_duration") or plan_limits["max_duration"])
+            # A crew run holds no slot (its children do): it starts where it is created, if that executes runs.
+            here = self.executes and (bool(crew_spec) or (not queue and self.runner.room() > 0))
             # The run's columns as a plain object (convert.run_proto reads it like a RunRow): an ORM
             # instance costs more to build than the Core insert below.
             row = SimpleNamespace(
@@ -290,6 +326,14 @@ class RunService:
                 incarnation=new_incarnation(),
                 last_seq=1,
                 provider=str((agent.model or {}).get("provider") or "builtin"),
+                crew_id=crew_name.split("/")[1] if crew_name else "",
+                crew_spec=crew_spec,
+                crew_plan={},
+                parent_run_id=parent.run_id if parent else "",
+                root_run_id=parent.root_run_id if parent else run_id,
+                depth=parent.depth if parent else 0,
+                crew_task=parent.crew_task if parent else "",
+                crew_member=parent.crew_member if parent else "",
                 # Executed here: this process holds the lease from the first commit. Else no owner yet.
                 lease_owner=self.lease.owner if here else "",
                 lease_expires=self.lease.expiry(now) if here else None,
@@ -320,6 +364,7 @@ class RunService:
                 initial_seq=1,
                 input=tuple(copy.deepcopy(input_parts)),
                 deadline=deadline,
+                crew=crew_spec or None,
                 **plan_limits,
             )
         if not here:
@@ -356,6 +401,27 @@ class RunService:
             **self._resolve_limits(agent.limits or {}, options),
             **extra,
         )
+
+    async def create_child(self, link: ChildLink, session_name: str, text: str) -> RunRow:
+        """Start a child run in the tree of `link.run_id` (a crew task, an agent called as a tool, a
+        handover), as the tree's owner."""
+        return await self.create(
+            Principal(id=link.owner),
+            session_name,
+            [{"text": text}],
+            options={},
+            labels={"parent_run": link.run_id},
+            method="",
+            parent=link,
+        )
+
+    async def new_session(self, owner: str, agent_id: str, labels: Mapping[str, str]) -> str:
+        """A session of its own for a child run (a crew task, an agent called as a tool)."""
+        now = self.ctx.clock()
+        session_id = names.new_id()
+        async with self.ctx.store.write() as db:
+            db.add(SessionRow(id=session_id, owner=owner, agent_id=agent_id, labels=dict(labels), create_time=now, update_time=now, revision=1))
+        return names.SESSION.format(session_id)
 
     def _resolve_limits(self, agent_limits: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
         """Request options, else the agent's limits, else the server's defaults."""
@@ -545,6 +611,12 @@ class RunService:
         row = await self.get(caller, name)
         if row.status in TERMINAL_STATUSES:
             raise self._not_active(name, row)
+        asked_by = str((row.pending_input or {}).get("run") or "")
+        if row.status == RunStatus.REQUIRES_INPUT and asked_by and asked_by != name:
+            # A run below this one asked (a crew's task, an agent called as a tool): answered there.
+            if row.pending_input.get("id") == input_request_id:
+                await self._answer(Principal(id=row.owner), asked_by, input_request_id, approval=approval, text=text)
+                return await self.get(caller, name)
         # What the run waits for, as its row says on every replica (the owner's memory says the same).
         pending = None
         if row.status == RunStatus.REQUIRES_INPUT and row.pending_input:

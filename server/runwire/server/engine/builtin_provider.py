@@ -11,6 +11,13 @@ platform can be exercised with no key and no network:
   [[error:STATUS]]           fail the model call as an HTTP STATUS would (429 and 5xx are retryable)
   [[flaky:N]]                fail the first N attempts of each model call with a retryable error
 
+A crew's manager (docs/crews.md) is asked in messages that begin `Crew planning.` or `Crew review N.`;
+there only these directives of the crew's input count (no tools, no other directive):
+
+  [[plan:{"tasks": [...]}]]   in planning: answer this plan
+  [[replan:{"tasks": [...]}]] in review 1: answer this new plan
+  [[final:TEXT]]              in a review without a new plan: answer TEXT (default "All tasks are done.")
+
 Without directives it answers `You said: <the user's text>`. After tool
 results it reports them: `calculator returned {"value": 4}.`. Text is
 streamed one token (a word with its trailing space) at a time at
@@ -42,6 +49,9 @@ from runwire.server.engine.providers import (
 )
 
 _TOOL = re.compile(r"\[\[tool:([A-Za-z_][\w.-]*)\s*(\{.*?\})?\s*\]\]", re.S)
+_PLAN = re.compile(r"\[\[(plan|replan):(\{.*?\})\]\](?!\])", re.S)
+_FINAL = re.compile(r"\[\[final:([^\]]*)\]\]")
+_REVIEW = re.compile(r"Crew review (\d+)\.")
 _DIRECTIVE = re.compile(r"\[\[(ask|tokens|sleep|error|flaky):([^\]]*)\]\]")
 MAX_TOKENS_DIRECTIVE = 1_000_000
 MAX_SLEEP_SECONDS = 60.0
@@ -60,6 +70,13 @@ class BuiltinProvider:
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         turn = _current_turn(request.messages)
         user_text = turn[0].text if turn else ""
+        manager_answer = _manager_answer(user_text)
+        if manager_answer is not None:
+            for token in _tokens(manager_answer):
+                yield TextChunk(token)
+            yield UsageChunk(input_tokens=len(user_text.split()), output_tokens=len(manager_answer.split()))
+            yield FinishChunk("stop")
+            return
         directives = {name: value.strip() for name, value in _DIRECTIVE.findall(user_text)}
         await self._fail_if_asked(request, directives)
         if "sleep" in directives:
@@ -120,6 +137,25 @@ class BuiltinProvider:
             arguments, rejected = parse_arguments(raw_args)
             calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments, rejected=rejected))
         return calls
+
+
+def _manager_answer(user_text: str) -> str | None:
+    """What a crew's manager answers in planning or review (see the module's doc); None otherwise."""
+    plans = {kind: body for kind, body in _PLAN.findall(user_text)}
+    if user_text.startswith("Crew planning."):
+        return plans.get("plan", "I have no plan.")
+    review = _REVIEW.match(user_text)
+    if review is None:
+        return None
+    if review.group(1) == "1" and "replan" in plans:
+        return plans["replan"]
+    final = _FINAL.search(user_text)
+    return final.group(1).strip() if final else "All tasks are done."
+
+
+def _tokens(text: str) -> list[str]:
+    """`text` as streamed tokens: each word with the space after it."""
+    return re.findall(r"\S+\s*|\s+", text)
 
 
 def _current_turn(messages: tuple[ModelMessage, ...]) -> list[ModelMessage]:

@@ -135,6 +135,9 @@ class RunPlan:
     # When the run was created (time.time() seconds), for a run claimed from the queue by another
     # process or later: its queue duration counts from then. None: from the launch here.
     created_at: float | None = None
+    # A crew run: the crew as it was when the run was created (see domain/crew_runs.py). It calls no
+    # model itself: `Runner.drive_crew` plans and starts its child runs.
+    crew: Mapping[str, Any] | None = None
 
     @classmethod
     def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
@@ -289,6 +292,8 @@ class Runner:
         self.on_room: Callable[[], None] | None = None
         # Set when a run here ends: runs waiting for a slot held elsewhere look again at once.
         self._slot_freed = asyncio.Event()
+        # Executes a crew run (plan.crew) to its final answer: set by the server (domain/crew_runs.py).
+        self.drive_crew: Callable[[ActiveRun], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]] | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -454,9 +459,11 @@ class Runner:
             if active.cancel_reason:  # cancelled before this task first ran
                 raise asyncio.CancelledError
             async with AsyncExitStack() as slots:
-                await self._acquire_slots(active, slots)
+                if active.plan.crew is None:  # a crew run holds no slot: its children do
+                    await self._acquire_slots(active, slots)
                 if restored is None:
-                    await self._admit(active)
+                    if active.plan.crew is None:
+                        await self._admit(active)
                     queued = (
                         time.time() - active.plan.created_at
                         if active.plan.created_at is not None
@@ -559,6 +566,8 @@ class Runner:
         )
 
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+            if plan.crew is not None and self.drive_crew is not None:
+                return await self.drive_crew(active)
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
             await self._read_model_key(active)
@@ -1013,6 +1022,19 @@ class Runner:
         return answer
 
     # -- recording ------------------------------------------------------------
+
+    def event(self, active: ActiveRun, **payload: Any) -> run_pb2.RunEvent:
+        """The run's next event (its seq taken now), for a driver of the run such as a crew's."""
+        return self._event(active, **payload)
+
+    async def record(
+        self, active: ActiveRun, events: list[run_pb2.RunEvent], *, run_change: str = "", durable: bool = False, **changes: Any
+    ) -> None:
+        """Record events with row changes: queued in order, or (`durable`) returned once committed."""
+        if durable:
+            await self._commit(active, events, run_change, **changes)
+        else:
+            await self._emit(active, events, changes or None, run_change=run_change)
 
     def _event(self, active: ActiveRun, **payload: Any) -> run_pb2.RunEvent:
         active.seq += 1

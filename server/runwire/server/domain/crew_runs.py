@@ -1,0 +1,460 @@
+"""Crew runs: a run that executes a crew. It calls no model itself: it plans the crew's tasks, starts a
+child run of a member's agent for each, and copies every event of its children into its own log (as
+`child_run_event`, in the order they happen), with the plan re-emitted (`crew_plan_updated`) whenever a
+task starts or ends. Its log is therefore the whole execution, replayable from any seq like any run's.
+
+A task's result is recorded (plan event and `runs.crew_plan`, committed) before any task that needs it
+starts, so a succeeded task never runs again. The crew run owns its children: stopping it (cancel,
+timeout, a failed task, a limit) cancels every child still active, and waits for them to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import jsonschema
+from google.protobuf import json_format
+
+from runwire.server.core import names
+from runwire.server.wire import json_values
+from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, limit_of
+from runwire.server.core.errors import InvalidArgument, Violations
+from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
+from runwire.server.core.statuses import RunStatus
+from runwire.server.engine.runner import ActiveRun, Runner, RunFailure
+from runwire.server.store.models import CrewRow
+from runwire.v1 import common_pb2, crew_pb2, run_pb2
+
+if TYPE_CHECKING:
+    from runwire.server.domain.runs import RunService
+
+log = logging.getLogger("runwire.crews")
+
+# The provider column of crew runs: they hold no provider slot.
+PROVIDER = "crew"
+TaskState = crew_pb2.CrewPlanTask.State
+PENDING, RUNNING, SUCCEEDED = TaskState.STATE_PENDING, TaskState.STATE_RUNNING, TaskState.STATE_SUCCEEDED
+FAILED, CANCELLED = TaskState.STATE_FAILED, TaskState.STATE_CANCELLED
+# How long a stopping crew run waits for its children to end before it records its own end.
+CHILDREN_STOP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ChildLink:
+    """Where a child run sits in its tree: its parent, the top, its depth, and the crew task it executes.
+    `agent_id`: for a handover, the agent that goes on in the parent's session."""
+
+    run_id: str
+    root_run_id: str
+    depth: int
+    owner: str
+    crew_task: str = ""
+    crew_member: str = ""
+    agent_id: str = ""
+
+
+def spec_of(crew: CrewRow) -> dict[str, Any]:
+    """The crew as a run keeps it: later changes of the crew do not reach runs already started."""
+    return {
+        "crew_id": crew.id,
+        "process": int(crew.process or Process.SEQUENTIAL),
+        "members": [
+            {"id": m["id"], "agent_id": m["agent"].rpartition("/")[2], "role": m.get("role") or "", "goal": m.get("goal") or ""}
+            for m in crew.members or []
+        ],
+        "manager_id": crew.manager_id or "",
+        "tasks": json_values.normalize({"tasks": list(crew.tasks or [])})["tasks"],
+        "limits": dict(crew.limits or {}),
+    }
+
+
+class _Execution:
+    """One crew run in progress here."""
+
+    def __init__(self, active: ActiveRun) -> None:
+        self.active = active
+        self.spec: Mapping[str, Any] = active.plan.crew or {}
+        self.members = {m["id"]: m for m in self.spec.get("members") or []}
+        self.plan = crew_pb2.CrewPlan()
+        self.children_started = 0
+        # Child run id -> its crew task, while it is active.
+        self.live: dict[str, str] = {}
+        self.usage: dict[str, tuple[int, int]] = {}
+        # Child run id -> the input request it waits for.
+        self.waiting: dict[str, run_pb2.InputRequest] = {}
+        self.followers: set[asyncio.Task[Any]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.active.plan.name
+
+    def task(self, task_id: str) -> crew_pb2.CrewPlanTask:
+        return next(t for t in self.plan.tasks if t.id == task_id)
+
+    def limit(self, key: str) -> float:
+        return limit_of(self.spec.get("limits") or {}, key)
+
+
+class CrewConductor:
+    def __init__(self, runs: "RunService", runner: Runner, event_log: RunEventLog) -> None:
+        self.runs = runs
+        self.runner = runner
+        self.event_log = event_log
+
+    async def drive(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+        crew = _Execution(active)
+        goal = "\n".join(str(part.get("text") or "") for part in active.plan.input if part.get("text"))
+        try:
+            if crew.spec.get("process") == Process.HIERARCHICAL:
+                final = await self._hierarchical(crew, goal)
+            else:
+                self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
+                await self._publish(crew, "planned", durable=True)
+                await self._execute_tasks(crew, goal)
+                final = crew.plan.tasks[-1].output
+        finally:
+            await self._stop_children(crew, active.cancel_reason or "the crew run stopped")
+        # The final answer as the crew run's own text: StreamTokens on a crew streams it.
+        if final:
+            delta = self.runner.event(active, text_delta=run_pb2.TextDelta(text=final, step_index=0))
+            await self.runner.record(active, [delta], durable=True)
+        usage = _usage(active)
+        return run_pb2.RunOutput(text=final, parts=[common_pb2.ContentPart(text=final)]), usage
+
+    # -- processes --------------------------------------------------------------
+
+    async def _execute_tasks(self, crew: _Execution, goal: str) -> None:
+        """Start every task whose dependencies have succeeded (one at a time for SEQUENTIAL, at most
+        max_parallel_tasks for PARALLEL and HIERARCHICAL) until none is left; a failed task fails the run."""
+        sequential = crew.spec.get("process") == Process.SEQUENTIAL
+        width = 1 if sequential else int(crew.limit("max_parallel_tasks"))
+        running: dict[asyncio.Task[None], str] = {}
+        while True:
+            done = {t.id for t in crew.plan.tasks if t.state == SUCCEEDED}
+            pending = [t for t in crew.plan.tasks if t.state == PENDING]
+            ready = [t for t in pending if all(c in done for c in t.context)]
+            if sequential:
+                ready = pending[:1] if not running else []
+            for task in ready[: max(width - len(running), 0)]:
+                task.state = RUNNING  # taken now, so the next look does not start it again
+                follower = asyncio.ensure_future(self._execute_task(crew, task.id, goal))
+                crew.followers.add(follower)
+                follower.add_done_callback(crew.followers.discard)
+                running[follower] = task.id
+            if not running:
+                left = [t.id for t in crew.plan.tasks if t.state == PENDING]
+                if left:  # waits for a task that did not succeed: cannot happen with a valid plan
+                    raise RunFailure("CREW_PLAN_INVALID", f"tasks {', '.join(left)} wait for tasks that cannot run")
+                return
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for follower in finished:
+                running.pop(follower)
+                follower.result()  # a failed task fails the crew run
+
+    async def _hierarchical(self, crew: _Execution, goal: str) -> str:
+        members = "\n".join(
+            f"- {m['id']}: {m['role'] or 'member'}{' - ' + m['goal'] if m['goal'] else ''}" for m in crew.members.values()
+        )
+        if crew.spec.get("tasks"):
+            self._set_tasks(crew, crew.spec["tasks"], "crew")
+        else:
+            answer = await self._ask_manager(
+                crew,
+                "plan",
+                f"Crew planning.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\n{PLAN_FORMAT}",
+            )
+            self._set_tasks(crew, self._parse_plan(crew, answer, required=True) or [], "manager")
+        await self._publish(crew, "planned", durable=True)
+        await self._execute_tasks(crew, goal)
+        replans = int(crew.limit("max_replans"))
+        review = 0
+        while True:
+            review += 1
+            results = "\n".join(f"- {t.id} ({t.member}): {t.output}" for t in crew.plan.tasks if t.state == SUCCEEDED)
+            answer = await self._ask_manager(
+                crew,
+                f"review-{review}",
+                f"Crew review {review}.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\nResults of the tasks:\n{results}\n\n"
+                f"Answer with the final answer, or, to change the plan, {PLAN_FORMAT}",
+            )
+            changed = self._parse_plan(crew, answer, required=False) if review <= replans else None
+            if changed is None:
+                return answer
+            self._replan(crew, changed)
+            await self._publish(crew, "replanned", durable=True)
+            await self._execute_tasks(crew, goal)
+
+    def _set_tasks(self, crew: _Execution, tasks: list[Mapping[str, Any]], source: str) -> None:
+        first_member = next(iter(crew.members), "")
+        crew.plan.source = source
+        for task in tasks:
+            member = task.get("member") or first_member
+            crew.plan.tasks.add(
+                id=task["id"],
+                description=str(task.get("description") or ""),
+                expected_output=str(task.get("expected_output") or ""),
+                member=member,
+                agent=names.AGENT.format(crew.members[member]["agent_id"]),
+                context=list(task.get("context") or []),
+                state=PENDING,
+            )
+
+    def _replan(self, crew: _Execution, tasks: list[Mapping[str, Any]]) -> None:
+        """The manager's new plan: tasks that succeeded keep their result (they do not run again), tasks
+        not started are replaced, and those the new plan drops are cancelled (kept in the plan)."""
+        kept = {t.id: t for t in crew.plan.tasks if t.state == SUCCEEDED}
+        dropped = [t for t in crew.plan.tasks if t.id not in kept and t.id not in {n["id"] for n in tasks}]
+        old = crew_pb2.CrewPlan()
+        old.CopyFrom(crew.plan)
+        del crew.plan.tasks[:]
+        new = [n for n in tasks if n["id"] not in kept]
+        for task in old.tasks:
+            if task.id in kept:
+                crew.plan.tasks.append(task)
+        self._set_tasks(crew, new, "manager")
+        for task in dropped:
+            if task.state != CANCELLED:
+                task.state = CANCELLED
+                task.error.CopyFrom(common_pb2.Failure(reason="RUN_CANCELLED", message="dropped by the manager's new plan"))
+            crew.plan.tasks.append(task)
+
+    def _parse_plan(self, crew: _Execution, answer: str, *, required: bool) -> list[dict[str, Any]] | None:
+        """The tasks of a plan the manager answered, or None when the answer is no plan (and none is
+        required). A plan that does not hold together fails the run with CREW_PLAN_INVALID."""
+        text = answer.strip()
+        start, end = text.find("{"), text.rfind("}")
+        parsed: Any = None
+        if start >= 0 and end > start:
+            try:
+                parsed = json.loads(text[start : end + 1])
+            except ValueError:
+                parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("tasks"), list):
+            if required:
+                raise RunFailure("CREW_PLAN_INVALID", 'the manager did not answer a plan ({"tasks": [...]})')
+            return None
+        tasks = [t for t in parsed["tasks"] if isinstance(t, dict)]
+        if not tasks or len(tasks) != len(parsed["tasks"]):
+            raise RunFailure("CREW_PLAN_INVALID", "the manager's plan has no tasks, or entries that are not tasks")
+        v = Violations()
+        check_tasks(v, "tasks", tasks, set(crew.members))
+        try:
+            v.raise_if_any("the manager's plan is invalid")
+        except InvalidArgument as error:
+            raise RunFailure("CREW_PLAN_INVALID", str(error)) from None
+        return tasks
+
+    # -- tasks ------------------------------------------------------------------
+
+    async def _execute_task(self, crew: _Execution, task_id: str, goal: str) -> None:
+        task = crew.task(task_id)
+        member = crew.members[task.member]
+        done = {t.id: t for t in crew.plan.tasks if t.state == SUCCEEDED}
+        # SEQUENTIAL: a task without context is given every earlier result; otherwise those it names.
+        needed = list(task.context) or (
+            [t.id for t in crew.plan.tasks if t.id in done] if crew.spec.get("process") == Process.SEQUENTIAL else []
+        )
+        lines = [f"You are {member['role']} in a crew." if member["role"] else "", f"Your goal: {member['goal']}" if member["goal"] else ""]
+        lines += [f"Task: {task.description}"]
+        if task.expected_output:
+            lines.append(f"Expected output: {task.expected_output}")
+        if needed:
+            lines.append("Results of earlier tasks:\n" + "\n".join(f"- {n}: {done[n].output}" for n in needed if n in done))
+        ended = await self._run_child(crew, member["agent_id"], "\n".join(line for line in lines if line), task.id, task.member, plan_task=task)
+        kind = ended.WhichOneof("payload")
+        if kind == "run_completed":
+            output = ended.run_completed.output.text
+            problem = _schema_problem(self._task_schema(crew, task.id), output)
+            if problem is None:
+                task.output, task.state = output, SUCCEEDED
+                # Durable before any task that needs it starts: a succeeded task never runs again.
+                await self._publish(crew, f"task {task.id} succeeded", durable=True)
+                return
+            failure = common_pb2.Failure(reason="CREW_TASK_OUTPUT_INVALID", message=f"the result of task {task.id!r} {problem}")
+        else:
+            failure = _failure_of(ended)
+        task.state = CANCELLED if kind == "run_cancelled" else FAILED
+        task.error.CopyFrom(failure)
+        await self._publish(crew, f"task {task.id} {'cancelled' if task.state == CANCELLED else 'failed'}", durable=True)
+        reason = failure.reason if failure.reason == "CREW_TASK_OUTPUT_INVALID" else "CREW_TASK_FAILED"
+        raise RunFailure(reason, f"task {task.id!r} of member {task.member!r} did not succeed: {failure.reason}: {failure.message}")
+
+    def _task_schema(self, crew: _Execution, task_id: str) -> Mapping[str, Any] | None:
+        for task in crew.spec.get("tasks") or []:
+            if task.get("id") == task_id and task.get("output_schema"):
+                return task["output_schema"]
+        return None
+
+    async def _ask_manager(self, crew: _Execution, step: str, text: str) -> str:
+        ended = await self._run_child(crew, crew.spec["manager_id"], text, step, MANAGER_MEMBER)
+        if ended.WhichOneof("payload") != "run_completed":
+            failure = _failure_of(ended)
+            raise RunFailure("CREW_TASK_FAILED", f"the manager's {step} did not succeed: {failure.reason}: {failure.message}")
+        return ended.run_completed.output.text
+
+    async def _run_child(
+        self,
+        crew: _Execution,
+        agent_id: str,
+        text: str,
+        task_id: str,
+        member: str,
+        plan_task: crew_pb2.CrewPlanTask | None = None,
+    ) -> run_pb2.RunEvent:
+        """Start a child run of `agent_id` on `text` in a session of its own, copy its events into the
+        crew run's log until it ends, and return its terminal event."""
+        if crew.children_started >= crew.limit("max_child_runs"):
+            raise RunFailure(
+                "CREW_CHILD_RUN_LIMIT_EXCEEDED",
+                f"the crew run would start more than {crew.limit('max_child_runs'):g} child runs",
+            )
+        crew.children_started += 1
+        plan = crew.active.plan
+        session = await self.runs.new_session(plan.owner, agent_id, {"crew_run": plan.run_id, "crew_task": task_id})
+        link = ChildLink(run_id=plan.run_id, root_run_id=plan.run_id, depth=1, owner=plan.owner, crew_task=task_id, crew_member=member)
+        child = await self.runs.create_child(link, session, text)
+        crew.live[child.id] = task_id
+        if plan_task is not None:
+            plan_task.child_run = f"runs/{child.id}"
+            await self._publish(crew, f"task {task_id} started")
+        try:
+            return await self._follow(crew, child.id, agent_id, task_id, member)
+        finally:
+            crew.live.pop(child.id, None)
+
+    async def _follow(self, crew: _Execution, child_id: str, agent_id: str, task_id: str, member: str) -> run_pb2.RunEvent:
+        active = crew.active
+        child_name = f"runs/{child_id}"
+        async for batch in self.event_log.follow(child_id, 0):
+            copies = []
+            for event in batch:
+                wrapped = run_pb2.ChildRunEvent(
+                    run=child_name, parent_run=crew.name, depth=1, crew_member=member, crew_task=task_id,
+                    agent=names.AGENT.format(agent_id), event=event,
+                )
+                copies.append(self.runner.event(active, child_run_event=wrapped))
+                kind = event.WhichOneof("payload")
+                if kind == "usage_updated":
+                    crew.usage[child_id] = (event.usage_updated.usage.input_tokens, event.usage_updated.usage.output_tokens)
+            active.input_tokens = sum(i for i, _ in crew.usage.values())
+            active.output_tokens = sum(o for _, o in crew.usage.values())
+            await self.runner.record(active, copies, input_tokens=active.input_tokens, output_tokens=active.output_tokens)
+            for event in batch:
+                kind = event.WhichOneof("payload")
+                if kind == "input_required":
+                    await self._child_waits(crew, child_id, event.input_required.input_request)
+                elif kind == "input_received" or (kind in TERMINAL_PAYLOADS and child_id in crew.waiting):
+                    await self._child_resumed(crew, child_id, event)
+                if kind in TERMINAL_PAYLOADS:
+                    return event
+            total = active.input_tokens + active.output_tokens
+            if crew.limit("max_total_tokens") and total > crew.limit("max_total_tokens"):
+                raise RunFailure(
+                    "CREW_TOKEN_LIMIT_EXCEEDED",
+                    f"the crew's runs used {total} tokens, more than its limit of {crew.limit('max_total_tokens'):g}",
+                )
+        raise RunFailure("INTERNAL", f"the events of child run {child_name} ended without its end")
+
+    async def _child_waits(self, crew: _Execution, child_id: str, request: run_pb2.InputRequest) -> None:
+        """A child waits for a person: the crew run waits too, with the same request (answerable here)."""
+        crew.waiting[child_id] = request
+        active = crew.active
+        active.status = RunStatus.REQUIRES_INPUT
+        event = self.runner.event(active, input_required=run_pb2.InputRequired(input_request=request))
+        await self.runner.record(
+            active, [event], durable=True, run_change="run.requires_input",
+            status=RunStatus.REQUIRES_INPUT, pending_input=_json(request),
+        )
+
+    async def _child_resumed(self, crew: _Execution, child_id: str, event: run_pb2.RunEvent) -> None:
+        request = crew.waiting.pop(child_id, None)
+        if request is None:
+            return
+        active = crew.active
+        events = []
+        if event.WhichOneof("payload") == "input_received":
+            events.append(self.runner.event(active, input_received=event.input_received))
+        following = next(iter(crew.waiting.values()), None)
+        if following is None:
+            active.status = RunStatus.RUNNING
+            await self.runner.record(active, events, durable=True, run_change="run.resumed", status=RunStatus.RUNNING, pending_input={})
+        else:
+            await self.runner.record(active, events, durable=True, pending_input=_json(following))
+
+    async def _publish(self, crew: _Execution, reason: str, *, durable: bool = False) -> None:
+        crew.plan.revision += 1
+        plan = crew_pb2.CrewPlan()
+        plan.CopyFrom(crew.plan)
+        event = self.runner.event(crew.active, crew_plan_updated=run_pb2.CrewPlanUpdated(plan=plan, reason=reason))
+        await self.runner.record(crew.active, [event], durable=durable, crew_plan=_json(plan))
+
+    async def _stop_children(self, crew: _Execution, reason: str) -> None:
+        """Cancel every child still active and wait (bounded) for them and their followers to end, then
+        record the tasks that will not run as cancelled."""
+        by = crew.active.cancelled_by or "crew"
+        for child_id in list(crew.live):
+            try:
+                await self.runs.stop_anywhere(child_id, reason, by)
+            except Exception:
+                log.exception("%s: could not stop child run %s", crew.name, child_id)
+        if crew.followers:
+            _, late = await asyncio.wait(list(crew.followers), timeout=CHILDREN_STOP_SECONDS)
+            for follower in late:
+                follower.cancel()
+            for follower in list(crew.followers):
+                if follower.done() and not follower.cancelled():
+                    follower.exception()  # retrieved: its failure is the crew's, recorded already
+        stopped = False
+        for task in crew.plan.tasks:
+            if task.state in (PENDING, RUNNING):
+                task.state = CANCELLED
+                task.error.CopyFrom(common_pb2.Failure(reason="RUN_CANCELLED", message=reason))
+                stopped = True
+        if stopped and not crew.active.recorder.lost:
+            await self._publish(crew, "stopped", durable=True)
+
+
+PLAN_FORMAT = (
+    'answer with a JSON plan: {"tasks": [{"id": "...", "description": "...", "expected_output": "...", '
+    '"member": "<member id>", "context": ["<ids of earlier tasks it needs>"]}]}'
+)
+
+
+def _schema_problem(schema: Mapping[str, Any] | None, output: str) -> str | None:
+    if not schema:
+        return None
+    try:
+        value = json.loads(output)
+    except ValueError:
+        return "is not JSON"
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as error:
+        return f"does not follow its output schema: {error.message}"
+    except jsonschema.SchemaError:
+        return "cannot be checked: its output schema is not a valid JSON schema"
+    return None
+
+
+def _failure_of(event: run_pb2.RunEvent) -> common_pb2.Failure:
+    kind = event.WhichOneof("payload")
+    if kind == "run_failed":
+        return event.run_failed.error
+    if kind == "run_cancelled":
+        return common_pb2.Failure(reason="RUN_CANCELLED", message=event.run_cancelled.reason or "cancelled")
+    return common_pb2.Failure(reason="RUN_TIMED_OUT", message="the child run reached its maximum duration")
+
+
+def _usage(active: ActiveRun) -> common_pb2.Usage:
+    return common_pb2.Usage(
+        input_tokens=active.input_tokens,
+        output_tokens=active.output_tokens,
+        total_tokens=active.input_tokens + active.output_tokens,
+    )
+
+
+def _json(message: Any) -> dict[str, Any]:
+    return json_values.with_integers(json_format.MessageToDict(message, preserving_proto_field_name=True))
