@@ -235,3 +235,69 @@ async def test_a_crew_target_is_checked(client: Client) -> None:
         runs(client).CreateRun(run_pb2.CreateRunRequest(run=run_pb2.Run(crew="crews/none", session="sessions/abcd", input=[{"text": "x"}])))
     )
     assert both.code == grpc.StatusCode.INVALID_ARGUMENT and "run.crew" in both.field_violations
+
+
+async def test_a_batch_runs_one_crew_execution_per_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.grpc.batch_support import Batch as BatchMessage, serving_batches
+    from tests.grpc.batch_support import task as batch_task
+
+    async with serving_batches(tmp_path) as batches:
+        client = batches.runs.client
+        await _blog(client)
+        created = await batches.create([batch_task(crew="crews/blog", text="One"), batch_task(crew="crews/blog", text="Two")])
+        ended = await batches.wait_end(created.name)
+        assert ended.state == BatchMessage.STATE_SUCCEEDED
+        tasks = await batches.tasks(created.name)
+        assert [t.crew for t in tasks] == ["crews/blog", "crews/blog"] and not any(t.agent or t.session for t in tasks)
+        for done in tasks:
+            crew_run = await runs(client).GetRun(run_pb2.GetRunRequest(name=done.run))
+            assert crew_run.crew == "crews/blog" and crew_run.batch_task == done.name
+            assert done.output.text == crew_run.output.text and states(crew_run.crew_plan) == {"facts": "SUCCEEDED", "post": "SUCCEEDED"}
+        both = await rpc_error(batches.create_call([batch_task(crew="crews/blog", agent="agents/writer", text="x")]))
+        assert both.code == grpc.StatusCode.INVALID_ARGUMENT and "batch.inline_tasks.tasks[0].crew" in both.field_violations
+        missing = await rpc_error(batches.create_call([batch_task(crew="crews/blog", text="x"), batch_task(crew="crews/none", text="x")]))
+        assert missing.code == grpc.StatusCode.INVALID_ARGUMENT and "batch.inline_tasks.tasks[1].crew" in missing.field_violations
+
+
+async def test_a_crew_stream_cut_live_and_resumed_at_several_points_is_the_uninterrupted_stream(client: Client) -> None:
+    from google.protobuf import struct_pb2
+
+    slow = struct_pb2.Struct()
+    slow.update({"tokens_per_second": 200})
+    (talker,) = await agents(client, "talker", model=agent_pb2.ModelConfig(provider="builtin", options=slow))
+    await create_crew(
+        client, "chatty", members=[member("t", talker)],
+        tasks=[task("one", "[[tokens:40]]", "t"), task("two", "[[tokens:40]]", "t", "one")],
+    )
+    stub = runs(client)
+    received: list[run_pb2.RunEvent] = []
+    call = stub.ExecuteAgent(run_pb2.ExecuteAgentRequest(crew="crews/chatty", input=[{"text": "Go"}]))
+    cuts = iter([12, 30, 55, 80])
+    cut = next(cuts)
+    while True:
+        ended = False
+        async for event in call:
+            received.append(event)
+            if kind(event) == "run_completed":
+                ended = True
+                break
+            if event.seq >= cut:
+                break
+        call.cancel()  # the client goes away; the crew run goes on
+        if ended:
+            break
+        cut = next(cuts, 10**9)
+        call = stub.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=received[0].run, after_seq=received[-1].seq))
+    whole = await collect(stub.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=received[0].run)))
+    assert received == whole
+    assert [e.seq for e in received] == list(range(1, len(received) + 1))
+
+
+async def test_stream_tokens_on_a_crew_streams_its_final_answer(client: Client) -> None:
+    await _blog(client)
+    texts = []
+    async for message in runs(client).StreamTokens(run_pb2.StreamTokensRequest(crew="crews/blog", input=[{"text": "Tides"}])):
+        texts.append(message)
+    assert texts[-1].final
+    answer = "".join(m.text for m in texts)
+    assert answer.startswith("You said: ") and "t1 t2 t3" in answer

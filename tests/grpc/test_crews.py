@@ -110,3 +110,41 @@ async def test_invalid_crews_name_every_bad_field(client: Client) -> None:
         crews(client).CreateCrew(crew_pb2.CreateCrewRequest(crew=crew_pb2.Crew(display_name="X", members=[member("a", solo)])))
     )
     assert "crew.tasks" in no_tasks.field_violations
+
+
+async def test_another_principal_can_neither_see_nor_use_a_crew(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from runwire.v1 import crew_pb2_grpc, run_pb2, run_pb2_grpc
+    from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, fails, running, secure_settings
+
+    async with running(secure_settings(tmp_path)) as server, caller(server, api_key(ADMIN_KEY)) as admin:
+        alice_key, bob_key = await create_key(admin, "alice"), await create_key(admin, "bob")
+        async with caller(server, api_key(alice_key.secret)) as alice, caller(server, api_key(bob_key.secret)) as bob:
+            agent = await alice.agent("alice's agent")
+            crew = await crew_pb2_grpc.CrewServiceStub(alice.channel).CreateCrew(
+                crew_pb2.CreateCrewRequest(
+                    crew=crew_pb2.Crew(display_name="Alice's", members=[member("a", agent.name)], tasks=[task("t1", "x")])
+                )
+            )
+            stub = crew_pb2_grpc.CrewServiceStub(bob.channel)
+            attempts = [
+                stub.GetCrew(crew_pb2.GetCrewRequest(name=crew.name)),
+                stub.UpdateCrew(
+                    crew_pb2.UpdateCrewRequest(
+                        crew=crew_pb2.Crew(name=crew.name, description="mine"), update_mask=field_mask_pb2.FieldMask(paths=["description"])
+                    )
+                ),
+                stub.DeleteCrew(crew_pb2.DeleteCrewRequest(name=crew.name)),
+                run_pb2_grpc.RunServiceStub(bob.channel).CreateRun(
+                    run_pb2.CreateRunRequest(run=run_pb2.Run(crew=crew.name, input=[{"text": "go"}]))
+                ),
+            ]
+            for attempt in attempts:
+                failure = await fails(attempt)
+                assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "CREW_NOT_FOUND")
+            assert not (await stub.ListCrews(crew_pb2.ListCrewsRequest())).crews
+            borrowed = await fails(
+                stub.CreateCrew(crew_pb2.CreateCrewRequest(crew=crew_pb2.Crew(display_name="B", members=[member("a", agent.name)], tasks=[task("t1", "x")])))
+            )
+            assert borrowed.reason == "AGENT_NOT_FOUND"
+            seen = await crew_pb2_grpc.CrewServiceStub(admin.channel).GetCrew(crew_pb2.GetCrewRequest(name=crew.name))
+            assert seen.owner == "alice" and seen.etag == crew.etag

@@ -42,7 +42,7 @@ from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.crews import CrewService
-from runwire.server.domain.crew_runs import CrewConductor
+from runwire.server.domain.crew_runs import CrewConductor, Delegation
 from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
@@ -243,6 +243,8 @@ class RunwireServer:
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease, executes=executes)
         self.runs.use_signals(self.signals)
         self.runner.drive_crew = CrewConductor(self.runs, self.runner, self.event_log).drive
+        delegation = Delegation(self.runs, self.runner, self.event_log)
+        self.runner.call_agent, self.runner.hand_over = delegation.call_agent, delegation.hand_over
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
         self.batch_executor = BatchExecutor(ctx, self.runs, lease)

@@ -121,6 +121,18 @@ class AgentService:
         for index, tool in enumerate(tools):
             path = f"{prefix}.tools[{index}]"
             name, server = tool.get("name", ""), tool.get("mcp_server", "")
+            if tool.get("agent"):
+                # Another agent as a tool (docs/crews.md): it names nothing else.
+                if problem := names.AGENT.problem(tool["agent"]):
+                    v.add(f"{path}.agent", problem)
+                if name or server:
+                    v.add(f"{path}.agent", "an agent tool has no name or mcp_server: the agent is the tool")
+                if tool.get("delegation", 1) not in (1, 2):
+                    v.add(f"{path}.delegation", f"unknown delegation {tool.get('delegation')}")
+                if ("agent", tool["agent"]) in seen:
+                    v.add(f"{path}.agent", f"agent {tool['agent']!r} is listed twice")
+                seen.add(("agent", tool["agent"]))
+                continue
             if not name:
                 v.add(f"{path}.name", "is required")
             elif server:
@@ -200,6 +212,7 @@ class AgentService:
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
             await _check_secret(db, row.owner, row.model)
+            await _check_agent_tools(db, row.owner, row.tools)
             if validate_only:
                 return row
             if await repo.agent_exists(self.ctx.store, db, agent_id):
@@ -279,6 +292,7 @@ class AgentService:
             if merged["tools"] != row.tools:
                 await self._check_mcp_tools(merged["tools"], db)
             await _check_secret(db, row.owner, merged["model"] or {})
+            await _check_agent_tools(db, row.owner, merged["tools"])
             if validate_only:
                 return _row_with(row, merged)
             _assign(row, merged)
@@ -333,6 +347,14 @@ async def _check_secret(db: Any, owner: str, model: Mapping[str, Any]) -> None:
     name = model.get("api_key_secret") or ""
     if name and await secret_repo.get_secret(db, SECRET.parse(name, "agent.model.api_key_secret")[0], owner) is None:
         raise secret_not_found(name)
+
+
+async def _check_agent_tools(db: Any, owner: str, tools: list[Any]) -> None:
+    """An agent offered as a tool must be its owner's: anyone else's is NOT_FOUND, as if it did not exist."""
+    for tool in tools:
+        name = tool.get("agent") or ""
+        if name and await repo.get_agent(db, name.rpartition("/")[2], owner) is None:
+            raise not_found(name)
 
 
 def _normalized_model(model: Mapping[str, Any]) -> dict[str, Any]:

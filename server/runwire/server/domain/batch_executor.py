@@ -577,8 +577,9 @@ class BatchExecutor:
         options = {"max_duration": batch.task_timeout_seconds} if batch.task_timeout_seconds else {}
         run = await self.runs.create(
             owner,
-            names.SESSION.format(task.session_id),
+            "" if task.crew_id else names.SESSION.format(task.session_id),
             list(task.input),
+            crew_name=names.CREW.format(task.crew_id) if task.crew_id else "",
             options=options,
             labels={"batch": batch.id},
             batch_task=task_name(batch.id, task.index),

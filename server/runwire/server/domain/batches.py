@@ -21,6 +21,7 @@ from runwire.server.wire import convert
 from runwire.server.wire import json_values
 from runwire.server.core import names
 from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
+from runwire.server.domain.crews import get_crew_row
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
@@ -135,6 +136,7 @@ class _TaskDraft:
     agent_id: str
     session_id: str
     input: list[dict[str, Any]]
+    crew_id: str = ""
 
 
 @dataclass
@@ -346,9 +348,17 @@ class BatchService:
         if len(custom_id) > MAX_CUSTOM_ID_CHARS:
             v.add(f"{path}.custom_id", f"is longer than {MAX_CUSTOM_ID_CHARS} characters")
         agent, session = task.get("agent") or "", task.get("session") or ""
-        agent_id = session_id = ""
-        if not agent and not session:
-            v.add(f"{path}.agent", "is required unless session is set")
+        agent_id = session_id = crew_id = ""
+        crew = task.get("crew") or ""
+        if crew:
+            if agent or session:
+                v.add(f"{path}.crew", "a task executes a crew or an agent: set crew, or agent and session, not both")
+            elif problem := names.CREW.problem(crew):
+                v.add(f"{path}.crew", problem)
+            else:
+                crew_id = crew.split("/")[1]
+        elif not agent and not session:
+            v.add(f"{path}.agent", "is required unless session (or crew) is set")
         if agent:
             problem = names.AGENT.problem(agent)
             if problem:
@@ -373,7 +383,7 @@ class BatchService:
                 v.add(f"{path}.text", f"is {size:,} bytes; the limit is {self.ctx.limits.max_message_text_bytes:,}")
         else:
             self.messages.validate_content(v, parts, f"{path}.input")
-        return _TaskDraft(path, index, line_number, custom_id or str(index), agent_id, session_id, parts)
+        return _TaskDraft(path, index, line_number, custom_id or str(index), agent_id, session_id, parts, crew_id)
 
     @staticmethod
     def _check_custom_ids(v: Violations, drafts: Sequence[_TaskDraft]) -> None:
@@ -397,7 +407,12 @@ class BatchService:
         for agent_id in {d.agent_id for d in drafts if d.agent_id} | {s.agent_id for s in sessions.values() if s}:
             agents[agent_id] = await repo.get_agent(db, agent_id, owner)
         v = Violations()
+        crews = {crew_id: await get_crew_row(db, crew_id, owner) for crew_id in {d.crew_id for d in drafts if d.crew_id}}
         for draft in drafts:
+            if draft.crew_id:
+                if crews[draft.crew_id] is None:
+                    v.add(f"{draft.path}.crew", f"{names.CREW.format(draft.crew_id)!r} does not exist")
+                continue
             if draft.session_id:
                 session = sessions[draft.session_id]
                 if session is None:
@@ -425,7 +440,7 @@ class BatchService:
 
     async def _check_session_quota(self, db: Any, caller: Principal, drafts: Sequence[_TaskDraft]) -> None:
         """Tasks without a session each get one when they start: they must fit in the owner's session limit now."""
-        needed = sum(1 for d in drafts if not d.session_id)
+        needed = sum(1 for d in drafts if not d.session_id and not d.crew_id)
         if not needed:
             return
         existing = await repo.count_sessions_of_owner(db, caller.id, self.ctx.clock())
@@ -447,9 +462,11 @@ class BatchService:
             "custom_id": draft.custom_id,
             "line_number": draft.line_number,
             "agent_id": draft.agent_id,
-            # A task without a session gets one of its own, created when it first starts.
-            "session_id": draft.session_id or names.new_id(),
-            "own_session": 0 if draft.session_id else 1,
+            # A task without a session gets one of its own, created when it first starts (a crew's runs
+            # make their own).
+            "session_id": "" if draft.crew_id else draft.session_id or names.new_id(),
+            "own_session": 0 if draft.session_id or draft.crew_id else 1,
+            "crew_id": draft.crew_id,
             "input": draft.input,
             "status": int(TaskStatus.QUEUED),
             "run_id": "",
@@ -631,6 +648,7 @@ def task_input_fields(task: batch_pb2.BatchTaskInput, field: str) -> dict[str, A
         "custom_id": task.custom_id,
         "agent": task.agent,
         "session": task.session,
+        "crew": task.crew,
         "text": task.text,
         "input": [convert.part_to_dict(p, f"{field}.input[{i}]") for i, p in enumerate(task.input)],
     }

@@ -24,7 +24,7 @@ from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, li
 from runwire.server.core.errors import InvalidArgument, Violations
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.core.statuses import RunStatus
-from runwire.server.engine.runner import ActiveRun, Runner, RunFailure
+from runwire.server.engine.runner import ActiveRun, Runner, RunFailure, TreePosition
 from runwire.server.store.models import CrewRow
 from runwire.v1 import common_pb2, crew_pb2, run_pb2
 
@@ -38,8 +38,9 @@ PROVIDER = "crew"
 TaskState = crew_pb2.CrewPlanTask.State
 PENDING, RUNNING, SUCCEEDED = TaskState.STATE_PENDING, TaskState.STATE_RUNNING, TaskState.STATE_SUCCEEDED
 FAILED, CANCELLED = TaskState.STATE_FAILED, TaskState.STATE_CANCELLED
-# How long a stopping crew run waits for its children to end before it records its own end.
+# How long a stopping run waits for its children to end before it records its own end.
 CHILDREN_STOP_SECONDS = 30.0
+DEFAULT_MAX_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,48 @@ class ChildLink:
     crew_task: str = ""
     crew_member: str = ""
     agent_id: str = ""
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+    def position(self, run_id: str) -> TreePosition:
+        """The tree position of the child run `run_id` this link creates."""
+        return TreePosition(
+            root_run_id=self.root_run_id or run_id,
+            depth=self.depth,
+            crew_task=self.crew_task,
+            crew_member=self.crew_member,
+            max_depth=self.max_depth,
+            shares_session=bool(self.agent_id),
+        )
+
+    @classmethod
+    def below(cls, active: ActiveRun, *, agent_id: str = "") -> "ChildLink":
+        """A link to a new child of the run `active`, in the same crew task."""
+        plan, tree = active.plan, active.plan.tree
+        return cls(
+            run_id=plan.run_id,
+            root_run_id=tree.root_run_id or plan.run_id,
+            depth=tree.depth + 1,
+            owner=plan.owner,
+            crew_task=tree.crew_task,
+            crew_member=tree.crew_member,
+            agent_id=agent_id,
+            max_depth=tree.max_depth,
+        )
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A crew run taken over from a process that stopped or died, as its log and rows hold it."""
+
+    plan: Mapping[str, Any]
+    # Direct child run name -> the last of its events copied into the crew run's log.
+    copied: Mapping[str, int]
+    # Run name (any depth) -> its latest (input, output) tokens.
+    usage: Mapping[str, tuple[int, int]]
+    children_started: int
+    # Direct child run id -> the input request (JSON) it waits for.
+    waiting: Mapping[str, Mapping[str, Any]]
+    elapsed_seconds: float
 
 
 def spec_of(crew: CrewRow) -> dict[str, Any]:
@@ -83,9 +126,9 @@ class _Execution:
         # Child run id -> its crew task, while it is active.
         self.live: dict[str, str] = {}
         self.usage: dict[str, tuple[int, int]] = {}
-        # Child run id -> the input request it waits for.
-        self.waiting: dict[str, run_pb2.InputRequest] = {}
         self.followers: set[asyncio.Task[Any]] = set()
+        # Task id -> (child run id, last event copied) of tasks a taken-over crew run follows on.
+        self.resume: dict[str, tuple[str, int]] = {}
 
     @property
     def name(self) -> str:
@@ -107,12 +150,16 @@ class CrewConductor:
     async def drive(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         crew = _Execution(active)
         goal = "\n".join(str(part.get("text") or "") for part in active.plan.input if part.get("text"))
+        resumed: Resumed | None = active.plan.crew_resumed
+        if resumed is not None:
+            self._restore(crew, resumed)
         try:
             if crew.spec.get("process") == Process.HIERARCHICAL:
                 final = await self._hierarchical(crew, goal)
             else:
-                self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
-                await self._publish(crew, "planned", durable=True)
+                if not crew.plan.tasks:
+                    self._set_tasks(crew, crew.spec.get("tasks") or [], "crew")
+                    await self._publish(crew, "planned", durable=True)
                 await self._execute_tasks(crew, goal)
                 final = crew.plan.tasks[-1].output
         finally:
@@ -124,6 +171,24 @@ class CrewConductor:
         usage = _usage(active)
         return run_pb2.RunOutput(text=final, parts=[common_pb2.ContentPart(text=final)]), usage
 
+    def _restore(self, crew: _Execution, resumed: Resumed) -> None:
+        """Continue where the crew run's log stops: tasks that succeeded keep their result; a task whose
+        child run was cut off follows that child on from the last event copied (and runs again as a new
+        child if the child failed with the restart)."""
+        json_format.ParseDict(resumed.plan, crew.plan, ignore_unknown_fields=True)
+        crew.usage.update(resumed.usage)
+        crew.children_started = resumed.children_started
+        for child_id, request in resumed.waiting.items():
+            crew.active.children_waiting[child_id] = json_format.ParseDict(request, run_pb2.InputRequest(), ignore_unknown_fields=True)
+        crew.resume = {
+            t.id: (t.child_run.rpartition("/")[2], resumed.copied.get(t.child_run, 0))
+            for t in crew.plan.tasks
+            if t.state == RUNNING and t.child_run
+        }
+        for task in crew.plan.tasks:
+            if task.state == RUNNING and task.id not in crew.resume:
+                task.state = PENDING  # taken, but its child was never created
+
     # -- processes --------------------------------------------------------------
 
     async def _execute_tasks(self, crew: _Execution, goal: str) -> None:
@@ -132,6 +197,12 @@ class CrewConductor:
         sequential = crew.spec.get("process") == Process.SEQUENTIAL
         width = 1 if sequential else int(crew.limit("max_parallel_tasks"))
         running: dict[asyncio.Task[None], str] = {}
+        for task_id, (child_id, after_seq) in list(crew.resume.items()):
+            del crew.resume[task_id]
+            follower = asyncio.ensure_future(self._follow_on(crew, task_id, child_id, after_seq, goal))
+            crew.followers.add(follower)
+            follower.add_done_callback(crew.followers.discard)
+            running[follower] = task_id
         while True:
             done = {t.id for t in crew.plan.tasks if t.state == SUCCEEDED}
             pending = [t for t in crew.plan.tasks if t.state == PENDING]
@@ -158,7 +229,9 @@ class CrewConductor:
         members = "\n".join(
             f"- {m['id']}: {m['role'] or 'member'}{' - ' + m['goal'] if m['goal'] else ''}" for m in crew.members.values()
         )
-        if crew.spec.get("tasks"):
+        if crew.plan.tasks:
+            pass  # taken over after planning: the plan stands
+        elif crew.spec.get("tasks"):
             self._set_tasks(crew, crew.spec["tasks"], "crew")
         else:
             answer = await self._ask_manager(
@@ -167,7 +240,8 @@ class CrewConductor:
                 f"Crew planning.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\n{PLAN_FORMAT}",
             )
             self._set_tasks(crew, self._parse_plan(crew, answer, required=True) or [], "manager")
-        await self._publish(crew, "planned", durable=True)
+        if crew.plan.revision == 0:
+            await self._publish(crew, "planned", durable=True)
         await self._execute_tasks(crew, goal)
         replans = int(crew.limit("max_replans"))
         review = 0
@@ -249,6 +323,19 @@ class CrewConductor:
 
     # -- tasks ------------------------------------------------------------------
 
+    async def _follow_on(self, crew: _Execution, task_id: str, child_id: str, after_seq: int, goal: str) -> None:
+        task = crew.task(task_id)
+        agent_id = crew.members[task.member]["agent_id"]
+        crew.live[child_id] = task_id
+        try:
+            ended = await self._relay(crew, child_id, agent_id, task_id, task.member, after_seq)
+        finally:
+            crew.live.pop(child_id, None)
+        if ended.WhichOneof("payload") == "run_failed" and ended.run_failed.error.reason == "SERVER_RESTARTED":
+            await self._execute_task(crew, task_id, goal)  # cut off with the process: it runs again
+            return
+        await self._finish_task(crew, task, ended)
+
     async def _execute_task(self, crew: _Execution, task_id: str, goal: str) -> None:
         task = crew.task(task_id)
         member = crew.members[task.member]
@@ -264,6 +351,9 @@ class CrewConductor:
         if needed:
             lines.append("Results of earlier tasks:\n" + "\n".join(f"- {n}: {done[n].output}" for n in needed if n in done))
         ended = await self._run_child(crew, member["agent_id"], "\n".join(line for line in lines if line), task.id, task.member, plan_task=task)
+        await self._finish_task(crew, task, ended)
+
+    async def _finish_task(self, crew: _Execution, task: crew_pb2.CrewPlanTask, ended: run_pb2.RunEvent) -> None:
         kind = ended.WhichOneof("payload")
         if kind == "run_completed":
             output = ended.run_completed.output.text
@@ -314,7 +404,10 @@ class CrewConductor:
         crew.children_started += 1
         plan = crew.active.plan
         session = await self.runs.new_session(plan.owner, agent_id, {"crew_run": plan.run_id, "crew_task": task_id})
-        link = ChildLink(run_id=plan.run_id, root_run_id=plan.run_id, depth=1, owner=plan.owner, crew_task=task_id, crew_member=member)
+        link = ChildLink(
+            run_id=plan.run_id, root_run_id=plan.tree.root_run_id or plan.run_id, depth=plan.tree.depth + 1, owner=plan.owner,
+            crew_task=task_id, crew_member=member, max_depth=int(crew.limit("max_depth")),
+        )
         child = await self.runs.create_child(link, session, text)
         crew.live[child.id] = task_id
         if plan_task is not None:
@@ -326,63 +419,31 @@ class CrewConductor:
             crew.live.pop(child.id, None)
 
     async def _follow(self, crew: _Execution, child_id: str, agent_id: str, task_id: str, member: str) -> run_pb2.RunEvent:
+        return await self._relay(crew, child_id, agent_id, task_id, member, 0)
+
+    async def _relay(
+        self, crew: _Execution, child_id: str, agent_id: str, task_id: str, member: str, after_seq: int
+    ) -> run_pb2.RunEvent:
         active = crew.active
-        child_name = f"runs/{child_id}"
-        async for batch in self.event_log.follow(child_id, 0):
-            copies = []
-            for event in batch:
-                wrapped = run_pb2.ChildRunEvent(
-                    run=child_name, parent_run=crew.name, depth=1, crew_member=member, crew_task=task_id,
-                    agent=names.AGENT.format(agent_id), event=event,
-                )
-                copies.append(self.runner.event(active, child_run_event=wrapped))
-                kind = event.WhichOneof("payload")
-                if kind == "usage_updated":
-                    crew.usage[child_id] = (event.usage_updated.usage.input_tokens, event.usage_updated.usage.output_tokens)
+
+        def account(copied: list[run_pb2.ChildRunEvent]) -> None:
+            # Usage of the whole tree: every descendant's own usage, from its latest usage event.
+            for child in copied:
+                if child.event.WhichOneof("payload") == "usage_updated":
+                    usage = child.event.usage_updated.usage
+                    crew.usage[child.run] = (usage.input_tokens, usage.output_tokens)
             active.input_tokens = sum(i for i, _ in crew.usage.values())
             active.output_tokens = sum(o for _, o in crew.usage.values())
-            await self.runner.record(active, copies, input_tokens=active.input_tokens, output_tokens=active.output_tokens)
-            for event in batch:
-                kind = event.WhichOneof("payload")
-                if kind == "input_required":
-                    await self._child_waits(crew, child_id, event.input_required.input_request)
-                elif kind == "input_received" or (kind in TERMINAL_PAYLOADS and child_id in crew.waiting):
-                    await self._child_resumed(crew, child_id, event)
-                if kind in TERMINAL_PAYLOADS:
-                    return event
             total = active.input_tokens + active.output_tokens
             if crew.limit("max_total_tokens") and total > crew.limit("max_total_tokens"):
                 raise RunFailure(
                     "CREW_TOKEN_LIMIT_EXCEEDED",
                     f"the crew's runs used {total} tokens, more than its limit of {crew.limit('max_total_tokens'):g}",
                 )
-        raise RunFailure("INTERNAL", f"the events of child run {child_name} ended without its end")
 
-    async def _child_waits(self, crew: _Execution, child_id: str, request: run_pb2.InputRequest) -> None:
-        """A child waits for a person: the crew run waits too, with the same request (answerable here)."""
-        crew.waiting[child_id] = request
-        active = crew.active
-        active.status = RunStatus.REQUIRES_INPUT
-        event = self.runner.event(active, input_required=run_pb2.InputRequired(input_request=request))
-        await self.runner.record(
-            active, [event], durable=True, run_change="run.requires_input",
-            status=RunStatus.REQUIRES_INPUT, pending_input=_json(request),
-        )
-
-    async def _child_resumed(self, crew: _Execution, child_id: str, event: run_pb2.RunEvent) -> None:
-        request = crew.waiting.pop(child_id, None)
-        if request is None:
-            return
-        active = crew.active
-        events = []
-        if event.WhichOneof("payload") == "input_received":
-            events.append(self.runner.event(active, input_received=event.input_received))
-        following = next(iter(crew.waiting.values()), None)
-        if following is None:
-            active.status = RunStatus.RUNNING
-            await self.runner.record(active, events, durable=True, run_change="run.resumed", status=RunStatus.RUNNING, pending_input={})
-        else:
-            await self.runner.record(active, events, durable=True, pending_input=_json(following))
+        relay = ChildRelay(self.runner, self.event_log, active, child_id, agent_id, member=member, task=task_id, account=account)
+        relay.after_seq = after_seq
+        return await relay.follow()
 
     async def _publish(self, crew: _Execution, reason: str, *, durable: bool = False) -> None:
         crew.plan.revision += 1
@@ -415,6 +476,155 @@ class CrewConductor:
                 stopped = True
         if stopped and not crew.active.recorder.lost:
             await self._publish(crew, "stopped", durable=True)
+
+
+class ChildRelay:
+    """Copies a child run's events into its parent's log, in order, as `child_run_event`s (a grandchild's,
+    which the child's log holds already, one level deeper, not nested); while the child waits for a person
+    the parent waits too, with the same request. Returns the child's terminal event."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        event_log: RunEventLog,
+        active: ActiveRun,
+        child_id: str,
+        agent_id: str,
+        *,
+        member: str = "",
+        task: str = "",
+        account: Any = None,
+    ) -> None:
+        self.runner, self.event_log, self.active = runner, event_log, active
+        self.child_id, self.agent_id, self.member, self.task = child_id, agent_id, member, task
+        self.account = account
+        self.after_seq = 0
+
+    async def follow(self) -> run_pb2.RunEvent:
+        active = self.active
+        async for batch in self.event_log.follow(self.child_id, self.after_seq):
+            copied = [self._copy(event) for event in batch]
+            self.after_seq = batch[-1].seq
+            failure: RunFailure | None = None
+            if self.account is not None:
+                try:
+                    self.account(copied)
+                except RunFailure as exceeded:
+                    failure = exceeded  # recorded with what caused it, then raised
+            await self.runner.record(
+                active,
+                [self.runner.event(active, child_run_event=c) for c in copied],
+                input_tokens=active.input_tokens,
+                output_tokens=active.output_tokens,
+            )
+            for event in batch:
+                kind = event.WhichOneof("payload")
+                if kind == "input_required":
+                    await self._waits(event.input_required.input_request)
+                elif kind == "input_received" or (kind in TERMINAL_PAYLOADS and self.child_id in active.children_waiting):
+                    await self._resumed(event)
+                if kind in TERMINAL_PAYLOADS:
+                    return event
+            if failure is not None:
+                raise failure
+        raise RunFailure("INTERNAL", f"the events of child run runs/{self.child_id} ended without its end")
+
+    async def stop_and_drain(self, runs: "RunService", reason: str) -> None:
+        """The parent stops: cancel the child and copy its events until it has ended (bounded)."""
+        active = self.active
+        try:
+            await runs.stop_anywhere(self.child_id, reason, active.cancelled_by or "parent")
+            async with asyncio.timeout(CHILDREN_STOP_SECONDS):
+                await self.follow()
+        except (TimeoutError, RunFailure):
+            pass
+        except Exception:
+            log.exception("%s: could not stop child run runs/%s", active.plan.name, self.child_id)
+
+    def _copy(self, event: run_pb2.RunEvent) -> run_pb2.ChildRunEvent:
+        if event.WhichOneof("payload") == "child_run_event":
+            deeper = run_pb2.ChildRunEvent()
+            deeper.CopyFrom(event.child_run_event)
+            deeper.depth += 1
+            deeper.crew_member = deeper.crew_member or self.member
+            deeper.crew_task = deeper.crew_task or self.task
+            return deeper
+        return run_pb2.ChildRunEvent(
+            run=f"runs/{self.child_id}",
+            parent_run=self.active.plan.name,
+            depth=1,
+            crew_member=self.member,
+            crew_task=self.task,
+            agent=names.AGENT.format(self.agent_id),
+            event=event,
+        )
+
+    async def _waits(self, request: run_pb2.InputRequest) -> None:
+        active = self.active
+        active.children_waiting[self.child_id] = request
+        active.status = RunStatus.REQUIRES_INPUT
+        event = self.runner.event(active, input_required=run_pb2.InputRequired(input_request=request))
+        await self.runner.record(
+            active, [event], durable=True, run_change="run.requires_input",
+            status=RunStatus.REQUIRES_INPUT, pending_input=_json(request),
+        )
+
+    async def _resumed(self, event: run_pb2.RunEvent) -> None:
+        active = self.active
+        if active.children_waiting.pop(self.child_id, None) is None:
+            return
+        events = []
+        if event.WhichOneof("payload") == "input_received":
+            events.append(self.runner.event(active, input_received=event.input_received))
+        following = next(iter(active.children_waiting.values()), None)
+        if following is None:
+            active.status = RunStatus.RUNNING
+            await self.runner.record(active, events, durable=True, run_change="run.resumed", status=RunStatus.RUNNING, pending_input={})
+        else:
+            await self.runner.record(active, events, durable=True, pending_input=_json(following))
+
+
+class Delegation:
+    """Another agent used by a run: called as a tool (a child run in a session of its own, whose answer is
+    the result) or handed the conversation (a child run in the same session, whose answer is the run's)."""
+
+    def __init__(self, runs: "RunService", runner: Runner, event_log: RunEventLog) -> None:
+        self.runs, self.runner, self.event_log = runs, runner, event_log
+
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> tuple[dict[str, Any], bool, int]:
+        plan = active.plan
+        session = await self.runs.new_session(plan.owner, agent_id, {"parent_run": plan.run_id})
+        child = await self.runs.create_child(ChildLink.below(active), session, text)
+        ended = await self._relay(active, child.id, agent_id)
+        if ended.WhichOneof("payload") == "run_completed":
+            output = ended.run_completed.output
+            return {"output": output.text, "run": f"runs/{child.id}"}, False, run_pb2.ToolExecution.STATE_SUCCEEDED
+        failure = _failure_of(ended)
+        return (
+            {"error": f"the agent's run did not succeed: {failure.reason}: {failure.message}", "run": f"runs/{child.id}"},
+            True,
+            run_pb2.ToolExecution.STATE_FAILED,
+        )
+
+    async def hand_over(self, active: ActiveRun, agent_id: str, text: str) -> run_pb2.RunOutput:
+        child = await self.runs.create_child(ChildLink.below(active, agent_id=agent_id), active.plan.session, text)
+        handed = run_pb2.RunHandedOver(agent=names.AGENT.format(agent_id), child_run=f"runs/{child.id}", message=text)
+        await self.runner.record(active, [self.runner.event(active, run_handed_over=handed)], durable=True)
+        ended = await self._relay(active, child.id, agent_id)
+        if ended.WhichOneof("payload") == "run_completed":
+            return ended.run_completed.output
+        failure = _failure_of(ended)
+        raise RunFailure(failure.reason or "INTERNAL", f"the run handed over to {names.AGENT.format(agent_id)} did not succeed: {failure.message}")
+
+    async def _relay(self, active: ActiveRun, child_id: str, agent_id: str) -> run_pb2.RunEvent:
+        tree = active.plan.tree
+        relay = ChildRelay(self.runner, self.event_log, active, child_id, agent_id, member=tree.crew_member, task=tree.crew_task)
+        try:
+            return await relay.follow()
+        except asyncio.CancelledError:
+            # The parent stops (cancelled, timed out): so does the child, and its end is copied first.
+            await relay.stop_and_drain(self.runs, active.cancel_reason or "the parent run stopped")
+            raise
 
 
 PLAN_FORMAT = (

@@ -44,7 +44,8 @@ from runwire.server.core.errors import (
     Violations,
 )
 from runwire.server.domain import crew_runs
-from runwire.server.domain.crew_runs import ChildLink
+from runwire.server.domain.crew_runs import DEFAULT_MAX_DEPTH, ChildLink
+from runwire.server.domain.crews import limit_of
 from runwire.server.domain.crews import get_crew_row
 from runwire.server.domain.crews import not_found as crew_not_found
 from runwire.server.domain.messages import MessageService
@@ -53,7 +54,7 @@ from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
-from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver
+from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver, TreePosition
 from runwire.server.core.statuses import TERMINAL_STATUSES, RunStatus
 from runwire.server.engine.tools import ToolError, ToolRegistry
 from runwire.server.store import leases
@@ -241,7 +242,7 @@ class RunService:
         # Without a request_id (whose record is ORM), a run's creation is Core statements only, and its
         # transaction needs no ORM Session (see Store.write_core).
         store = self.ctx.store
-        async with store.write_core() if not (request_id or crew_name) else store.write() as db:
+        async with store.write_core() if not (request_id or crew_name or (parent and parent.agent_id)) else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
                 return await self._get_in(db, caller, replayed[0])
@@ -365,6 +366,12 @@ class RunService:
                 input=tuple(copy.deepcopy(input_parts)),
                 deadline=deadline,
                 crew=crew_spec or None,
+                tree=parent.position(run_id)
+                if parent is not None
+                else TreePosition(
+                    root_run_id=run_id,
+                    max_depth=int(limit_of(crew_spec.get("limits") or {}, "max_depth")) if crew_spec else DEFAULT_MAX_DEPTH,
+                ),
                 **plan_limits,
             )
         if not here:
@@ -398,6 +405,12 @@ class RunService:
             max_concurrent_runs_of_agent=int((agent.limits or {}).get("max_concurrent_runs") or 0),
             initial_seq=row.last_seq,
             input=tuple(copy.deepcopy(row.input or [])),
+            tree=TreePosition(
+                root_run_id=row.root_run_id or row.id,
+                depth=row.depth or 0,
+                crew_task=row.crew_task or "",
+                crew_member=row.crew_member or "",
+            ),
             **self._resolve_limits(agent.limits or {}, options),
             **extra,
         )
@@ -861,6 +874,11 @@ class RunService:
         started = 0
         for row in rows:
             recorder = self.event_log.recorder(row.id, row.fence)
+            if row.crew_id and row.crew_spec:
+                self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, 0, row.last_seq))
+                self.runner.launch(await self._crew_plan_of_stored(row), recorder)
+                started += 1
+                continue
             async with self.ctx.store.read() as db:
                 agent = await repo.get_agent(db, row.agent_id, None)
             if agent is None or agent.state == AgentState.DISABLED:
@@ -896,6 +914,12 @@ class RunService:
         restored: list[str] = []
         for row in rows:
             recorder = self.event_log.recorder(row.id, row.fence)
+            if row.crew_id and row.crew_spec and row.id not in recorded:
+                # A crew run goes on from what its log holds: results recorded stay, cut tasks run again.
+                self.event_log.open_channel(row.id, await load_events(self.ctx.store, row.id, row.last_seq - 1, 1))
+                self.runner.launch(await self._crew_plan_of_stored(row), recorder)
+                resumed += 1
+                continue
             waiting = None
             if row.status == RunStatus.REQUIRES_INPUT:
                 async with self.ctx.store.read() as db:
@@ -934,6 +958,64 @@ class RunService:
             self._applying.add(task)
             task.add_done_callback(self._applying.discard)
         return failed, resumed
+
+    async def _crew_plan_of_stored(self, row: RunRow) -> RunPlan:
+        """The plan of a crew run another process started, with what its log says it had done (its plan,
+        how far it had copied each child's events, the tree's usage) and which children wait for a person."""
+        async with self.ctx.store.read() as db:
+            events = await _events_of(db, row.id)
+            child_rows = list(
+                (await db.execute(select(RunRow).where(RunRow.parent_run_id == row.id).order_by(RunRow.pk))).scalars()
+            )
+        copied: dict[str, int] = {}
+        usage: dict[str, tuple[int, int]] = {}
+        for event in events:
+            if event.WhichOneof("payload") != "child_run_event":
+                continue
+            child = event.child_run_event
+            if child.depth == 1:
+                copied[child.run] = max(copied.get(child.run, 0), child.event.seq)
+            if child.event.WhichOneof("payload") == "usage_updated":
+                counted = child.event.usage_updated.usage
+                usage[child.run] = (counted.input_tokens, counted.output_tokens)
+        waiting = {
+            child.id: child.pending_input
+            for child in child_rows
+            if child.status == RunStatus.REQUIRES_INPUT and child.pending_input
+        }
+        resumed = crew_runs.Resumed(
+            plan=dict(row.crew_plan or {}),
+            copied=copied,
+            usage=usage,
+            children_started=len(child_rows),
+            waiting=waiting,
+            elapsed_seconds=(utc_now() - row.start_time).total_seconds() if row.start_time else 0.0,
+        )
+        crew_spec = dict(row.crew_spec)
+        options = row.options or {}
+        return RunPlan(
+            run_id=row.id,
+            owner=row.owner,
+            session_id="",
+            agent_id="",
+            instructions="",
+            model={"provider": crew_runs.PROVIDER},
+            tools=(),
+            max_concurrent_runs_of_agent=0,
+            initial_seq=row.last_seq,
+            input=tuple(copy.deepcopy(row.input or [])),
+            crew=crew_spec,
+            crew_resumed=resumed,
+            tree=TreePosition(
+                root_run_id=row.root_run_id or row.id,
+                depth=row.depth or 0,
+                max_depth=int(limit_of(crew_spec.get("limits") or {}, "max_depth")),
+            ),
+            **{
+                **self._resolve_limits({}, options),
+                "max_duration": float((crew_spec.get("limits") or {}).get("max_duration") or self._resolve_limits({}, options)["max_duration"]),
+            },
+        )
 
     async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
         """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""

@@ -11,6 +11,11 @@ platform can be exercised with no key and no network:
   [[error:STATUS]]           fail the model call as an HTTP STATUS would (429 and 5xx are retryable)
   [[flaky:N]]                fail the first N attempts of each model call with a retryable error
 
+Directives in the agent's instructions apply to every turn as if they followed the user's text, so
+an agent can be built to always do something (call another agent, ask for approval). Another agent
+listed as a tool is called as `[[tool:agent.ID {"input": "..."}]]`, or handed the conversation as
+`[[tool:handover.ID {"input": "..."}]]` (docs/crews.md).
+
 A crew's manager (docs/crews.md) is asked in messages that begin `Crew planning.` or `Crew review N.`;
 there only these directives of the crew's input count (no tools, no other directive):
 
@@ -77,13 +82,16 @@ class BuiltinProvider:
             yield UsageChunk(input_tokens=len(user_text.split()), output_tokens=len(manager_answer.split()))
             yield FinishChunk("stop")
             return
-        directives = {name: value.strip() for name, value in _DIRECTIVE.findall(user_text)}
+        # The agent's own directives (in its instructions) follow the user's.
+        system = request.messages[0].text if request.messages and request.messages[0].role == "system" else ""
+        directive_text = f"{user_text}\n{' '.join(_directives_in(system))}" if "[[" in system else user_text
+        directives = {name: value.strip() for name, value in _DIRECTIVE.findall(directive_text)}
         await self._fail_if_asked(request, directives)
         if "sleep" in directives:
             await asyncio.sleep(min(_number(directives["sleep"], "sleep"), MAX_SLEEP_SECONDS))
 
         input_tokens = sum(len(m.text.split()) for m in request.messages)
-        calls = self._pending_tool_calls(turn, user_text)
+        calls = self._pending_tool_calls(turn, directive_text)
         if calls:
             for call in calls:
                 yield call
@@ -137,6 +145,11 @@ class BuiltinProvider:
             arguments, rejected = parse_arguments(raw_args)
             calls.append(ToolCallRequest(id=f"call_{index + 1}", name=name, arguments=arguments, rejected=rejected))
         return calls
+
+
+def _directives_in(text: str) -> list[str]:
+    """The tool and other directives written in `text`, as written."""
+    return [m.group(0) for m in _TOOL.finditer(text)] + [m.group(0) for m in _DIRECTIVE.finditer(text)]
 
 
 def _manager_answer(user_text: str) -> str | None:

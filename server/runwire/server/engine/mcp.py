@@ -161,9 +161,19 @@ def call_name(server_id: str, tool: str) -> str:
 
 def agent_tool_call_name(config: Mapping[str, Any]) -> str:
     """The call name of an agent's tool entry ({"name", "mcp_server"}): a built-in's name or `mcp.{server}.{tool}`."""
+    agent = str(config.get("agent") or "")
+    if agent:
+        # Another agent as a tool (docs/crews.md): `agent.{id}` calls it, `handover.{id}` hands over to it.
+        return f"{HANDOVER_PREFIX if config.get('delegation') == HANDOVER else AGENT_PREFIX}{agent.rpartition('/')[2]}"
     server = str(config.get("mcp_server") or "")
     name = str(config.get("name") or "")
     return call_name(server.rpartition("/")[2], name) if server else name
+
+
+AGENT_PREFIX = "agent."
+HANDOVER_PREFIX = "handover."
+# AgentTool.Delegation.DELEGATION_HANDOVER.
+HANDOVER = 2
 
 
 def parse_call_name(name: str) -> tuple[str, str] | None:

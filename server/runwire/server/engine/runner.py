@@ -51,7 +51,7 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
-from runwire.server.engine.mcp import agent_tool_call_name
+from runwire.server.engine.mcp import HANDOVER, agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
@@ -111,6 +111,28 @@ class RunFailure(Exception):
 
 
 @dataclass(frozen=True)
+class TreePosition:
+    """Where a run sits in its run tree (domain/crew_runs.py): the top, the levels below it, the crew task
+    it serves, and how deep the tree may go."""
+
+    root_run_id: str = ""
+    depth: int = 0
+    crew_task: str = ""
+    crew_member: str = ""
+    max_depth: int = 4
+    # A handover's run goes on in its parent's session while the parent waits for it: no session slot.
+    shares_session: bool = False
+
+
+# The parameters of another agent offered as a tool.
+AGENT_TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "What to ask or hand over"}},
+    "required": ["input"],
+}
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Everything a run needs, resolved when it was created."""
 
@@ -138,6 +160,9 @@ class RunPlan:
     # A crew run: the crew as it was when the run was created (see domain/crew_runs.py). It calls no
     # model itself: `Runner.drive_crew` plans and starts its child runs.
     crew: Mapping[str, Any] | None = None
+    # A crew run another process started, taken over here: what its log says it had done.
+    crew_resumed: Any = None
+    tree: TreePosition = TreePosition()
 
     @classmethod
     def of_ended(cls, run_id: str, owner: str, session_id: str, agent_id: str, last_seq: int) -> "RunPlan":
@@ -255,6 +280,10 @@ class ActiveRun:
     caller_deadline: float | None = None
     # The timer of the model call the caller's deadline bounds right now, so releasing the caller stops it.
     caller_deadline_timer: asyncio.Timeout | None = None
+    # (agent id, input) once the model handed the conversation over: the step's end starts that agent's run.
+    handover: tuple[str, str] | None = None
+    # Child run id -> the input request it waits for: while any does, this run waits too (domain/crew_runs.py).
+    children_waiting: dict[str, run_pb2.InputRequest] = field(default_factory=dict)
 
 
 class Runner:
@@ -294,6 +323,10 @@ class Runner:
         self._slot_freed = asyncio.Event()
         # Executes a crew run (plan.crew) to its final answer: set by the server (domain/crew_runs.py).
         self.drive_crew: Callable[[ActiveRun], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]] | None = None
+        # Another agent called as a tool, as a child run: (run, agent id, input) -> (result, is error, state).
+        self.call_agent: Callable[[ActiveRun, str, str], Awaitable[tuple[dict[str, Any], bool, int]]] | None = None
+        # The conversation handed over to another agent: (run, agent id, input) -> that run's output.
+        self.hand_over: Callable[[ActiveRun, str, str], Awaitable[run_pb2.RunOutput]] | None = None
 
     # -- control --------------------------------------------------------------
 
@@ -497,10 +530,11 @@ class Runner:
 
     async def _acquire_slots(self, active: ActiveRun, stack: AsyncExitStack) -> None:
         plan = active.plan
-        lock, users = self._session_locks.get(plan.session_id, (asyncio.Lock(), 0))
-        self._session_locks[plan.session_id] = (lock, users + 1)
-        stack.callback(self._release_session, plan.session_id)
-        await stack.enter_async_context(lock)
+        if not plan.tree.shares_session:
+            lock, users = self._session_locks.get(plan.session_id, (asyncio.Lock(), 0))
+            self._session_locks[plan.session_id] = (lock, users + 1)
+            stack.callback(self._release_session, plan.session_id)
+            await stack.enter_async_context(lock)
         await stack.enter_async_context(self._global)
         provider_slots = self._per_provider.setdefault(
             plan.provider, asyncio.Semaphore(self.settings.max_concurrent_runs_per_provider)
@@ -532,7 +566,8 @@ class Runner:
                 self.store,
                 plan.run_id,
                 active.recorder.fence,
-                session_id=plan.session_id,
+                # A handover's run shares its waiting parent's session: its own key, never busy.
+                session_id=f"{plan.session_id}/handover/{plan.run_id}" if plan.tree.shares_session else plan.session_id,
                 provider=plan.provider,
                 provider_limit=self.settings.max_concurrent_runs_per_provider,
                 agent_id=plan.agent_id,
@@ -555,6 +590,14 @@ class Runner:
         provider = self.providers.get(plan.provider)
         active.started = time.monotonic()
         active.status = RunStatus.RUNNING
+        if plan.crew_resumed is not None:
+            # Taken over: it started elsewhere, and goes on here within the time it has left.
+            active.started -= plan.crew_resumed.elapsed_seconds
+            active.status = RunStatus.REQUIRES_INPUT if plan.crew_resumed.waiting else RunStatus.RUNNING
+            await self._run_to_end(
+                active, lambda: self.drive_crew(active), max(plan.max_duration - plan.crew_resumed.elapsed_seconds, 0.0)  # type: ignore[misc]
+            )
+            return
         metrics.run_started()
         started = run_pb2.RunStarted(provider=plan.provider, model=str(plan.model.get("model") or ""))
         started.queue_duration.FromNanoseconds(int(queued_seconds * 1e9))
@@ -716,6 +759,9 @@ class Runner:
                 step.tool_calls.append(await self._run_tool(active, step_index, call))
             active.tool_calls += len(outcome.calls)
             usage = await self._complete_step(active, step)
+            if active.handover is not None and self.hand_over is not None:
+                agent_id, text = active.handover
+                return await self.hand_over(active, agent_id, text), usage
 
             if outcome.question is not None:
                 request = run_pb2.InputRequest(kind=run_pb2.InputRequest.KIND_QUESTION, prompt=outcome.question.prompt)
@@ -895,6 +941,7 @@ class Runner:
                 arguments = json_values.from_struct(approval.edited_arguments)  # checked when it was submitted
                 execution.call.arguments.CopyFrom(approval.edited_arguments)
 
+        delegated = str(config.get("agent") or "") if config is not None else ""
         if denied_reason is not None:
             # The tool never ran: no start time, zero duration.
             execution.state = run_pb2.ToolExecution.STATE_DENIED
@@ -906,7 +953,10 @@ class Runner:
                 active,
                 self._event(active, tool_call_started=run_pb2.ToolCallStarted(tool_call=execution.call, step_index=step_index)),
             )
-            output, is_error, execution.state = await self._call_tool(active, call.name, arguments, config is not None)
+            if delegated:
+                output, is_error, execution.state = await self._delegate(active, config or {}, arguments)
+            else:
+                output, is_error, execution.state = await self._call_tool(active, call.name, arguments, config is not None)
             execution.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         stamp_now(execution.end_time)
         return await self._record_result(active, step_index, call, execution, output, is_error)
@@ -934,6 +984,28 @@ class Runner:
         await self._add_message(active, Role.TOOL, [{"tool_result": _result_dict(result)}])
         active.calls_without_result = [c for c in active.calls_without_result if c.id != call.id]
         return execution
+
+    async def _delegate(
+        self, active: ActiveRun, config: Mapping[str, Any], arguments: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool, int]:
+        """Another agent as a tool: a child run whose answer is the result, or a handover (recorded now,
+        started when the step ends). Bounded by the run's own limits, not the tool timeout: the child may
+        wait for a person."""
+        agent_id = str(config.get("agent") or "").rpartition("/")[2]
+        text = arguments.get("input")
+        if not isinstance(text, str) or not text.strip():
+            return {"error": "the argument `input` (a non-empty string) is required"}, True, run_pb2.ToolExecution.STATE_FAILED
+        if active.plan.tree.depth + 1 > active.plan.tree.max_depth:
+            message = f"CREW_DEPTH_EXCEEDED: a child run would be deeper than the limit of {active.plan.tree.max_depth}"
+            return {"error": message}, True, run_pb2.ToolExecution.STATE_FAILED
+        if config.get("delegation") == HANDOVER:
+            if active.handover is not None:
+                return {"error": "the conversation was already handed over"}, True, run_pb2.ToolExecution.STATE_FAILED
+            active.handover = (agent_id, text)
+            return {"handed_over_to": names.AGENT.format(agent_id)}, False, run_pb2.ToolExecution.STATE_SUCCEEDED
+        if self.call_agent is None:
+            return {"error": "agents cannot be called as tools on this server"}, True, run_pb2.ToolExecution.STATE_FAILED
+        return await self.call_agent(active, agent_id, text)
 
     async def _call_tool(
         self, active: ActiveRun, name: str, arguments: dict[str, Any], allowed: bool
@@ -1209,6 +1281,16 @@ class Runner:
     def _tool_specs(self, plan: RunPlan) -> list[ToolSpec]:
         specs = []
         for config in plan.tools:
+            if config.get("agent"):
+                verb = "Hand the conversation over to" if config.get("delegation") == HANDOVER else "Ask"
+                specs.append(
+                    ToolSpec(
+                        name=agent_tool_call_name(config),
+                        description=f"{verb} the agent {config['agent']}",
+                        parameters=AGENT_TOOL_PARAMETERS,
+                    )
+                )
+                continue
             # An MCP tool its server has not reported (not connected yet, or deleted) is left out.
             tool = self.tools.get(agent_tool_call_name(config))
             if tool is not None:

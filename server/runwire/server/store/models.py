@@ -536,6 +536,8 @@ class BatchTaskRow(Base):
     session_id: Mapped[str] = mapped_column(String(63))
     # True when the task runs in a session of its own, created when it first starts.
     own_session: Mapped[int] = mapped_column(Integer, default=0)
+    # A task that executes a crew (its run is a crew run); empty for an agent's task.
+    crew_id: Mapped[str] = mapped_column(String(63), default="", server_default="")
     input: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(63), default="")

@@ -53,9 +53,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column('crew_member', sa.String(length=63), server_default='', nullable=False))
         batch.create_index('ix_runs_crew_id', ['crew_id'], unique=False)
         batch.create_index('ix_runs_parent_run_id', ['parent_run_id'], unique=False)
+    with op.batch_alter_table('batch_tasks') as batch:
+        batch.add_column(sa.Column('crew_id', sa.String(length=63), server_default='', nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('batch_tasks') as batch:
+        batch.drop_column('crew_id')
     with op.batch_alter_table('runs') as batch:
         batch.drop_index('ix_runs_parent_run_id')
         batch.drop_index('ix_runs_crew_id')
