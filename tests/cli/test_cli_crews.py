@@ -205,3 +205,26 @@ async def test_run_crew_usage_errors(cli, capsys: pytest.CaptureFixture[str]) ->
     assert "--crew CREW TEXT" in await _usage_error(cli, capsys, "run", "agents/a", "text", "--crew", "c")
     assert "sessions of their own" in await _usage_error(cli, capsys, "run", "--crew", "c", "text", "--session", "s")
     assert "runwire run AGENT TEXT" in await _usage_error(cli, capsys, "run", "agents/a")
+
+
+async def test_agents_take_other_agents_as_tools_and_run_shows_their_child_runs(client: Client, cli) -> None:  # type: ignore[no-untyped-def]
+    await _agents(client, "helper", "billing")
+    lead = await cli("agents", "create", "--id", "lead", "--display-name", "Lead", "--tool", "agent.helper",
+                     "--tool", "handover.agents/billing:approval", "--json")
+    assert lead.code == 0, lead.err
+    assert lead.json()["tools"] == [
+        {"agent": "agents/helper", "delegation": "DELEGATION_TOOL"},
+        {"agent": "agents/billing", "delegation": "DELEGATION_HANDOVER", "requires_approval": True},
+    ]
+    called = await cli("run", "lead", '[[tool:agent.helper {"input": "[[tokens:2]]"}]]')
+    assert called.code == 0, called.err
+    assert "[agents/helper] t1 t2" in called.err.splitlines() and "[agents/helper] done" in called.err.splitlines()
+    assert "agent.helper returned" in called.out
+
+    handed = await cli("run", "lead", '[[tool:handover.billing {"input": "Refund please"}]]', "--approve")
+    assert handed.code == 0, handed.err
+    assert any(line.startswith("[handed over to agents/billing: runs/") for line in handed.err.splitlines())
+
+
+async def test_a_tool_flag_naming_no_agent_is_a_usage_error(cli, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert "give the agent as agent.ID" in await _usage_error(cli, capsys, "agents", "create", "--display-name", "X", "--tool", "agent.")

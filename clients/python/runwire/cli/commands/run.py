@@ -149,6 +149,10 @@ class _Following:
             self.wrote_text = True
         elif kind in ("tool_call_started", "tool_call_completed"):
             print(_tool_line(event), file=sys.stderr)
+        elif kind == "run_handed_over":
+            self.end_line()
+            handed = event.run_handed_over
+            print(f"[handed over to {handed.agent}: {handed.child_run}]", file=sys.stderr)
         elif kind == "crew_plan_updated":
             self.end_line()
             self.crew.plan_updated(event.crew_plan_updated)
@@ -247,8 +251,11 @@ class _CrewView:
 
 
 def _child_prefix(child: run_pb2.ChildRunEvent) -> str:
-    """`[member/task]`; a run deeper down (an agent called as a tool) adds its agent: `[member/task > agents/x]`."""
-    who = f"{child.crew_member or child.agent}/{child.crew_task}" if child.crew_task else child.run
+    """`[member/task]`; a run deeper down (an agent called as a tool) adds its agent: `[member/task > agents/x]`.
+    A child of an agent's own run (a delegation) is named by its agent: `[agents/x]`."""
+    if not child.crew_task:
+        return f"[{child.agent}]"
+    who = f"{child.crew_member or child.agent}/{child.crew_task}"
     return f"[{who} > {child.agent}]" if child.depth > 1 else f"[{who}]"
 
 
