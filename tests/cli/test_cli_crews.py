@@ -228,3 +228,18 @@ async def test_agents_take_other_agents_as_tools_and_run_shows_their_child_runs(
 
 async def test_a_tool_flag_naming_no_agent_is_a_usage_error(cli, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     assert "give the agent as agent.ID" in await _usage_error(cli, capsys, "agents", "create", "--display-name", "X", "--tool", "agent.")
+
+
+async def test_runs_follow_and_list_show_a_crew_run(client: Client, cli) -> None:  # type: ignore[no-untyped-def]
+    await _agents(client, "researcher", "writer")
+    assert (await cli("crews", "create", "--id", "blog", "--display-name", "Blog", *BLOG)).code == 0
+    started = await run_pb2_grpc.RunServiceStub(client.channel).CreateRun(
+        run_pb2.CreateRunRequest(run=run_pb2.Run(crew="crews/blog", input=[{"text": "Tides"}]))
+    )
+    followed = await cli("runs", "follow", started.name)
+    assert followed.code == 0, followed.err
+    assert "plan (revision 1, planned):" in followed.err and "[write/post] done" in followed.err
+    listed = await cli("runs", "list", "--filter", "crew = \"crews/blog\"")
+    assert [row[:2] for row in table(listed.out)[1:]] == [[started.name, "crews/blog"]]
+    children = await cli("runs", "list", "--filter", f'parent_run = "{started.name}"', "--order-by", "create_time")
+    assert [row[1] for row in table(children.out)[1:]] == ["agents/researcher", "agents/writer"]
