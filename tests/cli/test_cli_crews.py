@@ -243,3 +243,14 @@ async def test_runs_follow_and_list_show_a_crew_run(client: Client, cli) -> None
     assert [row[:2] for row in table(listed.out)[1:]] == [[started.name, "crews/blog"]]
     children = await cli("runs", "list", "--filter", f'parent_run = "{started.name}"', "--order-by", "create_time")
     assert [row[1] for row in table(children.out)[1:]] == ["agents/researcher", "agents/writer"]
+
+
+async def test_a_batch_of_crew_tasks_from_the_command_line(client: Client, cli) -> None:  # type: ignore[no-untyped-def]
+    await _agents(client, "researcher", "writer")
+    assert (await cli("crews", "create", "--id", "blog", "--display-name", "Blog", *BLOG)).code == 0
+    batch = await cli("batches", "create", "--crew", "blog", "--text", "Tides", "--text", "Waves", "--watch")
+    assert batch.code == 0, batch.err
+    tasks = await cli("batches", "tasks", field_lines(batch.out)["name"], "--json")
+    runs = [t["run"] for t in tasks.json()["tasks"]]
+    stub = run_pb2_grpc.RunServiceStub(client.channel)
+    assert [(await stub.GetRun(run_pb2.GetRunRequest(name=r))).crew for r in runs] == ["crews/blog", "crews/blog"]
