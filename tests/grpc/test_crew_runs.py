@@ -301,3 +301,32 @@ async def test_stream_tokens_on_a_crew_streams_its_final_answer(client: Client) 
     assert texts[-1].final
     answer = "".join(m.text for m in texts)
     assert answer.startswith("You said: ") and "t1 t2 t3" in answer
+
+
+async def test_a_result_that_does_not_follow_its_output_schema_fails_the_task(client: Client) -> None:
+    from google.protobuf import struct_pb2
+
+    (worker,) = await agents(client, "worker")
+    schema = struct_pb2.Struct()
+    schema.update({"type": "object", "required": ["answer"]})
+    await create_crew(
+        client, "strict", members=[member("w", worker)],
+        tasks=[crew_pb2.CrewTask(id="t", description="[[tokens:2]]", member="w", output_schema=schema)],
+    )
+    events = await execute(client, "crews/strict", "Go")
+    failed = events[-1].run_failed.error
+    assert failed.reason == "CREW_TASK_OUTPUT_INVALID" and "is not JSON" in failed.message
+    assert plans(events)[-1].tasks[0].error.reason == "CREW_TASK_OUTPUT_INVALID"
+
+
+async def test_the_child_run_limit_counts_the_whole_tree(client: Client) -> None:
+    (helper,) = await agents(client, "helper")
+    (lead,) = await agents(client, "lead", tools=[agent_pb2.AgentTool(agent=helper)])
+    await create_crew(
+        client, "bounded", members=[member("l", lead)],
+        tasks=[task("t", '[[tool:agent.helper {"input": "hi"}]]', "l")], limits=crew_pb2.CrewLimits(max_child_runs=1),
+    )
+    events = await execute(client, "crews/bounded", "Go")
+    assert events[-1].run_failed.error.reason == "CREW_CHILD_RUN_LIMIT_EXCEEDED"
+    tree = await runs(client).ListRuns(run_pb2.ListRunsRequest(filter=f'root_run = "{events[0].run}" AND depth > 0'))
+    assert {r.status for r in tree.runs} <= {CANCELLED, SUCCEEDED}

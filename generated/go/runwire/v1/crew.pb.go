@@ -402,9 +402,8 @@ type CrewTask struct {
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// What the result should be, up to 10,000 characters.
 	ExpectedOutput string `protobuf:"bytes,3,opt,name=expected_output,json=expectedOutput,proto3" json:"expected_output,omitempty"`
-	// The `CrewMember.id` that executes it; empty: the first member
-	// (SEQUENTIAL, PARALLEL) or the member the manager chooses
-	// (HIERARCHICAL).
+	// The `CrewMember.id` that executes it; empty: the first member. A
+	// manager's plan names the member of each task it writes.
 	Member string `protobuf:"bytes,4,opt,name=member,proto3" json:"member,omitempty"`
 	// The ids of the tasks whose results this task needs; they must come
 	// earlier in `tasks` (no cycles). The task waits for them and receives

@@ -94,6 +94,7 @@ class Resumed:
     # Run name (any depth) -> its latest (input, output) tokens.
     usage: Mapping[str, tuple[int, int]]
     children_started: int
+    descendants: int
     # Direct child run id -> the input request (JSON) it waits for.
     waiting: Mapping[str, Mapping[str, Any]]
     elapsed_seconds: float
@@ -123,6 +124,8 @@ class _Execution:
         self.members = {m["id"]: m for m in self.spec.get("members") or []}
         self.plan = crew_pb2.CrewPlan()
         self.children_started = 0
+        # Runs started below the crew's own children (agents they called, handovers).
+        self.descendants = 0
         # Child run id -> its crew task, while it is active.
         self.live: dict[str, str] = {}
         self.usage: dict[str, tuple[int, int]] = {}
@@ -178,6 +181,7 @@ class CrewConductor:
         json_format.ParseDict(resumed.plan, crew.plan, ignore_unknown_fields=True)
         crew.usage.update(resumed.usage)
         crew.children_started = resumed.children_started
+        crew.descendants = resumed.descendants
         for child_id, request in resumed.waiting.items():
             crew.active.children_waiting[child_id] = json_format.ParseDict(request, run_pb2.InputRequest(), ignore_unknown_fields=True)
         crew.resume = {
@@ -396,7 +400,7 @@ class CrewConductor:
     ) -> run_pb2.RunEvent:
         """Start a child run of `agent_id` on `text` in a session of its own, copy its events into the
         crew run's log until it ends, and return its terminal event."""
-        if crew.children_started >= crew.limit("max_child_runs"):
+        if crew.children_started + crew.descendants >= crew.limit("max_child_runs"):
             raise RunFailure(
                 "CREW_CHILD_RUN_LIMIT_EXCEEDED",
                 f"the crew run would start more than {crew.limit('max_child_runs'):g} child runs",
@@ -429,6 +433,13 @@ class CrewConductor:
         def account(copied: list[run_pb2.ChildRunEvent]) -> None:
             # Usage of the whole tree: every descendant's own usage, from its latest usage event.
             for child in copied:
+                if child.depth > 1 and child.event.WhichOneof("payload") == "run_created":
+                    crew.descendants += 1
+                    if crew.children_started + crew.descendants > crew.limit("max_child_runs"):
+                        raise RunFailure(
+                            "CREW_CHILD_RUN_LIMIT_EXCEEDED",
+                            f"the crew's run tree started more than {crew.limit('max_child_runs'):g} child runs",
+                        )
                 if child.event.WhichOneof("payload") == "usage_updated":
                     usage = child.event.usage_updated.usage
                     crew.usage[child.run] = (usage.input_tokens, usage.output_tokens)

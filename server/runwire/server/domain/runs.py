@@ -969,12 +969,15 @@ class RunService:
             )
         copied: dict[str, int] = {}
         usage: dict[str, tuple[int, int]] = {}
+        descendants = 0
         for event in events:
             if event.WhichOneof("payload") != "child_run_event":
                 continue
             child = event.child_run_event
             if child.depth == 1:
                 copied[child.run] = max(copied.get(child.run, 0), child.event.seq)
+            elif child.event.WhichOneof("payload") == "run_created":
+                descendants += 1
             if child.event.WhichOneof("payload") == "usage_updated":
                 counted = child.event.usage_updated.usage
                 usage[child.run] = (counted.input_tokens, counted.output_tokens)
@@ -988,6 +991,7 @@ class RunService:
             copied=copied,
             usage=usage,
             children_started=len(child_rows),
+            descendants=descendants,
             waiting=waiting,
             elapsed_seconds=(utc_now() - row.start_time).total_seconds() if row.start_time else 0.0,
         )

@@ -252,9 +252,8 @@ export type CrewTask = Message<"runwire.v1.CrewTask"> & {
   expectedOutput: string;
 
   /**
-   * The `CrewMember.id` that executes it; empty: the first member
-   * (SEQUENTIAL, PARALLEL) or the member the manager chooses
-   * (HIERARCHICAL).
+   * The `CrewMember.id` that executes it; empty: the first member. A
+   * manager's plan names the member of each task it writes.
    *
    * @generated from field: string member = 4;
    */
