@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runwire.v1 import agent_pb2, crew_pb2, run_pb2, run_pb2_grpc
+from runwire.v1 import agent_pb2, run_pb2, run_pb2_grpc
 from tests.cli.test_cli_resources import cli, field_lines, table  # noqa: F401 (the cli fixture)
 from tests.conftest import Client
 from tests.grpc.run_support import run_settings
