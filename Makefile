@@ -22,7 +22,7 @@ GO_INSTALL := GOBIN=$(TOOLS) GOFLAGS=-mod=mod $(GO) install
 GATEWAY := gateway/bin/runwire-gateway
 GATEWAY_SOURCES := go.mod go.sum $(wildcard gateway/*.go generated/go/runwire/v1/*.go generated/openapi/*)
 
-.PHONY: help tools jq semantic serve test generate lint proto-baseline vendor-protos bench bench-quick bench-unary bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
+.PHONY: help tools jq semantic serve test generate lint proto-baseline vendor-protos bench bench-quick bench-crews bench-unary bench-unary-budget bench-replicas clean redis-server postgresql tesseract chromium go-tools gateway serve-gateway
 
 help:
 	@echo "make serve     run the server on 127.0.0.1:50051 with SQLite under ./data"
@@ -33,6 +33,7 @@ help:
 	@echo "make proto-baseline  record the current contract in protos/baseline.binpb (what buf breaking"
 	@echo "               compares with when there is no git history)"
 	@echo "make bench     Runwire against a bare grpc.aio server; results in bench/results/"
+	@echo "make bench-crews  the crew rows of make bench alone (delegation hop, a crew of 10 members in parallel)"
 	@echo "make bench-unary  the unary rows of make bench alone (GetAgent, GetSession, ListMessages, CreateMessage)"
 	@echo "make bench-unary-budget  what each part of a unary call costs (GetAgent with parts taken away)"
 	@echo "make gateway   build the REST/JSON gateway into gateway/bin/ (make serve-gateway runs it)"
@@ -150,6 +151,10 @@ bench-quick: $(INSTALLED) $(GATEWAY)
 # About a minute; writes bench/results/replicas-*.json (also part of `make bench`).
 bench-replicas: $(INSTALLED)
 	$(BIN)/python bench/replica_bench.py
+
+# Under a minute; writes bench/results/crews-*.json (also part of `make bench`).
+bench-crews: $(INSTALLED)
+	$(BIN)/python bench/crew_bench.py
 
 # A few minutes; the unary rows of `make bench` alone (bench/results/unary-*.json).
 bench-unary: $(INSTALLED)

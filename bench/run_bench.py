@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import grpc
+from crew_bench import CREW_QUICK, CrewScale, crew_rows
+from crew_bench import measure as measure_crews
 
 from runwire.v1 import (
     agent_pb2,
@@ -89,6 +91,8 @@ class Scale:
     # Runs followed at once from the owning replica and from another one, and tokens per run.
     replica_follow_runs: int = 10
     replica_follow_tokens: int = 100
+    # The crew figures (bench/crew_bench.py): the delegation hop and a crew of 10 members in parallel.
+    crew: CrewScale = field(default_factory=CrewScale)
     # Only the unary figures (make bench-unary): no streams, uploads, batches or gateway.
     unary_only: bool = False
 
@@ -109,6 +113,7 @@ QUICK = Scale(
     notifications=3,
     replica_follow_runs=3,
     replica_follow_tokens=30,
+    crew=CREW_QUICK,
 )
 # Connect streams per channel in the notification fan-out (one HTTP/2 connection each).
 CONNECT_STREAMS_PER_CHANNEL = 100
@@ -1053,6 +1058,7 @@ def summarize(bare: dict[str, Any], runwire: dict[str, Any], scale: Scale) -> li
         ))
         rows.append(("Follower on another replica (PostgreSQL + Redis), added delay p99 ms (Runwire only)", None, follow["p99_ms"], "", None))
     rows.extend(replica_rows(runwire))
+    rows.extend(crew_rows(runwire.get("crews")))
     return [
         {"metric": m, "bare": b, "runwire": r, "ratio": (r / b if b else None), "target": t, "met": met}
         for m, b, r, t, met in rows
@@ -1109,6 +1115,7 @@ async def run(scale: Scale, out: Path, quick: bool) -> dict[str, Any]:
 
                 print(f"[runwire] notification to {scale.notification_clients} Connect clients", flush=True)
                 results["runwire"]["notification_fanout"] = await notification_fanout(runwire_address, scale)
+                results["runwire"]["crews"] = await measure_crews(runwire_channel, KEY, scale.crew)
         results["runwire"]["replica_follow"] = await replica_follow_delay(scale, Path(tmp))
         replica_scale = REPLICA_QUICK if quick else ReplicaScale()
         results["runwire"]["replica_scaling"] = await replica_scaling(replica_scale, Path(tmp))

@@ -24,8 +24,7 @@ class Result:
         return json.loads(self.out)
 
 
-@pytest.fixture
-def cli(client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cli_runner(client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Run `runwire ARGS --server <test server>` in a thread (the server's loop keeps serving) and capture its output."""
     monkeypatch.delenv("RUNWIRE_SERVER", raising=False)
     server = f"127.0.0.1:{client.server.port}"
@@ -38,6 +37,11 @@ def cli(client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def cli(client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    return cli_runner(client, capsys, monkeypatch)
 
 
 def field_lines(text: str) -> dict[str, str]:

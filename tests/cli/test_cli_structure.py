@@ -82,6 +82,6 @@ def test_every_command_group_module_is_registered_once() -> None:
 
 def test_the_parser_lists_every_group() -> None:
     text = build_parser().format_help()
-    for command in ("serve", "agents", "sessions", "messages", "run", "runs", "tools", "mcp-servers", "files", "memory",
+    for command in ("serve", "agents", "crews", "sessions", "messages", "run", "runs", "tools", "mcp-servers", "files", "memory",
                     "config", "admin", "batches", "secrets"):
         assert f"    {command} " in text or f"    {command}\n" in text, command

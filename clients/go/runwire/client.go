@@ -37,6 +37,7 @@ type Client struct {
 	Agents     runwirev1.AgentServiceClient
 	Batches    runwirev1.BatchServiceClient
 	Config     runwirev1.ConfigServiceClient
+	Crews      runwirev1.CrewServiceClient
 	Events     runwirev1.EventServiceClient
 	Files      runwirev1.FileServiceClient
 	McpServers runwirev1.McpServerServiceClient
@@ -114,6 +115,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		Agents:     runwirev1.NewAgentServiceClient(conn),
 		Batches:    runwirev1.NewBatchServiceClient(conn),
 		Config:     runwirev1.NewConfigServiceClient(conn),
+		Crews:      runwirev1.NewCrewServiceClient(conn),
 		Events:     runwirev1.NewEventServiceClient(conn),
 		Files:      runwirev1.NewFileServiceClient(conn),
 		McpServers: runwirev1.NewMcpServerServiceClient(conn),

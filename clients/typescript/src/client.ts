@@ -7,6 +7,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { toRunwireError } from "./errors.js";
 import type { ContentPartSchema } from "./gen/runwire/v1/common_pb.js";
 import { AgentService } from "./gen/runwire/v1/agent_pb.js";
+import { CrewService } from "./gen/runwire/v1/crew_pb.js";
 import { MessageService } from "./gen/runwire/v1/message_pb.js";
 import { RunService, type ExecuteAgentRequestSchema } from "./gen/runwire/v1/run_pb.js";
 import { SessionService } from "./gen/runwire/v1/session_pb.js";
@@ -77,6 +78,7 @@ function withTypedErrors<S extends DescService>(service: S, client: Client<S>): 
 export class RunwireClient {
   readonly transport: Transport;
   readonly agents: Client<typeof AgentService>;
+  readonly crews: Client<typeof CrewService>;
   readonly sessions: Client<typeof SessionService>;
   readonly messages: Client<typeof MessageService>;
   readonly runs: Client<typeof RunService>;
@@ -95,6 +97,7 @@ export class RunwireClient {
     });
     this.resume = options.resume;
     this.agents = this.service(AgentService);
+    this.crews = this.service(CrewService);
     this.sessions = this.service(SessionService);
     this.messages = this.service(MessageService);
     this.runs = this.service(RunService);
@@ -119,7 +122,8 @@ export class RunwireClient {
 
   /**
    * ExecuteAgent as a stream that resumes with StreamRunEvents(after_seq) after a dropped connection;
-   * `options.timeoutMs` bounds the whole stream, resumes included.
+   * `options.timeoutMs` bounds the whole stream, resumes included. With `crew` instead of `session`
+   * it executes the crew (see `executeCrew`).
    * A `requestId` is generated when none is given, so that a drop before the first event can repeat
    * the call without starting a second run.
    */
@@ -136,6 +140,15 @@ export class RunwireClient {
       options?.timeoutMs,
       options?.signal,
     );
+  }
+
+  /**
+   * Executes a crew (`crews/…`) as executeAgent does an agent: the crew run's events, its plan in
+   * `crewPlanUpdated` (the latest in `stream.plan`), each child run's events in `childRunEvent` (with
+   * `crewMember` and `crewTask`), and the final answer as its own `textDelta`s (`stream.text`).
+   */
+  executeCrew(crew: string, input: string, options?: CallOptions): RunStream {
+    return this.executeAgent({ crew, input: [textPart(input)] }, options);
   }
 
   /** StreamRunEvents from `afterSeq`, resumed after a dropped connection. */

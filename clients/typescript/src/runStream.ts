@@ -1,9 +1,12 @@
 // A run's events that survive dropped connections: after UNAVAILABLE, a stream reset the caller did
 // not ask for, or an end before the terminal event, the stream asks for the rest with
-// StreamRunEvents(after_seq = last seq received).
+// StreamRunEvents(after_seq = last seq received). A crew run's stream also holds its plan
+// (crewPlanUpdated) and its child runs' events (childRunEvent): the stream keeps the latest plan, and its
+// own text (the crew's final answer, never a child's tokens).
 import { Code, type CallOptions } from "@connectrpc/connect";
 
 import { RunwireError, toRunwireError } from "./errors.js";
+import type { CrewPlan } from "./gen/runwire/v1/crew_pb.js";
 import type { RunEvent } from "./gen/runwire/v1/run_pb.js";
 
 export interface ResumeOptions {
@@ -23,6 +26,8 @@ export function isTerminal(event: RunEvent): boolean {
 export class Progress {
   finished = false;
   resumes = 0;
+  plan: CrewPlan | undefined;
+  text = "";
   private readonly deadline: number | undefined;
 
   constructor(
@@ -71,6 +76,16 @@ export class RunStream implements AsyncIterable<RunEvent> {
     return this.progress.resumes;
   }
 
+  /** A crew run's plan as its latest crewPlanUpdated holds it; undefined before one (or for an agent's run). */
+  get plan(): CrewPlan | undefined {
+    return this.progress.plan;
+  }
+
+  /** The run's own text so far (its textDelta events, not its children's): a crew run's final answer. */
+  get text(): string {
+    return this.progress.text;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
     const progress = this.progress;
     const patience = this.resume.timeoutMs ?? 30_000;
@@ -86,6 +101,11 @@ export class RunStream implements AsyncIterable<RunEvent> {
           progress.run = event.run || progress.run;
           progress.lastSeq = event.seq;
           progress.finished = isTerminal(event);
+          if (event.payload.case === "crewPlanUpdated") {
+            progress.plan = event.payload.value.plan;
+          } else if (event.payload.case === "textDelta") {
+            progress.text += event.payload.value.text;
+          }
           droppedAt = undefined;
           failures = 0;
           yield event;

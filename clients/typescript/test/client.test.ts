@@ -174,3 +174,62 @@ test("a run stream resumes after the connection is cut mid-text and loses nothin
     await proxy.stop();
   }
 });
+
+test("crews have the standard methods, and a crew run streams its plan, its children's events and its answer", async () => {
+  const c = client();
+  // Tokens as fast as they are read, so the crew's child runs end quickly.
+  const fast = { options: { tokens_per_second: 100000 } };
+  const researcher = await c.agents.createAgent({ agent: { displayName: "Researcher", model: fast } });
+  const writer = await c.agents.createAgent({ agent: { displayName: "Writer", model: fast } });
+  const crew = await c.crews.createCrew({
+    crew: {
+      displayName: "TS blog",
+      members: [
+        { id: "research", agent: researcher.name },
+        { id: "write", agent: writer.name },
+      ],
+      tasks: [
+        { id: "facts", description: "[[tokens:3]]", member: "research" },
+        { id: "post", description: "Write the post", member: "write", context: ["facts"] },
+      ],
+    },
+  });
+  assert.equal((await c.crews.getCrew({ name: crew.name })).displayName, "TS blog");
+  const renamed = await c.crews.updateCrew({ crew: { name: crew.name, displayName: "Blog" }, updateMask: { paths: ["display_name"] } });
+  assert.equal(renamed.displayName, "Blog");
+  assert.equal(renamed.tasks.length, 2);
+
+  const stream = c.executeCrew(crew.name, "Tides");
+  let facts = "";
+  const copied = new Set<string>();
+  let last;
+  for await (const event of stream) {
+    last = event;
+    if (event.payload.case === "childRunEvent") {
+      const child = event.payload.value;
+      copied.add(`${child.crewMember}/${child.crewTask}`);
+      if (child.crewTask === "facts" && child.event?.payload.case === "textDelta") {
+        facts += child.event.payload.value.text;
+      }
+    }
+  }
+  assert.equal(last?.payload.case, "runCompleted");
+  assert.deepEqual([...copied].sort(), ["research/facts", "write/post"]);
+  assert.equal(facts, "t1 t2 t3");
+  const tasks = stream.plan?.tasks ?? [];
+  assert.deepEqual(tasks.map((t) => t.id), ["facts", "post"]);
+  assert.equal(tasks[1].output, stream.text);
+  const run = await c.runs.getRun({ name: stream.run });
+  assert.equal(run.crew, crew.name);
+  assert.equal(run.output?.text, stream.text);
+  const children = [];
+  for await (const child of c.paginate(c.runs.listRuns, { filter: `parent_run = "${stream.run}"`, orderBy: "create_time" }, (r) => r.runs)) {
+    children.push(child.crewTask);
+  }
+  assert.deepEqual(children, ["facts", "post"]);
+
+  await c.crews.deleteCrew({ name: crew.name });
+  const missing = await failure(c.crews.getCrew({ name: crew.name }));
+  assert.equal(missing.code, Code.NotFound);
+  assert.equal(missing.reason, "CREW_NOT_FOUND");
+});

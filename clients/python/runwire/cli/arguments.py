@@ -18,13 +18,28 @@ def label(text: str) -> tuple[str, str]:
     return key, value
 
 
+# `agent.ID` offers agent ID as a tool (a child run answers), `handover.ID` hands the conversation to it: the
+# names the model calls them by.
+_DELEGATIONS = {
+    "agent.": agent_pb2.AgentTool.DELEGATION_TOOL,
+    "handover.": agent_pb2.AgentTool.DELEGATION_HANDOVER,
+}
+
+
 def tool(text: str) -> agent_pb2.AgentTool:
-    """NAME[@MCP_SERVER][:approval]: a tool an agent may call."""
+    """NAME[@MCP_SERVER][:approval], or agent.ID / handover.ID[:approval]: a tool an agent may call."""
     spec, approval = text, False
     if spec.endswith(":approval"):
         spec, approval = spec[: -len(":approval")], True
     elif ":" in spec:
         raise argparse.ArgumentTypeError(f"{text!r}: the only tool option is ':approval' (NAME[@MCP_SERVER][:approval])")
+    for prefix, delegation in _DELEGATIONS.items():
+        if spec.startswith(prefix):
+            agent = spec[len(prefix) :]
+            if not agent or "@" in agent:
+                raise argparse.ArgumentTypeError(f"{text!r}: give the agent as {prefix}ID")
+            agent = agent if agent.startswith("agents/") else f"agents/{agent}"
+            return agent_pb2.AgentTool(agent=agent, delegation=delegation, requires_approval=approval)
     name, _, server = spec.partition("@")
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r} names no tool")

@@ -28,6 +28,7 @@ from runwire.cli import framework  # noqa: E402 (after the GRPC_VERBOSITY choice
 # The client command groups, one module each under runwire.cli.commands, in the order `runwire --help` lists them.
 COMMAND_GROUPS = (
     "agents",
+    "crews",
     "sessions",
     "messages",
     "run",

@@ -65,3 +65,7 @@ def memory_name(text: str) -> str:
 
 def secret_name(text: str) -> str:
     return text if text.startswith("secrets/") else f"secrets/{text}"
+
+
+def crew_name(text: str) -> str:
+    return _in_collection("crews", text)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import grpc
 
 from runwire.client.calls import CallDefaults, Method, Service
+from runwire.client.crews import Crews
 from runwire.client.pagers import AsyncPager, Pager
 from runwire.client.resources import Agents, Messages, Messaging, Runs, Secrets, Sessions
 from runwire.client.tools import McpServers, Tools
@@ -97,6 +98,7 @@ class BaseClient:
         self.sessions = Sessions(self)
         self.messages = Messages(self)
         self.runs = Runs(self)
+        self.crews = Crews(self)
         self.tools = Tools(self)
         self.mcp_servers = McpServers(self)
         self.secrets = Secrets(self)

@@ -245,9 +245,13 @@ class Runs(_Resource):
         `request_id=` among the fields. A `request_id` is generated when none is given,
         so that a drop before the first event can repeat the call without starting a second run.
         """
+        return self._execute({"session": session}, input, resume, fields)
+
+    def _execute(self, target: dict[str, Any], input: Any, resume: ResumePolicy | None, fields: dict[str, Any]) -> Any:
+        """ExecuteAgent on `target` (`session=` or `crew=`) as a resuming run stream."""
         fields, options = _split(fields)
         fields.setdefault("request_id", str(uuid.uuid4()))
-        request = run_pb2.ExecuteAgentRequest(session=session, input=content(input), **fields)
+        request = run_pb2.ExecuteAgentRequest(**target, input=content(input), **fields)
         timeout = self._client.defaults.deadline(options.pop("timeout", DEFAULT), streaming=True)
 
         def open_call(progress: _Progress) -> Any:

@@ -10,6 +10,11 @@ event repeats `ExecuteAgent` with the same `request_id`, which starts no
 second run. It gives up, raising the last error, when no event has come for
 `ResumePolicy.timeout` seconds of reconnecting, or when the call's deadline
 (the whole stream's) has passed.
+
+A crew run's stream holds the plan (`crew_plan_updated`) and every child
+run's events (`child_run_event`) besides its own; the stream keeps the latest
+plan in `plan`, and `text` is the run's own text so far: for a crew run, its
+final answer, never a child's tokens.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, AsyncIterator, Callable, Iterator
 import grpc
 
 from runwire.client.errors import RunwireError, Unavailable
-from runwire.v1 import run_pb2
+from runwire.v1 import crew_pb2, run_pb2
 
 TERMINAL_EVENTS = frozenset({"run_completed", "run_failed", "run_cancelled", "run_timed_out"})
 
@@ -48,6 +53,8 @@ class _Progress:
         self.run = run
         self.last_seq = after_seq
         self.finished = False
+        self.plan: crew_pb2.CrewPlan | None = None
+        self.text = ""
         self.resumes = 0
         self._policy = policy
         self._deadline = None if timeout is None else time.monotonic() + timeout
@@ -64,6 +71,11 @@ class _Progress:
         self.run = event.run or self.run
         self.last_seq = event.seq
         self.finished = is_terminal(event)
+        kind = event.WhichOneof("payload")
+        if kind == "crew_plan_updated":
+            self.plan = event.crew_plan_updated.plan
+        elif kind == "text_delta":
+            self.text += event.text_delta.text
         self._dropped_at, self._failures = None, 0
         return True
 
@@ -116,6 +128,16 @@ class _RunStreamState:
     def resumes(self) -> int:
         """How many times the stream reconnected."""
         return self._progress.resumes
+
+    @property
+    def plan(self) -> crew_pb2.CrewPlan | None:
+        """A crew run's plan as its latest `crew_plan_updated` holds it; None before one (or for an agent's run)."""
+        return self._progress.plan
+
+    @property
+    def text(self) -> str:
+        """The run's own text so far (its `text_delta`s, not its children's): a crew run's final answer."""
+        return self._progress.text
 
     def cancel(self) -> None:
         """Stop following the run (the run itself goes on unless it was started with cancel_on_disconnect)."""

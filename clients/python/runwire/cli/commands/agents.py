@@ -105,7 +105,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME[:approval]",
         help="a tool the agent may call, repeatable: a built-in tool (calculator, current_time, session_search, "
-        "file_search, memory), or NAME@MCP_SERVER for a tool of an MCP server; ':approval' makes every call wait "
+        "file_search, memory), NAME@MCP_SERVER for a tool of an MCP server, agent.ID to call agent ID (its run "
+        "answers) or handover.ID to hand the conversation to it; ':approval' makes every call wait "
         "for a person's approval",
     )
     parser.add_argument(

@@ -1,9 +1,10 @@
 """`runwire batches ...`: create batches of agent tasks, follow them with a progress bar, read their results.
 
 Tasks come from a local JSONL file (one task per line, for example
-`{"custom_id": "q1", "agent": "agents/support", "text": "Hello"}`), from a
-file already uploaded to the server (`--input-file files/ID`), or from
-`--agent` with one `--text` per task.
+`{"custom_id": "q1", "agent": "agents/support", "text": "Hello"}`, or
+`"crew": "crews/blog"` instead of the agent), from a file already uploaded to
+the server (`--input-file files/ID`), or from `--agent` (or `--crew`) with
+one `--text` per task.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from google.protobuf import json_format
 
 from runwire.cli import arguments, errors, framework, output
 from runwire.cli.framework import Api, CliError
-from runwire.cli.names import agent_name, batch_name, file_name
+from runwire.cli.names import agent_name, batch_name, crew_name, file_name
 from runwire.client import RunwireError
 from runwire.client.calls import Service
 from runwire.v1 import batch_pb2, batch_pb2_grpc
@@ -89,11 +90,12 @@ def batches_create(args: argparse.Namespace, api: Api) -> int:
         line_numbers = [number for _, number in numbered]
         tasks = [task for task, _ in numbered]
         if args.text:
-            if not args.agent:
-                args.parser.error("--text needs --agent")
-            tasks += [batch_pb2.BatchTaskInput(agent=agent_name(args.agent), text=t) for t in args.text]
+            if not args.agent and not args.crew:
+                args.parser.error("--text needs --agent or --crew")
+            runs: dict[str, Any] = {"agent": agent_name(args.agent)} if args.agent else {"crew": crew_name(args.crew)}
+            tasks += [batch_pb2.BatchTaskInput(text=t, **runs) for t in args.text]
         if not tasks:
-            args.parser.error("give the tasks: --tasks-file PATH, --input-file FILE, or --agent AGENT --text TEXT ...")
+            args.parser.error("give the tasks: --tasks-file PATH, --input-file FILE, or --agent AGENT (or --crew CREW) --text TEXT ...")
         batch.inline_tasks.tasks.extend(tasks)
     options = batch.options
     options.max_concurrency = args.max_concurrency or 0
@@ -235,8 +237,10 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     source = create.add_mutually_exclusive_group()
     source.add_argument("--tasks-file", metavar="PATH", help="a local JSONL file of tasks, one per line (- for stdin)")
     source.add_argument("--input-file", metavar="FILE", help="a JSONL file uploaded to the server, files/ID or ID")
-    create.add_argument("--agent", metavar="AGENT", help="the agent of the --text tasks, agents/ID or ID")
-    create.add_argument("--text", action="append", metavar="TEXT", help="one task's input, repeatable (with --agent)")
+    runs = create.add_mutually_exclusive_group()
+    runs.add_argument("--agent", metavar="AGENT", help="the agent of the --text tasks, agents/ID or ID")
+    runs.add_argument("--crew", metavar="CREW", help="the crew the --text tasks execute (each task's run is a crew run), crews/ID or ID")
+    create.add_argument("--text", action="append", metavar="TEXT", help="one task's input, repeatable (with --agent or --crew)")
     create.add_argument("--display-name", metavar="NAME", help="human-readable name")
     create.add_argument("--id", metavar="ID", help="the batch id (generated when omitted)")
     create.add_argument("--max-concurrency", type=int, metavar="N", help="tasks executing at once (server default 4)")

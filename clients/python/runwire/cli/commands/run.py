@@ -1,4 +1,5 @@
 """`runwire run AGENT TEXT`: run an agent and print its text as it arrives.
+`runwire run --crew CREW TEXT`: run a crew the same way.
 
 The run's name and the new session's go to stderr first, with tool calls and
 their results; a tool that needs approval is approved or denied with --approve
@@ -9,6 +10,12 @@ object per line instead.
 Ctrl-C stops the command, not the run: the run goes on on the server, and the
 command says so and how to follow it (`runwire runs follow RUN`) or cancel it
 (`runwire runs cancel RUN`).
+
+A crew run prints its final answer on stdout; on stderr, its plan as a task
+table (again when tasks are added or re-planned, one line per task that
+starts or ends in between), and each child run's text, tool calls and end
+prefixed by [MEMBER/TASK]. A member's request for approval or an answer is
+asked as an agent's is.
 
 exit codes: 0 the run succeeded; 1 the run failed, was cancelled or timed out
 (or a call failed); 2 bad usage; 3 the run waits for input the command could
@@ -24,15 +31,16 @@ from typing import Any, Iterable
 
 from runwire.cli import framework, output
 from runwire.cli.framework import Api, CliError
-from runwire.cli.names import agent_name, run_name, session_name
+from runwire.cli.names import agent_name, crew_name, run_name, session_name
 from runwire.client.json_values import message_to_json
-from runwire.v1 import run_pb2, session_pb2
+from runwire.v1 import crew_pb2, run_pb2, session_pb2
 
 EXIT_RUN_FAILED = 1
 EXIT_NEEDS_INPUT = 3
 EXIT_TOOL_FAILED = 4
 _ENDINGS = ("run_completed", "run_failed", "run_cancelled", "run_timed_out")
 _STATUS_FIELD = run_pb2.Run.DESCRIPTOR.fields_by_name["status"]
+_TASK_STATE_FIELD = crew_pb2.CrewPlanTask.DESCRIPTOR.fields_by_name["state"]
 _NAME_HELP = "runs/ID or ID"
 
 
@@ -50,9 +58,10 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("agent", help="the agent, `agents/ID` or `ID`")
-    parser.add_argument("text", help="what to say to the agent")
+    parser.add_argument("agent", nargs="?", help="the agent, `agents/ID` or `ID` (left out with --crew)")
+    parser.add_argument("text", nargs="?", help="what to say to the agent, or the crew's input")
     parser.add_argument("--session", help="continue this session (default: a new session, printed on stderr)")
+    parser.add_argument("--crew", metavar="CREW", help="run this crew (`crews/ID` or `ID`) instead of an agent: `runwire run --crew CREW TEXT`")
     _decision_options(parser)
     parser.set_defaults(handler=framework.command(run_agent), parser=parser)
     _add_runs(commands, common)
@@ -66,6 +75,10 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_agent(args: argparse.Namespace, api: Api) -> int:
+    if args.crew:
+        return _run_crew(args, api)
+    if args.text is None:
+        args.parser.error("give the agent and the text: runwire run AGENT TEXT (or runwire run --crew CREW TEXT)")
     if args.session:
         session = session_name(args.session)
     else:
@@ -74,6 +87,15 @@ def run_agent(args: argparse.Namespace, api: Api) -> int:
     # The stream resumes where it stopped if the connection drops while the run goes on. No deadline: the
     # run's own limits bound it, and a person may take any time at the approval or question prompt.
     return follow_events(args, api, api.runs.execute(session, args.text, timeout=None))
+
+
+def _run_crew(args: argparse.Namespace, api: Api) -> int:
+    if args.session:
+        args.parser.error("--session is for an agent's run; a crew's tasks run in sessions of their own")
+    if args.agent is None or args.text is not None:
+        args.parser.error("give the crew's input only: runwire run --crew CREW TEXT")
+    # As for an agent: resumed after a drop, no deadline (the crew's limits bound it).
+    return follow_events(args, api, api.crews.execute(crew_name(args.crew), args.agent, timeout=None))
 
 
 def follow_events(args: argparse.Namespace, api: Api, events: Iterable[run_pb2.RunEvent], run: str = "") -> int:
@@ -91,6 +113,7 @@ def follow_events(args: argparse.Namespace, api: Api, events: Iterable[run_pb2.R
         state.end_line()
         raise _Interrupted(_still_running(state.run)) from None
     state.end_line()
+    state.crew.finish()
     raise CliError(f"the stream of {state.run or 'the run'} ended before the run did; follow it with `runwire runs follow`")
 
 
@@ -108,6 +131,7 @@ class _Following:
         self.run = run
         self.wrote_text = False
         self.failed_tools: list[str] = []
+        self.crew = _CrewView()
 
     def end_line(self) -> None:
         if self.wrote_text:
@@ -123,13 +147,18 @@ class _Following:
             sys.stdout.write(event.text_delta.text)
             sys.stdout.flush()
             self.wrote_text = True
-        elif kind == "tool_call_started":
-            tool = event.tool_call_started.tool_call
-            print(f"[{tool.tool} {message_to_json(tool.arguments, indent=None)}]", file=sys.stderr)
-        elif kind == "tool_call_completed":
-            done = event.tool_call_completed
-            outcome = "error" if done.result.is_error else "result"
-            print(f"[{done.tool} {outcome}: {message_to_json(done.result.output, indent=None)}]", file=sys.stderr)
+        elif kind in ("tool_call_started", "tool_call_completed"):
+            print(_tool_line(event), file=sys.stderr)
+        elif kind == "run_handed_over":
+            self.end_line()
+            handed = event.run_handed_over
+            print(f"[handed over to {handed.agent}: {handed.child_run}]", file=sys.stderr)
+        elif kind == "crew_plan_updated":
+            self.end_line()
+            self.crew.plan_updated(event.crew_plan_updated)
+        elif kind == "child_run_event":
+            self.end_line()
+            self.crew.child_event(event.child_run_event)
         if kind == "tool_call_completed" and event.tool_call_completed.state == run_pb2.ToolExecution.STATE_FAILED:
             done = event.tool_call_completed
             error = done.result.output.fields["error"].string_value if "error" in done.result.output.fields else ""
@@ -138,6 +167,7 @@ class _Following:
             _answer(args, api, event.input_required.input_request)
         elif kind in _ENDINGS:
             self.end_line()
+            self.crew.finish()
             if kind != "run_completed":
                 print(f"error: {event.run} ended {_ending(event)}", file=sys.stderr)
                 return EXIT_RUN_FAILED
@@ -145,6 +175,106 @@ class _Following:
                 print(f"warning: a tool call failed: {failure}", file=sys.stderr)
             return EXIT_TOOL_FAILED if self.failed_tools else 0
         return None
+
+
+def _tool_line(event: run_pb2.RunEvent) -> str:
+    """`[tool {arguments}]` for a call that starts, `[tool result: ...]` (or `error:`) for one that ended."""
+    if event.WhichOneof("payload") == "tool_call_started":
+        tool = event.tool_call_started.tool_call
+        return f"[{tool.tool} {message_to_json(tool.arguments, indent=None)}]"
+    done = event.tool_call_completed
+    outcome = "error" if done.result.is_error else "result"
+    return f"[{done.tool} {outcome}: {message_to_json(done.result.output, indent=None)}]"
+
+
+class _CrewView:
+    """A crew run's plan and its children's events on stderr: the plan as a task table when tasks are added or
+    re-planned (and at the end), one line per task whose state changes in between, and each child's text (by
+    whole lines), tool calls and end prefixed by [MEMBER/TASK]."""
+
+    def __init__(self) -> None:
+        self.plan: crew_pb2.CrewPlan | None = None
+        self.shown: crew_pb2.CrewPlan | None = None
+        self.partial_lines: dict[str, str] = {}
+
+    def plan_updated(self, update: run_pb2.CrewPlanUpdated) -> None:
+        before, self.plan = self.plan, update.plan
+        if before is None or [t.id for t in before.tasks] != [t.id for t in update.plan.tasks]:
+            self._table(update.reason)
+            return
+        states = {t.id: t.state for t in before.tasks}
+        for task in update.plan.tasks:
+            if task.state != states.get(task.id):
+                print(f"[plan] {task.id}: {_task_state(task)}{_task_detail(task)}", file=sys.stderr)
+
+    def finish(self) -> None:
+        for run in list(self.partial_lines):
+            self._flush(run)
+        if self.plan is not None and self.plan != self.shown:
+            self._table("final")
+
+    def _table(self, reason: str) -> None:
+        assert self.plan is not None
+        self.shown = self.plan
+        print(f"plan (revision {self.plan.revision}, {reason or 'updated'}):", file=sys.stderr)
+        rows = [
+            [t.id, t.member, _task_state(t), ",".join(t.context) or "-", t.child_run or "-", _task_result(t)]
+            for t in self.plan.tasks
+        ]
+        output.print_table(["TASK", "MEMBER", "STATE", "NEEDS", "CHILD RUN", "RESULT"], rows, out=sys.stderr)
+
+    def child_event(self, child: run_pb2.ChildRunEvent) -> None:
+        event, prefix = child.event, _child_prefix(child)
+        kind = event.WhichOneof("payload")
+        if kind == "text_delta":
+            # Children stream tokens side by side: each child's text is printed a whole line at a time.
+            text = self.partial_lines.get(child.run, "") + event.text_delta.text
+            *lines, self.partial_lines[child.run] = text.split("\n")
+            for line in lines:
+                print(f"{prefix} {line}", file=sys.stderr)
+        elif kind in ("tool_call_started", "tool_call_completed"):
+            print(f"{prefix} {_tool_line(event)}", file=sys.stderr)
+        elif kind == "input_required":
+            request = event.input_required.input_request
+            wants = f"approval of {request.tool_call.tool}" if request.kind == run_pb2.InputRequest.KIND_APPROVAL else "an answer"
+            print(f"{prefix} waits for {wants}", file=sys.stderr)
+        elif kind == "run_handed_over":
+            print(f"{prefix} handed over to {event.run_handed_over.agent} ({event.run_handed_over.child_run})", file=sys.stderr)
+        elif kind in _ENDINGS:
+            self._flush(child.run, prefix)
+            print(f"{prefix} {'done' if kind == 'run_completed' else 'ended ' + _ending(event)}", file=sys.stderr)
+
+    def _flush(self, run: str, prefix: str = "") -> None:
+        rest = self.partial_lines.pop(run, "")
+        if rest:
+            print(f"{prefix or '[' + run + ']'} {rest}", file=sys.stderr)
+
+
+def _child_prefix(child: run_pb2.ChildRunEvent) -> str:
+    """`[member/task]`; a run deeper down (an agent called as a tool) adds its agent: `[member/task > agents/x]`.
+    A child of an agent's own run (a delegation) is named by its agent: `[agents/x]`."""
+    if not child.crew_task:
+        return f"[{child.agent}]"
+    who = f"{child.crew_member or child.agent}/{child.crew_task}"
+    return f"[{who} > {child.agent}]" if child.depth > 1 else f"[{who}]"
+
+
+def _task_state(task: crew_pb2.CrewPlanTask) -> str:
+    return output.enum_label(_TASK_STATE_FIELD, task.state)
+
+
+def _task_detail(task: crew_pb2.CrewPlanTask) -> str:
+    if task.state == crew_pb2.CrewPlanTask.STATE_RUNNING and task.child_run:
+        return f" ({task.child_run})"
+    if task.HasField("error"):
+        return f": {task.error.reason}: {task.error.message}"
+    return ""
+
+
+def _task_result(task: crew_pb2.CrewPlanTask) -> str:
+    if task.HasField("error"):
+        return output.cell(f"{task.error.reason}: {task.error.message}", 40)
+    return output.cell(task.output, 40) if task.output else "-"
 
 
 def _ending(event: run_pb2.RunEvent) -> str:
@@ -202,7 +332,7 @@ class _NeedsInput(CliError):
 
 
 def _run_row(r: run_pb2.Run) -> list[str]:
-    return [r.name, r.agent, r.session, output.enum_label(_STATUS_FIELD, r.status), output.timestamp_text(r, "create_time")]
+    return [r.name, r.agent or r.crew, r.session, output.enum_label(_STATUS_FIELD, r.status), output.timestamp_text(r, "create_time")]
 
 
 def runs_list(args: argparse.Namespace, api: Api) -> int:
@@ -311,7 +441,8 @@ def _add_runs(commands: Any, common: argparse.ArgumentParser) -> None:
     framework.add_list_options(
         listing,
         filter_help="AIP-160 filter on agent, session, status, create_time, start_time, end_time, duration, "
-        "usage.total_tokens, error.reason, batch_task, labels.KEY; e.g. 'status = FAILED AND agent = \"agents/support\"'",
+        "usage.total_tokens, error.reason, batch_task, labels.KEY, crew, parent_run, root_run, depth, crew_task, "
+        "crew_member; e.g. 'status = FAILED AND agent = \"agents/support\"'",
     )
 
     get = framework.leaf(group, "get", "show one run with its steps", runs_get, common)
