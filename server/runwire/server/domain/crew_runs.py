@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import jsonschema
 from google.protobuf import json_format
@@ -24,7 +24,7 @@ from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, li
 from runwire.server.core.errors import InvalidArgument, Violations
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.core.statuses import RunStatus
-from runwire.server.engine.runner import ActiveRun, Runner, RunFailure, TreePosition
+from runwire.server.engine.runner import ActiveRun, DelegatedResult, Runner, RunFailure, TreePosition
 from runwire.server.store.models import CrewRow
 from runwire.v1 import common_pb2, crew_pb2, run_pb2
 
@@ -155,8 +155,8 @@ class CrewConductor:
     async def drive(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         crew = _Execution(active)
         goal = "\n".join(str(part.get("text") or "") for part in active.plan.input if part.get("text"))
-        resumed: Resumed | None = active.plan.crew_resumed
-        if resumed is not None:
+        resumed = active.plan.crew_resumed
+        if isinstance(resumed, Resumed):
             self._restore(crew, resumed)
         try:
             if crew.spec.get("process") == Process.HIERARCHICAL:
@@ -515,7 +515,7 @@ class ChildRelay:
         *,
         member: str = "",
         task: str = "",
-        account: Any = None,
+        account: Callable[[list[run_pb2.ChildRunEvent]], None] | None = None,
     ) -> None:
         self.runner, self.event_log, self.active = runner, event_log, active
         self.child_id, self.agent_id, self.member, self.task = child_id, agent_id, member, task
@@ -613,7 +613,7 @@ class Delegation:
     def __init__(self, runs: RunService, runner: Runner, event_log: RunEventLog) -> None:
         self.runs, self.runner, self.event_log = runs, runner, event_log
 
-    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> tuple[dict[str, Any], bool, run_pb2.ToolExecution.State.ValueType]:
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> DelegatedResult:
         plan = active.plan
         session = await self.runs.new_session(plan.owner, agent_id, {"parent_run": plan.run_id})
         child = await self.runs.create_child(ChildLink.below(active), session, text)
@@ -647,6 +647,23 @@ class Delegation:
             # The parent stops (cancelled, timed out): so does the child, and its end is copied first.
             await relay.stop_and_drain(self.runs, active.cancel_reason or "the parent run stopped")
             raise
+
+
+class CrewRunTree:
+    """The engine's RunTree: crew runs (CrewConductor) and other agents used by any run (Delegation)."""
+
+    def __init__(self, runs: RunService, runner: Runner, event_log: RunEventLog) -> None:
+        self.crews = CrewConductor(runs, runner, event_log)
+        self.delegation = Delegation(runs, runner, event_log)
+
+    async def drive_crew(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+        return await self.crews.drive(active)
+
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> DelegatedResult:
+        return await self.delegation.call_agent(active, agent_id, text)
+
+    async def hand_over(self, active: ActiveRun, agent_id: str, text: str) -> run_pb2.RunOutput:
+        return await self.delegation.hand_over(active, agent_id, text)
 
 
 PLAN_FORMAT = (
