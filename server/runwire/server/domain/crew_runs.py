@@ -238,7 +238,20 @@ class CrewConductor:
         if crew.plan.tasks:
             pass  # taken over after planning: the plan stands
         elif crew.spec.get("tasks"):
-            self._set_tasks(crew, crew.spec["tasks"], "crew")
+            tasks = [dict(task) for task in crew.spec["tasks"]]
+            if any(not task.get("member") for task in tasks):
+                # The crew's own tasks, but the manager decides who does those that name no member.
+                listing = "\n".join(
+                    f"- {t['id']}: {t.get('description') or ''}" + (f" (member: {t['member']})" if t.get("member") else " (member: to assign)")
+                    for t in tasks
+                )
+                answer = await self._ask_manager(
+                    crew,
+                    "plan",
+                    f"Crew planning.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\nTasks:\n{listing}\n\n{ASSIGN_FORMAT}",
+                )
+                self._assign_members(crew, tasks, answer)
+            self._set_tasks(crew, tasks, "crew")
         else:
             answer = await self._ask_manager(
                 crew,
@@ -282,6 +295,27 @@ class CrewConductor:
                 state=PENDING,
             )
 
+    def _assign_members(self, crew: _Execution, tasks: list[dict[str, Any]], answer: str) -> None:
+        """Give each task without a member the member the manager's plan names for it. An answer that is
+        no plan, names an unknown member or leaves a task unassigned fails the run with CREW_PLAN_INVALID."""
+        parsed = _json_object(answer)
+        if parsed is None:
+            raise RunFailure("CREW_PLAN_INVALID", 'the manager did not answer a plan assigning the tasks ({"tasks": [...]})')
+        assigned = {
+            entry["id"]: entry["member"]
+            for entry in parsed["tasks"]
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("member"), str)
+        }
+        for task in tasks:
+            if task.get("member"):
+                continue
+            member = assigned.get(task["id"], "")
+            if not member:
+                raise RunFailure("CREW_PLAN_INVALID", f"the manager's plan assigns no member to task {task['id']!r}")
+            if member not in crew.members:
+                raise RunFailure("CREW_PLAN_INVALID", f"the manager's plan assigns task {task['id']!r} to {member!r}, not a member of the crew")
+            task["member"] = member
+
     def _replan(self, crew: _Execution, tasks: Sequence[Mapping[str, Any]]) -> None:
         """The manager's new plan: tasks that succeeded keep their result (they do not run again), tasks
         not started are replaced, and those the new plan drops are cancelled (kept in the plan)."""
@@ -304,15 +338,8 @@ class CrewConductor:
     def _parse_plan(self, crew: _Execution, answer: str, *, required: bool) -> list[dict[str, Any]] | None:
         """The tasks of a plan the manager answered, or None when the answer is no plan (and none is
         required). A plan that does not hold together fails the run with CREW_PLAN_INVALID."""
-        text = answer.strip()
-        start, end = text.find("{"), text.rfind("}")
-        parsed: Any = None
-        if start >= 0 and end > start:
-            try:
-                parsed = json.loads(text[start : end + 1])
-            except ValueError:
-                parsed = None
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("tasks"), list):
+        parsed = _json_object(answer)
+        if parsed is None:
             if required:
                 raise RunFailure("CREW_PLAN_INVALID", 'the manager did not answer a plan ({"tasks": [...]})')
             return None
@@ -670,6 +697,27 @@ PLAN_FORMAT = (
     'answer with a JSON plan: {"tasks": [{"id": "...", "description": "...", "expected_output": "...", '
     '"member": "<member id>", "context": ["<ids of earlier tasks it needs>"]}]}'
 )
+
+
+ASSIGN_FORMAT = (
+    'assign a member to every task marked "to assign": answer with a JSON plan of the tasks, '
+    '{"tasks": [{"id": "<task id>", "member": "<member id>"}]}'
+)
+
+
+def _json_object(answer: str) -> dict[str, Any] | None:
+    """The JSON plan in a manager's answer (`{"tasks": [...]}`, text around it allowed), or None."""
+    text = answer.strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        parsed = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("tasks"), list):
+        return None
+    return parsed
 
 
 def _schema_problem(schema: Mapping[str, Any] | None, output: str) -> str | None:
