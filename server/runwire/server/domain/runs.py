@@ -333,7 +333,8 @@ class RunService:
                 last_seq=1,
                 provider=str((agent.model or {}).get("provider") or "builtin"),
                 crew_id=crew_name.split("/")[1] if crew_name else "",
-                crew_spec=crew_spec,
+                # A child run keeps its tree's depth limit, so whichever process executes it enforces it.
+                crew_spec=crew_spec or ({"limits": {"max_depth": parent.max_depth}} if parent is not None else {}),
                 crew_plan={},
                 parent_run_id=parent.run_id if parent else "",
                 root_run_id=parent.root_run_id if parent else run_id,
@@ -415,6 +416,7 @@ class RunService:
                 depth=row.depth or 0,
                 crew_task=row.crew_task or "",
                 crew_member=row.crew_member or "",
+                max_depth=int(limit_of((row.crew_spec or {}).get("limits") or {}, "max_depth")),
             ),
             **self._resolve_limits(agent.limits or {}, options),
             **extra,
