@@ -45,7 +45,7 @@ def child_streams(event: run_pb2.RunEvent, task: str, tokens: int) -> bool:
         kind(event) == "child_run_event"
         and child.crew_task == task
         and child.event.WhichOneof("payload") == "text_delta"
-        and int(child.event.text_delta.text.strip().lstrip("t") or 0) >= tokens
+        and int((child.event.text_delta.text.split() or ["t0"])[-1].lstrip("t") or 0) >= tokens
     )
 
 
@@ -186,6 +186,12 @@ def test_a_cancel_recorded_just_before_a_crew_runs_owner_died_cancels_every_chil
         ("left", RUN.STATUS_CANCELLED),
         ("right", RUN.STATUS_CANCELLED),
     ], [(c.crew_task, c.status, c.error.reason) for c in children]
+    # The crew run's plan says so too, as its last plan event before its end.
+    ended = get_run(b, created.name)
+    assert {t.id: t.state for t in ended.crew_plan.tasks} == dict.fromkeys(("left", "right"), crew_pb2.CrewPlanTask.STATE_CANCELLED)
+    events = replay(b, created.name)
+    assert kind(events[-1]) == "run_cancelled" and kind(events[-2]) == "crew_plan_updated"
+    assert events[-2].crew_plan_updated.plan == ended.crew_plan
     assert_consistent(replicas.url, [b])  # type: ignore[attr-defined]
 
 

@@ -115,6 +115,20 @@ def spec_of(crew: CrewRow) -> dict[str, Any]:
     }
 
 
+def stopped_plan(plan_json: Mapping[str, Any], reason: str) -> run_pb2.CrewPlanUpdated | None:
+    """The last plan of a crew run that ends without its conductor (cancelled while its owner was gone):
+    its tasks that had not ended are cancelled. None when none was left."""
+    plan = json_format.ParseDict(dict(plan_json), crew_pb2.CrewPlan(), ignore_unknown_fields=True)
+    open_tasks = [task for task in plan.tasks if task.state in (PENDING, RUNNING)]
+    for task in open_tasks:
+        task.state = CANCELLED
+        task.error.CopyFrom(common_pb2.Failure(reason="RUN_CANCELLED", message=reason))
+    if not open_tasks:
+        return None
+    plan.revision += 1
+    return run_pb2.CrewPlanUpdated(plan=plan, reason="stopped")
+
+
 class _Execution:
     """One crew run in progress here."""
 

@@ -952,6 +952,9 @@ class RunService:
                     RESTARTED_MESSAGE,
                     # Cancelled before its owner died: it ends as that request asked.
                     cancelled=(str(cancel.payload.get("reason") or ""), cancel.requested_by) if cancel is not None else None,
+                    crew_plan=crew_runs.stopped_plan(row.crew_plan, str(cancel.payload.get("reason") or "cancelled"))
+                    if cancel is not None and row.crew_id and row.crew_plan
+                    else None,
                 )
             except LeaseLost:
                 continue  # another process claimed it meanwhile, and ends it

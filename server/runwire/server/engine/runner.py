@@ -429,12 +429,14 @@ class Runner:
         reason: str,
         message: str,
         cancelled: tuple[str, str] | None = None,
+        crew_plan: run_pb2.CrewPlanUpdated | None = None,
     ) -> None:
         """End a run whose owner died mid-run, now that this process holds its lease: the text it had
         streamed and committed becomes an interrupted assistant message and its tool calls without a
         result get an error result, the way a cancelled run keeps them (the same code writes them);
         then it fails with `reason`, or, when a cancel of it was recorded (`cancelled`: reason, by), it ends
-        CANCELLED as that request asked. Returns once that is durable."""
+        CANCELLED as that request asked. A crew run records its last plan (`crew_plan`) first. Returns once
+        that is durable."""
         active = ActiveRun(plan=plan, seq=plan.initial_seq, recorder=recorder, status=RunStatus.RUNNING)
         active.input_tokens, active.output_tokens = taken.input_tokens, taken.output_tokens
         active.tool_calls = taken.tool_calls
@@ -445,6 +447,8 @@ class Runner:
             active.unsaved_text.append(taken.text)
         active.calls_without_result = list(taken.calls_without_result)
         await self._save_interrupted(active)
+        if crew_plan is not None:
+            await self.record(active, [self.event(active, crew_plan_updated=crew_plan)], crew_plan=_to_json(crew_plan.plan))
         if cancelled is not None:
             active.cancel_reason, active.cancelled_by = cancelled
             await self._finish_stopped(active)
