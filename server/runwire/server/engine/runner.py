@@ -190,7 +190,7 @@ class RunPlan:
     # process or later: its queue duration counts from then. None: from the launch here.
     created_at: float | None = None
     # A crew run: the crew as it was when the run was created (see domain/crew_runs.py). It calls no
-    # model itself: `Runner.drive_crew` plans and starts its child runs.
+    # model itself: the runner's RunTree (`drive_crew`) plans and starts its child runs.
     crew: Mapping[str, Any] | None = None
     # A crew run another process started, taken over here: what its log says it had done.
     crew_resumed: TakenOverTree | None = None
