@@ -16,8 +16,8 @@ HANDOVER = agent_pb2.AgentTool.DELEGATION_HANDOVER
 
 
 @pytest.fixture
-def settings(tmp_path):  # type: ignore[no-untyped-def]
-    return run_settings(tmp_path)
+def settings(request, tmp_path):  # type: ignore[no-untyped-def]
+    return run_settings(tmp_path, **getattr(request, "param", {}))
 
 
 def uses(agent: str, delegation: int = 0) -> agent_pb2.AgentTool:
@@ -110,6 +110,37 @@ async def test_the_depth_limit_refuses_a_call_that_would_go_deeper(client: Clien
     assert kind(events[-1]) == "run_completed"
     refused = [c.event.tool_call_completed for c in child_events(events, "tool_call_completed")]
     assert refused[0].result.is_error and "CREW_DEPTH_EXCEEDED" in refused[0].result.output["error"]
+
+
+@pytest.mark.parametrize("settings", [{"max_concurrent_runs": 3}], indirect=True)
+async def test_a_child_run_claimed_from_the_queue_keeps_its_crews_depth_limit(client: Client) -> None:
+    (helper,) = await agents(client, "helper")
+    (lead,) = await agents(client, "lead", tools=[uses(helper)])
+    (sleeper,) = await agents(client, "sleeper", instructions="[[sleep:30]]")
+    await create_crew(
+        client, "shallow", members=[member("l", lead)], tasks=[task("t", '[[tool:agent.helper {"input": "hi"}]]', "l")],
+        limits=crew_pb2.CrewLimits(max_depth=1),
+    )
+    # Runs that hold every slot here: the crew's child run waits in the queue, and is claimed from it later.
+    blockers = [
+        await runs(client).CreateRun(run_pb2.CreateRunRequest(run=run_pb2.Run(session=(await client.session(sleeper)).name, input=[{"text": "zz"}])))
+        for _ in range(3)
+    ]
+    created = await runs(client).CreateRun(run_pb2.CreateRunRequest(run=run_pb2.Run(crew="crews/shallow", input=[{"text": "Go"}])))
+    await wait_for(
+        client, created.name,
+        lambda e: kind(e) == "crew_plan_updated" and any(t.child_run for t in e.crew_plan_updated.plan.tasks),
+    )
+    (child,) = (await runs(client).ListRuns(run_pb2.ListRunsRequest(filter=f'parent_run = "{created.name}"'))).runs
+    assert child.status == run_pb2.Run.STATUS_QUEUED
+    for blocker in blockers:
+        await runs(client).CancelRun(run_pb2.CancelRunRequest(name=blocker.name))
+    ended = await until_ended(client, created.name)
+    assert ended.status == SUCCEEDED, ended.error
+    events = await collect(runs(client).StreamRunEvents(run_pb2.StreamRunEventsRequest(run=created.name)))
+    refused = [c.event.tool_call_completed for c in child_events(events, "tool_call_completed")]
+    assert refused[0].result.is_error and "CREW_DEPTH_EXCEEDED" in refused[0].result.output["error"]
+    assert not [c for c in child_events(events, "run_created") if c.depth == 2]
 
 
 async def test_cancelling_a_crew_run_reaches_its_grandchildren(client: Client) -> None:

@@ -150,6 +150,53 @@ async def test_a_hierarchical_crew_follows_the_managers_plan_and_replan_and_answ
     assert events[-1].run_completed.output.text == "The post is done"
 
 
+async def test_a_hierarchical_crews_manager_assigns_its_fixed_tasks_that_name_no_member(client: Client) -> None:
+    manager, researcher, writer = await agents(client, "manager", "researcher", "writer")
+    await create_crew(
+        client,
+        "assigned",
+        process=HIERARCHICAL,
+        manager=manager,
+        members=[member("research", researcher), member("write", writer)],
+        tasks=[task("facts", "Facts"), task("post", "Post", "", "facts"), task("check", "Check", "research", "post")],
+    )
+    goal = 'Tides [[plan:{"tasks": [{"id": "facts", "member": "research"}, {"id": "post", "member": "write"}]}]] [[final:Done]]'
+    events = await execute(client, "crews/assigned", goal)
+    assert kind(events[-1]) == "run_completed", events[-1]
+    planned = plans(events)[0]
+    assert [(t.id, t.member, t.agent) for t in planned.tasks] == [
+        ("facts", "research", researcher), ("post", "write", writer), ("check", "research", researcher),
+    ]
+    assert planned.source == "crew" and [list(t.context) for t in planned.tasks] == [[], ["facts"], ["post"]]
+    # The manager's planning turn ran first, as the child run of task `plan`, and was shown the tasks.
+    created = [c for c in child_events(events, "run_created") if c.crew_member == "manager"]
+    assert [c.crew_task for c in created] == ["plan", "review-1"]
+    asked = created[0].event.run_created.run.input[0].text
+    assert asked.startswith("Crew planning.") and "- post: Post (member: to assign)" in asked and "(member: research)" in asked
+    children = await runs(client).ListRuns(
+        run_pb2.ListRunsRequest(filter=f'parent_run = "{events[0].run}" AND crew_member = "write"')
+    )
+    assert [r.crew_task for r in children.runs] == ["post"]
+    assert events[-1].run_completed.output.text == "Done"
+
+
+async def test_a_manager_that_leaves_a_task_unassigned_fails_the_crew_as_an_invalid_plan(client: Client) -> None:
+    manager, researcher = await agents(client, "manager", "researcher")
+    await create_crew(
+        client, "unassigned", process=HIERARCHICAL, manager=manager, members=[member("research", researcher)],
+        tasks=[task("facts", "Facts"), task("post", "Post")],
+    )
+    for goal, problem in (
+        ('[[plan:{"tasks": [{"id": "facts", "member": "research"}]}]]', "assigns no member to task 'post'"),
+        ('[[plan:{"tasks": [{"id": "facts", "member": "research"}, {"id": "post", "member": "nobody"}]}]]', "'nobody', not a member"),
+        ("no plan at all", "did not answer a plan"),
+    ):
+        events = await execute(client, "crews/unassigned", goal)
+        assert kind(events[-1]) == "run_failed"
+        assert events[-1].run_failed.error.reason == "CREW_PLAN_INVALID" and problem in events[-1].run_failed.error.message
+        assert not [c for c in child_events(events, "run_created") if c.crew_member != "manager"]
+
+
 async def test_a_failing_member_fails_the_crew_with_the_task_named(client: Client) -> None:
     worker, = await agents(client, "worker")
     await create_crew(

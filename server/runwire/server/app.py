@@ -37,7 +37,7 @@ from runwire.server.config import Settings
 from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.crews import CrewService
-from runwire.server.domain.crew_runs import CrewConductor, Delegation
+from runwire.server.domain.crew_runs import CrewRunTree
 from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
@@ -187,9 +187,7 @@ class RunwireServer:
         executes = settings.role != "api"
         self.runs = RunService(ctx, self.runner, self.event_log, self.messages, self.tools, lease, executes=executes)
         self.runs.use_signals(self.signals)
-        self.runner.drive_crew = CrewConductor(self.runs, self.runner, self.event_log).drive
-        delegation = Delegation(self.runs, self.runner, self.event_log)
-        self.runner.call_agent, self.runner.hand_over = delegation.call_agent, delegation.hand_over
+        self.runner.use_run_tree(CrewRunTree(self.runs, self.runner, self.event_log))
         # A request for a run held elsewhere waits past a takeover of a dead owner's runs.
         self.runs.control_wait_seconds = settings.lease_ttl_seconds + 2 * settings.lease_claim_interval_seconds + 5
         file_service = self.files

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import jsonschema
 from google.protobuf import json_format
@@ -24,7 +24,7 @@ from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, li
 from runwire.server.core.errors import InvalidArgument, Violations
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.core.statuses import RunStatus
-from runwire.server.engine.runner import ActiveRun, Runner, RunFailure, TreePosition
+from runwire.server.engine.runner import ActiveRun, DelegatedResult, Runner, RunFailure, TreePosition
 from runwire.server.store.models import CrewRow
 from runwire.v1 import common_pb2, crew_pb2, run_pb2
 
@@ -115,6 +115,20 @@ def spec_of(crew: CrewRow) -> dict[str, Any]:
     }
 
 
+def stopped_plan(plan_json: Mapping[str, Any], reason: str) -> run_pb2.CrewPlanUpdated | None:
+    """The last plan of a crew run that ends without its conductor (cancelled while its owner was gone):
+    its tasks that had not ended are cancelled. None when none was left."""
+    plan = json_format.ParseDict(dict(plan_json), crew_pb2.CrewPlan(), ignore_unknown_fields=True)
+    open_tasks = [task for task in plan.tasks if task.state in (PENDING, RUNNING)]
+    for task in open_tasks:
+        task.state = CANCELLED
+        task.error.CopyFrom(common_pb2.Failure(reason="RUN_CANCELLED", message=reason))
+    if not open_tasks:
+        return None
+    plan.revision += 1
+    return run_pb2.CrewPlanUpdated(plan=plan, reason="stopped")
+
+
 class _Execution:
     """One crew run in progress here."""
 
@@ -155,8 +169,8 @@ class CrewConductor:
     async def drive(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
         crew = _Execution(active)
         goal = "\n".join(str(part.get("text") or "") for part in active.plan.input if part.get("text"))
-        resumed: Resumed | None = active.plan.crew_resumed
-        if resumed is not None:
+        resumed = active.plan.crew_resumed
+        if isinstance(resumed, Resumed):
             self._restore(crew, resumed)
         try:
             if crew.spec.get("process") == Process.HIERARCHICAL:
@@ -238,7 +252,20 @@ class CrewConductor:
         if crew.plan.tasks:
             pass  # taken over after planning: the plan stands
         elif crew.spec.get("tasks"):
-            self._set_tasks(crew, crew.spec["tasks"], "crew")
+            tasks = [dict(task) for task in crew.spec["tasks"]]
+            if any(not task.get("member") for task in tasks):
+                # The crew's own tasks, but the manager decides who does those that name no member.
+                listing = "\n".join(
+                    f"- {t['id']}: {t.get('description') or ''}" + (f" (member: {t['member']})" if t.get("member") else " (member: to assign)")
+                    for t in tasks
+                )
+                answer = await self._ask_manager(
+                    crew,
+                    "plan",
+                    f"Crew planning.\n\nGoal:\n{goal}\n\nMembers:\n{members}\n\nTasks:\n{listing}\n\n{ASSIGN_FORMAT}",
+                )
+                self._assign_members(crew, tasks, answer)
+            self._set_tasks(crew, tasks, "crew")
         else:
             answer = await self._ask_manager(
                 crew,
@@ -282,6 +309,27 @@ class CrewConductor:
                 state=PENDING,
             )
 
+    def _assign_members(self, crew: _Execution, tasks: list[dict[str, Any]], answer: str) -> None:
+        """Give each task without a member the member the manager's plan names for it. An answer that is
+        no plan, names an unknown member or leaves a task unassigned fails the run with CREW_PLAN_INVALID."""
+        parsed = _json_object(answer)
+        if parsed is None:
+            raise RunFailure("CREW_PLAN_INVALID", 'the manager did not answer a plan assigning the tasks ({"tasks": [...]})')
+        assigned = {
+            entry["id"]: entry["member"]
+            for entry in parsed["tasks"]
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("member"), str)
+        }
+        for task in tasks:
+            if task.get("member"):
+                continue
+            member = assigned.get(task["id"], "")
+            if not member:
+                raise RunFailure("CREW_PLAN_INVALID", f"the manager's plan assigns no member to task {task['id']!r}")
+            if member not in crew.members:
+                raise RunFailure("CREW_PLAN_INVALID", f"the manager's plan assigns task {task['id']!r} to {member!r}, not a member of the crew")
+            task["member"] = member
+
     def _replan(self, crew: _Execution, tasks: Sequence[Mapping[str, Any]]) -> None:
         """The manager's new plan: tasks that succeeded keep their result (they do not run again), tasks
         not started are replaced, and those the new plan drops are cancelled (kept in the plan)."""
@@ -304,15 +352,8 @@ class CrewConductor:
     def _parse_plan(self, crew: _Execution, answer: str, *, required: bool) -> list[dict[str, Any]] | None:
         """The tasks of a plan the manager answered, or None when the answer is no plan (and none is
         required). A plan that does not hold together fails the run with CREW_PLAN_INVALID."""
-        text = answer.strip()
-        start, end = text.find("{"), text.rfind("}")
-        parsed: Any = None
-        if start >= 0 and end > start:
-            try:
-                parsed = json.loads(text[start : end + 1])
-            except ValueError:
-                parsed = None
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("tasks"), list):
+        parsed = _json_object(answer)
+        if parsed is None:
             if required:
                 raise RunFailure("CREW_PLAN_INVALID", 'the manager did not answer a plan ({"tasks": [...]})')
             return None
@@ -515,7 +556,7 @@ class ChildRelay:
         *,
         member: str = "",
         task: str = "",
-        account: Any = None,
+        account: Callable[[list[run_pb2.ChildRunEvent]], None] | None = None,
     ) -> None:
         self.runner, self.event_log, self.active = runner, event_log, active
         self.child_id, self.agent_id, self.member, self.task = child_id, agent_id, member, task
@@ -613,7 +654,7 @@ class Delegation:
     def __init__(self, runs: RunService, runner: Runner, event_log: RunEventLog) -> None:
         self.runs, self.runner, self.event_log = runs, runner, event_log
 
-    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> tuple[dict[str, Any], bool, run_pb2.ToolExecution.State.ValueType]:
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> DelegatedResult:
         plan = active.plan
         session = await self.runs.new_session(plan.owner, agent_id, {"parent_run": plan.run_id})
         child = await self.runs.create_child(ChildLink.below(active), session, text)
@@ -649,10 +690,48 @@ class Delegation:
             raise
 
 
+class CrewRunTree:
+    """The engine's RunTree: crew runs (CrewConductor) and other agents used by any run (Delegation)."""
+
+    def __init__(self, runs: RunService, runner: Runner, event_log: RunEventLog) -> None:
+        self.crews = CrewConductor(runs, runner, event_log)
+        self.delegation = Delegation(runs, runner, event_log)
+
+    async def drive_crew(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+        return await self.crews.drive(active)
+
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> DelegatedResult:
+        return await self.delegation.call_agent(active, agent_id, text)
+
+    async def hand_over(self, active: ActiveRun, agent_id: str, text: str) -> run_pb2.RunOutput:
+        return await self.delegation.hand_over(active, agent_id, text)
+
+
 PLAN_FORMAT = (
     'answer with a JSON plan: {"tasks": [{"id": "...", "description": "...", "expected_output": "...", '
     '"member": "<member id>", "context": ["<ids of earlier tasks it needs>"]}]}'
 )
+
+
+ASSIGN_FORMAT = (
+    'assign a member to every task marked "to assign": answer with a JSON plan of the tasks, '
+    '{"tasks": [{"id": "<task id>", "member": "<member id>"}]}'
+)
+
+
+def _json_object(answer: str) -> dict[str, Any] | None:
+    """The JSON plan in a manager's answer (`{"tasks": [...]}`, text around it allowed), or None."""
+    text = answer.strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        parsed = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("tasks"), list):
+        return None
+    return parsed
 
 
 def _schema_problem(schema: Mapping[str, Any] | None, output: str) -> str | None:

@@ -65,7 +65,7 @@ from runwire.server.store.signals import SignalBus
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import AgentRow, MessageRow, RunColumns, RunEventRow, RunRow, SessionRow, new_incarnation
+from runwire.server.store.models import AgentRow, MessageRow, RunColumns, RunControlRow, RunEventRow, RunRow, SessionRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.server.background import spawn
 from runwire.v1 import common_pb2, message_pb2, run_pb2
@@ -333,7 +333,8 @@ class RunService:
                 last_seq=1,
                 provider=str((agent.model or {}).get("provider") or "builtin"),
                 crew_id=crew_name.split("/")[1] if crew_name else "",
-                crew_spec=crew_spec,
+                # A child run keeps its tree's depth limit, so whichever process executes it enforces it.
+                crew_spec=crew_spec or ({"limits": {"max_depth": parent.max_depth}} if parent is not None else {}),
                 crew_plan={},
                 parent_run_id=parent.run_id if parent else "",
                 root_run_id=parent.root_run_id if parent else run_id,
@@ -415,6 +416,7 @@ class RunService:
                 depth=row.depth or 0,
                 crew_task=row.crew_task or "",
                 crew_member=row.crew_member or "",
+                max_depth=int(limit_of((row.crew_spec or {}).get("limits") or {}, "max_depth")),
             ),
             **self._resolve_limits(agent.limits or {}, options),
             **extra,
@@ -916,6 +918,8 @@ class RunService:
         failed = resumed = 0
         now = utc_now()
         recorded = await run_controls.of_runs(self.ctx.store, [row.id for row in rows])
+        if await self._cancel_with_their_trees(rows, recorded, now):
+            recorded = await run_controls.of_runs(self.ctx.store, [row.id for row in rows])
         restored: list[str] = []
         for row in rows:
             recorder = self.event_log.recorder(row.id, row.fence)
@@ -948,6 +952,9 @@ class RunService:
                     RESTARTED_MESSAGE,
                     # Cancelled before its owner died: it ends as that request asked.
                     cancelled=(str(cancel.payload.get("reason") or ""), cancel.requested_by) if cancel is not None else None,
+                    crew_plan=crew_runs.stopped_plan(row.crew_plan, str(cancel.payload.get("reason") or "cancelled"))
+                    if cancel is not None and row.crew_id and row.crew_plan
+                    else None,
                 )
             except LeaseLost:
                 continue  # another process claimed it meanwhile, and ends it
@@ -963,6 +970,55 @@ class RunService:
             self._applying.add(task)
             task.add_done_callback(self._applying.discard)
         return failed, resumed
+
+    async def _cancel_with_their_trees(
+        self, rows: builtins.list[RunRow], recorded: Mapping[str, Mapping[str, RunControlRow]], now: datetime
+    ) -> bool:
+        """A cancel recorded for a run whose owner died before applying it is the whole tree's: its active
+        descendants are cancelled too (those taken over here end CANCELLED with it, the others are stopped
+        where they execute), and a taken-over child whose ancestor's cancel is recorded ends CANCELLED,
+        not SERVER_RESTARTED, whichever process takes the ancestor over. True when it recorded any cancel."""
+        store, batch, added = self.ctx.store, {row.id for row in rows}, False
+        for row in rows:
+            if row.parent_run_id and run_controls.CANCEL not in recorded.get(row.id, {}):
+                cancel = await self._ancestor_cancel(row.parent_run_id)
+                if cancel is not None:
+                    added |= await run_controls.record(store, row.id, run_controls.CANCEL, cancel.requested_by, dict(cancel.payload), now)
+        for row in rows:
+            cancel = recorded.get(row.id, {}).get(run_controls.CANCEL)
+            if cancel is None:
+                continue
+            for descendant in await self._active_descendants(row.id):
+                if descendant in batch:
+                    added |= await run_controls.record(store, descendant, run_controls.CANCEL, cancel.requested_by, dict(cancel.payload), now)
+                else:
+                    await self.stop_anywhere(descendant, str(cancel.payload.get("reason") or ""), cancel.requested_by)
+        return added
+
+    async def _ancestor_cancel(self, parent_run_id: str) -> RunControlRow | None:
+        """The cancel recorded for the nearest run above (from `parent_run_id` up to the top), or None."""
+        ancestors: builtins.list[str] = []
+        async with self.ctx.store.read() as db:
+            while parent_run_id and parent_run_id not in ancestors:
+                ancestors.append(parent_run_id)
+                parent_run_id = (
+                    await db.execute(select(RunRow.parent_run_id).where(RunRow.id == parent_run_id))
+                ).scalar_one_or_none() or ""
+        recorded = await run_controls.of_runs(self.ctx.store, ancestors)
+        return next((recorded[a][run_controls.CANCEL] for a in ancestors if run_controls.CANCEL in recorded.get(a, {})), None)
+
+    async def _active_descendants(self, run_id: str) -> builtins.list[str]:
+        """The runs below `run_id` (children, their children, ...) that have not ended."""
+        found: builtins.list[str] = []
+        level = [run_id]
+        async with self.ctx.store.read() as db:
+            while level:
+                children = (
+                    await db.execute(select(RunRow.id, RunRow.status).where(RunRow.parent_run_id.in_(level)))
+                ).all()
+                level = [child_id for child_id, _ in children]
+                found += [child_id for child_id, status in children if status not in TERMINAL_STATUSES]
+        return found
 
     async def _crew_plan_of_stored(self, row: RunRow) -> RunPlan:
         """The plan of a crew run another process started, with what its log says it had done (its plan,

@@ -125,6 +125,37 @@ class TreePosition:
     shares_session: bool = False
 
 
+class TakenOverTree(Protocol):
+    """What a crew run taken over from another process had done, as far as the runner needs it."""
+
+    @property
+    def elapsed_seconds(self) -> float: ...
+    @property
+    def waiting(self) -> Mapping[str, object]: ...
+
+
+# (result, is error, state) of another agent called as a tool.
+DelegatedResult = tuple[dict[str, str], bool, run_pb2.ToolExecution.State.ValueType]
+
+
+class RunTree(Protocol):
+    """Runs that start other runs (domain/crew_runs.py): a crew run, another agent called as a tool, a
+    handover. The wiring gives one to the Runner (`Runner.use_run_tree`); without one, such runs fail
+    with a clear reason and agent tools answer an error."""
+
+    async def drive_crew(self, active: ActiveRun) -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
+        """Execute the crew run `active` (plan.crew) to its final answer."""
+        ...
+
+    async def call_agent(self, active: ActiveRun, agent_id: str, text: str) -> DelegatedResult:
+        """Another agent called as a tool by `active`, as a child run whose answer is the result."""
+        ...
+
+    async def hand_over(self, active: ActiveRun, agent_id: str, text: str) -> run_pb2.RunOutput:
+        """The conversation of `active` handed over to another agent: that child run's output."""
+        ...
+
+
 # The parameters of another agent offered as a tool.
 AGENT_TOOL_PARAMETERS = {
     "type": "object",
@@ -159,10 +190,10 @@ class RunPlan:
     # process or later: its queue duration counts from then. None: from the launch here.
     created_at: float | None = None
     # A crew run: the crew as it was when the run was created (see domain/crew_runs.py). It calls no
-    # model itself: `Runner.drive_crew` plans and starts its child runs.
+    # model itself: the runner's RunTree (`drive_crew`) plans and starts its child runs.
     crew: Mapping[str, Any] | None = None
     # A crew run another process started, taken over here: what its log says it had done.
-    crew_resumed: Any = None
+    crew_resumed: TakenOverTree | None = None
     tree: TreePosition = TreePosition()
 
     @classmethod
@@ -322,12 +353,17 @@ class Runner:
         self.on_room: Callable[[], None] | None = None
         # Set when a run here ends: runs waiting for a slot held elsewhere look again at once.
         self._slot_freed = asyncio.Event()
-        # Executes a crew run (plan.crew) to its final answer: set by the server (domain/crew_runs.py).
-        self.drive_crew: Callable[[ActiveRun], Awaitable[tuple[run_pb2.RunOutput, common_pb2.Usage]]] | None = None
-        # Another agent called as a tool, as a child run: (run, agent id, input) -> (result, is error, state).
-        self.call_agent: Callable[[ActiveRun, str, str], Awaitable[tuple[dict[str, Any], bool, run_pb2.ToolExecution.State.ValueType]]] | None = None
-        # The conversation handed over to another agent: (run, agent id, input) -> that run's output.
-        self.hand_over: Callable[[ActiveRun, str, str], Awaitable[run_pb2.RunOutput]] | None = None
+        # Crew runs and runs that call or hand over to other agents: given by the wiring (use_run_tree).
+        self._run_tree: RunTree | None = None
+
+    def use_run_tree(self, run_tree: RunTree) -> None:
+        """Give the runner what executes crew runs and child runs of other agents (once, at wiring)."""
+        self._run_tree = run_tree
+
+    def _tree(self) -> RunTree:
+        if self._run_tree is None:
+            raise RunFailure("INTERNAL", "this server cannot run crews or agents as tools: no run tree is configured")
+        return self._run_tree
 
     # -- control --------------------------------------------------------------
 
@@ -393,12 +429,14 @@ class Runner:
         reason: str,
         message: str,
         cancelled: tuple[str, str] | None = None,
+        crew_plan: run_pb2.CrewPlanUpdated | None = None,
     ) -> None:
         """End a run whose owner died mid-run, now that this process holds its lease: the text it had
         streamed and committed becomes an interrupted assistant message and its tool calls without a
         result get an error result, the way a cancelled run keeps them (the same code writes them);
         then it fails with `reason`, or, when a cancel of it was recorded (`cancelled`: reason, by), it ends
-        CANCELLED as that request asked. Returns once that is durable."""
+        CANCELLED as that request asked. A crew run records its last plan (`crew_plan`) first. Returns once
+        that is durable."""
         active = ActiveRun(plan=plan, seq=plan.initial_seq, recorder=recorder, status=RunStatus.RUNNING)
         active.input_tokens, active.output_tokens = taken.input_tokens, taken.output_tokens
         active.tool_calls = taken.tool_calls
@@ -409,6 +447,8 @@ class Runner:
             active.unsaved_text.append(taken.text)
         active.calls_without_result = list(taken.calls_without_result)
         await self._save_interrupted(active)
+        if crew_plan is not None:
+            await self.record(active, [self.event(active, crew_plan_updated=crew_plan)], crew_plan=_to_json(crew_plan.plan))
         if cancelled is not None:
             active.cancel_reason, active.cancelled_by = cancelled
             await self._finish_stopped(active)
@@ -596,7 +636,7 @@ class Runner:
             active.started -= plan.crew_resumed.elapsed_seconds
             active.status = RunStatus.REQUIRES_INPUT if plan.crew_resumed.waiting else RunStatus.RUNNING
             await self._run_to_end(
-                active, lambda: self.drive_crew(active), max(plan.max_duration - plan.crew_resumed.elapsed_seconds, 0.0)  # type: ignore[misc]
+                active, lambda: self._tree().drive_crew(active), max(plan.max_duration - plan.crew_resumed.elapsed_seconds, 0.0)
             )
             return
         metrics.run_started()
@@ -610,8 +650,8 @@ class Runner:
         )
 
         async def work() -> tuple[run_pb2.RunOutput, common_pb2.Usage]:
-            if plan.crew is not None and self.drive_crew is not None:
-                return await self.drive_crew(active)
+            if plan.crew is not None:
+                return await self._tree().drive_crew(active)
             if provider is None:
                 raise RunFailure("PROVIDER_ERROR", f"provider {plan.provider!r} is not configured on this server")
             await self._read_model_key(active)
@@ -760,9 +800,9 @@ class Runner:
                 step.tool_calls.append(await self._run_tool(active, step_index, call))
             active.tool_calls += len(outcome.calls)
             usage = await self._complete_step(active, step)
-            if active.handover is not None and self.hand_over is not None:
+            if active.handover is not None:
                 agent_id, text = active.handover
-                return await self.hand_over(active, agent_id, text), usage
+                return await self._tree().hand_over(active, agent_id, text), usage
 
             if outcome.question is not None:
                 request = run_pb2.InputRequest(kind=run_pb2.InputRequest.KIND_QUESTION, prompt=outcome.question.prompt)
@@ -999,14 +1039,14 @@ class Runner:
         if active.plan.tree.depth + 1 > active.plan.tree.max_depth:
             message = f"CREW_DEPTH_EXCEEDED: a child run would be deeper than the limit of {active.plan.tree.max_depth}"
             return {"error": message}, True, run_pb2.ToolExecution.STATE_FAILED
+        if self._run_tree is None:
+            return {"error": "agents cannot be called as tools on this server"}, True, run_pb2.ToolExecution.STATE_FAILED
         if config.get("delegation") == HANDOVER:
             if active.handover is not None:
                 return {"error": "the conversation was already handed over"}, True, run_pb2.ToolExecution.STATE_FAILED
             active.handover = (agent_id, text)
             return {"handed_over_to": names.AGENT.format(agent_id)}, False, run_pb2.ToolExecution.STATE_SUCCEEDED
-        if self.call_agent is None:
-            return {"error": "agents cannot be called as tools on this server"}, True, run_pb2.ToolExecution.STATE_FAILED
-        return await self.call_agent(active, agent_id, text)
+        return await self._run_tree.call_agent(active, agent_id, text)
 
     async def _call_tool(
         self, active: ActiveRun, name: str, arguments: dict[str, Any], allowed: bool
