@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import String
+from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from runwire.server.core import names
@@ -55,6 +55,36 @@ NOTES = register(
 )
 
 
+class NoteCommentRow(ResourceRow, NoteBase):
+    """A comment on a note: a collection inside another kind's resources, with no steps of its own."""
+
+    __tablename__ = "test_note_comments"
+    __table_args__ = (UniqueConstraint("note_id", "id"),)
+
+    note_id: Mapped[str] = mapped_column(String(63), index=True)
+    id: Mapped[str] = mapped_column(String(63))
+    text: Mapped[str] = mapped_column(String(MAX_TEXT_CHARS))
+
+
+COMMENTS = register(
+    ResourceKind(
+        field="comment",
+        pattern=names.NamePattern.of("testNotes", "testComments"),
+        row=NoteCommentRow,
+        tenancy=Tenancy.OWNER_OR_ADMIN,
+        listing=Listing(
+            filter_fields={"text": FieldSpec(NoteCommentRow.text, "string")},
+            order_columns={"create_time": NoteCommentRow.create_time, "name": NoteCommentRow.id},
+            tiebreak=NoteCommentRow.pk,
+        ),
+        title="comment",
+        not_found_reason="NOT_FOUND",
+        method="Comment",
+        parent=NOTES,
+    )
+)
+
+
 class NoteService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
@@ -85,6 +115,32 @@ class NoteService:
 
     async def list(self, caller: Principal, query: ListQuery) -> Page:
         return await self.writer.list(caller, query)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        await self.writer.delete(caller, name, options)
+
+
+class CommentService:
+    """The comments of notes: the same write step, inside a parent."""
+
+    def __init__(self, ctx: DomainContext) -> None:
+        self.writer: ResourceWriter[NoteCommentRow] = ResourceWriter(ctx, COMMENTS)
+        self.ctx = ctx
+
+    async def create(self, caller: Principal, parent: str, text: str, options: WriteOptions, comment_id: str) -> NoteCommentRow:
+        (note_id,) = NOTES.pattern.parse(parent, "parent")
+        now = self.ctx.clock()
+        row = NoteCommentRow(note_id=note_id, id=comment_id, owner=caller.id, text=text, create_time=now, update_time=now)
+        return await self.writer.create(caller, row, options)
+
+    async def update(self, caller: Principal, name: str, text: str, options: WriteOptions) -> NoteCommentRow:
+        async def change(db: Any, row: NoteCommentRow, target: NoteCommentRow) -> None:
+            target.text = text
+
+        return await self.writer.update(caller, name, options, change, field="name")
+
+    async def list(self, caller: Principal, parent: str, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query, parent=parent)
 
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
         await self.writer.delete(caller, name, options)

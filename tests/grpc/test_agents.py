@@ -100,23 +100,6 @@ async def test_request_id_makes_create_idempotent(client: Client) -> None:
     assert [a.name for a in listed.agents] == [first.name]
 
 
-async def test_request_id_reused_for_another_request_is_refused(client: Client) -> None:
-    request_id = new_request_id()
-    await client.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="a"), request_id=request_id))
-    failure = await rpc_error(
-        client.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="b"), request_id=request_id))
-    )
-    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert failure.reason == "REQUEST_ID_REUSED"
-
-
-async def test_request_id_must_be_a_uuid(client: Client) -> None:
-    failure = await rpc_error(
-        client.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="a"), request_id="abc"))
-    )
-    assert "request_id" in failure.field_violations
-
-
 async def test_validate_only_creates_nothing(client: Client) -> None:
     preview = await client.agents.CreateAgent(
         agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="dry"), agent_id="dry-run", validate_only=True)

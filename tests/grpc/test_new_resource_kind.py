@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runwire.server.app import RunwireServer
 from runwire.server.core.etags import etag_of
-from runwire.server.core.errors import Aborted, InvalidArgument, NotFound
+from runwire.server.core.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from runwire.server.core.principal import Principal
 from runwire.server.domain.resources import RESOURCES, ListQuery, WriteOptions
 from tests.conftest import new_request_id
-from tests.grpc.note_resource import NOTES, NoteBase, NoteRow, NoteService
+from tests.grpc.note_resource import COMMENTS, NOTES, CommentService, NoteBase, NoteCommentRow, NoteRow, NoteService
 
 ALICE = Principal("alice")
 BOB = Principal("bob")
@@ -31,6 +31,11 @@ async def notes(server: RunwireServer) -> AsyncIterator[NoteService]:
         with engine.begin() as connection:
             NoteBase.metadata.create_all(connection)
     yield NoteService(server.agents.ctx)
+
+
+@pytest.fixture
+async def comments(notes: NoteService) -> CommentService:
+    return CommentService(notes.ctx)
 
 
 def etag(row: NoteRow) -> str:
@@ -91,3 +96,46 @@ async def test_a_registered_kind_lists_with_filters_order_and_pages(notes: NoteS
     with pytest.raises(InvalidArgument) as bad:
         await notes.list(ALICE, ListQuery(filter="colour = 1"))
     assert bad.value.reason == "INVALID_FILTER"
+
+
+async def test_a_child_collection_lives_in_its_parent_with_the_parents_tenancy(
+    notes: NoteService, comments: CommentService
+) -> None:
+    first = notes.writer.kind.name_of(await notes.create(ALICE, {"text": "first"}, WriteOptions()))
+    second = notes.writer.kind.name_of(await notes.create(ALICE, {"text": "second"}, WriteOptions()))
+    created = await comments.create(ALICE, first, "hello", WriteOptions(), "hi-there")
+    name = f"{first}/testComments/hi-there"
+    assert COMMENTS.name_of(created) == name and created.revision == 1
+    # Ids are unique within a parent, not across parents.
+    with pytest.raises(AlreadyExists):
+        await comments.create(ALICE, first, "again", WriteOptions(), "hi-there")
+    await comments.create(ALICE, second, "elsewhere", WriteOptions(), "hi-there")
+    missing_parent = "testNotes/no-such-note"
+    with pytest.raises(NotFound) as missing:
+        await comments.create(ALICE, missing_parent, "lost", WriteOptions(), "lost-one")
+    assert missing.value.metadata["resource"] == missing_parent
+    # Only whoever sees the parent sees (and changes) its comments: Bob neither, an admin both.
+    with pytest.raises(NotFound):
+        await comments.create(BOB, first, "intruder", WriteOptions(), "bobs-one")
+    with pytest.raises(NotFound):
+        await comments.writer.get(BOB, name)
+    with pytest.raises(NotFound):
+        await comments.list(BOB, first, ListQuery())
+    assert [r.id for r in (await comments.list(BOB, "testNotes/-", ListQuery())).items] == []
+    assert (await comments.writer.get(ADMIN, name)).text == "hello"
+
+    etag_before = etag_of(COMMENTS.etag, COMMENTS.etag_id(created), created.revision, created.incarnation)
+    updated = await comments.update(ALICE, name, "changed", WriteOptions(etag=etag_before))
+    assert (updated.text, updated.revision) == ("changed", 2)
+    with pytest.raises(Aborted):
+        await comments.update(ALICE, name, "stale", WriteOptions(etag=etag_before))
+    listed = await comments.list(ALICE, first, ListQuery(order_by="name"))
+    assert [(r.note_id, r.text) for r in listed.items] == [(first.split("/")[1], "changed")]
+    everywhere = await comments.list(ALICE, "testNotes/-", ListQuery(filter='text = "elsewhere"'))
+    assert [r.note_id for r in everywhere.items] == [second.split("/")[1]]
+
+    await comments.delete(ALICE, name, WriteOptions())
+    with pytest.raises(NotFound):
+        await comments.writer.get(ALICE, name)
+    await comments.delete(ALICE, name, WriteOptions(allow_missing=True))
+    assert isinstance((await comments.list(ALICE, second, ListQuery())).items[0], NoteCommentRow)

@@ -17,19 +17,22 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from runwire.server.domain import agents, api_keys, crews, mcp_servers, memories, secrets, sessions  # noqa: F401 - they register their kinds
+from runwire.server.domain import agents, api_keys, crews, mcp_servers, memories, messages, secrets, sessions  # noqa: F401 - they register their kinds
 from runwire.server.domain.resources import RESOURCES, Tenancy
 from runwire.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     agent_pb2,
     agent_pb2_grpc,
+    common_pb2,
     crew_pb2,
     crew_pb2_grpc,
     mcp_server_pb2,
     mcp_server_pb2_grpc,
     memory_pb2,
     memory_pb2_grpc,
+    message_pb2,
+    message_pb2_grpc,
     secret_pb2,
     secret_pb2_grpc,
     session_pb2,
@@ -60,6 +63,21 @@ class Wire:
     updatable: bool = True
     # A resource it refers to, made first by the same caller ("" when none).
     needs_agent: bool = False
+    # The parent's collection of a collection inside another kind's resources ("sessions" for messages):
+    # each resource is made in a parent of its own, and lists read every parent's (`sessions/-`).
+    parent: str = ""
+    # The fields that set a resource's text, and its update mask, when the text is not a field of its own.
+    text_body: Callable[[str], dict[str, Any]] | None = None
+    text_mask: str = ""
+
+    def text_fields(self, text: str) -> dict[str, Any]:
+        return self.text_body(text) if self.text_body is not None else {self.text_field: text}
+
+    def text_of(self, resource: Any) -> str:
+        return resource.content[0].text if self.text_body is not None else getattr(resource, self.text_field)
+
+    def name_in(self, parent: str, resource_id: str) -> str:
+        return f"{parent}/{self.collection}/{resource_id}" if parent else f"{self.collection}/{resource_id}"
 
     @property
     def plural(self) -> str:
@@ -74,6 +92,8 @@ class Wire:
         return getattr(self.pb2, f"{verb}{suffix}Request")(**fields)
 
     def call(self, channel: grpc.aio.Channel, verb: str, **fields: Any) -> Any:
+        if verb == "List" and self.parent:
+            fields.setdefault("parent", f"{self.parent}/-")
         suffix = self.plural if verb == "List" else self.method
         return getattr(self.stub(channel), f"{verb}{suffix}")(self.request(verb, **fields))
 
@@ -89,6 +109,14 @@ WIRES = {
             "sessions", session_pb2, session_pb2_grpc.SessionServiceStub, "Session", "session",
             lambda text, parent: session_pb2.Session(display_name=text, agent=parent),
             needs_agent=True,
+        ),
+        Wire(
+            "messages", message_pb2, message_pb2_grpc.MessageServiceStub, "Message", "message",
+            lambda text, parent: message_pb2.Message(role=message_pb2.Message.ROLE_USER, content=[common_pb2.ContentPart(text=text)]),
+            text_field="text",
+            parent="sessions",
+            text_body=lambda text: {"content": [common_pb2.ContentPart(text=text)]},
+            text_mask="content",
         ),
         Wire(
             "crews", crew_pb2, crew_pb2_grpc.CrewServiceStub, "Crew", "crew",
@@ -159,15 +187,29 @@ def new_id() -> str:
     return "c" + uuid.uuid4().hex[:12]
 
 
-async def body_for(who: Any, wire: Wire, text: str) -> Any:
-    parent = ""
-    if wire.needs_agent:
-        parent = (await who.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="Parent")))).name
-    return wire.body(text, parent)
+async def new_agent(who: Any) -> str:
+    return (await who.agents.CreateAgent(agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="Parent")))).name
 
 
-async def create(who: Any, wire: Wire, text: str = "Thing", **fields: Any) -> Any:
-    response = await wire.call(who.channel, "Create", **{wire.field: await body_for(who, wire, text)}, **fields)
+async def parent_for(who: Any, wire: Wire) -> str:
+    """A parent of its own for a resource of a collection inside another kind's ("" for a top-level kind)."""
+    if not wire.parent:
+        return ""
+    session = session_pb2.Session(display_name="Parent", agent=await new_agent(who))
+    return (await who.sessions.CreateSession(session_pb2.CreateSessionRequest(session=session))).name
+
+
+async def create_fields(who: Any, wire: Wire, text: str, parent: str = "") -> dict[str, Any]:
+    """The fields of a Create request of a valid resource whose text is `text` (in `parent`, or in a parent
+    of its own)."""
+    fields: dict[str, Any] = {wire.field: wire.body(text, await new_agent(who) if wire.needs_agent else "")}
+    if wire.parent:
+        fields["parent"] = parent or await parent_for(who, wire)
+    return fields
+
+
+async def create(who: Any, wire: Wire, text: str = "Thing", parent: str = "", **fields: Any) -> Any:
+    response = await wire.call(who.channel, "Create", **await create_fields(who, wire, text, parent), **fields)
     return response.api_key if wire.collection == "apiKeys" else response
 
 
@@ -175,8 +217,8 @@ async def change(who: Any, wire: Wire, resource: Any, text: str, **fields: Any) 
     """Change `resource` under its etag: Update<Kind> of its text, or RevokeApiKey."""
     if not wire.updatable:
         return await wire.call(who.channel, "Revoke", name=resource.name, etag=resource.etag, **fields)
-    body = type(resource)(name=resource.name, etag=resource.etag, **{wire.text_field: text})
-    mask = field_mask_pb2.FieldMask(paths=[wire.text_field])
+    body = type(resource)(name=resource.name, etag=resource.etag, **wire.text_fields(text))
+    mask = field_mask_pb2.FieldMask(paths=[wire.text_mask or wire.text_field])
     return await wire.call(who.channel, "Update", **{wire.field: body}, update_mask=mask, **fields)
 
 
@@ -188,12 +230,16 @@ async def get(who: Any, wire: Wire, name: str) -> Any:
 async def test_names_that_do_not_match_the_pattern_are_invalid(world: World, collection: str) -> None:
     wire = WIRES[collection]
     who = owner_of(world, wire)
-    for bad in ("", "nope/abcd", f"{collection}/Bad_Id", f"{collection}/abcd/extra"):
+    parent = await parent_for(who, wire)
+    bad_names = ["", "nope/abcd", wire.name_in(parent, "Bad_Id"), wire.name_in(parent, "abcd") + "/extra"]
+    if parent:  # a child's name without its parent's
+        bad_names.append(f"{collection}/abcd")
+    for bad in bad_names:
         failure = await rpc_error(get(who, wire, bad))
         assert failure.code == INVALID and "name" in failure.field_violations, (bad, failure)
-    failure = await rpc_error(wire.call(who.channel, "Create", **{wire.field: await body_for(who, wire, "x")}, **{f"{wire.field}_id": "Bad_Id"}))
+    failure = await rpc_error(wire.call(who.channel, "Create", **await create_fields(who, wire, "x"), **{f"{wire.field}_id": "Bad_Id"}))
     assert failure.code == INVALID and f"{wire.field}_id" in failure.field_violations
-    missing = await rpc_error(get(who, wire, f"{collection}/{new_id()}"))
+    missing = await rpc_error(get(who, wire, wire.name_in(parent, new_id())))
     assert missing.code == NOT_FOUND and missing.reason == RESOURCES[collection].not_found_reason
 
 
@@ -218,17 +264,17 @@ async def test_a_stale_etag_is_refused_and_a_fresh_one_accepted(world: World, co
 async def test_a_request_id_replays_its_first_outcome(world: World, collection: str) -> None:
     wire = WIRES[collection]
     who = owner_of(world, wire)
-    body = await body_for(who, wire, "Once")
+    fields = await create_fields(who, wire, "Once")
     request_id = new_request_id()
-    first = await wire.call(who.channel, "Create", **{wire.field: body}, request_id=request_id)
-    again = await wire.call(who.channel, "Create", **{wire.field: body}, request_id=request_id)
+    first = await wire.call(who.channel, "Create", **fields, request_id=request_id)
+    again = await wire.call(who.channel, "Create", **fields, request_id=request_id)
     first, again = (first.api_key, again.api_key) if collection == "apiKeys" else (first, again)
     assert again.name == first.name and again.etag == first.etag
     listed = await wire.call(who.channel, "List", filter=f'{wire.text_field} = "Once"')
     assert [r.name for r in getattr(listed, wire.collection_field)].count(first.name) == 1
-    other = await rpc_error(wire.call(who.channel, "Create", **{wire.field: await body_for(who, wire, "Other")}, request_id=request_id))
+    other = await rpc_error(wire.call(who.channel, "Create", **await create_fields(who, wire, "Other"), request_id=request_id))
     assert (other.code, other.reason) == (INVALID, "REQUEST_ID_REUSED")
-    not_uuid = await rpc_error(wire.call(who.channel, "Create", **{wire.field: body}, request_id="not-a-uuid"))
+    not_uuid = await rpc_error(wire.call(who.channel, "Create", **fields, request_id="not-a-uuid"))
     assert not_uuid.code == INVALID and "request_id" in not_uuid.field_violations
     # A change replayed answers with the resource, changed once.
     request_id = new_request_id()
@@ -242,18 +288,17 @@ async def test_validate_only_writes_nothing(world: World, collection: str) -> No
     wire = WIRES[collection]
     who = owner_of(world, wire)
     resource_id = new_id()
-    preview = await wire.call(
-        who.channel, "Create", **{wire.field: await body_for(who, wire, "Dry")}, **{f"{wire.field}_id": resource_id}, validate_only=True
-    )
+    fields = await create_fields(who, wire, "Dry")
+    preview = await wire.call(who.channel, "Create", **fields, **{f"{wire.field}_id": resource_id}, validate_only=True)
     preview = preview.api_key if collection == "apiKeys" else preview
-    assert preview.name == f"{collection}/{resource_id}"
+    assert preview.name == wire.name_in(fields.get("parent", ""), resource_id)
     assert (await rpc_error(get(who, wire, preview.name))).code == NOT_FOUND
     if wire.updatable:
         created = await create(who, wire, "Stored")
         shown = await change(who, wire, created, "Previewed", validate_only=True)
-        assert getattr(shown, wire.text_field) == "Previewed"
+        assert wire.text_of(shown) == "Previewed"
         stored = await get(who, wire, created.name)
-        assert getattr(stored, wire.text_field) == "Stored" and stored.etag == created.etag
+        assert wire.text_of(stored) == "Stored" and stored.etag == created.etag
 
 
 @KINDS
@@ -262,7 +307,7 @@ async def test_delete_with_allow_missing_succeeds_on_nothing(world: World, colle
     if collection == "apiKeys":
         pytest.skip("API keys are revoked, not deleted")
     who = owner_of(world, wire)
-    name = f"{collection}/{new_id()}"
+    name = wire.name_in(await parent_for(who, wire), new_id())
     assert (await rpc_error(wire.call(who.channel, "Delete", name=name))).code == NOT_FOUND
     await wire.call(who.channel, "Delete", name=name, allow_missing=True)
 
@@ -272,13 +317,18 @@ async def test_lists_filter_order_and_page(world: World, collection: str) -> Non
     wire = WIRES[collection]
     who = owner_of(world, wire)
     tag = uuid.uuid4().hex[:8]
-    made = [await create(who, wire, f"{tag}-{i}") for i in range(5)]
+    # A child kind's resources are ordered by name within one parent.
+    parent = await parent_for(who, wire)
+    in_parent = {"parent": parent} if parent else {}
+    made = [await create(who, wire, f"{tag}-{i}", parent=parent) for i in range(5)]
     query = f'{wire.text_field}:"{tag}"'
     for order, expected in (("name", sorted(r.name for r in made)), ("name desc", sorted((r.name for r in made), reverse=True))):
         seen: list[str] = []
         token = ""
         while True:
-            page = await wire.call(who.channel, "List", filter=query, order_by=order, page_size=2, page_token=token)
+            page = await wire.call(
+                who.channel, "List", **in_parent, filter=query, order_by=order, page_size=2, page_token=token
+            )
             items = getattr(page, wire.collection_field)
             assert len(items) <= 2
             seen += [r.name for r in items]
@@ -290,8 +340,10 @@ async def test_lists_filter_order_and_page(world: World, collection: str) -> Non
     assert (bad.code, bad.reason) == (INVALID, "INVALID_FILTER")
     bad_order = await rpc_error(wire.call(who.channel, "List", order_by="no_such_field"))
     assert bad_order.code == INVALID and "order_by" in bad_order.field_violations
-    first = await wire.call(who.channel, "List", filter=query, page_size=2)
-    other_query = await rpc_error(wire.call(who.channel, "List", filter=f'{wire.text_field} = "x"', page_token=first.next_page_token))
+    first = await wire.call(who.channel, "List", **in_parent, filter=query, page_size=2)
+    other_query = await rpc_error(
+        wire.call(who.channel, "List", **in_parent, filter=f'{wire.text_field} = "x"', page_token=first.next_page_token)
+    )
     assert other_query.code == INVALID and "page_token" in other_query.field_violations
 
 

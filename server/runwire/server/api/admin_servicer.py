@@ -26,17 +26,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return server_info_proto(await self.admin.server_info(caller()))
 
     async def ListStreams(self, request: admin_pb2.ListStreamsRequest, context: ServicerContext) -> admin_pb2.ListStreamsResponse:
-        page = self.admin.list_streams(
-            caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
-        )
+        page = self.admin.list_streams(caller(), list_query(request))
         return admin_pb2.ListStreamsResponse(
             streams=[stream_proto(s) for s in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
     async def ListConnections(self, request: admin_pb2.ListConnectionsRequest, context: ServicerContext) -> admin_pb2.ListConnectionsResponse:
-        page = self.admin.list_connections(
-            caller(), page_size=request.page_size, page_token=request.page_token, filter_text=request.filter, order_by=request.order_by
-        )
+        page = self.admin.list_connections(caller(), list_query(request))
         return admin_pb2.ListConnectionsResponse(
             connections=[connection_proto(c) for c in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )

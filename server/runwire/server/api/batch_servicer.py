@@ -9,6 +9,7 @@ from google.protobuf import json_format
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import batch_proto, task_proto
+from runwire.server.api.options import list_query
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.wire import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
@@ -79,13 +80,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         return batch_proto(await self.batches.get(caller(), request.name))
 
     async def ListBatches(self, request: batch_pb2.ListBatchesRequest, context: ServicerContext) -> batch_pb2.ListBatchesResponse:
-        views, page = await self.batches.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        views, page = await self.batches.list(caller(), list_query(request))
         return batch_pb2.ListBatchesResponse(
             batches=[batch_proto(v) for v in views], next_page_token=page.next_page_token, total_size=page.total_size
         )
@@ -101,14 +96,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         return batch_proto(view)
 
     async def ListBatchTasks(self, request: batch_pb2.ListBatchTasksRequest, context: ServicerContext) -> batch_pb2.ListBatchTasksResponse:
-        page = await self.batches.list_tasks(
-            caller(),
-            request.parent,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.batches.list_tasks(caller(), request.parent, list_query(request))
         return batch_pb2.ListBatchTasksResponse(
             tasks=[task_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )

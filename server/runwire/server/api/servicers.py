@@ -99,29 +99,15 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         self._listed_protos: convert.ProtoMemo[message_pb2.Message] = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
 
     async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context: ServicerContext) -> message_pb2.Message:
-        row = await self.messages.create(
-            caller(),
-            request.parent,
-            convert.message_fields(request.message),
-            message_id=request.message_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
+        fields = convert.message_fields(request.message)
+        row = await self.messages.create(caller(), request.parent, fields, write_options(request), message_id=request.message_id)
         return convert.message_proto(row)
 
     async def GetMessage(self, request: message_pb2.GetMessageRequest, context: ServicerContext) -> message_pb2.Message:
         return convert.message_proto(await self.messages.get(caller(), request.name))
 
     async def ListMessages(self, request: message_pb2.ListMessagesRequest, context: ServicerContext) -> message_pb2.ListMessagesResponse:
-        page = await self.messages.list(
-            caller(),
-            request.parent,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.messages.list(caller(), request.parent, list_query(request))
         return message_pb2.ListMessagesResponse(
             messages=[self._listed_protos((r.session_id, r.id), r) for r in page.items],
             next_page_token=page.next_page_token,
@@ -129,28 +115,12 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         )
 
     async def UpdateMessage(self, request: message_pb2.UpdateMessageRequest, context: ServicerContext) -> message_pb2.Message:
-        row = await self.messages.update(
-            caller(),
-            request.message.name,
-            convert.message_fields(request.message),
-            convert.mask_paths(request.update_mask, request.message),
-            etag=request.message.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
-        )
-        return convert.message_proto(row)
+        message = request.message
+        options = write_options(request, etag=message.etag, update_mask=convert.mask_paths(request.update_mask, message))
+        return convert.message_proto(await self.messages.update(caller(), message.name, convert.message_fields(message), options))
 
     async def DeleteMessage(self, request: message_pb2.DeleteMessageRequest, context: ServicerContext) -> empty_pb2.Empty:
-        await self.messages.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            force=request.force,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.messages.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def SearchMessages(self, request: message_pb2.SearchMessagesRequest, context: ServicerContext) -> message_pb2.SearchMessagesResponse:

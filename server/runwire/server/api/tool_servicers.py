@@ -24,14 +24,7 @@ class ToolServicer(tool_pb2_grpc.ToolServiceServicer):
         self.tools = tools
 
     async def ListTools(self, request: tool_pb2.ListToolsRequest, context: ServicerContext) -> tool_pb2.ListToolsResponse:
-        page = await self.tools.list(
-            caller(),
-            agent=request.agent,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.tools.list(caller(), list_query(request), agent=request.agent)
         return tool_pb2.ListToolsResponse(
             tools=[tool_proto(t) for t in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from runwire.server.domain.api_keys import require_admin
 from runwire.server.domain.common import filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery
 from runwire.server.core.filtering import And, Comparison, Expr, FilterError, Not, Or
 from runwire.server.core.paging import Page, parse_order_by, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
@@ -150,7 +151,7 @@ class AdminService:
             process_id=facts.process_id,
         )
 
-    def list_streams(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
+    def list_streams(self, caller: Principal, query: ListQuery) -> Page:
         require_admin(caller)
         return self._page(
             caller,
@@ -159,13 +160,10 @@ class AdminService:
             STREAM_FIELDS,
             ("start_time", "messages_sent", "principal"),
             "start_time desc",
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            query,
         )
 
-    def list_connections(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
+    def list_connections(self, caller: Principal, query: ListQuery) -> Page:
         require_admin(caller)
         return self._page(
             caller,
@@ -174,10 +172,7 @@ class AdminService:
             CONNECTION_FIELDS,
             ("connect_time", "last_activity_time", "principal"),
             "connect_time desc",
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            query,
         )
 
     def _page(
@@ -188,19 +183,15 @@ class AdminService:
         filter_fields: Sequence[str],
         order_fields: Sequence[str],
         default_order: str,
-        *,
-        page_size: int,
-        page_token: str,
-        filter_text: str,
-        order_by: str,
+        query: ListQuery,
     ) -> Page:
         """Offset paging over a snapshot: entries come and go between pages, so a page may repeat or skip one."""
         limits = self.ctx.limits
-        expr = parse_filter_field(filter_text, limits.max_filter_chars)
-        order = parse_order_by(order_by, list(order_fields), default_order)
-        size = resolve_page_size(page_size, limits.default_page_size, limits.max_page_size)
-        fingerprint = query_fingerprint(collection, caller.id, filter_text.strip(), order)
-        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        expr = parse_filter_field(query.filter, limits.max_filter_chars)
+        order = parse_order_by(query.order_by, list(order_fields), default_order)
+        size = resolve_page_size(query.page_size, limits.default_page_size, limits.max_page_size)
+        fingerprint = query_fingerprint(collection, caller.id, query.filter.strip(), order)
+        after = self.ctx.page_tokens.decode(query.page_token, fingerprint)
         offset = int(after[0]) if after else 0
         try:
             matching = [item for item in items if expr is None or _matches(expr, item, filter_fields)]

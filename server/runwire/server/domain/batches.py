@@ -25,6 +25,7 @@ from runwire.server.domain.crews import get_crew_row
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery
 from runwire.server.domain.files.records import FileState, Purpose
 from runwire.server.domain.files.service import FileService
 from runwire.server.core.errors import (
@@ -532,7 +533,7 @@ class BatchService:
         counts = await store.task_counts(db, [row.id])
         return BatchView(row, counts[row.id])
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> tuple[list[BatchView], Page]:
+    async def list(self, caller: Principal, query: ListQuery) -> tuple[list[BatchView], Page]:
         base = select(BatchRow)
         if not caller.is_admin:
             base = base.where(BatchRow.owner == caller.id)
@@ -541,19 +542,17 @@ class BatchService:
             "batches",
             base,
             store.BATCH_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
             default_order="create_time desc",
         )
         async with self.ctx.store.read() as db:
             counts = await store.task_counts(db, [r.id for r in page.items])
         return [BatchView(r, counts[r.id]) for r in page.items], page
 
-    async def list_tasks(
-        self, caller: Principal, parent: str, *, page_size: int, page_token: str, filter_text: str, order_by: str
-    ) -> Page:
+    async def list_tasks(self, caller: Principal, parent: str, query: ListQuery) -> Page:
         (batch_id,) = BATCH.parse(parent, "parent")
         async with self.ctx.store.read() as db:
             await self._row_in(db, caller, parent)
@@ -562,10 +561,10 @@ class BatchService:
             "batch_tasks",
             select(BatchTaskRow).where(BatchTaskRow.batch_id == batch_id),
             store.TASK_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
             default_order="index",
             scope=(batch_id,),
         )

@@ -7,22 +7,20 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select
-
 from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from runwire.server.core.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.core.statuses import MessageRole
-from runwire.server.domain.sessions import not_found as session_not_found
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
+from runwire.server.domain.sessions import SESSIONS
 from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import MessageRow, SessionRow
+from runwire.server.store.models import MessageRow
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
@@ -34,7 +32,25 @@ MAX_KEPT_MESSAGES = 2048
 
 
 def not_found(name: str) -> NotFound:
-    return NotFound(f"message {name!r} does not exist", reason="MESSAGE_NOT_FOUND", metadata={"resource": name})
+    return MESSAGES.not_found(name)
+
+
+MESSAGES = register(
+    ResourceKind(
+        field="message",
+        pattern=names.MESSAGE,
+        row=MessageRow,
+        tenancy=Tenancy.OWNER_OR_ADMIN,
+        listing=repo.MESSAGE_LISTING,
+        title="message",
+        not_found_reason="MESSAGE_NOT_FOUND",
+        method="Message",
+        to_proto=convert.message_proto,
+        default_order="create_time",
+        parent=SESSIONS,
+    )
+)
+_COLUMNS = tuple(c.key for c in MessageRow.__table__.columns if c.key != "pk")
 
 
 @dataclass(frozen=True)
@@ -43,11 +59,39 @@ class SearchHit:
     snippet: str
 
 
+class MessageWriter(ResourceWriter[MessageRow]):
+    """The conventions' writes of messages on the one message writer (store/messages.py), which keeps the
+    session's counters with every row, and on lookups built once: CreateMessage and ListMessages are hot."""
+
+    def __init__(self, ctx: DomainContext) -> None:
+        super().__init__(ctx, MESSAGES)
+        # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
+        self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
+
+    async def find_parent(self, db: Any | None, caller: Principal, parent_id: str) -> repo.SessionRecord | None:
+        owner, now = self.owner_scope(caller), self.ctx.clock()
+        if db is None:
+            return await repo.find_live_session_record(self.ctx.store, parent_id, owner, now)
+        return await repo.find_live_session_on(self.ctx.store, db, parent_id, owner, now)
+
+    async def taken(self, db: Any, rows: Sequence[MessageRow]) -> builtins.list[MessageRow]:
+        return [r for r in rows if await repo.message_id_taken(self.ctx.store, db, r.session_id, r.id)]
+
+    async def insert(self, db: Any, rows: Sequence[MessageRow]) -> None:
+        for row in rows:
+            await message_writer.insert_message(self.ctx.store, db, {key: getattr(row, key) for key in _COLUMNS})
+
+    async def changed(self, db: Any, row: MessageRow) -> None:
+        await message_writer.touch_session(self.ctx.store, db, row.session_id, row.update_time)
+
+    async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
+        return await repo.session_messages_page(self.ctx.store, parent_id, order, after, limit, self._records)
+
+
 class MessageService:
     def __init__(self, ctx: DomainContext) -> None:
         self.ctx = ctx
-        # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
-        self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
+        self.writer = MessageWriter(ctx)
 
     def validate_content(self, v: Violations, content: Sequence[Mapping[str, Any]], field: str) -> None:
         limits = self.ctx.limits
@@ -79,11 +123,9 @@ class MessageService:
         caller: Principal,
         parent: str,
         fields: Mapping[str, Any],
+        options: WriteOptions,
         *,
         message_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
         run_id: str | None = None,
     ) -> MessageRow:
         (session_id,) = names.SESSION.parse(parent, "parent")
@@ -107,185 +149,72 @@ class MessageService:
         if message_id and not names.ID_PATTERN.fullmatch(message_id):
             v.add("message_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
-        message_id = message_id or names.new_id()
-        now = self.ctx.clock()
-        values = message_writer.message_values(
-            session_id=session_id,
-            message_id=message_id,
-            owner=caller.id,
-            parent_id=parent_id,
-            role=role,
-            content=content,
-            run_id=run_id,
-            labels=fields.get("labels") or {},
-            now=now,
+        row = MessageRow(
+            **message_writer.message_values(
+                session_id=session_id,
+                message_id=message_id or names.new_id(),
+                # The session's owner, once the writer has found it.
+                owner=caller.id,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                run_id=run_id,
+                labels=fields.get("labels") or {},
+                now=self.ctx.clock(),
+            )
         )
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMessage", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            session = await self._session_in(db, caller, parent, session_id)
-            values["owner"] = session.owner
-            row = MessageRow(**values)
+
+        async def check(db: Any) -> None:
             if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
                 raise error
-            if await repo.message_id_taken(self.ctx.store, db, session_id, message_id):
-                raise AlreadyExists(
-                    f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
-                )
-            if validate_only:
-                return row
-            await message_writer.insert_message(self.ctx.store, db, values)
-            await self._record(db, "message.created", row)
-            self.ctx.idempotency.remember(
-                db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
-            )
-        return row
 
-    async def _record(self, db: Any, type: str, row: MessageRow) -> None:
-        name = names.MESSAGE.format(row.session_id, row.id)
-        await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
-
-    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
-        owner = None if caller.is_admin else caller.id
-        session = await repo.find_live_session_on(self.ctx.store, db, session_id, owner, self.ctx.clock())
-        if session is None:
-            raise session_not_found(parent)
-        return session
+        return await self.writer.create(caller, row, options, check=check)
 
     async def get(self, caller: Principal, name: str) -> MessageRow:
-        names.MESSAGE.parse(name, "name")
-        async with self.ctx.store.read() as db:
-            return await self._get_in(db, caller, name)
+        return await self.writer.get(caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> MessageRow:
-        session_id, message_id = names.MESSAGE.parse(name, "name")
-        session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
-        row = await repo.get_message(db, session_id, message_id) if session is not None else None
-        if row is None:
-            raise not_found(name)
-        return row
+    async def list(self, caller: Principal, parent: str, query: ListQuery) -> Page:
+        return await self.writer.list(caller, query, parent=parent)
 
-    async def list(
-        self, caller: Principal, parent: str, *, page_size: int, page_token: str, filter_text: str, order_by: str
-    ) -> Page:
-        (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
-        now = self.ctx.clock()
-
-        def base():  # type: ignore[no-untyped-def]
-            query = select(MessageRow).join(SessionRow, SessionRow.id == MessageRow.session_id).where(repo.live_sessions(now))
-            if not caller.is_admin:
-                query = query.where(SessionRow.owner == caller.id)
-            if session_id != "-":
-                query = query.where(MessageRow.session_id == session_id)
-            return query
-
-        read_page = None
-        if session_id != "-":
-            owner = None if caller.is_admin else caller.id
-            if await repo.find_live_session_record(self.ctx.store, session_id, owner, now) is None:
-                raise session_not_found(parent)
-
-            async def read_page(order, after, limit):  # type: ignore[no-untyped-def]
-                return await repo.session_messages_page(self.ctx.store, session_id, order, after, limit, self._records)
-
-        return await self.ctx.list(
-            caller,
-            "messages",
-            base,
-            repo.MESSAGE_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
-            default_order="create_time",
-            scope=(parent,),
-            read_page=read_page,
-        )
-
-    async def update(
-        self,
-        caller: Principal,
-        name: str,
-        values: Mapping[str, Any],
-        mask_paths: builtins.list[str],
-        *,
-        etag: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
-    ) -> MessageRow:
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> MessageRow:
         names.MESSAGE.parse(name, "message.name")
-        plan = plan_update(mask_paths, values, UPDATABLE)
+        plan = plan_update(list(options.update_mask), values, UPDATABLE)
         v = Violations()
         if "content" in plan.changes:
             self.validate_content(v, plan.changes["content"] or [], "message.content")
         if "labels" in plan.changes:
             check_labels(v, "message.labels", plan.changes["labels"] or {}, self.ctx.limits.max_labels)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "UpdateMessage", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            row = await self._get_in(db, caller, name)
-            check_etag("message", f"{row.session_id}/{row.id}", row.revision, row.incarnation, etag)
+
+        async def change(db: Any, row: MessageRow, target: MessageRow) -> None:
             check_immutable("message.role", values.get("role"), row.role)
             parent = names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else ""
             check_immutable("message.parent_message", values.get("parent_message"), parent)
-            target = _preview(row) if validate_only else row
             if "content" in plan.changes:
                 target.content = list(plan.changes["content"])
                 target.text = message_writer.text_of(target.content)
             if "labels" in plan.changes:
                 target.labels = dict(plan.changes["labels"] or {})
-            if validate_only:
-                return target
-            now = self.ctx.clock()
-            row.update_time = now
-            row.revision += 1
-            await message_writer.touch_session(self.ctx.store, db, row.session_id, now)
-            await self._record(db, "message.updated", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "UpdateMessage", fingerprint, [name])
-        return row
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        force: bool = False,
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
-        session_id, message_id = names.MESSAGE.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
-        async with self.ctx.store.write() as db:
-            if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteMessage", fingerprint) is not None:
-                return
-            try:
-                row = await self._get_in(db, caller, name)
-            except NotFound:
-                if allow_missing:
-                    return
-                raise
-            check_etag("message", f"{row.session_id}/{row.id}", row.revision, row.incarnation, etag)
-            if row.reply_count and not force:
+        return await self.writer.update(caller, name, options, change)
+
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
+        async def check(db: Any, row: MessageRow) -> None:
+            if row.reply_count and not options.force:
                 raise FailedPrecondition(
                     f"message {name!r} has {row.reply_count} repl(ies); pass force=true to delete the thread below it too",
                     reason="MESSAGE_HAS_REPLIES",
                     metadata={"resource": name, "reply_count": str(row.reply_count)},
                 )
-            doomed = [message_id, *await repo.thread_below(db, session_id, message_id)]
-            await message_writer.remove(self.ctx.store, db, session_id, doomed, row.parent_id, self.ctx.clock())
-            # The replies deleted with it (force) are announced by this event alone.
-            await self._record(db, "message.deleted", row)
-            self.ctx.idempotency.remember(db, caller, request_id, "DeleteMessage", fingerprint, [])
+
+        async def remove(db: Any, row: MessageRow) -> None:
+            # The replies deleted with it (force) are announced by its event alone.
+            doomed = [row.id, *await repo.thread_below(db, row.session_id, row.id)]
+            await message_writer.remove(self.ctx.store, db, row.session_id, doomed, row.parent_id, self.ctx.clock())
+
+        await self.writer.delete(caller, name, options, check=check, remove=remove)
 
     async def search(
         self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
@@ -303,8 +232,8 @@ class MessageService:
         after = self.ctx.page_tokens.decode(page_token, fingerprint)
         offset = int(after[0]) if after else 0
         async with self.ctx.store.read() as db:
-            if session_id != "-":
-                await self._session_in(db, caller, parent, session_id)
+            if session_id != "-" and await self.writer.find_parent(db, caller, session_id) is None:
+                raise SESSIONS.not_found(parent)
             rows = await repo.search_messages(
                 db, caller.id, None if session_id == "-" else session_id, words, self.ctx.clock(), offset, size + 1
             )
@@ -318,21 +247,3 @@ def _snippet(text: str, word: str) -> str:
     excerpt = text[start : start + SNIPPET_CHARS]
     return ("…" if start > 0 else "") + excerpt + ("…" if start + SNIPPET_CHARS < len(text) else "")
 
-
-def _preview(row: MessageRow) -> MessageRow:
-    return MessageRow(
-        session_id=row.session_id,
-        id=row.id,
-        owner=row.owner,
-        parent_id=row.parent_id,
-        role=row.role,
-        content=copy.deepcopy(row.content),
-        text=row.text,
-        run_id=row.run_id,
-        labels=dict(row.labels),
-        reply_count=row.reply_count,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        revision=row.revision,
-        incarnation=row.incarnation,
-    )

@@ -9,6 +9,12 @@ then applies the conventions to every write, inside the resource's transaction, 
     -> request_id recorded
 
 so a service brings only its validation and its changes (see docs/resources.md).
+
+A kind may be a collection inside another kind's resources (`sessions/{session}/messages/{message}`):
+its `parent` kind decides who sees it and how long it lives, and the writer finds the parent first. A
+service whose rows need more than an ORM insert (counters kept with them) or that reads them through
+statements built once overrides the writer's row steps: `find_parent`, `taken`, `insert`, `changed`,
+`read_page`.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from runwire.server.core.etags import check_etag
 from runwire.server.core.names import NamePattern
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
-from runwire.server.domain.context import DomainContext
+from runwire.server.domain.context import DomainContext, PageReader
 from runwire.server.store import resources as resource_repo
 from runwire.server.store.models import new_incarnation
 from runwire.server.store.store import Listing
@@ -77,6 +83,10 @@ class ResourceKind:
     # Rows past their life (expiry) that are invisible before a sweeper deletes them: a clause of the time.
     live: Callable[[Any], Any] | None = None
     default_order: str = "create_time desc"
+    # The kind whose resources hold this collection (sessions, for sessions/{session}/messages/{message}):
+    # its resources are seen by whoever sees their parent, live as long as it does, belong to its owner,
+    # and their row holds the parent's id in `<parent field>_id` (their `id` is unique within the parent).
+    parent: ResourceKind | None = None
 
     @property
     def collection(self) -> str:
@@ -86,8 +96,20 @@ class ResourceKind:
     def etag(self) -> str:
         return self.etag_kind or self.field
 
+    @property
+    def parent_column(self) -> str:
+        """The row's attribute holding its parent's id ("session_id")."""
+        return f"{self.parent.field}_id" if self.parent is not None else ""
+
+    def ids_of(self, row: Any) -> tuple[str, ...]:
+        """The ids in the resource's name: its parent's, then its own."""
+        return (getattr(row, self.parent_column), row.id) if self.parent is not None else (row.id,)
+
     def name_of(self, row: Any) -> str:
-        return self.pattern.format(row.id)
+        return self.pattern.format(*self.ids_of(row))
+
+    def etag_id(self, row: Any) -> str:
+        return "/".join(self.ids_of(row))
 
     def not_found(self, name: str) -> NotFound:
         return NotFound(f"{self.title} {name!r} does not exist", reason=self.not_found_reason, metadata={"resource": name})
@@ -101,6 +123,13 @@ RESOURCES: dict[str, ResourceKind] = {}
 
 def register(kind: ResourceKind) -> ResourceKind:
     """Add a kind to the registry (by its collection) and return it; registering it again is harmless."""
+    parent = kind.parent
+    if parent is not None and (
+        parent.parent is not None
+        or kind.tenancy is not parent.tenancy
+        or kind.pattern.collections != (*parent.pattern.collections, kind.collection)
+    ):
+        raise ValueError(f"{kind.collection!r} must sit directly under a top-level parent, with the parent's tenancy")
     known = RESOURCES.get(kind.collection)
     if known is not None and known != kind:
         raise ValueError(f"another resource kind is registered for {kind.collection!r}")
@@ -147,6 +176,8 @@ class ResourceWriter(Generic[Row]):
     def __init__(self, ctx: DomainContext, kind: ResourceKind) -> None:
         self.ctx = ctx
         self.kind = kind
+        # The parent's reads, for a collection inside another kind's resources.
+        self.parent: ResourceWriter[Any] | None = ResourceWriter(ctx, kind.parent) if kind.parent is not None else None
 
     # -- reads ------------------------------------------------------------------
 
@@ -158,26 +189,105 @@ class ResourceWriter(Generic[Row]):
         return None
 
     def _live(self) -> Any:
-        return self.kind.live(self.ctx.clock()) if self.kind.live is not None else None
+        live = self.kind.parent.live if self.kind.parent is not None else self.kind.live
+        return live(self.ctx.clock()) if live is not None else None
 
-    async def find(self, db: Any, caller: Principal, resource_id: str) -> Row | None:
-        return await resource_repo.find_row(db, self.kind.row, resource_id, self.owner_scope(caller), self._live())
+    def _scoped(self, caller: Principal, parent_id: str | None = None) -> Any:
+        """The rows `caller` sees (of one parent's collection, or of every parent's when None)."""
+        kind, owner, live = self.kind, self.owner_scope(caller), self._live()
+        if kind.parent is None:
+            return resource_repo.scoped_select(kind.row, owner, live)
+        return resource_repo.scoped_children(kind.row, kind.parent.row, kind.parent_column, parent_id, owner, live)
+
+    async def find(self, db: Any, caller: Principal, *ids: str) -> Row | None:
+        """The row of the resource with these ids (its parent's first), if `caller` sees it."""
+        kind = self.kind
+        if kind.parent is None:
+            return await resource_repo.find_row(db, kind.row, ids[0], self.owner_scope(caller), self._live())
+        return await resource_repo.find_one(db, self._scoped(caller, ids[0]).where(kind.row.id == ids[1]))  # type: ignore[attr-defined]
 
     async def get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> Row:
-        (resource_id,) = self.kind.pattern.parse(name, field)
-        row = await self.find(db, caller, resource_id)
+        row = await self.find(db, caller, *self.kind.pattern.parse(name, field))
         if row is None:
             raise self.kind.not_found(name)
         return row
+
+    # -- the row steps a service may override -------------------------------------
+
+    async def find_parent(self, db: Any | None, caller: Principal, parent_id: str) -> Any | None:
+        """The parent (anything with its `owner`) if `caller` sees it, in `db` (or a read of its own)."""
+        assert self.parent is not None
+        if db is not None:
+            return await self.parent.find(db, caller, parent_id)
+        async with self.ctx.store.read() as read:
+            return await self.parent.find(read, caller, parent_id)
+
+    async def taken(self, db: Any, rows: Sequence[Row]) -> builtins.list[Row]:
+        """The `rows` whose ids another row already has (of any owner, live or expired; within the parent)."""
+        kind = self.kind
+        if kind.parent is None:
+            ids = await resource_repo.ids_taken(db, kind.row, [r.id for r in rows])  # type: ignore[attr-defined]
+            return [r for r in rows if r.id in ids]  # type: ignore[attr-defined]
+        column = kind.parent_column
+        return [
+            r
+            for r in rows
+            if await resource_repo.child_ids_taken(db, kind.row, column, getattr(r, column), [r.id])  # type: ignore[attr-defined]
+        ]
+
+    async def insert(self, db: Any, rows: Sequence[Row]) -> None:
+        db.add_all(rows)
+
+    async def changed(self, db: Any, row: Row) -> None:
+        """What changes with a stored change of `row` (its parent's update time, say): nothing here."""
+
+    async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
+        """A page of one parent's collection without a filter, from statements built once (see
+        DomainContext.list); None: list_page() reads it."""
+        return None
+
+    async def _adopt(self, db: Any, caller: Principal, rows: Sequence[Row]) -> None:
+        """The parents of `rows` exist and `caller` sees them; each row belongs to its parent's owner."""
+        kind = self.kind
+        assert kind.parent is not None
+        parents: dict[str, Any] = {}
+        for row in rows:
+            parent_id = getattr(row, kind.parent_column)
+            if parent_id not in parents:
+                parents[parent_id] = await self.find_parent(db, caller, parent_id)
+                if parents[parent_id] is None:
+                    raise kind.parent.not_found(kind.parent.pattern.format(parent_id))
+            row.owner = parents[parent_id].owner  # type: ignore[attr-defined]
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> Row:
         async with self.ctx.store.read() as db:
             return await self.get_in(db, caller, name, field)
 
-    async def list(self, caller: Principal, query: ListQuery, *, base: Any = None) -> Page:
-        """One page of the rows `caller` sees (or of `base`, already scoped), by the AIP rules."""
-        if base is None:
-            base = resource_repo.scoped_select(self.kind.row, self.owner_scope(caller), self._live())
+    async def list(self, caller: Principal, query: ListQuery, *, base: Any = None, parent: str = "") -> Page:
+        """One page of the rows `caller` sees (or of `base`, already scoped), by the AIP rules. A collection
+        inside another kind's resources is listed in its `parent`, or in every parent `caller` sees (`-`)."""
+        kind = self.kind
+        scope: tuple[str, ...] = ()
+        read_page: PageReader | None = None
+        if kind.parent is None:
+            if base is None:
+                base = self._scoped(caller)
+        else:
+            (parent_id,) = kind.parent.pattern.parse(parent, "parent", allow_wildcard_parent=True)
+            scope = (parent,)
+            one_parent = parent_id != "-"
+            if one_parent:
+                if await self.find_parent(None, caller, parent_id) is None:
+                    raise kind.parent.not_found(parent)
+
+                async def read_page(order: Any, after: Any, limit: int) -> Any:
+                    return await self.read_page(parent_id, order, after, limit)
+
+            if base is None:
+                # Built only when read_page does not answer.
+                def base() -> Any:
+                    return self._scoped(caller, parent_id if one_parent else None)
+
         return await self.ctx.list(
             caller,
             self.kind.collection,
@@ -188,6 +298,8 @@ class ResourceWriter(Generic[Row]):
             filter_text=query.filter,
             order_by=query.order_by,
             default_order=self.kind.default_order,
+            scope=scope,
+            read_page=read_page,
         )
 
     # -- writes -----------------------------------------------------------------
@@ -213,11 +325,13 @@ class ResourceWriter(Generic[Row]):
             replayed = await idempotency.replay(db, caller, options.request_id, method, options.fingerprint)
             if replayed is not None:
                 return [await self.get_in(db, caller, name) for name in replayed]
+            if self.kind.parent is not None:
+                await self._adopt(db, caller, rows)
             if check is not None:
                 await check(db)
-            taken = await resource_repo.ids_taken(db, self.kind.row, [r.id for r in rows])  # type: ignore[attr-defined]
+            taken = await self.taken(db, rows)
             if taken:
-                shown = ", ".join(repr(self.kind.pattern.format(i)) for i in sorted(taken))
+                shown = ", ".join(repr(name) for name in sorted(self.kind.name_of(r) for r in taken))
                 message = f"{self.kind.title} {shown} already exists" if len(taken) == 1 else f"{self.kind.title}s {shown} already exist"
                 raise AlreadyExists(message, reason="ALREADY_EXISTS")
             for row in rows:
@@ -225,7 +339,7 @@ class ResourceWriter(Generic[Row]):
                 row.incarnation = row.incarnation or new_incarnation()  # type: ignore[attr-defined]
             if options.validate_only:
                 return list(rows)
-            db.add_all(rows)
+            await self.insert(db, rows)
             for row in rows:
                 await self.record(db, "created", row)
             idempotency.remember(
@@ -249,7 +363,7 @@ class ResourceWriter(Generic[Row]):
                 return await self.get_in(db, caller, replayed[0])
             row = await self.get_in(db, caller, name, field)
             self.check_writer(caller, row)
-            check_etag(self.kind.etag, row.id, row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
+            check_etag(self.kind.etag, self.kind.etag_id(row), row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
             target = copy_row(row) if options.validate_only else row
             changed = await change(db, row, target)
             if options.validate_only:
@@ -257,6 +371,7 @@ class ResourceWriter(Generic[Row]):
             if changed is not False:
                 row.update_time = self.ctx.clock()  # type: ignore[attr-defined]
                 row.revision += 1  # type: ignore[attr-defined]
+                await self.changed(db, row)
                 await self.record(db, "updated", row)
             idempotency.remember(db, caller, options.request_id, method, options.fingerprint, [name])
         return row
@@ -272,19 +387,19 @@ class ResourceWriter(Generic[Row]):
     ) -> Row | None:
         """Delete the resource `name`; None when allow_missing found none (or the request is replayed)."""
         method = f"Delete{self.kind.method}"
-        (resource_id,) = self.kind.pattern.parse(name, "name")
+        ids = self.kind.pattern.parse(name, "name")
         idempotency = self.ctx.idempotency
         idempotency.validate(options.request_id)
         async with self.ctx.store.write() as db:
             if await idempotency.replay(db, caller, options.request_id, method, options.fingerprint) is not None:
                 return None
-            row = await self.find(db, caller, resource_id)
+            row = await self.find(db, caller, *ids)
             if row is None:
                 if options.allow_missing:
                     return None
                 raise self.kind.not_found(name)
             self.check_writer(caller, row)
-            check_etag(self.kind.etag, row.id, row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
+            check_etag(self.kind.etag, self.kind.etag_id(row), row.revision, row.incarnation, options.etag)  # type: ignore[attr-defined]
             if check is not None:
                 await check(db, row)
             await self.record(db, "deleted", row)

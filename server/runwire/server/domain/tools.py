@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from runwire.server.core import names
 from runwire.server.domain.common import parse_filter_field
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery
 from runwire.server.core.errors import InvalidArgument, NotFound
 from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
 from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
@@ -41,13 +42,13 @@ class ToolService:
         self._agent_tools = agent_tools
 
     async def list(
-        self, caller: Principal, *, agent: str, page_size: int, page_token: str, filter_text: str, order_by: str
+        self, caller: Principal, query: ListQuery, *, agent: str = ""
     ) -> Page:
-        expr = parse_filter_field(filter_text, self.ctx.limits.max_filter_chars)
+        expr = parse_filter_field(query.filter, self.ctx.limits.max_filter_chars)
         if expr is not None:
             _check_filter(expr)
-        order = parse_order_by(order_by, ORDER_FIELDS, "call_name")
-        size = resolve_page_size(page_size, DEFAULT_PAGE_SIZE, self.ctx.limits.max_page_size)
+        order = parse_order_by(query.order_by, ORDER_FIELDS, "call_name")
+        size = resolve_page_size(query.page_size, DEFAULT_PAGE_SIZE, self.ctx.limits.max_page_size)
         if agent:
             names.AGENT.parse(agent, "agent")
         tools = await self._all_tools()
@@ -56,8 +57,8 @@ class ToolService:
         if expr is not None:
             tools = [t for t in tools if _matches(expr, t)]
         tools.sort(key=functools.cmp_to_key(lambda a, b: _compare(_key(a, order), _key(b, order), order)))
-        fingerprint = query_fingerprint("tools", caller.id, agent, filter_text.strip(), order)
-        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        fingerprint = query_fingerprint("tools", caller.id, agent, query.filter.strip(), order)
+        after = self.ctx.page_tokens.decode(query.page_token, fingerprint)
         if after is not None:
             if len(after) != len(order) + 1:
                 raise InvalidArgument.field("page_token", "does not match this query", reason="INVALID_PAGE_TOKEN")
