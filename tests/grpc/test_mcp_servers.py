@@ -417,13 +417,7 @@ async def test_bad_registrations_are_invalid_argument_with_field_details(mcp: Mc
     assert (await mcp.servers.ListMcpServers(mcp_server_pb2.ListMcpServersRequest())).mcp_servers == []
 
 
-async def test_bad_ids_names_and_filters(mcp: Mcp) -> None:
-    bad_id = await rpc_error(
-        mcp.servers.CreateMcpServer(
-            mcp_server_pb2.CreateMcpServerRequest(mcp_server=McpServer(display_name="x", stdio=fake_stdio()), mcp_server_id="Bad_Id")
-        )
-    )
-    assert bad_id.code == grpc.StatusCode.INVALID_ARGUMENT and "mcp_server_id" in bad_id.field_violations
+async def test_bad_tool_names_and_filters(mcp: Mcp) -> None:
     bad_name = await rpc_error(mcp.tools.GetTool(tool_pb2.GetToolRequest(name="widgets/x")))
     assert bad_name.code == grpc.StatusCode.INVALID_ARGUMENT and "name" in bad_name.field_violations
     missing = await rpc_error(mcp.tools.GetTool(tool_pb2.GetToolRequest(name="tools/nope")))

@@ -323,19 +323,20 @@ async def test_lists_filter_order_and_page(world: World, collection: str) -> Non
     made = [await create(who, wire, f"{tag}-{i}", parent=parent) for i in range(5)]
     query = f'{wire.text_field}:"{tag}"'
     for order, expected in (("name", sorted(r.name for r in made)), ("name desc", sorted((r.name for r in made), reverse=True))):
-        seen: list[str] = []
-        token = ""
-        while True:
-            page = await wire.call(
-                who.channel, "List", **in_parent, filter=query, order_by=order, page_size=2, page_token=token
-            )
-            items = getattr(page, wire.collection_field)
-            assert len(items) <= 2
-            seen += [r.name for r in items]
-            token = page.next_page_token
-            if not token:
-                break
-        assert seen == expected
+        assert await listed_names(who, wire, query, order, **in_parent) == expected
+    if parent:
+        # Across parents (`sessions/-`) the whole name orders: the parent's id first, then the resource's.
+        # The ids run against the parents' order, so ordering by the resource's id alone shows.
+        across_tag = uuid.uuid4().hex[:8]
+        first, second = sorted([await parent_for(who, wire) for _ in range(2)])
+        across = [
+            await create(who, wire, f"{across_tag}-{i}", parent=p, **{f"{wire.field}_id": f"{letter}{across_tag}"})
+            for i, (p, letter) in enumerate(((first, "z"), (first, "y"), (second, "b"), (second, "a")))
+        ]
+        across_query = f'{wire.text_field}:"{across_tag}"'
+        names = sorted(r.name for r in across)
+        assert await listed_names(who, wire, across_query, "name") == names
+        assert await listed_names(who, wire, across_query, "name desc") == names[::-1]
     bad = await rpc_error(wire.call(who.channel, "List", filter="no_such_field = 1"))
     assert (bad.code, bad.reason) == (INVALID, "INVALID_FILTER")
     bad_order = await rpc_error(wire.call(who.channel, "List", order_by="no_such_field"))
@@ -345,6 +346,20 @@ async def test_lists_filter_order_and_page(world: World, collection: str) -> Non
         wire.call(who.channel, "List", **in_parent, filter=f'{wire.text_field} = "x"', page_token=first.next_page_token)
     )
     assert other_query.code == INVALID and "page_token" in other_query.field_violations
+
+
+async def listed_names(who: Any, wire: Wire, query: str, order: str, **fields: Any) -> list[str]:
+    """The names `List` gives page by page, two at a time."""
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await wire.call(who.channel, "List", **fields, filter=query, order_by=order, page_size=2, page_token=token)
+        items = getattr(page, wire.collection_field)
+        assert len(items) <= 2
+        seen += [r.name for r in items]
+        token = page.next_page_token
+        if not token:
+            return seen
 
 
 @KINDS

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from runwire.server.wire import convert
 from runwire.server.wire.convert import batch_proto, task_proto
-from runwire.server.api.options import list_query
+from runwire.server.api.options import list_query, write_options
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.wire import json_values
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
@@ -69,10 +69,8 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
                 max_attempts=options.max_attempts,
                 write_output_file=options.write_output_file,
             ),
+            write=write_options(request),
             batch_id=request.batch_id,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-            validate_only=request.validate_only,
         )
         return batch_proto(view)
 
@@ -86,14 +84,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         )
 
     async def CancelBatch(self, request: batch_pb2.CancelBatchRequest, context: ServicerContext) -> batch_pb2.Batch:
-        view = await self.batches.cancel(
-            caller(),
-            request.name,
-            etag=request.etag,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
-        return batch_proto(view)
+        return batch_proto(await self.batches.cancel(caller(), request.name, write_options(request)))
 
     async def ListBatchTasks(self, request: batch_pb2.ListBatchTasksRequest, context: ServicerContext) -> batch_pb2.ListBatchTasksResponse:
         page = await self.batches.list_tasks(caller(), request.parent, list_query(request))

@@ -9,6 +9,7 @@ from google.rpc import error_details_pb2
 
 from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
+from runwire.server.api.options import write_options
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.runtime_config import ConfigSnapshot, RuntimeConfigService, config_invalid
 from runwire.v1 import config_pb2, config_pb2_grpc
@@ -27,10 +28,7 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
             caller(),
             config_values(request.config),
             list(request.update_mask.paths),
-            etag=request.config.etag,
-            validate_only=request.validate_only,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
+            write_options(request, etag=request.config.etag),
         )
         return config_proto(snapshot)
 
@@ -51,10 +49,7 @@ class ConfigServicer(config_pb2_grpc.ConfigServiceServicer):
         )
 
     async def ReloadConfig(self, request: config_pb2.ReloadConfigRequest, context: ServicerContext) -> config_pb2.RuntimeConfig:
-        snapshot = await self.config.reload(
-            caller(), validate_only=request.validate_only, request_id=request.request_id, fingerprint=convert.fingerprint(request)
-        )
-        return config_proto(snapshot)
+        return config_proto(await self.config.reload(caller(), write_options(request)))
 
 
 def config_values(config: config_pb2.RuntimeConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from google.protobuf import empty_pb2
 from runwire.server.wire import convert
 from runwire.server.wire.convert import file_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call
+from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.files.analysis import FileAnalysisService
 from runwire.server.domain.files.records import Analysis, SearchHit, UploadMetadata
 from runwire.server.domain.files.search import FileSearchService
@@ -73,26 +74,13 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
         return file_proto(await self.files.get(caller(), request.name))
 
     async def ListFiles(self, request: file_pb2.ListFilesRequest, context: ServicerContext) -> file_pb2.ListFilesResponse:
-        page = await self.files.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page = await self.files.list(caller(), list_query(request))
         return file_pb2.ListFilesResponse(
             files=[file_proto(r) for r in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
     async def DeleteFile(self, request: file_pb2.DeleteFileRequest, context: ServicerContext) -> empty_pb2.Empty:
-        await self.files.delete(
-            caller(),
-            request.name,
-            etag=request.etag,
-            allow_missing=request.allow_missing,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
-        )
+        await self.files.delete(caller(), request.name, write_options(request))
         return EMPTY
 
     async def WatchFile(self, request: file_pb2.WatchFileRequest, context: ServicerContext) -> AsyncIterator[file_pb2.File]:
@@ -115,7 +103,7 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
             agent=request.agent,
             instructions=request.instructions,
             max_chars=request.max_chars,
-            request_id=request.request_id,
+            options=write_options(request),
         )
         response = file_pb2.AnalyzeFileResponse(
             file=file_proto(result.file),
@@ -136,13 +124,6 @@ class FileServicer(file_pb2_grpc.FileServiceServicer):
 
     async def SearchFiles(self, request: file_pb2.SearchFilesRequest, context: Any) -> file_pb2.SearchFilesResponse:
         hits, token = await self.search.search(
-            caller(),
-            request.query,
-            session=request.session,
-            agent=request.agent,
-            filter_text=request.filter,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            mode=request.mode,
+            caller(), search_query(request), session=request.session, agent=request.agent, mode=request.mode
         )
         return file_pb2.SearchFilesResponse(results=[_search_result(h) for h in hits], next_page_token=token)

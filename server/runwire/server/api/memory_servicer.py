@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 from runwire.server.wire import convert
 from runwire.server.wire.convert import memory_proto
 from runwire.server.api.calls import ServicerContext, caller
-from runwire.server.api.options import list_query, write_options
+from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.memories import MemoryService
 from runwire.v1 import memory_pb2, memory_pb2_grpc
 
@@ -45,12 +45,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
 
     async def SearchMemories(self, request: memory_pb2.SearchMemoriesRequest, context: ServicerContext) -> memory_pb2.SearchMemoriesResponse:
         hits, token = await self.memories.search(
-            caller(),
-            request.query,
-            types=list(request.types),
-            agent=request.agent,
-            page_size=request.page_size,
-            page_token=request.page_token,
+            caller(), search_query(request), types=list(request.types), agent=request.agent
         )
         return memory_pb2.SearchMemoriesResponse(
             results=[memory_pb2.MemorySearchResult(memory=memory_proto(h.memory), snippet=h.snippet, score=h.score) for h in hits],
@@ -66,9 +61,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             older_than=timedelta(seconds=convert.seconds(request.older_than)) if age == "older_than" else None,
             before=convert.to_datetime(request.before, "before") if age == "before" else None,
             all_memories=request.all,
-            validate_only=request.validate_only,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
+            options=write_options(request),
         )
         return memory_pb2.ClearMemoriesResponse(deleted_count=deleted)
 

@@ -7,6 +7,7 @@ from typing import Callable
 from runwire.server.wire import convert
 from runwire.server.api.admin_servicer import connection_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call
+from runwire.server.api.options import list_query, write_options
 from runwire.server.domain.admin import ConnectionView
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.messaging import (
@@ -41,8 +42,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
             KIND_NOTIFICATION,
             request.notification,
             ttl_seconds=convert.seconds(request.ttl) if request.HasField("ttl") else None,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
+            options=write_options(request),
             field="notification",
         )
         return message_proto(view)
@@ -54,8 +54,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
             KIND_REQUEST,
             request.request,
             ttl_seconds=convert.seconds(request.ttl) if request.HasField("ttl") else None,
-            request_id=request.request_id,
-            fingerprint=convert.fingerprint(request),
+            options=write_options(request),
             field="request",
         )
         if request.wait:
@@ -69,19 +68,13 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
         View = messaging_pb2.ListServerMessagesRequest.View
         if request.view not in View.values():
             raise InvalidArgument.field("view", f"unknown view {request.view}")
-        page = await self.messaging.list(
-            caller(),
-            sent=request.view == View.VIEW_SENT,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-        )
+        page = await self.messaging.list(caller(), list_query(request), sent=request.view == View.VIEW_SENT)
         return messaging_pb2.ListServerMessagesResponse(
             server_messages=[message_proto(v) for v in page.items], next_page_token=page.next_page_token, total_size=page.total_size
         )
 
     async def AcknowledgeServerMessage(self, request: messaging_pb2.AcknowledgeServerMessageRequest, context: ServicerContext) -> messaging_pb2.ServerMessage:
-        return message_proto(await self.messaging.acknowledge(caller(), request.name, request_id=request.request_id))
+        return message_proto(await self.messaging.acknowledge(caller(), request.name, write_options(request)))
 
     async def ListRecipientConnections(
         self, request: messaging_pb2.ListRecipientConnectionsRequest, context: ServicerContext

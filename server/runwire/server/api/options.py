@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from google.protobuf.message import Message
 
+from runwire.server.core.paging import SearchQuery
 from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.wire import convert
 
@@ -32,6 +33,15 @@ def list_query(request: Message) -> ListQuery:
         page_token=request.page_token,  # type: ignore[attr-defined]
         filter=_field(request, "filter", ""),
         order_by=_field(request, "order_by", ""),
+    )
+
+
+def search_query(request: Message) -> SearchQuery:
+    return SearchQuery(
+        text=request.query,  # type: ignore[attr-defined]
+        page_size=request.page_size,  # type: ignore[attr-defined]
+        page_token=request.page_token,  # type: ignore[attr-defined]
+        filter=_field(request, "filter", ""),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any, AsyncGenerator, AsyncIterator, Callable
 
 from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
+from runwire.server.api.options import list_query
 from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
@@ -153,13 +154,7 @@ class RunServicer(run_pb2_grpc.RunServiceServicer):
         return _run(await self.runs.get(caller(), request.name))
 
     async def ListRuns(self, request: run_pb2.ListRunsRequest, context: ServicerContext) -> run_pb2.ListRunsResponse:
-        page, metrics = await self.runs.list(
-            caller(),
-            page_size=request.page_size,
-            page_token=request.page_token,
-            filter_text=request.filter,
-            order_by=request.order_by,
-        )
+        page, metrics = await self.runs.list(caller(), list_query(request))
         return run_pb2.ListRunsResponse(
             runs=[_without_steps(_run(r)) for r in page.items],
             next_page_token=page.next_page_token,

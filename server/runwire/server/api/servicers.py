@@ -6,7 +6,7 @@ from google.protobuf import empty_pb2
 
 from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
-from runwire.server.api.options import list_query, write_options
+from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.messages import MAX_KEPT_MESSAGES, MessageService
 from runwire.server.store.repositories import small_message
@@ -124,9 +124,7 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         return EMPTY
 
     async def SearchMessages(self, request: message_pb2.SearchMessagesRequest, context: ServicerContext) -> message_pb2.SearchMessagesResponse:
-        hits, token = await self.messages.search(
-            caller(), request.parent, request.query, page_size=request.page_size, page_token=request.page_token
-        )
+        hits, token = await self.messages.search(caller(), request.parent, search_query(request))
         return message_pb2.SearchMessagesResponse(
             results=[message_pb2.MessageSearchResult(message=convert.message_proto(h.message), snippet=h.snippet) for h in hits],
             next_page_token=token,

@@ -116,6 +116,16 @@ def _decode_value(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class SearchQuery:
+    """The words of a Search request, with its filter and the page to read."""
+
+    text: str
+    page_size: int = 0
+    page_token: str = ""
+    filter: str = ""
+
+
+@dataclass(frozen=True)
 class PageRequest:
     size: int
     order: tuple[OrderKey, ...]

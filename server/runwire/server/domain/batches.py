@@ -25,7 +25,7 @@ from runwire.server.domain.crews import get_crew_row
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery
+from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.domain.files.records import FileState, Purpose
 from runwire.server.domain.files.service import FileService
 from runwire.server.core.errors import (
@@ -195,10 +195,8 @@ class BatchService:
         inline_tasks: Sequence[Mapping[str, Any]] | None,
         input_file: str,
         options: BatchOptions,
+        write: WriteOptions,
         batch_id: str = "",
-        request_id: str = "",
-        fingerprint: str = "",
-        validate_only: bool = False,
     ) -> BatchView:
         limits = self.ctx.limits
         v = Violations()
@@ -214,7 +212,7 @@ class BatchService:
             if problem:
                 v.add("batch.input_file", problem)
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(write.request_id)
 
         if inline_tasks is not None:
             drafts = self._check_inline(inline_tasks)
@@ -243,7 +241,7 @@ class BatchService:
             error_reason="",
             error_message="",
             labels=dict(fields.get("labels") or {}),
-            request_id=request_id,
+            request_id=write.request_id,
             create_time=now,
             update_time=now,
             revision=1,
@@ -255,10 +253,10 @@ class BatchService:
             fence=1 if self.executor.executes else 0,
         )
         counts = store.TaskCounts(by_status={int(TaskStatus.QUEUED): len(drafts)})
-        if validate_only:
+        if write.validate_only:
             return BatchView(row, counts)
         async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateBatch", fingerprint)
+            replayed = await self.ctx.idempotency.replay(db, caller, write.request_id, "CreateBatch", write.fingerprint)
             if replayed is not None:
                 return await self._view_in(db, caller, replayed[0])
             if await store.batch_id_taken(db, batch_id):
@@ -267,7 +265,7 @@ class BatchService:
             await db.flush()
             await store.insert_tasks(db, [self._task_values(batch_id, d, now) for d in drafts])
             await record_batch(self.ctx, db, "batch.created", batch_id)
-            self.ctx.idempotency.remember(db, caller, request_id, "CreateBatch", fingerprint, [BATCH.format(batch_id)])
+            self.ctx.idempotency.remember(db, caller, write.request_id, "CreateBatch", write.fingerprint, [BATCH.format(batch_id)])
         if self.executor.executes:
             self.executor.start(row)
         else:
@@ -582,19 +580,17 @@ class BatchService:
 
     # -- cancel ---------------------------------------------------------------
 
-    async def cancel(
-        self, caller: Principal, name: str, *, etag: str = "", request_id: str = "", fingerprint: str = ""
-    ) -> BatchView:
-        self.ctx.idempotency.validate(request_id)
-        if request_id:
+    async def cancel(self, caller: Principal, name: str, options: WriteOptions) -> BatchView:
+        self.ctx.idempotency.validate(options.request_id)
+        if options.request_id:
             async with self.ctx.store.read() as db:
-                replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CancelBatch", fingerprint)
+                replayed = await self.ctx.idempotency.replay(db, caller, options.request_id, "CancelBatch", options.fingerprint)
             if replayed is not None:
                 return await self.get(caller, replayed[0])
         BATCH.parse(name, "name")
         async with self.ctx.store.write() as db:
             row = await self._row_in(db, caller, name)
-            check_etag("batch", row.id, row.revision, row.incarnation, etag)
+            check_etag("batch", row.id, row.revision, row.incarnation, options.etag)
             moved = await store.set_batch_state(
                 self.ctx.store, db, row.id, self.ctx.clock(), (BatchState.QUEUED, BatchState.RUNNING), state=int(BatchState.CANCELLING)
             )
@@ -606,7 +602,7 @@ class BatchService:
                 )
             if moved is not None:
                 await record_batch(self.ctx, db, "batch.updated", row.id)
-            self.ctx.idempotency.remember(db, caller, request_id, "CancelBatch", fingerprint, [name])
+            self.ctx.idempotency.remember(db, caller, options.request_id, "CancelBatch", options.fingerprint, [name])
         await self.executor.cancel(row.id, caller.id)
         return await self.get(caller, name)
 

@@ -24,7 +24,7 @@ from runwire.server.domain.common import check_immutable, check_labels, check_te
 from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import NotFound, Violations
-from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
+from runwire.server.core.paging import Page, SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import memories as memory_repo
@@ -197,14 +197,13 @@ class MemoryService:
     async def search(
         self,
         caller: Principal,
-        query: str,
+        search: SearchQuery,
         *,
         types: Sequence[int] = (),
         agent: str = "",
-        page_size: int = 0,
-        page_token: str = "",
     ) -> tuple[builtins.list[MemoryHit], str]:
-        """Memories containing every word of `query`, best first: more occurrences score higher, then newer."""
+        """Memories containing every word of the query, best first: more occurrences score higher, then newer."""
+        query = search.text
         v = Violations()
         words = query.split()
         if not words:
@@ -216,12 +215,12 @@ class MemoryService:
             problem = names.AGENT.problem(agent)
             if problem:
                 v.add("agent", problem)
-        if page_size < 0:
+        if search.page_size < 0:
             v.add("page_size", "must not be negative")
         v.raise_if_any()
-        size = resolve_page_size(page_size, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
+        size = resolve_page_size(search.page_size, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
         fingerprint = query_fingerprint("memories:search", caller.id, query, sorted(types), agent)
-        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        after = self.ctx.page_tokens.decode(search.page_token, fingerprint)
         offset = int(after[0]) if after else 0
         async with self.ctx.store.read() as db:
             rows = await memory_repo.search_memories(
@@ -241,9 +240,7 @@ class MemoryService:
         older_than: timedelta | None = None,
         before: datetime | None = None,
         all_memories: bool = False,
-        validate_only: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
+        options: WriteOptions,
     ) -> int:
         """Deletes, in one transaction, every memory of the caller matching all the criteria given; returns the count."""
         v = Violations()
@@ -257,20 +254,20 @@ class MemoryService:
         if not (types or agent or older_than is not None or before is not None or all_memories):
             v.add("all", "set a criterion (types, agent, older_than, before), or all=true to clear every memory")
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         now = self.ctx.clock()
         cutoff = now - older_than if older_than is not None else before
         agent_id = _id_of(agent)
         async with self.ctx.store.write() as db:
-            if validate_only:
+            if options.validate_only:
                 return await memory_repo.count_memories_matching(db, caller.id, types, agent_id, cutoff, now)
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "ClearMemories", fingerprint)
+            replayed = await self.ctx.idempotency.replay(db, caller, options.request_id, "ClearMemories", options.fingerprint)
             if replayed is not None:
                 return int(replayed[0])
             for row in await memory_repo.memories_matching(db, caller.id, types, agent_id, cutoff, now):
                 await self.writer.record(db, "deleted", row)
             deleted = await memory_repo.delete_memories_matching(db, caller.id, types, agent_id, cutoff, now)
-            self.ctx.idempotency.remember(db, caller, request_id, "ClearMemories", fingerprint, [str(deleted)])
+            self.ctx.idempotency.remember(db, caller, options.request_id, "ClearMemories", options.fingerprint, [str(deleted)])
         return deleted
 
     async def profile_for(self, owner: str, agent_id: str, limit: int = 50) -> builtins.list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from runwire.server.core.errors import DomainError
+from runwire.server.core.paging import SearchQuery
 from runwire.server.domain.memories import MEMORY, MemoryService, MemoryType
 from runwire.server.core.principal import Principal
 from runwire.server.engine.tools import ToolContext, ToolError
@@ -77,9 +78,8 @@ class MemoryTool:
         if "query" not in arguments:
             raise ToolError("action=recall needs `query`")
         types = [TYPES[arguments["type"]]] if "type" in arguments else []
-        hits, _ = await self.memories.search(
-            owner, arguments["query"], types=types, agent=context.agent, page_size=int(arguments.get("limit", 10))
-        )
+        search = SearchQuery(text=arguments["query"], page_size=int(arguments.get("limit", 10)))
+        hits, _ = await self.memories.search(owner, search, types=types, agent=context.agent)
         return {
             "query": arguments["query"],
             "memories": [

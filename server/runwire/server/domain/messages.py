@@ -12,7 +12,7 @@ from runwire.server.core import names
 from runwire.server.domain.common import check_immutable, check_labels, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
-from runwire.server.core.paging import Page, query_fingerprint, resolve_page_size
+from runwire.server.core.paging import Page, SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.core.statuses import MessageRole
 from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
@@ -216,10 +216,9 @@ class MessageService:
 
         await self.writer.delete(caller, name, options, check=check, remove=remove)
 
-    async def search(
-        self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
-    ) -> tuple[builtins.list[SearchHit], str]:
+    async def search(self, caller: Principal, parent: str, search: SearchQuery) -> tuple[builtins.list[SearchHit], str]:
         (session_id,) = names.SESSION.parse(parent, "parent", allow_wildcard_parent=True)
+        query = search.text
         words = query.split()
         if not words:
             raise InvalidArgument.field("query", "is required: one or more words to look for")
@@ -227,9 +226,9 @@ class MessageService:
             raise InvalidArgument.field(
                 "query", f"is {len(query)} characters long; the limit is {self.ctx.limits.max_search_query_chars}"
             )
-        size = resolve_page_size(page_size, 20, MAX_SEARCH_RESULTS)
+        size = resolve_page_size(search.page_size, 20, MAX_SEARCH_RESULTS)
         fingerprint = query_fingerprint("search", caller.id, parent, query)
-        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        after = self.ctx.page_tokens.decode(search.page_token, fingerprint)
         offset = int(after[0]) if after else 0
         async with self.ctx.store.read() as db:
             if session_id != "-" and await self.writer.find_parent(db, caller, session_id) is None:

@@ -31,6 +31,7 @@ from runwire.server.domain.api_keys import PRINCIPAL_PATTERN
 from runwire.server.domain.common import check_text
 from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.core.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -235,8 +236,7 @@ class MessagingService:
         message: messaging_pb2.ServerMessage,
         *,
         ttl_seconds: float | None,
-        request_id: str = "",
-        fingerprint: str = "",
+        options: WriteOptions,
         field: str = "notification",
     ) -> MessageView:
         require_sender(caller)
@@ -271,11 +271,11 @@ class MessagingService:
         elif len(message.connection) > 64:
             v.add(f"{field}.connection", "is not a connection id")
         expire_time = self._expire_time(v, message, ttl_seconds, kind, now, field)
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         v.raise_if_any()
         method = "SendRequest" if kind == KIND_REQUEST else "SendNotification"
         async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
+            replayed = await self.ctx.idempotency.replay(db, caller, options.request_id, method, options.fingerprint)
             if replayed is not None:
                 return await self._view_in(db, caller, replayed[0])
             recipients: list[str] = []
@@ -310,7 +310,7 @@ class MessagingService:
                 payload = notification_proto(row)
                 for principal in recipients or [EVERYONE]:
                     await self.ctx.events.record(db, "notification.created", name, principal, payload)
-            self.ctx.idempotency.remember(db, caller, request_id, method, fingerprint, [name])
+            self.ctx.idempotency.remember(db, caller, options.request_id, method, options.fingerprint, [name])
         return MessageView(row, deliveries, True, now)
 
     def _principal_id(self, v: Violations, name: str, field: str) -> str:
@@ -396,7 +396,7 @@ class MessagingService:
                 views.append(MessageView(row, mine, False, now))
         return views
 
-    async def list(self, caller: Principal, *, sent: bool, page_size: int, page_token: str, filter_text: str) -> Page:
+    async def list(self, caller: Principal, query: ListQuery, *, sent: bool) -> Page:
         if sent:
             base = select(ServerMessageRow).where(ServerMessageRow.sender == caller.id)
         else:
@@ -413,10 +413,10 @@ class MessagingService:
             "serverMessages",
             base,
             _listing(None if sent else caller.id),
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by="",
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
             default_order="create_time desc",
             scope=("sent" if sent else "inbox",),
         )
@@ -429,9 +429,11 @@ class MessagingService:
 
     # -- what recipients do -------------------------------------------------------------
 
-    async def acknowledge(self, caller: Principal, name: str, *, request_id: str = "", field: str = "name") -> MessageView:
+    async def acknowledge(
+        self, caller: Principal, name: str, options: WriteOptions = WriteOptions(), *, field: str = "name"
+    ) -> MessageView:
         """The caller read the message: recorded once; acknowledging again changes nothing."""
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         (message_id,) = SERVER_MESSAGE.parse(name, field)
         async with self.ctx.store.write() as db:
             row = await self._received_in(db, caller, message_id, name)

@@ -30,6 +30,7 @@ from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, parse_filter_field
 from runwire.server.core.clock import utc_now
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery
 from runwire.server.core.errors import (
     Aborted,
     AlreadyExists,
@@ -474,9 +475,7 @@ class RunService:
             raise not_found(name)
         return row
 
-    async def list(
-        self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str
-    ) -> tuple[Page, RunMetricsSummary]:
+    async def list(self, caller: Principal, query: ListQuery) -> tuple[Page, RunMetricsSummary]:
         base = select(RunRow)
         if not caller.is_admin:
             base = base.where(RunRow.owner == caller.id)
@@ -485,13 +484,13 @@ class RunService:
             "runs",
             base,
             RUN_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
             default_order="create_time desc",
         )
-        return page, await self._metrics(base, filter_text)
+        return page, await self._metrics(base, query.filter)
 
     async def _metrics(self, base: Any, filter_text: str) -> RunMetricsSummary:
         clause = filter_to_sql(parse_filter_field(filter_text, self.ctx.limits.max_filter_chars), RUN_LISTING.filter_fields)

@@ -22,6 +22,7 @@ from runwire.server.config import Settings, SettingsError
 from runwire.server.domain.api_keys import require_admin
 from runwire.server.core.etags import check_etag, etag_of
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import WriteOptions
 from runwire.server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from runwire.server.core.principal import Principal
 from runwire.server.store.models import new_incarnation
@@ -146,31 +147,27 @@ class RuntimeConfigService:
         caller: Principal,
         values: Mapping[str, Any],
         mask: Sequence[str],
-        *,
-        etag: str = "",
-        validate_only: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
+        options: WriteOptions,
     ) -> ConfigSnapshot:
         require_admin(caller)
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         async with self._lock:
-            if request_id and not validate_only and await self._replayed(caller, request_id, "UpdateConfig", fingerprint):
+            if options.request_id and not options.validate_only and await self._replayed(caller, options.request_id, "UpdateConfig", options.fingerprint):
                 return self._snapshot(self.settings)
-            check_etag("config", "runtime", self.revision, self.incarnation, etag)
+            check_etag("config", "runtime", self.revision, self.incarnation, options.etag)
             candidate, violations = self._masked(values, mask)
             if violations:
                 raise config_invalid(violations)
-            if validate_only:
+            if options.validate_only:
                 return self._snapshot(candidate, self.revision + 1)
             self._install(caller, candidate, self.pending_restart_fields)
-            await self._remember(caller, request_id, "UpdateConfig", fingerprint)
+            await self._remember(caller, options.request_id, "UpdateConfig", options.fingerprint)
             return self._snapshot(self.settings)
 
-    async def reload(self, caller: Principal, *, validate_only: bool = False, request_id: str = "", fingerprint: str = "") -> ConfigSnapshot:
+    async def reload(self, caller: Principal, options: WriteOptions) -> ConfigSnapshot:
         """Reads the file again (with environment variables and flags on top) and applies its live fields."""
         require_admin(caller)
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         source = self.settings.config_file
         if not source:
             raise FailedPrecondition(
@@ -178,7 +175,7 @@ class RuntimeConfigService:
                 reason="CONFIG_SOURCE_MISSING",
             )
         async with self._lock:
-            if request_id and not validate_only and await self._replayed(caller, request_id, "ReloadConfig", fingerprint):
+            if options.request_id and not options.validate_only and await self._replayed(caller, options.request_id, "ReloadConfig", options.fingerprint):
                 return self._snapshot(self.settings)
             try:
                 loaded = await asyncio.to_thread(
@@ -203,10 +200,10 @@ class RuntimeConfigService:
                     candidate = cf.with_value(candidate, config_field, value)
                 elif value != cf.get_value(self.settings, config_field):
                     pending.append(config_field.path)
-            if validate_only:
+            if options.validate_only:
                 return self._snapshot(candidate, self.revision + 1, pending)
             self._install(caller, candidate, pending)
-            await self._remember(caller, request_id, "ReloadConfig", fingerprint)
+            await self._remember(caller, options.request_id, "ReloadConfig", options.fingerprint)
             return self._snapshot(self.settings)
 
     def _install(self, caller: Principal, candidate: Settings, pending: list[str]) -> None:

@@ -21,11 +21,11 @@ from runwire.server.core.errors import InvalidArgument, NotFound
 from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
 from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
-from runwire.server.core.mcp import McpToolInfo, agent_tool_call_name, call_name
+from runwire.server.core.mcp import agent_tool_call_name
 from runwire.server.engine.mcp import McpManager
 from runwire.server.core.statuses import McpState, ToolSource
 from runwire.server.engine.tools import ToolRegistry
-from runwire.server.wire.tools import ToolView
+from runwire.server.wire.tools import ToolView, mcp_tool_views
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
 
@@ -125,27 +125,7 @@ class ToolService:
 
     def _tools_of(self, row: McpServerRow) -> builtins.list[ToolView]:
         connection = self.manager.get(row.id)
-        available = connection is not None and connection.status.state == McpState.READY
-        server = names.MCP_SERVER.format(row.id)
-        views = []
-        for data in row.tools or []:
-            info = McpToolInfo.from_json(data)
-            views.append(
-                ToolView(
-                    name=f"{server}/tools/{info.name}",
-                    call_name=call_name(row.id, info.name),
-                    display_name=info.title or info.name,
-                    description=info.description,
-                    parameters=info.input_schema,
-                    output_schema=info.output_schema,
-                    source=ToolSource.MCP,
-                    mcp_server=server,
-                    requires_approval=False,
-                    available=available,
-                    update_time=row.tools_time,
-                )
-            )
-        return views
+        return mcp_tool_views(row, available=connection is not None and connection.status.state == McpState.READY)
 
 
 def _for_agent(tools: list[ToolView], agent_tools: list[Mapping[str, Any]]) -> list[ToolView]:

@@ -32,6 +32,7 @@ from runwire.server.config import RunSettings
 from runwire.server.wire import json_values
 from runwire.server.core import names
 from runwire.server.core.clock import utc_now
+from runwire.server.core.paging import SearchQuery
 from runwire.server.core.principal import Principal
 from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.endpoints import ProviderEndpoints
@@ -86,9 +87,7 @@ class MessageHit(Protocol):
 class MessageSearch(Protocol):
     """What the built-in session search needs of the messages (the domain's MessageService)."""
 
-    async def search(
-        self, caller: Principal, parent: str, query: str, *, page_size: int, page_token: str
-    ) -> tuple[Sequence[MessageHit], str]: ...
+    async def search(self, caller: Principal, parent: str, search: SearchQuery) -> tuple[Sequence[MessageHit], str]: ...
 
 
 # The verb of the `run.*` resource event of each final status.
@@ -1074,7 +1073,7 @@ class Runner:
 
     async def _search_session(self, active: ActiveRun, query: str, limit: int) -> list[dict[str, Any]]:
         hits, _ = await self.messages.search(
-            Principal(id=active.plan.owner), active.plan.session, query, page_size=limit, page_token=""
+            Principal(id=active.plan.owner), active.plan.session, SearchQuery(text=query, page_size=limit)
         )
         return [
             {

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
-from runwire.server.store.store import Listing, Store, rows_changed
+from runwire.server.store.store import Listing, OrderExpression, Store, rows_changed
 
 def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
@@ -84,7 +84,11 @@ MESSAGE_LISTING = Listing(
     order_columns={
         "create_time": MessageRow.create_time,
         "update_time": MessageRow.update_time,
-        "name": MessageRow.id,
+        # The whole name: listed across sessions (`sessions/-`), messages are ordered by session first.
+        "name": OrderExpression(
+            resource_name_sql("sessions/", MessageRow.session_id, "/messages/", MessageRow.id),
+            lambda row: f"sessions/{row.session_id}/messages/{row.id}",
+        ),
     },
     tiebreak=MessageRow.pk,
 )

@@ -76,27 +76,32 @@ def mcp_server_proto(row: McpServerRow) -> mcp_server_pb2.McpServer:
         )
         if row.last_error_time is not None:
             server.last_error_time.CopyFrom(convert.timestamp(row.last_error_time))
-    ready = row.state == McpState.READY
+    server.tools.extend(tool_proto(view) for view in mcp_tool_views(row, available=row.state == McpState.READY))
+    return server
+
+
+def mcp_tool_views(row: McpServerRow, *, available: bool) -> list[ToolView]:
+    """The tools an MCP server listed at its last connection."""
+    server = names.MCP_SERVER.format(row.id)
+    views = []
     for data in row.tools or []:
         info = McpToolInfo.from_json(data)
-        server.tools.append(
-            tool_proto(
-                ToolView(
-                    name=f"{server.name}/tools/{info.name}",
-                    call_name=call_name(row.id, info.name),
-                    display_name=info.title or info.name,
-                    description=info.description,
-                    parameters=info.input_schema,
-                    output_schema=info.output_schema,
-                    source=ToolSource.MCP,
-                    mcp_server=server.name,
-                    requires_approval=False,
-                    available=ready,
-                    update_time=row.tools_time,
-                )
+        views.append(
+            ToolView(
+                name=f"{server}/tools/{info.name}",
+                call_name=call_name(row.id, info.name),
+                display_name=info.title or info.name,
+                description=info.description,
+                parameters=info.input_schema,
+                output_schema=info.output_schema,
+                source=ToolSource.MCP,
+                mcp_server=server,
+                requires_approval=False,
+                available=available,
+                update_time=row.tools_time,
             )
         )
-    return server
+    return views
 
 
 def tool_proto(tool: ToolView) -> tool_pb2.Tool:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from runwire.server.core import names
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import WriteOptions
 from runwire.server.domain.secrets import SecretService
 from runwire.server.core.errors import FailedPrecondition, NotFound, Unavailable, Violations
 from runwire.server.core.principal import Principal
@@ -62,7 +63,7 @@ class FileAnalysisService:
         agent: str = "",
         instructions: str = "",
         max_chars: int = 0,
-        request_id: str = "",
+        options: WriteOptions,
     ) -> Analysis:
         v = Violations()
         if mode not in (AnalyzeMode.EXTRACT_TEXT, AnalyzeMode.SUMMARIZE):
@@ -78,7 +79,7 @@ class FileAnalysisService:
         if max_chars < 0 or max_chars > MAX_TEXT_CHARS:
             v.add("max_chars", f"must be between 1 and {MAX_TEXT_CHARS:,} (0 means {DEFAULT_TEXT_CHARS:,})")
         v.raise_if_any()
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         max_chars = max_chars or DEFAULT_TEXT_CHARS
         started = time.perf_counter()
         row = await self.files.get(caller, name)

@@ -12,7 +12,7 @@ from runwire.server.domain.common import filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from runwire.server.core.filtering import FilterError
-from runwire.server.core.paging import query_fingerprint, resolve_page_size
+from runwire.server.core.paging import SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.files import embeddings
 from runwire.server.store import file_repository as files_repo
@@ -38,27 +38,25 @@ class FileSearchService:
     async def search(
         self,
         caller: Principal,
-        query: str,
+        search: SearchQuery,
         *,
         session: str = "",
         agent: str = "",
-        filter_text: str = "",
-        page_size: int = 0,
-        page_token: str = "",
         mode: int = SearchMode.UNSPECIFIED,
     ) -> tuple[list[SearchHit], str]:
+        query = search.text
         words = _query_words(query, self.ctx.limits.max_search_query_chars)
         semantic = self._semantic_mode(mode)
-        size = resolve_page_size(page_size, 10, MAX_SEARCH_RESULTS)
-        expr = parse_filter_field(filter_text, self.ctx.limits.max_filter_chars)
+        size = resolve_page_size(search.page_size, 10, MAX_SEARCH_RESULTS)
+        expr = parse_filter_field(search.filter, self.ctx.limits.max_filter_chars)
         try:
             filter_clause = filter_to_sql(expr, files_repo.SEARCH_FILTER_FIELDS)
         except FilterError as exc:
             raise filter_error(exc) from None
         fingerprint = query_fingerprint(
-            "files:search", caller.id, query, session, agent, filter_text.strip(), str(int(semantic))
+            "files:search", caller.id, query, session, agent, search.filter.strip(), str(int(semantic))
         )
-        after = self.ctx.page_tokens.decode(page_token, fingerprint)
+        after = self.ctx.page_tokens.decode(search.page_token, fingerprint)
         offset = int(after[0]) if after else 0
         owner = None if caller.is_admin else caller.id
         conditions = [FileRow.state == FileState.COMPLETED]

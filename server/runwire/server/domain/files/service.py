@@ -25,6 +25,7 @@ from runwire.server.core import names
 from runwire.server.core.etags import check_etag
 from runwire.server.domain.common import check_labels, check_text
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -329,7 +330,7 @@ class FileService:
             raise not_found(name)
         return row
 
-    async def list(self, caller: Principal, *, page_size: int, page_token: str, filter_text: str, order_by: str) -> Page:
+    async def list(self, caller: Principal, query: ListQuery) -> Page:
         base = select(FileRow)
         if not caller.is_admin:
             base = base.where(FileRow.owner == caller.id)
@@ -338,10 +339,10 @@ class FileService:
             "files",
             base,
             files_repo.FILE_LISTING,
-            page_size=page_size,
-            page_token=page_token,
-            filter_text=filter_text,
-            order_by=order_by,
+            page_size=query.page_size,
+            page_token=query.page_token,
+            filter_text=query.filter,
+            order_by=query.order_by,
             default_order="create_time desc",
         )
 
@@ -422,28 +423,19 @@ class FileService:
 
     # -- delete ---------------------------------------------------------------
 
-    async def delete(
-        self,
-        caller: Principal,
-        name: str,
-        *,
-        etag: str = "",
-        allow_missing: bool = False,
-        request_id: str = "",
-        fingerprint: str = "",
-    ) -> None:
+    async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
         (file_id,) = names.FILE.parse(name, "name")
-        self.ctx.idempotency.validate(request_id)
+        self.ctx.idempotency.validate(options.request_id)
         async with self._blob_lock:
             async with self.ctx.store.write() as db:
-                if await self.ctx.idempotency.replay(db, caller, request_id, "DeleteFile", fingerprint) is not None:
+                if await self.ctx.idempotency.replay(db, caller, options.request_id, "DeleteFile", options.fingerprint) is not None:
                     return
                 row = await files_repo.get_file(db, file_id, None if caller.is_admin else caller.id)
                 if row is None:
-                    if allow_missing:
+                    if options.allow_missing:
                         return
                     raise not_found(name)
-                check_etag("file", row.id, row.revision, row.incarnation, etag)
+                check_etag("file", row.id, row.revision, row.incarnation, options.etag)
                 for check in self._in_use_checks:
                     why = await check(db, row.id)
                     if why:
@@ -456,7 +448,7 @@ class FileService:
                 await db.delete(row)
                 await db.flush()
                 blob_still_used = await files_repo.blob_in_use(db, sha256)
-                self.ctx.idempotency.remember(db, caller, request_id, "DeleteFile", fingerprint, [])
+                self.ctx.idempotency.remember(db, caller, options.request_id, "DeleteFile", options.fingerprint, [])
             if not blob_still_used:
                 await self.blobs.delete(sha256)
         self.processing.cancel(file_id)
