@@ -53,6 +53,7 @@ from runwire.server.store import file_repository as files_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import filter_to_sql
 from runwire.server.store.models import FileRow, SessionRow
+from runwire.server.store.transaction import Transaction
 from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.server.files")
@@ -326,7 +327,7 @@ class FileService:
             _check_supported(metadata.purpose, content_type)
         return content_type
 
-    async def _attachment_in(self, db: Any, caller: Principal, metadata: UploadMetadata) -> tuple[str | None, str | None]:
+    async def _attachment_in(self, db: Transaction, caller: Principal, metadata: UploadMetadata) -> tuple[str | None, str | None]:
         owner = None if caller.is_admin else caller.id
         if metadata.session:
             (session_id,) = names.SESSION.parse(metadata.session, "metadata.session")
@@ -453,7 +454,7 @@ class FileService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> FileRow:
+    async def _get_in(self, db: Transaction, caller: Principal, name: str) -> FileRow:
         (file_id,) = names.FILE.parse(name, "name")
         row = await files_repo.get_file(db, file_id, None if caller.is_admin else caller.id)
         if row is None:
@@ -694,7 +695,7 @@ class FileService:
             await self._record(db, "file.updated", row)
         self._notify(file_id)
 
-    async def _record(self, db: Any, type: str, row: FileRow) -> None:
+    async def _record(self, db: Transaction, type: str, row: FileRow) -> None:
         await self.ctx.events.record(db, type, names.FILE.format(row.id), row.owner, convert.file_proto(row))
 
     def _notify(self, file_id: str) -> None:

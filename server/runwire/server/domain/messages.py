@@ -22,6 +22,7 @@ from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow, SessionRow
+from runwire.server.store.transaction import Transaction
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
@@ -162,11 +163,11 @@ class MessageService:
             )
         return row
 
-    async def _record(self, db: Any, type: str, row: MessageRow) -> None:
+    async def _record(self, db: Transaction, type: str, row: MessageRow) -> None:
         name = names.MESSAGE.format(row.session_id, row.id)
         await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
 
-    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
+    async def _session_in(self, db: Transaction, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
         owner = None if caller.is_admin else caller.id
         session = await repo.find_live_session_on(self.ctx.store, db, session_id, owner, self.ctx.clock())
         if session is None:
@@ -178,7 +179,7 @@ class MessageService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> MessageRow:
+    async def _get_in(self, db: Transaction, caller: Principal, name: str) -> MessageRow:
         session_id, message_id = names.MESSAGE.parse(name, "name")
         session = await repo.get_session(db, session_id, None if caller.is_admin else caller.id, self.ctx.clock())
         row = await repo.get_message(db, session_id, message_id) if session is not None else None

@@ -45,7 +45,8 @@ from runwire.server.core.errors import (
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import EventSubscriptionRow, ResourceEventRow, ServerKey
-from runwire.server.store.store import Store
+from runwire.server.store.store import Store, rows_changed
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 from runwire.v1 import event_pb2
 
 log = logging.getLogger("runwire.resource_events")
@@ -266,23 +267,24 @@ class ResourceEvents:
 
     # -- writing --------------------------------------------------------------------
 
-    async def record(self, db: Any, type: str, resource: str, principal: str, payload: Message) -> None:
+    async def record(self, db: CoreTransaction, type: str, resource: str, principal: str, payload: Message) -> None:
         """Add the event to the transaction `db` (from `store.write()` or `write_core()`); it is published
         when that commits."""
         values = self._values(type, resource, principal, payload)
         if self._postgres:
             # Inserted as the transaction's last work, under the lock (see _insert_held_events).
-            info = db.sync_session.info
+            session = orm(db)  # write_core() is write() on PostgreSQL
+            info = session.sync_session.info
             if _HELD_EVENTS not in info:
                 info[_HELD_EVENTS] = []
-                self.store.before_commit(db, self._insert_held_events)
+                self.store.before_commit(session, self._insert_held_events)
             info[_HELD_EVENTS].append(values)
         else:
             # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
             await self.store.execute_on(db, _INSERT, values)
         self.store.after_commit(db, self.notify)
 
-    async def _insert_held_events(self, db: Any) -> None:
+    async def _insert_held_events(self, db: Transaction) -> None:
         """PostgreSQL: take the log's lock and insert the transaction's events at its very end.
 
         The lock makes positions visible in commit order. Taken in the middle of a transaction, it
@@ -498,19 +500,19 @@ class ResourceEvents:
             ).scalar()
             removed = 0
             if newest_old is not None:
-                removed = (await db.execute(delete(ResourceEventRow).where(ResourceEventRow.pk <= newest_old))).rowcount or 0
+                removed = rows_changed(await db.execute(delete(ResourceEventRow).where(ResourceEventRow.pk <= newest_old)))
                 marker = await db.get(ServerKey, _PRUNED_KEY)
                 if marker is None:
                     db.add(ServerKey(name=_PRUNED_KEY, value=str(newest_old)))
                 elif int(marker.value) < newest_old:
                     marker.value = str(newest_old)
-            expired = (
+            expired = rows_changed(
                 await db.execute(
                     delete(EventSubscriptionRow).where(
                         EventSubscriptionRow.use_time < now - self.settings.event_subscription_ttl
                     )
                 )
-            ).rowcount or 0
+            )
         return removed, expired
 
     # -- reading --------------------------------------------------------------------

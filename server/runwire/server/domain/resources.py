@@ -32,6 +32,7 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.store import resources as resource_repo
 from runwire.server.store.models import new_incarnation
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 Row = TypeVar("Row")
 
@@ -160,10 +161,10 @@ class ResourceWriter(Generic[Row]):
     def _live(self) -> Any:
         return self.kind.live(self.ctx.clock()) if self.kind.live is not None else None
 
-    async def find(self, db: Any, caller: Principal, resource_id: str) -> Row | None:
+    async def find(self, db: Transaction, caller: Principal, resource_id: str) -> Row | None:
         return await resource_repo.find_row(db, self.kind.row, resource_id, self.owner_scope(caller), self._live())
 
-    async def get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> Row:
+    async def get_in(self, db: Transaction, caller: Principal, name: str, field: str = "name") -> Row:
         (resource_id,) = self.kind.pattern.parse(name, field)
         row = await self.find(db, caller, resource_id)
         if row is None:
@@ -303,7 +304,7 @@ class ResourceWriter(Generic[Row]):
                 reason="PERMISSION_DENIED",
             )
 
-    async def record(self, db: Any, change: str, row: Any) -> None:
+    async def record(self, db: Transaction, change: str, row: Any) -> None:
         """The resource event `<field>.<change>` of `row`, in the transaction `db` (none for kinds without)."""
         if self.kind.to_proto is not None:
             await self.ctx.events.record(

@@ -62,6 +62,7 @@ from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunColumns, RunEventRow, RunRow, new_incarnation
 from runwire.server.store.store import Listing, OrderExpression
+from runwire.server.store.transaction import Transaction, orm
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")
@@ -227,7 +228,7 @@ class RunService:
         async with store.write_core() if not request_id else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
+                return await self._get_in(orm(db), caller, replayed[0])
             found = await repo.get_session_with_agent(
                 self.ctx.store, db, session_id, None if caller.is_admin else caller.id, now
             )
@@ -379,7 +380,7 @@ class RunService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> RunRow:
+    async def _get_in(self, db: Transaction, caller: Principal, name: str) -> RunRow:
         (run_id,) = RUN.parse(name, "name")
         stmt = select(RunRow).where(RunRow.id == run_id)
         if not caller.is_admin:
@@ -414,7 +415,7 @@ class RunService:
             base = base.where(clause)
         runs = base.subquery()
         async with self.ctx.store.read() as db:
-            counts = dict(
+            counts: dict[int, int] = dict(
                 (await db.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
             )
             sums = (
@@ -864,7 +865,7 @@ class RunService:
             task.add_done_callback(self._applying.discard)
         return failed, resumed
 
-    async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
+    async def _waiting_state(self, db: Transaction, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
         """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""
         if not row.pending_input:
             return None
@@ -895,7 +896,7 @@ class RunService:
         return plan, waiting
 
     async def _open_step(
-        self, db: Any, row: RunRow, request: run_pb2.InputRequest, index: int, plan: RunPlan
+        self, db: Transaction, row: RunRow, request: run_pb2.InputRequest, index: int, plan: RunPlan
     ) -> tuple[run_pb2.RunStep, tuple[ToolCallRequest, ...]] | None:
         """The step whose tool call awaits approval, rebuilt from the run's messages and events: the calls
         of its assistant message still without a result (the pending one first) and those already done."""
@@ -946,7 +947,7 @@ class RunService:
 RESTARTED_MESSAGE = "the server restarted while the run was active"
 
 
-async def _taken_over(db: Any, row: RunRow, now: datetime) -> TakenOver:
+async def _taken_over(db: Transaction, row: RunRow, now: datetime) -> TakenOver:
     """What a run cut short left: the text it streamed and committed since its last assistant message,
     and the tool calls its messages hold without a result."""
     messages = list(
@@ -983,7 +984,7 @@ def _text_since_last_assistant_message(events: list[run_pb2.RunEvent]) -> str:
     return "".join(parts)
 
 
-async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:
+async def _events_of(db: Transaction, run_id: str) -> list[run_pb2.RunEvent]:
     rows = await db.execute(select(RunEventRow.payload).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq))
     return [run_pb2.RunEvent.FromString(payload) for payload in rows.scalars()]
 
