@@ -242,7 +242,7 @@ class McpServerService:
             if row.disabled:
                 raise FailedPrecondition(
                     f"MCP server {name!r} is disabled; enable it (disabled=false) to connect it",
-                    reason="FAILED_PRECONDITION",
+                    reason="MCP_SERVER_DISABLED",
                     metadata={"resource": name},
                 )
             _reset_connection_report(row, self.ctx.clock())

@@ -33,6 +33,7 @@ from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import (
     DeadlineExceeded,
+    ErrorReasonName,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -67,7 +68,7 @@ MAX_DELIVERIES_SHOWN = 1000
 MAX_BACKLOG = 1000
 # Resources whose followers may be addressed, with the table that knows their owner.
 _FOLLOWED: dict[str, type[SessionRow] | type[RunRow] | type[BatchRow]] = {"sessions": SessionRow, "runs": RunRow, "batches": BatchRow}
-_NOT_FOUND = {"sessions": "SESSION_NOT_FOUND", "runs": "RUN_NOT_FOUND", "batches": "BATCH_NOT_FOUND"}
+_NOT_FOUND: dict[str, ErrorReasonName] = {"sessions": "SESSION_NOT_FOUND", "runs": "RUN_NOT_FOUND", "batches": "BATCH_NOT_FOUND"}
 _ENUMS: dict[str, dict[str, int]] = {
     "kind": {"NOTIFICATION": KIND_NOTIFICATION, "REQUEST": KIND_REQUEST},
     "level": {n: v for n, v in Level.items() if v},

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import inspect
 
-from runwire.server.core.errors import AlreadyExists, NotFound, PermissionDenied
+from runwire.server.core.errors import AlreadyExists, ErrorReasonName, NotFound, PermissionDenied
 from runwire.server.core.etags import check_etag
 from runwire.server.core.names import NamePattern
 from runwire.server.core.paging import Page
@@ -68,7 +68,7 @@ class ResourceKind:
     # In messages: "agent", "MCP server".
     title: str
     # The ErrorInfo reason of NOT_FOUND: "AGENT_NOT_FOUND".
-    not_found_reason: str
+    not_found_reason: ErrorReasonName
     # The RPC suffix: "Agent" for CreateAgent, UpdateAgent, DeleteAgent (the idempotency records' method).
     method: str
     # The etag's kind: etag_of(etag_kind, id, revision, incarnation). Defaults to `field`.
