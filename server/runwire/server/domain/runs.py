@@ -13,7 +13,6 @@ import builtins
 import copy
 import logging
 import statistics
-from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -61,6 +60,7 @@ from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import MessageRow, RunColumns, RunEventRow, RunRow, new_incarnation
+from runwire.server.store.records import RunValues
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.server.store.transaction import Transaction, orm
 from runwire.v1 import common_pb2, message_pb2, run_pb2
@@ -263,7 +263,7 @@ class RunService:
             here = self.executes and not queue and self.runner.room() > 0
             # The run's columns as a plain object (convert.run_proto reads it like a RunRow): an ORM
             # instance costs more to build than the Core insert below.
-            row = SimpleNamespace(
+            row = RunValues(
                 id=run_id,
                 owner=session.owner,
                 session_id=session.id,
@@ -296,6 +296,7 @@ class RunService:
                 lease_owner=self.lease.owner if here else "",
                 lease_expires=self.lease.expiry(now) if here else None,
                 fence=1 if here else 0,
+                pk=None,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
             stamp_now(created.create_time)

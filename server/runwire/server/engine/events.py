@@ -32,7 +32,6 @@ import logging
 import time
 import weakref
 from collections import deque
-from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
@@ -44,6 +43,7 @@ from runwire.server.wire import convert
 from runwire.server.domain.resource_events import ResourceEvents
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
+from runwire.server.store.records import RunValues
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
 from runwire.v1 import run_pb2
@@ -662,7 +662,7 @@ def _resource_events_of(
                 row = updated.get(w.run_id)
                 if row is None:
                     (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
-                runs[w.run_id] = (row.owner, convert.run_proto(SimpleNamespace(**row._asdict(), steps=())))
+                runs[w.run_id] = (row.owner, convert.run_proto(RunValues(**row._asdict(), steps=())))
             owner, run = runs[w.run_id]
             recorded.append((w.run_change, run.name, owner, run))
     return recorded

@@ -20,7 +20,6 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
 
 from google.protobuf import json_format, struct_pb2
@@ -57,6 +56,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
+from runwire.server.store.records import MessageValues
 from runwire.server.store.store import Store
 from runwire.server.background import spawn
 from runwire.v1 import common_pb2, run_pb2
@@ -1143,12 +1143,12 @@ class Runner:
 
     async def _add_message(
         self, active: ActiveRun, role: Role, content: Sequence[Mapping[str, Any]], labels: dict[str, str] | None = None
-    ) -> SimpleNamespace:
+    ) -> MessageValues:
         """Append a message to the session, in the same commit as its message_created event.
-        Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
+        Returns the message's columns (a record: an ORM instance costs more than the insert)."""
         now = self.clock()
         plan = active.plan
-        row = SimpleNamespace(
+        row = MessageValues(
             session_id=plan.session_id,
             id=names.new_id(),
             owner=plan.owner,
@@ -1163,6 +1163,7 @@ class Runner:
             update_time=now,
             revision=1,
             incarnation=new_incarnation(),
+            pk=None,
         )
         values = {key: getattr(row, key) for key in _MESSAGE_COLUMNS}
         statements = ((_INSERT_MESSAGE, values), (_COUNT_MESSAGE, {"_session_id": plan.session_id, "update_time": now}))

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Sequence
 
-from sqlalchemy import Row, String, bindparam, delete, func, literal, select, update
+from sqlalchemy import String, bindparam, delete, func, literal, select, update
 from sqlalchemy import inspect as sa_inspect
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
+from runwire.server.store.records import (
+    AgentRecord,
+    LiveSession,
+    MessageRecord,
+    MessageVersion,
+    RecentMessage,
+    RunAgent,
+    SessionRecord,
+)
 from runwire.server.store.store import Listing, Store, rows_changed
 from runwire.server.store.transaction import CoreTransaction, Transaction
 
@@ -100,19 +108,22 @@ _AGENT_BY_ID = select(AgentRow).where(AgentRow.id == bindparam("id"))
 _AGENT_BY_ID_AND_OWNER = _AGENT_BY_ID.where(AgentRow.owner == bindparam("owner"))
 
 
-# The columns of AgentRow by attribute, read-only.
-AgentRecord = Row[Any]
+def _record_columns(model: Any) -> list[Any]:
+    """A model's columns labelled with their attribute names (SessionRow.client_metadata is the column
+    `metadata`), for Core reads whose rows stand in for the model's read-only attributes (store/records.py)."""
+    return [attribute.columns[0].label(attribute.key) for attribute in sa_inspect(model).column_attrs]
+
 
 # Columns, not entities: a read-only record for callers that only look (GetAgent), fetched without a Session.
-_AGENT_RECORD_BY_ID = select(*AgentRow.__table__.c).where(AgentRow.id == bindparam("id"))
+_AGENT_RECORD_BY_ID = select(*_record_columns(AgentRow)).where(AgentRow.id == bindparam("id"))
 _AGENT_RECORD_BY_ID_AND_OWNER = _AGENT_RECORD_BY_ID.where(AgentRow.owner == bindparam("owner"))
 
 
 async def find_agent_record(store: Store, agent_id: str, owner: str | None) -> AgentRecord | None:
     """The agent's columns by attribute (as on AgentRow), or None; for reads that change nothing."""
     if owner is None:
-        return await store.fetch_one(_AGENT_RECORD_BY_ID, {"id": agent_id})
-    return await store.fetch_one(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
+        return await store.fetch_record(_AGENT_RECORD_BY_ID, {"id": agent_id}, AgentRecord)
+    return await store.fetch_record(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner}, AgentRecord)
 
 
 # What tells one version of an agent from another (its etag is made of them): changes bump the revision,
@@ -156,14 +167,7 @@ _LIVE_SESSION_BY_ID = select(SessionRow).where(
 _LIVE_SESSION_BY_ID_AND_OWNER = _LIVE_SESSION_BY_ID.where(SessionRow.owner == bindparam("owner"))
 
 
-def _record_columns(model: Any) -> list[Any]:
-    """A model's columns labelled with their attribute names (SessionRow.client_metadata is the column
-    `metadata`), for Core reads whose rows stand in for the model's read-only attributes."""
-    return [attribute.columns[0].label(attribute.key) for attribute in sa_inspect(model).column_attrs]
-
-
 # The columns of SessionRow by attribute, read-only (GetSession): read without a Session, as AgentRecord is.
-SessionRecord = Row[Any]
 _LIVE_SESSION_RECORD_BY_ID = select(*_record_columns(SessionRow)).where(
     SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
 )
@@ -173,8 +177,9 @@ _LIVE_SESSION_RECORD_BY_ID_AND_OWNER = _LIVE_SESSION_RECORD_BY_ID.where(SessionR
 async def find_live_session_record(store: Store, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
     """The session's columns by attribute (as on SessionRow) unless it expired, or None."""
     if owner is None:
-        return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
-    return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+        return await store.fetch_record(_LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now}, SessionRecord)
+    params = {"id": session_id, "now": now, "owner": owner}
+    return await store.fetch_record(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, params, SessionRecord)
 
 
 async def find_live_session_on(store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
@@ -183,7 +188,7 @@ async def find_live_session_on(store: Store, db: CoreTransaction, session_id: st
         rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
     else:
         rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
-    return rows[0] if rows else None
+    return SessionRecord._make(rows[0]) if rows else None
 
 
 async def get_session(db: Transaction, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
@@ -209,7 +214,7 @@ _LIVE_SESSION_WITH_AGENT_AND_OWNER = _LIVE_SESSION_WITH_AGENT.where(_S.owner == 
 
 async def get_session_with_agent(
     store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime
-) -> tuple[SimpleNamespace, SimpleNamespace | None] | None:
+) -> tuple[LiveSession, RunAgent | None] | None:
     """A live session's id, owner and agent_id, and its agent's id, state, limits, instructions, model
     and tools (None when the agent is gone); None when there is no such live session."""
     params: dict[str, Any] = {"id": session_id, "now": now}
@@ -221,10 +226,10 @@ async def get_session_with_agent(
     if not rows:
         return None
     row = rows[0]
-    session = SimpleNamespace(id=row.id, owner=row.owner, agent_id=row.agent_id)
+    session = LiveSession(id=row.id, owner=row.owner, agent_id=row.agent_id)
     if row.agent_found is None:
         return session, None
-    agent = SimpleNamespace(
+    agent = RunAgent(
         id=row.agent_found, state=row.state, limits=row.limits, instructions=row.instructions, model=row.model,
         tools=row.tools,
     )
@@ -265,9 +270,8 @@ async def get_message(db: Transaction, session_id: str, message_id: str) -> Mess
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-# The columns of MessageRow by attribute, read-only (ListMessages): rows fetched without a Session, as
-# AgentRecord and SessionRecord are.
-MessageRecord = Row[Any]
+# Messages read as MessageRecord (ListMessages): rows fetched without a Session, as AgentRecord and
+# SessionRecord are.
 _M = MessageRow.__table__.c
 _SESSION_MESSAGE_COUNT = select(func.count()).select_from(MessageRow.__table__).where(_M.session_id == bindparam("session_id"))
 _AFTER_ASCENDING = (_M.create_time > bindparam("after_time")) | (
@@ -310,7 +314,7 @@ def small_message(row: Any) -> bool:
     return len(row.text) <= KEPT_MESSAGE_TEXT_CHARS and len(row.content) <= KEPT_MESSAGE_PARTS
 
 
-def _message_version(row: Any) -> tuple[Any, ...]:
+def _message_version(row: MessageRecord | MessageVersion) -> tuple[Any, ...]:
     return (row.pk, row.revision, row.incarnation, row.reply_count)
 
 
@@ -334,11 +338,11 @@ async def session_messages_page(
         params["after_time"], params["after_pk"] = after
     key = (descending, after is not None)
     if records is not None:
-        versions = await store.fetch_all(_SESSION_MESSAGE_VERSIONS_PAGES[key], params)
+        versions = await store.fetch_records(_SESSION_MESSAGE_VERSIONS_PAGES[key], params, MessageVersion)
         kept = [records.get((session_id, v.id), _message_version(v)) for v in versions[:limit]]
         if versions and None not in kept:
             return kept, len(versions) > limit, versions[0].messages_in_session
-    rows = await store.fetch_all(_SESSION_MESSAGES_PAGES[key], params)
+    rows = await store.fetch_records(_SESSION_MESSAGES_PAGES[key], params, MessageRecord)
     if records is not None:
         for row in rows[:limit]:
             if small_message(row):
@@ -467,10 +471,10 @@ _RECENT_MESSAGES = (
 )
 
 
-async def recent_messages(store: Store, session_id: str, limit: int) -> list[Row[Any]]:
+async def recent_messages(store: Store, session_id: str, limit: int) -> list[RecentMessage]:
     """Role and content of the newest `limit` messages of a session, oldest first: the conversation a
     model sees (read without a Session, as every run starts with it)."""
-    rows = await store.fetch_all(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit})
+    rows = await store.fetch_records(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit}, RecentMessage)
     rows.reverse()
     return rows
 

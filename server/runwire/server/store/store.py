@@ -26,6 +26,7 @@ from runwire.server.store.transaction import BatchTransaction, CoreTransaction, 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R", bound=tuple[Any, ...])  # a NamedTuple record (store/records.py)
 
 
 # Session.info keys: what to call once the session's transaction commits, and what to await as its
@@ -86,7 +87,9 @@ class _Compiled:
 
     __slots__ = ("sql", "sources", "bind_processors", "result_processors", "record")
 
-    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, statement: Any, dialect: Any, keys: Sequence[str] | None = None, record: type[tuple[Any, ...]] | None = None
+    ) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         if compiled.positiontup is None:
             raise ValueError("positional parameters only")
@@ -106,7 +109,11 @@ class _Compiled:
         columns = list(statement.exported_columns)
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         # A statement without columns gets a Record of no fields; rows() is only called on ones with columns.
-        self.record = collections.namedtuple("Record", [c.key for c in columns])  # type: ignore[misc]  # fields known at run time
+        column_keys = [c.key for c in columns]
+        if record is not None and list(getattr(record, "_fields", ())) != column_keys:
+            raise TypeError(f"{record.__name__} does not have the statement's columns in order: {column_keys}")
+        # A record type of the caller's, else one made of the columns' keys.
+        self.record: type[tuple[Any, ...]] = record or collections.namedtuple("Record", column_keys)
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
@@ -156,7 +163,7 @@ class Store:
         self._checkpoint_connection: Any = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
-        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
+        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None, type[Any] | None], _Compiled | None] = {}
 
     @property
     def backend(self) -> str:
@@ -196,16 +203,44 @@ class Store:
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return list((await connection.execute(statement, params)).all())
 
-    def _compiled(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Compiled | None:
+    async def fetch_record(self, statement: Any, params: Mapping[str, Any], record: type[R]) -> R | None:
+        """fetch_one() as a `record` (a NamedTuple whose fields are the statement's columns, in order): the
+        compiled inline read builds it directly; another read maps its row."""
+        if self.inline:
+            compiled = self._compiled(statement, record=record)
+            if compiled is not None:
+                rows = compiled.rows(self._raw_reader(), params, first_only=True)
+                return rows[0] if rows else None
+            row = self._reader().execute(statement, params).first()
+        else:
+            async with self.engine.connect() as connection:  # type: ignore[union-attr]
+                row = (await connection.execute(statement, params)).first()
+        return None if row is None else record._make(row)  # type: ignore[attr-defined]  # a NamedTuple
+
+    async def fetch_records(self, statement: Any, params: Mapping[str, Any], record: type[R]) -> list[R]:
+        """fetch_all() as `record`s, as fetch_record() reads."""
+        if self.inline:
+            compiled = self._compiled(statement, record=record)
+            if compiled is not None:
+                return compiled.rows(self._raw_reader(), params, first_only=False)
+            rows = self._reader().execute(statement, params).all()
+        else:
+            async with self.engine.connect() as connection:  # type: ignore[union-attr]
+                rows = (await connection.execute(statement, params)).all()
+        return [record._make(row) for row in rows]  # type: ignore[attr-defined]  # a NamedTuple
+
+    def _compiled(
+        self, statement: Any, keys: tuple[str, ...] | None = None, record: type[Any] | None = None
+    ) -> _Compiled | None:
         """The statement compiled for the inline connections, or None: SQLAlchemy must execute it (see
         _Compiled), or the cache is full (statements are meant to be module constants, not built per call)."""
-        key = (statement, keys)
+        key = (statement, keys, record)
         if key in self._compiled_statements:
             return self._compiled_statements[key]
         if len(self._compiled_statements) >= MAX_COMPILED_STATEMENTS:
             return None
         try:
-            compiled: _Compiled | None = _Compiled(statement, self.engine.dialect, keys)
+            compiled: _Compiled | None = _Compiled(statement, self.engine.dialect, keys, record)
         except ValueError:
             compiled = None
         self._compiled_statements[key] = compiled
