@@ -21,7 +21,7 @@ from runwire.server.domain.secrets import not_found as secret_not_found
 from runwire.server.store import repositories as repo
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import AgentRow
-from runwire.server.store.repositories import AgentRecord
+from runwire.server.store.records import AgentRecord
 from runwire.server.store.transaction import Transaction
 
 PROVIDERS = ("builtin", "openai")
