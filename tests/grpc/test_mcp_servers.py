@@ -20,6 +20,7 @@ import pytest
 from runwire.server.app import RunwireServer
 from runwire.v1 import (
     agent_pb2,
+    error_reason_pb2,
     mcp_server_pb2,
     mcp_server_pb2_grpc,
     run_pb2,
@@ -333,7 +334,9 @@ async def test_disable_update_and_delete(mcp: Mcp) -> None:
     listed = await mcp.list_tools(filter="source = MCP")
     assert listed.tools and not any(t.available for t in listed.tools)
     refused = await rpc_error(mcp.servers.RefreshMcpServer(mcp_server_pb2.RefreshMcpServerRequest(name=server.name)))
-    assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.code == grpc.StatusCode.FAILED_PRECONDITION and refused.reason == "MCP_SERVER_DISABLED"
+    assert refused.metadata["resource"] == server.name
+    assert f"ERROR_REASON_{refused.reason}" in error_reason_pb2.ErrorReason.keys()  # a value of the contract
 
     in_use = await rpc_error(mcp.servers.DeleteMcpServer(mcp_server_pb2.DeleteMcpServerRequest(name=server.name)))
     assert in_use.code == grpc.StatusCode.FAILED_PRECONDITION and in_use.reason == "MCP_SERVER_IN_USE"

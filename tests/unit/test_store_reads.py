@@ -5,7 +5,9 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NamedTuple
+
+import pytest
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
 
@@ -241,3 +243,35 @@ async def test_compiled_writes_store_datetimes_as_sqlalchemy_does(tmp_path: Path
         for i in range(len(values)):
             assert stored[f"c{i}"] == stored[f"s{i}"], values[i]
         assert stored["c0"] == "2026-11-23 03:40:00.000000"
+
+
+class Thing(NamedTuple):
+    name: str
+    payload: Any
+    seen: datetime | None
+
+
+class Misnamed(NamedTuple):
+    name: str
+    seen: datetime | None
+    payload: Any
+
+
+async def test_typed_reads_build_the_record_the_caller_names(tmp_path: Path) -> None:
+    """fetch_record/fetch_records return the caller's record type, with the values fetch_one reads, through
+    the compiled read and through SQLAlchemy (a statement the compiler cannot serve) alike."""
+    async with things_store(tmp_path / "records.db", with_rows=True) as store:
+        for name in ("a", "b", "c"):
+            record = await store.fetch_record(BY_NAME, {"name": name}, Thing)
+            assert type(record) is Thing and tuple(record) == tuple(await store.fetch_one(BY_NAME, {"name": name}) or ())
+        assert await store.fetch_record(BY_NAME, {"name": "missing"}, Thing) is None
+        by_name_in = select(THINGS.c.name, THINGS.c.payload, THINGS.c.seen).where(THINGS.c.name.in_(["a", "c"]))
+        records = await store.fetch_records(by_name_in.order_by(THINGS.c.pk), {}, Thing)
+        assert [type(r) for r in records] == [Thing, Thing] and [r.name for r in records] == ["a", "c"]
+        assert records[0].payload == ROWS[0]["payload"] and records[1].seen == ROWS[2]["seen"]
+
+
+async def test_a_record_whose_fields_are_not_the_statement_columns_is_refused(tmp_path: Path) -> None:
+    async with things_store(tmp_path / "misnamed.db", with_rows=True) as store:
+        with pytest.raises(TypeError, match="Misnamed does not have the statement's columns"):
+            await store.fetch_record(BY_NAME, {"name": "a"}, Misnamed)

@@ -188,6 +188,8 @@ const (
 	ErrorReason_ERROR_REASON_SERVER_MESSAGE_ANSWERED ErrorReason = 71
 	// The message expired: a request can no longer be answered.
 	ErrorReason_ERROR_REASON_SERVER_MESSAGE_EXPIRED ErrorReason = 72
+	// The MCP server is disabled: enable it (`disabled` false) to connect it.
+	ErrorReason_ERROR_REASON_MCP_SERVER_DISABLED ErrorReason = 73
 	// Files (100-119).
 	// The upload has no content; files must have at least one byte.
 	ErrorReason_ERROR_REASON_FILE_EMPTY ErrorReason = 100
@@ -315,6 +317,7 @@ var (
 		70:  "ERROR_REASON_SERVER_MESSAGE_NOT_FOUND",
 		71:  "ERROR_REASON_SERVER_MESSAGE_ANSWERED",
 		72:  "ERROR_REASON_SERVER_MESSAGE_EXPIRED",
+		73:  "ERROR_REASON_MCP_SERVER_DISABLED",
 		100: "ERROR_REASON_FILE_EMPTY",
 		101: "ERROR_REASON_CONTENT_TYPE_MISMATCH",
 		102: "ERROR_REASON_EXTRACTION_FAILED",
@@ -407,6 +410,7 @@ var (
 		"ERROR_REASON_SERVER_MESSAGE_NOT_FOUND":       70,
 		"ERROR_REASON_SERVER_MESSAGE_ANSWERED":        71,
 		"ERROR_REASON_SERVER_MESSAGE_EXPIRED":         72,
+		"ERROR_REASON_MCP_SERVER_DISABLED":            73,
 		"ERROR_REASON_FILE_EMPTY":                     100,
 		"ERROR_REASON_CONTENT_TYPE_MISMATCH":          101,
 		"ERROR_REASON_EXTRACTION_FAILED":              102,
@@ -459,7 +463,7 @@ var File_runwire_v1_error_reason_proto protoreflect.FileDescriptor
 const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1drunwire/v1/error_reason.proto\x12\n" +
-	"runwire.v1*\xd7\x19\n" +
+	"runwire.v1*\xfd\x19\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12 \n" +
@@ -534,7 +538,8 @@ const file_runwire_v1_error_reason_proto_rawDesc = "" +
 	"\x1aERROR_REASON_TOKEN_INVALID\x10E\x12)\n" +
 	"%ERROR_REASON_SERVER_MESSAGE_NOT_FOUND\x10F\x12(\n" +
 	"$ERROR_REASON_SERVER_MESSAGE_ANSWERED\x10G\x12'\n" +
-	"#ERROR_REASON_SERVER_MESSAGE_EXPIRED\x10H\x12\x1b\n" +
+	"#ERROR_REASON_SERVER_MESSAGE_EXPIRED\x10H\x12$\n" +
+	" ERROR_REASON_MCP_SERVER_DISABLED\x10I\x12\x1b\n" +
 	"\x17ERROR_REASON_FILE_EMPTY\x10d\x12&\n" +
 	"\"ERROR_REASON_CONTENT_TYPE_MISMATCH\x10e\x12\"\n" +
 	"\x1eERROR_REASON_EXTRACTION_FAILED\x10f\x12-\n" +

@@ -195,6 +195,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The request was already answered; the first answer stands."""
     ERROR_REASON_SERVER_MESSAGE_EXPIRED: _ErrorReason.ValueType  # 72
     """The message expired: a request can no longer be answered."""
+    ERROR_REASON_MCP_SERVER_DISABLED: _ErrorReason.ValueType  # 73
+    """The MCP server is disabled: enable it (`disabled` false) to connect it."""
     ERROR_REASON_FILE_EMPTY: _ErrorReason.ValueType  # 100
     """Files (100-119).
     The upload has no content; files must have at least one byte.
@@ -439,6 +441,8 @@ ERROR_REASON_SERVER_MESSAGE_ANSWERED: ErrorReason.ValueType  # 71
 """The request was already answered; the first answer stands."""
 ERROR_REASON_SERVER_MESSAGE_EXPIRED: ErrorReason.ValueType  # 72
 """The message expired: a request can no longer be answered."""
+ERROR_REASON_MCP_SERVER_DISABLED: ErrorReason.ValueType  # 73
+"""The MCP server is disabled: enable it (`disabled` false) to connect it."""
 ERROR_REASON_FILE_EMPTY: ErrorReason.ValueType  # 100
 """Files (100-119).
 The upload has no content; files must have at least one byte.

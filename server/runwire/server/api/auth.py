@@ -32,7 +32,7 @@ from runwire.server.domain.api_keys import (
     state_of,
 )
 from runwire.server.core.clock import utc_now
-from runwire.server.core.errors import Unauthenticated
+from runwire.server.core.errors import ErrorReasonName, Unauthenticated
 from runwire.server.core.principal import (
     ANONYMOUS_PRINCIPAL,
     AUTH_JWT,
@@ -64,7 +64,7 @@ class _CachedKey:
     fresh_until: float
 
 
-def unauthenticated(message: str, reason: str = "UNAUTHENTICATED", **metadata: str) -> Unauthenticated:
+def unauthenticated(message: str, reason: ErrorReasonName = "UNAUTHENTICATED", **metadata: str) -> Unauthenticated:
     return Unauthenticated(message, reason=reason, metadata=metadata)
 
 

@@ -344,6 +344,11 @@ _GENERIC: dict[str, tuple[str, str, str]] = {
         "El mensaje ha caducado.",
         "Le message a expiré.",
     ),
+    "MCP_SERVER_DISABLED": (
+        "The MCP server is disabled; enable it to connect it.",
+        "El servidor MCP está desactivado; actívelo para conectarlo.",
+        "Le serveur MCP est désactivé ; activez-le pour le connecter.",
+    ),
     "DESTINATION_NOT_ALLOWED": (
         "The server does not send requests to this address.",
         "El servidor no envía solicitudes a esta dirección.",

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import ClassVar, cast, get_args
+
+# Re-exported: the server names reasons through this module.
+from runwire.v1.error_reason_names import ErrorReasonName as ErrorReasonName
+
+_ERROR_REASON_NAMES = frozenset(get_args(ErrorReasonName))
+
+
+def reason_named(name: str, fallback: ErrorReasonName) -> ErrorReasonName:
+    """`name` as a reason when the contract has it (one read back from a stored or relayed Failure, say),
+    else `fallback`."""
+    return cast(ErrorReasonName, name) if name in _ERROR_REASON_NAMES else fallback
 
 
 class ErrorKind(enum.Enum):
@@ -34,16 +46,18 @@ class QuotaViolation:
 
 
 class DomainError(Exception):
-    """Base of every error a caller can act on. `reason` is a stable ErrorReason name."""
+    """Base of every error a caller can act on. `reason` is a stable ErrorReason name (runwire.v1.ErrorReason
+    without its prefix); a kind without a reason of its own (NotFound, FailedPrecondition, ResourceExhausted)
+    needs one at every raise."""
 
-    kind: ErrorKind = ErrorKind.FAILED_PRECONDITION
-    default_reason: str = "FAILED_PRECONDITION"
+    kind: ClassVar[ErrorKind] = ErrorKind.FAILED_PRECONDITION
+    default_reason: ClassVar[ErrorReasonName | None] = None
 
     def __init__(
         self,
         message: str,
         *,
-        reason: str | None = None,
+        reason: ErrorReasonName | None = None,
         field_violations: list[FieldViolation] | None = None,
         quota_violations: list[QuotaViolation] | None = None,
         metadata: dict[str, str] | None = None,
@@ -51,7 +65,10 @@ class DomainError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason or self.default_reason
+        chosen = reason or self.default_reason
+        if chosen is None:
+            raise TypeError(f"{type(self).__name__} needs a reason")
+        self.reason: ErrorReasonName = chosen
         self.field_violations = field_violations or []
         self.quota_violations = quota_violations or []
         self.metadata = metadata or {}
@@ -63,7 +80,7 @@ class InvalidArgument(DomainError):
     default_reason = "INVALID_ARGUMENT"
 
     @classmethod
-    def field(cls, field_path: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+    def field(cls, field_path: str, description: str, *, reason: ErrorReasonName | None = None) -> InvalidArgument:
         return cls(
             f"invalid {field_path}: {description}",
             reason=reason,
@@ -73,7 +90,6 @@ class InvalidArgument(DomainError):
 
 class NotFound(DomainError):
     kind = ErrorKind.NOT_FOUND
-    default_reason = "NOT_FOUND"
 
 
 class AlreadyExists(DomainError):
@@ -83,7 +99,6 @@ class AlreadyExists(DomainError):
 
 class FailedPrecondition(DomainError):
     kind = ErrorKind.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
 
 
 class Aborted(DomainError):
@@ -93,7 +108,6 @@ class Aborted(DomainError):
 
 class ResourceExhausted(DomainError):
     kind = ErrorKind.RESOURCE_EXHAUSTED
-    default_reason = "RESOURCE_EXHAUSTED"
 
 
 class OutOfRange(DomainError):
@@ -122,9 +136,9 @@ class Violations:
 
     items: list[FieldViolation] = field(default_factory=list)
     # The ErrorReason of the error when a violation has a more precise one than INVALID_ARGUMENT.
-    reason: str = ""
+    reason: ErrorReasonName | None = None
 
-    def add(self, field_path: str, description: str, *, reason: str = "") -> None:
+    def add(self, field_path: str, description: str, *, reason: ErrorReasonName | None = None) -> None:
         self.items.append(FieldViolation(field_path, description))
         if reason and not self.reason:
             self.reason = reason
@@ -134,7 +148,7 @@ class Violations:
             first = self.items[0]
             detail = f"{first.field}: {first.description}"
             more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
-            raise InvalidArgument(f"{summary}: {detail}{more}", reason=self.reason or None, field_violations=list(self.items))
+            raise InvalidArgument(f"{summary}: {detail}{more}", reason=self.reason, field_violations=list(self.items))
 
 
 class Unauthenticated(DomainError):

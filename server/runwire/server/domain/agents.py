@@ -21,7 +21,8 @@ from runwire.server.domain.secrets import not_found as secret_not_found
 from runwire.server.store import repositories as repo
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import AgentRow
-from runwire.server.store.repositories import AgentRecord
+from runwire.server.store.records import AgentRecord
+from runwire.server.store.transaction import Transaction
 
 PROVIDERS = ("builtin", "openai")
 BUILTIN_TOOLS = ("calculator", "current_time", "session_search", "file_search", "memory")
@@ -174,7 +175,7 @@ class AgentService:
             v.add(f"{prefix}.state", f"unknown state {state}")
         v.raise_if_any()
 
-    async def _check_mcp_tools(self, tools: list[Any], db: Any = None) -> None:
+    async def _check_mcp_tools(self, tools: list[Any], db: Transaction | None = None) -> None:
         """MCP tools must name a registered server (and one of its tools, once their list is known)."""
         if not any(t.get("mcp_server") for t in tools):
             return
@@ -211,7 +212,7 @@ class AgentService:
         )
         await self._check_mcp_tools(row.tools)
 
-        async def check(db: Any) -> None:
+        async def check(db: Transaction) -> None:
             await _check_secret(db, row.owner, row.model)
             await _check_agent_tools(db, row.owner, row.tools)
 
@@ -242,7 +243,7 @@ class AgentService:
     async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> AgentRow:
         plan = plan_update(options.update_mask, values, UPDATABLE)
 
-        async def change(db: Any, row: AgentRow, target: AgentRow) -> None:
+        async def change(db: Transaction, row: AgentRow, target: AgentRow) -> None:
             merged = _fields_of(row)
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)
@@ -258,7 +259,7 @@ class AgentService:
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
         session_ids: list[str] = []
 
-        async def check(db: Any, row: AgentRow) -> None:
+        async def check(db: Transaction, row: AgentRow) -> None:
             session_ids.extend(await repo.session_ids_of_agent(db, row.id))
             if session_ids and not options.force:
                 raise FailedPrecondition(
@@ -268,7 +269,7 @@ class AgentService:
                 )
             await refuse_if_runs_active(db, session_ids)
 
-        async def remove(db: Any, row: AgentRow) -> None:
+        async def remove(db: Transaction, row: AgentRow) -> None:
             # Sessions deleted with their agent (force) are announced by the agent's event alone.
             await repo.delete_sessions_with_messages(db, session_ids)
             await db.delete(row)
@@ -276,14 +277,14 @@ class AgentService:
         await self.writer.delete(caller, name, options, check=check, remove=remove)
 
 
-async def _check_secret(db: Any, owner: str, model: Mapping[str, Any]) -> None:
+async def _check_secret(db: Transaction, owner: str, model: Mapping[str, Any]) -> None:
     """The secret an agent names must be its owner's: anyone else's is NOT_FOUND, as if it did not exist."""
     name = model.get("api_key_secret") or ""
     if name and await secret_repo.get_secret(db, SECRET.parse(name, "agent.model.api_key_secret")[0], owner) is None:
         raise secret_not_found(name)
 
 
-async def _check_agent_tools(db: Any, owner: str, tools: list[Any]) -> None:
+async def _check_agent_tools(db: Transaction, owner: str, tools: list[Any]) -> None:
     """An agent offered as a tool must be its owner's: anyone else's is NOT_FOUND, as if it did not exist."""
     for tool in tools:
         name = tool.get("agent") or ""

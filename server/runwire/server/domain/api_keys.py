@@ -30,6 +30,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 SECRET_PREFIX = "rw_"
 SECRET_CHARS = 40
@@ -299,7 +300,7 @@ class ApiKeyService:
         require_admin(caller)
         revoked = False
 
-        async def change(db: Any, row: ApiKeyRow, target: ApiKeyRow) -> bool:
+        async def change(db: Transaction, row: ApiKeyRow, target: ApiKeyRow) -> bool:
             nonlocal revoked
             revoked = row.revoke_time is None
             if revoked:

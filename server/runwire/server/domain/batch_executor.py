@@ -48,6 +48,7 @@ from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunColumns, RunRow
 from runwire.server.store.signals import SignalBus
+from runwire.server.store.transaction import CoreTransaction
 from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.batches")
@@ -556,7 +557,7 @@ class BatchExecutor:
     async def _start_run(self, owner: Principal, control: _Control, task: BatchTaskRow, expected: TaskStatus) -> RunColumns:
         batch = control.batch
 
-        async def mark_started(db: Any, run: RunColumns) -> None:
+        async def mark_started(db: CoreTransaction, run: RunColumns) -> None:
             # The server's concurrent batch tasks, counted over every batch and process.
             await work_queue.lock(self.ctx.store, db, [work_queue.BATCH_TASKS_KEY])
             others = await work_queue.started_batch_tasks(self.ctx.store, db, STARTED_TASK_STATUSES, but=task.pk)

@@ -45,6 +45,7 @@ from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store.leases import LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow
+from runwire.server.store.transaction import CoreTransaction, Transaction
 from runwire.v1 import batch_pb2
 
 BATCH = names.NamePattern.of("batches")
@@ -97,7 +98,7 @@ def task_name(batch_id: str, index: int) -> str:
     return f"batches/{batch_id}/tasks/{index}"
 
 
-async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) -> None:
+async def record_batch(ctx: DomainContext, db: CoreTransaction, type: str, batch_id: str) -> None:
     """Record `batch.{verb}` with the batch as this transaction leaves it, its task counts included."""
     rows = await ctx.store.rows_on(db, store.BATCH_RECORD_BY_ID, {"id": batch_id})
     if not rows:
@@ -106,7 +107,7 @@ async def record_batch(ctx: DomainContext, db: Any, type: str, batch_id: str) ->
     await ctx.events.record(db, type, BATCH.format(batch_id), row.owner, convert.batch_proto(BatchView(row, counts)))
 
 
-async def record_task(ctx: DomainContext, db: Any, owner: str, task: BatchTaskRow | store.TaskRecord) -> None:
+async def record_task(ctx: DomainContext, db: CoreTransaction, owner: str, task: BatchTaskRow | store.TaskRecord) -> None:
     """Record `batch_task.updated` for `task` as this transaction leaves it: returned by its change, or read after it."""
     await ctx.events.record(db, "batch_task.updated", task_name(task.batch_id, task.index), owner, convert.task_proto(task))
 
@@ -324,7 +325,7 @@ class BatchService:
         content = await self.files.read_content(caller, input_file)
         return await asyncio.to_thread(self._parse_jsonl, content)
 
-    async def _input_of_active_batch(self, db: Any, file_id: str) -> str | None:
+    async def _input_of_active_batch(self, db: Transaction, file_id: str) -> str | None:
         """Why a file cannot be deleted: a batch that has not ended reads it."""
         batch_id = await store.active_batch_reading(db, f"files/{file_id}", ACTIVE_BATCH_STATES)
         return f"it is the input of {BATCH.format(batch_id)}, which has not ended" if batch_id else None
@@ -423,7 +424,7 @@ class BatchService:
                 first[draft.custom_id] = draft.path
 
     async def _check_references(
-        self, db: Any, caller: Principal, drafts: Sequence[_TaskDraft], options: BatchOptions
+        self, db: Transaction, caller: Principal, drafts: Sequence[_TaskDraft], options: BatchOptions
     ) -> None:
         """Agents and sessions must exist, be the caller's and agree; each is looked up once."""
         owner = None if caller.is_admin else caller.id
@@ -466,7 +467,7 @@ class BatchService:
                 )
         _raise_violations(v)
 
-    async def _check_session_quota(self, db: Any, caller: Principal, drafts: Sequence[_TaskDraft]) -> None:
+    async def _check_session_quota(self, db: Transaction, caller: Principal, drafts: Sequence[_TaskDraft]) -> None:
         """Tasks without a session each get one when they start: they must fit in the owner's session limit now."""
         needed = sum(1 for d in drafts if not d.session_id and not d.crew_id)
         if not needed:
@@ -519,14 +520,14 @@ class BatchService:
         async with self.ctx.store.read() as db:
             return await self._view_in(db, caller, name)
 
-    async def _row_in(self, db: Any, caller: Principal, name: str) -> BatchRow:
+    async def _row_in(self, db: Transaction, caller: Principal, name: str) -> BatchRow:
         (batch_id,) = BATCH.parse(name, "name")
         row = await store.get_batch(db, batch_id, None if caller.is_admin else caller.id)
         if row is None:
             raise not_found(name)
         return row
 
-    async def _view_in(self, db: Any, caller: Principal, name: str) -> BatchView:
+    async def _view_in(self, db: Transaction, caller: Principal, name: str) -> BatchView:
         row = await self._row_in(db, caller, name)
         counts = await store.task_counts(db, [row.id])
         return BatchView(row, counts[row.id])

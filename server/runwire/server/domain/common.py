@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.core.clock import Clock, utc_now
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, Violations
@@ -17,6 +16,7 @@ from runwire.server.core.filtering import FilterError, parse_filter, Expr
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import IdempotencyRecord
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 MAX_LABEL_VALUE = 63
@@ -143,12 +143,13 @@ class Idempotency:
             raise InvalidArgument.field(field, "must be a UUID, for example 1f0c5d3e-8a7b-4c2d-9e6f-0a1b2c3d4e5f") from None
 
     async def replay(
-        self, db: AsyncSession, caller: Principal, request_id: str, method: str, fingerprint: str
+        self, transaction: CoreTransaction, caller: Principal, request_id: str, method: str, fingerprint: str
     ) -> list[str] | None:
         """The resource names the first request produced, or None when this request_id is new."""
         if not request_id:
             return None
         self.validate(request_id)
+        db = orm(transaction)
         record = await repo.find_idempotency_record(db, caller.id, request_id)
         if record is None:
             return None
@@ -165,10 +166,10 @@ class Idempotency:
         return list(record.result)
 
     def remember(
-        self, db: AsyncSession, caller: Principal, request_id: str, method: str, fingerprint: str, result: list[str]
+        self, db: CoreTransaction, caller: Principal, request_id: str, method: str, fingerprint: str, result: list[str]
     ) -> None:
         if request_id:
-            db.add(
+            orm(db).add(
                 IdempotencyRecord(
                     owner=caller.id,
                     request_id=request_id,
@@ -180,7 +181,7 @@ class Idempotency:
             )
 
 
-async def refuse_if_runs_active(db: Any, session_ids: Sequence[str]) -> None:
+async def refuse_if_runs_active(db: Transaction, session_ids: Sequence[str]) -> None:
     """Deleting a session under a running run would pull its history away mid-step: refuse, even with force."""
     busy = await repo.sessions_with_active_runs(db, session_ids)
     if busy:

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from runwire.server.core import names
 from runwire.server.wire import json_values
 from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, limit_of
-from runwire.server.core.errors import InvalidArgument, Violations
+from runwire.server.core.errors import ErrorReasonName, InvalidArgument, Violations, reason_named
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.core.statuses import RunStatus
 from runwire.server.engine.runner import ActiveRun, DelegatedResult, Runner, RunFailure, TreePosition
@@ -418,7 +418,7 @@ class CrewConductor:
         task.state = CANCELLED if kind == "run_cancelled" else FAILED
         task.error.CopyFrom(failure)
         await self._publish(crew, f"task {task.id} {'cancelled' if task.state == CANCELLED else 'failed'}", durable=True)
-        reason = failure.reason if failure.reason == "CREW_TASK_OUTPUT_INVALID" else "CREW_TASK_FAILED"
+        reason: ErrorReasonName = "CREW_TASK_OUTPUT_INVALID" if failure.reason == "CREW_TASK_OUTPUT_INVALID" else "CREW_TASK_FAILED"
         raise RunFailure(reason, f"task {task.id!r} of member {task.member!r} did not succeed: {failure.reason}: {failure.message}")
 
     def _task_schema(self, crew: _Execution, task_id: str) -> Mapping[str, Any] | None:
@@ -677,7 +677,7 @@ class Delegation:
         if ended.WhichOneof("payload") == "run_completed":
             return ended.run_completed.output
         failure = _failure_of(ended)
-        raise RunFailure(failure.reason or "INTERNAL", f"the run handed over to {names.AGENT.format(agent_id)} did not succeed: {failure.message}")
+        raise RunFailure(reason_named(failure.reason, "INTERNAL"), f"the run handed over to {names.AGENT.format(agent_id)} did not succeed: {failure.message}")
 
     async def _relay(self, active: ActiveRun, child_id: str, agent_id: str) -> run_pb2.RunEvent:
         tree = active.plan.tree

@@ -23,6 +23,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, CrewRow
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 CREW = names.CREW
 # Keys of members and tasks inside one crew: short, readable, usable in filters and plans.
@@ -89,7 +90,7 @@ def limit_of(limits: Mapping[str, Any], key: str) -> float:
     return float(limits.get(key) or LIMITS[key][2])
 
 
-async def get_crew_row(db: Any, crew_id: str, owner: str | None) -> CrewRow | None:
+async def get_crew_row(db: Transaction, crew_id: str, owner: str | None) -> CrewRow | None:
     row = (await db.execute(_CREW_BY_ID, {"id": crew_id})).scalar_one_or_none()
     if row is None or (owner is not None and row.owner != owner):
         return None
@@ -166,7 +167,7 @@ class CrewService:
                 v.add(f"{prefix}.limits.{key}", f"must be 0 (the default) or between {lowest:g} and {highest:,g}")
         v.raise_if_any()
 
-    async def _check_agents(self, db: Any, caller_owner: str, fields: Mapping[str, Any]) -> None:
+    async def _check_agents(self, db: Transaction, caller_owner: str, fields: Mapping[str, Any]) -> None:
         """Every agent a crew names must exist and be the crew owner's (anyone else's is NOT_FOUND)."""
         wanted = [m["agent"] for m in fields.get("members") or []]
         if fields.get("manager"):
@@ -189,7 +190,7 @@ class CrewService:
         row = CrewRow(id=crew_id or names.new_id(), owner=caller.id, create_time=now, update_time=now)
         _assign(row, fields)
 
-        async def check(db: Any) -> None:
+        async def check(db: Transaction) -> None:
             await self._check_agents(db, caller.id, fields)
 
         return await self.writer.create(caller, row, options, check=check)
@@ -203,7 +204,7 @@ class CrewService:
     async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> CrewRow:
         plan = plan_update(options.update_mask, values, UPDATABLE)
 
-        async def change(db: Any, row: CrewRow, target: CrewRow) -> None:
+        async def change(db: Transaction, row: CrewRow, target: CrewRow) -> None:
             merged = fields_of(row)
             for path, value in plan.changes.items():
                 apply_path(merged, path, value)

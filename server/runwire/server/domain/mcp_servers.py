@@ -31,6 +31,7 @@ from runwire.server.engine.mcp import DEFAULT_CALL_TIMEOUT_SECONDS, McpManager, 
 from runwire.server.core.statuses import McpState
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
+from runwire.server.store.transaction import Transaction
 from runwire.server.wire.tools import mcp_server_proto
 
 log = logging.getLogger("runwire.mcp")
@@ -171,7 +172,7 @@ class McpServerService:
         plan = plan_update(options.update_mask, values, UPDATABLE)
         reconnect = False
 
-        async def change(db: Any, row: McpServerRow, target: McpServerRow) -> None:
+        async def change(db: Transaction, row: McpServerRow, target: McpServerRow) -> None:
             nonlocal reconnect
             merged = _fields_of(row)
             for path, value in plan.changes.items():
@@ -201,7 +202,7 @@ class McpServerService:
         return await self.get(caller, name)
 
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
-        async def check(db: Any, row: McpServerRow) -> None:
+        async def check(db: Transaction, row: McpServerRow) -> None:
             count, agent_ids = await mcp_repo.agents_using_mcp_server(db, name)
             if count and not options.force:
                 shown = ", ".join(names.AGENT.format(a) for a in agent_ids)
@@ -211,7 +212,7 @@ class McpServerService:
                     metadata={"resource": name, "agent_count": str(count), "agents": shown},
                 )
 
-        async def remove(db: Any, row: McpServerRow) -> None:
+        async def remove(db: Transaction, row: McpServerRow) -> None:
             await mcp_repo.delete_mcp_server(db, row.id)
 
         row = await self.writer.delete(caller, name, options, check=check, remove=remove)
@@ -232,7 +233,7 @@ class McpServerService:
             if row.disabled:
                 raise FailedPrecondition(
                     f"MCP server {name!r} is disabled; enable it (disabled=false) to connect it",
-                    reason="FAILED_PRECONDITION",
+                    reason="MCP_SERVER_DISABLED",
                     metadata={"resource": name},
                 )
             _reset_connection_report(row, self.ctx.clock())
@@ -299,7 +300,7 @@ class McpServerService:
 # -- agents' references to MCP tools --------------------------------------------
 
 
-async def check_agent_mcp_tools(db: Any, tools: list[Mapping[str, Any]], prefix: str, v: Violations) -> None:
+async def check_agent_mcp_tools(db: Transaction, tools: list[Mapping[str, Any]], prefix: str, v: Violations) -> None:
     """Each MCP tool an agent lists must be of a registered server, and of its tools when their list is known.
     A server not yet connected has no list: its tool names are taken on trust until it connects."""
     wanted = {str(t.get("mcp_server")).rpartition("/")[2] for t in tools if t.get("mcp_server")}

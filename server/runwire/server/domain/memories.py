@@ -30,6 +30,7 @@ from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import memories as memory_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MemoryRow
+from runwire.server.store.transaction import Transaction
 
 MEMORY = names.NamePattern.of("memories")
 MAX_CONTENT_CHARS = 10_000
@@ -114,7 +115,7 @@ class MemoryService:
         if expire_time is not None and expire_time <= self.ctx.clock():
             v.add(f"{prefix}.expire_time", "must be in the future")
 
-    async def _check_references(self, db: Any, caller: Principal, fields: Mapping[str, Any]) -> None:
+    async def _check_references(self, db: Transaction, caller: Principal, fields: Mapping[str, Any]) -> None:
         """The agent and session a memory names must exist and be the caller's."""
         owner = None if caller.is_admin else caller.id
         agent = fields.get("agent")
@@ -152,7 +153,7 @@ class MemoryService:
             revision=1,
         )
 
-        async def check(db: Any) -> None:
+        async def check(db: Transaction) -> None:
             await self._check_references(db, caller, fields)
 
         return await self.writer.create(caller, row, options, check=check)
@@ -170,7 +171,7 @@ class MemoryService:
         self._validate(v, changes, "memory", partial=True)
         v.raise_if_any()
 
-        async def change(db: Any, row: MemoryRow, target: MemoryRow) -> None:
+        async def change(db: Transaction, row: MemoryRow, target: MemoryRow) -> None:
             check_immutable("memory.session", values.get("session"), _name_of(names.SESSION, row.session_id))
             if changes.get("agent"):
                 await self._check_references(db, caller, {"agent": changes["agent"]})

@@ -21,6 +21,7 @@ from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageRow
+from runwire.server.store.transaction import Transaction
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
@@ -68,20 +69,20 @@ class MessageWriter(ResourceWriter[MessageRow]):
         # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
         self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
 
-    async def find_parent(self, db: Any | None, caller: Principal, parent_id: str) -> repo.SessionRecord | None:
+    async def find_parent(self, db: Transaction | None, caller: Principal, parent_id: str) -> repo.SessionRecord | None:
         owner, now = self.owner_scope(caller), self.ctx.clock()
         if db is None:
             return await repo.find_live_session_record(self.ctx.store, parent_id, owner, now)
         return await repo.find_live_session_on(self.ctx.store, db, parent_id, owner, now)
 
-    async def taken(self, db: Any, rows: Sequence[MessageRow]) -> builtins.list[MessageRow]:
+    async def taken(self, db: Transaction, rows: Sequence[MessageRow]) -> builtins.list[MessageRow]:
         return [r for r in rows if await repo.message_id_taken(self.ctx.store, db, r.session_id, r.id)]
 
-    async def insert(self, db: Any, rows: Sequence[MessageRow]) -> None:
+    async def insert(self, db: Transaction, rows: Sequence[MessageRow]) -> None:
         for row in rows:
             await message_writer.insert_message(self.ctx.store, db, {key: getattr(row, key) for key in _COLUMNS})
 
-    async def changed(self, db: Any, row: MessageRow) -> None:
+    async def changed(self, db: Transaction, row: MessageRow) -> None:
         await message_writer.touch_session(self.ctx.store, db, row.session_id, row.update_time)
 
     async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
@@ -164,7 +165,7 @@ class MessageService:
             )
         )
 
-        async def check(db: Any) -> None:
+        async def check(db: Transaction) -> None:
             if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
@@ -188,7 +189,7 @@ class MessageService:
             check_labels(v, "message.labels", plan.changes["labels"] or {}, self.ctx.limits.max_labels)
         v.raise_if_any()
 
-        async def change(db: Any, row: MessageRow, target: MessageRow) -> None:
+        async def change(db: Transaction, row: MessageRow, target: MessageRow) -> None:
             check_immutable("message.role", values.get("role"), row.role)
             parent = names.MESSAGE.format(row.session_id, row.parent_id) if row.parent_id else ""
             check_immutable("message.parent_message", values.get("parent_message"), parent)
@@ -201,7 +202,7 @@ class MessageService:
         return await self.writer.update(caller, name, options, change)
 
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
-        async def check(db: Any, row: MessageRow) -> None:
+        async def check(db: Transaction, row: MessageRow) -> None:
             if row.reply_count and not options.force:
                 raise FailedPrecondition(
                     f"message {name!r} has {row.reply_count} repl(ies); pass force=true to delete the thread below it too",
@@ -209,7 +210,7 @@ class MessageService:
                     metadata={"resource": name, "reply_count": str(row.reply_count)},
                 )
 
-        async def remove(db: Any, row: MessageRow) -> None:
+        async def remove(db: Transaction, row: MessageRow) -> None:
             # The replies deleted with it (force) are announced by its event alone.
             doomed = [row.id, *await repo.thread_below(db, row.session_id, row.id)]
             await message_writer.remove(self.ctx.store, db, row.session_id, doomed, row.parent_id, self.ctx.clock())

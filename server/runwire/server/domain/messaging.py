@@ -34,6 +34,7 @@ from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.core.errors import (
     DeadlineExceeded,
+    ErrorReasonName,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -46,7 +47,8 @@ from runwire.server.core.principal import SCOPE_MESSAGING_SEND, Principal
 from runwire.server.domain.resource_events import EventFilter
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import BatchRow, RunRow, ServerMessageDeliveryRow, ServerMessageRow, SessionRow
-from runwire.server.store.store import Listing
+from runwire.server.store.store import Listing, rows_changed
+from runwire.server.store.transaction import Transaction
 from runwire.server.background import spawn
 from runwire.server.store.resource_event_log import EVERYONE
 from runwire.v1 import event_pb2, messaging_pb2
@@ -69,7 +71,7 @@ MAX_DELIVERIES_SHOWN = 1000
 MAX_BACKLOG = 1000
 # Resources whose followers may be addressed, with the table that knows their owner.
 _FOLLOWED: dict[str, type[SessionRow] | type[RunRow] | type[BatchRow]] = {"sessions": SessionRow, "runs": RunRow, "batches": BatchRow}
-_NOT_FOUND = {"sessions": "SESSION_NOT_FOUND", "runs": "RUN_NOT_FOUND", "batches": "BATCH_NOT_FOUND"}
+_NOT_FOUND: dict[str, ErrorReasonName] = {"sessions": "SESSION_NOT_FOUND", "runs": "RUN_NOT_FOUND", "batches": "BATCH_NOT_FOUND"}
 _ENUMS: dict[str, dict[str, int]] = {
     "kind": {"NOTIFICATION": KIND_NOTIFICATION, "REQUEST": KIND_REQUEST},
     "level": {n: v for n, v in Level.items() if v},
@@ -353,7 +355,7 @@ class MessagingService:
             return expire
         return now + (self.settings.message_request_ttl if kind == KIND_REQUEST else retention)
 
-    async def _owner_of(self, db: Any, resource: str, field: str) -> str:
+    async def _owner_of(self, db: Transaction, resource: str, field: str) -> str:
         collection, _, resource_id = resource.partition("/")
         table = _FOLLOWED[collection]
         owner = (await db.execute(select(table.owner).where(table.id == resource_id))).scalar_one_or_none()
@@ -368,7 +370,7 @@ class MessagingService:
         async with self.ctx.store.read() as db:
             return await self._view_in(db, caller, name)
 
-    async def _view_in(self, db: Any, caller: Principal, name: str) -> MessageView:
+    async def _view_in(self, db: Transaction, caller: Principal, name: str) -> MessageView:
         (message_id,) = SERVER_MESSAGE.parse(name, "name")
         row = (await db.execute(select(ServerMessageRow).where(ServerMessageRow.id == message_id))).scalar_one_or_none()
         if row is None:
@@ -378,7 +380,7 @@ class MessagingService:
             raise not_found(name)
         return views[0]
 
-    async def _views(self, db: Any, caller: Principal, rows: Sequence[ServerMessageRow]) -> list[MessageView]:
+    async def _views(self, db: Transaction, caller: Principal, rows: Sequence[ServerMessageRow]) -> list[MessageView]:
         """The rows the caller may see, each with the deliveries it may see."""
         now = self.ctx.clock()
         if not rows:
@@ -482,7 +484,7 @@ class MessagingService:
                 .values(answer=_stored(answer), answered_by=caller.id, answer_time=now)
                 .execution_options(synchronize_session=False)
             )
-            if not result.rowcount:  # another answer committed first
+            if not rows_changed(result):  # another answer committed first
                 raise FailedPrecondition(f"{name} was already answered", reason="SERVER_MESSAGE_ANSWERED", metadata={"resource": name})
             row.answer, row.answered_by, row.answer_time = _stored(answer), caller.id, now
             delivery = await self._delivery_in(db, row, caller.id)
@@ -490,7 +492,7 @@ class MessagingService:
             await self.ctx.events.record(db, "server_request.answered", name, caller.id, server_request_proto(row))
             return MessageView(row, [delivery], False, now)
 
-    async def _received_in(self, db: Any, caller: Principal, message_id: str, name: str) -> ServerMessageRow:
+    async def _received_in(self, db: Transaction, caller: Principal, message_id: str, name: str) -> ServerMessageRow:
         row = (await db.execute(select(ServerMessageRow).where(ServerMessageRow.id == message_id))).scalar_one_or_none()
         if row is None:
             raise not_found(name)
@@ -504,7 +506,7 @@ class MessagingService:
                 raise not_found(name)
         return row
 
-    async def _delivery_in(self, db: Any, row: ServerMessageRow, principal: str) -> ServerMessageDeliveryRow:
+    async def _delivery_in(self, db: Transaction, row: ServerMessageRow, principal: str) -> ServerMessageDeliveryRow:
         delivery = (
             await db.execute(
                 select(ServerMessageDeliveryRow).where(
@@ -628,7 +630,7 @@ class MessagingService:
             old = select(ServerMessageRow.id).where(ServerMessageRow.expire_time < cutoff)
             await db.execute(delete(ServerMessageDeliveryRow).where(ServerMessageDeliveryRow.message_id.in_(old)))
             result = await db.execute(delete(ServerMessageRow).where(ServerMessageRow.expire_time < cutoff))
-            return int(result.rowcount or 0)
+            return rows_changed(result)
 
 
 def _stored(answer: event_pb2.ServerRequestAnswer) -> bytes:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
 
 from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.core.errors import (
@@ -28,6 +27,8 @@ from runwire.server.core.errors import (
 from runwire.server.core.principal import Principal
 from runwire.server.store.models import EventSubscriptionRow
 from runwire.server.store.resource_event_log import EVERYONE, LoggedEvent, ResourceEventLog
+from runwire.server.store.store import rows_changed
+from runwire.server.store.transaction import BatchTransaction, CoreTransaction
 from runwire.v1 import event_pb2
 
 Topic = event_pb2.EventTopic
@@ -154,12 +155,12 @@ class ResourceEvents(ResourceEventLog):
 
     # -- writing --------------------------------------------------------------------
 
-    async def record(self, db: Any, type: str, resource: str, principal: str, payload: Message) -> None:
+    async def record(self, db: CoreTransaction, type: str, resource: str, principal: str, payload: Message) -> None:
         """Add the event to the transaction `db` (from `store.write()` or `write_core()`); it is published
         when that commits."""
         await self.append(db, self._values(type, resource, principal, payload))
 
-    def insert_sync(self, session: Session | Connection, rows: Iterable[tuple[str, str, str, Message]]) -> None:
+    def insert_sync(self, session: BatchTransaction, rows: Iterable[tuple[str, str, str, Message]]) -> None:
         """Insert events within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""
         self.append_sync(session, [self._values(*row) for row in rows])
 
@@ -263,11 +264,11 @@ class ResourceEvents(ResourceEventLog):
         cutoff = now - self.settings.event_retention
         async with self.store.write() as db:
             removed = await self.prune(db, cutoff)
-            expired = (
+            expired = rows_changed(
                 await db.execute(
                     delete(EventSubscriptionRow).where(
                         EventSubscriptionRow.use_time < now - self.settings.event_subscription_ttl
                     )
                 )
-            ).rowcount or 0
+            )
         return removed, expired

@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import inspect
 
-from runwire.server.core.errors import AlreadyExists, NotFound, PermissionDenied
+from runwire.server.core.errors import AlreadyExists, ErrorReasonName, NotFound, PermissionDenied
 from runwire.server.core.etags import check_etag
 from runwire.server.core.names import NamePattern
 from runwire.server.core.paging import Page
@@ -38,6 +38,7 @@ from runwire.server.domain.context import DomainContext, PageReader
 from runwire.server.store import resources as resource_repo
 from runwire.server.store.models import new_incarnation
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 Row = TypeVar("Row")
 
@@ -73,7 +74,7 @@ class ResourceKind:
     # In messages: "agent", "MCP server".
     title: str
     # The ErrorInfo reason of NOT_FOUND: "AGENT_NOT_FOUND".
-    not_found_reason: str
+    not_found_reason: ErrorReasonName
     # The RPC suffix: "Agent" for CreateAgent, UpdateAgent, DeleteAgent (the idempotency records' method).
     method: str
     # The etag's kind: etag_of(etag_kind, id, revision, incarnation). Defaults to `field`.
@@ -162,12 +163,12 @@ class ListQuery:
 
 
 # A service's checks in the transaction, before anything is written (references, quotas, cascades).
-Check = Callable[[Any], Awaitable[None]]
+Check = Callable[[Transaction], Awaitable[None]]
 # A service's update: (db, the stored row, the row to change) -> False when nothing changed. The row to
 # change is a copy under validate_only, so the preview is what would be stored.
-Change = Callable[[Any, Any, Any], Awaitable[bool | None]]
+Change = Callable[[Transaction, Any, Any], Awaitable[bool | None]]
 # How a row goes, when more than the row goes with it (a cascade).
-Remove = Callable[[Any, Any], Awaitable[None]]
+Remove = Callable[[Transaction, Any], Awaitable[None]]
 
 
 class ResourceWriter(Generic[Row]):
@@ -199,14 +200,14 @@ class ResourceWriter(Generic[Row]):
             return resource_repo.scoped_select(kind.row, owner, live)
         return resource_repo.scoped_children(kind.row, kind.parent.row, kind.parent_column, parent_id, owner, live)
 
-    async def find(self, db: Any, caller: Principal, *ids: str) -> Row | None:
+    async def find(self, db: Transaction, caller: Principal, *ids: str) -> Row | None:
         """The row of the resource with these ids (its parent's first), if `caller` sees it."""
         kind = self.kind
         if kind.parent is None:
             return await resource_repo.find_row(db, kind.row, ids[0], self.owner_scope(caller), self._live())
         return await resource_repo.find_one(db, self._scoped(caller, ids[0]).where(kind.row.id == ids[1]))  # type: ignore[attr-defined]
 
-    async def get_in(self, db: Any, caller: Principal, name: str, field: str = "name") -> Row:
+    async def get_in(self, db: Transaction, caller: Principal, name: str, field: str = "name") -> Row:
         row = await self.find(db, caller, *self.kind.pattern.parse(name, field))
         if row is None:
             raise self.kind.not_found(name)
@@ -214,7 +215,7 @@ class ResourceWriter(Generic[Row]):
 
     # -- the row steps a service may override -------------------------------------
 
-    async def find_parent(self, db: Any | None, caller: Principal, parent_id: str) -> Any | None:
+    async def find_parent(self, db: Transaction | None, caller: Principal, parent_id: str) -> Any | None:
         """The parent (anything with its `owner`) if `caller` sees it, in `db` (or a read of its own)."""
         assert self.parent is not None
         if db is not None:
@@ -222,7 +223,7 @@ class ResourceWriter(Generic[Row]):
         async with self.ctx.store.read() as read:
             return await self.parent.find(read, caller, parent_id)
 
-    async def taken(self, db: Any, rows: Sequence[Row]) -> builtins.list[Row]:
+    async def taken(self, db: Transaction, rows: Sequence[Row]) -> builtins.list[Row]:
         """The `rows` whose ids another row already has (of any owner, live or expired; within the parent)."""
         kind = self.kind
         if kind.parent is None:
@@ -235,10 +236,10 @@ class ResourceWriter(Generic[Row]):
             if await resource_repo.child_ids_taken(db, kind.row, column, getattr(r, column), [r.id])  # type: ignore[attr-defined]
         ]
 
-    async def insert(self, db: Any, rows: Sequence[Row]) -> None:
+    async def insert(self, db: Transaction, rows: Sequence[Row]) -> None:
         db.add_all(rows)
 
-    async def changed(self, db: Any, row: Row) -> None:
+    async def changed(self, db: Transaction, row: Row) -> None:
         """What changes with a stored change of `row` (its parent's update time, say): nothing here."""
 
     async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
@@ -246,7 +247,7 @@ class ResourceWriter(Generic[Row]):
         DomainContext.list); None: list_page() reads it."""
         return None
 
-    async def _adopt(self, db: Any, caller: Principal, rows: Sequence[Row]) -> None:
+    async def _adopt(self, db: Transaction, caller: Principal, rows: Sequence[Row]) -> None:
         """The parents of `rows` exist and `caller` sees them; each row belongs to its parent's owner."""
         kind = self.kind
         assert kind.parent is not None
@@ -382,7 +383,7 @@ class ResourceWriter(Generic[Row]):
         name: str,
         options: WriteOptions,
         *,
-        check: Callable[[Any, Row], Awaitable[None]] | None = None,
+        check: Callable[[Transaction, Row], Awaitable[None]] | None = None,
         remove: Remove | None = None,
     ) -> Row | None:
         """Delete the resource `name`; None when allow_missing found none (or the request is replayed)."""
@@ -418,7 +419,7 @@ class ResourceWriter(Generic[Row]):
                 reason="PERMISSION_DENIED",
             )
 
-    async def record(self, db: Any, change: str, row: Any) -> None:
+    async def record(self, db: Transaction, change: str, row: Any) -> None:
         """The resource event `<field>.<change>` of `row`, in the transaction `db` (none for kinds without)."""
         if self.kind.to_proto is not None:
             await self.ctx.events.record(

@@ -13,7 +13,6 @@ import builtins
 import copy
 import logging
 import statistics
-from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -67,7 +66,9 @@ from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.models import AgentRow, MessageRow, RunColumns, RunControlRow, RunEventRow, RunRow, SessionRow, new_incarnation
+from runwire.server.store.records import LiveSession, RunAgent, RunValues
 from runwire.server.store.store import Listing, OrderExpression
+from runwire.server.store.transaction import Transaction, orm
 from runwire.server.background import spawn
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
@@ -248,18 +249,20 @@ class RunService:
         async with store.write_core() if not (request_id or crew_name or (parent and parent.agent_id)) else store.write() as db:
             replayed = await self.ctx.idempotency.replay(db, caller, request_id, method, fingerprint)
             if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
+                return await self._get_in(orm(db), caller, replayed[0])
             crew_spec: dict[str, Any] = {}
             # A crew run has neither session nor agent: stand-ins with the fields the run's plan reads.
-            session: SimpleNamespace
-            agent: AgentRow | SimpleNamespace | None
+            session: LiveSession
+            agent: AgentRow | RunAgent | None
             if crew_name:
-                crew_row = await get_crew_row(db, crew_name.split("/")[1], None if caller.is_admin else caller.id)
+                crew_row = await get_crew_row(orm(db), crew_name.split("/")[1], None if caller.is_admin else caller.id)
                 if crew_row is None:
                     raise crew_not_found(crew_name)
                 crew_spec = crew_runs.spec_of(crew_row)
-                session = SimpleNamespace(id="", owner=crew_row.owner)
-                agent = SimpleNamespace(id="", state=AgentState.ACTIVE, limits={}, model={"provider": crew_runs.PROVIDER}, instructions="", tools=[])
+                session = LiveSession(id="", owner=crew_row.owner, agent_id="")
+                agent = RunAgent(
+                    id="", state=AgentState.ACTIVE, limits={}, instructions="", model={"provider": crew_runs.PROVIDER}, tools=[]
+                )
             else:
                 found = await repo.get_session_with_agent(
                     self.ctx.store, db, session_id, None if caller.is_admin else caller.id, now
@@ -271,7 +274,7 @@ class RunService:
                     raise agent_not_found(names.AGENT.format(session.agent_id))
                 if parent is not None and parent.agent_id:
                     # A handover: the other agent goes on in the same session.
-                    agent = await repo.get_agent(db, parent.agent_id, None)
+                    agent = await repo.get_agent(orm(db), parent.agent_id, None)
                     if agent is None:
                         raise agent_not_found(names.AGENT.format(parent.agent_id))
             if agent.state == AgentState.DISABLED:
@@ -304,7 +307,7 @@ class RunService:
             here = self.executes and (bool(crew_spec) or (not queue and self.runner.room() > 0))
             # The run's columns as a plain object (convert.run_proto reads it like a RunRow): an ORM
             # instance costs more to build than the Core insert below.
-            row = SimpleNamespace(
+            row = RunValues(
                 id=run_id,
                 owner=session.owner,
                 session_id=session.id,
@@ -346,6 +349,7 @@ class RunService:
                 lease_owner=self.lease.owner if here else "",
                 lease_expires=self.lease.expiry(now) if here else None,
                 fence=1 if here else 0,
+                pk=None,
             )
             created = run_pb2.RunEvent(run=RUN.format(run_id), seq=1, run_created=run_pb2.RunCreated(run=convert.run_proto(row)))
             stamp_now(created.create_time)
@@ -465,7 +469,7 @@ class RunService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> RunRow:
+    async def _get_in(self, db: Transaction, caller: Principal, name: str) -> RunRow:
         (run_id,) = RUN.parse(name, "name")
         stmt = select(RunRow).where(RunRow.id == run_id)
         if not caller.is_admin:
@@ -498,7 +502,7 @@ class RunService:
             base = base.where(clause)
         runs = base.subquery()
         async with self.ctx.store.read() as db:
-            counts = dict(
+            counts: dict[int, int] = dict(
                 (await db.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
             )
             sums = (
@@ -1081,7 +1085,7 @@ class RunService:
             },
         )
 
-    async def _waiting_state(self, db: Any, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
+    async def _waiting_state(self, db: Transaction, row: RunRow, now: datetime) -> tuple[RunPlan, RestoredWait] | None:
         """What the runner needs to resume a run that waits for input, or None when it cannot be resumed."""
         if not row.pending_input:
             return None
@@ -1112,7 +1116,7 @@ class RunService:
         return plan, waiting
 
     async def _open_step(
-        self, db: Any, row: RunRow, request: run_pb2.InputRequest, index: int, plan: RunPlan
+        self, db: Transaction, row: RunRow, request: run_pb2.InputRequest, index: int, plan: RunPlan
     ) -> tuple[run_pb2.RunStep, tuple[ToolCallRequest, ...]] | None:
         """The step whose tool call awaits approval, rebuilt from the run's messages and events: the calls
         of its assistant message still without a result (the pending one first) and those already done."""
@@ -1163,7 +1167,7 @@ class RunService:
 RESTARTED_MESSAGE = "the server restarted while the run was active"
 
 
-async def _taken_over(db: Any, row: RunRow, now: datetime) -> TakenOver:
+async def _taken_over(db: Transaction, row: RunRow, now: datetime) -> TakenOver:
     """What a run cut short left: the text it streamed and committed since its last assistant message,
     and the tool calls its messages hold without a result."""
     messages = list(
@@ -1200,7 +1204,7 @@ def _text_since_last_assistant_message(events: list[run_pb2.RunEvent]) -> str:
     return "".join(parts)
 
 
-async def _events_of(db: Any, run_id: str) -> list[run_pb2.RunEvent]:
+async def _events_of(db: Transaction, run_id: str) -> list[run_pb2.RunEvent]:
     rows = await db.execute(select(RunEventRow.payload).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq))
     return [run_pb2.RunEvent.FromString(payload) for payload in rows.scalars()]
 

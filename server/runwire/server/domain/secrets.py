@@ -23,6 +23,7 @@ from runwire.server.core.principal import Principal
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import SecretRow
 from runwire.server.store.secrets import SecretBox, SecretKeyError
+from runwire.server.store.transaction import Transaction
 
 SECRET = names.NamePattern.of("secrets")
 MAX_VALUE_BYTES = 8192
@@ -109,7 +110,7 @@ class SecretService:
         self._validate(v, plan.changes, partial=True)
         v.raise_if_any()
 
-        async def change(db: Any, row: SecretRow, target: SecretRow) -> None:
+        async def change(db: Transaction, row: SecretRow, target: SecretRow) -> None:
             for path, value in plan.changes.items():
                 if path == "display_name":
                     target.display_name = value or ""

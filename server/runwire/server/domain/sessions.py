@@ -36,6 +36,7 @@ from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import SessionRow
+from runwire.server.store.transaction import Transaction
 
 UPDATABLE = ("display_name", "labels", "metadata", "expire_time", "ttl")
 MAX_TTL = timedelta(days=3650)
@@ -153,7 +154,7 @@ class SessionService:
             for draft, session_id, agent_id in zip(drafts, ids, agent_ids, strict=True)
         ]
 
-        async def check(db: Any) -> None:
+        async def check(db: Transaction) -> None:
             for index, agent_id in enumerate(agent_ids):
                 if await repo.get_agent(db, agent_id, self.writer.owner_scope(caller)) is None:
                     error = agent_not_found(names.AGENT.format(agent_id))
@@ -197,7 +198,7 @@ class SessionService:
         self._validate(v, changes, "session")
         v.raise_if_any()
 
-        async def change(db: Any, row: SessionRow, target: SessionRow) -> None:
+        async def change(db: Transaction, row: SessionRow, target: SessionRow) -> None:
             check_immutable("session.agent", values.get("agent"), names.AGENT.format(row.agent_id))
             now = self.ctx.clock()
             for path, value in changes.items():
@@ -213,11 +214,11 @@ class SessionService:
         return await self.writer.update(caller, name, options, change)
 
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
-        async def check(db: Any, row: SessionRow) -> None:
+        async def check(db: Transaction, row: SessionRow) -> None:
             self._check_deletable(row, options.force)
             await refuse_if_runs_active(db, [row.id])
 
-        async def remove(db: Any, row: SessionRow) -> None:
+        async def remove(db: Transaction, row: SessionRow) -> None:
             await repo.delete_sessions_with_messages(db, [row.id])
 
         await self.writer.delete(caller, name, options, check=check, remove=remove)

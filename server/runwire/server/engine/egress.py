@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from runwire.server.config import IPNetwork, parse_allowed_destinations
+from runwire.server.core.errors import ErrorReasonName
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 class DestinationRefused(Exception):
     """A request would reach an address the egress policy refuses."""
 
-    reason = "DESTINATION_NOT_ALLOWED"
+    reason: ErrorReasonName = "DESTINATION_NOT_ALLOWED"
 
     def __init__(self, host: str, problem: str) -> None:
         super().__init__(f"destination {host!r} is not allowed: {problem}")

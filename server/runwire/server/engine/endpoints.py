@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from runwire.server.config import ProviderEndpoint
+from runwire.server.core.errors import ErrorReasonName
 
 DEFAULT_ENDPOINT = "openai"
 
 
 @dataclass(frozen=True)
 class EndpointProblem:
-    reason: str  # PROVIDER_ENDPOINT_NOT_FOUND or MODEL_NOT_ALLOWED
+    reason: ErrorReasonName  # PROVIDER_ENDPOINT_NOT_FOUND or MODEL_NOT_ALLOWED
     field: str  # `endpoint` or `model`, under `model.`
     message: str
 

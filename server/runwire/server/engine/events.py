@@ -32,19 +32,19 @@ import logging
 import time
 import weakref
 from collections import deque
-from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.sql import Executable
 
 from runwire.server.wire import convert
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
+from runwire.server.store.records import RunValues
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
+from runwire.server.store.transaction import BatchTransaction
 from runwire.server.background import spawn
 from runwire.v1 import run_pb2
 
@@ -150,7 +150,7 @@ class ResourceEventSink(Protocol):
     """Where the run event log records resource events (`message.created`, `run.*`) in its own commits:
     the domain's resource event log."""
 
-    def insert_sync(self, session: Session | Connection, rows: Iterable[ResourceEvent]) -> None:
+    def insert_sync(self, session: BatchTransaction, rows: Iterable[ResourceEvent]) -> None:
         """Insert the events within the synchronous transaction of a batch."""
 
     def notify(self) -> None:
@@ -526,7 +526,7 @@ class RunEventLog:
         changed = {w.recorder for w in batch if w.run_change} if self._resource_events is not None else set()
         lost: set[RunRecorder] = set()
 
-        def apply(session: Session | Connection) -> None:
+        def apply(session: BatchTransaction) -> None:
             lost.clear()
             updated: dict[str, Any] = {}
             # In run id order, as lease renewals lock runs: no deadlock between the two.
@@ -659,7 +659,7 @@ def _progress(batch: list[Write]) -> list[str]:
 
 
 def _resource_events_of(
-    store: Store, session: Session | Connection, batch: list[Write], updated: dict[str, Any]
+    store: Store, session: BatchTransaction, batch: list[Write], updated: dict[str, Any]
 ) -> list[ResourceEvent]:
     """The batch's resource events in write order. A run's payload is the run as the batch left it (its
     writes in a batch become one UPDATE, which returns it in `updated`; else it is read back), once per
@@ -673,7 +673,7 @@ def _resource_events_of(
                 row = updated.get(w.run_id)
                 if row is None:
                     (row,) = store.rows_in(session, _SELECT_RUN_WITHOUT_STEPS, {"run_id": w.run_id})
-                runs[w.run_id] = (row.owner, convert.run_proto(SimpleNamespace(**row._asdict(), steps=())))
+                runs[w.run_id] = (row.owner, convert.run_proto(RunValues(**row._asdict(), steps=())))
             owner, run = runs[w.run_id]
             recorded.append((w.run_change, run.name, owner, run))
     return recorded

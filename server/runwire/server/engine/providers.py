@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, Literal, Protocol
 
+from runwire.server.core.errors import ErrorReasonName
+
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter"]
 
@@ -128,7 +130,7 @@ class ProviderError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
-        reason: str = "PROVIDER_ERROR",
+        reason: ErrorReasonName = "PROVIDER_ERROR",
     ):
         super().__init__(message)
         self.message = message

@@ -20,7 +20,6 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Literal, Mapping, Protocol, Sequence
 
 from google.protobuf import json_format, struct_pb2
@@ -33,6 +32,7 @@ from runwire.server.wire import json_values
 from runwire.server.core import names
 from runwire.server.core.clock import utc_now
 from runwire.server.core.paging import SearchQuery
+from runwire.server.core.errors import ErrorReasonName
 from runwire.server.core.principal import Principal
 from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.endpoints import ProviderEndpoints
@@ -57,6 +57,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import MessageRow
+from runwire.server.store.records import MessageValues
 from runwire.server.store.store import Store
 from runwire.server.background import spawn
 from runwire.v1 import common_pb2, run_pb2
@@ -104,7 +105,9 @@ ADMISSION_RETRY_SECONDS = 0.25
 
 
 class RunFailure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    """A run fails with `reason` (its Failure's reason, an ErrorReason name)."""
+
+    def __init__(self, reason: ErrorReasonName, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -1277,9 +1280,9 @@ class Runner:
 
     async def _add_message(
         self, active: ActiveRun, role: Role, content: Sequence[Mapping[str, Any]], labels: dict[str, str] | None = None
-    ) -> SimpleNamespace:
+    ) -> MessageValues:
         """Append a message to the session, in the same commit as its message_created event.
-        Returns the message's columns (a plain object: an ORM instance costs more than the insert)."""
+        Returns the message's columns (a record: an ORM instance costs more than the insert)."""
         now = self.clock()
         plan = active.plan
         values = message_writer.message_values(
@@ -1292,7 +1295,7 @@ class Runner:
             labels=labels,
             now=now,
         )
-        row = SimpleNamespace(**values)
+        row = MessageValues(pk=None, **values)
         statements = message_writer.insert_statements(values)
         message = convert.message_proto(row)
         event = self._event(active, message_created=run_pb2.MessageCreated(message=message))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.models import AgentRow, ApiKeyRow, BatchRow, FileRow, McpServerRow, RunRow, SessionRow
 from runwire.server.store.repositories import live_sessions
+from runwire.server.store.transaction import Transaction
 
 # runwire.v1.Run.Status values of the runs counted by state.
 _RUN_STATES = {"runs_queued": 1, "runs_running": 2, "runs_requires_input": 3}
@@ -17,7 +17,7 @@ _ACTIVE_BATCH_STATES = (1, 2, 3)
 _MCP_READY = 2
 
 
-async def resource_counts(db: AsyncSession, now: datetime) -> dict[str, int]:
+async def resource_counts(db: Transaction, now: datetime) -> dict[str, int]:
     counts = {
         "agents": (await db.execute(select(func.count()).select_from(AgentRow))).scalar_one(),
         "sessions": (await db.execute(select(func.count()).select_from(SessionRow).where(live_sessions(now)))).scalar_one(),

@@ -13,7 +13,8 @@ from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunRow, SessionRow
 from runwire.server.store.repositories import resource_name_sql
-from runwire.server.store.store import Listing, OrderExpression, Store
+from runwire.server.store.store import Listing, OrderExpression, Store, rows_changed
+from runwire.server.store.transaction import CoreTransaction, Transaction
 
 NOT_YET = datetime(9999, 12, 31)
 
@@ -100,18 +101,18 @@ class TaskCounts:
         return self.by_status.get(int(status), 0)
 
 
-async def get_batch(db: Any, batch_id: str, owner: str | None) -> BatchRow | None:
+async def get_batch(db: Transaction, batch_id: str, owner: str | None) -> BatchRow | None:
     stmt = select(BatchRow).where(BatchRow.id == batch_id)
     if owner is not None:
         stmt = stmt.where(BatchRow.owner == owner)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def batch_id_taken(db: Any, batch_id: str) -> bool:
+async def batch_id_taken(db: Transaction, batch_id: str) -> bool:
     return (await db.execute(select(BatchRow.pk).where(BatchRow.id == batch_id))).first() is not None
 
 
-async def insert_tasks(db: Any, tasks: Sequence[Mapping[str, Any]]) -> None:
+async def insert_tasks(db: Transaction, tasks: Sequence[Mapping[str, Any]]) -> None:
     """Core bulk insert: a batch of 10,000 tasks is one statement, not 10,000 ORM objects."""
     if tasks:
         await db.execute(insert(BatchTaskRow.__table__), list(tasks))
@@ -170,7 +171,7 @@ def _update_task(statuses_from: tuple[int, ...], columns: tuple[str, ...]) -> An
 # (a batch changes its tasks several times each, and SQLAlchemy's execution costs more than the SQL).
 
 
-async def bump_version(store: Store, db: Any, batch_id: str, now: datetime, fence: int | None = None) -> int:
+async def bump_version(store: Store, db: CoreTransaction, batch_id: str, now: datetime, fence: int | None = None) -> int:
     """Count one change of the batch or of one of its tasks; the new version. With `fence` (the driver's
     writes), only while the batch's fencing number is `fence`: else LeaseLost, and the transaction with
     everything the driver wrote in it rolls back."""
@@ -185,7 +186,7 @@ async def bump_version(store: Store, db: Any, batch_id: str, now: datetime, fenc
 
 
 async def set_batch_state(
-    store: Store, db: Any, batch_id: str, now: datetime, states_from: Iterable[int], fence: int | None = None, **changes: Any
+    store: Store, db: CoreTransaction, batch_id: str, now: datetime, states_from: Iterable[int], fence: int | None = None, **changes: Any
 ) -> int | None:
     """Move the batch to a new state only from one of `states_from`; the new version, or None when it was
     elsewhere. With `fence`, only while the batch's fencing number is `fence`: else LeaseLost."""
@@ -205,7 +206,7 @@ async def set_batch_state(
 
 
 async def update_task(
-    store: Store, db: Any, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]
+    store: Store, db: CoreTransaction, pk: int, statuses_from: Iterable[int], values: Mapping[str, Any]
 ) -> TaskRecord | None:
     """Change a task only while it is in one of `statuses_from`: the task as changed, or None when it was elsewhere."""
     statement = _update_task(tuple(sorted(int(s) for s in statuses_from)), tuple(sorted(values)))
@@ -213,27 +214,27 @@ async def update_task(
     return rows[0] if rows else None
 
 
-async def insert_session(store: Store, db: Any, values: Mapping[str, Any]) -> None:
+async def insert_session(store: Store, db: CoreTransaction, values: Mapping[str, Any]) -> None:
     await store.execute_on(db, _INSERT_SESSION, dict(values))
 
 
-async def end_tasks(db: Any, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:
+async def end_tasks(db: Transaction, batch_id: str, statuses_from: Iterable[int], values: Mapping[str, Any]) -> int:
     table = BatchTaskRow.__table__
     result = await db.execute(
         update(table)
         .where(table.c.batch_id == batch_id, table.c.status.in_([int(s) for s in statuses_from]))
         .values(**values)
     )
-    return int(result.rowcount or 0)
+    return rows_changed(result)
 
 
-async def get_task(db: Any, batch_id: str, index: int) -> BatchTaskRow | None:
+async def get_task(db: Transaction, batch_id: str, index: int) -> BatchTaskRow | None:
     stmt = select(BatchTaskRow).where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.index == index)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
 async def tasks_with_status(
-    db: Any, batch_id: str, statuses: Iterable[int], *, after_index: int = 0, limit: int | None = None
+    db: Transaction, batch_id: str, statuses: Iterable[int], *, after_index: int = 0, limit: int | None = None
 ) -> list[BatchTaskRow]:
     stmt = (
         select(BatchTaskRow)
@@ -249,7 +250,7 @@ async def tasks_with_status(
     return list((await db.execute(stmt)).scalars())
 
 
-async def tasks_changed_after(db: Any, batch_id: str, version: int, limit: int) -> list[BatchTaskRow]:
+async def tasks_changed_after(db: Transaction, batch_id: str, version: int, limit: int) -> list[BatchTaskRow]:
     stmt = (
         select(BatchTaskRow)
         .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.version > version)
@@ -259,7 +260,7 @@ async def tasks_changed_after(db: Any, batch_id: str, version: int, limit: int) 
     return list((await db.execute(stmt)).scalars())
 
 
-async def started_tasks(db: Any, batch_id: str, limit: int) -> list[BatchTaskRow]:
+async def started_tasks(db: Transaction, batch_id: str, limit: int) -> list[BatchTaskRow]:
     stmt = (
         select(BatchTaskRow)
         .where(BatchTaskRow.batch_id == batch_id, BatchTaskRow.status != 1)
@@ -269,7 +270,7 @@ async def started_tasks(db: Any, batch_id: str, limit: int) -> list[BatchTaskRow
     return list((await db.execute(stmt)).scalars())
 
 
-async def task_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, TaskCounts]:
+async def task_counts(db: Transaction, batch_ids: Sequence[str]) -> dict[str, TaskCounts]:
     counts = {batch_id: TaskCounts() for batch_id in batch_ids}
     if not batch_ids:
         return counts
@@ -305,7 +306,7 @@ _COUNTS_OF_BATCH = (
 )
 
 
-async def task_counts_of(store: Store, db: Any, batch_id: str) -> TaskCounts:
+async def task_counts_of(store: Store, db: CoreTransaction, batch_id: str) -> TaskCounts:
     """task_counts() of one batch, in any transaction (`store.rows_on`)."""
     counts = TaskCounts()
     for row in await store.rows_on(db, _COUNTS_OF_BATCH, {"batch_id": batch_id}):
@@ -315,16 +316,16 @@ async def task_counts_of(store: Store, db: Any, batch_id: str) -> TaskCounts:
     return counts
 
 
-async def active_batches(db: Any, states: Iterable[int]) -> list[BatchRow]:
+async def active_batches(db: Transaction, states: Iterable[int]) -> list[BatchRow]:
     stmt = select(BatchRow).where(BatchRow.state.in_([int(s) for s in states])).order_by(BatchRow.pk)
     return list((await db.execute(stmt)).scalars())
 
 
-async def get_run(db: Any, run_id: str) -> RunRow | None:
+async def get_run(db: Transaction, run_id: str) -> RunRow | None:
     return (await db.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one_or_none()
 
 
-async def active_batch_reading(db: Any, file_name: str, states: Iterable[int]) -> str | None:
+async def active_batch_reading(db: Transaction, file_name: str, states: Iterable[int]) -> str | None:
     """The id of a batch in one of `states` whose input is `file_name`, if any."""
     stmt = (
         select(BatchRow.id)

@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, delete, func, insert, literal_column, select, 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import FileChunkEmbeddingRow, FileChunkRow, FileRow
 from runwire.server.store.repositories import resource_name_sql
-from runwire.server.store.store import Listing
+from runwire.server.store.store import Listing, rows_changed
+from runwire.server.store.transaction import Transaction
 
 PURPOSE_VALUES = {"ASSISTANTS": 1, "BATCH_INPUT": 2, "BATCH_OUTPUT": 3}
 STATE_VALUES = {"PENDING": 1, "PROCESSING": 2, "COMPLETED": 3, "FAILED": 4}
@@ -52,37 +53,37 @@ _FILE_BY_ID_AND_OWNER = _FILE_BY_ID.where(FileRow.owner == bindparam("owner"))
 _FTS = table("file_chunks_fts", literal_column("rowid"))
 
 
-async def get_file(db: Any, file_id: str, owner: str | None) -> FileRow | None:
+async def get_file(db: Transaction, file_id: str, owner: str | None) -> FileRow | None:
     if owner is None:
         return (await db.execute(_FILE_BY_ID, {"id": file_id})).scalar_one_or_none()
     return (await db.execute(_FILE_BY_ID_AND_OWNER, {"id": file_id, "owner": owner})).scalar_one_or_none()
 
 
-async def file_id_taken(db: Any, file_id: str) -> bool:
+async def file_id_taken(db: Transaction, file_id: str) -> bool:
     return (await db.execute(select(FileRow.pk).where(FileRow.id == file_id))).first() is not None
 
 
-async def blob_in_use(db: Any, sha256: str) -> bool:
+async def blob_in_use(db: Transaction, sha256: str) -> bool:
     return (await db.execute(select(FileRow.pk).where(FileRow.sha256 == sha256).limit(1))).first() is not None
 
 
-async def file_ids_in_states(db: Any, states: Sequence[int]) -> list[str]:
+async def file_ids_in_states(db: Transaction, states: Sequence[int]) -> list[str]:
     stmt = select(FileRow.id).where(FileRow.state.in_(list(states))).order_by(FileRow.create_time)
     return list((await db.execute(stmt)).scalars().all())
 
 
-async def claim_for_processing(db: Any, file_id: str, from_states: Sequence[int], processing: int, now: Any) -> bool:
+async def claim_for_processing(db: Transaction, file_id: str, from_states: Sequence[int], processing: int, now: Any) -> bool:
     """Move the file to PROCESSING unless another worker (or replica) took it first."""
     result = await db.execute(
         update(FileRow)
         .where(FileRow.id == file_id, FileRow.state.in_(list(from_states)))
         .values(state=processing, progress=0.0, error_reason="", error_message="", update_time=now, revision=FileRow.revision + 1)
     )
-    return (result.rowcount or 0) == 1
+    return rows_changed(result) == 1
 
 
 async def replace_chunks(
-    db: Any,
+    db: Transaction,
     file_id: str,
     chunks: Sequence[Any],
     full_text_index: bool,
@@ -118,7 +119,7 @@ async def replace_chunks(
         )
 
 
-async def delete_chunks(db: Any, file_id: str, full_text_index: bool) -> None:
+async def delete_chunks(db: Transaction, file_id: str, full_text_index: bool) -> None:
     if full_text_index:
         # An external-content FTS5 table forgets a row through its 'delete' command, given the indexed text.
         await db.execute(
@@ -132,7 +133,7 @@ async def delete_chunks(db: Any, file_id: str, full_text_index: bool) -> None:
     await db.execute(delete(FileChunkEmbeddingRow).where(FileChunkEmbeddingRow.file_id == file_id))
 
 
-async def text_slice(db: Any, file_id: str, offset: int, max_chars: int) -> str:
+async def text_slice(db: Transaction, file_id: str, offset: int, max_chars: int) -> str:
     """Characters [offset, offset + max_chars) of the file's text, from the chunks that cover them."""
     stmt = (
         select(FileChunkRow.text_offset, FileChunkRow.text)
@@ -169,7 +170,7 @@ class ChunkHit:
 
 
 async def search_chunks(
-    db: Any,
+    db: Transaction,
     *,
     words: Sequence[str],
     file_scope: Any,
@@ -216,7 +217,7 @@ async def search_chunks(
     return sorted(hits, key=lambda h: -h.score)
 
 
-async def chunks_with_embeddings(db: Any, *, file_scope: Any, model: str) -> list[tuple[ChunkHit, bytes]]:
+async def chunks_with_embeddings(db: Transaction, *, file_scope: Any, model: str) -> list[tuple[ChunkHit, bytes]]:
     """Every chunk embedded with `model` among files matching `file_scope`, with its vector (score 0).
 
     Semantic search ranks them all in memory: the cost grows with the number of chunks searched.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from sqlalchemy import delete, select
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, McpServerRow
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 MCP_STATE_VALUES = {"CONNECTING": 1, "READY": 2, "ERROR": 3, "DISABLED": 4}
 
@@ -34,19 +35,19 @@ MCP_SERVER_LISTING = Listing(
 )
 
 
-async def get_mcp_server(db: Any, server_id: str) -> McpServerRow | None:
+async def get_mcp_server(db: Transaction, server_id: str) -> McpServerRow | None:
     return (await db.execute(select(McpServerRow).where(McpServerRow.id == server_id))).scalar_one_or_none()
 
 
-async def all_mcp_servers(db: Any) -> list[McpServerRow]:
+async def all_mcp_servers(db: Transaction) -> list[McpServerRow]:
     return list((await db.execute(select(McpServerRow).order_by(McpServerRow.id))).scalars())
 
 
-async def delete_mcp_server(db: Any, server_id: str) -> None:
+async def delete_mcp_server(db: Transaction, server_id: str) -> None:
     await db.execute(delete(McpServerRow).where(McpServerRow.id == server_id))
 
 
-async def agents_using_mcp_server(db: Any, server_name: str, limit: int = 10) -> tuple[int, list[str]]:
+async def agents_using_mcp_server(db: Transaction, server_name: str, limit: int = 10) -> tuple[int, list[str]]:
     """How many agents list a tool of the server, and the ids of the first few. Agents keep tools as JSON,
     so the match is done here rather than in SQL that SQLite and PostgreSQL would spell differently."""
     ids: list[str] = []
@@ -57,7 +58,7 @@ async def agents_using_mcp_server(db: Any, server_name: str, limit: int = 10) ->
     return len(ids), sorted(ids)[:limit]
 
 
-async def known_mcp_tools(db: Any, server_ids: list[str]) -> dict[str, tuple[bool, set[str]]]:
+async def known_mcp_tools(db: Transaction, server_ids: list[str]) -> dict[str, tuple[bool, set[str]]]:
     """For each existing server: whether its tool list was ever read, and the tool names in it."""
     if not server_ids:
         return {}

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import bindparam, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import MemoryRow
 from runwire.server.store.repositories import resource_name_sql
 from runwire.server.store.store import Listing, Store, rows_changed
+from runwire.server.store.transaction import Transaction
 
 MEMORY_TYPE_VALUES = {"PROFILE": 1, "FACT": 2, "CONVERSATION": 3}
 
@@ -46,11 +46,11 @@ _LIVE_MEMORY = select(MemoryRow).where(
 )
 
 
-async def get_memory(db: AsyncSession, memory_id: str, owner: str, now: datetime) -> MemoryRow | None:
+async def get_memory(db: Transaction, memory_id: str, owner: str, now: datetime) -> MemoryRow | None:
     return (await db.execute(_LIVE_MEMORY, {"id": memory_id, "owner": owner, "now": now})).scalar_one_or_none()
 
 
-async def memory_id_taken(db: AsyncSession, memory_id: str) -> bool:
+async def memory_id_taken(db: Transaction, memory_id: str) -> bool:
     return (await db.execute(select(MemoryRow.pk).where(MemoryRow.id == memory_id))).first() is not None
 
 
@@ -59,7 +59,7 @@ def _escaped(word: str) -> str:
 
 
 async def search_memories(
-    db: AsyncSession,
+    db: Transaction,
     owner: str,
     words: Sequence[str],
     types: Sequence[int],
@@ -113,26 +113,26 @@ def _clear_criteria(owner: str, types: Sequence[int], agent_id: str | None, befo
 
 
 async def count_memories_matching(
-    db: AsyncSession, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
+    db: Transaction, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
 ) -> int:
     stmt = select(func.count()).select_from(MemoryRow).where(*_clear_criteria(owner, types, agent_id, before), live_memories(now))
     return (await db.execute(stmt)).scalar_one()
 
 
 async def memories_matching(
-    db: AsyncSession, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
+    db: Transaction, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
 ) -> list[MemoryRow]:
     """The live memories a clear with these criteria deletes."""
     stmt = select(MemoryRow).where(*_clear_criteria(owner, types, agent_id, before), live_memories(now))
     return list((await db.execute(stmt)).scalars().all())
 
 
-async def expired_memories(db: AsyncSession, now: datetime) -> list[MemoryRow]:
+async def expired_memories(db: Transaction, now: datetime) -> list[MemoryRow]:
     return list((await db.execute(select(MemoryRow).where(MemoryRow.expire_time <= now))).scalars().all())
 
 
 async def delete_memories_matching(
-    db: AsyncSession, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
+    db: Transaction, owner: str, types: Sequence[int], agent_id: str | None, before: datetime | None, now: datetime
 ) -> int:
     """Deletes the matches (expired ones too, which the sweeper would delete anyway); returns the live ones deleted."""
     live = await count_memories_matching(db, owner, types, agent_id, before, now)
@@ -141,10 +141,10 @@ async def delete_memories_matching(
     return live
 
 
-async def delete_expired_memories(db: AsyncSession, now: datetime) -> int:
+async def delete_expired_memories(db: Transaction, now: datetime) -> int:
     result = await db.execute(delete(MemoryRow).where(MemoryRow.expire_time <= now).execution_options(synchronize_session=False))
     return rows_changed(result)
 
 
-async def count_memories(db: AsyncSession) -> int:
+async def count_memories(db: Transaction) -> int:
     return (await db.execute(select(func.count()).select_from(MemoryRow))).scalar_one()

@@ -13,6 +13,8 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import bindparam, delete, insert, update
 
 from runwire.server.store.models import MessageRow, SessionRow, new_incarnation
+from runwire.server.store.store import Store, rows_changed
+from runwire.server.store.transaction import CoreTransaction, Transaction
 
 _MESSAGES = MessageRow.__table__
 _SESSIONS = SessionRow.__table__
@@ -79,19 +81,19 @@ def insert_statements(values: Mapping[str, Any]) -> tuple[Statement, ...]:
     return statements
 
 
-async def insert_message(store: Any, db: Any, values: Mapping[str, Any]) -> None:
+async def insert_message(store: Store, db: CoreTransaction, values: Mapping[str, Any]) -> None:
     """`insert_statements` in a transaction from `Store.write()`."""
     for statement, params in insert_statements(values):
         await store.execute_on(db, statement, params)
 
 
-async def touch_session(store: Any, db: Any, session_id: str, now: datetime) -> None:
+async def touch_session(store: Store, db: CoreTransaction, session_id: str, now: datetime) -> None:
     """A message of the session changed: the session did too."""
     await store.execute_on(db, _COUNT, {"_session_id": session_id, "_delta": 0, "_now": now})
 
 
 async def remove(
-    store: Any, db: Any, session_id: str, message_ids: Sequence[str], parent_id: str | None, now: datetime
+    store: Store, db: Transaction, session_id: str, message_ids: Sequence[str], parent_id: str | None, now: datetime
 ) -> int:
     """Delete messages of a session (a message and the thread below it, whose top answers `parent_id`)
     and uncount them, in a transaction from `Store.write()`; returns how many there were. Rows already
@@ -99,7 +101,7 @@ async def remove(
     result = await db.execute(
         delete(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id.in_(list(message_ids)))
     )
-    removed = result.rowcount or 0
+    removed = rows_changed(result)
     await store.execute_on(db, _COUNT, {"_session_id": session_id, "_delta": -removed, "_now": now})
     if parent_id is not None:
         await store.execute_on(db, _COUNT_REPLY, {"_session_id": session_id, "_parent_id": parent_id, "_delta": -1})

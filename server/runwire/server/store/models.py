@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, ClassVar, TypeAlias
 
 from sqlalchemy import event
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from runwire.server.store.records import MessageValues, RunValues
 
 # Naive UTC everywhere: SQLite has no time zones and PostgreSQL compares the same way.
 
@@ -566,7 +567,7 @@ class BatchTaskRow(Base):
     )
 
 
-# Hot paths build a run's or a message's columns as a plain namespace (an ORM instance costs more to build
-# than the Core insert it feeds); what reads them takes either.
-RunColumns: TypeAlias = RunRow | SimpleNamespace
-MessageColumns: TypeAlias = MessageRow | SimpleNamespace
+# Hot paths build a run's or a message's columns as a record (an ORM instance costs more to build than the
+# Core insert it feeds); what reads them takes either.
+RunColumns: TypeAlias = RunRow | RunValues
+MessageColumns: TypeAlias = MessageRow | MessageValues

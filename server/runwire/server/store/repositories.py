@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Sequence
 
-from sqlalchemy import Row, String, bindparam, delete, func, literal, select, update
+from sqlalchemy import String, bindparam, delete, func, literal, select, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
+from runwire.server.store.records import (
+    AgentRecord,
+    LiveSession,
+    MessageRecord,
+    MessageVersion,
+    RecentMessage,
+    RunAgent,
+    SessionRecord,
+)
 from runwire.server.store.store import Listing, OrderExpression, Store, rows_changed
+from runwire.server.store.transaction import CoreTransaction, Transaction
 
 def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""
@@ -104,19 +112,22 @@ _AGENT_BY_ID = select(AgentRow).where(AgentRow.id == bindparam("id"))
 _AGENT_BY_ID_AND_OWNER = _AGENT_BY_ID.where(AgentRow.owner == bindparam("owner"))
 
 
-# The columns of AgentRow by attribute, read-only.
-AgentRecord = Row[Any]
+def _record_columns(model: Any) -> list[Any]:
+    """A model's columns labelled with their attribute names (SessionRow.client_metadata is the column
+    `metadata`), for Core reads whose rows stand in for the model's read-only attributes (store/records.py)."""
+    return [attribute.columns[0].label(attribute.key) for attribute in sa_inspect(model).column_attrs]
+
 
 # Columns, not entities: a read-only record for callers that only look (GetAgent), fetched without a Session.
-_AGENT_RECORD_BY_ID = select(*AgentRow.__table__.c).where(AgentRow.id == bindparam("id"))
+_AGENT_RECORD_BY_ID = select(*_record_columns(AgentRow)).where(AgentRow.id == bindparam("id"))
 _AGENT_RECORD_BY_ID_AND_OWNER = _AGENT_RECORD_BY_ID.where(AgentRow.owner == bindparam("owner"))
 
 
 async def find_agent_record(store: Store, agent_id: str, owner: str | None) -> AgentRecord | None:
     """The agent's columns by attribute (as on AgentRow), or None; for reads that change nothing."""
     if owner is None:
-        return await store.fetch_one(_AGENT_RECORD_BY_ID, {"id": agent_id})
-    return await store.fetch_one(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})
+        return await store.fetch_record(_AGENT_RECORD_BY_ID, {"id": agent_id}, AgentRecord)
+    return await store.fetch_record(_AGENT_RECORD_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner}, AgentRecord)
 
 
 # What tells one version of an agent from another (its etag is made of them): changes bump the revision,
@@ -134,7 +145,7 @@ async def find_agent_version(store: Store, agent_id: str, owner: str | None) -> 
     return None if row is None else (row[0], row[1])
 
 
-async def get_agent(db: AsyncSession, agent_id: str, owner: str | None) -> AgentRow | None:
+async def get_agent(db: Transaction, agent_id: str, owner: str | None) -> AgentRow | None:
     if owner is None:
         return (await db.execute(_AGENT_BY_ID, {"id": agent_id})).scalar_one_or_none()
     return (await db.execute(_AGENT_BY_ID_AND_OWNER, {"id": agent_id, "owner": owner})).scalar_one_or_none()
@@ -144,12 +155,12 @@ _AGENT_EXISTS = select(AgentRow.pk).where(AgentRow.id == bindparam("id"))
 _SESSION_EXISTS = select(SessionRow.pk).where(SessionRow.id == bindparam("id"))
 
 
-async def agent_exists(store: Store, db: Any, agent_id: str) -> bool:
+async def agent_exists(store: Store, db: CoreTransaction, agent_id: str) -> bool:
     """Whether any owner's agent has this id, in the transaction `db` (from write() or write_core())."""
     return bool(await store.rows_on(db, _AGENT_EXISTS, {"id": agent_id}))
 
 
-async def session_exists(store: Store, db: Any, session_id: str) -> bool:
+async def session_exists(store: Store, db: CoreTransaction, session_id: str) -> bool:
     """Whether any owner's session has this id, in the transaction `db` (from write() or write_core())."""
     return bool(await store.rows_on(db, _SESSION_EXISTS, {"id": session_id}))
 
@@ -160,14 +171,7 @@ _LIVE_SESSION_BY_ID = select(SessionRow).where(
 _LIVE_SESSION_BY_ID_AND_OWNER = _LIVE_SESSION_BY_ID.where(SessionRow.owner == bindparam("owner"))
 
 
-def _record_columns(model: Any) -> list[Any]:
-    """A model's columns labelled with their attribute names (SessionRow.client_metadata is the column
-    `metadata`), for Core reads whose rows stand in for the model's read-only attributes."""
-    return [attribute.columns[0].label(attribute.key) for attribute in sa_inspect(model).column_attrs]
-
-
 # The columns of SessionRow by attribute, read-only (GetSession): read without a Session, as AgentRecord is.
-SessionRecord = Row[Any]
 _LIVE_SESSION_RECORD_BY_ID = select(*_record_columns(SessionRow)).where(
     SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
 )
@@ -177,20 +181,21 @@ _LIVE_SESSION_RECORD_BY_ID_AND_OWNER = _LIVE_SESSION_RECORD_BY_ID.where(SessionR
 async def find_live_session_record(store: Store, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
     """The session's columns by attribute (as on SessionRow) unless it expired, or None."""
     if owner is None:
-        return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
-    return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+        return await store.fetch_record(_LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now}, SessionRecord)
+    params = {"id": session_id, "now": now, "owner": owner}
+    return await store.fetch_record(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, params, SessionRecord)
 
 
-async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
+async def find_live_session_on(store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
     """find_live_session_record() in the transaction `db` (from write() or write_core())."""
     if owner is None:
         rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
     else:
         rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
-    return rows[0] if rows else None
+    return SessionRecord._make(rows[0]) if rows else None
 
 
-async def get_session(db: AsyncSession, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
+async def get_session(db: Transaction, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
     if owner is None:
         return (await db.execute(_LIVE_SESSION_BY_ID, {"id": session_id, "now": now})).scalar_one_or_none()
     params = {"id": session_id, "now": now, "owner": owner}
@@ -212,8 +217,8 @@ _LIVE_SESSION_WITH_AGENT_AND_OWNER = _LIVE_SESSION_WITH_AGENT.where(_S.owner == 
 
 
 async def get_session_with_agent(
-    store: Store, db: AsyncSession, session_id: str, owner: str | None, now: datetime
-) -> tuple[SimpleNamespace, SimpleNamespace | None] | None:
+    store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime
+) -> tuple[LiveSession, RunAgent | None] | None:
     """A live session's id, owner and agent_id, and its agent's id, state, limits, instructions, model
     and tools (None when the agent is gone); None when there is no such live session."""
     params: dict[str, Any] = {"id": session_id, "now": now}
@@ -225,27 +230,27 @@ async def get_session_with_agent(
     if not rows:
         return None
     row = rows[0]
-    session = SimpleNamespace(id=row.id, owner=row.owner, agent_id=row.agent_id)
+    session = LiveSession(id=row.id, owner=row.owner, agent_id=row.agent_id)
     if row.agent_found is None:
         return session, None
-    agent = SimpleNamespace(
+    agent = RunAgent(
         id=row.agent_found, state=row.state, limits=row.limits, instructions=row.instructions, model=row.model,
         tools=row.tools,
     )
     return session, agent
 
 
-async def session_ids_taken(db: AsyncSession, session_ids: Sequence[str]) -> set[str]:
+async def session_ids_taken(db: Transaction, session_ids: Sequence[str]) -> set[str]:
     rows = await db.execute(select(SessionRow.id).where(SessionRow.id.in_(list(session_ids))))
     return set(rows.scalars().all())
 
 
-async def count_sessions_of_owner(db: AsyncSession, owner: str, now: datetime) -> int:
+async def count_sessions_of_owner(db: Transaction, owner: str, now: datetime) -> int:
     stmt = select(func.count()).select_from(SessionRow).where(SessionRow.owner == owner, live_sessions(now))
     return (await db.execute(stmt)).scalar_one()
 
 
-async def delete_sessions_with_messages(db: AsyncSession, session_ids: Sequence[str]) -> int:
+async def delete_sessions_with_messages(db: Transaction, session_ids: Sequence[str]) -> int:
     ids = list(session_ids)
     if not ids:
         return 0
@@ -254,24 +259,23 @@ async def delete_sessions_with_messages(db: AsyncSession, session_ids: Sequence[
     return rows_changed(result)
 
 
-async def session_ids_of_agent(db: AsyncSession, agent_id: str) -> list[str]:
+async def session_ids_of_agent(db: Transaction, agent_id: str) -> list[str]:
     rows = await db.execute(select(SessionRow.id).where(SessionRow.agent_id == agent_id))
     return list(rows.scalars().all())
 
 
-async def expired_session_ids(db: AsyncSession, now: datetime, limit: int) -> list[str]:
+async def expired_session_ids(db: Transaction, now: datetime, limit: int) -> list[str]:
     stmt = select(SessionRow.id).where(SessionRow.expire_time <= now).order_by(SessionRow.expire_time).limit(limit)
     return list((await db.execute(stmt)).scalars().all())
 
 
-async def get_message(db: AsyncSession, session_id: str, message_id: str) -> MessageRow | None:
+async def get_message(db: Transaction, session_id: str, message_id: str) -> MessageRow | None:
     stmt = select(MessageRow).where(MessageRow.session_id == session_id, MessageRow.id == message_id)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-# The columns of MessageRow by attribute, read-only (ListMessages): rows fetched without a Session, as
-# AgentRecord and SessionRecord are.
-MessageRecord = Row[Any]
+# Messages read as MessageRecord (ListMessages): rows fetched without a Session, as AgentRecord and
+# SessionRecord are.
 _M = MessageRow.__table__.c
 _SESSION_MESSAGE_COUNT = select(func.count()).select_from(MessageRow.__table__).where(_M.session_id == bindparam("session_id"))
 _AFTER_ASCENDING = (_M.create_time > bindparam("after_time")) | (
@@ -314,7 +318,7 @@ def small_message(row: Any) -> bool:
     return len(row.text) <= KEPT_MESSAGE_TEXT_CHARS and len(row.content) <= KEPT_MESSAGE_PARTS
 
 
-def _message_version(row: Any) -> tuple[Any, ...]:
+def _message_version(row: MessageRecord | MessageVersion) -> tuple[Any, ...]:
     return (row.pk, row.revision, row.incarnation, row.reply_count)
 
 
@@ -338,11 +342,11 @@ async def session_messages_page(
         params["after_time"], params["after_pk"] = after
     key = (descending, after is not None)
     if records is not None:
-        versions = await store.fetch_all(_SESSION_MESSAGE_VERSIONS_PAGES[key], params)
+        versions = await store.fetch_records(_SESSION_MESSAGE_VERSIONS_PAGES[key], params, MessageVersion)
         kept = [records.get((session_id, v.id), _message_version(v)) for v in versions[:limit]]
         if versions and None not in kept:
             return kept, len(versions) > limit, versions[0].messages_in_session
-    rows = await store.fetch_all(_SESSION_MESSAGES_PAGES[key], params)
+    rows = await store.fetch_records(_SESSION_MESSAGES_PAGES[key], params, MessageRecord)
     if records is not None:
         for row in rows[:limit]:
             if small_message(row):
@@ -358,12 +362,12 @@ async def session_messages_page(
 _MESSAGE_ID_TAKEN = select(_M.pk).where(_M.session_id == bindparam("session_id"), _M.id == bindparam("id"))
 
 
-async def message_id_taken(store: Store, db: Any, session_id: str, message_id: str) -> bool:
+async def message_id_taken(store: Store, db: CoreTransaction, session_id: str, message_id: str) -> bool:
     """Whether the session has a message of this id, in the transaction `db` (from write() or write_core())."""
     return bool(await store.rows_on(db, _MESSAGE_ID_TAKEN, {"session_id": session_id, "id": message_id}))
 
 
-async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> list[str]:
+async def thread_below(db: Transaction, session_id: str, message_id: str) -> list[str]:
     """Ids of every reply below a message, breadth first."""
     found: list[str] = []
     frontier = [message_id]
@@ -375,7 +379,7 @@ async def thread_below(db: AsyncSession, session_id: str, message_id: str) -> li
 
 
 async def search_messages(
-    db: AsyncSession,
+    db: Transaction,
     owner: str,
     session_id: str | None,
     words: Sequence[str],
@@ -397,17 +401,17 @@ async def search_messages(
     return list((await db.execute(stmt)).scalars().all())
 
 
-async def find_idempotency_record(db: AsyncSession, owner: str, request_id: str) -> IdempotencyRecord | None:
+async def find_idempotency_record(db: Transaction, owner: str, request_id: str) -> IdempotencyRecord | None:
     stmt = select(IdempotencyRecord).where(IdempotencyRecord.owner == owner, IdempotencyRecord.request_id == request_id)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def delete_idempotency_records_before(db: AsyncSession, cutoff: datetime) -> int:
+async def delete_idempotency_records_before(db: Transaction, cutoff: datetime) -> int:
     result = await db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.create_time < cutoff))
     return rows_changed(result)
 
 
-async def server_key(db: AsyncSession, name: str) -> str:
+async def server_key(db: Transaction, name: str) -> str:
     """The named server secret, created on first use."""
     existing = await db.get(ServerKey, name)
     if existing is not None:
@@ -426,15 +430,15 @@ _RECENT_MESSAGES = (
 )
 
 
-async def recent_messages(store: Store, session_id: str, limit: int) -> list[Row[Any]]:
+async def recent_messages(store: Store, session_id: str, limit: int) -> list[RecentMessage]:
     """Role and content of the newest `limit` messages of a session, oldest first: the conversation a
     model sees (read without a Session, as every run starts with it)."""
-    rows = await store.fetch_all(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit})
+    rows = await store.fetch_records(_RECENT_MESSAGES, {"session_id": session_id, "limit": limit}, RecentMessage)
     rows.reverse()
     return rows
 
 
-async def count_runs_by_status(db: AsyncSession, statuses: Sequence[int]) -> dict[int, int]:
+async def count_runs_by_status(db: Transaction, statuses: Sequence[int]) -> dict[int, int]:
     """Runs per status among `statuses` (for the metrics gauge; the status index serves it)."""
     stmt = select(RunRow.status, func.count()).where(RunRow.status.in_(list(statuses))).group_by(RunRow.status)
     return {status: count for status, count in (await db.execute(stmt)).all()}
@@ -444,23 +448,23 @@ _API_KEY_BY_HASH = select(ApiKeyRow).where(ApiKeyRow.secret_hash == bindparam("h
 _API_KEY_BY_ID = select(ApiKeyRow).where(ApiKeyRow.id == bindparam("id"))
 
 
-async def get_api_key_by_hash(db: AsyncSession, secret_hash: str) -> ApiKeyRow | None:
+async def get_api_key_by_hash(db: Transaction, secret_hash: str) -> ApiKeyRow | None:
     return (await db.execute(_API_KEY_BY_HASH, {"hash": secret_hash})).scalar_one_or_none()
 
 
-async def get_api_key(db: AsyncSession, key_id: str) -> ApiKeyRow | None:
+async def get_api_key(db: Transaction, key_id: str) -> ApiKeyRow | None:
     return (await db.execute(_API_KEY_BY_ID, {"id": key_id})).scalar_one_or_none()
 
 
-async def api_key_id_taken(db: AsyncSession, key_id: str) -> bool:
+async def api_key_id_taken(db: Transaction, key_id: str) -> bool:
     return (await db.execute(select(ApiKeyRow.pk).where(ApiKeyRow.id == key_id))).first() is not None
 
 
-async def any_api_key(db: AsyncSession) -> bool:
+async def any_api_key(db: Transaction) -> bool:
     return (await db.execute(select(ApiKeyRow.pk).limit(1))).first() is not None
 
 
-async def record_api_key_use(db: AsyncSession, key_ids: Sequence[str], when: datetime) -> None:
+async def record_api_key_use(db: Transaction, key_ids: Sequence[str], when: datetime) -> None:
     stmt = update(ApiKeyRow).where(ApiKeyRow.id.in_(sorted(key_ids))).values(last_use_time=when)
     await db.execute(stmt.execution_options(synchronize_session=False))
 
@@ -469,7 +473,7 @@ async def record_api_key_use(db: AsyncSession, key_ids: Sequence[str], when: dat
 _ACTIVE_RUN_STATUSES = (1, 2, 3)
 
 
-async def sessions_with_active_runs(db: AsyncSession, session_ids: Sequence[str]) -> list[str]:
+async def sessions_with_active_runs(db: Transaction, session_ids: Sequence[str]) -> list[str]:
     stmt = (
         select(RunRow.session_id)
         .where(RunRow.session_id.in_(list(session_ids)), RunRow.status.in_(_ACTIVE_RUN_STATUSES))

@@ -22,10 +22,10 @@ import bisect
 import logging
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, AsyncIterator, Protocol, Sequence
 
-from sqlalchemy import Connection, delete, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, insert, select, text
 
 from runwire.server.background import spawn
 from runwire.server.config import EventSettings
@@ -33,7 +33,8 @@ from runwire.server.core.clock import Clock, utc_now
 from runwire.server.core.errors import Aborted, FailedPrecondition, InvalidArgument
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import ResourceEventRow, ServerKey
-from runwire.server.store.store import Store
+from runwire.server.store.store import Store, rows_changed
+from runwire.server.store.transaction import BatchTransaction, CoreTransaction, Transaction, orm
 from runwire.v1 import event_pb2
 
 log = logging.getLogger("runwire.resource_events")
@@ -151,22 +152,23 @@ class ResourceEventLog:
 
     # -- writing --------------------------------------------------------------------
 
-    async def append(self, db: Any, values: dict[str, Any]) -> None:
+    async def append(self, db: CoreTransaction, values: dict[str, Any]) -> None:
         """Add an event's row to the transaction `db` (from `store.write()` or `write_core()`); it is
         published when that commits."""
         if self._postgres:
             # Inserted as the transaction's last work, under the lock (see _insert_held_events).
-            info = db.sync_session.info
+            session = orm(db)  # write_core() is write() on PostgreSQL
+            info = session.sync_session.info
             if _HELD_EVENTS not in info:
                 info[_HELD_EVENTS] = []
-                self.store.before_commit(db, self._insert_held_events)
+                self.store.before_commit(session, self._insert_held_events)
             info[_HELD_EVENTS].append(values)
         else:
             # A Core insert: it rides in hot transactions (every run's creation), where an ORM flush costs more.
             await self.store.execute_on(db, _INSERT, values)
         self.store.after_commit(db, self.notify)
 
-    async def _insert_held_events(self, db: Any) -> None:
+    async def _insert_held_events(self, db: Transaction) -> None:
         """PostgreSQL: take the log's lock and insert the transaction's events at its very end.
 
         The lock makes positions visible in commit order. Taken in the middle of a transaction, it
@@ -176,7 +178,7 @@ class ResourceEventLog:
         await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         await self.store.execute_on(db, _INSERT, values)
 
-    def append_sync(self, session: Session | Connection, values: Sequence[dict[str, Any]]) -> None:
+    def append_sync(self, session: BatchTransaction, values: Sequence[dict[str, Any]]) -> None:
         """Insert events' rows within a synchronous transaction (Store.write_batch); call `notify()` after it commits."""
         if not values:
             return
@@ -281,14 +283,14 @@ class ResourceEventLog:
 
     # -- retention ------------------------------------------------------------------
 
-    async def prune(self, db: Any, cutoff: Any) -> int:
+    async def prune(self, db: Transaction, cutoff: datetime) -> int:
         """Delete, in the transaction `db`, the events created before `cutoff`; how many."""
         newest_old = (
             await db.execute(select(func.max(ResourceEventRow.pk)).where(ResourceEventRow.create_time < cutoff))
         ).scalar()
         removed = 0
         if newest_old is not None:
-            removed = (await db.execute(delete(ResourceEventRow).where(ResourceEventRow.pk <= newest_old))).rowcount or 0
+            removed = rows_changed(await db.execute(delete(ResourceEventRow).where(ResourceEventRow.pk <= newest_old)))
             marker = await db.get(ServerKey, _PRUNED_KEY)
             if marker is None:
                 db.add(ServerKey(name=_PRUNED_KEY, value=str(newest_old)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from runwire.server.store.transaction import Transaction
 
 
 def scoped_select(row_type: Any, owner: str | None, live: Any = None) -> Any:
@@ -18,12 +18,12 @@ def scoped_select(row_type: Any, owner: str | None, live: Any = None) -> Any:
     return stmt
 
 
-async def find_row(db: AsyncSession, row_type: Any, resource_id: str, owner: str | None, live: Any = None) -> Any:
+async def find_row(db: Transaction, row_type: Any, resource_id: str, owner: str | None, live: Any = None) -> Any:
     stmt = scoped_select(row_type, owner, live).where(row_type.id == resource_id)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def ids_taken(db: AsyncSession, row_type: Any, resource_ids: Sequence[str]) -> set[str]:
+async def ids_taken(db: Transaction, row_type: Any, resource_ids: Sequence[str]) -> set[str]:
     """The ids among `resource_ids` that a row of any owner already has (live or expired)."""
     rows = await db.execute(select(row_type.id).where(row_type.id.in_(list(resource_ids))))
     return set(rows.scalars().all())
@@ -46,12 +46,12 @@ def scoped_children(
     return stmt
 
 
-async def find_one(db: AsyncSession, stmt: Any) -> Any:
+async def find_one(db: Transaction, stmt: Any) -> Any:
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
 async def child_ids_taken(
-    db: AsyncSession, row_type: Any, parent_column: str, parent_id: str, resource_ids: Sequence[str]
+    db: Transaction, row_type: Any, parent_column: str, parent_id: str, resource_ids: Sequence[str]
 ) -> set[str]:
     """The ids among `resource_ids` that a row of the parent's collection already has."""
     stmt = select(row_type.id).where(getattr(row_type, parent_column) == parent_id, row_type.id.in_(list(resource_ids)))

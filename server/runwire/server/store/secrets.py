@@ -11,11 +11,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import SecretRow
 from runwire.server.store.store import Listing
+from runwire.server.store.transaction import Transaction
 
 SECRET_LISTING = Listing(
     filter_fields={
@@ -36,12 +36,12 @@ SECRET_LISTING = Listing(
 KEY_FILE_NAME = "secrets.key"
 
 
-async def get_secret(db: AsyncSession, secret_id: str, owner: str) -> SecretRow | None:
+async def get_secret(db: Transaction, secret_id: str, owner: str) -> SecretRow | None:
     stmt = select(SecretRow).where(SecretRow.id == secret_id, SecretRow.owner == owner)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def secret_id_taken(db: AsyncSession, secret_id: str) -> bool:
+async def secret_id_taken(db: Transaction, secret_id: str) -> bool:
     return (await db.execute(select(SecretRow.pk).where(SecretRow.id == secret_id))).first() is not None
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence, TypeVar, cast, overload
 
 from sqlalchemy import Connection, CursorResult, Engine, Result, Row, Select, and_, event, func, or_, select
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
@@ -21,58 +21,13 @@ from runwire.server.core.filtering import Expr
 from runwire.server.core.paging import OrderKey
 from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
+from runwire.server.store.transaction import BatchTransaction, CoreTransaction, CoreWrite, InlineSession, Transaction
 from runwire.server.background import spawn
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class InlineSession:
-    """The AsyncSession methods repositories use, over a synchronous Session run on the loop (inline SQLite)."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    @property
-    def sync_session(self) -> Session:
-        """The underlying Session, as AsyncSession.sync_session (for session events such as after_commit)."""
-        return self._session
-
-    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        return self._session.execute(statement, params, **kwargs)
-
-    async def scalar(self, statement: Any, params: Any = None) -> Any:
-        return self._session.scalar(statement, params)
-
-    async def get(self, entity: Any, ident: Any) -> Any:
-        return self._session.get(entity, ident)
-
-    async def delete(self, instance: Any) -> None:
-        self._session.delete(instance)
-
-    async def flush(self) -> None:
-        self._session.flush()
-
-    async def rollback(self) -> None:
-        self._session.rollback()
-
-    def add(self, instance: Any) -> None:
-        self._session.add(instance)
-
-    def add_all(self, instances: Iterable[Any]) -> None:
-        self._session.add_all(instances)
-
-
-class CoreWrite:
-    """A write transaction of Core statements only, from `Store.write_core()` on inline SQLite."""
-
-    __slots__ = ("connection", "on_commit", "before_commit")
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.on_commit: dict[Callable[[], None], None] = {}
-        self.before_commit: dict[Callable[[Any], Awaitable[None]], None] = {}
+R = TypeVar("R", bound=tuple[Any, ...])  # a NamedTuple record (store/records.py)
 
 
 # Session.info keys: what to call once the session's transaction commits, and what to await as its
@@ -133,7 +88,9 @@ class _Compiled:
 
     __slots__ = ("sql", "sources", "bind_processors", "result_processors", "record")
 
-    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, statement: Any, dialect: Any, keys: Sequence[str] | None = None, record: type[tuple[Any, ...]] | None = None
+    ) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         if compiled.positiontup is None:
             raise ValueError("positional parameters only")
@@ -153,7 +110,11 @@ class _Compiled:
         columns = list(statement.exported_columns)
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         # A statement without columns gets a Record of no fields; rows() is only called on ones with columns.
-        self.record = collections.namedtuple("Record", [c.key for c in columns])  # type: ignore[misc]  # fields known at run time
+        column_keys = [c.key for c in columns]
+        if record is not None and list(getattr(record, "_fields", ())) != column_keys:
+            raise TypeError(f"{record.__name__} does not have the statement's columns in order: {column_keys}")
+        # A record type of the caller's, else one made of the columns' keys.
+        self.record: type[tuple[Any, ...]] = record or collections.namedtuple("Record", column_keys)
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
@@ -203,14 +164,14 @@ class Store:
         self._checkpoint_connection: Any = None
         # Hot statements (module constants, by identity; inserts also by their parameter keys) compiled for
         # the inline connections.
-        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None], _Compiled | None] = {}
+        self._compiled_statements: dict[tuple[Any, tuple[str, ...] | None, type[Any] | None], _Compiled | None] = {}
 
     @property
     def backend(self) -> str:
         return self.engine.url.get_backend_name()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Any]:
+    async def read(self) -> AsyncIterator[Transaction]:
         if self.inline:
             with self._inline_sessions() as session:
                 yield InlineSession(session)
@@ -243,23 +204,51 @@ class Store:
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return list((await connection.execute(statement, params)).all())
 
-    def _compiled(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Compiled | None:
+    async def fetch_record(self, statement: Any, params: Mapping[str, Any], record: type[R]) -> R | None:
+        """fetch_one() as a `record` (a NamedTuple whose fields are the statement's columns, in order): the
+        compiled inline read builds it directly; another read maps its row."""
+        if self.inline:
+            compiled = self._compiled(statement, record=record)
+            if compiled is not None:
+                rows = compiled.rows(self._raw_reader(), params, first_only=True)
+                return rows[0] if rows else None
+            row = self._reader().execute(statement, params).first()
+        else:
+            async with self.engine.connect() as connection:  # type: ignore[union-attr]
+                row = (await connection.execute(statement, params)).first()
+        return None if row is None else record._make(row)  # type: ignore[attr-defined]  # a NamedTuple
+
+    async def fetch_records(self, statement: Any, params: Mapping[str, Any], record: type[R]) -> list[R]:
+        """fetch_all() as `record`s, as fetch_record() reads."""
+        if self.inline:
+            compiled = self._compiled(statement, record=record)
+            if compiled is not None:
+                return compiled.rows(self._raw_reader(), params, first_only=False)
+            rows = self._reader().execute(statement, params).all()
+        else:
+            async with self.engine.connect() as connection:  # type: ignore[union-attr]
+                rows = (await connection.execute(statement, params)).all()
+        return [record._make(row) for row in rows]  # type: ignore[attr-defined]  # a NamedTuple
+
+    def _compiled(
+        self, statement: Any, keys: tuple[str, ...] | None = None, record: type[Any] | None = None
+    ) -> _Compiled | None:
         """The statement compiled for the inline connections, or None: SQLAlchemy must execute it (see
         _Compiled), or the cache is full (statements are meant to be module constants, not built per call)."""
-        key = (statement, keys)
+        key = (statement, keys, record)
         if key in self._compiled_statements:
             return self._compiled_statements[key]
         if len(self._compiled_statements) >= MAX_COMPILED_STATEMENTS:
             return None
         try:
-            compiled: _Compiled | None = _Compiled(statement, self.engine.dialect, keys)
+            compiled: _Compiled | None = _Compiled(statement, self.engine.dialect, keys, record)
         except ValueError:
             compiled = None
         self._compiled_statements[key] = compiled
         return compiled
 
     def execute_in(
-        self, session: Session | Connection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+        self, session: BatchTransaction, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> None:
         """Execute a Core INSERT/UPDATE/DELETE in `session`'s transaction (a list of parameter sets runs as
         executemany). On inline SQLite the compiled SQL runs on the session's own sqlite3 connection, so
@@ -278,7 +267,7 @@ class Store:
         compiled.execute(_dbapi_connection_of(session), params)
 
     async def execute_on(
-        self, db: Any, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+        self, db: CoreTransaction, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> None:
         """execute_in for a transaction from `write()` (an InlineSession, or an AsyncSession elsewhere) or
         from `write_core()`."""
@@ -289,7 +278,7 @@ class Store:
         else:
             await db.execute(statement, params)
 
-    async def rows_on(self, db: Any, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+    async def rows_on(self, db: CoreTransaction, statement: Any, params: Mapping[str, Any]) -> list[Any]:
         """rows_in for a transaction from `write()` or `write_core()`."""
         if isinstance(db, CoreWrite):
             return self.rows_in(db.connection, statement, params)
@@ -297,7 +286,7 @@ class Store:
             return self.rows_in(db.sync_session, statement, params)
         return list((await db.execute(statement, params)).all())
 
-    def rows_in(self, session: Session | Connection, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+    def rows_in(self, session: BatchTransaction, statement: Any, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a Core SELECT, or of a statement with RETURNING, in `session`'s transaction (see
         execute_in)."""
         compiled = self._compiled(statement) if self.inline else None
@@ -323,7 +312,7 @@ class Store:
         return reader
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Any]:
+    async def write(self) -> AsyncIterator[Transaction]:
         """One transaction: committed when the block ends, rolled back on any exception."""
         self._ensure_checkpointer()
         if self._write_lock is None:
@@ -335,7 +324,7 @@ class Store:
                 yield db
 
     @asynccontextmanager
-    async def write_core(self) -> AsyncIterator[Any]:
+    async def write_core(self) -> AsyncIterator[CoreTransaction]:
         """A write transaction for Core statements only (execute_on, rows_on, after_commit; no ORM).
 
         On inline SQLite it runs on the write connection without an ORM Session, whose opening,
@@ -356,7 +345,12 @@ class Store:
         for callback in transaction.on_commit:
             callback()
 
-    def before_commit(self, db: Any, last_work: Callable[[Any], Awaitable[None]]) -> None:
+    @overload
+    def before_commit(self, db: CoreWrite, last_work: Callable[[CoreWrite], Awaitable[None]]) -> None: ...
+    @overload
+    def before_commit(self, db: Transaction, last_work: Callable[[Transaction], Awaitable[None]]) -> None: ...
+
+    def before_commit(self, db: CoreTransaction, last_work: Callable[[Any], Awaitable[None]]) -> None:
         """Await `last_work(db)` once, after everything else in the transaction `db` (from write() or
         write_core()) and before it commits: for work that takes a lock every writer needs, which must come
         after the transaction's row locks so that two transactions never wait on each other."""
@@ -365,7 +359,7 @@ class Store:
         else:
             db.sync_session.info.setdefault(_BEFORE_COMMIT, {})[last_work] = None
 
-    def after_commit(self, db: Any, callback: Callable[[], None]) -> None:
+    def after_commit(self, db: CoreTransaction, callback: Callable[[], None]) -> None:
         """Call `callback` once the transaction `db` (from write() or write_core()) commits, once however
         often it is asked for; never after a rollback."""
         if isinstance(db, CoreWrite):
@@ -374,7 +368,7 @@ class Store:
             db.sync_session.info.setdefault(_AFTER_COMMIT, {})[callback] = None
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
+    async def _transaction(self) -> AsyncIterator[Transaction]:
         if self.inline:
             with self._inline_sessions() as session, session.begin():
                 inline = InlineSession(session)
@@ -386,7 +380,7 @@ class Store:
             yield db
             await _before_commit(db)
 
-    async def write_batch(self, work: Callable[[Session | Connection], T], *, small: bool = False) -> T:
+    async def write_batch(self, work: Callable[[BatchTransaction], T], *, small: bool = False) -> T:
         """Run `work` (synchronous, Core statements through execute_in and rows_in) in one write transaction.
 
         Inline SQLite runs a large batch on a dedicated writer thread: the commit blocks that thread, not
@@ -403,7 +397,7 @@ class Store:
             async with self._async_sessions() as db, db.begin():
                 return await db.run_sync(work)
 
-    def _transact(self, work: Callable[[Session | Connection], T]) -> T:
+    def _transact(self, work: Callable[[BatchTransaction], T]) -> T:
         with self._writing() as connection:
             return work(connection)
 
@@ -483,7 +477,7 @@ class Store:
             self.engine.dispose()
 
 
-async def _before_commit(db: Any) -> None:
+async def _before_commit(db: Transaction) -> None:
     for last_work in db.sync_session.info.pop(_BEFORE_COMMIT, {}):
         await last_work(db)
 
@@ -494,7 +488,7 @@ def rows_changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount or 0
 
 
-def _dbapi_connection_of(target: Session | Connection) -> Any:
+def _dbapi_connection_of(target: BatchTransaction) -> Any:
     """The sqlite3 connection under a Session's transaction or a Connection."""
     if isinstance(target, Session):
         return target.connection().connection.dbapi_connection
@@ -533,7 +527,7 @@ def key_of(row: Any, listing: Listing, order: Sequence[OrderKey]) -> list[Any]:
 
 
 async def list_page(
-    db: Any,
+    db: Transaction,
     base: Select[Any],
     listing: Listing,
     *,

@@ -20,6 +20,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import BatchTaskRow, RunRow
 from runwire.server.store.store import Store
+from runwire.server.store.transaction import CoreTransaction
 
 _RUNS: Table = RunRow.__table__
 _TASKS: Table = BatchTaskRow.__table__
@@ -51,7 +52,7 @@ _ADMIT = (
 )
 
 
-async def lock(store: Store, db: Any, keys: Iterable[str]) -> None:
+async def lock(store: Store, db: CoreTransaction, keys: Iterable[str]) -> None:
     """Serialize, across processes, the transactions that count what `keys` name (PostgreSQL only)."""
     if store.backend != "postgresql":
         return
@@ -59,7 +60,7 @@ async def lock(store: Store, db: Any, keys: Iterable[str]) -> None:
         await store.rows_on(db, _LOCK, {"key": key})
 
 
-async def active_runs_of(store: Store, db: Any, owner: str) -> int:
+async def active_runs_of(store: Store, db: CoreTransaction, owner: str) -> int:
     """The caller's active runs (queued, running or waiting), in every process; call after `lock`
     on `owner_key(owner)`, so the count holds until the transaction commits."""
     rows = await store.rows_on(db, _ACTIVE_OF_OWNER, {"owner": owner})
@@ -109,7 +110,7 @@ def _started_tasks(statuses: tuple[int, ...]) -> Any:
     return select(func.count()).where(_TASKS.c.status.in_(statuses), _TASKS.c.pk != bindparam("but"))
 
 
-async def started_batch_tasks(store: Store, db: Any, statuses: Iterable[int], *, but: int) -> int:
+async def started_batch_tasks(store: Store, db: CoreTransaction, statuses: Iterable[int], *, but: int) -> int:
     """Batch tasks started and not ended, of every batch and process, but the task `but`; call after
     `lock` on BATCH_TASKS_KEY."""
     statement = _started_tasks(tuple(sorted(int(s) for s in statuses)))

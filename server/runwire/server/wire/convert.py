@@ -27,7 +27,7 @@ from runwire.server.store.models import (
     SecretRow,
     SessionRow,
 )
-from runwire.server.store.repositories import AgentRecord, SessionRecord
+from runwire.server.store.records import AgentRecord, SessionRecord
 from runwire.v1 import agent_pb2, batch_pb2, common_pb2, crew_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(

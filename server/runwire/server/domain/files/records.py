@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Mapping
 
 from runwire.server.wire import convert
 from runwire.server.core import names
 from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, NotFound, ResourceExhausted
 from runwire.server.store.models import FileRow
+from runwire.server.store.transaction import Transaction
 
 DEFAULT_TEXT_CHARS = 100_000
 MAX_TEXT_CHARS = 1_000_000
@@ -124,9 +125,9 @@ def require_completed(row: FileRow, name: str) -> None:
 
 # Registered by services that need files to stay (a batch and its input file): given the open write
 # transaction and a file id, why the file cannot be deleted now, or None.
-InUseCheck = Callable[[Any, str], Awaitable["str | None"]]
+InUseCheck = Callable[[Transaction, str], Awaitable["str | None"]]
 
 
-async def record_change(ctx: DomainContext, db: Any, type: str, row: FileRow) -> None:
+async def record_change(ctx: DomainContext, db: Transaction, type: str, row: FileRow) -> None:
     """The resource event of a change of the file, in the transaction `db` that makes the change."""
     await ctx.events.record(db, type, names.FILE.format(row.id), row.owner, convert.file_proto(row))

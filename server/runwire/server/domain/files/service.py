@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import asdict
-from typing import Any, AsyncIterator, Mapping
+from typing import AsyncIterator, Mapping
 
 from sqlalchemy import select
 
@@ -41,6 +41,7 @@ from runwire.server.files.blobs import BlobStore, TempBlob
 from runwire.server.store import file_repository as files_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import FileRow
+from runwire.server.store.transaction import Transaction
 from runwire.server.domain.files.records import (
     DEFAULT_TEXT_CHARS,
     MAX_TEXT_CHARS,
@@ -196,7 +197,7 @@ class FileService:
             _check_supported(metadata.purpose, content_type)
         return content_type
 
-    async def _attachment_in(self, db: Any, caller: Principal, metadata: UploadMetadata) -> tuple[str | None, str | None]:
+    async def _attachment_in(self, db: Transaction, caller: Principal, metadata: UploadMetadata) -> tuple[str | None, str | None]:
         owner = None if caller.is_admin else caller.id
         if metadata.session:
             (session_id,) = names.SESSION.parse(metadata.session, "metadata.session")
@@ -323,7 +324,7 @@ class FileService:
         async with self.ctx.store.read() as db:
             return await self._get_in(db, caller, name)
 
-    async def _get_in(self, db: Any, caller: Principal, name: str) -> FileRow:
+    async def _get_in(self, db: Transaction, caller: Principal, name: str) -> FileRow:
         (file_id,) = names.FILE.parse(name, "name")
         row = await files_repo.get_file(db, file_id, None if caller.is_admin else caller.id)
         if row is None:
