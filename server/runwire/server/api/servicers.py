@@ -51,6 +51,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     def __init__(self, sessions: SessionService) -> None:
         self.sessions = sessions
+        self._session_protos: convert.ProtoMemo[session_pb2.Session] = convert.EqualRecordMemo(convert.session_proto)
 
     async def CreateSession(self, request: session_pb2.CreateSessionRequest, context: ServicerContext) -> session_pb2.Session:
         fields = convert.session_fields(request.session)
@@ -58,7 +59,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         return convert.session_proto(row)
 
     async def GetSession(self, request: session_pb2.GetSessionRequest, context: ServicerContext) -> session_pb2.Session:
-        return convert.session_proto(await self.sessions.get_record(caller(), request.name))
+        record = await self.sessions.get_record(caller(), request.name)
+        return self._session_protos(record.id, record)
 
     async def ListSessions(self, request: session_pb2.ListSessionsRequest, context: ServicerContext) -> session_pb2.ListSessionsResponse:
         page = await self.sessions.list(caller(), list_query(request))

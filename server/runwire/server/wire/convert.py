@@ -276,6 +276,17 @@ class ProtoMemo(Generic[_Proto]):
         return message
 
 
+class EqualRecordMemo(ProtoMemo[_Proto]):
+    """A ProtoMemo for records read afresh on every call: the message is made again only when the record's
+    values differ from the last one's (every column is compared, so it is exact)."""
+
+    def __call__(self, key: Any, record: Any) -> _Proto:
+        entry = self._made.get(key)
+        if entry is not None and entry[0] == record:
+            return entry[1]
+        return super().__call__(key, record)
+
+
 def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
     model, limits = row.model or {}, row.limits or {}
     return agent_pb2.Agent(
