@@ -121,29 +121,29 @@ class MessageService:
             labels=fields.get("labels") or {},
             now=now,
         )
-        async with self.ctx.store.write() as db:
-            replayed = await self.ctx.idempotency.replay(db, caller, request_id, "CreateMessage", fingerprint)
-            if replayed is not None:
-                return await self._get_in(db, caller, replayed[0])
-            session = await self._session_in(db, caller, parent, session_id)
-            values["owner"] = session.owner
-            row = MessageRow(**values)
-            if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
-                error = not_found(parent_message)
-                error.message = f"parent message {parent_message!r} does not exist"
-                raise error
-            if await repo.message_id_taken(self.ctx.store, db, session_id, message_id):
-                raise AlreadyExists(
-                    f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
-                )
-            if validate_only:
+        store = self.ctx.store
+        async with store.write_core() as db:  # Core statements only: no ORM Session to open, flush and commit
+            replayed = await self.ctx.idempotency.replay_on(store, db, caller, request_id, "CreateMessage", fingerprint)
+            if replayed is None:
+                session = await self._session_in(db, caller, parent, session_id)
+                values["owner"] = session.owner
+                row = MessageRow(**values)
+                if parent_id is not None and not await repo.message_id_taken(store, db, session_id, parent_id):
+                    error = not_found(parent_message)
+                    error.message = f"parent message {parent_message!r} does not exist"
+                    raise error
+                if await repo.message_id_taken(store, db, session_id, message_id):
+                    raise AlreadyExists(
+                        f"message {names.MESSAGE.format(session_id, message_id)!r} already exists", reason="ALREADY_EXISTS"
+                    )
+                if validate_only:
+                    return row
+                await message_writer.insert_message(store, db, values)
+                await self._record(db, "message.created", row)
+                name = names.MESSAGE.format(session_id, message_id)
+                await self.ctx.idempotency.remember_on(store, db, caller, request_id, "CreateMessage", fingerprint, [name])
                 return row
-            await message_writer.insert_message(self.ctx.store, db, values)
-            await self._record(db, "message.created", row)
-            self.ctx.idempotency.remember(
-                db, caller, request_id, "CreateMessage", fingerprint, [names.MESSAGE.format(session_id, message_id)]
-            )
-        return row
+        return await self.get(caller, replayed[0])
 
     async def _record(self, db: Any, type: str, row: MessageRow) -> None:
         name = names.MESSAGE.format(row.session_id, row.id)

@@ -398,6 +398,29 @@ async def find_idempotency_record(db: AsyncSession, owner: str, request_id: str)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+_I = IdempotencyRecord.__table__.c
+_IDEMPOTENCY_RECORD = select(_I.pk, _I.method, _I.fingerprint, _I.result, _I.create_time).where(
+    _I.owner == bindparam("owner"), _I.request_id == bindparam("request_id")
+)
+_DELETE_IDEMPOTENCY_RECORD = delete(IdempotencyRecord.__table__).where(_I.pk == bindparam("pk"))
+_INSERT_IDEMPOTENCY_RECORD = IdempotencyRecord.__table__.insert()
+
+
+async def find_idempotency_record_on(store: Store, db: Any, owner: str, request_id: str) -> Any:
+    """find_idempotency_record() as Core columns, in the transaction `db` (from write() or write_core())."""
+    rows = await store.rows_on(db, _IDEMPOTENCY_RECORD, {"owner": owner, "request_id": request_id})
+    return rows[0] if rows else None
+
+
+async def delete_idempotency_record_on(store: Store, db: Any, pk: int) -> None:
+    await store.execute_on(db, _DELETE_IDEMPOTENCY_RECORD, {"pk": pk})
+
+
+async def insert_idempotency_record_on(store: Store, db: Any, values: dict[str, Any]) -> None:
+    """An idempotency record (the columns of IdempotencyRecord but pk), in the transaction `db`."""
+    await store.execute_on(db, _INSERT_IDEMPOTENCY_RECORD, values)
+
+
 async def delete_idempotency_records_before(db: AsyncSession, cutoff: datetime) -> int:
     result = await db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.create_time < cutoff))
     return rows_changed(result)
