@@ -99,6 +99,8 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         self.messages = messages
         # A listed message comes back as the same record object while its row does not change (MessageService).
         self._listed_protos: convert.ProtoMemo[message_pb2.Message] = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
+        # The same page of the same record objects (and token and total) answers the response made last time.
+        self._listed_pages: convert.PageMemo[message_pb2.ListMessagesResponse] = convert.PageMemo()
 
     async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         row = await self.messages.create(
@@ -124,11 +126,16 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
             filter_text=request.filter,
             order_by=request.order_by,
         )
-        return message_pb2.ListMessagesResponse(
-            messages=[self._listed_protos((r.session_id, r.id), r) for r in page.items],
-            next_page_token=page.next_page_token,
-            total_size=page.total_size,
-        )
+        items, token, total = page.items, page.next_page_token, page.total_size
+        key = (request.parent, request.page_token)
+        response = self._listed_pages.get(key, items, token, total)
+        if response is None:
+            response = message_pb2.ListMessagesResponse(
+                messages=[self._listed_protos((r.session_id, r.id), r) for r in items], next_page_token=token, total_size=total
+            )
+            if all(small_message(r) for r in items):  # the records worth keeping, as _listed_protos
+                self._listed_pages.put(key, items, token, total, response)
+        return response
 
     async def UpdateMessage(self, request: message_pb2.UpdateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         row = await self.messages.update(

@@ -186,7 +186,7 @@ class MessageService:
         read_page = None
         if session_id != "-":
             owner = None if caller.is_admin else caller.id
-            if await repo.find_live_session_record(self.ctx.store, session_id, owner, now) is None:
+            if not await repo.live_session_exists(self.ctx.store, session_id, owner, now):
                 raise session_not_found(parent)
 
             async def read_page(order, after, limit):  # type: ignore[no-untyped-def]

@@ -177,6 +177,20 @@ async def find_live_session_record(store: Store, session_id: str, owner: str | N
     return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
 
 
+_LIVE_SESSION_EXISTS_BY_ID = select(SessionRow.pk).where(
+    SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
+)
+_LIVE_SESSION_EXISTS_BY_ID_AND_OWNER = _LIVE_SESSION_EXISTS_BY_ID.where(SessionRow.owner == bindparam("owner"))
+
+
+async def live_session_exists(store: Store, session_id: str, owner: str | None, now: datetime) -> bool:
+    """Whether find_live_session_record() would find the session, without reading (and decoding) its columns."""
+    if owner is None:
+        return await store.fetch_one(_LIVE_SESSION_EXISTS_BY_ID, {"id": session_id, "now": now}) is not None
+    params = {"id": session_id, "now": now, "owner": owner}
+    return await store.fetch_one(_LIVE_SESSION_EXISTS_BY_ID_AND_OWNER, params) is not None
+
+
 async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
     """find_live_session_record() in the transaction `db` (from write() or write_core())."""
     if owner is None:
