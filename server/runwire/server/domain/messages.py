@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import copy
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import MessageRow, SessionRow
+from runwire.server.store.models import MessageColumns, MessageRow, SessionRow
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
@@ -85,7 +86,7 @@ class MessageService:
         fingerprint: str = "",
         validate_only: bool = False,
         run_id: str | None = None,
-    ) -> MessageRow:
+    ) -> MessageColumns:
         (session_id,) = names.SESSION.parse(parent, "parent")
         v = Violations()
         role = fields.get("role") or 0
@@ -127,7 +128,7 @@ class MessageService:
             if replayed is None:
                 session = await self._session_in(db, caller, parent, session_id)
                 values["owner"] = session.owner
-                row = MessageRow(**values)
+                row = SimpleNamespace(**values)  # the new message's columns; not an ORM instance (no Session here)
                 if parent_id is not None and not await repo.message_id_taken(store, db, session_id, parent_id):
                     error = not_found(parent_message)
                     error.message = f"parent message {parent_message!r} does not exist"
@@ -145,11 +146,11 @@ class MessageService:
                 return row
         return await self.get(caller, replayed[0])
 
-    async def _record(self, db: Any, type: str, row: MessageRow) -> None:
+    async def _record(self, db: Any, type: str, row: MessageColumns) -> None:
         name = names.MESSAGE.format(row.session_id, row.id)
         await self.ctx.events.record(db, type, name, row.owner, convert.message_proto(row))
 
-    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> repo.SessionRecord:
+    async def _session_in(self, db: Any, caller: Principal, parent: str, session_id: str) -> Any:
         owner = None if caller.is_admin else caller.id
         session = await repo.find_live_session_on(self.ctx.store, db, session_id, owner, self.ctx.clock())
         if session is None:

@@ -177,7 +177,7 @@ async def find_live_session_record(store: Store, session_id: str, owner: str | N
     return await store.fetch_one(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
 
 
-_LIVE_SESSION_EXISTS_BY_ID = select(SessionRow.pk).where(
+_LIVE_SESSION_EXISTS_BY_ID = select(SessionRow.pk, SessionRow.owner).where(
     SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
 )
 _LIVE_SESSION_EXISTS_BY_ID_AND_OWNER = _LIVE_SESSION_EXISTS_BY_ID.where(SessionRow.owner == bindparam("owner"))
@@ -191,12 +191,13 @@ async def live_session_exists(store: Store, session_id: str, owner: str | None, 
     return await store.fetch_one(_LIVE_SESSION_EXISTS_BY_ID_AND_OWNER, params) is not None
 
 
-async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
-    """find_live_session_record() in the transaction `db` (from write() or write_core())."""
+async def find_live_session_on(store: Store, db: Any, session_id: str, owner: str | None, now: datetime) -> Any:
+    """The live session's pk and owner (a record of those columns), or None, in the transaction `db` (from
+    write() or write_core()): what a message's creation needs of its session, without decoding the rest."""
     if owner is None:
-        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
+        rows = await store.rows_on(db, _LIVE_SESSION_EXISTS_BY_ID, {"id": session_id, "now": now})
     else:
-        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+        rows = await store.rows_on(db, _LIVE_SESSION_EXISTS_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
     return rows[0] if rows else None
 
 
