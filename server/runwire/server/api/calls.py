@@ -4,7 +4,7 @@ In order, for every call: a request id (from `x-request-id` or generated),
 the caller (authentication, api/auth.py), its rate limit (api/ratelimit.py),
 a stream slot for streaming calls, and a deadline for unary calls that arrive
 without one. Then the handler runs, and afterwards the call is measured
-(api/metrics.py) and logged in one structured line.
+(core/metrics.py) and logged in one structured line.
 
 The interceptor is also the one place where errors leave the server: a
 DomainError raised here or by a servicer becomes a rich status (with a

@@ -24,7 +24,7 @@ import time
 from typing import Any, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-from prometheus_client.metrics import _use_created
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -33,6 +33,8 @@ from prometheus_client.utils import floatToGoString
 log = logging.getLogger("runwire.metrics")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# Whether series carry `_created` samples (PROMETHEUS_DISABLE_CREATED_SERIES), as prometheus_client decides for its own.
+_use_created: bool = getattr(prometheus_metrics, "_use_created", True)
 
 CALL_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
