@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -277,6 +278,24 @@ async def test_request_id_makes_create_idempotent(client: Client) -> None:
     assert first == second
     assert await texts(client, session.name) == ["exactly once"]
     assert (await session_of(client, session.name)).message_count == 1
+
+
+async def test_a_request_id_past_the_idempotency_window_creates_again(client: Client) -> None:
+    """The record of a request_id older than the window is dropped on its next use, and the request runs anew."""
+    session = await client.session()
+    request_id = new_request_id()
+    first = await create(client, session.name, "once", request_id=request_id)
+    idempotency = client.server.messages.ctx.idempotency
+    real_clock = idempotency.clock
+    idempotency.clock = lambda: real_clock() + idempotency.window + timedelta(minutes=1)
+    try:
+        again = await create(client, session.name, "once more", request_id=request_id)
+    finally:
+        idempotency.clock = real_clock
+    assert again.name != first.name
+    assert await texts(client, session.name) == ["once", "once more"]
+    # The new record stands: a retry now replays the second creation.
+    assert await create(client, session.name, "once more", request_id=request_id) == again
 
 
 async def test_validate_only_creates_nothing(client: Client) -> None:

@@ -4,7 +4,7 @@ In order, for every call: a request id (from `x-request-id` or generated),
 the caller (authentication, api/auth.py), its rate limit (api/ratelimit.py),
 a stream slot for streaming calls, and a deadline for unary calls that arrive
 without one. Then the handler runs, and afterwards the call is measured
-(api/metrics.py) and logged in one structured line.
+(core/metrics.py) and logged in one structured line.
 
 The interceptor is also the one place where errors leave the server: a
 DomainError raised here or by a servicer becomes a rich status (with a
@@ -130,6 +130,8 @@ class Call:
     task: asyncio.Task[Any] | None = None
     revoked: bool = False
     yielding: bool = False
+    # The server's default deadline passed and cancelled the handler (unary calls sent without a deadline).
+    expired: bool = False
     # Streams only, for AdminService.ListStreams: identity, origin, what the stream follows, and its traffic.
     stream_id: str = ""
     user_agent: str = ""
@@ -462,19 +464,29 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 limit = self._deadline(call, context, streaming or client_streaming)
                 if limit is None:
                     return await behavior(request, context)
+                # The server's default deadline: one timer that cancels the handler (asyncio.timeout() does
+                # the same with several objects more per call, and nearly every unary call comes here).
+                task = asyncio.current_task()
+                assert task is not None
+                timer = asyncio.get_running_loop().call_later(limit, _expire, call, task)
                 try:
-                    async with asyncio.timeout(limit):
-                        return await behavior(request, context)
-                except TimeoutError:
-                    raise _deadline_exceeded(limit) from None
+                    return await behavior(request, context)
+                finally:
+                    timer.cancel()
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except asyncio.CancelledError:
-                if not call.revoked:
+                if call.expired:
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    status = self._status_for(call, _deadline_exceeded(self.policy.default_deadline_seconds))
+                elif call.revoked:
+                    status = self._status_for(call, _revoked(call))
+                else:
                     code = grpc.StatusCode.CANCELLED
                     raise
-                status = self._status_for(call, _revoked(call))
                 code = status.code
                 await self._abort(call, context, status)
             except Exception as exc:  # every failure leaves as a status, never a stack trace
@@ -554,20 +566,21 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if slot and self.policy.stream_slots is not None:
             self.policy.stream_slots.release(call.principal)
         seconds = time.perf_counter() - call.started
-        metrics.call_finished(call.method, code.name, seconds)
+        code_name = code.name
+        metrics.call_finished(call.method, code_name, seconds)
         if not log.isEnabledFor(logging.INFO):
             return
         access = logging_setup.access_log
         if access is not None:  # `runwire serve`: formatted and written in batches, off the event loop
-            access.record(call.method, code.name, call.principal.id, call.request_id, seconds, call.reason)
+            access.record(call.method, code_name, call.principal.id, call.request_id, seconds, call.reason)
         else:
-            extra = {"code": code.name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id}
+            extra = {"code": code_name, "duration_ms": round(seconds * 1000, 3), "principal": call.principal.id}
             if call.reason:
                 extra["reason"] = call.reason
             log.info(
                 "%s code=%s%s principal=%s request_id=%s duration_ms=%.2f",
                 call.method,
-                code.name,
+                code_name,
                 f" reason={call.reason}" if call.reason else "",
                 call.principal.id,
                 call.request_id,
@@ -586,6 +599,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return unimplemented_status(call.method, call.request_id, call.language)
         log.error("unhandled error in %s request_id=%s", call.method, call.request_id, exc_info=exc)
         return internal_status(call.request_id, call.language)
+
+
+def _expire(call: Call, task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        call.expired = True
+        task.cancel()
 
 
 def _deadline_exceeded(seconds: float) -> DeadlineExceeded:

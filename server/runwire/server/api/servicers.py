@@ -51,6 +51,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     def __init__(self, sessions: SessionService) -> None:
         self.sessions = sessions
+        self._session_protos: convert.ProtoMemo[session_pb2.Session] = convert.EqualRecordMemo(convert.session_proto)
 
     async def CreateSession(self, request: session_pb2.CreateSessionRequest, context: ServicerContext) -> session_pb2.Session:
         fields = convert.session_fields(request.session)
@@ -58,7 +59,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         return convert.session_proto(row)
 
     async def GetSession(self, request: session_pb2.GetSessionRequest, context: ServicerContext) -> session_pb2.Session:
-        return convert.session_proto(await self.sessions.get_record(caller(), request.name))
+        record = await self.sessions.get_record(caller(), request.name)
+        return self._session_protos(record.id, record)
 
     async def ListSessions(self, request: session_pb2.ListSessionsRequest, context: ServicerContext) -> session_pb2.ListSessionsResponse:
         page = await self.sessions.list(caller(), list_query(request))
@@ -97,6 +99,8 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
         self.messages = messages
         # A listed message comes back as the same record object while its row does not change (MessageService).
         self._listed_protos: convert.ProtoMemo[message_pb2.Message] = convert.ProtoMemo(convert.message_proto, limit=MAX_KEPT_MESSAGES, keep=small_message)
+        # The same page of the same record objects (and token and total) answers the response made last time.
+        self._listed_pages: convert.PageMemo[message_pb2.ListMessagesResponse] = convert.PageMemo()
 
     async def CreateMessage(self, request: message_pb2.CreateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         fields = convert.message_fields(request.message)
@@ -108,11 +112,16 @@ class MessageServicer(message_pb2_grpc.MessageServiceServicer):
 
     async def ListMessages(self, request: message_pb2.ListMessagesRequest, context: ServicerContext) -> message_pb2.ListMessagesResponse:
         page = await self.messages.list(caller(), request.parent, list_query(request))
-        return message_pb2.ListMessagesResponse(
-            messages=[self._listed_protos((r.session_id, r.id), r) for r in page.items],
-            next_page_token=page.next_page_token,
-            total_size=page.total_size,
-        )
+        items, token, total = page.items, page.next_page_token, page.total_size
+        key = (request.parent, request.page_token)
+        response = self._listed_pages.get(key, items, token, total)
+        if response is None:
+            response = message_pb2.ListMessagesResponse(
+                messages=[self._listed_protos((r.session_id, r.id), r) for r in items], next_page_token=token, total_size=total
+            )
+            if all(small_message(r) for r in items):  # the records worth keeping, as _listed_protos
+                self._listed_pages.put(key, items, token, total, response)
+        return response
 
     async def UpdateMessage(self, request: message_pb2.UpdateMessageRequest, context: ServicerContext) -> message_pb2.Message:
         message = request.message

@@ -16,23 +16,89 @@ Every metric lives in one registry, `REGISTRY`, which the HTTP endpoint serves.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
-from typing import Any, Mapping
+import math
+import time
+from typing import Any, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import metrics as prometheus_metrics
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 log = logging.getLogger("runwire.metrics")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# Whether series carry `_created` samples (PROMETHEUS_DISABLE_CREATED_SERIES), as prometheus_client decides for its own.
+_use_created: bool = getattr(prometheus_metrics, "_use_created", True)
 
-CALLS = Counter("runwire_calls", "Finished calls by method and status code.", ["method", "code"], registry=REGISTRY)
-CALL_SECONDS = Histogram(
-    "runwire_call_duration_seconds",
-    "Time from the start of a call to its status, by method (streams: their whole life).",
-    ["method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-    registry=REGISTRY,
-)
+CALL_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _CallMetric:
+    """One method's calls: counts by status code, and the duration histogram's buckets and sum."""
+
+    __slots__ = ("codes", "buckets", "sum", "created", "codes_created")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.codes_created: dict[str, float] = {}
+        self.buckets = [0] * (len(CALL_SECONDS_BUCKETS) + 1)  # the last one: above every bound (+Inf)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class CallMetrics(Collector):
+    """runwire_calls (a counter by method and code) and runwire_call_duration_seconds (a histogram by method).
+
+    Every call adds to plain per-method numbers, without the locks and label lookups of prometheus_client's
+    Counter and Histogram (the event loop is their only writer); a scrape turns them into the same series
+    those would expose, `_created` included."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, _CallMetric] = {}
+        self._bounds = [floatToGoString(b) for b in (*CALL_SECONDS_BUCKETS, math.inf)]
+
+    def record(self, method: str, code_name: str, seconds: float) -> None:
+        metric = self._methods.get(method)
+        if metric is None:
+            metric = self._methods[method] = _CallMetric()
+        codes = metric.codes
+        if code_name in codes:
+            codes[code_name] += 1
+        else:
+            codes[code_name] = 1
+            metric.codes_created[code_name] = time.time()
+        metric.buckets[bisect.bisect_left(CALL_SECONDS_BUCKETS, seconds)] += 1
+        metric.sum += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        calls = CounterMetricFamily("runwire_calls", "Finished calls by method and status code.", labels=["method", "code"])
+        seconds = HistogramMetricFamily(
+            "runwire_call_duration_seconds",
+            "Time from the start of a call to its status, by method (streams: their whole life).",
+            labels=["method"],
+        )
+        # Copies under the GIL: the event loop adds methods and codes while a scrape reads them.
+        for method, metric in list(self._methods.items()):
+            created = dict(metric.codes_created) if _use_created else {}
+            for code_name, count in list(metric.codes.items()):
+                calls.add_metric([method, code_name], count, created=created.get(code_name))
+            counts, total = list(metric.buckets), metric.sum
+            cumulative = list(itertools.accumulate(counts))
+            seconds.add_metric([method], list(zip(self._bounds, cumulative, strict=True)), total)
+            if _use_created:
+                seconds.samples.append(Sample("runwire_call_duration_seconds_created", {"method": method}, metric.created))
+        yield calls
+        yield seconds
+
+
+CALLS = CallMetrics()
+REGISTRY.register(CALLS)
 ACTIVE_STREAMS = Gauge("runwire_active_streams", "Open streaming calls by method.", ["method"], registry=REGISTRY)
 STREAM_MESSAGES = Counter(
     "runwire_stream_messages_sent", "Messages sent on server-streaming calls, by method.", ["method"], registry=REGISTRY
@@ -57,22 +123,11 @@ FILE_BYTES = Counter("runwire_file_bytes_uploaded", "Bytes of files uploaded.", 
 INFO = Gauge("runwire_build_info", "Always 1; labels describe the server.", ["version"], registry=REGISTRY)
 
 # Labelled children are looked up once and kept: prometheus_client's .labels() takes a lock and builds a tuple.
-_calls: dict[tuple[str, str], Any] = {}
-_seconds: dict[str, Any] = {}
 _streams: dict[str, Any] = {}
 _stream_messages: dict[str, Any] = {}
 
 
-def call_finished(method: str, code_name: str, seconds: float) -> None:
-    key = (method, code_name)
-    counter = _calls.get(key)
-    if counter is None:
-        counter = _calls[key] = CALLS.labels(method, code_name)
-    counter.inc()
-    histogram = _seconds.get(method)
-    if histogram is None:
-        histogram = _seconds[method] = CALL_SECONDS.labels(method)
-    histogram.observe(seconds)
+call_finished = CALLS.record
 
 
 def stream_gauge(method: str) -> Any:

@@ -100,7 +100,17 @@ class PageTokenCodec:
 
 
 def query_fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:32]
+    texts = tuple(str(p) for p in parts)
+    known = _fingerprints.get(texts)
+    if known is None:
+        if len(_fingerprints) >= 4096:
+            _fingerprints.clear()
+        known = _fingerprints[texts] = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:32]
+    return known
+
+
+# Fingerprints of recent queries by their parts' text: a list's every page (and every poll of its first) asks again.
+_fingerprints: dict[tuple[str, ...], str] = {}
 
 
 def _encode_value(value: Any) -> Any:

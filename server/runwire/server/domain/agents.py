@@ -22,7 +22,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import AgentRow
 from runwire.server.store.records import AgentRecord
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 PROVIDERS = ("builtin", "openai")
 BUILTIN_TOOLS = ("calculator", "current_time", "session_search", "file_search", "memory")
@@ -212,7 +212,8 @@ class AgentService:
         )
         await self._check_mcp_tools(row.tools)
 
-        async def check(db: Transaction) -> None:
+        async def check(core: CoreTransaction) -> None:
+            db = orm(core)
             await _check_secret(db, row.owner, row.model)
             await _check_agent_tools(db, row.owner, row.tools)
 

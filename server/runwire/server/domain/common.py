@@ -165,6 +165,42 @@ class Idempotency:
             )
         return list(record.result)
 
+    async def replay_on(
+        self, store: Any, db: Any, caller: Principal, request_id: str, method: str, fingerprint: str
+    ) -> list[str] | None:
+        """replay() with Core statements, in a transaction from `store.write()` or `store.write_core()`."""
+        if not request_id:
+            return None
+        self.validate(request_id)
+        record = await repo.find_idempotency_record_on(store, db, caller.id, request_id)
+        if record is None:
+            return None
+        if record.create_time < self.clock() - self.window:
+            await repo.delete_idempotency_record_on(store, db, record.pk)
+            return None
+        if record.method != method or record.fingerprint != fingerprint:
+            raise InvalidArgument.field(
+                "request_id",
+                "was already used for a different request; use a new UUID for each distinct request",
+                reason="REQUEST_ID_REUSED",
+            )
+        return list(record.result)
+
+    async def remember_on(
+        self, store: Any, db: Any, caller: Principal, request_id: str, method: str, fingerprint: str, result: list[str]
+    ) -> None:
+        """remember() with a Core insert, in a transaction from `store.write()` or `store.write_core()`."""
+        if request_id:
+            values = {
+                "owner": caller.id,
+                "request_id": request_id,
+                "method": method,
+                "fingerprint": fingerprint,
+                "result": result,
+                "create_time": self.clock(),
+            }
+            await repo.insert_idempotency_record_on(store, db, values)
+
     def remember(
         self, db: CoreTransaction, caller: Principal, request_id: str, method: str, fingerprint: str, result: list[str]
     ) -> None:

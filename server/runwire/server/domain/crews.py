@@ -23,7 +23,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, CrewRow
 from runwire.server.store.store import Listing
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 CREW = names.CREW
 # Keys of members and tasks inside one crew: short, readable, usable in filters and plans.
@@ -190,8 +190,8 @@ class CrewService:
         row = CrewRow(id=crew_id or names.new_id(), owner=caller.id, create_time=now, update_time=now)
         _assign(row, fields)
 
-        async def check(db: Transaction) -> None:
-            await self._check_agents(db, caller.id, fields)
+        async def check(db: CoreTransaction) -> None:
+            await self._check_agents(orm(db), caller.id, fields)
 
         return await self.writer.create(caller, row, options, check=check)
 

@@ -30,7 +30,7 @@ from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import memories as memory_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MemoryRow
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 MEMORY = names.NamePattern.of("memories")
 MAX_CONTENT_CHARS = 10_000
@@ -153,8 +153,8 @@ class MemoryService:
             revision=1,
         )
 
-        async def check(db: Transaction) -> None:
-            await self._check_references(db, caller, fields)
+        async def check(db: CoreTransaction) -> None:
+            await self._check_references(orm(db), caller, fields)
 
         return await self.writer.create(caller, row, options, check=check)
 

@@ -20,8 +20,9 @@ from runwire.server.domain.sessions import SESSIONS
 from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
-from runwire.server.store.models import MessageRow
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.models import MessageColumns, MessageRow
+from runwire.server.store.records import MessageValues, SessionKey
+from runwire.server.store.transaction import CoreTransaction, Transaction
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")
@@ -60,29 +61,38 @@ class SearchHit:
     snippet: str
 
 
-class MessageWriter(ResourceWriter[MessageRow]):
+class MessageWriter(ResourceWriter[MessageColumns]):
     """The conventions' writes of messages on the one message writer (store/messages.py), which keeps the
-    session's counters with every row, and on lookups built once: CreateMessage and ListMessages are hot."""
+    session's counters with every row, and on lookups built once: CreateMessage and ListMessages are hot.
+    A create is Core statements only (`core_writes`), of a new message's columns as a record (MessageValues)."""
+
+    core_writes = True
 
     def __init__(self, ctx: DomainContext) -> None:
         super().__init__(ctx, MESSAGES)
         # The last record read of each listed message, by version (store/repositories.py, session_messages_page).
         self._records = VersionedRecords(limit=MAX_KEPT_MESSAGES)
 
-    async def find_parent(self, db: Transaction | None, caller: Principal, parent_id: str) -> repo.SessionRecord | None:
+    async def find_parent(self, db: CoreTransaction | None, caller: Principal, parent_id: str) -> SessionKey | None:
+        # The session's pk and owner only: all a message's creation and listing need of it.
         owner, now = self.owner_scope(caller), self.ctx.clock()
         if db is None:
-            return await repo.find_live_session_record(self.ctx.store, parent_id, owner, now)
+            return await repo.find_live_session_key(self.ctx.store, parent_id, owner, now)
         return await repo.find_live_session_on(self.ctx.store, db, parent_id, owner, now)
 
-    async def taken(self, db: Transaction, rows: Sequence[MessageRow]) -> builtins.list[MessageRow]:
+    async def taken(self, db: CoreTransaction, rows: Sequence[MessageColumns]) -> builtins.list[MessageColumns]:
         return [r for r in rows if await repo.message_id_taken(self.ctx.store, db, r.session_id, r.id)]
 
-    async def insert(self, db: Transaction, rows: Sequence[MessageRow]) -> None:
+    async def insert(self, db: CoreTransaction, rows: Sequence[MessageColumns]) -> None:
         for row in rows:
             await message_writer.insert_message(self.ctx.store, db, {key: getattr(row, key) for key in _COLUMNS})
 
-    async def changed(self, db: Transaction, row: MessageRow) -> None:
+    def stamp(self, row: MessageColumns, **columns: Any) -> MessageColumns:
+        if isinstance(row, MessageValues):
+            return row._replace(**columns)
+        return super().stamp(row, **columns)
+
+    async def changed(self, db: CoreTransaction, row: MessageColumns) -> None:
         await message_writer.touch_session(self.ctx.store, db, row.session_id, row.update_time)
 
     async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
@@ -128,7 +138,7 @@ class MessageService:
         *,
         message_id: str = "",
         run_id: str | None = None,
-    ) -> MessageRow:
+    ) -> MessageColumns:
         (session_id,) = names.SESSION.parse(parent, "parent")
         v = Violations()
         role = fields.get("role") or 0
@@ -150,7 +160,9 @@ class MessageService:
         if message_id and not names.ID_PATTERN.fullmatch(message_id):
             v.add("message_id", "must be 4 to 63 characters of [a-z0-9-], start with a letter and not end with '-'")
         v.raise_if_any()
-        row = MessageRow(
+        # The new message's columns as a record, not an ORM instance: the writer inserts it with Core statements.
+        row = MessageValues(
+            pk=None,
             **message_writer.message_values(
                 session_id=session_id,
                 message_id=message_id or names.new_id(),
@@ -162,24 +174,24 @@ class MessageService:
                 run_id=run_id,
                 labels=fields.get("labels") or {},
                 now=self.ctx.clock(),
-            )
+            ),
         )
 
-        async def check(db: Transaction) -> None:
-            if parent_id is not None and await repo.get_message(db, session_id, parent_id) is None:
+        async def check(db: CoreTransaction) -> None:
+            if parent_id is not None and not await repo.message_id_taken(self.ctx.store, db, session_id, parent_id):
                 error = not_found(parent_message)
                 error.message = f"parent message {parent_message!r} does not exist"
                 raise error
 
         return await self.writer.create(caller, row, options, check=check)
 
-    async def get(self, caller: Principal, name: str) -> MessageRow:
+    async def get(self, caller: Principal, name: str) -> MessageColumns:
         return await self.writer.get(caller, name)
 
     async def list(self, caller: Principal, parent: str, query: ListQuery) -> Page:
         return await self.writer.list(caller, query, parent=parent)
 
-    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> MessageRow:
+    async def update(self, caller: Principal, name: str, values: Mapping[str, Any], options: WriteOptions) -> MessageColumns:
         names.MESSAGE.parse(name, "message.name")
         plan = plan_update(list(options.update_mask), values, UPDATABLE)
         v = Violations()
@@ -202,7 +214,7 @@ class MessageService:
         return await self.writer.update(caller, name, options, change)
 
     async def delete(self, caller: Principal, name: str, options: WriteOptions) -> None:
-        async def check(db: Transaction, row: MessageRow) -> None:
+        async def check(db: Transaction, row: MessageColumns) -> None:
             if row.reply_count and not options.force:
                 raise FailedPrecondition(
                     f"message {name!r} has {row.reply_count} repl(ies); pass force=true to delete the thread below it too",

@@ -13,8 +13,9 @@ so a service brings only its validation and its changes (see docs/resources.md).
 A kind may be a collection inside another kind's resources (`sessions/{session}/messages/{message}`):
 its `parent` kind decides who sees it and how long it lives, and the writer finds the parent first. A
 service whose rows need more than an ORM insert (counters kept with them) or that reads them through
-statements built once overrides the writer's row steps: `find_parent`, `taken`, `insert`, `changed`,
-`read_page`.
+statements built once overrides the writer's row steps: `find_parent`, `taken`, `insert`, `stamp`,
+`changed`, `read_page`. A writer whose create steps (and `check`) are Core statements only sets
+`core_writes`: its creates then run in `store.write_core()`, without an ORM Session.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import builtins
 import copy
 import enum
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, Generic, Sequence, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import inspect
@@ -38,7 +39,7 @@ from runwire.server.domain.context import DomainContext, PageReader
 from runwire.server.store import resources as resource_repo
 from runwire.server.store.models import new_incarnation
 from runwire.server.store.store import Listing
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 Row = TypeVar("Row")
 
@@ -162,8 +163,9 @@ class ListQuery:
     order_by: str = ""
 
 
-# A service's checks in the transaction, before anything is written (references, quotas, cascades).
-Check = Callable[[Transaction], Awaitable[None]]
+# A service's checks in the transaction, before anything is written (references, quotas, cascades). A
+# create's transaction is a CoreTransaction when the writer has `core_writes`; `orm(db)` for ORM work otherwise.
+Check = Callable[[CoreTransaction], Awaitable[None]]
 # A service's update: (db, the stored row, the row to change) -> False when nothing changed. The row to
 # change is a copy under validate_only, so the preview is what would be stored.
 Change = Callable[[Transaction, Any, Any], Awaitable[bool | None]]
@@ -173,6 +175,10 @@ Remove = Callable[[Transaction, Any], Awaitable[None]]
 
 class ResourceWriter(Generic[Row]):
     """The conventions of reads and writes of one resource kind, for the service that owns it."""
+
+    # Whether creates run in `store.write_core()` (no ORM Session): the row steps a create takes
+    # (find_parent, taken, insert, stamp) and its `check` use Core statements only.
+    core_writes: ClassVar[bool] = False
 
     def __init__(self, ctx: DomainContext, kind: ResourceKind) -> None:
         self.ctx = ctx
@@ -215,17 +221,17 @@ class ResourceWriter(Generic[Row]):
 
     # -- the row steps a service may override -------------------------------------
 
-    async def find_parent(self, db: Transaction | None, caller: Principal, parent_id: str) -> Any | None:
+    async def find_parent(self, db: CoreTransaction | None, caller: Principal, parent_id: str) -> Any | None:
         """The parent (anything with its `owner`) if `caller` sees it, in `db` (or a read of its own)."""
         assert self.parent is not None
         if db is not None:
-            return await self.parent.find(db, caller, parent_id)
+            return await self.parent.find(orm(db), caller, parent_id)
         async with self.ctx.store.read() as read:
             return await self.parent.find(read, caller, parent_id)
 
-    async def taken(self, db: Transaction, rows: Sequence[Row]) -> builtins.list[Row]:
+    async def taken(self, db: CoreTransaction, rows: Sequence[Row]) -> builtins.list[Row]:
         """The `rows` whose ids another row already has (of any owner, live or expired; within the parent)."""
-        kind = self.kind
+        kind, db = self.kind, orm(db)
         if kind.parent is None:
             ids = await resource_repo.ids_taken(db, kind.row, [r.id for r in rows])  # type: ignore[attr-defined]
             return [r for r in rows if r.id in ids]  # type: ignore[attr-defined]
@@ -236,10 +242,16 @@ class ResourceWriter(Generic[Row]):
             if await resource_repo.child_ids_taken(db, kind.row, column, getattr(r, column), [r.id])  # type: ignore[attr-defined]
         ]
 
-    async def insert(self, db: Transaction, rows: Sequence[Row]) -> None:
-        db.add_all(rows)
+    async def insert(self, db: CoreTransaction, rows: Sequence[Row]) -> None:
+        orm(db).add_all(rows)
 
-    async def changed(self, db: Transaction, row: Row) -> None:
+    def stamp(self, row: Row, **columns: Any) -> Row:
+        """`row` with these columns set (the row itself, changed; a record kind returns a new record)."""
+        for key, value in columns.items():
+            setattr(row, key, value)
+        return row
+
+    async def changed(self, db: CoreTransaction, row: Row) -> None:
         """What changes with a stored change of `row` (its parent's update time, say): nothing here."""
 
     async def read_page(self, parent_id: str, order: Any, after: Any, limit: int) -> Any:
@@ -247,18 +259,20 @@ class ResourceWriter(Generic[Row]):
         DomainContext.list); None: list_page() reads it."""
         return None
 
-    async def _adopt(self, db: Transaction, caller: Principal, rows: Sequence[Row]) -> None:
+    async def _adopt(self, db: CoreTransaction, caller: Principal, rows: Sequence[Row]) -> builtins.list[Row]:
         """The parents of `rows` exist and `caller` sees them; each row belongs to its parent's owner."""
         kind = self.kind
         assert kind.parent is not None
         parents: dict[str, Any] = {}
+        adopted = []
         for row in rows:
             parent_id = getattr(row, kind.parent_column)
             if parent_id not in parents:
                 parents[parent_id] = await self.find_parent(db, caller, parent_id)
                 if parents[parent_id] is None:
                     raise kind.parent.not_found(kind.parent.pattern.format(parent_id))
-            row.owner = parents[parent_id].owner  # type: ignore[attr-defined]
+            adopted.append(self.stamp(row, owner=parents[parent_id].owner))
+        return adopted
 
     async def get(self, caller: Principal, name: str, field: str = "name") -> Row:
         async with self.ctx.store.read() as db:
@@ -322,31 +336,57 @@ class ResourceWriter(Generic[Row]):
         method = method or f"Create{self.kind.method}"
         idempotency = self.ctx.idempotency
         idempotency.validate(options.request_id)
+        if self.core_writes:
+            created = await self._create_core(caller, rows, options, check, method)
+            if isinstance(created, _Replayed):  # read after the transaction: reads go through the ORM
+                return [await self.get(caller, name) for name in created.names]
+            return created
         async with self.ctx.store.write() as db:
             replayed = await idempotency.replay(db, caller, options.request_id, method, options.fingerprint)
             if replayed is not None:
                 return [await self.get_in(db, caller, name) for name in replayed]
-            if self.kind.parent is not None:
-                await self._adopt(db, caller, rows)
-            if check is not None:
-                await check(db)
-            taken = await self.taken(db, rows)
-            if taken:
-                shown = ", ".join(repr(name) for name in sorted(self.kind.name_of(r) for r in taken))
-                message = f"{self.kind.title} {shown} already exists" if len(taken) == 1 else f"{self.kind.title}s {shown} already exist"
-                raise AlreadyExists(message, reason="ALREADY_EXISTS")
-            for row in rows:
-                row.revision = 1  # type: ignore[attr-defined]
-                row.incarnation = row.incarnation or new_incarnation()  # type: ignore[attr-defined]
+            rows = await self._created(db, caller, rows, options, check)
             if options.validate_only:
-                return list(rows)
-            await self.insert(db, rows)
-            for row in rows:
-                await self.record(db, "created", row)
-            idempotency.remember(
-                db, caller, options.request_id, method, options.fingerprint, [self.kind.name_of(r) for r in rows]
-            )
-        return list(rows)
+                return rows
+            idempotency.remember(db, caller, options.request_id, method, options.fingerprint, [self.kind.name_of(r) for r in rows])
+        return rows
+
+    async def _create_core(
+        self, caller: Principal, rows: Sequence[Row], options: WriteOptions, check: Check | None, method: str
+    ) -> builtins.list[Row] | _Replayed:
+        """create_many() in a Core transaction, the request_id's record read and written by Core statements."""
+        store, idempotency = self.ctx.store, self.ctx.idempotency
+        async with store.write_core() as db:
+            replayed = await idempotency.replay_on(store, db, caller, options.request_id, method, options.fingerprint)
+            if replayed is not None:
+                return _Replayed(replayed)
+            rows = await self._created(db, caller, rows, options, check)
+            if not options.validate_only:
+                names = [self.kind.name_of(r) for r in rows]
+                await idempotency.remember_on(store, db, caller, options.request_id, method, options.fingerprint, names)
+        return rows
+
+    async def _created(
+        self, db: CoreTransaction, caller: Principal, rows: Sequence[Row], options: WriteOptions, check: Check | None
+    ) -> builtins.list[Row]:
+        """The create steps after replay: parents, checks, ids, stamps, then (unless validate_only) the insert
+        and the events. Returns the rows as created."""
+        if self.kind.parent is not None:
+            rows = await self._adopt(db, caller, rows)
+        if check is not None:
+            await check(db)
+        taken = await self.taken(db, rows)
+        if taken:
+            shown = ", ".join(repr(name) for name in sorted(self.kind.name_of(r) for r in taken))
+            message = f"{self.kind.title} {shown} already exists" if len(taken) == 1 else f"{self.kind.title}s {shown} already exist"
+            raise AlreadyExists(message, reason="ALREADY_EXISTS")
+        rows = [self.stamp(row, revision=1, incarnation=row.incarnation or new_incarnation()) for row in rows]  # type: ignore[attr-defined]
+        if options.validate_only:
+            return rows
+        await self.insert(db, rows)
+        for row in rows:
+            await self.record(db, "created", row)
+        return rows
 
     async def update(
         self, caller: Principal, name: str, options: WriteOptions, change: Change, *, method: str = "", field: str = ""
@@ -419,12 +459,19 @@ class ResourceWriter(Generic[Row]):
                 reason="PERMISSION_DENIED",
             )
 
-    async def record(self, db: Transaction, change: str, row: Any) -> None:
+    async def record(self, db: CoreTransaction, change: str, row: Any) -> None:
         """The resource event `<field>.<change>` of `row`, in the transaction `db` (none for kinds without)."""
         if self.kind.to_proto is not None:
             await self.ctx.events.record(
                 db, f"{self.kind.field}.{change}", self.kind.name_of(row), row.owner, self.kind.to_proto(row)
             )
+
+
+@dataclass(frozen=True)
+class _Replayed:
+    """A create's request_id seen before: the names it created, read again after the transaction."""
+
+    names: builtins.list[str]
 
 
 def copy_row(row: Row) -> Row:

@@ -36,7 +36,7 @@ from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import SessionRow
-from runwire.server.store.transaction import Transaction
+from runwire.server.store.transaction import CoreTransaction, Transaction, orm
 
 UPDATABLE = ("display_name", "labels", "metadata", "expire_time", "ttl")
 MAX_TTL = timedelta(days=3650)
@@ -154,7 +154,8 @@ class SessionService:
             for draft, session_id, agent_id in zip(drafts, ids, agent_ids, strict=True)
         ]
 
-        async def check(db: Transaction) -> None:
+        async def check(core: CoreTransaction) -> None:
+            db = orm(core)
             for index, agent_id in enumerate(agent_ids):
                 if await repo.get_agent(db, agent_id, self.writer.owner_scope(caller)) is None:
                     error = agent_not_found(names.AGENT.format(agent_id))

@@ -33,6 +33,13 @@ class AgentRecord(NamedTuple):
     incarnation: str
 
 
+class SessionKey(NamedTuple):
+    """A live session's pk and owner: what a message's creation and listing need of it."""
+
+    pk: int
+    owner: str
+
+
 class SessionRecord(NamedTuple):
     """A session's columns by attribute, as on SessionRow (`client_metadata` is the column `metadata`)."""
 

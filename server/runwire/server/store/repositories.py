@@ -18,6 +18,7 @@ from runwire.server.store.records import (
     MessageVersion,
     RecentMessage,
     RunAgent,
+    SessionKey,
     SessionRecord,
 )
 from runwire.server.store.store import Listing, OrderExpression, Store, rows_changed
@@ -186,13 +187,29 @@ async def find_live_session_record(store: Store, session_id: str, owner: str | N
     return await store.fetch_record(_LIVE_SESSION_RECORD_BY_ID_AND_OWNER, params, SessionRecord)
 
 
-async def find_live_session_on(store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime) -> SessionRecord | None:
-    """find_live_session_record() in the transaction `db` (from write() or write_core())."""
+_LIVE_SESSION_KEY_BY_ID = select(SessionRow.pk, SessionRow.owner).where(
+    SessionRow.id == bindparam("id"), (SessionRow.expire_time.is_(None)) | (SessionRow.expire_time > bindparam("now"))
+)
+_LIVE_SESSION_KEY_BY_ID_AND_OWNER = _LIVE_SESSION_KEY_BY_ID.where(SessionRow.owner == bindparam("owner"))
+
+
+async def find_live_session_key(store: Store, session_id: str, owner: str | None, now: datetime) -> SessionKey | None:
+    """The live session's pk and owner, or None: whether find_live_session_record() would find it, without
+    reading (and decoding) the rest of its columns."""
     if owner is None:
-        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID, {"id": session_id, "now": now})
+        return await store.fetch_record(_LIVE_SESSION_KEY_BY_ID, {"id": session_id, "now": now}, SessionKey)
+    params = {"id": session_id, "now": now, "owner": owner}
+    return await store.fetch_record(_LIVE_SESSION_KEY_BY_ID_AND_OWNER, params, SessionKey)
+
+
+async def find_live_session_on(store: Store, db: CoreTransaction, session_id: str, owner: str | None, now: datetime) -> SessionKey | None:
+    """find_live_session_key() in the transaction `db` (from write() or write_core()): what a message's
+    creation needs of its session."""
+    if owner is None:
+        rows = await store.rows_on(db, _LIVE_SESSION_KEY_BY_ID, {"id": session_id, "now": now})
     else:
-        rows = await store.rows_on(db, _LIVE_SESSION_RECORD_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
-    return SessionRecord._make(rows[0]) if rows else None
+        rows = await store.rows_on(db, _LIVE_SESSION_KEY_BY_ID_AND_OWNER, {"id": session_id, "now": now, "owner": owner})
+    return SessionKey._make(rows[0]) if rows else None
 
 
 async def get_session(db: Transaction, session_id: str, owner: str | None, now: datetime) -> SessionRow | None:
@@ -404,6 +421,29 @@ async def search_messages(
 async def find_idempotency_record(db: Transaction, owner: str, request_id: str) -> IdempotencyRecord | None:
     stmt = select(IdempotencyRecord).where(IdempotencyRecord.owner == owner, IdempotencyRecord.request_id == request_id)
     return (await db.execute(stmt)).scalar_one_or_none()
+
+
+_I = IdempotencyRecord.__table__.c
+_IDEMPOTENCY_RECORD = select(_I.pk, _I.method, _I.fingerprint, _I.result, _I.create_time).where(
+    _I.owner == bindparam("owner"), _I.request_id == bindparam("request_id")
+)
+_DELETE_IDEMPOTENCY_RECORD = delete(IdempotencyRecord.__table__).where(_I.pk == bindparam("pk"))
+_INSERT_IDEMPOTENCY_RECORD = IdempotencyRecord.__table__.insert()
+
+
+async def find_idempotency_record_on(store: Store, db: CoreTransaction, owner: str, request_id: str) -> Any:
+    """find_idempotency_record() as Core columns, in the transaction `db` (from write() or write_core())."""
+    rows = await store.rows_on(db, _IDEMPOTENCY_RECORD, {"owner": owner, "request_id": request_id})
+    return rows[0] if rows else None
+
+
+async def delete_idempotency_record_on(store: Store, db: CoreTransaction, pk: int) -> None:
+    await store.execute_on(db, _DELETE_IDEMPOTENCY_RECORD, {"pk": pk})
+
+
+async def insert_idempotency_record_on(store: Store, db: CoreTransaction, values: dict[str, Any]) -> None:
+    """An idempotency record (the columns of IdempotencyRecord but pk), in the transaction `db`."""
+    await store.execute_on(db, _INSERT_IDEMPOTENCY_RECORD, values)
 
 
 async def delete_idempotency_records_before(db: Transaction, cutoff: datetime) -> int:

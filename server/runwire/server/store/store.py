@@ -86,7 +86,7 @@ class _Compiled:
     _bind_processor); rows come back as named tuples with the columns' keys.
     """
 
-    __slots__ = ("sql", "sources", "bind_processors", "result_processors", "record")
+    __slots__ = ("sql", "sources", "bind_processors", "result_processors", "processed", "record")
 
     def __init__(
         self, statement: Any, dialect: Any, keys: Sequence[str] | None = None, record: type[tuple[Any, ...]] | None = None
@@ -109,6 +109,8 @@ class _Compiled:
         # A SELECT's columns, or what an INSERT/UPDATE/DELETE returns (RETURNING); none otherwise.
         columns = list(statement.exported_columns)
         self.result_processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        # The positions that have a processor (JSON, datetimes, booleans), each with its processor.
+        self.processed = tuple((i, f) for i, f in enumerate(self.result_processors) if f is not None)
         # A statement without columns gets a Record of no fields; rows() is only called on ones with columns.
         column_keys = [c.key for c in columns]
         if record is not None and list(getattr(record, "_fields", ())) != column_keys:
@@ -127,12 +129,20 @@ class _Compiled:
         cursor = connection.execute(self.sql, self._args(params))
         raw = [cursor.fetchone()] if first_only else cursor.fetchall()
         cursor.close()
-        processors = self.result_processors
-        return [
-            self.record(*(v if f is None or v is None else f(v) for v, f in zip(row, processors, strict=True)))
-            for row in raw
-            if row is not None
-        ]
+        make, processed = self.record._make, self.processed  # type: ignore[attr-defined]  # a namedtuple made at run time
+        records = []
+        for row in raw:
+            if row is None:
+                continue
+            if processed:
+                values = list(row)
+                for index, process in processed:
+                    value = values[index]
+                    if value is not None:
+                        values[index] = process(value)
+                row = values
+            records.append(make(row))
+        return records
 
     def execute(self, connection: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         if isinstance(params, Mapping):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Callable, Generic, Mapping, TypeVar, overload
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, overload
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -274,6 +274,44 @@ class ProtoMemo(Generic[_Proto]):
             self._made.clear()
         self._made[key] = (record, message)
         return message
+
+
+class PageMemo(Generic[_Proto]):
+    """The list response made from a page of read-only records, made again only when the page holds other
+    record objects (with domain/versioned.py, the same objects come back while no row of the page changes),
+    or another next-page token or total. Callers hand the response to grpc to send and never change it."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._made: dict[Any, tuple[Sequence[Any], str, int, _Proto]] = {}
+
+    def get(self, key: Any, items: Sequence[Any], next_page_token: str, total_size: int) -> _Proto | None:
+        entry = self._made.get(key)
+        if (
+            entry is None
+            or entry[1] != next_page_token
+            or entry[2] != total_size
+            or len(entry[0]) != len(items)
+            or any(kept is not item for kept, item in zip(entry[0], items, strict=True))
+        ):
+            return None
+        return entry[3]
+
+    def put(self, key: Any, items: Sequence[Any], next_page_token: str, total_size: int, response: _Proto) -> None:
+        if key not in self._made and len(self._made) >= self._limit:
+            self._made.clear()
+        self._made[key] = (tuple(items), next_page_token, total_size, response)
+
+
+class EqualRecordMemo(ProtoMemo[_Proto]):
+    """A ProtoMemo for records read afresh on every call: the message is made again only when the record's
+    values differ from the last one's (every column is compared, so it is exact)."""
+
+    def __call__(self, key: Any, record: Any) -> _Proto:
+        entry = self._made.get(key)
+        if entry is not None and entry[0] == record:
+            return entry[1]
+        return super().__call__(key, record)
 
 
 def agent_proto(row: AgentRow | AgentRecord) -> agent_pb2.Agent:
