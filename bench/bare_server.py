@@ -19,7 +19,6 @@ import re
 import tempfile
 
 import grpc
-
 from google.protobuf import timestamp_pb2
 
 from runwire.v1 import (

@@ -31,7 +31,17 @@ from typing import Any
 
 import grpc
 
-from runwire.v1 import agent_pb2, agent_pb2_grpc, common_pb2, crew_pb2, crew_pb2_grpc, run_pb2, run_pb2_grpc, session_pb2, session_pb2_grpc
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    crew_pb2,
+    crew_pb2_grpc,
+    run_pb2,
+    run_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 PARALLEL_MEMBERS = 10
 

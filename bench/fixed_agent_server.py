@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from bare_server import AGENT  # bench/ is this script's directory, so first on sys.path
+
 from runwire.cli.main import main
 from runwire.server.api.servicers import AgentServicer
-from bare_server import AGENT  # bench/ is this script's directory, so first on sys.path
+
 
 async def fixed_get_agent(self, request, context):  # type: ignore[no-untyped-def]
     return AGENT  # the bare server's agent: the same message on the wire

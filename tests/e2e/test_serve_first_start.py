@@ -14,9 +14,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from alembic.script import ScriptDirectory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runwire.server.store.database import alembic_config
 from runwire.server.store.models import Base

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from runwire.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, common_pb2, run_pb2

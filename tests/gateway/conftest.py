@@ -14,7 +14,6 @@ from typing import Iterator
 
 import httpx
 import pytest
-
 from gateway_stack import ADMIN_KEY, RATE_LIMITED_METHOD, WEB_ORIGIN, Process, Stack, free_port, gateway_binary
 
 

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import grpc
 import httpx
 import pytest
-
 from gateway_stack import Process, Stack, free_port, gateway_binary
+
 from runwire.v1 import common_pb2, run_pb2, run_pb2_grpc
 
 PAGE_DIR = Path(__file__).parent / "browser"

@@ -7,7 +7,6 @@ import json
 import uuid
 
 import httpx
-
 from gateway_stack import details_by_type
 from test_gateway_streams import EVENT_STREAM, _payload, _server_sent_events
 

@@ -6,10 +6,9 @@ import os
 import subprocess
 
 import httpx
+from gateway_stack import Stack
 
 from tests import doc_blocks
-
-from gateway_stack import Stack
 
 README_GATEWAY = "http://127.0.0.1:8080"
 

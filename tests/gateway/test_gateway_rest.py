@@ -6,7 +6,6 @@ import json
 import uuid
 
 import httpx
-
 from gateway_stack import RATE_LIMITED_PATH, ROOT, WEB_ORIGIN, Stack, details_by_type
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Iterator
 
 import httpx
-
 from gateway_stack import Stack, details_by_type
 
 EVENT_STREAM = {"accept": "text/event-stream"}

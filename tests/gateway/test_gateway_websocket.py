@@ -7,10 +7,9 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+from gateway_stack import WEB_ORIGIN, Stack
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
-
-from gateway_stack import WEB_ORIGIN, Stack
 
 EVENT_STREAM = {"accept": "text/event-stream"}
 # The builtin model calls the calculator, which the agent may call only with a person's approval.

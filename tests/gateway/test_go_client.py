@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from gateway_stack import ROOT, Stack, go_binary
+
 from tests import doc_blocks
 
 # A cold Go build cache compiles gRPC and protobuf first: minutes on a small machine.

@@ -14,7 +14,16 @@ from runwire.server.app import VERSION, RunwireServer
 from runwire.v1 import admin_pb2, batch_pb2, batch_pb2_grpc, mcp_server_pb2, mcp_server_pb2_grpc, run_pb2
 from tests.conftest import rpc_error
 from tests.grpc.mcp_support import fake_stdio
-from tests.grpc.secure_support import ADMIN_KEY, STREAM_TIMEOUT, api_key, caller, create_key, fails, running, secure_settings
+from tests.grpc.secure_support import (
+    ADMIN_KEY,
+    STREAM_TIMEOUT,
+    api_key,
+    caller,
+    create_key,
+    fails,
+    running,
+    secure_settings,
+)
 
 
 @pytest.fixture

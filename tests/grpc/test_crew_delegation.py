@@ -8,7 +8,18 @@ import pytest
 
 from runwire.v1 import agent_pb2, crew_pb2, event_pb2, run_pb2
 from tests.conftest import Client
-from tests.grpc.crew_support import agents, child_events, collect, create_crew, execute, member, runs, task, until_ended, wait_for
+from tests.grpc.crew_support import (
+    agents,
+    child_events,
+    collect,
+    create_crew,
+    execute,
+    member,
+    runs,
+    task,
+    until_ended,
+    wait_for,
+)
 from tests.grpc.run_support import APPROVE, CANCELLED, SUCCEEDED, kind, run_settings
 from tests.grpc.test_connect import Connection
 

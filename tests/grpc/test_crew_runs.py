@@ -3,7 +3,6 @@ approvals from a member, cancellation and limits."""
 
 from __future__ import annotations
 
-
 import grpc
 import pytest
 
@@ -283,7 +282,8 @@ async def test_a_crew_target_is_checked(client: Client) -> None:
 
 
 async def test_a_batch_runs_one_crew_execution_per_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.grpc.batch_support import Batch as BatchMessage, serving_batches
+    from tests.grpc.batch_support import Batch as BatchMessage
+    from tests.grpc.batch_support import serving_batches
     from tests.grpc.batch_support import task as batch_task
 
     async with serving_batches(tmp_path) as batches:

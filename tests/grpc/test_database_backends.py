@@ -8,7 +8,15 @@ from pathlib import Path
 import grpc
 
 from runwire.server.app import RunwireServer
-from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2, message_pb2_grpc, common_pb2, session_pb2, session_pb2_grpc
+from runwire.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    message_pb2,
+    message_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 from tests.conftest import make_settings
 
 

@@ -19,7 +19,7 @@ from runwire.server.config import NetworkSettings, ProviderEndpoint, RunSettings
 from runwire.v1 import agent_pb2, config_pb2, config_pb2_grpc, mcp_server_pb2, mcp_server_pb2_grpc
 from tests.conftest import make_settings, rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, text_stream
-from tests.grpc.mcp_support import ERROR, McpServer, WAIT, principal_for
+from tests.grpc.mcp_support import ERROR, WAIT, McpServer, principal_for
 from tests.grpc.run_support import Runs, connected, kind
 
 ADMIN_KEY = "sk-admin-configured-key"

@@ -8,7 +8,18 @@ import uuid
 from pathlib import Path
 
 from runwire.server.config import EventSettings
-from runwire.v1 import batch_pb2, batch_pb2_grpc, event_pb2, event_pb2_grpc, file_pb2, file_pb2_grpc, mcp_server_pb2, memory_pb2, memory_pb2_grpc, run_pb2
+from runwire.v1 import (
+    batch_pb2,
+    batch_pb2_grpc,
+    event_pb2,
+    event_pb2_grpc,
+    file_pb2,
+    file_pb2_grpc,
+    mcp_server_pb2,
+    memory_pb2,
+    memory_pb2_grpc,
+    run_pb2,
+)
 from tests.grpc.run_support import connected, run_settings, seconds, serving
 from tests.grpc.secure_support import running
 from tests.grpc.test_connect import Connection, Resolved
@@ -147,8 +158,8 @@ async def test_a_batch_announces_its_states_and_each_task_change(tmp_path: Path)
 
 
 async def test_an_mcp_server_announces_its_registration_connection_and_removal(tmp_path: Path) -> None:
-    from tests.grpc.test_mcp_servers import mcp_serving
     from tests.grpc.mcp_support import READY
+    from tests.grpc.test_mcp_servers import mcp_serving
 
     async with mcp_serving(tmp_path) as mcp:
         stub = event_pb2_grpc.EventServiceStub(mcp.runs.client.channel)

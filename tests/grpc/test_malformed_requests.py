@@ -14,8 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from runwire.server.core import metrics
 from runwire.server.app import RunwireServer
+from runwire.server.core import metrics
 from runwire.v1 import event_pb2, file_pb2
 from tests.grpc.secure_support import ADMIN_KEY, Failure, api_key, failure_of, running, secure_settings
 from tests.grpc.wire_support import deep_struct, length_delimited

@@ -4,8 +4,8 @@ run over stdio by the server under test, and over Streamable HTTP as a separate 
 from __future__ import annotations
 
 import asyncio
-import logging
 import dataclasses
+import logging
 import socket
 import subprocess
 import sys
@@ -51,6 +51,7 @@ from tests.grpc.run_support import (
     seconds,
     text_of,
 )
+
 
 @dataclasses.dataclass
 class Mcp:

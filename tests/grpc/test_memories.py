@@ -15,7 +15,16 @@ from runwire.v1 import memory_pb2, memory_pb2_grpc, run_pb2
 from tests.conftest import Client, new_request_id, rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, text_stream
 from tests.grpc.run_support import Runs, as_dict, kind, serving
-from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, running, secure_settings, seconds, timestamp_in
+from tests.grpc.secure_support import (
+    ADMIN_KEY,
+    api_key,
+    caller,
+    create_key,
+    running,
+    seconds,
+    secure_settings,
+    timestamp_in,
+)
 
 Memory = memory_pb2.Memory
 PROFILE, FACT, CONVERSATION = Memory.TYPE_PROFILE, Memory.TYPE_FACT, Memory.TYPE_CONVERSATION

@@ -22,7 +22,16 @@ from runwire.server.app import RunwireServer
 from runwire.server.config import RateLimitOverride, RateLimitSettings, Settings
 from runwire.v1 import admin_pb2, event_pb2, event_pb2_grpc, messaging_pb2, messaging_pb2_grpc
 from tests.conftest import rpc_error
-from tests.grpc.secure_support import ADMIN_KEY, STREAM_TIMEOUT, Caller, api_key, caller, create_key, running, secure_settings
+from tests.grpc.secure_support import (
+    ADMIN_KEY,
+    STREAM_TIMEOUT,
+    Caller,
+    api_key,
+    caller,
+    create_key,
+    running,
+    secure_settings,
+)
 from tests.grpc.test_connect import Connection, kind
 
 Message = messaging_pb2.ServerMessage

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from runwire.server.core import metrics
 from runwire.server.config import Bucket, RateLimitOverride, RateLimitSettings
+from runwire.server.core import metrics
 from runwire.v1 import agent_pb2
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, create_key, fails, running, secure_settings
 from tests.redis_support import free_port

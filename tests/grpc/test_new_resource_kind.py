@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runwire.server.app import RunwireServer
-from runwire.server.core.etags import etag_of
 from runwire.server.core.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from runwire.server.core.etags import etag_of
 from runwire.server.core.principal import Principal
 from runwire.server.domain.resources import RESOURCES, ListQuery, WriteOptions
 from tests.conftest import new_request_id

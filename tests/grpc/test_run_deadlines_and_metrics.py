@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 import pytest
 
-from runwire.server.core.metrics import REGISTRY
 from runwire.server.app import RunwireServer
+from runwire.server.core.metrics import REGISTRY
 from runwire.v1 import (
     agent_pb2,
     agent_pb2_grpc,

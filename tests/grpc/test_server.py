@@ -12,8 +12,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from runwire.server.app import RunwireServer
-from runwire.server.grpc_server import contract_services
 from runwire.server.core.principal import Principal
+from runwire.server.grpc_server import contract_services
 from runwire.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_pb2_grpc
 from tests.conftest import Client, make_settings, rpc_error
 from tests.grpc.leak_support import assert_no_internals

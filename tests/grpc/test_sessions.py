@@ -18,7 +18,6 @@ from runwire.server.store.models import MessageRow, SessionRow
 from runwire.v1 import agent_pb2_grpc, common_pb2, message_pb2, message_pb2_grpc, session_pb2, session_pb2_grpc
 from tests.conftest import Client, make_settings, new_request_id, rpc_error
 
-
 # -- helpers ----------------------------------------------------------------
 
 

@@ -31,7 +31,17 @@ from runwire.v1 import (
     memory_pb2,
     memory_pb2_grpc,
 )
-from tests.grpc.secure_support import ADMIN_KEY, STREAM_TIMEOUT, Caller, api_key, caller, create_key, fails, running, secure_settings
+from tests.grpc.secure_support import (
+    ADMIN_KEY,
+    STREAM_TIMEOUT,
+    Caller,
+    api_key,
+    caller,
+    create_key,
+    fails,
+    running,
+    secure_settings,
+)
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 DENIED = grpc.StatusCode.PERMISSION_DENIED

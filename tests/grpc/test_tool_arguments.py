@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runwire.server.wire.json_values import MAX_DEPTH
 from runwire.server.engine.runner import MAX_TOOL_ARGUMENTS_BYTES
+from runwire.server.wire.json_values import MAX_DEPTH
 from runwire.v1 import agent_pb2, common_pb2, memory_pb2, memory_pb2_grpc, message_pb2, run_pb2, session_pb2
 from tests.conftest import rpc_error
 from tests.fakes.openai_server import FakeOpenAIServer, chunk, events, text_stream, tool_piece, usage_chunk

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import grpc
 
-from runwire.server.grpc_server import transport_options
 from runwire.server.config import Settings
+from runwire.server.grpc_server import transport_options
 from runwire.v1 import agent_pb2
 from tests.grpc.secure_support import ADMIN_KEY, api_key, caller, running, secure_settings
 

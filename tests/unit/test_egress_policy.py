@@ -11,7 +11,13 @@ import httpcore
 import httpx
 import pytest
 
-from runwire.server.engine.egress import DestinationRefused, EgressPolicy, EgressRules, address_problem, guarded_transport
+from runwire.server.engine.egress import (
+    DestinationRefused,
+    EgressPolicy,
+    EgressRules,
+    address_problem,
+    guarded_transport,
+)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from typing import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import select
 
-from runwire.server.engine.events import RunEventLog
 from runwire.server.core.statuses import ACTIVE_STATUSES
+from runwire.server.engine.events import RunEventLog
 from runwire.server.store import leases
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import Base, RunEventRow, RunRow

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, AsyncIterator, NamedTuple
 
 import pytest
-
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
 
 from runwire.server.store.store import Store
@@ -220,7 +219,7 @@ async def test_the_wal_is_checkpointed_off_the_committing_connection(tmp_path: P
 async def test_compiled_writes_store_datetimes_as_sqlalchemy_does(tmp_path: Path) -> None:
     # The compiled path formats naive datetimes itself (isoformat); the stored text must be SQLAlchemy's,
     # or ordering and comparisons against rows SQLAlchemy wrote would break.
-    from datetime import date, timezone, timedelta
+    from datetime import date, timedelta, timezone
 
     from sqlalchemy import text
 

@@ -11,67 +11,74 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Callable
 
 import grpc
 
-from runwire.v1 import admin_pb2, event_pb2
-from runwire.server.core import metrics
 from runwire.server.api.admin_servicer import AdminServicer
-from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.auth import Authenticator
+from runwire.server.api.batch_servicer import BatchServicer, write_results_file
 from runwire.server.api.calls import CallInterceptor, CallPolicy, StreamRegistry
-from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
-from runwire.server.api.event_servicer import EventServicer
 from runwire.server.api.config_servicer import ConfigServicer
+from runwire.server.api.crew_servicer import CrewServicer
+from runwire.server.api.event_servicer import EventServicer
+from runwire.server.api.file_servicer import FileServicer
 from runwire.server.api.memory_servicer import MemoryServicer
 from runwire.server.api.messaging_servicer import MessagingServicer
-from runwire.server.api.secret_servicer import SecretServicer
-from runwire.server.api.file_servicer import FileServicer
+from runwire.server.api.ratelimit import MemoryBuckets, RateLimiter, RedisBuckets, StreamSlots
 from runwire.server.api.run_servicer import RunServicer
+from runwire.server.api.secret_servicer import SecretServicer
 from runwire.server.api.servicers import AgentServicer, MessageServicer, SessionServicer
 from runwire.server.api.tool_servicers import McpServerServicer, ToolServicer
+from runwire.server.background import spawn
 from runwire.server.config import Settings
-from runwire.server.domain.admin import REPLICA, AdminService, Backends, ConnectionView, ProviderView, ServerFacts, StreamView
+from runwire.server.core import metrics
+from runwire.server.core.clock import utc_now
+from runwire.server.core.errors import DomainError
+from runwire.server.core.paging import PageTokenCodec
+from runwire.server.core.principal import Principal
+from runwire.server.domain.admin import (
+    REPLICA,
+    AdminService,
+    Backends,
+    ConnectionView,
+    ProviderView,
+    ServerFacts,
+    StreamView,
+)
 from runwire.server.domain.agents import AgentService
-from runwire.server.domain.crews import CrewService
-from runwire.server.domain.crew_runs import CrewRunTree
-from runwire.server.api.crew_servicer import CrewServicer
 from runwire.server.domain.api_keys import ApiKeyService
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import BatchService
 from runwire.server.domain.common import Idempotency
-from runwire.server.core.clock import utc_now
 from runwire.server.domain.connections import ConnectService
-from runwire.server.domain.messaging import MessagingService
 from runwire.server.domain.context import DomainContext
-from runwire.server.core.errors import DomainError
-from runwire.server.domain.memories import MemoryService
-from runwire.server.domain.secrets import SecretService
-from runwire.server.store.secrets import SecretBox
+from runwire.server.domain.crew_runs import CrewRunTree
+from runwire.server.domain.crews import CrewService
+from runwire.server.domain.file_search_tool import FileSearch
 from runwire.server.domain.files.analysis import FileAnalysisService
 from runwire.server.domain.files.processing import FileProcessing
 from runwire.server.domain.files.search import FileSearchService
 from runwire.server.domain.files.service import FileService
 from runwire.server.domain.mcp_servers import McpServerService
+from runwire.server.domain.memories import MemoryService
+from runwire.server.domain.memory_tool import MemoryTool
 from runwire.server.domain.messages import MessageService
+from runwire.server.domain.messaging import MessagingService
 from runwire.server.domain.ownership import LeaseSettings, Ownership
-from runwire.server.core.paging import PageTokenCodec
-from runwire.server.core.principal import Principal
 from runwire.server.domain.resource_events import ResourceEvents
-from runwire.server.domain.runtime_config import RuntimeConfigService
 from runwire.server.domain.runs import RunService, load_events, run_finished
+from runwire.server.domain.runtime_config import RuntimeConfigService
+from runwire.server.domain.secrets import SecretService
 from runwire.server.domain.sessions import SessionService
 from runwire.server.domain.tools import ToolService
 from runwire.server.engine.builtin_provider import BuiltinProvider
-from runwire.server.domain.file_search_tool import FileSearch
-from runwire.server.engine.events import RunEventLog
-from runwire.server.engine.mcp import McpManager
-from runwire.server.domain.memory_tool import MemoryTool
 from runwire.server.engine.egress import EgressPolicy
 from runwire.server.engine.endpoints import ProviderEndpoints
+from runwire.server.engine.events import RunEventLog
+from runwire.server.engine.mcp import McpManager
 from runwire.server.engine.openai_provider import OpenAIProvider
 from runwire.server.engine.runner import RunFailure, Runner
 from runwire.server.engine.tools import ToolRegistry, builtin_tools
@@ -81,9 +88,10 @@ from runwire.server.loops import GaugeRefresher, KeyUseRecorder, Sweeper, follow
 from runwire.server.store import repositories as repo
 from runwire.server.store.database import DataDirLock, migrate, sqlite_directory
 from runwire.server.store.leases import LeaseTerms, new_process_id
+from runwire.server.store.secrets import SecretBox
 from runwire.server.store.signals import PostgresSignals, RedisSignals, SignalBus
 from runwire.server.store.store import Store
-from runwire.server.background import spawn
+from runwire.v1 import admin_pb2, event_pb2
 
 log = logging.getLogger("runwire.server")
 

@@ -28,10 +28,10 @@ from urllib.parse import urlsplit, urlunsplit
 from runwire.server.config import (
     MIB,
     Bucket,
+    ProviderEndpoint,
     RateLimitOverride,
     Settings,
     SettingsError,
-    ProviderEndpoint,
     _method_class,
     parse_allowed_destinations,
 )

@@ -23,7 +23,7 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message as ProtoMessage
 
 from runwire.cli import arguments, errors, output
-from runwire.client import Client, PageTokenLoop, Pager, RunwireError
+from runwire.client import Client, Pager, PageTokenLoop, RunwireError
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVER_ENV = "RUNWIRE_SERVER"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from itertools import pairwise
-from typing import Any
 import os
 import sys
+from itertools import pairwise
+from typing import Any
 
 
 def _quiet_grpc_core_for_json_logs(argv: list[str]) -> None:

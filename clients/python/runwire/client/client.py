@@ -17,9 +17,9 @@ from runwire.client.calls import CallDefaults, Method, Service
 from runwire.client.crews import Crews
 from runwire.client.pagers import AsyncPager, Pager
 from runwire.client.resources import Agents, Messages, Messaging, Runs, Secrets, Sessions
-from runwire.client.tools import McpServers, Tools
 from runwire.client.run_stream import AsyncRunStream, Opener, ResumePolicy, RunStream, _Progress
 from runwire.client.service_config import RetryPolicy, service_config
+from runwire.client.tools import McpServers, Tools
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 API_KEY_HEADER = "x-api-key"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
+from runwire.server.core.clock import utc_now
+from runwire.server.core.etags import etag_of
 from runwire.server.domain.admin import AdminService, ConnectionView, ServerInfo, StreamView
 from runwire.server.domain.api_keys import API_KEY, ApiKeyService, state_of
-from runwire.server.core.etags import etag_of
-from runwire.server.core.clock import utc_now
 from runwire.server.store.models import ApiKeyRow
+from runwire.server.wire import convert
 from runwire.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 

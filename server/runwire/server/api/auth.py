@@ -22,15 +22,6 @@ from typing import Any
 import jwt
 
 from runwire.server.config import AuthSettings
-from runwire.server.domain.api_keys import (
-    API_KEY,
-    PRINCIPAL_PATTERN,
-    ApiKeyService,
-    KeyState,
-    looks_like_secret,
-    principal_of,
-    state_of,
-)
 from runwire.server.core.clock import utc_now
 from runwire.server.core.errors import ErrorReasonName, Unauthenticated
 from runwire.server.core.principal import (
@@ -40,6 +31,15 @@ from runwire.server.core.principal import (
     TIER_DEFAULT,
     TIER_PREMIUM,
     Principal,
+)
+from runwire.server.domain.api_keys import (
+    API_KEY,
+    PRINCIPAL_PATTERN,
+    ApiKeyService,
+    KeyState,
+    looks_like_secret,
+    principal_of,
+    state_of,
 )
 
 log = logging.getLogger("runwire.auth")

@@ -7,16 +7,15 @@ from typing import AsyncIterator, Sequence
 
 from google.protobuf import json_format
 
-from runwire.server.wire import convert
-from runwire.server.wire.convert import batch_proto, task_proto
-from runwire.server.api.options import list_query, write_options
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
-from runwire.server.wire import json_values
+from runwire.server.api.options import list_query, write_options
+from runwire.server.core.principal import Principal
 from runwire.server.domain.batches import BatchOptions, BatchService, task_input_fields
 from runwire.server.domain.files.records import Purpose
 from runwire.server.domain.files.service import FileService
-from runwire.server.core.principal import Principal
 from runwire.server.store.models import BatchRow, BatchTaskRow
+from runwire.server.wire import convert, json_values
+from runwire.server.wire.convert import batch_proto, task_proto
 from runwire.v1 import batch_pb2, batch_pb2_grpc
 
 Batch = batch_pb2.Batch

@@ -40,15 +40,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeAlias
 import grpc
 
 from runwire.server import logging_setup
-from runwire.server.core import metrics
 from runwire.server.api.auth import API_KEY_HEADER, AUTHORIZATION, Authenticator, unauthenticated
 from runwire.server.api.errors import internal_status, status_for, unimplemented_status
 from runwire.server.api.i18n import ACCEPT_LANGUAGE, ENGLISH, pick_language
 from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
-from runwire.server.domain.api_keys import API_KEY
+from runwire.server.background import call_scoped
+from runwire.server.core import metrics
 from runwire.server.core.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument, Unavailable
 from runwire.server.core.principal import AUTH_NONE, INSECURE_PRINCIPAL, LOCAL_PRINCIPAL, TIER_ANONYMOUS, Principal
-from runwire.server.background import call_scoped
+from runwire.server.domain.api_keys import API_KEY
 
 log = logging.getLogger("runwire.calls")
 

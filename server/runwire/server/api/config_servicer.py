@@ -7,11 +7,11 @@ from typing import Any
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
-from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import write_options
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.domain.runtime_config import ConfigSnapshot, RuntimeConfigService, config_invalid
+from runwire.server.wire import convert
 from runwire.v1 import config_pb2, config_pb2_grpc
 
 

@@ -6,9 +6,9 @@ from typing import AsyncIterator
 
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.api.errors import status_proto
+from runwire.server.domain.common import Idempotency
 from runwire.server.domain.connections import ConnectService
 from runwire.server.domain.resource_events import ResourceEvents, build_filter
-from runwire.server.domain.common import Idempotency
 from runwire.v1 import event_pb2, event_pb2_grpc
 
 

@@ -6,14 +6,14 @@ from typing import Any, AsyncIterator
 
 from google.protobuf import empty_pb2
 
-from runwire.server.wire import convert
-from runwire.server.wire.convert import file_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call
 from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.files.analysis import FileAnalysisService
 from runwire.server.domain.files.records import Analysis, SearchHit, UploadMetadata
 from runwire.server.domain.files.search import FileSearchService
 from runwire.server.domain.files.service import FileService
+from runwire.server.wire import convert
+from runwire.server.wire.convert import file_proto
 from runwire.v1 import common_pb2, file_pb2, file_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

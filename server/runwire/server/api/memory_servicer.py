@@ -7,11 +7,11 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.wire import convert
-from runwire.server.wire.convert import memory_proto
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.memories import MemoryService
+from runwire.server.wire import convert
+from runwire.server.wire.convert import memory_proto
 from runwire.v1 import memory_pb2, memory_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

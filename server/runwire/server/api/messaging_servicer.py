@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Callable
 
-from runwire.server.wire import convert
 from runwire.server.api.admin_servicer import connection_proto
 from runwire.server.api.calls import ServicerContext, caller, current_call
 from runwire.server.api.options import list_query, write_options
-from runwire.server.domain.admin import ConnectionView
 from runwire.server.core.errors import InvalidArgument
+from runwire.server.domain.admin import ConnectionView
 from runwire.server.domain.messaging import (
     KIND_NOTIFICATION,
     KIND_REQUEST,
     SERVER_MESSAGE,
     MessagingService,
-    message_proto,
     may_send,
+    message_proto,
     parse_principal,
 )
+from runwire.server.wire import convert
 from runwire.v1 import messaging_pb2, messaging_pb2_grpc
 
 MAX_CONNECTIONS_LISTED = 1000

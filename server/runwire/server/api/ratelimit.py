@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runwire.server.config import Bucket, RateLimitOverride, RateLimitSettings
-from runwire.server.core.errors import ResourceExhausted, QuotaViolation
+from runwire.server.core.errors import QuotaViolation, ResourceExhausted
 from runwire.server.core.principal import Principal
 
 log = logging.getLogger("runwire.ratelimit")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncGenerator, AsyncIterator, Callable
 
-
-from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller, current_call, send_headers
 from runwire.server.api.options import list_query
 from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService, token_stream_end
 from runwire.server.engine.events import coalesce, is_terminal
 from runwire.server.store.models import RunColumns
+from runwire.server.wire import convert
 from runwire.v1 import run_pb2, run_pb2_grpc
 
 RUN_HEADER = "runwire-run"

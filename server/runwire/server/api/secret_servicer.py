@@ -6,11 +6,11 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
-from runwire.server.wire.convert import secret_proto
 from runwire.server.domain.secrets import SecretService
+from runwire.server.wire import convert
+from runwire.server.wire.convert import secret_proto
 from runwire.v1 import secret_pb2, secret_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

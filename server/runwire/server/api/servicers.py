@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
-from runwire.server.wire import convert
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, search_query, write_options
 from runwire.server.domain.agents import AgentService
 from runwire.server.domain.messages import MAX_KEPT_MESSAGES, MessageService
-from runwire.server.store.repositories import small_message
 from runwire.server.domain.sessions import SessionDraft, SessionService
+from runwire.server.store.repositories import small_message
+from runwire.server.wire import convert
 from runwire.v1 import agent_pb2, agent_pb2_grpc, message_pb2, message_pb2_grpc, session_pb2, session_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from runwire.server.wire import convert
 from runwire.v1 import mcp_server_pb2
-
 
 _OUTPUT_ONLY = frozenset(
     {

@@ -9,9 +9,9 @@ from google.protobuf import empty_pb2
 from runwire.server.api.calls import ServicerContext, caller
 from runwire.server.api.options import list_query, write_options
 from runwire.server.api.tool_convert import mcp_server_fields, set_fields
-from runwire.server.wire.tools import mcp_server_proto, tool_proto
 from runwire.server.domain.mcp_servers import McpServerService
 from runwire.server.domain.tools import ToolService
+from runwire.server.wire.tools import mcp_server_proto, tool_proto
 from runwire.v1 import mcp_server_pb2, mcp_server_pb2_grpc, tool_pb2, tool_pb2_grpc
 
 EMPTY = empty_pb2.Empty()

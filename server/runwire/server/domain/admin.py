@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Mapping, Sequence
 
+from runwire.server.core.filtering import And, Comparison, Expr, FilterError, Not, Or
+from runwire.server.core.paging import Page, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
 from runwire.server.domain.api_keys import require_admin
 from runwire.server.domain.common import filter_error, parse_filter_field
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import ListQuery
-from runwire.server.core.filtering import And, Comparison, Expr, FilterError, Not, Or
-from runwire.server.core.paging import Page, parse_order_by, query_fingerprint, resolve_page_size
-from runwire.server.core.principal import Principal
 from runwire.server.store import admin_counts
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"

@@ -6,23 +6,23 @@ import copy
 import enum
 from typing import Any, Mapping
 
-from runwire.server.wire import convert
 from runwire.server.core import names
+from runwire.server.core.errors import FailedPrecondition, NotFound, Violations
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update, refuse_if_runs_active
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.mcp_servers import check_agent_mcp_tools
-from runwire.server.core.errors import FailedPrecondition, NotFound, Violations
-from runwire.server.core.paging import Page
 from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
-from runwire.server.domain.versioned import VersionedRecords
-from runwire.server.core.principal import Principal
 from runwire.server.domain.secrets import SECRET
 from runwire.server.domain.secrets import not_found as secret_not_found
+from runwire.server.domain.versioned import VersionedRecords
 from runwire.server.store import repositories as repo
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import AgentRow
 from runwire.server.store.records import AgentRecord
 from runwire.server.store.transaction import CoreTransaction, Transaction, orm
+from runwire.server.wire import convert
 
 PROVIDERS = ("builtin", "openai")
 BUILTIN_TOOLS = ("calculator", "current_time", "session_search", "file_search", "memory")

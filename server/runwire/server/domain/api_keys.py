@@ -20,12 +20,12 @@ from typing import Any, Mapping
 from sqlalchemy import case, literal
 
 from runwire.server.core import names
-from runwire.server.domain.common import check_text
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.core.errors import NotFound, PermissionDenied, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import AUTH_API_KEY, KNOWN_SCOPES, ROLE_ADMIN, TIER_DEFAULT, TIER_PREMIUM, Principal
+from runwire.server.domain.common import check_text
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import ApiKeyRow

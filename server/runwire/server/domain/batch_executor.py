@@ -25,23 +25,24 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from runwire.server.background import spawn
 from runwire.server.core import names
+from runwire.server.core.errors import DomainError, ResourceExhausted
+from runwire.server.core.principal import Principal
+from runwire.server.core.statuses import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
+from runwire.server.core.statuses import RunStatus
+from runwire.server.domain.agents import not_found as agent_not_found
 from runwire.server.domain.batches import (
-    record_batch,
-    record_task,
     ACTIVE_BATCH_STATES,
     STARTED_TASK_STATUSES,
     BatchState,
     TaskStatus,
+    record_batch,
+    record_task,
     task_name,
 )
 from runwire.server.domain.context import DomainContext
-from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.core.errors import DomainError, ResourceExhausted
-from runwire.server.core.principal import Principal
 from runwire.server.domain.runs import RunService
-from runwire.server.core.statuses import ACTIVE_STATUSES as ACTIVE_RUN_STATUSES
-from runwire.server.core.statuses import RunStatus
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store import work_queue
@@ -49,7 +50,6 @@ from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow, RunColumns, RunRow
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.transaction import CoreTransaction
-from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.batches")
 

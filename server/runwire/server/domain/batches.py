@@ -17,17 +17,7 @@ from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 from google.protobuf import json_format
 from sqlalchemy import select
 
-from runwire.server.wire import convert
-from runwire.server.wire import json_values
 from runwire.server.core import names
-from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
-from runwire.server.domain.crews import get_crew_row
-from runwire.server.core.etags import check_etag
-from runwire.server.domain.common import check_labels, check_text
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery, WriteOptions
-from runwire.server.domain.files.records import FileState, Purpose
-from runwire.server.domain.files.service import FileService
 from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -38,14 +28,23 @@ from runwire.server.core.errors import (
     ResourceExhausted,
     Violations,
 )
-from runwire.server.domain.messages import MessageService
+from runwire.server.core.etags import check_etag
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
+from runwire.server.domain.agents import MAX_RUN_SECONDS, AgentState
+from runwire.server.domain.common import check_labels, check_text
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.crews import get_crew_row
+from runwire.server.domain.files.records import FileState, Purpose
+from runwire.server.domain.files.service import FileService
+from runwire.server.domain.messages import MessageService
+from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.store import batches as store
 from runwire.server.store import repositories as repo
 from runwire.server.store.leases import LeaseTerms
 from runwire.server.store.models import BatchRow, BatchTaskRow
 from runwire.server.store.transaction import CoreTransaction, Transaction
+from runwire.server.wire import convert, json_values
 from runwire.v1 import batch_pb2
 
 BATCH = names.NamePattern.of("batches")

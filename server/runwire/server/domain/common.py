@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-
 from runwire.server.core.clock import Clock, utc_now
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, Violations
-from runwire.server.core.filtering import FilterError, parse_filter, Expr
+from runwire.server.core.filtering import Expr, FilterError, parse_filter
 from runwire.server.core.principal import Principal
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import IdempotencyRecord

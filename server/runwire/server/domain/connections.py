@@ -24,8 +24,8 @@ from typing import Any, AsyncIterator, Callable
 from runwire.server.config import EventSettings
 from runwire.server.core.clock import Clock, utc_now
 from runwire.server.core.errors import DomainError, InvalidArgument, NotFound, ResourceExhausted
-from runwire.server.domain.messaging import KIND_REQUEST, MessagingService, notification_proto, server_request_proto
 from runwire.server.core.principal import Principal
+from runwire.server.domain.messaging import KIND_REQUEST, MessagingService, notification_proto, server_request_proto
 from runwire.server.domain.resource_events import EventFilter, ResourceEvents, Topic, build_filter
 from runwire.v1 import event_pb2, run_pb2
 

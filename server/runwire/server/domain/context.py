@@ -6,18 +6,23 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 from runwire.server.config import Limits
-from runwire.server.engine.egress import EgressPolicy
-from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.core.clock import Clock, utc_now
-from runwire.server.domain.common import Idempotency
 from runwire.server.core.errors import InvalidArgument
 from runwire.server.core.filtering import FilterError
-from runwire.server.core.paging import OrderKey, Page, PageTokenCodec, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.core.paging import (
+    OrderKey,
+    Page,
+    PageTokenCodec,
+    parse_order_by,
+    query_fingerprint,
+    resolve_page_size,
+)
 from runwire.server.core.principal import Principal
+from runwire.server.domain.common import Idempotency, filter_error, parse_filter_field
 from runwire.server.domain.resource_events import ResourceEvents
-from runwire.server.domain.common import parse_filter_field, filter_error
+from runwire.server.engine.egress import EgressPolicy
+from runwire.server.engine.endpoints import ProviderEndpoints
 from runwire.server.store.store import Listing, Store, key_of, list_page
-
 
 # Reads one page of a listing by (order, after key, page size): its rows, whether more follow, the total.
 PageReader = Callable[[Sequence[OrderKey], Sequence[Any] | None, int], Awaitable[tuple[list[Any], bool, int] | None]]

@@ -19,13 +19,13 @@ import jsonschema
 from google.protobuf import json_format
 
 from runwire.server.core import names
-from runwire.server.wire import json_values
-from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, limit_of
 from runwire.server.core.errors import ErrorReasonName, InvalidArgument, Violations, reason_named
-from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.core.statuses import RunStatus
-from runwire.server.engine.runner import ActiveRun, DelegatedResult, Runner, RunFailure, TreePosition
+from runwire.server.domain.crews import MANAGER_MEMBER, Process, check_tasks, limit_of
+from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
+from runwire.server.engine.runner import ActiveRun, DelegatedResult, RunFailure, Runner, TreePosition
 from runwire.server.store.models import CrewRow
+from runwire.server.wire import json_values
 from runwire.v1 import common_pb2, crew_pb2, run_pb2
 
 if TYPE_CHECKING:

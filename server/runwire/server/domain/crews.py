@@ -9,21 +9,21 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import bindparam, select
 
-from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.domain.agents import MAX_RUN_SECONDS
-from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
-from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import NotFound, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
+from runwire.server.domain.agents import MAX_RUN_SECONDS
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import AgentRow, CrewRow
 from runwire.server.store.store import Listing
 from runwire.server.store.transaction import CoreTransaction, Transaction, orm
+from runwire.server.wire import convert
 
 CREW = names.CREW
 # Keys of members and tasks inside one crew: short, readable, usable in filters and plans.

@@ -16,19 +16,24 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-
 from runwire.server.config import McpSettings
 from runwire.server.core import names
+from runwire.server.core.errors import FailedPrecondition, NotFound, PermissionDenied, Violations
+from runwire.server.core.mcp import SECRET_PLACEHOLDER, McpToolInfo, mask_url, unmask_url
+from runwire.server.core.paging import Page
+from runwire.server.core.principal import Principal
+from runwire.server.core.statuses import McpState
 from runwire.server.domain.common import apply_path, check_labels, check_text, plan_update
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
-from runwire.server.core.errors import FailedPrecondition, NotFound, PermissionDenied, Violations
-from runwire.server.core.paging import Page
-from runwire.server.core.principal import Principal
 from runwire.server.engine.egress import EgressPolicy
-from runwire.server.core.mcp import SECRET_PLACEHOLDER, McpToolInfo, mask_url, unmask_url
-from runwire.server.engine.mcp import DEFAULT_CALL_TIMEOUT_SECONDS, McpManager, McpStatus, McpTarget, stdio_command_problem
-from runwire.server.core.statuses import McpState
+from runwire.server.engine.mcp import (
+    DEFAULT_CALL_TIMEOUT_SECONDS,
+    McpManager,
+    McpStatus,
+    McpTarget,
+    stdio_command_problem,
+)
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
 from runwire.server.store.transaction import Transaction

@@ -16,21 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-
-from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import check_immutable, check_labels, check_text, expire_time_of, expiring_changes
-from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import NotFound, Violations
 from runwire.server.core.paging import Page, SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.common import check_immutable, check_labels, check_text, expire_time_of, expiring_changes
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.store import memories as memory_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import MemoryRow
 from runwire.server.store.transaction import CoreTransaction, Transaction, orm
+from runwire.server.wire import convert
 
 MEMORY = names.NamePattern.of("memories")
 MAX_CONTENT_CHARS = 10_000

@@ -14,8 +14,8 @@ from typing import Any
 
 from runwire.server.core.errors import DomainError
 from runwire.server.core.paging import SearchQuery
-from runwire.server.domain.memories import MEMORY, MemoryService, MemoryType
 from runwire.server.core.principal import Principal
+from runwire.server.domain.memories import MEMORY, MemoryService, MemoryType
 from runwire.server.engine.tools import ToolContext, ToolError
 
 TYPES = {"profile": MemoryType.PROFILE, "fact": MemoryType.FACT, "conversation": MemoryType.CONVERSATION}

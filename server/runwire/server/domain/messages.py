@@ -7,14 +7,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.domain.common import check_immutable, check_labels, plan_update
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from runwire.server.core.paging import Page, SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
 from runwire.server.core.statuses import MessageRole
+from runwire.server.domain.common import check_immutable, check_labels, plan_update
+from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.domain.sessions import SESSIONS
 from runwire.server.domain.versioned import VersionedRecords
@@ -23,6 +22,7 @@ from runwire.server.store import repositories as repo
 from runwire.server.store.models import MessageColumns, MessageRow
 from runwire.server.store.records import MessageValues, SessionKey
 from runwire.server.store.transaction import CoreTransaction, Transaction
+from runwire.server.wire import convert
 
 UPDATABLE = ("content", "labels")
 PART_KINDS = ("text", "data", "file", "tool_call", "tool_result")

@@ -25,13 +25,9 @@ from typing import Any, Iterable, Sequence
 from google.protobuf import struct_pb2
 from sqlalchemy import delete, exists, or_, select, update
 
+from runwire.server.background import spawn
 from runwire.server.config import EventSettings
 from runwire.server.core import names
-from runwire.server.domain.api_keys import PRINCIPAL_PATTERN
-from runwire.server.domain.common import check_text
-from runwire.server.wire.timestamps import set_timestamp
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.core.errors import (
     DeadlineExceeded,
     ErrorReasonName,
@@ -41,16 +37,20 @@ from runwire.server.core.errors import (
     PermissionDenied,
     Violations,
 )
-from runwire.server.wire.json_values import JsonValueError, encoded_size, from_struct, to_struct
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import SCOPE_MESSAGING_SEND, Principal
+from runwire.server.domain.api_keys import PRINCIPAL_PATTERN
+from runwire.server.domain.common import check_text
+from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resource_events import EventFilter
+from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.store.filter_sql import FieldSpec
 from runwire.server.store.models import BatchRow, RunRow, ServerMessageDeliveryRow, ServerMessageRow, SessionRow
+from runwire.server.store.resource_event_log import EVERYONE
 from runwire.server.store.store import Listing, rows_changed
 from runwire.server.store.transaction import Transaction
-from runwire.server.background import spawn
-from runwire.server.store.resource_event_log import EVERYONE
+from runwire.server.wire.json_values import JsonValueError, encoded_size, from_struct, to_struct
+from runwire.server.wire.timestamps import set_timestamp
 from runwire.v1 import event_pb2, messaging_pb2
 
 log = logging.getLogger("runwire.messaging")

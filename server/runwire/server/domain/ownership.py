@@ -20,15 +20,15 @@ import logging
 import random
 from dataclasses import dataclass
 
+from runwire.server.background import spawn
+from runwire.server.core.clock import utc_now
+from runwire.server.core.statuses import ACTIVE_STATUSES, RunStatus
 from runwire.server.domain.batch_executor import BatchExecutor
 from runwire.server.domain.batches import ACTIVE_BATCH_STATES
-from runwire.server.core.clock import utc_now
 from runwire.server.domain.runs import RunService
-from runwire.server.core.statuses import ACTIVE_STATUSES, RunStatus
 from runwire.server.store import leases
 from runwire.server.store.leases import LeaseTerms
 from runwire.server.store.store import Store
-from runwire.server.background import spawn
 
 log = logging.getLogger("runwire.leases")
 

@@ -17,7 +17,6 @@ from typing import Any, Iterable, Sequence
 from google.protobuf.message import Message
 from sqlalchemy import delete, select
 
-from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.core.errors import (
     InvalidArgument,
     NotFound,
@@ -29,6 +28,7 @@ from runwire.server.store.models import EventSubscriptionRow
 from runwire.server.store.resource_event_log import EVERYONE, LoggedEvent, ResourceEventLog
 from runwire.server.store.store import rows_changed
 from runwire.server.store.transaction import BatchTransaction, CoreTransaction
+from runwire.server.wire.timestamps import set_timestamp
 from runwire.v1 import event_pb2
 
 Topic = event_pb2.EventTopic

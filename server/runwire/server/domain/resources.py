@@ -21,7 +21,6 @@ statements built once overrides the writer's row steps: `find_parent`, `taken`, 
 from __future__ import annotations
 
 import builtins
-
 import copy
 import enum
 from dataclasses import dataclass

@@ -20,16 +20,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from google.protobuf import json_format
 from sqlalchemy import bindparam, func, insert, select
 
-from runwire.server.wire import convert
-from runwire.server.wire import json_values
+from runwire.server.background import spawn
 from runwire.server.core import names
-from runwire.server.domain.agents import MAX_INPUT_TIMEOUT_SECONDS, MAX_RUN_SECONDS, MAX_STEPS, AgentState
-from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.core.etags import check_etag
-from runwire.server.domain.common import check_labels, parse_filter_field
 from runwire.server.core.clock import utc_now
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery
 from runwire.server.core.errors import (
     Aborted,
     AlreadyExists,
@@ -44,32 +37,44 @@ from runwire.server.core.errors import (
     ResourceExhausted,
     Violations,
 )
-from runwire.server.domain import crew_runs
-from runwire.server.domain.crew_runs import DEFAULT_MAX_DEPTH, ChildLink
-from runwire.server.domain.crews import limit_of
-from runwire.server.domain.crews import get_crew_row
-from runwire.server.domain.crews import not_found as crew_not_found
-from runwire.server.domain.messages import MessageService
+from runwire.server.core.etags import check_etag
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
+from runwire.server.core.statuses import TERMINAL_STATUSES, RunStatus
+from runwire.server.domain import crew_runs
+from runwire.server.domain.agents import MAX_INPUT_TIMEOUT_SECONDS, MAX_RUN_SECONDS, MAX_STEPS, AgentState
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.common import check_labels, parse_filter_field
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.crew_runs import DEFAULT_MAX_DEPTH, ChildLink
+from runwire.server.domain.crews import get_crew_row, limit_of
+from runwire.server.domain.crews import not_found as crew_not_found
+from runwire.server.domain.messages import MessageService
+from runwire.server.domain.resources import ListQuery
 from runwire.server.domain.sessions import not_found as session_not_found
 from runwire.server.engine.events import TERMINAL_PAYLOADS, RunEventLog
 from runwire.server.engine.providers import ToolCallRequest
-from runwire.server.engine.runner import stamp_now, Answer, RestoredWait, Runner, RunPlan, TakenOver, TreePosition
-from runwire.server.core.statuses import TERMINAL_STATUSES, RunStatus
+from runwire.server.engine.runner import Answer, RestoredWait, Runner, RunPlan, TakenOver, TreePosition, stamp_now
 from runwire.server.engine.tools import ToolError, ToolRegistry
-from runwire.server.store import leases
+from runwire.server.store import leases, run_controls, work_queue
 from runwire.server.store import repositories as repo
-from runwire.server.store import run_controls
-from runwire.server.store.signals import SignalBus
-from runwire.server.store import work_queue
-from runwire.server.store.leases import LeaseLost, LeaseTerms
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
-from runwire.server.store.models import AgentRow, MessageRow, RunColumns, RunControlRow, RunEventRow, RunRow, SessionRow, new_incarnation
+from runwire.server.store.leases import LeaseLost, LeaseTerms
+from runwire.server.store.models import (
+    AgentRow,
+    MessageRow,
+    RunColumns,
+    RunControlRow,
+    RunEventRow,
+    RunRow,
+    SessionRow,
+    new_incarnation,
+)
 from runwire.server.store.records import LiveSession, RunAgent, RunValues
+from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Listing, OrderExpression
 from runwire.server.store.transaction import Transaction, orm
-from runwire.server.background import spawn
+from runwire.server.wire import convert, json_values
 from runwire.v1 import common_pb2, message_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")

@@ -9,9 +9,8 @@ an update that would change one is refused; a reload lists them in
 
 from __future__ import annotations
 
-import logging
-
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,12 +18,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 from runwire.server import config_fields as cf
 from runwire.server.config import Settings, SettingsError
-from runwire.server.domain.api_keys import require_admin
+from runwire.server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from runwire.server.core.etags import check_etag, etag_of
+from runwire.server.core.principal import Principal
+from runwire.server.domain.api_keys import require_admin
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import WriteOptions
-from runwire.server.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
-from runwire.server.core.principal import Principal
 from runwire.server.store.models import new_incarnation
 
 PREFIX = "config."

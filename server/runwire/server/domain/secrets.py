@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-
 from runwire.server.core import names
-from runwire.server.domain.common import check_labels, check_text, plan_update
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.core.errors import FailedPrecondition, NotFound, Violations
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
+from runwire.server.domain.common import check_labels, check_text, plan_update
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.store import secrets as secret_repo
 from runwire.server.store.models import SecretRow
 from runwire.server.store.secrets import SecretBox, SecretKeyError

@@ -10,19 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 
-from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.domain.agents import not_found as agent_not_found
-from runwire.server.domain.common import (
-    check_immutable,
-    check_labels,
-    check_text,
-    expire_time_of,
-    expiring_changes,
-    refuse_if_runs_active,
-)
-from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -34,9 +22,21 @@ from runwire.server.core.errors import (
 )
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
+from runwire.server.domain.agents import not_found as agent_not_found
+from runwire.server.domain.common import (
+    check_immutable,
+    check_labels,
+    check_text,
+    expire_time_of,
+    expiring_changes,
+    refuse_if_runs_active,
+)
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.resources import ListQuery, ResourceKind, ResourceWriter, Tenancy, WriteOptions, register
 from runwire.server.store import repositories as repo
 from runwire.server.store.models import SessionRow
 from runwire.server.store.transaction import CoreTransaction, Transaction, orm
+from runwire.server.wire import convert
 
 UPDATABLE = ("display_name", "labels", "metadata", "expire_time", "ttl")
 MAX_TTL = timedelta(days=3650)

@@ -14,20 +14,20 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from runwire.server.core import names
+from runwire.server.core.errors import InvalidArgument, NotFound
+from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
+from runwire.server.core.mcp import agent_tool_call_name
+from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
+from runwire.server.core.principal import Principal
+from runwire.server.core.statuses import McpState, ToolSource
 from runwire.server.domain.common import parse_filter_field
 from runwire.server.domain.context import DomainContext
 from runwire.server.domain.resources import ListQuery
-from runwire.server.core.errors import InvalidArgument, NotFound
-from runwire.server.core.filtering import And, Comparison, Expr, Not, Or
-from runwire.server.core.paging import OrderKey, Page, parse_order_by, query_fingerprint, resolve_page_size
-from runwire.server.core.principal import Principal
-from runwire.server.core.mcp import agent_tool_call_name
 from runwire.server.engine.mcp import McpManager
-from runwire.server.core.statuses import McpState, ToolSource
 from runwire.server.engine.tools import ToolRegistry
-from runwire.server.wire.tools import ToolView, mcp_tool_views
 from runwire.server.store import mcp_servers as mcp_repo
 from runwire.server.store.models import McpServerRow
+from runwire.server.wire.tools import ToolView, mcp_tool_views
 
 DEFAULT_PAGE_SIZE = 100
 ORDER_FIELDS = ("call_name", "display_name", "update_time", "name")

@@ -38,14 +38,14 @@ from google.protobuf.message import Message
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.sql import Executable
 
-from runwire.server.wire import convert
+from runwire.server.background import spawn
 from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import RunEventRow, RunRow
 from runwire.server.store.records import RunValues
 from runwire.server.store.signals import SignalBus
 from runwire.server.store.store import Store
 from runwire.server.store.transaction import BatchTransaction
-from runwire.server.background import spawn
+from runwire.server.wire import convert
 from runwire.v1 import run_pb2
 
 log = logging.getLogger("runwire.events")

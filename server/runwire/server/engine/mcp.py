@@ -23,15 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, TextIO
 
+from runwire.server.background import spawn
 from runwire.server.config import McpSettings
-from runwire.server.wire import json_values
 from runwire.server.core.clock import utc_now
 from runwire.server.core.mcp import McpToolInfo, call_name, parse_call_name, scrub
 from runwire.server.core.statuses import McpState
 from runwire.server.engine.egress import EgressPolicy, find_refusal, guarded_transport
 from runwire.server.engine.failures import causes, connection_trouble, http_errors
 from runwire.server.engine.tools import ToolContext, ToolError
-from runwire.server.background import spawn
+from runwire.server.wire import json_values
 
 log = logging.getLogger("runwire.mcp")
 

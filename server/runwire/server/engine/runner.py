@@ -24,25 +24,25 @@ from typing import Any, Awaitable, Callable, Literal, Mapping, Protocol, Sequenc
 
 from google.protobuf import json_format, struct_pb2
 
-from runwire.server.wire import convert
-from runwire.server.core import metrics
-from runwire.server.core.statuses import MessageRole as Role, RunStatus
+from runwire.server.background import spawn
 from runwire.server.config import RunSettings
-from runwire.server.wire import json_values
-from runwire.server.core import names
+from runwire.server.core import metrics, names
 from runwire.server.core.clock import utc_now
-from runwire.server.core.paging import SearchQuery
 from runwire.server.core.errors import ErrorReasonName
+from runwire.server.core.mcp import HANDOVER, agent_tool_call_name
+from runwire.server.core.paging import SearchQuery
 from runwire.server.core.principal import Principal
-from runwire.server.engine.events import RunEventLog, RunRecorder
+from runwire.server.core.statuses import MessageRole as Role
+from runwire.server.core.statuses import RunStatus
 from runwire.server.engine.endpoints import ProviderEndpoints
+from runwire.server.engine.events import RunEventLog, RunRecorder
 from runwire.server.engine.failures import tool_failure
 from runwire.server.engine.providers import (
+    REJECTED,
     FinishChunk,
     ModelMessage,
     ModelRequest,
     Provider,
-    REJECTED,
     ProviderError,
     QuestionChunk,
     TextChunk,
@@ -50,7 +50,6 @@ from runwire.server.engine.providers import (
     ToolSpec,
     UsageChunk,
 )
-from runwire.server.core.mcp import HANDOVER, agent_tool_call_name
 from runwire.server.engine.tools import ToolContext, ToolError, ToolRegistry
 from runwire.server.store import messages as message_writer
 from runwire.server.store import repositories as repo
@@ -59,7 +58,7 @@ from runwire.server.store.leases import LeaseLost
 from runwire.server.store.models import MessageRow
 from runwire.server.store.records import MessageValues
 from runwire.server.store.store import Store
-from runwire.server.background import spawn
+from runwire.server.wire import convert, json_values
 from runwire.v1 import common_pb2, run_pb2
 
 log = logging.getLogger("runwire.runs")

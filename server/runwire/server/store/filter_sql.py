@@ -34,7 +34,7 @@ import os.path
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import and_, not_, or_

@@ -10,7 +10,15 @@ from sqlalchemy import String, bindparam, delete, func, literal, select, update
 from sqlalchemy import inspect as sa_inspect
 
 from runwire.server.store.filter_sql import FieldSpec
-from runwire.server.store.models import ApiKeyRow, AgentRow, IdempotencyRecord, MessageRow, RunRow, ServerKey, SessionRow
+from runwire.server.store.models import (
+    AgentRow,
+    ApiKeyRow,
+    IdempotencyRecord,
+    MessageRow,
+    RunRow,
+    ServerKey,
+    SessionRow,
+)
 from runwire.server.store.records import (
     AgentRecord,
     LiveSession,
@@ -23,6 +31,7 @@ from runwire.server.store.records import (
 )
 from runwire.server.store.store import Listing, OrderExpression, Store, rows_changed
 from runwire.server.store.transaction import CoreTransaction, Transaction
+
 
 def resource_name_sql(*parts: Any) -> Any:
     """Resource names built in SQL with `||` (SQLite before 3.44 has no concat()); NULL parts give NULL."""

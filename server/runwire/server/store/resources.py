@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sqlalchemy import select
+
 from runwire.server.store.transaction import Transaction
 
 

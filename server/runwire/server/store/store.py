@@ -17,12 +17,12 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from runwire.server.background import spawn
 from runwire.server.core.filtering import Expr
 from runwire.server.core.paging import OrderKey
 from runwire.server.store.database import create_engine, create_inline_engine, is_sqlite, runs_inline, session_factory
 from runwire.server.store.filter_sql import FieldSpec, filter_to_sql
 from runwire.server.store.transaction import BatchTransaction, CoreTransaction, CoreWrite, InlineSession, Transaction
-from runwire.server.background import spawn
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,9 @@ from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message as ProtoMessage
 
-from runwire.server.wire import json_values
 from runwire.server.core import names
-from runwire.server.core.etags import etag_of
-from runwire.server.wire.timestamps import set_timestamp
 from runwire.server.core.errors import InvalidArgument
+from runwire.server.core.etags import etag_of
 from runwire.server.store.models import (
     AgentRow,
     BatchTaskRow,
@@ -28,7 +26,20 @@ from runwire.server.store.models import (
     SessionRow,
 )
 from runwire.server.store.records import AgentRecord, SessionRecord
-from runwire.v1 import agent_pb2, batch_pb2, common_pb2, crew_pb2, file_pb2, memory_pb2, message_pb2, run_pb2, secret_pb2, session_pb2
+from runwire.server.wire import json_values
+from runwire.server.wire.timestamps import set_timestamp
+from runwire.v1 import (
+    agent_pb2,
+    batch_pb2,
+    common_pb2,
+    crew_pb2,
+    file_pb2,
+    memory_pb2,
+    message_pb2,
+    run_pb2,
+    secret_pb2,
+    session_pb2,
+)
 
 OUTPUT_ONLY_OR_IDENTITY = frozenset(
     {"name", "etag", "owner", "create_time", "update_time", "message_count", "text", "reply_count", "run"}

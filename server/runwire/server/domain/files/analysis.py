@@ -7,16 +7,10 @@ import time
 from typing import Any, Mapping
 
 from runwire.server.core import names
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import WriteOptions
-from runwire.server.domain.secrets import SecretService
 from runwire.server.core.errors import FailedPrecondition, NotFound, Unavailable, Violations
 from runwire.server.core.principal import Principal
-from runwire.server.engine.providers import ModelMessage, ModelRequest, ProviderError, TextChunk, UsageChunk
-from runwire.server.files import sniff
-from runwire.server.store import file_repository as files_repo
-from runwire.server.store import repositories as repo
-from runwire.server.store.models import FileRow
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files.processing import FileProcessing
 from runwire.server.domain.files.records import (
     DEFAULT_TEXT_CHARS,
     MAX_TEXT_CHARS,
@@ -28,8 +22,14 @@ from runwire.server.domain.files.records import (
     record_change,
     require_completed,
 )
-from runwire.server.domain.files.processing import FileProcessing
 from runwire.server.domain.files.service import FileService
+from runwire.server.domain.resources import WriteOptions
+from runwire.server.domain.secrets import SecretService
+from runwire.server.engine.providers import ModelMessage, ModelRequest, ProviderError, TextChunk, UsageChunk
+from runwire.server.files import sniff
+from runwire.server.store import file_repository as files_repo
+from runwire.server.store import repositories as repo
+from runwire.server.store.models import FileRow
 
 MAX_INSTRUCTIONS_CHARS = 10_000
 # How much of a file's text a summary is based on.

@@ -12,16 +12,17 @@ import asyncio
 import logging
 from typing import Any
 
+from runwire.server.background import spawn
 from runwire.server.config import FileSettings
 from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files.records import FileState, record_change
 from runwire.server.files import embeddings
 from runwire.server.files.blobs import BlobStore
-from runwire.server.files.extract import ExtractionError, Page as TextPage
+from runwire.server.files.extract import ExtractionError
+from runwire.server.files.extract import Page as TextPage
 from runwire.server.files.processing import extract_in_worker, split_into_chunks
 from runwire.server.store import file_repository as files_repo
 from runwire.server.store.models import FileRow
-from runwire.server.background import spawn
-from runwire.server.domain.files.records import FileState, record_change
 
 log = logging.getLogger("runwire.server.files")
 

@@ -6,12 +6,12 @@ import enum
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
-from runwire.server.wire import convert
 from runwire.server.core import names
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, NotFound, ResourceExhausted
+from runwire.server.domain.context import DomainContext
 from runwire.server.store.models import FileRow
 from runwire.server.store.transaction import Transaction
+from runwire.server.wire import convert
 
 DEFAULT_TEXT_CHARS = 100_000
 MAX_TEXT_CHARS = 1_000_000

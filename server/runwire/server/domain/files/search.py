@@ -8,19 +8,19 @@ from dataclasses import replace
 from sqlalchemy import and_, or_, select
 
 from runwire.server.core import names
-from runwire.server.domain.common import filter_error, parse_filter_field
-from runwire.server.domain.context import DomainContext
 from runwire.server.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from runwire.server.core.filtering import FilterError
 from runwire.server.core.paging import SearchQuery, query_fingerprint, resolve_page_size
 from runwire.server.core.principal import Principal
+from runwire.server.domain.common import filter_error, parse_filter_field
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files.processing import FileProcessing
+from runwire.server.domain.files.records import FileState, SearchHit, SearchMode
 from runwire.server.files import embeddings
 from runwire.server.store import file_repository as files_repo
 from runwire.server.store import repositories as repo
 from runwire.server.store.filter_sql import filter_to_sql
 from runwire.server.store.models import FileRow, SessionRow
-from runwire.server.domain.files.records import FileState, SearchHit, SearchMode
-from runwire.server.domain.files.processing import FileProcessing
 
 MAX_SEARCH_RESULTS = 100
 MAX_SEARCH_WORDS = 32

@@ -22,10 +22,6 @@ from sqlalchemy import select
 
 from runwire.server.config import FileSettings
 from runwire.server.core import names
-from runwire.server.core.etags import check_etag
-from runwire.server.domain.common import check_labels, check_text
-from runwire.server.domain.context import DomainContext
-from runwire.server.domain.resources import ListQuery, WriteOptions
 from runwire.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -34,14 +30,12 @@ from runwire.server.core.errors import (
     OutOfRange,
     Violations,
 )
+from runwire.server.core.etags import check_etag
 from runwire.server.core.paging import Page
 from runwire.server.core.principal import Principal
-from runwire.server.files import sniff
-from runwire.server.files.blobs import BlobStore, TempBlob
-from runwire.server.store import file_repository as files_repo
-from runwire.server.store import repositories as repo
-from runwire.server.store.models import FileRow
-from runwire.server.store.transaction import Transaction
+from runwire.server.domain.common import check_labels, check_text
+from runwire.server.domain.context import DomainContext
+from runwire.server.domain.files.processing import FileProcessing
 from runwire.server.domain.files.records import (
     DEFAULT_TEXT_CHARS,
     MAX_TEXT_CHARS,
@@ -56,7 +50,13 @@ from runwire.server.domain.files.records import (
     require_completed,
     too_large,
 )
-from runwire.server.domain.files.processing import FileProcessing
+from runwire.server.domain.resources import ListQuery, WriteOptions
+from runwire.server.files import sniff
+from runwire.server.files.blobs import BlobStore, TempBlob
+from runwire.server.store import file_repository as files_repo
+from runwire.server.store import repositories as repo
+from runwire.server.store.models import FileRow
+from runwire.server.store.transaction import Transaction
 
 log = logging.getLogger("runwire.server.files")
 

@@ -10,9 +10,8 @@ no etag of the old resource matches the new one. Rows from before this
 revision keep "" and the etags they had.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011'
 down_revision = '0010'

@@ -10,9 +10,8 @@ process that lost the lease can write nothing more. Rows from before this revisi
 first claim pass takes them.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0012'
 down_revision = '0011'

@@ -9,9 +9,8 @@ owner (or, after a takeover, its next owner) applies it. One row per run and key
 `answer:{input request id}`): the first of concurrent requests wins.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0014'
 down_revision = '0013'

@@ -10,9 +10,8 @@ agent across all processes; `provider` makes the per-provider count one indexed 
 server's concurrent batch tasks are counted by status.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0015'
 down_revision = '0014'

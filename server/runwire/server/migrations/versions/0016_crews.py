@@ -9,9 +9,8 @@ A crew run keeps the crew as it was when it started (`crew_spec`) and its plan a
 their tree and their depth; `parent_run_id` is indexed for ListRuns(filter: parent_run = ...).
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0016'
 down_revision = '0015'
