@@ -319,7 +319,7 @@ async def test_the_owner_and_an_admin_may_act_on_a_shared_mcp_server(world: Worl
     # Disabled servers refuse refresh for everyone, the owner included: the permission is checked first.
     for who in (world.alice, world.admin):
         refused = await fails(who.mcp.RefreshMcpServer(mcp_server_pb2.RefreshMcpServerRequest(name=name)))
-        assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
+        assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "MCP_SERVER_DISABLED")
     renamed = await world.admin.mcp.UpdateMcpServer(
         mcp_server_pb2.UpdateMcpServerRequest(
             mcp_server=mcp_server_pb2.McpServer(name=name, display_name="renamed by an admin"),
