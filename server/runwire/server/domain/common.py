@@ -152,10 +152,18 @@ class Idempotency:
         record = await repo.find_idempotency_record(db, caller.id, request_id)
         if record is None:
             return None
-        if record.create_time < self.clock() - self.window:
+        if self._expired(record):
             await db.delete(record)
             await db.flush()
             return None
+        return self._result_of(record, method, fingerprint)
+
+    def _expired(self, record: Any) -> bool:
+        return bool(record.create_time < self.clock() - self.window)
+
+    @staticmethod
+    def _result_of(record: Any, method: str, fingerprint: str) -> list[str]:
+        """The first request's resource names, if this request is the same one (method and body)."""
         if record.method != method or record.fingerprint != fingerprint:
             raise InvalidArgument.field(
                 "request_id",
@@ -174,16 +182,10 @@ class Idempotency:
         record = await repo.find_idempotency_record_on(store, db, caller.id, request_id)
         if record is None:
             return None
-        if record.create_time < self.clock() - self.window:
+        if self._expired(record):
             await repo.delete_idempotency_record_on(store, db, record.pk)
             return None
-        if record.method != method or record.fingerprint != fingerprint:
-            raise InvalidArgument.field(
-                "request_id",
-                "was already used for a different request; use a new UUID for each distinct request",
-                reason="REQUEST_ID_REUSED",
-            )
-        return list(record.result)
+        return self._result_of(record, method, fingerprint)
 
     async def remember_on(
         self, store: Any, db: Any, caller: Principal, request_id: str, method: str, fingerprint: str, result: list[str]
