@@ -215,7 +215,8 @@ def test_a_replica_that_starts_leaves_the_runs_of_another_alone(replicas: Callab
     seen += list(stream)
 
     assert kind(seen[-1]) == "run_completed", [kind(e) for e in seen]
-    assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
+    seqs = [e.seq for e in seen]  # a follower that falls behind gets text deltas merged (run.proto)
+    assert seqs[0] == 1 and seqs == sorted(set(seqs)), seqs
     on_b = get_run(b, seen[0].run)
     assert on_b.status == RUN.STATUS_SUCCEEDED and on_b.last_seq == seen[-1].seq
     assert_consistent(replicas.url, [a, b])  # type: ignore[attr-defined]
