@@ -63,7 +63,7 @@ def test_a_pdf_uploaded_with_grpcurl_is_extracted_and_found(serve: ServeProcess)
 
     watched = _call(serve.address, "WatchFile", json.dumps({"name": name}))
     assert watched.returncode == 0, watched.stderr
-    assert '"state": "STATE_COMPLETED"' in watched.stdout
+    assert '"state": "STATE_COMPLETED"' in watched.stdout, (watched.stdout, serve.log.read_text()[-4000:])
     found = _call(serve.address, "SearchFiles", json.dumps({"query": "heliotrope"}))
     result = json.loads(found.stdout)["results"][0]
     assert (result["file"], result["page_number"]) == (name, 2)
