@@ -104,6 +104,10 @@ class TextFormatter(logging.Formatter):
         return redact(text)
 
 
+# An access line whose fixed parts cannot be kept: it is formatted whole.
+_WHOLE_LINE = ("", "")
+
+
 class AccessLog:
     """The access line of every call, written off the event loop in batches.
 
@@ -115,6 +119,8 @@ class AccessLog:
     """
 
     BATCH_DELAY_SECONDS = 0.02
+    # Lines told apart by method, code, principal and reason whose fixed parts are kept.
+    MAX_KEPT_PARTS = 10_000
     LOGGER = "runwire.calls"
 
     def __init__(self, handler: logging.StreamHandler, fmt: str) -> None:
@@ -125,6 +131,7 @@ class AccessLog:
         self._wake = threading.Event()
         self._second = -1
         self._second_text = ""
+        self._json_parts: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         self._writer = threading.Thread(target=self._write_batches, name="runwire-access-log", daemon=True)
         self._writer.start()
         atexit.register(self.flush)
@@ -173,11 +180,47 @@ class AccessLog:
         return redact(f"{method} code={code}{failed} principal={principal} request_id={request_id} duration_ms={seconds * 1000:.2f}")
 
     def _json_line(self, created: float, method: str, code: str, principal: str, request_id: str, seconds: float, reason: str) -> str:
-        # The fields and their order of JsonFormatter for the access record.
+        # The fields and their order of JsonFormatter for the access record. What depends only on the method,
+        # code, principal and reason is escaped once and kept (_json_parts); each line adds its time, request
+        # id and duration.
         second = int(created)
         if second != self._second:
             self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
         millis = int((created - second) * 1000)
+        key = (method, code, principal, reason)
+        parts = self._json_parts.get(key)
+        if parts is None:
+            if len(self._json_parts) >= self.MAX_KEPT_PARTS:
+                self._json_parts.clear()
+            parts = self._json_parts[key] = self._parts(method, code, principal, reason)
+        if parts is _WHOLE_LINE:
+            return self._whole_json_line(created, method, code, principal, request_id, seconds, reason)
+        head, tail = parts
+        quoted_id = encode_basestring(request_id)
+        redacted = redact(request_id)
+        in_message = quoted_id[1:-1] if redacted is request_id else encode_basestring(redacted)[1:-1]
+        ms = seconds * 1000
+        return (
+            f'{{"time": "{self._second_text}.{millis:03d}Z", {head}{in_message} duration_ms={ms:.2f}", '
+            f'"request_id": {quoted_id}, {tail}"duration_ms": {round(ms, 3)!r}}}\n'
+        )
+
+    def _parts(self, method: str, code: str, principal: str, reason: str) -> tuple[str, str]:
+        """The JSON line around its time, request id and duration, escaped as a whole line would be; or
+        _WHOLE_LINE when the message needs redacting, which only the whole message can get right."""
+        failed = f" reason={reason}" if reason else ""
+        message_head = f"{method} code={code}{failed} principal={principal} request_id="
+        if "://" in message_head or redact(message_head) != message_head:
+            return _WHOLE_LINE
+        head = f'"level": "INFO", "logger": "{self.LOGGER}", "message": "{encode_basestring(message_head)[1:-1]}'
+        reason_field = f', "reason": {encode_basestring(reason)}' if reason else ""
+        tail = f'"method": {encode_basestring(method)}, "principal": {encode_basestring(principal)}, "code": "{code}"{reason_field}, '
+        return head, tail
+
+    def _whole_json_line(
+        self, created: float, method: str, code: str, principal: str, request_id: str, seconds: float, reason: str
+    ) -> str:
+        millis = int((created - int(created)) * 1000)
         message = encode_basestring(self._message(method, code, principal, request_id, seconds, reason))
         failed = f', "reason": {encode_basestring(reason)}' if reason else ""
         return (

@@ -30,7 +30,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import os
+import random
 import re
 import time
 import uuid
@@ -58,6 +58,7 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Services that answer without credentials or rate limits.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DUPLICATE = object()
+_random_bits = random.getrandbits
 # What every servicer method receives as `context`; its request and response types vary by method.
 ServicerContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # Who a call is before authentication, and for the open services: nobody in particular.
@@ -301,6 +302,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self._principal_for = principal_for
         self.policy = policy or CallPolicy(insecure=True)
+        self._default_deadlines = DefaultDeadlines()
         # The wrapped handler of each method, built on its first call: wrapping costs more than a lookup.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
@@ -371,7 +373,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             elif key == USER_AGENT:
                 user_agent = value
         if not (isinstance(request_id, str) and _CLIENT_REQUEST_ID.fullmatch(request_id)):
-            request_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, for a third of its cost
+            # 32 hex digits, as uuid4().hex, from the process's generator (seeded from urandom, and again in each
+            # forked worker): no system call per call. A request id names a call; it guards nothing.
+            request_id = f"{_random_bits(128):032x}"
         call = Call(method=method, request_id=request_id, principal=UNKNOWN_PRINCIPAL)
         if isinstance(user_agent, str):
             call.user_agent = user_agent
@@ -398,11 +402,16 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         elif policy.insecure:
             call.principal = INSECURE_PRINCIPAL
         elif policy.authenticator is not None:
-            call.principal = await policy.authenticator.authenticate(authorization, api_key)
+            # A known API key answers without awaiting; everything else goes the whole way.
+            known = policy.authenticator.known(api_key) if authorization is None else None
+            call.principal = known or await policy.authenticator.authenticate(authorization, api_key)
         principal = call.principal
         limiter = policy.rate_limiter
         if limiter is not None:
-            checked = await limiter.check(principal, call.method)
+            if limiter.in_process:
+                checked = limiter.check_now(principal, call.method)
+            else:
+                checked = await limiter.check(principal, call.method)
             if checked is not None:
                 limit, decision = checked
                 call.rate_headers = decision.headers()
@@ -464,15 +473,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 limit = self._deadline(call, context, streaming or client_streaming)
                 if limit is None:
                     return await behavior(request, context)
-                # The server's default deadline: one timer that cancels the handler (asyncio.timeout() does
-                # the same with several objects more per call, and nearly every unary call comes here).
+                # The server's default deadline (nearly every unary call comes here): the call joins the ones
+                # one shared timer watches, instead of a timer of its own.
                 task = asyncio.current_task()
                 assert task is not None
-                timer = asyncio.get_running_loop().call_later(limit, _expire, call, task)
+                self._default_deadlines.add(call, task, limit)
                 try:
                     return await behavior(request, context)
                 finally:
-                    timer.cancel()
+                    self._default_deadlines.discard(call)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
@@ -601,10 +610,46 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         return internal_status(call.request_id, call.language)
 
 
-def _expire(call: Call, task: asyncio.Task[Any]) -> None:
-    if not task.done():
-        call.expired = True
-        task.cancel()
+class DefaultDeadlines:
+    """The unary calls running under the server's default deadline, and the one timer that cancels the ones
+    past it.
+
+    Every call here has the same limit, so the calls, kept in the order they arrived, expire in that order:
+    each tick looks only at the oldest. A timer per call (loop.call_later and its cancel) cost about as much
+    as the rest of the deadline handling; a call is cancelled at most one tick (a twentieth of the limit, at
+    most half a second) after its deadline."""
+
+    MAX_TICK_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self._running: dict[Call, tuple[float, asyncio.Task[Any]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tick = self.MAX_TICK_SECONDS
+
+    def add(self, call: Call, task: asyncio.Task[Any], limit: float) -> None:
+        self._running[call] = (call.started + limit, task)
+        if self._timer is None:
+            self._tick = min(self.MAX_TICK_SECONDS, limit / 20)
+            self._timer = asyncio.get_running_loop().call_later(self._tick, self._sweep)
+
+    def discard(self, call: Call) -> None:
+        self._running.pop(call, None)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = time.perf_counter()
+        expired = []
+        for call, (deadline, task) in self._running.items():
+            if deadline > now:
+                break
+            expired.append((call, task))
+        for call, task in expired:
+            del self._running[call]
+            if not task.done():
+                call.expired = True
+                task.cancel()
+        if self._running:
+            self._timer = asyncio.get_running_loop().call_later(self._tick, self._sweep)
 
 
 def _deadline_exceeded(seconds: float) -> DeadlineExceeded:

@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from runwire.server.config import Bucket, RateLimitOverride, RateLimitSettings
 from runwire.server.core.errors import QuotaViolation, ResourceExhausted
@@ -77,7 +77,7 @@ class Limit:
     method_class: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field, on every call
 class Decision:
     allowed: bool
     limit: int
@@ -218,6 +218,8 @@ class RateLimiter:
     def __init__(self, settings: RateLimitSettings, buckets: Buckets) -> None:
         self.settings = settings
         self.buckets = buckets
+        # Buckets of this process: check_now() answers without waiting.
+        self.in_process = type(buckets) is MemoryBuckets
         self._limits: dict[tuple[str, str, str], Limit | None] = {}
         self._by_principal_method: dict[tuple[str, str], RateLimitOverride] = {}
         self._by_principal_class: dict[tuple[str, str], RateLimitOverride] = {}
@@ -265,6 +267,13 @@ class RateLimiter:
         if bucket is None:
             return None
         return Limit(f"{who}|{klass}", bucket, f"principal:{who} class:{klass}", klass)
+
+    def check_now(self, principal: Principal, method: str) -> tuple[Limit, Decision] | None:
+        """check() for buckets in this process (`in_process`), without a coroutine."""
+        limit = self.limit_for(principal, method)
+        if limit is None:
+            return None
+        return limit, cast(MemoryBuckets, self.buckets).take_now(limit)
 
     async def check(self, principal: Principal, method: str) -> tuple[Limit, Decision] | None:
         limit = self.limit_for(principal, method)
