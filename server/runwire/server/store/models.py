@@ -197,6 +197,8 @@ class RunRow(ResourceRow, LeasedRow, Base):
         Index("ix_runs_owner_create_time", "owner", "create_time"),
         Index("ix_runs_status_provider", "status", "provider"),
         Index("ix_runs_session_status", "session_id", "status"),
+        # The caller's active runs, counted on every CreateRun (migration 0017).
+        Index("ix_runs_owner_status", "owner", "status"),
     )
 
 
