@@ -197,8 +197,10 @@ class RunRow(ResourceRow, LeasedRow, Base):
         Index("ix_runs_owner_create_time", "owner", "create_time"),
         Index("ix_runs_status_provider", "status", "provider"),
         Index("ix_runs_session_status", "session_id", "status"),
-        # The caller's active runs, counted on every CreateRun (migration 0017).
+        # The caller's active runs, counted on every CreateRun, and an agent's, counted at admission when
+        # the agent has a concurrency limit (migration 0017).
         Index("ix_runs_owner_status", "owner", "status"),
+        Index("ix_runs_agent_status", "agent_id", "status"),
     )
 
 
