@@ -147,11 +147,18 @@ def _cli_process(*argv: str, **kwargs: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "runwire.cli.main", *argv], env=env, **kwargs)  # type: ignore[call-overload]
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_ctrl_c_leaves_the_run_going_and_says_how_to_reach_it(server: RunwireServer) -> None:
     agent = await _agent(server, tokens_per_second=20)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "runwire.cli.main", "run", agent, "[[tokens:400]]", "--server", f"127.0.0.1:{server.port}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "RUNWIRE_API_KEY": ""},
+        # Ctrl-C as a terminal sends it, even when these tests run in the background (which ignores SIGINT,
+        # and a child inherits that).
+        preexec_fn=_interruptible,
     )
     assert process.stderr is not None and process.stdout is not None
     seen = b""
