@@ -276,11 +276,11 @@ class RateLimiter:
         return limit, cast(MemoryBuckets, self.buckets).take_now(limit)
 
     async def check(self, principal: Principal, method: str) -> tuple[Limit, Decision] | None:
+        if self.in_process:  # no await: nothing to wait for
+            return self.check_now(principal, method)
         limit = self.limit_for(principal, method)
         if limit is None:
             return None
-        if type(self.buckets) is MemoryBuckets:  # no await: nothing to wait for
-            return limit, self.buckets.take_now(limit)
         return limit, await self.buckets.take(limit)
 
     async def close(self) -> None:

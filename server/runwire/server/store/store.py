@@ -133,39 +133,30 @@ class _Compiled:
         return args
 
     def first(self, connection: Any, params: Mapping[str, Any]) -> Any | None:
-        """rows(first_only=True)'s row, or None: the point read every call starts with, in fewer steps."""
+        """The first row as a record, or None: the point read every call starts with."""
         cursor = connection.execute(self.sql, self._args(params))
         row = cursor.fetchone()
         cursor.close()
         if row is None:
             return None
-        if self.processed:
-            values = list(row)
-            for index, process in self.processed:
-                value = values[index]
-                if value is not None:
-                    values[index] = process(value)
-            row = values
-        return _new_tuple(self.record, row)  # what the record's _make() does, without its frame
+        return _new_tuple(self.record, self._process(row) if self.processed else row)  # as _make(), without its frame
 
-    def rows(self, connection: Any, params: Mapping[str, Any], first_only: bool) -> list[Any]:
+    def _process(self, row: Sequence[Any]) -> list[Any]:
+        """The row's values through their columns' result processors (JSON, datetimes, booleans)."""
+        values = list(row)
+        for index, process in self.processed:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return values
+
+    def rows(self, connection: Any, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as records."""
         cursor = connection.execute(self.sql, self._args(params))
-        raw = [cursor.fetchone()] if first_only else cursor.fetchall()
+        raw = cursor.fetchall()
         cursor.close()
-        make, processed = self.record._make, self.processed  # type: ignore[attr-defined]  # a namedtuple made at run time
-        records = []
-        for row in raw:
-            if row is None:
-                continue
-            if processed:
-                values = list(row)
-                for index, process in processed:
-                    value = values[index]
-                    if value is not None:
-                        values[index] = process(value)
-                row = values
-            records.append(make(row))
-        return records
+        record, processed = self.record, self.processed
+        return [_new_tuple(record, self._process(row) if processed else row) for row in raw]
 
     def execute(self, connection: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         if isinstance(params, Mapping):
@@ -232,7 +223,7 @@ class Store:
             compiled = self._compiled(statement)
             if compiled is None:
                 return list(self._reader().execute(statement, params).all())
-            return compiled.rows(self._raw_reader(), params, first_only=False)
+            return compiled.rows(self._raw_reader(), params)
         async with self.engine.connect() as connection:  # type: ignore[union-attr]
             return list((await connection.execute(statement, params)).all())
 
@@ -254,7 +245,7 @@ class Store:
         if self.inline:
             compiled = self._compiled(statement, record=record)
             if compiled is not None:
-                return compiled.rows(self._raw_reader(), params, first_only=False)
+                return compiled.rows(self._raw_reader(), params)
             rows = self._reader().execute(statement, params).all()
         else:
             async with self.engine.connect() as connection:  # type: ignore[union-attr]
@@ -323,7 +314,7 @@ class Store:
         compiled = self._compiled(statement) if self.inline else None
         if compiled is None:
             return list(session.execute(statement, params).all())
-        return compiled.rows(_dbapi_connection_of(session), params, first_only=False)
+        return compiled.rows(_dbapi_connection_of(session), params)
 
     @property
     def _inline_engine(self) -> Engine:
