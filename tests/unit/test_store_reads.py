@@ -274,3 +274,12 @@ async def test_a_record_whose_fields_are_not_the_statement_columns_is_refused(tm
     async with things_store(tmp_path / "misnamed.db", with_rows=True) as store:
         with pytest.raises(TypeError, match="Misnamed does not have the statement's columns"):
             await store.fetch_record(BY_NAME, {"name": "a"}, Misnamed)
+
+
+async def test_a_point_reader_the_pool_invalidated_is_replaced_before_the_next_read(tmp_path: Path) -> None:
+    async with things_store(tmp_path / "invalidated.db", with_rows=True) as store:
+        assert (await store.fetch_one(BY_NAME, {"name": "a"}))[0] == "a"  # type: ignore[index]
+        first_connection = store._raw_reader()
+        store._reader().invalidate()  # as SQLAlchemy does after a disconnect error: the sqlite3 connection is closed
+        assert (await store.fetch_one(BY_NAME, {"name": "b"}))[0] == "b"  # type: ignore[index]
+        assert store._raw_reader() is not first_connection

@@ -245,7 +245,7 @@ class RunwireServer:
             "runwire.v1.MessagingService": MessagingServicer(self.messaging, self._connection_views),
         }
 
-        grpc_server = self._server = GrpcServer(settings, [CallInterceptor(self._principal_for, self.policy)], implemented)
+        grpc_server = self._server = GrpcServer(settings, CallInterceptor(self._principal_for, self.policy).wrap, implemented)
         self.services = grpc_server.services
         self.port = grpc_server.bind(settings.address)
         # Before serving: no call may see a registration still READY from the previous process.

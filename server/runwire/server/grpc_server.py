@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, cast
+from typing import Any, Callable, Mapping, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,6 +14,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 import runwire.v1
 from runwire.server.config import Settings
+
+# What every method's handler is wrapped in when it is registered: the call interceptor's `wrap`.
+HandlerWrapper = Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]
 
 
 class GenericHandlersOnly:
@@ -25,14 +28,16 @@ class GenericHandlersOnly:
     with the number of methods. Calls to generic handlers share one pending request.
     """
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: grpc.aio.Server, wrap: HandlerWrapper) -> None:
         self._server = server
+        self._wrap = wrap
         self._methods: dict[str, grpc.RpcMethodHandler] = {}
         server.add_generic_rpc_handlers((_MethodTable(self._methods),))  # first: asked before the others
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         for name, handler in handlers.items():
-            self._methods[f"/{service}/{name}"] = handler
+            method = f"/{service}/{name}"
+            self._methods[method] = self._wrap(method, handler)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
@@ -76,17 +81,13 @@ class GrpcServer:
     """The grpc.aio server: each contract service (its servicer, or the generated default that answers
     UNIMPLEMENTED), standard health per service and server reflection."""
 
-    def __init__(
-        self, settings: Settings, interceptors: Sequence[grpc.aio.ServerInterceptor], implemented: Mapping[str, Any]
-    ) -> None:
-        server = self._server = grpc.aio.server(
-            interceptors=list(interceptors),
-            options=transport_options(settings),
-        )
+    def __init__(self, settings: Settings, wrap: HandlerWrapper, implemented: Mapping[str, Any]) -> None:
+        # No grpc interceptors: `wrap` goes around each handler once, as it is registered.
+        server = self._server = grpc.aio.server(options=transport_options(settings))
         # Each contract service this process serves, with its servicer (None: not implemented).
         self.services: dict[str, Any] = {}
         service_names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
-        handlers = GenericHandlersOnly(server)
+        handlers = GenericHandlersOnly(server, wrap)
         # A worker-only process serves health (and reflection) only: no API.
         for spec in contract_services() if settings.role != "worker" else []:
             # Services whose issue is not done yet answer UNIMPLEMENTED, but are listed and reflected.

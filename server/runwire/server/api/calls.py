@@ -43,7 +43,7 @@ from runwire.server import logging_setup
 from runwire.server.api.auth import API_KEY_HEADER, AUTHORIZATION, Authenticator, unauthenticated
 from runwire.server.api.errors import internal_status, status_for, unimplemented_status
 from runwire.server.api.i18n import ACCEPT_LANGUAGE, ENGLISH, pick_language
-from runwire.server.api.ratelimit import RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
+from runwire.server.api.ratelimit import Decision, Limit, RateLimiter, StreamSlots, rate_limited, stream_limit_exceeded
 from runwire.server.background import call_scoped
 from runwire.server.core import metrics
 from runwire.server.core.errors import DeadlineExceeded, DomainError, ErrorKind, InvalidArgument, Unavailable
@@ -112,12 +112,18 @@ async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
-@dataclass(slots=True, eq=False)  # compared and hashed by identity
 class Call:
+    """One call being served. Compared and hashed by identity.
+
+    A call sets only its method, request id, principal and start; every other attribute keeps the class's
+    default until something sets it (a unary call sets a few; streams set their own), which spares each call
+    the twenty-odd stores of a dataclass's __init__.
+    """
+
     method: str
     request_id: str
     principal: Principal
-    started: float = field(default_factory=time.perf_counter)
+    started: float
     headers_sent: bool = False
     # When the call must be done, in time.time() seconds; None when it has no deadline (streams without one).
     # A caller's own deadline, or the server's default for unary calls that sent none.
@@ -150,6 +156,15 @@ class Call:
     last_sent: Any = None
     shutting_down: bool = False
     closing: bool = False
+
+    def __init__(self, method: str, request_id: str, principal: Principal, started: float | None = None) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.principal = principal
+        self.started = time.perf_counter() if started is None else started
+
+    def __repr__(self) -> str:
+        return f"Call(method={self.method!r}, request_id={self.request_id!r}, principal={self.principal.id!r})"
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one. Pass it on to outgoing calls."""
@@ -294,7 +309,10 @@ class CallPolicy:
     streams: StreamRegistry = field(default_factory=StreamRegistry)
 
 
-class CallInterceptor(grpc.aio.ServerInterceptor):
+class CallInterceptor:
+    """Wraps every method's handler once, when the server registers it (`wrap`), rather than through grpc's
+    interceptor chain, which costs a handful of coroutines and a handler look-up on every call."""
+
     def __init__(
         self,
         principal_for: Callable[[grpc.aio.ServicerContext], Principal] | None = None,
@@ -303,26 +321,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         self._principal_for = principal_for
         self.policy = policy or CallPolicy(insecure=True)
         self._default_deadlines = DefaultDeadlines()
-        # The wrapped handler of each method, built on its first call: wrapping costs more than a lookup.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap_handler(method, handler)
-        self._wrapped[method] = (handler, wrapped)  # one entry per served method
-        return wrapped
-
-    def _wrap_handler(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` of `method` (its full name, `/package.Service/Method`) with everything above around it."""
         kwargs = {
             "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
@@ -384,7 +385,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         _current.set(call)
         return call, authorization, api_key
 
-    async def _admit(
+    def _admit_now(
         self,
         call: Call,
         context: grpc.aio.ServicerContext,
@@ -392,8 +393,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         api_key: Any,
         open_method: bool,
         streaming: bool,
-    ) -> bool:
-        """Authenticate, rate-limit, take a stream slot. True when a stream slot was taken (release it after)."""
+    ) -> bool | None:
+        """Authenticate, rate-limit, take a stream slot, without awaiting: True when a stream slot was taken
+        (release it after). None when something must be awaited (a credential that is not a cached API key,
+        buckets in Redis): _admit() does the rest. Nearly every call is done here."""
         policy = self.policy
         if self._principal_for is not None:
             call.principal = self._principal_for(context)
@@ -402,28 +405,46 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         elif policy.insecure:
             call.principal = INSECURE_PRINCIPAL
         elif policy.authenticator is not None:
-            # A known API key answers without awaiting; everything else goes the whole way.
             known = policy.authenticator.known(api_key) if authorization is None else None
-            call.principal = known or await policy.authenticator.authenticate(authorization, api_key)
-        principal = call.principal
+            if known is None:
+                return None
+            call.principal = known
         limiter = policy.rate_limiter
         if limiter is not None:
-            if limiter.in_process:
-                checked = limiter.check_now(principal, call.method)
-            else:
-                checked = await limiter.check(principal, call.method)
-            if checked is not None:
-                limit, decision = checked
-                call.rate_headers = decision.headers()
-                if not decision.allowed:
-                    metrics.rate_limited("rate", limit.method_class, principal.tier)
-                    raise rate_limited(principal, call.method, limit, decision)
-        if streaming and policy.stream_slots is not None:
-            if not policy.stream_slots.acquire(principal):
-                metrics.rate_limited("streams", "stream", principal.tier)
-                raise stream_limit_exceeded(principal, policy.stream_slots.limit)
-            return True
-        return False
+            if not limiter.in_process:
+                return None
+            self._apply_limit(call, limiter.check_now(call.principal, call.method))
+        return self._take_slot(call, streaming)
+
+    async def _admit(self, call: Call, authorization: Any, api_key: Any, streaming: bool) -> bool:
+        """What _admit_now() left to await: authentication the whole way (when the caller is still unknown),
+        then the rate limit."""
+        policy = self.policy
+        if call.principal is UNKNOWN_PRINCIPAL and policy.authenticator is not None:
+            call.principal = await policy.authenticator.authenticate(authorization, api_key)
+        limiter = policy.rate_limiter
+        if limiter is not None:
+            self._apply_limit(call, await limiter.check(call.principal, call.method))
+        return self._take_slot(call, streaming)
+
+    @staticmethod
+    def _apply_limit(call: Call, checked: tuple[Limit, Decision] | None) -> None:
+        if checked is None:  # no limit for this caller and method
+            return
+        limit, decision = checked
+        call.rate_headers = decision.headers()
+        if not decision.allowed:
+            metrics.rate_limited("rate", limit.method_class, call.principal.tier)
+            raise rate_limited(call.principal, call.method, limit, decision)
+
+    def _take_slot(self, call: Call, streaming: bool) -> bool:
+        slots = self.policy.stream_slots
+        if not streaming or slots is None:
+            return False
+        if not slots.acquire(call.principal):
+            metrics.rate_limited("streams", "stream", call.principal.tier)
+            raise stream_limit_exceeded(call.principal, slots.limit)
+        return True
 
     def _deadline(self, call: Call, context: grpc.aio.ServicerContext, streaming: bool) -> float | None:
         """Seconds the server itself allows the handler: the default for unary calls without a deadline."""
@@ -454,6 +475,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     ) -> Callable[..., Awaitable[Any]]:
         """`decode` checks the request (or wraps the request stream) once the caller is admitted: a caller who
         may not call learns nothing about its bytes."""
+        # The loop the handlers run on, for current_task(): without it, each lookup of the running loop
+        # costs a getpid() system call (Python 3.11 checks it for forks).
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # wrapped outside the server's loop: found per call
+            loop = None
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, authorization, api_key = self._start(method, context)
@@ -463,7 +490,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             if gauge is not None:
                 gauge.inc()
             try:
-                slot = await self._admit(call, context, authorization, api_key, open_method, streaming)
+                admitted = self._admit_now(call, context, authorization, api_key, open_method, streaming)
+                slot = admitted if admitted is not None else await self._admit(call, authorization, api_key, streaming)
                 context.set_trailing_metadata(self._trailers(call))
                 request = decode(request)
                 if streaming:  # the handler writes with context.write(), which would send headers itself
@@ -475,7 +503,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     return await behavior(request, context)
                 # The server's default deadline (nearly every unary call comes here): the call joins the ones
                 # one shared timer watches, instead of a timer of its own.
-                task = asyncio.current_task()
+                task = asyncio.current_task(loop)
                 assert task is not None
                 self._default_deadlines.add(call, task, limit)
                 try:
@@ -519,7 +547,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             gauge = metrics.stream_gauge(method)
             gauge.inc()
             try:
-                slot = await self._admit(call, context, authorization, api_key, open_method, True)
+                admitted = self._admit_now(call, context, authorization, api_key, open_method, True)
+                slot = admitted if admitted is not None else await self._admit(call, authorization, api_key, True)
                 context.set_trailing_metadata(self._trailers(call))
                 request = decode(request)
                 call.task = asyncio.current_task()

@@ -88,13 +88,37 @@ class Decision:
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         values = (
-            ("x-ratelimit-limit", str(self.limit)),
+            _limit_header(self.limit),
             ("x-ratelimit-remaining", str(self.remaining)),
-            ("x-ratelimit-reset", str(math.ceil(self.reset_seconds))),
+            _reset_header(math.ceil(self.reset_seconds)),
         )
         if not self.allowed:
             return (*values, ("retry-after", str(max(1, math.ceil(self.retry_after_seconds)))))
         return values
+
+
+# The limit and reset headers take few values (bucket sizes; seconds until full): each is made once.
+_LIMIT_HEADERS: dict[int, tuple[str, str]] = {}
+_RESET_HEADERS: dict[int, tuple[str, str]] = {}
+MAX_KEPT_HEADERS = 4096
+
+
+def _limit_header(limit: int) -> tuple[str, str]:
+    header = _LIMIT_HEADERS.get(limit)
+    if header is None:
+        if len(_LIMIT_HEADERS) >= MAX_KEPT_HEADERS:
+            _LIMIT_HEADERS.clear()
+        header = _LIMIT_HEADERS[limit] = ("x-ratelimit-limit", str(limit))
+    return header
+
+
+def _reset_header(seconds: int) -> tuple[str, str]:
+    header = _RESET_HEADERS.get(seconds)
+    if header is None:
+        if len(_RESET_HEADERS) >= MAX_KEPT_HEADERS:
+            _RESET_HEADERS.clear()
+        header = _RESET_HEADERS[seconds] = ("x-ratelimit-reset", str(seconds))
+    return header
 
 
 def decide(tokens_after: float, allowed: bool, bucket: Bucket) -> Decision:
@@ -136,11 +160,16 @@ class MemoryBuckets:
             self._takes += 1
             if self._takes >= 10_000:
                 self._prune(now)
-        tokens = min(float(bucket.burst), state[0] + (now - state[1]) * bucket.rate)
+        rate, burst = bucket.rate, bucket.burst
+        tokens = state[0] + (now - state[1]) * rate
+        if tokens > burst:
+            tokens = float(burst)
         state[1] = now
         if tokens >= 1.0:
-            state[0] = tokens - 1.0
-            return decide(state[0], True, bucket)
+            tokens -= 1.0
+            state[0] = tokens
+            # decide(tokens, True, bucket), inline: every allowed call comes here.
+            return Decision(True, burst, int(tokens), (burst - tokens) / rate, 0.0)
         state[0] = tokens
         return decide(tokens, False, bucket)
 

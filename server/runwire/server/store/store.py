@@ -182,6 +182,12 @@ class Store:
             self._async_sessions = session_factory(self.engine)
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._point_reader: Connection | None = None
+        # The sqlite3 connection under the point reader, kept at hand (reaching it through SQLAlchemy's
+        # Connection is five property lookups per read); forgotten when the pool invalidates or closes it.
+        self._raw_point_reader: Any = None
+        if self.inline:
+            event.listen(self.engine, "invalidate", self._forget_raw_reader)
+            event.listen(self.engine, "close", self._forget_raw_reader)
         self._write_connection: Connection | None = None
         self._commits_since_checkpoint = 0
         self._checkpointer: asyncio.Task[None] | None = None
@@ -325,11 +331,19 @@ class Store:
 
     def _raw_reader(self) -> Any:
         """The sqlite3 connection under the point reader (autocommit: each SELECT sees every commit before it)."""
-        return self._reader().connection.dbapi_connection
+        raw = self._raw_point_reader
+        if raw is None:
+            raw = self._raw_point_reader = self._reader().connection.dbapi_connection
+        return raw
+
+    def _forget_raw_reader(self, dbapi_connection: Any, *_: Any) -> None:
+        if dbapi_connection is self._raw_point_reader:
+            self._raw_point_reader = None
 
     def _reader(self) -> Connection:
         reader = self._point_reader
         if reader is None or reader.closed or reader.invalidated:
+            self._raw_point_reader = None
             reader = self._point_reader = self._inline_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return reader
 
@@ -484,6 +498,7 @@ class Store:
         if self._point_reader is not None:
             self._point_reader.close()
             self._point_reader = None
+            self._raw_point_reader = None
         if self.inline:
             self._writer_thread.shutdown(wait=True)
             self._checkpoint_thread.shutdown(wait=True)
