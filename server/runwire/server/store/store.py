@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+from collections import abc
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ class _Compiled:
         return [_new_tuple(record, self._process(row) if processed else row) for row in raw]
 
     def execute(self, connection: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-        if isinstance(params, Mapping):
+        if isinstance(params, abc.Mapping):
             connection.execute(self.sql, self._args(params)).close()
         else:
             connection.executemany(self.sql, [self._args(p) for p in params]).close()
@@ -284,7 +285,7 @@ class Store:
         if not self.inline:
             session.execute(statement, params)
             return
-        first = params if isinstance(params, Mapping) else (params[0] if params else None)
+        first = params if isinstance(params, abc.Mapping) else (params[0] if params else None)
         if first is None:
             return
         keys = tuple(first) if getattr(statement, "is_insert", False) else None

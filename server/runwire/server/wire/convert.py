@@ -461,7 +461,25 @@ def message_fields(message: message_pb2.Message) -> dict[str, Any]:
     }
 
 
+# The message record last made into a message, and that message: CreateMessage makes its new record into
+# a message twice in a row (its resource event, then the answer), and the second time costs nothing.
+_last_message: tuple[Any, message_pb2.Message] | None = None
+
+
 def message_proto(row: MessageColumns) -> message_pb2.Message:
+    """The message of `row`. Callers hand it on (to grpc, into an event) and never change it: a record
+    (immutable) made into a message again right after gets the same one."""
+    global _last_message
+    last = _last_message
+    if last is not None and last[0] is row:
+        return last[1]
+    message = _make_message_proto(row)
+    if isinstance(row, tuple):  # records only: an ORM row can change between two calls
+        _last_message = (row, message)
+    return message
+
+
+def _make_message_proto(row: MessageColumns) -> message_pb2.Message:
     return message_pb2.Message(
         name=names.MESSAGE.format(row.session_id, row.id),
         role=message_pb2.Message.Role.ValueType(row.role),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import abc
 from typing import Any, Mapping
 
 from google.protobuf import struct_pb2
@@ -43,7 +44,7 @@ class JsonValueError(ValueError):
 def normalize(value: Mapping[str, Any], *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """`value` as it comes back out of a Struct: checked, integral numbers within ±(2^53 - 1) as ints, others as
     floats, text with lone surrogates (which UTF-8 cannot encode) repaired as valid_text does."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, abc.Mapping):
         raise JsonValueError("", f"not a JSON object but {_kind(value)}")
     return _normalize(value, "", 1, max_depth)
 
@@ -114,7 +115,7 @@ def _normalize(value: Any, path: str, depth: int, max_depth: int) -> Any:
         if not math.isfinite(value):
             raise JsonValueError(path, f"is {value}, which is not a JSON number")
         return number(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, abc.Mapping):
         _check_depth(path, depth, max_depth)
         result = {}
         for key, item in value.items():
