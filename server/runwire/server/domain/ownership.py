@@ -182,6 +182,9 @@ class Ownership:
         normal start, not a takeover); then batches no process drives yet. Returns the runs started."""
         started = 0
         self._backlog = False
+        # Mostly nothing waits: a read says so, without the claims' write transactions.
+        if not await leases.unowned_waiting(self.store, "runs", (RunStatus.QUEUED,)):
+            return await self._claim_unowned_batches(started)
         while (room := min(self.runs.runner.room(), CLAIM_BATCH)) > 0:
             now = utc_now()
             rows = await leases.claim(
@@ -192,6 +195,12 @@ class Ownership:
                 break
         else:
             self._backlog = True  # no room left: what is still queued waits for a run here to end
+        return await self._claim_unowned_batches(started)
+
+    async def _claim_unowned_batches(self, started: int) -> int:
+        """The batches no process drives yet, taken over here; returns `started` (runs), for claim_queued_once."""
+        if not await leases.unowned_waiting(self.store, "batches", ACTIVE_BATCH_STATES):
+            return started
         now = utc_now()
         batches = await leases.claim(
             self.store, "batches", self.terms.owner, now, self.terms.expiry(now), ACTIVE_BATCH_STATES, CLAIM_BATCH,

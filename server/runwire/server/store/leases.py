@@ -112,6 +112,25 @@ async def current(store: Store, table: str, ids: Sequence[str]) -> dict[str, tup
     return {r.id: (r.lease_owner, r.fence) for r in rows}
 
 
+# Whether any row waits for an owner: a read, so a process with nothing to take pays no write transaction.
+_UNOWNED_QUEUED_RUN = select(_RUNS.c.pk).where(_RUNS.c.status == QUEUED_RUN_STATUS, _RUNS.c.lease_owner == "").limit(1)
+_UNOWNED_BATCHES: dict[tuple[int, ...], Any] = {}
+
+
+async def unowned_waiting(store: Store, table: str, statuses: Iterable[int]) -> bool:
+    """Whether a row of `table` (runs or batches) in one of `statuses` has never had an owner: what
+    claim(unowned=True) would take. Queued runs are the only runs that wait unowned."""
+    if table == "runs":
+        return await store.fetch_one(_UNOWNED_QUEUED_RUN, {}) is not None
+    key = tuple(sorted(int(s) for s in statuses))
+    statement = _UNOWNED_BATCHES.get(key)
+    if statement is None:
+        statement = _UNOWNED_BATCHES[key] = (
+            select(_BATCHES.c.pk).where(_BATCHES.c.state.in_(key), _BATCHES.c.lease_owner == "").limit(1)
+        )
+    return await store.fetch_one(statement, {}) is not None
+
+
 async def claim(
     store: Store,
     table: str,
