@@ -116,38 +116,44 @@ def test_a_crew_run_cut_off_by_kill_9_goes_on_without_running_a_succeeded_task_a
         assert second.stop() == 0
 
 
+def _crew_waiting_for_approval(channel: grpc.Channel) -> tuple[str, run_pb2.InputRequest]:
+    """A crew run whose one member waits for an approval of its calculator call: the run, and the request."""
+    agent = agent_pb2_grpc.AgentServiceStub(channel).CreateAgent(
+        agent_pb2.CreateAgentRequest(
+            agent=agent_pb2.Agent(
+                display_name="Careful", tools=[agent_pb2.AgentTool(name="calculator", requires_approval=True)]
+            )
+        ),
+        metadata=METADATA,
+        timeout=10,
+    )
+    crew = crew_pb2_grpc.CrewServiceStub(channel).CreateCrew(
+        crew_pb2.CreateCrewRequest(
+            crew=crew_pb2.Crew(
+                display_name="Checked",
+                members=[crew_pb2.CrewMember(id="c", agent=agent.name)],
+                tasks=[crew_pb2.CrewTask(id="sum", description='[[tool:calculator {"expression": "6*7"}]]')],
+            )
+        ),
+        metadata=METADATA,
+        timeout=10,
+    )
+    runs = run_pb2_grpc.RunServiceStub(channel)
+    run = runs.CreateRun(
+        run_pb2.CreateRunRequest(run=run_pb2.Run(crew=crew.name, input=[{"text": "Go"}])), metadata=METADATA, timeout=10
+    ).name
+    stream = runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run), metadata=METADATA, timeout=30)
+    request = next(e for e in stream if e.WhichOneof("payload") == "input_required").input_required.input_request
+    stream.cancel()
+    return run, request
+
+
 def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answered_on_the_crew_run(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = ServeProcess(data_dir, env=ENV, log_name="first.log")
     try:
         with grpc.insecure_channel(first.address) as channel:
-            agent = agent_pb2_grpc.AgentServiceStub(channel).CreateAgent(
-                agent_pb2.CreateAgentRequest(
-                    agent=agent_pb2.Agent(
-                        display_name="Careful", tools=[agent_pb2.AgentTool(name="calculator", requires_approval=True)]
-                    )
-                ),
-                metadata=METADATA,
-                timeout=10,
-            )
-            crew = crew_pb2_grpc.CrewServiceStub(channel).CreateCrew(
-                crew_pb2.CreateCrewRequest(
-                    crew=crew_pb2.Crew(
-                        display_name="Checked",
-                        members=[crew_pb2.CrewMember(id="c", agent=agent.name)],
-                        tasks=[crew_pb2.CrewTask(id="sum", description='[[tool:calculator {"expression": "6*7"}]]')],
-                    )
-                ),
-                metadata=METADATA,
-                timeout=10,
-            )
-            runs = run_pb2_grpc.RunServiceStub(channel)
-            run = runs.CreateRun(
-                run_pb2.CreateRunRequest(run=run_pb2.Run(crew=crew.name, input=[{"text": "Go"}])), metadata=METADATA, timeout=10
-            ).name
-            stream = runs.StreamRunEvents(run_pb2.StreamRunEventsRequest(run=run), metadata=METADATA, timeout=30)
-            request = next(e for e in stream if e.WhichOneof("payload") == "input_required").input_required.input_request
-            stream.cancel()
+            run, request = _crew_waiting_for_approval(channel)
     finally:
         first.process.send_signal(signal.SIGKILL)
         assert first.stop() == -signal.SIGKILL
@@ -177,5 +183,39 @@ def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answ
             assert "42" in ended.output.text
             (task,) = ended.crew_plan.tasks
             assert task.child_run == request.run  # the same child, resumed, not a new one
+    finally:
+        assert second.stop() == 0
+
+
+def test_a_crew_run_waiting_for_an_approval_at_a_graceful_shutdown_waits_on_after_the_restart(tmp_path: Path) -> None:
+    """SIGTERM while a member waits for a person: the crew run and its child stay waiting (nothing is
+    stopped, nothing written after the event log closes), and the next process answers them."""
+    data_dir = tmp_path / "data"
+    first = ServeProcess(data_dir, env=ENV, log_name="first.log")
+    try:
+        with grpc.insecure_channel(first.address) as channel:
+            run, request = _crew_waiting_for_approval(channel)
+    finally:
+        assert first.stop() == 0
+    log = first.log.read_text()
+    assert "Traceback" not in log and '"level": "ERROR"' not in log, log[-3000:]
+
+    second = ServeProcess(data_dir, env=ENV, log_name="second.log")
+    try:
+        with grpc.insecure_channel(second.address) as channel:
+            runs = run_pb2_grpc.RunServiceStub(channel)
+            waiting = runs.GetRun(run_pb2.GetRunRequest(name=run), metadata=METADATA, timeout=10)
+            assert waiting.status == run_pb2.Run.STATUS_REQUIRES_INPUT and waiting.pending_input.id == request.id
+            runs.SubmitInput(
+                run_pb2.SubmitInputRequest(
+                    name=run, input_request_id=request.id, approval=run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE)
+                ),
+                metadata=METADATA,
+                timeout=40,
+            )
+            ended = _wait_end(channel, run)
+            assert ended.status == run_pb2.Run.STATUS_SUCCEEDED, ended.error
+            (task,) = ended.crew_plan.tasks
+            assert task.child_run == request.run
     finally:
         assert second.stop() == 0

@@ -182,7 +182,11 @@ class CrewConductor:
                 await self._execute_tasks(crew)
                 final = crew.plan.tasks[-1].output
         finally:
-            await self._stop_children(crew, active.cancel_reason or "the crew run stopped")
+            if active.detached:
+                # Left waiting for a person at shutdown: its children wait on too, for the next start.
+                await self._leave_children(crew)
+            else:
+                await self._stop_children(crew, active.cancel_reason or "the crew run stopped")
         # The final answer as the crew run's own text: StreamTokens on a crew streams it.
         if final:
             delta = self.runner.event(active, text_delta=run_pb2.TextDelta(text=final, step_index=0))
@@ -515,6 +519,14 @@ class CrewConductor:
         event = self.runner.event(crew.active, crew_plan_updated=run_pb2.CrewPlanUpdated(plan=plan, reason=reason))
         await self.runner.record(crew.active, [event], durable=durable, crew_plan=_json(plan))
 
+    async def _leave_children(self, crew: _Execution) -> None:
+        """Stop following the children without stopping them or recording anything: the crew run is left
+        waiting (a graceful shutdown), and the process that resumes it follows them again."""
+        followers = list(crew.followers)
+        for follower in followers:
+            follower.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+
     async def _stop_children(self, crew: _Execution, reason: str) -> None:
         """Cancel every child still active and wait (bounded) for them and their followers to end, then
         record the tasks that will not run as cancelled."""
@@ -685,8 +697,10 @@ class Delegation:
         try:
             return await relay.follow()
         except asyncio.CancelledError:
-            # The parent stops (cancelled, timed out): so does the child, and its end is copied first.
-            await relay.stop_and_drain(self.runs, active.cancel_reason or "the parent run stopped")
+            # The parent stops (cancelled, timed out): so does the child, and its end is copied first. A parent
+            # left waiting at a shutdown (its child waits for a person) leaves the child waiting too.
+            if not active.detached:
+                await relay.stop_and_drain(self.runs, active.cancel_reason or "the parent run stopped")
             raise
 
 

@@ -517,8 +517,10 @@ class Runner:
 
     @staticmethod
     def _detach_if_waiting(active: ActiveRun) -> bool:
-        """A run waiting for a person stays waiting in the database; the next start resumes it."""
-        waiting = active.pending is not None and active.answer is not None and not active.answer.done()
+        """A run waiting for a person stays waiting in the database; the next start resumes it. So does a
+        run whose child waits for one (a crew run, or an agent's delegation)."""
+        own = active.pending is not None and active.answer is not None and not active.answer.done()
+        waiting = own or bool(active.children_waiting)
         if not waiting or active.finishing or active.task is None or active.task.done():
             return False
         active.detached = True
