@@ -148,16 +148,9 @@ def _crew_waiting_for_approval(channel: grpc.Channel) -> tuple[str, run_pb2.Inpu
     return run, request
 
 
-def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answered_on_the_crew_run(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    first = ServeProcess(data_dir, env=ENV, log_name="first.log")
-    try:
-        with grpc.insecure_channel(first.address) as channel:
-            run, request = _crew_waiting_for_approval(channel)
-    finally:
-        first.process.send_signal(signal.SIGKILL)
-        assert first.stop() == -signal.SIGKILL
-
+def _answered_after_restart(data_dir: Path, run: str, request: run_pb2.InputRequest) -> None:
+    """A new process on `data_dir`: the crew run still waits on `request`, is approved on the crew run,
+    and succeeds with the same child resumed."""
     second = ServeProcess(data_dir, env=ENV, log_name="second.log")
     try:
         with grpc.insecure_channel(second.address) as channel:
@@ -187,6 +180,19 @@ def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answ
         assert second.stop() == 0
 
 
+def test_a_crew_run_waiting_for_an_approval_waits_on_after_a_restart_and_is_answered_on_the_crew_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = ServeProcess(data_dir, env=ENV, log_name="first.log")
+    try:
+        with grpc.insecure_channel(first.address) as channel:
+            run, request = _crew_waiting_for_approval(channel)
+    finally:
+        first.process.send_signal(signal.SIGKILL)
+        assert first.stop() == -signal.SIGKILL
+
+    _answered_after_restart(data_dir, run, request)
+
+
 def test_a_crew_run_waiting_for_an_approval_at_a_graceful_shutdown_waits_on_after_the_restart(tmp_path: Path) -> None:
     """SIGTERM while a member waits for a person: the crew run and its child stay waiting (nothing is
     stopped, nothing written after the event log closes), and the next process answers them."""
@@ -200,22 +206,4 @@ def test_a_crew_run_waiting_for_an_approval_at_a_graceful_shutdown_waits_on_afte
     log = first.log.read_text()
     assert "Traceback" not in log and '"level": "ERROR"' not in log, log[-3000:]
 
-    second = ServeProcess(data_dir, env=ENV, log_name="second.log")
-    try:
-        with grpc.insecure_channel(second.address) as channel:
-            runs = run_pb2_grpc.RunServiceStub(channel)
-            waiting = runs.GetRun(run_pb2.GetRunRequest(name=run), metadata=METADATA, timeout=10)
-            assert waiting.status == run_pb2.Run.STATUS_REQUIRES_INPUT and waiting.pending_input.id == request.id
-            runs.SubmitInput(
-                run_pb2.SubmitInputRequest(
-                    name=run, input_request_id=request.id, approval=run_pb2.Approval(decision=run_pb2.Approval.DECISION_APPROVE)
-                ),
-                metadata=METADATA,
-                timeout=40,
-            )
-            ended = _wait_end(channel, run)
-            assert ended.status == run_pb2.Run.STATUS_SUCCEEDED, ended.error
-            (task,) = ended.crew_plan.tasks
-            assert task.child_run == request.run
-    finally:
-        assert second.stop() == 0
+    _answered_after_restart(data_dir, run, request)

@@ -88,9 +88,9 @@ class Decision:
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         values = (
-            _limit_header(self.limit),
+            _kept_header(_LIMIT_HEADERS, "x-ratelimit-limit", self.limit),
             ("x-ratelimit-remaining", str(self.remaining)),
-            _reset_header(math.ceil(self.reset_seconds)),
+            _kept_header(_RESET_HEADERS, "x-ratelimit-reset", math.ceil(self.reset_seconds)),
         )
         if not self.allowed:
             return (*values, ("retry-after", str(max(1, math.ceil(self.retry_after_seconds)))))
@@ -103,21 +103,12 @@ _RESET_HEADERS: dict[int, tuple[str, str]] = {}
 MAX_KEPT_HEADERS = 4096
 
 
-def _limit_header(limit: int) -> tuple[str, str]:
-    header = _LIMIT_HEADERS.get(limit)
+def _kept_header(kept: dict[int, tuple[str, str]], name: str, value: int) -> tuple[str, str]:
+    header = kept.get(value)
     if header is None:
-        if len(_LIMIT_HEADERS) >= MAX_KEPT_HEADERS:
-            _LIMIT_HEADERS.clear()
-        header = _LIMIT_HEADERS[limit] = ("x-ratelimit-limit", str(limit))
-    return header
-
-
-def _reset_header(seconds: int) -> tuple[str, str]:
-    header = _RESET_HEADERS.get(seconds)
-    if header is None:
-        if len(_RESET_HEADERS) >= MAX_KEPT_HEADERS:
-            _RESET_HEADERS.clear()
-        header = _RESET_HEADERS[seconds] = ("x-ratelimit-reset", str(seconds))
+        if len(kept) >= MAX_KEPT_HEADERS:
+            kept.clear()
+        header = kept[value] = (name, str(value))
     return header
 
 
